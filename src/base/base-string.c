@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <limits.h>
+#include <stdio.h>
+
+#include "base.h"
+
+char **strv_free(char **l)
+{
+    if (!l)
+        return NULL;
+    for (char **i = l; *i; i++)
+        free(*i);
+    free(l);
+    return NULL;
+}
+
+size_t strv_length(char *const *l)
+{
+    size_t n = 0;
+
+    if (!l)
+        return 0;
+    while (l[n])
+        n++;
+    return n;
+}
+
+int strv_push_take(char ***l, char *s)
+{
+    size_t n = strv_length(*l);
+    char **nl;
+
+    if (!s)
+        return -ENOMEM;
+    nl = reallocarray(*l, n + 2, sizeof(char *));
+    if (!nl) {
+        free(s);
+        return -ENOMEM;
+    }
+    nl[n] = s;
+    nl[n + 1] = NULL;
+    *l = nl;
+    return 0;
+}
+
+int strv_extend(char ***l, const char *s)
+{
+    return strv_push_take(l, strdup(s));
+}
+
+bool strv_contains(char *const *l, const char *s)
+{
+    for (size_t i = 0; l && l[i]; i++)
+        if (streq(l[i], s))
+            return true;
+    return false;
+}
+
+char **strv_copy(char *const *l)
+{
+    _cleanup_(strv_freep) char **c = NULL;
+    size_t n = strv_length(l);
+
+    errno = 0;
+    if (!l)
+        return NULL;
+    c = calloc(n + 1, sizeof(char *));
+    if (!c)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        c[i] = strdup(l[i]);
+        if (!c[i])
+            return NULL;
+    }
+    return move_ptr(c);
+}
+
+char *strdup_printf(const char *fmt, ...)
+{
+    va_list ap;
+    char *s = NULL;
+    int r;
+
+    va_start(ap, fmt);
+    r = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    return r < 0 ? NULL : s;
+}
+
+bool startswith(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool endswith(const char *s, const char *suffix)
+{
+    size_t ls = strlen(s), lx = strlen(suffix);
+
+    return ls >= lx && memcmp(s + ls - lx, suffix, lx) == 0;
+}
+
+unsigned string_distance(const char *a, const char *b, unsigned cap)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned row[64 + 1];
+
+    /* Suggestions are for field names; long strings are never "close". */
+    if (la > 64 || lb > 64)
+        return cap + 1;
+    if ((la > lb ? la - lb : lb - la) > cap)
+        return cap + 1;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = (unsigned)j;
+    for (size_t i = 1; i <= la; i++) {
+        unsigned diag = row[0], best;
+
+        row[0] = (unsigned)i;
+        best = row[0];
+        for (size_t j = 1; j <= lb; j++) {
+            unsigned up = row[j];
+            unsigned cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            unsigned v = diag + cost;
+
+            if (row[j] + 1 < v)
+                v = row[j] + 1;
+            if (row[j - 1] + 1 < v)
+                v = row[j - 1] + 1;
+            row[j] = v;
+            diag = up;
+            if (v < best)
+                best = v;
+        }
+        if (best > cap)
+            return cap + 1;
+    }
+    return row[lb] > cap ? cap + 1 : row[lb];
+}
+
+int strbuf_append(StrBuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        char *d;
+
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        d = realloc(b->data, cap);
+        if (!d)
+            return -ENOMEM;
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = 0;
+    return 0;
+}
+
+int strbuf_printf(StrBuf *b, const char *fmt, ...)
+{
+    _cleanup_free_ char *s = NULL;
+    va_list ap;
+    int r;
+
+    va_start(ap, fmt);
+    r = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (r < 0)
+        return -ENOMEM;
+    return strbuf_append(b, s, (size_t)r);
+}
+
+void strbuf_done(StrBuf *b)
+{
+    free(b->data);
+    *b = (StrBuf){0};
+}
+
+int parse_int64(const char *s, int64_t *ret)
+{
+    char *end;
+    long long v;
+
+    if (!s || !*s || *s == '+' || *s == ' ')
+        return -EINVAL;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno == ERANGE)
+        return -ERANGE;
+    if (*end != 0 || end == s)
+        return -EINVAL;
+    *ret = v;
+    return 0;
+}

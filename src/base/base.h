@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * base: the libc-only helpers every other module builds on: cleanup
+ * attributes, the PdError convention, logging, string vectors, small
+ * string and number helpers, whole-file reads and atomic writes.
+ * Nothing here logs above debug except the log functions themselves.
+ */
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/* ---- cleanup and ownership ---------------------------------------------- */
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _unused_ __attribute__((unused))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _warn_unused_result_ __attribute__((warn_unused_result))
+
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+
+static inline void freep(void *p)
+{
+    free(*(void **)p);
+}
+#define _cleanup_free_ _cleanup_(freep)
+
+static inline void closep(int *fd)
+{
+    if (*fd >= 0) {
+        int saved = errno;
+        (void)close(*fd);
+        errno = saved;
+    }
+}
+#define _cleanup_close_ _cleanup_(closep)
+
+/* jansson >= 2.11 provides json_decrefp(). */
+#define _cleanup_json_ _cleanup_(json_decrefp)
+
+/* Declares type_freep() for use with _cleanup_(type_freep). */
+#define DEFINE_CLEANUP_FUNC(type, func)                                                            \
+    static inline void func##p(type **p)                                                           \
+    {                                                                                              \
+        if (*p)                                                                                    \
+            func(*p);                                                                              \
+    }
+
+/* Returns the pointer and resets the source to NULL: ownership moves. */
+#define move_ptr(p)                                                                                \
+    ({                                                                                             \
+        __typeof__(p) _moved = (p);                                                                \
+        (p) = NULL;                                                                                \
+        _moved;                                                                                    \
+    })
+
+/* Returns the fd and resets the source to -1. */
+#define move_fd(fd)                                                                                \
+    ({                                                                                             \
+        int _moved = (fd);                                                                         \
+        (fd) = -1;                                                                                 \
+        _moved;                                                                                    \
+    })
+
+#define streq(a, b) (strcmp((a), (b)) == 0)
+#define strneq(a, b, n) (strncmp((a), (b), (n)) == 0)
+
+/* ---- errors ----------------------------------------------------------------- */
+
+/*
+ * PdError carries where and why for the user. Building one never allocates:
+ * the message lives in a fixed buffer. A function that takes a PdError
+ * *reterr writes it only on failure, and reterr may be NULL.
+ */
+#define PD_ERROR_MESSAGE_MAX 1024
+#define PD_ERROR_FILE_MAX 512
+
+typedef struct PdError {
+    int code;                        /* negative errno */
+    char file[PD_ERROR_FILE_MAX];    /* "" when not about a file */
+    unsigned line, column;           /* 1-based; 0 when unknown */
+    char message[PD_ERROR_MESSAGE_MAX];
+} PdError;
+
+/* Sets code and message (printf style); returns code. */
+int pd_error_set(PdError *e, int code, const char *fmt, ...) _printf_(3, 4);
+/* Sets code, position and message; returns code. */
+int pd_error_set_at(PdError *e, int code, unsigned line, unsigned column, const char *fmt, ...)
+    _printf_(5, 6);
+/* Prepends "prefix: " to the message, sets code if no message yet; returns code. */
+int pd_error_prefix(PdError *e, int code, const char *fmt, ...) _printf_(3, 4);
+/* Records the file the error is about, when none is recorded yet. */
+void pd_error_set_file(PdError *e, const char *file);
+/* Formats "file:line:col: message" (parts that are unknown are left out). */
+void pd_error_format(const PdError *e, char *buf, size_t size);
+
+/* ---- logging ---------------------------------------------------------------- */
+
+/* syslog levels */
+enum {
+    LOG_LEVEL_ERR = 3,
+    LOG_LEVEL_WARNING = 4,
+    LOG_LEVEL_NOTICE = 5,
+    LOG_LEVEL_INFO = 6,
+    LOG_LEVEL_DEBUG = 7,
+};
+
+void log_set_max_level(int level);
+int log_get_max_level(void);
+/* Parses "err", "warning", "notice", "info", "debug"; returns the level or -EINVAL. */
+int log_level_from_string(const char *s);
+/* Logs to stderr (with <N> prefixes when stderr is the journal); returns -abs(error) or 0. */
+int log_internal(int level, int error, const char *fmt, ...) _printf_(3, 4);
+
+#define log_error(...) (void)log_internal(LOG_LEVEL_ERR, 0, __VA_ARGS__)
+#define log_warning(...) (void)log_internal(LOG_LEVEL_WARNING, 0, __VA_ARGS__)
+#define log_notice(...) (void)log_internal(LOG_LEVEL_NOTICE, 0, __VA_ARGS__)
+#define log_info(...) (void)log_internal(LOG_LEVEL_INFO, 0, __VA_ARGS__)
+#define log_debug(...) (void)log_internal(LOG_LEVEL_DEBUG, 0, __VA_ARGS__)
+#define log_error_errno(r, ...) log_internal(LOG_LEVEL_ERR, (r), __VA_ARGS__)
+#define log_warning_errno(r, ...) log_internal(LOG_LEVEL_WARNING, (r), __VA_ARGS__)
+#define log_debug_errno(r, ...) log_internal(LOG_LEVEL_DEBUG, (r), __VA_ARGS__)
+
+/* ---- strings ------------------------------------------------------------------ */
+
+/* NULL-terminated string vectors; strv_free() frees every element and the vector. */
+char **strv_free(char **l);
+DEFINE_CLEANUP_FUNC(char *, strv_free)
+size_t strv_length(char *const *l);
+/* Appends a copy of s; returns 0 or -ENOMEM. */
+int strv_extend(char ***l, const char *s);
+/* Appends s itself (takes ownership of s on every path); returns 0 or -ENOMEM. */
+int strv_push_take(char ***l, char *s);
+bool strv_contains(char *const *l, const char *s);
+/* Deep copy; NULL on allocation failure (a NULL input gives NULL with errno 0). */
+char **strv_copy(char *const *l);
+
+/* Like asprintf, but returns the string or NULL. */
+char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
+bool startswith(const char *s, const char *prefix);
+bool endswith(const char *s, const char *suffix);
+/* Levenshtein distance between a and b, capped at cap+1 (cheap early exit). */
+unsigned string_distance(const char *a, const char *b, unsigned cap);
+
+/* Growable byte buffer for building output. */
+typedef struct StrBuf {
+    char *data;
+    size_t len, cap;
+} StrBuf;
+int strbuf_append(StrBuf *b, const char *s, size_t n);
+int strbuf_printf(StrBuf *b, const char *fmt, ...) _printf_(2, 3);
+void strbuf_done(StrBuf *b);
+
+/* ---- numbers ------------------------------------------------------------------ */
+
+/* Strict decimal parse of a whole string into int64 (no sign prefix '+', no spaces). */
+int parse_int64(const char *s, int64_t *ret);
+
+/* ---- files ---------------------------------------------------------------------- */
+
+/*
+ * Reads at most max bytes (+1 to detect "too large") from fd into a new
+ * NUL-terminated buffer. Returns 0, -EFBIG when the file holds more than
+ * max bytes, or -errno. The caller owns *ret.
+ */
+int read_fd_full(int fd, size_t max, char **ret, size_t *ret_size);
+
+/*
+ * Writes data to dir_fd/name atomically: temporary file in the same
+ * directory, fsync, rename, fsync of the directory. Returns 0 or -errno.
+ */
+int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t size, mode_t mode);
+
+/* Monotonic and realtime clocks in microseconds. */
+uint64_t now_monotonic_usec(void);
+uint64_t now_realtime_usec(void);

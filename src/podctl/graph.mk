@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: Apache-2.0
+podctl_SOURCES += src/podctl/cmd-graph.c

@@ -1,0 +1,9 @@
+# SPDX-License-Identifier: Apache-2.0
+bin_PROGRAMS += podctl
+podctl_SOURCES = \
+	src/podctl/podctl.h \
+	src/podctl/main.c \
+	src/podctl/podctl-util.c \
+	src/podctl/cmd-validate.c
+podctl_LDADD = $(PODCORE_LIBS)
+include src/podctl/graph.mk

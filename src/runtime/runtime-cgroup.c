@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+
+#include "runtime-internal.h"
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+
+#define CGROUP_ROOT "/sys/fs/cgroup"
+
+/* v1 hierarchies we use: memory (limit, OOM count), cpu (quota, shares), pids (limit, kill). */
+static const char *const v1_controllers[] = {"memory", "cpu", "pids"};
+
+int cgroup_detect(void)
+{
+    static int cached = -1;
+    struct statfs sfs;
+
+    if (cached >= 0)
+        return cached;
+    if (statfs(CGROUP_ROOT, &sfs) < 0)
+        return -errno;
+    cached = sfs.f_type == CGROUP2_SUPER_MAGIC ? CGROUP_MODE_V2 : CGROUP_MODE_V1;
+    return cached;
+}
+
+static int write_at(const char *dir, const char *file, const char *value)
+{
+    char path[PATH_MAX];
+    _cleanup_close_ int fd = -1;
+    size_t len = strlen(value);
+
+    (void)snprintf(path, sizeof(path), "%s/%s", dir, file);
+    fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -errno;
+    if (write(fd, value, len) != (ssize_t)len)
+        return -errno;
+    return 0;
+}
+
+static bool exists_at(const char *dir, const char *file)
+{
+    char path[PATH_MAX];
+
+    (void)snprintf(path, sizeof(path), "%s/%s", dir, file);
+    return access(path, F_OK) == 0;
+}
+
+static int read_at(const char *dir, const char *file, char *buf, size_t size)
+{
+    char path[PATH_MAX];
+    _cleanup_close_ int fd = -1;
+    ssize_t n;
+
+    (void)snprintf(path, sizeof(path), "%s/%s", dir, file);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -errno;
+    n = read(fd, buf, size - 1);
+    if (n < 0)
+        return -errno;
+    buf[n] = 0;
+    return (int)n;
+}
+
+static int set_limit(const char *dir, const char *file, const char *value, PdError *reterr)
+{
+    int r = write_at(dir, file, value);
+
+    if (r < 0)
+        return pd_error_set(reterr, r, "cgroup: write '%s' to %s/%s: %s", value, dir, file,
+                            RUNTIME_STRERROR(r));
+    return 0;
+}
+
+/* Enables memory, cpu and pids for the children of every ancestor of rel (v2 only). */
+static int cgroup_v2_enable_controllers(const char *rel, PdError *reterr)
+{
+    char path[PATH_MAX], avail[256];
+    _cleanup_free_ char *copy = strdup(rel);
+    char *s;
+
+    if (!copy)
+        return -ENOMEM;
+    (void)snprintf(path, sizeof(path), "%s", CGROUP_ROOT);
+    s = copy;
+    for (;;) {
+        char *slash = strchr(s, '/');
+
+        if (read_at(path, "cgroup.controllers", avail, sizeof(avail)) >= 0) {
+            static const char *const want[] = {"memory", "cpu", "pids"};
+
+            for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+                char ctl[16];
+
+                if (!strstr(avail, want[i]))
+                    continue;
+                (void)snprintf(ctl, sizeof(ctl), "+%s", want[i]);
+                (void)write_at(path, "cgroup.subtree_control", ctl);
+            }
+        }
+        if (!slash)
+            break;
+        *slash = 0;
+        (void)snprintf(path + strlen(path), sizeof(path) - strlen(path), "/%s", s);
+        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+            return pd_error_set(reterr, -errno, "cgroup: mkdir %s: %s", path,
+                                RUNTIME_STRERROR(errno));
+        s = slash + 1;
+    }
+    return 0;
+}
+
+int cgroup_create(const ContainerConfig *c, PdError *reterr)
+{
+    char dir[PATH_MAX], val[64];
+    int mode, r;
+
+    if (!c->cgroup)
+        return 0;
+    mode = cgroup_detect();
+    if (mode < 0)
+        return pd_error_set(reterr, mode, "cgroup: cannot stat " CGROUP_ROOT ": %s",
+                            RUNTIME_STRERROR(mode));
+    if (mode == CGROUP_MODE_V2) {
+        r = cgroup_v2_enable_controllers(c->cgroup, reterr);
+        if (r < 0)
+            return r;
+        (void)snprintf(dir, sizeof(dir), CGROUP_ROOT "/%s", c->cgroup);
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+            return pd_error_set(reterr, -errno, "cgroup: mkdir %s: %s", dir,
+                                RUNTIME_STRERROR(errno));
+        if (c->memory_limit != UNSET) {
+            (void)snprintf(val, sizeof(val), "%" PRId64, c->memory_limit);
+            if ((r = set_limit(dir, "memory.max", val, reterr)) < 0)
+                return r;
+            if (exists_at(dir, "memory.swap.max") &&
+                (r = set_limit(dir, "memory.swap.max", "0", reterr)) < 0)
+                return r;
+        }
+        if (c->cpu_limit_millis != UNSET) {
+            (void)snprintf(val, sizeof(val), "%" PRId64 " 100000", c->cpu_limit_millis * 100);
+            if ((r = set_limit(dir, "cpu.max", val, reterr)) < 0)
+                return r;
+        }
+        if (c->cpu_shares_millis != UNSET) {
+            /* request -> v1 shares -> v2 weight, the conversion Kubernetes uses */
+            uint64_t shares = (uint64_t)c->cpu_shares_millis * 1024 / 1000;
+
+            if (shares < 2)
+                shares = 2;
+            if (shares > 262144)
+                shares = 262144;
+            (void)snprintf(val, sizeof(val), "%" PRIu64, 1 + ((shares - 2) * 9999) / 262142);
+            if ((r = set_limit(dir, "cpu.weight", val, reterr)) < 0)
+                return r;
+        }
+        if (c->pids_limit != UNSET) {
+            (void)snprintf(val, sizeof(val), "%" PRId64, c->pids_limit);
+            if ((r = set_limit(dir, "pids.max", val, reterr)) < 0)
+                return r;
+        }
+        return 0;
+    }
+
+    for (size_t i = 0; i < ELEMENTSOF(v1_controllers); i++) {
+        const char *ctl = v1_controllers[i];
+        bool needed = (streq(ctl, "memory") && c->memory_limit != UNSET) ||
+                      (streq(ctl, "cpu") &&
+                       (c->cpu_limit_millis != UNSET || c->cpu_shares_millis != UNSET)) ||
+                      (streq(ctl, "pids") && c->pids_limit != UNSET);
+
+        (void)snprintf(dir, sizeof(dir), CGROUP_ROOT "/%s", ctl);
+        if (access(dir, F_OK) < 0) {
+            if (needed)
+                return pd_error_set(reterr, -EOPNOTSUPP,
+                                    "cgroup: the %s controller is not mounted at %s", ctl, dir);
+            continue;
+        }
+        (void)snprintf(dir, sizeof(dir), CGROUP_ROOT "/%s/%s", ctl, c->cgroup);
+        r = mkdir_p(dir, 0755);
+        if (r < 0)
+            return pd_error_set(reterr, r, "cgroup: mkdir %s: %s", dir, RUNTIME_STRERROR(r));
+        if (streq(ctl, "memory") && c->memory_limit != UNSET) {
+            (void)snprintf(val, sizeof(val), "%" PRId64, c->memory_limit);
+            if ((r = set_limit(dir, "memory.limit_in_bytes", val, reterr)) < 0)
+                return r;
+            /* With swap accounting, the same value for memory+swap: no swapping around it. */
+            if (exists_at(dir, "memory.memsw.limit_in_bytes") &&
+                (r = set_limit(dir, "memory.memsw.limit_in_bytes", val, reterr)) < 0)
+                return r;
+        }
+        if (streq(ctl, "cpu") && c->cpu_limit_millis != UNSET) {
+            if ((r = set_limit(dir, "cpu.cfs_period_us", "100000", reterr)) < 0)
+                return r;
+            (void)snprintf(val, sizeof(val), "%" PRId64, c->cpu_limit_millis * 100);
+            if ((r = set_limit(dir, "cpu.cfs_quota_us", val, reterr)) < 0)
+                return r;
+        }
+        if (streq(ctl, "cpu") && c->cpu_shares_millis != UNSET) {
+            int64_t shares = c->cpu_shares_millis * 1024 / 1000;
+
+            (void)snprintf(val, sizeof(val), "%" PRId64, shares < 2 ? 2 : shares);
+            if ((r = set_limit(dir, "cpu.shares", val, reterr)) < 0)
+                return r;
+        }
+        if (streq(ctl, "pids") && c->pids_limit != UNSET) {
+            (void)snprintf(val, sizeof(val), "%" PRId64, c->pids_limit);
+            if ((r = set_limit(dir, "pids.max", val, reterr)) < 0)
+                return r;
+        }
+    }
+    return 0;
+}
+
+/* Calls f for each directory of the cgroup that exists; stops at the first error. */
+static int cgroup_foreach_dir(const char *cgroup, int (*f)(const char *dir, void *u), void *u)
+{
+    char dir[PATH_MAX];
+    int mode = cgroup_detect(), r;
+
+    if (mode < 0)
+        return mode;
+    if (mode == CGROUP_MODE_V2) {
+        (void)snprintf(dir, sizeof(dir), CGROUP_ROOT "/%s", cgroup);
+        return access(dir, F_OK) < 0 ? 0 : f(dir, u);
+    }
+    for (size_t i = 0; i < ELEMENTSOF(v1_controllers); i++) {
+        (void)snprintf(dir, sizeof(dir), CGROUP_ROOT "/%s/%s", v1_controllers[i], cgroup);
+        if (access(dir, F_OK) < 0)
+            continue;
+        r = f(dir, u);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int attach_one(const char *dir, void *u)
+{
+    char val[32];
+
+    (void)snprintf(val, sizeof(val), "%d", (int)(intptr_t)u);
+    return write_at(dir, "cgroup.procs", val);
+}
+
+int cgroup_attach(const char *cgroup, pid_t pid)
+{
+    if (!cgroup)
+        return 0;
+    return cgroup_foreach_dir(cgroup, attach_one, (void *)(intptr_t)pid);
+}
+
+static int kill_one(const char *dir, void *u)
+{
+    int sig = (int)(intptr_t)u;
+    char path[PATH_MAX], line[32];
+    FILE *f;
+
+    if (sig == SIGKILL && write_at(dir, "cgroup.kill", "1") >= 0)
+        return 0;
+    (void)snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+    f = fopen(path, "re");
+    if (!f)
+        return errno == ENOENT ? 0 : -errno;
+    while (fgets(line, sizeof(line), f)) {
+        int pid = atoi(line);
+
+        if (pid > 0)
+            (void)kill(pid, sig);
+    }
+    fclose(f);
+    return 0;
+}
+
+int cgroup_kill(const char *cgroup, int sig)
+{
+    if (!cgroup)
+        return 0;
+    return cgroup_foreach_dir(cgroup, kill_one, (void *)(intptr_t)sig);
+}
+
+uint64_t cgroup_oom_kills(const char *cgroup)
+{
+    char dir[PATH_MAX], buf[1024];
+    const char *file, *p;
+    unsigned long long n;
+
+    if (!cgroup)
+        return 0;
+    if (cgroup_detect() == CGROUP_MODE_V2) {
+        (void)snprintf(dir, sizeof(dir), CGROUP_ROOT "/%s", cgroup);
+        file = "memory.events";
+    } else {
+        (void)snprintf(dir, sizeof(dir), CGROUP_ROOT "/memory/%s", cgroup);
+        file = "memory.oom_control";
+    }
+    if (read_at(dir, file, buf, sizeof(buf)) < 0)
+        return 0;
+    p = strstr(buf, "oom_kill ");
+    if (!p || sscanf(p, "oom_kill %llu", &n) != 1)
+        return 0;
+    return n;
+}
+
+static int remove_one(const char *dir, void *u)
+{
+    /* The kernel frees a cgroup shortly after its last task is reaped: retry for ~2 s. */
+    for (int i = 0; i < 200; i++) {
+        if (rmdir(dir) == 0 || errno == ENOENT)
+            return 0;
+        if (errno != EBUSY)
+            return -errno;
+        (void)nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    return -EBUSY;
+}
+
+int cgroup_remove(const char *cgroup)
+{
+    if (!cgroup)
+        return 0;
+    return cgroup_foreach_dir(cgroup, remove_one, NULL);
+}

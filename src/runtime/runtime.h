@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * runtime: the container runtime interface (RuntimeOps), the container
+ * description handed to podd-monitor (ContainerConfig, serialized as JSON),
+ * the pod sandbox (pinned namespaces), cgroups, the CRI log writer and the
+ * native backend that sets containers up in a cloned child.
+ *
+ * Nothing here logs above debug. Functions that fail for reasons a user
+ * must see take a PdError *reterr (may be NULL, written only on failure).
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/base.h"
+#include "manifest/manifest.h"
+
+/* ---- container description ------------------------------------------------------ */
+
+#define RUNTIME_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define RUNTIME_DEFAULT_LOG_MAX_BYTES (10u * 1024u * 1024u)
+#define RUNTIME_MAX_MOUNTS 256
+#define RUNTIME_MAX_RLIMITS 16
+#define RUNTIME_MAX_CAPS 64
+
+typedef enum MountKind {
+    MOUNT_KIND_HOST_PATH, /* source is a host path, checked against host_path_type */
+    MOUNT_KIND_EMPTY_DIR, /* source is the pod's volume directory (created by the sandbox) */
+    _MOUNT_KIND_MAX,
+    _MOUNT_KIND_INVALID = -EINVAL,
+} MountKind;
+
+typedef struct MountSpec {
+    MountKind kind;
+    char *source;      /* absolute host path */
+    char *destination; /* absolute path inside the container */
+    char *sub_path;    /* relative path inside source, NULL when absent */
+    HostPathType host_path_type;
+    bool read_only;
+} MountSpec;
+
+typedef struct RlimitSpec {
+    int resource; /* RLIMIT_* */
+    uint64_t soft, hard;
+} RlimitSpec;
+
+/*
+ * Namespace paths to join (a pinned nsfs file or /proc/PID/ns/X). NULL for
+ * net/ipc/uts means "stay in the host's namespace"; NULL for pid means "a
+ * new PID namespace" unless host_pid is set.
+ */
+typedef struct NamespaceSpec {
+    char *net, *ipc, *uts, *pid;
+    bool host_pid;
+} NamespaceSpec;
+
+typedef struct ContainerConfig {
+    char *id;        /* unique on the host: "<namespace>_<pod>_<container>" */
+    char *pod;       /* pod name, for messages */
+    char *name;      /* container name */
+    char *image;     /* as written in the manifest, for messages */
+    char *image_dir; /* the image's rootfs directory (overlay lower layer) */
+    char *run_dir;   /* the container's own directory: rootfs mount point, upper, work */
+    char **args;     /* command + args, never empty */
+    char **env;      /* "NAME=value" */
+    char *working_dir;
+    char *hostname; /* NULL: leave the UTS namespace as it is */
+    char *user;     /* "uid", "name", "uid:gid" or "name:group"; NULL: root */
+    gid_t *supplementary_groups;
+    size_t n_supplementary_groups;
+    NamespaceSpec ns;
+    MountSpec *mounts;
+    size_t n_mounts;
+    bool read_only_rootfs;
+    bool privileged;
+    bool no_new_privs;
+    bool seccomp; /* the default deny-list */
+    char **cap_add;  /* securityContext.capabilities.add, as written ("NET_ADMIN", "ALL") */
+    char **cap_drop; /* securityContext.capabilities.drop */
+    RlimitSpec rlimits[RUNTIME_MAX_RLIMITS];
+    size_t n_rlimits;
+    char *cgroup;              /* path relative to each hierarchy's root, NULL: no cgroup */
+    int64_t memory_limit;      /* bytes, UNSET */
+    int64_t cpu_limit_millis;  /* UNSET */
+    int64_t cpu_shares_millis; /* cpu request, UNSET */
+    int64_t pids_limit;        /* UNSET */
+    char *log_path;
+    uint64_t log_max_bytes; /* rotation size, 0: never rotate */
+    char *monitor_pid_file; /* "PID STARTTIME\n" of podd-monitor */
+    char *pid_file;         /* "PID STARTTIME\n" of the container's first process */
+    char *exit_file;        /* the exit record (JSON) */
+} ContainerConfig;
+
+ContainerConfig *container_config_free(ContainerConfig *c);
+DEFINE_CLEANUP_FUNC(ContainerConfig, container_config_free)
+
+/* Serializes c; returns a new reference or NULL on ENOMEM. */
+json_t *container_config_to_json(const ContainerConfig *c);
+/* Builds a config from JSON; -EINVAL with reterr naming the bad field. Caller owns *ret. */
+int container_config_from_json(json_t *j, ContainerConfig **ret, PdError *reterr);
+/* Reads and parses a config file (at most 1 MiB). Does not keep the JSON tree. */
+int container_config_load(const char *path, ContainerConfig **ret, PdError *reterr);
+/* Writes the config atomically to path (mode 0600). */
+int container_config_save(const ContainerConfig *c, const char *path, PdError *reterr);
+
+/* Where a pod's sandbox lives: <run_dir>/pods/<namespace>_<name>. Caller frees. */
+char *runtime_pod_dir(const char *run_dir, const Pod *pod);
+/* "<namespace>_<pod>_<container>"; caller frees. */
+char *runtime_container_id(const Pod *pod, const Container *c);
+
+/*
+ * Translates one container of a pod into a ContainerConfig: the container's
+ * files go to <run_dir>/containers/<id>/, the log to <log_dir>/<pod>/<name>.log,
+ * the namespaces are the pod's pins under runtime_pod_dir(). image_dir is the
+ * resolved rootfs directory of c->image. Borrowed arguments; caller owns *ret.
+ */
+int container_config_new_from_pod(const Pod *pod, const Container *c, const char *run_dir,
+                                   const char *log_dir, const char *image_dir,
+                                   ContainerConfig **ret, PdError *reterr);
+
+/* "RLIMIT_NOFILE" / "nofile" -> RLIMIT_NOFILE; -EINVAL. */
+int runtime_rlimit_from_name(const char *name);
+const char *runtime_rlimit_to_name(int resource);
+
+/* ---- pod sandbox ---------------------------------------------------------------- */
+
+typedef struct SandboxVolume {
+    char *name;
+    bool memory;        /* tmpfs */
+    int64_t size_limit; /* bytes, UNSET */
+} SandboxVolume;
+
+typedef struct SandboxConfig {
+    char *name;     /* for messages */
+    char *dir;      /* the pod's directory: ns/, volumes/ */
+    char *hostname; /* set in the new UTS namespace */
+    bool host_network, host_ipc;
+    SandboxVolume *volumes; /* emptyDir volumes */
+    size_t n_volumes;
+} SandboxConfig;
+
+SandboxConfig *sandbox_config_free(SandboxConfig *c);
+DEFINE_CLEANUP_FUNC(SandboxConfig, sandbox_config_free)
+int sandbox_config_from_json(json_t *j, SandboxConfig **ret, PdError *reterr);
+json_t *sandbox_config_to_json(const SandboxConfig *c);
+int sandbox_config_new_from_pod(const Pod *pod, const char *run_dir, SandboxConfig **ret,
+                                PdError *reterr);
+
+/*
+ * Creates the pod's shared namespaces and pins them at <dir>/ns/{net,ipc,uts}
+ * (bind mounts of /proc/PID/ns/X, no process stays behind), brings loopback
+ * up in the new network namespace, sets the hostname, creates the emptyDir
+ * directories (tmpfs for medium Memory). Idempotent: an existing sandbox is
+ * kept. Must run as root; forks a short-lived child.
+ */
+int sandbox_create(const SandboxConfig *c, PdError *reterr);
+/* Unmounts and removes everything sandbox_create made under dir. 0 when already gone. */
+int sandbox_destroy(const char *dir, PdError *reterr);
+
+/* ---- cgroups -------------------------------------------------------------------- */
+
+typedef enum CgroupMode {
+    CGROUP_MODE_V1, /* v1 controllers (also hybrid hosts) */
+    CGROUP_MODE_V2, /* unified hierarchy at /sys/fs/cgroup */
+} CgroupMode;
+
+/* Detects the host's layout; result cached. Returns a CgroupMode or -errno. */
+int cgroup_detect(void);
+/* Creates the cgroup (in memory, cpu, pids for v1) and writes the limits of c. */
+int cgroup_create(const ContainerConfig *c, PdError *reterr);
+/* Moves pid into the container's cgroup(s); pid 0 means the caller. */
+int cgroup_attach(const char *cgroup, pid_t pid);
+/* Sends sig to every process in the cgroup; 0 when it is gone. */
+int cgroup_kill(const char *cgroup, int sig);
+/* Number of OOM kills recorded for the cgroup; 0 when unknown. */
+uint64_t cgroup_oom_kills(const char *cgroup);
+/* Removes the cgroup (retries briefly while it drains); 0 when gone already. */
+int cgroup_remove(const char *cgroup);
+
+/* ---- process identity ------------------------------------------------------------- */
+
+/* Field 22 of /proc/PID/stat (start time in clock ticks); -errno. */
+int proc_start_time(pid_t pid, uint64_t *ret);
+/* Writes "PID STARTTIME\n" atomically to path. */
+int pid_file_write(const char *path, pid_t pid, uint64_t start_time);
+/* Reads a pid file; -ENOENT when absent, -EBADMSG when malformed. */
+int pid_file_read(const char *path, pid_t *ret_pid, uint64_t *ret_start_time);
+/* pidfd of the process in path when it is alive with the recorded start time; -ESRCH otherwise. */
+int pid_file_open_pidfd(const char *path, pid_t *ret_pid);
+
+/* ---- CRI log writer ----------------------------------------------------------------- */
+
+#define CRI_LOG_LINE_MAX 16384
+
+typedef struct CriLog {
+    int fd;
+    int dir_fd;
+    char *path;
+    uint64_t size, max_bytes;
+} CriLog;
+
+/* Opens (appends to) path; creates the directory's last component if missing. */
+int cri_log_open(CriLog *l, const char *path, uint64_t max_bytes);
+/*
+ * Writes one record "TIMESTAMP STREAM TAG TEXT\n": tag F for a full line, P
+ * for a partial one (text without its newline). Rotates path -> path.1 first
+ * when the record would take the file beyond max_bytes.
+ */
+int cri_log_write(CriLog *l, uint64_t realtime_usec_or_0, const char *stream, bool partial,
+                  const char *text, size_t len);
+void cri_log_done(CriLog *l);
+/* RFC 3339 with nanoseconds in UTC ("2026-11-22T10:36:01.123456789Z"); buf >= 40 bytes. */
+void format_rfc3339_nano(const struct timespec *ts, char *buf, size_t size);
+
+/* ---- exit records ------------------------------------------------------------------- */
+
+typedef struct ExitRecord {
+    int exit_code; /* 128 + signal for a signal death; -1 unknown */
+    int signal;    /* 0 when it exited */
+    bool oom_killed;
+    char started_at[40], finished_at[40]; /* RFC 3339 nano, "" when unknown */
+    char reason[32];                      /* Completed, Error, OOMKilled, StartError */
+    char message[PD_ERROR_MESSAGE_MAX];
+} ExitRecord;
+
+/* Writes the record as JSON atomically. */
+int exit_record_write(const char *path, const ExitRecord *e);
+/* -ENOENT when there is none yet, -EBADMSG when unreadable. */
+int exit_record_read(const char *path, ExitRecord *ret);
+
+/* ---- native container setup ---------------------------------------------------------- */
+
+/*
+ * Capabilities and seccomp live in the security module, a peer of this one,
+ * so the program wiring both hands them in. pre_user runs in the child as
+ * root after pivot_root (bounding set, seccomp filter); post_user after the
+ * switch to the container's uid/gid (the remaining capability sets). Each
+ * returns 0 or a negative errno with reterr set.
+ */
+typedef struct SecurityHooks {
+    int (*pre_user)(const ContainerConfig *c, PdError *reterr);
+    int (*post_user)(const ContainerConfig *c, PdError *reterr);
+} SecurityHooks;
+
+/* Stdio and error channel of the container's first process, as fds in the monitor. */
+typedef struct ContainerStdio {
+    int stdin_fd, stdout_fd, stderr_fd; /* the child's ends */
+} ContainerStdio;
+
+/*
+ * Clones the container's first process (new PID, mount and cgroup namespaces,
+ * joining the configured ones), sets it up and execs it. Returns its pid once
+ * the exec succeeded, or a negative errno with reterr holding the precise
+ * message the child sent (e.g. "exec /bin/app: no such file or directory
+ * (image bb:latest)"). The caller must be root and own the cgroup already
+ * (cgroup_create). Does not log.
+ */
+int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio,
+                           const SecurityHooks *hooks, pid_t *ret_pid, PdError *reterr);
+
+/*
+ * Runs argv inside the running container whose first process is pid: its
+ * namespaces, cgroup, user, capabilities and seccomp filter. Waits at most
+ * timeout_usec (0: no limit); returns the wait status (as from waitpid), or
+ * -ETIMEDOUT after killing the command. stdio is inherited.
+ */
+int native_container_exec(const ContainerConfig *c, pid_t pid, char *const *argv,
+                          const SecurityHooks *hooks, uint64_t timeout_usec, int *ret_status,
+                          PdError *reterr);
+
+/* ---- runtime backends ------------------------------------------------------------------ */
+
+typedef struct RuntimeConfig {
+    const char *run_dir;      /* /run/podd */
+    const char *log_dir;      /* /var/log/podd */
+    const char *monitor_path; /* the podd-monitor binary */
+} RuntimeConfig;
+
+typedef enum ContainerState {
+    CONTAINER_STATE_UNKNOWN, /* no files: never started or removed */
+    CONTAINER_STATE_CREATED, /* config written, no monitor */
+    CONTAINER_STATE_RUNNING,
+    CONTAINER_STATE_EXITED,
+    _CONTAINER_STATE_MAX,
+    _CONTAINER_STATE_INVALID = -EINVAL,
+} ContainerState;
+
+const char *container_state_to_string(ContainerState s);
+
+typedef struct ContainerStatus {
+    ContainerState state;
+    pid_t monitor_pid, pid;
+    ExitRecord exit; /* valid when state is EXITED */
+} ContainerStatus;
+
+typedef struct RuntimeOps {
+    const char *name;
+    int (*init)(void **ret_ctx, const RuntimeConfig *cfg, PdError *reterr);
+    void (*done)(void *ctx);
+    /* Pod sandbox: shared net/ipc/uts namespaces, emptyDir volumes. Idempotent. */
+    int (*pod_create)(void *ctx, const Pod *pod, PdError *reterr);
+    int (*pod_destroy)(void *ctx, const Pod *pod, PdError *reterr);
+    /*
+     * Writes the container's config and spawns its podd-monitor; returns once
+     * the container runs (or failed to start: the exit record then says
+     * StartError and so does reterr). *ret_pidfd is a pidfd of the monitor.
+     */
+    int (*container_start)(void *ctx, const Pod *pod, const Container *c, const char *image_dir,
+                           int *ret_pidfd, PdError *reterr);
+    int (*container_signal)(void *ctx, const char *id, int sig, PdError *reterr);
+    /* Exec probe: *ret_status is a wait status; -ETIMEDOUT after timeout. */
+    int (*container_exec)(void *ctx, const char *id, char *const *argv, uint64_t timeout_usec,
+                          int *ret_status, PdError *reterr);
+    /* Kills what is left, removes cgroup, mounts and files. 0 when already gone. */
+    int (*container_remove)(void *ctx, const char *id, PdError *reterr);
+    int (*container_inspect)(void *ctx, const char *id, ContainerStatus *ret, PdError *reterr);
+} RuntimeOps;
+
+extern const RuntimeOps runtime_native_ops;
+
+/* The backend called name ("native"); NULL when there is none. */
+const RuntimeOps *runtime_find(const char *name);

@@ -1,0 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
+TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+TEST_LIBS = $(PODCORE_LIBS) $(CHECK_LIBS)
+EXTRA_DIST += tests/run-pytest.sh tests/junit2tap.py
