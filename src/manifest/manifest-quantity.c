@@ -50,7 +50,8 @@ static int quantity_parse(const char *s, Quantity *ret)
     }
     if (!digits)
         return -EINVAL;
-    if (*s == 'e' || *s == 'E') {
+    /* "1E3" is an exponent, while "1E" and "1Ei" are the exa suffixes. */
+    if ((*s == 'e' || *s == 'E') && (s[1] == '-' || s[1] == '+' || (s[1] >= '0' && s[1] <= '9'))) {
         int64_t e;
 
         if (parse_int64(s[1] == '+' ? s + 2 : s + 1, &e) < 0)

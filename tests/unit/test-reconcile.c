@@ -331,7 +331,7 @@ END_TEST
 START_TEST(test_invalid_condition)
 {
     static const char *const containers[] = {"regular:a", "regular:b", NULL};
-    static const DepSpec deps[] = {{"a", "b", _DEP_CONDITION_MAX, 3, 4}, {NULL}};
+    static const DepSpec deps[] = {{"a", "b", _DEP_CONDITION_MAX, 3, 4}, {}};
     _cleanup_(pod_freep) Pod *pod = pod_build(containers, deps);
     _cleanup_(graph_freep) Graph *g = NULL;
     PdError e = {0};

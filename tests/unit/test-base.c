@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "base/base.h"
+
+START_TEST(test_error_format)
+{
+    PdError e = {0};
+    char buf[256];
+
+    ck_assert_int_eq(pd_error_set_at(&e, -EINVAL, 14, 9, "spec.containers[1].image: %s",
+                                     "required"),
+                     -EINVAL);
+    pd_error_set_file(&e, "web.yaml");
+    pd_error_format(&e, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "web.yaml:14:9: spec.containers[1].image: required");
+    ck_assert_int_eq(pd_error_prefix(&e, -EINVAL, "manifest"), -EINVAL);
+    pd_error_format(&e, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "web.yaml:14:9: manifest: spec.containers[1].image: required");
+    /* A NULL error is allowed everywhere and still returns the code. */
+    ck_assert_int_eq(pd_error_set(NULL, -ENOENT, "x"), -ENOENT);
+}
+END_TEST
+
+START_TEST(test_error_prefix_without_message)
+{
+    PdError e = {0};
+
+    ck_assert_int_eq(pd_error_prefix(&e, -ENOENT, "open '%s'", "x"), -ENOENT);
+    ck_assert_str_eq(e.message, "open 'x': No such file or directory");
+}
+END_TEST
+
+START_TEST(test_strv)
+{
+    _cleanup_(strv_freep) char **l = NULL, **c = NULL;
+
+    ck_assert_int_eq(strv_extend(&l, "a"), 0);
+    ck_assert_int_eq(strv_extend(&l, "b"), 0);
+    ck_assert_int_eq(strv_push_take(&l, strdup("c")), 0);
+    ck_assert_uint_eq(strv_length(l), 3);
+    ck_assert(strv_contains(l, "b"));
+    ck_assert(!strv_contains(l, "d"));
+    c = strv_copy(l);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_str_eq(c[2], "c");
+    ck_assert_ptr_null(c[3]);
+}
+END_TEST
+
+static const struct {
+    const char *a, *b;
+    unsigned cap, expected;
+} distances[] = {
+    {"image", "image", 2, 0},          {"imagee", "image", 2, 1},
+    {"imgae", "image", 2, 2},          {"containers", "contianers", 2, 2},
+    {"volumeMounts", "volumes", 2, 3}, {"", "abc", 5, 3},
+};
+
+START_TEST(test_string_distance)
+{
+    ck_assert_uint_eq(string_distance(distances[_i].a, distances[_i].b, distances[_i].cap),
+                      distances[_i].expected);
+}
+END_TEST
+
+START_TEST(test_strings)
+{
+    ck_assert(startswith("podd.io/x", "podd.io/"));
+    ck_assert(!startswith("pod", "podd"));
+    ck_assert(endswith("web.yaml", ".yaml"));
+    ck_assert(!endswith("web.yaml.bak", ".yaml"));
+}
+END_TEST
+
+static const struct {
+    const char *s;
+    int r;
+    int64_t v;
+} ints[] = {
+    {"0", 0, 0},          {"42", 0, 42},        {"-7", 0, -7}, {"+7", -EINVAL, 0},
+    {"", -EINVAL, 0},     {"4x", -EINVAL, 0},   {" 4", -EINVAL, 0},
+    {"99999999999999999999", -ERANGE, 0},
+};
+
+START_TEST(test_parse_int64)
+{
+    int64_t v = 0;
+
+    ck_assert_int_eq(parse_int64(ints[_i].s, &v), ints[_i].r);
+    if (ints[_i].r == 0)
+        ck_assert_int_eq(v, ints[_i].v);
+}
+END_TEST
+
+START_TEST(test_strbuf)
+{
+    StrBuf b = {0};
+
+    for (int i = 0; i < 1000; i++)
+        ck_assert_int_eq(strbuf_printf(&b, "%d,", i), 0);
+    ck_assert(startswith(b.data, "0,1,2,"));
+    ck_assert(endswith(b.data, "998,999,"));
+    strbuf_done(&b);
+    ck_assert_ptr_null(b.data);
+}
+END_TEST
+
+static char tmpdir[] = "/tmp/podd-test-base.XXXXXX";
+
+START_TEST(test_atomic_write_and_read)
+{
+    _cleanup_close_ int dfd = -1, fd = -1;
+    _cleanup_free_ char *buf = NULL;
+    char big[5000];
+    size_t size;
+    struct stat st;
+
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    dfd = open(tmpdir, O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_ge(dfd, 0);
+    ck_assert_int_eq(write_file_atomic_at(dfd, "state.json", "{\"a\":1}", 7, 0600), 0);
+    ck_assert_int_eq(write_file_atomic_at(dfd, "state.json", "{\"a\":2}", 7, 0600), 0);
+    ck_assert_int_eq(fstatat(dfd, "state.json", &st, 0), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0600);
+    fd = openat(dfd, "state.json", O_RDONLY | O_CLOEXEC);
+    ck_assert_int_eq(read_fd_full(fd, 100, &buf, &size), 0);
+    ck_assert_str_eq(buf, "{\"a\":2}");
+    ck_assert_uint_eq(size, 7);
+
+    /* Exactly the limit reads; one byte more is -EFBIG. */
+    memset(big, 'x', sizeof(big));
+    ck_assert_int_eq(write_file_atomic_at(dfd, "big", big, sizeof(big), 0600), 0);
+    closep(&fd);
+    free(buf);
+    buf = NULL;
+    fd = openat(dfd, "big", O_RDONLY | O_CLOEXEC);
+    ck_assert_int_eq(read_fd_full(fd, sizeof(big), &buf, &size), 0);
+    ck_assert_uint_eq(size, sizeof(big));
+    closep(&fd);
+    free(buf);
+    buf = NULL;
+    fd = openat(dfd, "big", O_RDONLY | O_CLOEXEC);
+    ck_assert_int_eq(read_fd_full(fd, sizeof(big) - 1, &buf, &size), -EFBIG);
+    ck_assert_ptr_null(buf);
+
+    ck_assert_int_eq(unlinkat(dfd, "state.json", 0), 0);
+    ck_assert_int_eq(unlinkat(dfd, "big", 0), 0);
+    ck_assert_int_eq(rmdir(tmpdir), 0);
+}
+END_TEST
+
+START_TEST(test_log_levels)
+{
+    ck_assert_int_eq(log_level_from_string("debug"), LOG_LEVEL_DEBUG);
+    ck_assert_int_eq(log_level_from_string("warning"), LOG_LEVEL_WARNING);
+    ck_assert_int_eq(log_level_from_string("error"), LOG_LEVEL_ERR);
+    ck_assert_int_eq(log_level_from_string("loud"), -EINVAL);
+    /* Below the threshold nothing is printed, but the error still comes back negative. */
+    log_set_max_level(LOG_LEVEL_ERR - 1);
+    ck_assert_int_eq(log_error_errno(-EIO, "x"), -EIO);
+    ck_assert_int_eq(log_error_errno(EIO, "x"), -EIO);
+    log_set_max_level(LOG_LEVEL_INFO);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("base");
+    TCase *tc = tcase_create("base");
+    SRunner *sr;
+    int failed;
+
+    tcase_add_test(tc, test_error_format);
+    tcase_add_test(tc, test_error_prefix_without_message);
+    tcase_add_test(tc, test_strv);
+    tcase_add_loop_test(tc, test_string_distance, 0, ELEMENTSOF(distances));
+    tcase_add_test(tc, test_strings);
+    tcase_add_loop_test(tc, test_parse_int64, 0, ELEMENTSOF(ints));
+    tcase_add_test(tc, test_strbuf);
+    tcase_add_test(tc, test_atomic_write_and_read);
+    tcase_add_test(tc, test_log_levels);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
