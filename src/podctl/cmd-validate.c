@@ -154,6 +154,7 @@ int cmd_validate(int argc, char *argv[])
 
     for (size_t i = 0; paths[i]; i++) {
         _cleanup_(manifest_file_freep) ManifestFile *f = NULL;
+        const char *shown = streq(paths[i], "-") ? "<stdin>" : paths[i];
         PdError e = {0};
 
         if (podctl_load_manifest(paths[i], &f, &e) < 0) {
@@ -170,10 +171,10 @@ int cmd_validate(int argc, char *argv[])
                 podctl_print_diags(f);
                 for (size_t j = 0; j < f->n_docs; j++)
                     if (f->docs[j].pod)
-                        printf("%s: pod/%s valid\n", paths[i], f->docs[j].pod->name);
+                        printf("%s: pod/%s valid\n", shown, f->docs[j].pod->name);
             }
         }
-        if (json && json_array_append_new(out, file_to_json(paths[i], f, &e)) < 0)
+        if (json && json_array_append_new(out, file_to_json(shown, f, &e)) < 0)
             return PODCTL_EXIT_FAILURE;
     }
     if (json) {

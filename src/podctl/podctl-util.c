@@ -87,15 +87,39 @@ int podctl_expand_paths(char *const *args, char ***ret)
     return 0;
 }
 
+/* Ordered by position, and by discovery where positions tie, so output reads top to bottom. */
+static int compare_diags(const void *a, const void *b)
+{
+    const Diag *x = *(const Diag *const *)a, *y = *(const Diag *const *)b;
+
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->column != y->column)
+        return x->column < y->column ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
 void podctl_print_diags(const ManifestFile *f)
 {
-    for (size_t i = 0; i < f->n_docs; i++)
-        for (size_t j = 0; j < f->docs[i].diags.n; j++) {
-            _cleanup_free_ char *s = diag_format(&f->docs[i].diags.items[j], f->name);
+    _cleanup_free_ const Diag **all = NULL;
+    size_t n = 0;
 
-            if (s)
-                fprintf(stderr, "%s\n", s);
-        }
+    for (size_t i = 0; i < f->n_docs; i++)
+        n += f->docs[i].diags.n;
+    all = calloc(n ? n : 1, sizeof(Diag *));
+    if (!all)
+        return;
+    n = 0;
+    for (size_t i = 0; i < f->n_docs; i++)
+        for (size_t j = 0; j < f->docs[i].diags.n; j++)
+            all[n++] = &f->docs[i].diags.items[j];
+    qsort(all, n, sizeof(Diag *), compare_diags);
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_free_ char *s = diag_format(all[i], f->name);
+
+        if (s)
+            fprintf(stderr, "%s\n", s);
+    }
 }
 
 void podctl_print_error(const PdError *e)

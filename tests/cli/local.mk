@@ -1,0 +1,3 @@
+# SPDX-License-Identifier: Apache-2.0
+TESTS += tests/cli/test_podctl.py
+EXTRA_DIST += tests/cli/test_podctl.py

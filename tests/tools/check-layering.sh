@@ -1,0 +1,37 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# Dependencies point down only (DESIGN.md): fails on an #include of a module
+# a module may not use. TAP output, one line per module.
+set -u
+src="${PODD_SRCDIR:-.}/src"
+allowed() {
+    case "$1" in
+    base) echo "base" ;;
+    manifest | graph | state | loop) echo "base $1" ;;
+    runtime | security) echo "base manifest runtime security" ;;
+    reconcile | api) echo "base manifest graph state loop runtime security reconcile api" ;;
+    *) echo "*" ;;
+    esac
+}
+modules=$(cd "$src" && ls -d */ | tr -d /)
+n=$(echo "$modules" | wc -w)
+echo "1..$n"
+i=0
+for m in $modules; do
+    i=$((i + 1))
+    ok=$(allowed "$m")
+    bad=""
+    if [ "$ok" != "*" ]; then
+        for used in $(grep -ho '#include "[a-z]*/' "$src/$m"/*.[ch] 2>/dev/null | sed 's|#include "||; s|/||' | sort -u); do
+            case " $ok " in
+            *" $used "*) ;;
+            *) bad="$bad $used" ;;
+            esac
+        done
+    fi
+    if [ -n "$bad" ]; then
+        echo "not ok $i - src/$m includes$bad"
+    else
+        echo "ok $i - src/$m"
+    fi
+done
