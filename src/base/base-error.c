@@ -52,8 +52,7 @@ int pd_error_prefix(PdError *e, int code, const char *fmt, ...)
     if (e->code == 0) {
         /* Nothing was recorded below us: the prefix is the whole message. */
         e->code = code;
-        (void)snprintf(e->message, sizeof(e->message), "%.500s: %.500s", prefix,
-                       strerror(-code));
+        (void)snprintf(e->message, sizeof(e->message), "%.500s: %.500s", prefix, strerror(-code));
         return code;
     }
     memcpy(old, e->message, sizeof(old));

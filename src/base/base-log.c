@@ -7,8 +7,8 @@
 static int max_level = LOG_LEVEL_INFO;
 
 static const char *const level_names[] = {
-    [LOG_LEVEL_ERR] = "err",       [LOG_LEVEL_WARNING] = "warning", [LOG_LEVEL_NOTICE] = "notice",
-    [LOG_LEVEL_INFO] = "info",     [LOG_LEVEL_DEBUG] = "debug",
+    [LOG_LEVEL_ERR] = "err",   [LOG_LEVEL_WARNING] = "warning", [LOG_LEVEL_NOTICE] = "notice",
+    [LOG_LEVEL_INFO] = "info", [LOG_LEVEL_DEBUG] = "debug",
 };
 
 void log_set_max_level(int level)

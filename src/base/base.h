@@ -85,9 +85,9 @@ static inline void closep(int *fd)
 #define PD_ERROR_FILE_MAX 512
 
 typedef struct PdError {
-    int code;                        /* negative errno */
-    char file[PD_ERROR_FILE_MAX];    /* "" when not about a file */
-    unsigned line, column;           /* 1-based; 0 when unknown */
+    int code;                     /* negative errno */
+    char file[PD_ERROR_FILE_MAX]; /* "" when not about a file */
+    unsigned line, column;        /* 1-based; 0 when unknown */
     char message[PD_ERROR_MESSAGE_MAX];
 } PdError;
 

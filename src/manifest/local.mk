@@ -6,6 +6,8 @@ libpodcore_la_SOURCES += \
 	src/manifest/manifest-model.c \
 	src/manifest/manifest-quantity.c \
 	src/manifest/manifest-validate.c \
+	src/manifest/manifest-validate-container.c \
+	src/manifest/manifest-validate-pod.c \
 	src/manifest/manifest-load.c
 
 check_PROGRAMS += tests/unit/test-manifest-corpus

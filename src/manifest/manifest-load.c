@@ -173,8 +173,7 @@ int manifest_load_at(int dir_fd, const char *path, ManifestFile **ret, PdError *
     }
     r = read_fd_full(fd, MANIFEST_MAX_BYTES, &buf, &size);
     if (r == -EFBIG)
-        r = pd_error_set(reterr, r, "the file is larger than %u bytes (1 MiB)",
-                         MANIFEST_MAX_BYTES);
+        r = pd_error_set(reterr, r, "the file is larger than %u bytes (1 MiB)", MANIFEST_MAX_BYTES);
     else if (r < 0)
         r = pd_error_set(reterr, r, "cannot read: %s", strerror(-r));
     else

@@ -4,7 +4,7 @@
 /* ---- string tables --------------------------------------------------------------- */
 
 #define DEFINE_STRING_TABLE(name, type, max, ...)                                                  \
-    static const char *const name##_table[max] = {__VA_ARGS__};                                  \
+    static const char *const name##_table[max] = {__VA_ARGS__};                                    \
     const char *name##_to_string(type v)                                                           \
     {                                                                                              \
         if ((int)v < 0 || (int)v >= (int)(max))                                                    \
@@ -21,46 +21,48 @@
         return invalid;                                                                            \
     }
 
-DEFINE_STRING_TABLE(restart_policy, RestartPolicy, _RESTART_POLICY_MAX,
-                    [RESTART_POLICY_ALWAYS] = "Always", [RESTART_POLICY_ON_FAILURE] = "OnFailure",
-                    [RESTART_POLICY_NEVER] = "Never")
+DEFINE_STRING_TABLE(restart_policy, RestartPolicy,
+                    _RESTART_POLICY_MAX, [RESTART_POLICY_ALWAYS] = "Always",
+                    [RESTART_POLICY_ON_FAILURE] = "OnFailure", [RESTART_POLICY_NEVER] = "Never")
 DEFINE_STRING_TABLE_FROM(restart_policy, RestartPolicy, _RESTART_POLICY_MAX,
                          _RESTART_POLICY_INVALID)
 
-DEFINE_STRING_TABLE(container_kind, ContainerKind, _CONTAINER_KIND_MAX,
-                    [CONTAINER_KIND_INIT] = "init", [CONTAINER_KIND_SIDECAR] = "sidecar",
-                    [CONTAINER_KIND_REGULAR] = "regular")
+DEFINE_STRING_TABLE(container_kind, ContainerKind,
+                    _CONTAINER_KIND_MAX, [CONTAINER_KIND_INIT] = "init",
+                    [CONTAINER_KIND_SIDECAR] = "sidecar", [CONTAINER_KIND_REGULAR] = "regular")
 
-DEFINE_STRING_TABLE(probe_action, ProbeAction, _PROBE_ACTION_MAX, [PROBE_ACTION_NONE] = "none",
-                    [PROBE_ACTION_EXEC] = "exec", [PROBE_ACTION_TCP_SOCKET] = "tcpSocket",
-                    [PROBE_ACTION_HTTP_GET] = "httpGet")
+DEFINE_STRING_TABLE(probe_action, ProbeAction,
+                    _PROBE_ACTION_MAX, [PROBE_ACTION_NONE] = "none", [PROBE_ACTION_EXEC] = "exec",
+                    [PROBE_ACTION_TCP_SOCKET] = "tcpSocket", [PROBE_ACTION_HTTP_GET] = "httpGet")
 
-DEFINE_STRING_TABLE(host_path_type, HostPathType, _HOST_PATH_MAX, [HOST_PATH_UNSET] = "",
-                    [HOST_PATH_DIRECTORY_OR_CREATE] = "DirectoryOrCreate",
-                    [HOST_PATH_DIRECTORY] = "Directory",
-                    [HOST_PATH_FILE_OR_CREATE] = "FileOrCreate", [HOST_PATH_FILE] = "File",
-                    [HOST_PATH_SOCKET] = "Socket", [HOST_PATH_CHAR_DEVICE] = "CharDevice",
-                    [HOST_PATH_BLOCK_DEVICE] = "BlockDevice")
+DEFINE_STRING_TABLE(
+    host_path_type, HostPathType,
+    _HOST_PATH_MAX, [HOST_PATH_UNSET] = "", [HOST_PATH_DIRECTORY_OR_CREATE] = "DirectoryOrCreate",
+    [HOST_PATH_DIRECTORY] = "Directory", [HOST_PATH_FILE_OR_CREATE] = "FileOrCreate",
+    [HOST_PATH_FILE] = "File", [HOST_PATH_SOCKET] = "Socket",
+    [HOST_PATH_CHAR_DEVICE] = "CharDevice", [HOST_PATH_BLOCK_DEVICE] = "BlockDevice")
 DEFINE_STRING_TABLE_FROM(host_path_type, HostPathType, _HOST_PATH_MAX, _HOST_PATH_INVALID)
 
-DEFINE_STRING_TABLE(volume_kind, VolumeKind, _VOLUME_KIND_MAX,
-                    [VOLUME_KIND_HOST_PATH] = "hostPath", [VOLUME_KIND_EMPTY_DIR] = "emptyDir")
+DEFINE_STRING_TABLE(
+    volume_kind, VolumeKind,
+    _VOLUME_KIND_MAX, [VOLUME_KIND_HOST_PATH] = "hostPath", [VOLUME_KIND_EMPTY_DIR] = "emptyDir")
 
-DEFINE_STRING_TABLE(exit_policy, ExitPolicy, _EXIT_POLICY_MAX, [EXIT_POLICY_STOP] = "stop",
-                    [EXIT_POLICY_CONTINUE] = "continue")
+DEFINE_STRING_TABLE(
+    exit_policy, ExitPolicy,
+    _EXIT_POLICY_MAX, [EXIT_POLICY_STOP] = "stop", [EXIT_POLICY_CONTINUE] = "continue")
 DEFINE_STRING_TABLE_FROM(exit_policy, ExitPolicy, _EXIT_POLICY_MAX, _EXIT_POLICY_INVALID)
 
 DEFINE_STRING_TABLE(runtime_kind, RuntimeKind, _RUNTIME_KIND_MAX, [RUNTIME_KIND_NATIVE] = "native",
                     [RUNTIME_KIND_RUNC] = "runc", [RUNTIME_KIND_CRUN] = "crun")
 DEFINE_STRING_TABLE_FROM(runtime_kind, RuntimeKind, _RUNTIME_KIND_MAX, _RUNTIME_KIND_INVALID)
 
-DEFINE_STRING_TABLE(dep_condition, DepCondition, _DEP_CONDITION_MAX,
-                    [DEP_CONDITION_STARTED] = "started", [DEP_CONDITION_READY] = "ready",
-                    [DEP_CONDITION_COMPLETED] = "completed")
+DEFINE_STRING_TABLE(dep_condition, DepCondition,
+                    _DEP_CONDITION_MAX, [DEP_CONDITION_STARTED] = "started",
+                    [DEP_CONDITION_READY] = "ready", [DEP_CONDITION_COMPLETED] = "completed")
 DEFINE_STRING_TABLE_FROM(dep_condition, DepCondition, _DEP_CONDITION_MAX, _DEP_CONDITION_INVALID)
 
-DEFINE_STRING_TABLE(seccomp_profile, SeccompProfile, _SECCOMP_PROFILE_MAX,
-                    [SECCOMP_PROFILE_DEFAULT] = "RuntimeDefault",
+DEFINE_STRING_TABLE(seccomp_profile, SeccompProfile,
+                    _SECCOMP_PROFILE_MAX, [SECCOMP_PROFILE_DEFAULT] = "RuntimeDefault",
                     [SECCOMP_PROFILE_UNCONFINED] = "Unconfined")
 
 /* ---- destructors ----------------------------------------------------------------- */
@@ -153,9 +155,9 @@ Pod *pod_free(Pod *p)
 
 const Container *pod_find_container(const Pod *p, const char *name)
 {
-    POD_FOREACH_CONTAINER(p, c, i)
-    if (streq(c->name, name))
-        return c;
+    POD_FOREACH_CONTAINER (p, c, i)
+        if (streq(c->name, name))
+            return c;
     return NULL;
 }
 
@@ -250,9 +252,8 @@ static json_t *container_to_json(const Container *c)
          set(o, "kind", json_string(container_kind_to_string(c->kind))) &&
          (!c->command || set(o, "command", strv_to_json(c->command))) &&
          (!c->args || set(o, "args", strv_to_json(c->args))) &&
-         set_opt_str(o, "workingDir", c->working_dir) &&
-         set(o, "env", env = json_array()) && set(o, "ports", ports = json_array()) &&
-         set(o, "volumeMounts", mounts = json_array()) &&
+         set_opt_str(o, "workingDir", c->working_dir) && set(o, "env", env = json_array()) &&
+         set(o, "ports", ports = json_array()) && set(o, "volumeMounts", mounts = json_array()) &&
          set(o, "resources", res = json_object()) && set(o, "securityContext", sc = json_object());
     for (size_t i = 0; ok && i < c->n_env; i++)
         ok = json_array_append_new(env, json_pack("{s:s,s:s}", "name", c->env[i].name, "value",
@@ -282,19 +283,19 @@ static json_t *container_to_json(const Container *c)
          set_opt_int(res, "cpuRequestMillis", c->resources.cpu_request_millis) &&
          set_opt_int(res, "memoryLimitBytes", c->resources.memory_limit_bytes) &&
          set_opt_int(res, "memoryRequestBytes", c->resources.memory_request_bytes);
-    ok = ok && set_opt_int(sc, "runAsUser", c->security_context.run_as_user) &&
-         set_opt_int(sc, "runAsGroup", c->security_context.run_as_group) &&
-         set_opt_bool(sc, "runAsNonRoot", c->security_context.run_as_non_root) &&
-         set_opt_bool(sc, "privileged", c->security_context.privileged) &&
-         set_opt_bool(sc, "allowPrivilegeEscalation",
-                      c->security_context.allow_privilege_escalation) &&
-         set_opt_bool(sc, "readOnlyRootFilesystem",
-                      c->security_context.read_only_root_filesystem) &&
-         set(sc, "capabilitiesAdd", strv_to_json(c->security_context.capabilities_add)) &&
-         set(sc, "capabilitiesDrop", strv_to_json(c->security_context.capabilities_drop)) &&
-         (!c->security_context.seccomp_set ||
-          set(sc, "seccompProfile",
-              json_string(seccomp_profile_to_string(c->security_context.seccomp))));
+    ok =
+        ok && set_opt_int(sc, "runAsUser", c->security_context.run_as_user) &&
+        set_opt_int(sc, "runAsGroup", c->security_context.run_as_group) &&
+        set_opt_bool(sc, "runAsNonRoot", c->security_context.run_as_non_root) &&
+        set_opt_bool(sc, "privileged", c->security_context.privileged) &&
+        set_opt_bool(sc, "allowPrivilegeEscalation",
+                     c->security_context.allow_privilege_escalation) &&
+        set_opt_bool(sc, "readOnlyRootFilesystem", c->security_context.read_only_root_filesystem) &&
+        set(sc, "capabilitiesAdd", strv_to_json(c->security_context.capabilities_add)) &&
+        set(sc, "capabilitiesDrop", strv_to_json(c->security_context.capabilities_drop)) &&
+        (!c->security_context.seccomp_set ||
+         set(sc, "seccompProfile",
+             json_string(seccomp_profile_to_string(c->security_context.seccomp))));
     if (ok && c->liveness_probe.action != PROBE_ACTION_NONE)
         ok = set(o, "livenessProbe", probe_to_json(&c->liveness_probe));
     if (ok && c->readiness_probe.action != PROBE_ACTION_NONE)
@@ -356,7 +357,8 @@ json_t *pod_to_json(const Pod *p)
          set(o, "initContainers", containers_to_json(p->init_containers, p->n_init_containers)) &&
          set(o, "containers", containers_to_json(p->containers, p->n_containers)) &&
          set(o, "restartPolicy", json_string(restart_policy_to_string(p->restart_policy))) &&
-         set(o, "terminationGracePeriodSeconds", json_integer(p->termination_grace_period_seconds)) &&
+         set(o, "terminationGracePeriodSeconds",
+             json_integer(p->termination_grace_period_seconds)) &&
          set(o, "hostNetwork", json_boolean(p->host_network)) &&
          set(o, "hostPID", json_boolean(p->host_pid)) &&
          set(o, "hostIPC", json_boolean(p->host_ipc)) &&

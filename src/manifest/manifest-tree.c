@@ -45,7 +45,7 @@ const Node *node_get(const Node *n, const char *key)
 const char *scalar_kind_to_string(ScalarKind k)
 {
     static const char *const t[] = {
-        [SCALAR_STRING] = "a string", [SCALAR_NULL] = "null",    [SCALAR_BOOL] = "a boolean",
+        [SCALAR_STRING] = "a string", [SCALAR_NULL] = "null",      [SCALAR_BOOL] = "a boolean",
         [SCALAR_INT] = "an integer",  [SCALAR_FLOAT] = "a number",
     };
     return t[k];
@@ -128,8 +128,7 @@ int manifest_check_encoding(const char *buf, size_t size, PdError *reterr)
 
         if (p[i] == 0) {
             offset_to_position(buf, i, &line, &col);
-            return pd_error_set_at(reterr, -EILSEQ, line, col, "NUL byte at byte offset %zu",
-                                   i);
+            return pd_error_set_at(reterr, -EILSEQ, line, col, "NUL byte at byte offset %zu", i);
         }
         len = utf8_sequence_length(p + i, size - i);
         if (len == 0) {
@@ -154,8 +153,9 @@ typedef struct Builder {
     const char *buf;
     size_t size;
     Node *stack[MANIFEST_MAX_DEPTH + 2];
-    size_t open_anchor[MANIFEST_MAX_DEPTH + 2]; /* 1 + index of each open collection's anchor, or 0 */
-    Node *pending_key[MANIFEST_MAX_DEPTH + 2];   /* mapping key waiting for its value */
+    size_t
+        open_anchor[MANIFEST_MAX_DEPTH + 2]; /* 1 + index of each open collection's anchor, or 0 */
+    Node *pending_key[MANIFEST_MAX_DEPTH + 2]; /* mapping key waiting for its value */
     size_t depth;
     Anchor *anchors;
     size_t n_anchors;
@@ -269,8 +269,8 @@ static int resolve_tag(const char *tag, ScalarKind *kind, const yaml_mark_t *m, 
         const char *tag;
         ScalarKind kind;
     } tags[] = {
-        {"tag:yaml.org,2002:str", SCALAR_STRING}, {"tag:yaml.org,2002:int", SCALAR_INT},
-        {"tag:yaml.org,2002:bool", SCALAR_BOOL},  {"tag:yaml.org,2002:null", SCALAR_NULL},
+        {"tag:yaml.org,2002:str", SCALAR_STRING},  {"tag:yaml.org,2002:int", SCALAR_INT},
+        {"tag:yaml.org,2002:bool", SCALAR_BOOL},   {"tag:yaml.org,2002:null", SCALAR_NULL},
         {"tag:yaml.org,2002:float", SCALAR_FLOAT},
     };
 
@@ -282,8 +282,7 @@ static int resolve_tag(const char *tag, ScalarKind *kind, const yaml_mark_t *m, 
             if (tags[i].kind == SCALAR_STRING)
                 *kind = SCALAR_STRING;
             else if (*kind != tags[i].kind)
-                return pd_error_set_at(e, -EINVAL, (unsigned)m->line + 1,
-                                       (unsigned)m->column + 1,
+                return pd_error_set_at(e, -EINVAL, (unsigned)m->line + 1, (unsigned)m->column + 1,
                                        "value does not match its tag '%s'", tag);
             return 0;
         }
@@ -448,8 +447,8 @@ static int on_scalar(Builder *b, yaml_event_t *ev, PdError *e)
     if (strlen(n->scalar) != n->scalar_len)
         /* An escaped "\0" inside a quoted string. */
         return pd_error_set_at(e, -EILSEQ, n->line, n->column, "NUL character in a string");
-    n->kind = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? resolve_plain(n->scalar)
-                                                               : SCALAR_STRING;
+    n->kind =
+        ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? resolve_plain(n->scalar) : SCALAR_STRING;
     r = resolve_tag(tag, &n->kind, &ev->start_mark, e);
     if (r < 0)
         return r;
@@ -501,8 +500,8 @@ static int on_collection_start(Builder *b, yaml_event_t *ev, NodeType type, PdEr
 
     if (b->depth >= MANIFEST_MAX_DEPTH)
         return pd_error_set_at(e, -E2BIG, (unsigned)ev->start_mark.line + 1,
-                               (unsigned)ev->start_mark.column + 1,
-                               "nesting deeper than %d levels", MANIFEST_MAX_DEPTH);
+                               (unsigned)ev->start_mark.column + 1, "nesting deeper than %d levels",
+                               MANIFEST_MAX_DEPTH);
     if (tag && !streq(tag, "!") && !streq(tag, "tag:yaml.org,2002:map") &&
         !streq(tag, "tag:yaml.org,2002:seq"))
         return pd_error_set_at(e, -EINVAL, (unsigned)ev->start_mark.line + 1,

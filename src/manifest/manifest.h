@@ -95,8 +95,8 @@ typedef enum DepCondition {
 } DepCondition;
 
 typedef enum SeccompProfile {
-    SECCOMP_PROFILE_DEFAULT,      /* unset or RuntimeDefault: podd's deny-list */
-    SECCOMP_PROFILE_UNCONFINED,   /* Unconfined: no filter */
+    SECCOMP_PROFILE_DEFAULT,    /* unset or RuntimeDefault: podd's deny-list */
+    SECCOMP_PROFILE_UNCONFINED, /* Unconfined: no filter */
     _SECCOMP_PROFILE_MAX,
     _SECCOMP_PROFILE_INVALID = -EINVAL,
 } SeccompProfile;
@@ -121,7 +121,7 @@ typedef struct EnvVar {
 } EnvVar;
 
 typedef struct ContainerPort {
-    char *name;     /* NULL when absent */
+    char *name; /* NULL when absent */
     int32_t container_port;
     int32_t host_port; /* UNSET when absent */
     char *protocol;    /* "TCP", "UDP" or "SCTP"; defaults to "TCP" */
@@ -143,18 +143,18 @@ typedef struct HttpHeader {
 typedef struct Probe {
     ProbeAction action; /* PROBE_ACTION_NONE: no probe configured */
     char **exec_command;
-    char *host;   /* tcpSocket/httpGet host, NULL when absent */
-    int32_t port; /* tcpSocket/httpGet port number (named ports are resolved at validation) */
+    char *host;      /* tcpSocket/httpGet host, NULL when absent */
+    int32_t port;    /* tcpSocket/httpGet port number (named ports are resolved at validation) */
     char *port_name; /* the port's name when it was given by name, else NULL */
-    char *path;   /* httpGet */
-    char *scheme; /* httpGet: "HTTP" or "HTTPS" */
+    char *path;      /* httpGet */
+    char *scheme;    /* httpGet: "HTTP" or "HTTPS" */
     HttpHeader *http_headers;
     size_t n_http_headers;
-    int32_t initial_delay_seconds; /* default 0 */
-    int32_t period_seconds;        /* default 10 */
-    int32_t timeout_seconds;       /* default 1 */
-    int32_t success_threshold;     /* default 1 */
-    int32_t failure_threshold;     /* default 3 */
+    int32_t initial_delay_seconds;            /* default 0 */
+    int32_t period_seconds;                   /* default 10 */
+    int32_t timeout_seconds;                  /* default 1 */
+    int32_t success_threshold;                /* default 1 */
+    int32_t failure_threshold;                /* default 3 */
     int64_t termination_grace_period_seconds; /* UNSET when absent */
 } Probe;
 
@@ -169,7 +169,7 @@ typedef struct SecurityContext {
     int privileged;
     int allow_privilege_escalation;
     int read_only_root_filesystem;
-    char **capabilities_add;  /* upper case, without CAP_ prefix, as Kubernetes writes them */
+    char **capabilities_add; /* upper case, without CAP_ prefix, as Kubernetes writes them */
     char **capabilities_drop;
     SeccompProfile seccomp;
     bool seccomp_set;
@@ -212,8 +212,8 @@ typedef struct Volume {
     VolumeKind kind;
     char *host_path; /* hostPath.path */
     HostPathType host_path_type;
-    bool empty_dir_memory;     /* emptyDir.medium: Memory */
-    int64_t size_limit_bytes;  /* emptyDir.sizeLimit, UNSET */
+    bool empty_dir_memory;    /* emptyDir.medium: Memory */
+    int64_t size_limit_bytes; /* emptyDir.sizeLimit, UNSET */
     SourcePos pos;
 } Volume;
 
@@ -271,7 +271,7 @@ DEFINE_CLEANUP_FUNC(Pod, pod_free)
 const Container *pod_find_container(const Pod *p, const char *name);
 /* Calls back for every container: init containers (and sidecars) in order, then regular ones. */
 #define POD_FOREACH_CONTAINER(pod, c, i)                                                           \
-    for (size_t i = 0; i < (pod)->n_init_containers + (pod)->n_containers; i++)                   \
+    for (size_t i = 0; i < (pod)->n_init_containers + (pod)->n_containers; i++)                    \
         for (const Container *c = i < (pod)->n_init_containers                                     \
                                       ? &(pod)->init_containers[i]                                 \
                                       : &(pod)->containers[i - (pod)->n_init_containers];          \

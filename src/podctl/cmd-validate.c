@@ -24,8 +24,8 @@ static void validate_usage(FILE *f)
 static json_t *diag_to_json(const Diag *d)
 {
     return json_pack("{s:s,s:i,s:i,s:s,s:s}", "level", d->level == DIAG_ERROR ? "error" : "warning",
-                     "line", (int)d->line, "column", (int)d->column, "path",
-                     d->path ? d->path : "", "message", d->message);
+                     "line", (int)d->line, "column", (int)d->column, "path", d->path ? d->path : "",
+                     "message", d->message);
 }
 
 /* Graph problems (cycles) become one more error diagnostic of the document. */

@@ -11,9 +11,8 @@ START_TEST(test_error_format)
     PdError e = {0};
     char buf[256];
 
-    ck_assert_int_eq(pd_error_set_at(&e, -EINVAL, 14, 9, "spec.containers[1].image: %s",
-                                     "required"),
-                     -EINVAL);
+    ck_assert_int_eq(
+        pd_error_set_at(&e, -EINVAL, 14, 9, "spec.containers[1].image: %s", "required"), -EINVAL);
     pd_error_set_file(&e, "web.yaml");
     pd_error_format(&e, buf, sizeof(buf));
     ck_assert_str_eq(buf, "web.yaml:14:9: spec.containers[1].image: required");
@@ -55,9 +54,8 @@ static const struct {
     const char *a, *b;
     unsigned cap, expected;
 } distances[] = {
-    {"image", "image", 2, 0},          {"imagee", "image", 2, 1},
-    {"imgae", "image", 2, 2},          {"containers", "contianers", 2, 2},
-    {"volumeMounts", "volumes", 2, 3}, {"", "abc", 5, 3},
+    {"image", "image", 2, 0},           {"imagee", "image", 2, 1},         {"imgae", "image", 2, 2},
+    {"containers", "contianers", 2, 2}, {"volumeMounts", "volumes", 2, 3}, {"", "abc", 5, 3},
 };
 
 START_TEST(test_string_distance)
@@ -81,9 +79,8 @@ static const struct {
     int r;
     int64_t v;
 } ints[] = {
-    {"0", 0, 0},          {"42", 0, 42},        {"-7", 0, -7}, {"+7", -EINVAL, 0},
-    {"", -EINVAL, 0},     {"4x", -EINVAL, 0},   {" 4", -EINVAL, 0},
-    {"99999999999999999999", -ERANGE, 0},
+    {"0", 0, 0},      {"42", 0, 42},      {"-7", 0, -7},      {"+7", -EINVAL, 0},
+    {"", -EINVAL, 0}, {"4x", -EINVAL, 0}, {" 4", -EINVAL, 0}, {"99999999999999999999", -ERANGE, 0},
 };
 
 START_TEST(test_parse_int64)

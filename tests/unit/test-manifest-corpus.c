@@ -110,8 +110,7 @@ START_TEST(test_corpus_case)
         actual = model_json(f);
         ck_assert_ptr_nonnull(actual);
         if (getenv("PODD_UPDATE_EXPECTED"))
-            ck_assert_int_eq(json_dump_file(actual, expected_path,
-                                            JSON_INDENT(2) | JSON_SORT_KEYS),
+            ck_assert_int_eq(json_dump_file(actual, expected_path, JSON_INDENT(2) | JSON_SORT_KEYS),
                              0);
         expected = json_load_file(expected_path, 0, &jerr);
         ck_assert_msg(expected, "%s: cannot read expected.json: %s", name, jerr.text);
@@ -133,8 +132,8 @@ START_TEST(test_corpus_case)
 
             if (!line[0])
                 continue;
-            ck_assert_msg(strstr(errors, needle), "%s: expected error\n  %s\nnot among:\n%s",
-                          name, line, errors);
+            ck_assert_msg(strstr(errors, needle), "%s: expected error\n  %s\nnot among:\n%s", name,
+                          line, errors);
         }
     }
 }

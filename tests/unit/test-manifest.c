@@ -11,9 +11,12 @@ static const struct {
     int r;
     int64_t millis;
 } cpus[] = {
-    {"500m", 0, 500},   {"0.5", 0, 500},       {"2", 0, 2000},      {"1.5", 0, 1500},
-    {"0.0001", 0, 1},   {"100u", 0, 1},        {"1e3", 0, 1000000}, {"250m", 0, 250},
-    {"", -EINVAL, 0},   {"m", -EINVAL, 0},     {"1x", -EINVAL, 0},  {"-1", -ERANGE, 0},
+    {"500m", 0, 500},      {"0.5", 0, 500},
+    {"2", 0, 2000},        {"1.5", 0, 1500},
+    {"0.0001", 0, 1},      {"100u", 0, 1},
+    {"1e3", 0, 1000000},   {"250m", 0, 250},
+    {"", -EINVAL, 0},      {"m", -EINVAL, 0},
+    {"1x", -EINVAL, 0},    {"-1", -ERANGE, 0},
     {"1.2.3", -EINVAL, 0}, {"99999999999999999999", -ERANGE, 0},
 };
 
@@ -32,12 +35,24 @@ static const struct {
     int r;
     int64_t bytes;
 } memories[] = {
-    {"64Mi", 0, 64ll << 20},       {"1Gi", 0, 1ll << 30},         {"128974848", 0, 128974848},
-    {"129e6", 0, 129000000},       {"129M", 0, 129000000},        {"123Mi", 0, 128974848},
-    {"1k", 0, 1000},               {"1Ki", 0, 1024},              {"0.5Ki", 0, 512},
-    {"1m", 0, 1},                  {"7Ei", 0, 7ll << 60},         {"8Ei", -ERANGE, 0},
-    {"1Ti", 0, 1ll << 40},         {"1KB", -EINVAL, 0},           {"Mi", -EINVAL, 0},
-    {"-64Mi", -ERANGE, 0},         {"1E", 0, 1000000000000000000ll}, {"2e2", 0, 200},
+    {"64Mi", 0, 64ll << 20},
+    {"1Gi", 0, 1ll << 30},
+    {"128974848", 0, 128974848},
+    {"129e6", 0, 129000000},
+    {"129M", 0, 129000000},
+    {"123Mi", 0, 128974848},
+    {"1k", 0, 1000},
+    {"1Ki", 0, 1024},
+    {"0.5Ki", 0, 512},
+    {"1m", 0, 1},
+    {"7Ei", 0, 7ll << 60},
+    {"8Ei", -ERANGE, 0},
+    {"1Ti", 0, 1ll << 40},
+    {"1KB", -EINVAL, 0},
+    {"Mi", -EINVAL, 0},
+    {"-64Mi", -ERANGE, 0},
+    {"1E", 0, 1000000000000000000ll},
+    {"2e2", 0, 200},
 };
 
 START_TEST(test_quantity_bytes)
@@ -55,10 +70,18 @@ static const struct {
     int r;
     uint64_t usec;
 } durations[] = {
-    {"10s", 0, 10000000},    {"5m", 0, 300000000},        {"1h30m", 0, 5400000000ull},
-    {"250ms", 0, 250000},    {"1.5s", 0, 1500000},        {"0", 0, 0},
-    {"100us", 0, 100},       {"", -EINVAL, 0},            {"10", -EINVAL, 0},
-    {"s", -EINVAL, 0},       {"10d", -EINVAL, 0},         {"-1s", -EINVAL, 0},
+    {"10s", 0, 10000000},
+    {"5m", 0, 300000000},
+    {"1h30m", 0, 5400000000ull},
+    {"250ms", 0, 250000},
+    {"1.5s", 0, 1500000},
+    {"0", 0, 0},
+    {"100us", 0, 100},
+    {"", -EINVAL, 0},
+    {"10", -EINVAL, 0},
+    {"s", -EINVAL, 0},
+    {"10d", -EINVAL, 0},
+    {"-1s", -EINVAL, 0},
     {"99999999999999999999h", -ERANGE, 0},
 };
 
@@ -81,8 +104,10 @@ START_TEST(test_names)
     ck_assert(!dns_label_is_valid("web-"));
     ck_assert(!dns_label_is_valid("web_1"));
     ck_assert(!dns_label_is_valid(""));
-    ck_assert(dns_label_is_valid("a23456789012345678901234567890123456789012345678901234567890123"));
-    ck_assert(!dns_label_is_valid("a234567890123456789012345678901234567890123456789012345678901234"));
+    ck_assert(
+        dns_label_is_valid("a23456789012345678901234567890123456789012345678901234567890123"));
+    ck_assert(
+        !dns_label_is_valid("a234567890123456789012345678901234567890123456789012345678901234"));
 
     ck_assert(manifest_name_is_candidate("web.yaml"));
     ck_assert(manifest_name_is_candidate("web.yml"));
@@ -126,9 +151,9 @@ START_TEST(test_parse_minimal)
     PdError e = {0};
     const Pod *p;
 
-    ck_assert_int_eq(parse("web.yaml",
-                           POD_HEAD "spec:\n  containers:\n  - name: app\n    image: bb\n", &f, &e),
-                     0);
+    ck_assert_int_eq(
+        parse("web.yaml", POD_HEAD "spec:\n  containers:\n  - name: app\n    image: bb\n", &f, &e),
+        0);
     ck_assert(manifest_file_ok(f));
     p = f->docs[0].pod;
     ck_assert_str_eq(p->name, "web");
@@ -181,7 +206,10 @@ START_TEST(test_hostile_encoding)
     expect_file_error("bad.yaml", "a: \xff\n", 5, 1, 4, "invalid UTF-8");
     expect_file_error("overlong.yaml", "a: \xc0\xaf\n", 6, 1, 4, "invalid UTF-8");
     expect_file_error("surrogate.yaml", "a: \xed\xa0\x80\n", 7, 1, 4, "invalid UTF-8");
-    expect_file_error("utf16.yaml", "\xff\xfe" "a\0:\0", 6, 1, 1, "UTF-16");
+    expect_file_error("utf16.yaml",
+                      "\xff\xfe"
+                      "a\0:\0",
+                      6, 1, 1, "UTF-16");
     expect_file_error("empty.yaml", "", 0, 1, 1, "no document");
     expect_file_error("comment.yaml", "# nothing\n", 10, 1, 1, "no document");
 }
@@ -208,9 +236,9 @@ START_TEST(test_hostile_structure)
         _cleanup_(manifest_file_freep) ManifestFile *f = NULL;
         PdError e = {0};
 
-        ck_assert_int_eq(manifest_parse_buffer("deep.yaml", deep.data, deep.len,
-                                               MANIFEST_FORMAT_YAML, &f, &e),
-                         0);
+        ck_assert_int_eq(
+            manifest_parse_buffer("deep.yaml", deep.data, deep.len, MANIFEST_FORMAT_YAML, &f, &e),
+            0);
         /* Readable, but a list is not a Pod. */
         ck_assert(!manifest_file_ok(f));
     }
@@ -314,11 +342,11 @@ START_TEST(test_pod_to_json)
     ck_assert_ptr_nonnull(j);
     ck_assert_str_eq(json_string_value(json_object_get(j, "exitPolicy")), "continue");
     ck_assert_str_eq(json_string_value(json_object_get(j, "restartPolicy")), "OnFailure");
-    ck_assert_int_eq(json_integer_value(json_object_get(
-                         json_object_get(json_array_get(json_object_get(j, "containers"), 0),
-                                         "resources"),
-                         "memoryLimitBytes")),
-                     64 << 20);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(
+            json_object_get(json_array_get(json_object_get(j, "containers"), 0), "resources"),
+            "memoryLimitBytes")),
+        64 << 20);
 }
 END_TEST
 
