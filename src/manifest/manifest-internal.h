@@ -34,6 +34,7 @@ struct Node {
     char *scalar;
     size_t scalar_len;
     ScalarKind kind;
+    bool quoted; /* written in quotes (or as a block scalar): never resolved to a number */
     /* NODE_MAPPING */
     NodePair *pairs;
     size_t n_pairs;
@@ -73,6 +74,14 @@ int json_check_strict(const char *buf, size_t size, PdError *reterr);
 
 /* Validation of one document tree into a Pod (NULL when it has errors). */
 int manifest_validate_document(const Node *doc, Pod **ret_pod, char **ret_name, DiagList *diags);
+/* Checks the wrapper of a kind: List (not its items) into diags. */
+int manifest_validate_list(const Node *doc, DiagList *diags);
+/*
+ * JSON "\uD83D\uDE80" escapes (a surrogate pair) are valid JSON that libyaml
+ * refuses; returns in *ret a copy with each pair written as UTF-8, or NULL
+ * when there is none. 0 or -ENOMEM.
+ */
+int json_join_surrogate_escapes(const char *buf, size_t size, char **ret, size_t *ret_size);
 
 /* ---- validation internals (manifest-validate*.c) ---------------------------------- */
 

@@ -86,21 +86,50 @@ static int add_doc(ManifestFile *f, const Node *doc, unsigned index)
 }
 
 /* A kind: List holds documents as items; every other document stands for itself. */
+/* A List whose wrapper is wrong becomes one failed document carrying the errors. */
+static int add_failed_list(ManifestFile *f, const Node *doc, DiagList *diags)
+{
+    ManifestDoc *nd = reallocarray(f->docs, f->n_docs + 1, sizeof(ManifestDoc));
+
+    if (!nd)
+        return -ENOMEM;
+    f->docs = nd;
+    nd[f->n_docs] = (ManifestDoc){.index = (unsigned)f->n_docs,
+                                  .pos = {doc->line, doc->column},
+                                  .diags = *diags};
+    *diags = (DiagList){0};
+    f->n_docs++;
+    return 0;
+}
+
+/* A kind: List holds documents as items; every other document stands for itself. */
 static int add_docs(ManifestFile *f, const Node *doc)
 {
-    const Node *kind = node_get(doc, "kind"), *items = node_get(doc, "items");
+    const Node *kind = node_get(doc, "kind"), *items;
+    _cleanup_(diag_list_done) DiagList diags = {0};
     int r;
 
-    if (kind && kind->type == NODE_SCALAR && streq(kind->scalar, "List") && items &&
-        items->type == NODE_SEQUENCE) {
-        for (size_t i = 0; i < items->n_items; i++) {
-            r = add_doc(f, items->items[i], (unsigned)f->n_docs);
-            if (r < 0)
-                return r;
-        }
-        return 0;
+    if (!kind || kind->type != NODE_SCALAR || kind->kind != SCALAR_STRING ||
+        !streq(kind->scalar, "List"))
+        return add_doc(f, doc, (unsigned)f->n_docs);
+    r = manifest_validate_list(doc, &diags);
+    if (r < 0)
+        return r;
+    if (diags.n_errors > 0)
+        return add_failed_list(f, doc, &diags);
+    items = node_get(doc, "items");
+    for (size_t i = 0; i < items->n_items; i++) {
+        r = add_doc(f, items->items[i], (unsigned)f->n_docs);
+        if (r < 0)
+            return r;
     }
-    return add_doc(f, doc, (unsigned)f->n_docs);
+    return 0;
+}
+
+/* A document with nothing in it (a trailing "---"): kubectl skips it, and so do we. */
+static bool doc_is_empty(const Node *doc)
+{
+    return doc->type == NODE_SCALAR && doc->kind == SCALAR_NULL && doc->scalar_len == 0;
 }
 
 int manifest_parse_buffer(const char *name, const char *buf, size_t size, ManifestFormat format,
@@ -108,27 +137,39 @@ int manifest_parse_buffer(const char *name, const char *buf, size_t size, Manife
 {
     _cleanup_(manifest_file_freep) ManifestFile *f = NULL;
     _cleanup_(node_docs_done) NodeDocs docs = {0};
+    _cleanup_free_ char *joined = NULL;
+    size_t n_nonempty = 0;
     int r;
 
     if (format == MANIFEST_FORMAT_AUTO)
         format = endswith(name, ".json") ? MANIFEST_FORMAT_JSON : MANIFEST_FORMAT_YAML;
     if (size > MANIFEST_MAX_BYTES)
-        return pd_error_set(reterr, -EFBIG, "the file is larger than %u bytes (1 MiB)",
-                            MANIFEST_MAX_BYTES);
+        return pd_error_set_at(reterr, -EFBIG, 1, 1, "the file is larger than %u bytes (1 MiB)",
+                               MANIFEST_MAX_BYTES);
     r = manifest_check_encoding(buf, size, reterr);
     if (r < 0)
         return r;
     if (format == MANIFEST_FORMAT_JSON) {
-        r = json_check_strict(buf, size, reterr);
+        /* jansson does not skip a UTF-8 byte order mark; libyaml does. */
+        bool bom = size >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0;
+
+        r = json_check_strict(buf + (bom ? 3 : 0), size - (bom ? 3 : 0), reterr);
         if (r < 0)
             return r;
+        r = json_join_surrogate_escapes(buf, size, &joined, &size);
+        if (r < 0)
+            return pd_error_set(reterr, r, "out of memory");
+        if (joined)
+            buf = joined;
     }
     r = yaml_tree_parse(buf, size, &docs, reterr);
     if (r == -ENOMEM)
         return pd_error_set(reterr, r, "out of memory");
     if (r < 0)
         return r;
-    if (docs.n == 0)
+    for (size_t i = 0; i < docs.n; i++)
+        n_nonempty += !doc_is_empty(docs.docs[i]);
+    if (n_nonempty == 0)
         return pd_error_set_at(reterr, -ENODATA, 1, 1, "the file holds no document (empty)");
 
     f = calloc(1, sizeof(ManifestFile));
@@ -138,6 +179,8 @@ int manifest_parse_buffer(const char *name, const char *buf, size_t size, Manife
     if (!f->name)
         return pd_error_set(reterr, -ENOMEM, "out of memory");
     for (size_t i = 0; i < docs.n; i++) {
+        if (doc_is_empty(docs.docs[i]))
+            continue;
         r = add_docs(f, docs.docs[i]);
         if (r < 0)
             return pd_error_set(reterr, r, "out of memory");
@@ -173,7 +216,8 @@ int manifest_load_at(int dir_fd, const char *path, ManifestFile **ret, PdError *
     }
     r = read_fd_full(fd, MANIFEST_MAX_BYTES, &buf, &size);
     if (r == -EFBIG)
-        r = pd_error_set(reterr, r, "the file is larger than %u bytes (1 MiB)", MANIFEST_MAX_BYTES);
+        r = pd_error_set_at(reterr, r, 1, 1, "the file is larger than %u bytes (1 MiB)",
+                            MANIFEST_MAX_BYTES);
     else if (r < 0)
         r = pd_error_set(reterr, r, "cannot read: %s", strerror(-r));
     else

@@ -155,8 +155,9 @@ Pod *pod_free(Pod *p)
 
 const Container *pod_find_container(const Pod *p, const char *name)
 {
+    /* A pod under validation may hold containers whose name was missing. */
     POD_FOREACH_CONTAINER (p, c, i)
-        if (streq(c->name, name))
+        if (c->name && streq(c->name, name))
             return c;
     return NULL;
 }

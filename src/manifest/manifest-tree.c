@@ -337,6 +337,7 @@ static Node *node_copy(const Node *n)
     c->line = n->line;
     c->column = n->column;
     c->kind = n->kind;
+    c->quoted = n->quoted;
     if (n->scalar) {
         c->scalar = malloc(n->scalar_len + 1);
         if (!c->scalar)
@@ -406,6 +407,9 @@ static int attach(Builder *b, Node *n, PdError *e)
                                    node_describe(node));
         if (node->kind == SCALAR_NULL && node->scalar_len == 0)
             return pd_error_set_at(e, -EINVAL, node->line, node->column, "empty mapping key");
+        if (node->kind == SCALAR_STRING && streq(node->scalar, "<<") && !node->quoted)
+            return pd_error_set_at(e, -EINVAL, node->line, node->column,
+                                   "YAML merge keys ('<<') are not supported: write the keys out");
         for (size_t i = 0; i < parent->n_pairs; i++)
             if (streq(parent->pairs[i].key->scalar, node->scalar))
                 return pd_error_set_at(e, -EINVAL, node->line, node->column,
@@ -447,8 +451,8 @@ static int on_scalar(Builder *b, yaml_event_t *ev, PdError *e)
     if (strlen(n->scalar) != n->scalar_len)
         /* An escaped "\0" inside a quoted string. */
         return pd_error_set_at(e, -EILSEQ, n->line, n->column, "NUL character in a string");
-    n->kind =
-        ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? resolve_plain(n->scalar) : SCALAR_STRING;
+    n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
+    n->kind = n->quoted ? SCALAR_STRING : resolve_plain(n->scalar);
     r = resolve_tag(tag, &n->kind, &ev->start_mark, e);
     if (r < 0)
         return r;
@@ -677,5 +681,82 @@ int json_check_strict(const char *buf, size_t size, PdError *reterr)
                                jerr.column > 0 ? (unsigned)jerr.column : 1, "JSON error: %s",
                                jerr.text);
     json_decref(j);
+    return 0;
+}
+
+static int hex4(const char *p, unsigned *ret)
+{
+    unsigned v = 0;
+
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned)(c - 'A' + 10);
+        else
+            return -EINVAL;
+    }
+    *ret = v;
+    return 0;
+}
+
+/* Is there a "\uHIGH\uLOW" surrogate pair escape at p (p[0] == '\\')? Gives the code point. */
+static bool surrogate_pair_at(const char *p, const char *end, uint32_t *ret)
+{
+    unsigned hi, lo;
+
+    if (end - p < 12 || p[1] != 'u' || p[6] != '\\' || p[7] != 'u')
+        return false;
+    if (hex4(p + 2, &hi) < 0 || hex4(p + 8, &lo) < 0)
+        return false;
+    if (hi < 0xD800 || hi > 0xDBFF || lo < 0xDC00 || lo > 0xDFFF)
+        return false;
+    *ret = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+    return true;
+}
+
+int json_join_surrogate_escapes(const char *buf, size_t size, char **ret, size_t *ret_size)
+{
+    _cleanup_free_ char *out = NULL;
+    const char *end = buf + size;
+    bool found = false;
+    uint32_t cp;
+    size_t o = 0;
+
+    *ret = NULL;
+    /* Escapes come in pairs of bytes: "\\\\uD83D" is a backslash, then text. */
+    for (const char *p = buf; p < end && !found; p++)
+        if (*p == '\\') {
+            found = surrogate_pair_at(p, end, &cp);
+            p++;
+        }
+    if (!found)
+        return 0;
+    /* Each 12-byte escape becomes 4 bytes of UTF-8: the copy never grows. */
+    out = malloc(size + 1);
+    if (!out)
+        return -ENOMEM;
+    for (const char *p = buf; p < end;) {
+        if (*p == '\\' && surrogate_pair_at(p, end, &cp)) {
+            out[o++] = (char)(0xF0 | (cp >> 18));
+            out[o++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+            out[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+            out[o++] = (char)(0x80 | (cp & 0x3F));
+            p += 12;
+        } else if (*p == '\\' && p + 1 < end) {
+            out[o++] = *p++;
+            out[o++] = *p++;
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    out[o] = 0;
+    *ret = move_ptr(out);
+    *ret_size = o;
     return 0;
 }

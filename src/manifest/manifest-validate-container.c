@@ -819,10 +819,11 @@ static void container_init(Container *c, ContainerKind kind, const Node *n)
                                             .read_only_root_filesystem = -1};
 }
 
-/* Resolves a probe's named port against the container's ports. */
+/* Resolves a probe's named port against the container's ports; errors point at the port. */
 static void resolve_probe_port(V *v, const Node *cn, const char *key, Container *c, Probe *p)
 {
-    const Node *pn;
+    static const char *const handlers[] = {"tcpSocket", "httpGet"};
+    const Node *probe = node_get(cn, key), *port = NULL;
     size_t old;
 
     if (!p->port_name)
@@ -832,9 +833,12 @@ static void resolve_probe_port(V *v, const Node *cn, const char *key, Container 
             p->port = c->ports[i].container_port;
             return;
         }
-    pn = node_get(cn, key);
-    old = validate_push_key(v, key);
-    validate_error(v, pn ? pn : cn, "port '%s' names no port of this container", p->port_name);
+    for (size_t i = 0; i < ELEMENTSOF(handlers) && !port; i++)
+        if ((port = node_get(node_get(probe, handlers[i]), "port")))
+            old = validate_push(v, ".%s.%s.port", key, handlers[i]);
+    if (!port)
+        return;
+    validate_error(v, port, "port '%s' names no port of this container", p->port_name);
     validate_pop(v, old);
 }
 

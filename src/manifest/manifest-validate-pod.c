@@ -706,52 +706,70 @@ static void annotation_suggest(V *v, const Node *key)
                        "podd.io/runtime, podd.io/restart-backoff, podd.io/depends-on.<container>)");
 }
 
+static void validate_annotation(V *v, Pod *p, const Node *key, const Node *value)
+{
+    const char *k = key->scalar;
+
+    if (streq(k, "podd.io/exit-policy")) {
+        ExitPolicy e = exit_policy_from_string(value->scalar);
+
+        if (e < 0)
+            validate_error(v, value, "'%s' is not an exit policy: use stop or continue",
+                           value->scalar);
+        else
+            p->exit_policy = e;
+    } else if (streq(k, "podd.io/runtime")) {
+        RuntimeKind r = runtime_kind_from_string(value->scalar);
+
+        if (r < 0)
+            validate_error(v, value, "'%s' is not a runtime: use native, runc or crun",
+                           value->scalar);
+        else
+            p->runtime = r;
+    } else if (streq(k, "podd.io/init-once")) {
+        annotation_init_once(v, p, value);
+    } else if (streq(k, "podd.io/restart-backoff")) {
+        annotation_backoff(v, p, value);
+    } else if (startswith(k, DEPENDS_ON_PREFIX) && k[strlen(DEPENDS_ON_PREFIX)]) {
+        annotation_depends_on(v, p, k, value);
+    } else if (startswith(k, PODMAN_INIT_TYPE)) {
+        annotation_podman_init(v, p, k, value);
+    } else {
+        annotation_suggest(v, key);
+    }
+}
+
+static bool annotation_is_ours(const char *k)
+{
+    size_t n = strlen(PODMAN_INIT_TYPE);
+
+    if (startswith(k, PODD_PREFIX))
+        return true;
+    return startswith(k, PODMAN_INIT_TYPE) && (k[n] == 0 || k[n] == '/');
+}
+
 static void validate_annotations(V *v, Pod *p, const Node *annotations)
 {
     if (!annotations || annotations->type != NODE_MAPPING)
         return;
-    for (size_t i = 0; i < annotations->n_pairs; i++) {
-        const Node *key = annotations->pairs[i].key, *value = annotations->pairs[i].value;
-        const char *k = key->scalar;
-        size_t old;
+    /*
+     * Two rounds: podman's pod-wide init container type first, so that a
+     * per-container "/NAME" annotation wins wherever it stands in the file.
+     */
+    for (int round = 0; round < 2; round++)
+        for (size_t i = 0; i < annotations->n_pairs; i++) {
+            const Node *key = annotations->pairs[i].key, *value = annotations->pairs[i].value;
+            bool pod_wide = streq(key->scalar, PODMAN_INIT_TYPE);
+            size_t old;
 
-        if (!startswith(k, PODD_PREFIX) && !startswith(k, PODMAN_INIT_TYPE))
-            continue;
-        if (startswith(k, PODMAN_INIT_TYPE) && k[strlen(PODMAN_INIT_TYPE)] != 0 &&
-            k[strlen(PODMAN_INIT_TYPE)] != '/')
-            continue;
-        if (value->type != NODE_SCALAR || value->kind != SCALAR_STRING)
-            continue; /* already reported by the map parser */
-        old = validate_push(v, "metadata.annotations[\"%s\"]", k);
-        if (streq(k, "podd.io/exit-policy")) {
-            ExitPolicy e = exit_policy_from_string(value->scalar);
-
-            if (e < 0)
-                validate_error(v, value, "'%s' is not an exit policy: use stop or continue",
-                               value->scalar);
-            else
-                p->exit_policy = e;
-        } else if (streq(k, "podd.io/runtime")) {
-            RuntimeKind r = runtime_kind_from_string(value->scalar);
-
-            if (r < 0)
-                validate_error(v, value, "'%s' is not a runtime: use native, runc or crun",
-                               value->scalar);
-            else
-                p->runtime = r;
-        } else if (streq(k, "podd.io/init-once")) {
-            annotation_init_once(v, p, value);
-        } else if (streq(k, "podd.io/restart-backoff")) {
-            annotation_backoff(v, p, value);
-        } else if (startswith(k, DEPENDS_ON_PREFIX) && k[strlen(DEPENDS_ON_PREFIX)]) {
-            annotation_depends_on(v, p, k, value);
-        } else if (startswith(k, PODMAN_INIT_TYPE)) {
-            annotation_podman_init(v, p, k, value);
-        } else {
-            annotation_suggest(v, key);
+            if (!annotation_is_ours(key->scalar) || pod_wide != (round == 0))
+                continue;
+            if (value->type != NODE_SCALAR || value->kind != SCALAR_STRING)
+                continue; /* already reported by the map parser */
+            old = validate_push(v, "metadata.annotations[\"%s\"]", key->scalar);
+            validate_annotation(v, p, key, value);
+            validate_pop(v, old);
         }
-        validate_pop(v, old);
-    }
 }
 
 /* ---- cross-field checks -------------------------------------------------------------------------
@@ -909,6 +927,46 @@ static Pod *pod_new_defaults(const Node *doc)
                                   .reset_usec = 600 * 1000000ull};
     p->pos = (SourcePos){doc->line, doc->column};
     return p;
+}
+
+/* ---- kind: List ----------------------------------------------------------------- */
+
+static void parse_list_kind(V *v, const Node *n, void *obj)
+{
+    _cleanup_free_ char *s = NULL;
+
+    (void)validate_string(v, n, &s);
+}
+
+static void parse_list_metadata(V *v, const Node *n, void *obj)
+{
+    /* kubectl writes "metadata: {resourceVersion: ''}" on lists: a mapping, otherwise unused. */
+    (void)validate_is(v, n, NODE_MAPPING, "a mapping");
+}
+
+static void parse_list_items(V *v, const Node *n, void *obj)
+{
+    if (validate_is(v, n, NODE_SEQUENCE, "a list of Pods") && n->n_items == 0)
+        validate_error(v, n, "the List holds no item");
+}
+
+static const Field list_fields[] = {
+    F_PARSE("apiVersion", parse_api_version),
+    F_PARSE("kind", parse_list_kind),
+    F_PARSE("metadata", parse_list_metadata),
+    F_PARSE("items", parse_list_items),
+    F_END,
+};
+
+int manifest_validate_list(const Node *doc, DiagList *diags)
+{
+    V v = {.diags = diags};
+
+    if (validate_object(&v, doc, list_fields, NULL)) {
+        validate_require(&v, doc, "apiVersion");
+        validate_require(&v, doc, "items");
+    }
+    return v.oom ? -ENOMEM : 0;
 }
 
 int manifest_validate_document(const Node *doc, Pod **ret_pod, char **ret_name, DiagList *diags)

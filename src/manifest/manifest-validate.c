@@ -106,17 +106,27 @@ bool validate_is(V *v, const Node *n, NodeType type, const char *what)
     return false;
 }
 
+/* Reports that n is not a scalar of the wanted kind; returns -EINVAL. */
+static int validate_scalar_mismatch(V *v, const Node *n, const char *what)
+{
+    if (n->type == NODE_SCALAR && n->kind == SCALAR_NULL)
+        validate_error(v, n, "expected %s, got null (give a value or remove the key)", what);
+    else
+        validate_error(v, n, "expected %s, got %s", what, node_describe(n));
+    return -EINVAL;
+}
+
 int validate_string(V *v, const Node *n, char **ret)
 {
     char *s;
 
     if (n->type != NODE_SCALAR || n->kind != SCALAR_STRING) {
-        if (n->type == NODE_SCALAR && n->kind != SCALAR_NULL)
+        if (n->type == NODE_SCALAR && n->kind != SCALAR_NULL) {
             validate_error(v, n, "expected a string, got %s (quote it: \"%s\")", node_describe(n),
                            n->scalar);
-        else
-            (void)validate_is(v, n, NODE_SCALAR, "a string");
-        return -EINVAL;
+            return -EINVAL;
+        }
+        return validate_scalar_mismatch(v, n, "a string");
     }
     s = strdup(n->scalar);
     if (!s) {
@@ -128,7 +138,11 @@ int validate_string(V *v, const Node *n, char **ret)
     return 0;
 }
 
-/* YAML 1.2 core integers: decimal (leading zeros stay decimal), 0x hex, 0o octal. */
+/*
+ * YAML 1.2 core integers: decimal, 0x hex, 0o octal. A decimal with a
+ * leading zero is refused (-EDOM): YAML 1.1, which Kubernetes' parser
+ * follows, reads "010" as octal 8 where YAML 1.2 reads 10.
+ */
 static int yaml_int_parse(const char *s, long long *ret)
 {
     bool negative = false;
@@ -142,6 +156,8 @@ static int yaml_int_parse(const char *s, long long *ret)
         base = 16, s += 2;
     else if (startswith(s, "0o"))
         base = 8, s += 2;
+    else if (s[0] == '0' && s[1])
+        return -EDOM;
     errno = 0;
     u = strtoull(s, &end, base);
     if (errno == ERANGE || *end || end == s)
@@ -156,14 +172,19 @@ static int validate_int(V *v, const Node *n, int64_t min, int64_t max, int64_t *
 {
     long long x;
 
-    if (n->type != NODE_SCALAR || n->kind != SCALAR_INT) {
-        if (n->type == NODE_SCALAR && n->kind == SCALAR_STRING)
-            validate_error(v, n, "expected an integer, got a string");
-        else
-            (void)validate_is(v, n, NODE_SCALAR, "an integer");
-        return -EINVAL;
+    int r;
+
+    if (n->type != NODE_SCALAR || n->kind != SCALAR_INT)
+        return validate_scalar_mismatch(v, n, "an integer");
+    r = yaml_int_parse(n->scalar, &x);
+    if (r == -EDOM) {
+        validate_error(v, n,
+                       "'%s' is ambiguous: YAML 1.1 reads a leading zero as octal; write it "
+                       "without the zero, or as 0o%s for octal",
+                       n->scalar, n->scalar + strspn(n->scalar, "+-0"));
+        return r;
     }
-    if (yaml_int_parse(n->scalar, &x) < 0) {
+    if (r < 0) {
         validate_error(v, n, "number '%s' is out of range", n->scalar);
         return -ERANGE;
     }
@@ -191,13 +212,8 @@ int validate_int32(V *v, const Node *n, int64_t min, int64_t max, int32_t *ret)
 
 static int validate_bool(V *v, const Node *n, bool *ret)
 {
-    if (n->type != NODE_SCALAR || n->kind != SCALAR_BOOL) {
-        if (n->type == NODE_SCALAR && n->kind == SCALAR_STRING)
-            validate_error(v, n, "expected a boolean (true or false), got a string");
-        else
-            (void)validate_is(v, n, NODE_SCALAR, "a boolean (true or false)");
-        return -EINVAL;
-    }
+    if (n->type != NODE_SCALAR || n->kind != SCALAR_BOOL)
+        return validate_scalar_mismatch(v, n, "a boolean (true or false)");
     *ret = n->scalar[0] == 't' || n->scalar[0] == 'T';
     return 0;
 }
