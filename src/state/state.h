@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * state: the on-disk store under the state directory (/var/lib/podd):
+ *
+ *   pods/NAME/state.json          the pod's observed state (JSON object)
+ *   pods/NAME/state.json.corrupt  the last unreadable state.json, set aside
+ *   pods/NAME/once.json           "once" init containers that completed
+ *   applied/NAME.yaml             manifests applied through the API, raw bytes
+ *   images/                       the image store (filled elsewhere)
+ *
+ * The state directory is opened once; everything below it is reached with
+ * openat() from that fd, O_CLOEXEC and O_NOFOLLOW, and every name is checked
+ * to be a DNS-1123 label first, so no request can reach a path outside the
+ * store. Every write is atomic (temporary file, fsync, rename, fsync of the
+ * directory): a crash leaves the old or the new file, never a mix. Files
+ * are created 0600, directories 0700.
+ *
+ * Nothing here logs: errors come back as -errno (and a PdError where the
+ * user needs to know which file and why); the caller logs once.
+ */
+
+#include "base/base.h"
+
+/* Largest state.json / once.json accepted; larger ones count as corrupt. */
+#define STATE_JSON_MAX (4u * 1024u * 1024u)
+/* Largest applied manifest accepted (the manifest parser's own limit). */
+#define STATE_APPLIED_MAX (1024u * 1024u)
+
+typedef struct StateStore StateStore;
+
+/*
+ * Opens (creating it, 0700, when absent, parents included) the state
+ * directory path and its pods/, applied/ and images/ subdirectories.
+ * path itself may not be a symlink. The caller owns *ret. Returns 0 or
+ * -errno with reterr naming the directory. Does not log.
+ */
+int state_store_open(const char *path, StateStore **ret, PdError *reterr);
+/* Closes the store's fds and frees it. Accepts NULL; returns NULL. */
+StateStore *state_store_free(StateStore *s);
+DEFINE_CLEANUP_FUNC(StateStore, state_store_free)
+
+/* The state directory's fd and that of images/ (owned by the store; do not close). */
+int state_store_dir_fd(const StateStore *s);
+int state_store_images_fd(const StateStore *s);
+
+/*
+ * True for a DNS-1123 label: 1..63 of [a-z0-9-], alphanumeric at both ends.
+ * Pod, container and applied-manifest names must pass this; it rules out
+ * "", ".", "..", "/" and anything a path could be built from.
+ */
+bool state_name_is_valid(const char *name);
+
+/*
+ * Writes state (borrowed; must be a JSON object) to pods/NAME/state.json
+ * atomically, creating pods/NAME/ when needed. Returns 0, -EINVAL for a bad
+ * name or a non-object, -ENOMEM, or -errno of the filesystem. Does not log.
+ */
+int state_store_save_pod(StateStore *s, const char *pod, json_t *state);
+
+/*
+ * Reads pods/NAME/state.json into *ret (a new reference owned by the
+ * caller). Returns 0; -ENOENT when the pod has no state file; -EINVAL for a
+ * bad name; -EBADMSG when the file is empty, truncated, unparsable, not a
+ * JSON object, too large or not a regular file: it is then renamed to
+ * state.json.corrupt (replacing an older one) so that the next start does
+ * not trip over it again, and reterr says what was wrong. The caller logs
+ * and rebuilds the pod from its manifest. Other -errno for I/O errors.
+ * Does not log.
+ */
+int state_store_load_pod(StateStore *s, const char *pod, json_t **ret, PdError *reterr);
+
+/*
+ * Lists the pods that have a directory in pods/ (names that are valid
+ * labels; anything else found there is ignored), sorted. *ret is a new
+ * strv owned by the caller, an empty (non-NULL) one when there are none.
+ * Returns 0 or -errno. Does not log.
+ */
+int state_store_list_pods(StateStore *s, char ***ret);
+
+/*
+ * Removes pods/NAME/ with everything in it (state, once records, corrupt
+ * and temporary files). Idempotent: an absent pod gives 0. Returns 0,
+ * -EINVAL for a bad name, or -errno. Does not log.
+ */
+int state_store_remove_pod(StateStore *s, const char *pod);
+
+/*
+ * Records that the "once" init container CONTAINER of POD completed for the
+ * spec with hash spec_hash (any non-empty string; borrowed), in
+ * pods/POD/once.json, atomically. A later mark for the same container
+ * replaces the hash. Returns 0, -EINVAL for bad names or an empty hash, or
+ * -errno. An unreadable once.json is set aside as once.json.corrupt and
+ * replaced. Does not log.
+ */
+int state_store_mark_once(StateStore *s, const char *pod, const char *container,
+                          const char *spec_hash);
+
+/*
+ * Whether CONTAINER of POD was recorded with exactly spec_hash. Returns 1
+ * (done), 0 (not done: no record, another hash, no file), -EINVAL for bad
+ * arguments, -EBADMSG when once.json was unreadable (it is set aside as
+ * once.json.corrupt; treat the container as not done), or -errno. Does not
+ * log.
+ */
+int state_store_once_done(StateStore *s, const char *pod, const char *container,
+                          const char *spec_hash);
+
+/*
+ * Stores the raw bytes of a manifest applied through the API as
+ * applied/NAME.yaml, atomically. data is borrowed. Returns 0, -EINVAL for a
+ * bad name, -EFBIG above STATE_APPLIED_MAX, or -errno. Does not log.
+ */
+int state_store_save_applied(StateStore *s, const char *name, const void *data, size_t size);
+
+/*
+ * Reads applied/NAME.yaml into a new NUL-terminated buffer owned by the
+ * caller (*ret_size, optional, excludes the NUL). Returns 0, -ENOENT when
+ * absent, -EINVAL for a bad name, -EFBIG when larger than
+ * STATE_APPLIED_MAX, or -errno; reterr names the file. Does not log.
+ */
+int state_store_load_applied(StateStore *s, const char *name, char **ret, size_t *ret_size,
+                             PdError *reterr);
+
+/* Removes applied/NAME.yaml. Idempotent: absent gives 0. Returns 0, -EINVAL or -errno. */
+int state_store_remove_applied(StateStore *s, const char *name);
+
+/*
+ * Lists the names (without ".yaml") of the applied manifests, sorted, in a
+ * new strv owned by the caller (empty, non-NULL, when none). Temporary and
+ * foreign files are ignored. Returns 0 or -errno. Does not log.
+ */
+int state_store_list_applied(StateStore *s, char ***ret);

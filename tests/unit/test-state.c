@@ -1,0 +1,492 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "base/base.h"
+#include "state/state.h"
+
+/* ---- fixture: a fresh temporary state dir per test; no fd may leak ------------------ */
+
+static char tmpdir[64];
+static char statedir[128];
+static int fds_before;
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *de;
+    int n = 0;
+
+    ck_assert_ptr_nonnull(d);
+    while ((de = readdir(d)))
+        if (de->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void setup(void)
+{
+    fds_before = count_fds();
+    (void)snprintf(tmpdir, sizeof(tmpdir), "/tmp/podd-test-state-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    /* A state dir whose parent does not exist yet: opening creates both. */
+    (void)snprintf(statedir, sizeof(statedir), "%s/var/lib/podd", tmpdir);
+}
+
+static void teardown(void)
+{
+    ck_assert_int_eq(nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    ck_assert_int_eq(count_fds(), fds_before);
+}
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static char *path_in_store(const char *rel)
+{
+    char *p = strdup_printf("%s/%s", statedir, rel);
+
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+static bool exists(const char *rel)
+{
+    _cleanup_free_ char *p = path_in_store(rel);
+    struct stat st;
+
+    return lstat(p, &st) == 0;
+}
+
+static void write_raw(const char *rel, const void *data, size_t size)
+{
+    _cleanup_free_ char *p = path_in_store(rel);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, data, size), (ssize_t)size);
+    ck_assert_int_eq(close(fd), 0);
+}
+
+static char *read_raw(const char *rel)
+{
+    _cleanup_free_ char *p = path_in_store(rel);
+    _cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC);
+    char *buf = NULL;
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(read_fd_full(fd, 1 << 20, &buf, NULL), 0);
+    return buf;
+}
+
+/* The names in a directory of the store, sorted, joined with ','. */
+static char *dir_listing(const char *rel)
+{
+    _cleanup_free_ char *p = path_in_store(rel);
+    struct dirent **names;
+    StrBuf b = {0};
+    int n;
+
+    n = scandir(p, &names, NULL, alphasort);
+    ck_assert_int_ge(n, 0);
+    for (int i = 0; i < n; i++) {
+        if (!streq(names[i]->d_name, ".") && !streq(names[i]->d_name, "..")) {
+            if (b.len > 0)
+                ck_assert_int_eq(strbuf_append(&b, ",", 1), 0);
+            ck_assert_int_eq(strbuf_append(&b, names[i]->d_name, strlen(names[i]->d_name)), 0);
+        }
+        free(names[i]);
+    }
+    free(names);
+    if (!b.data)
+        return strdup("");
+    return b.data;
+}
+
+static StateStore *open_store(void)
+{
+    StateStore *s = NULL;
+    PdError e = {0};
+
+    ck_assert_int_eq(state_store_open(statedir, &s, &e), 0);
+    ck_assert_ptr_nonnull(s);
+    return s;
+}
+
+/* ---- tests -------------------------------------------------------------------------- */
+
+START_TEST(test_layout)
+{
+    _cleanup_(state_store_freep) StateStore *s = open_store();
+    const char *dirs[] = {"", "pods", "applied", "images"};
+    struct stat st;
+
+    for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+        _cleanup_free_ char *p = path_in_store(dirs[i]);
+
+        ck_assert_int_eq(lstat(p, &st), 0);
+        ck_assert(S_ISDIR(st.st_mode));
+        ck_assert_int_eq(st.st_mode & 07777, 0700);
+    }
+    ck_assert_int_ge(state_store_dir_fd(s), 0);
+    ck_assert_int_ge(state_store_images_fd(s), 0);
+    /* Opening again is fine. */
+    {
+        _cleanup_(state_store_freep) StateStore *again = open_store();
+
+        ck_assert_int_ge(state_store_dir_fd(again), 0);
+    }
+}
+END_TEST
+
+START_TEST(test_open_refuses_symlink)
+{
+    _cleanup_(state_store_freep) StateStore *s = NULL;
+    _cleanup_free_ char *link = strdup_printf("%s/link", tmpdir);
+    PdError e = {0};
+
+    ck_assert_int_eq(symlink("/tmp", link), 0);
+    ck_assert_int_eq(state_store_open(link, &s, &e), -ELOOP);
+    ck_assert_ptr_null(s);
+    ck_assert_ptr_nonnull(strstr(e.message, link));
+    ck_assert_int_eq(state_store_open("", &s, &e), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_pod_roundtrip)
+{
+    _cleanup_(state_store_freep) StateStore *s = open_store();
+    _cleanup_json_ json_t *in = NULL, *in2 = NULL, *out = NULL, *out2 = NULL;
+    _cleanup_free_ char *listing = NULL;
+    PdError e = {0};
+
+    in = json_pack("{s:s, s:i, s:{s:[s,s]}}", "phase", "Running", "restarts", 3, "containers",
+                   "order", "init", "web");
+    ck_assert_ptr_nonnull(in);
+    ck_assert_int_eq(state_store_save_pod(s, "web", in), 0);
+    ck_assert_int_eq(state_store_load_pod(s, "web", &out, &e), 0);
+    ck_assert(json_equal(in, out));
+
+    /* Replacing is atomic: the new content, and no temporary file left behind. */
+    in2 = json_pack("{s:s}", "phase", "Succeeded");
+    ck_assert_int_eq(state_store_save_pod(s, "web", in2), 0);
+    ck_assert_int_eq(state_store_load_pod(s, "web", &out2, &e), 0);
+    ck_assert(json_equal(in2, out2));
+    listing = dir_listing("pods/web");
+    ck_assert_str_eq(listing, "state.json");
+
+    /* Only objects are state. */
+    {
+        _cleanup_json_ json_t *arr = json_array();
+
+        ck_assert_int_eq(state_store_save_pod(s, "web", arr), -EINVAL);
+        ck_assert_int_eq(state_store_save_pod(s, "web", NULL), -EINVAL);
+    }
+}
+END_TEST
+
+START_TEST(test_pod_missing)
+{
+    _cleanup_(state_store_freep) StateStore *s = open_store();
+    json_t *j = NULL;
+    PdError e = {0};
+
+    ck_assert_int_eq(state_store_load_pod(s, "nope", &j, &e), -ENOENT);
+    ck_assert_ptr_null(j);
+    /* A pod directory without a state file (e.g. only once records). */
+    ck_assert_int_eq(state_store_mark_once(s, "db", "init", "h"), 0);
+    ck_assert_int_eq(state_store_load_pod(s, "db", &j, NULL), -ENOENT);
+    ck_assert_ptr_null(j);
+}
+END_TEST
+
+static const struct {
+    const char *name;
+    const char *content;
+    size_t size;
+} corrupt_cases[] = {
+    {"empty", "", 0},
+    {"truncated", "{\"phase\": \"Runn", 15},
+    {"garbage", "\177ELF\001\377\376 garbage", 15},
+    {"not-object", "[1, 2, 3]\n", 10},
+    {"duplicate-keys", "{\"a\": 1, \"a\": 2}", 16},
+    {"trailing", "{\"a\": 1} x", 10},
+};
+
+START_TEST(test_pod_corrupt)
+{
+    _cleanup_(state_store_freep) StateStore *s = open_store();
+    _cleanup_json_ json_t *good = json_pack("{s:s}", "phase", "Running");
+    _cleanup_free_ char *moved = NULL, *listing = NULL;
+    json_t *j = NULL;
+    PdError e = {0};
+
+    /* An older .corrupt exists: the new one replaces it. */
+    ck_assert_int_eq(state_store_save_pod(s, "web", good), 0);
+    write_raw("pods/web/state.json.corrupt", "old", 3);
+    write_raw("pods/web/state.json", corrupt_cases[_i].content, corrupt_cases[_i].size);
+    ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), -EBADMSG);
+    ck_assert_ptr_null(j);
+    ck_assert_int_eq(e.code, -EBADMSG);
+    ck_assert_ptr_nonnull(strstr(e.message, "pods/web/state.json"));
+    ck_assert_ptr_nonnull(strstr(e.message, "state.json.corrupt"));
+    ck_assert(!exists("pods/web/state.json"));
+    moved = read_raw("pods/web/state.json.corrupt");
+    ck_assert_mem_eq(moved, corrupt_cases[_i].content, corrupt_cases[_i].size);
+    /* Next time the pod simply has no state: it is rebuilt, not crash-looped on. */
+    ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), -ENOENT);
+    ck_assert_int_eq(state_store_save_pod(s, "web", good), 0);
+    ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), 0);
+    json_decref(j);
+    listing = dir_listing("pods/web");
+    ck_assert_str_eq(listing, "state.json,state.json.corrupt");
+}
+END_TEST
+
+START_TEST(test_pod_not_regular)
+{
+    _cleanup_(state_store_freep) StateStore *s = open_store();
+    _cleanup_json_ json_t *good = json_pack("{s:s}", "phase", "Running");
+    _cleanup_free_ char *state = NULL;
+    json_t *j = NULL;
+
+    ck_assert_int_eq(state_store_save_pod(s, "web", good), 0);
+    state = path_in_store("pods/web/state.json");
+    ck_assert_int_eq(unlink(state), 0);
+    /* A symlink (O_NOFOLLOW) and a FIFO (O_NONBLOCK: must not hang) are both set aside. */
+    ck_assert_int_eq(symlink("/etc/passwd", state), 0);
+    ck_assert_int_eq(state_store_load_pod(s, "web", &j, NULL), -EBADMSG);
+    ck_assert(!exists("pods/web/state.json"));
+    ck_assert_int_eq(mkfifo(state, 0600), 0);
+    ck_assert_int_eq(state_store_load_pod(s, "web", &j, NULL), -EBADMSG);
+    ck_assert(!exists("pods/web/state.json"));
+    ck_assert_ptr_null(j);
+}
+END_TEST
+
+START_TEST(test_list_and_remove)
+{
+    _cleanup_(state_store_freep) StateStore *s = open_store();
+    _cleanup_json_ json_t *st = json_pack("{s:s}", "phase", "Running");
+    _cleanup_(strv_freep) char **l = NULL, **l2 = NULL;
+    _cleanup_free_ char *junk = NULL;
+
+    ck_assert_int_eq(state_store_list_pods(s, &l), 0);
+    ck_assert_ptr_nonnull(l);
+    ck_assert_uint_eq(strv_length(l), 0);
+    l = strv_free(l);
+
+    ck_assert_int_eq(state_store_save_pod(s, "web", st), 0);
+    ck_assert_int_eq(state_store_save_pod(s, "db", st), 0);
+    ck_assert_int_eq(state_store_save_pod(s, "cache-2", st), 0);
+    /* Foreign entries are not pods. */
+    junk = path_in_store("pods/Not_A_Pod");
+    ck_assert_int_eq(mkdir(junk, 0700), 0);
+    write_raw("pods/afile", "x", 1);
+    ck_assert_int_eq(state_store_list_pods(s, &l), 0);
+    ck_assert_uint_eq(strv_length(l), 3);
+    ck_assert_str_eq(l[0], "cache-2");
+    ck_assert_str_eq(l[1], "db");
+    ck_assert_str_eq(l[2], "web");
+
+    /* Remove takes the whole directory, with once records and a .corrupt, and is idempotent. */
+    ck_assert_int_eq(state_store_mark_once(s, "web", "init", "h1"), 0);
+    write_raw("pods/web/state.json.corrupt", "x", 1);
+    ck_assert_int_eq(state_store_remove_pod(s, "web"), 0);
+    ck_assert(!exists("pods/web"));
+    ck_assert_int_eq(state_store_remove_pod(s, "web"), 0);
+    ck_assert_int_eq(state_store_remove_pod(s, "never-was"), 0);
+    /* A file where a pod directory belongs goes too. */
+    ck_assert_int_eq(state_store_remove_pod(s, "afile"), 0);
+    ck_assert(!exists("pods/afile"));
+    ck_assert_int_eq(state_store_list_pods(s, &l2), 0);
+    ck_assert_uint_eq(strv_length(l2), 2);
+    ck_assert_str_eq(l2[0], "cache-2");
+    ck_assert_str_eq(l2[1], "db");
+}
+END_TEST
+
+static const char *const bad_names[] = {
+    /* The last one has 64 characters. */
+    "../x",   "a/b", "",    "..",
+    ".",      "-a",  "a-",  "Web",
+    "web.v1", "a b", "x\n", "0123456789012345678901234567890123456789012345678901234567890123",
+};
+
+START_TEST(test_bad_names)
+{
+    _cleanup_(state_store_freep) StateStore *s = open_store();
+    _cleanup_json_ json_t *st = json_pack("{s:s}", "phase", "Running");
+    _cleanup_free_ char *listing = NULL, *outside = NULL;
+    const char *name = bad_names[_i];
+    json_t *j = NULL;
+    char *buf = NULL;
+    PdError e = {0};
+
+    ck_assert(!state_name_is_valid(name));
+    ck_assert_int_eq(state_store_save_pod(s, name, st), -EINVAL);
+    ck_assert_int_eq(state_store_load_pod(s, name, &j, &e), -EINVAL);
+    ck_assert_int_eq(state_store_remove_pod(s, name), -EINVAL);
+    ck_assert_int_eq(state_store_mark_once(s, name, "init", "h"), -EINVAL);
+    ck_assert_int_eq(state_store_mark_once(s, "web", name, "h"), -EINVAL);
+    ck_assert_int_eq(state_store_once_done(s, name, "init", "h"), -EINVAL);
+    ck_assert_int_eq(state_store_save_applied(s, name, "x", 1), -EINVAL);
+    ck_assert_int_eq(state_store_load_applied(s, name, &buf, NULL, &e), -EINVAL);
+    ck_assert_int_eq(state_store_remove_applied(s, name), -EINVAL);
+    ck_assert_ptr_null(j);
+    ck_assert_ptr_null(buf);
+    /* Nothing was written anywhere: not in the store, not next to it. */
+    listing = dir_listing("pods");
+    ck_assert_str_eq(listing, "");
+    ck_assert(!exists("x"));
+    ck_assert(!exists("x.yaml"));
+    outside = strdup_printf("%s/var/lib/x", tmpdir);
+    ck_assert_int_ne(access(outside, F_OK), 0);
+}
+END_TEST
+
+START_TEST(test_good_names)
+{
+    ck_assert(state_name_is_valid("a"));
+    ck_assert(state_name_is_valid("web-1"));
+    ck_assert(state_name_is_valid("0"));
+    ck_assert(state_name_is_valid(
+        "012345678901234567890123456789012345678901234567890123456789012")); /* 63 */
+    ck_assert(!state_name_is_valid(NULL));
+}
+END_TEST
+
+START_TEST(test_once_records)
+{
+    StateStore *s = open_store();
+    _cleanup_free_ char *listing = NULL;
+
+    ck_assert_int_eq(state_store_once_done(s, "web", "init-db", "h1"), 0);
+    ck_assert_int_eq(state_store_mark_once(s, "web", "init-db", "h1"), 0);
+    ck_assert_int_eq(state_store_mark_once(s, "web", "init-cache", "c1"), 0);
+    ck_assert_int_eq(state_store_once_done(s, "web", "init-db", "h1"), 1);
+    ck_assert_int_eq(state_store_once_done(s, "web", "init-db", "h2"), 0);
+    ck_assert_int_eq(state_store_once_done(s, "web", "other", "h1"), 0);
+    ck_assert_int_eq(state_store_once_done(s, "db", "init-db", "h1"), 0);
+    ck_assert_int_eq(state_store_mark_once(s, "web", "init-db", ""), -EINVAL);
+    s = state_store_free(s);
+
+    /* Records survive closing and reopening the store. */
+    s = open_store();
+    ck_assert_int_eq(state_store_once_done(s, "web", "init-db", "h1"), 1);
+    ck_assert_int_eq(state_store_once_done(s, "web", "init-cache", "c1"), 1);
+    /* A changed spec runs again: the new hash replaces the old one. */
+    ck_assert_int_eq(state_store_mark_once(s, "web", "init-db", "h2"), 0);
+    ck_assert_int_eq(state_store_once_done(s, "web", "init-db", "h1"), 0);
+    ck_assert_int_eq(state_store_once_done(s, "web", "init-db", "h2"), 1);
+    listing = dir_listing("pods/web");
+    ck_assert_str_eq(listing, "once.json");
+
+    /* A broken once.json is set aside; the containers count as not done. */
+    write_raw("pods/web/once.json", "{\"containers\":", 14);
+    ck_assert_int_eq(state_store_once_done(s, "web", "init-db", "h2"), -EBADMSG);
+    ck_assert(exists("pods/web/once.json.corrupt"));
+    ck_assert_int_eq(state_store_once_done(s, "web", "init-db", "h2"), 0);
+    write_raw("pods/web/once.json", "", 0);
+    ck_assert_int_eq(state_store_mark_once(s, "web", "init-db", "h3"), 0);
+    ck_assert_int_eq(state_store_once_done(s, "web", "init-db", "h3"), 1);
+    s = state_store_free(s);
+}
+END_TEST
+
+START_TEST(test_applied)
+{
+    _cleanup_(state_store_freep) StateStore *s = open_store();
+    _cleanup_(strv_freep) char **l = NULL;
+    _cleanup_free_ char *buf = NULL, *big = NULL, *listing = NULL;
+    static const char manifest[] = "apiVersion: v1\nkind: Pod\n\0binary\xff";
+    size_t size = 0;
+    PdError e = {0};
+
+    ck_assert_int_eq(state_store_load_applied(s, "web", &buf, &size, &e), -ENOENT);
+    ck_assert_int_eq(state_store_save_applied(s, "web", manifest, sizeof(manifest) - 1), 0);
+    ck_assert_int_eq(state_store_save_applied(s, "db", "x", 1), 0);
+    ck_assert_int_eq(state_store_load_applied(s, "web", &buf, &size, &e), 0);
+    ck_assert_uint_eq(size, sizeof(manifest) - 1);
+    ck_assert_mem_eq(buf, manifest, size);
+    ck_assert_int_eq(buf[size], 0);
+    /* Replace, atomically. */
+    ck_assert_int_eq(state_store_save_applied(s, "db", "yy", 2), 0);
+    listing = dir_listing("applied");
+    ck_assert_str_eq(listing, "db.yaml,web.yaml");
+    write_raw("applied/.hidden.yaml", "x", 1);
+    write_raw("applied/notes.txt", "x", 1);
+    ck_assert_int_eq(state_store_list_applied(s, &l), 0);
+    ck_assert_uint_eq(strv_length(l), 2);
+    ck_assert_str_eq(l[0], "db");
+    ck_assert_str_eq(l[1], "web");
+    /* Size cap. */
+    big = calloc(1, STATE_APPLIED_MAX + 1);
+    ck_assert_ptr_nonnull(big);
+    ck_assert_int_eq(state_store_save_applied(s, "big", big, STATE_APPLIED_MAX + 1), -EFBIG);
+    ck_assert(!exists("applied/big.yaml"));
+    /* Remove is idempotent. */
+    ck_assert_int_eq(state_store_remove_applied(s, "web"), 0);
+    ck_assert_int_eq(state_store_remove_applied(s, "web"), 0);
+    ck_assert(!exists("applied/web.yaml"));
+}
+END_TEST
+
+START_TEST(test_open_sweeps_temp_files)
+{
+    _cleanup_(state_store_freep) StateStore *s = open_store();
+    _cleanup_json_ json_t *st = json_pack("{s:s}", "phase", "Running");
+    _cleanup_free_ char *pods = NULL, *applied = NULL;
+
+    ck_assert_int_eq(state_store_save_pod(s, "web", st), 0);
+    /* What a crash in the middle of write_file_atomic_at() leaves behind. */
+    write_raw("pods/web/.#state.json.4242.tmp", "{", 1);
+    write_raw("applied/.#web.yaml.4242.tmp", "a", 1);
+    s = state_store_free(s);
+    s = open_store();
+    pods = dir_listing("pods/web");
+    ck_assert_str_eq(pods, "state.json");
+    applied = dir_listing("applied");
+    ck_assert_str_eq(applied, "");
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("state");
+    TCase *tc = tcase_create("state");
+    SRunner *sr;
+    int failed;
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_layout);
+    tcase_add_test(tc, test_open_refuses_symlink);
+    tcase_add_test(tc, test_pod_roundtrip);
+    tcase_add_test(tc, test_pod_missing);
+    tcase_add_loop_test(tc, test_pod_corrupt, 0, ELEMENTSOF(corrupt_cases));
+    tcase_add_test(tc, test_pod_not_regular);
+    tcase_add_test(tc, test_list_and_remove);
+    tcase_add_loop_test(tc, test_bad_names, 0, ELEMENTSOF(bad_names));
+    tcase_add_test(tc, test_good_names);
+    tcase_add_test(tc, test_once_records);
+    tcase_add_test(tc, test_applied);
+    tcase_add_test(tc, test_open_sweeps_temp_files);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
