@@ -178,8 +178,8 @@ int cmd_validate(int argc, char *argv[])
             return PODCTL_EXIT_FAILURE;
     }
     if (json) {
-        _cleanup_free_ char *s =
-            json_dumps(json_pack("{s:b,s:O}", "valid", all_ok, "files", out), JSON_INDENT(2));
+        _cleanup_json_ json_t *report = json_pack("{s:b,s:O}", "valid", all_ok, "files", out);
+        _cleanup_free_ char *s = report ? json_dumps(report, JSON_INDENT(2)) : NULL;
 
         if (!s)
             return PODCTL_EXIT_FAILURE;
