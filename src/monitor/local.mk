@@ -1,2 +1,20 @@
 # SPDX-License-Identifier: Apache-2.0
-# Sources of the monitor module are added here.
+libexec_PROGRAMS += podd-monitor podd-monitor-watch
+podd_monitor_SOURCES = \
+	src/monitor/main.c \
+	src/monitor/monitor.h \
+	src/monitor/monitor-watch.c
+podd_monitor_LDADD = $(PODCORE_LIBS)
+# The process that stays for the container's lifetime: libc only, so it stays small.
+podd_monitor_watch_SOURCES = \
+	src/monitor/watch.c \
+	src/monitor/monitor.h \
+	src/monitor/monitor-watch.c
+podd_monitor_watch_LDADD = libpodcore.la
+
+EXTRA_DIST += tests/bench/bench_runtime.py
+
+# Start-to-exit latency against unshare and runc, monitor memory (root; not part of make check).
+bench: podd-monitor podd-monitor-watch
+	$(PYTHON3) $(top_srcdir)/tests/bench/bench_runtime.py --monitor $(abs_top_builddir)/podd-monitor
+.PHONY: bench

@@ -12,22 +12,44 @@
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #endif
 
-#define CGROUP_ROOT "/sys/fs/cgroup"
+/* Where the hierarchies are mounted; only tests and unusual hosts change it. */
+static char cgroup_root[PATH_MAX] = "/sys/fs/cgroup";
+static int cached_mode = -1;
+
+void cgroup_set_root(const char *root)
+{
+    if (!root || root[0] != '/' || strlen(root) >= sizeof(cgroup_root))
+        return;
+    (void)snprintf(cgroup_root, sizeof(cgroup_root), "%s", root);
+    cached_mode = -1;
+}
 
 /* v1 hierarchies we use: memory (limit, OOM count), cpu (quota, shares), pids (limit, kill). */
 static const char *const v1_controllers[] = {"memory", "cpu", "pids"};
 
 int cgroup_detect(void)
 {
-    static int cached = -1;
     struct statfs sfs;
 
-    if (cached >= 0)
-        return cached;
-    if (statfs(CGROUP_ROOT, &sfs) < 0)
+    if (cached_mode >= 0)
+        return cached_mode;
+    if (statfs(cgroup_root, &sfs) < 0)
         return -errno;
-    cached = sfs.f_type == CGROUP2_SUPER_MAGIC ? CGROUP_MODE_V2 : CGROUP_MODE_V1;
-    return cached;
+    cached_mode = sfs.f_type == CGROUP2_SUPER_MAGIC ? CGROUP_MODE_V2 : CGROUP_MODE_V1;
+    return cached_mode;
+}
+
+int cgroup_open_v2(const char *cgroup)
+{
+    char dir[PATH_MAX];
+    int fd;
+
+    if (!cgroup || cgroup_detect() != CGROUP_MODE_V2)
+        return -EOPNOTSUPP;
+    if (snprintf(dir, sizeof(dir), "%s/%s", cgroup_root, cgroup) >= (int)sizeof(dir))
+        return -ENAMETOOLONG;
+    fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
 }
 
 static int write_at(const char *dir, const char *file, const char *value)
@@ -36,7 +58,8 @@ static int write_at(const char *dir, const char *file, const char *value)
     _cleanup_close_ int fd = -1;
     size_t len = strlen(value);
 
-    (void)snprintf(path, sizeof(path), "%s/%s", dir, file);
+    if (snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
     fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return -errno;
@@ -49,7 +72,8 @@ static bool exists_at(const char *dir, const char *file)
 {
     char path[PATH_MAX];
 
-    (void)snprintf(path, sizeof(path), "%s/%s", dir, file);
+    if (snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int)sizeof(path))
+        return false;
     return access(path, F_OK) == 0;
 }
 
@@ -59,7 +83,8 @@ static int read_at(const char *dir, const char *file, char *buf, size_t size)
     _cleanup_close_ int fd = -1;
     ssize_t n;
 
-    (void)snprintf(path, sizeof(path), "%s/%s", dir, file);
+    if (snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return -errno;
@@ -89,7 +114,8 @@ static int cgroup_v2_enable_controllers(const char *rel, PdError *reterr)
 
     if (!copy)
         return -ENOMEM;
-    (void)snprintf(path, sizeof(path), "%s", CGROUP_ROOT);
+    if (snprintf(path, sizeof(path), "%s", cgroup_root) >= (int)sizeof(path))
+        return pd_error_set(reterr, -ENAMETOOLONG, "cgroup: path too long");
     s = copy;
     for (;;) {
         char *slash = strchr(s, '/');
@@ -127,13 +153,14 @@ int cgroup_create(const ContainerConfig *c, PdError *reterr)
         return 0;
     mode = cgroup_detect();
     if (mode < 0)
-        return pd_error_set(reterr, mode, "cgroup: cannot stat " CGROUP_ROOT ": %s",
+        return pd_error_set(reterr, mode, "cgroup: cannot stat %s: %s", cgroup_root,
                             RUNTIME_STRERROR(mode));
     if (mode == CGROUP_MODE_V2) {
         r = cgroup_v2_enable_controllers(c->cgroup, reterr);
         if (r < 0)
             return r;
-        (void)snprintf(dir, sizeof(dir), CGROUP_ROOT "/%s", c->cgroup);
+        if (snprintf(dir, sizeof(dir), "%s/%s", cgroup_root, c->cgroup) >= (int)sizeof(dir))
+            return pd_error_set(reterr, -ENAMETOOLONG, "cgroup: path too long");
         if (mkdir(dir, 0755) < 0 && errno != EEXIST)
             return pd_error_set(reterr, -errno, "cgroup: mkdir %s: %s", dir,
                                 RUNTIME_STRERROR(errno));
@@ -177,14 +204,23 @@ int cgroup_create(const ContainerConfig *c, PdError *reterr)
                        (c->cpu_limit_millis != UNSET || c->cpu_shares_millis != UNSET)) ||
                       (streq(ctl, "pids") && c->pids_limit != UNSET);
 
-        (void)snprintf(dir, sizeof(dir), CGROUP_ROOT "/%s", ctl);
+        if (snprintf(dir, sizeof(dir), "%s/%s", cgroup_root, ctl) >= (int)sizeof(dir))
+            return pd_error_set(reterr, -ENAMETOOLONG, "cgroup: path too long");
         if (access(dir, F_OK) < 0) {
             if (needed)
                 return pd_error_set(reterr, -EOPNOTSUPP,
                                     "cgroup: the %s controller is not mounted at %s", ctl, dir);
             continue;
         }
-        (void)snprintf(dir, sizeof(dir), CGROUP_ROOT "/%s/%s", ctl, c->cgroup);
+        /*
+         * Moving a process into a v1 hierarchy waits for an RCU grace period
+         * (milliseconds), so only the hierarchies with a limit to enforce are
+         * used, plus pids always: it tracks every process of the container.
+         */
+        if (!needed && !streq(ctl, "pids"))
+            continue;
+        if (snprintf(dir, sizeof(dir), "%s/%s/%s", cgroup_root, ctl, c->cgroup) >= (int)sizeof(dir))
+            return pd_error_set(reterr, -ENAMETOOLONG, "cgroup: path too long");
         r = mkdir_p(dir, 0755);
         if (r < 0)
             return pd_error_set(reterr, r, "cgroup: mkdir %s: %s", dir, RUNTIME_STRERROR(r));
@@ -229,11 +265,14 @@ static int cgroup_foreach_dir(const char *cgroup, int (*f)(const char *dir, void
     if (mode < 0)
         return mode;
     if (mode == CGROUP_MODE_V2) {
-        (void)snprintf(dir, sizeof(dir), CGROUP_ROOT "/%s", cgroup);
+        if (snprintf(dir, sizeof(dir), "%s/%s", cgroup_root, cgroup) >= (int)sizeof(dir))
+            return -ENAMETOOLONG;
         return access(dir, F_OK) < 0 ? 0 : f(dir, u);
     }
     for (size_t i = 0; i < ELEMENTSOF(v1_controllers); i++) {
-        (void)snprintf(dir, sizeof(dir), CGROUP_ROOT "/%s/%s", v1_controllers[i], cgroup);
+        if (snprintf(dir, sizeof(dir), "%s/%s/%s", cgroup_root, v1_controllers[i], cgroup) >=
+            (int)sizeof(dir))
+            return -ENAMETOOLONG;
         if (access(dir, F_OK) < 0)
             continue;
         r = f(dir, u);
@@ -296,10 +335,12 @@ uint64_t cgroup_oom_kills(const char *cgroup)
     if (!cgroup)
         return 0;
     if (cgroup_detect() == CGROUP_MODE_V2) {
-        (void)snprintf(dir, sizeof(dir), CGROUP_ROOT "/%s", cgroup);
+        if (snprintf(dir, sizeof(dir), "%s/%s", cgroup_root, cgroup) >= (int)sizeof(dir))
+            return 0;
         file = "memory.events";
     } else {
-        (void)snprintf(dir, sizeof(dir), CGROUP_ROOT "/memory/%s", cgroup);
+        if (snprintf(dir, sizeof(dir), "%s/memory/%s", cgroup_root, cgroup) >= (int)sizeof(dir))
+            return 0;
         file = "memory.oom_control";
     }
     if (read_at(dir, file, buf, sizeof(buf)) < 0)

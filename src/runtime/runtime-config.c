@@ -158,9 +158,8 @@ json_t *container_config_to_json(const ContainerConfig *c)
         json_t *mo = json_object();
 
         ok = mo && json_array_append_new(mounts, mo) == 0 &&
-             jset_str(mo, "kind", mount_kind_table[m->kind]) &&
-             jset_str(mo, "source", m->source) && jset_str(mo, "destination", m->destination) &&
-             jset_str(mo, "subPath", m->sub_path) &&
+             jset_str(mo, "kind", mount_kind_table[m->kind]) && jset_str(mo, "source", m->source) &&
+             jset_str(mo, "destination", m->destination) && jset_str(mo, "subPath", m->sub_path) &&
              jset_str(mo, "hostPathType", host_path_type_to_string(m->host_path_type)) &&
              jset(mo, "readOnly", json_boolean(m->read_only));
     }
@@ -177,9 +176,9 @@ json_t *container_config_to_json(const ContainerConfig *c)
          jset(o, "readOnlyRootfs", json_boolean(c->read_only_rootfs)) &&
          jset(o, "privileged", json_boolean(c->privileged)) &&
          jset(o, "noNewPrivileges", json_boolean(c->no_new_privs)) &&
-         jset(o, "seccomp", json_boolean(c->seccomp)) &&
-         jset(o, "capAdd", strv_json(c->cap_add)) && jset(o, "capDrop", strv_json(c->cap_drop)) &&
-         jset_str(o, "cgroup", c->cgroup) && jset_int(o, "memoryLimit", c->memory_limit) &&
+         jset(o, "seccomp", json_boolean(c->seccomp)) && jset(o, "capAdd", strv_json(c->cap_add)) &&
+         jset(o, "capDrop", strv_json(c->cap_drop)) && jset_str(o, "cgroup", c->cgroup) &&
+         jset_int(o, "memoryLimit", c->memory_limit) &&
          jset_int(o, "cpuLimitMillis", c->cpu_limit_millis) &&
          jset_int(o, "cpuSharesMillis", c->cpu_shares_millis) &&
          jset_int(o, "pidsLimit", c->pids_limit) && jset_str(o, "logPath", c->log_path) &&
@@ -237,15 +236,14 @@ static int get_int(json_t *o, const char *k, int64_t min, int64_t *ret, PdError 
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_integer(v) || json_integer_value(v) < min)
-        return pd_error_set(reterr, -EINVAL, "config: '%s' must be an integer >= %" PRId64, k,
-                            min);
+        return pd_error_set(reterr, -EINVAL, "config: '%s' must be an integer >= %" PRId64, k, min);
     *ret = json_integer_value(v);
     return 0;
 }
 
 static int get_strv(json_t *o, const char *k, char ***ret, PdError *reterr)
 {
-    _cleanup_strv_free_ char **l = NULL;
+    _cleanup_(strv_freep) char **l = NULL;
     json_t *v = json_object_get(o, k), *e;
     size_t i;
 
@@ -253,7 +251,8 @@ static int get_strv(json_t *o, const char *k, char ***ret, PdError *reterr)
         return 0;
     if (!json_is_array(v) || json_array_size(v) > MANIFEST_MAX_LIST)
         return pd_error_set(reterr, -EINVAL, "config: '%s' must be a list of strings", k);
-    json_array_foreach(v, i, e) {
+    json_array_foreach(v, i, e)
+    {
         if (!json_is_string(e) || strlen(json_string_value(e)) != json_string_length(e))
             return pd_error_set(reterr, -EINVAL, "config: '%s[%zu]' must be a string", k, i);
         if (strv_extend(&l, json_string_value(e)) < 0)
@@ -297,9 +296,9 @@ static int mount_from_json(json_t *o, size_t i, MountSpec *m, PdError *reterr)
                                 i, type);
         m->host_path_type = t;
     }
-    if (m->sub_path && (m->sub_path[0] == '/' || streq(m->sub_path, "..") ||
-                        startswith(m->sub_path, "../") || strstr(m->sub_path, "/../") ||
-                        endswith(m->sub_path, "/..")))
+    if (m->sub_path &&
+        (m->sub_path[0] == '/' || streq(m->sub_path, "..") || startswith(m->sub_path, "../") ||
+         strstr(m->sub_path, "/../") || endswith(m->sub_path, "/..")))
         return pd_error_set(reterr, -EINVAL,
                             "config: mounts[%zu]: subPath '%s' must be relative and stay inside "
                             "the volume",
@@ -370,11 +369,11 @@ int container_config_from_json(json_t *j, ContainerConfig **ret, PdError *reterr
         c->supplementary_groups = calloc(json_array_size(groups), sizeof(gid_t));
         if (!c->supplementary_groups)
             return -ENOMEM;
-        json_array_foreach(groups, i, e) {
+        json_array_foreach(groups, i, e)
+        {
             if (!json_is_integer(e) || json_integer_value(e) < 0 ||
                 json_integer_value(e) > UINT32_MAX - 1)
-                return pd_error_set(reterr, -EINVAL, "config: supplementaryGroups[%zu] invalid",
-                                    i);
+                return pd_error_set(reterr, -EINVAL, "config: supplementaryGroups[%zu] invalid", i);
             c->supplementary_groups[c->n_supplementary_groups++] = (gid_t)json_integer_value(e);
         }
     }
@@ -400,7 +399,8 @@ int container_config_from_json(json_t *j, ContainerConfig **ret, PdError *reterr
         c->mounts = calloc(json_array_size(mounts), sizeof(MountSpec));
         if (!c->mounts)
             return -ENOMEM;
-        json_array_foreach(mounts, i, e) {
+        json_array_foreach(mounts, i, e)
+        {
             r = mount_from_json(e, i, &c->mounts[c->n_mounts++], reterr);
             if (r < 0)
                 return r;
@@ -411,7 +411,8 @@ int container_config_from_json(json_t *j, ContainerConfig **ret, PdError *reterr
     if (rl && (!json_is_array(rl) || json_array_size(rl) > RUNTIME_MAX_RLIMITS))
         return pd_error_set(reterr, -EINVAL, "config: 'rlimits' must be a list of at most %d",
                             RUNTIME_MAX_RLIMITS);
-    json_array_foreach(rl, i, e) {
+    json_array_foreach(rl, i, e)
+    {
         _cleanup_free_ char *type = NULL;
         int64_t soft = -1, hard = -1;
         int res;
@@ -427,8 +428,7 @@ int container_config_from_json(json_t *j, ContainerConfig **ret, PdError *reterr
             return pd_error_set(reterr, -EINVAL, "config: rlimits[%zu]: unknown type '%s'", i,
                                 type);
         if (soft < 0 || hard < 0 || soft > hard)
-            return pd_error_set(reterr, -EINVAL,
-                                "config: rlimits[%zu]: need 0 <= soft <= hard", i);
+            return pd_error_set(reterr, -EINVAL, "config: rlimits[%zu]: need 0 <= soft <= hard", i);
         c->rlimits[c->n_rlimits++] = (RlimitSpec){res, (uint64_t)soft, (uint64_t)hard};
     }
 
@@ -453,8 +453,8 @@ int container_config_load(const char *path, ContainerConfig **ret, PdError *rete
         return pd_error_set(reterr, r, "read config '%s': %s", path, strerror(-r));
     j = json_loadb(buf, size, JSON_REJECT_DUPLICATES, &jerr);
     if (!j)
-        return pd_error_set(reterr, -EINVAL, "config '%s':%d:%d: %s", path, jerr.line,
-                            jerr.column, jerr.text);
+        return pd_error_set(reterr, -EINVAL, "config '%s':%d:%d: %s", path, jerr.line, jerr.column,
+                            jerr.text);
     r = container_config_from_json(j, ret, reterr);
     if (r < 0)
         pd_error_set_file(reterr, path);
@@ -523,8 +523,8 @@ static const Volume *pod_find_volume(const Pod *pod, const char *name)
 }
 
 int container_config_new_from_pod(const Pod *pod, const Container *ct, const char *run_dir,
-                                  const char *log_dir, const char *image_dir,
-                                  ContainerConfig **ret, PdError *reterr)
+                                  const char *log_dir, const char *image_dir, ContainerConfig **ret,
+                                  PdError *reterr)
 {
     _cleanup_(container_config_freep) ContainerConfig *c = NULL;
     _cleanup_free_ char *pod_dir = NULL;
@@ -618,12 +618,10 @@ int container_config_new_from_pod(const Pod *pod, const Container *ct, const cha
     if (!pod->host_ipc && !(c->ns.ipc = strdup_printf("%s/ns/ipc", pod_dir)))
         return -ENOMEM;
     c->ns.host_pid = pod->host_pid;
-    if (pod->share_process_namespace && !pod->host_pid)
-        return pd_error_set(reterr, -EOPNOTSUPP,
-                            "pod '%s': shareProcessNamespace needs a pod-wide init process, which "
-                            "the native runtime does not run; use hostPID or separate PID "
-                            "namespaces",
-                            pod->name);
+    /* shareProcessNamespace: the first container creates and pins it (runtime-native.c). */
+    if (pod->share_process_namespace && !pod->host_pid &&
+        !(c->ns.pid = strdup_printf("%s/ns/pid", pod_dir)))
+        return -ENOMEM;
 
     /* volumes */
     if (ct->n_volume_mounts > 0) {

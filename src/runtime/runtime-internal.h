@@ -2,6 +2,7 @@
 #pragma once
 
 #include <inttypes.h>
+#include <limits.h>
 #include <strings.h>
 
 #include "runtime.h"
@@ -12,6 +13,12 @@ int write_json_file(const char *path, json_t *j, mode_t mode);
 /* strerror() with a lower-case first letter, as our messages read ("no such file or directory"). */
 const char *runtime_strerror(int err, char *buf, size_t size);
 #define RUNTIME_STRERROR(err) runtime_strerror((err), (char[128]){0}, 128)
+
+/* Replaces path atomically (temporary file + rename), without fsync (the run dir is volatile). */
+int write_file_replace(const char *path, const void *data, size_t size, mode_t mode);
+
+/* True when path is an nsfs file (a pinned namespace). */
+bool path_is_nsfs(const char *path);
 
 /* mkdir -p with mode for the missing components; 0 or -errno. */
 int mkdir_p(const char *path, mode_t mode);

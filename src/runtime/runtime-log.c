@@ -87,8 +87,8 @@ int cri_log_write(CriLog *l, uint64_t realtime_usec, const char *stream, bool pa
                                (long)(realtime_usec % 1000000) * 1000};
     format_rfc3339_nano(&ts, head, 40);
     hlen = (int)strlen(head);
-    hlen += snprintf(head + hlen, sizeof(head) - (size_t)hlen, " %s %c ", stream,
-                     partial ? 'P' : 'F');
+    hlen +=
+        snprintf(head + hlen, sizeof(head) - (size_t)hlen, " %s %c ", stream, partial ? 'P' : 'F');
     total = (size_t)hlen + len + 1;
     if (l->max_bytes > 0 && l->size > 0 && l->size + total > l->max_bytes) {
         int r = cri_log_rotate(l);

@@ -50,7 +50,9 @@ typedef struct RlimitSpec {
 /*
  * Namespace paths to join (a pinned nsfs file or /proc/PID/ns/X). NULL for
  * net/ipc/uts means "stay in the host's namespace"; NULL for pid means "a
- * new PID namespace" unless host_pid is set.
+ * new PID namespace" unless host_pid is set. A pid path that is not pinned
+ * yet (or whose namespace died with its first process) gets a new PID
+ * namespace pinned there: the pod-wide one of shareProcessNamespace.
  */
 typedef struct NamespaceSpec {
     char *net, *ipc, *uts, *pid;
@@ -76,10 +78,10 @@ typedef struct ContainerConfig {
     size_t n_mounts;
     bool read_only_rootfs;
     bool privileged;
-    bool no_new_privs;
-    bool seccomp; /* the default deny-list */
-    char **cap_add;  /* securityContext.capabilities.add, as written ("NET_ADMIN", "ALL") */
-    char **cap_drop; /* securityContext.capabilities.drop */
+    bool no_new_privs; /* ignored when privileged */
+    bool seccomp;      /* the default deny-list */
+    char **cap_add;    /* securityContext.capabilities.add, as written ("NET_ADMIN", "ALL") */
+    char **cap_drop;   /* securityContext.capabilities.drop */
     RlimitSpec rlimits[RUNTIME_MAX_RLIMITS];
     size_t n_rlimits;
     char *cgroup;              /* path relative to each hierarchy's root, NULL: no cgroup */
@@ -118,8 +120,8 @@ char *runtime_container_id(const Pod *pod, const Container *c);
  * resolved rootfs directory of c->image. Borrowed arguments; caller owns *ret.
  */
 int container_config_new_from_pod(const Pod *pod, const Container *c, const char *run_dir,
-                                   const char *log_dir, const char *image_dir,
-                                   ContainerConfig **ret, PdError *reterr);
+                                  const char *log_dir, const char *image_dir, ContainerConfig **ret,
+                                  PdError *reterr);
 
 /* "RLIMIT_NOFILE" / "nofile" -> RLIMIT_NOFILE; -EINVAL. */
 int runtime_rlimit_from_name(const char *name);
@@ -167,9 +169,17 @@ typedef enum CgroupMode {
     CGROUP_MODE_V2, /* unified hierarchy at /sys/fs/cgroup */
 } CgroupMode;
 
+/* Mount point of the hierarchies (default /sys/fs/cgroup); for tests and unusual hosts. */
+void cgroup_set_root(const char *root);
 /* Detects the host's layout; result cached. Returns a CgroupMode or -errno. */
 int cgroup_detect(void);
-/* Creates the cgroup (in memory, cpu, pids for v1) and writes the limits of c. */
+/* O_PATH fd of the cgroup's directory on a v2 host (for clone3 CLONE_INTO_CGROUP); -errno. */
+int cgroup_open_v2(const char *cgroup);
+/*
+ * Creates the cgroup and writes the limits of c. On v1 it is created in the
+ * pids hierarchy (process tracking) and in memory and cpu only when c has
+ * limits there; OOM kills are then only detected with a memory limit.
+ */
 int cgroup_create(const ContainerConfig *c, PdError *reterr);
 /* Moves pid into the container's cgroup(s); pid 0 means the caller. */
 int cgroup_attach(const char *cgroup, pid_t pid);
@@ -184,7 +194,7 @@ int cgroup_remove(const char *cgroup);
 
 /* Field 22 of /proc/PID/stat (start time in clock ticks); -errno. */
 int proc_start_time(pid_t pid, uint64_t *ret);
-/* Writes "PID STARTTIME\n" atomically to path. */
+/* Writes "PID STARTTIME\n" atomically to path (rename, no fsync: the run dir is volatile). */
 int pid_file_write(const char *path, pid_t pid, uint64_t start_time);
 /* Reads a pid file; -ENOENT when absent, -EBADMSG when malformed. */
 int pid_file_read(const char *path, pid_t *ret_pid, uint64_t *ret_start_time);
@@ -226,7 +236,7 @@ typedef struct ExitRecord {
     char message[PD_ERROR_MESSAGE_MAX];
 } ExitRecord;
 
-/* Writes the record as JSON atomically. */
+/* Writes the record as JSON atomically (rename, no fsync: the run dir is volatile). */
 int exit_record_write(const char *path, const ExitRecord *e);
 /* -ENOENT when there is none yet, -EBADMSG when unreadable. */
 int exit_record_read(const char *path, ExitRecord *ret);

@@ -1,0 +1,414 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * podd-monitor: one per container. Started with the path of the container's
+ * JSON config, it detaches (fork + setsid: it survives the death of whoever
+ * started it), becomes child subreaper, starts the container with the
+ * native backend, then execs podd-monitor-watch (monitor-watch.c), which
+ * writes the container's stdout and stderr to the CRI log, reaps it,
+ * writes the exit record atomically, removes the cgroup and exits. The process that started it
+ * returns once the container runs (0) or failed to start (1, message on stderr; the exit record
+ * says StartError).
+ *
+ *   podd-monitor CONFIG.json
+ *   podd-monitor exec --config CONFIG.json [--timeout SECONDS] -- CMD [ARG...]
+ *   podd-monitor pod-create POD.json
+ *   podd-monitor pod-destroy POD-DIR
+ *
+ * PODD_CGROUP_ROOT in the environment replaces /sys/fs/cgroup (tests, unusual hosts).
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "monitor.h"
+#include "runtime/runtime.h"
+#include "security/security.h"
+
+#define EXIT_EXEC_TIMEOUT 124
+#define EXIT_EXEC_FAILED 125
+
+/* ---- security hooks: the security module, wired into the runtime's child ---------------- */
+
+static int hook_pre_user(const ContainerConfig *c, PdError *reterr)
+{
+    uint64_t mask;
+    int r;
+
+    r = security_caps_compute(c->cap_add, c->cap_drop, c->privileged, &mask, reterr);
+    if (r < 0)
+        return r;
+    r = security_caps_drop_bounding(mask, reterr);
+    if (r < 0)
+        return r;
+    if (c->seccomp && !c->privileged)
+        return security_seccomp_load_default(c->no_new_privs, reterr);
+    return 0;
+}
+
+static int hook_post_user(const ContainerConfig *c, PdError *reterr)
+{
+    uint64_t mask;
+    int r;
+
+    r = security_caps_compute(c->cap_add, c->cap_drop, c->privileged, &mask, reterr);
+    if (r < 0)
+        return r;
+    return security_caps_apply(mask, reterr);
+}
+
+static const SecurityHooks hooks = {
+    .pre_user = hook_pre_user,
+    .post_user = hook_post_user,
+};
+
+/* ---- start ---------------------------------------------------------------------------------- */
+
+static void now_rfc3339(char *buf, size_t size)
+{
+    struct timespec ts;
+
+    (void)clock_gettime(CLOCK_REALTIME, &ts);
+    format_rfc3339_nano(&ts, buf, size);
+}
+
+static void report(int fd, const char *msg)
+{
+    if (fd >= 0)
+        (void)!write(fd, msg, strlen(msg));
+}
+
+static _Noreturn void start_failed(const ContainerConfig *c, int sync_fd, const char *started,
+                                   const PdError *err)
+{
+    ExitRecord e = {.exit_code = 128, .signal = 0};
+    int r;
+
+    (void)snprintf(e.started_at, sizeof(e.started_at), "%s", started);
+    now_rfc3339(e.finished_at, sizeof(e.finished_at));
+    (void)snprintf(e.reason, sizeof(e.reason), "StartError");
+    (void)snprintf(e.message, sizeof(e.message), "%s", err->message);
+    r = exit_record_write(c->exit_file, &e);
+    (void)cgroup_remove(c->cgroup);
+    report(sync_fd, err->message);
+    if (r < 0) {
+        char buf[256];
+
+        (void)snprintf(buf, sizeof(buf), "; writing the exit record %s failed: %s", c->exit_file,
+                       strerror(-r));
+        report(sync_fd, buf);
+    }
+    _exit(1);
+}
+
+/* Replaces this process with podd-monitor-watch from our own directory; returns on failure. */
+static void exec_watcher(const WatchArgs *a)
+{
+    char self[PATH_MAX], watcher[PATH_MAX + 32], pid[16], out[16], err[16], max[24], *slash;
+    ssize_t n;
+
+    n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return;
+    self[n] = 0;
+    slash = strrchr(self, '/');
+    if (!slash)
+        return;
+    *slash = 0;
+    (void)snprintf(watcher, sizeof(watcher), "%s/podd-monitor-watch", self);
+    (void)snprintf(pid, sizeof(pid), "%d", (int)a->pid);
+    (void)snprintf(out, sizeof(out), "%d", a->out_fd);
+    (void)snprintf(err, sizeof(err), "%d", a->err_fd);
+    (void)snprintf(max, sizeof(max), "%" PRIu64, a->log_max_bytes);
+    /* The pipes must survive the exec; everything else is close-on-exec. */
+    (void)fcntl(a->out_fd, F_SETFD, 0);
+    (void)fcntl(a->err_fd, F_SETFD, 0);
+    execv(watcher, (char *[]){"podd-monitor-watch", pid, out, err, (char *)a->started_at,
+                              (char *)a->exit_file, (char *)(a->log_path ? a->log_path : "-"), max,
+                              (char *)(a->cgroup ? a->cgroup : "-"), NULL});
+    (void)fcntl(a->out_fd, F_SETFD, FD_CLOEXEC);
+    (void)fcntl(a->err_fd, F_SETFD, FD_CLOEXEC);
+}
+
+static int monitor_run(const ContainerConfig *c, int sync_fd)
+{
+    int outp[2] = {-1, -1}, errp[2] = {-1, -1}, null, r;
+    char started[40];
+    CriLog log = {.fd = -1, .dir_fd = -1};
+    PdError e = {0};
+    sigset_t mask;
+    pid_t pid = 0;
+    uint64_t st;
+    WatchArgs wa;
+
+    now_rfc3339(started, sizeof(started));
+    /* Keep no directory of our starter busy for the container's lifetime. */
+    if (chdir("/") < 0 || setsid() < 0 || prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
+        (void)pd_error_set(&e, -errno, "podd-monitor: setsid/subreaper: %s", strerror(errno));
+        start_failed(c, sync_fd, started, &e);
+    }
+    if (c->monitor_pid_file) {
+        r = proc_start_time(getpid(), &st);
+        if (r >= 0)
+            r = pid_file_write(c->monitor_pid_file, getpid(), st);
+        if (r < 0) {
+            (void)pd_error_set(&e, r, "write %s: %s", c->monitor_pid_file, strerror(-r));
+            start_failed(c, sync_fd, started, &e);
+        }
+    }
+    /* Blocked from now on, through the exec into the watcher: no SIGCHLD gets lost. */
+    monitor_signal_mask(&mask);
+    (void)sigprocmask(SIG_BLOCK, &mask, NULL);
+    (void)signal(SIGPIPE, SIG_IGN);
+    null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null < 0 || pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+        (void)pd_error_set(&e, -errno, "podd-monitor: set up: %s", strerror(errno));
+        start_failed(c, sync_fd, started, &e);
+    }
+    if (c->log_path) {
+        /* Opened once here so that an unusable log path is a start error. */
+        r = cri_log_open(&log, c->log_path, c->log_max_bytes);
+        if (r < 0) {
+            (void)pd_error_set(&e, r, "open log %s: %s", c->log_path, strerror(-r));
+            start_failed(c, sync_fd, started, &e);
+        }
+        cri_log_done(&log);
+    }
+    r = cgroup_create(c, &e);
+    if (r < 0)
+        start_failed(c, sync_fd, started, &e);
+
+    r = native_container_spawn(
+        c, &(ContainerStdio){.stdin_fd = null, .stdout_fd = outp[1], .stderr_fd = errp[1]}, &hooks,
+        &pid, &e);
+    if (r < 0)
+        start_failed(c, sync_fd, started, &e);
+    close(outp[1]);
+    close(errp[1]);
+    close(null);
+    if (c->pid_file) {
+        /* The container may be gone already (true exits fast): then its pid, start time 0. */
+        if (proc_start_time(pid, &st) < 0)
+            st = 0;
+        (void)pid_file_write(c->pid_file, pid, st);
+    }
+    /* Started: let our parent go. */
+    report(sync_fd, "");
+    close(sync_fd);
+
+    wa = (WatchArgs){
+        .pid = pid,
+        .out_fd = outp[0],
+        .err_fd = errp[0],
+        .log_path = c->log_path,
+        .log_max_bytes = c->log_max_bytes,
+        .exit_file = c->exit_file,
+        .cgroup = c->cgroup,
+        .started_at = started,
+    };
+    exec_watcher(&wa);
+    /* No watcher binary: wait in this process, bigger but just as correct. */
+    return monitor_watch(&wa);
+}
+
+static int cmd_start(const char *config_path)
+{
+    _cleanup_(container_config_freep) ContainerConfig *c = NULL;
+    PdError e = {0};
+    int sync_p[2], r;
+    char msg[PD_ERROR_MESSAGE_MAX + 256];
+    ssize_t n;
+    size_t len = 0;
+    pid_t pid;
+
+    r = container_config_load(config_path, &c, &e);
+    if (r < 0) {
+        char buf[PD_ERROR_MESSAGE_MAX + PD_ERROR_FILE_MAX + 32];
+
+        pd_error_format(&e, buf, sizeof(buf));
+        fprintf(stderr, "podd-monitor: %s\n", buf);
+        return 1;
+    }
+    if (pipe2(sync_p, O_CLOEXEC) < 0) {
+        fprintf(stderr, "podd-monitor: pipe: %m\n");
+        return 1;
+    }
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "podd-monitor: fork: %m\n");
+        return 1;
+    }
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+        close(sync_p[0]);
+        /* Nobody's terminal or pipes: the starter must not wait for our end of its stdio. */
+        if (null >= 0) {
+            (void)dup2(null, 0);
+            (void)dup2(null, 1);
+            (void)dup2(null, 2);
+            close(null);
+        }
+        _exit(monitor_run(c, sync_p[1]));
+    }
+    close(sync_p[1]);
+    while ((n = read(sync_p[0], msg + len, sizeof(msg) - 1 - len)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        len += (size_t)n;
+        if (len >= sizeof(msg) - 1)
+            break;
+    }
+    msg[len] = 0;
+    close(sync_p[0]);
+    if (len > 0) {
+        fprintf(stderr, "podd-monitor: container %s: %s\n", c->id, msg);
+        return 1;
+    }
+    /* EOF without a message: either "started" (report("") then close) or the monitor died. */
+    {
+        ExitRecord rec;
+
+        if (exit_record_read(c->exit_file, &rec) >= 0 && streq(rec.reason, "StartError")) {
+            fprintf(stderr, "podd-monitor: container %s: %s\n", c->id, rec.message);
+            return 1;
+        }
+        if (c->pid_file && access(c->pid_file, F_OK) < 0) {
+            fprintf(stderr, "podd-monitor: container %s: the monitor died while starting it\n",
+                    c->id);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- exec ------------------------------------------------------------------------------------ */
+
+static int cmd_exec(int argc, char **argv)
+{
+    _cleanup_(container_config_freep) ContainerConfig *c = NULL;
+    const char *config = NULL;
+    double timeout = 0;
+    PdError e = {0};
+    int i, r, status, fd;
+    pid_t pid;
+
+    for (i = 0; i < argc; i++) {
+        if (streq(argv[i], "--config") && i + 1 < argc)
+            config = argv[++i];
+        else if (streq(argv[i], "--timeout") && i + 1 < argc) {
+            char *end;
+
+            timeout = strtod(argv[++i], &end);
+            if (*end || timeout < 0 || timeout > 86400) {
+                fprintf(stderr, "podd-monitor exec: bad --timeout '%s'\n", argv[i]);
+                return EXIT_EXEC_FAILED;
+            }
+        } else if (streq(argv[i], "--")) {
+            i++;
+            break;
+        } else {
+            fprintf(stderr, "podd-monitor exec: unexpected argument '%s'\n", argv[i]);
+            return EXIT_EXEC_FAILED;
+        }
+    }
+    if (!config || i >= argc) {
+        fprintf(stderr, "usage: podd-monitor exec --config CONFIG [--timeout SECONDS] -- CMD...\n");
+        return EXIT_EXEC_FAILED;
+    }
+    r = container_config_load(config, &c, &e);
+    if (r < 0) {
+        fprintf(stderr, "podd-monitor exec: %s\n", e.message);
+        return EXIT_EXEC_FAILED;
+    }
+    fd = c->pid_file ? pid_file_open_pidfd(c->pid_file, &pid) : -ENOENT;
+    if (fd < 0) {
+        fprintf(stderr, "podd-monitor exec: container %s is not running\n", c->id);
+        return EXIT_EXEC_FAILED;
+    }
+    r = native_container_exec(c, pid, argv + i, &hooks, (uint64_t)(timeout * 1e6), &status, &e);
+    close(fd);
+    if (r == -ETIMEDOUT) {
+        fprintf(stderr, "podd-monitor exec: %s\n", e.message);
+        return EXIT_EXEC_TIMEOUT;
+    }
+    if (r < 0) {
+        fprintf(stderr, "podd-monitor exec: %s\n", e.message);
+        return EXIT_EXEC_FAILED;
+    }
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+/* ---- pod sandbox ----------------------------------------------------------------------------- */
+
+static int cmd_pod_create(const char *path)
+{
+    _cleanup_(sandbox_config_freep) SandboxConfig *sc = NULL;
+    _cleanup_json_ json_t *j = NULL;
+    json_error_t jerr;
+    PdError e = {0};
+
+    j = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j) {
+        fprintf(stderr, "podd-monitor pod-create: %s:%d: %s\n", path, jerr.line, jerr.text);
+        return 1;
+    }
+    if (sandbox_config_from_json(j, &sc, &e) < 0 || sandbox_create(sc, &e) < 0) {
+        fprintf(stderr, "podd-monitor pod-create: %s\n", e.message);
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_pod_destroy(const char *dir)
+{
+    PdError e = {0};
+
+    if (dir[0] != '/') {
+        fprintf(stderr, "podd-monitor pod-destroy: the pod directory must be absolute\n");
+        return 1;
+    }
+    if (sandbox_destroy(dir, &e) < 0) {
+        fprintf(stderr, "podd-monitor pod-destroy: %s\n", e.message);
+        return 1;
+    }
+    return 0;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: podd-monitor CONFIG.json\n"
+                    "       podd-monitor exec --config CONFIG.json [--timeout SECONDS] -- CMD...\n"
+                    "       podd-monitor pod-create POD.json\n"
+                    "       podd-monitor pod-destroy POD-DIR\n");
+}
+
+int main(int argc, char **argv)
+{
+    /* Another mount point for the cgroup hierarchies (tests, unusual hosts). */
+    cgroup_set_root(getenv("PODD_CGROUP_ROOT"));
+    if (argc == 2 && (streq(argv[1], "--help") || streq(argv[1], "-h"))) {
+        usage();
+        return 0;
+    }
+    if (argc >= 2 && streq(argv[1], "exec"))
+        return cmd_exec(argc - 2, argv + 2);
+    if (argc == 3 && streq(argv[1], "pod-create"))
+        return cmd_pod_create(argv[2]);
+    if (argc == 3 && streq(argv[1], "pod-destroy"))
+        return cmd_pod_destroy(argv[2]);
+    if (argc == 2 && argv[1][0] != '-')
+        return cmd_start(argv[1]);
+    usage();
+    return 2;
+}

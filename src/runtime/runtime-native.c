@@ -1,0 +1,1023 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/openat2.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+
+#include "runtime-internal.h"
+
+/*
+ * The container's first process is created with a raw clone(2) used like
+ * fork(2), so the child runs on a copy of our stack with new PID and mount
+ * namespaces. Everything up to execve(2) happens in that child; a failure
+ * is written as one ChildError record to a close-on-exec pipe, so the
+ * parent reads EOF exactly when the exec succeeded.
+ */
+
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+/* struct clone_args of clone3(2), spelled out to keep <linux/sched.h> away from <sched.h>. */
+struct clone3_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+    uint64_t set_tid, set_tid_size, cgroup;
+};
+
+typedef struct ChildError {
+    int code; /* negative errno */
+    char message[PD_ERROR_MESSAGE_MAX];
+} ChildError;
+
+static int child_err_fd = -1;
+
+static _Noreturn _printf_(2, 3) void child_fail(int err, const char *fmt, ...)
+{
+    ChildError e = {.code = err < 0 ? err : -err};
+    va_list ap;
+
+    if (e.code == 0)
+        e.code = -EIO;
+    va_start(ap, fmt);
+    (void)vsnprintf(e.message, sizeof(e.message), fmt, ap);
+    va_end(ap);
+    /* A single write below PIPE_BUF is atomic: the parent sees all of it or nothing. */
+    if (child_err_fd >= 0)
+        (void)!write(child_err_fd, &e, sizeof(e));
+    _exit(127);
+}
+
+#define ERRSTR(e) RUNTIME_STRERROR(e)
+
+/* The monitor blocks and ignores signals; the container must start with a clean slate. */
+static void reset_signals(void)
+{
+    sigset_t none;
+
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            (void)signal(sig, SIG_DFL);
+    sigemptyset(&none);
+    (void)sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static int openat2_fd(int dfd, const char *path, int flags, uint64_t resolve)
+{
+    struct open_how how = {.flags = (uint64_t)flags | O_CLOEXEC, .resolve = resolve};
+    int fd;
+
+    fd = (int)syscall(SYS_openat2, dfd, path, &how, sizeof(how));
+    return fd < 0 ? -errno : fd;
+}
+
+static void fd_path(int fd, char *buf, size_t size)
+{
+    (void)snprintf(buf, size, "/proc/self/fd/%d", fd);
+}
+
+/*
+ * Resolves path under dfd (RESOLVE_IN_ROOT for the container's rootfs,
+ * RESOLVE_BENEATH for a subPath), creating missing directories, and the
+ * last component as an empty file when as_file. Returns an O_PATH fd.
+ */
+static int mkdir_p_under(int dfd, const char *path, bool as_file, uint64_t resolve)
+{
+    _cleanup_free_ char *p = strdup(path);
+    char *s;
+    int fd;
+
+    if (!p)
+        return -ENOMEM;
+    fd = openat2_fd(dfd, p, O_PATH, resolve);
+    if (fd >= 0 || fd != -ENOENT)
+        return fd;
+    /* Create each missing component, resolving the parent again every time. */
+    for (s = p; *s == '/'; s++)
+        ;
+    while (*s) {
+        char *slash = strchr(s, '/'), save = 0;
+        _cleanup_close_ int parent = -1;
+        const char *last;
+        bool is_last;
+
+        if (slash) {
+            save = *slash;
+            *slash = 0;
+        }
+        is_last = !slash || !slash[1 + strspn(slash + 1, "/")];
+        fd = openat2_fd(dfd, p, O_PATH, resolve);
+        if (fd >= 0) {
+            if (is_last)
+                return fd;
+            close(fd);
+        } else if (fd != -ENOENT)
+            return fd;
+        else {
+            char *lslash = strrchr(p, '/');
+
+            if (lslash && lslash != p) {
+                *lslash = 0;
+                parent = openat2_fd(dfd, p, O_PATH | O_DIRECTORY, resolve);
+                *lslash = '/';
+                last = lslash + 1;
+            } else {
+                parent = openat2_fd(dfd, lslash ? "/" : ".", O_PATH | O_DIRECTORY, resolve);
+                last = lslash ? lslash + 1 : p;
+            }
+            if (parent < 0)
+                return parent;
+            if (is_last && as_file) {
+                int nfd = openat(parent, last, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                                 0644);
+                if (nfd < 0 && errno != EEXIST)
+                    return -errno;
+                if (nfd >= 0)
+                    close(nfd);
+            } else if (mkdirat(parent, last, 0755) < 0 && errno != EEXIST)
+                return -errno;
+            if (is_last)
+                return openat2_fd(dfd, p, O_PATH, resolve);
+        }
+        if (!slash)
+            break;
+        *slash = save;
+        s = slash + 1;
+        while (*s == '/')
+            s++;
+    }
+    return openat2_fd(dfd, p, O_PATH, resolve);
+}
+
+/* ---- rootfs ----------------------------------------------------------------------------- */
+
+static void setup_rootfs(const ContainerConfig *c, const char *root)
+{
+    char upper[PATH_MAX], work[PATH_MAX], opts[3 * PATH_MAX + 64];
+    struct stat st;
+
+    if (stat(c->image_dir, &st) < 0)
+        child_fail(-errno, "rootfs %s: %s (image %s)", c->image_dir, ERRSTR(errno), c->image);
+    if (!S_ISDIR(st.st_mode))
+        child_fail(-ENOTDIR, "rootfs %s: not a directory (image %s)", c->image_dir, c->image);
+    if (mkdir(root, 0755) < 0 && errno != EEXIST)
+        child_fail(-errno, "mkdir %s: %s", root, ERRSTR(errno));
+    (void)snprintf(upper, sizeof(upper), "%s/upper", c->run_dir);
+    (void)snprintf(work, sizeof(work), "%s/work", c->run_dir);
+    if (!strpbrk(c->image_dir, ",:\\") && !strpbrk(c->run_dir, ",:\\")) {
+        /*
+         * Every start gets a fresh writable layer, as a restarted container
+         * does in Kubernetes. "volatile" spares the upper file system the
+         * sync when the container's mount namespace goes away, which
+         * otherwise delays its exit by milliseconds (kernel >= 5.10; an
+         * older kernel refuses the option and we mount without it).
+         */
+        (void)rm_rf(upper);
+        (void)rm_rf(work);
+        if (mkdir(upper, 0755) == 0 && mkdir(work, 0700) == 0) {
+            (void)snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s,volatile",
+                           c->image_dir, upper, work);
+            if (mount("overlay", root, "overlay", 0, opts) == 0)
+                return;
+            *strrchr(opts, ',') = 0;
+            if (mount("overlay", root, "overlay", 0, opts) == 0)
+                return;
+        }
+    }
+    /* No overlayfs (or paths it cannot take): the image directory itself, bind-mounted. */
+    if (mount(c->image_dir, root, NULL, MS_BIND | MS_REC, NULL) < 0)
+        child_fail(-errno, "bind-mount rootfs %s: %s (image %s)", c->image_dir, ERRSTR(errno),
+                   c->image);
+}
+
+static int root_target(int rootfd, const char *path, bool as_file, char *buf, size_t size)
+{
+    int fd = mkdir_p_under(rootfd, path, as_file, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+
+    if (fd < 0)
+        child_fail(fd, "create mount point %s in the rootfs: %s", path, ERRSTR(fd));
+    fd_path(fd, buf, size);
+    return fd;
+}
+
+static void mount_at(int rootfd, const char *path, const char *src, const char *fstype,
+                     unsigned long flags, const char *data)
+{
+    char target[64];
+    int fd = root_target(rootfd, path, false, target, sizeof(target));
+
+    if (mount(src, target, fstype, flags, data) < 0)
+        child_fail(-errno, "mount %s on %s: %s", fstype ? fstype : src, path, ERRSTR(errno));
+    close(fd);
+}
+
+static void setup_dev(int rootfd, const char *root)
+{
+    static const struct {
+        const char *name;
+        unsigned maj, min;
+    } nodes[] = {{"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
+                 {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+    static const struct {
+        const char *link, *target;
+    } links[] = {{"fd", "/proc/self/fd"},       {"stdin", "/proc/self/fd/0"},
+                 {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},
+                 {"ptmx", "pts/ptmx"},          {"core", "/proc/kcore"}};
+    char path[PATH_MAX + 8];
+    _cleanup_close_ int devfd = -1;
+
+    mount_at(rootfd, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+    (void)snprintf(path, sizeof(path), "%s/dev", root);
+    devfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (devfd < 0)
+        child_fail(-errno, "open /dev: %s", ERRSTR(errno));
+    for (size_t i = 0; i < ELEMENTSOF(nodes); i++)
+        if (mknodat(devfd, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) <
+                0 ||
+            fchmodat(devfd, nodes[i].name, 0666, 0) < 0)
+            child_fail(-errno, "mknod /dev/%s: %s", nodes[i].name, ERRSTR(errno));
+    for (size_t i = 0; i < ELEMENTSOF(links); i++)
+        if (symlinkat(links[i].target, devfd, links[i].link) < 0)
+            child_fail(-errno, "symlink /dev/%s: %s", links[i].link, ERRSTR(errno));
+    if (mkdirat(devfd, "pts", 0755) < 0 || mkdirat(devfd, "shm", 01777) < 0 ||
+        mkdirat(devfd, "mqueue", 0755) < 0)
+        child_fail(-errno, "mkdir in /dev: %s", ERRSTR(errno));
+    mount_at(rootfd, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+             "newinstance,ptmxmode=0666,mode=0620,gid=5");
+    mount_at(rootfd, "/dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+             "mode=1777,size=65536k");
+    mount_at(rootfd, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+}
+
+/* What container runtimes hide or freeze in /proc and /sys (the OCI defaults of runc/moby). */
+static const char *const masked_paths[] = {
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+};
+static const char *const readonly_paths[] = {
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+};
+
+static void mask_paths(int rootfd)
+{
+    char target[64];
+
+    for (size_t i = 0; i < ELEMENTSOF(masked_paths); i++) {
+        int fd = openat2_fd(rootfd, masked_paths[i], O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS);
+        struct stat st;
+
+        if (fd == -ENOENT)
+            continue;
+        if (fd < 0)
+            child_fail(fd, "mask %s: %s", masked_paths[i], ERRSTR(fd));
+        if (fstat(fd, &st) < 0)
+            child_fail(-errno, "mask %s: %s", masked_paths[i], ERRSTR(errno));
+        fd_path(fd, target, sizeof(target));
+        if (S_ISDIR(st.st_mode)) {
+            if (mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                      "size=0") < 0)
+                child_fail(-errno, "mask %s: %s", masked_paths[i], ERRSTR(errno));
+        } else {
+            char null[64];
+            int nfd =
+                openat2_fd(rootfd, "/dev/null", O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS);
+
+            if (nfd < 0)
+                child_fail(nfd, "mask %s: open /dev/null: %s", masked_paths[i], ERRSTR(nfd));
+            fd_path(nfd, null, sizeof(null));
+            if (mount(null, target, NULL, MS_BIND, NULL) < 0)
+                child_fail(-errno, "mask %s: %s", masked_paths[i], ERRSTR(errno));
+            close(nfd);
+        }
+        close(fd);
+    }
+    for (size_t i = 0; i < ELEMENTSOF(readonly_paths); i++) {
+        int fd =
+            openat2_fd(rootfd, readonly_paths[i], O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS);
+
+        if (fd == -ENOENT)
+            continue;
+        if (fd < 0)
+            child_fail(fd, "read-only %s: %s", readonly_paths[i], ERRSTR(fd));
+        fd_path(fd, target, sizeof(target));
+        if (mount(target, target, NULL, MS_BIND | MS_REC, NULL) < 0)
+            child_fail(-errno, "read-only %s: %s", readonly_paths[i], ERRSTR(errno));
+        close(fd);
+        /* Reopen: the new bind mount now sits on top of the path. */
+        fd = openat2_fd(rootfd, readonly_paths[i], O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS);
+        if (fd < 0)
+            child_fail(fd, "read-only %s: %s", readonly_paths[i], ERRSTR(fd));
+        fd_path(fd, target, sizeof(target));
+        if (mount(NULL, target, NULL,
+                  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+            child_fail(-errno, "read-only %s: %s", readonly_paths[i], ERRSTR(errno));
+        close(fd);
+    }
+}
+
+/* ---- volumes -------------------------------------------------------------------------------- */
+
+static const char *file_type_name(mode_t m)
+{
+    return S_ISDIR(m)    ? "a directory"
+           : S_ISREG(m)  ? "a regular file"
+           : S_ISSOCK(m) ? "a socket"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISLNK(m)  ? "a symbolic link"
+                         : "a special file";
+}
+
+#define HOST_RESOLVE (RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+
+/* Opens the hostPath source as O_PATH, checking/creating it as its type says. */
+static int open_host_path(const MountSpec *m)
+{
+    HostPathType t = m->host_path_type;
+    struct stat st;
+    int fd;
+
+    fd = openat2_fd(AT_FDCWD, m->source, O_PATH, HOST_RESOLVE);
+    if (fd == -ENOENT && t == HOST_PATH_DIRECTORY_OR_CREATE)
+        fd = mkdir_p_under(AT_FDCWD, m->source, false, HOST_RESOLVE);
+    else if (fd == -ENOENT && t == HOST_PATH_FILE_OR_CREATE) {
+        _cleanup_free_ char *dir = strdup(m->source);
+        char *slash = dir ? strrchr(dir, '/') : NULL;
+        _cleanup_close_ int pfd = -1;
+        int nfd;
+
+        if (!slash)
+            child_fail(-ENOMEM, "out of memory");
+        *slash = 0;
+        pfd = openat2_fd(AT_FDCWD, dir[0] ? dir : "/", O_PATH | O_DIRECTORY, HOST_RESOLVE);
+        if (pfd < 0)
+            fd = pfd;
+        else {
+            nfd = openat(pfd, slash + 1, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+            if (nfd >= 0)
+                close(nfd);
+            fd = openat2_fd(AT_FDCWD, m->source, O_PATH, HOST_RESOLVE);
+        }
+    }
+    if (fd == -ELOOP)
+        child_fail(fd,
+                   "hostPath %s: a symbolic link in the path is refused (it could lead outside of "
+                   "the intended place)",
+                   m->source);
+    if (fd < 0)
+        child_fail(fd, "hostPath %s: %s", m->source, ERRSTR(fd));
+    if (fstat(fd, &st) < 0)
+        child_fail(-errno, "hostPath %s: %s", m->source, ERRSTR(errno));
+    if (((t == HOST_PATH_DIRECTORY || t == HOST_PATH_DIRECTORY_OR_CREATE) &&
+         !S_ISDIR(st.st_mode)) ||
+        ((t == HOST_PATH_FILE || t == HOST_PATH_FILE_OR_CREATE) && !S_ISREG(st.st_mode)) ||
+        (t == HOST_PATH_SOCKET && !S_ISSOCK(st.st_mode)) ||
+        (t == HOST_PATH_CHAR_DEVICE && !S_ISCHR(st.st_mode)) ||
+        (t == HOST_PATH_BLOCK_DEVICE && !S_ISBLK(st.st_mode)))
+        child_fail(-EINVAL, "hostPath %s: type %s expected, found %s", m->source,
+                   host_path_type_to_string(t), file_type_name(st.st_mode));
+    return fd;
+}
+
+static void setup_mount(int rootfd, const MountSpec *m)
+{
+    char src[64], dst[64];
+    int sfd, dfd;
+    struct stat st;
+    struct statvfs sv;
+
+    if (m->kind == MOUNT_KIND_HOST_PATH)
+        sfd = open_host_path(m);
+    else {
+        sfd = openat2_fd(AT_FDCWD, m->source, O_PATH | O_DIRECTORY, HOST_RESOLVE);
+        if (sfd < 0)
+            child_fail(sfd, "emptyDir %s: %s (was the pod sandbox created?)", m->source,
+                       ERRSTR(sfd));
+    }
+    if (m->sub_path) {
+        int sub;
+
+        if (fstat(sfd, &st) < 0 || !S_ISDIR(st.st_mode))
+            child_fail(-ENOTDIR, "subPath %s: volume %s is not a directory", m->sub_path,
+                       m->source);
+        sub = mkdir_p_under(sfd, m->sub_path, false, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+        if (sub == -EXDEV || sub == -ELOOP)
+            child_fail(sub, "subPath %s of %s leads outside of the volume", m->sub_path, m->source);
+        if (sub < 0)
+            child_fail(sub, "subPath %s of %s: %s", m->sub_path, m->source, ERRSTR(sub));
+        close(sfd);
+        sfd = sub;
+    }
+    if (fstat(sfd, &st) < 0)
+        child_fail(-errno, "volume %s: %s", m->source, ERRSTR(errno));
+    dfd = root_target(rootfd, m->destination, !S_ISDIR(st.st_mode), dst, sizeof(dst));
+    fd_path(sfd, src, sizeof(src));
+    if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+        child_fail(-errno, "mount %s on %s: %s", m->source, m->destination, ERRSTR(errno));
+    close(dfd);
+    if (m->read_only) {
+        unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY;
+
+        dfd = openat2_fd(rootfd, m->destination, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+        if (dfd < 0)
+            child_fail(dfd, "remount %s read-only: %s", m->destination, ERRSTR(dfd));
+        /* A bind remount resets the per-mount flags it is not given: keep the source's. */
+        if (fstatvfs(dfd, &sv) == 0) {
+            if (sv.f_flag & ST_NOSUID)
+                flags |= MS_NOSUID;
+            if (sv.f_flag & ST_NODEV)
+                flags |= MS_NODEV;
+            if (sv.f_flag & ST_NOEXEC)
+                flags |= MS_NOEXEC;
+        }
+        fd_path(dfd, dst, sizeof(dst));
+        if (mount(NULL, dst, NULL, flags, NULL) < 0)
+            child_fail(-errno, "remount %s read-only: %s", m->destination, ERRSTR(errno));
+        close(dfd);
+    }
+    close(sfd);
+}
+
+/* ---- user --------------------------------------------------------------------------------- */
+
+typedef struct ResolvedUser {
+    uid_t uid;
+    gid_t gid;
+    gid_t groups[64];
+    size_t n_groups;
+    char home[256];
+} ResolvedUser;
+
+static bool parse_id(const char *s, unsigned *ret)
+{
+    int64_t v;
+
+    if (parse_int64(s, &v) < 0 || v < 0 || v >= UINT32_MAX)
+        return false;
+    *ret = (unsigned)v;
+    return true;
+}
+
+/* Looks "name" or a numeric id up in an /etc/passwd- or /etc/group-style file of the image. */
+static bool lookup_db(const char *file, const char *key, char *line, size_t size, char **fields,
+                      size_t n_fields)
+{
+    FILE *f = fopen(file, "re");
+    bool found = false;
+    unsigned want = 0;
+    bool numeric = parse_id(key, &want);
+
+    if (!f)
+        return false;
+    while (!found && fgets(line, (int)size, f)) {
+        size_t n = 0;
+        char *s = line, *e;
+        unsigned id;
+
+        line[strcspn(line, "\n")] = 0;
+        while (n < n_fields) {
+            fields[n++] = s;
+            e = strchr(s, ':');
+            if (!e)
+                break;
+            *e = 0;
+            s = e + 1;
+        }
+        if (n < 3)
+            continue;
+        while (n < n_fields)
+            fields[n++] = "";
+        found = numeric ? parse_id(fields[2], &id) && id == want : streq(fields[0], key);
+    }
+    fclose(f);
+    return found;
+}
+
+static void resolve_user(const ContainerConfig *c, ResolvedUser *u)
+{
+    char user[256] = "0", line[1024], *fields[7], *group = NULL, username[256] = "";
+    FILE *f;
+
+    *u = (ResolvedUser){0};
+    (void)snprintf(u->home, sizeof(u->home), "/");
+    if (c->user)
+        (void)snprintf(user, sizeof(user), "%s", c->user);
+    group = strchr(user, ':');
+    if (group)
+        *group++ = 0;
+    if (lookup_db("/etc/passwd", user, line, sizeof(line), fields, 7)) {
+        unsigned id;
+
+        if (!parse_id(fields[2], &u->uid) || !parse_id(fields[3], &id))
+            child_fail(-EINVAL, "user %s: malformed entry in the image's /etc/passwd", user);
+        u->gid = id;
+        (void)snprintf(username, sizeof(username), "%s", fields[0]);
+        if (fields[5][0])
+            (void)snprintf(u->home, sizeof(u->home), "%s", fields[5]);
+    } else if (!parse_id(user, &u->uid))
+        child_fail(-ENOENT, "user %s: not found in the image's /etc/passwd (image %s)", user,
+                   c->image);
+    else
+        u->gid = 0;
+    if (group) {
+        if (lookup_db("/etc/group", group, line, sizeof(line), fields, 4)) {
+            if (!parse_id(fields[2], &u->gid))
+                child_fail(-EINVAL, "group %s: malformed entry in the image's /etc/group", group);
+        } else if (!parse_id(group, &u->gid))
+            child_fail(-ENOENT, "group %s: not found in the image's /etc/group (image %s)", group,
+                       c->image);
+    }
+    /* Supplementary groups: the image's memberships of the user, then the configured ones. */
+    f = username[0] ? fopen("/etc/group", "re") : NULL;
+    while (f && fgets(line, sizeof(line), f) && u->n_groups < ELEMENTSOF(u->groups)) {
+        char *save = NULL, *gid_s, *members, *m;
+        unsigned gid;
+
+        line[strcspn(line, "\n")] = 0;
+        if (!strtok_r(line, ":", &save) || !strtok_r(NULL, ":", &save))
+            continue;
+        gid_s = strtok_r(NULL, ":", &save);
+        members = strtok_r(NULL, ":", &save);
+        if (!gid_s || !members || !parse_id(gid_s, &gid))
+            continue;
+        for (m = strtok_r(members, ",", &save); m; m = strtok_r(NULL, ",", &save))
+            if (streq(m, username) && gid != u->gid)
+                u->groups[u->n_groups++] = gid;
+    }
+    if (f)
+        fclose(f);
+    for (size_t i = 0; i < c->n_supplementary_groups && u->n_groups < ELEMENTSOF(u->groups); i++)
+        u->groups[u->n_groups++] = c->supplementary_groups[i];
+}
+
+/* ---- the final steps, shared by the first process and exec ---------------------------------- */
+
+static const char *env_get(char *const *env, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (size_t i = 0; env && env[i]; i++)
+        if (strneq(env[i], name, n) && env[i][n] == '=')
+            return env[i] + n + 1;
+    return NULL;
+}
+
+static _Noreturn void child_finish(const ContainerConfig *c, const SecurityHooks *hooks,
+                                   char *const *argv, const char *cwd)
+{
+    _cleanup_(strv_freep) char **env = NULL;
+    ResolvedUser u;
+    const char *path, *cmd = argv[0];
+    char exe[PATH_MAX];
+    int r, err = ENOENT;
+
+    resolve_user(c, &u);
+    env = strv_copy(c->env);
+    if (c->env && !env)
+        child_fail(-ENOMEM, "out of memory");
+    if (!env_get(env, "PATH") && strv_extend(&env, "PATH=" RUNTIME_DEFAULT_PATH) < 0)
+        child_fail(-ENOMEM, "out of memory");
+    if (!env_get(env, "HOME")) {
+        char *kv = strdup_printf("HOME=%s", u.home);
+
+        if (!kv || strv_push_take(&env, kv) < 0)
+            child_fail(-ENOMEM, "out of memory");
+    }
+
+    for (size_t i = 0; i < c->n_rlimits; i++) {
+        const RlimitSpec *rl = &c->rlimits[i];
+        struct rlimit lim = {.rlim_cur = rl->soft, .rlim_max = rl->hard};
+
+        if (setrlimit(rl->resource, &lim) < 0)
+            child_fail(-errno, "setrlimit %s %" PRIu64 ":%" PRIu64 ": %s",
+                       runtime_rlimit_to_name(rl->resource), rl->soft, rl->hard, ERRSTR(errno));
+    }
+    if (c->no_new_privs && !c->privileged && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        child_fail(-errno, "set no_new_privs: %s", ERRSTR(errno));
+    if (hooks && hooks->pre_user) {
+        PdError e = {0};
+
+        r = hooks->pre_user(c, &e);
+        if (r < 0)
+            child_fail(r, "%s", e.message);
+    }
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+        child_fail(-errno, "keep capabilities: %s", ERRSTR(errno));
+    if (setgroups(u.n_groups, u.groups) < 0)
+        child_fail(-errno, "setgroups: %s", ERRSTR(errno));
+    if (setresgid(u.gid, u.gid, u.gid) < 0)
+        child_fail(-errno, "setgid %u: %s", (unsigned)u.gid, ERRSTR(errno));
+    if (setresuid(u.uid, u.uid, u.uid) < 0)
+        child_fail(-errno, "setuid %u: %s", (unsigned)u.uid, ERRSTR(errno));
+    if (hooks && hooks->post_user) {
+        PdError e = {0};
+
+        r = hooks->post_user(c, &e);
+        if (r < 0)
+            child_fail(r, "%s", e.message);
+    }
+    (void)prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+    if (cwd && chdir(cwd) < 0)
+        child_fail(-errno, "workingDir %s: %s", cwd, ERRSTR(errno));
+
+    /* Stray descriptors: everything above stderr except the (close-on-exec) error pipe. */
+    if (child_err_fd > 3)
+        (void)close_range(3, (unsigned)child_err_fd - 1, 0);
+    (void)close_range((unsigned)child_err_fd + 1, ~0U, 0);
+    (void)prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+
+    if (strchr(cmd, '/')) {
+        execve(cmd, argv, env);
+        child_fail(-errno, "exec %s: %s (image %s)", cmd, ERRSTR(errno), c->image);
+    }
+    path = env_get(env, "PATH");
+    for (const char *p = path; p && *p;) {
+        size_t n = strcspn(p, ":");
+
+        (void)snprintf(exe, sizeof(exe), "%.*s/%s", (int)n, n ? p : ".", cmd);
+        execve(exe, argv, env);
+        if (errno != ENOENT && errno != ENOTDIR)
+            err = errno;
+        p += n;
+        if (*p == ':')
+            p++;
+    }
+    if (err != ENOENT)
+        child_fail(-err, "exec %s: %s (image %s)", cmd, ERRSTR(err), c->image);
+    child_fail(-ENOENT, "exec %s: executable file not found in $PATH (image %s)", cmd, c->image);
+}
+
+static void join_ns(const char *path, int type, const char *what)
+{
+    _cleanup_close_ int fd = -1;
+
+    if (!path)
+        return;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        child_fail(-errno, "open %s namespace %s: %s", what, path, ERRSTR(errno));
+    if (setns(fd, type) < 0)
+        child_fail(-errno, "join %s namespace %s: %s", what, path, ERRSTR(errno));
+}
+
+static _Noreturn void container_child(const ContainerConfig *c, const ContainerStdio *stdio,
+                                      const SecurityHooks *hooks, int go_fd)
+{
+    char root[PATH_MAX], b;
+    _cleanup_close_ int rootfd = -1;
+    ssize_t n;
+
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    reset_signals();
+    (void)umask(022);
+    join_ns(c->ns.net, CLONE_NEWNET, "network");
+    join_ns(c->ns.ipc, CLONE_NEWIPC, "IPC");
+    join_ns(c->ns.uts, CLONE_NEWUTS, "UTS");
+    if (!c->ns.uts && c->hostname && unshare(CLONE_NEWUTS) < 0)
+        child_fail(-errno, "new UTS namespace: %s", ERRSTR(errno));
+    if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
+        child_fail(-errno, "set hostname %s: %s", c->hostname, ERRSTR(errno));
+
+    if (dup2(stdio->stdin_fd, 0) < 0 || dup2(stdio->stdout_fd, 1) < 0 ||
+        dup2(stdio->stderr_fd, 2) < 0)
+        child_fail(-errno, "set up stdio: %s", ERRSTR(errno));
+
+    /* Nothing we mount may propagate back to the host. */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        child_fail(-errno, "make mounts private: %s", ERRSTR(errno));
+    (void)snprintf(root, sizeof(root), "%s/rootfs", c->run_dir);
+    setup_rootfs(c, root);
+    rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0)
+        child_fail(-errno, "open rootfs %s: %s", root, ERRSTR(errno));
+
+    mount_at(rootfd, "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    setup_dev(rootfd, root);
+    mount_at(rootfd, "/sys", "sysfs", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    mask_paths(rootfd);
+    for (size_t i = 0; i < c->n_mounts; i++)
+        setup_mount(rootfd, &c->mounts[i]);
+    if (c->read_only_rootfs && mount(NULL, root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
+        child_fail(-errno, "make rootfs read-only: %s", ERRSTR(errno));
+
+    if (chdir(root) < 0)
+        child_fail(-errno, "chdir %s: %s", root, ERRSTR(errno));
+    if (syscall(SYS_pivot_root, ".", ".") < 0)
+        child_fail(-errno, "pivot_root %s: %s", root, ERRSTR(errno));
+    if (umount2(".", MNT_DETACH) < 0)
+        child_fail(-errno, "detach the old root: %s", ERRSTR(errno));
+    if (chdir("/") < 0)
+        child_fail(-errno, "chdir /: %s", ERRSTR(errno));
+
+    /*
+     * The parent moves us into the cgroup meanwhile (on cgroup v1 each move
+     * waits for an RCU grace period: doing it in parallel with the mounts
+     * saves that much of the start time). One byte: we are in.
+     */
+    do
+        n = read(go_fd, &b, 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1)
+        _exit(127); /* the parent failed and reports why */
+    close(go_fd);
+    /* After joining, so the container sees its own cgroup as the root. */
+    if (c->cgroup && unshare(CLONE_NEWCGROUP) < 0 && errno != EINVAL)
+        child_fail(-errno, "new cgroup namespace: %s", ERRSTR(errno));
+
+    child_finish(c, hooks, c->args, c->working_dir);
+}
+
+static int read_child_error(int fd, PdError *reterr)
+{
+    ChildError e;
+    ssize_t n;
+
+    do
+        n = read(fd, &e, sizeof(e));
+    while (n < 0 && errno == EINTR);
+    if (n == 0)
+        return 0; /* EOF: the exec succeeded */
+    if (n != (ssize_t)sizeof(e))
+        return pd_error_set(reterr, -EIO, "container setup failed without a message");
+    e.message[sizeof(e.message) - 1] = 0;
+    return pd_error_set(reterr, e.code, "%s", e.message);
+}
+
+/* clone(2) used like fork(2); on cgroup v2 clone3(2) straight into the container's cgroup. */
+static pid_t clone_child(int flags, const char *cgroup, bool *ret_into_cgroup)
+{
+    int cgfd = cgroup_open_v2(cgroup);
+    pid_t pid = -1;
+
+    *ret_into_cgroup = false;
+    if (cgfd >= 0) {
+        struct clone3_args a = {
+            .flags = ((uint64_t)flags & ~(uint64_t)0xff) | CLONE_INTO_CGROUP,
+            .exit_signal = SIGCHLD,
+            .cgroup = (uint64_t)cgfd,
+        };
+
+        pid = (pid_t)syscall(SYS_clone3, &a, sizeof(a));
+        if (pid == 0)
+            return 0;
+        *ret_into_cgroup = pid > 0;
+        close(cgfd);
+        if (pid > 0 || errno == ENOMEM)
+            return pid;
+    }
+    /* v1, or a kernel without clone3/CLONE_INTO_CGROUP: clone, then the parent moves it. */
+    return (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
+}
+
+/* Bind-mounts the child's PID namespace at path (the pod's shared one: first container). */
+static int pin_pid_ns(const char *path, pid_t pid)
+{
+    char src[64];
+    int fd;
+
+    (void)snprintf(src, sizeof(src), "/proc/%d/ns/pid", (int)pid);
+    /* An earlier, dead namespace may be pinned there: the new one is mounted on top. */
+    fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0444);
+    if (fd < 0 && errno != EEXIST)
+        return -errno;
+    if (fd >= 0)
+        close(fd);
+    if (mount(src, path, NULL, MS_BIND, NULL) < 0)
+        return -errno;
+    return 0;
+}
+
+int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio,
+                           const SecurityHooks *hooks, pid_t *ret_pid, PdError *reterr)
+{
+    int errp[2], gop[2], r, flags = SIGCHLD | CLONE_NEWNS;
+    _cleanup_close_ int selfns = -1, nsfd = -1;
+    bool into_cgroup = false, pin = false;
+    pid_t pid;
+
+    /*
+     * A pod-wide PID namespace (shareProcessNamespace) without a pause
+     * process: the first container creates it and pins it at c->ns.pid,
+     * later ones join it. It lives as long as its first process; once that
+     * is gone the kernel refuses new members (ENOMEM) and the next container
+     * starts a fresh one in its place.
+     */
+    if (c->ns.pid && path_is_nsfs(c->ns.pid)) {
+        nsfd = open(c->ns.pid, O_RDONLY | O_CLOEXEC);
+        /* Only the next child enters it; we return to our own namespace right after. */
+        selfns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+        if (nsfd < 0 || selfns < 0 || setns(nsfd, CLONE_NEWPID) < 0)
+            return pd_error_set(reterr, -errno, "join PID namespace %s: %s", c->ns.pid,
+                                ERRSTR(errno));
+    } else if (c->ns.pid) {
+        flags |= CLONE_NEWPID;
+        pin = true;
+    } else if (!c->ns.host_pid)
+        flags |= CLONE_NEWPID;
+
+    if (pipe2(errp, O_CLOEXEC) < 0)
+        return pd_error_set(reterr, -errno, "pipe: %s", ERRSTR(errno));
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gop) < 0) {
+        r = -errno;
+        close(errp[0]);
+        close(errp[1]);
+        return pd_error_set(reterr, r, "pipe: %s", ERRSTR(r));
+    }
+    pid = clone_child(flags, c->cgroup, &into_cgroup);
+    if (pid < 0 && errno == ENOMEM && selfns >= 0) {
+        (void)setns(selfns, CLONE_NEWPID);
+        flags |= CLONE_NEWPID;
+        pin = true;
+        pid = clone_child(flags, c->cgroup, &into_cgroup);
+    }
+    if (pid != 0 && selfns >= 0)
+        (void)setns(selfns, CLONE_NEWPID);
+    if (pid < 0) {
+        r = -errno;
+        close(errp[0]);
+        close(errp[1]);
+        close(gop[0]);
+        close(gop[1]);
+        return pd_error_set(reterr, r, "clone: %s", ERRSTR(r));
+    }
+    if (pid == 0) {
+        close(errp[0]);
+        close(gop[1]);
+        child_err_fd = errp[1];
+        container_child(c, stdio, hooks, gop[0]);
+    }
+    close(errp[1]);
+    close(gop[0]);
+    r = 0;
+    if (pin) {
+        r = pin_pid_ns(c->ns.pid, pid);
+        if (r < 0)
+            (void)pd_error_set(reterr, r, "pin the pod's PID namespace at %s: %s", c->ns.pid,
+                               ERRSTR(r));
+    }
+    if (r == 0 && !into_cgroup) {
+        r = cgroup_attach(c->cgroup, pid);
+        if (r < 0)
+            (void)pd_error_set(reterr, r, "move the container into cgroup %s: %s", c->cgroup,
+                               ERRSTR(r));
+    }
+    if (r < 0)
+        (void)kill(pid, SIGKILL);
+    else
+        /* EPIPE when the child died already: its message waits on errp. */
+        (void)!send(gop[1], "g", 1, MSG_NOSIGNAL);
+    close(gop[1]);
+    if (r == 0)
+        r = read_child_error(errp[0], reterr);
+    close(errp[0]);
+    if (r < 0) {
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return r;
+    }
+    *ret_pid = pid;
+    return 0;
+}
+
+/* ---- exec in a running container ---------------------------------------------------------- */
+
+int native_container_exec(const ContainerConfig *c, pid_t target, char *const *argv,
+                          const SecurityHooks *hooks, uint64_t timeout_usec, int *ret_status,
+                          PdError *reterr)
+{
+    static const struct {
+        const char *name;
+        int type;
+    } nss[] = {{"cgroup", CLONE_NEWCGROUP},
+               {"ipc", CLONE_NEWIPC},
+               {"uts", CLONE_NEWUTS},
+               {"net", CLONE_NEWNET},
+               {"mnt", CLONE_NEWNS}};
+    int fds[ELEMENTSOF(nss)], pidns = -1, selfns = -1, errp[2], r, status = 0, pidfd;
+    char path[64];
+    pid_t pid;
+
+    if (!argv || !argv[0])
+        return pd_error_set(reterr, -EINVAL, "exec: no command");
+    for (size_t i = 0; i < ELEMENTSOF(nss); i++)
+        fds[i] = -1;
+    (void)snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)target);
+    pidns = open(path, O_RDONLY | O_CLOEXEC);
+    r = pidns < 0 ? -errno : 0;
+    for (size_t i = 0; r == 0 && i < ELEMENTSOF(nss); i++) {
+        (void)snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)target, nss[i].name);
+        fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+        if (fds[i] < 0)
+            r = -errno;
+    }
+    if (r == 0 && (selfns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)) < 0)
+        r = -errno;
+    if (r == 0 && setns(pidns, CLONE_NEWPID) < 0)
+        r = -errno;
+    if (r < 0) {
+        (void)pd_error_set(reterr, r == -ENOENT ? -ESRCH : r, "exec: container process %d: %s",
+                           (int)target, ERRSTR(r));
+        goto out;
+    }
+    if (pipe2(errp, O_CLOEXEC) < 0) {
+        r = pd_error_set(reterr, -errno, "pipe: %s", ERRSTR(errno));
+        goto out;
+    }
+    pid = fork();
+    /* Back to our own PID namespace for later children (LSan's helper thread, for one). */
+    if (selfns >= 0)
+        (void)setns(selfns, CLONE_NEWPID);
+    if (pid < 0) {
+        r = pd_error_set(reterr, -errno, "fork: %s", ERRSTR(errno));
+        close(errp[0]);
+        close(errp[1]);
+        goto out;
+    }
+    if (pid == 0) {
+        close(errp[0]);
+        child_err_fd = errp[1];
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        reset_signals();
+        r = cgroup_attach(c->cgroup, 0);
+        if (r < 0)
+            child_fail(r, "join cgroup %s: %s", c->cgroup, ERRSTR(r));
+        for (size_t i = 0; i < ELEMENTSOF(nss); i++)
+            if (setns(fds[i], nss[i].type) < 0)
+                child_fail(-errno, "join %s namespace: %s", nss[i].name, ERRSTR(errno));
+        child_finish(c, hooks, argv, c->working_dir ? c->working_dir : "/");
+    }
+    close(errp[1]);
+    r = read_child_error(errp[0], reterr);
+    close(errp[0]);
+    if (r < 0) {
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        goto out;
+    }
+    pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd >= 0 && timeout_usec > 0) {
+        struct pollfd p = {.fd = pidfd, .events = POLLIN};
+        uint64_t deadline = now_monotonic_usec() + timeout_usec;
+        int k;
+
+        for (;;) {
+            uint64_t now = now_monotonic_usec();
+
+            if (now >= deadline) {
+                k = 0;
+                break;
+            }
+            k = poll(&p, 1, (int)((deadline - now + 999) / 1000));
+            if (k >= 0 || errno != EINTR)
+                break;
+        }
+        if (k == 0) {
+            (void)kill(pid, SIGKILL);
+            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+            close(pidfd);
+            r = pd_error_set(reterr, -ETIMEDOUT, "exec %s: timed out after %" PRIu64 " ms", argv[0],
+                             timeout_usec / 1000);
+            goto out;
+        }
+    }
+    if (pidfd >= 0)
+        close(pidfd);
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) {
+            r = pd_error_set(reterr, -errno, "wait: %s", ERRSTR(errno));
+            goto out;
+        }
+    *ret_status = status;
+    r = 0;
+out:
+    if (selfns >= 0)
+        close(selfns);
+    if (pidns >= 0)
+        close(pidns);
+    for (size_t i = 0; i < ELEMENTSOF(nss); i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    return r;
+}

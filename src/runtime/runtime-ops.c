@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "runtime-internal.h"
+
+/* podd-monitor's exit codes for "exec" beyond the command's own. */
+#define MONITOR_EXEC_TIMEOUT 124
+#define MONITOR_EXEC_FAILED 125
+
+typedef struct NativeCtx {
+    char *run_dir, *log_dir, *monitor_path;
+} NativeCtx;
+
+static const char *const container_state_table[_CONTAINER_STATE_MAX] = {
+    [CONTAINER_STATE_UNKNOWN] = "unknown",
+    [CONTAINER_STATE_CREATED] = "created",
+    [CONTAINER_STATE_RUNNING] = "running",
+    [CONTAINER_STATE_EXITED] = "exited",
+};
+
+const char *container_state_to_string(ContainerState s)
+{
+    if ((int)s < 0 || s >= _CONTAINER_STATE_MAX)
+        return NULL;
+    return container_state_table[s];
+}
+
+static void native_done(void *userdata)
+{
+    NativeCtx *ctx = userdata;
+
+    if (!ctx)
+        return;
+    free(ctx->run_dir);
+    free(ctx->log_dir);
+    free(ctx->monitor_path);
+    free(ctx);
+}
+
+static int native_init(void **ret_ctx, const RuntimeConfig *cfg, PdError *reterr)
+{
+    NativeCtx *ctx;
+
+    if (!cfg->run_dir || !cfg->log_dir || !cfg->monitor_path)
+        return pd_error_set(reterr, -EINVAL,
+                            "native runtime: run dir, log dir and monitor path "
+                            "are required");
+    ctx = calloc(1, sizeof(*ctx));
+    if (!ctx)
+        return -ENOMEM;
+    ctx->run_dir = strdup(cfg->run_dir);
+    ctx->log_dir = strdup(cfg->log_dir);
+    ctx->monitor_path = strdup(cfg->monitor_path);
+    if (!ctx->run_dir || !ctx->log_dir || !ctx->monitor_path) {
+        native_done(ctx);
+        return -ENOMEM;
+    }
+    *ret_ctx = ctx;
+    return 0;
+}
+
+static int native_pod_create(void *userdata, const Pod *pod, PdError *reterr)
+{
+    NativeCtx *ctx = userdata;
+    _cleanup_(sandbox_config_freep) SandboxConfig *sc = NULL;
+    int r;
+
+    r = sandbox_config_new_from_pod(pod, ctx->run_dir, &sc, reterr);
+    if (r < 0)
+        return r;
+    return sandbox_create(sc, reterr);
+}
+
+static int native_pod_destroy(void *userdata, const Pod *pod, PdError *reterr)
+{
+    NativeCtx *ctx = userdata;
+    _cleanup_free_ char *dir = runtime_pod_dir(ctx->run_dir, pod);
+
+    if (!dir)
+        return -ENOMEM;
+    return sandbox_destroy(dir, reterr);
+}
+
+static bool id_ok(const char *id)
+{
+    return id[0] && !strchr(id, '/') && !streq(id, ".") && !streq(id, "..");
+}
+
+static char *container_file(const NativeCtx *ctx, const char *id, const char *name)
+{
+    return strdup_printf("%s/containers/%s/%s", ctx->run_dir, id, name);
+}
+
+/* fork + exec of podd-monitor with argv; returns the wait status. */
+static int run_monitor(const NativeCtx *ctx, char *const *argv, int *ret_status, PdError *reterr)
+{
+    pid_t pid;
+    int status;
+
+    pid = fork();
+    if (pid < 0)
+        return pd_error_set(reterr, -errno, "fork: %s", RUNTIME_STRERROR(errno));
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+        if (null >= 0)
+            (void)dup2(null, 0);
+        (void)close_range(3, ~0U, 0);
+        execv(ctx->monitor_path, argv);
+        _exit(MONITOR_EXEC_FAILED);
+    }
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return pd_error_set(reterr, -errno, "wait for podd-monitor: %s",
+                                RUNTIME_STRERROR(errno));
+    *ret_status = status;
+    return 0;
+}
+
+static int native_container_start(void *userdata, const Pod *pod, const Container *ct,
+                                  const char *image_dir, int *ret_pidfd, PdError *reterr)
+{
+    NativeCtx *ctx = userdata;
+    _cleanup_(container_config_freep) ContainerConfig *c = NULL;
+    _cleanup_free_ char *cfg_path = NULL;
+    ExitRecord e;
+    int r, status, fd;
+
+    r = container_config_new_from_pod(pod, ct, ctx->run_dir, ctx->log_dir, image_dir, &c, reterr);
+    if (r < 0)
+        return r;
+    r = mkdir_p(c->run_dir, 0700);
+    if (r < 0)
+        return pd_error_set(reterr, r, "mkdir %s: %s", c->run_dir, RUNTIME_STRERROR(r));
+    /* A previous run's records must not be mistaken for this one's. */
+    (void)unlink(c->exit_file);
+    (void)unlink(c->pid_file);
+    (void)unlink(c->monitor_pid_file);
+    cfg_path = strdup_printf("%s/config.json", c->run_dir);
+    if (!cfg_path)
+        return -ENOMEM;
+    r = container_config_save(c, cfg_path, reterr);
+    if (r < 0)
+        return r;
+    r = run_monitor(ctx, (char *[]){"podd-monitor", cfg_path, NULL}, &status, reterr);
+    if (r < 0)
+        return r;
+    if (exit_record_read(c->exit_file, &e) >= 0 && streq(e.reason, "StartError"))
+        return pd_error_set(reterr, -EIO, "%s", e.message);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return pd_error_set(reterr, -EIO, "podd-monitor %s failed (status 0x%x)", cfg_path,
+                            (unsigned)status);
+    fd = pid_file_open_pidfd(c->monitor_pid_file, NULL);
+    if (fd < 0 && fd != -ESRCH)
+        return pd_error_set(reterr, fd, "monitor pid file %s: %s", c->monitor_pid_file,
+                            RUNTIME_STRERROR(fd));
+    if (fd < 0) {
+        /* The container already finished and its monitor with it: a pidfd of nothing. */
+        return pd_error_set(reterr, -ESRCH, "container %s exited before it could be watched",
+                            c->id);
+    }
+    *ret_pidfd = fd;
+    return 0;
+}
+
+static int native_container_signal(void *userdata, const char *id, int sig, PdError *reterr)
+{
+    NativeCtx *ctx = userdata;
+    _cleanup_free_ char *pidf = NULL;
+    _cleanup_close_ int fd = -1;
+
+    if (!id_ok(id))
+        return pd_error_set(reterr, -EINVAL, "bad container id '%s'", id);
+    pidf = container_file(ctx, id, "container.pid");
+    if (!pidf)
+        return -ENOMEM;
+    fd = pid_file_open_pidfd(pidf, NULL);
+    if (fd < 0)
+        return pd_error_set(reterr, fd == -ENOENT ? -ESRCH : fd, "container %s is not running", id);
+    if (syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) < 0)
+        return pd_error_set(reterr, -errno, "signal container %s: %s", id, RUNTIME_STRERROR(errno));
+    return 0;
+}
+
+static int native_container_exec_op(void *userdata, const char *id, char *const *argv,
+                                    uint64_t timeout_usec, int *ret_status, PdError *reterr)
+{
+    NativeCtx *ctx = userdata;
+    _cleanup_free_ char *cfg = NULL, **args = NULL;
+    char timeout[32];
+    size_t n = strv_length(argv), k = 0;
+    int r, status;
+
+    if (!id_ok(id))
+        return pd_error_set(reterr, -EINVAL, "bad container id '%s'", id);
+    cfg = container_file(ctx, id, "config.json");
+    args = calloc(n + 8, sizeof(char *));
+    if (!cfg || !args)
+        return -ENOMEM;
+    (void)snprintf(timeout, sizeof(timeout), "%.3f", (double)timeout_usec / 1e6);
+    args[k++] = "podd-monitor";
+    args[k++] = "exec";
+    args[k++] = "--config";
+    args[k++] = cfg;
+    args[k++] = "--timeout";
+    args[k++] = timeout;
+    args[k++] = "--";
+    for (size_t i = 0; i < n; i++)
+        args[k++] = argv[i];
+    r = run_monitor(ctx, args, &status, reterr);
+    if (r < 0)
+        return r;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == MONITOR_EXEC_TIMEOUT)
+        return pd_error_set(reterr, -ETIMEDOUT, "exec in %s timed out", id);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == MONITOR_EXEC_FAILED)
+        return pd_error_set(reterr, -EIO, "exec in %s failed", id);
+    *ret_status = status;
+    return 0;
+}
+
+static int native_container_inspect(void *userdata, const char *id, ContainerStatus *ret,
+                                    PdError *reterr)
+{
+    NativeCtx *ctx = userdata;
+    _cleanup_free_ char *exitf = NULL, *monf = NULL, *pidf = NULL, *cfg = NULL;
+    ContainerStatus s = {0};
+    int fd, r;
+
+    if (!id_ok(id))
+        return pd_error_set(reterr, -EINVAL, "bad container id '%s'", id);
+    exitf = container_file(ctx, id, "exit.json");
+    monf = container_file(ctx, id, "monitor.pid");
+    pidf = container_file(ctx, id, "container.pid");
+    cfg = container_file(ctx, id, "config.json");
+    if (!exitf || !monf || !pidf || !cfg)
+        return -ENOMEM;
+    (void)pid_file_read(monf, &s.monitor_pid, NULL);
+    (void)pid_file_read(pidf, &s.pid, NULL);
+    r = exit_record_read(exitf, &s.exit);
+    if (r >= 0)
+        s.state = CONTAINER_STATE_EXITED;
+    else if (r != -ENOENT)
+        return pd_error_set(reterr, r, "exit record %s: %s", exitf, RUNTIME_STRERROR(r));
+    else if ((fd = pid_file_open_pidfd(monf, NULL)) >= 0) {
+        close(fd);
+        s.state = CONTAINER_STATE_RUNNING;
+    } else if (access(cfg, F_OK) == 0)
+        s.state = CONTAINER_STATE_CREATED;
+    *ret = s;
+    return 0;
+}
+
+static int native_container_remove(void *userdata, const char *id, PdError *reterr)
+{
+    NativeCtx *ctx = userdata;
+    _cleanup_(container_config_freep) ContainerConfig *c = NULL;
+    _cleanup_free_ char *cfg = NULL, *dir = NULL, *monf = NULL;
+    int fd, r;
+
+    if (!id_ok(id))
+        return pd_error_set(reterr, -EINVAL, "bad container id '%s'", id);
+    cfg = container_file(ctx, id, "config.json");
+    monf = container_file(ctx, id, "monitor.pid");
+    dir = strdup_printf("%s/containers/%s", ctx->run_dir, id);
+    if (!cfg || !dir || !monf)
+        return -ENOMEM;
+    if (access(dir, F_OK) < 0)
+        return 0;
+    if (container_config_load(cfg, &c, NULL) >= 0 && c->cgroup) {
+        /* Kill what runs; the monitor then records the exit and removes the cgroup. */
+        (void)cgroup_kill(c->cgroup, SIGKILL);
+        fd = pid_file_open_pidfd(monf, NULL);
+        if (fd >= 0) {
+            struct pollfd p = {.fd = fd, .events = POLLIN};
+
+            (void)poll(&p, 1, 5000);
+            close(fd);
+        }
+        r = cgroup_remove(c->cgroup);
+        if (r < 0)
+            return pd_error_set(reterr, r, "remove cgroup %s: %s", c->cgroup, RUNTIME_STRERROR(r));
+    }
+    r = rm_rf(dir);
+    if (r < 0)
+        return pd_error_set(reterr, r, "remove %s: %s", dir, RUNTIME_STRERROR(r));
+    return 0;
+}
+
+const RuntimeOps runtime_native_ops = {
+    .name = "native",
+    .init = native_init,
+    .done = native_done,
+    .pod_create = native_pod_create,
+    .pod_destroy = native_pod_destroy,
+    .container_start = native_container_start,
+    .container_signal = native_container_signal,
+    .container_exec = native_container_exec_op,
+    .container_remove = native_container_remove,
+    .container_inspect = native_container_inspect,
+};
+
+static const RuntimeOps *const runtime_table[] = {
+    &runtime_native_ops,
+    NULL,
+};
+
+const RuntimeOps *runtime_find(const char *name)
+{
+    for (size_t i = 0; runtime_table[i]; i++)
+        if (streq(runtime_table[i]->name, name))
+            return runtime_table[i];
+    return NULL;
+}

@@ -1,0 +1,348 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <dirent.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+
+#include "runtime-internal.h"
+
+SandboxConfig *sandbox_config_free(SandboxConfig *c)
+{
+    if (!c)
+        return NULL;
+    free(c->name);
+    free(c->dir);
+    free(c->hostname);
+    for (size_t i = 0; i < c->n_volumes; i++)
+        free(c->volumes[i].name);
+    free(c->volumes);
+    free(c);
+    return NULL;
+}
+
+static bool volume_name_ok(const char *s)
+{
+    return s[0] && !strchr(s, '/') && !streq(s, ".") && !streq(s, "..") && strlen(s) < 254;
+}
+
+int sandbox_config_from_json(json_t *j, SandboxConfig **ret, PdError *reterr)
+{
+    _cleanup_(sandbox_config_freep) SandboxConfig *c = calloc(1, sizeof(SandboxConfig));
+    const char *name = NULL, *dir = NULL, *hostname = NULL;
+    int hn = 0, hi = 0;
+    json_t *vols = NULL, *v;
+    size_t i;
+
+    if (!c)
+        return -ENOMEM;
+    if (json_unpack(j, "{s:s, s:s, s?s, s?b, s?b, s?o}", "name", &name, "dir", &dir, "hostname",
+                    &hostname, "hostNetwork", &hn, "hostIPC", &hi, "volumes", &vols) < 0)
+        return pd_error_set(reterr, -EINVAL,
+                            "pod config: need name and dir (strings); hostname (string), "
+                            "hostNetwork, hostIPC (booleans), volumes (list) are optional");
+    if (dir[0] != '/')
+        return pd_error_set(reterr, -EINVAL, "pod config: dir must be absolute");
+    c->name = strdup(name);
+    c->dir = strdup(dir);
+    c->hostname = hostname ? strdup(hostname) : NULL;
+    if (!c->name || !c->dir || (hostname && !c->hostname))
+        return -ENOMEM;
+    c->host_network = hn;
+    c->host_ipc = hi;
+    if (vols && (!json_is_array(vols) || json_array_size(vols) > MANIFEST_MAX_LIST))
+        return pd_error_set(reterr, -EINVAL, "pod config: volumes must be a list");
+    if (vols && json_array_size(vols) > 0) {
+        c->volumes = calloc(json_array_size(vols), sizeof(SandboxVolume));
+        if (!c->volumes)
+            return -ENOMEM;
+    }
+    json_array_foreach(vols, i, v)
+    {
+        SandboxVolume *sv = &c->volumes[c->n_volumes];
+        const char *vn = NULL;
+        int mem = 0;
+        json_int_t size = UNSET;
+
+        if (json_unpack(v, "{s:s, s?b, s?I}", "name", &vn, "memory", &mem, "sizeLimit", &size) <
+                0 ||
+            !volume_name_ok(vn) || (size != UNSET && size <= 0))
+            return pd_error_set(reterr, -EINVAL, "pod config: volumes[%zu] invalid", i);
+        sv->name = strdup(vn);
+        if (!sv->name)
+            return -ENOMEM;
+        sv->memory = mem;
+        sv->size_limit = size;
+        c->n_volumes++;
+    }
+    *ret = move_ptr(c);
+    return 0;
+}
+
+json_t *sandbox_config_to_json(const SandboxConfig *c)
+{
+    _cleanup_json_ json_t *o = NULL, *vols = json_array();
+
+    if (!vols)
+        return NULL;
+    for (size_t i = 0; i < c->n_volumes; i++) {
+        json_t *v =
+            json_pack("{s:s, s:b}", "name", c->volumes[i].name, "memory", c->volumes[i].memory);
+
+        if (!v || json_array_append_new(vols, v) < 0)
+            return NULL;
+        if (c->volumes[i].size_limit != UNSET &&
+            json_object_set_new(v, "sizeLimit", json_integer(c->volumes[i].size_limit)) < 0)
+            return NULL;
+    }
+    o = json_pack("{s:s, s:s, s:b, s:b, s:O}", "name", c->name, "dir", c->dir, "hostNetwork",
+                  c->host_network, "hostIPC", c->host_ipc, "volumes", vols);
+    if (o && c->hostname && json_object_set_new(o, "hostname", json_string(c->hostname)) < 0)
+        return NULL;
+    return move_ptr(o);
+}
+
+int sandbox_config_new_from_pod(const Pod *pod, const char *run_dir, SandboxConfig **ret,
+                                PdError *reterr)
+{
+    _cleanup_(sandbox_config_freep) SandboxConfig *c = calloc(1, sizeof(SandboxConfig));
+
+    if (!c)
+        return -ENOMEM;
+    c->name = strdup(pod->name);
+    c->dir = runtime_pod_dir(run_dir, pod);
+    c->hostname = strdup(pod->hostname ? pod->hostname : pod->name);
+    if (!c->name || !c->dir || !c->hostname)
+        return -ENOMEM;
+    c->host_network = pod->host_network;
+    c->host_ipc = pod->host_ipc;
+    if (pod->n_volumes > 0) {
+        c->volumes = calloc(pod->n_volumes, sizeof(SandboxVolume));
+        if (!c->volumes)
+            return -ENOMEM;
+    }
+    for (size_t i = 0; i < pod->n_volumes; i++) {
+        const Volume *v = &pod->volumes[i];
+        SandboxVolume *sv;
+
+        if (v->kind != VOLUME_KIND_EMPTY_DIR)
+            continue;
+        if (!volume_name_ok(v->name))
+            return pd_error_set(reterr, -EINVAL, "pod '%s': bad volume name '%s'", pod->name,
+                                v->name);
+        sv = &c->volumes[c->n_volumes++];
+        sv->name = strdup(v->name);
+        if (!sv->name)
+            return -ENOMEM;
+        sv->memory = v->empty_dir_memory;
+        sv->size_limit = v->size_limit_bytes;
+    }
+    *ret = move_ptr(c);
+    return 0;
+}
+
+static int loopback_up(void)
+{
+    _cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr = {0};
+
+    if (fd < 0)
+        return -errno;
+    (void)snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+        return -errno;
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+        return -errno;
+    return 0;
+}
+
+/* The child of sandbox_create: enters new namespaces, reports, waits to be pinned, exits. */
+static _Noreturn void sandbox_child(const SandboxConfig *c, int flags, int report_fd, int wait_fd)
+{
+    int err = 0;
+    char b;
+
+    if (unshare(flags) < 0)
+        err = errno;
+    if (!err && (flags & CLONE_NEWUTS) && c->hostname &&
+        sethostname(c->hostname, strlen(c->hostname)) < 0)
+        err = errno;
+    if (!err && (flags & CLONE_NEWNET)) {
+        int r = loopback_up();
+
+        if (r < 0)
+            err = -r;
+    }
+    if (write(report_fd, &err, sizeof(err)) != sizeof(err))
+        _exit(1);
+    /* EOF on wait_fd: the parent has bind-mounted our namespace files. */
+    while (read(wait_fd, &b, 1) < 0 && errno == EINTR)
+        ;
+    _exit(0);
+}
+
+int sandbox_create(const SandboxConfig *c, PdError *reterr)
+{
+    static const struct {
+        const char *name;
+        int flag;
+    } nss[] = {{"net", CLONE_NEWNET}, {"uts", CLONE_NEWUTS}, {"ipc", CLONE_NEWIPC}};
+    char path[PATH_MAX];
+    int flags = 0, report[2] = {-1, -1}, wait_p[2] = {-1, -1}, err = 0, r, status;
+    pid_t pid;
+
+    r = mkdir_p(c->dir, 0711);
+    if (r < 0)
+        return pd_error_set(reterr, r, "pod '%s': mkdir %s: %s", c->name, c->dir,
+                            RUNTIME_STRERROR(r));
+    (void)snprintf(path, sizeof(path), "%s/ns", c->dir);
+    if (mkdir(path, 0711) < 0 && errno != EEXIST)
+        return pd_error_set(reterr, -errno, "pod '%s': mkdir %s: %s", c->name, path,
+                            RUNTIME_STRERROR(errno));
+
+    for (size_t i = 0; i < ELEMENTSOF(nss); i++) {
+        bool host = nss[i].flag == CLONE_NEWIPC ? c->host_ipc : c->host_network;
+
+        (void)snprintf(path, sizeof(path), "%s/ns/%s", c->dir, nss[i].name);
+        if (!host && !path_is_nsfs(path))
+            flags |= nss[i].flag;
+    }
+
+    if (flags) {
+        if (pipe2(report, O_CLOEXEC) < 0)
+            return pd_error_set(reterr, -errno, "pod '%s': pipe: %s", c->name,
+                                RUNTIME_STRERROR(errno));
+        if (pipe2(wait_p, O_CLOEXEC) < 0) {
+            r = -errno;
+            close(report[0]);
+            close(report[1]);
+            return pd_error_set(reterr, r, "pod '%s': pipe: %s", c->name, RUNTIME_STRERROR(r));
+        }
+        pid = fork();
+        if (pid < 0) {
+            r = -errno;
+            close(report[0]);
+            close(report[1]);
+            close(wait_p[0]);
+            close(wait_p[1]);
+            return pd_error_set(reterr, r, "pod '%s': fork: %s", c->name, RUNTIME_STRERROR(r));
+        }
+        if (pid == 0) {
+            close(report[0]);
+            close(wait_p[1]);
+            sandbox_child(c, flags, report[1], wait_p[0]);
+        }
+        close(report[1]);
+        close(wait_p[0]);
+        if (read(report[0], &err, sizeof(err)) != sizeof(err))
+            err = EIO;
+        close(report[0]);
+        r = 0;
+        if (err)
+            r = pd_error_set(reterr, -err, "pod '%s': create namespaces: %s", c->name,
+                             RUNTIME_STRERROR(err));
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(nss); i++) {
+            char src[64];
+            int fd;
+
+            if (!(flags & nss[i].flag))
+                continue;
+            (void)snprintf(path, sizeof(path), "%s/ns/%s", c->dir, nss[i].name);
+            (void)snprintf(src, sizeof(src), "/proc/%d/ns/%s", (int)pid, nss[i].name);
+            fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0444);
+            if (fd < 0 || close(fd) < 0 || mount(src, path, NULL, MS_BIND, NULL) < 0)
+                r = pd_error_set(reterr, -errno, "pod '%s': pin %s namespace at %s: %s", c->name,
+                                 nss[i].name, path, RUNTIME_STRERROR(errno));
+        }
+        close(wait_p[1]);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        if (r < 0) {
+            (void)sandbox_destroy(c->dir, NULL);
+            return r;
+        }
+    }
+
+    if (c->n_volumes > 0) {
+        (void)snprintf(path, sizeof(path), "%s/volumes", c->dir);
+        if (mkdir(path, 0711) < 0 && errno != EEXIST)
+            return pd_error_set(reterr, -errno, "pod '%s': mkdir %s: %s", c->name, path,
+                                RUNTIME_STRERROR(errno));
+    }
+    for (size_t i = 0; i < c->n_volumes; i++) {
+        const SandboxVolume *v = &c->volumes[i];
+        struct stat st, parent;
+
+        (void)snprintf(path, sizeof(path), "%s/volumes/%s", c->dir, v->name);
+        if (mkdir(path, 0777) < 0 && errno != EEXIST) {
+            r = -errno;
+            goto fail_volume;
+        }
+        (void)chmod(path, 0777);
+        if (!v->memory)
+            continue;
+        /* Already a mount point (an earlier create): keep it and its contents. */
+        if (stat(path, &st) == 0 && stat(c->dir, &parent) == 0 && st.st_dev != parent.st_dev)
+            continue;
+        char opts[64] = "mode=0777";
+        if (v->size_limit != UNSET)
+            (void)snprintf(opts, sizeof(opts), "mode=0777,size=%" PRId64, v->size_limit);
+        if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) {
+            r = -errno;
+            goto fail_volume;
+        }
+        continue;
+    fail_volume:
+        (void)pd_error_set(reterr, r, "pod '%s': emptyDir volume '%s' at %s: %s", c->name, v->name,
+                           path, RUNTIME_STRERROR(r));
+        (void)sandbox_destroy(c->dir, NULL);
+        return r;
+    }
+    return 0;
+}
+
+int sandbox_destroy(const char *dir, PdError *reterr)
+{
+    /* pid: pinned by a pod's first container when it shares one PID namespace. */
+    static const char *const nss[] = {"net", "uts", "ipc", "pid"};
+    char path[PATH_MAX];
+    DIR *d;
+    int r;
+
+    for (size_t i = 0; i < ELEMENTSOF(nss); i++) {
+        (void)snprintf(path, sizeof(path), "%s/ns/%s", dir, nss[i]);
+        r = umount_all(path);
+        if (r < 0)
+            return pd_error_set(reterr, r, "umount %s: %s", path, RUNTIME_STRERROR(r));
+    }
+    (void)snprintf(path, sizeof(path), "%s/volumes", dir);
+    d = opendir(path);
+    if (d) {
+        struct dirent *de;
+
+        while ((de = readdir(d))) {
+            char vp[PATH_MAX + 256];
+
+            if (de->d_name[0] == '.')
+                continue;
+            (void)snprintf(vp, sizeof(vp), "%s/%s", path, de->d_name);
+            r = umount_all(vp);
+            if (r < 0) {
+                closedir(d);
+                return pd_error_set(reterr, r, "umount %s: %s", vp, RUNTIME_STRERROR(r));
+            }
+        }
+        closedir(d);
+    }
+    r = rm_rf(dir);
+    if (r < 0)
+        return pd_error_set(reterr, r, "remove %s: %s", dir, RUNTIME_STRERROR(r));
+    return 0;
+}

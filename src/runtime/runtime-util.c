@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Helpers of the runtime module that need libc only: podd-monitor-watch
+ * links them without jansson, libseccomp or libcap.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+
+#include "runtime-internal.h"
+
+const char *runtime_strerror(int err, char *buf, size_t size)
+{
+    (void)snprintf(buf, size, "%s", strerror(abs(err)));
+    if (buf[0] && isupper((unsigned char)buf[0]) && !(buf[1] && isupper((unsigned char)buf[1])))
+        buf[0] = (char)tolower((unsigned char)buf[0]);
+    return buf;
+}
+
+#ifndef NSFS_MAGIC
+#define NSFS_MAGIC 0x6e736673
+#endif
+
+bool path_is_nsfs(const char *path)
+{
+    struct statfs sfs;
+
+    return statfs(path, &sfs) == 0 && sfs.f_type == NSFS_MAGIC;
+}
+
+int mkdir_p(const char *path, mode_t mode)
+{
+    _cleanup_free_ char *p = strdup(path);
+
+    if (!p)
+        return -ENOMEM;
+    for (char *s = p + 1;; s++) {
+        if (*s == '/' || *s == 0) {
+            char c = *s;
+
+            *s = 0;
+            if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return -errno;
+            *s = c;
+            if (c == 0)
+                break;
+        }
+    }
+    return 0;
+}
+
+static int rm_rf_at(int dfd, dev_t dev)
+{
+    _cleanup_close_ int fd = dfd;
+    DIR *d;
+    struct dirent *de;
+    int r = 0;
+
+    d = fdopendir(fd);
+    if (!d)
+        return -errno;
+    fd = -1;
+    while ((de = readdir(d))) {
+        struct stat st;
+
+        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+            continue;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            int sub;
+
+            if (st.st_dev != dev) {
+                r = -EBUSY; /* a mount point: never descend into another file system */
+                continue;
+            }
+            sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0) {
+                int k = rm_rf_at(sub, dev);
+
+                if (k < 0 && r == 0)
+                    r = k;
+            }
+            if (unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) < 0 && r == 0)
+                r = -errno;
+        } else if (unlinkat(dirfd(d), de->d_name, 0) < 0 && r == 0)
+            r = -errno;
+    }
+    closedir(d);
+    return r;
+}
+
+int rm_rf(const char *path)
+{
+    struct stat st;
+    int fd, r;
+
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (!S_ISDIR(st.st_mode))
+        return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    r = rm_rf_at(fd, st.st_dev);
+    if (rmdir(path) < 0 && errno != ENOENT && r == 0)
+        r = -errno;
+    return r;
+}
+
+int umount_all(const char *path)
+{
+    int n = 0;
+
+    /* Several mounts may be stacked on path; each umount2 removes the top one. */
+    while (n < 64 && umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
+        n++;
+    if (n == 0 && errno != EINVAL && errno != ENOENT)
+        return -errno;
+    return 0;
+}
+
+int proc_start_time(pid_t pid, uint64_t *ret)
+{
+    char path[64], buf[1024];
+    _cleanup_close_ int fd = -1;
+    const char *p;
+    ssize_t n;
+
+    (void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? -ESRCH : -errno;
+    n = read(fd, buf, sizeof(buf) - 1);
+    if (n < 0)
+        return errno == ESRCH ? -ESRCH : -errno;
+    buf[n] = 0;
+    /* comm may contain spaces and parentheses: fields start after the last ')'. */
+    p = strrchr(buf, ')');
+    if (!p)
+        return -EBADMSG;
+    p++;
+    /* after ')' comes field 3; field 22 is 19 fields further */
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p + 1, ' ');
+        if (!p)
+            return -EBADMSG;
+    }
+    if (sscanf(p, " %" SCNu64, ret) != 1)
+        return -EBADMSG;
+    return 0;
+}
+
+/*
+ * Replaces path atomically (temporary file + rename) without fsync: the run
+ * dir is volatile by design (tmpfs), nothing in it must survive a reboot,
+ * and an fsync costs milliseconds on the container start path.
+ */
+int write_file_replace(const char *path, const void *data, size_t size, mode_t mode)
+{
+    char tmp[PATH_MAX];
+    _cleanup_close_ int fd = -1;
+    const char *slash = strrchr(path, '/');
+    int r = 0;
+
+    if (!slash)
+        return -EINVAL;
+    if (snprintf(tmp, sizeof(tmp), "%.*s/.#%s.%d.tmp", (int)(slash - path), path, slash + 1,
+                 (int)getpid()) >= (int)sizeof(tmp))
+        return -ENAMETOOLONG;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0)
+        return -errno;
+    if (write(fd, data, size) != (ssize_t)size)
+        r = errno ? -errno : -EIO;
+    if (r == 0 && rename(tmp, path) < 0)
+        r = -errno;
+    if (r < 0)
+        (void)unlink(tmp);
+    return r;
+}
+
+int pid_file_write(const char *path, pid_t pid, uint64_t start_time)
+{
+    char buf[64];
+    int n;
+
+    n = snprintf(buf, sizeof(buf), "%d %" PRIu64 "\n", (int)pid, start_time);
+    return write_file_replace(path, buf, (size_t)n, 0644);
+}
+
+void format_rfc3339_nano(const struct timespec *ts, char *buf, size_t size)
+{
+    struct tm tm;
+    char date[32];
+
+    (void)gmtime_r(&ts->tv_sec, &tm);
+    (void)strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+    (void)snprintf(buf, size, "%s.%09ldZ", date, (long)ts->tv_nsec);
+}
+
+/* Appends s to b as a JSON string (quotes and escapes); bytes >= 0x80 pass through. */
+static int json_quote(StrBuf *b, const char *s)
+{
+    int r = strbuf_append(b, "\"", 1);
+
+    for (; r >= 0 && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+
+        if (ch == '"' || ch == '\\') {
+            char esc[2] = {'\\', (char)ch};
+
+            r = strbuf_append(b, esc, 2);
+        } else if (ch < 0x20)
+            r = strbuf_printf(b, "\\u%04x", ch);
+        else
+            r = strbuf_append(b, (const char *)&ch, 1);
+    }
+    return r < 0 ? r : strbuf_append(b, "\"", 1);
+}
+
+/*
+ * Written without jansson, so that podd-monitor-watch, the small process
+ * that waits for the container, does not need to map it.
+ */
+int exit_record_write(const char *path, const ExitRecord *e)
+{
+    StrBuf b = {0};
+    int r;
+
+    r = strbuf_printf(&b, "{\"exitCode\":%d,\"signal\":%d,\"oomKilled\":%s,\"startedAt\":",
+                      e->exit_code, e->signal, e->oom_killed ? "true" : "false");
+    if (r >= 0)
+        r = json_quote(&b, e->started_at);
+    if (r >= 0)
+        r = strbuf_append(&b, ",\"finishedAt\":", 14);
+    if (r >= 0)
+        r = json_quote(&b, e->finished_at);
+    if (r >= 0)
+        r = strbuf_append(&b, ",\"reason\":", 10);
+    if (r >= 0)
+        r = json_quote(&b, e->reason);
+    if (r >= 0)
+        r = strbuf_append(&b, ",\"message\":", 11);
+    if (r >= 0)
+        r = json_quote(&b, e->message);
+    if (r >= 0)
+        r = strbuf_append(&b, "}\n", 2);
+    if (r >= 0)
+        r = write_file_replace(path, b.data, b.len, 0644);
+    strbuf_done(&b);
+    return r;
+}

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <sched.h>
+#include <seccomp.h>
+#include <stdio.h>
+
+#include "security.h"
+
+/* Denied outright with EPERM (the spirit of Docker's default profile, as a deny-list). */
+const char *const security_seccomp_denied[] = {
+    /* kernel modules, kexec, reboot */
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "create_module",
+    "query_module",
+    "get_kernel_syms",
+    "kexec_load",
+    "kexec_file_load",
+    "reboot",
+    /* mounts, old and new API */
+    "mount",
+    "umount",
+    "umount2",
+    "pivot_root",
+    "mount_setattr",
+    "move_mount",
+    "open_tree",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    /* swap, keyrings, bpf, perf */
+    "swapon",
+    "swapoff",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "bpf",
+    "perf_event_open",
+    /* clocks */
+    "clock_settime",
+    "clock_settime64",
+    "clock_adjtime",
+    "clock_adjtime64",
+    "settimeofday",
+    "adjtimex",
+    "stime",
+    /* namespaces: joining is denied, creating a user namespace below */
+    "setns",
+    /* obsolete or dangerous */
+    "acct",
+    "iopl",
+    "ioperm",
+    "lookup_dcookie",
+    "nfsservctl",
+    "open_by_handle_at",
+    "quotactl",
+    "quotactl_fd",
+    "uselib",
+    "userfaultfd",
+    "vm86",
+    "vm86old",
+    "_sysctl",
+    "syslog",
+    "vhangup",
+    NULL,
+};
+
+static int add_rule(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned n_args,
+                    const struct scmp_arg_cmp *args, PdError *reterr)
+{
+    int nr = seccomp_syscall_resolve_name(name), r;
+
+    if (nr == __NR_SCMP_ERROR)
+        return 0; /* unknown to this libseccomp: nothing to deny */
+    r = seccomp_rule_add_array(ctx, action, nr, n_args, args);
+    /* -EDOM/-EINVAL: the call does not exist on one of the filter's architectures. */
+    if (r < 0 && r != -EDOM && r != -EINVAL && r != -EEXIST)
+        return pd_error_set(reterr, r, "seccomp: rule for %s: %s", name, strerror(-r));
+    return 0;
+}
+
+int security_seccomp_load_default(bool set_nnp, PdError *reterr)
+{
+    scmp_filter_ctx ctx;
+    struct scmp_arg_cmp newuser = SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER);
+    int r = 0;
+
+    ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (!ctx)
+        return pd_error_set(reterr, -ENOMEM, "seccomp: cannot create a filter");
+    if (seccomp_arch_native() == SCMP_ARCH_X86_64) {
+        /* 32-bit and x32 entry points must not bypass the filter. */
+        (void)seccomp_arch_add(ctx, SCMP_ARCH_X86);
+        (void)seccomp_arch_add(ctx, SCMP_ARCH_X32);
+    }
+    if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, set_nnp ? 1 : 0) < 0) {
+        r = pd_error_set(reterr, -EINVAL, "seccomp: cannot configure no_new_privs");
+        goto out;
+    }
+    for (size_t i = 0; r == 0 && security_seccomp_denied[i]; i++)
+        r = add_rule(ctx, SCMP_ACT_ERRNO(EPERM), security_seccomp_denied[i], 0, NULL, reterr);
+    if (r == 0)
+        r = add_rule(ctx, SCMP_ACT_ERRNO(EPERM), "unshare", 1, &newuser, reterr);
+    if (r == 0)
+        r = add_rule(ctx, SCMP_ACT_ERRNO(EPERM), "clone", 1, &newuser, reterr);
+    /* clone3 passes its flags in memory, out of a filter's reach: libc then uses clone. */
+    if (r == 0)
+        r = add_rule(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL, reterr);
+    if (r < 0)
+        goto out;
+    r = seccomp_load(ctx);
+    if (r < 0)
+        r = pd_error_set(reterr, r, "seccomp: load the default filter: %s", strerror(-r));
+out:
+    seccomp_release(ctx);
+    return r;
+}

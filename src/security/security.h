@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * security: capabilities (libcap) and the default seccomp filter
+ * (libseccomp) that containers run with. The functions that change the
+ * calling process are meant for the container's child, just before exec.
+ * Nothing here logs.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+/* The capabilities container runtimes grant by default (Docker's/containerd's set). */
+extern const int security_default_caps[];
+extern const size_t security_n_default_caps;
+
+/* Highest capability number this kernel knows + 1 (from libcap's cap_max_bits()). */
+unsigned security_cap_count(void);
+
+/* "CAP_CHOWN", "chown" or "CHOWN" -> CAP_CHOWN; -EINVAL when unknown. */
+int security_cap_from_name(const char *name);
+
+/*
+ * The effective set of a container as a bit mask (bit N = capability N):
+ * privileged -> every capability; otherwise the default set, "ALL" in drop
+ * clears it, then add ("ALL" allowed) and drop are applied as Kubernetes does.
+ * reterr names an unknown capability.
+ */
+int security_caps_compute(char *const *add, char *const *drop, bool privileged, uint64_t *ret_mask,
+                          PdError *reterr);
+
+/* Removes every capability not in mask from the bounding set (needs CAP_SETPCAP). */
+int security_caps_drop_bounding(uint64_t mask, PdError *reterr);
+/*
+ * Sets effective, permitted and inheritable to mask (limited to what the
+ * caller holds) and clears the ambient set.
+ */
+int security_caps_apply(uint64_t mask, PdError *reterr);
+
+/*
+ * Loads the default deny-list: module loading, kexec, reboot, mount and the
+ * new mount API, swap, keyrings, bpf, perf_event_open, clock setting,
+ * pivot_root, setns, user namespace creation (unshare/clone with
+ * CLONE_NEWUSER; clone3 answers ENOSYS so libc falls back to clone) and a
+ * few obsolete or dangerous calls: each fails with EPERM. set_nnp sets
+ * no_new_privs as a side effect (libseccomp's default); without it the
+ * caller needs CAP_SYS_ADMIN.
+ */
+int security_seccomp_load_default(bool set_nnp, PdError *reterr);
+
+/* The names the default filter denies (for tests and documentation), NULL-terminated. */
+extern const char *const security_seccomp_denied[];
