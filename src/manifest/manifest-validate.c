@@ -388,7 +388,7 @@ static void shape_check(V *v, const Node *n, const Shape *s)
 
 static void field_parse(V *v, const Field *f, const Node *n, void *obj)
 {
-    void *member = (char *)obj + f->offset;
+    void *member = obj ? (char *)obj + f->offset : NULL;
 
     switch (f->value) {
     case FIELD_VALUE_STRING:
