@@ -1,0 +1,615 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <assert.h>
+#include <stdio.h>
+
+#include "reconcile/reconcile.h"
+#include "watch-internal.h"
+
+/* ---- SHA-256 (FIPS 180-4) ------------------------------------------------------------ */
+
+/*
+ * Content identity: SHA-256 rather than a 64-bit FNV-1a, because the spec
+ * hash is also what the state store and the reconciler compare across
+ * restarts, and a collision there would silently skip an update. A whole
+ * manifest is at most 1 MiB in memory, so a one-shot function suffices.
+ */
+static const uint32_t sha256_k[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+static inline uint32_t rotr32(uint32_t x, unsigned n)
+{
+    return (x >> n) | (x << (32 - n));
+}
+
+static void sha256_compress(uint32_t h[8], const uint8_t *p)
+{
+    uint32_t w[64], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+
+    for (unsigned i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+               (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
+    for (unsigned i = 16; i < 64; i++) {
+        uint32_t s0 = rotr32(w[i - 15], 7) ^ rotr32(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = rotr32(w[i - 2], 17) ^ rotr32(w[i - 2], 19) ^ (w[i - 2] >> 10);
+
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    for (unsigned i = 0; i < 64; i++) {
+        uint32_t t1 = k + (rotr32(e, 6) ^ rotr32(e, 11) ^ rotr32(e, 25)) + ((e & f) ^ (~e & g)) +
+                      sha256_k[i] + w[i];
+        uint32_t t2 =
+            (rotr32(a, 2) ^ rotr32(a, 13) ^ rotr32(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+
+        k = g;
+        g = f;
+        f = e;
+        e = d + t1;
+        d = c;
+        c = b;
+        b = a;
+        a = t1 + t2;
+    }
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+    h[5] += f;
+    h[6] += g;
+    h[7] += k;
+}
+
+void watch_sha256_hex(const void *data, size_t size, char out[MANIFEST_WATCH_HASH_LEN])
+{
+    uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    const uint8_t *p = data;
+    uint8_t tail[128] = {0};
+    size_t n_full = size / 64, rest = size % 64, n_tail;
+    uint64_t bits = (uint64_t)size * 8;
+
+    for (size_t i = 0; i < n_full; i++)
+        sha256_compress(h, p + 64 * i);
+    if (rest > 0)
+        memcpy(tail, p + 64 * n_full, rest);
+    tail[rest] = 0x80;
+    n_tail = rest + 1 + 8 <= 64 ? 64 : 128;
+    for (unsigned i = 0; i < 8; i++)
+        tail[n_tail - 1 - i] = (uint8_t)(bits >> (8 * i));
+    sha256_compress(h, tail);
+    if (n_tail == 128)
+        sha256_compress(h, tail + 64);
+    for (unsigned i = 0; i < 8; i++)
+        (void)snprintf(out + 8 * i, 9, "%08x", h[i]);
+}
+/* ---- parses ---------------------------------------------------------------------------- */
+
+WatchParse *watch_parse_unref(WatchParse *p)
+{
+    if (!p || --p->n_ref > 0)
+        return NULL;
+    manifest_file_free(p->mf);
+    free(p->docs);
+    free(p);
+    return NULL;
+}
+
+static WatchParse *watch_parse_ref(WatchParse *p)
+{
+    p->n_ref++;
+    return p;
+}
+
+/* The first error of an invalid document, positioned, as one PdError. */
+static void doc_error_from_diags(const ManifestDoc *d, const char *file, PdError *e)
+{
+    const Diag *first = NULL;
+
+    for (size_t i = 0; i < d->diags.n && !first; i++)
+        if (d->diags.items[i].level == DIAG_ERROR)
+            first = &d->diags.items[i];
+    if (!first)
+        (void)pd_error_set_at(e, -EINVAL, d->pos.line, d->pos.column,
+                              "document %u is not a valid Pod", d->index + 1);
+    else
+        (void)pd_error_set_at(e, -EINVAL, first->line, first->column, "%s%s%s%s",
+                              first->path ? first->path : "",
+                              first->path && *first->path ? ": " : "", first->message,
+                              d->diags.n_errors > 1 ? " (and more errors)" : "");
+    pd_error_set_file(e, file);
+}
+
+/* Takes mf on every path. Judges each document: valid Pod and a dependency graph that sorts. */
+int watch_parse_new_take(ManifestFile *mf, const char *file, WatchParse **ret)
+{
+    _cleanup_(manifest_file_freep) ManifestFile *owned = mf;
+    _cleanup_(watch_parse_unrefp) WatchParse *p = NULL;
+
+    p = calloc(1, sizeof(WatchParse));
+    if (!p)
+        return -ENOMEM;
+    p->n_ref = 1;
+    p->docs = calloc(owned->n_docs ? owned->n_docs : 1, sizeof(WatchDoc));
+    if (!p->docs)
+        return -ENOMEM;
+    for (size_t i = 0; i < owned->n_docs; i++) {
+        const ManifestDoc *d = &owned->docs[i];
+        WatchDoc *wd = &p->docs[i];
+
+        if (d->pod) {
+            Graph *g = NULL;
+            int r = reconcile_pod_graph(d->pod, &g, &wd->error);
+
+            if (r == -ENOMEM)
+                return r;
+            if (r >= 0) {
+                graph_free(g);
+                wd->ok = true;
+                continue;
+            }
+            pd_error_set_file(&wd->error, file);
+        } else
+            doc_error_from_diags(d, file, &wd->error);
+        wd->has_error = true;
+        if (!d->name)
+            p->has_nameless_error = true;
+    }
+    p->mf = move_ptr(owned);
+    *ret = move_ptr(p);
+    return 0;
+}
+
+/* ---- sorted arrays by name --------------------------------------------------------------- */
+
+/* Index of name in a sorted array of records whose first member is a char *name. */
+size_t watch_sorted_find(void *const *items, size_t n, const char *name, bool *ret_found)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(*(char *const *)items[mid], name);
+
+        if (c == 0) {
+            *ret_found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *ret_found = false;
+    return lo;
+}
+
+int watch_sorted_insert(void ***items, size_t *n, size_t at, void *item)
+{
+    void **ni = reallocarray(*items, *n + 1, sizeof(void *));
+
+    if (!ni)
+        return -ENOMEM;
+    memmove(ni + at + 1, ni + at, (*n - at) * sizeof(void *));
+    ni[at] = item;
+    *items = ni;
+    (*n)++;
+    return 0;
+}
+
+void watch_sorted_remove(void **items, size_t *n, size_t at)
+{
+    memmove(items + at, items + at + 1, (*n - at - 1) * sizeof(void *));
+    (*n)--;
+}
+
+int watch_push_ptr(void ***items, size_t *n, void *item)
+{
+    void **ni = reallocarray(*items, *n + 1, sizeof(void *));
+
+    if (!ni)
+        return -ENOMEM;
+    ni[(*n)++] = item;
+    *items = ni;
+    return 0;
+}
+
+/* ---- entries and files ---------------------------------------------------------------- */
+
+WatchEntry *watch_entry_free(WatchEntry *e)
+{
+    if (!e)
+        return NULL;
+    free(e->pub.name);
+    free(e->pub.file);
+    json_decref(e->pub.spec);
+    watch_parse_unref(e->parse);
+    free(e);
+    return NULL;
+}
+
+WatchFile *watch_file_free(WatchFile *f)
+{
+    if (!f)
+        return NULL;
+    free(f->pub.name);
+    free(f->pub.errors);
+    watch_parse_unref(f->parse);
+    free(f);
+    return NULL;
+}
+
+WatchEntry *watch_find_entry(const ManifestWatcher *w, const char *name)
+{
+    bool found;
+    size_t i = watch_sorted_find((void *const *)w->pods, w->n_pods, name, &found);
+
+    return found ? w->pods[i] : NULL;
+}
+
+WatchFile *watch_find_file(const ManifestWatcher *w, const char *name)
+{
+    bool found;
+    size_t i = watch_sorted_find((void *const *)w->files, w->n_files, name, &found);
+
+    return found ? w->files[i] : NULL;
+}
+
+/*
+ * Points e at document i of parse (a valid one): the version in force.
+ * Returns 1 when the spec hash changed, 0 when it did not, -ENOMEM.
+ */
+static int entry_set_version(WatchEntry *e, WatchFile *f, WatchParse *parse, size_t i)
+{
+    const Pod *pod = parse->mf->docs[i].pod;
+    _cleanup_json_ json_t *spec = NULL;
+    _cleanup_free_ char *dump = NULL, *file = NULL;
+    char hash[MANIFEST_WATCH_HASH_LEN];
+    bool changed;
+
+    spec = pod_to_json(pod);
+    if (!spec)
+        return -ENOMEM;
+    dump = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!dump)
+        return -ENOMEM;
+    if (!e->pub.file || !streq(e->pub.file, f->pub.name)) {
+        file = strdup(f->pub.name);
+        if (!file)
+            return -ENOMEM;
+        free(e->pub.file);
+        e->pub.file = move_ptr(file);
+    }
+    watch_sha256_hex(dump, strlen(dump), hash);
+    changed = !streq(hash, e->pub.spec_hash);
+    /*
+     * Same spec: keep the Pod object (and the parse that owns it) in force, so that
+     * callers may hold e->pub.pod until an event says it changed or went away.
+     */
+    if (!changed && e->pub.pod) {
+        e->pub.doc_index = (unsigned)i;
+        return 0;
+    }
+    memcpy(e->pub.spec_hash, hash, sizeof(hash));
+    json_decref(e->pub.spec);
+    e->pub.spec = move_ptr(spec);
+    watch_parse_ref(parse);
+    watch_parse_unref(e->parse);
+    e->parse = parse;
+    e->pub.pod = pod;
+    e->pub.doc_index = (unsigned)i;
+    return changed;
+}
+
+/* A pod whose last good version stays while its owner becomes f (a move into a bad version). */
+static int entry_set_owner(WatchEntry *e, const WatchFile *f)
+{
+    char *file;
+
+    if (streq(e->pub.file, f->pub.name))
+        return 0;
+    file = strdup(f->pub.name);
+    if (!file)
+        return -ENOMEM;
+    free(e->pub.file);
+    e->pub.file = file;
+    return 0;
+}
+
+static void entry_set_error(WatchEntry *e, const PdError *error)
+{
+    e->pub.has_error = true;
+    e->pub.error = *error;
+}
+
+static bool parse_names(const WatchParse *p, const char *name)
+{
+    for (size_t i = 0; i < p->mf->n_docs; i++)
+        if (p->mf->docs[i].name && streq(p->mf->docs[i].name, name))
+            return true;
+    return false;
+}
+
+/* The first document of p named name (a later one with the same name is ignored). */
+static size_t parse_first_named(const WatchParse *p, const char *name)
+{
+    for (size_t i = 0; i < p->mf->n_docs; i++)
+        if (p->mf->docs[i].name && streq(p->mf->docs[i].name, name))
+            return i;
+    return SIZE_MAX;
+}
+
+/* The first invalid document without a readable name, or NULL. */
+static const PdError *parse_nameless_error(const WatchParse *p)
+{
+    for (size_t i = 0; i < p->mf->n_docs; i++)
+        if (!p->mf->docs[i].name && p->docs[i].has_error)
+            return &p->docs[i].error;
+    return NULL;
+}
+
+static void conflict_error(PdError *c, const WatchFile *f, const ManifestDoc *d, const char *holder)
+{
+    if (streq(holder, f->pub.name))
+        (void)pd_error_set_at(c, -EEXIST, d->pos.line, d->pos.column,
+                              "pod '%s' is defined twice in this file; document %u is ignored",
+                              d->name, d->index + 1);
+    else
+        (void)pd_error_set_at(c, -EEXIST, d->pos.line, d->pos.column,
+                              "pod '%s' is already defined in '%s'; this definition is ignored "
+                              "while that one exists",
+                              d->name, holder);
+    pd_error_set_file(c, f->pub.name);
+}
+
+/* ---- events ------------------------------------------------------------------------------ */
+
+void watch_event_rec_done(WatchEventRec *rec)
+{
+    free(rec->pod_name);
+    free(rec->file);
+    free(rec->error);
+}
+
+/* Records an event for the end of the pass; entry must stay alive until then (dead_pods). */
+int watch_queue_event(ManifestWatcher *w, ManifestWatchEventType type, const char *pod_name,
+                      const char *file, WatchEntry *entry, const PdError *error)
+{
+    WatchEventRec rec = {.type = type, .entry = entry}, *ne;
+
+    if (pod_name && !(rec.pod_name = strdup(pod_name)))
+        goto fail;
+    if (!(rec.file = strdup(file)))
+        goto fail;
+    if (error) {
+        rec.error = malloc(sizeof(PdError));
+        if (!rec.error)
+            goto fail;
+        *rec.error = *error;
+    }
+    ne = reallocarray(w->events, w->n_events + 1, sizeof(WatchEventRec));
+    if (!ne)
+        goto fail;
+    w->events = ne;
+    w->events[w->n_events++] = rec;
+    return 0;
+fail:
+    watch_event_rec_done(&rec);
+    return -ENOMEM;
+}
+
+/* ---- one pass ---------------------------------------------------------------------------- */
+
+/* Phase 2: the pods of a changed file that it no longer defines are released. */
+int watch_file_release(ManifestWatcher *w, WatchFile *f)
+{
+    size_t n_owned = 0;
+    int r = 0;
+
+    for (size_t i = 0; i < w->n_pods; i++) {
+        WatchEntry *e = w->pods[i];
+        const PdError *nameless;
+
+        if (e->released || !streq(e->pub.file, f->pub.name))
+            continue;
+        n_owned++;
+        if (f->gone) {
+            e->released = true;
+            continue;
+        }
+        if (f->has_error) {
+            /* The whole file is unusable: every pod of it stays as it was. */
+            entry_set_error(e, &f->error);
+            r = watch_queue_event(w, MANIFEST_WATCH_ERROR, e->pub.name, f->pub.name, e, &f->error);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        if (!f->new_parse || parse_names(f->parse, e->pub.name))
+            continue;
+        /* A document whose name cannot be read may be this pod: keep it, say why. */
+        nameless = parse_nameless_error(f->parse);
+        if (nameless) {
+            entry_set_error(e, nameless);
+            r = watch_queue_event(w, MANIFEST_WATCH_ERROR, e->pub.name, f->pub.name, e, nameless);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        e->released = true;
+    }
+    if (f->has_error && !f->gone && n_owned == 0)
+        r = watch_queue_event(w, MANIFEST_WATCH_ERROR, NULL, f->pub.name, NULL, &f->error);
+    return r;
+}
+
+/* A valid document of f for entry e, which f holds or takes over: CHANGED when it matters. */
+static int entry_apply(ManifestWatcher *w, WatchEntry *e, WatchFile *f, size_t i)
+{
+    int r = entry_set_version(e, f, f->parse, i);
+
+    if (r < 0)
+        return r;
+    if (r == 0 && !e->pub.has_error)
+        return 0;
+    e->pub.has_error = false;
+    e->pub.error = (PdError){0};
+    return watch_queue_event(w, MANIFEST_WATCH_CHANGED, e->pub.name, f->pub.name, e, NULL);
+}
+
+static int entry_add(ManifestWatcher *w, WatchFile *f, size_t i)
+{
+    _cleanup_(watch_entry_freep) WatchEntry *e = NULL;
+    const char *name = f->parse->mf->docs[i].name;
+    bool found;
+    size_t at;
+    int r;
+
+    e = calloc(1, sizeof(WatchEntry));
+    if (!e)
+        return -ENOMEM;
+    e->pub.name = strdup(name);
+    if (!e->pub.name)
+        return -ENOMEM;
+    r = entry_set_version(e, f, f->parse, i);
+    if (r < 0)
+        return r;
+    at = watch_sorted_find((void *const *)w->pods, w->n_pods, name, &found);
+    assert(!found);
+    r = watch_sorted_insert((void ***)&w->pods, &w->n_pods, at, e);
+    if (r < 0)
+        return r;
+    return watch_queue_event(w, MANIFEST_WATCH_ADDED, name, f->pub.name, move_ptr(e), NULL);
+}
+
+/*
+ * Phase 3, over every file in name order: documents claim their names.
+ * A changed file reports its errors and conflicts; any file takes over a
+ * name nobody holds any more.
+ */
+int watch_file_claim(ManifestWatcher *w, WatchFile *f)
+{
+    WatchParse *p = f->parse;
+    int r = 0;
+
+    if (f->gone || !p)
+        return 0;
+    for (size_t i = 0; i < p->mf->n_docs && r >= 0; i++) {
+        const ManifestDoc *d = &p->mf->docs[i];
+        const WatchDoc *wd = &p->docs[i];
+        WatchEntry *e;
+        PdError c;
+
+        if (!d->name) {
+            if (f->new_parse)
+                r = watch_queue_event(w, MANIFEST_WATCH_ERROR, NULL, f->pub.name, NULL, &wd->error);
+            continue;
+        }
+        e = watch_find_entry(w, d->name);
+        if (parse_first_named(p, d->name) != i) {
+            if (f->new_parse) {
+                conflict_error(&c, f, d, f->pub.name);
+                r = watch_queue_event(w, MANIFEST_WATCH_CONFLICT, d->name, f->pub.name,
+                                      e && !e->released ? e : NULL, &c);
+            }
+            continue;
+        }
+        if (e && !e->released && !streq(e->pub.file, f->pub.name)) {
+            if (f->new_parse) {
+                conflict_error(&c, f, d, e->pub.file);
+                r = watch_queue_event(w, MANIFEST_WATCH_CONFLICT, d->name, f->pub.name, e, &c);
+            }
+            continue;
+        }
+        if (e && !e->released && !f->new_parse)
+            continue;
+        if (!wd->ok) {
+            /* Not applicable: the last good version (if any) stays, with the reason. */
+            if (!f->new_parse)
+                continue;
+            if (e) {
+                e->released = false;
+                r = entry_set_owner(e, f);
+                if (r < 0)
+                    break;
+                entry_set_error(e, &wd->error);
+            }
+            r = watch_queue_event(w, MANIFEST_WATCH_ERROR, d->name, f->pub.name, e, &wd->error);
+            continue;
+        }
+        if (e) {
+            e->released = false;
+            r = entry_apply(w, e, f, i);
+        } else
+            r = entry_add(w, f, i);
+    }
+    return r;
+}
+
+/* Phase 4: released entries nobody took over leave the desired set. */
+int watch_release_unclaimed(ManifestWatcher *w)
+{
+    int r = 0;
+
+    for (size_t i = w->n_pods; i > 0; i--) {
+        WatchEntry *e = w->pods[i - 1];
+
+        if (!e->released)
+            continue;
+        r = watch_push_ptr((void ***)&w->dead_pods, &w->n_dead_pods, e);
+        if (r < 0) {
+            e->released = false; /* keep it rather than leak it */
+            continue;
+        }
+        watch_sorted_remove((void **)w->pods, &w->n_pods, i - 1);
+        r = watch_queue_event(w, MANIFEST_WATCH_REMOVED, e->pub.name, e->pub.file, e, NULL);
+    }
+    return r;
+}
+
+/* Phase 5: the file's error list as the accessors show it. */
+int watch_file_rebuild_errors(ManifestWatcher *w, WatchFile *f)
+{
+    size_t n = 0, cap = (f->has_error ? 1 : 0) + (f->parse ? f->parse->mf->n_docs : 0);
+    _cleanup_free_ PdError *errs = NULL;
+
+    f->pub.errors = mfree(f->pub.errors);
+    f->pub.n_errors = 0;
+    if (cap == 0)
+        return 0;
+    errs = calloc(cap, sizeof(PdError));
+    if (!errs)
+        return -ENOMEM;
+    if (f->has_error)
+        errs[n++] = f->error;
+    for (size_t i = 0; f->parse && i < f->parse->mf->n_docs; i++) {
+        const ManifestDoc *d = &f->parse->mf->docs[i];
+        const WatchEntry *e;
+
+        if (f->parse->docs[i].has_error) {
+            errs[n++] = f->parse->docs[i].error;
+            continue;
+        }
+        if (!d->name)
+            continue;
+        if (parse_first_named(f->parse, d->name) != i) {
+            conflict_error(&errs[n++], f, d, f->pub.name);
+            continue;
+        }
+        e = watch_find_entry(w, d->name);
+        if (e && !streq(e->pub.file, f->pub.name))
+            conflict_error(&errs[n++], f, d, e->pub.file);
+    }
+    if (n > 0) {
+        f->pub.errors = move_ptr(errs);
+        f->pub.n_errors = n;
+    }
+    return 0;
+}
