@@ -4,6 +4,9 @@ podctl_SOURCES = \
 	src/podctl/podctl.h \
 	src/podctl/main.c \
 	src/podctl/podctl-util.c \
-	src/podctl/cmd-validate.c
+	src/podctl/cmd-validate.c \
+	src/podctl/podctl-api.c \
+	src/podctl/cmd-get.c \
+	src/podctl/cmd-describe.c
 podctl_LDADD = $(PODCORE_LIBS)
 include src/podctl/graph.mk

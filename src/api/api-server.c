@@ -1,0 +1,762 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The API server: a listening Unix socket and up to API_MAX_CLIENTS
+ * non-blocking connections, all io sources of the daemon's loop. Nothing
+ * here blocks: input is read as it comes (bounded per connection and per
+ * dispatch, so one busy client cannot starve the others), responses are
+ * queued and written as the peer takes them, and a per-connection timer
+ * drops a client that stalls in the middle of a request or stops reading
+ * its responses.
+ */
+#include <fcntl.h>
+#include <grp.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "api.h"
+
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59
+#endif
+
+/* A request of API_REQUEST_MAX_BYTES and its newline. */
+#define API_INPUT_MAX ((size_t)API_REQUEST_MAX_BYTES + 1)
+/* Read at most this much per dispatch, so that a fast client cannot starve the others. */
+#define API_READ_BUDGET (256u * 1024u)
+/* Stop reading requests while more than this waits to be written (backpressure). */
+#define API_OUTPUT_HIGH_WATER (4u * 1024u * 1024u)
+/* Answer at most this many requests of one client per dispatch, then let the others run. */
+#define API_REQUEST_BUDGET 4
+#define API_ACCEPT_BUDGET 16
+#define API_ACCEPT_RETRY_USEC (100u * 1000u)
+
+typedef enum ApiAccess {
+    API_ACCESS_NONE,
+    API_ACCESS_READ,
+    API_ACCESS_ALL,
+} ApiAccess;
+
+typedef struct ApiConn ApiConn;
+
+struct ApiServer {
+    Loop *loop;
+    char *path;
+    char *group_name;
+    int fd;
+    dev_t dev;
+    ino_t ino;
+    gid_t gid;
+    LoopSource *listen_source, *retry_timer;
+    const ApiProvider *provider;
+    void *userdata;
+    uint64_t timeout_usec;
+    ApiConn *clients;
+    unsigned n_clients;
+};
+
+struct ApiConn {
+    ApiServer *server;
+    ApiConn *prev, *next;
+    int fd;
+    LoopSource *io, *timer;
+    uint32_t events;
+    pid_t pid;
+    uid_t uid;
+    ApiAccess access;
+    char *in;
+    size_t in_start, in_len, in_cap, in_scanned;
+    uint64_t request_start; /* when the pending partial request began */
+    StrBuf out;
+    size_t out_off;
+    uint64_t write_since; /* last progress of a pending write */
+    bool eof, closing;
+    bool more; /* complete requests left over by the budget: come back next iteration */
+};
+
+static void conn_free(ApiConn *c)
+{
+    ApiServer *s;
+
+    if (!c)
+        return;
+    s = c->server;
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (s->clients == c)
+        s->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->n_clients--;
+    (void)loop_source_unref(c->io);
+    (void)loop_source_unref(c->timer);
+    if (c->fd >= 0)
+        (void)close(c->fd);
+    free(c->in);
+    strbuf_done(&c->out);
+    free(c);
+}
+
+static size_t conn_out_pending(const ApiConn *c)
+{
+    return c->out.len - c->out_off;
+}
+
+/* Best effort, for a connection about to be closed: never waits. */
+static void send_error_now(int fd, const char *reason, const char *message)
+{
+    _cleanup_json_ json_t *resp = api_response_error(reason, message);
+    _cleanup_free_ char *line = NULL;
+    size_t len;
+
+    if (!resp)
+        return;
+    line = api_response_format(resp, &len);
+    if (line)
+        (void)send(fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* ---- credentials ---------------------------------------------------------------------------- */
+
+/* Supplementary groups from /proc/PID/status, for kernels without SO_PEERGROUPS. */
+static bool proc_status_has_group(pid_t pid, gid_t gid)
+{
+    char path[64];
+    char line[4096];
+    bool found = false;
+    FILE *f;
+
+    (void)snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    f = fopen(path, "re");
+    if (!f)
+        return false;
+    while (fgets(line, sizeof(line), f)) {
+        char *p, *end;
+
+        if (!startswith(line, "Groups:"))
+            continue;
+        p = line + strlen("Groups:");
+        for (;;) {
+            unsigned long g;
+
+            errno = 0;
+            g = strtoul(p, &end, 10);
+            if (end == p || errno != 0)
+                break;
+            if ((gid_t)g == gid)
+                found = true;
+            p = end;
+        }
+        break;
+    }
+    (void)fclose(f);
+    return found;
+}
+
+static bool peer_in_group(int fd, pid_t pid, gid_t gid)
+{
+    _cleanup_free_ gid_t *groups = NULL;
+    socklen_t len = 64 * sizeof(gid_t);
+
+    /* SO_PEERGROUPS (Linux 4.13) reports the groups as of connect(): no race with the PID. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        gid_t *n = realloc(groups, len ? len : sizeof(gid_t));
+
+        if (!n)
+            return false;
+        groups = n;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+            for (size_t i = 0; i < len / sizeof(gid_t); i++)
+                if (groups[i] == gid)
+                    return true;
+            return false;
+        }
+        if (errno != ERANGE)
+            break;
+    }
+    if (errno == ENOPROTOOPT || errno == EINVAL)
+        return proc_status_has_group(pid, gid);
+    return false;
+}
+
+static ApiAccess peer_access(const ApiServer *s, int fd, pid_t *ret_pid, uid_t *ret_uid)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+
+    *ret_pid = 0;
+    *ret_uid = (uid_t)-1;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred))
+        return API_ACCESS_NONE;
+    *ret_pid = cred.pid;
+    *ret_uid = cred.uid;
+    if (cred.uid == 0)
+        return API_ACCESS_ALL;
+    if (cred.gid == s->gid || peer_in_group(fd, cred.pid, s->gid))
+        return API_ACCESS_READ;
+    return API_ACCESS_NONE;
+}
+
+/* ---- requests -------------------------------------------------------------------------------- */
+
+static json_t *call_provider(ApiConn *c, const ApiRequest *req, ApiError *err)
+{
+    const ApiProvider *p = c->server->provider;
+    void *u = c->server->userdata;
+
+    switch (req->op) {
+    case API_OP_VERSION:
+        return json_pack("{s:s}", "version", PACKAGE_VERSION);
+    case API_OP_GET_PODS:
+        if (p && p->get_pods)
+            return p->get_pods(u, err);
+        break;
+    case API_OP_GET_POD:
+        if (p && p->get_pod)
+            return p->get_pod(u, req->name, err);
+        break;
+    case API_OP_DESCRIBE_POD:
+        if (p && p->describe_pod)
+            return p->describe_pod(u, req->name, err);
+        break;
+    case API_OP_EVENTS:
+        if (p && p->events)
+            return p->events(u, req->name, err);
+        break;
+    default:
+        break;
+    }
+    api_error_set(err, API_REASON_BAD_REQUEST, "operation '%s' is not supported by this daemon",
+                  api_op_to_string(req->op));
+    return NULL;
+}
+
+static json_t *conn_handle_line(ApiConn *c, const char *line, size_t len)
+{
+    _cleanup_(api_request_freep) ApiRequest *req = NULL;
+    ApiServer *s = c->server;
+    PdError e = {0};
+    ApiError err = {.reason = ""};
+    json_t *result;
+    int r;
+
+    r = api_request_parse(line, len, &req, &e);
+    if (r < 0) {
+        if (r == -EFBIG)
+            c->closing = true;
+        return api_response_error(api_reason_from_errno(r), e.message);
+    }
+    if (c->access == API_ACCESS_NONE) {
+        /* Nothing this peer sends can succeed: answer once and hang up. */
+        c->closing = true;
+        api_error_set(&err, API_REASON_FORBIDDEN,
+                      "permission denied: uid %u is neither root nor a member of group '%s' "
+                      "(gid %u), which owns %s",
+                      (unsigned)c->uid, s->group_name, (unsigned)s->gid, s->path);
+        return api_response_error(err.reason, err.message);
+    }
+    if (api_op_is_write(req->op) && c->access != API_ACCESS_ALL) {
+        api_error_set(&err, API_REASON_FORBIDDEN,
+                      "permission denied: operation '%s' changes the host and needs root; "
+                      "members of group '%s' may only read",
+                      api_op_to_string(req->op), s->group_name);
+        return api_response_error(err.reason, err.message);
+    }
+    log_debug("api: uid %u pid %d: %s", (unsigned)c->uid, (int)c->pid, api_op_to_string(req->op));
+    result = call_provider(c, req, &err);
+    if (!result)
+        return api_response_error(err.reason[0] ? err.reason : API_REASON_INTERNAL,
+                                  err.message[0] ? err.message : "internal error");
+    return api_response_ok_take(result);
+}
+
+static int conn_queue(ApiConn *c, json_t *resp_take)
+{
+    _cleanup_json_ json_t *resp = resp_take;
+    _cleanup_free_ char *line = NULL;
+    size_t len;
+
+    if (!resp)
+        resp = api_response_error(API_REASON_INTERNAL, "out of memory");
+    line = resp ? api_response_format(resp, &len) : NULL;
+    if (!line) {
+        static const char oom[] =
+            "{\"ok\":false,\"error\":{\"reason\":\"Internal\",\"message\":\"out of memory\"}}\n";
+
+        return strbuf_append(&c->out, oom, sizeof(oom) - 1);
+    }
+    if (conn_out_pending(c) == 0)
+        c->write_since = loop_now(c->server->loop);
+    return strbuf_append(&c->out, line, len);
+}
+
+static bool is_blank(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strchr(" \t\r", p[i]))
+            return false;
+    return true;
+}
+
+/* Answers every complete request in the input buffer, as far as backpressure allows. */
+static int conn_process(ApiConn *c)
+{
+    unsigned budget = API_REQUEST_BUDGET;
+    int r;
+
+    c->more = false;
+    while (!c->closing && conn_out_pending(c) < API_OUTPUT_HIGH_WATER && c->in_len > c->in_start) {
+        char *start = c->in + c->in_start;
+        size_t avail = c->in_len - c->in_start, scanned = c->in_scanned, n;
+        char *nl = memchr(start + scanned, '\n', avail - scanned);
+
+        if (nl)
+            n = (size_t)(nl - start);
+        else if (avail >= API_INPUT_MAX) {
+            /* Where this request ends is unknown: answer and hang up. */
+            r = conn_queue(c, api_response_error(API_REASON_TOO_LARGE,
+                                                 "request larger than the limit of 4194304 "
+                                                 "bytes (4 MiB)"));
+            c->closing = true;
+            c->in_start = c->in_len = c->in_scanned = 0;
+            return r;
+        } else if (c->eof)
+            n = avail; /* the last request may lack its newline */
+        else {
+            c->in_scanned = avail;
+            break;
+        }
+        if (budget == 0) {
+            c->more = true;
+            break;
+        }
+        if (!is_blank(start, n)) {
+            r = conn_queue(c, conn_handle_line(c, start, n));
+            if (r < 0)
+                return r;
+            budget--;
+        }
+        c->in_start += nl ? n + 1 : n;
+        c->in_scanned = 0;
+        c->request_start = loop_now(c->server->loop);
+    }
+    if (c->in_start == c->in_len) {
+        c->in_start = c->in_len = c->in_scanned = 0;
+        if (c->in_cap > 64 * 1024) {
+            free(move_ptr(c->in));
+            c->in_cap = 0;
+        }
+    }
+    return 0;
+}
+
+static int conn_read(ApiConn *c)
+{
+    size_t budget = API_READ_BUDGET;
+
+    while (budget > 0 && !c->eof) {
+        ssize_t k;
+        size_t want;
+
+        if (c->in_start > 0 && c->in_len == c->in_cap) {
+            memmove(c->in, c->in + c->in_start, c->in_len - c->in_start);
+            c->in_len -= c->in_start;
+            c->in_start = 0;
+        }
+        if (c->in_len - c->in_start >= API_INPUT_MAX)
+            return 0; /* conn_process() answers TooLarge */
+        if (c->in_len == c->in_cap) {
+            size_t cap = c->in_cap ? c->in_cap * 2 : 16 * 1024;
+            char *n;
+
+            if (cap > API_INPUT_MAX)
+                cap = API_INPUT_MAX;
+            n = realloc(c->in, cap);
+            if (!n)
+                return -ENOMEM;
+            c->in = n;
+            c->in_cap = cap;
+        }
+        want = c->in_cap - c->in_len;
+        if (want > budget)
+            want = budget;
+        k = recv(c->fd, c->in + c->in_len, want, MSG_DONTWAIT);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            return -errno;
+        }
+        if (k == 0) {
+            c->eof = true;
+            return 0;
+        }
+        if (c->in_len == c->in_start)
+            c->request_start = loop_now(c->server->loop);
+        c->in_len += (size_t)k;
+        budget -= (size_t)k;
+    }
+    return 0;
+}
+
+static int conn_flush(ApiConn *c)
+{
+    while (conn_out_pending(c) > 0) {
+        ssize_t k =
+            send(c->fd, c->out.data + c->out_off, conn_out_pending(c), MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            return -errno;
+        }
+        c->out_off += (size_t)k;
+        c->write_since = loop_now(c->server->loop);
+    }
+    if (conn_out_pending(c) > 0) {
+        /* A slow reader: drop what was sent, so the buffer holds only what is pending. */
+        if (c->out_off >= 1024 * 1024) {
+            memmove(c->out.data, c->out.data + c->out_off, conn_out_pending(c));
+            c->out.len -= c->out_off;
+            c->out_off = 0;
+        }
+        return 0;
+    }
+    if (c->out.cap > 1024 * 1024)
+        strbuf_done(&c->out);
+    c->out.len = 0;
+    c->out_off = 0;
+    return 0;
+}
+
+static bool conn_wants_input(const ApiConn *c)
+{
+    return !c->eof && !c->closing && conn_out_pending(c) < API_OUTPUT_HIGH_WATER;
+}
+
+/* Re-derives the epoll events and the deadline from the connection's state. */
+static int conn_update(ApiConn *c)
+{
+    uint64_t deadline = LOOP_TIME_INFINITY, t = c->server->timeout_usec;
+    uint32_t events = 0;
+    int r;
+
+    if (conn_wants_input(c))
+        events |= EPOLLIN;
+    /* Writable is level-triggered and almost always true: it brings us back for c->more. */
+    if (c->more)
+        events |= EPOLLOUT;
+    if (conn_out_pending(c) > 0) {
+        events |= EPOLLOUT;
+        deadline = c->write_since + t;
+    } else if (c->in_len > c->in_start && c->request_start + t < deadline)
+        deadline = c->request_start + t;
+    if (events != c->events) {
+        r = loop_io_set_events(c->io, events);
+        if (r < 0)
+            return r;
+        c->events = events;
+    }
+    if (deadline != loop_timer_get(c->timer))
+        return loop_timer_set(c->timer, deadline);
+    return 0;
+}
+
+static int conn_on_timer(LoopSource *src _unused_, uint64_t deadline _unused_, void *userdata)
+{
+    ApiConn *c = userdata;
+
+    log_debug("api: uid %u pid %d: request or response timed out; dropping the client",
+              (unsigned)c->uid, (int)c->pid);
+    if (conn_out_pending(c) == 0)
+        send_error_now(c->fd, API_REASON_TIMEOUT, "request not completed in time");
+    conn_free(c);
+    return 0;
+}
+
+static int conn_on_io(LoopSource *src _unused_, int fd _unused_, uint32_t revents, void *userdata)
+{
+    ApiConn *c = userdata;
+    int r = 0;
+
+    if (revents & EPOLLOUT)
+        r = conn_flush(c);
+    if (r >= 0 && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) && conn_wants_input(c))
+        r = conn_read(c);
+    if (r >= 0)
+        r = conn_process(c);
+    if (r >= 0)
+        r = conn_flush(c);
+    if (r >= 0 && conn_out_pending(c) == 0 && (c->closing || (c->eof && c->in_len == c->in_start)))
+        r = -ECONNRESET; /* all said: hang up */
+    else if (r >= 0 && (revents & EPOLLERR))
+        r = -EPIPE;
+    if (r >= 0)
+        r = conn_update(c);
+    if (r < 0) {
+        if (r != -ECONNRESET)
+            log_debug_errno(r, "api: uid %u pid %d: dropping the client: %m", (unsigned)c->uid,
+                            (int)c->pid);
+        conn_free(c);
+    }
+    return 0;
+}
+
+/* ---- accepting ------------------------------------------------------------------------------- */
+
+static int server_add_client(ApiServer *s, int fd_take)
+{
+    _cleanup_close_ int fd = fd_take;
+    ApiConn *c;
+    int r;
+
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    c->server = s;
+    c->fd = -1;
+    c->access = peer_access(s, fd, &c->pid, &c->uid);
+    c->next = s->clients;
+    if (s->clients)
+        s->clients->prev = c;
+    s->clients = c;
+    s->n_clients++;
+    c->fd = move_fd(fd);
+    c->events = EPOLLIN;
+    r = loop_add_io(s->loop, &c->io, c->fd, EPOLLIN, conn_on_io, c);
+    if (r >= 0)
+        r = loop_add_timer(s->loop, &c->timer, LOOP_TIME_INFINITY, conn_on_timer, c);
+    if (r < 0) {
+        conn_free(c);
+        return r;
+    }
+    (void)loop_source_set_description(c->io, "api-client");
+    log_debug("api: client uid %u pid %d connected (%s)", (unsigned)c->uid, (int)c->pid,
+              c->access == API_ACCESS_ALL    ? "all"
+              : c->access == API_ACCESS_READ ? "read"
+                                             : "none");
+    return 0;
+}
+
+static int server_on_retry(LoopSource *src _unused_, uint64_t deadline _unused_, void *userdata)
+{
+    ApiServer *s = userdata;
+
+    return loop_source_set_enabled(s->listen_source, LOOP_SOURCE_ON);
+}
+
+static int server_on_listen(LoopSource *src _unused_, int fd _unused_, uint32_t revents _unused_,
+                            void *userdata)
+{
+    ApiServer *s = userdata;
+
+    for (int i = 0; i < API_ACCEPT_BUDGET; i++) {
+        int cfd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (cfd < 0) {
+            int r = -errno;
+
+            if (r == -EAGAIN || r == -EWOULDBLOCK || r == -EINTR || r == -ECONNABORTED)
+                return 0;
+            if (r == -EMFILE || r == -ENFILE || r == -ENOBUFS || r == -ENOMEM) {
+                /* Level-triggered: pause accepting instead of spinning. */
+                (void)loop_source_set_enabled(s->listen_source, LOOP_SOURCE_OFF);
+                if (!s->retry_timer && loop_add_timer(s->loop, &s->retry_timer, LOOP_TIME_INFINITY,
+                                                      server_on_retry, s) < 0)
+                    return loop_source_set_enabled(s->listen_source, LOOP_SOURCE_ON);
+                (void)loop_timer_set(s->retry_timer, loop_now(s->loop) + API_ACCEPT_RETRY_USEC);
+            }
+            return log_debug_errno(r, "api: accept failed: %m");
+        }
+        if (s->n_clients >= API_MAX_CLIENTS) {
+            send_error_now(cfd, API_REASON_TOO_MANY_CLIENTS,
+                           "too many clients: podd serves at most 64 connections at once; "
+                           "try again later");
+            (void)close(cfd);
+            log_debug("api: refused a client: %u connections already", s->n_clients);
+            continue;
+        }
+        if (server_add_client(s, cfd) < 0)
+            log_debug("api: cannot set up a client; dropped it");
+    }
+    return 0;
+}
+
+/* ---- the socket ------------------------------------------------------------------------------ */
+
+static int fill_address(const char *path, struct sockaddr_un *sa, socklen_t *ret_len)
+{
+    size_t n = strlen(path);
+
+    if (n == 0 || n >= sizeof(sa->sun_path))
+        return -ENAMETOOLONG;
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
+    memcpy(sa->sun_path, path, n);
+    *ret_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+    return 0;
+}
+
+/* Removes a stale socket at path; refuses a live one and anything else. */
+static int remove_stale(const char *path, const struct sockaddr_un *sa, socklen_t sa_len,
+                        PdError *reterr)
+{
+    _cleanup_close_ int probe = -1;
+    struct stat st;
+
+    if (lstat(path, &st) < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return pd_error_set(reterr, -errno, "cannot check %s: %s", path, strerror(errno));
+    }
+    if (!S_ISSOCK(st.st_mode))
+        return pd_error_set(reterr, -EEXIST, "%s exists and is not a socket; not replacing it",
+                            path);
+    probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe < 0)
+        return pd_error_set(reterr, -errno, "socket: %s", strerror(errno));
+    if (connect(probe, (const struct sockaddr *)sa, sa_len) == 0)
+        return pd_error_set(reterr, -EADDRINUSE,
+                            "another podd is already serving %s; not replacing its socket", path);
+    if (unlink(path) < 0 && errno != ENOENT)
+        return pd_error_set(reterr, -errno, "cannot remove the stale socket %s: %s", path,
+                            strerror(errno));
+    return 0;
+}
+
+static char *group_name_of(gid_t gid)
+{
+    char buf[4096];
+    struct group gr, *res = NULL;
+
+    if (getgrgid_r(gid, &gr, buf, sizeof(buf), &res) == 0 && res)
+        return strdup(res->gr_name);
+    return strdup_printf("%u", (unsigned)gid);
+}
+
+ApiServer *api_server_new(Loop *loop, const char *socket_path, gid_t group,
+                          const ApiProvider *provider, void *userdata, PdError *reterr)
+{
+    ApiServer *s = NULL;
+    struct sockaddr_un sa;
+    socklen_t sa_len;
+    struct stat st;
+    mode_t old_umask;
+    int r;
+
+    if (!loop || !socket_path) {
+        r = pd_error_set(reterr, -EINVAL, "no loop or socket path");
+        goto fail;
+    }
+    r = fill_address(socket_path, &sa, &sa_len);
+    if (r < 0) {
+        r = pd_error_set(reterr, r, "socket path '%s' is empty or longer than %zu bytes",
+                         socket_path, sizeof(sa.sun_path) - 1);
+        goto fail;
+    }
+    s = calloc(1, sizeof(*s));
+    if (!s) {
+        r = pd_error_set(reterr, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    s->fd = -1;
+    s->loop = loop_ref(loop);
+    s->provider = provider;
+    s->userdata = userdata;
+    s->timeout_usec = API_REQUEST_TIMEOUT_USEC;
+    s->path = strdup(socket_path);
+    if (!s->path) {
+        r = pd_error_set(reterr, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    r = remove_stale(socket_path, &sa, sa_len, reterr);
+    if (r < 0)
+        goto fail;
+    s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s->fd < 0) {
+        r = pd_error_set(reterr, -errno, "socket: %s", strerror(errno));
+        goto fail;
+    }
+    /* The socket must never exist with a mode wider than 0660, not even for a moment. */
+    old_umask = umask(0117);
+    r = bind(s->fd, (const struct sockaddr *)&sa, sa_len) < 0 ? -errno : 0;
+    (void)umask(old_umask);
+    if (r < 0) {
+        r = pd_error_set(reterr, r, "cannot bind %s: %s", socket_path, strerror(-r));
+        goto fail;
+    }
+    if (group != (gid_t)-1 && chown(socket_path, (uid_t)-1, group) < 0) {
+        r = pd_error_set(reterr, -errno, "cannot give %s to group %u: %s", socket_path,
+                         (unsigned)group, strerror(errno));
+        (void)unlink(socket_path);
+        goto fail;
+    }
+    if (chmod(socket_path, 0660) < 0 || stat(socket_path, &st) < 0) {
+        r = pd_error_set(reterr, -errno, "cannot set up %s: %s", socket_path, strerror(errno));
+        (void)unlink(socket_path);
+        goto fail;
+    }
+    s->dev = st.st_dev;
+    s->ino = st.st_ino;
+    s->gid = st.st_gid;
+    s->group_name = group_name_of(s->gid);
+    if (!s->group_name) {
+        r = pd_error_set(reterr, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (listen(s->fd, 128) < 0) {
+        r = pd_error_set(reterr, -errno, "cannot listen on %s: %s", socket_path, strerror(errno));
+        goto fail;
+    }
+    r = loop_add_io(loop, &s->listen_source, s->fd, EPOLLIN, server_on_listen, s);
+    if (r < 0) {
+        r = pd_error_set(reterr, r, "cannot watch %s: %s", socket_path, strerror(-r));
+        goto fail;
+    }
+    (void)loop_source_set_description(s->listen_source, "api-listen");
+    log_debug("api: listening on %s (group %s)", socket_path, s->group_name);
+    return s;
+
+fail:
+    (void)api_server_free(s);
+    errno = -r;
+    return NULL;
+}
+
+ApiServer *api_server_free(ApiServer *s)
+{
+    struct stat st;
+
+    if (!s)
+        return NULL;
+    while (s->clients)
+        conn_free(s->clients);
+    (void)loop_source_unref(s->listen_source);
+    (void)loop_source_unref(s->retry_timer);
+    if (s->fd >= 0) {
+        (void)close(s->fd);
+        /* Remove the socket file only if it is still the one we made. */
+        if (s->path && s->ino != 0 && lstat(s->path, &st) == 0 && st.st_dev == s->dev &&
+            st.st_ino == s->ino)
+            (void)unlink(s->path);
+    }
+    (void)loop_unref(s->loop);
+    free(s->path);
+    free(s->group_name);
+    free(s);
+    return NULL;
+}
+
+void api_server_set_request_timeout(ApiServer *s, uint64_t usec)
+{
+    s->timeout_usec = usec;
+}
+
+unsigned api_server_client_count(const ApiServer *s)
+{
+    return s->n_clients;
+}

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * api: the Unix-socket protocol between podd and podctl.
+ *
+ * Newline-delimited JSON over a stream socket, one object per line each
+ * way, answered in order:
+ *
+ *   request:  {"op": "get_pod", "name": "web"}
+ *   success:  {"ok": true, "result": ...}
+ *   failure:  {"ok": false, "error": {"reason": "NotFound", "message": "pod 'web' not found"}}
+ *
+ * Operations (the result shapes are the provider's, see ApiProvider):
+ *
+ *   version       -> {"version": "x.y"}
+ *   get_pods      -> [Pod, ...]            Kubernetes v1 Pod objects, sorted by name
+ *   get_pod       {"name"} -> Pod
+ *   describe_pod  {"name"} -> {"pod": Pod, "events": [Event...], "errors": [ManifestError...]}
+ *   events        {"name"?} -> [Event, ...] oldest first
+ *
+ * Event:          {"type": "Normal"|"Warning", "reason": "Started", "message": "...",
+ *                  "pod": "web", "container": "app" (optional), "count": 1,
+ *                  "firstTimestamp": RFC 3339, "lastTimestamp": RFC 3339}
+ * ManifestError:  {"file": "...", "line": 3, "column": 5, "message": "..."}
+ *
+ * What podctl reads from a Pod beyond Kubernetes' own fields: the
+ * annotations podd.io/runtime and podd.io/source (the manifest file, or
+ * "api") for `get -o wide` and `describe`; metadata.deletionTimestamp set
+ * while a pod stops shows as Terminating; a waiting container's reason
+ * (CrashLoopBackOff, ImageNotFound, ...) and message (the next try) show
+ * as its STATUS and in describe.
+ *
+ * Security: the server reads SO_PEERCRED at accept time. Root may run
+ * every operation; members of the socket's group (primary or supplementary)
+ * may run read operations; anyone else is answered Forbidden. Requests are
+ * bounded in size (API_REQUEST_MAX_BYTES) and in time (a request must be
+ * complete within the server's request timeout), and at most
+ * API_MAX_CLIENTS connections are served at once.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/base.h"
+#include "loop/loop.h"
+
+#define API_DEFAULT_SOCKET "/run/podd/podd.sock"
+#define API_REQUEST_MAX_BYTES (4u * 1024u * 1024u)
+/* What a client accepts from the server in one line (a long pod list fits). */
+#define API_RESPONSE_MAX_BYTES (64u * 1024u * 1024u)
+#define API_MAX_CLIENTS 64
+#define API_REQUEST_TIMEOUT_USEC (10u * 1000u * 1000u)
+#define API_CLIENT_TIMEOUT_USEC (30u * 1000u * 1000u)
+
+/* Reasons of error responses (Kubernetes' StatusReason spelling). */
+#define API_REASON_BAD_REQUEST "BadRequest"
+#define API_REASON_NOT_FOUND "NotFound"
+#define API_REASON_FORBIDDEN "Forbidden"
+#define API_REASON_TOO_LARGE "TooLarge"
+#define API_REASON_TOO_MANY_CLIENTS "TooManyClients"
+#define API_REASON_TIMEOUT "Timeout"
+#define API_REASON_CONFLICT "Conflict"
+#define API_REASON_INVALID "Invalid"
+#define API_REASON_INTERNAL "Internal"
+
+/*
+ * Reason <-> errno, so that a PdError can carry a reason: NotFound -ENOENT,
+ * BadRequest -EINVAL, Forbidden -EACCES, TooLarge -EFBIG, TooManyClients
+ * -EUSERS, Timeout -ETIMEDOUT, Conflict -EEXIST, Invalid -EBADMSG, anything
+ * else Internal -EIO. Never fail.
+ */
+const char *api_reason_from_errno(int code);
+int api_reason_to_errno(const char *reason);
+
+typedef struct ApiError {
+    char reason[32];   /* one of API_REASON_*; "" means Internal */
+    char message[512]; /* for a human, without a trailing newline */
+} ApiError;
+
+/* Fills e (may be NULL) with reason and a printf-style message. Never fails. */
+void api_error_set(ApiError *e, const char *reason, const char *fmt, ...) _printf_(3, 4);
+
+/* ---- operations and requests --------------------------------------------------------- */
+
+typedef enum ApiOp {
+    API_OP_VERSION,
+    API_OP_GET_PODS,
+    API_OP_GET_POD,
+    API_OP_DESCRIBE_POD,
+    API_OP_EVENTS,
+    _API_OP_MAX,
+    _API_OP_INVALID = -EINVAL,
+} ApiOp;
+
+const char *api_op_to_string(ApiOp op);
+ApiOp api_op_from_string(const char *s);
+/* True for operations that change something (root only). None of today's. */
+bool api_op_is_write(ApiOp op);
+
+typedef struct ApiRequest {
+    ApiOp op;
+    char *name;   /* the pod name argument; NULL when the op has none or it was omitted */
+    json_t *json; /* the whole request object (owned), for the arguments of later ops */
+} ApiRequest;
+
+ApiRequest *api_request_free(ApiRequest *r);
+DEFINE_CLEANUP_FUNC(ApiRequest, api_request_free)
+
+/*
+ * Parses one request line (len bytes, without the newline; NUL bytes are
+ * rejected). Strict: one JSON object, no duplicate keys, a known "op",
+ * only the arguments that op takes with the right types, and pod names
+ * that are DNS-1123 labels (so no request can name a path). On failure
+ * returns -EFBIG (over API_REQUEST_MAX_BYTES: TooLarge) or -EINVAL
+ * (BadRequest) with reterr's message saying why. *ret is owned by the
+ * caller. Does not log.
+ */
+int api_request_parse(const char *line, size_t len, ApiRequest **ret, PdError *reterr);
+
+/* ---- responses ------------------------------------------------------------------------- */
+
+/* {"ok": true, "result": result}; consumes result (NULL result means JSON null). NULL on ENOMEM. */
+json_t *api_response_ok_take(json_t *result);
+/* {"ok": false, "error": {"reason", "message"}}; an empty reason becomes Internal. */
+json_t *api_response_error(const char *reason, const char *message);
+/*
+ * Serialises a response as one compact line ending in '\n'. Returns a new
+ * string (*ret_len without the NUL) or NULL on ENOMEM.
+ */
+char *api_response_format(const json_t *response, size_t *ret_len);
+
+/*
+ * Parses one response line. On {"ok": true} returns 0 with *ret_result a
+ * new reference to the result (JSON null when absent). On {"ok": false}
+ * returns the errno of the reason (api_reason_to_errno()) with the
+ * server's message in reterr. A line that is not a response gives -EBADMSG.
+ * Does not log.
+ */
+int api_response_parse(const char *line, size_t len, json_t **ret_result, PdError *reterr);
+
+/* ---- server ------------------------------------------------------------------------------ */
+
+/*
+ * What the daemon implements. Each callback returns a new reference, or
+ * NULL with *ret_err filled (reason + message; an empty reason means
+ * Internal). A NULL callback answers BadRequest "not supported by this
+ * daemon". Callbacks run on the loop's thread and must not block.
+ */
+typedef struct ApiProvider {
+    /* Each returns a new reference, or NULL with *ret_err filled (reason + message). */
+    json_t *(*get_pods)(void *userdata, ApiError *ret_err);
+    json_t *(*get_pod)(void *userdata, const char *name, ApiError *ret_err);
+    json_t *(*describe_pod)(void *userdata, const char *name, ApiError *ret_err);
+    json_t *(*events)(void *userdata, const char *name_or_null, ApiError *ret_err);
+} ApiProvider;
+
+typedef struct ApiServer ApiServer;
+
+/*
+ * Creates the listening socket at socket_path: a stale socket there is
+ * removed (a live one, or anything that is not a socket, is refused with
+ * -EADDRINUSE / -EEXIST), the new one is bound with mode 0660 and given
+ * group `group` (pass (gid_t)-1 to keep the creator's group), and clients
+ * are served as non-blocking io sources of loop. provider (borrowed, must
+ * outlive the server) and userdata answer the requests. Returns the new
+ * server (owned by the caller), or NULL with reterr set (reterr->code is
+ * the -errno; errno is set too). Logs at debug level only.
+ */
+ApiServer *api_server_new(Loop *loop, const char *socket_path, gid_t group,
+                          const ApiProvider *provider, void *userdata, PdError *reterr);
+/* Closes every client and the socket, and unlinks the socket file if it is still ours. */
+ApiServer *api_server_free(ApiServer *s);
+DEFINE_CLEANUP_FUNC(ApiServer, api_server_free)
+
+/* The time a client gets to complete a request, or to take a response (default 10 s). */
+void api_server_set_request_timeout(ApiServer *s, uint64_t usec);
+/* Connected clients right now (diagnostics and tests). */
+unsigned api_server_client_count(const ApiServer *s);
+
+/* ---- client ------------------------------------------------------------------------------ */
+
+typedef struct ApiClient ApiClient;
+
+/*
+ * Connects to podd at path. On failure reterr says so in plain words:
+ * "cannot reach podd at PATH: no such file (is podd running?)" for
+ * ENOENT, "connection refused (is podd running?)" for ECONNREFUSED,
+ * "permission denied (...)" for EACCES. Returns 0 or -errno. Does not log.
+ */
+int api_client_connect(const char *path, ApiClient **ret, PdError *reterr);
+ApiClient *api_client_free(ApiClient *c);
+DEFINE_CLEANUP_FUNC(ApiClient, api_client_free)
+
+/* Timeout of each later api_client_call() (default API_CLIENT_TIMEOUT_USEC). */
+void api_client_set_timeout(ApiClient *c, uint64_t usec);
+
+/*
+ * Sends request (borrowed) and waits for its response. Returns 0 with
+ * *ret_result a new reference, the reason's errno with the server's
+ * message in reterr for an error response, -ETIMEDOUT, -ECONNRESET when
+ * the server hung up, or another -errno. Does not log.
+ */
+int api_client_call(ApiClient *c, json_t *request, json_t **ret_result, PdError *reterr);

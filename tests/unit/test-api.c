@@ -1,0 +1,389 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "api/api.h"
+
+/* ---- the request parser, table-driven ------------------------------------------------ */
+
+static const struct {
+    const char *line;
+    int code;           /* 0: accepted */
+    ApiOp op;           /* when accepted */
+    const char *name;   /* when accepted */
+    const char *needle; /* in the error message when refused */
+} requests[] = {
+    {"{\"op\":\"version\"}", 0, API_OP_VERSION, NULL, NULL},
+    {" {\"op\" : \"get_pods\"} \r", 0, API_OP_GET_PODS, NULL, NULL},
+    {"{\"op\":\"get_pod\",\"name\":\"web\"}", 0, API_OP_GET_POD, "web", NULL},
+    {"{\"name\":\"db-0\",\"op\":\"describe_pod\"}", 0, API_OP_DESCRIBE_POD, "db-0", NULL},
+    {"{\"op\":\"events\"}", 0, API_OP_EVENTS, NULL, NULL},
+    {"{\"op\":\"events\",\"name\":\"a1\"}", 0, API_OP_EVENTS, "a1", NULL},
+    /* malformed */
+    {"{\"op\":\"version\"", -EINVAL, 0, NULL, "malformed JSON"},
+    {"{op:version}", -EINVAL, 0, NULL, "malformed JSON"},
+    {"{\"op\":\"version\"}{\"op\":\"version\"}", -EINVAL, 0, NULL, "malformed JSON"},
+    {"", -EINVAL, 0, NULL, "empty"},
+    {"[]", -EINVAL, 0, NULL, "must be a JSON object, not an array"},
+    {"\"version\"", -EINVAL, 0, NULL, "malformed JSON"},
+    {"{\"op\":\"get_pods\xff\"}", -EINVAL, 0, NULL, "malformed JSON"},
+    /* duplicate keys */
+    {"{\"op\":\"get_pods\",\"op\":\"version\"}", -EINVAL, 0, NULL, "duplicate"},
+    {"{\"op\":\"get_pod\",\"name\":\"a\",\"name\":\"b\"}", -EINVAL, 0, NULL, "duplicate"},
+    /* unknown op */
+    {"{\"op\":\"frobnicate\"}", -EINVAL, 0, NULL, "unknown operation 'frobnicate'"},
+    {"{}", -EINVAL, 0, NULL, "no 'op'"},
+    {"{\"op\":\"\"}", -EINVAL, 0, NULL, "unknown operation"},
+    /* wrong types and arguments */
+    {"{\"op\":7}", -EINVAL, 0, NULL, "'op' must be a string, not a number"},
+    {"{\"op\":null}", -EINVAL, 0, NULL, "'op' must be a string, not null"},
+    {"{\"op\":\"get_pod\",\"name\":7}", -EINVAL, 0, NULL, "'name' must be a string"},
+    {"{\"op\":\"get_pod\",\"name\":[\"web\"]}", -EINVAL, 0, NULL, "not an array"},
+    {"{\"op\":\"get_pod\"}", -EINVAL, 0, NULL, "needs a pod 'name'"},
+    {"{\"op\":\"get_pods\",\"name\":\"web\"}", -EINVAL, 0, NULL, "unknown argument 'name'"},
+    {"{\"op\":\"version\",\"verbose\":true}", -EINVAL, 0, NULL, "unknown argument 'verbose'"},
+    /* bad names: never a path */
+    {"{\"op\":\"get_pod\",\"name\":\"../etc\"}", -EINVAL, 0, NULL, "invalid pod name '../etc'"},
+    {"{\"op\":\"get_pod\",\"name\":\"a/b\"}", -EINVAL, 0, NULL, "DNS-1123"},
+    {"{\"op\":\"get_pod\",\"name\":\"Web\"}", -EINVAL, 0, NULL, "invalid pod name"},
+    {"{\"op\":\"get_pod\",\"name\":\"\"}", -EINVAL, 0, NULL, "invalid pod name"},
+    {"{\"op\":\"get_pod\",\"name\":\"-web\"}", -EINVAL, 0, NULL, "invalid pod name"},
+    {"{\"op\":\"get_pod\",\"name\":\".\"}", -EINVAL, 0, NULL, "invalid pod name"},
+    {"{\"op\":\"get_pod\",\"name\":\"a\\u0000b\"}", -EINVAL, 0, NULL, "malformed JSON"},
+    {"{\"op\":\"describe_pod\",\"name\":"
+     "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "aaaaa\"}",
+     -EINVAL, 0, NULL, "invalid pod name"},
+};
+
+START_TEST(test_request_table)
+{
+    _cleanup_(api_request_freep) ApiRequest *req = NULL;
+    const char *line = requests[_i].line;
+    PdError e = {0};
+    int r;
+
+    r = api_request_parse(line, strlen(line), &req, &e);
+    ck_assert_msg(r == requests[_i].code, "%s: got %d (%s), want %d", line, r, e.message,
+                  requests[_i].code);
+    if (r == 0) {
+        ck_assert_ptr_nonnull(req);
+        ck_assert_int_eq(req->op, requests[_i].op);
+        ck_assert_ptr_nonnull(req->json);
+        if (requests[_i].name)
+            ck_assert_str_eq(req->name, requests[_i].name);
+        else
+            ck_assert_ptr_null(req->name);
+    } else {
+        ck_assert_ptr_null(req);
+        ck_assert_msg(strstr(e.message, requests[_i].needle), "%s: message '%s' lacks '%s'", line,
+                      e.message, requests[_i].needle);
+    }
+}
+END_TEST
+
+START_TEST(test_request_nul_byte)
+{
+    _cleanup_(api_request_freep) ApiRequest *req = NULL;
+    static const char line[] = "{\"op\":\"version\"}\0";
+    PdError e = {0};
+
+    ck_assert_int_eq(api_request_parse(line, sizeof(line) - 1, &req, &e), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.message, "NUL"));
+}
+END_TEST
+
+START_TEST(test_request_too_large)
+{
+    _cleanup_(api_request_freep) ApiRequest *req = NULL;
+    _cleanup_free_ char *big = malloc(API_REQUEST_MAX_BYTES + 2);
+    PdError e = {0};
+    size_t pre = strlen("{\"op\":\"version\",\"x\":\""), n;
+
+    ck_assert_ptr_nonnull(big);
+    /* Exactly at the limit: parsed (and refused for its unknown argument, not its size). */
+    n = API_REQUEST_MAX_BYTES;
+    memcpy(big, "{\"op\":\"version\",\"x\":\"", pre);
+    memset(big + pre, 'a', n - pre - 2);
+    memcpy(big + n - 2, "\"}", 2);
+    ck_assert_int_eq(api_request_parse(big, n, &req, &e), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.message, "unknown argument 'x'"));
+    /* One byte more: TooLarge. */
+    ck_assert_int_eq(api_request_parse(big, n + 1, &req, &e), -EFBIG);
+    ck_assert_ptr_nonnull(strstr(e.message, "4 MiB"));
+    ck_assert_str_eq(api_reason_from_errno(-EFBIG), "TooLarge");
+}
+END_TEST
+
+START_TEST(test_ops)
+{
+    for (int i = 0; i < _API_OP_MAX; i++) {
+        ck_assert_ptr_nonnull(api_op_to_string(i));
+        ck_assert_int_eq(api_op_from_string(api_op_to_string(i)), i);
+        ck_assert(!api_op_is_write(i));
+    }
+    ck_assert_int_eq(api_op_from_string("nope"), _API_OP_INVALID);
+    ck_assert_ptr_null(api_op_to_string(_API_OP_MAX));
+    ck_assert(api_op_is_write(_API_OP_INVALID));
+}
+END_TEST
+
+/* ---- responses ------------------------------------------------------------------------ */
+
+START_TEST(test_reasons)
+{
+    static const char *reasons[] = {"NotFound",       "BadRequest", "Forbidden", "TooLarge",
+                                    "TooManyClients", "Timeout",    "Internal"};
+
+    for (size_t i = 0; i < ELEMENTSOF(reasons); i++)
+        ck_assert_str_eq(api_reason_from_errno(api_reason_to_errno(reasons[i])), reasons[i]);
+    ck_assert_str_eq(api_reason_from_errno(-E2BIG), "Internal");
+    ck_assert_int_eq(api_reason_to_errno("SomethingNew"), -EIO);
+}
+END_TEST
+
+START_TEST(test_error_response)
+{
+    _cleanup_json_ json_t *resp = api_response_error("NotFound", "pod 'x' not found");
+    _cleanup_json_ json_t *empty = api_response_error("", "");
+    _cleanup_json_ json_t *result = NULL;
+    _cleanup_free_ char *line = NULL, *line2 = NULL;
+    PdError e = {0};
+    size_t len;
+
+    ck_assert_ptr_nonnull(resp);
+    line = api_response_format(resp, &len);
+    ck_assert_str_eq(line,
+                     "{\"ok\":false,\"error\":{\"reason\":\"NotFound\",\"message\":\"pod 'x' not "
+                     "found\"}}\n");
+    ck_assert_uint_eq(len, strlen(line));
+    ck_assert_int_eq(api_response_parse(line, len - 1, &result, &e), -ENOENT);
+    ck_assert_str_eq(e.message, "pod 'x' not found");
+    ck_assert_ptr_null(result);
+
+    line2 = api_response_format(empty, &len);
+    ck_assert_str_eq(line2, "{\"ok\":false,\"error\":{\"reason\":\"Internal\",\"message\":"
+                            "\"internal error\"}}\n");
+}
+END_TEST
+
+START_TEST(test_ok_response)
+{
+    _cleanup_json_ json_t *resp = api_response_ok_take(json_pack("{s:s}", "v", "a\nb"));
+    _cleanup_json_ json_t *result = NULL, *null_resp = api_response_ok_take(NULL);
+    _cleanup_free_ char *line = NULL;
+    PdError e = {0};
+    size_t len;
+
+    line = api_response_format(resp, &len);
+    ck_assert_str_eq(line, "{\"ok\":true,\"result\":{\"v\":\"a\\nb\"}}\n");
+    ck_assert_int_eq(api_response_parse(line, len, &result, &e), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(result, "v")), "a\nb");
+    ck_assert(json_is_null(json_object_get(null_resp, "result")));
+}
+END_TEST
+
+START_TEST(test_bad_responses)
+{
+    static const char *bad[] = {
+        "",           "nope",           "{}",
+        "{\"ok\":1}", "{\"ok\":false}", "{\"ok\":false,\"error\":{\"reason\":\"X\"}}"};
+
+    for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+        json_t *result = NULL;
+        PdError e = {0};
+
+        ck_assert_int_eq(api_response_parse(bad[i], strlen(bad[i]), &result, &e), -EBADMSG);
+        ck_assert_ptr_null(result);
+    }
+}
+END_TEST
+
+START_TEST(test_api_error_set)
+{
+    ApiError e = {.reason = ""};
+
+    api_error_set(&e, API_REASON_NOT_FOUND, "pod '%s' not found", "web");
+    ck_assert_str_eq(e.reason, "NotFound");
+    ck_assert_str_eq(e.message, "pod 'web' not found");
+    api_error_set(NULL, API_REASON_NOT_FOUND, "ignored");
+}
+END_TEST
+
+/* ---- the server, in process: a raw client socket and loop iterations ---------------- */
+
+static json_t *fake_get_pod(void *userdata, const char *name, ApiError *ret_err)
+{
+    int *calls = userdata;
+
+    (*calls)++;
+    if (streq(name, "web"))
+        return json_pack("{s:{s:s}}", "metadata", "name", "web");
+    api_error_set(ret_err, API_REASON_NOT_FOUND, "pod '%s' not found", name);
+    return NULL;
+}
+
+static const ApiProvider fake_provider = {.get_pod = fake_get_pod};
+
+static char sockdir[64];
+static char sockpath[128];
+
+static void setup(void)
+{
+    snprintf(sockdir, sizeof(sockdir), "/tmp/test-api-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(sockdir));
+    snprintf(sockpath, sizeof(sockpath), "%s/podd.sock", sockdir);
+}
+
+static void teardown(void)
+{
+    (void)unlink(sockpath);
+    (void)rmdir(sockdir);
+}
+
+static int raw_connect(void)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+    ck_assert_int_ge(fd, 0);
+    strcpy(sa.sun_path, sockpath);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+/* Sends line, turns the loop until a whole response line arrived, returns it. */
+static char *roundtrip(Loop *l, int fd, const char *line)
+{
+    char buf[4096];
+    size_t len = 0;
+
+    ck_assert_int_eq(send(fd, line, strlen(line), MSG_NOSIGNAL), (ssize_t)strlen(line));
+    for (int i = 0; i < 100; i++) {
+        ssize_t k;
+
+        ck_assert_int_ge(loop_run_once(l, 10000), 0);
+        k = recv(fd, buf + len, sizeof(buf) - 1 - len, MSG_DONTWAIT);
+        if (k > 0)
+            len += (size_t)k;
+        if (len > 0 && buf[len - 1] == '\n') {
+            buf[len] = '\0';
+            return strdup(buf);
+        }
+    }
+    ck_abort_msg("no response to %s", line);
+    return NULL;
+}
+
+START_TEST(test_server_roundtrip)
+{
+    _cleanup_(loop_unrefp) Loop *l = NULL;
+    _cleanup_(api_server_freep) ApiServer *s = NULL;
+    _cleanup_close_ int fd = -1;
+    PdError e = {0};
+    int calls = 0;
+    struct stat st;
+
+    ck_assert_int_eq(loop_new(&l), 0);
+    s = api_server_new(l, sockpath, (gid_t)-1, &fake_provider, &calls, &e);
+    ck_assert_msg(s, "%s", e.message);
+    ck_assert_int_eq(stat(sockpath, &st), 0);
+    ck_assert(S_ISSOCK(st.st_mode));
+    ck_assert_int_eq(st.st_mode & 07777, 0660);
+
+    fd = raw_connect();
+    {
+        _cleanup_free_ char *a = roundtrip(l, fd, "{\"op\":\"get_pod\",\"name\":\"web\"}\n");
+        _cleanup_free_ char *b = roundtrip(l, fd, "{\"op\":\"get_pod\",\"name\":\"db\"}\n");
+        _cleanup_free_ char *c = roundtrip(l, fd, "not json\n");
+        _cleanup_free_ char *d = roundtrip(l, fd, "{\"op\":\"get_pods\"}\n");
+        _cleanup_free_ char *v = roundtrip(l, fd, "{\"op\":\"version\"}\n");
+
+        ck_assert_str_eq(a, "{\"ok\":true,\"result\":{\"metadata\":{\"name\":\"web\"}}}\n");
+        ck_assert_str_eq(b, "{\"ok\":false,\"error\":{\"reason\":\"NotFound\",\"message\":\"pod "
+                            "'db' not found\"}}\n");
+        ck_assert_ptr_nonnull(strstr(c, "\"reason\":\"BadRequest\""));
+        ck_assert_ptr_nonnull(strstr(d, "not supported by this daemon"));
+        ck_assert_ptr_nonnull(strstr(v, "\"version\":\"" PACKAGE_VERSION "\""));
+    }
+    ck_assert_int_eq(calls, 2);
+    ck_assert_uint_eq(api_server_client_count(s), 1);
+    s = api_server_free(s);
+    ck_assert_int_eq(access(sockpath, F_OK), -1);
+}
+END_TEST
+
+START_TEST(test_server_stale_and_live_socket)
+{
+    _cleanup_(loop_unrefp) Loop *l = NULL;
+    _cleanup_(api_server_freep) ApiServer *s = NULL, *s2 = NULL;
+    _cleanup_close_ int stale = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), f = -1;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    PdError e = {0};
+
+    ck_assert_int_eq(loop_new(&l), 0);
+    strcpy(sa.sun_path, sockpath);
+    ck_assert_int_eq(bind(stale, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    /* Bound but not listening: a stale socket, replaced. */
+    s = api_server_new(l, sockpath, (gid_t)-1, &fake_provider, NULL, &e);
+    ck_assert_msg(s, "%s", e.message);
+    /* A live one is refused. */
+    s2 = api_server_new(l, sockpath, (gid_t)-1, &fake_provider, NULL, &e);
+    ck_assert_ptr_null(s2);
+    ck_assert_int_eq(e.code, -EADDRINUSE);
+    s = api_server_free(s);
+    /* Not a socket: refused. */
+    f = open(sockpath, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    ck_assert_int_ge(f, 0);
+    s = api_server_new(l, sockpath, (gid_t)-1, &fake_provider, NULL, &e);
+    ck_assert_ptr_null(s);
+    ck_assert_int_eq(e.code, -EEXIST);
+}
+END_TEST
+
+START_TEST(test_client_not_running)
+{
+    _cleanup_(api_client_freep) ApiClient *c = NULL;
+    PdError e = {0};
+    char want[256];
+
+    ck_assert_int_eq(api_client_connect(sockpath, &c, &e), -ENOENT);
+    snprintf(want, sizeof(want), "cannot reach podd at %s: no such file (is podd running?)",
+             sockpath);
+    ck_assert_str_eq(e.message, want);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("api");
+    TCase *tc = tcase_create("protocol");
+    TCase *ts = tcase_create("server");
+    SRunner *sr;
+    int failed;
+
+    tcase_add_loop_test(tc, test_request_table, 0, ELEMENTSOF(requests));
+    tcase_add_test(tc, test_request_nul_byte);
+    tcase_add_test(tc, test_request_too_large);
+    tcase_add_test(tc, test_ops);
+    tcase_add_test(tc, test_reasons);
+    tcase_add_test(tc, test_error_response);
+    tcase_add_test(tc, test_ok_response);
+    tcase_add_test(tc, test_bad_responses);
+    tcase_add_test(tc, test_api_error_set);
+    suite_add_tcase(s, tc);
+    tcase_add_checked_fixture(ts, setup, teardown);
+    tcase_add_test(ts, test_server_roundtrip);
+    tcase_add_test(ts, test_server_stale_and_live_socket);
+    tcase_add_test(ts, test_client_not_running);
+    suite_add_tcase(s, ts);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
