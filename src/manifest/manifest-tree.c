@@ -160,6 +160,7 @@ typedef struct Builder {
     Anchor *anchors;
     size_t n_anchors;
     size_t alias_budget;
+    size_t alias_bytes_budget;
     Node *root;
 } Builder;
 
@@ -327,6 +328,18 @@ static size_t node_count(const Node *n, size_t limit)
     return c;
 }
 
+/* The scalar bytes under n, counted up to limit + 1. */
+static size_t node_bytes(const Node *n, size_t limit)
+{
+    size_t c = n->scalar_len;
+
+    for (size_t i = 0; i < n->n_pairs && c <= limit; i++)
+        c += n->pairs[i].key->scalar_len + node_bytes(n->pairs[i].value, limit);
+    for (size_t i = 0; i < n->n_items && c <= limit; i++)
+        c += node_bytes(n->items[i], limit);
+    return c;
+}
+
 static Node *node_copy(const Node *n)
 {
     _cleanup_(node_freep) Node *c = calloc(1, sizeof(Node));
@@ -484,6 +497,12 @@ static int on_alias(Builder *b, yaml_event_t *ev, PdError *e)
                                "alias '*%s' expands past the budget of %d nodes", name,
                                MANIFEST_ALIAS_BUDGET);
     b->alias_budget -= cost;
+    cost = node_bytes(a->node, b->alias_bytes_budget);
+    if (cost > b->alias_bytes_budget)
+        return pd_error_set_at(e, -E2BIG, line, col,
+                               "alias '*%s' expands past the budget of %u bytes of text", name,
+                               MANIFEST_ALIAS_BYTES_BUDGET);
+    b->alias_bytes_budget -= cost;
     copy = node_copy(a->node);
     if (!copy)
         return -ENOMEM;
@@ -599,7 +618,10 @@ static int push_doc(NodeDocs *d, Node *n)
 int yaml_tree_parse(const char *buf, size_t size, NodeDocs *ret, PdError *reterr)
 {
     _cleanup_(node_docs_done) NodeDocs docs = {0};
-    Builder b = {.buf = buf, .size = size, .alias_budget = MANIFEST_ALIAS_BUDGET};
+    Builder b = {.buf = buf,
+                 .size = size,
+                 .alias_budget = MANIFEST_ALIAS_BUDGET,
+                 .alias_bytes_budget = MANIFEST_ALIAS_BYTES_BUDGET};
     yaml_parser_t parser;
     bool done = false;
     int r = 0;

@@ -555,7 +555,7 @@ static void parse_probe_port(V *v, const Node *n, void *obj)
     if (n->type == NODE_SCALAR && n->kind == SCALAR_STRING) {
         if (!port_name_is_valid(n->scalar))
             validate_error(v, n, "'%s' is neither a port number nor a valid port name", n->scalar);
-        else if (!(p->port_name = strdup(n->scalar)))
+        else if (free(p->port_name), !(p->port_name = strdup(n->scalar)))
             v->oom = true;
         return;
     }

@@ -17,6 +17,8 @@
 #define MANIFEST_MAX_BYTES (1024u * 1024u)
 #define MANIFEST_MAX_DEPTH 64
 #define MANIFEST_ALIAS_BUDGET 10000
+/* Bytes of scalar text aliases may copy in all: 10,000 nodes of long strings are not small. */
+#define MANIFEST_ALIAS_BYTES_BUDGET (4u * 1024u * 1024u)
 #define MANIFEST_MAX_DOCUMENTS 256
 #define MANIFEST_MAX_CONTAINERS 64
 #define MANIFEST_MAX_LIST 1024

@@ -8,9 +8,9 @@ FUZZ_MAX_LEN = 65536
 FUZZ_FLAGS =
 FUZZ_WORKDIR = $(abs_top_builddir)/tests/fuzz/work
 
-# tests/fuzz/pending/<target>/ holds reproducers of bugs not fixed yet; they move to
-# corpus/ with the fix (replay one by hand: tests/fuzz/fuzz-manifest-replay FILE).
-EXTRA_DIST += tests/fuzz/fuzz.h tests/fuzz/manifest.dict tests/fuzz/pending
+# A reproducer of each bug the fuzzers found stays in corpus/<target>/ once fixed
+# (replay one by hand: tests/fuzz/fuzz-manifest-replay FILE).
+EXTRA_DIST += tests/fuzz/fuzz.h tests/fuzz/manifest.dict
 
 check_PROGRAMS += tests/fuzz/fuzz-manifest-replay
 TESTS += tests/fuzz/fuzz-manifest-replay

@@ -272,6 +272,27 @@ START_TEST(test_billion_laughs)
 }
 END_TEST
 
+START_TEST(test_alias_bytes_budget)
+{
+    /* Few nodes, many bytes: 300 aliases of a 20 KB string would copy 6 MB of text. */
+    StrBuf b = {0};
+    _cleanup_(manifest_file_freep) ManifestFile *f = NULL;
+    PdError e = {0};
+
+    (void)strbuf_append(&b, "a: &big \"", 9);
+    for (int i = 0; i < 20000; i++)
+        (void)strbuf_append(&b, "x", 1);
+    (void)strbuf_append(&b, "\"\nb: [", 6);
+    for (int i = 0; i < 300; i++)
+        (void)strbuf_append(&b, "*big, ", 6);
+    (void)strbuf_append(&b, "]\n", 2);
+    ck_assert_int_eq(manifest_parse_buffer("big.yaml", b.data, b.len, MANIFEST_FORMAT_YAML, &f, &e),
+                     -E2BIG);
+    ck_assert(strstr(e.message, "bytes of text"));
+    strbuf_done(&b);
+}
+END_TEST
+
 START_TEST(test_aliases_within_budget)
 {
     _cleanup_(manifest_file_freep) ManifestFile *f = NULL;
@@ -367,6 +388,7 @@ int main(void)
     tcase_add_test(tc, test_hostile_encoding);
     tcase_add_test(tc, test_hostile_structure);
     tcase_add_test(tc, test_billion_laughs);
+    tcase_add_test(tc, test_alias_bytes_budget);
     tcase_add_test(tc, test_aliases_within_budget);
     tcase_add_test(tc, test_load_limits);
     tcase_add_test(tc, test_pod_to_json);
