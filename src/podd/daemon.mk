@@ -1,0 +1,15 @@
+# SPDX-License-Identifier: Apache-2.0
+# The daemon: manager (records, lifecycle) in the library, main.c in the program.
+libpodcore_la_SOURCES += \
+	src/podd/manager.h \
+	src/podd/manager-internal.h \
+	src/podd/manager.c \
+	src/podd/manager-pod.c
+
+bin_PROGRAMS += podd
+podd_SOURCES = src/podd/main.c
+podd_CPPFLAGS = $(AM_CPPFLAGS) -DLIBEXECDIR='"$(libexecdir)"'
+podd_LDADD = $(PODCORE_LIBS)
+
+TESTS += tests/integration/test_daemon.py
+EXTRA_DIST += tests/integration/test_daemon.py

@@ -1,0 +1,435 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <grp.h>
+#include <sys/stat.h>
+
+#include "api/api.h"
+#include "manager.h"
+#include "manifest/manifest.h"
+
+static const char *arg_manifest_dir = "/etc/podd/manifests";
+static const char *arg_state_dir = "/var/lib/podd";
+static const char *arg_run_dir = "/run/podd";
+static const char *arg_log_dir = "/var/log/podd";
+static const char *arg_socket = NULL; /* default: <run-dir>/podd.sock */
+static const char *arg_socket_group = NULL;
+static const char *arg_runtime = "native";
+static const char *arg_monitor_path = NULL;
+static bool arg_stop_on_exit = false;
+static uint64_t arg_rescan_interval_usec = 0;
+static uint64_t arg_backoff_initial_usec = 10 * 1000000ull;
+static uint64_t arg_backoff_max_usec = 300 * 1000000ull;
+static uint64_t arg_backoff_reset_usec = 600 * 1000000ull;
+
+static void usage(FILE *f)
+{
+    fputs("Usage: podd [OPTIONS]\n"
+          "\n"
+          "Runs the pods described by the manifests in a directory and keeps them running.\n"
+          "\n"
+          "Options:\n"
+          "  --manifest-dir DIR       watched manifests (default /etc/podd/manifests)\n"
+          "  --state-dir DIR          state: pods, once records, images (default /var/lib/podd)\n"
+          "  --run-dir DIR            sandboxes and monitor files (default /run/podd)\n"
+          "  --log-dir DIR            container logs (default /var/log/podd)\n"
+          "  --socket PATH            the API socket (default <run-dir>/podd.sock)\n"
+          "  --socket-group GROUP     group that may read through the socket (default root)\n"
+          "  --runtime NAME           container runtime (default native)\n"
+          "  --log-level LEVEL        err, warning, notice, info (default), debug\n"
+          "  --on-exit keep|stop      on SIGTERM/SIGINT: leave the pods running (keep, default)\n"
+          "                           or stop them in graph order first (stop)\n"
+          "  --rescan-interval DUR    also re-list the manifest directory every DUR (e.g. 30s;\n"
+          "                           off by default: inotify sees every change)\n"
+          "  --restart-backoff SPEC   default crash-loop backoff, initial=10s,max=5m,reset=10m\n"
+          "  --monitor-path PATH      the podd-monitor binary (default: beside podd, then\n"
+          "                           " LIBEXECDIR "/podd-monitor)\n"
+          "  -h, --help               show this help\n"
+          "  --version                show the version\n"
+          "\n"
+          "Signals: SIGTERM and SIGINT end podd (see --on-exit), SIGHUP re-reads every manifest.\n",
+          f);
+}
+
+/* "initial=10s,max=5m,reset=10m", any subset. */
+static int parse_backoff(const char *spec)
+{
+    _cleanup_free_ char *copy = strdup(spec);
+    char *save = NULL;
+
+    if (!copy)
+        return -ENOMEM;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        uint64_t usec;
+
+        if (!eq || duration_parse_usec(eq + 1, &usec) < 0 || usec == 0)
+            return -EINVAL;
+        *eq = 0;
+        if (streq(tok, "initial"))
+            arg_backoff_initial_usec = usec;
+        else if (streq(tok, "max"))
+            arg_backoff_max_usec = usec;
+        else if (streq(tok, "reset"))
+            arg_backoff_reset_usec = usec;
+        else
+            return -EINVAL;
+    }
+    return arg_backoff_initial_usec <= arg_backoff_max_usec ? 0 : -EINVAL;
+}
+
+static int parse_args(int argc, char *argv[])
+{
+    enum {
+        ARG_MANIFEST_DIR = 0x100,
+        ARG_STATE_DIR,
+        ARG_RUN_DIR,
+        ARG_LOG_DIR,
+        ARG_SOCKET,
+        ARG_SOCKET_GROUP,
+        ARG_RUNTIME,
+        ARG_LOG_LEVEL,
+        ARG_ON_EXIT,
+        ARG_RESCAN,
+        ARG_BACKOFF,
+        ARG_MONITOR,
+        ARG_VERSION,
+    };
+    static const struct option options[] = {
+        {"manifest-dir", required_argument, NULL, ARG_MANIFEST_DIR},
+        {"state-dir", required_argument, NULL, ARG_STATE_DIR},
+        {"run-dir", required_argument, NULL, ARG_RUN_DIR},
+        {"log-dir", required_argument, NULL, ARG_LOG_DIR},
+        {"socket", required_argument, NULL, ARG_SOCKET},
+        {"socket-group", required_argument, NULL, ARG_SOCKET_GROUP},
+        {"runtime", required_argument, NULL, ARG_RUNTIME},
+        {"log-level", required_argument, NULL, ARG_LOG_LEVEL},
+        {"on-exit", required_argument, NULL, ARG_ON_EXIT},
+        {"rescan-interval", required_argument, NULL, ARG_RESCAN},
+        {"restart-backoff", required_argument, NULL, ARG_BACKOFF},
+        {"monitor-path", required_argument, NULL, ARG_MONITOR},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, ARG_VERSION},
+        {},
+    };
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+        switch (c) {
+        case ARG_MANIFEST_DIR:
+            arg_manifest_dir = optarg;
+            break;
+        case ARG_STATE_DIR:
+            arg_state_dir = optarg;
+            break;
+        case ARG_RUN_DIR:
+            arg_run_dir = optarg;
+            break;
+        case ARG_LOG_DIR:
+            arg_log_dir = optarg;
+            break;
+        case ARG_SOCKET:
+            arg_socket = optarg;
+            break;
+        case ARG_SOCKET_GROUP:
+            arg_socket_group = optarg;
+            break;
+        case ARG_RUNTIME:
+            arg_runtime = optarg;
+            break;
+        case ARG_LOG_LEVEL:
+            r = log_level_from_string(optarg);
+            if (r < 0) {
+                fprintf(stderr, "podd: unknown log level '%s' (err, warning, notice, info, "
+                                "debug)\n",
+                        optarg);
+                return -EINVAL;
+            }
+            log_set_max_level(r);
+            break;
+        case ARG_ON_EXIT:
+            if (!streq(optarg, "keep") && !streq(optarg, "stop")) {
+                fprintf(stderr, "podd: --on-exit takes keep or stop, not '%s'\n", optarg);
+                return -EINVAL;
+            }
+            arg_stop_on_exit = streq(optarg, "stop");
+            break;
+        case ARG_RESCAN:
+            if (duration_parse_usec(optarg, &arg_rescan_interval_usec) < 0) {
+                fprintf(stderr, "podd: --rescan-interval takes a duration (30s, 5m), not '%s'\n",
+                        optarg);
+                return -EINVAL;
+            }
+            break;
+        case ARG_BACKOFF:
+            if (parse_backoff(optarg) < 0) {
+                fprintf(stderr,
+                        "podd: --restart-backoff takes initial=DUR,max=DUR,reset=DUR with "
+                        "initial <= max, not '%s'\n",
+                        optarg);
+                return -EINVAL;
+            }
+            break;
+        case ARG_MONITOR:
+            arg_monitor_path = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case ARG_VERSION:
+            printf("podd %s\n", PACKAGE_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return -EINVAL;
+        }
+    if (optind < argc) {
+        fprintf(stderr, "podd: unexpected argument '%s'\n", argv[optind]);
+        return -EINVAL;
+    }
+    return 1;
+}
+
+/* podd-monitor beside our own binary (a build tree, a relocated install), else libexecdir. */
+static char *find_monitor(void)
+{
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    char *p;
+
+    if (n > 0) {
+        self[n] = 0;
+        p = strdup_printf("%s/podd-monitor", dirname(self));
+        if (p && access(p, X_OK) == 0)
+            return p;
+        free(p);
+    }
+    return strdup(LIBEXECDIR "/podd-monitor");
+}
+
+/* sd_notify(3) by hand: one datagram to $NOTIFY_SOCKET; no libsystemd. */
+static void notify(const char *text)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    _cleanup_close_ int fd = -1;
+    size_t len;
+
+    if (!path || !path[0] || strlen(path) >= sizeof(sa.sun_path))
+        return;
+    len = strlen(path);
+    memcpy(sa.sun_path, path, len);
+    if (sa.sun_path[0] == '@')
+        sa.sun_path[0] = 0; /* abstract namespace */
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    (void)sendto(fd, text, strlen(text), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+                 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+}
+
+static void after_pass(Manager *m, void *userdata)
+{
+    static char last[256];
+    unsigned all, running, pending, failed;
+    char buf[256];
+
+    manager_counts(m, &all, &running, &pending, &failed);
+    (void)snprintf(buf, sizeof(buf), "STATUS=%u pods: %u running, %u pending, %u failed", all,
+                   running, pending, failed);
+    if (streq(buf, last))
+        return;
+    memcpy(last, buf, sizeof(last));
+    notify(buf);
+}
+
+/* ---- the API: the manager's views behind the socket ------------------------------------- */
+
+static json_t *api_get_pods(void *userdata, ApiError *ret_err)
+{
+    json_t *pods = manager_pods_to_json(userdata);
+
+    if (!pods)
+        api_error_set(ret_err, API_REASON_INTERNAL, "out of memory");
+    return pods;
+}
+
+static json_t *api_get_pod(void *userdata, const char *name, ApiError *ret_err)
+{
+    json_t *pod = manager_pod_to_json(userdata, name);
+
+    if (!pod)
+        api_error_set(ret_err, API_REASON_NOT_FOUND, "pod '%s' not found", name);
+    return pod;
+}
+
+static json_t *api_describe_pod(void *userdata, const char *name, ApiError *ret_err)
+{
+    json_t *d = manager_describe_pod(userdata, name);
+
+    if (!d)
+        api_error_set(ret_err, API_REASON_NOT_FOUND, "pod '%s' not found", name);
+    return d;
+}
+
+static json_t *api_events(void *userdata, const char *name, ApiError *ret_err)
+{
+    json_t *e = manager_events_to_json(userdata, name);
+
+    if (!e)
+        api_error_set(ret_err, API_REASON_INTERNAL, "out of memory");
+    return e;
+}
+
+static const ApiProvider api_provider = {
+    .get_pods = api_get_pods,
+    .get_pod = api_get_pod,
+    .describe_pod = api_describe_pod,
+    .events = api_events,
+};
+
+static int resolve_group(const char *name, gid_t *ret)
+{
+    struct group *g;
+    int64_t n;
+
+    if (!name) {
+        *ret = (gid_t)-1;
+        return 0;
+    }
+    if (parse_int64(name, &n) == 0 && n >= 0 && n < UINT32_MAX) {
+        *ret = (gid_t)n;
+        return 0;
+    }
+    g = getgrnam(name);
+    if (!g)
+        return -ENOENT;
+    *ret = g->gr_gid;
+    return 0;
+}
+
+static int on_signal(LoopSource *s, const struct signalfd_siginfo *si, void *userdata)
+{
+    Manager *m = userdata;
+
+    if (si->ssi_signo == SIGHUP) {
+        log_info("SIGHUP: re-reading every manifest");
+        manager_rescan(m);
+        return 0;
+    }
+    log_info("%s: %s", strsignal((int)si->ssi_signo),
+             arg_stop_on_exit ? "stopping every pod, then exiting"
+                              : "exiting; the pods keep running under their monitors");
+    notify("STOPPING=1");
+    manager_shutdown(m, arg_stop_on_exit);
+    return 0;
+}
+
+int main(int argc, char *argv[])
+{
+    _cleanup_(loop_unrefp) Loop *loop = NULL;
+    _cleanup_(manager_freep) Manager *m = NULL;
+    _cleanup_(loop_source_unrefp) LoopSource *sig = NULL;
+    _cleanup_free_ char *monitor = NULL, *socket_path = NULL;
+    ApiServer *api = NULL;
+    gid_t socket_gid;
+    ManagerConfig cfg;
+    PdError e = {0};
+    sigset_t mask;
+    int r;
+
+    r = parse_args(argc, argv);
+    if (r <= 0)
+        return r < 0 ? 2 : 0;
+
+    /* Handled signals are blocked before anything else exists, then read from a signalfd. */
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+        return log_error_errno(-errno, "cannot block signals") < 0 ? 1 : 1;
+    (void)signal(SIGPIPE, SIG_IGN);
+
+    monitor = arg_monitor_path ? strdup(arg_monitor_path) : find_monitor();
+    if (!monitor)
+        return 1;
+    r = loop_new(&loop);
+    if (r < 0) {
+        log_error_errno(r, "cannot create the event loop");
+        return 1;
+    }
+    cfg = (ManagerConfig){
+        .manifest_dir = arg_manifest_dir,
+        .state_dir = arg_state_dir,
+        .run_dir = arg_run_dir,
+        .log_dir = arg_log_dir,
+        .monitor_path = monitor,
+        .runtime = arg_runtime,
+        .rescan_interval_usec = arg_rescan_interval_usec,
+        .backoff_initial_usec = arg_backoff_initial_usec,
+        .backoff_max_usec = arg_backoff_max_usec,
+        .backoff_reset_usec = arg_backoff_reset_usec,
+        .after_pass = after_pass,
+    };
+    r = manager_new(loop, &cfg, &m, &e);
+    if (r < 0) {
+        char buf[PD_ERROR_MESSAGE_MAX + PD_ERROR_FILE_MAX + 64];
+
+        pd_error_format(&e, buf, sizeof(buf));
+        log_error("podd: %s", buf);
+        return 1;
+    }
+    r = resolve_group(arg_socket_group, &socket_gid);
+    if (r < 0) {
+        log_error("podd: --socket-group: no group '%s'", arg_socket_group);
+        return 1;
+    }
+    socket_path = arg_socket ? strdup(arg_socket) : strdup_printf("%s/podd.sock", arg_run_dir);
+    if (!socket_path)
+        return 1;
+    {
+        _cleanup_free_ char *dir = strdup(socket_path);
+
+        /* The run dir is ours to create; the socket's directory too when it is elsewhere. */
+        if (!dir || (mkdir(dirname(dir), 0755) < 0 && errno != EEXIST)) {
+            log_error_errno(-errno, "podd: cannot create the directory of %s", socket_path);
+            return 1;
+        }
+    }
+    api = api_server_new(loop, socket_path, socket_gid, &api_provider, m, &e);
+    if (!api) {
+        char buf[PD_ERROR_MESSAGE_MAX + PD_ERROR_FILE_MAX + 64];
+
+        pd_error_format(&e, buf, sizeof(buf));
+        log_error("podd: API socket %s: %s", socket_path, buf);
+        return 1;
+    }
+    r = loop_add_signal(loop, &sig, &mask, on_signal, m);
+    if (r < 0) {
+        log_error_errno(r, "cannot watch signals");
+        return 1;
+    }
+    log_info("podd %s: manifests %s, state %s, run %s, logs %s", PACKAGE_VERSION,
+             arg_manifest_dir, arg_state_dir, arg_run_dir, arg_log_dir);
+    r = manager_start(m);
+    if (r < 0) {
+        log_error_errno(r, "cannot start");
+        return 1;
+    }
+    notify("READY=1");
+    r = loop_run(loop);
+    if (r < 0) {
+        log_error_errno(r, "event loop failed");
+        return 1;
+    }
+    log_info("podd: exiting");
+    api_server_free(api);
+    return 0;
+}

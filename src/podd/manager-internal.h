@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* Shared between manager.c (records, watcher, state, API views) and manager-pod.c (lifecycle). */
+
+#include "graph/graph.h"
+#include "manager.h"
+#include "manifest/manifest.h"
+#include "runtime/runtime.h"
+#include "state/state.h"
+#include "watch.h"
+
+#define MANAGER_MAX_EVENTS 512
+/* How often a container waiting for its image looks again. */
+#define IMAGE_RETRY_USEC (2 * 1000000ull)
+
+typedef enum PodPhase {
+    POD_PHASE_PENDING,
+    POD_PHASE_RUNNING,
+    POD_PHASE_SUCCEEDED,
+    POD_PHASE_FAILED,
+    _POD_PHASE_MAX,
+    _POD_PHASE_INVALID = -EINVAL,
+} PodPhase;
+
+const char *pod_phase_to_string(PodPhase p);
+PodPhase pod_phase_from_string(const char *s);
+
+typedef enum CtrState {
+    CTR_WAITING,
+    CTR_RUNNING,
+    CTR_TERMINATED,
+    _CTR_STATE_MAX,
+    _CTR_STATE_INVALID = -EINVAL,
+} CtrState;
+
+typedef struct PodRec PodRec;
+
+/* What podd knows of one container of a pod. */
+typedef struct Ctr {
+    PodRec *pod;
+    char *name;
+    char *id; /* the runtime's id */
+    ContainerKind kind;
+    const Container *spec;  /* into pod->pod; NULL once the pod left the desired set */
+    char *spec_json;        /* compact JSON of the spec it runs with: a change replaces it */
+    int64_t grace_seconds;  /* of the version that runs */
+    CtrState state;
+    char reason[32];        /* waiting or terminated reason */
+    char message[512];
+    bool ever_started;      /* in this pod instance */
+    bool completed;         /* exited 0 at least once (the "completed" condition) */
+    bool finished;          /* terminated for good: no restart will come */
+    unsigned restart_count;
+    unsigned backoff_step;  /* restarts since the last reset; the first is immediate */
+    uint64_t backoff_until; /* monotonic usec; 0: none */
+    uint64_t kill_at;       /* monotonic usec of SIGKILL while stopping; 0: none */
+    uint64_t started_mono;
+    char started_at[40];
+    bool has_last;
+    ExitRecord last;        /* the previous termination (Kubernetes' lastState) */
+    bool has_term;
+    ExitRecord term;        /* the current termination while TERMINATED */
+    LoopSource *monitor;    /* pidfd of podd-monitor */
+    pid_t monitor_pid;
+    bool stopping;          /* SIGTERM sent */
+    bool replace;           /* its spec changed: stop it, then start the new version */
+    bool orphan;            /* gone from the manifest: stop it, then forget it */
+} Ctr;
+
+/* One pod: its desired version and what runs. */
+struct PodRec {
+    Manager *m;
+    char *name;
+    char *namespace;
+    const Pod *pod;         /* the desired version (the watcher's); NULL when removed */
+    char spec_hash[MANIFEST_WATCH_HASH_LEN];
+    char running_hash[MANIFEST_WATCH_HASH_LEN]; /* the version whose containers run */
+    json_t *level;          /* pod-level fields of the desired version (no containers) */
+    char *source;           /* the manifest file it comes from */
+    Ctr *ctrs;
+    size_t n_ctrs;
+    Graph *graph;
+    bool sandbox_up;
+    bool terminating;       /* stopping every container */
+    bool remove_after_stop; /* the manifest is gone */
+    bool recreate_after_stop; /* a pod-level change: start again from scratch */
+    bool exit_policy_done;
+    PodPhase phase;
+    char created_at[40];
+    uint64_t deletion_mono;  /* when terminating started */
+    char deleting_at[40];
+    bool has_manifest_error;
+    PdError manifest_error;
+    bool dirty;
+    LoopSource *timer;
+};
+
+struct Manager {
+    Loop *loop;
+    ManagerConfig cfg;
+    char *images_dir;
+    StateStore *store;
+    const RuntimeOps *rt;
+    void *rt_ctx;
+    ManifestWatcher *watcher;
+    LoopSource *reconcile;
+    PodRec **pods;
+    size_t n_pods;
+    bool ready;
+    bool shutting_down;
+    json_t *events; /* ring of recent events */
+};
+
+/* manager.c */
+PodRec *manager_find_pod(const Manager *m, const char *name);
+void manager_mark_dirty(PodRec *pr);
+void manager_event(Manager *m, const PodRec *pr, const char *container, const char *type,
+                   const char *reason, const char *fmt, ...) _printf_(6, 7);
+int pod_rec_save(PodRec *pr);
+void pod_rec_free(PodRec *pr);
+void manager_drop_pod(Manager *m, PodRec *pr);
+
+/* manager-pod.c */
+/* (Re)builds the container records and graph of pr from its desired version. */
+int pod_rec_load_spec(PodRec *pr, PdError *reterr);
+/* Drives pr one step toward its goal; arms its timer for the next deadline. */
+void pod_reconcile(PodRec *pr);
+/* A monitor ended (its pidfd became readable), or an exit was found at adoption. */
+void ctr_handle_exit(Ctr *c);
+/* Watches an adopted, still running monitor; false when it is gone. */
+bool ctr_adopt_running(Ctr *c, pid_t monitor_pid);
+/* Starts stopping every container of pr (remove, replace, shutdown). */
+void pod_begin_stop(PodRec *pr);
+/* True once nothing of pr runs anymore. */
+bool pod_all_stopped(const PodRec *pr);

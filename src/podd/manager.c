@@ -1,0 +1,771 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <stdio.h>
+#include <time.h>
+
+#include "manager-internal.h"
+#include "reconcile/reconcile.h"
+
+static const char *const pod_phase_table[_POD_PHASE_MAX] = {
+    [POD_PHASE_PENDING] = "Pending",
+    [POD_PHASE_RUNNING] = "Running",
+    [POD_PHASE_SUCCEEDED] = "Succeeded",
+    [POD_PHASE_FAILED] = "Failed",
+};
+
+const char *pod_phase_to_string(PodPhase p)
+{
+    return p >= 0 && p < _POD_PHASE_MAX ? pod_phase_table[p] : NULL;
+}
+
+PodPhase pod_phase_from_string(const char *s)
+{
+    for (int i = 0; s && i < _POD_PHASE_MAX; i++)
+        if (streq(pod_phase_table[i], s))
+            return (PodPhase)i;
+    return _POD_PHASE_INVALID;
+}
+
+static void now_rfc3339(char buf[40])
+{
+    struct timespec ts;
+
+    (void)clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec = 0; /* Kubernetes' timestamps have seconds */
+    format_rfc3339_nano(&ts, buf, 40);
+    /* "....00.000000000Z" -> "....00Z" */
+    {
+        char *dot = strchr(buf, '.');
+
+        if (dot) {
+            dot[0] = 'Z';
+            dot[1] = 0;
+        }
+    }
+}
+
+/* ---- records ---------------------------------------------------------------------- */
+
+PodRec *manager_find_pod(const Manager *m, const char *name)
+{
+    for (size_t i = 0; i < m->n_pods; i++)
+        if (streq(m->pods[i]->name, name))
+            return m->pods[i];
+    return NULL;
+}
+
+void manager_mark_dirty(PodRec *pr)
+{
+    pr->dirty = true;
+    (void)loop_source_set_enabled(pr->m->reconcile, LOOP_SOURCE_ONESHOT);
+}
+
+static void ctr_done(Ctr *c)
+{
+    free(c->name);
+    free(c->id);
+    free(c->spec_json);
+    c->monitor = loop_source_unref(c->monitor);
+}
+
+void pod_rec_free(PodRec *pr)
+{
+    if (!pr)
+        return;
+    for (size_t i = 0; i < pr->n_ctrs; i++)
+        ctr_done(&pr->ctrs[i]);
+    free(pr->ctrs);
+    graph_free(pr->graph);
+    json_decref(pr->level);
+    free(pr->source);
+    loop_source_unref(pr->timer);
+    free(pr->name);
+    free(pr->namespace);
+    free(pr);
+}
+
+static int on_pod_timer(LoopSource *s, uint64_t deadline, void *userdata)
+{
+    manager_mark_dirty(userdata);
+    return 0;
+}
+
+static PodRec *pod_rec_new(Manager *m, const char *name, const char *namespace)
+{
+    PodRec *pr = calloc(1, sizeof(PodRec));
+    PodRec **np;
+
+    if (!pr)
+        return NULL;
+    pr->m = m;
+    pr->name = strdup(name);
+    pr->namespace = strdup(namespace ? namespace : "default");
+    np = reallocarray(m->pods, m->n_pods + 1, sizeof(PodRec *));
+    if (!pr->name || !pr->namespace || !np ||
+        loop_add_timer(m->loop, &pr->timer, LOOP_TIME_INFINITY, on_pod_timer, pr) < 0) {
+        if (np)
+            m->pods = np;
+        pod_rec_free(pr);
+        return NULL;
+    }
+    m->pods = np;
+    m->pods[m->n_pods++] = pr;
+    now_rfc3339(pr->created_at);
+    return pr;
+}
+
+void manager_drop_pod(Manager *m, PodRec *pr)
+{
+    for (size_t i = 0; i < m->n_pods; i++)
+        if (m->pods[i] == pr) {
+            memmove(&m->pods[i], &m->pods[i + 1], (m->n_pods - i - 1) * sizeof(PodRec *));
+            m->n_pods--;
+            break;
+        }
+    (void)state_store_remove_pod(m->store, pr->name);
+    pod_rec_free(pr);
+}
+
+/* ---- events ----------------------------------------------------------------------- */
+
+void manager_event(Manager *m, const PodRec *pr, const char *container, const char *type,
+                   const char *reason, const char *fmt, ...)
+{
+    char msg[1024], when[40];
+    json_t *e;
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    now_rfc3339(when);
+    if (container)
+        log_info("pod=%s/%s container=%s %s: %s", pr->namespace, pr->name, container, reason,
+                 msg);
+    else
+        log_info("pod=%s/%s %s: %s", pr->namespace, pr->name, reason, msg);
+    e = json_pack("{s:s,s:s?,s:s,s:s,s:s,s:i,s:s,s:s}", "pod", pr->name, "container", container,
+                  "type", type, "reason", reason, "message", msg, "count", 1, "firstTimestamp",
+                  when, "lastTimestamp", when);
+    if (!e || json_array_append_new(m->events, e) < 0)
+        return;
+    if (json_array_size(m->events) > MANAGER_MAX_EVENTS)
+        (void)json_array_remove(m->events, 0);
+}
+
+/* ---- persistence ------------------------------------------------------------------ */
+
+static json_t *exit_record_to_json(const ExitRecord *e)
+{
+    return json_pack("{s:i,s:i,s:b,s:s,s:s,s:s,s:s}", "exitCode", e->exit_code, "signal",
+                     e->signal, "oomKilled", e->oom_killed, "startedAt", e->started_at,
+                     "finishedAt", e->finished_at, "reason", e->reason, "message", e->message);
+}
+
+static void exit_record_from_json(json_t *j, ExitRecord *e)
+{
+    const char *s;
+
+    *e = (ExitRecord){.exit_code = -1};
+    e->exit_code = (int)json_integer_value(json_object_get(j, "exitCode"));
+    e->signal = (int)json_integer_value(json_object_get(j, "signal"));
+    e->oom_killed = json_is_true(json_object_get(j, "oomKilled"));
+    if ((s = json_string_value(json_object_get(j, "startedAt"))))
+        (void)snprintf(e->started_at, sizeof(e->started_at), "%s", s);
+    if ((s = json_string_value(json_object_get(j, "finishedAt"))))
+        (void)snprintf(e->finished_at, sizeof(e->finished_at), "%s", s);
+    if ((s = json_string_value(json_object_get(j, "reason"))))
+        (void)snprintf(e->reason, sizeof(e->reason), "%s", s);
+    if ((s = json_string_value(json_object_get(j, "message"))))
+        (void)snprintf(e->message, sizeof(e->message), "%s", s);
+}
+
+/*
+ * The pod's state file: which version runs and, per container, what a new
+ * daemon needs to carry on: restart count, last termination, whether it
+ * completed or finished for good. Running monitors are found again through
+ * the runtime's pid files, exits through its exit records.
+ */
+int pod_rec_save(PodRec *pr)
+{
+    _cleanup_json_ json_t *st = NULL;
+    json_t *ctrs;
+    int r;
+
+    st = json_pack("{s:i,s:s,s:s,s:s,s:s,s:b,s:b}", "version", 1, "namespace", pr->namespace,
+                   "runningHash", pr->running_hash, "phase", pod_phase_to_string(pr->phase),
+                   "createdAt", pr->created_at, "exitPolicyDone", pr->exit_policy_done,
+                   "sandbox", pr->sandbox_up);
+    if (!st || json_object_set_new(st, "containers", ctrs = json_object()) < 0)
+        return -ENOMEM;
+    for (size_t i = 0; i < pr->n_ctrs; i++) {
+        const Ctr *c = &pr->ctrs[i];
+        json_t *cj = json_pack("{s:s,s:i,s:i,s:b,s:b,s:b,s:s}", "id", c->id, "restartCount",
+                               (int)c->restart_count, "backoffStep", (int)c->backoff_step,
+                               "everStarted", c->ever_started, "completed", c->completed,
+                               "finished", c->finished, "specJson",
+                               c->spec_json ? c->spec_json : "");
+
+        if (!cj || json_object_set_new(ctrs, c->name, cj) < 0)
+            return -ENOMEM;
+        if (c->has_last && json_object_set_new(cj, "lastState", exit_record_to_json(&c->last)) < 0)
+            return -ENOMEM;
+    }
+    r = state_store_save_pod(pr->m->store, pr->name, st);
+    if (r < 0)
+        log_warning_errno(r, "pod=%s/%s: cannot save its state; continuing", pr->namespace,
+                          pr->name);
+    return r;
+}
+
+/* Takes over what a previous daemon recorded for a pod that is still desired unchanged. */
+static void pod_rec_restore(PodRec *pr, json_t *st)
+{
+    json_t *ctrs = json_object_get(st, "containers");
+    const char *s;
+
+    if ((s = json_string_value(json_object_get(st, "createdAt"))))
+        (void)snprintf(pr->created_at, sizeof(pr->created_at), "%s", s);
+    pr->exit_policy_done = json_is_true(json_object_get(st, "exitPolicyDone"));
+    pr->sandbox_up = json_is_true(json_object_get(st, "sandbox"));
+    (void)snprintf(pr->running_hash, sizeof(pr->running_hash), "%s", pr->spec_hash);
+    for (size_t i = 0; i < pr->n_ctrs; i++) {
+        Ctr *c = &pr->ctrs[i];
+        json_t *cj = json_object_get(ctrs, c->name);
+        ContainerStatus cs = {0};
+
+        if (!cj)
+            continue;
+        c->restart_count = (unsigned)json_integer_value(json_object_get(cj, "restartCount"));
+        c->backoff_step = (unsigned)json_integer_value(json_object_get(cj, "backoffStep"));
+        c->ever_started = json_is_true(json_object_get(cj, "everStarted"));
+        c->completed = json_is_true(json_object_get(cj, "completed"));
+        c->finished = json_is_true(json_object_get(cj, "finished"));
+        if (json_object_get(cj, "lastState")) {
+            exit_record_from_json(json_object_get(cj, "lastState"), &c->last);
+            c->has_last = true;
+        }
+        if (!c->ever_started)
+            continue;
+        if (pr->m->rt->container_inspect(pr->m->rt_ctx, c->id, &cs, NULL) < 0)
+            continue;
+        if (cs.state == CONTAINER_STATE_RUNNING && ctr_adopt_running(c, cs.monitor_pid)) {
+            manager_event(pr->m, pr, c->name, "Normal", "Adopted",
+                          "running under monitor %d, adopted after a daemon restart",
+                          (int)cs.monitor_pid);
+            continue;
+        }
+        if (cs.state == CONTAINER_STATE_EXITED || cs.state == CONTAINER_STATE_RUNNING ||
+            cs.state == CONTAINER_STATE_CREATED) {
+            /* It ended while no daemon watched (or its monitor was killed): record it now. */
+            c->state = CTR_RUNNING;
+            ctr_handle_exit(c);
+        } else if (c->finished) {
+            c->state = CTR_TERMINATED;
+            if (c->has_last) {
+                c->term = c->last;
+                c->has_term = true;
+            }
+        }
+    }
+}
+
+/* Stops and forgets what a previous daemon ran for a pod that is no longer desired. */
+static void cleanup_orphan(Manager *m, const char *name, json_t *st)
+{
+    json_t *ctrs = json_object_get(st, "containers"), *cj;
+    const char *ns = json_string_value(json_object_get(st, "namespace"));
+    const char *key;
+    Pod shell = {.name = (char *)name, .namespace = (char *)(ns ? ns : "default")};
+
+    json_object_foreach (ctrs, key, cj) {
+        const char *id = json_string_value(json_object_get(cj, "id"));
+
+        if (id) {
+            (void)m->rt->container_signal(m->rt_ctx, id, SIGKILL, NULL);
+            (void)m->rt->container_remove(m->rt_ctx, id, NULL);
+        }
+    }
+    (void)m->rt->pod_destroy(m->rt_ctx, &shell, NULL);
+    (void)state_store_remove_pod(m->store, name);
+    log_info("pod=%s/%s: removed, it belongs to no manifest", shell.namespace, name);
+}
+
+/* ---- the desired set -------------------------------------------------------------- */
+
+/* Everything but the containers: a change there replaces the whole pod. */
+static json_t *pod_level_json(json_t *spec)
+{
+    json_t *level = json_deep_copy(spec);
+
+    if (level) {
+        (void)json_object_del(level, "containers");
+        (void)json_object_del(level, "initContainers");
+    }
+    return level;
+}
+
+static void pod_take_desired(PodRec *pr, const ManifestWatchPod *wp)
+{
+    json_decref(pr->level);
+    pr->level = pod_level_json(wp->spec);
+    pr->pod = wp->pod;
+    free(pr->source);
+    pr->source = strdup(wp->file);
+    (void)snprintf(pr->spec_hash, sizeof(pr->spec_hash), "%s", wp->spec_hash);
+    pr->has_manifest_error = wp->has_error;
+    if (wp->has_error)
+        pr->manifest_error = wp->error;
+}
+
+static void on_pod_added(Manager *m, const ManifestWatchPod *wp)
+{
+    PodRec *pr = manager_find_pod(m, wp->name);
+    PdError e = {0};
+
+    if (!pr) {
+        pr = pod_rec_new(m, wp->name, wp->pod->namespace);
+        if (!pr) {
+            log_error("pod=%s: out of memory; continuing", wp->name);
+            return;
+        }
+    }
+    pod_take_desired(pr, wp);
+    if (pod_rec_load_spec(pr, &e) < 0) {
+        log_error("pod=%s/%s: %s; continuing", pr->namespace, pr->name, e.message);
+        return;
+    }
+    manager_event(m, pr, NULL, "Normal", "Created", "from %s", wp->file);
+    manager_mark_dirty(pr);
+}
+
+/*
+ * A new version of a running pod. A change of pod-level fields replaces the
+ * whole pod; otherwise only the containers whose own spec changed are
+ * replaced (pod_reconcile notices the mismatch), the others run on.
+ */
+static void on_pod_changed(Manager *m, const ManifestWatchPod *wp)
+{
+    PodRec *pr = manager_find_pod(m, wp->name);
+    _cleanup_json_ json_t *new_level = NULL;
+    PdError e = {0};
+    bool same_level;
+
+    if (!pr) {
+        on_pod_added(m, wp);
+        return;
+    }
+    if (streq(pr->spec_hash, wp->spec_hash) && !wp->has_error) {
+        /* An error was cleared; nothing else changed. */
+        pr->has_manifest_error = false;
+        manager_mark_dirty(pr);
+        return;
+    }
+    /* The previous Pod object is already gone: compare with what we kept of it. */
+    new_level = pod_level_json(wp->spec);
+    same_level = pr->level && new_level && json_equal(pr->level, new_level);
+    if (!pr->pod || !same_level || pr->terminating) {
+        /* The old Pod is the watcher's and goes away now: keep only what stopping needs. */
+        pr->pod = NULL;
+        for (size_t i = 0; i < pr->n_ctrs; i++)
+            pr->ctrs[i].spec = NULL;
+        pr->recreate_after_stop = true;
+        (void)snprintf(pr->spec_hash, sizeof(pr->spec_hash), "%s", wp->spec_hash);
+        manager_event(m, pr, NULL, "Normal", "Replacing",
+                      "pod-level fields changed in %s: replacing the whole pod", wp->file);
+        pod_begin_stop(pr);
+        pod_take_desired(pr, wp);
+        manager_mark_dirty(pr);
+        return;
+    }
+    pod_take_desired(pr, wp);
+    if (pod_rec_load_spec(pr, &e) < 0) {
+        log_error("pod=%s/%s: %s; continuing", pr->namespace, pr->name, e.message);
+        return;
+    }
+    manager_event(m, pr, NULL, "Normal", "Updated", "new version from %s", wp->file);
+    manager_mark_dirty(pr);
+}
+
+static void on_pod_removed(Manager *m, const char *name)
+{
+    PodRec *pr = manager_find_pod(m, name);
+
+    if (!pr)
+        return;
+    pr->pod = NULL;
+    for (size_t i = 0; i < pr->n_ctrs; i++)
+        pr->ctrs[i].spec = NULL;
+    pr->remove_after_stop = true;
+    pr->recreate_after_stop = false;
+    manager_event(m, pr, NULL, "Normal", "Killing", "its manifest was removed: stopping");
+    pod_begin_stop(pr);
+    manager_mark_dirty(pr);
+}
+
+static int on_watch_event(ManifestWatcher *w, const ManifestWatchEvent *ev, void *userdata)
+{
+    Manager *m = userdata;
+    char where[PD_ERROR_MESSAGE_MAX + PD_ERROR_FILE_MAX + 64];
+    PodRec *pr;
+
+    switch (ev->type) {
+    case MANIFEST_WATCH_ADDED:
+        on_pod_added(m, ev->pod);
+        break;
+    case MANIFEST_WATCH_CHANGED:
+        on_pod_changed(m, ev->pod);
+        break;
+    case MANIFEST_WATCH_REMOVED:
+        on_pod_removed(m, ev->pod_name);
+        break;
+    case MANIFEST_WATCH_ERROR:
+    case MANIFEST_WATCH_CONFLICT:
+        pd_error_format(ev->error, where, sizeof(where));
+        pr = ev->pod_name ? manager_find_pod(m, ev->pod_name) : NULL;
+        if (pr) {
+            pr->has_manifest_error = true;
+            pr->manifest_error = *ev->error;
+            manager_event(m, pr, NULL, "Warning",
+                          ev->type == MANIFEST_WATCH_ERROR ? "ManifestInvalid" : "NameConflict",
+                          "%s (the running version is kept)", where);
+        } else {
+            log_warning("manifest %s: %s; continuing", ev->file ? ev->file : "?", where);
+        }
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+/* ---- the reconcile pass ----------------------------------------------------------- */
+
+static int on_reconcile(LoopSource *s, void *userdata)
+{
+    Manager *m = userdata;
+    bool any_left = false;
+
+    /* A pod may be dropped while we walk: walk a copy of the list. */
+    for (size_t i = 0; i < m->n_pods;) {
+        PodRec *pr = m->pods[i];
+        size_t before = m->n_pods;
+
+        if (pr->dirty) {
+            pr->dirty = false;
+            pod_reconcile(pr);
+        }
+        if (m->n_pods == before)
+            i++;
+    }
+    if (m->cfg.after_pass)
+        m->cfg.after_pass(m, m->cfg.userdata);
+    if (m->shutting_down) {
+        for (size_t i = 0; i < m->n_pods; i++)
+            if (!pod_all_stopped(m->pods[i]))
+                any_left = true;
+        if (!any_left)
+            loop_exit(m->loop, 0);
+    }
+    return 0;
+}
+
+/* ---- life of the manager ---------------------------------------------------------- */
+
+int manager_new(Loop *loop, const ManagerConfig *cfg, Manager **ret, PdError *reterr)
+{
+    _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
+    RuntimeConfig rc;
+    ManifestWatchOptions wo = {.rescan_interval_usec = cfg->rescan_interval_usec};
+    int r;
+
+    if (!m)
+        return pd_error_set(reterr, -ENOMEM, "out of memory");
+    m->loop = loop_ref(loop);
+    m->cfg = *cfg;
+    m->events = json_array();
+    m->images_dir = strdup_printf("%s/images", cfg->state_dir);
+    if (!m->events || !m->images_dir)
+        return pd_error_set(reterr, -ENOMEM, "out of memory");
+    r = state_store_open(cfg->state_dir, &m->store, reterr);
+    if (r < 0)
+        return r;
+    m->rt = runtime_find(cfg->runtime);
+    if (!m->rt)
+        return pd_error_set(reterr, -EINVAL, "unknown runtime '%s' (known: native)",
+                            cfg->runtime);
+    rc = (RuntimeConfig){.run_dir = cfg->run_dir, .log_dir = cfg->log_dir,
+                         .monitor_path = cfg->monitor_path};
+    r = m->rt->init(&m->rt_ctx, &rc, reterr);
+    if (r < 0)
+        return r;
+    r = loop_add_deferred(loop, &m->reconcile, on_reconcile, m);
+    if (r < 0)
+        return pd_error_set(reterr, r, "cannot add the reconcile source: %s", strerror(-r));
+    (void)loop_source_set_enabled(m->reconcile, LOOP_SOURCE_OFF);
+    r = manifest_watcher_new(loop, cfg->manifest_dir, &wo, on_watch_event, m, &m->watcher,
+                             reterr);
+    if (r < 0)
+        return r;
+    *ret = move_ptr(m);
+    return 0;
+}
+
+Manager *manager_free(Manager *m)
+{
+    if (!m)
+        return NULL;
+    manifest_watcher_free(m->watcher);
+    for (size_t i = 0; i < m->n_pods; i++)
+        pod_rec_free(m->pods[i]);
+    free(m->pods);
+    loop_source_unref(m->reconcile);
+    if (m->rt && m->rt_ctx)
+        m->rt->done(m->rt_ctx);
+    state_store_free(m->store);
+    json_decref(m->events);
+    free(m->images_dir);
+    loop_unref(m->loop);
+    free(m);
+    return NULL;
+}
+
+int manager_start(Manager *m)
+{
+    _cleanup_(strv_freep) char **stored = NULL;
+    int r;
+
+    /* The desired set first: adoption compares what ran with what is wanted. */
+    r = manifest_watcher_flush(m->watcher);
+    if (r < 0)
+        log_warning_errno(r, "manifest directory %s: first scan incomplete; continuing",
+                          m->cfg.manifest_dir);
+    r = state_store_list_pods(m->store, &stored);
+    if (r < 0)
+        log_warning_errno(r, "state directory %s: cannot list pods; continuing",
+                          m->cfg.state_dir);
+    for (size_t i = 0; stored && stored[i]; i++) {
+        _cleanup_json_ json_t *st = NULL;
+        PdError e = {0};
+        PodRec *pr = manager_find_pod(m, stored[i]);
+        const char *hash;
+
+        r = state_store_load_pod(m->store, stored[i], &st, &e);
+        if (r == -EBADMSG) {
+            log_warning("pod=%s: %s; rebuilding it from its manifest; continuing", stored[i],
+                        e.message);
+            continue;
+        }
+        if (r < 0)
+            continue;
+        if (!pr) {
+            cleanup_orphan(m, stored[i], st);
+            continue;
+        }
+        hash = json_string_value(json_object_get(st, "runningHash"));
+        if (hash && streq(hash, pr->spec_hash)) {
+            pod_rec_restore(pr, st);
+        } else {
+            /* Another version ran: stop it; the desired one starts after. */
+            manager_event(m, pr, NULL, "Normal", "Replacing",
+                          "the manifest changed while podd was down");
+            cleanup_orphan(m, stored[i], st);
+        }
+    }
+    m->ready = true;
+    (void)loop_source_set_enabled(m->reconcile, LOOP_SOURCE_ONESHOT);
+    return 0;
+}
+
+void manager_rescan(Manager *m)
+{
+    (void)manifest_watcher_rescan(m->watcher);
+}
+
+void manager_shutdown(Manager *m, bool stop_pods)
+{
+    m->shutting_down = true;
+    if (!stop_pods) {
+        loop_exit(m->loop, 0);
+        return;
+    }
+    for (size_t i = 0; i < m->n_pods; i++) {
+        PodRec *pr = m->pods[i];
+
+        pr->recreate_after_stop = false;
+        pod_begin_stop(pr);
+        manager_mark_dirty(pr);
+    }
+    (void)loop_source_set_enabled(m->reconcile, LOOP_SOURCE_ONESHOT);
+}
+
+void manager_counts(const Manager *m, unsigned *all, unsigned *running, unsigned *pending,
+                    unsigned *failed)
+{
+    *all = (unsigned)m->n_pods;
+    *running = *pending = *failed = 0;
+    for (size_t i = 0; i < m->n_pods; i++) {
+        PodPhase p = m->pods[i]->phase;
+
+        *running += p == POD_PHASE_RUNNING;
+        *pending += p == POD_PHASE_PENDING;
+        *failed += p == POD_PHASE_FAILED;
+    }
+}
+
+bool manager_is_ready(const Manager *m)
+{
+    return m->ready;
+}
+
+/* ---- API views: Kubernetes v1 Pod objects ----------------------------------------------- */
+
+/* A restart is coming: Kubernetes shows the container waiting, its crash as lastState. */
+static bool ctr_restart_pending(const Ctr *c)
+{
+    return c->state == CTR_TERMINATED && !c->finished && c->has_term;
+}
+
+static json_t *terminated_json(const ExitRecord *e)
+{
+    return json_pack("{s:{s:i,s:s,s:s,s:s,s:s?}}", "terminated", "exitCode", e->exit_code,
+                     "reason", e->reason, "startedAt", e->started_at, "finishedAt",
+                     e->finished_at, "message", e->message[0] ? e->message : NULL);
+}
+
+static json_t *ctr_state_json(const Ctr *c)
+{
+    if (c->state == CTR_RUNNING)
+        return json_pack("{s:{s:s}}", "running", "startedAt", c->started_at);
+    if (c->state == CTR_TERMINATED && c->has_term && !ctr_restart_pending(c))
+        return terminated_json(&c->term);
+    return json_pack("{s:{s:s,s:s?}}", "waiting", "reason",
+                     c->reason[0] ? c->reason : "ContainerCreating", "message",
+                     c->message[0] ? c->message : NULL);
+}
+
+static json_t *ctr_status_json(const Ctr *c)
+{
+    json_t *o = json_pack("{s:s,s:s,s:b,s:i,s:b,s:o}", "name", c->name, "image",
+                          c->spec ? c->spec->image : "", "ready", c->state == CTR_RUNNING,
+                          "restartCount", (int)c->restart_count, "started",
+                          c->state == CTR_RUNNING, "state", ctr_state_json(c));
+    const ExitRecord *last = ctr_restart_pending(c) ? &c->term : c->has_last ? &c->last : NULL;
+
+    if (o)
+        (void)json_object_set_new(o, "lastState", last ? terminated_json(last) : json_object());
+    return o;
+}
+
+static json_t *condition(const char *type, bool status)
+{
+    return json_pack("{s:s,s:s}", "type", type, "status", status ? "True" : "False");
+}
+
+static json_t *pod_rec_to_json(const PodRec *pr)
+{
+    json_t *init = json_array(), *regular = json_array(), *conds = json_array();
+    json_t *spec_init = json_array(), *spec_regular = json_array();
+    json_t *o, *meta;
+    bool inits_done = true, all_ready = pr->n_ctrs > 0;
+
+    for (size_t i = 0; i < pr->n_ctrs; i++) {
+        const Ctr *c = &pr->ctrs[i];
+        bool is_init = c->kind != CONTAINER_KIND_REGULAR;
+
+        (void)json_array_append_new(is_init ? init : regular, ctr_status_json(c));
+        (void)json_array_append_new(is_init ? spec_init : spec_regular,
+                                    json_pack("{s:s,s:s}", "name", c->name, "image",
+                                              c->spec ? c->spec->image : ""));
+        if (c->kind == CONTAINER_KIND_INIT && !c->completed)
+            inits_done = false;
+        if (c->kind == CONTAINER_KIND_REGULAR && c->state != CTR_RUNNING)
+            all_ready = false;
+    }
+    (void)json_array_append_new(conds, condition("PodScheduled", true));
+    (void)json_array_append_new(conds, condition("Initialized", inits_done));
+    (void)json_array_append_new(conds, condition("ContainersReady", all_ready));
+    (void)json_array_append_new(conds, condition("Ready", all_ready && !pr->terminating));
+    meta = json_pack("{s:s,s:s,s:s}", "name", pr->name, "namespace", pr->namespace,
+                     "creationTimestamp", pr->created_at);
+    if (meta && pr->terminating && pr->deleting_at[0])
+        (void)json_object_set_new(meta, "deletionTimestamp", json_string(pr->deleting_at));
+    if (meta && pr->pod) {
+        json_t *labels = json_object();
+
+        for (size_t i = 0; labels && i < pr->pod->labels.n; i++)
+            (void)json_object_set_new(labels, pr->pod->labels.items[i].key,
+                                      json_string(pr->pod->labels.items[i].value));
+        (void)json_object_set_new(meta, "labels", labels);
+    }
+    if (meta) {
+        json_t *ann = json_pack("{s:s,s:s}", "podd.io/source", pr->source ? pr->source : "",
+                                "podd.io/runtime",
+                                pr->pod ? runtime_kind_to_string(pr->pod->runtime) : "native");
+
+        for (size_t i = 0; ann && pr->pod && i < pr->pod->annotations.n; i++)
+            (void)json_object_set_new(ann, pr->pod->annotations.items[i].key,
+                                      json_string(pr->pod->annotations.items[i].value));
+        (void)json_object_set_new(meta, "annotations", ann);
+    }
+    o = json_pack("{s:s,s:s,s:o,s:{s:o,s:o,s:s},s:{s:s,s:o,s:o,s:o,s:s}}", "apiVersion", "v1",
+                  "kind", "Pod", "metadata", meta, "spec", "initContainers", spec_init,
+                  "containers", spec_regular, "restartPolicy",
+                  pr->pod ? restart_policy_to_string(pr->pod->restart_policy) : "Always",
+                  "status", "phase", pod_phase_to_string(pr->phase), "conditions", conds,
+                  "initContainerStatuses", init, "containerStatuses", regular, "startTime",
+                  pr->created_at);
+    if (o && pr->has_manifest_error) {
+        char buf[PD_ERROR_MESSAGE_MAX + PD_ERROR_FILE_MAX + 64];
+
+        pd_error_format(&pr->manifest_error, buf, sizeof(buf));
+        (void)json_object_set_new(json_object_get(o, "status"), "message", json_string(buf));
+        (void)json_object_set_new(json_object_get(o, "status"), "reason",
+                                  json_string("ManifestInvalid"));
+    }
+    return o;
+}
+
+json_t *manager_pod_to_json(const Manager *m, const char *name)
+{
+    const PodRec *pr = manager_find_pod(m, name);
+
+    return pr ? pod_rec_to_json(pr) : NULL;
+}
+
+json_t *manager_pods_to_json(const Manager *m)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; a && i < m->n_pods; i++)
+        (void)json_array_append_new(a, pod_rec_to_json(m->pods[i]));
+    return a;
+}
+
+json_t *manager_events_to_json(const Manager *m, const char *name)
+{
+    json_t *a = json_array(), *e;
+    size_t i;
+
+    json_array_foreach (m->events, i, e)
+        if (!name || streq(json_string_value(json_object_get(e, "pod")), name))
+            (void)json_array_append(a, e);
+    return a;
+}
+
+json_t *manager_describe_pod(const Manager *m, const char *name)
+{
+    const PodRec *pr = manager_find_pod(m, name);
+    json_t *errors;
+
+    if (!pr)
+        return NULL;
+    errors = json_array();
+    if (errors && pr->has_manifest_error)
+        (void)json_array_append_new(
+            errors, json_pack("{s:s,s:i,s:i,s:s}", "file", pr->manifest_error.file, "line",
+                              (int)pr->manifest_error.line, "column",
+                              (int)pr->manifest_error.column, "message",
+                              pr->manifest_error.message));
+    return json_pack("{s:o,s:o,s:o}", "pod", pod_rec_to_json(pr), "events",
+                     manager_events_to_json(m, name), "errors", errors);
+}

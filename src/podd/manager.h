@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * manager: the daemon's heart. It owns one record per pod: the desired
+ * version (from the manifest watcher), what runs (container records fed by
+ * monitor exits), and the pod's state machine. Handlers only record facts
+ * and mark pods dirty; one deferred source reconciles the dirty pods:
+ * start what the graph allows, restart under the restart policy with
+ * backoff, apply the exit policy, stop in reverse graph order with grace
+ * timers. Every change of a pod is written to the state store, and a new
+ * daemon adopts the monitors and exit records a previous one left.
+ */
+
+#include "base/base.h"
+#include "loop/loop.h"
+
+typedef struct Manager Manager;
+
+typedef struct ManagerConfig {
+    const char *manifest_dir;
+    const char *state_dir;
+    const char *run_dir;
+    const char *log_dir;
+    const char *monitor_path; /* podd-monitor */
+    const char *runtime;      /* "native" */
+    uint64_t rescan_interval_usec;
+    /* Restart backoff defaults (a pod's podd.io/restart-backoff overrides them). */
+    uint64_t backoff_initial_usec, backoff_max_usec, backoff_reset_usec;
+    /* Called after every reconcile pass (sd_notify STATUS=); may be NULL. */
+    void (*after_pass)(Manager *m, void *userdata);
+    void *userdata;
+} ManagerConfig;
+
+/*
+ * Opens the state store and the runtime, and starts watching the manifest
+ * directory on loop. Nothing runs until manager_start(). Returns 0 or
+ * -errno with reterr set. Logs nothing.
+ */
+int manager_new(Loop *loop, const ManagerConfig *cfg, Manager **ret, PdError *reterr);
+Manager *manager_free(Manager *m);
+DEFINE_CLEANUP_FUNC(Manager, manager_free)
+
+/*
+ * The first pass: reads the manifest directory, adopts what a previous
+ * daemon left running (monitors, exit records), removes what belongs to no
+ * manifest, and schedules the first reconcile. Returns 0 or -errno.
+ */
+int manager_start(Manager *m);
+
+/* SIGHUP: re-read every manifest. */
+void manager_rescan(Manager *m);
+
+/*
+ * Ends the daemon: with stop_pods, every pod is stopped in graph order
+ * first, and the loop exits once all are down; otherwise the pods keep
+ * running under their monitors and the loop exits at once.
+ */
+void manager_shutdown(Manager *m, bool stop_pods);
+
+/* Pod counts for sd_notify STATUS=: all, running, pending, failed. */
+void manager_counts(const Manager *m, unsigned *all, unsigned *running, unsigned *pending,
+                    unsigned *failed);
+
+/* True once the first reconcile pass has been issued (sd_notify READY=1). */
+bool manager_is_ready(const Manager *m);
+
+/* A Kubernetes v1 Pod object (with PodStatus) for name; NULL when unknown. New reference. */
+json_t *manager_pod_to_json(const Manager *m, const char *name);
+/* Every pod as above, sorted by name. New reference; NULL on ENOMEM. */
+json_t *manager_pods_to_json(const Manager *m);
+/* {"pod", "events", "errors"} for podctl describe; NULL when unknown. New reference. */
+json_t *manager_describe_pod(const Manager *m, const char *name);
+/* Recent events (of one pod when name is not NULL), oldest first. New reference. */
+json_t *manager_events_to_json(const Manager *m, const char *name);

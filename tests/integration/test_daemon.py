@@ -1,0 +1,545 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The real podd daemon in private directories, driving real containers.
+
+Each test starts podd with its own manifest, state, run and log directories,
+drops manifests in and watches what happens through the files podd and its
+monitors write (state.json, pid files, container logs) and podd's own log.
+Every process is stopped by its recorded pid; nothing is left behind.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+from conftest import alive, builddir, cgroup_dirs, mounts_under, proc_start_time
+
+
+def wait_for(what, cond, timeout=15.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Daemon:
+    def __init__(self, rootfs, top):
+        self.top = top
+        self.manifests = os.path.join(top, "manifests")
+        self.state = os.path.join(top, "state")
+        self.run = os.path.join(top, "run")
+        self.logs = os.path.join(top, "log")
+        os.makedirs(self.manifests)
+        image = os.path.join(self.state, "images", "busybox", "latest")
+        shutil.copytree(rootfs, image, symlinks=True)
+        self.proc = None
+        self.generation = 0
+        self.log_path = None
+        self.extra = []
+
+    def start(self, *extra):
+        self.generation += 1
+        self.log_path = os.path.join(self.top, f"podd-{self.generation}.log")
+        args = [os.path.join(builddir(), "podd"), "--manifest-dir", self.manifests,
+                "--state-dir", self.state, "--run-dir", self.run, "--log-dir", self.logs,
+                "--on-exit", "stop", "--restart-backoff", "initial=1s,max=4s,reset=10m",
+                *extra]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                     stderr=open(self.log_path, "w"))
+        wait_for("podd to start", lambda: "podd 0.1" in self.log())
+        return self
+
+    def log(self):
+        try:
+            with open(self.log_path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def stop(self, timeout=30):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=timeout)
+        return self.proc.returncode
+
+    def write(self, name, text):
+        """Writes a manifest the way editors do: a temporary file renamed into place."""
+        tmp = os.path.join(self.manifests, f".{name}.swp")
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, os.path.join(self.manifests, name))
+
+    def pod_state(self, pod):
+        try:
+            with open(os.path.join(self.state, "pods", pod, "state.json")) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def ctr_dir(self, pod, ctr):
+        return os.path.join(self.run, "containers", f"default_{pod}_{ctr}")
+
+    def ctr_pid(self, pod, ctr):
+        """(pid, start time) of the container's first process while it runs, else None."""
+        try:
+            with open(os.path.join(self.ctr_dir(pod, ctr), "container.pid")) as f:
+                pid, start = (int(x) for x in f.read().split())
+        except (OSError, ValueError):
+            return None
+        return (pid, start) if alive((pid, start)) else None
+
+    def ctr_log(self, pod, ctr):
+        try:
+            with open(os.path.join(self.logs, f"default_{pod}", f"{ctr}.log")) as f:
+                return [line.split(" ", 3)[3].rstrip("\n") for line in f if line.count(" ") >= 3]
+        except OSError:
+            return []
+
+    def ctr_log_times(self, pod, ctr):
+        """The CRI timestamps of the container's log lines, as seconds."""
+        import datetime
+        times = []
+        try:
+            with open(os.path.join(self.logs, f"default_{pod}", f"{ctr}.log")) as f:
+                for line in f:
+                    stamp = line.split(" ", 1)[0]
+                    whole, frac = stamp.rstrip("Z").split(".")
+                    t = datetime.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S")
+                    times.append(t.replace(tzinfo=datetime.timezone.utc).timestamp()
+                                 + float("0." + frac))
+        except OSError:
+            pass
+        return times
+
+    def restarts(self, pod, ctr):
+        st = self.pod_state(pod)
+        return st["containers"][ctr]["restartCount"] if st else -1
+
+    def leftovers(self):
+        """Monitors and containers still alive, by their pid files."""
+        alive = []
+        for root, _, files in os.walk(os.path.join(self.run, "containers")):
+            for name in ("monitor.pid", "container.pid"):
+                if name in files:
+                    try:
+                        with open(os.path.join(root, name)) as f:
+                            pid, start = (int(x) for x in f.read().split())
+                    except (OSError, ValueError):
+                        continue
+                    if proc_start_time(pid) == start:
+                        alive.append((pid, start))
+        return alive
+
+
+@pytest.fixture
+def daemon(rootfs):
+    top = tempfile.mkdtemp(prefix="podd-daemon-")
+    d = Daemon(rootfs, top)
+    yield d
+    problems = []
+    if d.proc and d.proc.poll() is None:
+        try:
+            d.stop(timeout=60)
+        except subprocess.TimeoutExpired:
+            d.kill9()
+            problems.append("podd did not stop on SIGTERM")
+    for pid, start in d.leftovers():
+        problems.append(f"process {pid} left running")
+        if proc_start_time(pid) == start:
+            os.kill(pid, signal.SIGKILL)
+    if mounts_under(top):
+        problems.append(f"mounts left: {mounts_under(top)}")
+        for mp in sorted(mounts_under(top), key=len, reverse=True):
+            subprocess.run(["umount", "-l", mp], check=False)
+    shutil.rmtree(top, ignore_errors=True)
+    assert not problems, problems
+
+
+def unique(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def pod_yaml(name, containers, init=(), extra_spec="", annotations=None, grace=1):
+    def ctrs(items, indent="  "):
+        out = []
+        for c in items:
+            out.append(f"{indent}- name: {c['name']}\n{indent}  image: busybox:latest\n"
+                       f"{indent}  command: [sh, -c, {json.dumps(c['cmd'])}]\n")
+            for key in ("restartPolicy",):
+                if key in c:
+                    out.append(f"{indent}  {key}: {c[key]}\n")
+            if "mounts" in c:
+                out.append(f"{indent}  volumeMounts:\n")
+                for vol, path in c["mounts"]:
+                    out.append(f"{indent}  - name: {vol}\n{indent}    mountPath: {path}\n")
+        return "".join(out)
+
+    ann = ""
+    if annotations:
+        ann = "  annotations:\n" + "".join(f"    {k}: {json.dumps(v)}\n"
+                                           for k, v in annotations.items())
+    text = (f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n{ann}spec:\n"
+            f"  terminationGracePeriodSeconds: {grace}\n{extra_spec}")
+    if init:
+        text += "  initContainers:\n" + ctrs(init)
+    text += "  containers:\n" + ctrs(containers)
+    return text
+
+
+def test_init_containers_run_in_order_before_the_app(daemon):
+    pod = unique("order")
+    daemon.start()
+    daemon.write("order.yaml", pod_yaml(
+        pod,
+        init=[{"name": "first", "cmd": "sleep 0.3; echo first >> /shared/order",
+               "mounts": [("shared", "/shared")]},
+              {"name": "second", "cmd": "echo second >> /shared/order",
+               "mounts": [("shared", "/shared")]}],
+        containers=[{"name": "app", "cmd": "echo app >> /shared/order; cat /shared/order; "
+                     "sleep 3600", "mounts": [("shared", "/shared")]}],
+        extra_spec="  volumes:\n  - name: shared\n    emptyDir: {}\n"))
+    wait_for("the app's log", lambda: len(daemon.ctr_log(pod, "app")) >= 3)
+    assert daemon.ctr_log(pod, "app")[:3] == ["first", "second", "app"]
+    st = daemon.pod_state(pod)
+    assert st["phase"] == "Running"
+    assert st["containers"]["first"]["completed"] and st["containers"]["second"]["completed"]
+
+
+def test_crash_loop_restarts_immediately_then_backs_off(daemon):
+    pod = unique("crash")
+    daemon.start()
+    daemon.write("crash.yaml", pod_yaml(
+        pod, containers=[{"name": "crasher", "cmd": "date +%s.%N; exit 3",
+                          "restartPolicy": "OnFailure"}]))
+    wait_for("three restarts", lambda: len(daemon.ctr_log_times(pod, "crasher")) >= 4,
+             timeout=20)
+    starts = daemon.ctr_log_times(pod, "crasher")
+    # The container may print before podd has saved the pod's state.
+    wait_for("the restart count", lambda: daemon.restarts(pod, "crasher") >= 3)
+    assert len(starts) >= 4
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    # kubelet's rhythm: the first restart at once, then initial (1s here), doubling.
+    assert gaps[0] < 0.9, gaps
+    assert 0.9 <= gaps[1] < 2.5, gaps
+    assert 1.9 <= gaps[2] < 3.5, gaps
+    assert "BackOff" in daemon.log()
+    st = daemon.pod_state(pod)
+    assert st["containers"]["crasher"]["lastState"]["exitCode"] == 3
+
+
+def test_never_policy_fails_the_pod_and_onfailure_completes(daemon):
+    failing, done = unique("never"), unique("ok")
+    daemon.start()
+    daemon.write("never.yaml", pod_yaml(failing, containers=[{"name": "job", "cmd": "exit 1"}],
+                                        extra_spec="  restartPolicy: Never\n"))
+    daemon.write("ok.yaml", pod_yaml(done, containers=[{"name": "job", "cmd": "exit 0"}],
+                                     extra_spec="  restartPolicy: OnFailure\n"))
+    wait_for("phases", lambda: (daemon.pod_state(failing) or {}).get("phase") == "Failed"
+             and (daemon.pod_state(done) or {}).get("phase") == "Succeeded")
+    assert daemon.restarts(failing, "job") == 0
+    assert daemon.restarts(done, "job") == 0
+
+
+def test_exit_policy_stop_stops_sidecars_continue_keeps_them(daemon):
+    stop, cont = unique("stop"), unique("cont")
+    sidecar = [{"name": "side", "cmd": "sleep 3600", "restartPolicy": "Always"}]
+    daemon.start()
+    daemon.write("stop.yaml", pod_yaml(stop, init=sidecar,
+                                       containers=[{"name": "job", "cmd": "sleep 0.5"}],
+                                       extra_spec="  restartPolicy: Never\n"))
+    daemon.write("cont.yaml", pod_yaml(cont, init=sidecar,
+                                       containers=[{"name": "job", "cmd": "sleep 0.5"}],
+                                       extra_spec="  restartPolicy: Never\n",
+                                       annotations={"podd.io/exit-policy": "continue"}))
+    wait_for("both pods to succeed",
+             lambda: (daemon.pod_state(stop) or {}).get("phase") == "Succeeded"
+             and (daemon.pod_state(cont) or {}).get("phase") == "Succeeded")
+    wait_for("the stop pod's sidecar to end", lambda: daemon.ctr_pid(stop, "side") is None)
+    time.sleep(0.5)
+    assert daemon.ctr_pid(cont, "side") is not None, "exit policy continue kept the sidecar"
+
+
+def test_invalid_edit_keeps_the_running_pod_then_fix_applies(daemon):
+    pod = unique("edit")
+    daemon.start()
+    good = pod_yaml(pod, containers=[{"name": "app", "cmd": "echo v1; sleep 3600"}])
+    daemon.write("edit.yaml", good)
+    first = wait_for("the app", lambda: daemon.ctr_pid(pod, "app"))
+    daemon.write("edit.yaml", good.replace("spec:", "spec: [broken"))
+    wait_for("the error", lambda: "ManifestInvalid" in daemon.log())
+    assert "edit.yaml:" in daemon.log()
+    time.sleep(0.3)
+    assert daemon.ctr_pid(pod, "app") == first, "a broken manifest must not touch the pod"
+    daemon.write("edit.yaml", good.replace("echo v1", "echo v2"))
+    wait_for("the new version", lambda: daemon.ctr_log(pod, "app")[-1:] == ["v2"])
+    assert daemon.ctr_pid(pod, "app") != first
+
+
+def test_unchanged_content_does_nothing_and_backup_files_are_ignored(daemon):
+    pod = unique("same")
+    daemon.start()
+    text = pod_yaml(pod, containers=[{"name": "app", "cmd": "sleep 3600"}])
+    daemon.write("same.yaml", text)
+    first = wait_for("the app", lambda: daemon.ctr_pid(pod, "app"))
+    daemon.write("same.yaml", text)  # same bytes, new inode and mtime
+    for name in ("same.yaml.bak", "same.yaml~"):
+        with open(os.path.join(daemon.manifests, name), "w") as f:
+            f.write(text.replace(pod, pod + "-copy"))
+    time.sleep(0.5)
+    assert daemon.ctr_pid(pod, "app") == first
+    assert daemon.pod_state(pod + "-copy") is None
+    assert daemon.log().count(f"pod=default/{pod} Created") == 1
+
+
+def test_changed_container_is_replaced_alone(daemon):
+    pod = unique("partial")
+    daemon.start()
+    v1 = pod_yaml(pod, containers=[{"name": "keep", "cmd": "sleep 3600"},
+                                   {"name": "change", "cmd": "echo one; sleep 3600"}])
+    daemon.write("partial.yaml", v1)
+    keep = wait_for("keep", lambda: daemon.ctr_pid(pod, "keep"))
+    change = wait_for("change", lambda: daemon.ctr_pid(pod, "change"))
+    daemon.write("partial.yaml", v1.replace("echo one", "echo two"))
+    wait_for("the new container", lambda: daemon.ctr_log(pod, "change")[-1:] == ["two"])
+    assert daemon.ctr_pid(pod, "keep") == keep
+    assert daemon.ctr_pid(pod, "change") not in (None, change)
+
+
+def test_removed_manifest_stops_and_removes_the_pod(daemon):
+    pod = unique("gone")
+    daemon.start()
+    daemon.write("gone.yaml", pod_yaml(pod, containers=[{"name": "a", "cmd": "sleep 3600"},
+                                                        {"name": "b", "cmd": "sleep 3600"}]))
+    pids = [wait_for("a", lambda: daemon.ctr_pid(pod, "a")),
+            wait_for("b", lambda: daemon.ctr_pid(pod, "b"))]
+    os.unlink(os.path.join(daemon.manifests, "gone.yaml"))
+    wait_for("the pod to go", lambda: daemon.pod_state(pod) is None)
+    for recorded in pids:
+        assert not alive(recorded)
+    assert not os.path.exists(daemon.ctr_dir(pod, "a"))
+    assert not cgroup_dirs(f"podd/default_{pod}_a")
+
+
+def test_kill9_of_podd_keeps_containers_and_the_next_podd_adopts_them(daemon):
+    pod = unique("adopt")
+    daemon.start()
+    daemon.write("adopt.yaml", pod_yaml(pod, containers=[{"name": "app", "cmd": "sleep 3600"}]))
+    first = wait_for("the app", lambda: daemon.ctr_pid(pod, "app"))
+    daemon.kill9()
+    assert daemon.ctr_pid(pod, "app") == first, "the container outlives the daemon"
+    daemon.start()
+    wait_for("adoption", lambda: "Adopted" in daemon.log())
+    time.sleep(0.3)
+    assert daemon.ctr_pid(pod, "app") == first, "no restart just because podd restarted"
+    assert daemon.restarts(pod, "app") == 0
+    # The adopted container's exit is seen and the policy applies: a restart.
+    os.kill(first[0], signal.SIGKILL)
+    wait_for("the restart", lambda: daemon.restarts(pod, "app") == 1)
+    st = daemon.pod_state(pod)
+    assert st["containers"]["app"]["lastState"]["exitCode"] == 137
+
+
+def test_exit_while_podd_is_down_is_recorded(daemon):
+    pod = unique("down")
+    daemon.start()
+    daemon.write("down.yaml", pod_yaml(pod, containers=[{"name": "app", "cmd": "sleep 3600",
+                                                         "restartPolicy": "Never"}]))
+    first = wait_for("the app", lambda: daemon.ctr_pid(pod, "app"))
+    daemon.kill9()
+    os.kill(first[0], signal.SIGKILL)
+    time.sleep(0.3)
+    daemon.start()
+    wait_for("the exit to be recorded", lambda: (daemon.pod_state(pod) or {}).get("phase")
+             == "Failed")
+    assert "exit code 137" in daemon.log()
+
+
+def test_once_init_does_not_run_again_after_a_daemon_restart(daemon):
+    pod = unique("once")
+    marks = os.path.join(daemon.top, "marks")
+    os.makedirs(marks)
+    daemon.start()
+    daemon.write("once.yaml", pod_yaml(
+        pod,
+        init=[{"name": "provision", "cmd": "echo ran >> /marks/count",
+               "mounts": [("marks", "/marks")]}],
+        containers=[{"name": "app", "cmd": "sleep 3600"}],
+        extra_spec=f"  volumes:\n  - name: marks\n    hostPath:\n      path: {marks}\n",
+        annotations={"podd.io/init-once": "provision"}))
+    first = wait_for("the app", lambda: daemon.ctr_pid(pod, "app"))
+    # A host reboot that also lost the pod's state file: podd down, containers gone, state
+    # unreadable. Only the once record can keep the init container from running again.
+    daemon.kill9()
+    monitor = daemon.ctr_dir(pod, "app") + "/monitor.pid"
+    with open(monitor) as f:
+        mpid, mstart = (int(x) for x in f.read().split())
+    os.kill(first[0], signal.SIGKILL)
+    wait_for("the monitor to end", lambda: proc_start_time(mpid) != mstart)
+    with open(os.path.join(daemon.state, "pods", pod, "state.json"), "w") as f:
+        f.write('{"truncated')
+    daemon.start()
+    wait_for("the app again", lambda: daemon.ctr_pid(pod, "app"))
+    assert "rebuilding it from its manifest" in daemon.log()
+    with open(os.path.join(marks, "count")) as f:
+        assert f.read() == "ran\n"
+
+
+def test_depends_on_orders_regular_containers(daemon):
+    pod = unique("deps")
+    daemon.start()
+    daemon.write("deps.yaml", pod_yaml(
+        pod,
+        containers=[{"name": "worker", "cmd": "echo worker >> /s/order; sleep 3600",
+                     "mounts": [("s", "/s")]},
+                    {"name": "migrate", "cmd": "sleep 0.4; echo migrate >> /s/order",
+                     "restartPolicy": "Never", "mounts": [("s", "/s")]}],
+        extra_spec="  volumes:\n  - name: s\n    emptyDir: {}\n",
+        annotations={"podd.io/depends-on.worker": "migrate:completed"}))
+    order = os.path.join(daemon.run, "pods", f"default_{pod}", "volumes", "s", "order")
+
+    def lines():
+        try:
+            with open(order) as f:
+                return f.read().split()
+        except OSError:
+            return []
+
+    wait_for("both to write", lambda: len(lines()) >= 2)
+    assert lines() == ["migrate", "worker"]
+
+
+def test_sigterm_with_keep_leaves_pods_running(daemon):
+    pod = unique("keep")
+    daemon.start("--on-exit", "keep")
+    daemon.write("keep.yaml", pod_yaml(pod, containers=[{"name": "app", "cmd": "sleep 3600"}]))
+    first = wait_for("the app", lambda: daemon.ctr_pid(pod, "app"))
+    assert daemon.stop() == 0
+    assert daemon.ctr_pid(pod, "app") == first
+    # A daemon with --on-exit stop takes over, and stops it on its way out (fixture).
+    daemon.start()
+    wait_for("adoption", lambda: "Adopted" in daemon.log())
+
+
+def test_sigterm_with_stop_stops_in_reverse_graph_order(daemon):
+    pod = unique("rev")
+    daemon.start()
+    trap = "trap 'echo {n} >> /s/stops; exit 0' TERM; while true; do sleep 0.1; done"
+    daemon.write("rev.yaml", pod_yaml(
+        pod,
+        init=[{"name": "side", "cmd": trap.format(n="side"), "restartPolicy": "Always",
+               "mounts": [("s", "/s")]}],
+        containers=[{"name": "app", "cmd": trap.format(n="app"), "mounts": [("s", "/s")]}],
+        extra_spec=f"  volumes:\n  - name: s\n    hostPath:\n      path: {daemon.top}\n"))
+    wait_for("the app", lambda: daemon.ctr_pid(pod, "app"))
+    assert daemon.stop() == 0
+    with open(os.path.join(daemon.top, "stops")) as f:
+        assert f.read().split() == ["app", "side"]
+    assert not daemon.leftovers()
+
+
+def monitors_by_container(run_dir):
+    """Container id -> number of live podd-monitor processes serving it."""
+    counts = {}
+    prefix = os.path.join(run_dir, "containers") + "/"
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if not args or not os.path.basename(args[0].decode()).startswith("podd-monitor"):
+            continue
+        for a in args[1:]:
+            a = a.decode(errors="replace")
+            if a.startswith(prefix):
+                cid = a[len(prefix):].split("/")[0]
+                counts[cid] = counts.get(cid, 0) + 1
+                break
+    return counts
+
+
+def test_kill9_at_random_moments_never_duplicates_or_loses_containers(daemon):
+    import random
+    rng = random.Random(4242)
+    pods = [unique(f"storm{i}") for i in range(6)]
+    daemon.start()
+    for pod in pods:
+        daemon.write(f"{pod}.yaml", pod_yaml(
+            pod, init=[{"name": "init", "cmd": "sleep 0.05"}],
+            containers=[{"name": "a", "cmd": "sleep 3600"}, {"name": "b", "cmd": "sleep 3600"}]))
+    for _ in range(12):
+        time.sleep(rng.uniform(0, 0.4))
+        daemon.kill9()
+        daemon.start()
+    expected = {f"default_{p}_{c}" for p in pods for c in ("a", "b")}
+
+    def all_running():
+        return all(daemon.ctr_pid(p, c) for p in pods for c in ("a", "b"))
+
+    wait_for("every container to run", all_running, timeout=30)
+    time.sleep(0.5)
+    live = monitors_by_container(daemon.run)
+    assert {k for k, n in live.items() if n > 0} == expected, live
+    # One monitor each (podd-monitor execs podd-monitor-watch: one process per container).
+    assert all(n == 1 for n in live.values()), live
+    for pod in pods:
+        assert daemon.restarts(pod, "a") == 0 and daemon.restarts(pod, "b") == 0
+
+
+def podctl(daemon, *args):
+    return subprocess.run([os.path.join(builddir(), "podctl"), "--socket",
+                           os.path.join(daemon.run, "podd.sock"), *args],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_podctl_shows_pods_as_kubectl_does(daemon):
+    web, crash = unique("web"), unique("crash")
+    daemon.start()
+    daemon.write("web.yaml", pod_yaml(web, init=[{"name": "setup", "cmd": "true"}],
+                                      containers=[{"name": "app", "cmd": "sleep 3600"}]))
+    daemon.write("crash.yaml", pod_yaml(crash, containers=[{"name": "c", "cmd": "exit 2"}]))
+    wait_for("the app", lambda: daemon.ctr_pid(web, "app"))
+    wait_for("the crash loop", lambda: daemon.restarts(crash, "c") >= 1)
+    r = podctl(daemon, "get", "pods")
+    assert r.returncode == 0, r.stderr
+    rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()[1:]}
+    assert r.stdout.split()[:5] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert rows[web][1:4] == ["1/1", "Running", "0"]
+    wait_for("CrashLoopBackOff", lambda: "CrashLoopBackOff" in podctl(daemon, "get", "pods").stdout)
+
+    pod = json.loads(podctl(daemon, "get", "pod", web, "-o", "json").stdout)
+    assert pod["apiVersion"] == "v1" and pod["kind"] == "Pod"
+    assert pod["metadata"]["name"] == web
+    assert pod["metadata"]["annotations"]["podd.io/source"] == "web.yaml"
+    status = pod["status"]
+    assert status["phase"] == "Running"
+    assert [c["name"] for c in status["initContainerStatuses"]] == ["setup"]
+    assert status["initContainerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
+    app = status["containerStatuses"][0]
+    assert app["ready"] is True and "running" in app["state"] and app["restartCount"] == 0
+    assert {c["type"]: c["status"] for c in status["conditions"]}["Ready"] == "True"
+
+    bad = json.loads(podctl(daemon, "get", "pod", crash, "-o", "json").stdout)["status"]
+    c = bad["containerStatuses"][0]
+    assert c["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    assert c["lastState"]["terminated"]["exitCode"] == 2
+
+    d = podctl(daemon, "describe", "pod", crash)
+    assert d.returncode == 0 and "Exit Code:    2" in d.stdout and "BackOff" in d.stdout
+    nf = podctl(daemon, "get", "pod", "nope")
+    assert nf.returncode == 1 and "not found" in nf.stderr
