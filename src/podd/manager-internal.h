@@ -86,6 +86,7 @@ struct PodRec {
     bool remove_after_stop; /* the manifest is gone */
     bool recreate_after_stop; /* a pod-level change: start again from scratch */
     bool exit_policy_done;
+    bool stopped_by_shutdown; /* podd stopped it on its way out: the next podd starts it anew */
     PodPhase phase;
     char created_at[40];
     uint64_t deletion_mono;  /* when terminating started */

@@ -759,6 +759,7 @@ void pod_reconcile(PodRec *pr)
             return;
         }
         if (!pr->recreate_after_stop || m->shutting_down) {
+            pr->stopped_by_shutdown = m->shutting_down;
             pr->phase = pod_compute_phase(pr);
             (void)loop_timer_set(pr->timer, LOOP_TIME_INFINITY);
             (void)pod_rec_save(pr);

@@ -191,10 +191,11 @@ int pod_rec_save(PodRec *pr)
     json_t *ctrs;
     int r;
 
-    st = json_pack("{s:i,s:s,s:s,s:s,s:s,s:b,s:b}", "version", 1, "namespace", pr->namespace,
-                   "runningHash", pr->running_hash, "phase", pod_phase_to_string(pr->phase),
-                   "createdAt", pr->created_at, "exitPolicyDone", pr->exit_policy_done,
-                   "sandbox", pr->sandbox_up);
+    st = json_pack("{s:i,s:s,s:s,s:s,s:s,s:b,s:b,s:b}", "version", 1, "namespace",
+                   pr->namespace, "runningHash", pr->running_hash, "phase",
+                   pod_phase_to_string(pr->phase), "createdAt", pr->created_at, "exitPolicyDone",
+                   pr->exit_policy_done, "sandbox", pr->sandbox_up, "stopped",
+                   pr->stopped_by_shutdown);
     if (!st || json_object_set_new(st, "containers", ctrs = json_object()) < 0)
         return -ENOMEM;
     for (size_t i = 0; i < pr->n_ctrs; i++) {
@@ -223,6 +224,9 @@ static void pod_rec_restore(PodRec *pr, json_t *st)
     json_t *ctrs = json_object_get(st, "containers");
     const char *s;
 
+    /* Stopped with the previous daemon: a new instance starts, as after a reboot. */
+    if (json_is_true(json_object_get(st, "stopped")))
+        return;
     if ((s = json_string_value(json_object_get(st, "createdAt"))))
         (void)snprintf(pr->created_at, sizeof(pr->created_at), "%s", s);
     pr->exit_policy_done = json_is_true(json_object_get(st, "exitPolicyDone"));
@@ -673,9 +677,10 @@ static json_t *pod_rec_to_json(const PodRec *pr)
         bool is_init = c->kind != CONTAINER_KIND_REGULAR;
 
         (void)json_array_append_new(is_init ? init : regular, ctr_status_json(c));
-        (void)json_array_append_new(is_init ? spec_init : spec_regular,
-                                    json_pack("{s:s,s:s}", "name", c->name, "image",
-                                              c->spec ? c->spec->image : ""));
+        (void)json_array_append_new(
+            is_init ? spec_init : spec_regular,
+            json_pack("{s:s,s:s,s:s?}", "name", c->name, "image", c->spec ? c->spec->image : "",
+                      "restartPolicy", c->kind == CONTAINER_KIND_SIDECAR ? "Always" : NULL));
         if (c->kind == CONTAINER_KIND_INIT && !c->completed)
             inits_done = false;
         if (c->kind == CONTAINER_KIND_REGULAR && c->state != CTR_RUNNING)
