@@ -94,9 +94,8 @@ static int add_failed_list(ManifestFile *f, const Node *doc, DiagList *diags)
     if (!nd)
         return -ENOMEM;
     f->docs = nd;
-    nd[f->n_docs] = (ManifestDoc){.index = (unsigned)f->n_docs,
-                                  .pos = {doc->line, doc->column},
-                                  .diags = *diags};
+    nd[f->n_docs] = (ManifestDoc){
+        .index = (unsigned)f->n_docs, .pos = {doc->line, doc->column}, .diags = *diags};
     *diags = (DiagList){0};
     f->n_docs++;
     return 0;

@@ -146,8 +146,9 @@ static int parse_args(int argc, char *argv[])
         case ARG_LOG_LEVEL:
             r = log_level_from_string(optarg);
             if (r < 0) {
-                fprintf(stderr, "podd: unknown log level '%s' (err, warning, notice, info, "
-                                "debug)\n",
+                fprintf(stderr,
+                        "podd: unknown log level '%s' (err, warning, notice, info, "
+                        "debug)\n",
                         optarg);
                 return -EINVAL;
             }
@@ -416,8 +417,8 @@ int main(int argc, char *argv[])
         log_error_errno(r, "cannot watch signals");
         return 1;
     }
-    log_info("podd %s: manifests %s, state %s, run %s, logs %s", PACKAGE_VERSION,
-             arg_manifest_dir, arg_state_dir, arg_run_dir, arg_log_dir);
+    log_info("podd %s: manifests %s, state %s, run %s, logs %s", PACKAGE_VERSION, arg_manifest_dir,
+             arg_state_dir, arg_run_dir, arg_log_dir);
     r = manager_start(m);
     if (r < 0) {
         log_error_errno(r, "cannot start");

@@ -42,15 +42,15 @@ typedef struct Ctr {
     char *name;
     char *id; /* the runtime's id */
     ContainerKind kind;
-    const Container *spec;  /* into pod->pod; NULL once the pod left the desired set */
-    char *spec_json;        /* compact JSON of the spec it runs with: a change replaces it */
-    int64_t grace_seconds;  /* of the version that runs */
+    const Container *spec; /* into pod->pod; NULL once the pod left the desired set */
+    char *spec_json;       /* compact JSON of the spec it runs with: a change replaces it */
+    int64_t grace_seconds; /* of the version that runs */
     CtrState state;
-    char reason[32];        /* waiting or terminated reason */
+    char reason[32]; /* waiting or terminated reason */
     char message[512];
-    bool ever_started;      /* in this pod instance */
-    bool completed;         /* exited 0 at least once (the "completed" condition) */
-    bool finished;          /* terminated for good: no restart will come */
+    bool ever_started; /* in this pod instance */
+    bool completed;    /* exited 0 at least once (the "completed" condition) */
+    bool finished;     /* terminated for good: no restart will come */
     unsigned restart_count;
     unsigned backoff_step;  /* restarts since the last reset; the first is immediate */
     uint64_t backoff_until; /* monotonic usec; 0: none */
@@ -58,14 +58,14 @@ typedef struct Ctr {
     uint64_t started_mono;
     char started_at[40];
     bool has_last;
-    ExitRecord last;        /* the previous termination (Kubernetes' lastState) */
+    ExitRecord last; /* the previous termination (Kubernetes' lastState) */
     bool has_term;
-    ExitRecord term;        /* the current termination while TERMINATED */
-    LoopSource *monitor;    /* pidfd of podd-monitor */
+    ExitRecord term;     /* the current termination while TERMINATED */
+    LoopSource *monitor; /* pidfd of podd-monitor */
     pid_t monitor_pid;
-    bool stopping;          /* SIGTERM sent */
-    bool replace;           /* its spec changed: stop it, then start the new version */
-    bool orphan;            /* gone from the manifest: stop it, then forget it */
+    bool stopping; /* SIGTERM sent */
+    bool replace;  /* its spec changed: stop it, then start the new version */
+    bool orphan;   /* gone from the manifest: stop it, then forget it */
 } Ctr;
 
 /* One pod: its desired version and what runs. */
@@ -73,23 +73,23 @@ struct PodRec {
     Manager *m;
     char *name;
     char *namespace;
-    const Pod *pod;         /* the desired version (the watcher's); NULL when removed */
+    const Pod *pod; /* the desired version (the watcher's); NULL when removed */
     char spec_hash[MANIFEST_WATCH_HASH_LEN];
     char running_hash[MANIFEST_WATCH_HASH_LEN]; /* the version whose containers run */
-    json_t *level;          /* pod-level fields of the desired version (no containers) */
-    char *source;           /* the manifest file it comes from */
+    json_t *level; /* pod-level fields of the desired version (no containers) */
+    char *source;  /* the manifest file it comes from */
     Ctr *ctrs;
     size_t n_ctrs;
     Graph *graph;
     bool sandbox_up;
-    bool terminating;       /* stopping every container */
-    bool remove_after_stop; /* the manifest is gone */
+    bool terminating;         /* stopping every container */
+    bool remove_after_stop;   /* the manifest is gone */
     bool recreate_after_stop; /* a pod-level change: start again from scratch */
     bool exit_policy_done;
     bool stopped_by_shutdown; /* podd stopped it on its way out: the next podd starts it anew */
     PodPhase phase;
     char created_at[40];
-    uint64_t deletion_mono;  /* when terminating started */
+    uint64_t deletion_mono; /* when terminating started */
     char deleting_at[40];
     bool has_manifest_error;
     PdError manifest_error;

@@ -133,7 +133,8 @@ int pod_rec_load_spec(PodRec *pr, PdError *reterr)
                 c->replace = true;
             free(c->spec_json);
         } else {
-            *c = (Ctr){.state = CTR_WAITING, .name = strdup(spec->name),
+            *c = (Ctr){.state = CTR_WAITING,
+                       .name = strdup(spec->name),
                        .id = runtime_container_id(pod, spec)};
             (void)snprintf(c->reason, sizeof(c->reason), "PodInitializing");
         }
@@ -268,8 +269,8 @@ static bool ctr_take_over_existing(Ctr *c)
         return false;
     if (cs.state == CONTAINER_STATE_RUNNING && ctr_adopt_running(c, cs.monitor_pid)) {
         c->ever_started = true;
-        manager_event(m, c->pod, c->name, "Normal", "Adopted",
-                      "already running under monitor %d", (int)cs.monitor_pid);
+        manager_event(m, c->pod, c->name, "Normal", "Adopted", "already running under monitor %d",
+                      (int)cs.monitor_pid);
         return true;
     }
     if (cs.state == CONTAINER_STATE_EXITED) {
@@ -334,8 +335,8 @@ static void ctr_stop(Ctr *c, uint64_t now)
     c->kill_at = now + (uint64_t)c->grace_seconds * 1000000ull;
     if (m->rt->container_signal(m->rt_ctx, c->id, SIGTERM, NULL) < 0 || c->grace_seconds == 0)
         c->kill_at = now;
-    manager_event(m, c->pod, c->name, "Normal", "Killing",
-                  "stopping: SIGTERM, SIGKILL after %llds", (long long)c->grace_seconds);
+    manager_event(m, c->pod, c->name, "Normal", "Killing", "stopping: SIGTERM, SIGKILL after %llds",
+                  (long long)c->grace_seconds);
 }
 
 static uint64_t backoff_delay(const PodRec *pr, unsigned step)
@@ -548,8 +549,7 @@ static void pod_drive_stop(PodRec *pr, uint64_t now)
 
     /* Containers outside the graph (gone from the manifest) need no order. */
     for (size_t i = 0; i < pr->n_ctrs; i++)
-        if (pr->ctrs[i].orphan || !pr->graph ||
-            graph_find_node(pr->graph, pr->ctrs[i].name) < 0)
+        if (pr->ctrs[i].orphan || !pr->graph || graph_find_node(pr->graph, pr->ctrs[i].name) < 0)
             ctr_stop(&pr->ctrs[i], now);
     for (size_t l = layers; l > 0; l--) {
         const size_t *nodes;
@@ -581,8 +581,8 @@ static void pod_destroy_sandbox(PodRec *pr)
     if (!pr->sandbox_up)
         return;
     if (m->rt->pod_destroy(m->rt_ctx, &shell, &e) < 0)
-        log_warning("pod=%s/%s: cannot remove its sandbox: %s; continuing", pr->namespace,
-                    pr->name, e.message);
+        log_warning("pod=%s/%s: cannot remove its sandbox: %s; continuing", pr->namespace, pr->name,
+                    e.message);
     pr->sandbox_up = false;
 }
 

@@ -139,8 +139,7 @@ void manager_event(Manager *m, const PodRec *pr, const char *container, const ch
     va_end(ap);
     now_rfc3339(when);
     if (container)
-        log_info("pod=%s/%s container=%s %s: %s", pr->namespace, pr->name, container, reason,
-                 msg);
+        log_info("pod=%s/%s container=%s %s: %s", pr->namespace, pr->name, container, reason, msg);
     else
         log_info("pod=%s/%s %s: %s", pr->namespace, pr->name, reason, msg);
     e = json_pack("{s:s,s:s?,s:s,s:s,s:s,s:i,s:s,s:s}", "pod", pr->name, "container", container,
@@ -156,9 +155,9 @@ void manager_event(Manager *m, const PodRec *pr, const char *container, const ch
 
 static json_t *exit_record_to_json(const ExitRecord *e)
 {
-    return json_pack("{s:i,s:i,s:b,s:s,s:s,s:s,s:s}", "exitCode", e->exit_code, "signal",
-                     e->signal, "oomKilled", e->oom_killed, "startedAt", e->started_at,
-                     "finishedAt", e->finished_at, "reason", e->reason, "message", e->message);
+    return json_pack("{s:i,s:i,s:b,s:s,s:s,s:s,s:s}", "exitCode", e->exit_code, "signal", e->signal,
+                     "oomKilled", e->oom_killed, "startedAt", e->started_at, "finishedAt",
+                     e->finished_at, "reason", e->reason, "message", e->message);
 }
 
 static void exit_record_from_json(json_t *j, ExitRecord *e)
@@ -191,20 +190,18 @@ int pod_rec_save(PodRec *pr)
     json_t *ctrs;
     int r;
 
-    st = json_pack("{s:i,s:s,s:s,s:s,s:s,s:b,s:b,s:b}", "version", 1, "namespace",
-                   pr->namespace, "runningHash", pr->running_hash, "phase",
-                   pod_phase_to_string(pr->phase), "createdAt", pr->created_at, "exitPolicyDone",
-                   pr->exit_policy_done, "sandbox", pr->sandbox_up, "stopped",
-                   pr->stopped_by_shutdown);
+    st = json_pack("{s:i,s:s,s:s,s:s,s:s,s:b,s:b,s:b}", "version", 1, "namespace", pr->namespace,
+                   "runningHash", pr->running_hash, "phase", pod_phase_to_string(pr->phase),
+                   "createdAt", pr->created_at, "exitPolicyDone", pr->exit_policy_done, "sandbox",
+                   pr->sandbox_up, "stopped", pr->stopped_by_shutdown);
     if (!st || json_object_set_new(st, "containers", ctrs = json_object()) < 0)
         return -ENOMEM;
     for (size_t i = 0; i < pr->n_ctrs; i++) {
         const Ctr *c = &pr->ctrs[i];
-        json_t *cj = json_pack("{s:s,s:i,s:i,s:b,s:b,s:b,s:s}", "id", c->id, "restartCount",
-                               (int)c->restart_count, "backoffStep", (int)c->backoff_step,
-                               "everStarted", c->ever_started, "completed", c->completed,
-                               "finished", c->finished, "specJson",
-                               c->spec_json ? c->spec_json : "");
+        json_t *cj = json_pack(
+            "{s:s,s:i,s:i,s:b,s:b,s:b,s:s}", "id", c->id, "restartCount", (int)c->restart_count,
+            "backoffStep", (int)c->backoff_step, "everStarted", c->ever_started, "completed",
+            c->completed, "finished", c->finished, "specJson", c->spec_json ? c->spec_json : "");
 
         if (!cj || json_object_set_new(ctrs, c->name, cj) < 0)
             return -ENOMEM;
@@ -281,7 +278,8 @@ static void cleanup_orphan(Manager *m, const char *name, json_t *st)
     const char *key;
     Pod shell = {.name = (char *)name, .namespace = (char *)(ns ? ns : "default")};
 
-    json_object_foreach (ctrs, key, cj) {
+    json_object_foreach(ctrs, key, cj)
+    {
         const char *id = json_string_value(json_object_get(cj, "id"));
 
         if (id) {
@@ -495,10 +493,9 @@ int manager_new(Loop *loop, const ManagerConfig *cfg, Manager **ret, PdError *re
         return r;
     m->rt = runtime_find(cfg->runtime);
     if (!m->rt)
-        return pd_error_set(reterr, -EINVAL, "unknown runtime '%s' (known: native)",
-                            cfg->runtime);
-    rc = (RuntimeConfig){.run_dir = cfg->run_dir, .log_dir = cfg->log_dir,
-                         .monitor_path = cfg->monitor_path};
+        return pd_error_set(reterr, -EINVAL, "unknown runtime '%s' (known: native)", cfg->runtime);
+    rc = (RuntimeConfig){
+        .run_dir = cfg->run_dir, .log_dir = cfg->log_dir, .monitor_path = cfg->monitor_path};
     r = m->rt->init(&m->rt_ctx, &rc, reterr);
     if (r < 0)
         return r;
@@ -506,8 +503,7 @@ int manager_new(Loop *loop, const ManagerConfig *cfg, Manager **ret, PdError *re
     if (r < 0)
         return pd_error_set(reterr, r, "cannot add the reconcile source: %s", strerror(-r));
     (void)loop_source_set_enabled(m->reconcile, LOOP_SOURCE_OFF);
-    r = manifest_watcher_new(loop, cfg->manifest_dir, &wo, on_watch_event, m, &m->watcher,
-                             reterr);
+    r = manifest_watcher_new(loop, cfg->manifest_dir, &wo, on_watch_event, m, &m->watcher, reterr);
     if (r < 0)
         return r;
     *ret = move_ptr(m);
@@ -545,8 +541,7 @@ int manager_start(Manager *m)
                           m->cfg.manifest_dir);
     r = state_store_list_pods(m->store, &stored);
     if (r < 0)
-        log_warning_errno(r, "state directory %s: cannot list pods; continuing",
-                          m->cfg.state_dir);
+        log_warning_errno(r, "state directory %s: cannot list pods; continuing", m->cfg.state_dir);
     for (size_t i = 0; stored && stored[i]; i++) {
         _cleanup_json_ json_t *st = NULL;
         PdError e = {0};
@@ -631,9 +626,9 @@ static bool ctr_restart_pending(const Ctr *c)
 
 static json_t *terminated_json(const ExitRecord *e)
 {
-    return json_pack("{s:{s:i,s:s,s:s,s:s,s:s?}}", "terminated", "exitCode", e->exit_code,
-                     "reason", e->reason, "startedAt", e->started_at, "finishedAt",
-                     e->finished_at, "message", e->message[0] ? e->message : NULL);
+    return json_pack("{s:{s:i,s:s,s:s,s:s,s:s?}}", "terminated", "exitCode", e->exit_code, "reason",
+                     e->reason, "startedAt", e->started_at, "finishedAt", e->finished_at, "message",
+                     e->message[0] ? e->message : NULL);
 }
 
 static json_t *ctr_state_json(const Ctr *c)
@@ -651,8 +646,8 @@ static json_t *ctr_status_json(const Ctr *c)
 {
     json_t *o = json_pack("{s:s,s:s,s:b,s:i,s:b,s:o}", "name", c->name, "image",
                           c->spec ? c->spec->image : "", "ready", c->state == CTR_RUNNING,
-                          "restartCount", (int)c->restart_count, "started",
-                          c->state == CTR_RUNNING, "state", ctr_state_json(c));
+                          "restartCount", (int)c->restart_count, "started", c->state == CTR_RUNNING,
+                          "state", ctr_state_json(c));
     const ExitRecord *last = ctr_restart_pending(c) ? &c->term : c->has_last ? &c->last : NULL;
 
     if (o)
@@ -677,10 +672,10 @@ static json_t *pod_rec_to_json(const PodRec *pr)
         bool is_init = c->kind != CONTAINER_KIND_REGULAR;
 
         (void)json_array_append_new(is_init ? init : regular, ctr_status_json(c));
-        (void)json_array_append_new(
-            is_init ? spec_init : spec_regular,
-            json_pack("{s:s,s:s,s:s?}", "name", c->name, "image", c->spec ? c->spec->image : "",
-                      "restartPolicy", c->kind == CONTAINER_KIND_SIDECAR ? "Always" : NULL));
+        (void)json_array_append_new(is_init ? spec_init : spec_regular,
+                                    json_pack("{s:s,s:s,s:s?}", "name", c->name, "image",
+                                              c->spec ? c->spec->image : "", "restartPolicy",
+                                              c->kind == CONTAINER_KIND_SIDECAR ? "Always" : NULL));
         if (c->kind == CONTAINER_KIND_INIT && !c->completed)
             inits_done = false;
         if (c->kind == CONTAINER_KIND_REGULAR && c->state != CTR_RUNNING)
@@ -712,13 +707,12 @@ static json_t *pod_rec_to_json(const PodRec *pr)
                                       json_string(pr->pod->annotations.items[i].value));
         (void)json_object_set_new(meta, "annotations", ann);
     }
-    o = json_pack("{s:s,s:s,s:o,s:{s:o,s:o,s:s},s:{s:s,s:o,s:o,s:o,s:s}}", "apiVersion", "v1",
-                  "kind", "Pod", "metadata", meta, "spec", "initContainers", spec_init,
-                  "containers", spec_regular, "restartPolicy",
-                  pr->pod ? restart_policy_to_string(pr->pod->restart_policy) : "Always",
-                  "status", "phase", pod_phase_to_string(pr->phase), "conditions", conds,
-                  "initContainerStatuses", init, "containerStatuses", regular, "startTime",
-                  pr->created_at);
+    o = json_pack(
+        "{s:s,s:s,s:o,s:{s:o,s:o,s:s},s:{s:s,s:o,s:o,s:o,s:s}}", "apiVersion", "v1", "kind", "Pod",
+        "metadata", meta, "spec", "initContainers", spec_init, "containers", spec_regular,
+        "restartPolicy", pr->pod ? restart_policy_to_string(pr->pod->restart_policy) : "Always",
+        "status", "phase", pod_phase_to_string(pr->phase), "conditions", conds,
+        "initContainerStatuses", init, "containerStatuses", regular, "startTime", pr->created_at);
     if (o && pr->has_manifest_error) {
         char buf[PD_ERROR_MESSAGE_MAX + PD_ERROR_FILE_MAX + 64];
 
@@ -751,9 +745,9 @@ json_t *manager_events_to_json(const Manager *m, const char *name)
     json_t *a = json_array(), *e;
     size_t i;
 
-    json_array_foreach (m->events, i, e)
-        if (!name || streq(json_string_value(json_object_get(e, "pod")), name))
-            (void)json_array_append(a, e);
+    json_array_foreach(m->events, i,
+                       e) if (!name || streq(json_string_value(json_object_get(e, "pod")),
+                                             name))(void) json_array_append(a, e);
     return a;
 }
 
@@ -766,11 +760,11 @@ json_t *manager_describe_pod(const Manager *m, const char *name)
         return NULL;
     errors = json_array();
     if (errors && pr->has_manifest_error)
-        (void)json_array_append_new(
-            errors, json_pack("{s:s,s:i,s:i,s:s}", "file", pr->manifest_error.file, "line",
-                              (int)pr->manifest_error.line, "column",
-                              (int)pr->manifest_error.column, "message",
-                              pr->manifest_error.message));
+        (void)json_array_append_new(errors,
+                                    json_pack("{s:s,s:i,s:i,s:s}", "file", pr->manifest_error.file,
+                                              "line", (int)pr->manifest_error.line, "column",
+                                              (int)pr->manifest_error.column, "message",
+                                              pr->manifest_error.message));
     return json_pack("{s:o,s:o,s:o}", "pod", pod_rec_to_json(pr), "events",
                      manager_events_to_json(m, name), "errors", errors);
 }

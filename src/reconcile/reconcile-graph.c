@@ -80,8 +80,7 @@ int reconcile_pod_graph(const Pod *pod, Graph **ret, PdError *reterr)
     if (!g)
         return pd_error_set(reterr, -ENOMEM, "out of memory");
 
-    POD_FOREACH_CONTAINER(pod, c, i)
-    {
+    POD_FOREACH_CONTAINER (pod, c, i) {
         r = pod_graph_add_container(g, c, reterr);
         if (r < 0)
             return r;

@@ -279,8 +279,7 @@ START_TEST(test_pod_graph_table)
                       t->layers);
         ck_assert_msg(streq(edges, t->edges), "%s: edges '%s', expected '%s'", t->title, edges,
                       t->edges);
-        POD_FOREACH_CONTAINER(pod, c, i)
-        {
+        POD_FOREACH_CONTAINER (pod, c, i) {
             ck_assert_str_eq(graph_node_name(g, i), c->name);
             ck_assert_int_eq(graph_node_kind(g, i), (int)c->kind);
         }
