@@ -177,6 +177,13 @@ bool validate_is(V *v, const Node *n, NodeType type, const char *what);
 int validate_string(V *v, const Node *n, char **ret);
 int validate_int32(V *v, const Node *n, int64_t min, int64_t max, int32_t *ret);
 int validate_strv(V *v, const Node *n, char ***ret);
+/*
+ * Checks that n is a list of at most max entries (what: "entries", for the
+ * message) and sets *ret to a zeroed array of n->n_items elements of size
+ * bytes, owned by the caller. False, reported, otherwise.
+ */
+bool validate_list_alloc(V *v, const Node *n, size_t max, const char *what, size_t size,
+                         void **ret);
 const Field *validate_field_find(const Field *fields, const char *key);
 /* Walks a mapping against a field table; false when n is not a mapping. */
 bool validate_object(V *v, const Node *n, const Field *fields, void *obj);

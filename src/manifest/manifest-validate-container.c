@@ -128,17 +128,8 @@ static void parse_env(V *v, const Node *n, void *obj)
 {
     Container *c = obj;
 
-    if (!validate_is(v, n, NODE_SEQUENCE, "a list"))
+    if (!validate_list_alloc(v, n, MANIFEST_MAX_LIST, "entries", sizeof(EnvVar), (void **)&c->env))
         return;
-    if (n->n_items > MANIFEST_MAX_LIST) {
-        validate_error(v, n, "more than %d entries", MANIFEST_MAX_LIST);
-        return;
-    }
-    c->env = calloc(n->n_items ? n->n_items : 1, sizeof(EnvVar));
-    if (!c->env) {
-        v->oom = true;
-        return;
-    }
     for (size_t i = 0; i < n->n_items; i++) {
         size_t old = validate_push(v, "[%zu]", i);
         EnvVar *e = &c->env[c->n_env++];
@@ -203,17 +194,9 @@ static void parse_ports(V *v, const Node *n, void *obj)
 {
     Container *c = obj;
 
-    if (!validate_is(v, n, NODE_SEQUENCE, "a list"))
+    if (!validate_list_alloc(v, n, MANIFEST_MAX_LIST, "entries", sizeof(ContainerPort),
+                             (void **)&c->ports))
         return;
-    if (n->n_items > MANIFEST_MAX_LIST) {
-        validate_error(v, n, "more than %d entries", MANIFEST_MAX_LIST);
-        return;
-    }
-    c->ports = calloc(n->n_items ? n->n_items : 1, sizeof(ContainerPort));
-    if (!c->ports) {
-        v->oom = true;
-        return;
-    }
     for (size_t i = 0; i < n->n_items; i++) {
         size_t old = validate_push(v, "[%zu]", i);
         ContainerPort *p = &c->ports[c->n_ports++];
@@ -266,17 +249,9 @@ static void parse_volume_mounts(V *v, const Node *n, void *obj)
 {
     Container *c = obj;
 
-    if (!validate_is(v, n, NODE_SEQUENCE, "a list"))
+    if (!validate_list_alloc(v, n, MANIFEST_MAX_LIST, "entries", sizeof(VolumeMount),
+                             (void **)&c->volume_mounts))
         return;
-    if (n->n_items > MANIFEST_MAX_LIST) {
-        validate_error(v, n, "more than %d entries", MANIFEST_MAX_LIST);
-        return;
-    }
-    c->volume_mounts = calloc(n->n_items ? n->n_items : 1, sizeof(VolumeMount));
-    if (!c->volume_mounts) {
-        v->oom = true;
-        return;
-    }
     for (size_t i = 0; i < n->n_items; i++) {
         size_t old = validate_push(v, "[%zu]", i);
         VolumeMount *m = &c->volume_mounts[c->n_volume_mounts++];
@@ -589,17 +564,8 @@ static void parse_probe_headers(V *v, const Node *n, void *obj)
 {
     Probe *p = obj;
 
-    if (!validate_is(v, n, NODE_SEQUENCE, "a list"))
+    if (!validate_list_alloc(v, n, 64, "headers", sizeof(HttpHeader), (void **)&p->http_headers))
         return;
-    if (n->n_items > 64) {
-        validate_error(v, n, "more than 64 headers");
-        return;
-    }
-    p->http_headers = calloc(n->n_items ? n->n_items : 1, sizeof(HttpHeader));
-    if (!p->http_headers) {
-        v->oom = true;
-        return;
-    }
     for (size_t i = 0; i < n->n_items; i++) {
         size_t old = validate_push(v, "[%zu]", i);
         HttpHeader *h = &p->http_headers[p->n_http_headers++];

@@ -250,17 +250,9 @@ static void parse_volumes(V *v, const Node *n, void *obj)
 {
     Pod *p = obj;
 
-    if (!validate_is(v, n, NODE_SEQUENCE, "a list"))
+    if (!validate_list_alloc(v, n, MANIFEST_MAX_LIST, "entries", sizeof(Volume),
+                             (void **)&p->volumes))
         return;
-    if (n->n_items > MANIFEST_MAX_LIST) {
-        validate_error(v, n, "more than %d entries", MANIFEST_MAX_LIST);
-        return;
-    }
-    p->volumes = calloc(n->n_items ? n->n_items : 1, sizeof(Volume));
-    if (!p->volumes) {
-        v->oom = true;
-        return;
-    }
     for (size_t i = 0; i < n->n_items; i++) {
         const Node *item = n->items[i];
         size_t old = validate_push(v, "[%zu]", i);

@@ -228,6 +228,25 @@ static int validate_tristate(V *v, const Node *n, int *ret)
     return r;
 }
 
+bool validate_list_alloc(V *v, const Node *n, size_t max, const char *what, size_t size, void **ret)
+{
+    void *a;
+
+    if (!validate_is(v, n, NODE_SEQUENCE, "a list"))
+        return false;
+    if (n->n_items > max) {
+        validate_error(v, n, "more than %zu %s", max, what);
+        return false;
+    }
+    a = calloc(n->n_items ? n->n_items : 1, size);
+    if (!a) {
+        v->oom = true;
+        return false;
+    }
+    *ret = a;
+    return true;
+}
+
 int validate_strv(V *v, const Node *n, char ***ret)
 {
     _cleanup_(strv_freep) char **l = NULL;
