@@ -404,6 +404,21 @@ static void ctr_apply_policy(Ctr *c, int code, uint64_t now)
     ctr_schedule_restart(c, now);
 }
 
+/* A once init container leaves nothing behind after its success: its logs go too. */
+static void ctr_remove_logs(const Ctr *c)
+{
+    const char *suffixes[] = {"", ".1"};
+
+    for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
+        _cleanup_free_ char *path = strdup_printf("%s/%s_%s/%s.log%s", c->pod->m->cfg.log_dir,
+                                                  c->pod->namespace, c->pod->name, c->name,
+                                                  suffixes[i]);
+
+        if (path && unlink(path) < 0 && errno != ENOENT)
+            log_debug_errno(-errno, "cannot remove %s", path);
+    }
+}
+
 void ctr_handle_exit(Ctr *c)
 {
     PodRec *pr = c->pod;
@@ -443,6 +458,7 @@ void ctr_handle_exit(Ctr *c)
 
         spec_fingerprint(c->spec_json ? c->spec_json : c->name, fp);
         (void)state_store_mark_once(m->store, pr->name, c->name, fp);
+        ctr_remove_logs(c);
     }
     ctr_apply_policy(c, c->term.exit_code, now);
     /* An immediate restart needs another pass, whoever called us. */

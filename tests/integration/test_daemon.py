@@ -395,6 +395,9 @@ def test_once_init_does_not_run_again_after_a_daemon_restart(daemon):
     assert "rebuilding it from its manifest" in daemon.log()
     with open(os.path.join(marks, "count")) as f:
         assert f.read() == "ran\n"
+    # Its container and its log are removed after its success.
+    assert not os.path.exists(daemon.ctr_dir(pod, "provision"))
+    assert not os.path.exists(os.path.join(daemon.logs, f"default_{pod}", "provision.log"))
 
 
 def test_depends_on_orders_regular_containers(daemon):
@@ -480,14 +483,14 @@ def monitors_by_container(run_dir):
 def test_kill9_at_random_moments_never_duplicates_or_loses_containers(daemon):
     import random
     rng = random.Random(4242)
-    pods = [unique(f"storm{i}") for i in range(6)]
+    pods = [unique(f"storm{i}") for i in range(20)]
     daemon.start()
     for pod in pods:
         daemon.write(f"{pod}.yaml", pod_yaml(
             pod, init=[{"name": "init", "cmd": "sleep 0.05"}],
             containers=[{"name": "a", "cmd": "sleep 3600"}, {"name": "b", "cmd": "sleep 3600"}]))
-    for _ in range(12):
-        time.sleep(rng.uniform(0, 0.4))
+    for _ in range(50):
+        time.sleep(rng.uniform(0, 0.3))
         daemon.kill9()
         daemon.start()
     expected = {f"default_{p}_{c}" for p in pods for c in ("a", "b")}
@@ -495,7 +498,7 @@ def test_kill9_at_random_moments_never_duplicates_or_loses_containers(daemon):
     def all_running():
         return all(daemon.ctr_pid(p, c) for p in pods for c in ("a", "b"))
 
-    wait_for("every container to run", all_running, timeout=30)
+    wait_for("every container to run", all_running, timeout=60)
     time.sleep(0.5)
     live = monitors_by_container(daemon.run)
     assert {k for k, n in live.items() if n > 0} == expected, live
@@ -547,3 +550,24 @@ def test_podctl_shows_pods_as_kubectl_does(daemon):
     assert d.returncode == 0 and "Exit Code:    2" in d.stdout and "BackOff" in d.stdout
     nf = podctl(daemon, "get", "pod", "nope")
     assert nf.returncode == 1 and "not found" in nf.stderr
+
+
+def ctxt_switches(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("voluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    return None
+
+
+def test_idle_daemon_does_not_wake_up(daemon):
+    pods = [unique(f"idle{i}") for i in range(5)]
+    daemon.start()
+    for pod in pods:
+        daemon.write(f"{pod}.yaml", pod_yaml(pod, containers=[{"name": "a", "cmd": "sleep 3600"}]))
+    wait_for("every pod", lambda: all(daemon.ctr_pid(p, "a") for p in pods))
+    time.sleep(0.5)
+    before = ctxt_switches(daemon.proc.pid)
+    time.sleep(3)
+    # No timer, no polling: nothing wakes a daemon whose pods are all running.
+    assert ctxt_switches(daemon.proc.pid) == before
