@@ -410,9 +410,9 @@ static void ctr_remove_logs(const Ctr *c)
     const char *suffixes[] = {"", ".1"};
 
     for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
-        _cleanup_free_ char *path = strdup_printf("%s/%s_%s/%s.log%s", c->pod->m->cfg.log_dir,
-                                                  c->pod->namespace, c->pod->name, c->name,
-                                                  suffixes[i]);
+        _cleanup_free_ char *path =
+            strdup_printf("%s/%s_%s/%s.log%s", c->pod->m->cfg.log_dir, c->pod->namespace,
+                          c->pod->name, c->name, suffixes[i]);
 
         if (path && unlink(path) < 0 && errno != ENOENT)
             log_debug_errno(-errno, "cannot remove %s", path);
@@ -756,6 +756,24 @@ static void pod_apply_exit_policy(PodRec *pr)
     pod_begin_stop(pr);
 }
 
+/* podd.io/runtime names a backend this podd does not have: run nothing rather than another. */
+static void pod_wait_for_runtime(PodRec *pr)
+{
+    const char *want = runtime_kind_to_string(pr->pod->runtime);
+
+    for (size_t i = 0; i < pr->n_ctrs; i++) {
+        Ctr *c = &pr->ctrs[i];
+
+        if (c->state != CTR_WAITING || streq(c->reason, "RuntimeNotAvailable"))
+            continue;
+        if (i == 0)
+            manager_event(pr->m, pr, NULL, "Warning", "RuntimeNotAvailable",
+                          "podd.io/runtime '%s' is not available (this podd runs '%s')", want,
+                          pr->m->rt->name);
+        ctr_set_waiting(c, "RuntimeNotAvailable", "runtime '%s' is not available", want);
+    }
+}
+
 void pod_reconcile(PodRec *pr)
 {
     Manager *m = pr->m;
@@ -785,6 +803,11 @@ void pod_reconcile(PodRec *pr)
     }
     if (!pr->pod)
         return;
+    if (!streq(runtime_kind_to_string(pr->pod->runtime), m->rt->name)) {
+        pod_wait_for_runtime(pr);
+        (void)pod_rec_save(pr);
+        return;
+    }
     pod_stop_replaced(pr, now);
     if (pod_ensure_sandbox(pr)) {
         (void)snprintf(pr->running_hash, sizeof(pr->running_hash), "%s", pr->spec_hash);

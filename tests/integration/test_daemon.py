@@ -571,3 +571,15 @@ def test_idle_daemon_does_not_wake_up(daemon):
     time.sleep(3)
     # No timer, no polling: nothing wakes a daemon whose pods are all running.
     assert ctxt_switches(daemon.proc.pid) == before
+
+
+def test_a_runtime_podd_lacks_is_refused_not_replaced(daemon):
+    pod = unique("runc")
+    daemon.start()
+    daemon.write("runc.yaml", pod_yaml(pod, containers=[{"name": "a", "cmd": "sleep 3600"}],
+                                       annotations={"podd.io/runtime": "runc"}))
+    wait_for("the refusal", lambda: "RuntimeNotAvailable" in daemon.log())
+    time.sleep(0.3)
+    assert daemon.ctr_pid(pod, "a") is None
+    status = json.loads(podctl(daemon, "get", "pod", pod, "-o", "json").stdout)["status"]
+    assert status["containerStatuses"][0]["state"]["waiting"]["reason"] == "RuntimeNotAvailable"
