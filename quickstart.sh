@@ -50,22 +50,33 @@ summary() {
          END { printf "%d %d %d\n", pass, fail, skip }' "$@" /dev/null
 }
 
+# Runs a command with its output in a log, shows the lines that matter, returns its status.
+run_logged() {
+    local log=$1 filter=$2 status
+    shift 2
+    set +e
+    "$@" 2>&1 | tee "$log" | grep -E "$filter"
+    status=${PIPESTATUS[0]}
+    set -e
+    return "$status"
+}
+
 run_tests() {
-    local logs=build-logs rc=0 counts pass fail skip
+    local logs=build-logs rc=0 pass fail skip
     mkdir -p "$logs"
     log "make check"
-    make -j"$(nproc)" check 2>&1 | tee "$logs/check.log" | grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP|# )' || true
-    [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+    run_logged "$logs/check.log" '^(PASS|FAIL|ERROR|XPASS|SKIP|# )' \
+        make -j"$(nproc)" check || rc=1
     log "make distcheck with AddressSanitizer and UndefinedBehaviorSanitizer"
-    make distcheck DISTCHECK_CONFIGURE_FLAGS="--enable-sanitizers --enable-werror" \
-        2>&1 | tee "$logs/distcheck.log" | grep -E '^(FAIL|ERROR|XPASS|# |=+$|podd-.* archives ready)' || true
-    [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+    run_logged "$logs/distcheck.log" '^(FAIL|ERROR|XPASS|# |=+$|podd-.* archives ready)' \
+        make distcheck DISTCHECK_CONFIGURE_FLAGS="--enable-sanitizers --enable-werror" || rc=1
     read -r pass fail skip < <(summary "$logs/check.log" "$logs/distcheck.log")
     # A build that broke before its tests ran counts as one failure, never as a pass.
     if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
         fail=1
         log "a build step failed: see $logs/"
     fi
+    [ "$fail" -eq 0 ] || rc=1
     echo "$pass passed, $fail failed, $skip skipped"
     return "$rc"
 }

@@ -454,7 +454,7 @@ def test_sigterm_with_stop_stops_in_reverse_graph_order(daemon):
     # Stopped with the daemon, not finished: the next daemon starts the pod again.
     daemon.start()
     wait_for("the pod to come back", lambda: daemon.ctr_pid(pod, "app"))
-    assert (daemon.pod_state(pod) or {}).get("phase") == "Running"
+    wait_for("the new state", lambda: (daemon.pod_state(pod) or {}).get("phase") == "Running")
 
 
 def monitors_by_container(run_dir):
