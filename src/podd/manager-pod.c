@@ -370,8 +370,20 @@ static void ctr_schedule_restart(Ctr *c, uint64_t now)
     if (!delay)
         ctr_set_waiting(c, "ContainerCreating", "restarting");
     if (delay) {
-        ctr_set_waiting(c, "CrashLoopBackOff", "back-off %llus restarting failed container %s",
-                        (unsigned long long)(delay / 1000000), c->name);
+        struct timespec at;
+        char when[40], *dot;
+
+        (void)clock_gettime(CLOCK_REALTIME, &at);
+        at.tv_sec += (time_t)((delay + 999999) / 1000000);
+        at.tv_nsec = 0;
+        format_rfc3339_nano(&at, when, sizeof(when));
+        if ((dot = strchr(when, '.'))) {
+            dot[0] = 'Z';
+            dot[1] = 0;
+        }
+        ctr_set_waiting(c, "CrashLoopBackOff",
+                        "back-off %llus restarting failed container %s; next try at %s",
+                        (unsigned long long)(delay / 1000000), c->name, when);
         manager_event(pr->m, pr, c->name, "Warning", "BackOff", "restarting in %llus",
                       (unsigned long long)(delay / 1000000));
     }

@@ -544,6 +544,7 @@ def test_podctl_shows_pods_as_kubectl_does(daemon):
     bad = json.loads(podctl(daemon, "get", "pod", crash, "-o", "json").stdout)["status"]
     c = bad["containerStatuses"][0]
     assert c["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    assert "next try at 20" in c["state"]["waiting"]["message"]
     assert c["lastState"]["terminated"]["exitCode"] == 2
 
     d = podctl(daemon, "describe", "pod", crash)
