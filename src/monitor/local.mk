@@ -13,8 +13,11 @@ podd_monitor_watch_SOURCES = \
 podd_monitor_watch_LDADD = libpodcore.la
 
 EXTRA_DIST += tests/bench/bench_runtime.py
+EXTRA_DIST += tests/bench/bench_daemon.py
 
-# Start-to-exit latency against unshare and runc, monitor memory (root; not part of make check).
-bench: podd-monitor podd-monitor-watch
+# Start-to-exit latency against unshare and runc, monitor memory; then podd end to end
+# against the targets of the issue (root; not part of make check).
+bench: podd-monitor podd-monitor-watch podd podctl
 	$(PYTHON3) $(top_srcdir)/tests/bench/bench_runtime.py --monitor $(abs_top_builddir)/podd-monitor
+	$(PYTHON3) $(top_srcdir)/tests/bench/bench_daemon.py --builddir $(abs_top_builddir)
 .PHONY: bench
