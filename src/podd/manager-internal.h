@@ -114,6 +114,8 @@ struct Manager {
 };
 
 /* manager.c */
+/* The wall-clock time offset_usec from now, to the second, as Kubernetes writes it. */
+void rfc3339_seconds(uint64_t offset_usec, char buf[40]);
 PodRec *manager_find_pod(const Manager *m, const char *name);
 void manager_mark_dirty(PodRec *pr);
 void manager_event(Manager *m, const PodRec *pr, const char *container, const char *type,
@@ -123,6 +125,8 @@ void pod_rec_free(PodRec *pr);
 void manager_drop_pod(Manager *m, PodRec *pr);
 
 /* manager-pod.c */
+/* Frees what a container record owns (not the record itself). */
+void ctr_free_fields(Ctr *c);
 /* (Re)builds the container records and graph of pr from its desired version. */
 int pod_rec_load_spec(PodRec *pr, PdError *reterr);
 /* Drives pr one step toward its goal; arms its timer for the next deadline. */

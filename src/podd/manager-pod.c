@@ -17,20 +17,6 @@
  * the pod's single timer, which only marks the pod dirty again.
  */
 
-static void now_rfc3339(char buf[40])
-{
-    struct timespec ts;
-    char *dot;
-
-    (void)clock_gettime(CLOCK_REALTIME, &ts);
-    format_rfc3339_nano(&ts, buf, 40);
-    dot = strchr(buf, '.');
-    if (dot) {
-        dot[0] = 'Z';
-        dot[1] = 0;
-    }
-}
-
 static Ctr *pod_ctr(PodRec *pr, const char *name)
 {
     /* While pod_rec_load_spec() rebuilds the array, moved entries have no name. */
@@ -54,7 +40,7 @@ static void spec_fingerprint(const char *s, char buf[17])
 
 /* ---- building the records from a version ----------------------------------------- */
 
-static void ctr_free_fields(Ctr *c)
+void ctr_free_fields(Ctr *c)
 {
     free(c->name);
     free(c->id);
@@ -249,7 +235,7 @@ bool ctr_adopt_running(Ctr *c, pid_t monitor_pid)
     c->grace_seconds = c->pod->pod ? c->pod->pod->termination_grace_period_seconds : 30;
     c->state = CTR_RUNNING;
     c->started_mono = now_monotonic_usec();
-    now_rfc3339(c->started_at);
+    rfc3339_seconds(0, c->started_at);
     c->reason[0] = c->message[0] = 0;
     return true;
 }
@@ -305,7 +291,7 @@ static void ctr_start(Ctr *c, const char *image_dir)
         c->restart_count++;
     c->ever_started = true;
     c->started_mono = now_monotonic_usec();
-    now_rfc3339(c->started_at);
+    rfc3339_seconds(0, c->started_at);
     c->reason[0] = c->message[0] = 0;
     if (r >= 0) {
         c->state = CTR_RUNNING;
@@ -370,17 +356,9 @@ static void ctr_schedule_restart(Ctr *c, uint64_t now)
     if (!delay)
         ctr_set_waiting(c, "ContainerCreating", "restarting");
     if (delay) {
-        struct timespec at;
-        char when[40], *dot;
+        char when[40];
 
-        (void)clock_gettime(CLOCK_REALTIME, &at);
-        at.tv_sec += (time_t)((delay + 999999) / 1000000);
-        at.tv_nsec = 0;
-        format_rfc3339_nano(&at, when, sizeof(when));
-        if ((dot = strchr(when, '.'))) {
-            dot[0] = 'Z';
-            dot[1] = 0;
-        }
+        rfc3339_seconds(delay, when);
         ctr_set_waiting(c, "CrashLoopBackOff",
                         "back-off %llus restarting failed container %s; next try at %s",
                         (unsigned long long)(delay / 1000000), c->name, when);
@@ -452,7 +430,7 @@ void ctr_handle_exit(Ctr *c)
                        "killed through its cgroup",
                        (int)c->monitor_pid);
         (void)snprintf(c->term.started_at, sizeof(c->term.started_at), "%s", c->started_at);
-        now_rfc3339(c->term.finished_at);
+        rfc3339_seconds(0, c->term.finished_at);
     }
     c->has_term = true;
     c->state = CTR_TERMINATED;
@@ -542,7 +520,7 @@ void pod_begin_stop(PodRec *pr)
     pr->terminating = true;
     if (!pr->deleting_at[0] &&
         (pr->remove_after_stop || pr->recreate_after_stop || pr->m->shutting_down)) {
-        now_rfc3339(pr->deleting_at);
+        rfc3339_seconds(0, pr->deleting_at);
         pr->deletion_mono = now_monotonic_usec();
     }
     /* Nothing waiting to restart may start again. */

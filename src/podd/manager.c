@@ -25,21 +25,20 @@ PodPhase pod_phase_from_string(const char *s)
     return _POD_PHASE_INVALID;
 }
 
-static void now_rfc3339(char buf[40])
+void rfc3339_seconds(uint64_t offset_usec, char buf[40])
 {
     struct timespec ts;
+    char *dot;
 
     (void)clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec = 0; /* Kubernetes' timestamps have seconds */
+    ts.tv_sec += (time_t)((offset_usec + 999999) / 1000000);
+    ts.tv_nsec = 0;
     format_rfc3339_nano(&ts, buf, 40);
-    /* "....00.000000000Z" -> "....00Z" */
-    {
-        char *dot = strchr(buf, '.');
-
-        if (dot) {
-            dot[0] = 'Z';
-            dot[1] = 0;
-        }
+    /* Kubernetes' timestamps have seconds: "...:05.000000000Z" -> "...:05Z". */
+    dot = strchr(buf, '.');
+    if (dot) {
+        dot[0] = 'Z';
+        dot[1] = 0;
     }
 }
 
@@ -59,20 +58,12 @@ void manager_mark_dirty(PodRec *pr)
     (void)loop_source_set_enabled(pr->m->reconcile, LOOP_SOURCE_ONESHOT);
 }
 
-static void ctr_done(Ctr *c)
-{
-    free(c->name);
-    free(c->id);
-    free(c->spec_json);
-    c->monitor = loop_source_unref(c->monitor);
-}
-
 void pod_rec_free(PodRec *pr)
 {
     if (!pr)
         return;
     for (size_t i = 0; i < pr->n_ctrs; i++)
-        ctr_done(&pr->ctrs[i]);
+        ctr_free_fields(&pr->ctrs[i]);
     free(pr->ctrs);
     graph_free(pr->graph);
     json_decref(pr->level);
@@ -109,7 +100,7 @@ static PodRec *pod_rec_new(Manager *m, const char *name, const char *namespace)
     }
     m->pods = np;
     m->pods[m->n_pods++] = pr;
-    now_rfc3339(pr->created_at);
+    rfc3339_seconds(0, pr->created_at);
     return pr;
 }
 
@@ -137,7 +128,7 @@ void manager_event(Manager *m, const PodRec *pr, const char *container, const ch
     va_start(ap, fmt);
     (void)vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    now_rfc3339(when);
+    rfc3339_seconds(0, when);
     if (container)
         log_info("pod=%s/%s container=%s %s: %s", pr->namespace, pr->name, container, reason, msg);
     else
