@@ -218,12 +218,13 @@ def test_init_containers_run_in_order_before_the_app(daemon):
     assert st["containers"]["first"]["completed"] and st["containers"]["second"]["completed"]
 
 
-def test_crash_loop_restarts_immediately_then_backs_off(daemon):
+@pytest.mark.parametrize("policy", ["Always", "OnFailure"])
+def test_crash_loop_restarts_immediately_then_backs_off(daemon, policy):
     pod = unique("crash")
     daemon.start()
     daemon.write("crash.yaml", pod_yaml(
-        pod, containers=[{"name": "crasher", "cmd": "date +%s.%N; exit 3",
-                          "restartPolicy": "OnFailure"}]))
+        pod, containers=[{"name": "crasher", "cmd": "echo started; exit 3"}],
+        extra_spec=f"  restartPolicy: {policy}\n"))
     wait_for("three restarts", lambda: len(daemon.ctr_log_times(pod, "crasher")) >= 4,
              timeout=20)
     starts = daemon.ctr_log_times(pod, "crasher")
