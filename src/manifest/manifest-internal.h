@@ -175,6 +175,8 @@ void validate_pop(V *v, size_t old);
 bool validate_is(V *v, const Node *n, NodeType type, const char *what);
 /* Scalar readers: on success replace *ret (freeing an older string) and return 0. */
 int validate_string(V *v, const Node *n, char **ret);
+/* A string that must be a DNS-1123 label; what names it in the message ("hostname"). */
+int validate_dns_label(V *v, const Node *n, const char *what, char **ret);
 int validate_int32(V *v, const Node *n, int64_t min, int64_t max, int32_t *ret);
 int validate_strv(V *v, const Node *n, char ***ret);
 /*

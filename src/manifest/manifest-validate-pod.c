@@ -28,10 +28,7 @@ static void parse_namespace(V *v, const Node *n, void *obj)
 {
     Pod *p = obj;
 
-    if (validate_string(v, n, &p->namespace) < 0)
-        return;
-    if (!dns_label_is_valid(p->namespace))
-        validate_error(v, n, "'%s' is not a valid namespace (a DNS-1123 label)", p->namespace);
+    (void)validate_dns_label(v, n, "namespace", &p->namespace);
 }
 
 static int str_map_parse(V *v, const Node *n, StrMap *m, bool labels)
@@ -115,8 +112,7 @@ static void parse_volume_name(V *v, const Node *n, void *obj)
 {
     Volume *vol = obj;
 
-    if (validate_string(v, n, &vol->name) >= 0 && !dns_label_is_valid(vol->name))
-        validate_error(v, n, "'%s' is not a valid volume name (a DNS-1123 label)", vol->name);
+    (void)validate_dns_label(v, n, "volume name", &vol->name);
 }
 
 static void parse_host_path_path(V *v, const Node *n, void *obj)
@@ -302,8 +298,7 @@ static void parse_hostname(V *v, const Node *n, void *obj)
 {
     Pod *p = obj;
 
-    if (validate_string(v, n, &p->hostname) >= 0 && !dns_label_is_valid(p->hostname))
-        validate_error(v, n, "'%s' is not a valid hostname (a DNS-1123 label)", p->hostname);
+    (void)validate_dns_label(v, n, "hostname", &p->hostname);
 }
 
 static void parse_pod_seccomp(V *v, const Node *n, void *obj)

@@ -200,6 +200,19 @@ static int validate_int(V *v, const Node *n, int64_t min, int64_t max, int64_t *
     return 0;
 }
 
+int validate_dns_label(V *v, const Node *n, const char *what, char **ret)
+{
+    int r = validate_string(v, n, ret);
+
+    if (r < 0)
+        return r;
+    if (!dns_label_is_valid(*ret)) {
+        validate_error(v, n, "'%s' is not a valid %s (a DNS-1123 label)", *ret, what);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int validate_int32(V *v, const Node *n, int64_t min, int64_t max, int32_t *ret)
 {
     int64_t x;

@@ -251,22 +251,30 @@ static int strv_new_empty(char ***ret)
     return 0;
 }
 
-int state_store_list_pods(StateStore *s, char ***ret)
+/* The sorted names the entry callback collects from one directory of the store. */
+static int list_dir(int dir_fd,
+                    int (*entry)(int dir_fd, const char *name, unsigned char type, void *userdata),
+                    char ***ret)
 {
     _cleanup_(strv_freep) char **l = NULL;
     int r;
 
-    if (!s || !ret)
-        return -EINVAL;
     r = strv_new_empty(&l);
     if (r < 0)
         return r;
-    r = state_for_each_entry(s->pods_fd, list_pod_entry, &l);
+    r = state_for_each_entry(dir_fd, entry, &l);
     if (r < 0)
         return r;
     state_strv_sort(l);
     *ret = move_ptr(l);
     return 0;
+}
+
+int state_store_list_pods(StateStore *s, char ***ret)
+{
+    if (!s || !ret)
+        return -EINVAL;
+    return list_dir(s->pods_fd, list_pod_entry, ret);
 }
 
 static int remove_pod_entry(int dir_fd, const char *name, unsigned char type, void *userdata)
@@ -400,18 +408,7 @@ static int list_applied_entry(int dir_fd, const char *name, unsigned char type, 
 
 int state_store_list_applied(StateStore *s, char ***ret)
 {
-    _cleanup_(strv_freep) char **l = NULL;
-    int r;
-
     if (!s || !ret)
         return -EINVAL;
-    r = strv_new_empty(&l);
-    if (r < 0)
-        return r;
-    r = state_for_each_entry(s->applied_fd, list_applied_entry, &l);
-    if (r < 0)
-        return r;
-    state_strv_sort(l);
-    *ret = move_ptr(l);
-    return 0;
+    return list_dir(s->applied_fd, list_applied_entry, ret);
 }
