@@ -13,6 +13,8 @@
 #define MANAGER_MAX_EVENTS 512
 /* How often a container waiting for its image looks again. */
 #define IMAGE_RETRY_USEC (2 * 1000000ull)
+/* How soon a container the runtime could not remove yet is tried again. */
+#define CLEANUP_RETRY_USEC (200 * 1000ull)
 
 typedef enum PodPhase {
     POD_PHASE_PENDING,
@@ -63,9 +65,10 @@ typedef struct Ctr {
     ExitRecord term;     /* the current termination while TERMINATED */
     LoopSource *monitor; /* pidfd of podd-monitor */
     pid_t monitor_pid;
-    bool stopping; /* SIGTERM sent */
-    bool replace;  /* its spec changed: stop it, then start the new version */
-    bool orphan;   /* gone from the manifest: stop it, then forget it */
+    bool stopping;        /* SIGTERM sent */
+    bool replace;         /* its spec changed: stop it, then start the new version */
+    bool orphan;          /* gone from the manifest: stop it, then forget it */
+    bool cleanup_pending; /* the runtime could not remove it yet (cgroup busy): retried */
 } Ctr;
 
 /* One pod: its desired version and what runs. */

@@ -394,6 +394,28 @@ static void ctr_apply_policy(Ctr *c, int code, uint64_t now)
     ctr_schedule_restart(c, now);
 }
 
+/*
+ * Removes what the runtime keeps of an ended container (its cgroup, mounts,
+ * files). A cgroup can stay busy for a while after its last task died; then
+ * the container counts as not stopped yet and the pod's timer tries again.
+ * True once it is gone.
+ */
+static bool ctr_cleanup(Ctr *c)
+{
+    Manager *m = c->pod->m;
+    PdError e = {0};
+
+    if (m->rt->container_remove(m->rt_ctx, c->id, &e) < 0) {
+        if (!c->cleanup_pending)
+            log_debug("pod=%s/%s container=%s: cannot remove it yet: %s; will retry",
+                      c->pod->namespace, c->pod->name, c->name, e.message);
+        c->cleanup_pending = true;
+        return false;
+    }
+    c->cleanup_pending = false;
+    return true;
+}
+
 /* A once init container leaves nothing behind after its success: its logs go too. */
 static void ctr_remove_logs(const Ctr *c)
 {
@@ -437,7 +459,7 @@ void ctr_handle_exit(Ctr *c)
     c->stopping = false;
     c->kill_at = 0;
     c->monitor = loop_source_unref(c->monitor);
-    (void)m->rt->container_remove(m->rt_ctx, c->id, NULL);
+    (void)ctr_cleanup(c);
     if (c->term.exit_code == 0)
         c->completed = true;
     manager_event(m, pr, c->name, c->term.exit_code == 0 ? "Normal" : "Warning", "Exited",
@@ -531,9 +553,17 @@ void pod_begin_stop(PodRec *pr)
 bool pod_all_stopped(const PodRec *pr)
 {
     for (size_t i = 0; i < pr->n_ctrs; i++)
-        if (pr->ctrs[i].state == CTR_RUNNING)
+        if (pr->ctrs[i].state == CTR_RUNNING || pr->ctrs[i].cleanup_pending)
             return false;
     return true;
+}
+
+/* Tries again to remove the containers the runtime could not remove before. */
+static void pod_retry_cleanups(PodRec *pr)
+{
+    for (size_t i = 0; i < pr->n_ctrs; i++)
+        if (pr->ctrs[i].cleanup_pending)
+            (void)ctr_cleanup(&pr->ctrs[i]);
 }
 
 static void ctr_enforce_deadline(Ctr *c, uint64_t now)
@@ -626,6 +656,8 @@ static void pod_arm_timer(PodRec *pr, uint64_t now)
         if (c->state == CTR_WAITING && streq(c->reason, "ImageNotFound") &&
             now + IMAGE_RETRY_USEC < next)
             next = now + IMAGE_RETRY_USEC;
+        if (c->cleanup_pending && now + CLEANUP_RETRY_USEC < next)
+            next = now + CLEANUP_RETRY_USEC;
     }
     if (!pr->sandbox_up && pr->pod && !pr->terminating && now + IMAGE_RETRY_USEC < next)
         next = now + IMAGE_RETRY_USEC;
@@ -641,7 +673,7 @@ static void pod_stop_replaced(PodRec *pr, uint64_t now)
         if ((c->orphan || c->replace) && c->state == CTR_RUNNING) {
             ctr_stop(c, now);
             ctr_enforce_deadline(c, now);
-        } else if (c->orphan) {
+        } else if (c->orphan && !c->cleanup_pending) {
             ctr_free_fields(c);
             memmove(c, c + 1, (pr->n_ctrs - i - 1) * sizeof(Ctr));
             pr->n_ctrs--;
@@ -649,7 +681,7 @@ static void pod_stop_replaced(PodRec *pr, uint64_t now)
                 if (pr->ctrs[k].monitor)
                     (void)loop_source_set_userdata(pr->ctrs[k].monitor, &pr->ctrs[k]);
             continue;
-        } else if (c->replace) {
+        } else if (c->replace && !c->cleanup_pending) {
             /* Stopped: the new version starts from nothing. */
             c->replace = false;
             c->ever_started = c->completed = c->finished = false;
@@ -690,7 +722,8 @@ static void pod_start_ready_containers(PodRec *pr, uint64_t now)
         GraphCondition cond;
         const Ctr *blocker;
 
-        if (!c || !c->spec || c->state == CTR_RUNNING || c->finished || c->replace)
+        if (!c || !c->spec || c->state == CTR_RUNNING || c->finished || c->replace ||
+            c->cleanup_pending)
             continue;
         if (c->backoff_until > now)
             continue;
@@ -769,6 +802,7 @@ void pod_reconcile(PodRec *pr)
     Manager *m = pr->m;
     uint64_t now = now_monotonic_usec();
 
+    pod_retry_cleanups(pr);
     if (pr->terminating) {
         pod_drive_stop(pr, now);
         if (!pod_all_stopped(pr)) {
