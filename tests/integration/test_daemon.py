@@ -55,7 +55,11 @@ class Daemon:
                 *extra]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                      stderr=open(self.log_path, "w"))
-        wait_for("podd to start", lambda: "podd 0.1" in self.log())
+        wait_for("podd to start",
+                 lambda: "podd 0.1" in self.log() or self.proc.poll() is not None, timeout=30)
+        # A podd that died at start says why: its exit status and its log.
+        assert self.proc.poll() is None, (
+            f"podd exited with {self.proc.returncode} at start:\n{self.log()[-2000:]}")
         return self
 
     def log(self):
