@@ -61,6 +61,15 @@ run_logged() {
     return "$status"
 }
 
+# The reasons of failed tests (pytest's E lines, TAP diagnostics), from automake's test-suite logs.
+show_failures() {
+    local f
+    for f in test-suite.log podd-*/_build/sub/test-suite.log; do
+        [ -f "$f" ] || continue
+        grep -E '^(FAIL|ERROR):|^E  |^# |^(FAILED|ERROR) ' "$f" | grep -vE '^# (TOTAL|PASS|SKIP|XFAIL|XPASS|FAIL|ERROR):' | head -n 150 || true
+    done
+}
+
 run_tests() {
     local logs=build-logs rc=0 pass fail skip
     mkdir -p "$logs"
@@ -77,6 +86,7 @@ run_tests() {
         log "a build step failed: see $logs/"
     fi
     [ "$fail" -eq 0 ] || rc=1
+    [ "$rc" -eq 0 ] || show_failures >&2
     echo "$pass passed, $fail failed, $skip skipped"
     return "$rc"
 }

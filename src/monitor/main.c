@@ -21,6 +21,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -128,6 +129,8 @@ static void exec_watcher(const WatchArgs *a)
     /* The pipes must survive the exec; everything else is close-on-exec. */
     (void)fcntl(a->out_fd, F_SETFD, 0);
     (void)fcntl(a->err_fd, F_SETFD, 0);
+    /* The watcher holds the lock without knowing it: until it exits, the files are its. */
+    (void)fcntl(a->lock_fd, F_SETFD, 0);
     execv(watcher, (char *[]){"podd-monitor-watch", pid, out, err, (char *)a->started_at,
                               (char *)a->exit_file, (char *)(a->log_path ? a->log_path : "-"), max,
                               (char *)(a->cgroup ? a->cgroup : "-"), NULL});
@@ -135,7 +138,7 @@ static void exec_watcher(const WatchArgs *a)
     (void)fcntl(a->err_fd, F_SETFD, FD_CLOEXEC);
 }
 
-static int monitor_run(const ContainerConfig *c, int sync_fd)
+static int monitor_run(const ContainerConfig *c, int sync_fd, int lock_fd)
 {
     int outp[2] = {-1, -1}, errp[2] = {-1, -1}, null, r;
     char started[40];
@@ -210,13 +213,28 @@ static int monitor_run(const ContainerConfig *c, int sync_fd)
         .exit_file = c->exit_file,
         .cgroup = c->cgroup,
         .started_at = started,
+        .lock_fd = lock_fd,
     };
     exec_watcher(&wa);
     /* No watcher binary: wait in this process, bigger but just as correct. */
     return monitor_watch(&wa);
 }
 
-static int cmd_start(const char *config_path)
+/*
+ * The container's lock (see container_lock_try): inherited from podd on
+ * lock_fd, or taken here when run by hand. Close-on-exec, so that the
+ * container never holds it; the watcher is given it explicitly.
+ */
+static int take_container_lock(const ContainerConfig *c, int lock_fd)
+{
+    if (lock_fd < 0)
+        return container_lock_try(c->run_dir);
+    if (fcntl(lock_fd, F_SETFD, FD_CLOEXEC) < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0)
+        return errno == EWOULDBLOCK ? -EBUSY : -errno;
+    return lock_fd;
+}
+
+static int cmd_start(const char *config_path, int lock_fd)
 {
     _cleanup_(container_config_freep) ContainerConfig *c = NULL;
     PdError e = {0};
@@ -232,6 +250,13 @@ static int cmd_start(const char *config_path)
 
         pd_error_format(&e, buf, sizeof(buf));
         fprintf(stderr, "podd-monitor: %s\n", buf);
+        return 1;
+    }
+    /* Nothing is written before the lock is ours: another monitor may own these files. */
+    lock_fd = take_container_lock(c, lock_fd);
+    if (lock_fd < 0) {
+        fprintf(stderr, "podd-monitor: container %s: %s\n", c->id,
+                lock_fd == -EBUSY ? "another podd-monitor owns it" : strerror(-lock_fd));
         return 1;
     }
     if (pipe2(sync_p, O_CLOEXEC) < 0) {
@@ -255,7 +280,7 @@ static int cmd_start(const char *config_path)
             (void)dup2(null, 2);
             close(null);
         }
-        _exit(monitor_run(c, sync_p[1]));
+        _exit(monitor_run(c, sync_p[1], lock_fd));
     }
     close(sync_p[1]);
     while ((n = read(sync_p[0], msg + len, sizeof(msg) - 1 - len)) != 0) {
@@ -387,7 +412,7 @@ static int cmd_pod_destroy(const char *dir)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: podd-monitor CONFIG.json\n"
+    fprintf(stderr, "usage: podd-monitor [--lock-fd=FD] CONFIG.json\n"
                     "       podd-monitor exec --config CONFIG.json [--timeout SECONDS] -- CMD...\n"
                     "       podd-monitor pod-create POD.json\n"
                     "       podd-monitor pod-destroy POD-DIR\n");
@@ -408,7 +433,14 @@ int main(int argc, char **argv)
     if (argc == 3 && streq(argv[1], "pod-destroy"))
         return cmd_pod_destroy(argv[2]);
     if (argc == 2 && argv[1][0] != '-')
-        return cmd_start(argv[1]);
+        return cmd_start(argv[1], -1);
+    /* podd hands over the container's lock, already taken, on this fd. */
+    if (argc == 3 && startswith(argv[1], "--lock-fd=") && argv[2][0] != '-') {
+        int64_t fd;
+
+        if (parse_int64(argv[1] + strlen("--lock-fd="), &fd) >= 0 && fd >= 3 && fd <= INT_MAX)
+            return cmd_start(argv[2], (int)fd);
+    }
     usage();
     return 2;
 }

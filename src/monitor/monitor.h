@@ -14,6 +14,7 @@ typedef struct WatchArgs {
     const char *exit_file;
     const char *cgroup; /* NULL: none */
     const char *started_at;
+    int lock_fd; /* the container's lock: held, never used, until we exit */
 } WatchArgs;
 
 /* The signals the monitor handles through a signalfd (blocked before the container starts). */

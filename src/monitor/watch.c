@@ -40,6 +40,7 @@ int main(int argc, char **argv)
         .log_path = streq(argv[6], "-") ? NULL : argv[6],
         .log_max_bytes = (uint64_t)log_max,
         .cgroup = streq(argv[8], "-") ? NULL : argv[8],
+        .lock_fd = -1, /* inherited, unknown and never closed: see exec_watcher() */
     };
     return monitor_watch(&a);
 }

@@ -15,6 +15,8 @@
 #define IMAGE_RETRY_USEC (2 * 1000000ull)
 /* How soon a container the runtime could not remove yet is tried again. */
 #define CLEANUP_RETRY_USEC (200 * 1000ull)
+/* How soon to look again at a container another podd-monitor is starting. */
+#define START_PENDING_RETRY_USEC (50 * 1000ull)
 
 typedef enum PodPhase {
     POD_PHASE_PENDING,
@@ -69,6 +71,7 @@ typedef struct Ctr {
     bool replace;         /* its spec changed: stop it, then start the new version */
     bool orphan;          /* gone from the manifest: stop it, then forget it */
     bool cleanup_pending; /* the runtime could not remove it yet (cgroup busy): retried */
+    bool start_pending;   /* a monitor of a killed daemon is still starting it: look again */
 } Ctr;
 
 /* One pod: its desired version and what runs. */

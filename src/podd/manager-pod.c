@@ -240,6 +240,14 @@ bool ctr_adopt_running(Ctr *c, pid_t monitor_pid)
     return true;
 }
 
+/* A daemon killed while it started c left a monitor that is still at it: adopt it once it runs. */
+static void ctr_wait_for_other_monitor(Ctr *c)
+{
+    c->start_pending = true;
+    ctr_set_waiting(c, "ContainerCreating",
+                    "a podd-monitor started before the daemon restart is starting it");
+}
+
 /*
  * What the runtime already has under this container's id: a daemon killed
  * between starting a container and saving the pod's state leaves one
@@ -251,8 +259,13 @@ static bool ctr_take_over_existing(Ctr *c)
     Manager *m = c->pod->m;
     ContainerStatus cs = {0};
 
+    c->start_pending = false;
     if (m->rt->container_inspect(m->rt_ctx, c->id, &cs, NULL) < 0)
         return false;
+    if (cs.state == CONTAINER_STATE_STARTING) {
+        ctr_wait_for_other_monitor(c);
+        return true;
+    }
     if (cs.state == CONTAINER_STATE_RUNNING && ctr_adopt_running(c, cs.monitor_pid)) {
         c->ever_started = true;
         manager_event(m, c->pod, c->name, "Normal", "Adopted", "already running under monitor %d",
@@ -286,6 +299,11 @@ static void ctr_start(Ctr *c, const char *image_dir)
     /* Kept with the container: a later version of the pod may change it. */
     c->grace_seconds = pr->pod->termination_grace_period_seconds;
     r = m->rt->container_start(m->rt_ctx, pr->pod, c->spec, image_dir, &pidfd, &e);
+    if (r == -EBUSY) {
+        /* That monitor came between our look and our start. */
+        ctr_wait_for_other_monitor(c);
+        return;
+    }
     /* Kubernetes counts restarts done, not restarts planned. */
     if (c->ever_started)
         c->restart_count++;
@@ -658,6 +676,8 @@ static void pod_arm_timer(PodRec *pr, uint64_t now)
             next = now + IMAGE_RETRY_USEC;
         if (c->cleanup_pending && now + CLEANUP_RETRY_USEC < next)
             next = now + CLEANUP_RETRY_USEC;
+        if (c->start_pending && now + START_PENDING_RETRY_USEC < next)
+            next = now + START_PENDING_RETRY_USEC;
     }
     if (!pr->sandbox_up && pr->pod && !pr->terminating && now + IMAGE_RETRY_USEC < next)
         next = now + IMAGE_RETRY_USEC;

@@ -238,7 +238,9 @@ static void pod_rec_restore(PodRec *pr, json_t *st)
         }
         if (!c->ever_started)
             continue;
-        if (pr->m->rt->container_inspect(pr->m->rt_ctx, c->id, &cs, NULL) < 0)
+        /* Still being started by a monitor of the killed daemon: ctr_start() takes it over. */
+        if (pr->m->rt->container_inspect(pr->m->rt_ctx, c->id, &cs, NULL) < 0 ||
+            cs.state == CONTAINER_STATE_STARTING)
             continue;
         if (cs.state == CONTAINER_STATE_RUNNING && ctr_adopt_running(c, cs.monitor_pid)) {
             manager_event(pr->m, pr, c->name, "Normal", "Adopted",

@@ -18,10 +18,9 @@ typedef struct NativeCtx {
 } NativeCtx;
 
 static const char *const container_state_table[_CONTAINER_STATE_MAX] = {
-    [CONTAINER_STATE_UNKNOWN] = "unknown",
-    [CONTAINER_STATE_CREATED] = "created",
-    [CONTAINER_STATE_RUNNING] = "running",
-    [CONTAINER_STATE_EXITED] = "exited",
+    [CONTAINER_STATE_UNKNOWN] = "unknown",   [CONTAINER_STATE_CREATED] = "created",
+    [CONTAINER_STATE_RUNNING] = "running",   [CONTAINER_STATE_EXITED] = "exited",
+    [CONTAINER_STATE_STARTING] = "starting",
 };
 
 const char *container_state_to_string(ContainerState s)
@@ -97,8 +96,12 @@ static char *container_file(const NativeCtx *ctx, const char *id, const char *na
     return strdup_printf("%s/containers/%s/%s", ctx->run_dir, id, name);
 }
 
-/* fork + exec of podd-monitor with argv; returns the wait status. */
-static int run_monitor(const NativeCtx *ctx, char *const *argv, int *ret_status, PdError *reterr)
+/*
+ * fork + exec of podd-monitor with argv; returns the wait status. keep_fd
+ * (or -1) becomes the monitor's fd 3; every other fd but stdio is closed.
+ */
+static int run_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd, int *ret_status,
+                       PdError *reterr)
 {
     pid_t pid;
     int status;
@@ -111,7 +114,12 @@ static int run_monitor(const NativeCtx *ctx, char *const *argv, int *ret_status,
 
         if (null >= 0)
             (void)dup2(null, 0);
-        (void)close_range(3, ~0U, 0);
+        /* dup2 clears close-on-exec; dup2 of fd 3 onto itself would not. */
+        if (keep_fd == 3)
+            (void)fcntl(keep_fd, F_SETFD, 0);
+        else if (keep_fd >= 0)
+            (void)dup2(keep_fd, 3);
+        (void)close_range(keep_fd >= 0 ? 4 : 3, ~0U, 0);
         execv(ctx->monitor_path, argv);
         _exit(MONITOR_EXEC_FAILED);
     }
@@ -129,6 +137,7 @@ static int native_container_start(void *userdata, const Pod *pod, const Containe
     NativeCtx *ctx = userdata;
     _cleanup_(container_config_freep) ContainerConfig *c = NULL;
     _cleanup_free_ char *cfg_path = NULL;
+    _cleanup_close_ int lock = -1;
     ExitRecord e;
     int r, status, fd;
 
@@ -138,6 +147,12 @@ static int native_container_start(void *userdata, const Pod *pod, const Containe
     r = mkdir_p(c->run_dir, 0700);
     if (r < 0)
         return pd_error_set(reterr, r, "mkdir %s: %s", c->run_dir, RUNTIME_STRERROR(r));
+    lock = container_lock_try(c->run_dir);
+    if (lock == -EBUSY)
+        return pd_error_set(reterr, -EBUSY, "container %s: another podd-monitor is starting it",
+                            c->id);
+    if (lock < 0)
+        return pd_error_set(reterr, lock, "lock %s: %s", c->run_dir, RUNTIME_STRERROR(lock));
     /* A previous run's records must not be mistaken for this one's. */
     (void)unlink(c->exit_file);
     (void)unlink(c->pid_file);
@@ -148,7 +163,9 @@ static int native_container_start(void *userdata, const Pod *pod, const Containe
     r = container_config_save(c, cfg_path, reterr);
     if (r < 0)
         return r;
-    r = run_monitor(ctx, (char *[]){"podd-monitor", cfg_path, NULL}, &status, reterr);
+    /* The monitor inherits the lock and keeps it for the container's lifetime. */
+    r = run_monitor(ctx, (char *[]){"podd-monitor", "--lock-fd=3", cfg_path, NULL}, lock, &status,
+                    reterr);
     if (r < 0)
         return r;
     if (exit_record_read(c->exit_file, &e) >= 0 && streq(e.reason, "StartError"))
@@ -213,7 +230,7 @@ static int native_container_exec_op(void *userdata, const char *id, char *const 
     args[k++] = "--";
     for (size_t i = 0; i < n; i++)
         args[k++] = argv[i];
-    r = run_monitor(ctx, args, &status, reterr);
+    r = run_monitor(ctx, args, -1, &status, reterr);
     if (r < 0)
         return r;
     if (WIFEXITED(status) && WEXITSTATUS(status) == MONITOR_EXEC_TIMEOUT)
@@ -228,7 +245,7 @@ static int native_container_inspect(void *userdata, const char *id, ContainerSta
                                     PdError *reterr)
 {
     NativeCtx *ctx = userdata;
-    _cleanup_free_ char *exitf = NULL, *monf = NULL, *pidf = NULL, *cfg = NULL;
+    _cleanup_free_ char *exitf = NULL, *monf = NULL, *pidf = NULL, *cfg = NULL, *dir = NULL;
     ContainerStatus s = {0};
     int fd, r;
 
@@ -238,7 +255,8 @@ static int native_container_inspect(void *userdata, const char *id, ContainerSta
     monf = container_file(ctx, id, "monitor.pid");
     pidf = container_file(ctx, id, "container.pid");
     cfg = container_file(ctx, id, "config.json");
-    if (!exitf || !monf || !pidf || !cfg)
+    dir = strdup_printf("%s/containers/%s", ctx->run_dir, id);
+    if (!exitf || !monf || !pidf || !cfg || !dir)
         return -ENOMEM;
     (void)pid_file_read(monf, &s.monitor_pid, NULL);
     (void)pid_file_read(pidf, &s.pid, NULL);
@@ -250,7 +268,9 @@ static int native_container_inspect(void *userdata, const char *id, ContainerSta
     else if ((fd = pid_file_open_pidfd(monf, NULL)) >= 0) {
         close(fd);
         s.state = CONTAINER_STATE_RUNNING;
-    } else if (access(cfg, F_OK) == 0)
+    } else if (container_lock_busy(dir))
+        s.state = CONTAINER_STATE_STARTING;
+    else if (access(cfg, F_OK) == 0)
         s.state = CONTAINER_STATE_CREATED;
     *ret = s;
     return 0;
@@ -261,6 +281,7 @@ static int native_container_remove(void *userdata, const char *id, PdError *rete
     NativeCtx *ctx = userdata;
     _cleanup_(container_config_freep) ContainerConfig *c = NULL;
     _cleanup_free_ char *cfg = NULL, *dir = NULL, *monf = NULL;
+    _cleanup_close_ int lock = -1;
     int fd, r;
 
     if (!id_ok(id))
@@ -286,6 +307,10 @@ static int native_container_remove(void *userdata, const char *id, PdError *rete
         if (r < 0)
             return pd_error_set(reterr, r, "remove cgroup %s: %s", c->cgroup, RUNTIME_STRERROR(r));
     }
+    /* A monitor still starting (no cgroup yet) or finishing owns the files: not yet. */
+    lock = container_lock_try(dir);
+    if (lock == -EBUSY)
+        return pd_error_set(reterr, -EBUSY, "container %s: its podd-monitor is still there", id);
     r = rm_rf(dir);
     if (r < 0)
         return pd_error_set(reterr, r, "remove %s: %s", dir, RUNTIME_STRERROR(r));

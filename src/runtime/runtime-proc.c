@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/syscall.h>
 
 #include "runtime-internal.h"
@@ -49,6 +50,39 @@ int pid_file_open_pidfd(const char *path, pid_t *ret_pid)
     if (ret_pid)
         *ret_pid = pid;
     return fd;
+}
+
+static int container_lock_open(const char *container_dir, int flags)
+{
+    _cleanup_free_ char *path = strdup_printf("%s/" CONTAINER_LOCK_FILE, container_dir);
+    int fd;
+
+    if (!path)
+        return -ENOMEM;
+    fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | flags, 0600);
+    if (fd < 0)
+        return -errno;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+
+        close(fd);
+        return r;
+    }
+    return fd;
+}
+
+int container_lock_try(const char *container_dir)
+{
+    return container_lock_open(container_dir, O_CREAT);
+}
+
+bool container_lock_busy(const char *container_dir)
+{
+    int fd = container_lock_open(container_dir, 0);
+
+    if (fd >= 0)
+        close(fd);
+    return fd == -EBUSY;
 }
 
 int exit_record_read(const char *path, ExitRecord *ret)

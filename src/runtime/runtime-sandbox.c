@@ -166,9 +166,17 @@ static int loopback_up(void)
 /* The child of sandbox_create: enters new namespaces, reports, waits to be pinned, exits. */
 static _Noreturn void sandbox_child(const SandboxConfig *c, int flags, int report_fd, int wait_fd)
 {
-    int err = 0;
+    int err = 0, lo = report_fd < wait_fd ? report_fd : wait_fd;
+    int hi = report_fd < wait_fd ? wait_fd : report_fd;
     char b;
 
+    /*
+     * Nothing of the daemon's stays open here: this child can outlive a
+     * killed daemon by a moment, and its API socket must not answer then.
+     */
+    (void)close_range(3, (unsigned)lo - 1, 0);
+    (void)close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+    (void)close_range((unsigned)hi + 1, ~0U, 0);
     if (unshare(flags) < 0)
         err = errno;
     if (!err && (flags & CLONE_NEWUTS) && c->hostname &&

@@ -201,6 +201,19 @@ int pid_file_read(const char *path, pid_t *ret_pid, uint64_t *ret_start_time);
 /* pidfd of the process in path when it is alive with the recorded start time; -ESRCH otherwise. */
 int pid_file_open_pidfd(const char *path, pid_t *ret_pid);
 
+/*
+ * The container's lock, <run_dir>/lock: whoever holds it owns the
+ * container's records. podd takes it before it touches them and hands it
+ * to podd-monitor, which keeps it (through the exec into the watcher) until
+ * the container's end is recorded. A daemon killed while a monitor starts
+ * thus never starts a twin. Returns the locked fd (close-on-exec), or
+ * -EBUSY while another holds it.
+ */
+#define CONTAINER_LOCK_FILE "lock"
+int container_lock_try(const char *container_dir);
+/* True while someone holds the lock of an existing container directory. */
+bool container_lock_busy(const char *container_dir);
+
 /* ---- CRI log writer ----------------------------------------------------------------- */
 
 #define CRI_LOG_LINE_MAX 16384
@@ -294,6 +307,7 @@ typedef enum ContainerState {
     CONTAINER_STATE_CREATED, /* config written, no monitor */
     CONTAINER_STATE_RUNNING,
     CONTAINER_STATE_EXITED,
+    CONTAINER_STATE_STARTING, /* a monitor holds the lock, its pid not recorded yet */
     _CONTAINER_STATE_MAX,
     _CONTAINER_STATE_INVALID = -EINVAL,
 } ContainerState;

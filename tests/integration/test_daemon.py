@@ -513,6 +513,37 @@ def test_kill9_at_random_moments_never_duplicates_or_loses_containers(daemon):
     wait_for("every state", lambda: all(daemon.restarts(p, c) == 0 for p in pods for c in "ab"))
 
 
+def test_a_container_another_monitor_owns_is_not_started_twice(daemon):
+    """A monitor left by a killed podd holds the container's lock until its pid is recorded."""
+    import fcntl
+    pod = unique("owned")
+    os.makedirs(daemon.ctr_dir(pod, "a"))
+    lock = os.open(os.path.join(daemon.ctr_dir(pod, "a"), "lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        daemon.start()
+        daemon.write(f"{pod}.yaml", pod_yaml(pod, containers=[{"name": "a", "cmd": "sleep 3600"}]))
+
+        def waiting_reason():
+            r = podctl(daemon, "get", "pod", pod, "-o", "json")
+            if r.returncode != 0:
+                return None
+            state = json.loads(r.stdout)["status"]["containerStatuses"][0]["state"]
+            return state.get("waiting", {}).get("reason")
+
+        wait_for("the container to wait for the other monitor",
+                 lambda: waiting_reason() == "ContainerCreating")
+        time.sleep(0.5)
+        assert not os.path.exists(os.path.join(daemon.ctr_dir(pod, "a"), "config.json"))
+        assert waiting_reason() == "ContainerCreating"
+    finally:
+        os.close(lock)
+    # That monitor gave up without starting anything: podd starts it, once.
+    wait_for("the container", lambda: daemon.ctr_pid(pod, "a"))
+    assert monitors_by_container(daemon.run) == {f"default_{pod}_a": 1}
+    wait_for("its state", lambda: daemon.restarts(pod, "a") == 0)
+
+
 def podctl(daemon, *args):
     return subprocess.run([os.path.join(builddir(), "podctl"), "--socket",
                            os.path.join(daemon.run, "podd.sock"), *args],

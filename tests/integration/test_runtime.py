@@ -611,6 +611,34 @@ def test_bad_config(harness, tmp_path):
     assert r.returncode == 1 and "config" in r.stderr
 
 
+def test_one_monitor_per_container_lock(harness):
+    """Whoever holds <runDir>/lock owns the container: a second monitor writes nothing."""
+    import fcntl
+    c = harness.container("locked", ["sleep", "30"])
+    lock = os.open(os.path.join(c.config["runDir"], "lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        r = c.start(check=False)
+        assert r.returncode == 1 and "another podd-monitor owns it" in r.stderr, r.stderr
+        assert not os.path.exists(c.exit_file) and not os.path.exists(c.config["pidFile"])
+    finally:
+        os.close(lock)
+    c.start()
+    # The running monitor (its watcher, after the exec) now holds the lock: no twin.
+    twin = subprocess.run([monitor_path(), c.path], capture_output=True, text=True, timeout=30)
+    assert twin.returncode == 1 and "another podd-monitor owns it" in twin.stderr
+    assert alive(c.pid())
+    c.kill()
+    rec = c.wait_exit()
+    assert rec["signal"] == 9 and rec["exitCode"] == 137, rec
+    # Released with the monitor's exit: the next run may take it.
+    probe = os.open(os.path.join(c.config["runDir"], "lock"), os.O_RDWR)
+    try:
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(probe)
+
+
 # ---- must stay last: nothing left behind by the whole file --------------------------------------
 
 
