@@ -50,22 +50,54 @@ void api_error_set(ApiError *e, const char *reason, const char *fmt, ...)
 
 /* ---- operations ---------------------------------------------------------------------------- */
 
-typedef enum ApiNameArg {
-    API_NAME_NONE,
-    API_NAME_REQUIRED,
-    API_NAME_OPTIONAL,
-} ApiNameArg;
+/* What an operation's argument must be; "name" is always the pod name (req->name). */
+typedef enum ApiArgType {
+    API_ARG_NAME,  /* a DNS-1123 label */
+    API_ARG_LABEL, /* a DNS-1123 label (a container name), not the pod's */
+    API_ARG_NAMES, /* a non-empty array of DNS-1123 labels */
+    API_ARG_IMAGE, /* an image reference: see api_image_ref_is_valid() */
+    API_ARG_UINT,  /* an integer >= 0 */
+    API_ARG_BOOL,
+    API_ARG_ARRAY, /* checked by the provider */
+} ApiArgType;
+
+typedef struct ApiArg {
+    const char *key;
+    ApiArgType type;
+    bool required;
+} ApiArg;
+
+#define API_ARGS_MAX 7
 
 static const struct {
     const char *name;
-    ApiNameArg name_arg;
     bool write;
+    ApiArg args[API_ARGS_MAX];
 } op_table[_API_OP_MAX] = {
-    [API_OP_VERSION] = {"version", API_NAME_NONE, false},
-    [API_OP_GET_PODS] = {"get_pods", API_NAME_NONE, false},
-    [API_OP_GET_POD] = {"get_pod", API_NAME_REQUIRED, false},
-    [API_OP_DESCRIBE_POD] = {"describe_pod", API_NAME_REQUIRED, false},
-    [API_OP_EVENTS] = {"events", API_NAME_OPTIONAL, false},
+    [API_OP_VERSION] = {"version", false, {{0}}},
+    [API_OP_GET_PODS] = {"get_pods", false, {{0}}},
+    [API_OP_GET_POD] = {"get_pod", false, {{"name", API_ARG_NAME, true}}},
+    [API_OP_DESCRIBE_POD] = {"describe_pod", false, {{"name", API_ARG_NAME, true}}},
+    [API_OP_EVENTS] = {"events",
+                       false,
+                       {{"name", API_ARG_NAME, false}, {"after", API_ARG_UINT, false}}},
+    [API_OP_LOGS] = {"logs",
+                     false,
+                     {{"name", API_ARG_NAME, true},
+                      {"container", API_ARG_LABEL, false},
+                      {"previous", API_ARG_BOOL, false},
+                      {"tail", API_ARG_UINT, false},
+                      {"sinceSeconds", API_ARG_UINT, false},
+                      {"offset", API_ARG_UINT, false}}},
+    [API_OP_IMAGES] = {"images", false, {{0}}},
+    [API_OP_APPLY] = {"apply",
+                      true,
+                      {{"manifests", API_ARG_ARRAY, true}, {"dryRun", API_ARG_BOOL, false}}},
+    [API_OP_DELETE_PODS] = {"delete_pods", true, {{"names", API_ARG_NAMES, true}}},
+    [API_OP_RESTART_POD] = {"restart_pod", true, {{"name", API_ARG_NAME, true}}},
+    [API_OP_IMAGE_STORE] = {"image_store", true, {{0}}},
+    [API_OP_IMAGE_ADDED] = {"image_added", true, {{"image", API_ARG_IMAGE, true}}},
+    [API_OP_IMAGE_REMOVE] = {"image_remove", true, {{"image", API_ARG_IMAGE, true}}},
 };
 
 const char *api_op_to_string(ApiOp op)
@@ -158,6 +190,87 @@ static int parse_name(const json_t *v, char **ret, PdError *reterr)
     return 0;
 }
 
+bool api_image_ref_is_valid(const char *ref)
+{
+    size_t n = ref ? strlen(ref) : 0;
+
+    /* NAME[:TAG], NAME made of path components: a relative path inside the store, no more. */
+    if (n == 0 || n > 255 || ref[0] == '/' || ref[0] == '.' || ref[n - 1] == '/' ||
+        ref[n - 1] == ':' || strstr(ref, "//") || strstr(ref, "/.") || strstr(ref, ".."))
+        return false;
+    for (const char *p = ref; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("._-/:", *p)))
+            return false;
+    /* At most one ':', after the last '/'. */
+    return !strchr(ref, ':') || (strchr(ref, ':') == strrchr(ref, ':') &&
+                                 (!strrchr(ref, '/') || strrchr(ref, '/') < strchr(ref, ':')));
+}
+
+static const ApiArg *op_arg(ApiOp op, const char *key)
+{
+    for (size_t i = 0; i < API_ARGS_MAX && op_table[op].args[i].key; i++)
+        if (streq(op_table[op].args[i].key, key))
+            return &op_table[op].args[i];
+    return NULL;
+}
+
+static int check_label(const char *key, const json_t *v, PdError *reterr)
+{
+    const char *s = plain_string(v);
+
+    if (!json_is_string(v))
+        return pd_error_set(reterr, -EINVAL, "'%s' must be a string, not %s", key,
+                            json_type_name(v));
+    if (!s || !dns_label_is_valid(s))
+        return pd_error_set(reterr, -EINVAL, "invalid name '%.64s' in '%s': a DNS-1123 label",
+                            s ? s : "", key);
+    return 0;
+}
+
+static int check_arg(const ApiArg *arg, const json_t *v, ApiRequest *req, PdError *reterr)
+{
+    const char *s;
+    size_t i;
+    json_t *item;
+
+    switch (arg->type) {
+    case API_ARG_NAME:
+        return parse_name(v, &req->name, reterr);
+    case API_ARG_LABEL:
+        return check_label(arg->key, v, reterr);
+    case API_ARG_NAMES:
+        if (!json_is_array(v) || json_array_size(v) == 0)
+            return pd_error_set(reterr, -EINVAL, "'%s' must be a non-empty array of names",
+                                arg->key);
+        json_array_foreach(v, i, item) if (check_label(arg->key, item, reterr) < 0) return -EINVAL;
+        return 0;
+    case API_ARG_IMAGE:
+        s = plain_string(v);
+        if (!s || !api_image_ref_is_valid(s))
+            return pd_error_set(reterr, -EINVAL,
+                                "invalid image '%.64s': NAME[:TAG] of lower case letters, digits, "
+                                "'.', '_', '-' and '/'",
+                                s ? s : "");
+        return 0;
+    case API_ARG_UINT:
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            return pd_error_set(reterr, -EINVAL, "'%s' must be an integer >= 0, not %s", arg->key,
+                                json_type_name(v));
+        return 0;
+    case API_ARG_BOOL:
+        if (!json_is_boolean(v))
+            return pd_error_set(reterr, -EINVAL, "'%s' must be a boolean, not %s", arg->key,
+                                json_type_name(v));
+        return 0;
+    case API_ARG_ARRAY:
+        if (!json_is_array(v))
+            return pd_error_set(reterr, -EINVAL, "'%s' must be an array, not %s", arg->key,
+                                json_type_name(v));
+        return 0;
+    }
+    return -EINVAL;
+}
+
 int api_request_parse(const char *line, size_t len, ApiRequest **ret, PdError *reterr)
 {
     _cleanup_(api_request_freep) ApiRequest *req = NULL;
@@ -203,22 +316,30 @@ int api_request_parse(const char *line, size_t len, ApiRequest **ret, PdError *r
     for (void *it = json_object_iter(j);
          it && (key = json_object_iter_key(it)) && (v = json_object_iter_value(it));
          it = json_object_iter_next(j, it)) {
+        const ApiArg *arg;
         int r;
 
         if (streq(key, "op"))
             continue;
-        if (streq(key, "name") && op_table[op].name_arg != API_NAME_NONE) {
-            r = parse_name(v, &req->name, reterr);
-            if (r < 0)
-                return r;
-            continue;
-        }
-        return pd_error_set(reterr, -EINVAL, "unknown argument '%.64s' for operation '%s'", key,
-                            op_table[op].name);
+        arg = op_arg(op, key);
+        if (!arg)
+            return pd_error_set(reterr, -EINVAL, "unknown argument '%.64s' for operation '%s'", key,
+                                op_table[op].name);
+        r = check_arg(arg, v, req, reterr);
+        if (r < 0)
+            return r;
     }
-    if (op_table[op].name_arg == API_NAME_REQUIRED && !req->name)
-        return pd_error_set(reterr, -EINVAL, "operation '%s' needs a pod 'name'",
-                            op_table[op].name);
+    for (size_t i = 0; i < API_ARGS_MAX && op_table[op].args[i].key; i++) {
+        const ApiArg *arg = &op_table[op].args[i];
+
+        if (!arg->required || json_object_get(j, arg->key))
+            continue;
+        if (arg->type == API_ARG_NAME)
+            return pd_error_set(reterr, -EINVAL, "operation '%s' needs a pod 'name'",
+                                op_table[op].name);
+        return pd_error_set(reterr, -EINVAL, "operation '%s' needs '%s'", op_table[op].name,
+                            arg->key);
+    }
 
     req->json = move_ptr(j);
     *ret = move_ptr(req);

@@ -200,6 +200,17 @@ static ApiAccess peer_access(const ApiServer *s, int fd, pid_t *ret_pid, uid_t *
 
 /* ---- requests -------------------------------------------------------------------------------- */
 
+typedef json_t *(*ApiRequestFn)(void *userdata, const ApiRequest *req, ApiError *ret_err);
+
+static json_t *call_with_request(ApiRequestFn fn, void *u, const ApiRequest *req, ApiError *err)
+{
+    if (fn)
+        return fn(u, req, err);
+    api_error_set(err, API_REASON_BAD_REQUEST, "operation '%s' is not supported by this daemon",
+                  api_op_to_string(req->op));
+    return NULL;
+}
+
 static json_t *call_provider(ApiConn *c, const ApiRequest *req, ApiError *err)
 {
     const ApiProvider *p = c->server->provider;
@@ -222,8 +233,24 @@ static json_t *call_provider(ApiConn *c, const ApiRequest *req, ApiError *err)
         break;
     case API_OP_EVENTS:
         if (p && p->events)
-            return p->events(u, req->name, err);
+            return p->events(u, req, err);
         break;
+    case API_OP_LOGS:
+        return call_with_request(p ? p->logs : NULL, u, req, err);
+    case API_OP_IMAGES:
+        return call_with_request(p ? p->images : NULL, u, req, err);
+    case API_OP_APPLY:
+        return call_with_request(p ? p->apply : NULL, u, req, err);
+    case API_OP_DELETE_PODS:
+        return call_with_request(p ? p->delete_pods : NULL, u, req, err);
+    case API_OP_RESTART_POD:
+        return call_with_request(p ? p->restart_pod : NULL, u, req, err);
+    case API_OP_IMAGE_STORE:
+        return call_with_request(p ? p->image_store : NULL, u, req, err);
+    case API_OP_IMAGE_ADDED:
+        return call_with_request(p ? p->image_added : NULL, u, req, err);
+    case API_OP_IMAGE_REMOVE:
+        return call_with_request(p ? p->image_remove : NULL, u, req, err);
     default:
         break;
     }
@@ -601,12 +628,33 @@ static int fill_address(const char *path, struct sockaddr_un *sa, socklen_t *ret
     return 0;
 }
 
+/*
+ * Whether a listener answers at sa, for a whole second: a killed daemon's
+ * socket can linger for a moment in a child that was between fork and exec.
+ */
+static bool socket_answers(const struct sockaddr_un *sa, socklen_t sa_len, int *ret_err)
+{
+    *ret_err = 0;
+    for (int i = 0; i < 20; i++) {
+        _cleanup_close_ int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        if (probe < 0) {
+            *ret_err = -errno;
+            return false;
+        }
+        if (connect(probe, (const struct sockaddr *)sa, sa_len) < 0)
+            return false;
+        (void)usleep(50 * 1000);
+    }
+    return true;
+}
+
 /* Removes a stale socket at path; refuses a live one and anything else. */
 static int remove_stale(const char *path, const struct sockaddr_un *sa, socklen_t sa_len,
                         PdError *reterr)
 {
-    _cleanup_close_ int probe = -1;
     struct stat st;
+    int r = 0;
 
     if (lstat(path, &st) < 0) {
         if (errno == ENOENT)
@@ -616,12 +664,11 @@ static int remove_stale(const char *path, const struct sockaddr_un *sa, socklen_
     if (!S_ISSOCK(st.st_mode))
         return pd_error_set(reterr, -EEXIST, "%s exists and is not a socket; not replacing it",
                             path);
-    probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (probe < 0)
-        return pd_error_set(reterr, -errno, "socket: %s", strerror(errno));
-    if (connect(probe, (const struct sockaddr *)sa, sa_len) == 0)
+    if (socket_answers(sa, sa_len, &r) && r == 0)
         return pd_error_set(reterr, -EADDRINUSE,
                             "another podd is already serving %s; not replacing its socket", path);
+    if (r < 0)
+        return pd_error_set(reterr, r, "socket: %s", strerror(-r));
     if (unlink(path) < 0 && errno != ENOENT)
         return pd_error_set(reterr, -errno, "cannot remove the stale socket %s: %s", path,
                             strerror(errno));

@@ -17,7 +17,22 @@
  *   get_pods      -> [Pod, ...]            Kubernetes v1 Pod objects, sorted by name
  *   get_pod       {"name"} -> Pod
  *   describe_pod  {"name"} -> {"pod": Pod, "events": [Event...], "errors": [ManifestError...]}
- *   events        {"name"?} -> [Event, ...] oldest first
+ *   events        {"name"?, "after"?} -> [Event, ...] oldest first; "after": only those
+ *                 with a larger "seq" (podctl events -w polls with it)
+ *   logs          {"name", "container"?, "previous"?, "tail"?, "sinceSeconds"?, "offset"?}
+ *                 -> {"container", "lines": [CRI log lines], "offset", "file", "running"}
+ *   images        -> [{"image": "busybox:latest", "usedBy": [pod...]}, ...]
+ *
+ * Write operations (root only):
+ *
+ *   apply         {"manifests": [{"file", "text"}...], "dryRun"?}
+ *                 -> [{"name", "action": "created"|"configured"|"unchanged",
+ *                      "replaced": [container...]}, ...]   all or nothing
+ *   delete_pods   {"names": [...]} -> [{"name", "action": "deleted"}]
+ *   restart_pod   {"name"} -> {"name", "action": "restarted"}
+ *   image_store   -> {"dir": the image store}   podctl imports into it itself
+ *   image_added   {"image"} -> null: containers waiting for it start now
+ *   image_remove  {"image"} -> null; Conflict while a pod uses it
  *
  * Event:          {"type": "Normal"|"Warning", "reason": "Started", "message": "...",
  *                  "pod": "web", "container": "app" (optional), "count": 1,
@@ -90,14 +105,28 @@ typedef enum ApiOp {
     API_OP_GET_POD,
     API_OP_DESCRIBE_POD,
     API_OP_EVENTS,
+    API_OP_LOGS,
+    API_OP_IMAGES,
+    API_OP_APPLY,
+    API_OP_DELETE_PODS,
+    API_OP_RESTART_POD,
+    API_OP_IMAGE_STORE,
+    API_OP_IMAGE_ADDED,
+    API_OP_IMAGE_REMOVE,
     _API_OP_MAX,
     _API_OP_INVALID = -EINVAL,
 } ApiOp;
 
 const char *api_op_to_string(ApiOp op);
 ApiOp api_op_from_string(const char *s);
-/* True for operations that change something (root only). None of today's. */
+/* True for operations that change something (root only). */
 bool api_op_is_write(ApiOp op);
+/*
+ * An image reference podd stores: NAME[:TAG] where NAME is '/'-separated
+ * components of [a-z0-9._-] (no empty, "." or ".." component, no leading
+ * '.'), at most 255 bytes: always a relative path inside the image store.
+ */
+bool api_image_ref_is_valid(const char *ref);
 
 typedef struct ApiRequest {
     ApiOp op;
@@ -153,7 +182,16 @@ typedef struct ApiProvider {
     json_t *(*get_pods)(void *userdata, ApiError *ret_err);
     json_t *(*get_pod)(void *userdata, const char *name, ApiError *ret_err);
     json_t *(*describe_pod)(void *userdata, const char *name, ApiError *ret_err);
-    json_t *(*events)(void *userdata, const char *name_or_null, ApiError *ret_err);
+    json_t *(*events)(void *userdata, const ApiRequest *req, ApiError *ret_err);
+    /* The operations with arguments: the provider reads them from req->json. */
+    json_t *(*logs)(void *userdata, const ApiRequest *req, ApiError *ret_err);
+    json_t *(*images)(void *userdata, const ApiRequest *req, ApiError *ret_err);
+    json_t *(*apply)(void *userdata, const ApiRequest *req, ApiError *ret_err);
+    json_t *(*delete_pods)(void *userdata, const ApiRequest *req, ApiError *ret_err);
+    json_t *(*restart_pod)(void *userdata, const ApiRequest *req, ApiError *ret_err);
+    json_t *(*image_store)(void *userdata, const ApiRequest *req, ApiError *ret_err);
+    json_t *(*image_added)(void *userdata, const ApiRequest *req, ApiError *ret_err);
+    json_t *(*image_remove)(void *userdata, const ApiRequest *req, ApiError *ret_err);
 } ApiProvider;
 
 typedef struct ApiServer ApiServer;

@@ -279,9 +279,9 @@ static json_t *api_describe_pod(void *userdata, const char *name, ApiError *ret_
     return d;
 }
 
-static json_t *api_events(void *userdata, const char *name, ApiError *ret_err)
+static json_t *api_events(void *userdata, const ApiRequest *req, ApiError *ret_err)
 {
-    json_t *e = manager_events_to_json(userdata, name);
+    json_t *e = manager_events_to_json(userdata, req->name);
 
     if (!e)
         api_error_set(ret_err, API_REASON_INTERNAL, "out of memory");

@@ -193,9 +193,9 @@ static json_t *describe_pod(void *userdata _unused_, const char *name, ApiError 
     return json_pack("{s:o,s:o,s:o}", "pod", p, "events", events_of(name), "errors", errors);
 }
 
-static json_t *events(void *userdata _unused_, const char *name, ApiError *ret_err _unused_)
+static json_t *events(void *userdata _unused_, const ApiRequest *req, ApiError *ret_err _unused_)
 {
-    return events_of(name);
+    return events_of(req->name);
 }
 
 static const ApiProvider provider = {

@@ -23,6 +23,33 @@ static const struct {
     {"{\"name\":\"db-0\",\"op\":\"describe_pod\"}", 0, API_OP_DESCRIBE_POD, "db-0", NULL},
     {"{\"op\":\"events\"}", 0, API_OP_EVENTS, NULL, NULL},
     {"{\"op\":\"events\",\"name\":\"a1\"}", 0, API_OP_EVENTS, "a1", NULL},
+    {"{\"op\":\"events\",\"after\":12}", 0, API_OP_EVENTS, NULL, NULL},
+    {"{\"op\":\"logs\",\"name\":\"web\",\"container\":\"app\",\"previous\":true,"
+     "\"tail\":10,\"sinceSeconds\":60,\"offset\":0}",
+     0, API_OP_LOGS, "web", NULL},
+    {"{\"op\":\"apply\",\"manifests\":[],\"dryRun\":false}", 0, API_OP_APPLY, NULL, NULL},
+    {"{\"op\":\"delete_pods\",\"names\":[\"a\",\"b-2\"]}", 0, API_OP_DELETE_PODS, NULL, NULL},
+    {"{\"op\":\"restart_pod\",\"name\":\"web\"}", 0, API_OP_RESTART_POD, "web", NULL},
+    {"{\"op\":\"image_added\",\"image\":\"library/busybox:1.36\"}", 0, API_OP_IMAGE_ADDED, NULL,
+     NULL},
+    {"{\"op\":\"image_remove\",\"image\":\"busybox\"}", 0, API_OP_IMAGE_REMOVE, NULL, NULL},
+    /* arguments of the newer operations */
+    {"{\"op\":\"events\",\"after\":-1}", -EINVAL, 0, NULL, "'after' must be an integer >= 0"},
+    {"{\"op\":\"logs\",\"name\":\"web\",\"container\":\"../x\"}", -EINVAL, 0, NULL,
+     "invalid name '../x' in 'container'"},
+    {"{\"op\":\"logs\",\"name\":\"web\",\"previous\":1}", -EINVAL, 0, NULL,
+     "'previous' must be a boolean"},
+    {"{\"op\":\"logs\"}", -EINVAL, 0, NULL, "needs a pod 'name'"},
+    {"{\"op\":\"apply\"}", -EINVAL, 0, NULL, "operation 'apply' needs 'manifests'"},
+    {"{\"op\":\"apply\",\"manifests\":{}}", -EINVAL, 0, NULL, "'manifests' must be an array"},
+    {"{\"op\":\"delete_pods\",\"names\":[]}", -EINVAL, 0, NULL, "non-empty array"},
+    {"{\"op\":\"delete_pods\",\"names\":[\"ok\",\"../etc\"]}", -EINVAL, 0, NULL,
+     "invalid name '../etc'"},
+    {"{\"op\":\"image_added\",\"image\":\"../../etc:x\"}", -EINVAL, 0, NULL, "invalid image"},
+    {"{\"op\":\"image_added\",\"image\":\"/etc\"}", -EINVAL, 0, NULL, "invalid image"},
+    {"{\"op\":\"image_added\",\"image\":\"a/./b\"}", -EINVAL, 0, NULL, "invalid image"},
+    {"{\"op\":\"image_added\",\"image\":\"a:b/c\"}", -EINVAL, 0, NULL, "invalid image"},
+    {"{\"op\":\"image_remove\",\"image\":\"Busybox\"}", -EINVAL, 0, NULL, "invalid image"},
     /* malformed */
     {"{\"op\":\"version\"", -EINVAL, 0, NULL, "malformed JSON"},
     {"{op:version}", -EINVAL, 0, NULL, "malformed JSON"},
@@ -124,7 +151,11 @@ START_TEST(test_ops)
     for (int i = 0; i < _API_OP_MAX; i++) {
         ck_assert_ptr_nonnull(api_op_to_string(i));
         ck_assert_int_eq(api_op_from_string(api_op_to_string(i)), i);
-        ck_assert(!api_op_is_write(i));
+        /* Exactly the operations that change something are root's alone. */
+        ck_assert_int_eq(api_op_is_write(i),
+                         i == API_OP_APPLY || i == API_OP_DELETE_PODS || i == API_OP_RESTART_POD ||
+                             i == API_OP_IMAGE_STORE || i == API_OP_IMAGE_ADDED ||
+                             i == API_OP_IMAGE_REMOVE);
     }
     ck_assert_int_eq(api_op_from_string("nope"), _API_OP_INVALID);
     ck_assert_ptr_null(api_op_to_string(_API_OP_MAX));
