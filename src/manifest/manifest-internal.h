@@ -60,6 +60,19 @@ typedef struct NodeDocs {
 void node_docs_done(NodeDocs *d);
 
 /*
+ * The document as plain JSON, scalars resolved as the validator reads
+ * them; NULL on ENOMEM or for a value JSON cannot hold (.inf, .nan).
+ */
+json_t *node_to_json(const Node *n);
+
+/*
+ * YAML 1.2 core integers: decimal, 0x hex, 0o octal. A decimal with a
+ * leading zero is refused (-EDOM): YAML 1.1, which Kubernetes' parser
+ * follows, reads "010" as octal 8 where YAML 1.2 reads 10. -ERANGE otherwise.
+ */
+int yaml_int_parse(const char *s, long long *ret);
+
+/*
  * Checks the encoding of buf: UTF-8 only (a UTF-8 BOM is fine), no NUL,
  * no overlong forms, surrogates or code points past U+10FFFF. Returns 0 or
  * -EILSEQ with reterr naming byte offset, line and column.

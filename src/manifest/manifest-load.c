@@ -26,6 +26,7 @@ static void manifest_doc_done(ManifestDoc *d)
 {
     free(d->name);
     pod_free(d->pod);
+    json_decref(d->source);
     diag_list_done(&d->diags);
 }
 
@@ -75,14 +76,21 @@ bool dns_label_is_valid(const char *s)
 static int add_doc(ManifestFile *f, const Node *doc, unsigned index)
 {
     ManifestDoc *d, *nd;
-
     nd = reallocarray(f->docs, f->n_docs + 1, sizeof(ManifestDoc));
     if (!nd)
         return -ENOMEM;
     f->docs = nd;
     d = &nd[f->n_docs++];
+    int r;
+
     *d = (ManifestDoc){.index = index, .pos = {doc->line, doc->column}};
-    return manifest_validate_document(doc, &d->pod, &d->name, &d->diags);
+    r = manifest_validate_document(doc, &d->pod, &d->name, &d->diags);
+    if (r >= 0 && d->pod) {
+        d->source = node_to_json(doc);
+        if (!d->source)
+            return -ENOMEM;
+    }
+    return r;
 }
 
 /* A kind: List holds documents as items; every other document stands for itself. */

@@ -782,3 +782,47 @@ int json_join_surrogate_escapes(const char *buf, size_t size, char **ret, size_t
     *ret_size = o;
     return 0;
 }
+
+/* ---- the document as JSON ---------------------------------------------------------------- */
+
+static json_t *scalar_to_json(const Node *n)
+{
+    long long i;
+
+    if (n->quoted)
+        return json_stringn(n->scalar, n->scalar_len);
+    switch (n->kind) {
+    case SCALAR_NULL:
+        return json_null();
+    case SCALAR_BOOL:
+        return json_boolean(n->scalar[0] == 't' || n->scalar[0] == 'T');
+    case SCALAR_INT:
+        return yaml_int_parse(n->scalar, &i) < 0 ? NULL : json_integer(i);
+    case SCALAR_FLOAT:
+        /* .inf and .nan have no JSON form. */
+        return strchr(n->scalar, 'n') || strchr(n->scalar, 'N')
+                   ? NULL
+                   : json_real(strtod(n->scalar, NULL));
+    case SCALAR_STRING:
+    default:
+        return json_stringn(n->scalar, n->scalar_len);
+    }
+}
+
+json_t *node_to_json(const Node *n)
+{
+    _cleanup_json_ json_t *j = NULL;
+
+    if (n->type == NODE_SCALAR)
+        return scalar_to_json(n);
+    j = n->type == NODE_MAPPING ? json_object() : json_array();
+    if (!j)
+        return NULL;
+    for (size_t i = 0; n->type == NODE_MAPPING && i < n->n_pairs; i++)
+        if (json_object_set_new(j, n->pairs[i].key->scalar, node_to_json(n->pairs[i].value)) < 0)
+            return NULL;
+    for (size_t i = 0; n->type == NODE_SEQUENCE && i < n->n_items; i++)
+        if (json_array_append_new(j, node_to_json(n->items[i])) < 0)
+            return NULL;
+    return move_ptr(j);
+}

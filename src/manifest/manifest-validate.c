@@ -138,12 +138,7 @@ int validate_string(V *v, const Node *n, char **ret)
     return 0;
 }
 
-/*
- * YAML 1.2 core integers: decimal, 0x hex, 0o octal. A decimal with a
- * leading zero is refused (-EDOM): YAML 1.1, which Kubernetes' parser
- * follows, reads "010" as octal 8 where YAML 1.2 reads 10.
- */
-static int yaml_int_parse(const char *s, long long *ret)
+int yaml_int_parse(const char *s, long long *ret)
 {
     bool negative = false;
     int base = 10;

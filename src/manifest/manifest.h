@@ -348,6 +348,7 @@ typedef struct ManifestDoc {
     SourcePos pos;
     char *name;     /* metadata.name when readable, else NULL */
     Pod *pod;       /* NULL when the document has errors */
+    json_t *source; /* with pod: the document as JSON (what podd stores of an applied Pod) */
     DiagList diags; /* errors and warnings */
 } ManifestDoc;
 
