@@ -13,6 +13,9 @@ typedef struct Verb {
 static const char *arg_socket = NULL;
 
 static const Verb verbs[] = {
+    {"apply", cmd_apply, "run the pods of manifests (-f PATH...), --dry-run, --wait"},
+    {"delete", cmd_delete, "stop and remove applied pods (pod NAME... or -f PATH...)"},
+    {"restart", cmd_restart, "stop a pod's containers and start the pod again"},
     {"get", cmd_get, "list pods, or show one pod (-o wide|json|yaml|name)"},
     {"describe", cmd_describe, "show a pod's containers, conditions, events and errors"},
     {"validate", cmd_validate, "check manifests without running anything"},

@@ -4,7 +4,8 @@ libpodcore_la_SOURCES += \
 	src/podd/manager.h \
 	src/podd/manager-internal.h \
 	src/podd/manager.c \
-	src/podd/manager-pod.c
+	src/podd/manager-pod.c \
+	src/podd/manager-apply.c
 
 bin_PROGRAMS += podd
 podd_SOURCES = src/podd/main.c
@@ -13,3 +14,5 @@ podd_LDADD = $(PODCORE_LIBS)
 
 TESTS += tests/integration/test_daemon.py
 EXTRA_DIST += tests/integration/test_daemon.py
+TESTS += tests/integration/test_apply.py
+EXTRA_DIST += tests/integration/test_apply.py

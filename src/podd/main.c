@@ -288,11 +288,47 @@ static json_t *api_events(void *userdata, const ApiRequest *req, ApiError *ret_e
     return e;
 }
 
+/* A manager error as an API error: -EBADMSG Invalid, -EEXIST Conflict, -ENOENT NotFound... */
+static json_t *api_result(json_t *result, const PdError *e, ApiError *ret_err)
+{
+    if (!result)
+        api_error_set(ret_err, api_reason_from_errno(e->code ? e->code : -ENOMEM), "%s",
+                      e->message[0] ? e->message : "out of memory");
+    return result;
+}
+
+static json_t *api_apply(void *userdata, const ApiRequest *req, ApiError *ret_err)
+{
+    PdError e = {0};
+
+    return api_result(manager_apply(userdata, json_object_get(req->json, "manifests"),
+                                    json_is_true(json_object_get(req->json, "dryRun")), &e),
+                      &e, ret_err);
+}
+
+static json_t *api_delete_pods(void *userdata, const ApiRequest *req, ApiError *ret_err)
+{
+    PdError e = {0};
+
+    return api_result(manager_delete_pods(userdata, json_object_get(req->json, "names"), &e), &e,
+                      ret_err);
+}
+
+static json_t *api_restart_pod(void *userdata, const ApiRequest *req, ApiError *ret_err)
+{
+    PdError e = {0};
+
+    return api_result(manager_restart_pod(userdata, req->name, &e), &e, ret_err);
+}
+
 static const ApiProvider api_provider = {
     .get_pods = api_get_pods,
     .get_pod = api_get_pod,
     .describe_pod = api_describe_pod,
     .events = api_events,
+    .apply = api_apply,
+    .delete_pods = api_delete_pods,
+    .restart_pod = api_restart_pod,
 };
 
 static int resolve_group(const char *name, gid_t *ret)

@@ -83,7 +83,8 @@ struct PodRec {
     char spec_hash[MANIFEST_WATCH_HASH_LEN];
     char running_hash[MANIFEST_WATCH_HASH_LEN]; /* the version whose containers run */
     json_t *level; /* pod-level fields of the desired version (no containers) */
-    char *source;  /* the manifest file it comes from */
+    char *source;  /* the manifest file it comes from; "api" for an applied one */
+    bool from_api; /* its desired version is an applied manifest (<state>/applied/) */
     Ctr *ctrs;
     size_t n_ctrs;
     Graph *graph;
@@ -110,7 +111,9 @@ struct Manager {
     StateStore *store;
     const RuntimeOps *rt;
     void *rt_ctx;
-    ManifestWatcher *watcher;
+    ManifestWatcher *watcher; /* the manifest directory */
+    ManifestWatcher *applied; /* <state>/applied/: manifests applied through the API */
+    char *applied_dir;
     LoopSource *reconcile;
     PodRec **pods;
     size_t n_pods;

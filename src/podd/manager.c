@@ -299,20 +299,21 @@ static json_t *pod_level_json(json_t *spec)
     return level;
 }
 
-static void pod_take_desired(PodRec *pr, const ManifestWatchPod *wp)
+static void pod_take_desired(PodRec *pr, const ManifestWatchPod *wp, bool from_api)
 {
+    pr->from_api = from_api;
     json_decref(pr->level);
     pr->level = pod_level_json(wp->spec);
     pr->pod = wp->pod;
     free(pr->source);
-    pr->source = strdup(wp->file);
+    pr->source = strdup(pr->from_api ? "api" : wp->file);
     (void)snprintf(pr->spec_hash, sizeof(pr->spec_hash), "%s", wp->spec_hash);
     pr->has_manifest_error = wp->has_error;
     if (wp->has_error)
         pr->manifest_error = wp->error;
 }
 
-static void on_pod_added(Manager *m, const ManifestWatchPod *wp)
+static void on_pod_added(Manager *m, const ManifestWatchPod *wp, bool from_api)
 {
     PodRec *pr = manager_find_pod(m, wp->name);
     PdError e = {0};
@@ -324,12 +325,13 @@ static void on_pod_added(Manager *m, const ManifestWatchPod *wp)
             return;
         }
     }
-    pod_take_desired(pr, wp);
+    pod_take_desired(pr, wp, from_api);
     if (pod_rec_load_spec(pr, &e) < 0) {
         log_error("pod=%s/%s: %s; continuing", pr->namespace, pr->name, e.message);
         return;
     }
-    manager_event(m, pr, NULL, "Normal", "Created", "from %s", wp->file);
+    manager_event(m, pr, NULL, "Normal", "Created", "from %s",
+                  from_api ? "an applied manifest" : wp->file);
     manager_mark_dirty(pr);
 }
 
@@ -338,7 +340,7 @@ static void on_pod_added(Manager *m, const ManifestWatchPod *wp)
  * whole pod; otherwise only the containers whose own spec changed are
  * replaced (pod_reconcile notices the mismatch), the others run on.
  */
-static void on_pod_changed(Manager *m, const ManifestWatchPod *wp)
+static void on_pod_changed(Manager *m, const ManifestWatchPod *wp, bool from_api)
 {
     PodRec *pr = manager_find_pod(m, wp->name);
     _cleanup_json_ json_t *new_level = NULL;
@@ -346,10 +348,11 @@ static void on_pod_changed(Manager *m, const ManifestWatchPod *wp)
     bool same_level;
 
     if (!pr) {
-        on_pod_added(m, wp);
+        on_pod_added(m, wp, from_api);
         return;
     }
-    if (streq(pr->spec_hash, wp->spec_hash) && !wp->has_error) {
+    /* Same source and spec: an error was cleared. From the other source it is a new object. */
+    if (streq(pr->spec_hash, wp->spec_hash) && !wp->has_error && pr->from_api == from_api) {
         /* An error was cleared; nothing else changed. */
         pr->has_manifest_error = false;
         manager_mark_dirty(pr);
@@ -366,18 +369,20 @@ static void on_pod_changed(Manager *m, const ManifestWatchPod *wp)
         pr->recreate_after_stop = true;
         (void)snprintf(pr->spec_hash, sizeof(pr->spec_hash), "%s", wp->spec_hash);
         manager_event(m, pr, NULL, "Normal", "Replacing",
-                      "pod-level fields changed in %s: replacing the whole pod", wp->file);
+                      "pod-level fields changed in %s: replacing the whole pod",
+                      from_api ? "the applied manifest" : wp->file);
         pod_begin_stop(pr);
-        pod_take_desired(pr, wp);
+        pod_take_desired(pr, wp, from_api);
         manager_mark_dirty(pr);
         return;
     }
-    pod_take_desired(pr, wp);
+    pod_take_desired(pr, wp, from_api);
     if (pod_rec_load_spec(pr, &e) < 0) {
         log_error("pod=%s/%s: %s; continuing", pr->namespace, pr->name, e.message);
         return;
     }
-    manager_event(m, pr, NULL, "Normal", "Updated", "new version from %s", wp->file);
+    manager_event(m, pr, NULL, "Normal", "Updated", "new version from %s",
+                  from_api ? "podctl apply" : wp->file);
     manager_mark_dirty(pr);
 }
 
@@ -397,6 +402,55 @@ static void on_pod_removed(Manager *m, const char *name)
     manager_mark_dirty(pr);
 }
 
+/*
+ * A name in both sources: the pod stays with the one that had it first and
+ * the other is refused, naming both (podctl apply refuses it up front; a
+ * file dropped into the directory later lands here).
+ */
+static void on_name_taken(Manager *m, PodRec *pr, const ManifestWatchEvent *ev, bool from_api)
+{
+    const ManifestWatchPod *file_pod =
+        manifest_watcher_get_pod(m->watcher, from_api ? ev->pod_name : pr->name);
+
+    manager_event(m, pr, NULL, "Warning", "NameConflict",
+                  "pod '%s' is defined by %s/%s and by an applied manifest; the %s one is kept",
+                  pr->name, m->cfg.manifest_dir, file_pod ? file_pod->file : ev->file,
+                  pr->from_api ? "applied" : "file's");
+}
+
+/* Which source an event is from decides whether it may change the pod. */
+static void on_desired_event(Manager *m, ManifestWatcher *w, const ManifestWatchEvent *ev)
+{
+    bool from_api = w == m->applied;
+    ManifestWatcher *other = from_api ? m->watcher : m->applied;
+    PodRec *pr = manager_find_pod(m, ev->pod_name);
+    const ManifestWatchPod *other_pod;
+
+    if (pr && pr->pod && pr->from_api != from_api) {
+        if (ev->type != MANIFEST_WATCH_REMOVED)
+            on_name_taken(m, pr, ev, from_api);
+        return;
+    }
+    switch (ev->type) {
+    case MANIFEST_WATCH_ADDED:
+        on_pod_added(m, ev->pod, from_api);
+        break;
+    case MANIFEST_WATCH_CHANGED:
+        on_pod_changed(m, ev->pod, from_api);
+        break;
+    case MANIFEST_WATCH_REMOVED:
+        /* The other source defines it too: it takes over, as a new version. */
+        other_pod = other ? manifest_watcher_get_pod(other, ev->pod_name) : NULL;
+        if (pr && other_pod)
+            on_pod_changed(m, other_pod, !from_api);
+        else
+            on_pod_removed(m, ev->pod_name);
+        break;
+    default:
+        break;
+    }
+}
+
 static int on_watch_event(ManifestWatcher *w, const ManifestWatchEvent *ev, void *userdata)
 {
     Manager *m = userdata;
@@ -405,13 +459,9 @@ static int on_watch_event(ManifestWatcher *w, const ManifestWatchEvent *ev, void
 
     switch (ev->type) {
     case MANIFEST_WATCH_ADDED:
-        on_pod_added(m, ev->pod);
-        break;
     case MANIFEST_WATCH_CHANGED:
-        on_pod_changed(m, ev->pod);
-        break;
     case MANIFEST_WATCH_REMOVED:
-        on_pod_removed(m, ev->pod_name);
+        on_desired_event(m, w, ev);
         break;
     case MANIFEST_WATCH_ERROR:
     case MANIFEST_WATCH_CONFLICT:
@@ -499,6 +549,12 @@ int manager_new(Loop *loop, const ManagerConfig *cfg, Manager **ret, PdError *re
     r = manifest_watcher_new(loop, cfg->manifest_dir, &wo, on_watch_event, m, &m->watcher, reterr);
     if (r < 0)
         return r;
+    m->applied_dir = strdup_printf("%s/applied", cfg->state_dir);
+    if (!m->applied_dir)
+        return pd_error_set(reterr, -ENOMEM, "out of memory");
+    r = manifest_watcher_new(loop, m->applied_dir, &wo, on_watch_event, m, &m->applied, reterr);
+    if (r < 0)
+        return r;
     *ret = move_ptr(m);
     return 0;
 }
@@ -508,6 +564,8 @@ Manager *manager_free(Manager *m)
     if (!m)
         return NULL;
     manifest_watcher_free(m->watcher);
+    manifest_watcher_free(m->applied);
+    free(m->applied_dir);
     for (size_t i = 0; i < m->n_pods; i++)
         pod_rec_free(m->pods[i]);
     free(m->pods);
@@ -532,6 +590,11 @@ int manager_start(Manager *m)
     if (r < 0)
         log_warning_errno(r, "manifest directory %s: first scan incomplete; continuing",
                           m->cfg.manifest_dir);
+    /* After the directory: a name in both stays with the file, as the conflict rule says. */
+    r = manifest_watcher_flush(m->applied);
+    if (r < 0)
+        log_warning_errno(r, "applied manifests %s: first scan incomplete; continuing",
+                          m->applied_dir);
     r = state_store_list_pods(m->store, &stored);
     if (r < 0)
         log_warning_errno(r, "state directory %s: cannot list pods; continuing", m->cfg.state_dir);
@@ -571,6 +634,7 @@ int manager_start(Manager *m)
 void manager_rescan(Manager *m)
 {
     (void)manifest_watcher_rescan(m->watcher);
+    (void)manifest_watcher_rescan(m->applied);
 }
 
 void manager_shutdown(Manager *m, bool stop_pods)

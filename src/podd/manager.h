@@ -73,3 +73,19 @@ json_t *manager_pods_to_json(const Manager *m);
 json_t *manager_describe_pod(const Manager *m, const char *name);
 /* Recent events (of one pod when name is not NULL), oldest first. New reference. */
 json_t *manager_events_to_json(const Manager *m, const char *name);
+
+/* ---- the write side of the API (manager-apply.c) ----------------------------------- */
+
+/*
+ * Validates every Pod of manifests ([{"file", "text"}...]) and, unless
+ * dry_run, stores them as applied manifests and takes them into the
+ * desired set; all or nothing. Returns [{"name", "action", "file",
+ * "replaced"?}...], or NULL with reterr: -EBADMSG (invalid, the first
+ * error as file:line:col: path: message), -EEXIST (the name belongs to the
+ * manifest directory), -EINVAL, -ENOMEM or a storage -errno.
+ */
+json_t *manager_apply(Manager *m, const json_t *manifests, bool dry_run, PdError *reterr);
+/* Removes applied pods by name (all or nothing): -ENOENT unknown, -EEXIST a manifest file's. */
+json_t *manager_delete_pods(Manager *m, const json_t *names, PdError *reterr);
+/* Stops the pod and starts it again as a new instance: -ENOENT, -EEXIST while it stops. */
+json_t *manager_restart_pod(Manager *m, const char *name, PdError *reterr);

@@ -7,7 +7,7 @@
  *   pods/NAME/state.json          the pod's observed state (JSON object)
  *   pods/NAME/state.json.corrupt  the last unreadable state.json, set aside
  *   pods/NAME/once.json           "once" init containers that completed
- *   applied/NAME.yaml             manifests applied through the API, raw bytes
+ *   applied/NAME.yaml             Pods applied through the API, one per file (the document as JSON)
  *   images/                       the image store (filled elsewhere)
  *
  * The state directory is opened once; everything below it is reached with

@@ -554,3 +554,26 @@ def test_outsider_is_forbidden_even_with_a_wide_socket(group_server, users):
     assert f"member of group '{users['group']}'" in r.stderr
     r = podctl("--socket", group_server.path, "get", "pods", user=users["member"])
     assert r.returncode == 0, r.stderr
+
+
+def test_group_member_may_not_change_anything(group_server, users):
+    import tempfile
+    top = tempfile.mkdtemp(prefix="podd-api-")
+    os.chmod(top, 0o755)
+    manifest = os.path.join(top, "web.yaml")
+    with open(manifest, "w") as f:
+        f.write("apiVersion: v1\nkind: Pod\nmetadata:\n  name: web2\nspec:\n"
+                "  containers:\n  - name: c\n    image: busybox\n")
+    os.chmod(manifest, 0o644)
+    try:
+        _forbidden_writes(group_server, users, manifest)
+    finally:
+        shutil.rmtree(top)
+
+
+def _forbidden_writes(group_server, users, manifest):
+    for args in (["apply", "-f", manifest], ["delete", "pod", "web"],
+                 ["restart", "pod", "web"]):
+        r = podctl("--socket", group_server.path, *args, user=users["member"])
+        assert r.returncode == 1, (args, r)
+        assert "needs root; members of group" in r.stderr and "may only read" in r.stderr, (args, r.stderr)

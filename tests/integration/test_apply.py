@@ -1,0 +1,207 @@
+# SPDX-License-Identifier: Apache-2.0
+"""podctl apply, delete and restart against a real podd (issue 5, part 1).
+
+Applied manifests live in <state>/applied/, join the desired set beside the
+manifest directory, survive a daemon restart, and are all-or-nothing."""
+import os
+import subprocess
+import time
+
+from test_daemon import daemon, podctl, pod_yaml, unique, wait_for  # noqa: F401 (fixture)
+from conftest import builddir
+
+
+def apply(d, *args, stdin=None, timeout=60):
+    return subprocess.run([os.path.join(builddir(), "podctl"), "--socket",
+                           os.path.join(d.run, "podd.sock"), "apply", *args],
+                          capture_output=True, text=True, input=stdin, timeout=timeout)
+
+
+def applied_files(d):
+    try:
+        return sorted(n for n in os.listdir(os.path.join(d.state, "applied"))
+                      if not n.startswith("."))
+    except FileNotFoundError:
+        return []
+
+
+def write_manifest(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def test_apply_creates_then_unchanged_then_configures_one_container(daemon, tmp_path):
+    pod = unique("web")
+    daemon.start()
+    path = write_manifest(tmp_path, "web.yaml", pod_yaml(pod, containers=[
+        {"name": "app", "cmd": "sleep 3600"}, {"name": "side", "cmd": "sleep 3600"}]))
+    r = apply(daemon, "-f", path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"pod/{pod} created\n"
+    assert applied_files(daemon) == [f"{pod}.yaml"]
+    first = wait_for("the app", lambda: daemon.ctr_pid(pod, "app"))
+    side = wait_for("the side", lambda: daemon.ctr_pid(pod, "side"))
+    got = podctl(daemon, "get", "pod", pod, "-o", "json")
+    assert '"podd.io/source": "api"' in got.stdout.replace('":"', '": "')
+
+    r = apply(daemon, "-f", path)
+    assert r.returncode == 0 and r.stdout == f"pod/{pod} unchanged\n", r
+
+    # A dry run names what would change and changes nothing.
+    write_manifest(tmp_path, "web.yaml", pod_yaml(pod, containers=[
+        {"name": "app", "cmd": "sleep 3601"}, {"name": "side", "cmd": "sleep 3600"}]))
+    stored = open(os.path.join(daemon.state, "applied", f"{pod}.yaml")).read()
+    r = apply(daemon, "-f", path, "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"pod/{pod} configured (dry run): replaces container app\n"
+    time.sleep(0.5)
+    assert daemon.ctr_pid(pod, "app") == first
+    assert open(os.path.join(daemon.state, "applied", f"{pod}.yaml")).read() == stored
+
+    r = apply(daemon, "-f", path)
+    assert r.returncode == 0 and r.stdout == f"pod/{pod} configured: replaces container app\n", r
+    wait_for("the new app", lambda: daemon.ctr_pid(pod, "app") not in (None, first))
+    assert daemon.ctr_pid(pod, "side") == side
+
+
+def test_apply_of_a_directory_with_one_invalid_manifest_applies_nothing(daemon, tmp_path):
+    daemon.start()
+    pods = [unique(f"many{i}") for i in range(20)]
+    d = tmp_path / "dir"
+    d.mkdir()
+    for i, pod in enumerate(pods):
+        (d / f"{i:02d}.yaml").write_text(pod_yaml(pod, containers=[{"name": "c", "cmd": "sleep 3600"}]))
+    # The 13th breaks a rule the schema cannot see: a negative grace period.
+    (d / "12.yaml").write_text(pod_yaml(pods[12], containers=[{"name": "c", "cmd": "true"}],
+                                        grace=-5))
+    r = apply(daemon, "-f", str(d))
+    assert r.returncode == 1, r
+    assert f"{d}/12.yaml:" in r.stderr and "terminationGracePeriodSeconds" in r.stderr, r.stderr
+    assert "nothing applied" in r.stderr
+    assert r.stdout == ""
+    assert applied_files(daemon) == []
+    assert podctl(daemon, "get", "pods").stdout.strip() in ("", "No resources found.")
+
+    (d / "12.yaml").write_text(pod_yaml(pods[12], containers=[{"name": "c", "cmd": "sleep 3600"}]))
+    r = apply(daemon, "-f", str(d))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [f"pod/{p} created" for p in pods]
+    assert len(applied_files(daemon)) == 20
+
+
+def test_apply_reads_multi_document_stdin_and_waits(daemon):
+    a, b = unique("a"), unique("b")
+    daemon.start()
+    text = (pod_yaml(a, init=[{"name": "setup", "cmd": "true"}],
+                     containers=[{"name": "app", "cmd": "sleep 3600"}])
+            + "---\n" + pod_yaml(b, containers=[{"name": "app", "cmd": "sleep 3600"}]))
+    r = apply(daemon, "-f", "-", "--wait=30s", stdin=text)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[:2] == [f"pod/{a} created", f"pod/{b} created"]
+    assert sorted(lines[2:]) == sorted([f"pod/{a} ready", f"pod/{b} ready"])
+    assert daemon.ctr_pid(a, "app") and daemon.ctr_pid(b, "app")
+
+
+def test_wait_fails_on_a_crash_looping_container_within_its_timeout(daemon, tmp_path):
+    pod = unique("crash")
+    daemon.start()
+    path = write_manifest(tmp_path, "crash.yaml",
+                          pod_yaml(pod, containers=[{"name": "c", "cmd": "exit 3"}]))
+    t0 = time.monotonic()
+    r = apply(daemon, "-f", path, "--wait=20s")
+    assert r.returncode == 1, r
+    assert time.monotonic() - t0 < 20
+    assert f"pod/{pod} failed: container c is crash-looping (last exit code 3)" in r.stderr
+
+    # A pod that never gets ready: the timeout says what it waits for.
+    slow = unique("noimage")
+    path = write_manifest(tmp_path, "slow.yaml", pod_yaml(slow, containers=[
+        {"name": "c", "cmd": "true"}]).replace("busybox:latest", "nothere:1"))
+    r = apply(daemon, "-f", path, "--wait=2")
+    assert r.returncode == 1
+    assert f"timed out after 2s waiting for pod/{slow}: container c is waiting: ImageNotFound" \
+        in r.stderr, r.stderr
+
+
+def test_a_name_of_the_manifest_directory_cannot_be_applied(daemon, tmp_path):
+    pod = unique("owned")
+    daemon.start()
+    daemon.write("owned.yaml", pod_yaml(pod, containers=[{"name": "c", "cmd": "sleep 3600"}]))
+    wait_for("the file's pod", lambda: daemon.ctr_pid(pod, "c"))
+    path = write_manifest(tmp_path, "mine.yaml",
+                          pod_yaml(pod, containers=[{"name": "c", "cmd": "sleep 10"}]))
+    r = apply(daemon, "-f", path)
+    assert r.returncode == 1
+    assert f"pod '{pod}' of {path} is already defined by {daemon.manifests}/owned.yaml" \
+        in r.stderr, r.stderr
+    assert applied_files(daemon) == []
+    d = podctl(daemon, "delete", "pod", pod)
+    assert d.returncode == 1
+    assert f"defined by {daemon.manifests}/owned.yaml in the manifest directory" in d.stderr
+    assert daemon.ctr_pid(pod, "c")
+
+
+def test_delete_stops_and_removes_an_applied_pod(daemon, tmp_path):
+    a, b = unique("del"), unique("keep")
+    daemon.start()
+    pa = write_manifest(tmp_path, "a.yaml", pod_yaml(a, containers=[{"name": "c", "cmd": "sleep 3600"}]))
+    pb = write_manifest(tmp_path, "b.yaml", pod_yaml(b, containers=[{"name": "c", "cmd": "sleep 3600"}]))
+    assert apply(daemon, "-f", pa, "-f", pb).returncode == 0
+    pid = wait_for("a", lambda: daemon.ctr_pid(a, "c"))
+    wait_for("b", lambda: daemon.ctr_pid(b, "c"))
+
+    r = podctl(daemon, "delete", "pod", a)
+    assert r.returncode == 0 and r.stdout == f"pod/{a} deleted\n", r
+    # delete waits until the pod is gone.
+    assert podctl(daemon, "get", "pod", a).returncode == 1
+    assert not os.path.exists(daemon.ctr_dir(a, "c"))
+    assert not os.path.exists(f"/proc/{pid[0]}") or open(f"/proc/{pid[0]}/stat").read().split()[2] == "Z"
+    assert applied_files(daemon) == [f"{b}.yaml"]
+
+    r = podctl(daemon, "delete", "-f", pb)
+    assert r.returncode == 0 and r.stdout == f"pod/{b} deleted\n", r
+    assert applied_files(daemon) == []
+
+    r = podctl(daemon, "delete", "pod", "nope")
+    assert r.returncode == 1 and "pod 'nope' not found" in r.stderr
+    assert podctl(daemon, "delete").returncode == 2
+
+
+def test_applied_pods_survive_a_daemon_restart(daemon, tmp_path):
+    pod = unique("lasting")
+    daemon.start()
+    path = write_manifest(tmp_path, "p.yaml", pod_yaml(pod, containers=[{"name": "c", "cmd": "sleep 3600"}]))
+    assert apply(daemon, "-f", path).returncode == 0
+    wait_for("the pod", lambda: daemon.ctr_pid(pod, "c"))
+    # The fixture's podd stops its pods on SIGTERM: the next one must start it again.
+    assert daemon.stop() == 0
+    assert daemon.ctr_pid(pod, "c") is None
+    daemon.start()
+    wait_for("the pod again", lambda: daemon.ctr_pid(pod, "c"))
+    assert apply(daemon, "-f", path).stdout == f"pod/{pod} unchanged\n"
+
+
+def test_restart_runs_init_again_but_not_once_init(daemon, tmp_path):
+    pod = unique("again")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    daemon.start()
+    mount = [("runs", "/runs")]
+    text = pod_yaml(pod, init=[{"name": "once", "cmd": "echo once >> /runs/log", "mounts": mount},
+                               {"name": "every", "cmd": "echo every >> /runs/log", "mounts": mount}],
+                    containers=[{"name": "app", "cmd": "sleep 3600"}],
+                    annotations={"podd.io/init-once": "once"},
+                    extra_spec=f"  volumes:\n  - name: runs\n    hostPath:\n      path: {runs}\n")
+    r = apply(daemon, "-f", write_manifest(tmp_path, "p.yaml", text))
+    assert r.returncode == 0, r.stderr
+    first = wait_for("the app", lambda: daemon.ctr_pid(pod, "app"))
+    assert (runs / "log").read_text().split() == ["once", "every"]
+    r = podctl(daemon, "restart", "pod", pod)
+    assert r.returncode == 0 and r.stdout == f"pod/{pod} restarted\n", r
+    wait_for("the restarted app", lambda: daemon.ctr_pid(pod, "app") not in (None, first),
+             timeout=20)
+    assert (runs / "log").read_text().split() == ["once", "every", "every"]
+    assert podctl(daemon, "restart", "pod", "nope").returncode == 1
+    assert podctl(daemon, "restart").returncode == 2
