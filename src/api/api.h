@@ -121,11 +121,7 @@ const char *api_op_to_string(ApiOp op);
 ApiOp api_op_from_string(const char *s);
 /* True for operations that change something (root only). */
 bool api_op_is_write(ApiOp op);
-/*
- * An image reference podd stores: NAME[:TAG] where NAME is '/'-separated
- * components of [a-z0-9._-] (no empty, "." or ".." component, no leading
- * '.'), at most 255 bytes: always a relative path inside the image store.
- */
+/* An image reference podd stores: image_ref_is_valid() of the image module. */
 bool api_image_ref_is_valid(const char *ref);
 
 typedef struct ApiRequest {
