@@ -73,3 +73,31 @@ json_t *manager_pods_to_json(const Manager *m);
 json_t *manager_describe_pod(const Manager *m, const char *name);
 /* Recent events (of one pod when name is not NULL), oldest first. New reference. */
 json_t *manager_events_to_json(const Manager *m, const char *name);
+
+/* ---- the image store (manager-image.c) ------------------------------------------------- */
+
+/* <state-dir>/images. Owned by m. */
+const char *manager_images_dir(const Manager *m);
+/*
+ * Creates the image store when missing and deletes what interrupted
+ * imports and removals left. Returns the number of leftovers deleted, or
+ * -errno. Does not log.
+ */
+int manager_images_prepare(Manager *m);
+/*
+ * [{"image": "NAME:TAG", "name", "tag", "usedBy": [pod...]}, ...] sorted,
+ * where usedBy names the pods whose desired version or running containers
+ * use the image. New reference, or NULL with reterr set.
+ */
+json_t *manager_images_to_json(const Manager *m, PdError *reterr);
+/*
+ * ref (a valid reference) was imported: the pods with a container waiting
+ * for it are reconciled now rather than at their next retry. Returns how
+ * many pods were marked.
+ */
+unsigned manager_image_added(Manager *m, const char *ref);
+/*
+ * Removes ref from the store unless a pod uses it: -EEXIST naming the pods,
+ * -ENOENT when it does not exist, else image_remove()'s result.
+ */
+int manager_image_remove(Manager *m, const char *ref, PdError *reterr);
