@@ -21,7 +21,8 @@
  *                 with a larger "seq" (podctl events -w polls with it)
  *   logs          {"name", "container"?, "previous"?, "tail"?, "sinceSeconds"?, "offset"?}
  *                 -> {"container", "lines": [CRI log lines], "offset", "file", "running"}
- *   images        -> [{"image": "busybox:latest", "usedBy": [pod...]}, ...]
+ *   images        -> [{"image": "busybox:latest", "name": "busybox", "tag": "latest",
+ *                      "usedBy": [pod...]}, ...]   sorted; usedBy: desired or running
  *
  * Write operations (root only):
  *
