@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "api.h"
+#include "image/image.h"
 #include "manifest/manifest.h"
 
 static const struct {
@@ -192,18 +193,8 @@ static int parse_name(const json_t *v, char **ret, PdError *reterr)
 
 bool api_image_ref_is_valid(const char *ref)
 {
-    size_t n = ref ? strlen(ref) : 0;
-
-    /* NAME[:TAG], NAME made of path components: a relative path inside the store, no more. */
-    if (n == 0 || n > 255 || ref[0] == '/' || ref[0] == '.' || ref[n - 1] == '/' ||
-        ref[n - 1] == ':' || strstr(ref, "//") || strstr(ref, "/.") || strstr(ref, ".."))
-        return false;
-    for (const char *p = ref; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("._-/:", *p)))
-            return false;
-    /* At most one ':', after the last '/'. */
-    return !strchr(ref, ':') || (strchr(ref, ':') == strrchr(ref, ':') &&
-                                 (!strrchr(ref, '/') || strrchr(ref, '/') < strchr(ref, ':')));
+    /* One rule for the API and the store: a reference is a relative path inside the store. */
+    return image_ref_is_valid(ref);
 }
 
 static const ApiArg *op_arg(ApiOp op, const char *key)

@@ -21,7 +21,8 @@
  *                 with a larger "seq" (podctl events -w polls with it)
  *   logs          {"name", "container"?, "previous"?, "tail"?, "sinceSeconds"?, "offset"?}
  *                 -> {"container", "lines": [CRI log lines], "offset", "file", "running"}
- *   images        -> [{"image": "busybox:latest", "usedBy": [pod...]}, ...]
+ *   images        -> [{"image": "busybox:latest", "name": "busybox", "tag": "latest",
+ *                      "usedBy": [pod...]}, ...]   sorted; usedBy: desired or running
  *
  * Write operations (root only):
  *
@@ -121,11 +122,7 @@ const char *api_op_to_string(ApiOp op);
 ApiOp api_op_from_string(const char *s);
 /* True for operations that change something (root only). */
 bool api_op_is_write(ApiOp op);
-/*
- * An image reference podd stores: NAME[:TAG] where NAME is '/'-separated
- * components of [a-z0-9._-] (no empty, "." or ".." component, no leading
- * '.'), at most 255 bytes: always a relative path inside the image store.
- */
+/* An image reference podd stores: image_ref_is_valid() of the image module. */
 bool api_image_ref_is_valid(const char *ref);
 
 typedef struct ApiRequest {

@@ -8,6 +8,7 @@ podctl_SOURCES = \
 	src/podctl/podctl-api.c \
 	src/podctl/cmd-get.c \
 	src/podctl/cmd-describe.c \
-	src/podctl/cmd-apply.c
+	src/podctl/cmd-apply.c \
+	src/podctl/cmd-image.c
 podctl_LDADD = $(PODCORE_LIBS)
 include src/podctl/graph.mk

@@ -20,6 +20,7 @@ static const Verb verbs[] = {
     {"describe", cmd_describe, "show a pod's containers, conditions, events and errors"},
     {"validate", cmd_validate, "check manifests without running anything"},
     {"graph", cmd_graph, "show the start and stop order of a pod's containers"},
+    {"image", cmd_image, "import, list and remove images (import|ls|rm)"},
     {"version", NULL, "show the version of podctl and of podd"},
     {NULL, NULL, NULL},
 };

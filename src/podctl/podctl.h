@@ -25,6 +25,7 @@ int cmd_describe(int argc, char *argv[]);
 int cmd_apply(int argc, char *argv[]);
 int cmd_delete(int argc, char *argv[]);
 int cmd_restart(int argc, char *argv[]);
+int cmd_image(int argc, char *argv[]);
 
 /*
  * Loads one manifest: a file path, or "-" for standard input (named

@@ -5,7 +5,8 @@ libpodcore_la_SOURCES += \
 	src/podd/manager-internal.h \
 	src/podd/manager.c \
 	src/podd/manager-pod.c \
-	src/podd/manager-apply.c
+	src/podd/manager-apply.c \
+	src/podd/manager-image.c
 
 bin_PROGRAMS += podd
 podd_SOURCES = src/podd/main.c

@@ -321,6 +321,56 @@ static json_t *api_restart_pod(void *userdata, const ApiRequest *req, ApiError *
     return api_result(manager_restart_pod(userdata, req->name, &e), &e, ret_err);
 }
 
+static json_t *api_images(void *userdata, const ApiRequest *req, ApiError *ret_err)
+{
+    PdError e = {0};
+    json_t *a = manager_images_to_json(userdata, &e);
+
+    (void)req;
+    if (!a)
+        api_error_set(ret_err, api_reason_from_errno(e.code), "%s", e.message);
+    return a;
+}
+
+static json_t *api_image_store(void *userdata, const ApiRequest *req, ApiError *ret_err)
+{
+    json_t *r = json_pack("{s:s}", "dir", manager_images_dir(userdata));
+
+    (void)req;
+    if (!r)
+        api_error_set(ret_err, API_REASON_INTERNAL, "out of memory");
+    return r;
+}
+
+/* The protocol layer validated "image": a reference inside the store. */
+static const char *request_image(const ApiRequest *req)
+{
+    return json_string_value(json_object_get(req->json, "image"));
+}
+
+static json_t *api_image_added(void *userdata, const ApiRequest *req, ApiError *ret_err)
+{
+    unsigned n = manager_image_added(userdata, request_image(req));
+
+    (void)ret_err;
+    log_info("image '%s' imported; %u pod%s waiting for it", request_image(req), n,
+             n == 1 ? "" : "s");
+    return json_null();
+}
+
+static json_t *api_image_remove(void *userdata, const ApiRequest *req, ApiError *ret_err)
+{
+    PdError e = {0};
+    int r = manager_image_remove(userdata, request_image(req), &e);
+
+    if (r < 0) {
+        api_error_set(ret_err, api_reason_from_errno(r), "%s", e.message);
+        return NULL;
+    }
+    log_info("image '%s' removed", request_image(req));
+    return json_null();
+}
+
 static const ApiProvider api_provider = {
     .get_pods = api_get_pods,
     .get_pod = api_get_pod,
@@ -329,6 +379,10 @@ static const ApiProvider api_provider = {
     .apply = api_apply,
     .delete_pods = api_delete_pods,
     .restart_pod = api_restart_pod,
+    .images = api_images,
+    .image_store = api_image_store,
+    .image_added = api_image_added,
+    .image_remove = api_image_remove,
 };
 
 static int resolve_group(const char *name, gid_t *ret)
@@ -455,6 +509,13 @@ int main(int argc, char *argv[])
     }
     log_info("podd %s: manifests %s, state %s, run %s, logs %s", PACKAGE_VERSION, arg_manifest_dir,
              arg_state_dir, arg_run_dir, arg_log_dir);
+    r = manager_images_prepare(m);
+    if (r < 0)
+        log_warning_errno(r, "image store %s: cannot prepare it; continuing",
+                          manager_images_dir(m));
+    else if (r > 0)
+        log_info("image store %s: removed %d leftover%s of interrupted imports",
+                 manager_images_dir(m), r, r == 1 ? "" : "s");
     r = manager_start(m);
     if (r < 0) {
         log_error_errno(r, "cannot start");

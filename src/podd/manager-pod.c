@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "image/image.h"
 #include "manager-internal.h"
 #include "reconcile/reconcile.h"
 
@@ -164,20 +165,16 @@ int pod_rec_load_spec(PodRec *pr, PdError *reterr)
 /* image: an absolute rootfs path, or NAME[:TAG] in <state>/images/NAME/TAG. Caller frees. */
 static char *image_dir_for(const Manager *m, const char *image)
 {
-    const char *slash = strrchr(image, '/'), *colon;
-    _cleanup_free_ char *name = NULL;
     struct stat st;
+    ImageRef ref;
     char *dir;
 
     if (image[0] == '/')
         dir = strdup(image);
-    else {
-        colon = strrchr(slash ? slash : image, ':');
-        name = colon ? strndup(image, (size_t)(colon - image)) : strdup(image);
-        if (!name || strstr(name, ".."))
-            return NULL;
-        dir = strdup_printf("%s/%s/%s", m->images_dir, name, colon ? colon + 1 : "latest");
-    }
+    else if (image_ref_parse(image, &ref) < 0)
+        return NULL;
+    else
+        dir = image_path(m->images_dir, &ref);
     if (!dir)
         return NULL;
     if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {

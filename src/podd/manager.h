@@ -89,3 +89,31 @@ json_t *manager_apply(Manager *m, const json_t *manifests, bool dry_run, PdError
 json_t *manager_delete_pods(Manager *m, const json_t *names, PdError *reterr);
 /* Stops the pod and starts it again as a new instance: -ENOENT, -EEXIST while it stops. */
 json_t *manager_restart_pod(Manager *m, const char *name, PdError *reterr);
+
+/* ---- the image store (manager-image.c) ------------------------------------------------- */
+
+/* <state-dir>/images. Owned by m. */
+const char *manager_images_dir(const Manager *m);
+/*
+ * Creates the image store when missing and deletes what interrupted
+ * imports and removals left. Returns the number of leftovers deleted, or
+ * -errno. Does not log.
+ */
+int manager_images_prepare(Manager *m);
+/*
+ * [{"image": "NAME:TAG", "name", "tag", "usedBy": [pod...]}, ...] sorted,
+ * where usedBy names the pods whose desired version or running containers
+ * use the image. New reference, or NULL with reterr set.
+ */
+json_t *manager_images_to_json(const Manager *m, PdError *reterr);
+/*
+ * ref (a valid reference) was imported: the pods with a container waiting
+ * for it are reconciled now rather than at their next retry. Returns how
+ * many pods were marked.
+ */
+unsigned manager_image_added(Manager *m, const char *ref);
+/*
+ * Removes ref from the store unless a pod uses it: -EEXIST naming the pods,
+ * -ENOENT when it does not exist, else image_remove()'s result.
+ */
+int manager_image_remove(Manager *m, const char *ref, PdError *reterr);

@@ -7,9 +7,9 @@ src="${PODD_SRCDIR:-.}/src"
 allowed() {
     case "$1" in
     base) echo "base" ;;
-    manifest | graph | state | loop) echo "base $1" ;;
+    manifest | graph | state | loop | image) echo "base $1" ;;
     runtime | security) echo "base manifest runtime security" ;;
-    reconcile | api) echo "base manifest graph state loop runtime security reconcile api" ;;
+    reconcile | api) echo "base manifest graph state loop image runtime security reconcile api" ;;
     *) echo "*" ;;
     esac
 }
