@@ -28,16 +28,7 @@ fi
 
 # The image: busybox-static and its applets, as busybox:latest in the image store.
 image="$top/state/images/busybox/latest"
-if [ ! -x "$image/bin/busybox" ]; then
-    mkdir -p "$image/bin" "$image/etc" "$image/tmp" "$image/proc" "$image/sys" "$image/dev"
-    cp /bin/busybox "$image/bin/busybox"
-    for a in $(/bin/busybox --list); do
-        [ "$a" = busybox ] || ln -sf busybox "$image/bin/$a"
-    done
-    printf 'root:x:0:0:root:/root:/bin/sh\nwww:x:33:33::/tmp:/bin/sh\n' > "$image/etc/passwd"
-    printf 'root:x:0:\nwww:x:33:\n' > "$image/etc/group"
-    chmod 1777 "$image/tmp"
-fi
+[ -x "$image/bin/busybox" ] || sh "$src/scripts/busybox-rootfs.sh" "$image"
 
 "$build/podd" --manifest-dir "$src/manifests" --state-dir "$top/state" --run-dir "$top/run" \
     --log-dir "$top/log" --on-exit stop 2> "$top/podd.log" &
