@@ -4,12 +4,13 @@ libpodcore_la_SOURCES += \
 	src/podd/manager.h \
 	src/podd/manager-internal.h \
 	src/podd/manager.c \
-	src/podd/manager-pod.c
+	src/podd/manager-pod.c \
+	src/podd/manager-logs.c
 
 bin_PROGRAMS += podd
 podd_SOURCES = src/podd/main.c
 podd_CPPFLAGS = $(AM_CPPFLAGS) -DLIBEXECDIR='"$(libexecdir)"'
 podd_LDADD = $(PODCORE_LIBS)
 
-TESTS += tests/integration/test_daemon.py
-EXTRA_DIST += tests/integration/test_daemon.py
+TESTS += tests/integration/test_daemon.py tests/integration/test_logs.py
+EXTRA_DIST += tests/integration/test_daemon.py tests/integration/test_logs.py

@@ -281,11 +281,23 @@ static json_t *api_describe_pod(void *userdata, const char *name, ApiError *ret_
 
 static json_t *api_events(void *userdata, const ApiRequest *req, ApiError *ret_err)
 {
-    json_t *e = manager_events_to_json(userdata, req->name);
+    json_t *after = json_object_get(req->json, "after");
+    json_t *e = manager_events_to_json(userdata, req->name,
+                                       after ? (uint64_t)json_integer_value(after) : 0);
 
     if (!e)
         api_error_set(ret_err, API_REASON_INTERNAL, "out of memory");
     return e;
+}
+
+static json_t *api_logs(void *userdata, const ApiRequest *req, ApiError *ret_err)
+{
+    PdError e = {0};
+    json_t *l = manager_logs(userdata, req->name, req->json, &e);
+
+    if (!l)
+        api_error_set(ret_err, api_reason_from_errno(e.code), "%s", e.message);
+    return l;
 }
 
 static const ApiProvider api_provider = {
@@ -293,6 +305,7 @@ static const ApiProvider api_provider = {
     .get_pod = api_get_pod,
     .describe_pod = api_describe_pod,
     .events = api_events,
+    .logs = api_logs,
 };
 
 static int resolve_group(const char *name, gid_t *ret)
