@@ -17,6 +17,8 @@ static const Verb verbs[] = {
     {"describe", cmd_describe, "show a pod's containers, conditions, events and errors"},
     {"validate", cmd_validate, "check manifests without running anything"},
     {"graph", cmd_graph, "show the start and stop order of a pod's containers"},
+    {"logs", cmd_logs, "print a container's output (-f follows it across restarts)"},
+    {"events", cmd_events, "show what podd did to pods (-w watches for more)"},
     {"version", NULL, "show the version of podctl and of podd"},
     {NULL, NULL, NULL},
 };
