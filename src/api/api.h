@@ -184,8 +184,11 @@ int api_response_parse(const char *line, size_t len, json_t **ret_result, PdErro
  * stopped there. "offset" is opaque: passed back, the next call returns
  * what came after (also across a rotation of the log to .1 and across a
  * restart, whose run appends to the same log). "file" names the log file
- * the offset points into. A pod with several containers and no
- * "container" argument is answered BadRequest listing them.
+ * the offset points into. Without "container", a pod with exactly one
+ * regular container means that one; any other pod is answered BadRequest
+ * listing its containers. "previous": the run before the last restart
+ * (NotFound when there was none). "tail" (first call only) keeps the last
+ * N lines; "sinceSeconds" keeps lines whose CRI time is that recent.
  */
 #define API_LOGS_MAX_BYTES (1024u * 1024u)
 
