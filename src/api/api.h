@@ -20,7 +20,8 @@
  *   events        {"name"?, "after"?} -> [Event, ...] oldest first; "after": only those
  *                 with a larger "seq" (podctl events -w polls with it)
  *   logs          {"name", "container"?, "previous"?, "tail"?, "sinceSeconds"?, "offset"?}
- *                 -> {"container", "lines": [CRI log lines], "offset", "file", "running"}
+ *                 -> {"container", "lines": [CRI log lines], "offset", "file", "running",
+ *                     "more"}   see "container logs" below
  *   images        -> [{"image": "busybox:latest", "name": "busybox", "tag": "latest",
  *                      "usedBy": [pod...]}, ...]   sorted; usedBy: desired or running
  *
@@ -35,9 +36,12 @@
  *   image_added   {"image"} -> null: containers waiting for it start now
  *   image_remove  {"image"} -> null; Conflict while a pod uses it
  *
- * Event:          {"type": "Normal"|"Warning", "reason": "Started", "message": "...",
- *                  "pod": "web", "container": "app" (optional), "count": 1,
- *                  "firstTimestamp": RFC 3339, "lastTimestamp": RFC 3339}
+ * Event:          {"seq": 1, "type": "Normal"|"Warning", "reason": "Started",
+ *                  "message": "...", "pod": "web" (absent for a manifest that names no
+ *                  pod), "container": "app" (optional), "file": manifest (optional),
+ *                  "count": 1, "firstTimestamp": RFC 3339, "lastTimestamp": RFC 3339}
+ *                 "seq" grows with each event, across daemon restarts too (it
+ *                 starts from the wall clock in milliseconds).
  * ManifestError:  {"file": "...", "line": 3, "column": 5, "message": "..."}
  *
  * What podctl reads from a Pod beyond Kubernetes' own fields: the
@@ -165,6 +169,68 @@ char *api_response_format(const json_t *response, size_t *ret_len);
  * Does not log.
  */
 int api_response_parse(const char *line, size_t len, json_t **ret_result, PdError *reterr);
+
+/* ---- container logs ------------------------------------------------------------------ */
+
+/*
+ * The logs operation's result: {"container", "lines": [...], "offset",
+ * "file", "running", "more"}. "lines" are whole CRI lines without their
+ * newline: "2026-11-22T10:00:00.123456789Z stdout F text", where P instead
+ * of F marks a partial line that the next one continues. At most
+ * API_LOGS_MAX_BYTES of log come back per call; "more" says the answer
+ * stopped there. "offset" is opaque: passed back, the next call returns
+ * what came after (also across a rotation of the log to .1 and across a
+ * restart, whose run appends to the same log). "file" names the log file
+ * the offset points into. Without "container", a pod with exactly one
+ * regular container means that one; any other pod is answered BadRequest
+ * listing its containers. "previous": the run before the last restart
+ * (NotFound when there was none). "tail" (first call only) keeps the last
+ * N lines; "sinceSeconds" keeps lines whose CRI time is that recent.
+ */
+#define API_LOGS_MAX_BYTES (1024u * 1024u)
+
+/* One parsed CRI log line; the spans point into the caller's line. */
+typedef struct ApiLogLine {
+    const char *time; /* RFC 3339 with nanoseconds */
+    size_t time_len;
+    const char *stream; /* "stdout" or "stderr" */
+    size_t stream_len;
+    bool partial; /* "P": the next line continues this one */
+    const char *text;
+    size_t text_len;
+} ApiLogLine;
+
+/* Splits one CRI line (without its newline). Returns 0, or -EBADMSG when it is not one. */
+int api_log_line_parse(const char *line, size_t len, ApiLogLine *ret);
+
+/*
+ * An RFC 3339 time ("2026-11-22T10:00:00.123456789Z", or with a +hh:mm
+ * offset) of len bytes to microseconds since the epoch. Returns 0 or -EINVAL.
+ */
+int api_log_time_parse(const char *s, size_t len, uint64_t *ret_usec);
+
+/*
+ * Joins CRI partial lines as kubectl shows them: the texts of P lines and
+ * of the F line that ends them make one line, with the time of its first
+ * part. Zero-initialise; api_log_join_done() frees.
+ */
+typedef struct ApiLogJoin {
+    StrBuf text;
+    char time[64];
+    bool pending; /* a P line waits for its end */
+} ApiLogJoin;
+
+/*
+ * Feeds one CRI line. Returns 1 when a whole line is complete, with its
+ * time and text (NUL-terminated, valid until the next call) in *ret_time
+ * and *ret_text; 0 when a partial line was kept; -EBADMSG for a line that
+ * is not CRI (nothing is kept); -ENOMEM.
+ */
+int api_log_join_feed(ApiLogJoin *j, const char *line, size_t len, const char **ret_time,
+                      const char **ret_text);
+/* What a P line left pending at the end (1 and the text), else 0. Clears it. */
+int api_log_join_flush(ApiLogJoin *j, const char **ret_time, const char **ret_text);
+void api_log_join_done(ApiLogJoin *j);
 
 /* ---- server ------------------------------------------------------------------------------ */
 

@@ -2,6 +2,7 @@
 libpodcore_la_SOURCES += \
 	src/api/api.h \
 	src/api/api-protocol.c \
+	src/api/api-logs.c \
 	src/api/api-server.c \
 	src/api/api-client.c
 

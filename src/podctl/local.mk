@@ -9,6 +9,8 @@ podctl_SOURCES = \
 	src/podctl/cmd-get.c \
 	src/podctl/cmd-describe.c \
 	src/podctl/cmd-apply.c \
-	src/podctl/cmd-image.c
+	src/podctl/cmd-image.c \
+	src/podctl/cmd-logs.c \
+	src/podctl/cmd-events.c
 podctl_LDADD = $(PODCORE_LIBS)
 include src/podctl/graph.mk

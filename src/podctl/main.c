@@ -21,6 +21,8 @@ static const Verb verbs[] = {
     {"validate", cmd_validate, "check manifests without running anything"},
     {"graph", cmd_graph, "show the start and stop order of a pod's containers"},
     {"image", cmd_image, "import, list and remove images (import|ls|rm)"},
+    {"logs", cmd_logs, "print a container's output (-f follows it across restarts)"},
+    {"events", cmd_events, "show what podd did to pods (-w watches for more)"},
     {"version", NULL, "show the version of podctl and of podd"},
     {NULL, NULL, NULL},
 };

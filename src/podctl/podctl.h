@@ -26,6 +26,8 @@ int cmd_apply(int argc, char *argv[]);
 int cmd_delete(int argc, char *argv[]);
 int cmd_restart(int argc, char *argv[]);
 int cmd_image(int argc, char *argv[]);
+int cmd_logs(int argc, char *argv[]);
+int cmd_events(int argc, char *argv[]);
 
 /*
  * Loads one manifest: a file path, or "-" for standard input (named

@@ -6,14 +6,15 @@ libpodcore_la_SOURCES += \
 	src/podd/manager.c \
 	src/podd/manager-pod.c \
 	src/podd/manager-apply.c \
-	src/podd/manager-image.c
+	src/podd/manager-image.c \
+	src/podd/manager-logs.c
 
 bin_PROGRAMS += podd
 podd_SOURCES = src/podd/main.c
 podd_CPPFLAGS = $(AM_CPPFLAGS) -DLIBEXECDIR='"$(libexecdir)"'
 podd_LDADD = $(PODCORE_LIBS)
 
-TESTS += tests/integration/test_daemon.py
-EXTRA_DIST += tests/integration/test_daemon.py
+TESTS += tests/integration/test_daemon.py tests/integration/test_logs.py
+EXTRA_DIST += tests/integration/test_daemon.py tests/integration/test_logs.py
 TESTS += tests/integration/test_apply.py
 EXTRA_DIST += tests/integration/test_apply.py

@@ -281,7 +281,9 @@ static json_t *api_describe_pod(void *userdata, const char *name, ApiError *ret_
 
 static json_t *api_events(void *userdata, const ApiRequest *req, ApiError *ret_err)
 {
-    json_t *e = manager_events_to_json(userdata, req->name);
+    json_t *after = json_object_get(req->json, "after");
+    json_t *e = manager_events_to_json(userdata, req->name,
+                                       after ? (uint64_t)json_integer_value(after) : 0);
 
     if (!e)
         api_error_set(ret_err, API_REASON_INTERNAL, "out of memory");
@@ -371,6 +373,16 @@ static json_t *api_image_remove(void *userdata, const ApiRequest *req, ApiError 
     return json_null();
 }
 
+static json_t *api_logs(void *userdata, const ApiRequest *req, ApiError *ret_err)
+{
+    PdError e = {0};
+    json_t *l = manager_logs(userdata, req->name, req->json, &e);
+
+    if (!l)
+        api_error_set(ret_err, api_reason_from_errno(e.code), "%s", e.message);
+    return l;
+}
+
 static const ApiProvider api_provider = {
     .get_pods = api_get_pods,
     .get_pod = api_get_pod,
@@ -383,6 +395,7 @@ static const ApiProvider api_provider = {
     .image_store = api_image_store,
     .image_added = api_image_added,
     .image_remove = api_image_remove,
+    .logs = api_logs,
 };
 
 static int resolve_group(const char *name, gid_t *ret)

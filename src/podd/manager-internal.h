@@ -72,6 +72,9 @@ typedef struct Ctr {
     bool orphan;          /* gone from the manifest: stop it, then forget it */
     bool cleanup_pending; /* the runtime could not remove it yet (cgroup busy): retried */
     bool start_pending;   /* a monitor of a killed daemon is still starting it: look again */
+    /* Where its current run and the run before begin in its log (manager-logs.c). */
+    bool has_log_run, has_log_prev;
+    uint64_t log_run_start, log_prev_start;
 } Ctr;
 
 /* One pod: its desired version and what runs. */
@@ -119,7 +122,8 @@ struct Manager {
     size_t n_pods;
     bool ready;
     bool shutting_down;
-    json_t *events; /* ring of recent events */
+    json_t *events;     /* ring of recent events */
+    uint64_t event_seq; /* of the last event */
 };
 
 /* manager.c */
@@ -148,3 +152,12 @@ bool ctr_adopt_running(Ctr *c, pid_t monitor_pid);
 void pod_begin_stop(PodRec *pr);
 /* True once nothing of pr runs anymore. */
 bool pod_all_stopped(const PodRec *pr);
+
+/* manager-logs.c */
+/* Where c's log ends now, as a logs offset: taken just before a run starts. */
+uint64_t ctr_log_position(const Ctr *c);
+/* A run of c starts at position (from ctr_log_position()): the current run becomes the previous. */
+void ctr_log_mark_run(Ctr *c, uint64_t position);
+/* The run positions in c's entry of state.json, and back. */
+int ctr_log_marks_to_json(const Ctr *c, json_t *cj);
+void ctr_log_marks_from_json(Ctr *c, const json_t *cj);

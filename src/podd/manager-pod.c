@@ -283,6 +283,7 @@ static void ctr_start(Ctr *c, const char *image_dir)
     PodRec *pr = c->pod;
     Manager *m = pr->m;
     PdError e = {0};
+    uint64_t log_start;
     int pidfd = -1, r;
 
     if (!c->monitor && ctr_take_over_existing(c))
@@ -295,12 +296,15 @@ static void ctr_start(Ctr *c, const char *image_dir)
     }
     /* Kept with the container: a later version of the pod may change it. */
     c->grace_seconds = pr->pod->termination_grace_period_seconds;
+    /* Before the monitor can write: the run's first line goes after this position. */
+    log_start = ctr_log_position(c);
     r = m->rt->container_start(m->rt_ctx, pr->pod, c->spec, image_dir, &pidfd, &e);
     if (r == -EBUSY) {
         /* That monitor came between our look and our start. */
         ctr_wait_for_other_monitor(c);
         return;
     }
+    ctr_log_mark_run(c, log_start);
     /* Kubernetes counts restarts done, not restarts planned. */
     if (c->ever_started)
         c->restart_count++;

@@ -118,28 +118,39 @@ void manager_drop_pod(Manager *m, PodRec *pr)
 
 /* ---- events ----------------------------------------------------------------------- */
 
+/* One more event in the ring; pod is NULL for a manifest that names none. */
+static void event_add(Manager *m, const char *pod, const char *container, const char *file,
+                      const char *type, const char *reason, const char *msg)
+{
+    char when[40];
+    json_t *e;
+
+    rfc3339_seconds(0, when);
+    e = json_pack("{s:I,s:s*,s:s*,s:s*,s:s,s:s,s:s,s:i,s:s,s:s}", "seq",
+                  (json_int_t)(m->event_seq + 1), "pod", pod, "container", container, "file", file,
+                  "type", type, "reason", reason, "message", msg, "count", 1, "firstTimestamp",
+                  when, "lastTimestamp", when);
+    if (!e || json_array_append_new(m->events, e) < 0)
+        return;
+    m->event_seq++;
+    if (json_array_size(m->events) > MANAGER_MAX_EVENTS)
+        (void)json_array_remove(m->events, 0);
+}
+
 void manager_event(Manager *m, const PodRec *pr, const char *container, const char *type,
                    const char *reason, const char *fmt, ...)
 {
-    char msg[1024], when[40];
-    json_t *e;
+    char msg[1024];
     va_list ap;
 
     va_start(ap, fmt);
     (void)vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    rfc3339_seconds(0, when);
     if (container)
         log_info("pod=%s/%s container=%s %s: %s", pr->namespace, pr->name, container, reason, msg);
     else
         log_info("pod=%s/%s %s: %s", pr->namespace, pr->name, reason, msg);
-    e = json_pack("{s:s,s:s?,s:s,s:s,s:s,s:i,s:s,s:s}", "pod", pr->name, "container", container,
-                  "type", type, "reason", reason, "message", msg, "count", 1, "firstTimestamp",
-                  when, "lastTimestamp", when);
-    if (!e || json_array_append_new(m->events, e) < 0)
-        return;
-    if (json_array_size(m->events) > MANAGER_MAX_EVENTS)
-        (void)json_array_remove(m->events, 0);
+    event_add(m, pr->name, container, NULL, type, reason, msg);
 }
 
 /* ---- persistence ------------------------------------------------------------------ */
@@ -194,7 +205,7 @@ int pod_rec_save(PodRec *pr)
             "backoffStep", (int)c->backoff_step, "everStarted", c->ever_started, "completed",
             c->completed, "finished", c->finished, "specJson", c->spec_json ? c->spec_json : "");
 
-        if (!cj || json_object_set_new(ctrs, c->name, cj) < 0)
+        if (!cj || json_object_set_new(ctrs, c->name, cj) < 0 || ctr_log_marks_to_json(c, cj) < 0)
             return -ENOMEM;
         if (c->has_last && json_object_set_new(cj, "lastState", exit_record_to_json(&c->last)) < 0)
             return -ENOMEM;
@@ -212,6 +223,9 @@ static void pod_rec_restore(PodRec *pr, json_t *st)
     json_t *ctrs = json_object_get(st, "containers");
     const char *s;
 
+    /* Where runs begin in the logs: a new instance still shows its predecessor's as previous. */
+    for (size_t i = 0; i < pr->n_ctrs; i++)
+        ctr_log_marks_from_json(&pr->ctrs[i], json_object_get(ctrs, pr->ctrs[i].name));
     /* Stopped with the previous daemon: a new instance starts, as after a reboot. */
     if (json_is_true(json_object_get(st, "stopped")))
         return;
@@ -474,7 +488,10 @@ static int on_watch_event(ManifestWatcher *w, const ManifestWatchEvent *ev, void
                           ev->type == MANIFEST_WATCH_ERROR ? "ManifestInvalid" : "NameConflict",
                           "%s (the running version is kept)", where);
         } else {
+            /* Nothing runs from it: still an event, so that podctl events shows why. */
             log_warning("manifest %s: %s; continuing", ev->file ? ev->file : "?", where);
+            event_add(m, ev->pod_name, NULL, ev->file, "Warning",
+                      ev->type == MANIFEST_WATCH_ERROR ? "ManifestInvalid" : "NameConflict", where);
         }
         break;
     default:
@@ -528,6 +545,8 @@ int manager_new(Loop *loop, const ManagerConfig *cfg, Manager **ret, PdError *re
     m->loop = loop_ref(loop);
     m->cfg = *cfg;
     m->events = json_array();
+    /* Milliseconds of wall time: a podctl events -w keeps seeing new events across a restart. */
+    m->event_seq = now_realtime_usec() / 1000u;
     m->images_dir = strdup_printf("%s/images", cfg->state_dir);
     if (!m->events || !m->images_dir)
         return pd_error_set(reterr, -ENOMEM, "out of memory");
@@ -797,14 +816,21 @@ json_t *manager_pods_to_json(const Manager *m)
     return a;
 }
 
-json_t *manager_events_to_json(const Manager *m, const char *name)
+json_t *manager_events_to_json(const Manager *m, const char *name, uint64_t after)
 {
     json_t *a = json_array(), *e;
     size_t i;
 
-    json_array_foreach(m->events, i,
-                       e) if (!name || streq(json_string_value(json_object_get(e, "pod")),
-                                             name))(void) json_array_append(a, e);
+    json_array_foreach(m->events, i, e)
+    {
+        const char *pod = json_string_value(json_object_get(e, "pod"));
+
+        if ((uint64_t)json_integer_value(json_object_get(e, "seq")) <= after ||
+            (name && (!pod || !streq(pod, name))))
+            continue;
+        if (a && json_array_append(a, e) < 0)
+            return json_decref(a), NULL;
+    }
     return a;
 }
 
@@ -823,5 +849,5 @@ json_t *manager_describe_pod(const Manager *m, const char *name)
                                               (int)pr->manifest_error.column, "message",
                                               pr->manifest_error.message));
     return json_pack("{s:o,s:o,s:o}", "pod", pod_rec_to_json(pr), "events",
-                     manager_events_to_json(m, name), "errors", errors);
+                     manager_events_to_json(m, name, 0), "errors", errors);
 }

@@ -71,8 +71,20 @@ json_t *manager_pod_to_json(const Manager *m, const char *name);
 json_t *manager_pods_to_json(const Manager *m);
 /* {"pod", "events", "errors"} for podctl describe; NULL when unknown. New reference. */
 json_t *manager_describe_pod(const Manager *m, const char *name);
-/* Recent events (of one pod when name is not NULL), oldest first. New reference. */
-json_t *manager_events_to_json(const Manager *m, const char *name);
+/*
+ * Recent events (of one pod when name is not NULL) whose seq is larger than
+ * after, oldest first. New reference; NULL on ENOMEM.
+ */
+json_t *manager_events_to_json(const Manager *m, const char *name, uint64_t after);
+/*
+ * The logs operation (see api.h): args is the request object ("container",
+ * "previous", "tail", "sinceSeconds", "offset", all checked for type by the
+ * API). Reads at most API_LOGS_MAX_BYTES of the pod's log files under the
+ * log dir; never waits. Returns a new reference, or NULL with reterr set:
+ * -ENOENT for an unknown pod or container or no previous run, -EINVAL when
+ * the container must be named. Does not log.
+ */
+json_t *manager_logs(const Manager *m, const char *name, const json_t *args, PdError *reterr);
 
 /* ---- the write side of the API (manager-apply.c) ----------------------------------- */
 

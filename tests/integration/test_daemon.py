@@ -330,6 +330,8 @@ def test_removed_manifest_stops_and_removes_the_pod(daemon):
                                                         {"name": "b", "cmd": "sleep 3600"}]))
     pids = [wait_for("a", lambda: daemon.ctr_pid(pod, "a")),
             wait_for("b", lambda: daemon.ctr_pid(pod, "b"))]
+    # Containers run before podd saves the pod's state: "gone" means saved, then removed.
+    wait_for("the saved state", lambda: daemon.pod_state(pod))
     os.unlink(os.path.join(daemon.manifests, "gone.yaml"))
     wait_for("the pod to go", lambda: daemon.pod_state(pod) is None)
     # Once seen under ASan: a first process still visible for a moment after its pod went.

@@ -389,6 +389,114 @@ START_TEST(test_client_not_running)
 }
 END_TEST
 
+/* ---- CRI log lines ------------------------------------------------------------------ */
+
+static const struct {
+    const char *line;
+    int code;
+    const char *time, *stream, *text;
+    bool partial;
+} cri_lines[] = {
+    {"2026-11-22T10:00:00.123456789Z stdout F hello world", 0, "2026-11-22T10:00:00.123456789Z",
+     "stdout", "hello world", false},
+    {"2026-11-22T10:00:00.1Z stderr P  two  spaces ", 0, "2026-11-22T10:00:00.1Z", "stderr",
+     " two  spaces ", true},
+    {"2026-11-22T10:00:00Z stdout F", 0, "2026-11-22T10:00:00Z", "stdout", "", false},
+    {"2026-11-22T10:00:00Z stdout F ", 0, "2026-11-22T10:00:00Z", "stdout", "", false},
+    {"2026-11-22T10:00:00Z stdout X text", -EBADMSG, NULL, NULL, NULL, false},
+    {"2026-11-22T10:00:00Z stdout Ftext", -EBADMSG, NULL, NULL, NULL, false},
+    {"2026-11-22T10:00:00Z stdout", -EBADMSG, NULL, NULL, NULL, false},
+    {"just some text", -EBADMSG, NULL, NULL, NULL, false},
+    {" stdout F x", -EBADMSG, NULL, NULL, NULL, false},
+    {"", -EBADMSG, NULL, NULL, NULL, false},
+};
+
+START_TEST(test_cri_line_table)
+{
+    const char *line = cri_lines[_i].line;
+    ApiLogLine l;
+
+    ck_assert_int_eq(api_log_line_parse(line, strlen(line), &l), cri_lines[_i].code);
+    if (cri_lines[_i].code < 0)
+        return;
+    ck_assert_int_eq((int)l.time_len, (int)strlen(cri_lines[_i].time));
+    ck_assert(strncmp(l.time, cri_lines[_i].time, l.time_len) == 0);
+    ck_assert_int_eq((int)l.stream_len, (int)strlen(cri_lines[_i].stream));
+    ck_assert(strncmp(l.stream, cri_lines[_i].stream, l.stream_len) == 0);
+    ck_assert_int_eq((int)l.text_len, (int)strlen(cri_lines[_i].text));
+    ck_assert(strncmp(l.text, cri_lines[_i].text, l.text_len) == 0);
+    ck_assert_int_eq(l.partial, cri_lines[_i].partial);
+}
+END_TEST
+
+static const struct {
+    const char *s;
+    int code;
+    uint64_t usec;
+} cri_times[] = {
+    {"1970-01-01T00:00:00Z", 0, 0},
+    {"2026-11-22T10:00:00.123456789Z", 0, 1795341600123456ull},
+    {"2026-11-22T10:00:00.5z", 0, 1795341600500000ull},
+    {"2026-11-22T12:00:00+02:00", 0, 1795341600000000ull},
+    {"2026-11-22T08:30:00-01:30", 0, 1795341600000000ull},
+    {"2026-11-22T10:00:00", -EINVAL, 0},
+    {"2026-11-22T10:00:00.Z", -EINVAL, 0},
+    {"2026-13-22T10:00:00Z", -EINVAL, 0},
+    {"2026-11-22 10:00:00Z", -EINVAL, 0},
+    {"2026-11-22T10:00:00Zjunk", -EINVAL, 0},
+    {"", -EINVAL, 0},
+};
+
+START_TEST(test_cri_time_table)
+{
+    uint64_t usec = 42;
+
+    ck_assert_int_eq(api_log_time_parse(cri_times[_i].s, strlen(cri_times[_i].s), &usec),
+                     cri_times[_i].code);
+    if (cri_times[_i].code == 0)
+        ck_assert_uint_eq(usec, cri_times[_i].usec);
+    else
+        ck_assert_uint_eq(usec, 42);
+}
+END_TEST
+
+static int feed(ApiLogJoin *j, const char *line, const char **time, const char **text)
+{
+    return api_log_join_feed(j, line, strlen(line), time, text);
+}
+
+START_TEST(test_cri_join_partial_lines)
+{
+    ApiLogJoin j = {0};
+    const char *time = NULL, *text = NULL;
+
+    ck_assert_int_eq(feed(&j, "2026-11-22T10:00:00.1Z stdout F whole", &time, &text), 1);
+    ck_assert_str_eq(time, "2026-11-22T10:00:00.1Z");
+    ck_assert_str_eq(text, "whole");
+    /* P P F: one line, with the time of its first part. */
+    ck_assert_int_eq(feed(&j, "2026-11-22T10:00:01.1Z stdout P ab", &time, &text), 0);
+    ck_assert_int_eq(feed(&j, "2026-11-22T10:00:01.2Z stdout P cd", &time, &text), 0);
+    ck_assert_int_eq(feed(&j, "2026-11-22T10:00:01.3Z stdout F ef", &time, &text), 1);
+    ck_assert_str_eq(time, "2026-11-22T10:00:01.1Z");
+    ck_assert_str_eq(text, "abcdef");
+    /* An empty F line after a P ends it. */
+    ck_assert_int_eq(feed(&j, "2026-11-22T10:00:02Z stdout P tail", &time, &text), 0);
+    ck_assert_int_eq(feed(&j, "2026-11-22T10:00:03Z stdout F", &time, &text), 1);
+    ck_assert_str_eq(text, "tail");
+    ck_assert_int_eq(feed(&j, "2026-11-22T10:00:04Z stdout F", &time, &text), 1);
+    ck_assert_str_eq(text, "");
+    /* Not CRI: refused, nothing kept. */
+    ck_assert_int_eq(feed(&j, "garbage", &time, &text), -EBADMSG);
+    /* A P line left at the end comes out through flush, once. */
+    ck_assert_int_eq(feed(&j, "2026-11-22T10:00:05Z stderr P unfinished", &time, &text), 0);
+    ck_assert_int_eq(api_log_join_flush(&j, &time, &text), 1);
+    ck_assert_str_eq(text, "unfinished");
+    ck_assert_str_eq(time, "2026-11-22T10:00:05Z");
+    ck_assert_int_eq(api_log_join_flush(&j, &time, &text), 0);
+    api_log_join_done(&j);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("api");
@@ -406,6 +514,9 @@ int main(void)
     tcase_add_test(tc, test_ok_response);
     tcase_add_test(tc, test_bad_responses);
     tcase_add_test(tc, test_api_error_set);
+    tcase_add_loop_test(tc, test_cri_line_table, 0, ELEMENTSOF(cri_lines));
+    tcase_add_loop_test(tc, test_cri_time_table, 0, ELEMENTSOF(cri_times));
+    tcase_add_test(tc, test_cri_join_partial_lines);
     suite_add_tcase(s, tc);
     tcase_add_checked_fixture(ts, setup, teardown);
     tcase_add_test(ts, test_server_roundtrip);
