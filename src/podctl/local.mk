@@ -7,6 +7,7 @@ podctl_SOURCES = \
 	src/podctl/cmd-validate.c \
 	src/podctl/podctl-api.c \
 	src/podctl/cmd-get.c \
-	src/podctl/cmd-describe.c
+	src/podctl/cmd-describe.c \
+	src/podctl/cmd-complete.c
 podctl_LDADD = $(PODCORE_LIBS)
 include src/podctl/graph.mk

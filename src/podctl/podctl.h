@@ -22,6 +22,8 @@ int cmd_validate(int argc, char *argv[]);
 int cmd_graph(int argc, char *argv[]);
 int cmd_get(int argc, char *argv[]);
 int cmd_describe(int argc, char *argv[]);
+/* Hidden helper of the bash completion: podctl __complete containers POD. */
+int cmd_complete(int argc, char *argv[]);
 
 /*
  * Loads one manifest: a file path, or "-" for standard input (named
