@@ -17,17 +17,16 @@ _podctl_pods()
     done < <(_podctl_run get pods -o name)
 }
 
+# Words of $1 (separated by blanks or newlines) that begin with $cur.
 _podctl_reply()
 {
-    local IFS=$'\n'
-    COMPREPLY=($(compgen -W "$1" -- "$cur"))
+    mapfile -t COMPREPLY < <(compgen -W "$1" -- "$cur")
 }
 
 _podctl_files()
 {
-    local IFS=$'\n'
     compopt -o filenames 2>/dev/null
-    COMPREPLY=($(compgen -f -- "$cur"))
+    mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 }
 
 _podctl()
@@ -109,7 +108,7 @@ _podctl()
             _podctl_reply "--help"
         elif ((${#args[@]} == 0)); then
             _podctl_reply "pod"
-        elif ((${#args[@]} == 1 || ${#args[@]} >= 1 && $cmd == describe)); then
+        elif ((${#args[@]} == 1)) || [[ $cmd == describe ]]; then
             _podctl_reply "$(_podctl_pods)"
         fi
         ;;
