@@ -7,13 +7,13 @@
 
 static void validate_usage(FILE *f)
 {
-    fputs("Usage: podctl validate -f PATH... [-o text|json]\n"
+    fputs("Usage: podctl validate [-o text|json] PATH...\n"
           "\n"
           "Checks Pod manifests without running anything. PATH is a file, a directory\n"
-          "(its *.yaml, *.yml and *.json files) or - for standard input; -f may repeat.\n"
+          "(its *.yaml, *.yml and *.json files) or - for standard input.\n"
           "\n"
           "Options:\n"
-          "  -f, --filename PATH   manifest file, directory or -\n"
+          "  -f, --filename PATH   one more PATH, as kubectl spells it (may repeat)\n"
           "  -o, --output FORMAT   text (default) or json\n"
           "  -h, --help            show this help\n"
           "\n"
@@ -133,12 +133,11 @@ int cmd_validate(int argc, char *argv[])
             validate_usage(stderr);
             return PODCTL_EXIT_USAGE;
         }
-    if (optind < argc) {
-        fprintf(stderr, "podctl validate: unexpected argument '%s' (use -f PATH)\n", argv[optind]);
-        return PODCTL_EXIT_USAGE;
-    }
+    for (int i = optind; i < argc; i++)
+        if (strv_extend(&args, argv[i]) < 0)
+            return PODCTL_EXIT_FAILURE;
     if (!args) {
-        fprintf(stderr, "podctl validate: no manifest given (use -f PATH)\n");
+        fprintf(stderr, "podctl validate: no manifest given (podctl validate PATH...)\n");
         validate_usage(stderr);
         return PODCTL_EXIT_USAGE;
     }

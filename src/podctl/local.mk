@@ -11,6 +11,7 @@ podctl_SOURCES = \
 	src/podctl/cmd-apply.c \
 	src/podctl/cmd-image.c \
 	src/podctl/cmd-logs.c \
-	src/podctl/cmd-events.c
+	src/podctl/cmd-events.c \
+	src/podctl/cmd-complete.c
 podctl_LDADD = $(PODCORE_LIBS)
 include src/podctl/graph.mk

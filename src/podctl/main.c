@@ -58,15 +58,26 @@ static void usage(FILE *f)
           f);
 }
 
-static int run_version(void)
+static int run_version(int argc, char *argv[])
 {
     _cleanup_json_ json_t *result = NULL;
 
+    if (argc == 2 && (streq(argv[1], "--help") || streq(argv[1], "-h"))) {
+        puts("Usage: podctl version\n"
+             "\n"
+             "Prints podctl's version, then podd's. Exit status: 1 when podd cannot be reached.");
+        return PODCTL_EXIT_OK;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "podctl version: unexpected argument '%s'\n", argv[1]);
+        return PODCTL_EXIT_USAGE;
+    }
     printf("podctl %s\n", PACKAGE_VERSION);
     fflush(stdout);
-    /* The daemon's version is a bonus: not reaching it is reported, not an error. */
-    if (podctl_call(json_pack("{s:s}", "op", "version"), &result) >= 0)
-        printf("podd %s\n", json_string_value(json_object_get(result, "version")) ?: "unknown");
+    /* As kubectl version: the client's version always, a daemon out of reach is a failure. */
+    if (podctl_call(json_pack("{s:s}", "op", "version"), &result) < 0)
+        return PODCTL_EXIT_FAILURE;
+    printf("podd %s\n", json_string_value(json_object_get(result, "version")) ?: "unknown");
     return PODCTL_EXIT_OK;
 }
 
@@ -98,7 +109,9 @@ int main(int argc, char *argv[])
         return PODCTL_EXIT_OK;
     }
     if (streq(argv[i], "version") || streq(argv[i], "--version"))
-        return run_version();
+        return run_version(argc - i, argv + i);
+    if (streq(argv[i], "__complete"))
+        return cmd_complete(argc - i, argv + i);
     for (const Verb *v = verbs; v->name; v++)
         if (v->run && streq(argv[i], v->name))
             return v->run(argc - i, argv + i);

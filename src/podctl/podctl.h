@@ -28,6 +28,8 @@ int cmd_restart(int argc, char *argv[]);
 int cmd_image(int argc, char *argv[]);
 int cmd_logs(int argc, char *argv[]);
 int cmd_events(int argc, char *argv[]);
+/* Hidden helper of the bash completion: podctl __complete containers POD. */
+int cmd_complete(int argc, char *argv[]);
 
 /*
  * Loads one manifest: a file path, or "-" for standard input (named

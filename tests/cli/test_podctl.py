@@ -151,7 +151,7 @@ def test_validate_reports_cycle(tmp_path):
     ["validate"],
     ["validate", "-o", "yaml", "-f", "x"],
     ["validate", "--bogus"],
-    ["validate", "-f", "x", "extra"],
+    ["validate", "-f"],
     ["graph"],
     ["graph", "-f", "x", "-o", "png"],
     ["frobnicate"],
@@ -205,7 +205,19 @@ def test_graph_cycle_is_an_error(tmp_path):
     assert "dependency cycle: a -> b -> a" in r.stderr
 
 
-def test_version():
-    r = podctl("version")
-    assert r.returncode == 0
+def test_version_without_daemon(tmp_path):
+    # The client's version always; a daemon out of reach is a failure, as with kubectl.
+    r = podctl("--socket", str(tmp_path / "none.sock"), "version")
+    assert r.returncode == 1
     assert r.stdout.startswith("podctl ")
+    assert "is podd running?" in r.stderr
+
+
+def test_validate_positional_paths(tmp_path):
+    f = tmp_path / "web.yaml"
+    f.write_text(GOOD)
+    r = podctl("validate", str(f), "-o", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["files"][0]["file"] == str(f)
+    r = podctl("validate", "-", stdin=GOOD)
+    assert (r.returncode, r.stdout) == (0, "<stdin>: pod/web valid\n")
