@@ -18,3 +18,5 @@ TESTS += tests/integration/test_daemon.py tests/integration/test_logs.py
 EXTRA_DIST += tests/integration/test_daemon.py tests/integration/test_logs.py
 TESTS += tests/integration/test_apply.py
 EXTRA_DIST += tests/integration/test_apply.py
+TESTS += tests/integration/test_walkthrough.py
+EXTRA_DIST += tests/integration/test_walkthrough.py
