@@ -15,6 +15,7 @@
 #include "podctl.h"
 
 #define WAIT_DEFAULT_SECONDS 300
+#define WAIT_MAX_SECONDS (7 * 86400)
 #define WAIT_POLL_USEC (200 * 1000)
 
 /* ---- reading the manifests --------------------------------------------------------------- */
@@ -353,29 +354,6 @@ static void apply_usage(FILE *f)
           f);
 }
 
-/* "30", "30s", "2m", "1h": seconds. */
-static int parse_timeout(const char *s, unsigned *ret)
-{
-    char *end;
-    unsigned long v;
-    unsigned mult = 1;
-
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (errno || end == s || (*end && end[1]))
-        return -EINVAL;
-    if (*end == 'm')
-        mult = 60;
-    else if (*end == 'h')
-        mult = 3600;
-    else if (*end && *end != 's')
-        return -EINVAL;
-    if (v == 0 || v > 86400u * 7 / mult)
-        return -ERANGE;
-    *ret = (unsigned)v * mult;
-    return 0;
-}
-
 static void print_applied(const json_t *results, bool dry_run)
 {
     const json_t *r;
@@ -408,7 +386,8 @@ static void print_applied(const json_t *results, bool dry_run)
 static int collect_paths(int argc, char *argv[], const struct option *opts, const char *shortopts,
                          char ***paths, bool *dry_run, int *wait_sec, void (*usage)(FILE *))
 {
-    int c, r;
+    uint64_t secs;
+    int c;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
@@ -425,11 +404,12 @@ static int collect_paths(int argc, char *argv[], const struct option *opts, cons
                 *wait_sec = WAIT_DEFAULT_SECONDS;
             else if (streq(optarg, "false"))
                 *wait_sec = 0;
-            else if ((r = parse_timeout(optarg, (unsigned *)wait_sec)) < 0) {
+            else if (podctl_parse_seconds(optarg, &secs) < 0 || secs > WAIT_MAX_SECONDS) {
                 fprintf(stderr, "podctl: invalid --wait timeout '%s' (30s, 2m, 1h or seconds)\n",
                         optarg);
                 return -EINVAL;
-            }
+            } else
+                *wait_sec = (int)secs;
             break;
         case 'h':
             usage(stdout);

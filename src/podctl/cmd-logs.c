@@ -146,16 +146,6 @@ static int logs_run(const LogsArgs *a)
     return r < 0 ? PODCTL_EXIT_FAILURE : PODCTL_EXIT_OK;
 }
 
-static int parse_since(const char *s, uint64_t *ret)
-{
-    uint64_t usec;
-
-    if (duration_parse_usec(s, &usec) < 0 || usec == 0)
-        return -EINVAL;
-    *ret = (usec + 999999) / 1000000;
-    return 0;
-}
-
 int cmd_logs(int argc, char *argv[])
 {
     enum { ARG_TAIL = 0x100, ARG_SINCE, ARG_TIMESTAMPS, ARG_SOCKET };
@@ -198,7 +188,7 @@ int cmd_logs(int argc, char *argv[])
             a.has_tail = true;
             break;
         case ARG_SINCE:
-            if (parse_since(optarg, &a.since_seconds) < 0) {
+            if (podctl_parse_seconds(optarg, &a.since_seconds) < 0) {
                 fprintf(stderr,
                         "podctl logs: --since needs a duration such as 10s, 5m or 2h, not '%s'\n",
                         optarg);

@@ -138,3 +138,21 @@ bool podctl_use_color(int fd)
         return false;
     return isatty(fd) == 1;
 }
+
+int podctl_parse_seconds(const char *s, uint64_t *ret)
+{
+    uint64_t usec;
+    int64_t n;
+
+    /* A bare number is seconds, as kubectl's --timeout takes it too. */
+    if (parse_int64(s, &n) >= 0) {
+        if (n <= 0)
+            return -EINVAL;
+        *ret = (uint64_t)n;
+        return 0;
+    }
+    if (duration_parse_usec(s, &usec) < 0 || usec == 0)
+        return -EINVAL;
+    *ret = (usec + 999999) / 1000000;
+    return 0;
+}

@@ -51,6 +51,9 @@ void podctl_print_diags(const ManifestFile *f);
 /* Prints "podctl: " + formatted error to stderr. */
 void podctl_print_error(const PdError *e);
 
+/* A duration for a flag: Go's "30s", "5m", "1h30m", or a number of seconds; > 0, rounded up. */
+int podctl_parse_seconds(const char *s, uint64_t *ret);
+
 /* True when colour may be used on stream fd (a terminal, and NO_COLOR unset). */
 bool podctl_use_color(int fd);
 

@@ -205,3 +205,14 @@ def test_restart_runs_init_again_but_not_once_init(daemon, tmp_path):
     assert (runs / "log").read_text().split() == ["once", "every", "every"]
     assert podctl(daemon, "restart", "pod", "nope").returncode == 1
     assert podctl(daemon, "restart").returncode == 2
+
+
+def test_apply_usage_errors(daemon, tmp_path):
+    path = write_manifest(tmp_path, "p.yaml", pod_yaml("p", containers=[{"name": "c", "cmd": "true"}]))
+    for args in (["--wait=soon", "-f", path], ["--wait=0", "-f", path], ["--dry-run", "--wait",
+                 "-f", path], [], ["-f"]):
+        r = apply(daemon, *args)
+        assert r.returncode == 2, (args, r)
+    r = apply(daemon, "-f", path, "--wait=1m30s")
+    # No podd runs: the usage was fine, the call fails.
+    assert r.returncode == 1 and "is podd running?" in r.stderr, r.stderr
