@@ -118,8 +118,12 @@ int manager_image_remove(Manager *m, const char *ref, PdError *reterr)
     if (!users)
         return pd_error_set(reterr, -ENOMEM, "out of memory");
     if (json_array_size(users) > 0) {
-        json_array_foreach(users, i, u) if (len < sizeof(names)) len += (size_t)snprintf(
-            names + len, sizeof(names) - len, "%s%s", i ? ", " : "", json_string_value(u));
+        json_array_foreach(users, i, u)
+        {
+            if (len < sizeof(names))
+                len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s", i ? ", " : "",
+                                        json_string_value(u));
+        }
         return pd_error_set(reterr, -EEXIST, "image '%s:%s' is used by pod%s %s", r.name, r.tag,
                             json_array_size(users) > 1 ? "s" : "", names);
     }

@@ -216,3 +216,34 @@ def test_apply_usage_errors(daemon, tmp_path):
     r = apply(daemon, "-f", path, "--wait=1m30s")
     # No podd runs: the usage was fine, the call fails.
     assert r.returncode == 1 and "is podd running?" in r.stderr, r.stderr
+
+
+def test_a_stalled_client_delays_neither_other_clients_nor_the_reconciler(daemon, tmp_path):
+    import json
+    import socket
+    pod = unique("busy")
+    daemon.start()
+    sock_path = os.path.join(daemon.run, "podd.sock")
+    stalled = socket.socket(socket.AF_UNIX)
+    stalled.connect(sock_path)
+    stalled.sendall(b'{"op":"get_po')
+    try:
+        path = write_manifest(tmp_path, "p.yaml",
+                              pod_yaml(pod, containers=[{"name": "c", "cmd": "sleep 3600"}]))
+        assert apply(daemon, "-f", path).returncode == 0
+        wait_for("the pod", lambda: daemon.ctr_pid(pod, "c"))
+        times = []
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(sock_path)
+            f = s.makefile("rb")
+            for _ in range(21):
+                t0 = time.monotonic()
+                s.sendall(b'{"op":"get_pods"}\n')
+                assert json.loads(f.readline())["ok"] is True
+                times.append(time.monotonic() - t0)
+        times.sort()
+        assert times[10] < 0.1, f"median get_pods took {times[10] * 1000:.1f} ms"
+        r = podctl(daemon, "get", "pods")
+        assert r.returncode == 0 and pod in r.stdout
+    finally:
+        stalled.close()
