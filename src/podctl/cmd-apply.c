@@ -440,7 +440,7 @@ int cmd_apply(int argc, char *argv[])
     bool dry_run = false;
     int wait_sec = 0, r;
 
-    r = collect_paths(argc, argv, opts, "+f:h", &paths, &dry_run, &wait_sec, apply_usage);
+    r = collect_paths(argc, argv, opts, "f:h", &paths, &dry_run, &wait_sec, apply_usage);
     if (r != 0)
         return r > 0 ? PODCTL_EXIT_OK : PODCTL_EXIT_USAGE;
     if (!paths) {
@@ -555,7 +555,7 @@ int cmd_delete(int argc, char *argv[])
     int wait_sec = 60, r;
     size_t i;
 
-    r = collect_paths(argc, argv, opts, "+f:h", &paths, &dry_run, &wait_sec, delete_usage);
+    r = collect_paths(argc, argv, opts, "f:h", &paths, &dry_run, &wait_sec, delete_usage);
     if (r != 0)
         return r > 0 ? PODCTL_EXIT_OK : PODCTL_EXIT_USAGE;
     if (paths) {

@@ -247,3 +247,29 @@ def test_a_stalled_client_delays_neither_other_clients_nor_the_reconciler(daemon
         assert r.returncode == 0 and pod in r.stdout
     finally:
         stalled.close()
+
+
+def test_a_file_dropped_later_with_an_applied_name_is_refused_until_the_applied_pod_goes(
+        daemon, tmp_path):
+    pod = unique("both")
+    daemon.start()
+    path = write_manifest(tmp_path, "p.yaml",
+                          pod_yaml(pod, containers=[{"name": "c", "cmd": "sleep 3600"}]))
+    assert apply(daemon, "-f", path).returncode == 0
+    first = wait_for("the applied pod", lambda: daemon.ctr_pid(pod, "c"))
+    daemon.write("late.yaml", pod_yaml(pod, containers=[{"name": "c", "cmd": "sleep 3601"}]))
+
+    def conflict():
+        r = podctl(daemon, "events", pod)
+        return "NameConflict" in r.stdout and r.stdout
+    text = wait_for("the conflict event", conflict)
+    assert f"{daemon.manifests}/late.yaml" in text and "applied manifest" in text, text
+    time.sleep(0.5)
+    assert daemon.ctr_pid(pod, "c") == first
+    # Once the applied pod is deleted, the file's version takes the name over.
+    r = podctl(daemon, "delete", "pod", pod, "--wait=false")
+    assert r.returncode == 0, r.stderr
+    wait_for("the file's version", lambda: daemon.ctr_pid(pod, "c") not in (None, first),
+             timeout=20)
+    got = podctl(daemon, "get", "pod", pod, "-o", "json")
+    assert '"late.yaml"' in got.stdout
