@@ -15,6 +15,8 @@
 #define IMAGE_RETRY_USEC (2 * 1000000ull)
 /* How soon a container the runtime could not remove yet is tried again. */
 #define CLEANUP_RETRY_USEC (200 * 1000ull)
+/* The longest a reconcile pass holds the loop before it lets other sources in. */
+#define RECONCILE_BUDGET_USEC (20 * 1000ull)
 /* How soon to look again at a container another podd-monitor is starting. */
 #define START_PENDING_RETRY_USEC (50 * 1000ull)
 

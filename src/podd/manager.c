@@ -505,19 +505,32 @@ static int on_watch_event(ManifestWatcher *w, const ManifestWatchEvent *ev, void
 static int on_reconcile(LoopSource *s, void *userdata)
 {
     Manager *m = userdata;
-    bool any_left = false;
+    uint64_t deadline = now_monotonic_usec() + RECONCILE_BUDGET_USEC;
+    bool any_left = false, more = false;
 
     /* A pod may be dropped while we walk: walk a copy of the list. */
     for (size_t i = 0; i < m->n_pods;) {
         PodRec *pr = m->pods[i];
         size_t before = m->n_pods;
 
-        if (pr->dirty) {
+        /*
+         * Starting a container takes a few milliseconds: past the budget,
+         * the rest waits for the next iteration, so that the API and the
+         * monitors' exits are served in between (a cold start of 100 pods
+         * would otherwise hold the loop for seconds).
+         */
+        if (pr->dirty && now_monotonic_usec() > deadline) {
+            more = true;
+        } else if (pr->dirty) {
             pr->dirty = false;
             pod_reconcile(pr);
         }
         if (m->n_pods == before)
             i++;
+    }
+    if (more) {
+        (void)loop_source_set_enabled(m->reconcile, LOOP_SOURCE_ONESHOT);
+        return 0;
     }
     if (m->cfg.after_pass)
         m->cfg.after_pass(m, m->cfg.userdata);
