@@ -311,8 +311,19 @@ static bool work_dir_is_dead(int store_fd, const char *name)
     fd = openat(store_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return false; /* gone already, or not ours to judge */
-    /* A child (tar) of a killed importer may still hold the lock for a moment. */
-    return flock(fd, LOCK_EX | LOCK_NB) == 0;
+    /*
+     * A child (tar, cp) of a killed importer holds the lock until its
+     * parent-death signal has done its work: give it a moment (2 s at
+     * most), else this leftover would wait for the next clean-up.
+     */
+    for (int i = 0; i < 200; i++) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            return true;
+        if (errno != EWOULDBLOCK)
+            return false;
+        (void)usleep(10 * 1000);
+    }
+    return false;
 }
 
 int image_store_clean(const char *store)

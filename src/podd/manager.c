@@ -291,7 +291,9 @@ static void cleanup_orphan(Manager *m, const char *name, json_t *st)
 
         if (id) {
             (void)m->rt->container_signal(m->rt_ctx, id, SIGKILL, NULL);
-            (void)m->rt->container_remove(m->rt_ctx, id, NULL);
+            /* At startup, before any pod runs: waiting for a busy cgroup here delays no one. */
+            for (int i = 0; i < 250 && m->rt->container_remove(m->rt_ctx, id, NULL) == -EBUSY; i++)
+                (void)usleep(20 * 1000);
         }
     }
     (void)m->rt->pod_destroy(m->rt_ctx, &shell, NULL);

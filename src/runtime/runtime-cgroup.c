@@ -370,3 +370,17 @@ int cgroup_remove(const char *cgroup)
         return 0;
     return cgroup_foreach_dir(cgroup, remove_one, NULL);
 }
+
+static int try_remove_one(const char *dir, void *u)
+{
+    if (rmdir(dir) == 0 || errno == ENOENT)
+        return 0;
+    return -errno;
+}
+
+int cgroup_try_remove(const char *cgroup)
+{
+    if (!cgroup)
+        return 0;
+    return cgroup_foreach_dir(cgroup, try_remove_one, NULL);
+}

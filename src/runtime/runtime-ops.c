@@ -355,7 +355,8 @@ static int native_container_remove(void *userdata, const char *id, PdError *rete
             (void)poll(&p, 1, 5000);
             close(fd);
         }
-        r = cgroup_remove(c->cgroup);
+        /* The kernel frees a cgroup a moment after its last task: the caller retries. */
+        r = cgroup_try_remove(c->cgroup);
         if (r < 0)
             return pd_error_set(reterr, r, "remove cgroup %s: %s", c->cgroup, RUNTIME_STRERROR(r));
     }

@@ -189,6 +189,8 @@ int cgroup_kill(const char *cgroup, int sig);
 uint64_t cgroup_oom_kills(const char *cgroup);
 /* Removes the cgroup (retries briefly while it drains); 0 when gone already. */
 int cgroup_remove(const char *cgroup);
+/* One attempt, for callers that must not wait: -EBUSY while it still drains. */
+int cgroup_try_remove(const char *cgroup);
 
 /* ---- process identity ------------------------------------------------------------- */
 
@@ -350,7 +352,11 @@ typedef struct RuntimeOps {
     /* Exec probe: *ret_status is a wait status; -ETIMEDOUT after timeout. */
     int (*container_exec)(void *ctx, const char *id, char *const *argv, uint64_t timeout_usec,
                           int *ret_status, PdError *reterr);
-    /* Kills what is left, removes cgroup, mounts and files. 0 when already gone. */
+    /*
+     * Kills what is left, removes cgroup, mounts and files. 0 when already
+     * gone; -EBUSY while the cgroup still drains or a monitor still holds
+     * the container (try again later: it does not wait for the kernel).
+     */
     int (*container_remove)(void *ctx, const char *id, PdError *reterr);
     int (*container_inspect)(void *ctx, const char *id, ContainerStatus *ret, PdError *reterr);
 } RuntimeOps;

@@ -76,7 +76,13 @@ class Daemon:
     def stop(self, timeout=30):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=timeout)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                # Say what podd was doing: its log, then stop it for good.
+                self.kill9()
+                raise AssertionError(f"podd did not stop within {timeout}s of SIGTERM; its log "
+                                     f"ends:\n{self.log()[-3000:]}")
         return self.proc.returncode
 
     def write(self, name, text):
@@ -157,9 +163,8 @@ def daemon(rootfs):
     if d.proc and d.proc.poll() is None:
         try:
             d.stop(timeout=60)
-        except subprocess.TimeoutExpired:
-            d.kill9()
-            problems.append("podd did not stop on SIGTERM")
+        except AssertionError as e:
+            problems.append(str(e))
     for pid, start in d.leftovers():
         problems.append(f"process {pid} left running")
         if proc_start_time(pid) == start:
