@@ -6,4 +6,4 @@ EXTRA_DIST += tests/cli/test_docs.py
 TESTS += tests/cli/test_completion.py
 EXTRA_DIST += tests/cli/test_completion.py
 TESTS += tests/cli/test_errors.py
-EXTRA_DIST += tests/cli/test_errors.py
+EXTRA_DIST += tests/cli/test_errors.py tests/cli/conftest.py

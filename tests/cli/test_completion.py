@@ -6,16 +6,13 @@ serves web (init container setup, containers app and proxy) and worker (containe
 """
 import os
 import pathlib
-import shutil
 import subprocess
-import tempfile
 
 import pytest
 
 SRC = pathlib.Path(os.environ.get("PODD_SRCDIR", pathlib.Path(__file__).parents[2]))
 BUILD = pathlib.Path(os.environ.get("PODD_BUILDDIR", pathlib.Path(__file__).parents[2]))
 PODCTL = str(BUILD / "podctl")
-SERVER = str(BUILD / "tests" / "api" / "api-test-server")
 SCRIPT = str(SRC / "completion" / "podctl.bash")
 
 # Sources the script, sets COMP_WORDS and COMP_CWORD as bash would, prints COMPREPLY.
@@ -43,24 +40,6 @@ def complete(*words, cwd=None, env=None):
     assert r.stderr == ""
     return sorted(line for line in r.stdout.split("\n") if line)
 
-
-@pytest.fixture
-def server():
-    tmp = tempfile.mkdtemp(prefix="podd-completion-test-")
-    path = os.path.join(tmp, "podd.sock")
-    proc = subprocess.Popen([SERVER, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    try:
-        assert proc.stdout.readline() == "ready\n", proc.stderr.read()
-        yield path
-    finally:
-        proc.terminate()
-        try:
-            proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 COMMANDS = sorted(["apply", "delete", "restart", "get", "describe", "logs", "events", "image",

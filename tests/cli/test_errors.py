@@ -5,15 +5,12 @@ import os
 import pathlib
 import pty
 import re
-import shutil
 import subprocess
-import tempfile
 
 import pytest
 
 BUILD = pathlib.Path(os.environ.get("PODD_BUILDDIR", pathlib.Path(__file__).parents[2]))
 PODCTL = str(BUILD / "podctl")
-SERVER = str(BUILD / "tests" / "api" / "api-test-server")
 ANSI = re.compile(r"\x1b\[")
 
 
@@ -29,24 +26,6 @@ def help_commands():
     section = r.stdout.split("Commands:\n", 1)[1].split("\n\n", 1)[0]
     return [line.split()[0] for line in section.splitlines() if line.strip()]
 
-
-@pytest.fixture
-def server():
-    tmp = tempfile.mkdtemp(prefix="podd-errors-test-")
-    path = os.path.join(tmp, "podd.sock")
-    proc = subprocess.Popen([SERVER, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    try:
-        assert proc.stdout.readline() == "ready\n", proc.stderr.read()
-        yield path
-    finally:
-        proc.terminate()
-        try:
-            proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ---- podd not running -------------------------------------------------------------------
