@@ -174,7 +174,8 @@ def daemon(rootfs):
         for mp in sorted(mounts_under(top), key=len, reverse=True):
             subprocess.run(["umount", "-l", mp], check=False)
     shutil.rmtree(top, ignore_errors=True)
-    assert not problems, problems
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
 
 
 def unique(prefix):
