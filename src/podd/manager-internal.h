@@ -67,8 +67,7 @@ typedef struct Ctr {
     ExitRecord last; /* the previous termination (Kubernetes' lastState) */
     bool has_term;
     ExitRecord term;     /* the current termination while TERMINATED */
-    LoopSource *monitor; /* pidfd of podd-monitor; of its starter while starting */
-    bool starting;       /* podd-monitor sets the container up: not running yet */
+    LoopSource *monitor; /* pidfd of podd-monitor */
     pid_t monitor_pid;
     bool stopping;        /* SIGTERM sent */
     bool replace;         /* its spec changed: stop it, then start the new version */

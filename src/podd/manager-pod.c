@@ -197,18 +197,10 @@ static void ctr_set_waiting(Ctr *c, const char *reason, const char *fmt, ...)
     va_end(ap);
 }
 
-static void ctr_start_finish(Ctr *c, int starter);
-static void ctr_signal_stop(Ctr *c, uint64_t now);
-
-/* c->monitor watches the starter while c->starting, the monitor afterwards. */
 static int on_monitor_exit(LoopSource *s, int pidfd, pid_t pid, void *userdata)
 {
     Ctr *c = userdata;
 
-    if (c->starting) {
-        ctr_start_finish(c, pidfd);
-        return 0;
-    }
     c->monitor = loop_source_unref(c->monitor);
     ctr_handle_exit(c);
     manager_mark_dirty(c->pod);
@@ -292,7 +284,7 @@ static void ctr_start(Ctr *c, const char *image_dir)
     Manager *m = pr->m;
     PdError e = {0};
     uint64_t log_start;
-    int starter = -1, r;
+    int pidfd = -1, r;
 
     if (!c->monitor && ctr_take_over_existing(c))
         return;
@@ -306,7 +298,7 @@ static void ctr_start(Ctr *c, const char *image_dir)
     c->grace_seconds = pr->pod->termination_grace_period_seconds;
     /* Before the monitor can write: the run's first line goes after this position. */
     log_start = ctr_log_position(c);
-    r = m->rt->container_start_begin(m->rt_ctx, pr->pod, c->spec, image_dir, &starter, &e);
+    r = m->rt->container_start(m->rt_ctx, pr->pod, c->spec, image_dir, &pidfd, &e);
     if (r == -EBUSY) {
         /* That monitor came between our look and our start. */
         ctr_wait_for_other_monitor(c);
@@ -320,78 +312,36 @@ static void ctr_start(Ctr *c, const char *image_dir)
     c->started_mono = now_monotonic_usec();
     rfc3339_seconds(0, c->started_at);
     c->reason[0] = c->message[0] = 0;
-    c->state = CTR_RUNNING;
-    if (r < 0) {
-        /* It never started: the exit record says why. */
-        manager_event(m, pr, c->name, "Warning", "Failed", "%s", e.message);
-        ctr_handle_exit(c);
-        return;
-    }
-    /*
-     * podd-monitor sets the container up (namespaces, mounts, seccomp) in
-     * its own process, which takes milliseconds: the loop goes on and
-     * ctr_start_finish() runs when that starter exits. Without a watch,
-     * wait for it here.
-     */
-    c->starting = true;
-    if (loop_add_child_pidfd(m->loop, &c->monitor, starter, 0, on_monitor_exit, c) < 0)
-        ctr_start_finish(c, starter);
-    (void)close(starter);
-}
-
-/* The starter exited: the container runs (watch its monitor), or it failed to start. */
-static void ctr_start_finish(Ctr *c, int starter)
-{
-    PodRec *pr = c->pod;
-    Manager *m = pr->m;
-    PdError e = {0};
-    int pidfd = -1, r;
-
-    r = m->rt->container_start_finish(m->rt_ctx, c->id, starter, &pidfd, &e);
-    c->starting = false;
-    c->monitor = loop_source_unref(c->monitor);
-    manager_mark_dirty(pr);
-    if (r < 0) {
-        /* It started and ended already, or never started: the exit record says which. */
-        if (r != -ESRCH)
-            manager_event(m, pr, c->name, "Warning", "Failed", "%s", e.message);
-        ctr_handle_exit(c);
-        return;
-    }
-    if (!ctr_watch(c, pidfd, 0)) {
-        /* Without a watch we would never see its exit: take it down and retry. */
-        (void)m->rt->container_remove(m->rt_ctx, c->id, NULL);
-        c->state = CTR_WAITING;
+    if (r >= 0) {
+        c->state = CTR_RUNNING;
+        if (!ctr_watch(c, pidfd, 0)) {
+            /* Without a watch we would never see its exit: take it down and retry. */
+            (void)m->rt->container_remove(m->rt_ctx, c->id, NULL);
+            c->state = CTR_WAITING;
+        }
         (void)close(pidfd);
+        manager_event(m, pr, c->name, "Normal", "Started", "image %s", c->spec->image);
         return;
     }
-    (void)close(pidfd);
-    manager_event(m, pr, c->name, "Normal", "Started", "image %s", c->spec ? c->spec->image : "");
-    /* Asked to stop while it started: now there is something to signal. */
-    if (c->stopping)
-        ctr_signal_stop(c, now_monotonic_usec());
+    /* It started and ended already, or never started: the exit record says which. */
+    c->state = CTR_RUNNING;
+    if (r != -ESRCH)
+        manager_event(m, pr, c->name, "Warning", "Failed", "%s", e.message);
+    ctr_handle_exit(c);
 }
 
-/* SIGTERM now, SIGKILL at the end of the grace period (the pod's timer enforces it). */
-static void ctr_signal_stop(Ctr *c, uint64_t now)
+static void ctr_stop(Ctr *c, uint64_t now)
 {
     Manager *m = c->pod->m;
 
+    if (c->state != CTR_RUNNING || c->stopping)
+        return;
+    c->stopping = true;
     c->kill_at = now + (uint64_t)c->grace_seconds * 1000000ull;
     if (m->rt->container_signal(m->rt_ctx, c->id, SIGTERM, NULL) < 0 || c->grace_seconds == 0)
         c->kill_at = now;
     manager_event(m, c->pod, c->name, "Normal", "Killing", "stopping: SIGTERM, SIGKILL after %llds",
                   (long long)c->grace_seconds);
-}
-
-static void ctr_stop(Ctr *c, uint64_t now)
-{
-    if (c->state != CTR_RUNNING || c->stopping)
-        return;
-    c->stopping = true;
-    /* Still starting: nothing to signal yet; ctr_start_finish() does it. */
-    if (!c->starting)
-        ctr_signal_stop(c, now);
 }
 
 static uint64_t backoff_delay(const PodRec *pr, unsigned step)
@@ -554,8 +504,6 @@ static bool condition_met(const Ctr *on, GraphCondition cond)
     if (cond == GRAPH_CONDITION_COMPLETED)
         return on->completed;
     /* "ready" is "started" until probes exist. */
-    if (on->starting)
-        return on->completed;
     return on->state == CTR_RUNNING || on->completed ||
            (on->kind == CONTAINER_KIND_REGULAR && on->ever_started);
 }

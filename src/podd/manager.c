@@ -722,18 +722,10 @@ static json_t *terminated_json(const ExitRecord *e)
                      e->message[0] ? e->message : NULL);
 }
 
-/* Running, and set up: its monitor has reported it started. */
-static bool ctr_is_up(const Ctr *c)
-{
-    return c->state == CTR_RUNNING && !c->starting;
-}
-
 static json_t *ctr_state_json(const Ctr *c)
 {
-    if (c->state == CTR_RUNNING && !c->starting)
+    if (c->state == CTR_RUNNING)
         return json_pack("{s:{s:s}}", "running", "startedAt", c->started_at);
-    if (c->starting)
-        return json_pack("{s:{s:s}}", "waiting", "reason", "ContainerCreating");
     if (c->state == CTR_TERMINATED && c->has_term && !ctr_restart_pending(c))
         return terminated_json(&c->term);
     return json_pack("{s:{s:s,s:s?}}", "waiting", "reason",
@@ -743,10 +735,10 @@ static json_t *ctr_state_json(const Ctr *c)
 
 static json_t *ctr_status_json(const Ctr *c)
 {
-    json_t *o =
-        json_pack("{s:s,s:s,s:b,s:i,s:b,s:o}", "name", c->name, "image",
-                  c->spec ? c->spec->image : "", "ready", ctr_is_up(c), "restartCount",
-                  (int)c->restart_count, "started", ctr_is_up(c), "state", ctr_state_json(c));
+    json_t *o = json_pack("{s:s,s:s,s:b,s:i,s:b,s:o}", "name", c->name, "image",
+                          c->spec ? c->spec->image : "", "ready", c->state == CTR_RUNNING,
+                          "restartCount", (int)c->restart_count, "started", c->state == CTR_RUNNING,
+                          "state", ctr_state_json(c));
     const ExitRecord *last = ctr_restart_pending(c) ? &c->term : c->has_last ? &c->last : NULL;
 
     if (o)
@@ -777,7 +769,7 @@ static json_t *pod_rec_to_json(const PodRec *pr)
                                               c->kind == CONTAINER_KIND_SIDECAR ? "Always" : NULL));
         if (c->kind == CONTAINER_KIND_INIT && !c->completed)
             inits_done = false;
-        if (c->kind == CONTAINER_KIND_REGULAR && !ctr_is_up(c))
+        if (c->kind == CONTAINER_KIND_REGULAR && c->state != CTR_RUNNING)
             all_ready = false;
     }
     (void)json_array_append_new(conds, condition("PodScheduled", true));

@@ -97,14 +97,16 @@ static char *container_file(const NativeCtx *ctx, const char *id, const char *na
 }
 
 /*
- * fork + exec of podd-monitor with argv. keep_fd (or -1) becomes the
- * monitor's fd 3; every other fd but stdio is closed. Returns the child's
- * pid; the caller waits for it.
+ * fork + exec of podd-monitor with argv; returns the wait status. keep_fd
+ * (or -1) becomes the monitor's fd 3; every other fd but stdio is closed.
  */
-static pid_t spawn_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd, PdError *reterr)
+static int run_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd, int *ret_status,
+                       PdError *reterr)
 {
-    pid_t pid = fork();
+    pid_t pid;
+    int status;
 
+    pid = fork();
     if (pid < 0)
         return pd_error_set(reterr, -errno, "fork: %s", RUNTIME_STRERROR(errno));
     if (pid == 0) {
@@ -121,18 +123,6 @@ static pid_t spawn_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd,
         execv(ctx->monitor_path, argv);
         _exit(MONITOR_EXEC_FAILED);
     }
-    return pid;
-}
-
-/* spawn_monitor() and wait for it; returns the wait status. */
-static int run_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd, int *ret_status,
-                       PdError *reterr)
-{
-    pid_t pid = spawn_monitor(ctx, argv, keep_fd, reterr);
-    int status;
-
-    if (pid < 0)
-        return pid;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
             return pd_error_set(reterr, -errno, "wait for podd-monitor: %s",
@@ -141,15 +131,15 @@ static int run_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd, int
     return 0;
 }
 
-static int native_container_start_begin(void *userdata, const Pod *pod, const Container *ct,
-                                        const char *image_dir, int *ret_starter, PdError *reterr)
+static int native_container_start(void *userdata, const Pod *pod, const Container *ct,
+                                  const char *image_dir, int *ret_pidfd, PdError *reterr)
 {
     NativeCtx *ctx = userdata;
     _cleanup_(container_config_freep) ContainerConfig *c = NULL;
     _cleanup_free_ char *cfg_path = NULL;
     _cleanup_close_ int lock = -1;
-    pid_t pid;
-    int r, fd;
+    ExitRecord e;
+    int r, status, fd;
 
     r = container_config_new_from_pod(pod, ct, ctx->run_dir, ctx->log_dir, image_dir, &c, reterr);
     if (r < 0)
@@ -174,68 +164,26 @@ static int native_container_start_begin(void *userdata, const Pod *pod, const Co
     if (r < 0)
         return r;
     /* The monitor inherits the lock and keeps it for the container's lifetime. */
-    pid =
-        spawn_monitor(ctx, (char *[]){"podd-monitor", "--lock-fd=3", cfg_path, NULL}, lock, reterr);
-    if (pid < 0)
-        return pid;
-    fd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (fd < 0) {
-        r = -errno;
-        (void)waitpid(pid, NULL, 0);
-        return pd_error_set(reterr, r, "pidfd_open: %s", RUNTIME_STRERROR(r));
-    }
-    *ret_starter = fd;
-    return 0;
-}
-
-static int native_container_start_finish(void *userdata, const char *id, int starter,
-                                         int *ret_pidfd, PdError *reterr)
-{
-    NativeCtx *ctx = userdata;
-    _cleanup_free_ char *exitf = NULL, *monf = NULL, *pidf = NULL, *cfg = NULL;
-    siginfo_t si = {0};
-    ExitRecord e;
-    int fd;
-
-    exitf = container_file(ctx, id, "exit.json");
-    monf = container_file(ctx, id, "monitor.pid");
-    pidf = container_file(ctx, id, "container.pid");
-    cfg = container_file(ctx, id, "config.json");
-    if (!exitf || !monf || !pidf || !cfg)
-        return -ENOMEM;
-    while (waitid((idtype_t)P_PIDFD, (id_t)starter, &si, WEXITED) < 0)
-        if (errno != EINTR)
-            return pd_error_set(reterr, -errno, "wait for podd-monitor: %s",
-                                RUNTIME_STRERROR(errno));
-    if (exit_record_read(exitf, &e) >= 0 && streq(e.reason, "StartError"))
+    r = run_monitor(ctx, (char *[]){"podd-monitor", "--lock-fd=3", cfg_path, NULL}, lock, &status,
+                    reterr);
+    if (r < 0)
+        return r;
+    if (exit_record_read(c->exit_file, &e) >= 0 && streq(e.reason, "StartError"))
         return pd_error_set(reterr, -EIO, "%s", e.message);
-    if (si.si_code != CLD_EXITED || si.si_status != 0)
-        return pd_error_set(reterr, -EIO, "podd-monitor %s failed (%s %d)", cfg,
-                            si.si_code == CLD_EXITED ? "exit status" : "signal", si.si_status);
-    fd = pid_file_open_pidfd(monf, NULL);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return pd_error_set(reterr, -EIO, "podd-monitor %s failed (status 0x%x)", cfg_path,
+                            (unsigned)status);
+    fd = pid_file_open_pidfd(c->monitor_pid_file, NULL);
     if (fd < 0 && fd != -ESRCH)
-        return pd_error_set(reterr, fd, "monitor pid file %s: %s", monf, RUNTIME_STRERROR(fd));
+        return pd_error_set(reterr, fd, "monitor pid file %s: %s", c->monitor_pid_file,
+                            RUNTIME_STRERROR(fd));
     if (fd < 0) {
         /* The container already finished and its monitor with it: a pidfd of nothing. */
-        return pd_error_set(reterr, -ESRCH, "container %s exited before it could be watched", id);
+        return pd_error_set(reterr, -ESRCH, "container %s exited before it could be watched",
+                            c->id);
     }
     *ret_pidfd = fd;
     return 0;
-}
-
-static int native_container_start(void *userdata, const Pod *pod, const Container *ct,
-                                  const char *image_dir, int *ret_pidfd, PdError *reterr)
-{
-    _cleanup_free_ char *id = runtime_container_id(pod, ct);
-    _cleanup_close_ int starter = -1;
-    int r;
-
-    if (!id)
-        return -ENOMEM;
-    r = native_container_start_begin(userdata, pod, ct, image_dir, &starter, reterr);
-    if (r < 0)
-        return r;
-    return native_container_start_finish(userdata, id, starter, ret_pidfd, reterr);
 }
 
 static int native_container_signal(void *userdata, const char *id, int sig, PdError *reterr)
@@ -377,8 +325,6 @@ const RuntimeOps runtime_native_ops = {
     .pod_create = native_pod_create,
     .pod_destroy = native_pod_destroy,
     .container_start = native_container_start,
-    .container_start_begin = native_container_start_begin,
-    .container_start_finish = native_container_start_finish,
     .container_signal = native_container_signal,
     .container_exec = native_container_exec_op,
     .container_remove = native_container_remove,

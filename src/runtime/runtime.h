@@ -336,18 +336,6 @@ typedef struct RuntimeOps {
      */
     int (*container_start)(void *ctx, const Pod *pod, const Container *c, const char *image_dir,
                            int *ret_pidfd, PdError *reterr);
-    /*
-     * container_start in two halves, for callers that must not wait:
-     * begin does everything up to spawning podd-monitor and returns a
-     * pidfd of that starter (a child of the caller) at once; when it is
-     * readable, finish reaps it and returns what container_start would
-     * (the container id is runtime_container_id()'s). The starter holds the
-     * container's lock meanwhile; finish closes nothing of the caller's.
-     */
-    int (*container_start_begin)(void *ctx, const Pod *pod, const Container *c,
-                                 const char *image_dir, int *ret_starter_pidfd, PdError *reterr);
-    int (*container_start_finish)(void *ctx, const char *id, int starter_pidfd, int *ret_pidfd,
-                                  PdError *reterr);
     int (*container_signal)(void *ctx, const char *id, int sig, PdError *reterr);
     /* Exec probe: *ret_status is a wait status; -ETIMEDOUT after timeout. */
     int (*container_exec)(void *ctx, const char *id, char *const *argv, uint64_t timeout_usec,
