@@ -334,6 +334,12 @@ static void on_pod_added(Manager *m, const ManifestWatchPod *wp, bool from_api)
     PodRec *pr = manager_find_pod(m, wp->name);
     PdError e = {0};
 
+    /* Stopping every pod: a pod that appears now is the next podd's to start. */
+    if (!pr && m->shutting_down) {
+        log_info("pod=%s: its manifest %s appeared while podd stops; not started", wp->name,
+                 wp->file);
+        return;
+    }
     if (!pr) {
         pr = pod_rec_new(m, wp->name, wp->pod->namespace);
         if (!pr) {
@@ -509,31 +515,45 @@ static int on_reconcile(LoopSource *s, void *userdata)
     Manager *m = userdata;
     uint64_t deadline = now_monotonic_usec() + RECONCILE_BUDGET_USEC;
     bool any_left = false, more = false;
+    size_t start = m->n_pods ? m->reconcile_next % m->n_pods : 0, seen = 0;
 
-    /* A pod may be dropped while we walk: walk a copy of the list. */
-    for (size_t i = 0; i < m->n_pods;) {
+    /*
+     * Starting a container takes a few milliseconds: past the budget, the
+     * rest waits for the next iteration, so that the API and the monitors'
+     * exits are served in between (a cold start of 100 pods would otherwise
+     * hold the loop for seconds). The next pass goes on where this one
+     * stopped, so that a pod that keeps itself busy cannot starve others.
+     * A pod may be dropped while we walk: i then stays where it is.
+     */
+    for (size_t i = start; seen < m->n_pods; seen++) {
         PodRec *pr = m->pods[i];
         size_t before = m->n_pods;
 
-        /*
-         * Starting a container takes a few milliseconds: past the budget,
-         * the rest waits for the next iteration, so that the API and the
-         * monitors' exits are served in between (a cold start of 100 pods
-         * would otherwise hold the loop for seconds).
-         */
         if (pr->dirty && now_monotonic_usec() > deadline) {
             more = true;
-        } else if (pr->dirty) {
+            m->reconcile_next = i;
+            break;
+        }
+        if (pr->dirty) {
             pr->dirty = false;
             pod_reconcile(pr);
         }
+        if (m->n_pods == 0)
+            break;
         if (m->n_pods == before)
             i++;
+        i %= m->n_pods;
     }
     if (more) {
         (void)loop_source_set_enabled(m->reconcile, LOOP_SOURCE_ONESHOT);
         return 0;
     }
+    /* Everything was looked at: pods marked dirty meanwhile get a pass of their own. */
+    for (size_t i = 0; i < m->n_pods; i++)
+        if (m->pods[i]->dirty) {
+            (void)loop_source_set_enabled(m->reconcile, LOOP_SOURCE_ONESHOT);
+            break;
+        }
     if (m->cfg.after_pass)
         m->cfg.after_pass(m, m->cfg.userdata);
     if (m->shutting_down) {

@@ -556,6 +556,34 @@ def test_a_container_another_monitor_owns_is_not_started_twice(daemon):
     wait_for("its state", lambda: daemon.restarts(pod, "a") == 0)
 
 
+def test_pods_stopped_while_their_containers_start_leave_nothing(daemon):
+    """Pods removed, or podd stopped, in the middle of their containers' starts: every
+    container that started is stopped and removed, nothing is left behind."""
+    daemon.start()
+    pods = [unique(f"brief{i}") for i in range(6)]
+    for pod in pods:
+        daemon.write(f"{pod}.yaml", pod_yaml(pod, containers=[
+            {"name": n, "cmd": "trap 'exit 0' TERM; sleep 3600 & wait"} for n in ("a", "b", "c")]))
+    # The first start has begun (its directory exists): most are still on their way.
+    wait_for("a start to begin", lambda: any(os.path.exists(daemon.ctr_dir(p, "a")) for p in pods))
+    for pod in pods:
+        os.unlink(os.path.join(daemon.manifests, f"{pod}.yaml"))
+    wait_for("every pod to go", lambda: podctl(daemon, "get", "pods").stdout.strip()
+             in ("", "No resources found."), timeout=30)
+    wait_for("no process left", lambda: not daemon.leftovers(), timeout=10)
+    for pod in pods:
+        for n in ("a", "b", "c"):
+            assert not os.path.exists(daemon.ctr_dir(pod, n))
+    # And a podd told to stop in the middle of a cold start stops everything it started.
+    more = [unique(f"cold{i}") for i in range(10)]
+    for pod in more:
+        daemon.write(f"{pod}.yaml", pod_yaml(pod, containers=[{"name": "a", "cmd": "sleep 3600"},
+                                                              {"name": "b", "cmd": "sleep 3600"}]))
+    wait_for("a first container", lambda: any(daemon.ctr_pid(p, "a") for p in more))
+    assert daemon.stop() == 0
+    assert not daemon.leftovers()
+
+
 def podctl(daemon, *args):
     return subprocess.run([os.path.join(builddir(), "podctl"), "--socket",
                            os.path.join(daemon.run, "podd.sock"), *args],
