@@ -520,8 +520,7 @@ int main(int argc, char *argv[])
         log_error_errno(r, "cannot watch signals");
         return 1;
     }
-    log_info("podd %s: manifests %s, state %s, run %s, logs %s", PACKAGE_VERSION, arg_manifest_dir,
-             arg_state_dir, arg_run_dir, arg_log_dir);
+    /* Before the start line: whoever waits for it finds the store clean. */
     r = manager_images_prepare(m);
     if (r < 0)
         log_warning_errno(r, "image store %s: cannot prepare it; continuing",
@@ -529,6 +528,8 @@ int main(int argc, char *argv[])
     else if (r > 0)
         log_info("image store %s: removed %d leftover%s of interrupted imports",
                  manager_images_dir(m), r, r == 1 ? "" : "s");
+    log_info("podd %s: manifests %s, state %s, run %s, logs %s", PACKAGE_VERSION, arg_manifest_dir,
+             arg_state_dir, arg_run_dir, arg_log_dir);
     r = manager_start(m);
     if (r < 0) {
         log_error_errno(r, "cannot start");
