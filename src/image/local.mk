@@ -7,7 +7,7 @@ libpodcore_la_SOURCES += \
 
 check_PROGRAMS += tests/unit/test-image
 TESTS += tests/unit/test-image
-tests_unit_test_image_SOURCES = tests/unit/test-image.c
+tests_unit_test_image_SOURCES = tests/unit/test-image.c tests/unit/unit-util.h
 tests_unit_test_image_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_image_LDADD = $(TEST_LIBS)
 

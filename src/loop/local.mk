@@ -8,6 +8,6 @@ libpodcore_la_SOURCES += \
 
 check_PROGRAMS += tests/unit/test-loop
 TESTS += tests/unit/test-loop
-tests_unit_test_loop_SOURCES = tests/unit/test-loop.c
+tests_unit_test_loop_SOURCES = tests/unit/test-loop.c tests/unit/unit-util.h
 tests_unit_test_loop_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_loop_LDADD = $(TEST_LIBS)

@@ -9,6 +9,6 @@ libpodcore_la_SOURCES += \
 
 check_PROGRAMS += tests/unit/test-watch
 TESTS += tests/unit/test-watch
-tests_unit_test_watch_SOURCES = tests/unit/test-watch.c
+tests_unit_test_watch_SOURCES = tests/unit/test-watch.c tests/unit/unit-util.h
 tests_unit_test_watch_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_watch_LDADD = $(TEST_LIBS)

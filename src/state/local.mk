@@ -7,6 +7,6 @@ libpodcore_la_SOURCES += \
 
 check_PROGRAMS += tests/unit/test-state
 TESTS += tests/unit/test-state
-tests_unit_test_state_SOURCES = tests/unit/test-state.c
+tests_unit_test_state_SOURCES = tests/unit/test-state.c tests/unit/unit-util.h
 tests_unit_test_state_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_state_LDADD = $(TEST_LIBS)

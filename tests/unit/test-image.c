@@ -11,6 +11,7 @@
 
 #include "base/base.h"
 #include "image/image.h"
+#include "unit-util.h"
 
 /* ---- fixture: a temporary directory holding a store and a source rootfs ---------------- */
 
@@ -64,17 +65,9 @@ static void setup(void)
     make_rootfs(src, "one\n");
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void teardown(void)
 {
-    (void)nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    (void)unit_rm_tree(tmpdir);
 }
 
 /* The names in the store that start with '.': work directories. */

@@ -11,35 +11,22 @@
 
 #include "base/base.h"
 #include "loop/loop.h"
+#include "unit-util.h"
 
 #define MSEC 1000u
 
 /* ---- fixture: no fd may leak from a test -------------------------------------------- */
 
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *de;
-    int n = 0;
-
-    ck_assert_ptr_nonnull(d);
-    while ((de = readdir(d)))
-        if (de->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
-
 static int fds_before;
 
 static void setup_fds(void)
 {
-    fds_before = count_fds();
+    fds_before = unit_count_fds();
 }
 
 static void teardown_fds(void)
 {
-    ck_assert_int_eq(count_fds(), fds_before);
+    ck_assert_int_eq(unit_count_fds(), fds_before);
 }
 
 /* ---- helpers ------------------------------------------------------------------------ */

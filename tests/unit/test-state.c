@@ -8,6 +8,7 @@
 
 #include "base/base.h"
 #include "state/state.h"
+#include "unit-util.h"
 
 /* ---- fixture: a fresh temporary state dir per test; no fd may leak ------------------ */
 
@@ -15,31 +16,9 @@ static char tmpdir[64];
 static char statedir[128];
 static int fds_before;
 
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *de;
-    int n = 0;
-
-    ck_assert_ptr_nonnull(d);
-    while ((de = readdir(d)))
-        if (de->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void setup(void)
 {
-    fds_before = count_fds();
+    fds_before = unit_count_fds();
     (void)snprintf(tmpdir, sizeof(tmpdir), "/tmp/podd-test-state-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
     /* A state dir whose parent does not exist yet: opening creates both. */
@@ -48,8 +27,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-    ck_assert_int_eq(nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
-    ck_assert_int_eq(count_fds(), fds_before);
+    ck_assert_int_eq(unit_rm_tree(tmpdir), 0);
+    ck_assert_int_eq(unit_count_fds(), fds_before);
 }
 
 /* ---- helpers ------------------------------------------------------------------------ */

@@ -11,6 +11,7 @@
 #include "base/base.h"
 #include "loop/loop.h"
 #include "podd/watch.h"
+#include "unit-util.h"
 
 #define MSEC 1000u
 
@@ -47,31 +48,6 @@ static Fixture fx;
 static char base_dir[] = "/tmp/podd-test-watch-XXXXXX";
 static int fds_before;
 
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *de;
-    int n = 0;
-
-    ck_assert_ptr_nonnull(d);
-    while ((de = readdir(d)))
-        if (de->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)remove(path);
-    return 0;
-}
-
-static void rm_tree(const char *path)
-{
-    (void)nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static int on_event(ManifestWatcher *w, const ManifestWatchEvent *ev, void *userdata)
 {
     Fixture *f = userdata;
@@ -101,7 +77,7 @@ static int on_event(ManifestWatcher *w, const ManifestWatchEvent *ev, void *user
 
 static void setup(void)
 {
-    fds_before = count_fds();
+    fds_before = unit_count_fds();
     memset(&fx, 0, sizeof(fx));
     xsnprintf(fx.root, sizeof(fx.root), "%s/t-XXXXXX", base_dir);
     ck_assert_ptr_nonnull(mkdtemp(fx.root));
@@ -113,8 +89,8 @@ static void teardown(void)
 {
     fx.w = manifest_watcher_free(fx.w);
     fx.loop = loop_unref(fx.loop);
-    rm_tree(fx.root);
-    ck_assert_int_eq(count_fds(), fds_before);
+    (void)unit_rm_tree(fx.root);
+    ck_assert_int_eq(unit_count_fds(), fds_before);
 }
 
 static void start_watcher(const ManifestWatchOptions *opts)
@@ -642,7 +618,7 @@ START_TEST(test_directory_created_later)
 
     /* Removed: its pods go; created again: back. */
     clear_events();
-    rm_tree(fx.dir);
+    (void)unit_rm_tree(fx.dir);
     wait_events(1);
     settle();
     ck_assert_int_eq(fx.ev[0].type, MANIFEST_WATCH_REMOVED);
@@ -658,7 +634,7 @@ START_TEST(test_directory_created_later)
 
     /* Several components at once (mkdir -p), quicker than the watcher. */
     clear_events();
-    rm_tree(a);
+    (void)unit_rm_tree(a);
     settle();
     ck_assert_uint_eq(count_type(MANIFEST_WATCH_REMOVED, "web"), 1);
     make_dir(a);
@@ -726,7 +702,7 @@ START_TEST(test_data_symlink_swap)
     ck_assert_int_eq(symlink("..2026_11_22_2", link), 0);
     rename_in(fx.dir, "..data_tmp", "..data");
     ck_assert_uint_le(wait_events(1), 2);
-    rm_tree(d1);
+    (void)unit_rm_tree(d1);
     settle();
     ck_assert_uint_eq(fx.n, 1);
     ck_assert_int_eq(fx.ev[0].type, MANIFEST_WATCH_CHANGED);
@@ -1008,6 +984,6 @@ int main(void)
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
-    rm_tree(base_dir);
+    (void)unit_rm_tree(base_dir);
     return failed == 0 ? 0 : 1;
 }
