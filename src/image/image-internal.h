@@ -9,7 +9,7 @@
 #define IMAGE_REMOVE_PREFIX ".remove-"
 
 /*
- * Creates <store>/<prefix>PID-XXXXXX and holds an flock on it through the
+ * Creates <store>/<prefix><pid>-<6 random characters> and holds an flock on it through the
  * returned fd (no O_CLOEXEC is needed by callers: it is O_CLOEXEC). Sets
  * *ret_name to the new entry's name (caller frees). Returns the fd or -errno.
  */

@@ -284,7 +284,7 @@ int image_rm_rf_at(int dir_fd, const char *name)
     return r;
 }
 
-/* The pid in ".import-PID-XXXXXX", or 0 when the name has none. */
+/* The pid in ".import-<pid>-<random>", or 0 when the name has none. */
 static pid_t work_dir_pid(const char *name)
 {
     const char *p = strchr(name + 1, '-');

@@ -8,12 +8,13 @@
  * make it a relative path inside the store and nothing else, so that no
  * request naming an image can reach outside the store.
  *
- * Imports unpack into <store>/.import-PID-XXXXXX (one filesystem with the
- * images, so the final rename is atomic) while holding an flock on that
- * directory; removals rename the image aside to <store>/.remove-PID-XXXXXX
- * first. A leftover of either whose process is dead and whose lock is free
- * belongs to an interrupted import or removal: image_store_clean() deletes
- * it. Readers therefore see a tag either complete or not at all.
+ * Imports unpack into <store>/.import-<pid>-<6 random characters> (one
+ * filesystem with the images, so the final rename is atomic) while holding
+ * an flock on that directory; removals rename the image aside to
+ * <store>/.remove-<pid>-<6 random characters> first. A leftover of
+ * either whose process is dead and whose lock is free belongs to an
+ * interrupted import or removal: image_store_clean() deletes it. Readers
+ * therefore see a tag either complete or not at all.
  */
 
 #include <signal.h>
