@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
-#include <time.h>
 
 #include "api/api.h"
 #include "podctl.h"
@@ -226,14 +225,6 @@ static PodProgress pod_progress(const json_t *pod, char *why, size_t size)
     return why[0] && worst == POD_PROGRESS_READY ? POD_PROGRESS_WAITING : worst;
 }
 
-static uint64_t now_usec(void)
-{
-    struct timespec ts;
-
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* The sum of the restart counts: a change means a container ended meanwhile. */
 static int64_t pod_restarts(const json_t *pod)
 {
@@ -282,7 +273,7 @@ static int wait_for_pods(char *const *names, unsigned timeout_sec)
 {
     size_t n = strv_length(names);
     _cleanup_free_ WaitState *ws = calloc(n ? n : 1, sizeof(WaitState));
-    uint64_t deadline = now_usec() + (uint64_t)timeout_sec * 1000000u;
+    uint64_t deadline = now_monotonic_usec() + (uint64_t)timeout_sec * 1000000u;
     bool tty = isatty(STDOUT_FILENO);
     size_t left = n;
     char why[512];
@@ -305,7 +296,7 @@ static int wait_for_pods(char *const *names, unsigned timeout_sec)
             }
             if (p != POD_PROGRESS_READY)
                 ws[i].ready_since = 0;
-            if (p == POD_PROGRESS_READY && ready_held(&ws[i], pod, now_usec())) {
+            if (p == POD_PROGRESS_READY && ready_held(&ws[i], pod, now_monotonic_usec())) {
                 ws[i].done = true;
                 left--;
                 printf("pod/%s ready\n", names[i]);
@@ -316,7 +307,7 @@ static int wait_for_pods(char *const *names, unsigned timeout_sec)
                 fflush(stdout);
                 (void)snprintf(ws[i].shown, sizeof(ws[i].shown), "%s", why);
             }
-            if (!ws[i].done && now_usec() >= deadline) {
+            if (!ws[i].done && now_monotonic_usec() >= deadline) {
                 fprintf(stderr, "podctl: timed out after %us waiting for pod/%s: %s\n", timeout_sec,
                         names[i], why);
                 return PODCTL_EXIT_FAILURE;
@@ -510,7 +501,7 @@ static int pod_names_from_args(int argc, char *argv[], char ***names)
 /* Waits until get_pod says NotFound for each. */
 static int wait_until_gone(char *const *names, unsigned timeout_sec)
 {
-    uint64_t deadline = now_usec() + (uint64_t)timeout_sec * 1000000u;
+    uint64_t deadline = now_monotonic_usec() + (uint64_t)timeout_sec * 1000000u;
 
     for (size_t i = 0; names[i]; i++) {
         for (;;) {
@@ -528,7 +519,7 @@ static int wait_until_gone(char *const *names, unsigned timeout_sec)
                 fprintf(stderr, "podctl: %s\n", e.message);
                 return PODCTL_EXIT_FAILURE;
             }
-            if (now_usec() >= deadline) {
+            if (now_monotonic_usec() >= deadline) {
                 fprintf(stderr, "podctl: timed out after %us waiting for pod/%s to be gone\n",
                         timeout_sec, names[i]);
                 return PODCTL_EXIT_FAILURE;

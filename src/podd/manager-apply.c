@@ -162,17 +162,11 @@ static json_t *changed_containers(const json_t *old, const json_t *new)
 }
 
 /* Pod-level fields (everything but the containers) differ: the whole pod is replaced. */
-static bool pod_level_differs(const json_t *old, const json_t *new)
+static bool pod_level_differs(json_t *old, json_t *new)
 {
-    _cleanup_json_ json_t *a = json_deep_copy(old), *b = json_deep_copy(new);
+    _cleanup_json_ json_t *a = pod_level_json(old), *b = pod_level_json(new);
 
-    if (!a || !b)
-        return true;
-    (void)json_object_del(a, "initContainers");
-    (void)json_object_del(a, "containers");
-    (void)json_object_del(b, "initContainers");
-    (void)json_object_del(b, "containers");
-    return !json_equal(a, b);
+    return !a || !b || !json_equal(a, b);
 }
 
 /* What applying it would do, against the applied version in force. */

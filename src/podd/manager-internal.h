@@ -133,6 +133,8 @@ struct Manager {
 /* The wall-clock time offset_usec from now, to the second, as Kubernetes writes it. */
 void rfc3339_seconds(uint64_t offset_usec, char buf[40]);
 PodRec *manager_find_pod(const Manager *m, const char *name);
+/* A pod's JSON without its containers: a change there replaces the whole pod. New reference. */
+json_t *pod_level_json(json_t *spec);
 void manager_mark_dirty(PodRec *pr);
 void manager_event(Manager *m, const PodRec *pr, const char *container, const char *type,
                    const char *reason, const char *fmt, ...) _printf_(6, 7);

@@ -303,8 +303,7 @@ static void cleanup_orphan(Manager *m, const char *name, json_t *st)
 
 /* ---- the desired set -------------------------------------------------------------- */
 
-/* Everything but the containers: a change there replaces the whole pod. */
-static json_t *pod_level_json(json_t *spec)
+json_t *pod_level_json(json_t *spec)
 {
     json_t *level = json_deep_copy(spec);
 
