@@ -374,7 +374,6 @@ static void on_pod_changed(Manager *m, const ManifestWatchPod *wp, bool from_api
     }
     /* Same source and spec: an error was cleared. From the other source it is a new object. */
     if (streq(pr->spec_hash, wp->spec_hash) && !wp->has_error && pr->from_api == from_api) {
-        /* An error was cleared; nothing else changed. */
         pr->has_manifest_error = false;
         manager_mark_dirty(pr);
         return;
@@ -428,10 +427,9 @@ static void on_pod_removed(Manager *m, const char *name)
  * the other is refused, naming both (podctl apply refuses it up front; a
  * file dropped into the directory later lands here).
  */
-static void on_name_taken(Manager *m, PodRec *pr, const ManifestWatchEvent *ev, bool from_api)
+static void on_name_taken(Manager *m, PodRec *pr, const ManifestWatchEvent *ev)
 {
-    const ManifestWatchPod *file_pod =
-        manifest_watcher_get_pod(m->watcher, from_api ? ev->pod_name : pr->name);
+    const ManifestWatchPod *file_pod = manifest_watcher_get_pod(m->watcher, pr->name);
 
     manager_event(m, pr, NULL, "Warning", "NameConflict",
                   "pod '%s' is defined by %s/%s and by an applied manifest; the %s one is kept",
@@ -449,7 +447,7 @@ static void on_desired_event(Manager *m, ManifestWatcher *w, const ManifestWatch
 
     if (pr && pr->pod && pr->from_api != from_api) {
         if (ev->type != MANIFEST_WATCH_REMOVED)
-            on_name_taken(m, pr, ev, from_api);
+            on_name_taken(m, pr, ev);
         return;
     }
     switch (ev->type) {
@@ -461,7 +459,7 @@ static void on_desired_event(Manager *m, ManifestWatcher *w, const ManifestWatch
         break;
     case MANIFEST_WATCH_REMOVED:
         /* The other source defines it too: it takes over, as a new version. */
-        other_pod = other ? manifest_watcher_get_pod(other, ev->pod_name) : NULL;
+        other_pod = manifest_watcher_get_pod(other, ev->pod_name);
         if (pr && other_pod)
             on_pod_changed(m, other_pod, !from_api);
         else
@@ -521,10 +519,10 @@ static int on_reconcile(LoopSource *s, void *userdata)
      * rest waits for the next iteration, so that the API and the monitors'
      * exits are served in between (a cold start of 100 pods would otherwise
      * hold the loop for seconds). The next pass goes on where this one
-     * stopped, so that a pod that keeps itself busy cannot starve others.
-     * A pod may be dropped while we walk: i then stays where it is.
+     * stopped, so that a pod that keeps itself busy cannot starve others
+     * (a pod marked dirty meanwhile has re-armed this source already).
      */
-    for (size_t i = start; seen < m->n_pods; seen++) {
+    for (size_t i = start; seen < m->n_pods;) {
         PodRec *pr = m->pods[i];
         size_t before = m->n_pods;
 
@@ -539,20 +537,17 @@ static int on_reconcile(LoopSource *s, void *userdata)
         }
         if (m->n_pods == 0)
             break;
-        if (m->n_pods == before)
+        /* Dropped: the next pod moved into slot i, and pr no longer counts as seen. */
+        if (m->n_pods == before) {
             i++;
+            seen++;
+        }
         i %= m->n_pods;
     }
     if (more) {
         (void)loop_source_set_enabled(m->reconcile, LOOP_SOURCE_ONESHOT);
         return 0;
     }
-    /* Everything was looked at: pods marked dirty meanwhile get a pass of their own. */
-    for (size_t i = 0; i < m->n_pods; i++)
-        if (m->pods[i]->dirty) {
-            (void)loop_source_set_enabled(m->reconcile, LOOP_SOURCE_ONESHOT);
-            break;
-        }
     if (m->cfg.after_pass)
         m->cfg.after_pass(m, m->cfg.userdata);
     if (m->shutting_down) {
