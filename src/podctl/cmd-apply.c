@@ -190,6 +190,31 @@ static bool is_sidecar(const json_t *pod, const json_t *cs)
     return false;
 }
 
+/*
+ * A pod runs to completion when no regular container is restarted after it
+ * exits 0: restartPolicy Never or OnFailure, as a container's own policy
+ * overrides the pod's. --wait then waits for Succeeded or Failed, not for
+ * the process to exist: a job that runs for a moment and exits 9 has failed.
+ */
+static bool runs_to_completion(const json_t *pod)
+{
+    const json_t *spec = json_object_get(pod, "spec");
+    const char *pod_policy = json_string_value(json_object_get(spec, "restartPolicy"));
+    const json_t *c;
+    size_t i;
+
+    json_array_foreach(json_object_get(spec, "containers"), i, c)
+    {
+        const char *policy = json_string_value(json_object_get(c, "restartPolicy"));
+
+        if (!policy)
+            policy = pod_policy;
+        if (!policy || streq(policy, "Always"))
+            return false;
+    }
+    return true;
+}
+
 static PodProgress pod_progress(const json_t *pod, char *why, size_t size)
 {
     const json_t *status = json_object_get(pod, "status");
@@ -220,9 +245,22 @@ static PodProgress pod_progress(const json_t *pod, char *why, size_t size)
             (void)snprintf(why, size, "the pod failed");
         return POD_PROGRESS_FAILED;
     }
+    if (runs_to_completion(pod) && worst != POD_PROGRESS_FAILED) {
+        /* Only Succeeded (returned above) ends the wait of a pod that runs to completion. */
+        if (worst == POD_PROGRESS_READY || !why[0])
+            (void)snprintf(why, size, "the pod is %s", phase ? phase : "unknown");
+        return POD_PROGRESS_WAITING;
+    }
     if (worst == POD_PROGRESS_READY && (!phase || !streq(phase, "Running")))
         (void)snprintf(why, size, "the pod is %s", phase ? phase : "unknown");
     return why[0] && worst == POD_PROGRESS_READY ? POD_PROGRESS_WAITING : worst;
+}
+
+static bool pod_succeeded(const json_t *pod)
+{
+    const char *phase = json_string_value(json_object_get(json_object_get(pod, "status"), "phase"));
+
+    return phase && streq(phase, "Succeeded");
 }
 
 /* The sum of the restart counts: a change means a container ended meanwhile. */
@@ -296,7 +334,13 @@ static int wait_for_pods(char *const *names, unsigned timeout_sec)
             }
             if (p != POD_PROGRESS_READY)
                 ws[i].ready_since = 0;
-            if (p == POD_PROGRESS_READY && ready_held(&ws[i], pod, now_monotonic_usec())) {
+            if (pod_succeeded(pod)) {
+                /* Final: nothing runs or restarts any more. */
+                ws[i].done = true;
+                left--;
+                printf("pod/%s succeeded\n", names[i]);
+                fflush(stdout);
+            } else if (p == POD_PROGRESS_READY && ready_held(&ws[i], pod, now_monotonic_usec())) {
                 ws[i].done = true;
                 left--;
                 printf("pod/%s ready\n", names[i]);
@@ -335,9 +379,11 @@ static void apply_usage(FILE *f)
           "  -f, --filename PATH   a manifest file or directory, or - (repeatable)\n"
           "      --dry-run         show what would change (created, the containers that would\n"
           "                        be replaced, unchanged) and change nothing\n"
-          "      --wait[=TIMEOUT]  follow the pods until every container runs (init containers\n"
-          "                        and jobs: completed); fail when one crash-loops or fails, or\n"
-          "                        after TIMEOUT (default 5m; 30s, 2m, 1h or seconds)\n"
+          "      --wait[=TIMEOUT]  follow the pods until every container runs (init containers:\n"
+          "                        completed); a pod that runs to completion (restartPolicy\n"
+          "                        Never or OnFailure) until it has Succeeded; fail when one\n"
+          "                        crash-loops or fails, or after TIMEOUT (default 5m; 30s, 2m,\n"
+          "                        1h or seconds)\n"
           "  -h, --help            show this help\n"
           "\n"
           "Exit status: 0 on success, 1 when a manifest is invalid, podd refuses it, or a pod\n"

@@ -273,3 +273,25 @@ def test_a_file_dropped_later_with_an_applied_name_is_refused_until_the_applied_
              timeout=20)
     got = podctl(daemon, "get", "pod", pod, "-o", "json")
     assert '"late.yaml"' in got.stdout
+
+
+def test_wait_follows_a_pod_that_runs_to_completion_until_it_ends(daemon, tmp_path):
+    # A Never pod that runs for a moment, then exits 9: running is not success.
+    pod = unique("job")
+    daemon.start()
+    path = write_manifest(tmp_path, "job.yaml", pod_yaml(
+        pod, containers=[{"name": "c", "cmd": "sleep 1.5; exit 9"}],
+        extra_spec="  restartPolicy: Never\n"))
+    r = apply(daemon, "-f", path, "--wait=30s")
+    assert r.returncode == 1, r
+    assert f"pod/{pod} ready" not in r.stdout, r.stdout
+    assert f"pod/{pod} failed: container c exited with code 9" in r.stderr, r.stderr
+
+    # The same job exiting 0 succeeds, and says so.
+    ok = unique("jobok")
+    path = write_manifest(tmp_path, "jobok.yaml", pod_yaml(
+        ok, containers=[{"name": "c", "cmd": "sleep 1.5"}],
+        extra_spec="  restartPolicy: OnFailure\n"))
+    r = apply(daemon, "-f", path, "--wait=30s")
+    assert r.returncode == 0, r
+    assert r.stdout.splitlines() == [f"pod/{ok} created", f"pod/{ok} succeeded"], r.stdout
