@@ -15,8 +15,8 @@ podd_monitor_watch_LDADD = libpodcore.la
 EXTRA_DIST += tests/bench/bench_runtime.py
 EXTRA_DIST += tests/bench/bench_daemon.py
 
-# Start-to-exit latency against unshare and runc, monitor memory; then podd end to end
-# against the targets of the issue (root; not part of make check).
+# Start-to-exit latency against the floor and runc, monitor memory; then podd end to end,
+# each figure as a ratio to the floor against its target (root; not part of make check).
 bench: podd-monitor podd-monitor-watch podd podctl
 	$(PYTHON3) $(top_srcdir)/tests/bench/bench_runtime.py --monitor $(abs_top_builddir)/podd-monitor
 	$(PYTHON3) $(top_srcdir)/tests/bench/bench_daemon.py --builddir $(abs_top_builddir)
