@@ -485,11 +485,11 @@ def main():
         shutil.rmtree(top, ignore_errors=True)
         raise
     ino, monitors = None, []
-    batches, others, notes = [], [], []
+    batches, floor_cpu, others, notes = [], [], [], []
     try:
         d.start()
         wait_until(None, lambda: os.path.exists(os.path.join(d.run, "podd.sock")), what="podd")
-        batches.append(floor_samples(d.image_root(), a.floor_runs))
+        batches.append(floor_samples(d.image_root(), a.floor_runs, floor_cpu))
         ino = Inotify(d.cdir)
         start = bench_start(d, ino, a.runs)
         notes.append("start: median %.2f ms, %s" % (statistics.median(start) * 1e3, spread(start)))
@@ -508,7 +508,7 @@ def main():
         cpu, cpu_ticks, n = bench_crash_cpu(d, 20)
         notes.append("restart CPU: %d restarts, schedstat %.3f ms each, utime+stime %.1f ms each"
                      % (n, cpu, cpu_ticks * 1000.0 / hz))
-        batches.append(floor_samples(d.image_root(), a.floor_runs))
+        batches.append(floor_samples(d.image_root(), a.floor_runs, floor_cpu))
         notes.append("podd stopped (few pods) in %.3f s" % d.stop())
         ino.close()
         ino = None
@@ -559,7 +559,7 @@ def main():
                      "%d voluntary switches (%.1f wakeups/min)"
                      % (a.idle_seconds, u1[0] - u0[0], (u1[0] - u0[0]) * 1000.0 / hz,
                         (u1[1] - u0[1]) / 1e6, u1[2] - u0[2], (u1[2] - u0[2]) * scale))
-        batches.append(floor_samples(d.image_root(), a.floor_runs))
+        batches.append(floor_samples(d.image_root(), a.floor_runs, floor_cpu))
         notes.append("podd stopped %d pods in %.3f s" % (a.pods, d.stop()))
     finally:
         if ino:
@@ -611,6 +611,10 @@ def main():
          "%.1f / %.1f ms" % (gp_med * 1e3, gp_max * 1e3), "-", "<= 10 / <= 50 ms",
          gp_med <= 0.010 and gp_max <= 0.050, "n/a"),
     ]
+    fcpu = statistics.median(floor_cpu)
+    notes.insert(0, "floor CPU (utime+stime of its processes) median %.2f ms, %.0f%% of its wall "
+                 "time: podd's CPU per restart is %.2fx that (a loaded host inflates the wall "
+                 "time, less the CPU time)" % (fcpu * 1e3, fcpu / floor * 100, cpu / 1e3 / fcpu))
     print_report(a, floor, batches, figures, cold_ref, others, notes, load0, top)
     return 0
 

@@ -60,11 +60,24 @@ def floor_argv(root):
     return ["unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "chroot", root, "/bin/true"]
 
 
-def floor_samples(root, runs):
-    """runs samples of the floor, in seconds, after one to warm the caches."""
+def floor_samples(root, runs, cpu=None):
+    """runs samples of the floor's wall time, in seconds, after one to warm the caches. With a
+    list as cpu, appends each sample's CPU time (utime + stime of unshare and the processes it
+    waited for), which other load on the host inflates far less than the wall time."""
     argv = floor_argv(root)
     run_cmd_once(argv)
-    return [run_cmd_once(argv) for _ in range(runs)]
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, ru = os.wait4(p.pid, 0)
+        out.append(time.perf_counter() - t0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        if p.returncode != 0:
+            raise SystemExit("floor: %s exited %d" % (" ".join(argv), p.returncode))
+        if cpu is not None:
+            cpu.append(ru.ru_utime + ru.ru_stime)
+    return out
 
 
 def run_monitor_once(monitor, cfg, path):
