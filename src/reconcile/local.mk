@@ -1,10 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
 libpodcore_la_SOURCES += \
 	src/reconcile/reconcile.h \
-	src/reconcile/reconcile-graph.c
+	src/reconcile/reconcile-graph.c \
+	src/reconcile/reconcile-plan.c
 
-check_PROGRAMS += tests/unit/test-reconcile
-TESTS += tests/unit/test-reconcile
+check_PROGRAMS += tests/unit/test-reconcile tests/unit/test-plan
+TESTS += tests/unit/test-reconcile tests/unit/test-plan
 tests_unit_test_reconcile_SOURCES = tests/unit/test-reconcile.c
 tests_unit_test_reconcile_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_reconcile_LDADD = $(TEST_LIBS)
+tests_unit_test_plan_SOURCES = tests/unit/test-plan.c
+tests_unit_test_plan_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_plan_LDADD = $(TEST_LIBS)
