@@ -28,8 +28,13 @@
  * Write operations (root only):
  *
  *   apply         {"manifests": [{"file", "text"}...], "dryRun"?}
- *                 -> [{"name", "action": "created"|"configured"|"unchanged",
- *                      "replaced": [container...]}, ...]   all or nothing
+ *                 -> [{"name", "action": "created"|"configured"|"unchanged", "file",
+ *                      configured: "summary": "replaces container app" (podd's planner,
+ *                      "" when no container changes), "replaced": [container...] or
+ *                      "pod", "plan": {"pod": {"action": "keep"|"replace", "reason",
+ *                      "message"}, "containers": [{"name", "action": "keep"|"create"|
+ *                      "replace"|"remove", "reason", "message", "cause"?}]}}, ...]
+ *                 all or nothing; the dry run's plan is the one the daemon then follows
  *   delete_pods   {"names": [...]} -> [{"name", "action": "deleted"}]
  *   restart_pod   {"name"} -> {"name", "action": "restarted"}
  *   image_store   -> {"dir": the image store}   podctl imports into it itself

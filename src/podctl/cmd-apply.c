@@ -398,23 +398,12 @@ static void print_applied(const json_t *results, bool dry_run)
 
     json_array_foreach(results, i, r)
     {
-        const json_t *replaced = json_object_get(r, "replaced");
+        /* podd's planner words what changes: the same words as its events. */
+        const char *summary = json_string_value(json_object_get(r, "summary"));
 
-        printf("pod/%s %s%s", json_string_value(json_object_get(r, "name")),
-               json_string_value(json_object_get(r, "action")), dry_run ? " (dry run)" : "");
-        if (json_is_string(replaced))
-            printf(": the whole pod is replaced");
-        else if (json_array_size(replaced) > 0) {
-            const json_t *c;
-            size_t k;
-
-            printf(": replaces container%s", json_array_size(replaced) == 1 ? "" : "s");
-            json_array_foreach(replaced, k, c)
-            {
-                printf("%s %s", k ? "," : "", json_string_value(c));
-            }
-        }
-        printf("\n");
+        printf("pod/%s %s%s%s%s\n", json_string_value(json_object_get(r, "name")),
+               json_string_value(json_object_get(r, "action")), dry_run ? " (dry run)" : "",
+               summary && *summary ? ": " : "", summary ? summary : "");
     }
     fflush(stdout);
 }

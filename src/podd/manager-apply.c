@@ -30,9 +30,10 @@ typedef struct ApplyItem {
     const char *name;  /* into the parsed file */
     const char *file;  /* the client's name of the file it comes from */
     const json_t *doc; /* the document, as stored */
+    const Pod *pod;    /* into the parsed file */
     json_t *spec;      /* pod_to_json() of it: compared with the version in force */
     ApplyAction action;
-    json_t *replaced; /* configured: the containers that would be replaced, or "pod" */
+    json_t *plan; /* configured: what the daemon will do, from reconcile_plan() */
 } ApplyItem;
 
 typedef struct ApplyCall {
@@ -46,7 +47,7 @@ static void apply_call_done(ApplyCall *c)
 {
     for (size_t i = 0; i < c->n_items; i++) {
         json_decref(c->items[i].spec);
-        json_decref(c->items[i].replaced);
+        json_decref(c->items[i].plan);
     }
     free(c->items);
     for (size_t i = 0; i < c->n_files; i++)
@@ -82,7 +83,8 @@ static int apply_add_item(ApplyCall *c, const ManifestFile *f, const ManifestDoc
     if (!items)
         return pd_error_set(reterr, -ENOMEM, "out of memory");
     c->items = items;
-    items[c->n_items] = (ApplyItem){.name = d->name, .file = f->name, .doc = d->source};
+    items[c->n_items] =
+        (ApplyItem){.name = d->name, .file = f->name, .doc = d->source, .pod = d->pod};
     items[c->n_items].spec = pod_to_json(d->pod);
     if (!items[c->n_items++].spec)
         return pd_error_set(reterr, -ENOMEM, "out of memory");
@@ -120,53 +122,70 @@ static int apply_parse_one(ApplyCall *c, size_t index, const json_t *entry, PdEr
     return 0;
 }
 
-static const json_t *container_named(const json_t *list, const json_t *name)
+/*
+ * The plan as the answer carries it: {"summary": "replaces container app",
+ * "replaced": [names] or "pod", "plan": {"pod": {"action", "reason",
+ * "message"}, "containers": [{"name", "action", "reason", "message",
+ * "cause"?}]}}.
+ */
+static json_t *plan_to_json(const Plan *p)
 {
-    const json_t *c;
-    size_t i;
+    _cleanup_free_ char *summary = reconcile_plan_summary(p);
+    _cleanup_free_ char *why = reconcile_plan_pod_reason_text(p);
+    _cleanup_json_ json_t *o = NULL;
+    json_t *replaced, *ctrs;
 
-    json_array_foreach(list, i, c)
-    {
-        if (json_equal(json_object_get(c, "name"), name))
-            return c;
+    if (!summary || !why)
+        return NULL;
+    o = json_pack("{s:s,s:{s:{s:s,s:s,s:s},s:[]}}", "summary", summary, "plan", "pod", "action",
+                  reconcile_plan_action_to_string(p->pod_action), "reason",
+                  reconcile_plan_pod_reason_to_string(p->pod_reason), "message", why, "containers");
+    replaced = p->pod_action == PLAN_ACTION_REPLACE ? json_string("pod") : json_array();
+    if (!o || json_object_set_new(o, "replaced", replaced) < 0)
+        return NULL;
+    ctrs = json_object_get(json_object_get(o, "plan"), "containers");
+    for (size_t i = 0; i < p->n_ctrs; i++) {
+        const PlanCtr *c = &p->ctrs[i];
+        _cleanup_free_ char *text = reconcile_plan_ctr_reason_text(c);
+        json_t *cj;
+
+        if (!text)
+            return NULL;
+        cj = json_pack("{s:s,s:s,s:s,s:s}", "name", c->name, "action",
+                       reconcile_plan_action_to_string(c->action), "reason",
+                       reconcile_plan_reason_to_string(c->reason), "message", text);
+        if (json_array_append_new(ctrs, cj) < 0 ||
+            (c->cause && json_object_set_new(cj, "cause", json_string(c->cause)) < 0))
+            return NULL;
+        if (json_is_array(replaced) && c->action == PLAN_ACTION_REPLACE &&
+            json_array_append_new(replaced, json_string(c->name)) < 0)
+            return NULL;
     }
-    return NULL;
+    return move_ptr(o);
 }
 
-/* The names of the containers whose spec differs between two pod JSONs (added or removed too). */
-static json_t *changed_containers(const json_t *old, const json_t *new)
+/*
+ * What the daemon will do with the new version: the planner's answer against
+ * its records of what runs, exactly as on_pod_changed() will ask it. No
+ * record (nothing runs): everything is created.
+ */
+static int apply_plan_configured(Manager *m, ApplyItem *it, PdError *reterr)
 {
-    static const char *const lists[] = {"initContainers", "containers"};
-    _cleanup_json_ json_t *names = json_array();
+    _cleanup_(reconcile_plan_freep) Plan *plan = NULL;
+    _cleanup_free_ PlanObservedCtr *seen = NULL;
+    PodRec *pr = manager_find_pod(m, it->name);
+    PlanObserved observed = {0};
+    int r;
 
-    for (size_t l = 0; names && l < ELEMENTSOF(lists); l++) {
-        const json_t *a = json_object_get(old, lists[l]), *b = json_object_get(new, lists[l]);
-        const json_t *x, *y;
-        size_t i, k;
-
-        json_array_foreach(b, i, y)
-        {
-            x = container_named(a, json_object_get(y, "name"));
-            if ((!x || !json_equal(x, y)) &&
-                json_array_append(names, json_object_get(y, "name")) < 0)
-                return NULL;
-        }
-        json_array_foreach(a, k, x)
-        {
-            if (!container_named(b, json_object_get(x, "name")) &&
-                json_array_append(names, json_object_get(x, "name")) < 0)
-                return NULL;
-        }
-    }
-    return move_ptr(names);
-}
-
-/* Pod-level fields (everything but the containers) differ: the whole pod is replaced. */
-static bool pod_level_differs(json_t *old, json_t *new)
-{
-    _cleanup_json_ json_t *a = pod_level_json(old), *b = pod_level_json(new);
-
-    return !a || !b || !json_equal(a, b);
+    if (pr && !(seen = pod_rec_observe(pr, &observed)))
+        return pd_error_set(reterr, -ENOMEM, "out of memory");
+    r = reconcile_plan(it->pod, &observed, &plan, reterr);
+    if (r < 0)
+        return r;
+    it->plan = plan_to_json(plan);
+    if (!it->plan)
+        return pd_error_set(reterr, -ENOMEM, "out of memory");
+    return 0;
 }
 
 /* What applying it would do, against the applied version in force. */
@@ -192,11 +211,7 @@ static int apply_plan_one(Manager *m, ApplyItem *it, PdError *reterr)
         return 0;
     }
     it->action = APPLY_CONFIGURED;
-    it->replaced = pod_level_differs(old->spec, it->spec) ? json_string("pod")
-                                                          : changed_containers(old->spec, it->spec);
-    if (!it->replaced)
-        return pd_error_set(reterr, -ENOMEM, "out of memory");
-    return 0;
+    return apply_plan_configured(m, it, reterr);
 }
 
 static int apply_store_one(Manager *m, const ApplyItem *it, PdError *reterr)
@@ -225,7 +240,7 @@ static json_t *apply_results(const ApplyCall *c)
 
         if (!o || json_array_append_new(out, o) < 0)
             return NULL;
-        if (it->replaced && json_object_set(o, "replaced", it->replaced) < 0)
+        if (it->plan && json_object_update(o, it->plan) < 0)
             return NULL;
     }
     return move_ptr(out);

@@ -6,6 +6,7 @@
 #include "graph/graph.h"
 #include "manager.h"
 #include "manifest/manifest.h"
+#include "reconcile/reconcile.h"
 #include "runtime/runtime.h"
 #include "state/state.h"
 #include "watch.h"
@@ -133,8 +134,6 @@ struct Manager {
 /* The wall-clock time offset_usec from now, to the second, as Kubernetes writes it. */
 void rfc3339_seconds(uint64_t offset_usec, char buf[40]);
 PodRec *manager_find_pod(const Manager *m, const char *name);
-/* A pod's JSON without its containers: a change there replaces the whole pod. New reference. */
-json_t *pod_level_json(json_t *spec);
 void manager_mark_dirty(PodRec *pr);
 void manager_event(Manager *m, const PodRec *pr, const char *container, const char *type,
                    const char *reason, const char *fmt, ...) _printf_(6, 7);
@@ -145,7 +144,23 @@ void manager_drop_pod(Manager *m, PodRec *pr);
 /* manager-pod.c */
 /* Frees what a container record owns (not the record itself). */
 void ctr_free_fields(Ctr *c);
-/* (Re)builds the container records and graph of pr from its desired version. */
+/*
+ * The planner's view of what runs of pr: the records of its containers (not
+ * those gone from the manifest and stopping), its pod-level fields, whether
+ * it stops. Fills *ret with pointers into pr, valid until its records
+ * change; returns the array *ret points to, which the caller frees, or
+ * NULL on ENOMEM.
+ */
+PlanObservedCtr *pod_rec_observe(const PodRec *pr, PlanObserved *ret);
+/*
+ * Rebuilds the container records and graph of pr for its desired version
+ * (pr->pod) as plan (made from pod_rec_observe() against pr->pod) says:
+ * records of kept and replaced containers carry on, replaced ones are
+ * marked to stop and start anew, removed ones stop and go; a whole-pod
+ * replacement stops the pod to start it again. Moves plan->graph into pr.
+ */
+int pod_rec_apply_plan(PodRec *pr, Plan *plan, PdError *reterr);
+/* Plans pr's desired version against its records and applies the plan (above). */
 int pod_rec_load_spec(PodRec *pr, PdError *reterr);
 /* Drives pr one step toward its goal; arms its timer for the next deadline. */
 void pod_reconcile(PodRec *pr);

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <assert.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -20,7 +21,7 @@
 
 static Ctr *pod_ctr(PodRec *pr, const char *name)
 {
-    /* While pod_rec_load_spec() rebuilds the array, moved entries have no name. */
+    /* While pod_rec_apply_plan() rebuilds the array, moved entries have no name. */
     for (size_t i = 0; i < pr->n_ctrs; i++)
         if (pr->ctrs[i].name && !pr->ctrs[i].orphan && streq(pr->ctrs[i].name, name))
             return &pr->ctrs[i];
@@ -49,63 +50,43 @@ void ctr_free_fields(Ctr *c)
     c->monitor = loop_source_unref(c->monitor);
 }
 
-static char *container_json_at(json_t *pj, bool init, size_t idx)
+PlanObservedCtr *pod_rec_observe(const PodRec *pr, PlanObserved *ret)
 {
-    json_t *cj = json_array_get(json_object_get(pj, init ? "initContainers" : "containers"), idx);
+    PlanObservedCtr *seen = calloc(pr->n_ctrs + 1, sizeof(PlanObservedCtr));
+    size_t n = 0;
 
-    return cj ? json_dumps(cj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-}
+    if (!seen)
+        return NULL;
+    for (size_t i = 0; i < pr->n_ctrs; i++) {
+        const Ctr *c = &pr->ctrs[i];
 
-/* Marks every regular container that waits, directly or not, for one being replaced. */
-static void propagate_replace(PodRec *pr)
-{
-    bool changed = true;
-
-    while (changed) {
-        changed = false;
-        for (size_t i = 0; i < pr->n_ctrs; i++) {
-            Ctr *c = &pr->ctrs[i];
-            const GraphEdge *edges;
-            int node;
-            size_t n;
-
-            if (c->orphan || c->replace || (node = graph_find_node(pr->graph, c->name)) < 0)
-                continue;
-            edges = graph_node_edges(pr->graph, (size_t)node, &n);
-            for (size_t k = 0; k < n; k++) {
-                Ctr *on = pod_ctr(pr, graph_node_name(pr->graph, edges[k].waited_on));
-
-                if (on && on->replace && c->ever_started) {
-                    c->replace = true;
-                    changed = true;
-                    break;
-                }
-            }
-        }
+        /* Gone from the manifest already: it stops whatever comes. */
+        if (c->orphan || !c->name)
+            continue;
+        seen[n++] = (PlanObservedCtr){.name = c->name,
+                                      .kind = c->kind,
+                                      .spec_json = c->spec_json,
+                                      .started = c->ever_started,
+                                      .replacing = c->replace};
     }
+    *ret = (PlanObserved){
+        .level = pr->level, .ctrs = seen, .n_ctrs = n, .stopping = pr->terminating || !pr->pod};
+    return seen;
 }
 
-int pod_rec_load_spec(PodRec *pr, PdError *reterr)
+int pod_rec_apply_plan(PodRec *pr, Plan *plan, PdError *reterr)
 {
-    _cleanup_(graph_freep) Graph *g = NULL;
-    _cleanup_json_ json_t *pj = NULL;
     const Pod *pod = pr->pod;
     size_t total = pod->n_init_containers + pod->n_containers, n = 0;
     Ctr *nc;
-    int r;
+    int r = 0;
 
-    r = reconcile_pod_graph(pod, &g, reterr);
-    if (r < 0)
-        return r;
-    pj = pod_to_json(pod);
+    assert(plan->n_ctrs >= total);
     nc = calloc(total + pr->n_ctrs + 1, sizeof(Ctr));
-    if (!pj || !nc) {
-        free(nc);
+    if (!nc)
         return pd_error_set(reterr, -ENOMEM, "out of memory");
-    }
     POD_FOREACH_CONTAINER (pod, spec, i) {
-        bool init = i < pod->n_init_containers;
-        char *sj = container_json_at(pj, init, init ? i : i - pod->n_init_containers);
+        const PlanCtr *e = &plan->ctrs[i]; /* the plan lists the new version in this order */
         Ctr *old = pod_ctr(pr, spec->name), *c = &nc[n++];
 
         if (old) {
@@ -116,7 +97,7 @@ int pod_rec_load_spec(PodRec *pr, PdError *reterr)
             old->monitor = NULL;
             if (c->monitor)
                 (void)loop_source_set_userdata(c->monitor, c);
-            if (c->spec_json && sj && !streq(c->spec_json, sj) && c->ever_started)
+            if (e->action == PLAN_ACTION_REPLACE)
                 c->replace = true;
             free(c->spec_json);
         } else {
@@ -128,7 +109,7 @@ int pod_rec_load_spec(PodRec *pr, PdError *reterr)
         c->pod = pr;
         c->spec = spec;
         c->kind = spec->kind;
-        c->spec_json = sj;
+        c->spec_json = strdup(e->spec_json);
         if (!c->name || !c->id || !c->spec_json)
             r = -ENOMEM;
     }
@@ -146,18 +127,30 @@ int pod_rec_load_spec(PodRec *pr, PdError *reterr)
     pr->ctrs = nc;
     pr->n_ctrs = n;
     graph_free(pr->graph);
-    pr->graph = move_ptr(g);
+    pr->graph = move_ptr(plan->graph);
     if (r < 0)
         return pd_error_set(reterr, r, "out of memory");
-    /* Init containers and sidecars only run at the start of a pod instance. */
-    for (size_t i = 0; i < pr->n_ctrs; i++)
-        if (pr->ctrs[i].replace && pr->ctrs[i].kind != CONTAINER_KIND_REGULAR) {
-            pr->recreate_after_stop = true;
-            pod_begin_stop(pr);
-            return 0;
-        }
-    propagate_replace(pr);
+    if (plan->pod_action == PLAN_ACTION_REPLACE) {
+        pr->recreate_after_stop = true;
+        pod_begin_stop(pr);
+    }
     return 0;
+}
+
+int pod_rec_load_spec(PodRec *pr, PdError *reterr)
+{
+    _cleanup_(reconcile_plan_freep) Plan *plan = NULL;
+    _cleanup_free_ PlanObservedCtr *seen = NULL;
+    PlanObserved observed;
+    int r;
+
+    seen = pod_rec_observe(pr, &observed);
+    if (!seen)
+        return pd_error_set(reterr, -ENOMEM, "out of memory");
+    r = reconcile_plan(pr->pod, &observed, &plan, reterr);
+    if (r < 0)
+        return r;
+    return pod_rec_apply_plan(pr, plan, reterr);
 }
 
 /* ---- images ------------------------------------------------------------------------ */

@@ -303,22 +303,11 @@ static void cleanup_orphan(Manager *m, const char *name, json_t *st)
 
 /* ---- the desired set -------------------------------------------------------------- */
 
-json_t *pod_level_json(json_t *spec)
-{
-    json_t *level = json_deep_copy(spec);
-
-    if (level) {
-        (void)json_object_del(level, "containers");
-        (void)json_object_del(level, "initContainers");
-    }
-    return level;
-}
-
 static void pod_take_desired(PodRec *pr, const ManifestWatchPod *wp, bool from_api)
 {
     pr->from_api = from_api;
     json_decref(pr->level);
-    pr->level = pod_level_json(wp->spec);
+    pr->level = reconcile_pod_level_json(wp->spec);
     pr->pod = wp->pod;
     free(pr->source);
     pr->source = strdup(pr->from_api ? "api" : wp->file);
@@ -357,16 +346,45 @@ static void on_pod_added(Manager *m, const ManifestWatchPod *wp, bool from_api)
 }
 
 /*
- * A new version of a running pod. A change of pod-level fields replaces the
- * whole pod; otherwise only the containers whose own spec changed are
- * replaced (pod_reconcile notices the mismatch), the others run on.
+ * The planner's way from what runs to the new version of the pod. NULL (and
+ * an error logged) when no plan can be made: the caller then replaces the
+ * whole pod, which is always right.
+ */
+static Plan *pod_rec_plan(PodRec *pr, const Pod *desired)
+{
+    _cleanup_free_ PlanObservedCtr *seen = NULL;
+    PlanObserved observed;
+    Plan *plan = NULL;
+    PdError e = {0};
+
+    seen = pod_rec_observe(pr, &observed);
+    if (!seen) {
+        log_error("pod=%s/%s: out of memory planning its new version; continuing", pr->namespace,
+                  pr->name);
+        return NULL;
+    }
+    if (reconcile_plan(desired, &observed, &plan, &e) < 0) {
+        log_error("pod=%s/%s: cannot plan its new version: %s; continuing", pr->namespace, pr->name,
+                  e.message);
+        return NULL;
+    }
+    return plan;
+}
+
+/*
+ * A new version of a running pod: reconcile_plan() decides, as it does for
+ * podctl apply --dry-run. When the whole pod is replaced, it stops and
+ * starts again from the new version; otherwise the records take the plan
+ * (pod_reconcile() then stops what is replaced or gone and starts what is
+ * new), and the other containers run on.
  */
 static void on_pod_changed(Manager *m, const ManifestWatchPod *wp, bool from_api)
 {
     PodRec *pr = manager_find_pod(m, wp->name);
-    _cleanup_json_ json_t *new_level = NULL;
+    _cleanup_(reconcile_plan_freep) Plan *plan = NULL;
+    _cleanup_free_ char *summary = NULL;
+    const char *from = from_api ? "podctl apply" : wp->file;
     PdError e = {0};
-    bool same_level;
 
     if (!pr) {
         on_pod_added(m, wp, from_api);
@@ -378,31 +396,30 @@ static void on_pod_changed(Manager *m, const ManifestWatchPod *wp, bool from_api
         manager_mark_dirty(pr);
         return;
     }
-    /* The previous Pod object is already gone: compare with what we kept of it. */
-    new_level = pod_level_json(wp->spec);
-    same_level = pr->level && new_level && json_equal(pr->level, new_level);
-    if (!pr->pod || !same_level || pr->terminating) {
+    /* Against the records: the previous Pod object is already gone. */
+    plan = pod_rec_plan(pr, wp->pod);
+    summary = plan ? reconcile_plan_summary(plan) : NULL;
+    if (!plan || plan->pod_action == PLAN_ACTION_REPLACE) {
         /* The old Pod is the watcher's and goes away now: keep only what stopping needs. */
         pr->pod = NULL;
         for (size_t i = 0; i < pr->n_ctrs; i++)
             pr->ctrs[i].spec = NULL;
         pr->recreate_after_stop = true;
         (void)snprintf(pr->spec_hash, sizeof(pr->spec_hash), "%s", wp->spec_hash);
-        manager_event(m, pr, NULL, "Normal", "Replacing",
-                      "pod-level fields changed in %s: replacing the whole pod",
-                      from_api ? "the applied manifest" : wp->file);
+        manager_event(m, pr, NULL, "Normal", "Replacing", "new version from %s: %s", from,
+                      summary ? summary : "the whole pod is replaced");
         pod_begin_stop(pr);
         pod_take_desired(pr, wp, from_api);
         manager_mark_dirty(pr);
         return;
     }
     pod_take_desired(pr, wp, from_api);
-    if (pod_rec_load_spec(pr, &e) < 0) {
+    if (pod_rec_apply_plan(pr, plan, &e) < 0) {
         log_error("pod=%s/%s: %s; continuing", pr->namespace, pr->name, e.message);
         return;
     }
-    manager_event(m, pr, NULL, "Normal", "Updated", "new version from %s",
-                  from_api ? "podctl apply" : wp->file);
+    manager_event(m, pr, NULL, "Normal", "Updated", "new version from %s%s%s", from,
+                  summary && summary[0] ? ": " : "", summary ? summary : "");
     manager_mark_dirty(pr);
 }
 
