@@ -295,3 +295,137 @@ def test_wait_follows_a_pod_that_runs_to_completion_until_it_ends(daemon, tmp_pa
     r = apply(daemon, "-f", path, "--wait=30s")
     assert r.returncode == 0, r
     assert r.stdout.splitlines() == [f"pod/{ok} created", f"pod/{ok} succeeded"], r.stdout
+
+
+def _promise(line, pod, dry_run):
+    """What an apply line says: (whole pod?, replaced, created, removed) as sets of names."""
+    head = f"pod/{pod} configured{' (dry run)' if dry_run else ''}"
+    if line in (f"pod/{pod} unchanged{' (dry run)' if dry_run else ''}", head):
+        return False, set(), set(), set()
+    assert line.startswith(head + ": "), line
+    whole, found = False, {"replaces": set(), "creates": set(), "removes": set()}
+    for part in line[len(head) + 2:].split("; "):
+        if part.startswith("the whole pod is replaced ("):
+            whole = True
+            continue
+        verb, _, names = part.partition(" ")
+        names = names.split(" (")[0].split(" ", 1)[1]  # "containers a, b (x depends on a)"
+        found[verb] |= set(names.split(", "))
+    return whole, found["replaces"], found["creates"], found["removes"]
+
+
+def test_dry_run_promises_what_the_daemon_does(daemon, tmp_path):
+    """A corpus of edits, each through podctl apply --dry-run and then the daemon itself: the
+    containers replaced (new processes), created and removed, and whether the whole pod started
+    anew (its init container ran again), are exactly what the dry run promised."""
+    pod = unique("plan")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    daemon.start()
+
+    def ctr(name, n=0):
+        # Exits at once on SIGTERM, so replacing takes milliseconds.
+        return {"name": name, "cmd": f"trap 'exit 0' TERM; sleep {3600 + n} & wait"}
+
+    def version(ctrs=("db", "api", "web", "solo"), changed=(), setup="echo ran >> /runs/setup",
+                proxy=0, annotations=None, policy="", reverse=False):
+        ann = {"podd.io/depends-on.api": "db", "podd.io/depends-on.web": "api"}
+        ann.update(annotations or {})
+        if reverse:
+            ann = dict(reversed(ann.items()))
+        init = [{"name": "setup", "cmd": setup, "mounts": [("runs", "/runs")]},
+                dict(ctr("proxy", proxy), restartPolicy="Always")]
+        return pod_yaml(pod, init=init, containers=[ctr(c, 1 if c in changed else 0) for c in ctrs],
+                        annotations=ann,
+                        extra_spec=f"{policy}  volumes:\n  - name: runs\n    hostPath:\n"
+                                   f"      path: {runs}\n")
+
+    steps = [
+        ("a regular container", version(changed=["solo"]), "replaces container solo"),
+        ("the head of a chain of two", version(changed=["solo", "db"]),
+         "replaces containers db, api, web (api depends on db, web depends on api)"),
+        ("the middle of the chain", version(changed=["solo", "db", "api"]),
+         "replaces containers api, web (web depends on api)"),
+        ("a container added", version(("db", "api", "web", "solo", "extra"), ["solo", "db", "api"]),
+         "creates container extra"),
+        ("a container renamed, another removed", version(("db", "api", "web", "lone"),
+                                                         ["db", "api"]),
+         "creates container lone; removes containers solo, extra"),
+        ("containers reordered", version(("lone", "web", "db", "api"), ["db", "api"]), ""),
+        ("comments and layout only",
+         "# the same pod\n\n" + version(("lone", "web", "db", "api"), ["db", "api"]).replace(
+             "  containers:\n", "  containers:   # the long-running ones\n"), "unchanged"),
+        ("annotations reordered", version(("lone", "web", "db", "api"), ["db", "api"],
+                                          reverse=True), ""),
+        ("the sidecar", version(("lone", "web", "db", "api"), ["db", "api"], proxy=1),
+         "the whole pod is replaced (sidecar proxy changed)"),
+        ("the init container", version(("lone", "web", "db", "api"), ["db", "api"], proxy=1,
+                                       setup="echo ran >> /runs/setup; true"),
+         "the whole pod is replaced (init container setup changed)"),
+        ("an annotation", version(("lone", "web", "db", "api"), ["db", "api"], proxy=1,
+                                  setup="echo ran >> /runs/setup; true",
+                                  annotations={"example.com/team": "ops"}),
+         "the whole pod is replaced (pod-level field annotations changed)"),
+        ("restartPolicy", version(("lone", "web", "db", "api"), ["db", "api"], proxy=1,
+                                  setup="echo ran >> /runs/setup; true",
+                                  annotations={"example.com/team": "ops"},
+                                  policy="  restartPolicy: OnFailure\n"),
+         "the whole pod is replaced (pod-level field restartPolicy changed)"),
+    ]
+    path = str(tmp_path / "p.yaml")
+
+    def setup_runs():
+        try:
+            return (runs / "setup").read_text().count("ran")
+        except FileNotFoundError:
+            return 0
+
+    def running(names):
+        return {n: daemon.ctr_pid(pod, n) for n in names}
+
+    with open(path, "w") as f:
+        f.write(version())
+    assert apply(daemon, "-f", path).stdout == f"pod/{pod} created\n"
+    names = ["proxy", "db", "api", "web", "solo"]
+    wait_for("version 1", lambda: all(running(names).values()))
+    for what, text, summary in steps:
+        before, setup_before = running(names), setup_runs()
+        with open(path, "w") as f:
+            f.write(text)
+        dry = apply(daemon, "-f", path, "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        if summary == "unchanged":
+            assert dry.stdout == f"pod/{pod} unchanged (dry run)\n", what
+        else:
+            assert dry.stdout == (f"pod/{pod} configured (dry run)"
+                                  f"{': ' if summary else ''}{summary}\n"), what
+        assert running(names) == before, f"{what}: the dry run changed something"
+        real = apply(daemon, "-f", path)
+        assert real.returncode == 0, real.stderr
+        assert real.stdout == dry.stdout.replace(" (dry run)", ""), what
+        whole, replaced, created, removed = _promise(dry.stdout.rstrip("\n"), pod, True)
+        new_names = [line.split("- name: ")[1] for line in text.splitlines()
+                     if "- name: " in line and "setup" not in line and "runs" not in line]
+        kept = [n for n in new_names if n in before]
+        if whole:
+            replaced = set(kept)
+
+        def settled():
+            now = running(new_names)
+            return (all(now.values())
+                    and all(now[n] != before[n] for n in replaced)
+                    and all(daemon.ctr_pid(pod, n) is None for n in removed)
+                    and (setup_runs() > setup_before) == whole)
+        try:
+            wait_for(f"{what}: the daemon to do what the dry run said", settled, timeout=10)
+        except AssertionError:
+            pass  # compared below, with the details
+        time.sleep(0.3)  # anything more than promised would be under way by now
+        after = running(new_names)
+        assert {n for n in kept if after[n] != before[n]} == replaced, (what, dry.stdout)
+        assert set(new_names) - set(kept) == created, (what, dry.stdout)
+        assert {n for n in before if n not in new_names} == removed, (what, dry.stdout)
+        assert not any(daemon.ctr_pid(pod, n) for n in removed), what
+        assert all(after.values()), (what, after)
+        assert (setup_runs() > setup_before) == whole, (what, setup_runs(), setup_before)
+        names = new_names
