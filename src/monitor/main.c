@@ -16,6 +16,7 @@
  *
  * PODD_CGROUP_ROOT in the environment replaces /sys/fs/cgroup (tests, unusual hosts).
  */
+#include <assert.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -138,6 +139,15 @@ static void exec_watcher(const WatchArgs *a)
     (void)fcntl(a->err_fd, F_SETFD, FD_CLOEXEC);
 }
 
+/* container_config_from_json() accepts only configs whose backend has a monitor half. */
+static const RuntimeMonitorOps *monitor_ops(const ContainerConfig *c)
+{
+    const RuntimeMonitorOps *ops = runtime_monitor_find(c->runtime);
+
+    assert(ops);
+    return ops;
+}
+
 static int monitor_run(const ContainerConfig *c, int sync_fd, int lock_fd)
 {
     int outp[2] = {-1, -1}, errp[2] = {-1, -1}, null, r;
@@ -186,7 +196,7 @@ static int monitor_run(const ContainerConfig *c, int sync_fd, int lock_fd)
     if (r < 0)
         start_failed(c, sync_fd, started, &e);
 
-    r = native_container_spawn(
+    r = monitor_ops(c)->spawn(
         c, &(ContainerStdio){.stdin_fd = null, .stdout_fd = outp[1], .stderr_fd = errp[1]}, &hooks,
         &pid, &e);
     if (r < 0)
@@ -359,7 +369,7 @@ static int cmd_exec(int argc, char **argv)
         fprintf(stderr, "podd-monitor exec: container %s is not running\n", c->id);
         return EXIT_EXEC_FAILED;
     }
-    r = native_container_exec(c, pid, argv + i, &hooks, (uint64_t)(timeout * 1e6), &status, &e);
+    r = monitor_ops(c)->exec(c, pid, argv + i, &hooks, (uint64_t)(timeout * 1e6), &status, &e);
     close(fd);
     if (r == -ETIMEDOUT) {
         fprintf(stderr, "podd-monitor exec: %s\n", e.message);

@@ -108,15 +108,22 @@ struct PodRec {
     PdError manifest_error;
     bool dirty;
     LoopSource *timer;
+    char *runtime; /* the backend this instance runs under; NULL until it starts */
 };
+
+/* A backend of the manager: its operations and the context its init() made. */
+typedef struct RuntimeBackend {
+    const RuntimeOps *ops;
+    void *ctx;
+} RuntimeBackend;
 
 struct Manager {
     Loop *loop;
     ManagerConfig cfg;
     char *images_dir;
     StateStore *store;
-    const RuntimeOps *rt;
-    void *rt_ctx;
+    RuntimeBackend *backends; /* by name; the first is --runtime, the default */
+    size_t n_backends;
     ManifestWatcher *watcher; /* the manifest directory */
     ManifestWatcher *applied; /* <state>/applied/: manifests applied through the API */
     char *applied_dir;
@@ -140,6 +147,16 @@ void manager_event(Manager *m, const PodRec *pr, const char *container, const ch
 int pod_rec_save(PodRec *pr);
 void pod_rec_free(PodRec *pr);
 void manager_drop_pod(Manager *m, PodRec *pr);
+/* The backend called name; NULL when this podd does not have it. */
+const RuntimeBackend *manager_backend(const Manager *m, const char *name);
+/* The backend pr's desired version asks for: podd.io/runtime, else --runtime. */
+const char *pod_wanted_runtime(const PodRec *pr);
+/*
+ * The backend pr runs under: the one recorded for its instance, else the
+ * wanted one. NULL when this podd does not have it; pod_reconcile() starts
+ * nothing then, so a pod with containers always has its backend.
+ */
+const RuntimeBackend *pod_rt(const PodRec *pr);
 
 /* manager-pod.c */
 /* Frees what a container record owns (not the record itself). */

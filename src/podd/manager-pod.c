@@ -247,10 +247,11 @@ static void ctr_wait_for_other_monitor(Ctr *c)
 static bool ctr_take_over_existing(Ctr *c)
 {
     Manager *m = c->pod->m;
+    const RuntimeBackend *rt = pod_rt(c->pod);
     ContainerStatus cs = {0};
 
     c->start_pending = false;
-    if (m->rt->container_inspect(m->rt_ctx, c->id, &cs, NULL) < 0)
+    if (rt->ops->container_inspect(rt->ctx, c->id, &cs, NULL) < 0)
         return false;
     if (cs.state == CONTAINER_STATE_STARTING) {
         ctr_wait_for_other_monitor(c);
@@ -275,6 +276,7 @@ static void ctr_start(Ctr *c, const char *image_dir)
 {
     PodRec *pr = c->pod;
     Manager *m = pr->m;
+    const RuntimeBackend *rt = pod_rt(pr);
     PdError e = {0};
     uint64_t log_start;
     int pidfd = -1, r;
@@ -291,7 +293,7 @@ static void ctr_start(Ctr *c, const char *image_dir)
     c->grace_seconds = pr->pod->termination_grace_period_seconds;
     /* Before the monitor can write: the run's first line goes after this position. */
     log_start = ctr_log_position(c);
-    r = m->rt->container_start(m->rt_ctx, pr->pod, c->spec, image_dir, &pidfd, &e);
+    r = runtime_container_start(rt->ops, rt->ctx, pr->pod, c->spec, image_dir, &pidfd, &e);
     if (r == -EBUSY) {
         /* That monitor came between our look and our start. */
         ctr_wait_for_other_monitor(c);
@@ -309,7 +311,7 @@ static void ctr_start(Ctr *c, const char *image_dir)
         c->state = CTR_RUNNING;
         if (!ctr_watch(c, pidfd, 0)) {
             /* Without a watch we would never see its exit: take it down and retry. */
-            (void)m->rt->container_remove(m->rt_ctx, c->id, NULL);
+            (void)rt->ops->container_remove(rt->ctx, c->id, NULL);
             c->state = CTR_WAITING;
         }
         (void)close(pidfd);
@@ -326,12 +328,13 @@ static void ctr_start(Ctr *c, const char *image_dir)
 static void ctr_stop(Ctr *c, uint64_t now)
 {
     Manager *m = c->pod->m;
+    const RuntimeBackend *rt = pod_rt(c->pod);
 
     if (c->state != CTR_RUNNING || c->stopping)
         return;
     c->stopping = true;
     c->kill_at = now + (uint64_t)c->grace_seconds * 1000000ull;
-    if (m->rt->container_signal(m->rt_ctx, c->id, SIGTERM, NULL) < 0 || c->grace_seconds == 0)
+    if (rt->ops->container_signal(rt->ctx, c->id, SIGTERM, NULL) < 0 || c->grace_seconds == 0)
         c->kill_at = now;
     manager_event(m, c->pod, c->name, "Normal", "Killing", "stopping: SIGTERM, SIGKILL after %llds",
                   (long long)c->grace_seconds);
@@ -414,10 +417,10 @@ static void ctr_apply_policy(Ctr *c, int code, uint64_t now)
  */
 static bool ctr_cleanup(Ctr *c)
 {
-    Manager *m = c->pod->m;
+    const RuntimeBackend *rt = pod_rt(c->pod);
     PdError e = {0};
 
-    if (m->rt->container_remove(m->rt_ctx, c->id, &e) < 0) {
+    if (rt->ops->container_remove(rt->ctx, c->id, &e) < 0) {
         if (!c->cleanup_pending)
             log_debug("pod=%s/%s container=%s: cannot remove it yet: %s; will retry",
                       c->pod->namespace, c->pod->name, c->name, e.message);
@@ -447,12 +450,13 @@ void ctr_handle_exit(Ctr *c)
 {
     PodRec *pr = c->pod;
     Manager *m = pr->m;
+    const RuntimeBackend *rt = pod_rt(pr);
     ContainerStatus cs = {0};
     uint64_t now = now_monotonic_usec();
 
     if (c->state != CTR_RUNNING)
         return;
-    if (m->rt->container_inspect(m->rt_ctx, c->id, &cs, NULL) >= 0 &&
+    if (rt->ops->container_inspect(rt->ctx, c->id, &cs, NULL) >= 0 &&
         cs.state == CONTAINER_STATE_EXITED) {
         c->term = cs.exit;
     } else {
@@ -581,10 +585,11 @@ static void pod_retry_cleanups(PodRec *pr)
 static void ctr_enforce_deadline(Ctr *c, uint64_t now)
 {
     Manager *m = c->pod->m;
+    const RuntimeBackend *rt = pod_rt(c->pod);
 
     if (c->stopping && c->kill_at && now >= c->kill_at) {
         c->kill_at = 0;
-        (void)m->rt->container_signal(m->rt_ctx, c->id, SIGKILL, NULL);
+        (void)rt->ops->container_signal(rt->ctx, c->id, SIGKILL, NULL);
         manager_event(m, c->pod, c->name, "Warning", "Killing",
                       "did not stop within its grace period: SIGKILL");
     }
@@ -622,13 +627,13 @@ static void pod_drive_stop(PodRec *pr, uint64_t now)
 
 static void pod_destroy_sandbox(PodRec *pr)
 {
-    Manager *m = pr->m;
+    const RuntimeBackend *rt = pod_rt(pr);
     Pod shell = {.name = pr->name, .namespace = pr->namespace};
     PdError e = {0};
 
     if (!pr->sandbox_up)
         return;
-    if (m->rt->pod_destroy(m->rt_ctx, &shell, &e) < 0)
+    if (rt->ops->pod_destroy(rt->ctx, &shell, &e) < 0)
         log_warning("pod=%s/%s: cannot remove its sandbox: %s; continuing", pr->namespace, pr->name,
                     e.message);
     pr->sandbox_up = false;
@@ -647,6 +652,8 @@ static void pod_reset_instance(PodRec *pr)
     pr->terminating = pr->recreate_after_stop = pr->exit_policy_done = false;
     pr->deleting_at[0] = 0;
     pr->running_hash[0] = 0;
+    free(pr->runtime);
+    pr->runtime = NULL;
     pr->phase = POD_PHASE_PENDING;
     if (pr->pod && pod_rec_load_spec(pr, &e) < 0)
         log_error("pod=%s/%s: %s; continuing", pr->namespace, pr->name, e.message);
@@ -711,11 +718,12 @@ static void pod_stop_replaced(PodRec *pr, uint64_t now)
 static bool pod_ensure_sandbox(PodRec *pr)
 {
     Manager *m = pr->m;
+    const RuntimeBackend *rt = pod_rt(pr);
     PdError e = {0};
 
     if (pr->sandbox_up)
         return true;
-    if (m->rt->pod_create(m->rt_ctx, pr->pod, &e) < 0) {
+    if (rt->ops->pod_create(rt->ctx, pr->pod, &e) < 0) {
         manager_event(m, pr, NULL, "Warning", "FailedCreatePodSandBox", "%s", e.message);
         return false;
     }
@@ -794,9 +802,13 @@ static void pod_apply_exit_policy(PodRec *pr)
 }
 
 /* podd.io/runtime names a backend this podd does not have: run nothing rather than another. */
-static void pod_wait_for_runtime(PodRec *pr)
+static void pod_wait_for_runtime(PodRec *pr, const char *want)
 {
-    const char *want = runtime_kind_to_string(pr->pod->runtime);
+    char have[256] = "";
+
+    for (size_t i = 0; i < pr->m->n_backends; i++)
+        (void)snprintf(have + strlen(have), sizeof(have) - strlen(have), "%s%s", i ? ", " : "",
+                       pr->m->backends[i].ops->name);
 
     for (size_t i = 0; i < pr->n_ctrs; i++) {
         Ctr *c = &pr->ctrs[i];
@@ -805,8 +817,7 @@ static void pod_wait_for_runtime(PodRec *pr)
             continue;
         if (i == 0)
             manager_event(pr->m, pr, NULL, "Warning", "RuntimeNotAvailable",
-                          "podd.io/runtime '%s' is not available (this podd runs '%s')", want,
-                          pr->m->rt->name);
+                          "podd.io/runtime '%s' is not available (this podd has %s)", want, have);
         ctr_set_waiting(c, "RuntimeNotAvailable", "runtime '%s' is not available", want);
     }
 }
@@ -841,9 +852,14 @@ void pod_reconcile(PodRec *pr)
     }
     if (!pr->pod)
         return;
-    if (!streq(runtime_kind_to_string(pr->pod->runtime), m->rt->name)) {
-        pod_wait_for_runtime(pr);
+    if (!pod_rt(pr)) {
+        pod_wait_for_runtime(pr, pr->runtime ? pr->runtime : pod_wanted_runtime(pr));
         (void)pod_rec_save(pr);
+        return;
+    }
+    /* The instance runs under this backend from now on, also after a podd restart. */
+    if (!pr->runtime && !(pr->runtime = strdup(pod_rt(pr)->ops->name))) {
+        log_error("pod=%s/%s: out of memory; continuing", pr->namespace, pr->name);
         return;
     }
     pod_stop_replaced(pr, now);

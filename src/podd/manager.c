@@ -68,6 +68,7 @@ void pod_rec_free(PodRec *pr)
     graph_free(pr->graph);
     json_decref(pr->level);
     free(pr->source);
+    free(pr->runtime);
     loop_source_unref(pr->timer);
     free(pr->name);
     free(pr->namespace);
@@ -198,6 +199,8 @@ int pod_rec_save(PodRec *pr)
                    pr->sandbox_up, "stopped", pr->stopped_by_shutdown);
     if (!st || json_object_set_new(st, "containers", ctrs = json_object()) < 0)
         return -ENOMEM;
+    if (pr->runtime && json_object_set_new(st, "runtime", json_string(pr->runtime)) < 0)
+        return -ENOMEM;
     for (size_t i = 0; i < pr->n_ctrs; i++) {
         const Ctr *c = &pr->ctrs[i];
         json_t *cj = json_pack(
@@ -233,6 +236,12 @@ static void pod_rec_restore(PodRec *pr, json_t *st)
         (void)snprintf(pr->created_at, sizeof(pr->created_at), "%s", s);
     pr->exit_policy_done = json_is_true(json_object_get(st, "exitPolicyDone"));
     pr->sandbox_up = json_is_true(json_object_get(st, "sandbox"));
+    /* The instance keeps its backend, whatever --runtime says now (before: native only). */
+    free(pr->runtime);
+    s = json_string_value(json_object_get(st, "runtime"));
+    pr->runtime = strdup(s ? s : runtime_native_ops.name);
+    if (!pr->runtime)
+        log_error("pod=%s/%s: out of memory; continuing", pr->namespace, pr->name);
     (void)snprintf(pr->running_hash, sizeof(pr->running_hash), "%s", pr->spec_hash);
     for (size_t i = 0; i < pr->n_ctrs; i++) {
         Ctr *c = &pr->ctrs[i];
@@ -253,7 +262,8 @@ static void pod_rec_restore(PodRec *pr, json_t *st)
         if (!c->ever_started)
             continue;
         /* Still being started by a monitor of the killed daemon: ctr_start() takes it over. */
-        if (pr->m->rt->container_inspect(pr->m->rt_ctx, c->id, &cs, NULL) < 0 ||
+        if (!pod_rt(pr) ||
+            pod_rt(pr)->ops->container_inspect(pod_rt(pr)->ctx, c->id, &cs, NULL) < 0 ||
             cs.state == CONTAINER_STATE_STARTING)
             continue;
         if (cs.state == CONTAINER_STATE_RUNNING && ctr_adopt_running(c, cs.monitor_pid)) {
@@ -282,21 +292,32 @@ static void cleanup_orphan(Manager *m, const char *name, json_t *st)
 {
     json_t *ctrs = json_object_get(st, "containers"), *cj;
     const char *ns = json_string_value(json_object_get(st, "namespace"));
-    const char *key;
+    const char *key, *runtime = json_string_value(json_object_get(st, "runtime"));
     Pod shell = {.name = (char *)name, .namespace = (char *)(ns ? ns : "default")};
+    const RuntimeBackend *rt;
 
+    /* State written before backends were named is the native backend's. */
+    if (!runtime)
+        runtime = runtime_native_ops.name;
+    rt = manager_backend(m, runtime);
+    if (!rt) {
+        log_warning("pod=%s/%s: belongs to no manifest, but runs under runtime '%s', which this "
+                    "podd does not have: left as it is; continuing",
+                    shell.namespace, name, runtime);
+        return;
+    }
     json_object_foreach(ctrs, key, cj)
     {
         const char *id = json_string_value(json_object_get(cj, "id"));
 
         if (id) {
-            (void)m->rt->container_signal(m->rt_ctx, id, SIGKILL, NULL);
+            (void)rt->ops->container_signal(rt->ctx, id, SIGKILL, NULL);
             /* At startup, before any pod runs: waiting for a busy cgroup here delays no one. */
-            for (int i = 0; i < 250 && m->rt->container_remove(m->rt_ctx, id, NULL) == -EBUSY; i++)
+            for (int i = 0; i < 250 && rt->ops->container_remove(rt->ctx, id, NULL) == -EBUSY; i++)
                 (void)usleep(20 * 1000);
         }
     }
-    (void)m->rt->pod_destroy(m->rt_ctx, &shell, NULL);
+    (void)rt->ops->pod_destroy(rt->ctx, &shell, NULL);
     (void)state_store_remove_pod(m->store, name);
     log_info("pod=%s/%s: removed, it belongs to no manifest", shell.namespace, name);
 }
@@ -577,6 +598,77 @@ static int on_reconcile(LoopSource *s, void *userdata)
     return 0;
 }
 
+/* ---- backends ---------------------------------------------------------------------- */
+
+const RuntimeBackend *manager_backend(const Manager *m, const char *name)
+{
+    for (size_t i = 0; name && i < m->n_backends; i++)
+        if (streq(m->backends[i].ops->name, name))
+            return &m->backends[i];
+    return NULL;
+}
+
+const char *pod_wanted_runtime(const PodRec *pr)
+{
+    for (size_t i = 0; pr->pod && i < pr->pod->annotations.n; i++)
+        if (streq(pr->pod->annotations.items[i].key, "podd.io/runtime"))
+            return runtime_kind_to_string(pr->pod->runtime);
+    return pr->m->backends[0].ops->name;
+}
+
+const RuntimeBackend *pod_rt(const PodRec *pr)
+{
+    return manager_backend(pr->m, pr->runtime ? pr->runtime : pod_wanted_runtime(pr));
+}
+
+void *manager_runtime_ctx(const Manager *m, const char *name)
+{
+    const RuntimeBackend *b = manager_backend(m, name);
+
+    return b ? b->ctx : NULL;
+}
+
+/*
+ * Initializes every backend of table, the default (cfg.runtime) first. The
+ * default must work; another that cannot start is left out, and pods naming
+ * it wait with RuntimeNotAvailable.
+ */
+static int manager_open_backends(Manager *m, const RuntimeOps *const *table,
+                                 const RuntimeConfig *rc, PdError *reterr)
+{
+    const RuntimeOps *def = NULL;
+    char known[256] = "";
+    size_t n = 0;
+    int r;
+
+    for (size_t i = 0; table[i]; i++) {
+        n++;
+        if (streq(table[i]->name, m->cfg.runtime))
+            def = table[i];
+        (void)snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", i ? ", " : "",
+                       table[i]->name);
+    }
+    if (!def)
+        return pd_error_set(reterr, -EINVAL, "unknown runtime '%s' (known: %s)", m->cfg.runtime,
+                            known);
+    m->backends = calloc(n, sizeof(RuntimeBackend));
+    if (!m->backends)
+        return pd_error_set(reterr, -ENOMEM, "out of memory");
+    r = def->init(&m->backends[0].ctx, rc, reterr);
+    if (r < 0)
+        return pd_error_prefix(reterr, r, "runtime '%s'", def->name);
+    m->backends[m->n_backends++].ops = def;
+    for (size_t i = 0; table[i]; i++) {
+        RuntimeBackend *b = &m->backends[m->n_backends];
+
+        if (table[i] == def || table[i]->init(&b->ctx, rc, NULL) < 0)
+            continue;
+        b->ops = table[i];
+        m->n_backends++;
+    }
+    return 0;
+}
+
 /* ---- life of the manager ---------------------------------------------------------- */
 
 int manager_new(Loop *loop, const ManagerConfig *cfg, Manager **ret, PdError *reterr)
@@ -599,12 +691,9 @@ int manager_new(Loop *loop, const ManagerConfig *cfg, Manager **ret, PdError *re
     r = state_store_open(cfg->state_dir, &m->store, reterr);
     if (r < 0)
         return r;
-    m->rt = runtime_find(cfg->runtime);
-    if (!m->rt)
-        return pd_error_set(reterr, -EINVAL, "unknown runtime '%s' (known: native)", cfg->runtime);
     rc = (RuntimeConfig){
         .run_dir = cfg->run_dir, .log_dir = cfg->log_dir, .monitor_path = cfg->monitor_path};
-    r = m->rt->init(&m->rt_ctx, &rc, reterr);
+    r = manager_open_backends(m, cfg->runtimes ? cfg->runtimes : runtime_table, &rc, reterr);
     if (r < 0)
         return r;
     r = loop_add_deferred(loop, &m->reconcile, on_reconcile, m);
@@ -635,8 +724,9 @@ Manager *manager_free(Manager *m)
         pod_rec_free(m->pods[i]);
     free(m->pods);
     loop_source_unref(m->reconcile);
-    if (m->rt && m->rt_ctx)
-        m->rt->done(m->rt_ctx);
+    for (size_t i = 0; i < m->n_backends; i++)
+        m->backends[i].ops->done(m->backends[i].ctx);
+    free(m->backends);
     state_store_free(m->store);
     json_decref(m->events);
     free(m->images_dir);
@@ -820,9 +910,9 @@ static json_t *pod_rec_to_json(const PodRec *pr)
         (void)json_object_set_new(meta, "labels", labels);
     }
     if (meta) {
-        json_t *ann = json_pack("{s:s,s:s}", "podd.io/source", pr->source ? pr->source : "",
-                                "podd.io/runtime",
-                                pr->pod ? runtime_kind_to_string(pr->pod->runtime) : "native");
+        json_t *ann =
+            json_pack("{s:s,s:s}", "podd.io/source", pr->source ? pr->source : "",
+                      "podd.io/runtime", pr->runtime ? pr->runtime : pod_wanted_runtime(pr));
 
         for (size_t i = 0; ann && pr->pod && i < pr->pod->annotations.n; i++)
             (void)json_object_set_new(ann, pr->pod->annotations.items[i].key,

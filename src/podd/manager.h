@@ -23,7 +23,9 @@ typedef struct ManagerConfig {
     const char *run_dir;
     const char *log_dir;
     const char *monitor_path; /* podd-monitor */
-    const char *runtime;      /* "native" */
+    const char *runtime;      /* the backend of pods without podd.io/runtime ("native") */
+    /* The backends, NULL-terminated; NULL: runtime_table (tests hand in the fake one). */
+    const struct RuntimeOps *const *runtimes;
     uint64_t rescan_interval_usec;
     /* Restart backoff defaults (a pod's podd.io/restart-backoff overrides them). */
     uint64_t backoff_initial_usec, backoff_max_usec, backoff_reset_usec;
@@ -47,6 +49,9 @@ DEFINE_CLEANUP_FUNC(Manager, manager_free)
  * manifest, and schedules the first reconcile. Returns 0 or -errno.
  */
 int manager_start(Manager *m);
+
+/* The context of the manager's backend called name (for tests of the fake one); NULL. */
+void *manager_runtime_ctx(const Manager *m, const char *name);
 
 /* SIGHUP: re-read every manifest. */
 void manager_rescan(Manager *m);

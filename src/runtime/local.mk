@@ -19,3 +19,10 @@ tests_unit_test_runtime_LDADD = $(TEST_LIBS)
 
 TESTS += tests/integration/test_runtime.py
 EXTRA_DIST += tests/integration/test_runtime.py tests/integration/conftest.py
+
+# Root only (exit 77 otherwise): the asynchronous start with real containers.
+check_PROGRAMS += tests/unit/test-runtime-start
+TESTS += tests/unit/test-runtime-start
+tests_unit_test_runtime_start_SOURCES = tests/unit/test-runtime-start.c
+tests_unit_test_runtime_start_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_runtime_start_LDADD = $(TEST_LIBS)

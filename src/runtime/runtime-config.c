@@ -83,6 +83,7 @@ ContainerConfig *container_config_free(ContainerConfig *c)
     strv_free(c->cap_drop);
     free(c->cgroup);
     free(c->log_path);
+    free(c->runtime);
     free(c->monitor_pid_file);
     free(c->pid_file);
     free(c->exit_file);
@@ -141,7 +142,8 @@ json_t *container_config_to_json(const ContainerConfig *c)
 
     if (!o || !ns || !mounts || !rl || !groups)
         return NULL;
-    ok = jset_str(o, "id", c->id) && jset_str(o, "pod", c->pod) && jset_str(o, "name", c->name) &&
+    ok = jset_str(o, "runtime", c->runtime) && jset_str(o, "id", c->id) &&
+         jset_str(o, "pod", c->pod) && jset_str(o, "name", c->name) &&
          jset_str(o, "image", c->image) && jset_str(o, "imageDir", c->image_dir) &&
          jset_str(o, "runDir", c->run_dir) && jset(o, "args", strv_json(c->args)) &&
          jset(o, "env", strv_json(c->env)) && jset_str(o, "workingDir", c->working_dir) &&
@@ -320,7 +322,8 @@ int container_config_from_json(json_t *j, ContainerConfig **ret, PdError *reterr
     c = container_config_new();
     if (!c)
         return -ENOMEM;
-    if ((r = get_str(j, "id", true, false, &c->id, reterr)) < 0 ||
+    if ((r = get_str(j, "runtime", false, false, &c->runtime, reterr)) < 0 ||
+        (r = get_str(j, "id", true, false, &c->id, reterr)) < 0 ||
         (r = get_str(j, "pod", false, false, &c->pod, reterr)) < 0 ||
         (r = get_str(j, "name", false, false, &c->name, reterr)) < 0 ||
         (r = get_str(j, "image", false, false, &c->image, reterr)) < 0 ||
@@ -347,6 +350,11 @@ int container_config_from_json(json_t *j, ContainerConfig **ret, PdError *reterr
         (r = get_str(j, "pidFile", false, true, &c->pid_file, reterr)) < 0 ||
         (r = get_str(j, "exitFile", true, true, &c->exit_file, reterr)) < 0)
         return r;
+    if (!c->runtime && !(c->runtime = strdup(runtime_native_ops.name)))
+        return -ENOMEM;
+    if (!runtime_monitor_find(c->runtime))
+        return pd_error_set(reterr, -EINVAL, "config: 'runtime': no backend '%s' in podd-monitor",
+                            c->runtime);
     if (!c->args || !c->args[0] || !c->args[0][0])
         return pd_error_set(reterr, -EINVAL, "config: 'args' must hold at least the command");
     for (i = 0; c->env && c->env[i]; i++)

@@ -1021,3 +1021,9 @@ out:
             close(fds[i]);
     return r;
 }
+
+const RuntimeMonitorOps runtime_native_monitor_ops = {
+    .name = "native",
+    .spawn = native_container_spawn,
+    .exec = native_container_exec,
+};

@@ -97,16 +97,14 @@ static char *container_file(const NativeCtx *ctx, const char *id, const char *na
 }
 
 /*
- * fork + exec of podd-monitor with argv; returns the wait status. keep_fd
- * (or -1) becomes the monitor's fd 3; every other fd but stdio is closed.
+ * fork + exec of podd-monitor with argv. keep_fd (or -1) becomes the
+ * monitor's fd 3; every other fd but stdio is closed. Returns the child's
+ * pid; the caller reaps it.
  */
-static int run_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd, int *ret_status,
-                       PdError *reterr)
+static pid_t spawn_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd, PdError *reterr)
 {
-    pid_t pid;
-    int status;
+    pid_t pid = fork();
 
-    pid = fork();
     if (pid < 0)
         return pd_error_set(reterr, -errno, "fork: %s", RUNTIME_STRERROR(errno));
     if (pid == 0) {
@@ -123,6 +121,18 @@ static int run_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd, int
         execv(ctx->monitor_path, argv);
         _exit(MONITOR_EXEC_FAILED);
     }
+    return pid;
+}
+
+/* spawn_monitor() and wait for it; returns the wait status. */
+static int run_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd, int *ret_status,
+                       PdError *reterr)
+{
+    pid_t pid = spawn_monitor(ctx, argv, keep_fd, reterr);
+    int status;
+
+    if (pid < 0)
+        return pid;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
             return pd_error_set(reterr, -errno, "wait for podd-monitor: %s",
@@ -131,19 +141,23 @@ static int run_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd, int
     return 0;
 }
 
-static int native_container_start(void *userdata, const Pod *pod, const Container *ct,
-                                  const char *image_dir, int *ret_pidfd, PdError *reterr)
+static int native_container_start_begin(void *userdata, const Pod *pod, const Container *ct,
+                                        const char *image_dir, int *ret_starter_pidfd,
+                                        PdError *reterr)
 {
     NativeCtx *ctx = userdata;
     _cleanup_(container_config_freep) ContainerConfig *c = NULL;
     _cleanup_free_ char *cfg_path = NULL;
     _cleanup_close_ int lock = -1;
-    ExitRecord e;
-    int r, status, fd;
+    pid_t pid;
+    int r, fd;
 
     r = container_config_new_from_pod(pod, ct, ctx->run_dir, ctx->log_dir, image_dir, &c, reterr);
     if (r < 0)
         return r;
+    c->runtime = strdup(runtime_native_ops.name);
+    if (!c->runtime)
+        return -ENOMEM;
     r = mkdir_p(c->run_dir, 0700);
     if (r < 0)
         return pd_error_set(reterr, r, "mkdir %s: %s", c->run_dir, RUNTIME_STRERROR(r));
@@ -163,25 +177,58 @@ static int native_container_start(void *userdata, const Pod *pod, const Containe
     r = container_config_save(c, cfg_path, reterr);
     if (r < 0)
         return r;
-    /* The monitor inherits the lock and keeps it for the container's lifetime. */
-    r = run_monitor(ctx, (char *[]){"podd-monitor", "--lock-fd=3", cfg_path, NULL}, lock, &status,
-                    reterr);
-    if (r < 0)
-        return r;
-    if (exit_record_read(c->exit_file, &e) >= 0 && streq(e.reason, "StartError"))
-        return pd_error_set(reterr, -EIO, "%s", e.message);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return pd_error_set(reterr, -EIO, "podd-monitor %s failed (status 0x%x)", cfg_path,
-                            (unsigned)status);
-    fd = pid_file_open_pidfd(c->monitor_pid_file, NULL);
-    if (fd < 0 && fd != -ESRCH)
-        return pd_error_set(reterr, fd, "monitor pid file %s: %s", c->monitor_pid_file,
-                            RUNTIME_STRERROR(fd));
+    /* The starter inherits the lock and hands it to the monitor, which keeps it. */
+    pid =
+        spawn_monitor(ctx, (char *[]){"podd-monitor", "--lock-fd=3", cfg_path, NULL}, lock, reterr);
+    if (pid < 0)
+        return pid;
+    /* Our unreaped child: its pid cannot be reused before we open the pidfd. */
+    fd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (fd < 0) {
-        /* The container already finished and its monitor with it: a pidfd of nothing. */
-        return pd_error_set(reterr, -ESRCH, "container %s exited before it could be watched",
-                            c->id);
+        r = -errno;
+        (void)kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return pd_error_set(reterr, r, "pidfd_open of podd-monitor: %s", RUNTIME_STRERROR(r));
     }
+    /* pidfds are close-on-exec from the start. */
+    *ret_starter_pidfd = fd;
+    return 0;
+}
+
+static int native_container_start_finish(void *userdata, const char *id, int starter_pidfd,
+                                         int *ret_pidfd, PdError *reterr)
+{
+    NativeCtx *ctx = userdata;
+    _cleanup_free_ char *exitf = NULL, *monf = NULL;
+    siginfo_t si = {0};
+    ExitRecord e;
+    int fd;
+
+    if (!id_ok(id))
+        return pd_error_set(reterr, -EINVAL, "bad container id '%s'", id);
+    exitf = container_file(ctx, id, "exit.json");
+    monf = container_file(ctx, id, "monitor.pid");
+    if (!exitf || !monf)
+        return -ENOMEM;
+    while (waitid((idtype_t)P_PIDFD, (id_t)starter_pidfd, &si, WEXITED) < 0)
+        if (errno != EINTR)
+            return pd_error_set(reterr, -errno, "wait for podd-monitor of %s: %s", id,
+                                RUNTIME_STRERROR(errno));
+    if (exit_record_read(exitf, &e) >= 0 && streq(e.reason, "StartError"))
+        return pd_error_set(reterr, -EIO, "%s", e.message);
+    if (si.si_code == CLD_EXITED && si.si_status == MONITOR_EXEC_FAILED)
+        return pd_error_set(reterr, -EIO, "container %s: cannot run podd-monitor %s", id,
+                            ctx->monitor_path);
+    if (si.si_code != CLD_EXITED || si.si_status != 0)
+        return pd_error_set(reterr, -EIO, "container %s: podd-monitor failed (%s %d)", id,
+                            si.si_code == CLD_EXITED ? "exit status" : "signal", si.si_status);
+    fd = pid_file_open_pidfd(monf, NULL);
+    if (fd == -ESRCH)
+        /* The container already finished and its monitor with it: a pidfd of nothing. */
+        return pd_error_set(reterr, -ESRCH, "container %s exited before it could be watched", id);
+    if (fd < 0)
+        return pd_error_set(reterr, fd, "monitor pid file %s: %s", monf, RUNTIME_STRERROR(fd));
     *ret_pidfd = fd;
     return 0;
 }
@@ -324,22 +371,56 @@ const RuntimeOps runtime_native_ops = {
     .done = native_done,
     .pod_create = native_pod_create,
     .pod_destroy = native_pod_destroy,
-    .container_start = native_container_start,
+    .container_start_begin = native_container_start_begin,
+    .container_start_finish = native_container_start_finish,
     .container_signal = native_container_signal,
     .container_exec = native_container_exec_op,
     .container_remove = native_container_remove,
     .container_inspect = native_container_inspect,
 };
 
-static const RuntimeOps *const runtime_table[] = {
+const RuntimeOps *const runtime_table[] = {
     &runtime_native_ops,
     NULL,
 };
 
 const RuntimeOps *runtime_find(const char *name)
 {
-    for (size_t i = 0; runtime_table[i]; i++)
+    for (size_t i = 0; name && runtime_table[i]; i++)
         if (streq(runtime_table[i]->name, name))
             return runtime_table[i];
     return NULL;
+}
+
+static const RuntimeMonitorOps *const runtime_monitor_table[] = {
+    &runtime_native_monitor_ops,
+    NULL,
+};
+
+const RuntimeMonitorOps *runtime_monitor_find(const char *name)
+{
+    for (size_t i = 0; name && runtime_monitor_table[i]; i++)
+        if (streq(runtime_monitor_table[i]->name, name))
+            return runtime_monitor_table[i];
+    return NULL;
+}
+
+int runtime_container_start(const RuntimeOps *ops, void *ctx, const Pod *pod, const Container *c,
+                            const char *image_dir, int *ret_pidfd, PdError *reterr)
+{
+    _cleanup_free_ char *id = runtime_container_id(pod, c);
+    _cleanup_close_ int starter = -1;
+    struct pollfd p;
+    int r;
+
+    if (!id)
+        return -ENOMEM;
+    r = ops->container_start_begin(ctx, pod, c, image_dir, &starter, reterr);
+    if (r < 0)
+        return r;
+    p = (struct pollfd){.fd = starter, .events = POLLIN};
+    /* Should poll fail, finish (owed once per begin) waits for the starter itself. */
+    while (poll(&p, 1, -1) < 0 && errno == EINTR)
+        ;
+    return ops->container_start_finish(ctx, id, starter, ret_pidfd, reterr);
 }

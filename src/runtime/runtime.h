@@ -60,6 +60,7 @@ typedef struct NamespaceSpec {
 } NamespaceSpec;
 
 typedef struct ContainerConfig {
+    char *runtime;   /* the backend whose monitor half runs it; set by that backend */
     char *id;        /* unique on the host: "<namespace>_<pod>_<container>" */
     char *pod;       /* pod name, for messages */
     char *name;      /* container name */
@@ -101,7 +102,11 @@ DEFINE_CLEANUP_FUNC(ContainerConfig, container_config_free)
 
 /* Serializes c; returns a new reference or NULL on ENOMEM. */
 json_t *container_config_to_json(const ContainerConfig *c);
-/* Builds a config from JSON; -EINVAL with reterr naming the bad field. Caller owns *ret. */
+/*
+ * Builds a config from JSON; -EINVAL with reterr naming the bad field. Caller owns *ret.
+ * An absent "runtime" means "native" (configs written before backends were named); one
+ * naming a backend without a monitor half (runtime_monitor_find()) is refused.
+ */
 int container_config_from_json(json_t *j, ContainerConfig **ret, PdError *reterr);
 /* Reads and parses a config file (at most 1 MiB). Does not keep the JSON tree. */
 int container_config_load(const char *path, ContainerConfig **ret, PdError *reterr);
@@ -322,6 +327,13 @@ typedef struct ContainerStatus {
     ExitRecord exit; /* valid when state is EXITED */
 } ContainerStatus;
 
+/*
+ * A backend, as podd sees it. Every backend is one static const instance;
+ * the table runtime_find() searches holds those a user may name (--runtime,
+ * podd.io/runtime). Operations take the ctx init() made; optional ones are
+ * NULL (none is, today). Removing or signalling what is gone is not an error
+ * the caller must handle specially: remove returns 0, signal -ESRCH.
+ */
 typedef struct RuntimeOps {
     const char *name;
     int (*init)(void **ret_ctx, const RuntimeConfig *cfg, PdError *reterr);
@@ -330,12 +342,42 @@ typedef struct RuntimeOps {
     int (*pod_create)(void *ctx, const Pod *pod, PdError *reterr);
     int (*pod_destroy)(void *ctx, const Pod *pod, PdError *reterr);
     /*
-     * Writes the container's config and spawns its podd-monitor; returns once
-     * the container runs (or failed to start: the exit record then says
-     * StartError and so does reterr). *ret_pidfd is a pidfd of the monitor.
+     * Starting a container takes two calls, so that a caller on an event
+     * loop never waits for it (runtime_container_start() is both in one,
+     * for callers that may wait).
+     *
+     * container_start_begin writes the container's config, takes its lock
+     * and launches the starter (for native: podd-monitor, a child of the
+     * caller, which sets the container up and hands the lock on to the
+     * monitor that stays). It returns at once, before the container runs,
+     * with *ret_starter_pidfd: a close-on-exec fd the caller owns and
+     * closes, which becomes readable (POLLIN) once the start is decided
+     * either way. Errors: -EBUSY when another starter or monitor holds the
+     * container (nothing was launched; look again later, inspect says
+     * STARTING or RUNNING); anything else with reterr set. On any error
+     * there is nothing to finish.
+     *
+     * container_start_finish must be called exactly once after each
+     * successful begin, with the container's id (runtime_container_id())
+     * and the starter fd, which it borrows (it closes nothing of the
+     * caller's). It never blocks once the starter fd is readable (called
+     * earlier, it waits until then). It reaps the starter and returns:
+     *   0       the container runs; *ret_pidfd (close-on-exec, the caller's)
+     *           is a pidfd of its monitor, readable once the container's end
+     *           is recorded (container_inspect then says EXITED).
+     *   -ESRCH  it ran and ended already, its monitor with it: its end is
+     *           recorded; there is nothing to watch.
+     *   -EIO    it never ran: reterr holds the precise reason ("exec
+     *           /bin/app: no such file or directory (image bb:latest)") and
+     *           the exit record says StartError with the same message.
+     *   other   -errno with reterr set (e.g. the starter could not be reaped).
+     * Never reap the processes behind the returned fds yourself.
      */
-    int (*container_start)(void *ctx, const Pod *pod, const Container *c, const char *image_dir,
-                           int *ret_pidfd, PdError *reterr);
+    int (*container_start_begin)(void *ctx, const Pod *pod, const Container *c,
+                                 const char *image_dir, int *ret_starter_pidfd, PdError *reterr);
+    int (*container_start_finish)(void *ctx, const char *id, int starter_pidfd, int *ret_pidfd,
+                                  PdError *reterr);
+    /* The container's processes get sig; -ESRCH when it does not run. */
     int (*container_signal)(void *ctx, const char *id, int sig, PdError *reterr);
     /* Exec probe: *ret_status is a wait status; -ETIMEDOUT after timeout. */
     int (*container_exec)(void *ctx, const char *id, char *const *argv, uint64_t timeout_usec,
@@ -351,5 +393,36 @@ typedef struct RuntimeOps {
 
 extern const RuntimeOps runtime_native_ops;
 
-/* The backend called name ("native"); NULL when there is none. */
+/*
+ * container_start_begin, a wait for the starter, container_start_finish:
+ * returns what finish returns. For tests and callers that may block.
+ */
+int runtime_container_start(const RuntimeOps *ops, void *ctx, const Pod *pod, const Container *c,
+                            const char *image_dir, int *ret_pidfd, PdError *reterr);
+
+/* The backend called name ("native") that users may choose; NULL when there is none. */
 const RuntimeOps *runtime_find(const char *name);
+/* The NULL-terminated table runtime_find() searches, in the order podd lists them. */
+extern const RuntimeOps *const runtime_table[];
+
+/*
+ * The half of a backend that runs inside podd-monitor, chosen by
+ * ContainerConfig.runtime: spawn creates the container's first process (a
+ * child of the monitor, which reaps it) and returns its pid once it runs, or
+ * the precise reason it could not start; exec runs a command in the running
+ * container whose first process is pid and returns its wait status
+ * (-ETIMEDOUT after timeout_usec, 0: no limit). Both run as root in the
+ * monitor and do not log.
+ */
+typedef struct RuntimeMonitorOps {
+    const char *name; /* the RuntimeOps it belongs to */
+    int (*spawn)(const ContainerConfig *c, const ContainerStdio *stdio, const SecurityHooks *hooks,
+                 pid_t *ret_pid, PdError *reterr);
+    int (*exec)(const ContainerConfig *c, pid_t pid, char *const *argv, const SecurityHooks *hooks,
+                uint64_t timeout_usec, int *ret_status, PdError *reterr);
+} RuntimeMonitorOps;
+
+extern const RuntimeMonitorOps runtime_native_monitor_ops;
+
+/* The monitor half of the backend called name; NULL when this podd-monitor has none. */
+const RuntimeMonitorOps *runtime_monitor_find(const char *name);

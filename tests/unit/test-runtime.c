@@ -76,8 +76,11 @@ START_TEST(test_config_roundtrip)
     ck_assert_int_eq(c->memory_limit, 67108864);
     ck_assert_int_eq(c->cpu_shares_millis, UNSET);
     ck_assert_int_eq(c->log_max_bytes, 1048576);
+    /* Written before backends were named: the native one. */
+    ck_assert_str_eq(c->runtime, "native");
 
     j2 = container_config_to_json(c);
+    ck_assert_str_eq(json_string_value(json_object_get(j2, "runtime")), "native");
     ck_assert_ptr_nonnull(j2);
     ck_assert_int_eq(container_config_from_json(j2, &c2, &e), 0);
     j3 = container_config_to_json(c2);
@@ -115,6 +118,13 @@ static const struct {
     {"{\"id\":\"x\",\"imageDir\":\"/i\",\"runDir\":\"/r\",\"args\":[\"x\"],\"exitFile\":\"/e\","
      "\"memoryLimit\":-5}",
      "memoryLimit"},
+    /* The fake backend has no monitor half: podd-monitor cannot run its containers. */
+    {"{\"id\":\"x\",\"imageDir\":\"/i\",\"runDir\":\"/r\",\"args\":[\"x\"],\"exitFile\":\"/e\","
+     "\"runtime\":\"fake\"}",
+     "'runtime': no backend 'fake'"},
+    {"{\"id\":\"x\",\"imageDir\":\"/i\",\"runDir\":\"/r\",\"args\":[\"x\"],\"exitFile\":\"/e\","
+     "\"runtime\":7}",
+     "'runtime'"},
 };
 
 START_TEST(test_config_bad)
@@ -483,7 +493,8 @@ START_TEST(test_native_ops)
     ck_assert_int_eq(ops->init(&ctx, &cfg, &e), 0);
     ck_assert_int_eq(ops->pod_create(ctx, &pod, &e), 0);
     ck_assert_int_eq(ops->pod_create(ctx, &pod, &e), 0); /* idempotent */
-    ck_assert_msg(ops->container_start(ctx, &pod, &ct, root, &pidfd, &e) == 0, "%s", e.message);
+    ck_assert_msg(runtime_container_start(ops, ctx, &pod, &ct, root, &pidfd, &e) == 0, "%s",
+                  e.message);
     ck_assert_int_ge(pidfd, 0);
     ck_assert_int_eq(ops->container_inspect(ctx, "t_optest_app", &st, &e), 0);
     ck_assert_int_eq(st.state, CONTAINER_STATE_RUNNING);
@@ -517,7 +528,8 @@ START_TEST(test_native_ops)
     ck_assert_int_eq(st.state, CONTAINER_STATE_UNKNOWN);
 
     /* A start error comes back with the child's message. */
-    ck_assert_int_lt(ops->container_start(ctx, &pod, &ct, "/nonexistent-image", &pidfd, &e), 0);
+    ck_assert_int_lt(runtime_container_start(ops, ctx, &pod, &ct, "/nonexistent-image", &pidfd, &e),
+                     0);
     ck_assert_ptr_nonnull(
         strstr(e.message, "rootfs /nonexistent-image: no such file or directory"));
     ck_assert_int_eq(ops->container_remove(ctx, "t_optest_app", &e), 0);

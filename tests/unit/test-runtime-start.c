@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The asynchronous start of the native backend (container_start_begin and
+ * container_start_finish) with real containers. Root, podd-monitor and
+ * /bin/busybox are needed: without them the whole program is skipped (a
+ * TAP skip plan for the TAP driver make check uses, exit status 77 otherwise).
+ */
+#include <check.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include "runtime/runtime.h"
+#include "unit-util.h"
+
+static char tmpdir[64], monitor[PATH_MAX], root[128], podname[32];
+static const RuntimeOps *ops;
+static void *ctx;
+static Pod pod;
+
+static void setup(void)
+{
+    _cleanup_free_ char *run = NULL, *log = NULL;
+    char cmd[1024];
+
+    (void)snprintf(tmpdir, sizeof(tmpdir), "/tmp/test-runtime-start.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    (void)snprintf(root, sizeof(root), "%s/rootfs", tmpdir);
+    (void)snprintf(cmd, sizeof(cmd),
+                   "mkdir -p %s/bin %s/etc && cp /bin/busybox %s/bin/ && "
+                   "for a in sh sleep true; do ln -s busybox %s/bin/$a; done && "
+                   "echo root:x:0:0::/:/bin/sh > %s/etc/passwd",
+                   root, root, root, root, root);
+    ck_assert_int_eq(system(cmd), 0);
+    run = strdup_printf("%s/run", tmpdir);
+    log = strdup_printf("%s/log", tmpdir);
+    ck_assert(run && log);
+    /* Unique on the host: the cgroup podd/<ns>_<pod>_<ctr> is shared by every podd. */
+    (void)snprintf(podname, sizeof(podname), "rtstart%d", (int)getpid());
+    pod = (Pod){.name = podname,
+                .namespace = "t",
+                .run_as_user = UNSET,
+                .run_as_group = UNSET,
+                .fs_group = UNSET};
+    ops = runtime_find("native");
+    ck_assert_ptr_nonnull(ops);
+    ck_assert_int_eq(
+        ops->init(&ctx, &(RuntimeConfig){.run_dir = run, .log_dir = log, .monitor_path = monitor},
+                  NULL),
+        0);
+    ck_assert_int_eq(ops->pod_create(ctx, &pod, NULL), 0);
+}
+
+static void teardown(void)
+{
+    ck_assert_int_eq(ops->pod_destroy(ctx, &pod, NULL), 0);
+    ops->done(ctx);
+    ck_assert_int_eq(unit_rm_tree(tmpdir), 0);
+}
+
+static Container container(const char *name, char **cmd)
+{
+    return (Container){
+        .name = (char *)name,
+        .image = "bb:latest",
+        .command = cmd,
+        .resources = (Resources){UNSET, UNSET, UNSET, UNSET},
+        .security_context = (SecurityContext){.run_as_user = UNSET,
+                                              .run_as_group = UNSET,
+                                              .run_as_non_root = -1,
+                                              .privileged = -1,
+                                              .allow_privilege_escalation = -1,
+                                              .read_only_root_filesystem = -1},
+    };
+}
+
+static char *ctr_file(const Container *c, const char *name)
+{
+    _cleanup_free_ char *id = runtime_container_id(&pod, c);
+
+    return strdup_printf("%s/run/containers/%s/%s", tmpdir, id, name);
+}
+
+static bool readable(int fd, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+
+    return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN);
+}
+
+/* The pid a pidfd refers to, from /proc/self/fdinfo. */
+static pid_t pidfd_pid(int fd)
+{
+    char path[64], line[256];
+    FILE *f;
+    int pid = -1;
+
+    (void)snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+    f = fopen(path, "re");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "Pid: %d", &pid) == 1)
+            break;
+    fclose(f);
+    return pid;
+}
+
+/* Kills the container, waits for its monitor, removes it. */
+static void end(const Container *c, int pidfd)
+{
+    _cleanup_free_ char *id = runtime_container_id(&pod, c);
+    ContainerStatus st;
+    int r;
+
+    ck_assert_int_eq(ops->container_signal(ctx, id, SIGKILL, NULL), 0);
+    ck_assert(readable(pidfd, 10000));
+    close(pidfd);
+    ck_assert_int_eq(ops->container_inspect(ctx, id, &st, NULL), 0);
+    ck_assert_int_eq(st.state, CONTAINER_STATE_EXITED);
+    ck_assert_int_eq(st.exit.signal, SIGKILL);
+    for (int i = 0; i < 250 && (r = ops->container_remove(ctx, id, NULL)) == -EBUSY; i++)
+        (void)usleep(20 * 1000);
+    ck_assert_int_eq(r, 0);
+}
+
+START_TEST(test_begin_returns_before_the_container_runs)
+{
+    char *cmd[] = {"sleep", "30", NULL};
+    Container c = container("app", cmd);
+    _cleanup_free_ char *id = runtime_container_id(&pod, &c), *pidf = ctr_file(&c, "container.pid");
+    ContainerStatus st;
+    PdError e = {0};
+    int starter = -1, pidfd = -1;
+    pid_t pid;
+
+    ck_assert_msg(ops->container_start_begin(ctx, &pod, &c, root, &starter, &e) == 0, "%s",
+                  e.message);
+    /* Back at once: the starter still sets the container up, which holds the container's lock. */
+    ck_assert_int_eq(access(pidf, F_OK), -1);
+    ck_assert(!readable(starter, 0));
+    ck_assert(fcntl(starter, F_GETFD) & FD_CLOEXEC);
+    ck_assert_int_eq(ops->container_inspect(ctx, id, &st, NULL), 0);
+    ck_assert_int_ne(st.state, CONTAINER_STATE_UNKNOWN);
+    ck_assert_int_ne(st.state, CONTAINER_STATE_EXITED);
+    /* The starter is our child, until finish reaps it. */
+    pid = pidfd_pid(starter);
+    ck_assert_int_gt(pid, 0);
+
+    ck_assert(readable(starter, 10000));
+    ck_assert_msg(ops->container_start_finish(ctx, id, starter, &pidfd, &e) == 0, "%s", e.message);
+    /* Reaped by finish; the starter fd is still ours to close. */
+    ck_assert_int_eq(waitpid(pid, NULL, WNOHANG), -1);
+    ck_assert_int_eq(errno, ECHILD);
+    ck_assert_int_ge(fcntl(starter, F_GETFD), 0);
+    close(starter);
+
+    /* finish hands over a pidfd of the monitor that stays with the container. */
+    ck_assert(fcntl(pidfd, F_GETFD) & FD_CLOEXEC);
+    ck_assert_int_eq(ops->container_inspect(ctx, id, &st, NULL), 0);
+    ck_assert_int_eq(st.state, CONTAINER_STATE_RUNNING);
+    ck_assert_int_eq(pidfd_pid(pidfd), st.monitor_pid);
+    ck_assert_int_ne(st.monitor_pid, pid);
+    ck_assert_int_eq(access(pidf, F_OK), 0);
+    ck_assert(!readable(pidfd, 0));
+    end(&c, pidfd);
+}
+END_TEST
+
+START_TEST(test_finish_waits_for_the_starter)
+{
+    char *cmd[] = {"sleep", "30", NULL};
+    Container c = container("early", cmd);
+    _cleanup_free_ char *id = runtime_container_id(&pod, &c);
+    PdError e = {0};
+    int starter = -1, pidfd = -1;
+
+    ck_assert_int_eq(ops->container_start_begin(ctx, &pod, &c, root, &starter, &e), 0);
+    /* Called before the starter is done: it waits, and reports the same. */
+    ck_assert_msg(ops->container_start_finish(ctx, id, starter, &pidfd, &e) == 0, "%s", e.message);
+    close(starter);
+    end(&c, pidfd);
+}
+END_TEST
+
+START_TEST(test_failure_before_exec)
+{
+    char *cmd[] = {"/bin/app", NULL};
+    Container c = container("nobin", cmd);
+    _cleanup_free_ char *id = runtime_container_id(&pod, &c);
+    const char *msg = "exec /bin/app: no such file or directory (image bb:latest)";
+    ContainerStatus st;
+    PdError e = {0};
+    int starter = -1, pidfd = -1;
+
+    ck_assert_int_eq(ops->container_start_begin(ctx, &pod, &c, root, &starter, &e), 0);
+    ck_assert(readable(starter, 10000));
+    ck_assert_int_eq(ops->container_start_finish(ctx, id, starter, &pidfd, &e), -EIO);
+    close(starter);
+    ck_assert_int_eq(pidfd, -1);
+    ck_assert_str_eq(e.message, msg);
+    ck_assert_int_eq(ops->container_inspect(ctx, id, &st, NULL), 0);
+    ck_assert_int_eq(st.state, CONTAINER_STATE_EXITED);
+    ck_assert_str_eq(st.exit.reason, "StartError");
+    ck_assert_str_eq(st.exit.message, msg);
+    ck_assert_int_eq(ops->container_remove(ctx, id, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_second_begin_is_busy)
+{
+    char *cmd[] = {"sleep", "30", NULL};
+    Container c = container("twice", cmd);
+    _cleanup_free_ char *id = runtime_container_id(&pod, &c);
+    ContainerStatus st;
+    PdError e = {0};
+    int starter = -1, other = -1, pidfd = -1;
+
+    ck_assert_int_eq(ops->container_start_begin(ctx, &pod, &c, root, &starter, &e), 0);
+    /* While the first starter sets it up... */
+    ck_assert_int_eq(ops->container_start_begin(ctx, &pod, &c, root, &other, &e), -EBUSY);
+    ck_assert_int_eq(other, -1);
+    ck_assert_ptr_nonnull(strstr(e.message, id));
+    ck_assert(readable(starter, 10000));
+    ck_assert_msg(ops->container_start_finish(ctx, id, starter, &pidfd, &e) == 0, "%s", e.message);
+    close(starter);
+    /* ... and while its monitor keeps it: the one that runs is never disturbed. */
+    ck_assert_int_eq(ops->container_start_begin(ctx, &pod, &c, root, &other, &e), -EBUSY);
+    ck_assert_int_eq(ops->container_inspect(ctx, id, &st, NULL), 0);
+    ck_assert_int_eq(st.state, CONTAINER_STATE_RUNNING);
+    ck_assert(!readable(pidfd, 0));
+    end(&c, pidfd);
+}
+END_TEST
+
+START_TEST(test_starts_in_parallel)
+{
+    char *cmd[] = {"sleep", "30", NULL};
+    Container cs[4] = {container("p0", cmd), container("p1", cmd), container("p2", cmd),
+                       container("p3", cmd)};
+    int starters[4], pidfds[4];
+    PdError e = {0};
+
+    /* Every begin returns before any container runs: the monitors work side by side. */
+    for (size_t i = 0; i < ELEMENTSOF(cs); i++)
+        ck_assert_int_eq(ops->container_start_begin(ctx, &pod, &cs[i], root, &starters[i], &e), 0);
+    for (size_t i = 0; i < ELEMENTSOF(cs); i++) {
+        _cleanup_free_ char *id = runtime_container_id(&pod, &cs[i]);
+
+        ck_assert(readable(starters[i], 10000));
+        ck_assert_msg(ops->container_start_finish(ctx, id, starters[i], &pidfds[i], &e) == 0, "%s",
+                      e.message);
+        close(starters[i]);
+    }
+    for (size_t i = 0; i < ELEMENTSOF(cs); i++)
+        end(&cs[i], pidfds[i]);
+}
+END_TEST
+
+int main(void)
+{
+    const char *b = getenv("PODD_BUILDDIR");
+    Suite *s = suite_create("runtime-start");
+    TCase *tc = tcase_create("native");
+    SRunner *sr;
+    int failed;
+
+    (void)snprintf(monitor, sizeof(monitor), "%s/podd-monitor", b ? b : ".");
+    if (geteuid() != 0 || access(monitor, X_OK) < 0 || access("/bin/busybox", X_OK) < 0) {
+        if (getenv("CK_TAP_LOG_FILE_NAME")) {
+            printf("1..0 # SKIP needs root, %s and /bin/busybox\n", monitor);
+            return 0;
+        }
+        fprintf(stderr, "skipped: needs root, %s and /bin/busybox\n", monitor);
+        return 77;
+    }
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_begin_returns_before_the_container_runs);
+    tcase_add_test(tc, test_finish_waits_for_the_starter);
+    tcase_add_test(tc, test_failure_before_exec);
+    tcase_add_test(tc, test_second_begin_is_busy);
+    tcase_add_test(tc, test_starts_in_parallel);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_ENV);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
