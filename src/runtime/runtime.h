@@ -4,8 +4,9 @@
 /*
  * runtime: the container runtime interface (RuntimeOps), the container
  * description handed to podd-monitor (ContainerConfig, serialized as JSON),
- * the pod sandbox (pinned namespaces), cgroups, the CRI log writer and the
- * native backend that sets containers up in a cloned child.
+ * the pod sandbox (pinned namespaces), cgroups, the CRI log writer, the
+ * native backend that sets containers up in a cloned child, and a fake
+ * backend for tests.
  *
  * Nothing here logs above debug. Functions that fail for reasons a user
  * must see take a PdError *reterr (may be NULL, written only on failure).
@@ -426,3 +427,56 @@ extern const RuntimeMonitorOps runtime_native_monitor_ops;
 
 /* The monitor half of the backend called name; NULL when this podd-monitor has none. */
 const RuntimeMonitorOps *runtime_monitor_find(const char *name);
+
+/* ---- the fake backend (tests only) ----------------------------------------------------- */
+
+/*
+ * runtime_fake_ops ("fake") runs no container: it records every call and
+ * replays what a test scripted, so that the manager's wiring can be tested
+ * without root, namespaces or podd-monitor. It is not in runtime_table: no
+ * user can name it (podd.io/runtime only knows native, runc and crun, and
+ * --runtime only runtime_table); a test hands it to the manager itself.
+ *
+ * Its starters and monitors are real, trivial processes: children of the
+ * caller blocked on a pipe that the fake closes when they are to end. So
+ * their fds are real pidfds, readable exactly when a real backend's would
+ * be, and inspect gives a real monitor pid (an adoption by pid works). A
+ * starter ends at once unless the script holds the start; finish reaps it.
+ * A monitor ends when its container does: by runtime_fake_exit(), by a
+ * signal that ends it, by container_remove, or at once with exit_on_start;
+ * the fake reaps it then. container_inspect then says EXITED with the
+ * scripted code, signal and OOM flag (reason Completed, Error or OOMKilled).
+ * Unlike a real backend, finish of a start still held returns -EAGAIN
+ * instead of waiting (the test would wait for itself). done() ends them all.
+ */
+extern const RuntimeOps runtime_fake_ops;
+
+/* What a container (by id) does; kept until scripted again. */
+typedef struct RuntimeFakeScript {
+    bool hold_start;      /* the starter runs until runtime_fake_release_start() */
+    int start_error;      /* < 0: finish fails with it (-EIO: a StartError exit record) */
+    bool exit_on_start;   /* it ends as soon as it runs (finish: -ESRCH) with exit_code */
+    int exit_code;        /* with exit_on_start */
+    bool ignore_sigterm;  /* only SIGKILL (or runtime_fake_exit) ends it */
+    int exec_exit_code;   /* what container_exec's command exits with */
+    unsigned remove_busy; /* container_remove returns -EBUSY this many times first */
+    int pod_create_error; /* < 0: pod_create fails with it; for the id "<namespace>_<pod>" */
+} RuntimeFakeScript;
+
+/* Scripts the container (or pod) id; 0 or -ENOMEM. */
+int runtime_fake_script(void *ctx, const char *id, const RuntimeFakeScript *script);
+/* The running container id ends: exit_code, or 128 + signal when signal is set. -ESRCH. */
+int runtime_fake_exit(void *ctx, const char *id, int exit_code, int signal, bool oom_killed);
+/* A held start of id is decided now (its starter exits). -ESRCH when none is held. */
+int runtime_fake_release_start(void *ctx, const char *id);
+/*
+ * The calls so far, oldest first, one string each: "<op> <id>" with the op
+ * named as its RuntimeOps field ("container_start_begin default_web_app"),
+ * pod ops with "<namespace>_<name>", a signal as "container_signal <id>
+ * <number>", an exec as "container_exec <id> <argv[0]>". NULL-terminated,
+ * owned by ctx, valid until the next call into it.
+ */
+char *const *runtime_fake_calls(void *ctx);
+void runtime_fake_calls_clear(void *ctx);
+/* How many calls so far are exactly call, or start with call and a space. */
+size_t runtime_fake_count(void *ctx, const char *call);
