@@ -20,3 +20,9 @@ TESTS += tests/integration/test_apply.py
 EXTRA_DIST += tests/integration/test_apply.py
 TESTS += tests/integration/test_walkthrough.py
 EXTRA_DIST += tests/integration/test_walkthrough.py
+
+check_PROGRAMS += tests/unit/test-manager-runtimes
+TESTS += tests/unit/test-manager-runtimes
+tests_unit_test_manager_runtimes_SOURCES = tests/unit/test-manager-runtimes.c tests/unit/unit-util.h
+tests_unit_test_manager_runtimes_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_manager_runtimes_LDADD = $(TEST_LIBS)

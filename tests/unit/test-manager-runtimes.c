@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The manager's backends, driven through the fake one (no root): a pod runs
+ * under --runtime unless podd.io/runtime names another, a backend the
+ * manager lacks leaves the pod waiting, the backend is recorded in the
+ * pod's state, and an exit the backend reports reaches the restart policy.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "podd/manager.h"
+#include "runtime/runtime.h"
+#include "unit-util.h"
+
+static char tmpdir[64];
+static Loop *loop;
+static Manager *m;
+static void *fake;
+
+static char *path(const char *rel)
+{
+    char *p = strdup_printf("%s/%s", tmpdir, rel);
+
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+static void write_manifest(const char *name, const char *pod, const char *annotations)
+{
+    _cleanup_free_ char *p = strdup_printf("%s/manifests/%s", tmpdir, name);
+    FILE *f = fopen(p, "we");
+
+    ck_assert_ptr_nonnull(f);
+    fprintf(f,
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n%s"
+            "spec:\n  containers:\n  - name: app\n    image: %s/img\n    command: [/bin/app]\n",
+            pod, annotations, tmpdir);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static void setup(void)
+{
+    static const RuntimeOps *const backends[] = {&runtime_fake_ops, NULL};
+    const char *dirs[] = {"manifests", "state", "run", "log", "img"};
+    _cleanup_free_ char *mdir = NULL, *sdir = NULL, *rdir = NULL, *ldir = NULL;
+    PdError e = {0};
+
+    (void)snprintf(tmpdir, sizeof(tmpdir), "/tmp/test-manager-rt.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+        _cleanup_free_ char *d = path(dirs[i]);
+
+        ck_assert_int_eq(mkdir(d, 0755), 0);
+    }
+    write_manifest("web.yaml", "web", "");
+    write_manifest("other.yaml", "other", "  annotations:\n    podd.io/runtime: runc\n");
+    write_manifest("nat.yaml", "nat", "  annotations:\n    podd.io/runtime: native\n");
+    mdir = path("manifests");
+    sdir = path("state");
+    rdir = path("run");
+    ldir = path("log");
+    ck_assert_int_eq(loop_new(&loop), 0);
+    ck_assert_msg(manager_new(loop,
+                              &(ManagerConfig){
+                                  .manifest_dir = mdir,
+                                  .state_dir = sdir,
+                                  .run_dir = rdir,
+                                  .log_dir = ldir,
+                                  .monitor_path = "/nonexistent/podd-monitor",
+                                  .runtime = "fake",
+                                  .runtimes = backends,
+                                  .backoff_initial_usec = 10 * 1000000ull,
+                                  .backoff_max_usec = 300 * 1000000ull,
+                                  .backoff_reset_usec = 600 * 1000000ull,
+                              },
+                              &m, &e) == 0,
+                  "%s", e.message);
+    fake = manager_runtime_ctx(m, "fake");
+    ck_assert_ptr_nonnull(fake);
+    ck_assert_ptr_null(manager_runtime_ctx(m, "native"));
+    ck_assert_int_eq(manager_start(m), 0);
+}
+
+static void teardown(void)
+{
+    m = manager_free(m);
+    loop = loop_unref(loop);
+    ck_assert_int_eq(unit_rm_tree(tmpdir), 0);
+}
+
+/* Runs the loop until the fake has seen n calls starting with call (5 s at most). */
+static void run_until_calls(const char *call, size_t n)
+{
+    for (int i = 0; i < 500 && runtime_fake_count(fake, call) < n; i++)
+        ck_assert_int_ge(loop_run_once(loop, 10 * 1000), 0);
+    ck_assert_uint_eq(runtime_fake_count(fake, call), n);
+}
+
+/* Runs the loop for a while: whatever is due by then has happened. */
+static void run_for(int iterations)
+{
+    for (int i = 0; i < iterations; i++)
+        ck_assert_int_ge(loop_run_once(loop, 10 * 1000), 0);
+}
+
+/* status.containerStatuses[0] of pod name. */
+static json_t *ctr_status(const char *name)
+{
+    _cleanup_json_ json_t *pod = manager_pod_to_json(m, name);
+    json_t *s;
+
+    ck_assert_ptr_nonnull(pod);
+    s = json_array_get(json_object_get(json_object_get(pod, "status"), "containerStatuses"), 0);
+    ck_assert_ptr_nonnull(s);
+    return json_incref(s);
+}
+
+START_TEST(test_default_backend_runs_and_restarts)
+{
+    _cleanup_json_ json_t *st = NULL, *saved = NULL;
+    _cleanup_free_ char *state = path("state/pods/web/state.json");
+
+    run_until_calls("container_start_finish default_web_app", 1);
+    ck_assert_uint_eq(runtime_fake_count(fake, "pod_create default_web"), 1);
+    run_for(3);
+    st = ctr_status("web");
+    ck_assert_ptr_nonnull(json_object_get(json_object_get(st, "state"), "running"));
+    json_decref(st);
+
+    /* The instance's backend is in its state: an adopting podd keeps it. */
+    saved = json_load_file(state, 0, NULL);
+    ck_assert_ptr_nonnull(saved);
+    ck_assert_str_eq(json_string_value(json_object_get(saved, "runtime")), "fake");
+
+    /* The backend reports an exit through the monitor's pidfd: the first restart is at once. */
+    ck_assert_int_eq(runtime_fake_exit(fake, "default_web_app", 3, 0, false), 0);
+    run_until_calls("container_start_begin default_web_app", 2);
+    run_until_calls("container_start_finish default_web_app", 2);
+    run_for(3);
+    st = ctr_status("web");
+    ck_assert_int_eq(json_integer_value(json_object_get(st, "restartCount")), 1);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(
+            json_object_get(json_object_get(st, "lastState"), "terminated"), "exitCode")),
+        3);
+}
+END_TEST
+
+START_TEST(test_missing_backend_waits)
+{
+    _cleanup_json_ json_t *other = NULL, *nat = NULL;
+
+    run_until_calls("container_start_finish default_web_app", 1);
+    run_for(5);
+    /* runc and native are not this manager's: nothing of theirs reaches any backend. */
+    ck_assert_uint_eq(runtime_fake_count(fake, "pod_create default_other"), 0);
+    ck_assert_uint_eq(runtime_fake_count(fake, "container_start_begin default_other_app"), 0);
+    ck_assert_uint_eq(runtime_fake_count(fake, "pod_create default_nat"), 0);
+    ck_assert_uint_eq(runtime_fake_count(fake, "container_start_begin default_nat_app"), 0);
+    other = ctr_status("other");
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(json_object_get(other, "state"), "waiting"), "reason")),
+                     "RuntimeNotAvailable");
+    nat = ctr_status("nat");
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(json_object_get(nat, "state"), "waiting"), "reason")),
+                     "RuntimeNotAvailable");
+}
+END_TEST
+
+START_TEST(test_unknown_default)
+{
+    static const RuntimeOps *const backends[] = {&runtime_fake_ops, NULL};
+    Manager *m2 = NULL;
+    PdError e = {0};
+    _cleanup_free_ char *mdir = path("manifests"), *sdir = path("state2");
+
+    /* --runtime must name a backend of the table; the fake one is not in the users' table. */
+    ck_assert_int_eq(manager_new(loop,
+                                 &(ManagerConfig){.manifest_dir = mdir,
+                                                  .state_dir = sdir,
+                                                  .run_dir = tmpdir,
+                                                  .log_dir = tmpdir,
+                                                  .monitor_path = "/x",
+                                                  .runtime = "fake"},
+                                 &m2, &e),
+                     -EINVAL);
+    ck_assert_str_eq(e.message, "unknown runtime 'fake' (known: native)");
+    ck_assert_int_eq(manager_new(loop,
+                                 &(ManagerConfig){.manifest_dir = mdir,
+                                                  .state_dir = sdir,
+                                                  .run_dir = tmpdir,
+                                                  .log_dir = tmpdir,
+                                                  .monitor_path = "/x",
+                                                  .runtime = "runc",
+                                                  .runtimes = backends},
+                                 &m2, &e),
+                     -EINVAL);
+    ck_assert_str_eq(e.message, "unknown runtime 'runc' (known: fake)");
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("manager-runtimes");
+    TCase *tc = tcase_create("fake");
+    SRunner *sr;
+    int failed;
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_default_backend_runs_and_restarts);
+    tcase_add_test(tc, test_missing_backend_waits);
+    tcase_add_test(tc, test_unknown_default);
+    tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_ENV);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
