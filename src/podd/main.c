@@ -22,6 +22,7 @@ static const char *arg_socket = NULL; /* default: <run-dir>/podd.sock */
 static const char *arg_socket_group = NULL;
 static const char *arg_runtime = "native";
 static const char *arg_monitor_path = NULL;
+static const char *arg_cgroup_parent = NULL; /* default: podd/<escaped state dir> */
 static bool arg_stop_on_exit = false;
 static uint64_t arg_rescan_interval_usec = 0;
 static uint64_t arg_backoff_initial_usec = 10 * 1000000ull;
@@ -50,6 +51,9 @@ static void usage(FILE *f)
           "  --restart-backoff SPEC   default crash-loop backoff, initial=10s,max=5m,reset=10m\n"
           "  --monitor-path PATH      the podd-monitor binary (default: beside podd, then\n"
           "                           " LIBEXECDIR "/podd-monitor)\n"
+          "  --cgroup-parent PATH     cgroup of this podd's containers: /PATH from the root of\n"
+          "                           each hierarchy, PATH or . below podd's own cgroup (for a\n"
+          "                           Delegate=yes service); default podd/<escaped state dir>\n"
           "  -h, --help               show this help\n"
           "  --version                show the version\n"
           "\n"
@@ -99,6 +103,7 @@ static int parse_args(int argc, char *argv[])
         ARG_RESCAN,
         ARG_BACKOFF,
         ARG_MONITOR,
+        ARG_CGROUP_PARENT,
         ARG_VERSION,
     };
     static const struct option options[] = {
@@ -114,6 +119,7 @@ static int parse_args(int argc, char *argv[])
         {"rescan-interval", required_argument, NULL, ARG_RESCAN},
         {"restart-backoff", required_argument, NULL, ARG_BACKOFF},
         {"monitor-path", required_argument, NULL, ARG_MONITOR},
+        {"cgroup-parent", required_argument, NULL, ARG_CGROUP_PARENT},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, ARG_VERSION},
         {},
@@ -179,6 +185,13 @@ static int parse_args(int argc, char *argv[])
             break;
         case ARG_MONITOR:
             arg_monitor_path = optarg;
+            break;
+        case ARG_CGROUP_PARENT:
+            if (!optarg[0]) {
+                log_error("podd: --cgroup-parent: empty path ('.' is podd's own cgroup)");
+                return -EINVAL;
+            }
+            arg_cgroup_parent = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -476,6 +489,7 @@ int main(int argc, char *argv[])
         .log_dir = arg_log_dir,
         .monitor_path = monitor,
         .runtime = arg_runtime,
+        .cgroup_parent = arg_cgroup_parent,
         .rescan_interval_usec = arg_rescan_interval_usec,
         .backoff_initial_usec = arg_backoff_initial_usec,
         .backoff_max_usec = arg_backoff_max_usec,
@@ -528,8 +542,8 @@ int main(int argc, char *argv[])
     else if (r > 0)
         log_info("image store %s: removed %d leftover%s of interrupted imports",
                  manager_images_dir(m), r, r == 1 ? "" : "s");
-    log_info("podd %s: manifests %s, state %s, run %s, logs %s", PACKAGE_VERSION, arg_manifest_dir,
-             arg_state_dir, arg_run_dir, arg_log_dir);
+    log_info("podd %s: manifests %s, state %s, run %s, logs %s, cgroups %s", PACKAGE_VERSION,
+             arg_manifest_dir, arg_state_dir, arg_run_dir, arg_log_dir, manager_cgroup_parent(m));
     r = manager_start(m);
     if (r < 0) {
         log_error_errno(r, "cannot start");

@@ -124,6 +124,8 @@ struct Manager {
     StateStore *store;
     RuntimeBackend *backends; /* by name; the first is --runtime, the default */
     size_t n_backends;
+    char *cgroup_parent; /* cgroup_resolve_parent(): containers go below it, nothing else is touched
+                          */
     ManifestWatcher *watcher; /* the manifest directory */
     ManifestWatcher *applied; /* <state>/applied/: manifests applied through the API */
     char *applied_dir;

@@ -671,6 +671,25 @@ static int manager_open_backends(Manager *m, const RuntimeOps *const *table,
 
 /* ---- life of the manager ---------------------------------------------------------- */
 
+/*
+ * Where this instance's container cgroups go: derived from the state
+ * directory as the kernel resolves it (so the same instance finds the same
+ * cgroups after a restart), or the --cgroup-parent podd was given. The
+ * backends that use cgroups create it (cgroup_prepare_parent()).
+ */
+static int manager_place_cgroups(Manager *m, PdError *reterr)
+{
+    _cleanup_free_ char *real = NULL;
+
+    if (!m->cfg.cgroup_parent) {
+        real = realpath(m->cfg.state_dir, NULL);
+        if (!real)
+            return pd_error_set(reterr, -errno, "state directory %s: %s", m->cfg.state_dir,
+                                strerror(errno));
+    }
+    return cgroup_resolve_parent(m->cfg.cgroup_parent, real, &m->cgroup_parent, reterr);
+}
+
 int manager_new(Loop *loop, const ManagerConfig *cfg, Manager **ret, PdError *reterr)
 {
     _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
@@ -691,8 +710,13 @@ int manager_new(Loop *loop, const ManagerConfig *cfg, Manager **ret, PdError *re
     r = state_store_open(cfg->state_dir, &m->store, reterr);
     if (r < 0)
         return r;
-    rc = (RuntimeConfig){
-        .run_dir = cfg->run_dir, .log_dir = cfg->log_dir, .monitor_path = cfg->monitor_path};
+    r = manager_place_cgroups(m, reterr);
+    if (r < 0)
+        return r;
+    rc = (RuntimeConfig){.run_dir = cfg->run_dir,
+                         .log_dir = cfg->log_dir,
+                         .monitor_path = cfg->monitor_path,
+                         .cgroup_parent = m->cgroup_parent};
     r = manager_open_backends(m, cfg->runtimes ? cfg->runtimes : runtime_table, &rc, reterr);
     if (r < 0)
         return r;
@@ -727,12 +751,21 @@ Manager *manager_free(Manager *m)
     for (size_t i = 0; i < m->n_backends; i++)
         m->backends[i].ops->done(m->backends[i].ctx);
     free(m->backends);
+    /* The parent derived from the state directory is the instance's own: gone once empty. */
+    if (m->cgroup_parent && !m->cfg.cgroup_parent)
+        (void)cgroup_try_remove(m->cgroup_parent);
+    free(m->cgroup_parent);
     state_store_free(m->store);
     json_decref(m->events);
     free(m->images_dir);
     loop_unref(m->loop);
     free(m);
     return NULL;
+}
+
+const char *manager_cgroup_parent(Manager *m)
+{
+    return m->cgroup_parent;
 }
 
 int manager_start(Manager *m)

@@ -26,6 +26,8 @@ typedef struct ManagerConfig {
     const char *runtime;      /* the backend of pods without podd.io/runtime ("native") */
     /* The backends, NULL-terminated; NULL: runtime_table (tests hand in the fake one). */
     const struct RuntimeOps *const *runtimes;
+    /* --cgroup-parent (see cgroup_resolve_parent()); NULL: podd/<escaped state dir> */
+    const char *cgroup_parent;
     uint64_t rescan_interval_usec;
     /* Restart backoff defaults (a pod's podd.io/restart-backoff overrides them). */
     uint64_t backoff_initial_usec, backoff_max_usec, backoff_reset_usec;
@@ -42,6 +44,8 @@ typedef struct ManagerConfig {
 int manager_new(Loop *loop, const ManagerConfig *cfg, Manager **ret, PdError *reterr);
 Manager *manager_free(Manager *m);
 DEFINE_CLEANUP_FUNC(Manager, manager_free)
+/* The cgroup, relative to each hierarchy's root, under which this instance's containers go. */
+const char *manager_cgroup_parent(Manager *m);
 
 /*
  * The first pass: reads the manifest directory, adopts what a previous

@@ -105,10 +105,28 @@ static int set_limit(const char *dir, const char *file, const char *value, PdErr
     return 0;
 }
 
+/* Hands memory, cpu and pids down to the children of the v2 cgroup at path, where available. */
+static void cgroup_v2_enable_at(const char *path)
+{
+    static const char *const want[] = {"memory", "cpu", "pids"};
+    char avail[256];
+
+    if (read_at(path, "cgroup.controllers", avail, sizeof(avail)) < 0)
+        return;
+    for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+        char ctl[16];
+
+        if (!strstr(avail, want[i]))
+            continue;
+        (void)snprintf(ctl, sizeof(ctl), "+%s", want[i]);
+        (void)write_at(path, "cgroup.subtree_control", ctl);
+    }
+}
+
 /* Enables memory, cpu and pids for the children of every ancestor of rel (v2 only). */
 static int cgroup_v2_enable_controllers(const char *rel, PdError *reterr)
 {
-    char path[PATH_MAX], avail[256];
+    char path[PATH_MAX];
     _cleanup_free_ char *copy = strdup(rel);
     char *s;
 
@@ -120,18 +138,7 @@ static int cgroup_v2_enable_controllers(const char *rel, PdError *reterr)
     for (;;) {
         char *slash = strchr(s, '/');
 
-        if (read_at(path, "cgroup.controllers", avail, sizeof(avail)) >= 0) {
-            static const char *const want[] = {"memory", "cpu", "pids"};
-
-            for (size_t i = 0; i < ELEMENTSOF(want); i++) {
-                char ctl[16];
-
-                if (!strstr(avail, want[i]))
-                    continue;
-                (void)snprintf(ctl, sizeof(ctl), "+%s", want[i]);
-                (void)write_at(path, "cgroup.subtree_control", ctl);
-            }
-        }
+        cgroup_v2_enable_at(path);
         if (!slash)
             break;
         *slash = 0;
@@ -383,4 +390,209 @@ int cgroup_try_remove(const char *cgroup)
     if (!cgroup)
         return 0;
     return cgroup_foreach_dir(cgroup, try_remove_one, NULL);
+}
+
+/* ---- where an instance's cgroups go ------------------------------------------------------- */
+
+/* The leaf a podd moves itself into on v2 when its containers go below its own cgroup. */
+#define CGROUP_DAEMON_LEAF "podd-daemon"
+
+/* Appends the components of path to the cgroup path in buf; "." is skipped, ".." refused. */
+static int cgroup_path_join(char *buf, size_t size, const char *path)
+{
+    _cleanup_free_ char *copy = strdup(path);
+    size_t len = strlen(buf);
+    char *save = NULL;
+
+    if (!copy)
+        return -ENOMEM;
+    for (char *tok = strtok_r(copy, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+        int n;
+
+        if (streq(tok, "."))
+            continue;
+        if (streq(tok, ".."))
+            return -EINVAL;
+        n = snprintf(buf + len, size - len, "%s%s", len ? "/" : "", tok);
+        if (n < 0 || (size_t)n >= size - len)
+            return -ENAMETOOLONG;
+        len += (size_t)n;
+    }
+    return 0;
+}
+
+/*
+ * The cgroup podd itself runs in, from /proc/self/cgroup: the "0::" entry on
+ * a v2 host, else that of the pids hierarchy (systemd's Delegate=yes puts a
+ * service at the same path in every hierarchy). "" for the root.
+ */
+static int cgroup_self(char *buf, size_t size)
+{
+    _cleanup_close_ int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+    _cleanup_free_ char *text = NULL;
+    int mode = cgroup_detect(), r;
+    char *save = NULL;
+
+    if (mode < 0)
+        return mode;
+    if (fd < 0)
+        return -errno;
+    r = read_fd_full(fd, 64 * 1024, &text, NULL);
+    if (r < 0)
+        return r;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *ctls = strchr(line, ':'), *path;
+        bool match = false;
+
+        if (!ctls || !(path = strchr(ctls + 1, ':')))
+            continue;
+        *path++ = 0;
+        ctls++;
+        if (mode == CGROUP_MODE_V2)
+            match = startswith(line, "0") && !ctls[0];
+        else {
+            char *s2 = NULL;
+
+            for (char *c = strtok_r(ctls, ",", &s2); c && !match; c = strtok_r(NULL, ",", &s2))
+                match = streq(c, "pids");
+        }
+        if (!match)
+            continue;
+        buf[0] = 0;
+        return cgroup_path_join(buf, size, path);
+    }
+    return -ENOENT;
+}
+
+/*
+ * As systemd-escape --path, except that a '.' that starts a component or
+ * follows a '.' is escaped too, so that the name never holds "..":
+ * /var/lib/podd is "var-lib-podd". A name longer than 200 characters keeps
+ * its start and ends in a hash of the whole path.
+ */
+static void cgroup_escape_dir(const char *dir, char *buf, size_t size)
+{
+    uint64_t hash = 0xcbf29ce484222325ull; /* FNV-1a */
+    size_t len = 0;
+
+    for (const char *p = dir; *p; p++)
+        hash = (hash ^ (unsigned char)*p) * 0x100000001b3ull;
+    while (*dir == '/')
+        dir++;
+    for (const char *p = dir; *p && len + 5 < size; p++) {
+        unsigned char ch = (unsigned char)*p;
+
+        if (ch == '/') {
+            while (p[1] == '/')
+                p++;
+            if (p[1])
+                buf[len++] = '-';
+        } else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                   (ch >= '0' && ch <= '9') || ch == '_' || ch == ':' ||
+                   (ch == '.' && len > 0 && buf[len - 1] != '-' && buf[len - 1] != '.'))
+            buf[len++] = (char)ch;
+        else
+            len += (size_t)snprintf(buf + len, size - len, "\\x%02x", ch);
+    }
+    buf[len] = 0;
+    if (len > 200 || !dir[0])
+        (void)snprintf(buf + (len > 183 ? 183 : len), size - (len > 183 ? 183 : len),
+                       "%s%016" PRIx64, len ? "-" : "", hash);
+}
+
+int cgroup_resolve_parent(const char *spec, const char *instance_dir, char **ret, PdError *reterr)
+{
+    char buf[PATH_MAX] = "", self[PATH_MAX];
+    int r;
+
+    if (!spec) {
+        char name[256];
+
+        cgroup_escape_dir(instance_dir, name, sizeof(name));
+        r = snprintf(buf, sizeof(buf), "podd/%s", name) >= (int)sizeof(buf) ? -ENAMETOOLONG : 0;
+    } else if (spec[0] == '/')
+        r = cgroup_path_join(buf, sizeof(buf), spec);
+    else {
+        r = cgroup_self(self, sizeof(self));
+        if (r < 0)
+            return pd_error_set(reterr, r, "cgroup parent '%s': cannot read podd's own cgroup: %s",
+                                spec, RUNTIME_STRERROR(r));
+        /* Moved there by an earlier podd of this cgroup (cgroup_prepare_parent): the same place. */
+        if (streq(self, CGROUP_DAEMON_LEAF))
+            self[0] = 0;
+        else if (endswith(self, "/" CGROUP_DAEMON_LEAF))
+            self[strlen(self) - strlen("/" CGROUP_DAEMON_LEAF)] = 0;
+        (void)snprintf(buf, sizeof(buf), "%s", self);
+        r = cgroup_path_join(buf, sizeof(buf), spec);
+    }
+    if (r == -EINVAL)
+        return pd_error_set(reterr, r, "cgroup parent '%s': '..' is not allowed", spec);
+    if (r < 0)
+        return pd_error_set(reterr, r, "cgroup parent '%s': %s", spec ? spec : instance_dir,
+                            RUNTIME_STRERROR(r));
+    if (!buf[0])
+        return pd_error_set(reterr, -EINVAL,
+                            "cgroup parent '%s' is the root cgroup: podd needs one of its own",
+                            spec);
+    *ret = strdup(buf);
+    return *ret ? 0 : -ENOMEM;
+}
+
+int cgroup_prepare_parent(const char *parent, PdError *reterr)
+{
+    char dir[PATH_MAX], self[PATH_MAX];
+    int mode = cgroup_detect(), r;
+    size_t n;
+
+    if (mode < 0)
+        return pd_error_set(reterr, mode, "cgroup: cannot stat %s: %s", cgroup_root,
+                            RUNTIME_STRERROR(mode));
+    if (mode == CGROUP_MODE_V1) {
+        if (snprintf(dir, sizeof(dir), "%s/pids", cgroup_root) >= (int)sizeof(dir))
+            return pd_error_set(reterr, -ENAMETOOLONG, "cgroup: path too long");
+        if (access(dir, F_OK) < 0)
+            return 0; /* nothing to prepare: cgroup_create says what is missing */
+        if (snprintf(dir, sizeof(dir), "%s/pids/%s", cgroup_root, parent) >= (int)sizeof(dir))
+            return pd_error_set(reterr, -ENAMETOOLONG, "cgroup: path too long");
+        r = mkdir_p(dir, 0755);
+        if (r < 0)
+            return pd_error_set(reterr, r, "cgroup: mkdir %s: %s", dir, RUNTIME_STRERROR(r));
+        return 0;
+    }
+    /*
+     * v2 allows no processes in a cgroup whose children get controllers: when
+     * the containers go into podd's own cgroup or below (a Delegate=yes
+     * service), podd first moves itself into a leaf of that cgroup.
+     */
+    r = cgroup_self(self, sizeof(self));
+    n = r >= 0 ? strlen(self) : 0;
+    if (r >= 0 && n > 0 && startswith(parent, self) && (!parent[n] || parent[n] == '/')) {
+        if (snprintf(dir, sizeof(dir), "%s/%s/%s", cgroup_root, self, CGROUP_DAEMON_LEAF) >=
+            (int)sizeof(dir))
+            return pd_error_set(reterr, -ENAMETOOLONG, "cgroup: path too long");
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+            return pd_error_set(reterr, -errno, "cgroup: mkdir %s: %s", dir,
+                                RUNTIME_STRERROR(errno));
+        r = write_at(dir, "cgroup.procs", "0");
+        if (r < 0)
+            return pd_error_set(reterr, r, "cgroup: move podd into %s: %s", dir,
+                                RUNTIME_STRERROR(r));
+    }
+    r = cgroup_v2_enable_controllers(parent, reterr);
+    if (r < 0)
+        return r;
+    if (snprintf(dir, sizeof(dir), "%s/%s", cgroup_root, parent) >= (int)sizeof(dir))
+        return pd_error_set(reterr, -ENAMETOOLONG, "cgroup: path too long");
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        return pd_error_set(reterr, -errno, "cgroup: mkdir %s: %s", dir, RUNTIME_STRERROR(errno));
+    cgroup_v2_enable_at(dir);
+    return 0;
+}
+
+bool cgroup_is_below(const char *parent, const char *cgroup)
+{
+    size_t n = parent ? strlen(parent) : 0;
+
+    return n > 0 && cgroup && startswith(cgroup, parent) && cgroup[n] == '/' && cgroup[n + 1] &&
+           !strstr(cgroup, "/../") && !endswith(cgroup, "/..");
 }

@@ -531,8 +531,8 @@ static const Volume *pod_find_volume(const Pod *pod, const char *name)
 }
 
 int container_config_new_from_pod(const Pod *pod, const Container *ct, const char *run_dir,
-                                  const char *log_dir, const char *image_dir, ContainerConfig **ret,
-                                  PdError *reterr)
+                                  const char *log_dir, const char *image_dir,
+                                  const char *cgroup_parent, ContainerConfig **ret, PdError *reterr)
 {
     _cleanup_(container_config_freep) ContainerConfig *c = NULL;
     _cleanup_free_ char *pod_dir = NULL;
@@ -562,7 +562,7 @@ int container_config_new_from_pod(const Pod *pod, const Container *ct, const cha
     c->monitor_pid_file = strdup_printf("%s/monitor.pid", c->run_dir);
     c->pid_file = strdup_printf("%s/container.pid", c->run_dir);
     c->exit_file = strdup_printf("%s/exit.json", c->run_dir);
-    c->cgroup = strdup_printf("podd/%s", c->id);
+    c->cgroup = strdup_printf("%s/%s", cgroup_parent, c->id);
     if (!c->run_dir || !c->log_path || !c->monitor_pid_file || !c->pid_file || !c->exit_file ||
         !c->cgroup)
         return -ENOMEM;

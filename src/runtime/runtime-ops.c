@@ -15,6 +15,8 @@
 
 typedef struct NativeCtx {
     char *run_dir, *log_dir, *monitor_path;
+    char *cgroup_parent;       /* this instance's: only cgroups below it are signalled or removed */
+    bool remove_cgroup_parent; /* derived here: removed by done() when empty */
 } NativeCtx;
 
 static const char *const container_state_table[_CONTAINER_STATE_MAX] = {
@@ -36,6 +38,9 @@ static void native_done(void *userdata)
 
     if (!ctx)
         return;
+    if (ctx->remove_cgroup_parent)
+        (void)cgroup_try_remove(ctx->cgroup_parent);
+    free(ctx->cgroup_parent);
     free(ctx->run_dir);
     free(ctx->log_dir);
     free(ctx->monitor_path);
@@ -45,6 +50,7 @@ static void native_done(void *userdata)
 static int native_init(void **ret_ctx, const RuntimeConfig *cfg, PdError *reterr)
 {
     NativeCtx *ctx;
+    int r;
 
     if (!cfg->run_dir || !cfg->log_dir || !cfg->monitor_path)
         return pd_error_set(reterr, -EINVAL,
@@ -59,6 +65,20 @@ static int native_init(void **ret_ctx, const RuntimeConfig *cfg, PdError *reterr
     if (!ctx->run_dir || !ctx->log_dir || !ctx->monitor_path) {
         native_done(ctx);
         return -ENOMEM;
+    }
+    if (cfg->cgroup_parent)
+        r = (ctx->cgroup_parent = strdup(cfg->cgroup_parent)) ? 0 : -ENOMEM;
+    else
+        r = cgroup_resolve_parent(NULL, cfg->run_dir, &ctx->cgroup_parent, reterr);
+    if (r < 0) {
+        native_done(ctx);
+        return r;
+    }
+    ctx->remove_cgroup_parent = !cfg->cgroup_parent;
+    r = cgroup_prepare_parent(ctx->cgroup_parent, reterr);
+    if (r < 0) {
+        native_done(ctx);
+        return r;
     }
     *ret_ctx = ctx;
     return 0;
@@ -152,7 +172,8 @@ static int native_container_start_begin(void *userdata, const Pod *pod, const Co
     pid_t pid;
     int r, fd;
 
-    r = container_config_new_from_pod(pod, ct, ctx->run_dir, ctx->log_dir, image_dir, &c, reterr);
+    r = container_config_new_from_pod(pod, ct, ctx->run_dir, ctx->log_dir, image_dir,
+                                      ctx->cgroup_parent, &c, reterr);
     if (r < 0)
         return r;
     c->runtime = strdup(runtime_native_ops.name);
@@ -340,7 +361,15 @@ static int native_container_remove(void *userdata, const char *id, PdError *rete
         return -ENOMEM;
     if (access(dir, F_OK) < 0)
         return 0;
-    if (container_config_load(cfg, &c, NULL) >= 0 && c->cgroup) {
+    if (container_config_load(cfg, &c, NULL) >= 0 && c->cgroup &&
+        !cgroup_is_below(ctx->cgroup_parent, c->cgroup))
+        /*
+         * Not this instance's cgroup (a config from before cgroups were per
+         * instance, or a forged one): never signal or remove it. The
+         * container's own first process is killed, after its start time.
+         */
+        (void)native_container_signal(ctx, id, SIGKILL, NULL);
+    else if (c && c->cgroup) {
         /* Kill what runs; the monitor then records the exit and removes the cgroup. */
         (void)cgroup_kill(c->cgroup, SIGKILL);
         fd = pid_file_open_pidfd(monf, NULL);

@@ -123,10 +123,12 @@ char *runtime_container_id(const Pod *pod, const Container *c);
  * Translates one container of a pod into a ContainerConfig: the container's
  * files go to <run_dir>/containers/<id>/, the log to <log_dir>/<pod>/<name>.log,
  * the namespaces are the pod's pins under runtime_pod_dir(). image_dir is the
- * resolved rootfs directory of c->image. Borrowed arguments; caller owns *ret.
+ * resolved rootfs directory of c->image; the cgroup is <cgroup_parent>/<id>
+ * (cgroup_resolve_parent()). Borrowed arguments; caller owns *ret.
  */
 int container_config_new_from_pod(const Pod *pod, const Container *c, const char *run_dir,
-                                  const char *log_dir, const char *image_dir, ContainerConfig **ret,
+                                  const char *log_dir, const char *image_dir,
+                                  const char *cgroup_parent, ContainerConfig **ret,
                                   PdError *reterr);
 
 /* "RLIMIT_NOFILE" / "nofile" -> RLIMIT_NOFILE; -EINVAL. */
@@ -197,6 +199,25 @@ uint64_t cgroup_oom_kills(const char *cgroup);
 int cgroup_remove(const char *cgroup);
 /* One attempt, for callers that must not wait: -EBUSY while it still drains. */
 int cgroup_try_remove(const char *cgroup);
+/*
+ * The cgroup (relative to each hierarchy's root) under which one podd
+ * instance puts its containers, as <parent>/<namespace>_<pod>_<container>:
+ *  - spec NULL: podd/<instance_dir escaped as systemd-escape --path does>,
+ *    so that every state directory has its own and keeps it across restarts;
+ *  - spec "/a/b": a/b from the root of each hierarchy;
+ *  - spec "a/b" or ".": relative to the cgroup podd runs in (the subtree
+ *    systemd delegates to a Delegate=yes service), on v1 that of the pids
+ *    hierarchy. The result never is the root nor holds "..".
+ */
+int cgroup_resolve_parent(const char *spec, const char *instance_dir, char **ret, PdError *reterr);
+/*
+ * Creates the parent (v2: with memory, cpu and pids handed down; v1: in the
+ * pids hierarchy). On v2, when the parent is podd's own cgroup or below it,
+ * first moves the calling process into the leaf "podd-daemon" of its cgroup.
+ */
+int cgroup_prepare_parent(const char *parent, PdError *reterr);
+/* True when cgroup lies strictly below parent: the only cgroups an instance signals or removes. */
+bool cgroup_is_below(const char *parent, const char *cgroup);
 
 /* ---- process identity ------------------------------------------------------------- */
 
@@ -308,6 +329,12 @@ typedef struct RuntimeConfig {
     const char *run_dir;      /* /run/podd */
     const char *log_dir;      /* /var/log/podd */
     const char *monitor_path; /* the podd-monitor binary */
+    /*
+     * cgroup_resolve_parent() of this instance, which a backend that uses
+     * cgroups creates in init() (cgroup_prepare_parent()); NULL: derived
+     * from run_dir, and then removed (when empty) by done().
+     */
+    const char *cgroup_parent;
 } RuntimeConfig;
 
 typedef enum ContainerState {

@@ -45,6 +45,7 @@ class Daemon:
         self.generation = 0
         self.log_path = None
         self.extra = []
+        self.preexec = None  # run in podd's process before its exec
 
     def start(self, *extra):
         self.generation += 1
@@ -54,7 +55,7 @@ class Daemon:
                 "--on-exit", "stop", "--restart-backoff", "initial=1s,max=4s,reset=10m",
                 *extra]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                                     stderr=open(self.log_path, "w"))
+                                     stderr=open(self.log_path, "w"), preexec_fn=self.preexec)
         wait_for("podd to start",
                  lambda: "podd 0.1" in self.log() or self.proc.poll() is not None, timeout=30)
         # A podd that died at start says why: its exit status and its log.
@@ -111,6 +112,16 @@ class Daemon:
             return None
         return (pid, start) if alive((pid, start)) else None
 
+    def ctr_cgroup(self, pod, ctr):
+        """The container's cgroup (relative to each hierarchy's root), from its config."""
+        with open(os.path.join(self.ctr_dir(pod, ctr), "config.json")) as f:
+            return json.load(f)["cgroup"]
+
+    def cgroup_parent(self):
+        """Where this instance puts its containers' cgroups, as its start line says."""
+        line = [x for x in self.log().splitlines() if "podd 0.1" in x][-1]
+        return line.rsplit(", cgroups ", 1)[1].strip()
+
     def ctr_log(self, pod, ctr):
         try:
             with open(os.path.join(self.logs, f"default_{pod}", f"{ctr}.log")) as f:
@@ -154,8 +165,7 @@ class Daemon:
         return alive
 
 
-@pytest.fixture
-def daemon(rootfs):
+def private_daemon(rootfs):
     top = tempfile.mkdtemp(prefix="podd-daemon-")
     d = Daemon(rootfs, top)
     yield d
@@ -176,6 +186,17 @@ def daemon(rootfs):
     shutil.rmtree(top, ignore_errors=True)
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def daemon(rootfs):
+    yield from private_daemon(rootfs)
+
+
+@pytest.fixture
+def other_daemon(rootfs):
+    """A second instance: its own state, run, log and manifest directories."""
+    yield from private_daemon(rootfs)
 
 
 def unique(prefix):
@@ -336,6 +357,8 @@ def test_removed_manifest_stops_and_removes_the_pod(daemon):
                                                         {"name": "b", "cmd": "sleep 3600"}]))
     pids = [wait_for("a", lambda: daemon.ctr_pid(pod, "a")),
             wait_for("b", lambda: daemon.ctr_pid(pod, "b"))]
+    cgroup_a = daemon.ctr_cgroup(pod, "a")
+    assert cgroup_dirs(cgroup_a)
     # Containers run before podd saves the pod's state: "gone" means saved, then removed.
     wait_for("the saved state", lambda: daemon.pod_state(pod))
     os.unlink(os.path.join(daemon.manifests, "gone.yaml"))
@@ -343,7 +366,8 @@ def test_removed_manifest_stops_and_removes_the_pod(daemon):
     # Once seen under ASan: a first process still visible for a moment after its pod went.
     wait_for("the containers to be gone", lambda: not any(alive(r) for r in pids), timeout=5)
     assert not os.path.exists(daemon.ctr_dir(pod, "a"))
-    assert not cgroup_dirs(f"podd/default_{pod}_a")
+    assert cgroup_a.endswith(f"/default_{pod}_a")
+    assert not cgroup_dirs(cgroup_a)
 
 
 def test_kill9_of_podd_keeps_containers_and_the_next_podd_adopts_them(daemon):
@@ -363,6 +387,120 @@ def test_kill9_of_podd_keeps_containers_and_the_next_podd_adopts_them(daemon):
     wait_for("the restart", lambda: daemon.restarts(pod, "app") == 1)
     st = daemon.pod_state(pod)
     assert st["containers"]["app"]["lastState"]["exitCode"] == 137
+
+
+def test_two_instances_with_a_pod_of_the_same_name_never_touch_each_other(daemon, other_daemon):
+    pod = unique("web")
+    daemon.start()
+    other_daemon.start()
+    daemon.write("web.yaml", pod_yaml(pod, containers=[{"name": "app", "cmd": "sleep 3600"}]))
+    other_daemon.write("web.yaml", pod_yaml(pod, containers=[{"name": "app", "cmd": "sleep 1"}],
+                                            extra_spec="  restartPolicy: Never\n"))
+    first = wait_for("this instance's app", lambda: daemon.ctr_pid(pod, "app"))
+    wait_for("the other instance's app", lambda: other_daemon.ctr_pid(pod, "app"))
+    theirs = other_daemon.ctr_cgroup(pod, "app")
+    # The other instance's container exits; its monitor kills what is left of its cgroup.
+    wait_for("the other instance's pod to succeed",
+             lambda: (other_daemon.pod_state(pod) or {}).get("phase") == "Succeeded")
+    wait_for("the other instance's cgroup to go", lambda: not cgroup_dirs(theirs))
+    time.sleep(0.5)
+    assert daemon.ctr_pid(pod, "app") == first, "another instance's exit killed this container"
+    assert daemon.restarts(pod, "app") == 0
+
+    # Each instance has a cgroup of its own for the same pod, below its own parent.
+    mine = daemon.ctr_cgroup(pod, "app")
+    parent = daemon.cgroup_parent()
+    assert parent != other_daemon.cgroup_parent()
+    assert mine == f"{parent}/default_{pod}_app"
+    assert theirs == f"{other_daemon.cgroup_parent()}/default_{pod}_app"
+    with open(f"/proc/{first[0]}/cgroup") as f:
+        assert f":/{mine}\n" in f.read()
+
+    # The other instance ends: its own parent goes, nothing of this one does.
+    assert other_daemon.stop() == 0
+    assert not cgroup_dirs(other_daemon.cgroup_parent())
+    assert daemon.ctr_pid(pod, "app") == first and cgroup_dirs(mine)
+
+    # The same instance (state directory) after a restart: the same cgroups, adopted.
+    daemon.kill9()
+    daemon.start()
+    wait_for("adoption", lambda: "Adopted" in daemon.log())
+    assert daemon.cgroup_parent() == parent
+    assert daemon.ctr_pid(pod, "app") == first and daemon.ctr_cgroup(pod, "app") == mine
+    # Stopping it removes the container's cgroup and then its parent.
+    assert daemon.stop() == 0
+    assert not cgroup_dirs(mine) and not cgroup_dirs(parent)
+
+
+def remove_cgroups(rel):
+    """rmdir of rel and everything below it in every hierarchy, deepest first."""
+    deadline = time.monotonic() + 10
+    for top in cgroup_dirs(rel):
+        for root, _, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
+            while True:
+                try:
+                    os.rmdir(root)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+
+
+def test_cgroup_parent_flag_places_containers_from_the_root(daemon):
+    pod, parent = unique("placed"), unique("podd-test-parent")
+    try:
+        daemon.start("--cgroup-parent", f"/{parent}/")
+        assert daemon.cgroup_parent() == parent
+        daemon.write("placed.yaml", pod_yaml(pod, containers=[{"name": "app",
+                                                               "cmd": "sleep 3600"}]))
+        first = wait_for("the app", lambda: daemon.ctr_pid(pod, "app"))
+        assert daemon.ctr_cgroup(pod, "app") == f"{parent}/default_{pod}_app"
+        with open(f"/proc/{first[0]}/cgroup") as f:
+            assert f":/{parent}/default_{pod}_app\n" in f.read()
+        assert daemon.stop() == 0
+        assert not cgroup_dirs(f"{parent}/default_{pod}_app")
+        assert cgroup_dirs(parent), "a parent podd was given is left to whoever gave it"
+    finally:
+        daemon.stop()
+        remove_cgroups(parent)
+
+
+def test_cgroup_parent_relative_goes_below_podds_own_cgroup(daemon):
+    """As under systemd with Delegate=yes: podd starts in a cgroup of its own (the service's)."""
+    v2 = os.path.exists("/sys/fs/cgroup/cgroup.procs")
+    base = "/sys/fs/cgroup" if v2 else "/sys/fs/cgroup/pids"
+    if not os.path.isdir(base):
+        pytest.skip("no pids hierarchy and no cgroup v2 on this host")
+    pod, service = unique("delegated"), unique("podd-test-service")
+    os.mkdir(os.path.join(base, service))
+
+    def enter():
+        with open(os.path.join(base, service, "cgroup.procs"), "w") as f:
+            f.write("0")
+
+    daemon.preexec = enter
+    try:
+        daemon.start("--cgroup-parent", "containers")
+        assert daemon.cgroup_parent() == f"{service}/containers"
+        daemon.write("delegated.yaml", pod_yaml(pod, containers=[{"name": "app",
+                                                                  "cmd": "sleep 3600"}]))
+        first = wait_for("the app", lambda: daemon.ctr_pid(pod, "app"))
+        cg = f"{service}/containers/default_{pod}_app"
+        assert daemon.ctr_cgroup(pod, "app") == cg
+        with open(f"/proc/{first[0]}/cgroup") as f:
+            assert f":/{cg}\n" in f.read()
+        if v2:
+            # No processes in a cgroup whose children have controllers: podd took a leaf.
+            with open(f"/proc/{daemon.proc.pid}/cgroup") as f:
+                assert f"0::/{service}/podd-daemon\n" in f.read()
+        assert daemon.stop() == 0
+        assert not cgroup_dirs(cg)
+    finally:
+        daemon.stop()
+        remove_cgroups(service)
 
 
 def test_exit_while_podd_is_down_is_recorded(daemon):

@@ -212,13 +212,14 @@ START_TEST(test_from_pod)
     ct.security_context.read_only_root_filesystem = 1;
     ct.resources.memory_limit_bytes = 64 << 20;
     ct.resources.cpu_limit_millis = 250;
-    ck_assert_int_eq(
-        container_config_new_from_pod(&pod, &ct, "/run/podd", "/var/log/podd", "/img/bb", &c, &e),
-        0);
+    ck_assert_int_eq(container_config_new_from_pod(&pod, &ct, "/run/podd", "/var/log/podd",
+                                                   "/img/bb", "podd/var-lib-podd", &c, &e),
+                     0);
     ck_assert_str_eq(c->id, "prod_web_app");
     ck_assert_str_eq(c->run_dir, "/run/podd/containers/prod_web_app");
     ck_assert_str_eq(c->log_path, "/var/log/podd/prod_web/app.log");
     ck_assert_str_eq(c->exit_file, "/run/podd/containers/prod_web_app/exit.json");
+    ck_assert_str_eq(c->cgroup, "podd/var-lib-podd/prod_web_app");
     ck_assert_int_eq(strv_length(c->args), 3);
     ck_assert_str_eq(c->args[2], "echo $A");
     ck_assert(strv_contains(c->env, "A=1"));
@@ -268,7 +269,8 @@ START_TEST(test_from_pod_host_and_privileged)
     PdError e = {0};
 
     ct.security_context.privileged = 1;
-    ck_assert_int_eq(container_config_new_from_pod(&pod, &ct, "/r", "/l", "/i", &c, &e), 0);
+    ck_assert_int_eq(container_config_new_from_pod(&pod, &ct, "/r", "/l", "/i", "podd/x", &c, &e),
+                     0);
     ck_assert_str_eq(c->id, "default_h_app");
     ck_assert_ptr_null(c->ns.net);
     ck_assert_ptr_null(c->ns.uts);
@@ -291,17 +293,20 @@ START_TEST(test_from_pod_errors)
     _cleanup_(container_config_freep) ContainerConfig *c = NULL;
     PdError e = {0};
 
-    ck_assert_int_eq(container_config_new_from_pod(&pod, &ct, "/r", "/l", "/i", &c, &e), -EINVAL);
+    ck_assert_int_eq(container_config_new_from_pod(&pod, &ct, "/r", "/l", "/i", "podd/x", &c, &e),
+                     -EINVAL);
     ck_assert_ptr_nonnull(strstr(e.message, "no command"));
     ct.command = cmd;
     ct.volume_mounts = &vm;
     ct.n_volume_mounts = 1;
-    ck_assert_int_eq(container_config_new_from_pod(&pod, &ct, "/r", "/l", "/i", &c, &e), -ENOENT);
+    ck_assert_int_eq(container_config_new_from_pod(&pod, &ct, "/r", "/l", "/i", "podd/x", &c, &e),
+                     -ENOENT);
     ck_assert_ptr_nonnull(strstr(e.message, "'missing'"));
     ck_assert_ptr_null(c);
     ct.n_volume_mounts = 0;
     pod.share_process_namespace = true;
-    ck_assert_int_eq(container_config_new_from_pod(&pod, &ct, "/r", "/l", "/i", &c, &e), 0);
+    ck_assert_int_eq(container_config_new_from_pod(&pod, &ct, "/r", "/l", "/i", "podd/x", &c, &e),
+                     0);
     ck_assert_str_eq(c->ns.pid, "/r/pods/default_p/ns/pid");
 }
 END_TEST
@@ -468,6 +473,89 @@ static void make_rootfs(const char *root)
     ck_assert_int_eq(system(cmd), 0);
 }
 
+/* The cgroup podd's own process is in, as /proc/self/cgroup says for the hierarchy used. */
+static void own_cgroup(char *buf, size_t size)
+{
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    bool v2 = cgroup_detect() == CGROUP_MODE_V2;
+    char line[1024];
+
+    ck_assert_ptr_nonnull(f);
+    buf[0] = 0;
+    while (fgets(line, sizeof(line), f)) {
+        char *path = strchr(strchr(line, ':') + 1, ':') + 1;
+
+        line[strcspn(line, "\n")] = 0;
+        path[strcspn(path, "\n")] = 0;
+        if ((v2 && startswith(line, "0::")) || (!v2 && strstr(line, ":pids:")))
+            (void)snprintf(buf, size, "%s", path + strspn(path, "/"));
+    }
+    fclose(f);
+}
+
+START_TEST(test_cgroup_parent_is_per_instance_and_stable)
+{
+    char *p = NULL, self[PATH_MAX], want[PATH_MAX + 32];
+    PdError e = {0};
+
+    /* Derived from the instance's directory: one per state dir, the same after a restart. */
+    ck_assert_int_eq(cgroup_resolve_parent(NULL, "/var/lib/podd", &p, &e), 0);
+    ck_assert_str_eq(p, "podd/var-lib-podd");
+    free(p);
+    ck_assert_int_eq(cgroup_resolve_parent(NULL, "/tmp/podd-a/state", &p, &e), 0);
+    ck_assert_str_eq(p, "podd/tmp-podd\\x2da-state");
+    free(p);
+    ck_assert_int_eq(cgroup_resolve_parent(NULL, "/tmp/podd.a//..b/", &p, &e), 0);
+    ck_assert_str_eq(p, "podd/tmp-podd.a-\\x2e.b");
+    ck_assert_ptr_null(strstr(p, ".."));
+    free(p);
+    {
+        char longdir[400], *q = NULL;
+
+        memset(longdir, 'x', sizeof(longdir) - 1);
+        longdir[0] = '/';
+        longdir[sizeof(longdir) - 1] = 0;
+        ck_assert_int_eq(cgroup_resolve_parent(NULL, longdir, &p, &e), 0);
+        longdir[398] = 'y';
+        ck_assert_int_eq(cgroup_resolve_parent(NULL, longdir, &q, &e), 0);
+        ck_assert_uint_le(strlen(p), strlen("podd/") + 200);
+        ck_assert_str_ne(p, q); /* the hash of the whole path tells them apart */
+        free(p);
+        free(q);
+    }
+
+    /* --cgroup-parent /PATH: from the hierarchy root, never the root itself nor "..". */
+    ck_assert_int_eq(cgroup_resolve_parent("//podd-test//a/./b/", NULL, &p, &e), 0);
+    ck_assert_str_eq(p, "podd-test/a/b");
+    free(p);
+    ck_assert_int_eq(cgroup_resolve_parent("/", NULL, &p, &e), -EINVAL);
+    ck_assert_int_eq(cgroup_resolve_parent("/a/../../b", NULL, &p, &e), -EINVAL);
+    ck_assert_int_eq(cgroup_resolve_parent("x/..", NULL, &p, &e), -EINVAL);
+
+    /* --cgroup-parent PATH: below the cgroup podd runs in (a Delegate=yes subtree). */
+    if (cgroup_detect() >= 0 && access("/proc/self/cgroup", R_OK) == 0) {
+        own_cgroup(self, sizeof(self));
+        ck_assert_int_eq(cgroup_resolve_parent("containers", NULL, &p, &e), 0);
+        (void)snprintf(want, sizeof(want), "%s%scontainers", self, self[0] ? "/" : "");
+        ck_assert_str_eq(p, want);
+        free(p);
+        if (self[0]) {
+            ck_assert_int_eq(cgroup_resolve_parent(".", NULL, &p, &e), 0);
+            ck_assert_str_eq(p, self);
+            free(p);
+        }
+    }
+
+    /* Only what lies below the instance's parent is its own. */
+    ck_assert(cgroup_is_below("podd/var-lib-podd", "podd/var-lib-podd/default_web_app"));
+    ck_assert(!cgroup_is_below("podd/var-lib-podd", "podd/default_web_app"));
+    ck_assert(!cgroup_is_below("podd/var-lib-podd", "podd/var-lib-podd"));
+    ck_assert(!cgroup_is_below("podd/var-lib-podd", "podd/var-lib-podd2/default_web_app"));
+    ck_assert(!cgroup_is_below("podd/var-lib-podd", "podd/var-lib-podd/../x/default_web_app"));
+    ck_assert(!cgroup_is_below(NULL, "podd/default_web_app"));
+}
+END_TEST
+
 START_TEST(test_native_ops)
 {
     char *cmd[] = {"/bin/sh", "-c", NULL}, *args[] = {"hostname; sleep 30", NULL};
@@ -564,6 +652,7 @@ int main(void)
     tcase_add_test(tc, test_exit_record);
     tcase_add_test(tc, test_misc);
     tcase_add_test(tc, test_sandbox_config_json);
+    tcase_add_test(tc, test_cgroup_parent_is_per_instance_and_stable);
     unit_add_test_unless(tc, test_native_ops, native_unavailable());
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
