@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The API server: a listening Unix socket and up to API_MAX_CLIENTS
- * non-blocking connections, all io sources of the daemon's loop. Nothing
+ * non-blocking connections (some kept for root, a few per other uid, each
+ * decided by SO_PEERCRED at accept), all io sources of the daemon's loop. Nothing
  * here blocks: input is read as it comes (bounded per connection and per
  * dispatch, so one busy client cannot starve the others), responses are
  * queued and written as the peer takes them, and a per-connection timer
@@ -54,6 +55,7 @@ struct ApiServer {
     uint64_t timeout_usec;
     ApiConn *clients;
     unsigned n_clients;
+    unsigned n_unprivileged; /* clients whose uid is not 0 */
 };
 
 struct ApiConn {
@@ -89,6 +91,8 @@ static void conn_free(ApiConn *c)
     if (c->next)
         c->next->prev = c->prev;
     s->n_clients--;
+    if (c->uid != 0)
+        s->n_unprivileged--;
     (void)loop_source_unref(c->io);
     (void)loop_source_unref(c->timer);
     if (c->fd >= 0)
@@ -273,15 +277,6 @@ static json_t *conn_handle_line(ApiConn *c, const char *line, size_t len)
         if (r == -EFBIG)
             c->closing = true;
         return api_response_error(api_reason_from_errno(r), e.message);
-    }
-    if (c->access == API_ACCESS_NONE) {
-        /* Nothing this peer sends can succeed: answer once and hang up. */
-        c->closing = true;
-        api_error_set(&err, API_REASON_FORBIDDEN,
-                      "permission denied: uid %u is neither root nor a member of group '%s' "
-                      "(gid %u), which owns %s",
-                      (unsigned)c->uid, s->group_name, (unsigned)s->gid, s->path);
-        return api_response_error(err.reason, err.message);
     }
     if (api_op_is_write(req->op) && c->access != API_ACCESS_ALL) {
         api_error_set(&err, API_REASON_FORBIDDEN,
@@ -535,23 +530,88 @@ static int conn_on_io(LoopSource *src _unused_, int fd _unused_, uint32_t revent
 
 /* ---- accepting ------------------------------------------------------------------------------- */
 
+/*
+ * Whether a client of uid may get a connection now; if not, says why in
+ * reason. Root always finds one of the API_ROOT_RESERVED_CLIENTS left.
+ */
+static bool server_has_room(const ApiServer *s, uid_t uid, char *reason, size_t size)
+{
+    unsigned mine = 0;
+
+    if (s->n_clients >= API_MAX_CLIENTS) {
+        (void)snprintf(reason, size,
+                       "too many clients: podd serves at most %u connections at once; "
+                       "try again later",
+                       API_MAX_CLIENTS);
+        return false;
+    }
+    if (uid == 0)
+        return true;
+    if (s->n_unprivileged >= API_MAX_CLIENTS - API_ROOT_RESERVED_CLIENTS) {
+        (void)snprintf(reason, size,
+                       "too many clients: podd serves at most %u connections at once, %u of them "
+                       "kept for root; try again later",
+                       API_MAX_CLIENTS, API_ROOT_RESERVED_CLIENTS);
+        return false;
+    }
+    for (const ApiConn *c = s->clients; c; c = c->next)
+        if (c->uid == uid)
+            mine++;
+    if (mine >= API_MAX_CLIENTS_PER_UID) {
+        (void)snprintf(reason, size,
+                       "too many clients: uid %u already holds %u connections, the most one "
+                       "user other than root may hold; try again later",
+                       (unsigned)uid, mine);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Takes a client on, or answers why not and hangs up, by its SO_PEERCRED
+ * alone: nothing it sent is read before it is known to be allowed in.
+ */
 static int server_add_client(ApiServer *s, int fd_take)
 {
     _cleanup_close_ int fd = fd_take;
+    char reason[256];
+    ApiAccess access;
     ApiConn *c;
+    pid_t pid;
+    uid_t uid;
     int r;
 
+    access = peer_access(s, fd, &pid, &uid);
+    if (access == API_ACCESS_NONE) {
+        (void)snprintf(reason, sizeof(reason),
+                       "permission denied: uid %u is neither root nor a member of group '%s' "
+                       "(gid %u), which owns %s",
+                       (unsigned)uid, s->group_name, (unsigned)s->gid, s->path);
+        send_error_now(fd, API_REASON_FORBIDDEN, reason);
+        log_debug("api: refused uid %u pid %d: not root nor in group '%s'", (unsigned)uid, (int)pid,
+                  s->group_name);
+        return 0;
+    }
+    if (!server_has_room(s, uid, reason, sizeof(reason))) {
+        send_error_now(fd, API_REASON_TOO_MANY_CLIENTS, reason);
+        log_debug("api: refused uid %u pid %d: %s", (unsigned)uid, (int)pid, reason);
+        return 0;
+    }
     c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
     c->server = s;
     c->fd = -1;
-    c->access = peer_access(s, fd, &c->pid, &c->uid);
+    c->access = access;
+    c->pid = pid;
+    c->uid = uid;
     c->next = s->clients;
     if (s->clients)
         s->clients->prev = c;
     s->clients = c;
     s->n_clients++;
+    if (uid != 0)
+        s->n_unprivileged++;
     c->fd = move_fd(fd);
     c->events = EPOLLIN;
     r = loop_add_io(s->loop, &c->io, c->fd, EPOLLIN, conn_on_io, c);
@@ -563,9 +623,7 @@ static int server_add_client(ApiServer *s, int fd_take)
     }
     (void)loop_source_set_description(c->io, "api-client");
     log_debug("api: client uid %u pid %d connected (%s)", (unsigned)c->uid, (int)c->pid,
-              c->access == API_ACCESS_ALL    ? "all"
-              : c->access == API_ACCESS_READ ? "read"
-                                             : "none");
+              c->access == API_ACCESS_ALL ? "all" : "read");
     return 0;
 }
 
@@ -598,14 +656,6 @@ static int server_on_listen(LoopSource *src _unused_, int fd _unused_, uint32_t 
                 (void)loop_timer_set(s->retry_timer, loop_now(s->loop) + API_ACCEPT_RETRY_USEC);
             }
             return log_debug_errno(r, "api: accept failed: %m");
-        }
-        if (s->n_clients >= API_MAX_CLIENTS) {
-            send_error_now(cfd, API_REASON_TOO_MANY_CLIENTS,
-                           "too many clients: podd serves at most 64 connections at once; "
-                           "try again later");
-            (void)close(cfd);
-            log_debug("api: refused a client: %u connections already", s->n_clients);
-            continue;
         }
         if (server_add_client(s, cfd) < 0)
             log_debug("api: cannot set up a client; dropped it");

@@ -56,12 +56,15 @@
  * (CrashLoopBackOff, ImageNotFound, ...) and message (the next try) show
  * as its STATUS and in describe.
  *
- * Security: the server reads SO_PEERCRED at accept time. Root may run
- * every operation; members of the socket's group (primary or supplementary)
- * may run read operations; anyone else is answered Forbidden. Requests are
- * bounded in size (API_REQUEST_MAX_BYTES) and in time (a request must be
- * complete within the server's request timeout), and at most
- * API_MAX_CLIENTS connections are served at once.
+ * Security: the server reads SO_PEERCRED at accept time, before it reads a
+ * byte. Root may run every operation; members of the socket's group
+ * (primary or supplementary) may run read operations; anyone else is
+ * answered Forbidden at once and hung up on. Requests are bounded in size
+ * (API_REQUEST_MAX_BYTES) and in time (a request must be complete within
+ * the server's request timeout). At most API_MAX_CLIENTS connections are
+ * served at once, of which API_ROOT_RESERVED_CLIENTS only to root, and at
+ * most API_MAX_CLIENTS_PER_UID to any other uid: readers cannot lock root
+ * out.
  */
 
 #include <stdbool.h>
@@ -76,6 +79,10 @@
 /* What a client accepts from the server in one line (a long pod list fits). */
 #define API_RESPONSE_MAX_BYTES (64u * 1024u * 1024u)
 #define API_MAX_CLIENTS 64
+/* Of API_MAX_CLIENTS, kept for uid 0 whatever others hold. */
+#define API_ROOT_RESERVED_CLIENTS 16
+/* Connections one uid other than 0 may hold at once. */
+#define API_MAX_CLIENTS_PER_UID 8
 #define API_REQUEST_TIMEOUT_USEC (10u * 1000u * 1000u)
 #define API_CLIENT_TIMEOUT_USEC (30u * 1000u * 1000u)
 

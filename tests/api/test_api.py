@@ -577,3 +577,123 @@ def _forbidden_writes(group_server, users, manifest):
         r = podctl("--socket", group_server.path, *args, user=users["member"])
         assert r.returncode == 1, (args, r)
         assert "needs root; members of group" in r.stderr and "may only read" in r.stderr, (args, r.stderr)
+
+
+# A reader who opens connections, sends "{" on each and keeps them, topping up as podd drops or
+# refuses them; prints the most it held at once and the refusals it got.
+HOLD_CONNECTIONS = r"""
+import json, socket, sys, time
+path, seconds = sys.argv[1], float(sys.argv[2])
+held, most, refusals = [], 0, []
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    for s in list(held):
+        try:
+            data = s.recv(65536)
+        except BlockingIOError:
+            continue
+        except OSError:
+            data = b""
+        held.remove(s)
+        s.close()
+        if data:
+            refusals.append(json.loads(data.split(b"\n")[0])["error"])
+    most = max(most, len(held))
+    for _ in range(70 - len(held)):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)
+        try:
+            s.sendall(b"{")
+        except OSError:
+            pass
+        s.setblocking(False)
+        held.append(s)
+    time.sleep(0.1)
+print(json.dumps({"most": most, "refusals": refusals}))
+"""
+
+
+def as_user(user, *cmd, group=None):
+    ids = [f"--reuid={user}", f"--regid={group or user}"]
+    ids += ["--clear-groups"] if group else ["--init-groups"]
+    return ["setpriv", *ids, "--", *cmd]
+
+
+@pytest.fixture
+def group_fast_server(users):
+    """A group socket whose server drops a stalled request after 1 s."""
+    s = Server("--group", str(users["gid"]), "--timeout-ms", "1000")
+    yield s
+    s.stop()
+
+
+def test_a_reader_holding_every_connection_it_can_does_not_lock_root_out(group_fast_server,
+                                                                          users):
+    attacker = subprocess.Popen(
+        as_user(users["member"], "/usr/bin/python3", "-c", HOLD_CONNECTIONS,
+                group_fast_server.path, "6"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/")
+    try:
+        time.sleep(1.5)
+        for _ in range(12):
+            r = podctl("--socket", group_fast_server.path, "get", "pods")
+            assert r.returncode == 0, r.stderr
+            assert "CrashLoopBackOff" in r.stdout
+            time.sleep(0.3)
+        out, err = attacker.communicate(timeout=30)
+    finally:
+        if attacker.poll() is None:
+            attacker.kill()
+            attacker.wait()
+    assert attacker.returncode == 0, err
+    seen = json.loads(out)
+    # It got its share and no more, and was told why when it asked for more.
+    assert seen["most"] == 8, seen
+    # Its stalled requests were dropped (Timeout) and it reconnected: refused beyond its share.
+    assert {r["reason"] for r in seen["refusals"]} == {"TooManyClients", "Timeout"}, seen
+    uid = int(subprocess.run(["id", "-u", users["member"]], capture_output=True, text=True,
+                             check=True).stdout)
+    refused = [r["message"] for r in seen["refusals"] if r["reason"] == "TooManyClients"]
+    assert f"uid {uid} already holds 8 connections" in refused[0], seen
+    # Another member of the group still gets through meanwhile.
+    r = podctl("--socket", group_fast_server.path, "get", "pods", user=users["member"])
+    assert r.returncode == 0, r.stderr
+
+
+# Connects, sends what argv[2] says, and prints what comes back until the server hangs up.
+CONNECT_AND_READ = r"""
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(5)
+s.connect(sys.argv[1])
+if sys.argv[2]:
+    try:
+        s.sendall(sys.argv[2].encode())
+    except OSError:
+        pass
+out = b""
+try:
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+except ConnectionResetError:
+    pass
+except socket.timeout:
+    out += b"<still open>"
+sys.stdout.write(out.decode())
+"""
+
+
+@pytest.mark.parametrize("sent", ["", "{"])
+def test_outsider_is_refused_before_its_request_is_read(group_server, users, sent):
+    os.chmod(group_server.path, 0o666)  # a socket widened by mistake: SO_PEERCRED still decides
+    r = subprocess.run(as_user(users["outsider"], "/usr/bin/python3", "-c", CONNECT_AND_READ,
+                               group_server.path, sent),
+                       capture_output=True, text=True, timeout=30, cwd="/")
+    assert r.returncode == 0, r.stderr
+    assert not r.stdout.endswith("<still open>"), r.stdout
+    resp = json.loads(r.stdout)
+    assert resp["error"]["reason"] == "Forbidden", resp
+    assert "permission denied: uid" in resp["error"]["message"]
