@@ -188,12 +188,49 @@ static int apply_plan_configured(Manager *m, ApplyItem *it, PdError *reterr)
     return 0;
 }
 
+/*
+ * The applied version in force, as the store holds it (*ret_spec NULL: none).
+ * Each apply stores its pods before it answers, and the loop runs one
+ * request at a time, so deciding against the store is atomic: of concurrent
+ * applies of a new name exactly one creates it. The watcher of applied/
+ * would not do: it sees a stored file only at its next inotify round. A
+ * stored file that cannot be read or is not one valid Pod gives {}: what is
+ * applied over it configures.
+ */
+static int apply_stored_spec(Manager *m, const char *name, json_t **ret_spec, PdError *reterr)
+{
+    _cleanup_(manifest_file_freep) ManifestFile *f = NULL;
+    _cleanup_free_ char *text = NULL;
+    json_t *spec;
+    size_t size;
+    int r;
+
+    r = state_store_load_applied(m->store, name, &text, &size, NULL);
+    if (r == -ENOENT) {
+        *ret_spec = NULL;
+        return 0;
+    }
+    if (r >= 0)
+        r = manifest_parse_buffer(name, text, size, MANIFEST_FORMAT_AUTO, &f, NULL);
+    if (r == -ENOMEM)
+        return pd_error_set(reterr, -ENOMEM, "out of memory");
+    if (r >= 0 && f && f->n_docs == 1 && f->docs[0].pod)
+        spec = pod_to_json(f->docs[0].pod);
+    else
+        spec = json_object();
+    if (!spec)
+        return pd_error_set(reterr, -ENOMEM, "out of memory");
+    *ret_spec = spec;
+    return 0;
+}
+
 /* What applying it would do, against the applied version in force. */
 static int apply_plan_one(Manager *m, ApplyItem *it, PdError *reterr)
 {
     const ManifestWatchPod *in_dir = manifest_watcher_get_pod(m->watcher, it->name);
-    const ManifestWatchPod *old = manifest_watcher_get_pod(m->applied, it->name);
+    _cleanup_json_ json_t *old = NULL;
     PodRec *pr = manager_find_pod(m, it->name);
+    int r;
 
     /* The manifest directory is the host's own configuration: the API never overrides it. */
     if (in_dir || (pr && pr->pod && !pr->from_api))
@@ -202,11 +239,14 @@ static int apply_plan_one(Manager *m, ApplyItem *it, PdError *reterr)
                             "directory; edit that file, or remove it before applying",
                             it->name, it->file, m->cfg.manifest_dir,
                             in_dir ? in_dir->file : (pr->source ? pr->source : "?"));
+    r = apply_stored_spec(m, it->name, &old, reterr);
+    if (r < 0)
+        return r;
     if (!old) {
         it->action = APPLY_CREATED;
         return 0;
     }
-    if (json_equal(old->spec, it->spec) && !old->has_error) {
+    if (json_equal(old, it->spec)) {
         it->action = APPLY_UNCHANGED;
         return 0;
     }

@@ -65,6 +65,30 @@ def test_apply_creates_then_unchanged_then_configures_one_container(daemon, tmp_
     assert daemon.ctr_pid(pod, "side") == side
 
 
+def test_concurrent_applies_of_a_new_pod_create_it_exactly_once(daemon, tmp_path):
+    pod = unique("race")
+    daemon.start()
+    path = write_manifest(tmp_path, "race.yaml", pod_yaml(pod, containers=[
+        {"name": "app", "cmd": "sleep 3600"}]))
+    cmd = [os.path.join(builddir(), "podctl"), "--socket", os.path.join(daemon.run, "podd.sock"),
+           "apply", "-f", path]
+    for round_ in range(3):
+        name = f"{pod}-{round_}"
+        with open(path, "w") as f:
+            f.write(pod_yaml(name, containers=[{"name": "app", "cmd": "sleep 3600"}]))
+        procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(20)]
+        outs = [p.communicate(timeout=60) + (p.returncode,) for p in procs]
+        assert all(rc == 0 for _, _, rc in outs), outs
+        said = [out for out, _, _ in outs]
+        assert said.count(f"pod/{name} created\n") == 1, said
+        assert said.count(f"pod/{name} unchanged\n") == 19, said
+    first = wait_for("the app", lambda: daemon.ctr_pid(f"{pod}-0", "app"))
+    time.sleep(0.5)
+    assert daemon.ctr_pid(f"{pod}-0", "app") == first
+    assert daemon.log().count(f"pod=default/{pod}-0 Created") == 1
+
+
 def test_apply_of_a_directory_with_one_invalid_manifest_applies_nothing(daemon, tmp_path):
     daemon.start()
     pods = [unique(f"many{i}") for i in range(20)]
