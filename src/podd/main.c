@@ -13,6 +13,7 @@
 #include "api/api.h"
 #include "manager.h"
 #include "manifest/manifest.h"
+#include "runtime/runtime.h"
 
 static const char *arg_manifest_dir = "/etc/podd/manifests";
 static const char *arg_state_dir = "/var/lib/podd";
@@ -496,6 +497,8 @@ int main(int argc, char *argv[])
         .backoff_reset_usec = arg_backoff_reset_usec,
         .after_pass = after_pass,
     };
+    /* Another mount point of the cgroup hierarchies (tests, unusual hosts); monitors inherit it. */
+    cgroup_set_root(getenv("PODD_CGROUP_ROOT"));
     r = manager_new(loop, &cfg, &m, &e);
     if (r < 0) {
         char buf[PD_ERROR_MESSAGE_MAX + PD_ERROR_FILE_MAX + 64];

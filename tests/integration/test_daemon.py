@@ -46,6 +46,7 @@ class Daemon:
         self.log_path = None
         self.extra = []
         self.preexec = None  # run in podd's process before its exec
+        self.env = None  # podd's environment, when not ours
 
     def start(self, *extra):
         self.generation += 1
@@ -55,7 +56,8 @@ class Daemon:
                 "--on-exit", "stop", "--restart-backoff", "initial=1s,max=4s,reset=10m",
                 *extra]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                                     stderr=open(self.log_path, "w"), preexec_fn=self.preexec)
+                                     stderr=open(self.log_path, "w"), preexec_fn=self.preexec,
+                                     env=self.env)
         wait_for("podd to start",
                  lambda: "podd 0.1" in self.log() or self.proc.poll() is not None, timeout=30)
         # A podd that died at start says why: its exit status and its log.
@@ -389,7 +391,24 @@ def test_kill9_of_podd_keeps_containers_and_the_next_podd_adopts_them(daemon):
     assert st["containers"]["app"]["lastState"]["exitCode"] == 137
 
 
-def test_two_instances_with_a_pod_of_the_same_name_never_touch_each_other(daemon, other_daemon):
+def hybrid_cgroup2_mount():
+    """The cgroup2 mount of a hybrid host (v1 controllers beside it), else None."""
+    if os.path.exists("/sys/fs/cgroup/cgroup.procs"):
+        return None
+    p = "/sys/fs/cgroup/unified"
+    r = subprocess.run(["stat", "-f", "-c", "%T", p], capture_output=True, text=True)
+    return p if r.stdout.strip() == "cgroup2fs" else None
+
+
+@pytest.mark.parametrize("hierarchy", ["host", "cgroup2"])
+def test_two_instances_with_a_pod_of_the_same_name_never_touch_each_other(daemon, other_daemon,
+                                                                          hierarchy):
+    if hierarchy == "cgroup2":
+        # The v2 code on a hybrid host: podd against its cgroup2 mount.
+        root = hybrid_cgroup2_mount()
+        if not root:
+            pytest.skip("not a hybrid host with a separate cgroup2 mount (the host case is v2)")
+        daemon.env = other_daemon.env = dict(os.environ, PODD_CGROUP_ROOT=root)
     pod = unique("web")
     daemon.start()
     other_daemon.start()
@@ -468,17 +487,28 @@ def test_cgroup_parent_flag_places_containers_from_the_root(daemon):
         remove_cgroups(parent)
 
 
-def test_cgroup_parent_relative_goes_below_podds_own_cgroup(daemon):
-    """As under systemd with Delegate=yes: podd starts in a cgroup of its own (the service's)."""
+@pytest.mark.parametrize("hierarchy", ["host", "cgroup2"])
+def test_cgroup_parent_relative_goes_below_podds_own_cgroup(daemon, hierarchy):
+    """As under systemd with Delegate=yes: podd starts in a cgroup of its own (the service's).
+
+    "host" is the host's own layout; "cgroup2" runs podd against the cgroup2 mount of a hybrid
+    host (PODD_CGROUP_ROOT), so that the v2 code runs on v1 hosts too."""
     v2 = os.path.exists("/sys/fs/cgroup/cgroup.procs")
-    base = "/sys/fs/cgroup" if v2 else "/sys/fs/cgroup/pids"
+    if hierarchy == "host":
+        base = "/sys/fs/cgroup" if v2 else "/sys/fs/cgroup/pids"
+    else:
+        base = hybrid_cgroup2_mount()
+        if not base:
+            pytest.skip("not a hybrid host with a separate cgroup2 mount (the host case is v2)")
+        daemon.env = dict(os.environ, PODD_CGROUP_ROOT=base)
+        v2 = True
     if not os.path.isdir(base):
         pytest.skip("no pids hierarchy and no cgroup v2 on this host")
     pod, service = unique("delegated"), unique("podd-test-service")
     os.mkdir(os.path.join(base, service))
 
-    def enter():
-        with open(os.path.join(base, service, "cgroup.procs"), "w") as f:
+    def enter(leaf=""):
+        with open(os.path.join(base, service, leaf, "cgroup.procs"), "w") as f:
             f.write("0")
 
     daemon.preexec = enter
@@ -496,8 +526,17 @@ def test_cgroup_parent_relative_goes_below_podds_own_cgroup(daemon):
             # No processes in a cgroup whose children have controllers: podd took a leaf.
             with open(f"/proc/{daemon.proc.pid}/cgroup") as f:
                 assert f"0::/{service}/podd-daemon\n" in f.read()
+            assert os.path.isdir(os.path.join(base, cg))
+        # The same place after a restart; on v2 even for a podd started inside its leaf.
+        daemon.kill9()
+        if v2:
+            daemon.preexec = lambda: enter("podd-daemon")
+        daemon.start("--cgroup-parent", "containers")
+        assert daemon.cgroup_parent() == f"{service}/containers"
+        wait_for("adoption", lambda: "Adopted" in daemon.log())
+        assert daemon.ctr_pid(pod, "app") == first
         assert daemon.stop() == 0
-        assert not cgroup_dirs(cg)
+        assert not cgroup_dirs(cg) and not os.path.exists(os.path.join(base, cg))
     finally:
         daemon.stop()
         remove_cgroups(service)
