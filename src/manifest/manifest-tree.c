@@ -69,8 +69,12 @@ const char *node_describe(const Node *n)
 static void offset_to_position(const char *buf, size_t off, unsigned *line, unsigned *col)
 {
     unsigned l = 1, c = 1;
+    size_t i = 0;
 
-    for (size_t i = 0; i < off; i++) {
+    /* A byte order mark is no character: columns count as if it were absent. */
+    if (off >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
+        i = 3;
+    for (; i < off; i++) {
         if (buf[i] == '\n') {
             l++;
             c = 1;
@@ -618,14 +622,24 @@ static int push_doc(NodeDocs *d, Node *n)
 int yaml_tree_parse(const char *buf, size_t size, NodeDocs *ret, PdError *reterr)
 {
     _cleanup_(node_docs_done) NodeDocs docs = {0};
-    Builder b = {.buf = buf,
-                 .size = size,
-                 .alias_budget = MANIFEST_ALIAS_BUDGET,
+    Builder b = {.alias_budget = MANIFEST_ALIAS_BUDGET,
                  .alias_bytes_budget = MANIFEST_ALIAS_BYTES_BUDGET};
     yaml_parser_t parser;
     bool done = false;
     int r = 0;
 
+    /*
+     * libyaml skips a byte order mark only while it detects the encoding, and
+     * we name the encoding: left in, the BOM is read as content and a
+     * block-style document fails on its second line. Dropping it here keeps
+     * every line and column where they are without it.
+     */
+    if (size >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {
+        buf += 3;
+        size -= 3;
+    }
+    b.buf = buf;
+    b.size = size;
     if (!yaml_parser_initialize(&parser))
         return -ENOMEM;
     yaml_parser_set_input_string(&parser, (const unsigned char *)buf, size);
