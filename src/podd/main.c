@@ -148,6 +148,12 @@ static int parse_args(int argc, char *argv[])
             arg_socket_group = optarg;
             break;
         case ARG_RUNTIME:
+            /* A usage error like any bad option value, not a failure to start. */
+            if (!runtime_find(optarg)) {
+                fprintf(stderr, "podd: --runtime: unknown runtime '%s' (known: %s)\n", optarg,
+                        runtime_native_ops.name);
+                return -EINVAL;
+            }
             arg_runtime = optarg;
             break;
         case ARG_LOG_LEVEL:
