@@ -217,6 +217,67 @@ static int parse_args(int argc, char *argv[])
     return 1;
 }
 
+/*
+ * Makes a relative path given for flag absolute, against the working
+ * directory at start: the runtime and podd-monitor need absolute paths, and
+ * podd's working directory is no promise to them. The parent is resolved
+ * with realpath(3) (it must exist); the last component is kept as given, so
+ * that a symlink there is still seen (and refused) by whoever opens it.
+ * Absolute paths are kept as they are. Returns 0, or -errno after printing
+ * why on stderr.
+ */
+static int make_absolute(const char *flag, const char **path, char **storage)
+{
+    _cleanup_free_ char *copy = NULL, *parent = NULL;
+    const char *base, *dir;
+    char *slash;
+
+    if ((*path)[0] == '/')
+        return 0;
+    if (!(*path)[0]) {
+        fprintf(stderr, "podd: %s: an empty path\n", flag);
+        return -EINVAL;
+    }
+    copy = strdup(*path);
+    if (!copy)
+        return -ENOMEM;
+    /* "a/b/" names a/b: trailing slashes do not make another component. */
+    for (size_t n = strlen(copy); n > 1 && copy[n - 1] == '/'; n--)
+        copy[n - 1] = 0;
+    slash = strrchr(copy, '/');
+    if (slash) {
+        *slash = 0;
+        dir = copy;
+        base = slash + 1;
+    } else {
+        dir = ".";
+        base = copy;
+    }
+    if (streq(base, ".") || streq(base, "..")) {
+        /* Nothing to keep: the whole path names a directory that must exist. */
+        dir = *path;
+        base = NULL;
+    }
+    parent = realpath(dir, NULL);
+    if (!parent) {
+        int r = -errno;
+
+        fprintf(stderr,
+                "podd: %s '%s': cannot resolve '%s' from the working directory: %s (give an "
+                "absolute path)\n",
+                flag, *path, dir, strerror(-r));
+        return r;
+    }
+    if (base)
+        *storage = strdup_printf("%s%s%s", parent, streq(parent, "/") ? "" : "/", base);
+    else
+        *storage = move_ptr(parent);
+    if (!*storage)
+        return -ENOMEM;
+    *path = *storage;
+    return 0;
+}
+
 /* podd-monitor beside our own binary (a build tree, a relocated install), else libexecdir. */
 static char *find_monitor(void)
 {
@@ -461,6 +522,8 @@ int main(int argc, char *argv[])
     _cleanup_(manager_freep) Manager *m = NULL;
     _cleanup_(loop_source_unrefp) LoopSource *sig = NULL;
     _cleanup_free_ char *monitor = NULL, *socket_path = NULL;
+    _cleanup_free_ char *abs_manifest_dir = NULL, *abs_state_dir = NULL, *abs_run_dir = NULL,
+                        *abs_log_dir = NULL, *abs_socket = NULL, *abs_monitor = NULL;
     ApiServer *api = NULL;
     gid_t socket_gid;
     ManagerConfig cfg;
@@ -471,6 +534,13 @@ int main(int argc, char *argv[])
     r = parse_args(argc, argv);
     if (r <= 0)
         return r < 0 ? 2 : 0;
+    if (make_absolute("--manifest-dir", &arg_manifest_dir, &abs_manifest_dir) < 0 ||
+        make_absolute("--state-dir", &arg_state_dir, &abs_state_dir) < 0 ||
+        make_absolute("--run-dir", &arg_run_dir, &abs_run_dir) < 0 ||
+        make_absolute("--log-dir", &arg_log_dir, &abs_log_dir) < 0 ||
+        (arg_socket && make_absolute("--socket", &arg_socket, &abs_socket) < 0) ||
+        (arg_monitor_path && make_absolute("--monitor-path", &arg_monitor_path, &abs_monitor) < 0))
+        return 2;
 
     /* Handled signals are blocked before anything else exists, then read from a signalfd. */
     sigemptyset(&mask);
