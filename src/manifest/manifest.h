@@ -22,6 +22,8 @@
 #define MANIFEST_MAX_DOCUMENTS 256
 #define MANIFEST_MAX_CONTAINERS 64
 #define MANIFEST_MAX_LIST 1024
+/* Longest image-store reference, as the image module's IMAGE_REF_MAX. */
+#define MANIFEST_IMAGE_REF_MAX 255
 
 /* ---- the Pod model ------------------------------------------------------------ */
 
@@ -389,3 +391,11 @@ bool manifest_name_is_candidate(const char *name);
 
 /* True for a DNS-1123 label (lower case alphanumerics and '-', 1..63, alnum at both ends). */
 bool dns_label_is_valid(const char *s);
+
+/*
+ * True for a container image podd can look up: an absolute rootfs
+ * directory, or an image-store reference NAME[:TAG] under the same rules as
+ * image_ref_is_valid() (src/image/, which this module may not include), so
+ * that a relative image is always a directory inside the store.
+ */
+bool manifest_image_is_valid(const char *image);

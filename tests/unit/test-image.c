@@ -11,6 +11,7 @@
 
 #include "base/base.h"
 #include "image/image.h"
+#include "manifest/manifest.h"
 #include "unit-util.h"
 
 /* ---- fixture: a temporary directory holding a store and a source rootfs ---------------- */
@@ -144,6 +145,9 @@ static const struct {
     {"Busybox", false, NULL, NULL},
     {"a b", false, NULL, NULL},
     {":tag", false, NULL, NULL},
+    {"../../../../etc", false, NULL, NULL},
+    {"a/b/..", false, NULL, NULL},
+    {"a@sha256:00", false, NULL, NULL},
 };
 
 START_TEST(test_ref_parse)
@@ -162,6 +166,19 @@ START_TEST(test_ref_parse)
 }
 END_TEST
 
+/* Validation takes exactly the names the store can hold: "../../etc" never reaches a lookup. */
+START_TEST(test_manifest_image_rule_is_the_store_rule)
+{
+    const char *ref = refs[_i].ref;
+
+    if (ref[0] == '/') {
+        ck_assert(manifest_image_is_valid(ref)); /* a rootfs directory of the administrator's */
+        return;
+    }
+    ck_assert_msg(manifest_image_is_valid(ref) == image_ref_is_valid(ref), "'%s'", ref);
+}
+END_TEST
+
 START_TEST(test_ref_limits)
 {
     char long_ref[IMAGE_REF_MAX + 2];
@@ -173,6 +190,11 @@ START_TEST(test_ref_limits)
     long_ref[IMAGE_REF_MAX + 1] = 0;
     ck_assert(!image_ref_is_valid(long_ref));
     ck_assert(!image_ref_is_valid(NULL));
+    ck_assert_int_eq(MANIFEST_IMAGE_REF_MAX, IMAGE_REF_MAX);
+    long_ref[IMAGE_REF_MAX] = 0;
+    ck_assert(manifest_image_is_valid(long_ref));
+    long_ref[IMAGE_REF_MAX] = 'a';
+    ck_assert(!manifest_image_is_valid(long_ref));
     ck_assert(image_ref_equal("busybox", "busybox:latest"));
     ck_assert(!image_ref_equal("busybox", "busybox:1"));
     ck_assert(!image_ref_equal("/abs/path", "/abs/path"));
@@ -442,6 +464,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_loop_test(tc, test_ref_parse, 0, ELEMENTSOF(refs));
+    tcase_add_loop_test(tc, test_manifest_image_rule_is_the_store_rule, 0, ELEMENTSOF(refs));
     tcase_add_test(tc, test_ref_limits);
     tcase_add_test(tc, test_path_and_format);
     tcase_add_test(tc, test_list);
