@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Fuzz target for the files podd reads back after a restart: the bytes
+ * become, in a private state directory, a pod's state.json (read by
+ * state_store_load_pod()), its once.json (state_store_once_done(), then
+ * state_store_mark_once(), which must keep the other records and make its
+ * own one count), and a container's exit.json (exit_record_read()).
+ * Never prints.
+ *
+ * The state directory is made once per process under $TMPDIR (default
+ * /tmp) and removed at exit; each input rewrites the three files, so a
+ * previous input's set-aside .corrupt copy does not change the outcome.
+ */
+#include <assert.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "fuzz.h"
+#include "runtime/runtime.h"
+#include "state/state.h"
+
+#define POD "fuzz"
+
+static char top[256];
+static StateStore *store;
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    (void)remove(path);
+    return 0;
+}
+
+static void cleanup(void)
+{
+    store = state_store_free(store);
+    if (top[0])
+        (void)nftw(top, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void setup(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    char path[512];
+    PdError e = {0};
+
+    (void)snprintf(top, sizeof(top), "%s/podd-fuzz-state-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(top))
+        abort();
+    atexit(cleanup);
+    (void)snprintf(path, sizeof(path), "%s/state", top);
+    if (state_store_open(path, &store, &e) < 0)
+        abort();
+    /* A first save makes pods/POD/, where every input is written. */
+    {
+        _cleanup_json_ json_t *j = json_object();
+
+        if (!j || state_store_save_pod(store, POD, j) < 0)
+            abort();
+    }
+}
+
+static void put(const char *name, const uint8_t *data, size_t size)
+{
+    char path[512];
+    _cleanup_close_ int fd = -1;
+
+    (void)snprintf(path, sizeof(path), "%s/state/pods/" POD "/%s", top, name);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || (size > 0 && write(fd, data, size) != (ssize_t)size))
+        abort();
+}
+
+static void fuzz_state_json(const uint8_t *data, size_t size)
+{
+    _cleanup_json_ json_t *j = NULL;
+    PdError e = {0};
+    int r;
+
+    put("state.json", data, size);
+    r = state_store_load_pod(store, POD, &j, &e);
+    if (r == 0) {
+        assert(json_is_object(j));
+        return;
+    }
+    assert(!j);
+    assert(e.message[0]);
+    /* What could not be used was set aside: the next start does not read it again. */
+    if (r == -EBADMSG) {
+        PdError again = {0};
+
+        assert(state_store_load_pod(store, POD, &j, &again) == -ENOENT);
+    }
+}
+
+static void fuzz_once_json(const uint8_t *data, size_t size)
+{
+    int r;
+
+    put("once.json", data, size);
+    r = state_store_once_done(store, POD, "init", "spec-a");
+    assert(r == 0 || r == 1 || r == -EBADMSG);
+    /* Recorded once, whatever the file held before: the record must count from now on. */
+    put("once.json", data, size);
+    r = state_store_mark_once(store, POD, "init", "spec-b");
+    assert(r == 0);
+    assert(state_store_once_done(store, POD, "init", "spec-b") == 1);
+    assert(state_store_once_done(store, POD, "init", "spec-a") == 0);
+}
+
+static void fuzz_exit_json(const uint8_t *data, size_t size)
+{
+    char path[512];
+    ExitRecord e;
+    int r;
+
+    put("exit.json", data, size);
+    (void)snprintf(path, sizeof(path), "%s/state/pods/" POD "/exit.json", top);
+    r = exit_record_read(path, &e);
+    if (r < 0) {
+        assert(r == -EBADMSG || r == -EFBIG);
+        return;
+    }
+    /* Fixed-size fields, always terminated: the manager copies them with %s. */
+    assert(memchr(e.started_at, 0, sizeof(e.started_at)));
+    assert(memchr(e.finished_at, 0, sizeof(e.finished_at)));
+    assert(memchr(e.reason, 0, sizeof(e.reason)));
+    assert(memchr(e.message, 0, sizeof(e.message)));
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!store)
+        setup();
+    fuzz_state_json(data, size);
+    fuzz_once_json(data, size);
+    fuzz_exit_json(data, size);
+    return 0;
+}
