@@ -61,7 +61,7 @@ static int hook_post_user(const ContainerConfig *c, PdError *reterr)
     r = security_caps_compute(c->cap_add, c->cap_drop, c->privileged, &mask, reterr);
     if (r < 0)
         return r;
-    return security_caps_apply(mask, reterr);
+    return security_caps_apply(mask, security_caps_inheritable(c->cap_add, mask), reterr);
 }
 
 static const SecurityHooks hooks = {

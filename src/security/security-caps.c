@@ -92,6 +92,22 @@ int security_caps_compute(char *const *add, char *const *drop, bool privileged, 
     return 0;
 }
 
+uint64_t security_caps_inheritable(char *const *add, uint64_t mask)
+{
+    uint64_t added = 0;
+
+    for (size_t i = 0; add && add[i]; i++) {
+        int v;
+
+        if (strcasecmp(add[i], "ALL") == 0)
+            return mask;
+        v = security_cap_from_name(add[i]);
+        if (v >= 0)
+            added |= UINT64_C(1) << v;
+    }
+    return added & mask;
+}
+
 int security_caps_drop_bounding(uint64_t mask, PdError *reterr)
 {
     unsigned n = security_cap_count();
@@ -124,23 +140,28 @@ static uint64_t caps_permitted(void)
     return m;
 }
 
-int security_caps_apply(uint64_t mask, PdError *reterr)
+int security_caps_apply(uint64_t mask, uint64_t inheritable, PdError *reterr)
 {
     cap_t caps;
-    cap_value_t list[64];
-    int n = 0, r = 0;
+    cap_value_t list[64], inh[64];
+    int n = 0, n_inh = 0, r = 0;
 
     /* "All" can only mean all that we have: a host may withhold some (CAP_SYS_RESOURCE...). */
     mask &= caps_permitted();
-    for (unsigned v = 0; v < security_cap_count(); v++)
+    /* Inheritable beyond permitted is refused by the kernel without CAP_SETPCAP; never wanted. */
+    inheritable &= mask;
+    for (unsigned v = 0; v < security_cap_count(); v++) {
         if (mask & (UINT64_C(1) << v))
             list[n++] = (cap_value_t)v;
+        if (inheritable & (UINT64_C(1) << v))
+            inh[n_inh++] = (cap_value_t)v;
+    }
     caps = cap_init();
     if (!caps)
         return -ENOMEM;
     if ((n > 0 && (cap_set_flag(caps, CAP_EFFECTIVE, n, list, CAP_SET) < 0 ||
-                   cap_set_flag(caps, CAP_PERMITTED, n, list, CAP_SET) < 0 ||
-                   cap_set_flag(caps, CAP_INHERITABLE, n, list, CAP_SET) < 0)) ||
+                   cap_set_flag(caps, CAP_PERMITTED, n, list, CAP_SET) < 0)) ||
+        (n_inh > 0 && cap_set_flag(caps, CAP_INHERITABLE, n_inh, inh, CAP_SET) < 0) ||
         cap_set_proc(caps) < 0)
         r = pd_error_set(reterr, -errno, "set capabilities: %s", strerror(errno));
     cap_free(caps);

@@ -32,13 +32,23 @@ int security_cap_from_name(const char *name);
 int security_caps_compute(char *const *add, char *const *drop, bool privileged, uint64_t *ret_mask,
                           PdError *reterr);
 
+/*
+ * The inheritable set of a container whose effective set is mask: the
+ * capabilities its manifest adds by name (all of mask for "ALL"), nothing
+ * otherwise, privileged or not. A non-empty inheritable set by default lets
+ * any program with inheritable file capabilities gain them, even under a
+ * non-root user (CVE-2022-24769); runc, crun and containerd leave it empty.
+ */
+uint64_t security_caps_inheritable(char *const *add, uint64_t mask);
+
 /* Removes every capability not in mask from the bounding set (needs CAP_SETPCAP). */
 int security_caps_drop_bounding(uint64_t mask, PdError *reterr);
 /*
- * Sets effective, permitted and inheritable to mask (limited to what the
- * caller holds) and clears the ambient set.
+ * Sets effective and permitted to mask (limited to what the caller holds),
+ * inheritable to inheritable (limited to that mask; see
+ * security_caps_inheritable()) and clears the ambient set.
  */
-int security_caps_apply(uint64_t mask, PdError *reterr);
+int security_caps_apply(uint64_t mask, uint64_t inheritable, PdError *reterr);
 
 /*
  * Loads the default deny-list: module loading, kexec, reboot, mount and the

@@ -41,14 +41,30 @@ static const struct {
     bool privileged;
     uint64_t plus, minus;
     bool none, all;
+    uint64_t inh; /* the inheritable set: only what add names (CVE-2022-24769) */
+    bool inh_is_mask;
 } cases[] = {
     {.plus = 0},
-    {.add = {"NET_ADMIN"}, .plus = B(CAP_NET_ADMIN)},
+    {.add = {"NET_ADMIN"}, .plus = B(CAP_NET_ADMIN), .inh = B(CAP_NET_ADMIN)},
     {.drop = {"CHOWN", "cap_kill"}, .minus = B(CAP_CHOWN) | B(CAP_KILL)},
-    {.add = {"SYS_TIME"}, .drop = {"ALL"}, .none = true, .plus = B(CAP_SYS_TIME)},
+    {.add = {"SYS_TIME"},
+     .drop = {"ALL"},
+     .none = true,
+     .plus = B(CAP_SYS_TIME),
+     .inh = B(CAP_SYS_TIME)},
     {.drop = {"ALL"}, .none = true},
-    {.add = {"ALL"}, .drop = {"NET_RAW"}, .all = true, .minus = B(CAP_NET_RAW)},
+    {.add = {"ALL"},
+     .drop = {"NET_RAW"},
+     .all = true,
+     .minus = B(CAP_NET_RAW),
+     .inh_is_mask = true},
     {.privileged = true, .drop = {"ALL"}, .all = true},
+    {.privileged = true, .all = true},
+    {.add = {"CHOWN", "cap_net_admin"},
+     .drop = {"CHOWN"},
+     .plus = B(CAP_NET_ADMIN),
+     .minus = B(CAP_CHOWN),
+     .inh = B(CAP_NET_ADMIN)},
 };
 
 START_TEST(test_caps_compute)
@@ -63,6 +79,8 @@ START_TEST(test_caps_compute)
                                            cases[_i].privileged, &mask, NULL),
                      0);
     ck_assert_uint_eq(mask, want);
+    ck_assert_uint_eq(security_caps_inheritable((char **)cases[_i].add, mask),
+                      cases[_i].inh_is_mask ? mask : cases[_i].inh);
 }
 END_TEST
 

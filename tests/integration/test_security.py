@@ -1,0 +1,99 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What a container may not do or become, checked with real containers under the real podd."""
+import json
+import os
+import shutil
+import struct
+
+import pytest
+
+from test_daemon import daemon, podctl, unique, wait_for  # noqa: F401 (daemon is a fixture)
+
+CAP_DAC_OVERRIDE = 1
+CAP_NET_ADMIN = 12
+
+
+def write_pod(daemon, pod, body, extra_spec=""):
+    daemon.write(f"{pod}.yaml",
+                 f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: {pod}\nspec:\n"
+                 f"  terminationGracePeriodSeconds: 1\n  restartPolicy: Never\n{extra_spec}"
+                 f"  containers:\n{body}")
+
+
+def image_dir(daemon):
+    return os.path.join(daemon.state, "images", "busybox", "latest")
+
+
+def cap_sets(lines):
+    """{"CapInh": int, ...} from /proc/self/status lines a container printed."""
+    out = {}
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key.startswith("Cap"):
+            out[key] = int(value.strip(), 16)
+    return out
+
+
+def run_to_end(daemon, pod, ctr="a", timeout=20):
+    wait_for(f"{pod} to finish", lambda: (daemon.pod_state(pod) or {}).get("phase")
+             in ("Succeeded", "Failed"), timeout=timeout)
+    return daemon.ctr_log(pod, ctr)
+
+
+@pytest.mark.parametrize("run_as", [None, 1000])
+def test_inheritable_and_ambient_capabilities_are_empty_by_default(daemon, run_as):
+    pod = unique("capinh")
+    daemon.start()
+    user = f"      runAsUser: {run_as}\n" if run_as is not None else ""
+    write_pod(daemon, pod,
+              "  - name: a\n    image: busybox:latest\n"
+              "    command: [sh, -c, 'grep ^Cap /proc/self/status']\n"
+              f"    securityContext:\n      allowPrivilegeEscalation: true\n{user}")
+    caps = cap_sets(run_to_end(daemon, pod))
+    assert caps.get("CapInh") == 0, caps
+    assert caps.get("CapAmb") == 0, caps
+    if run_as is None:
+        assert caps["CapEff"] & (1 << CAP_DAC_OVERRIDE)  # the default set is still granted
+
+
+def test_added_capabilities_are_the_only_inheritable_ones(daemon):
+    pod = unique("capadd")
+    daemon.start()
+    write_pod(daemon, pod,
+              "  - name: a\n    image: busybox:latest\n"
+              "    command: [sh, -c, 'grep ^Cap /proc/self/status']\n"
+              "    securityContext:\n      capabilities:\n        add: [NET_ADMIN]\n")
+    caps = cap_sets(run_to_end(daemon, pod))
+    assert caps.get("CapInh") == 1 << CAP_NET_ADMIN, caps
+    assert caps.get("CapAmb") == 0, caps
+    assert caps["CapEff"] & (1 << CAP_NET_ADMIN)
+
+
+def test_inheritable_file_capabilities_give_a_non_root_user_nothing(daemon):
+    """CVE-2022-24769: a program with cap_dac_override+ei must not read a root-only file."""
+    root = image_dir(daemon)
+    capdir = os.path.join(root, "capbin")
+    os.makedirs(capdir)
+    # Named as an applet, busybox runs cat; the copy carries the file capability.
+    shutil.copy2(os.path.join(root, "bin", "busybox"), os.path.join(capdir, "cat"))
+    # struct vfs_cap_data, revision 2: magic | EFFECTIVE, then (permitted, inheritable) x 2.
+    xattr = struct.pack("<5I", 0x02000000 | 0x1, 0, 1 << CAP_DAC_OVERRIDE, 0, 0)
+    try:
+        os.setxattr(os.path.join(capdir, "cat"), "security.capability", xattr)
+    except OSError as e:
+        pytest.skip(f"cannot set file capabilities here: {e}")
+    secret = os.path.join(root, "secret")
+    with open(secret, "w") as f:
+        f.write("s3cret\n")
+    os.chown(secret, 0, 0)
+    os.chmod(secret, 0o600)
+    pod = unique("filecap")
+    daemon.start()
+    write_pod(daemon, pod,
+              "  - name: a\n    image: busybox:latest\n"
+              "    command: [sh, -c, '/capbin/cat /secret; echo rc=$?']\n"
+              "    securityContext:\n      runAsUser: 1000\n"
+              "      allowPrivilegeEscalation: true\n")
+    out = run_to_end(daemon, pod)
+    assert "s3cret" not in out, out
+    assert "rc=1" in out, out
