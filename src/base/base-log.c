@@ -47,15 +47,21 @@ static bool stderr_is_journal(void)
 
 int log_internal(int level, int error, const char *fmt, ...)
 {
-    char buf[2048];
+    char raw[2048], buf[4096];
     va_list ap;
     int saved = errno;
 
     if (level > max_level)
         return error == 0 ? 0 : -abs(error);
     va_start(ap, fmt);
-    (void)vsnprintf(buf, sizeof(buf), fmt, ap);
+    (void)vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    /*
+     * Here, not in each caller: names, paths and messages from manifests,
+     * requests and containers end up in log lines, and one newline in them
+     * would make a line of its own that reads like podd's.
+     */
+    (void)str_escape_untrusted(raw, buf, sizeof(buf));
     if (stderr_is_journal())
         (void)fprintf(stderr, "<%d>", level);
     if (error != 0)

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <assert.h>
 #include <limits.h>
 #include <stdio.h>
 
@@ -191,4 +192,76 @@ int parse_int64(const char *s, int64_t *ret)
         return -EINVAL;
     *ret = v;
     return 0;
+}
+
+/* Length of the UTF-8 sequence at p (NUL-terminated) and its code point; 0 when invalid. */
+static size_t utf8_decode(const unsigned char *p, uint32_t *ret)
+{
+    uint32_t cp;
+    size_t len;
+
+    if (p[0] < 0x80) {
+        *ret = p[0];
+        return 1;
+    }
+    if (p[0] >= 0xC2 && p[0] <= 0xDF)
+        len = 2, cp = p[0] & 0x1F;
+    else if (p[0] >= 0xE0 && p[0] <= 0xEF)
+        len = 3, cp = p[0] & 0x0F;
+    else if (p[0] >= 0xF0 && p[0] <= 0xF4)
+        len = 4, cp = p[0] & 0x07;
+    else
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80) /* a NUL ends the string here too */
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    *ret = cp;
+    return len;
+}
+
+static bool char_needs_escape(uint32_t cp)
+{
+    return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || cp == 0x061C || cp == 0x200E ||
+           cp == 0x200F || (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+char *str_escape_untrusted(const char *s, char *buf, size_t size)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0;
+
+    assert(size > 0);
+    while (*p) {
+        char esc[16];
+        const char *piece = esc;
+        size_t n;
+        uint32_t cp;
+        size_t len = utf8_decode(p, &cp);
+
+        if (len == 0) {
+            (void)snprintf(esc, sizeof(esc), "\\x%02x", p[0]);
+            len = 1;
+        } else if (!char_needs_escape(cp)) {
+            piece = (const char *)p;
+        } else if (cp == '\n' || cp == '\r' || cp == '\t') {
+            (void)snprintf(esc, sizeof(esc), "\\%c", cp == '\n' ? 'n' : cp == '\r' ? 'r' : 't');
+        } else if (cp < 0x80) {
+            (void)snprintf(esc, sizeof(esc), "\\x%02x", (unsigned)cp);
+        } else {
+            (void)snprintf(esc, sizeof(esc), "\\u%04x", (unsigned)cp);
+        }
+        n = piece == esc ? strlen(esc) : len;
+        if (o + n >= size)
+            break;
+        memcpy(buf + o, piece, n);
+        o += n;
+        p += len;
+    }
+    buf[o] = 0;
+    return buf;
 }

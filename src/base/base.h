@@ -151,6 +151,17 @@ bool endswith(const char *s, const char *suffix);
 /* Levenshtein distance between a and b, capped at cap+1 (cheap early exit). */
 unsigned string_distance(const char *a, const char *b, unsigned cap);
 
+/*
+ * Copies s into buf (size > 0, always NUL-terminated) with what could forge
+ * or disguise a line escaped, for text from outside shown in a log line or
+ * an event: C0 and C1 controls and DEL (\n, \r, \t, else \xNN or \u00NN),
+ * the bidirectional formatting characters U+061C, U+200E, U+200F,
+ * U+202A..U+202E and U+2066..U+2069 and the separators U+2028, U+2029 (as
+ * \uNNNN), and bytes that are not UTF-8 (\xNN). Other text, backslashes
+ * included, is kept. Truncates at a character boundary. Returns buf.
+ */
+char *str_escape_untrusted(const char *s, char *buf, size_t size);
+
 /* Growable byte buffer for building output. */
 typedef struct StrBuf {
     char *data;

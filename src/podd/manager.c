@@ -123,13 +123,19 @@ void manager_drop_pod(Manager *m, PodRec *pr)
 static void event_add(Manager *m, const char *pod, const char *container, const char *file,
                       const char *type, const char *reason, const char *msg)
 {
-    char when[40];
+    char when[40], safe_msg[4096], safe_file[1024], safe_pod[512];
     json_t *e;
 
+    /* Every reader of events (podctl on a terminal first) gets one line, read as written. */
+    (void)str_escape_untrusted(msg, safe_msg, sizeof(safe_msg));
+    if (file)
+        file = str_escape_untrusted(file, safe_file, sizeof(safe_file));
+    if (pod) /* the name an invalid manifest gives is not checked yet */
+        pod = str_escape_untrusted(pod, safe_pod, sizeof(safe_pod));
     rfc3339_seconds(0, when);
     e = json_pack("{s:I,s:s*,s:s*,s:s*,s:s,s:s,s:s,s:i,s:s,s:s}", "seq",
                   (json_int_t)(m->event_seq + 1), "pod", pod, "container", container, "file", file,
-                  "type", type, "reason", reason, "message", msg, "count", 1, "firstTimestamp",
+                  "type", type, "reason", reason, "message", safe_msg, "count", 1, "firstTimestamp",
                   when, "lastTimestamp", when);
     if (!e || json_array_append_new(m->events, e) < 0)
         return;

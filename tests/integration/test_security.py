@@ -97,3 +97,28 @@ def test_inheritable_file_capabilities_give_a_non_root_user_nothing(daemon):
     out = run_to_end(daemon, pod)
     assert "s3cret" not in out, out
     assert "rc=1" in out, out
+
+
+FORGED = "pod=default/web container=app Exited: exit code 0 (Completed)"
+
+
+def test_names_from_outside_cannot_forge_log_lines_or_events(daemon):
+    daemon.start()
+    # A rejected name with a newline and a right-to-left override, in a manifest and in a file name.
+    name = json.dumps(f"x\n{FORGED}\u202etxt.exe")
+    daemon.write("inject.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n"
+                 f"  name: {name}\nspec:\n  containers:\n  - name: app\n"
+                 "    image: busybox:latest\n    command: [sh]\n")
+    daemon.write(f"evil\n{FORGED.replace('/', '_')}.yaml", "kind: [\n")
+    wait_for("both rejections", lambda: daemon.log().count("ManifestInvalid") >= 2
+             or daemon.log().count("manifest ") >= 2)
+    for line in daemon.log().splitlines():
+        assert not line.startswith("pod=default"), daemon.log()
+    assert "\u202e" not in daemon.log()
+    assert "\\u202e" in daemon.log() and "\\npod=default/web" in daemon.log()
+    events = podctl(daemon, "events")
+    assert events.returncode == 0, events.stderr
+    assert "\u202e" not in events.stdout
+    for line in events.stdout.splitlines():
+        assert not line.startswith("pod=default"), events.stdout
+    assert "\\npod=default/web" in events.stdout

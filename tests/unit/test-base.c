@@ -164,6 +164,47 @@ START_TEST(test_log_levels)
 }
 END_TEST
 
+static const struct {
+    const char *in, *out;
+} escapes[] = {
+    {"plain text, caf\u00e9 \u2615 \\ kept", "plain text, caf\u00e9 \u2615 \\ kept"},
+    {"x\npod=default/web container=app Exited: exit code 0",
+     "x\\npod=default/web container=app Exited: exit code 0"},
+    {"a\r\tb\x1b[31mred\x7f", "a\\r\\tb\\x1b[31mred\\x7f"},
+    {"gpj.\u202eexe", "gpj.\\u202eexe"},
+    {"\u2066\u2069\u200e\u200f\u061c\u2028\u2029\u202a",
+     "\\u2066\\u2069\\u200e\\u200f\\u061c\\u2028\\u2029\\u202a"},
+    {"c1 \xc2\x85 end", "c1 \\u0085 end"},
+    {"bad \xff\xc3( utf8", "bad \\xff\\xc3( utf8"},
+    {"\xe2\x80", "\\xe2\\x80"},
+    {"", ""},
+};
+
+START_TEST(test_escape_untrusted)
+{
+    char buf[256];
+
+    ck_assert_str_eq(str_escape_untrusted(escapes[_i].in, buf, sizeof(buf)), escapes[_i].out);
+    /* Idempotent: text escaped once is not changed again. */
+    {
+        char again[256];
+
+        ck_assert_str_eq(str_escape_untrusted(buf, again, sizeof(again)), buf);
+    }
+}
+END_TEST
+
+/* Truncation keeps whole characters and whole escapes. */
+START_TEST(test_escape_untrusted_truncates_cleanly)
+{
+    char buf[8];
+
+    ck_assert_str_eq(str_escape_untrusted("ab\ncd", buf, 4), "ab");
+    ck_assert_str_eq(str_escape_untrusted("ab\u00e9\u00e9", buf, 6), "ab\u00e9");
+    ck_assert_str_eq(str_escape_untrusted("abc", buf, 1), "");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("base");
@@ -180,6 +221,8 @@ int main(void)
     tcase_add_test(tc, test_strbuf);
     tcase_add_test(tc, test_atomic_write_and_read);
     tcase_add_test(tc, test_log_levels);
+    tcase_add_loop_test(tc, test_escape_untrusted, 0, ELEMENTSOF(escapes));
+    tcase_add_test(tc, test_escape_untrusted_truncates_cleanly);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
