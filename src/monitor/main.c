@@ -93,7 +93,8 @@ static _Noreturn void start_failed(const ContainerConfig *c, int sync_fd, const 
 
     (void)snprintf(e.started_at, sizeof(e.started_at), "%s", started);
     now_rfc3339(e.finished_at, sizeof(e.finished_at));
-    (void)snprintf(e.reason, sizeof(e.reason), "StartError");
+    (void)snprintf(e.reason, sizeof(e.reason), "%s",
+                   err->code == RUNTIME_ERR_CONFIG ? RUNTIME_REASON_CONFIG_ERROR : "StartError");
     (void)snprintf(e.message, sizeof(e.message), "%s", err->message);
     r = exit_record_write(c->exit_file, &e);
     (void)cgroup_remove(c->cgroup);
@@ -312,7 +313,7 @@ static int cmd_start(const char *config_path, int lock_fd)
     {
         ExitRecord rec;
 
-        if (exit_record_read(c->exit_file, &rec) >= 0 && streq(rec.reason, "StartError")) {
+        if (exit_record_read(c->exit_file, &rec) >= 0 && exit_record_is_start_error(&rec)) {
             fprintf(stderr, "podd-monitor: container %s: %s\n", c->id, rec.message);
             return 1;
         }

@@ -886,6 +886,10 @@ static json_t *ctr_state_json(const Ctr *c)
 {
     if (c->state == CTR_RUNNING)
         return json_pack("{s:{s:s}}", "running", "startedAt", c->started_at);
+    /* Refused before it ran: the kubelet shows it waiting with the reason until the spec changes. */
+    if (c->has_term && streq(c->term.reason, RUNTIME_REASON_CONFIG_ERROR))
+        return json_pack("{s:{s:s,s:s}}", "waiting", "reason", c->term.reason, "message",
+                         c->term.message);
     if (c->state == CTR_TERMINATED && c->has_term && !ctr_restart_pending(c))
         return terminated_json(&c->term);
     return json_pack("{s:{s:s,s:s?}}", "waiting", "reason",

@@ -177,6 +177,7 @@ json_t *container_config_to_json(const ContainerConfig *c)
     ok = ok && json_object_set(o, "rlimits", rl) == 0 &&
          jset(o, "readOnlyRootfs", json_boolean(c->read_only_rootfs)) &&
          jset(o, "privileged", json_boolean(c->privileged)) &&
+         jset(o, "runAsNonRoot", json_boolean(c->run_as_non_root)) &&
          jset(o, "noNewPrivileges", json_boolean(c->no_new_privs)) &&
          jset(o, "seccomp", json_boolean(c->seccomp)) && jset(o, "capAdd", strv_json(c->cap_add)) &&
          jset(o, "capDrop", strv_json(c->cap_drop)) && jset_str(o, "cgroup", c->cgroup) &&
@@ -336,6 +337,7 @@ int container_config_from_json(json_t *j, ContainerConfig **ret, PdError *reterr
         (r = get_str(j, "user", false, false, &c->user, reterr)) < 0 ||
         (r = get_bool(j, "readOnlyRootfs", &c->read_only_rootfs, reterr)) < 0 ||
         (r = get_bool(j, "privileged", &c->privileged, reterr)) < 0 ||
+        (r = get_bool(j, "runAsNonRoot", &c->run_as_non_root, reterr)) < 0 ||
         (r = get_bool(j, "noNewPrivileges", &c->no_new_privs, reterr)) < 0 ||
         (r = get_bool(j, "seccomp", &c->seccomp, reterr)) < 0 ||
         (r = get_strv(j, "capAdd", &c->cap_add, reterr)) < 0 ||
@@ -612,6 +614,9 @@ int container_config_new_from_pod(const Pod *pod, const Container *ct, const cha
         if (!c->user)
             return -ENOMEM;
     }
+    /* The container's runAsNonRoot wins over the pod's; checked where the user is resolved. */
+    c->run_as_non_root =
+        (sc->run_as_non_root != -1 ? sc->run_as_non_root : pod->run_as_non_root) == 1;
     if (pod->fs_group != UNSET) {
         c->supplementary_groups = calloc(1, sizeof(gid_t));
         if (!c->supplementary_groups)

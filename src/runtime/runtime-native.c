@@ -571,6 +571,39 @@ static void resolve_user(const ContainerConfig *c, ResolvedUser *u)
         u->groups[u->n_groups++] = c->supplementary_groups[i];
 }
 
+/*
+ * runAsNonRoot, as the kubelet enforces it, with its messages: the native
+ * runtime knows the user only here, resolved in the image, so a name that
+ * is root is caught as well as a missing runAsUser (the image runs as root).
+ */
+static void check_non_root(const ContainerConfig *c, const ResolvedUser *u)
+{
+    char user[256] = "", ns[128] = "default";
+    const char *sep = c->pod ? strstr(c->id, c->pod) : NULL;
+    int64_t id;
+
+    if (!c->run_as_non_root || u->uid != 0)
+        return;
+    /* The id is "<namespace>_<pod>_<container>": the kubelet names pods "<pod>_<namespace>". */
+    if (sep && sep > c->id && sep[-1] == '_')
+        (void)snprintf(ns, sizeof(ns), "%.*s", (int)(sep - c->id - 1), c->id);
+    if (c->user)
+        (void)snprintf(user, sizeof(user), "%.*s", (int)strcspn(c->user, ":"), c->user);
+    if (!user[0])
+        child_fail(RUNTIME_ERR_CONFIG,
+                   "container has runAsNonRoot and image will run as root (pod: \"%s_%s\", "
+                   "container: %s)",
+                   c->pod ? c->pod : "", ns, c->name ? c->name : "");
+    if (parse_int64(user, &id) == 0)
+        child_fail(RUNTIME_ERR_CONFIG,
+                   "container's runAsUser breaks non-root policy (pod: \"%s_%s\", container: %s)",
+                   c->pod ? c->pod : "", ns, c->name ? c->name : "");
+    child_fail(RUNTIME_ERR_CONFIG,
+               "container has runAsNonRoot and image will run as root: user '%s' is uid 0 in the "
+               "image's /etc/passwd (pod: \"%s_%s\", container: %s)",
+               user, c->pod ? c->pod : "", ns, c->name ? c->name : "");
+}
+
 /* ---- the final steps, shared by the first process and exec ---------------------------------- */
 
 static const char *env_get(char *const *env, const char *name)
@@ -593,6 +626,7 @@ static _Noreturn void child_finish(const ContainerConfig *c, const SecurityHooks
     int r, err = ENOENT;
 
     resolve_user(c, &u);
+    check_non_root(c, &u);
     env = strv_copy(c->env);
     if (c->env && !env)
         child_fail(-ENOMEM, "out of memory");

@@ -236,8 +236,10 @@ static int native_container_start_finish(void *userdata, const char *id, int sta
         if (errno != EINTR)
             return pd_error_set(reterr, -errno, "wait for podd-monitor of %s: %s", id,
                                 RUNTIME_STRERROR(errno));
-    if (exit_record_read(exitf, &e) >= 0 && streq(e.reason, "StartError"))
-        return pd_error_set(reterr, -EIO, "%s", e.message);
+    if (exit_record_read(exitf, &e) >= 0 && exit_record_is_start_error(&e))
+        return pd_error_set(
+            reterr, streq(e.reason, RUNTIME_REASON_CONFIG_ERROR) ? RUNTIME_ERR_CONFIG : -EIO, "%s",
+            e.message);
     if (si.si_code == CLD_EXITED && si.si_status == MONITOR_EXEC_FAILED)
         return pd_error_set(reterr, -EIO, "container %s: cannot run podd-monitor %s", id,
                             ctx->monitor_path);

@@ -85,6 +85,11 @@ bool container_lock_busy(const char *container_dir)
     return fd == -EBUSY;
 }
 
+bool exit_record_is_start_error(const ExitRecord *e)
+{
+    return streq(e->reason, "StartError") || streq(e->reason, RUNTIME_REASON_CONFIG_ERROR);
+}
+
 int exit_record_read(const char *path, ExitRecord *ret)
 {
     _cleanup_close_ int fd = -1;

@@ -71,8 +71,9 @@ typedef struct ContainerConfig {
     char **args;     /* command + args, never empty */
     char **env;      /* "NAME=value" */
     char *working_dir;
-    char *hostname; /* NULL: leave the UTS namespace as it is */
-    char *user;     /* "uid", "name", "uid:gid" or "name:group"; NULL: root */
+    char *hostname;       /* NULL: leave the UTS namespace as it is */
+    char *user;           /* "uid", "name", "uid:gid" or "name:group"; NULL: root */
+    bool run_as_non_root; /* refuse to start when user resolves to uid 0 (RUNTIME_ERR_CONFIG) */
     gid_t *supplementary_groups;
     size_t n_supplementary_groups;
     NamespaceSpec ns;
@@ -97,6 +98,14 @@ typedef struct ContainerConfig {
     char *pid_file;         /* "PID STARTTIME\n" of the container's first process */
     char *exit_file;        /* the exit record (JSON) */
 } ContainerConfig;
+
+/*
+ * A container the runtime refuses to create as configured: runAsNonRoot with
+ * a user that is root. Its start error has this code and its exit record
+ * the reason RUNTIME_REASON_CONFIG_ERROR, as the kubelet reports it.
+ */
+#define RUNTIME_ERR_CONFIG (-EKEYREJECTED)
+#define RUNTIME_REASON_CONFIG_ERROR "CreateContainerConfigError"
 
 ContainerConfig *container_config_free(ContainerConfig *c);
 DEFINE_CLEANUP_FUNC(ContainerConfig, container_config_free)
@@ -274,7 +283,7 @@ typedef struct ExitRecord {
     int signal;    /* 0 when it exited */
     bool oom_killed;
     char started_at[40], finished_at[40]; /* RFC 3339 nano, "" when unknown */
-    char reason[32];                      /* Completed, Error, OOMKilled, StartError */
+    char reason[32]; /* Completed, Error, OOMKilled, StartError, CreateContainerConfigError */
     char message[PD_ERROR_MESSAGE_MAX];
 } ExitRecord;
 
@@ -282,6 +291,8 @@ typedef struct ExitRecord {
 int exit_record_write(const char *path, const ExitRecord *e);
 /* -ENOENT when there is none yet, -EBADMSG when unreadable. */
 int exit_record_read(const char *path, ExitRecord *ret);
+/* True when the record says the container never ran: StartError or RUNTIME_REASON_CONFIG_ERROR. */
+bool exit_record_is_start_error(const ExitRecord *e);
 
 /* ---- native container setup ---------------------------------------------------------- */
 

@@ -122,3 +122,79 @@ def test_names_from_outside_cannot_forge_log_lines_or_events(daemon):
     for line in events.stdout.splitlines():
         assert not line.startswith("pod=default"), events.stdout
     assert "\\npod=default/web" in events.stdout
+
+
+def container_status(daemon, pod):
+    r = podctl(daemon, "get", "pod", pod, "-o", "json")
+    if r.returncode != 0:
+        return None
+    st = json.loads(r.stdout)["status"].get("containerStatuses") or [None]
+    return st[0]
+
+
+def waiting_reason(daemon, pod):
+    cs = container_status(daemon, pod)
+    return ((cs or {}).get("state") or {}).get("waiting", {}).get("reason")
+
+
+@pytest.mark.parametrize("level", ["pod", "container"])
+def test_run_as_non_root_refuses_an_image_that_runs_as_root(daemon, level):
+    pod = unique("nonroot")
+    daemon.start()
+    sc = "      runAsNonRoot: true\n"
+    if level == "pod":
+        write_pod(daemon, pod, "  - name: a\n    image: busybox:latest\n"
+                  "    command: [sh, -c, 'id -u; sleep 3600']\n",
+                  extra_spec="  securityContext:\n    runAsNonRoot: true\n")
+    else:
+        write_pod(daemon, pod, "  - name: a\n    image: busybox:latest\n"
+                  "    command: [sh, -c, 'id -u; sleep 3600']\n"
+                  f"    securityContext:\n{sc}")
+    wait_for("the refusal", lambda: waiting_reason(daemon, pod) == "CreateContainerConfigError"
+             or daemon.ctr_pid(pod, "a"))
+    assert daemon.ctr_pid(pod, "a") is None
+    assert "0" not in daemon.ctr_log(pod, "a")
+    waiting = container_status(daemon, pod)["state"]["waiting"]
+    assert waiting["message"] == ("container has runAsNonRoot and image will run as root "
+                                  f"(pod: \"{pod}_default\", container: a)")
+    assert "CreateContainerConfigError" in podctl(daemon, "get", "pods").stdout
+
+
+def test_run_as_non_root_with_a_root_run_as_user_from_the_container(daemon):
+    pod = unique("nonroot0")
+    daemon.start()
+    write_pod(daemon, pod, "  - name: a\n    image: busybox:latest\n    command: [sleep, '3600']\n"
+              "    securityContext:\n      runAsUser: 0\n",
+              extra_spec="  securityContext:\n    runAsNonRoot: true\n")
+    wait_for("the refusal", lambda: waiting_reason(daemon, pod) == "CreateContainerConfigError")
+    assert container_status(daemon, pod)["state"]["waiting"]["message"] == (
+        f"container's runAsUser breaks non-root policy (pod: \"{pod}_default\", container: a)")
+    assert daemon.ctr_pid(pod, "a") is None
+
+
+def test_run_as_non_root_with_a_non_root_user_runs(daemon):
+    pod = unique("nonroot1k")
+    daemon.start()
+    write_pod(daemon, pod, "  - name: a\n    image: busybox:latest\n"
+              "    command: [sh, -c, 'id -u; sleep 3600']\n"
+              "    securityContext:\n      runAsNonRoot: true\n      runAsUser: 1000\n")
+    wait_for("the container", lambda: daemon.ctr_pid(pod, "a"))
+    wait_for("its output", lambda: daemon.ctr_log(pod, "a") == ["1000"])
+
+
+@pytest.mark.parametrize("user", ["root", "root:user"])
+def test_run_as_non_root_refuses_a_named_user_that_is_root(harness, user):
+    c = harness.container("named", ["/bin/sh", "-c", "id -u"], user=user, runAsNonRoot=True)
+    r = c.start(check=False)
+    assert r.returncode == 1
+    want = ("container has runAsNonRoot and image will run as root: user 'root' is uid 0 in the "
+            "image's /etc/passwd (pod: \"test_default\", container: named)")
+    assert want in r.stderr, r.stderr
+    rec = c.wait_exit()
+    assert rec["reason"] == "CreateContainerConfigError" and rec["message"] == want
+
+
+def test_run_as_non_root_lets_a_named_non_root_user_run(harness):
+    c = harness.container("named", ["/bin/sh", "-c", "id -u"], user="user", runAsNonRoot=True)
+    c.run()
+    assert c.stdout() == ["1000"]
