@@ -543,6 +543,12 @@ static int on_watch_event(ManifestWatcher *w, const ManifestWatchEvent *ev, void
                       ev->type == MANIFEST_WATCH_ERROR ? "ManifestInvalid" : "NameConflict", where);
         }
         break;
+    case MANIFEST_WATCH_WARNING:
+        /* What podctl validate would print about the file, now that podd reads it. */
+        pd_error_format(ev->error, where, sizeof(where));
+        log_warning("manifest %s: %s; continuing", ev->file, where);
+        event_add(m, ev->pod_name, NULL, ev->file, "Warning", "ManifestWarning", where);
+        break;
     default:
         break;
     }
@@ -886,7 +892,8 @@ static json_t *ctr_state_json(const Ctr *c)
 {
     if (c->state == CTR_RUNNING)
         return json_pack("{s:{s:s}}", "running", "startedAt", c->started_at);
-    /* Refused before it ran: the kubelet shows it waiting with the reason until the spec changes. */
+    /* Refused before it ran: the kubelet shows it waiting with the reason until the spec changes.
+     */
     if (c->has_term && streq(c->term.reason, RUNTIME_REASON_CONFIG_ERROR))
         return json_pack("{s:{s:s,s:s}}", "waiting", "reason", c->term.reason, "message",
                          c->term.message);

@@ -489,6 +489,26 @@ static int entry_add(ManifestWatcher *w, WatchFile *f, size_t i)
     return watch_queue_event(w, MANIFEST_WATCH_ADDED, name, f->pub.name, move_ptr(e), NULL);
 }
 
+/* A newly read document's warnings, one event each, worded as podctl validate prints them. */
+static int queue_warnings(ManifestWatcher *w, const WatchFile *f, const ManifestDoc *d)
+{
+    for (size_t j = 0; j < d->diags.n; j++) {
+        const Diag *g = &d->diags.items[j];
+        PdError e = {0};
+        int r;
+
+        if (g->level != DIAG_WARNING)
+            continue;
+        (void)pd_error_set_at(&e, 0, g->line, g->column, "warning: %s%s%s", g->path ? g->path : "",
+                              g->path && *g->path ? ": " : "", g->message);
+        pd_error_set_file(&e, f->pub.name);
+        r = watch_queue_event(w, MANIFEST_WATCH_WARNING, d->name, f->pub.name, NULL, &e);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 /*
  * Phase 3, over every file in name order: documents claim their names.
  * A changed file reports its errors and conflicts; any file takes over a
@@ -507,6 +527,11 @@ int watch_file_claim(ManifestWatcher *w, WatchFile *f)
         WatchEntry *e;
         PdError c;
 
+        if (f->new_parse) {
+            r = queue_warnings(w, f, d);
+            if (r < 0)
+                break;
+        }
         if (!d->name) {
             if (f->new_parse)
                 r = watch_queue_event(w, MANIFEST_WATCH_ERROR, NULL, f->pub.name, NULL, &wd->error);

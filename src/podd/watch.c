@@ -37,7 +37,7 @@
 static const char *const event_type_table[_MANIFEST_WATCH_EVENT_TYPE_MAX] = {
     [MANIFEST_WATCH_ADDED] = "added",       [MANIFEST_WATCH_CHANGED] = "changed",
     [MANIFEST_WATCH_REMOVED] = "removed",   [MANIFEST_WATCH_ERROR] = "error",
-    [MANIFEST_WATCH_CONFLICT] = "conflict",
+    [MANIFEST_WATCH_CONFLICT] = "conflict", [MANIFEST_WATCH_WARNING] = "warning",
 };
 
 const char *manifest_watch_event_type_to_string(ManifestWatchEventType t)

@@ -93,6 +93,13 @@ typedef enum ManifestWatchEventType {
     MANIFEST_WATCH_REMOVED,  /* pod is the entry being dropped, valid during the callback only */
     MANIFEST_WATCH_ERROR,    /* a version was not applied; pod is the kept entry or NULL */
     MANIFEST_WATCH_CONFLICT, /* file defines a name another file (or document) has: pod holds it */
+    /*
+     * A newly read document has a warning (an ignored field...), one event
+     * per warning, before the pod's own event: error holds file, line,
+     * column and "warning: PATH: MESSAGE", as podctl validate prints it;
+     * pod_name is the document's name (or NULL), pod is NULL.
+     */
+    MANIFEST_WATCH_WARNING,
     _MANIFEST_WATCH_EVENT_TYPE_MAX,
     _MANIFEST_WATCH_EVENT_TYPE_INVALID = -EINVAL,
 } ManifestWatchEventType;

@@ -504,6 +504,41 @@ START_TEST(test_new_invalid_file)
 }
 END_TEST
 
+/* Ignored fields are reported by podd as podctl validate reports them: once per new content. */
+START_TEST(test_ignored_fields_are_warned_about)
+{
+    static const char text[] = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n"
+                               "  nodeSelector:\n    disk: ssd\n  containers:\n"
+                               "  - name: app\n    image: busybox\n    imagePullPolicy: Always\n";
+
+    make_dir(fx.dir);
+    write_file(fx.dir, "web.yaml", text);
+    start_watcher(NULL);
+    wait_events(3);
+    settle();
+    ck_assert_uint_eq(fx.n, 3);
+    ck_assert_int_eq(fx.ev[0].type, MANIFEST_WATCH_WARNING);
+    ck_assert_str_eq(fx.ev[0].pod, "web");
+    ck_assert_str_eq(fx.ev[0].file, "web.yaml");
+    ck_assert_msg(!fx.ev[0].has_entry, "a warning carries no entry");
+    ck_assert_str_eq(fx.ev[0].message,
+                     "web.yaml:6:3: warning: spec.nodeSelector: ignored: only meaningful in a "
+                     "cluster");
+    ck_assert_int_eq(fx.ev[1].type, MANIFEST_WATCH_WARNING);
+    ck_assert_str_eq(fx.ev[1].message,
+                     "web.yaml:11:5: warning: spec.containers[0].imagePullPolicy: ignored: podd "
+                     "never pulls images (see podctl image import)");
+    ck_assert_int_eq(fx.ev[2].type, MANIFEST_WATCH_ADDED);
+    ck_assert_str_eq(manifest_watch_event_type_to_string(MANIFEST_WATCH_WARNING), "warning");
+    clear_events();
+
+    /* The same bytes again: nothing new to say. */
+    write_file(fx.dir, "web.yaml", text);
+    settle();
+    ck_assert_uint_eq(fx.n, 0);
+}
+END_TEST
+
 START_TEST(test_conflict_first_keeps_it)
 {
     const ManifestWatchFile *f;
@@ -986,6 +1021,7 @@ int main(void)
     tcase_add_test(tc, test_editor_rename_reads_once);
     tcase_add_test(tc, test_invalid_keeps_last_good);
     tcase_add_test(tc, test_new_invalid_file);
+    tcase_add_test(tc, test_ignored_fields_are_warned_about);
     tcase_add_test(tc, test_conflict_first_keeps_it);
     tcase_add_test(tc, test_move_between_files_keeps_pod);
     tcase_add_test(tc, test_fifo_skipped);
