@@ -9,7 +9,8 @@ allowed() {
     base) echo "base" ;;
     manifest | graph | state | loop | image) echo "base $1" ;;
     runtime | security) echo "base manifest runtime security" ;;
-    reconcile | api) echo "base manifest graph state loop image runtime security reconcile api" ;;
+    probe) echo "base loop manifest probe" ;;
+    reconcile | api) echo "base manifest graph state loop image runtime security probe reconcile api" ;;
     *) echo "*" ;;
     esac
 }
