@@ -2,7 +2,8 @@
 libpodcore_la_SOURCES += \
 	src/reconcile/reconcile.h \
 	src/reconcile/reconcile-graph.c \
-	src/reconcile/reconcile-plan.c
+	src/reconcile/reconcile-plan.c \
+	src/reconcile/reconcile-probe.c
 
 check_PROGRAMS += tests/unit/test-reconcile tests/unit/test-plan
 TESTS += tests/unit/test-reconcile tests/unit/test-plan
@@ -12,3 +13,9 @@ tests_unit_test_reconcile_LDADD = $(TEST_LIBS)
 tests_unit_test_plan_SOURCES = tests/unit/test-plan.c
 tests_unit_test_plan_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_plan_LDADD = $(TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-probe
+TESTS += tests/unit/test-probe
+tests_unit_test_probe_SOURCES = tests/unit/test-probe.c
+tests_unit_test_probe_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_probe_LDADD = $(TEST_LIBS)

@@ -9,6 +9,7 @@
 
 #include "graph/graph.h"
 #include "manifest/manifest.h"
+#include "probe/probe.h"
 
 /* The graph's condition for a manifest condition; _GRAPH_CONDITION_INVALID when out of range. */
 GraphCondition reconcile_graph_condition(DepCondition c);
@@ -177,3 +178,143 @@ const PlanCtr *reconcile_plan_find(const Plan *p, const char *name);
 char *reconcile_plan_pod_reason_text(const Plan *p);
 char *reconcile_plan_ctr_reason_text(const PlanCtr *c);
 char *reconcile_plan_summary(const Plan *p);
+
+/* ---- probes: when each runs, and what its results mean ----------------------------- */
+
+/*
+ * The bookkeeping of one container's probes, with the kubelet's semantics.
+ * Pure: time is an argument (absolute CLOCK_MONOTONIC usec), nothing is
+ * run here. The caller runs a probe when reconcile_probe_due() says so
+ * (reconcile_probe_begin() first), feeds its result to
+ * reconcile_probe_result(), and acts on the effects it returns.
+ *
+ *   - Each probe first runs initialDelaySeconds after the container
+ *     started, then every periodSeconds counted from the start of the
+ *     previous run (never two runs at once: a run that outlasts the period
+ *     is followed at once by the next); a run is cut at timeoutSeconds,
+ *     which counts as a failure.
+ *   - Results count in a row: a success resets the failures, a failure
+ *     the successes.
+ *   - The startup probe holds the other two back until it succeeds once;
+ *     then it never runs again and the others start (at once, or when
+ *     their initial delay ends, if later). failureThreshold failures: kill.
+ *   - Liveness: failureThreshold failures in a row: kill.
+ *   - Readiness: ready starts false; successThreshold successes in a row
+ *     make the container ready, failureThreshold failures in a row make it
+ *     unready again. Without a readiness probe it is ready once started.
+ *   - After a kill nothing runs until reconcile_probes_init() for the next
+ *     start of the container; a container being killed is not ready.
+ */
+
+typedef enum ProbeKind {
+    PROBE_KIND_STARTUP,
+    PROBE_KIND_LIVENESS,
+    PROBE_KIND_READINESS,
+    _PROBE_KIND_MAX,
+    _PROBE_KIND_INVALID = -EINVAL,
+} ProbeKind;
+
+/* "startup", "liveness", "readiness"; NULL out of range. */
+const char *reconcile_probe_kind_to_string(ProbeKind k);
+ProbeKind reconcile_probe_kind_from_string(const char *s);
+/* The container's probe of that kind (borrowed from c); NULL out of range. */
+const Probe *reconcile_probe_spec(const Container *c, ProbeKind k);
+
+/* What a result means; reconcile_probe_result() returns an OR of these. */
+typedef enum ProbeEffect {
+    PROBE_EFFECT_UNHEALTHY =
+        1 << 0,                    /* a failure: an Unhealthy event (reconcile_probe_event_text) */
+    PROBE_EFFECT_STARTED = 1 << 1, /* the startup probe succeeded: `started` */
+    PROBE_EFFECT_READY = 1 << 2,   /* the container became ready */
+    PROBE_EFFECT_UNREADY = 1 << 3, /* the container is ready no more */
+    PROBE_EFFECT_KILL = 1 << 4,    /* liveness or startup failed for good: kill, then restart
+                                    * under the restart policy (reconcile_probe_kill_text) */
+} ProbeEffect;
+
+/* One probe of one container. */
+typedef struct ProbeTrack {
+    bool configured;
+    /* Settings, copied from the manifest (usec). */
+    uint64_t initial_delay, period, timeout;
+    uint32_t success_threshold, failure_threshold;
+    int64_t grace_seconds; /* probe-level terminationGracePeriodSeconds; -1 when unset */
+    /* In a row; at most one of them is not 0. */
+    uint32_t successes, failures;
+    uint64_t due; /* absolute; UINT64_MAX: not due (held back, running, done) */
+    bool running; /* a run is in flight, begun at run_started */
+    uint64_t run_started;
+    /* The last result (_PROBE_RESULT_INVALID before the first) and its excerpt, one line. */
+    ProbeResult last;
+    char excerpt[PROBE_EXCERPT_MAX];
+} ProbeTrack;
+
+typedef struct CtrProbes {
+    ProbeTrack track[_PROBE_KIND_MAX];
+    uint64_t started_at; /* when the container's process started */
+    bool started;        /* the startup probe succeeded, or there is none */
+    bool ready;
+    bool killed; /* a probe failed for good: nothing more runs */
+} CtrProbes;
+
+/* What survives a restart of podd, per container (saved with its state). */
+typedef struct ProbeCounts {
+    uint32_t successes[_PROBE_KIND_MAX], failures[_PROBE_KIND_MAX];
+    bool started, ready;
+} ProbeCounts;
+
+/*
+ * Starts the bookkeeping for a container c (borrowed during the call only:
+ * settings are copied) whose process started at started_at. Returns the
+ * effects that hold from the start: PROBE_EFFECT_STARTED without a startup
+ * probe, and PROBE_EFFECT_READY too without a readiness probe either.
+ */
+unsigned reconcile_probes_init(CtrProbes *p, const Container *c, uint64_t started_at);
+
+/*
+ * The same after a restart of podd, for an adopted container: the counts,
+ * `started` and `ready` resume from saved (NULL: none saved, as init), and
+ * every probe that runs is first due one period after now (or at the end of
+ * its initial delay, if later): never in the past, so the gap while podd
+ * was down neither counts as a failure nor fires a burst of runs. Returns
+ * the effects that hold, as reconcile_probes_init() does (READY when
+ * ready).
+ */
+unsigned reconcile_probes_adopt(CtrProbes *p, const Container *c, uint64_t started_at,
+                                const ProbeCounts *saved, uint64_t now);
+/* What reconcile_probes_adopt() takes back. */
+void reconcile_probes_save(const CtrProbes *p, ProbeCounts *ret);
+
+/* When the probe of kind k is due next (absolute); UINT64_MAX: not (none, held back, running). */
+uint64_t reconcile_probe_due(const CtrProbes *p, ProbeKind k);
+/* The earliest of them, and its kind in *ret_kind (may be NULL); UINT64_MAX when none is due. */
+uint64_t reconcile_probes_next_due(const CtrProbes *p, ProbeKind *ret_kind);
+
+/*
+ * A run of the probe of kind k starts at now (it was due): it is not due
+ * again until its result comes. Cut it at now + p->track[k].timeout.
+ * Returns 0, or -EBUSY when it is not configured, held back, killed or
+ * running already.
+ */
+int reconcile_probe_begin(CtrProbes *p, ProbeKind k, uint64_t now);
+
+/*
+ * The run of kind k begun earlier ended at now with r; excerpt (borrowed,
+ * may be NULL) is what it said (a status line, an error, output), kept as
+ * one line of at most PROBE_EXCERPT_MAX - 1 bytes. Returns the effects, an
+ * OR of ProbeEffect (0: nothing changed), or -EINVAL for a result of no run
+ * begun (ignored: a late result after a kill or a new start).
+ */
+int reconcile_probe_result(CtrProbes *p, ProbeKind k, ProbeResult r, const char *excerpt,
+                           uint64_t now);
+
+/*
+ * The message of the Unhealthy event for the last failure of kind k, as
+ * the kubelet's with the count: "Liveness probe failed (2/3): HTTP/1.1 500
+ * Internal Server Error", "Readiness probe failed (1/3): timed out after
+ * 1s". Writes at most size bytes (NUL included); returns what snprintf()
+ * returns.
+ */
+int reconcile_probe_event_text(const CtrProbes *p, ProbeKind k, char *buf, size_t size);
+
+/* The Killing event's words after "Container NAME ": "failed liveness probe, will be restarted". */
+const char *reconcile_probe_kill_text(ProbeKind k);
