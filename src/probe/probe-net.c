@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <arpa/inet.h>
 #include <assert.h>
+#include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -104,19 +105,23 @@ static int on_timer(LoopSource *s, uint64_t deadline, void *userdata)
 /* The status line is in: 2xx and 3xx succeed (as the kubelet's prober says). */
 static void http_judge(ProbeRun *run, char *line)
 {
-    unsigned status = 0;
-    char *code;
+    const char *code;
+    unsigned status;
 
     line[strcspn(line, "\r\n")] = '\0';
+    /* "HTTP/x.y NNN reason": exactly three digits, then a space or the end. */
     code = strchr(line, ' ');
-    if (strncmp(line, "HTTP/", 5) != 0 || !code || sscanf(code, " %3u", &status) != 1 ||
-        status < 100) {
+    if (strncmp(line, "HTTP/", 5) != 0 || !code || !isdigit((unsigned char)code[1]) ||
+        !isdigit((unsigned char)code[2]) || !isdigit((unsigned char)code[3]) ||
+        (code[4] != ' ' && code[4] != '\0')) {
         char text[PROBE_EXCERPT_MAX];
 
         (void)snprintf(text, sizeof(text), "no HTTP status line: '%.80s'", line);
         run_finish(run, PROBE_RESULT_FAILURE, text);
         return;
     }
+    status = (unsigned)(code[1] - '0') * 100 + (unsigned)(code[2] - '0') * 10 +
+             (unsigned)(code[3] - '0');
     run_finish(run, status >= 200 && status < 400 ? PROBE_RESULT_SUCCESS : PROBE_RESULT_FAILURE,
                line);
 }
