@@ -3,7 +3,11 @@ libpodcore_la_SOURCES += \
 	src/image/image.h \
 	src/image/image-internal.h \
 	src/image/image-store.c \
-	src/image/image-import.c
+	src/image/image-import.c \
+	src/image/image-reference.c
+# libarchive unpacks layers; every program linking libpodcore needs it.
+AM_CFLAGS += $(ARCHIVE_CFLAGS)
+PODCORE_LIBS += $(ARCHIVE_LIBS)
 
 check_PROGRAMS += tests/unit/test-image
 TESTS += tests/unit/test-image
