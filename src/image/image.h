@@ -135,3 +135,37 @@ int image_reference_parse(const char *s, ImageReference *ret, PdError *reterr);
  * + 1 always suffices).
  */
 int image_reference_format(const ImageReference *ref, char *buf, size_t size);
+
+/* ---- layers ------------------------------------------------------------------------------- */
+
+/* Skip device nodes with a warning instead of refusing the layer. */
+#define IMAGE_LAYER_SKIP_DEVICES (1u << 0)
+
+/*
+ * Unpacks the layer read from layer_fd (a tar archive: plain, gzip or zstd,
+ * told by its first bytes; read from the fd's position, which is left open)
+ * into the directory dir_fd, which should be empty, in the form overlayfs
+ * takes as a lower directory: regular files, directories, symlinks, hard
+ * links and fifos with numeric owners, modes, times and extended
+ * attributes; an OCI whiteout ".wh.NAME" becomes a 0:0 character device
+ * NAME (unless this layer has its own NAME) and ".wh..wh..opq" the xattr
+ * trusted.overlay.opaque=y on its directory. Later entries replace
+ * earlier ones of the same name (directories merge). Needs root (owners,
+ * whiteouts, trusted.* xattrs).
+ *
+ * Nothing is created outside dir_fd: absolute names are read relative to
+ * it, a ".." component is refused, and a parent directory that is a
+ * symlink (or leads out of dir_fd's mount) is refused, for entries and for
+ * hard link targets alike. Device nodes are refused (-EPERM), or with
+ * IMAGE_LAYER_SKIP_DEVICES skipped with a warning; "trusted.overlay.*"
+ * attributes of entries are ignored with a warning.
+ *
+ * layer names the layer in messages (e.g. its digest). On success returns
+ * 0 and, when ret_warnings is not NULL, sets it to a new string vector
+ * (NULL when there is none; "layer 'L': entry 'E': ...", at most about
+ * a hundred) the caller frees. On failure returns -errno with reterr
+ * naming the layer and the entry ("layer 'L': entry 'E': reason"); dir_fd
+ * then holds part of the layer, for the caller to delete. Does not log.
+ */
+int image_layer_unpack(int layer_fd, int dir_fd, const char *layer, unsigned flags,
+                       char ***ret_warnings, PdError *reterr);
