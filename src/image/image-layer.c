@@ -246,8 +246,10 @@ static int apply_xattrs(Unpack *u, const char *entry, int parent_fd, const char 
         }
         if (lsetxattr(proc, name, value, size, 0) == 0)
             continue;
-        if (errno == EOPNOTSUPP) {
-            r = warn(u, entry, "extended attribute '%s' not supported here; skipped", name);
+        /* Linux allows user.* attributes on files and directories only (EPERM elsewhere). */
+        if (errno == EOPNOTSUPP || (errno == EPERM && startswith(name, "user."))) {
+            r = warn(u, entry, "extended attribute '%s' cannot be set here (%s); skipped", name,
+                     strerror(errno));
             if (r < 0)
                 return r;
             continue;

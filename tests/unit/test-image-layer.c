@@ -505,6 +505,10 @@ static const struct {
                   .xattr_name = "trusted.overlay.redirect",
                   .xattr_value = "/outside"}},
      .warning = "entry 'f': extended attribute 'trusted.overlay.redirect' ignored"},
+    {.what = "user attribute on a symlink",
+     .entries =
+         {{.type = 'l', .name = "s", .data = "t", .xattr_name = "user.x", .xattr_value = "1"}},
+     .warning = "entry 's': extended attribute 'user.x' cannot be set here"},
     {.what = "whiteout of nothing", .entries = {REG(".wh.", "")}, .error = "whiteout of nothing"},
     {.what = "whiteout of dot", .entries = {REG("x/.wh..", "")}, .error = "whiteout of nothing"},
 };
