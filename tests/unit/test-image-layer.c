@@ -671,7 +671,7 @@ int main(void)
     const char *no_overlay = why_not;
     _cleanup_free_ char *fs = NULL;
     SRunner *sr;
-    int fd;
+    int fd, status;
 
     fd = open("/proc/filesystems", O_RDONLY | O_CLOEXEC);
     if (fd >= 0 && read_fd_full(fd, 1 << 16, &fs, NULL) >= 0 && !strstr(fs, "\toverlay\n") &&
@@ -700,5 +700,7 @@ int main(void)
                                                             : NULL);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
-    return unit_run(sr, CK_ENV);
+    status = unit_run(sr, CK_ENV);
+    srunner_free(sr);
+    return status;
 }
