@@ -12,7 +12,7 @@ cd "$(dirname "$0")"
 # Everything the build and the tests need, by Debian package name.
 PACKAGES=(
     gcc make pkg-config autoconf automake libtool
-    libyaml-dev libjansson-dev libseccomp-dev libcap-dev check
+    libyaml-dev libjansson-dev libseccomp-dev libcap-dev libarchive-dev check
     python3 python3-pytest python3-jsonschema python3-yaml
     busybox-static runc valgrind
 )

@@ -90,3 +90,82 @@ int image_remove(const char *store, const ImageRef *ref, PdError *reterr);
  * with several links counts for each). Returns 0 or -errno. Does not log.
  */
 int image_disk_usage(const char *dir, uint64_t *ret);
+
+/* ---- references: [HOST[:PORT]/]PATH[:TAG][@sha256:HEX] ------------------------------------ */
+
+#define IMAGE_REFERENCE_NAME_MAX 255 /* DOMAIN/PATH, after normalisation */
+#define IMAGE_TAG_MAX 128
+#define IMAGE_DIGEST_MAX 71 /* "sha256:" + 64 hex digits */
+/* The longest formatted reference: NAME:TAG@DIGEST. */
+#define IMAGE_REFERENCE_STRING_MAX                                                                 \
+    (IMAGE_REFERENCE_NAME_MAX + 1 + IMAGE_TAG_MAX + 1 + IMAGE_DIGEST_MAX)
+
+/*
+ * A normalised reference, as Kubernetes and the containers tools read one
+ * (github.com/distribution/reference's ParseNormalizedNamed plus its
+ * TagNameOnly): "nginx" is docker.io/library/nginx:latest, "user/app" is
+ * docker.io/user/app:latest, "index.docker.io" becomes "docker.io".
+ */
+typedef struct ImageReference {
+    char domain[IMAGE_REFERENCE_NAME_MAX +
+                1]; /* "docker.io", "registry.example:5000", "[::1]:5000" */
+    char path[IMAGE_REFERENCE_NAME_MAX + 1]; /* "library/nginx", "team/app" */
+    char tag[IMAGE_TAG_MAX + 1];             /* "latest" when neither tag nor digest was given;
+                                              * "" for a reference by digest alone */
+    char digest[IMAGE_DIGEST_MAX + 1];       /* "sha256:<64 hex>" or "" */
+} ImageReference;
+
+/*
+ * Parses s into *ret. The first '/'-separated component is a registry
+ * (DOMAIN) when another follows and it holds '.' or ':' or an uppercase
+ * letter, or is "localhost"; otherwise the image is on docker.io. Path
+ * components are lowercase [a-z0-9] runs joined by '.', '_', '__' or
+ * '-'s; DOMAIN/PATH is at most IMAGE_REFERENCE_NAME_MAX characters once
+ * normalised; a bare 64-hex string is refused (it is an image ID). Returns
+ * 0, or -EINVAL with reterr saying what is wrong (the quoted reference,
+ * then the reason, e.g. "'Foo:1': repository name must be lowercase").
+ * Does not log.
+ */
+int image_reference_parse(const char *s, ImageReference *ret, PdError *reterr);
+
+/*
+ * "DOMAIN/PATH[:TAG][@DIGEST]" into buf, the normalised (fully qualified)
+ * form, which parses back to the same reference. Returns the length, or
+ * -ENOBUFS when buf is smaller than the string (IMAGE_REFERENCE_STRING_MAX
+ * + 1 always suffices).
+ */
+int image_reference_format(const ImageReference *ref, char *buf, size_t size);
+
+/* ---- layers ------------------------------------------------------------------------------- */
+
+/* Skip device nodes with a warning instead of refusing the layer. */
+#define IMAGE_LAYER_SKIP_DEVICES (1u << 0)
+
+/*
+ * Unpacks the layer read from layer_fd (a tar archive: plain, gzip or zstd,
+ * told by its first bytes; read from the fd's position, which is left open)
+ * into the directory dir_fd, which should be empty, in the form overlayfs
+ * takes as a lower directory: regular files, directories, symlinks, hard
+ * links and fifos with numeric owners, modes, times and extended
+ * attributes; an OCI whiteout ".wh.NAME" becomes a 0:0 character device
+ * NAME (unless this layer has its own NAME) and ".wh..wh..opq" the xattr
+ * trusted.overlay.opaque=y on its directory. Later entries replace
+ * earlier ones of the same name (directories merge). Needs root (owners,
+ * whiteouts, trusted.* xattrs).
+ *
+ * Nothing is created outside dir_fd: absolute names are read relative to
+ * it, a ".." component is refused, and a parent directory that is a
+ * symlink (or leads out of dir_fd's mount) is refused, for entries and for
+ * hard link targets alike. Device nodes are refused (-EPERM), or with
+ * IMAGE_LAYER_SKIP_DEVICES skipped with a warning; "trusted.overlay.*"
+ * attributes of entries are ignored with a warning.
+ *
+ * layer names the layer in messages (e.g. its digest). On success returns
+ * 0 and, when ret_warnings is not NULL, sets it to a new string vector
+ * (NULL when there is none; "layer 'L': entry 'E': ...", at most about
+ * a hundred) the caller frees. On failure returns -errno with reterr
+ * naming the layer and the entry ("layer 'L': entry 'E': reason"); dir_fd
+ * then holds part of the layer, for the caller to delete. Does not log.
+ */
+int image_layer_unpack(int layer_fd, int dir_fd, const char *layer, unsigned flags,
+                       char ***ret_warnings, PdError *reterr);

@@ -3,7 +3,12 @@ libpodcore_la_SOURCES += \
 	src/image/image.h \
 	src/image/image-internal.h \
 	src/image/image-store.c \
-	src/image/image-import.c
+	src/image/image-import.c \
+	src/image/image-reference.c \
+	src/image/image-layer.c
+# libarchive unpacks layers; every program linking libpodcore needs it.
+AM_CFLAGS += $(ARCHIVE_CFLAGS)
+PODCORE_LIBS += $(ARCHIVE_LIBS)
 
 check_PROGRAMS += tests/unit/test-image
 TESTS += tests/unit/test-image
@@ -13,3 +18,47 @@ tests_unit_test_image_LDADD = $(TEST_LIBS)
 
 TESTS += tests/integration/test_images.py
 EXTRA_DIST += tests/integration/test_images.py
+
+# The layer unpacker, against layers the test builds (hostile ones among them); needs root.
+check_PROGRAMS += tests/unit/test-image-layer
+TESTS += tests/unit/test-image-layer
+tests_unit_test_image_layer_SOURCES = tests/unit/test-image-layer.c tests/unit/unit-util.h
+tests_unit_test_image_layer_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_image_layer_LDADD = $(TEST_LIBS)
+
+# The layer unpacker's fuzz target, replayed over tests/fuzz/corpus/layer/ in make check.
+check_PROGRAMS += tests/fuzz/fuzz-layer-replay
+TESTS += tests/fuzz/fuzz-layer-replay
+tests_fuzz_fuzz_layer_replay_SOURCES = \
+	tests/fuzz/fuzz.h \
+	tests/fuzz/fuzz-layer.c \
+	tests/fuzz/fuzz-replay.c
+tests_fuzz_fuzz_layer_replay_CFLAGS = $(AM_CFLAGS)
+tests_fuzz_fuzz_layer_replay_LDADD = $(PODCORE_LIBS)
+
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-layer-libfuzzer
+tests_fuzz_fuzz_layer_libfuzzer_SOURCES = \
+	tests/fuzz/fuzz.h \
+	tests/fuzz/fuzz-layer.c
+tests_fuzz_fuzz_layer_libfuzzer_CFLAGS = $(AM_CFLAGS)
+tests_fuzz_fuzz_layer_libfuzzer_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_layer_libfuzzer_LDADD = $(PODCORE_LIBS)
+
+# make fuzz-layer: like make fuzz, for the layer unpacker (run it as root).
+fuzz-layer: tests/fuzz/fuzz-layer-libfuzzer
+	@rm -rf $(FUZZ_WORKDIR)/layer
+	@$(MKDIR_P) $(FUZZ_WORKDIR)/layer $(FUZZ_WORKDIR)/artifacts
+	@cp $(abs_top_srcdir)/tests/fuzz/corpus/layer/* $(FUZZ_WORKDIR)/layer/
+	@chmod -R u+w $(FUZZ_WORKDIR)/layer
+	ASAN_OPTIONS=detect_leaks=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	./tests/fuzz/fuzz-layer-libfuzzer \
+		-max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) \
+		-artifact_prefix=$(FUZZ_WORKDIR)/artifacts/ -print_final_stats=1 \
+		$(FUZZ_FLAGS) \
+		$(FUZZ_WORKDIR)/layer
+else
+fuzz-layer: fuzz
+endif
+.PHONY: fuzz-layer

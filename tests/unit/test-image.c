@@ -215,6 +215,180 @@ START_TEST(test_path_and_format)
 }
 END_TEST
 
+/* ---- normalised references (cases after distribution/reference's test suite) -------------- */
+
+#define F64 "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+#define D64 "dbcc1c35ac38df41fd2f5e4130b32ffdb93ebae8b3dbe638c23575912276fc9c"
+
+static const struct {
+    const char *in;
+    const char *want; /* the normalised form, or NULL when refused */
+    const char *why;  /* for a refusal: part of the reason */
+} references[] = {
+    /* Docker Hub normalisation */
+    {"nginx", "docker.io/library/nginx:latest", NULL},
+    {"nginx:1.25", "docker.io/library/nginx:1.25", NULL},
+    {"user/app", "docker.io/user/app:latest", NULL},
+    {"docker.io/foo", "docker.io/library/foo:latest", NULL},
+    {"docker.io/library/foo/bar", "docker.io/library/foo/bar:latest", NULL},
+    {"index.docker.io/debian", "docker.io/library/debian:latest", NULL},
+    {"index.docker.io/docker/docker", "docker.io/docker/docker:latest", NULL},
+    {"test_com/foo", "docker.io/test_com/foo:latest", NULL},
+    {"redis@sha256:" D64, "docker.io/library/redis@sha256:" D64, NULL},
+    {"busybox:latest@sha256:" D64, "docker.io/library/busybox:latest@sha256:" D64, NULL},
+    {"dbcc1", "docker.io/library/dbcc1:latest", NULL},
+    /* 63 hex digits are a name, 64 an image ID */
+    {"dbcc1c35ac38df41fd2f5e4130b32ffdb93ebae8b3dbe638c23575912276fc9",
+     "docker.io/library/dbcc1c35ac38df41fd2f5e4130b32ffdb93ebae8b3dbe638c23575912276fc9:latest",
+     NULL},
+    {D64, NULL, "64-byte hexadecimal"},
+    {"docker.io/" D64, "docker.io/library/" D64 ":latest", NULL},
+    /* registries: a first component with '.' or ':' or uppercase, or localhost */
+    {"registry.example:5000/team/app:2.1", "registry.example:5000/team/app:2.1", NULL},
+    {"localhost/app", "localhost/app:latest", NULL},
+    {"localhost:5000/app:v1", "localhost:5000/app:v1", NULL},
+    {"test:5000/repo", "test:5000/repo:latest", NULL},
+    {"test:5000/repo@sha256:" F64, "test:5000/repo@sha256:" F64, NULL},
+    {"test:5000/repo:tag@sha256:" F64, "test:5000/repo:tag@sha256:" F64, NULL},
+    {"sub-dom1.foo.com/bar/baz/quux:some-long-tag", "sub-dom1.foo.com/bar/baz/quux:some-long-tag",
+     NULL},
+    {"b.gcr.io/test.example.com/my-app:test.example.com",
+     "b.gcr.io/test.example.com/my-app:test.example.com", NULL},
+    {"xn--n3h.com/myimage:xn--n3h.com", "xn--n3h.com/myimage:xn--n3h.com", NULL},
+    {"192.168.1.1/repo", "192.168.1.1/repo:latest", NULL},
+    {"192.168.1.1:5000/repo:5050", "192.168.1.1:5000/repo:5050", NULL},
+    {"[2001:db8::1]/repo", "[2001:db8::1]/repo:latest", NULL},
+    {"[2001:db8::1]:5000/repo:tag@sha256:" F64, "[2001:db8::1]:5000/repo:tag@sha256:" F64, NULL},
+    {"[::1]:5000/repo", "[::1]:5000/repo:latest", NULL},
+    {"Docker/docker", "Docker/docker:latest", NULL},
+    {"FOO/bar", "FOO/bar:latest", NULL},
+    /* a name alone: what follows ':' is a tag */
+    {"test.com:5000", "docker.io/library/test.com:5000", NULL},
+    {"192.168.1.1:5000", "docker.io/library/192.168.1.1:5000", NULL},
+    {"foo_bar.com:8080", "docker.io/library/foo_bar.com:8080", NULL},
+    {"lowercase:Uppercase", "docker.io/library/lowercase:Uppercase", NULL},
+    /* path components and separators */
+    {"docker---rules/docker", "docker.io/docker---rules/docker:latest", NULL},
+    {"dock__er/docker", "docker.io/dock__er/docker:latest", NULL},
+    {"d/docker", "docker.io/d/docker:latest", NULL},
+    {"jess/t", "docker.io/jess/t:latest", NULL},
+    {"docker.io/a.b_c-d/e", "docker.io/a.b_c-d/e:latest", NULL},
+    {"x:_tag", "docker.io/library/x:_tag", NULL},
+    /* refusals */
+    {"", NULL, "at least one component"},
+    {":justtag", NULL, "no repository name"},
+    {"@sha256:" F64, NULL, "no repository name"},
+    {"repo@sha256:ffffffffffffffffffffffffffffffffff", NULL, "digest length"},
+    {"validname@invaliddigest:" F64, NULL, "unsupported digest algorithm"},
+    {"repo@sha256:" D64 "X", NULL, "digest length"},
+    {"repo@sha256:FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", NULL,
+     "lowercase hexadecimal"},
+    {"repo@" F64, NULL, "invalid digest"},
+    {"Uppercase:tag", NULL, "must be lowercase"},
+    {"test:5000/Uppercase/lowercase:tag", NULL, "must be lowercase"},
+    {"docker/Docker", NULL, "must be lowercase"},
+    {"aa/asdf$$^/aa", NULL, "path component 'asdf$$^'"},
+    {"https://github.com/docker/docker", NULL, "registry 'https:'"},
+    {"-docker", NULL, "path component '-docker'"},
+    {"-docker/docker", NULL, "path component '-docker'"},
+    {"docker-/docker", NULL, "path component 'docker-'"},
+    {"-docker.io/docker/docker", NULL, "registry '-docker.io'"},
+    {"docker///docker", NULL, "empty path component"},
+    {"docker/", NULL, "empty path component"},
+    {"____/____", NULL, "path component '____'"},
+    {"_docker/_docker", NULL, "path component '_docker'"},
+    {"docker.io/dock..er", NULL, "path component 'dock..er'"},
+    {"dock..er/docker", NULL, "registry 'dock..er'"},
+    {"docker.io/dock_.er", NULL, "path component 'dock_.er'"},
+    {"docker.io/dock-.er", NULL, "path component 'dock-.er'"},
+    {"dock___er/docker", NULL, "path component 'dock___er'"},
+    {"[2001:db8::1]", NULL, "invalid tag"},
+    {"[2001:db8::1]:5000", NULL, "path component '[2001:db8::1]'"},
+    {"[fc00::1]:5000", NULL, "path component '[fc00::1]'"},
+    {"fc00::1:5000/debian", NULL, "registry 'fc00::1:5000'"},
+    {"[fe80::1%eth0]:5000/repo", NULL, "registry"},
+    {"[2001:db8:3:4::192.0.2.33]:5000/debian", NULL, "registry"},
+    {"host:port/repo", NULL, "registry 'host:port'"},
+    {"host:/repo", NULL, "registry 'host:'"},
+    {"a:-tag", NULL, "invalid tag '-tag'"},
+    {"a:.tag", NULL, "invalid tag '.tag'"},
+    {"a:", NULL, "invalid tag ''"},
+    {"a:b:c", NULL, "path component 'a:b'"},
+    {"a b", NULL, "path component 'a b'"},
+    {"/etc", NULL, "empty path component"},
+    {"../x", NULL, "registry '..'"},
+    {"x/../y", NULL, "path component '..'"},
+};
+
+START_TEST(test_reference_parse)
+{
+    char buf[IMAGE_REFERENCE_STRING_MAX + 1];
+    ImageReference ref, again;
+    PdError err = {0};
+    int r = image_reference_parse(references[_i].in, &ref, &err);
+
+    if (!references[_i].want) {
+        ck_assert_msg(r == -EINVAL, "'%s' was accepted", references[_i].in);
+        ck_assert_msg(strstr(err.message, references[_i].why), "'%s': message '%s' lacks '%s'",
+                      references[_i].in, err.message, references[_i].why);
+        return;
+    }
+    ck_assert_msg(r == 0, "'%s': %s", references[_i].in, err.message);
+    ck_assert_int_eq(image_reference_format(&ref, buf, sizeof(buf)),
+                     (int)strlen(references[_i].want));
+    ck_assert_str_eq(buf, references[_i].want);
+    /* The normalised form is a fixed point. */
+    ck_assert_int_eq(image_reference_parse(buf, &again, NULL), 0);
+    ck_assert_mem_eq(&again, &ref, sizeof(ref));
+}
+END_TEST
+
+START_TEST(test_reference_parts_and_limits)
+{
+    char name[512], buf[IMAGE_REFERENCE_STRING_MAX + 1];
+    ImageReference ref;
+    PdError err = {0};
+
+    ck_assert_int_eq(image_reference_parse("registry.example:5000/team/app:2.1", &ref, NULL), 0);
+    ck_assert_str_eq(ref.domain, "registry.example:5000");
+    ck_assert_str_eq(ref.path, "team/app");
+    ck_assert_str_eq(ref.tag, "2.1");
+    ck_assert_str_eq(ref.digest, "");
+    /* By digest alone: no tag is made up. */
+    ck_assert_int_eq(image_reference_parse("app@sha256:" D64, &ref, NULL), 0);
+    ck_assert_str_eq(ref.tag, "");
+    ck_assert_str_eq(ref.digest, "sha256:" D64);
+
+    /* The name counts once normalised: DOMAIN/PATH at most 255. */
+    (void)snprintf(name, sizeof(name), "a.io/%0*d", IMAGE_REFERENCE_NAME_MAX - 5, 0);
+    ck_assert_int_eq(strlen(name), IMAGE_REFERENCE_NAME_MAX);
+    ck_assert_int_eq(image_reference_parse(name, &ref, NULL), 0);
+    (void)snprintf(name, sizeof(name), "a.io/%0*d:tag", IMAGE_REFERENCE_NAME_MAX - 4, 0);
+    ck_assert_int_eq(image_reference_parse(name, &ref, &err), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.message, "not be more than 255 characters"));
+    /* "docker.io/library/" counts too. */
+    (void)snprintf(name, sizeof(name), "%0*d", IMAGE_REFERENCE_NAME_MAX - 18, 0);
+    ck_assert_int_eq(image_reference_parse(name, &ref, NULL), 0);
+    ck_assert_int_eq(strlen(ref.domain) + 1 + strlen(ref.path), IMAGE_REFERENCE_NAME_MAX);
+    (void)snprintf(name, sizeof(name), "%0*d", IMAGE_REFERENCE_NAME_MAX - 17, 0);
+    ck_assert_int_eq(image_reference_parse(name, &ref, NULL), -EINVAL);
+    /* Tags: 128 characters at most. */
+    (void)snprintf(name, sizeof(name), "a:%0*d", IMAGE_TAG_MAX, 0);
+    ck_assert_int_eq(image_reference_parse(name, &ref, NULL), 0);
+    (void)snprintf(name, sizeof(name), "a:%0*d", IMAGE_TAG_MAX + 1, 0);
+    ck_assert_int_eq(image_reference_parse(name, &ref, NULL), -EINVAL);
+    ck_assert_int_eq(image_reference_parse(NULL, &ref, NULL), -EINVAL);
+
+    /* The longest reference fits the documented buffer; a short buffer is refused. */
+    (void)snprintf(name, sizeof(name), "a.io/%0*d:%0*d@sha256:" D64, IMAGE_REFERENCE_NAME_MAX - 5,
+                   0, IMAGE_TAG_MAX, 0);
+    ck_assert_int_eq(image_reference_parse(name, &ref, NULL), 0);
+    ck_assert_int_eq(image_reference_format(&ref, buf, sizeof(buf)), IMAGE_REFERENCE_STRING_MAX);
+    ck_assert_str_eq(buf, name);
+    ck_assert_int_eq(image_reference_format(&ref, buf, 10), -ENOBUFS);
+}
+END_TEST
+
 /* ---- listing ------------------------------------------------------------------------------ */
 
 START_TEST(test_list)
@@ -467,6 +641,8 @@ int main(void)
     tcase_add_loop_test(tc, test_manifest_image_rule_is_the_store_rule, 0, ELEMENTSOF(refs));
     tcase_add_test(tc, test_ref_limits);
     tcase_add_test(tc, test_path_and_format);
+    tcase_add_loop_test(tc, test_reference_parse, 0, ELEMENTSOF(references));
+    tcase_add_test(tc, test_reference_parts_and_limits);
     tcase_add_test(tc, test_list);
     tcase_add_test(tc, test_import_dir);
     tcase_add_loop_test(tc, test_import_tar, 0, 2);
