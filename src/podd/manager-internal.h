@@ -21,25 +21,11 @@
 /* How soon to look again at a container another podd-monitor is starting. */
 #define START_PENDING_RETRY_USEC (50 * 1000ull)
 
-typedef enum PodPhase {
-    POD_PHASE_PENDING,
-    POD_PHASE_RUNNING,
-    POD_PHASE_SUCCEEDED,
-    POD_PHASE_FAILED,
-    _POD_PHASE_MAX,
-    _POD_PHASE_INVALID = -EINVAL,
-} PodPhase;
-
-const char *pod_phase_to_string(PodPhase p);
-PodPhase pod_phase_from_string(const char *s);
-
-typedef enum CtrState {
+typedef enum CtrRunState {
     CTR_WAITING,
     CTR_RUNNING,
     CTR_TERMINATED,
-    _CTR_STATE_MAX,
-    _CTR_STATE_INVALID = -EINVAL,
-} CtrState;
+} CtrRunState;
 
 typedef struct PodRec PodRec;
 
@@ -52,7 +38,7 @@ typedef struct Ctr {
     const Container *spec; /* into pod->pod; NULL once the pod left the desired set */
     char *spec_json;       /* compact JSON of the spec it runs with: a change replaces it */
     int64_t grace_seconds; /* of the version that runs */
-    CtrState state;
+    CtrRunState state;
     char reason[32]; /* waiting or terminated reason */
     char message[512];
     bool ever_started; /* in this pod instance */

@@ -526,7 +526,7 @@ static const Ctr *ctr_blocker(PodRec *pr, const Ctr *c, GraphCondition *ret_cond
     return NULL;
 }
 
-static PodPhase pod_compute_phase(const PodRec *pr)
+static PodPhase pod_phase_of(const PodRec *pr)
 {
     bool all_finished = true, all_ok = true, any_started = false, any_regular = false;
 
@@ -843,7 +843,7 @@ void pod_reconcile(PodRec *pr)
         }
         if (!pr->recreate_after_stop || m->shutting_down) {
             pr->stopped_by_shutdown = m->shutting_down;
-            pr->phase = pod_compute_phase(pr);
+            pr->phase = pod_phase_of(pr);
             (void)loop_timer_set(pr->timer, LOOP_TIME_INFINITY);
             (void)pod_rec_save(pr);
             return;
@@ -868,7 +868,7 @@ void pod_reconcile(PodRec *pr)
         if (pr->phase != POD_PHASE_SUCCEEDED && pr->phase != POD_PHASE_FAILED)
             pod_start_ready_containers(pr, now);
     }
-    pr->phase = pod_compute_phase(pr);
+    pr->phase = pod_phase_of(pr);
     pod_apply_exit_policy(pr);
     if (pr->terminating) {
         /* The exit policy just began a stop: drive it now. */

@@ -5,26 +5,6 @@
 #include "manager-internal.h"
 #include "reconcile/reconcile.h"
 
-static const char *const pod_phase_table[_POD_PHASE_MAX] = {
-    [POD_PHASE_PENDING] = "Pending",
-    [POD_PHASE_RUNNING] = "Running",
-    [POD_PHASE_SUCCEEDED] = "Succeeded",
-    [POD_PHASE_FAILED] = "Failed",
-};
-
-const char *pod_phase_to_string(PodPhase p)
-{
-    return p >= 0 && p < _POD_PHASE_MAX ? pod_phase_table[p] : NULL;
-}
-
-PodPhase pod_phase_from_string(const char *s)
-{
-    for (int i = 0; s && i < _POD_PHASE_MAX; i++)
-        if (streq(pod_phase_table[i], s))
-            return (PodPhase)i;
-    return _POD_PHASE_INVALID;
-}
-
 void rfc3339_seconds(uint64_t offset_usec, char buf[40])
 {
     struct timespec ts;
