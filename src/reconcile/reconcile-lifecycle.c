@@ -40,6 +40,7 @@ static const char *const ctr_reason_table[_CTR_REASON_MAX] = {
     [CTR_REASON_ERROR] = "Error",
     [CTR_REASON_OOM_KILLED] = "OOMKilled",
     [CTR_REASON_START_ERROR] = "StartError",
+    [CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR] = "CreateContainerConfigError",
     [CTR_REASON_MONITOR_LOST] = "MonitorLost",
 };
 
@@ -133,6 +134,8 @@ CtrReason ctr_exit_reason(const CtrExit *e)
 {
     if (e->monitor_lost)
         return CTR_REASON_MONITOR_LOST;
+    if (e->config_error)
+        return CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR;
     if (e->start_error)
         return CTR_REASON_START_ERROR;
     if (e->oom_killed)
@@ -268,7 +271,7 @@ static unsigned run_ended(CtrLife *l, const CtrExit *e, const CtrPolicy *p)
 
     l->last_exit = *e;
     enter(l, CTR_STATE_REMOVING, ctr_exit_reason(e), 0);
-    if (e->code == 0 && !e->monitor_lost && !e->start_error) {
+    if (e->code == 0 && !e->monitor_lost && !e->start_error && !e->config_error) {
         l->succeeded_once = true;
         if (l->kind == CONTAINER_KIND_INIT && p->init_once)
             act |= CTR_ACT_RECORD_ONCE;

@@ -371,6 +371,7 @@ typedef enum CtrReason {
     CTR_REASON_ERROR,
     CTR_REASON_OOM_KILLED,
     CTR_REASON_START_ERROR,
+    CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR,
     CTR_REASON_MONITOR_LOST,
     _CTR_REASON_MAX,
     _CTR_REASON_INVALID = -EINVAL,
@@ -417,6 +418,7 @@ typedef struct CtrExit {
     bool oom_killed;
     bool monitor_lost; /* the monitor ended without recording the exit */
     bool start_error;  /* it never ran: the runtime said StartError */
+    bool config_error; /* it never ran: its configuration was refused (runAsNonRoot) */
 } CtrExit;
 
 typedef struct CtrEvent {
