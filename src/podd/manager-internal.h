@@ -46,8 +46,10 @@ typedef struct Ctr {
     bool has_last;
     ExitRecord last; /* the previous termination (Kubernetes' lastState) */
     bool has_term;
-    ExitRecord term;     /* the termination of its last run */
-    LoopSource *monitor; /* pidfd of podd-monitor */
+    ExitRecord term;        /* the termination of its last run */
+    LoopSource *monitor;    /* pidfd of podd-monitor */
+    LoopSource *starter;    /* pidfd of the starter while STARTING (container_start_begin) */
+    uint64_t start_log_pos; /* where the run that is starting begins in its log */
     pid_t monitor_pid;
     /* Where its current run and the run before begin in its log (manager-logs.c). */
     bool has_log_run, has_log_prev;

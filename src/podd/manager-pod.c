@@ -75,6 +75,16 @@ void ctr_free_fields(Ctr *c)
     free(c->id);
     free(c->spec_json);
     c->monitor = loop_source_unref(c->monitor);
+    c->starter = loop_source_unref(c->starter);
+}
+
+/* c moved in memory: its sources call back with the new address. */
+static void ctr_moved(Ctr *c)
+{
+    if (c->monitor)
+        (void)loop_source_set_userdata(c->monitor, c);
+    if (c->starter)
+        (void)loop_source_set_userdata(c->starter, c);
 }
 
 static void ctr_feed(Ctr *c, CtrEventType type);
@@ -128,8 +138,8 @@ int pod_rec_apply_plan(PodRec *pr, Plan *plan, PdError *reterr)
             old->id = NULL;
             old->spec_json = NULL;
             old->monitor = NULL;
-            if (c->monitor)
-                (void)loop_source_set_userdata(c->monitor, c);
+            old->starter = NULL;
+            ctr_moved(c);
             replace[n] = e->action == PLAN_ACTION_REPLACE;
             free(c->spec_json);
         } else {
@@ -150,8 +160,7 @@ int pod_rec_apply_plan(PodRec *pr, Plan *plan, PdError *reterr)
         if (pr->ctrs[i].name) {
             nc[n] = pr->ctrs[i];
             nc[n].spec = NULL;
-            if (nc[n].monitor)
-                (void)loop_source_set_userdata(nc[n].monitor, &nc[n]);
+            ctr_moved(&nc[n]);
             n++;
         }
     free(pr->ctrs);
@@ -345,6 +354,10 @@ static bool ctr_take_over_existing(Ctr *c)
     return false;
 }
 
+static int on_starter_exit(LoopSource *s, int pidfd, pid_t pid, void *userdata);
+static void ctr_start_finish(Ctr *c, int starter);
+static void ctr_start_ended(Ctr *c, int r, const PdError *e, int pidfd);
+
 static void ctr_do_start(Ctr *c)
 {
     PodRec *pr = c->pod;
@@ -353,8 +366,7 @@ static void ctr_do_start(Ctr *c)
     _cleanup_free_ char *image_dir = NULL;
     PdError e = {0};
     uint64_t log_start;
-    CtrEvent ev;
-    int pidfd = -1, r;
+    int starter = -1, r;
 
     if (ctr_take_over_existing(c))
         return;
@@ -382,14 +394,61 @@ static void ctr_do_start(Ctr *c)
     c->grace_seconds = pr->pod->termination_grace_period_seconds;
     /* Before the monitor can write: the run's first line goes after this position. */
     log_start = ctr_log_position(c);
-    r = runtime_container_start(rt->ops, rt->ctx, pr->pod, c->spec, image_dir, &pidfd, &e);
+    r = rt->ops->container_start_begin(rt->ctx, pr->pod, c->spec, image_dir, &starter, &e);
     if (r == -EBUSY) {
         /* A monitor of a killed daemon came between our look and our start. */
         ctr_feed(c, CTR_EV_START_BUSY);
         return;
     }
+    if (r >= 0) {
+        /*
+         * podd-monitor sets the container up (namespaces, mounts, seccomp)
+         * in a process of its own, which takes milliseconds: the loop goes
+         * on, and ctr_start_finish() runs once that starter has exited.
+         * Without a watch, it waits for it here.
+         */
+        c->start_log_pos = log_start;
+        r = loop_add_child_pidfd(m->loop, &c->starter, starter, 0, on_starter_exit, c);
+        if (r < 0)
+            ctr_start_finish(c, starter);
+        (void)close(starter);
+        return;
+    }
     ctr_log_mark_run(c, log_start);
     rfc3339_seconds(0, c->started_at);
+    ctr_start_ended(c, r, &e, -1);
+}
+
+/* The starter exited: the start is decided either way. */
+static int on_starter_exit(LoopSource *s, int pidfd, pid_t pid, void *userdata)
+{
+    Ctr *c = userdata;
+
+    ctr_start_finish(c, pidfd);
+    manager_mark_dirty(c->pod);
+    return 0;
+}
+
+static void ctr_start_finish(Ctr *c, int starter)
+{
+    const RuntimeBackend *rt = pod_rt(c->pod);
+    PdError e = {0};
+    int pidfd = -1, r;
+
+    r = rt->ops->container_start_finish(rt->ctx, c->id, starter, &pidfd, &e);
+    c->starter = loop_source_unref(c->starter);
+    ctr_log_mark_run(c, c->start_log_pos);
+    rfc3339_seconds(0, c->started_at);
+    ctr_start_ended(c, r, &e, pidfd);
+}
+
+/* What the start gave: r and pidfd (the monitor's, consumed) as container_start_finish says. */
+static void ctr_start_ended(Ctr *c, int r, const PdError *e, int pidfd)
+{
+    PodRec *pr = c->pod;
+    const RuntimeBackend *rt = pod_rt(pr);
+    CtrEvent ev;
+
     if (r >= 0) {
         bool watched = ctr_watch(c, pidfd, 0);
 
@@ -401,7 +460,7 @@ static void ctr_do_start(Ctr *c)
         /* Without a watch we would never see its exit: it ends here, as a lost monitor. */
         (void)rt->ops->container_signal(rt->ctx, c->id, SIGKILL, NULL);
     } else if (r != -ESRCH) {
-        manager_event(m, pr, c->name, "Warning", "Failed", "%s", e.message);
+        manager_event(pr->m, pr, c->name, "Warning", "Failed", "%s", e->message);
     }
     /* It started and ended already, or never started: the exit record says which. */
     ev = ctr_read_exit(c, CTR_EV_START_FAILED);
@@ -726,8 +785,7 @@ static void pod_forget_removed(PodRec *pr)
         pr->n_ctrs--;
         pr->save_due = true;
         for (size_t k = i; k < pr->n_ctrs; k++)
-            if (pr->ctrs[k].monitor)
-                (void)loop_source_set_userdata(pr->ctrs[k].monitor, &pr->ctrs[k]);
+            ctr_moved(&pr->ctrs[k]);
     }
 }
 
