@@ -11,7 +11,7 @@ static bool ctr_runs_image(const Ctr *c, const char *ref)
     _cleanup_json_ json_t *spec = NULL;
     const char *image;
 
-    if (c->state != CTR_RUNNING || !c->spec_json)
+    if (!ctr_state_shows_running(c->life.state) || !c->spec_json)
         return false;
     spec = json_loads(c->spec_json, 0, NULL);
     image = json_string_value(json_object_get(spec, "image"));
@@ -94,7 +94,7 @@ unsigned manager_image_added(Manager *m, const char *ref)
         for (size_t k = 0; k < pr->n_ctrs; k++) {
             const Ctr *c = &pr->ctrs[k];
 
-            if (c->spec && c->state == CTR_WAITING && streq(c->reason, "ImageNotFound") &&
+            if (c->spec && c->life.state == CTR_STATE_WAITING_IMAGE &&
                 image_ref_equal(c->spec->image, ref)) {
                 manager_mark_dirty(pr);
                 n++;

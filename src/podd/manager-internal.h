@@ -21,60 +21,36 @@
 /* How soon to look again at a container another podd-monitor is starting. */
 #define START_PENDING_RETRY_USEC (50 * 1000ull)
 
-typedef enum PodPhase {
-    POD_PHASE_PENDING,
-    POD_PHASE_RUNNING,
-    POD_PHASE_SUCCEEDED,
-    POD_PHASE_FAILED,
-    _POD_PHASE_MAX,
-    _POD_PHASE_INVALID = -EINVAL,
-} PodPhase;
-
-const char *pod_phase_to_string(PodPhase p);
-PodPhase pod_phase_from_string(const char *s);
-
-typedef enum CtrState {
-    CTR_WAITING,
-    CTR_RUNNING,
-    CTR_TERMINATED,
-    _CTR_STATE_MAX,
-    _CTR_STATE_INVALID = -EINVAL,
-} CtrState;
+/* How soon a failed write of a pod's state is tried again: doubling up to the max. */
+#define SAVE_RETRY_MIN_USEC (100 * 1000ull)
+#define SAVE_RETRY_MAX_USEC (30 * 1000000ull)
 
 typedef struct PodRec PodRec;
 
-/* What podd knows of one container of a pod. */
+/*
+ * What podd knows of one container of a pod. Its lifecycle (state, goal,
+ * counters, deadline) is the pure CtrLife of src/reconcile/, changed only
+ * through ctr_step(); the rest is what the manager needs to carry out the
+ * actions and to show the container.
+ */
 typedef struct Ctr {
     PodRec *pod;
     char *name;
-    char *id; /* the runtime's id */
-    ContainerKind kind;
+    char *id;              /* the runtime's id */
     const Container *spec; /* into pod->pod; NULL once the pod left the desired set */
     char *spec_json;       /* compact JSON of the spec it runs with: a change replaces it */
     int64_t grace_seconds; /* of the version that runs */
-    CtrState state;
-    char reason[32]; /* waiting or terminated reason */
-    char message[512];
-    bool ever_started; /* in this pod instance */
-    bool completed;    /* exited 0 at least once (the "completed" condition) */
-    bool finished;     /* terminated for good: no restart will come */
-    unsigned restart_count;
-    unsigned backoff_step;  /* restarts since the last reset; the first is immediate */
-    uint64_t backoff_until; /* monotonic usec; 0: none */
-    uint64_t kill_at;       /* monotonic usec of SIGKILL while stopping; 0: none */
-    uint64_t started_mono;
+    CtrLife life;
+    char message[512]; /* the waiting message shown beside life.reason */
     char started_at[40];
     bool has_last;
     ExitRecord last; /* the previous termination (Kubernetes' lastState) */
     bool has_term;
-    ExitRecord term;     /* the current termination while TERMINATED */
-    LoopSource *monitor; /* pidfd of podd-monitor */
+    ExitRecord term;        /* the termination of its last run */
+    LoopSource *monitor;    /* pidfd of podd-monitor */
+    LoopSource *starter;    /* pidfd of the starter while STARTING (container_start_begin) */
+    uint64_t start_log_pos; /* where the run that is starting begins in its log */
     pid_t monitor_pid;
-    bool stopping;        /* SIGTERM sent */
-    bool replace;         /* its spec changed: stop it, then start the new version */
-    bool orphan;          /* gone from the manifest: stop it, then forget it */
-    bool cleanup_pending; /* the runtime could not remove it yet (cgroup busy): retried */
-    bool start_pending;   /* a monitor of a killed daemon is still starting it: look again */
     /* Where its current run and the run before begin in its log (manager-logs.c). */
     bool has_log_run, has_log_prev;
     uint64_t log_run_start, log_prev_start;
@@ -108,7 +84,10 @@ struct PodRec {
     PdError manifest_error;
     bool dirty;
     LoopSource *timer;
-    char *runtime; /* the backend this instance runs under; NULL until it starts */
+    char *runtime;            /* the backend this instance runs under; NULL until it starts */
+    bool save_due;            /* its state file is behind: written at the end of the pass */
+    uint64_t save_retry_at;   /* monotonic usec of the next try after a failed write; 0 none */
+    uint64_t save_retry_usec; /* the delay after the next failure */
 };
 
 /* A backend of the manager: its operations and the context its init() made. */
@@ -146,6 +125,11 @@ PodRec *manager_find_pod(const Manager *m, const char *name);
 void manager_mark_dirty(PodRec *pr);
 void manager_event(Manager *m, const PodRec *pr, const char *container, const char *type,
                    const char *reason, const char *fmt, ...) _printf_(6, 7);
+/*
+ * Writes pr's state file when save_due says it changed; a failed write is
+ * logged and tried again after a back-off (pod_reconcile() arms the timer
+ * for save_retry_at). Returns 0 or -errno.
+ */
 int pod_rec_save(PodRec *pr);
 void pod_rec_free(PodRec *pr);
 void manager_drop_pod(Manager *m, PodRec *pr);
@@ -183,10 +167,12 @@ int pod_rec_apply_plan(PodRec *pr, Plan *plan, PdError *reterr);
 int pod_rec_load_spec(PodRec *pr, PdError *reterr);
 /* Drives pr one step toward its goal; arms its timer for the next deadline. */
 void pod_reconcile(PodRec *pr);
-/* A monitor ended (its pidfd became readable), or an exit was found at adoption. */
-void ctr_handle_exit(Ctr *c);
-/* Watches an adopted, still running monitor; false when it is gone. */
-bool ctr_adopt_running(Ctr *c, pid_t monitor_pid);
+/*
+ * After a daemon restart: takes over what the runtime still has of c's run
+ * (a running monitor, an exit record), feeding ADOPTED or EXITED. started_mono
+ * is when the run began (from the state file), 0 when unknown.
+ */
+void ctr_restore_run(Ctr *c, uint64_t started_mono);
 /* Starts stopping every container of pr (remove, replace, shutdown). */
 void pod_begin_stop(PodRec *pr);
 /* True once nothing of pr runs anymore. */

@@ -359,11 +359,11 @@ static const Ctr *logs_pick_container(const PodRec *pr, const char *name, PdErro
     for (size_t i = 0; i < pr->n_ctrs; i++) {
         const Ctr *c = &pr->ctrs[i];
 
-        if (c->orphan)
+        if (c->life.goal == CTR_GOAL_REMOVE)
             continue;
         if (name && streq(c->name, name))
             return c;
-        if (c->kind == CONTAINER_KIND_REGULAR) {
+        if (c->life.kind == CONTAINER_KIND_REGULAR) {
             only = c;
             n_regular++;
         }
@@ -379,7 +379,8 @@ static const Ctr *logs_pick_container(const PodRec *pr, const char *name, PdErro
         for (size_t i = 0; i < pr->n_ctrs; i++) {
             const Ctr *c = &pr->ctrs[i];
 
-            if (c->orphan || (c->kind == CONTAINER_KIND_REGULAR) != (pass == 0))
+            if (c->life.goal == CTR_GOAL_REMOVE ||
+                (c->life.kind == CONTAINER_KIND_REGULAR) != (pass == 0))
                 continue;
             (void)strbuf_printf(&all, "%s%s", all.len ? ", " : "", c->name);
         }
@@ -463,5 +464,5 @@ json_t *manager_logs(const Manager *m, const char *name, const json_t *args, PdE
                                   : has_offset ? offset
                                                : 0),
                      "file", lf.fd[rd.next.file] >= 0 ? lf.name[rd.next.file] : "", "running",
-                     !previous && c->state == CTR_RUNNING, "more", rd.more);
+                     !previous && ctr_state_shows_running(c->life.state), "more", rd.more);
 }

@@ -7,23 +7,23 @@
 
 #include "image/image.h"
 #include "manager-internal.h"
-#include "reconcile/reconcile.h"
 
 /*
- * The lifecycle of one pod as an explicit sequence of decisions. Every
- * entry point only updates records; pod_reconcile() then looks at the
- * whole pod and takes the next steps: stop what must stop (reverse graph
- * order, SIGTERM, SIGKILL after the grace period), create the sandbox,
- * start each container whose dependencies are met, compute the phase and
- * apply the exit policy. Deadlines (backoff, SIGKILL, image retries) arm
- * the pod's single timer, which only marks the pod dirty again.
+ * Wiring of the pure lifecycle (src/reconcile/) to the runtime, the state
+ * store and the events. Every container changes state only in ctr_feed(),
+ * which runs ctr_step() and carries out the actions it returns; what the
+ * runtime answers goes back in as the next event. pod_reconcile() gathers
+ * the facts the machine needs (deadlines, dependencies, the stop order)
+ * and feeds them; deadlines arm the pod's single timer, which only marks
+ * the pod dirty again.
  */
 
 static Ctr *pod_ctr(PodRec *pr, const char *name)
 {
     /* While pod_rec_apply_plan() rebuilds the array, moved entries have no name. */
     for (size_t i = 0; i < pr->n_ctrs; i++)
-        if (pr->ctrs[i].name && !pr->ctrs[i].orphan && streq(pr->ctrs[i].name, name))
+        if (pr->ctrs[i].name && pr->ctrs[i].life.goal != CTR_GOAL_REMOVE &&
+            streq(pr->ctrs[i].name, name))
             return &pr->ctrs[i];
     return NULL;
 }
@@ -40,6 +40,33 @@ static void spec_fingerprint(const char *s, char buf[17])
     (void)snprintf(buf, 17, "%016llx", (unsigned long long)h);
 }
 
+/* ---- the machine's inputs ---------------------------------------------------------------- */
+
+static CtrPolicy ctr_policy(const Ctr *c)
+{
+    const Manager *m = c->pod->m;
+    const Pod *pod = c->pod->pod;
+    const RestartBackoff *b = pod ? &pod->backoff : NULL;
+    CtrPolicy p = {
+        /* A pod leaving the desired set restarts nothing: it is being stopped. */
+        .restart = RESTART_POLICY_NEVER,
+        .backoff = {m->cfg.backoff_initial_usec, m->cfg.backoff_max_usec,
+                    m->cfg.backoff_reset_usec},
+        .grace_usec = (uint64_t)(c->grace_seconds > 0 ? c->grace_seconds : 0) * 1000000ull,
+        .image_retry_usec = IMAGE_RETRY_USEC,
+        .remove_retry_usec = CLEANUP_RETRY_USEC,
+        .start_retry_usec = START_PENDING_RETRY_USEC,
+        .init_once = c->spec && c->spec->init_once,
+    };
+
+    if (pod && c->spec)
+        p.restart = ctr_restart_policy(c->life.kind, pod->restart_policy,
+                                       c->spec->restart_policy_set, c->spec->restart_policy);
+    if (b && b->set)
+        p.backoff = (CtrBackoff){b->initial_usec, b->max_usec, b->reset_usec};
+    return p;
+}
+
 /* ---- building the records from a version ----------------------------------------- */
 
 void ctr_free_fields(Ctr *c)
@@ -48,7 +75,19 @@ void ctr_free_fields(Ctr *c)
     free(c->id);
     free(c->spec_json);
     c->monitor = loop_source_unref(c->monitor);
+    c->starter = loop_source_unref(c->starter);
 }
+
+/* c moved in memory: its sources call back with the new address. */
+static void ctr_moved(Ctr *c)
+{
+    if (c->monitor)
+        (void)loop_source_set_userdata(c->monitor, c);
+    if (c->starter)
+        (void)loop_source_set_userdata(c->starter, c);
+}
+
+static void ctr_feed(Ctr *c, CtrEventType type);
 
 PlanObservedCtr *pod_rec_observe(const PodRec *pr, PlanObserved *ret)
 {
@@ -61,13 +100,13 @@ PlanObservedCtr *pod_rec_observe(const PodRec *pr, PlanObserved *ret)
         const Ctr *c = &pr->ctrs[i];
 
         /* Gone from the manifest already: it stops whatever comes. */
-        if (c->orphan || !c->name)
+        if (c->life.goal == CTR_GOAL_REMOVE || !c->name)
             continue;
         seen[n++] = (PlanObservedCtr){.name = c->name,
-                                      .kind = c->kind,
+                                      .kind = c->life.kind,
                                       .spec_json = c->spec_json,
-                                      .started = c->ever_started,
-                                      .replacing = c->replace};
+                                      .started = c->life.started_once,
+                                      .replacing = c->life.goal == CTR_GOAL_REPLACE};
     }
     *ret = (PlanObserved){
         .level = pr->level, .ctrs = seen, .n_ctrs = n, .stopping = pr->terminating || !pr->pod};
@@ -76,18 +115,22 @@ PlanObservedCtr *pod_rec_observe(const PodRec *pr, PlanObserved *ret)
 
 int pod_rec_apply_plan(PodRec *pr, Plan *plan, PdError *reterr)
 {
+    _cleanup_free_ bool *replace = NULL;
     const Pod *pod = pr->pod;
-    size_t total = pod->n_init_containers + pod->n_containers, n = 0;
+    size_t total = pod->n_init_containers + pod->n_containers, n = 0, n_new;
     Ctr *nc;
     int r = 0;
 
     assert(plan->n_ctrs >= total);
     nc = calloc(total + pr->n_ctrs + 1, sizeof(Ctr));
-    if (!nc)
+    replace = calloc(total + 1, sizeof(bool));
+    if (!nc || !replace) {
+        free(nc);
         return pd_error_set(reterr, -ENOMEM, "out of memory");
+    }
     POD_FOREACH_CONTAINER (pod, spec, i) {
         const PlanCtr *e = &plan->ctrs[i]; /* the plan lists the new version in this order */
-        Ctr *old = pod_ctr(pr, spec->name), *c = &nc[n++];
+        Ctr *old = pod_ctr(pr, spec->name), *c = &nc[n];
 
         if (old) {
             *c = *old;
@@ -95,32 +138,29 @@ int pod_rec_apply_plan(PodRec *pr, Plan *plan, PdError *reterr)
             old->id = NULL;
             old->spec_json = NULL;
             old->monitor = NULL;
-            if (c->monitor)
-                (void)loop_source_set_userdata(c->monitor, c);
-            if (e->action == PLAN_ACTION_REPLACE)
-                c->replace = true;
+            old->starter = NULL;
+            ctr_moved(c);
+            replace[n] = e->action == PLAN_ACTION_REPLACE;
             free(c->spec_json);
         } else {
-            *c = (Ctr){.state = CTR_WAITING,
+            *c = (Ctr){.life = ctr_life_new(spec->kind),
                        .name = strdup(spec->name),
                        .id = runtime_container_id(pod, spec)};
-            (void)snprintf(c->reason, sizeof(c->reason), "PodInitializing");
         }
+        n++;
         c->pod = pr;
         c->spec = spec;
-        c->kind = spec->kind;
         c->spec_json = strdup(e->spec_json);
         if (!c->name || !c->id || !c->spec_json)
             r = -ENOMEM;
     }
-    /* Containers gone from the new version stop and go. */
+    n_new = n;
+    /* Containers gone from the new version (and those still going) stop and go. */
     for (size_t i = 0; i < pr->n_ctrs; i++)
         if (pr->ctrs[i].name) {
             nc[n] = pr->ctrs[i];
-            nc[n].orphan = true;
             nc[n].spec = NULL;
-            if (nc[n].monitor)
-                (void)loop_source_set_userdata(nc[n].monitor, &nc[n]);
+            ctr_moved(&nc[n]);
             n++;
         }
     free(pr->ctrs);
@@ -130,10 +170,17 @@ int pod_rec_apply_plan(PodRec *pr, Plan *plan, PdError *reterr)
     pr->graph = move_ptr(plan->graph);
     if (r < 0)
         return pd_error_set(reterr, r, "out of memory");
+    pr->save_due = true;
+    for (size_t i = n_new; i < pr->n_ctrs; i++)
+        ctr_feed(&pr->ctrs[i], CTR_EV_DELETED);
     if (plan->pod_action == PLAN_ACTION_REPLACE) {
         pr->recreate_after_stop = true;
         pod_begin_stop(pr);
+        return 0;
     }
+    for (size_t i = 0; i < n_new; i++)
+        if (replace[i])
+            ctr_feed(&pr->ctrs[i], CTR_EV_SPEC_CHANGED);
     return 0;
 }
 
@@ -177,28 +224,27 @@ static char *image_dir_for(const Manager *m, const char *image)
     return dir;
 }
 
-/* ---- one container -------------------------------------------------------------------- */
+/* ---- carrying out the actions ---------------------------------------------------------------- */
 
-static void ctr_set_waiting(Ctr *c, const char *reason, const char *fmt, ...) _printf_(3, 4);
-static void ctr_set_waiting(Ctr *c, const char *reason, const char *fmt, ...)
+static void ctr_feed_ev(Ctr *c, const CtrEvent *ev);
+
+static void ctr_feed(Ctr *c, CtrEventType type)
 {
-    va_list ap;
-
-    (void)snprintf(c->reason, sizeof(c->reason), "%s", reason);
-    va_start(ap, fmt);
-    (void)vsnprintf(c->message, sizeof(c->message), fmt, ap);
-    va_end(ap);
+    ctr_feed_ev(c, &(CtrEvent){.type = type});
 }
 
-static int on_monitor_exit(LoopSource *s, int pidfd, pid_t pid, void *userdata)
+/* Kubernetes writes status times to the second: "...:05.123456789Z" -> "...:05Z". */
+static void timestamp_to_seconds(char *ts)
 {
-    Ctr *c = userdata;
+    char *dot = strchr(ts, '.');
 
-    c->monitor = loop_source_unref(c->monitor);
-    ctr_handle_exit(c);
-    manager_mark_dirty(c->pod);
-    return 0;
+    if (dot && strchr(dot, 'Z')) {
+        dot[0] = 'Z';
+        dot[1] = 0;
+    }
 }
+
+static int on_monitor_exit(LoopSource *s, int pidfd, pid_t pid, void *userdata);
 
 static bool ctr_watch(Ctr *c, int pidfd, pid_t pid)
 {
@@ -213,7 +259,8 @@ static bool ctr_watch(Ctr *c, int pidfd, pid_t pid)
     return true;
 }
 
-bool ctr_adopt_running(Ctr *c, pid_t monitor_pid)
+/* Watches an adopted, still running monitor; false when it is gone. */
+static bool ctr_watch_adopted(Ctr *c, pid_t monitor_pid)
 {
     LoopSource *s = NULL;
 
@@ -223,219 +270,230 @@ bool ctr_adopt_running(Ctr *c, pid_t monitor_pid)
     c->monitor = s;
     c->monitor_pid = monitor_pid;
     c->grace_seconds = c->pod->pod ? c->pod->pod->termination_grace_period_seconds : 30;
-    c->state = CTR_RUNNING;
-    c->started_mono = now_monotonic_usec();
-    rfc3339_seconds(0, c->started_at);
-    c->reason[0] = c->message[0] = 0;
     return true;
 }
 
-/* A daemon killed while it started c left a monitor that is still at it: adopt it once it runs. */
-static void ctr_wait_for_other_monitor(Ctr *c)
+/*
+ * How c's run ended, from the runtime's exit record into c->term; when the
+ * monitor left none (someone killed it), MonitorLost with an unknown code,
+ * never 0.
+ */
+static CtrEvent ctr_read_exit(Ctr *c, CtrEventType type)
 {
-    c->start_pending = true;
-    ctr_set_waiting(c, "ContainerCreating",
-                    "a podd-monitor started before the daemon restart is starting it");
+    const RuntimeBackend *rt = pod_rt(c->pod);
+    ContainerStatus cs = {0};
+    CtrEvent ev = {.type = type};
+
+    if (rt && rt->ops->container_inspect(rt->ctx, c->id, &cs, NULL) >= 0 &&
+        cs.state == CONTAINER_STATE_EXITED) {
+        c->term = cs.exit;
+        ev.exit = (CtrExit){.code = cs.exit.exit_code,
+                            .signal = cs.exit.signal,
+                            .oom_killed = cs.exit.oom_killed,
+                            .start_error = exit_record_is_start_error(&cs.exit),
+                            .config_error = ctr_reason_from_string(cs.exit.reason) ==
+                                            CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR};
+    } else {
+        c->term = (ExitRecord){.exit_code = -1};
+        (void)snprintf(c->term.message, sizeof(c->term.message),
+                       "podd-monitor %d ended without recording the exit; the container was "
+                       "killed through its cgroup",
+                       (int)c->monitor_pid);
+        (void)snprintf(c->term.started_at, sizeof(c->term.started_at), "%s", c->started_at);
+        rfc3339_seconds(0, c->term.finished_at);
+        ev.exit = (CtrExit){.code = -1, .monitor_lost = true};
+    }
+    /* The reason is the lifecycle's, rendered in one place. */
+    (void)snprintf(c->term.reason, sizeof(c->term.reason), "%s",
+                   ctr_reason_to_string(ctr_exit_reason(&ev.exit)));
+    timestamp_to_seconds(c->term.started_at);
+    timestamp_to_seconds(c->term.finished_at);
+    c->has_term = true;
+    c->monitor = loop_source_unref(c->monitor);
+    return ev;
+}
+
+static int on_monitor_exit(LoopSource *s, int pidfd, pid_t pid, void *userdata)
+{
+    Ctr *c = userdata;
+    CtrEvent ev = ctr_read_exit(c, CTR_EV_EXITED);
+
+    ctr_feed_ev(c, &ev);
+    manager_mark_dirty(c->pod);
+    return 0;
 }
 
 /*
  * What the runtime already has under this container's id: a daemon killed
  * between starting a container and saving the pod's state leaves one
  * running, or its exit record. Adopt or record it; never start a twin.
- * True when c was taken care of.
+ * True when it fed c what it found.
  */
 static bool ctr_take_over_existing(Ctr *c)
 {
-    Manager *m = c->pod->m;
     const RuntimeBackend *rt = pod_rt(c->pod);
     ContainerStatus cs = {0};
 
-    c->start_pending = false;
     if (rt->ops->container_inspect(rt->ctx, c->id, &cs, NULL) < 0)
         return false;
     if (cs.state == CONTAINER_STATE_STARTING) {
-        ctr_wait_for_other_monitor(c);
+        ctr_feed(c, CTR_EV_START_BUSY);
         return true;
     }
-    if (cs.state == CONTAINER_STATE_RUNNING && ctr_adopt_running(c, cs.monitor_pid)) {
-        c->ever_started = true;
-        manager_event(m, c->pod, c->name, "Normal", "Adopted", "already running under monitor %d",
-                      (int)cs.monitor_pid);
+    if (cs.state == CONTAINER_STATE_RUNNING && ctr_watch_adopted(c, cs.monitor_pid)) {
+        rfc3339_seconds(0, c->started_at);
+        ctr_feed(c, CTR_EV_ADOPTED);
         return true;
     }
     if (cs.state == CONTAINER_STATE_EXITED) {
-        c->ever_started = true;
-        c->state = CTR_RUNNING;
-        ctr_handle_exit(c);
+        CtrEvent ev = ctr_read_exit(c, CTR_EV_EXITED);
+
+        ctr_feed_ev(c, &ev);
         return true;
     }
     return false;
 }
 
-static void ctr_start(Ctr *c, const char *image_dir)
+static int on_starter_exit(LoopSource *s, int pidfd, pid_t pid, void *userdata);
+static void ctr_start_finish(Ctr *c, int starter);
+static void ctr_start_ended(Ctr *c, int r, const PdError *e, int pidfd);
+
+static void ctr_do_start(Ctr *c)
 {
     PodRec *pr = c->pod;
     Manager *m = pr->m;
     const RuntimeBackend *rt = pod_rt(pr);
+    _cleanup_free_ char *image_dir = NULL;
     PdError e = {0};
     uint64_t log_start;
-    int pidfd = -1, r;
+    int starter = -1, r;
 
-    if (!c->monitor && ctr_take_over_existing(c))
+    if (ctr_take_over_existing(c))
         return;
-
     if (c->has_term) {
         c->last = c->term;
         c->has_last = true;
         c->has_term = false;
     }
+    image_dir = c->spec && pr->pod ? image_dir_for(m, c->spec->image) : NULL;
+    if (!image_dir) {
+        /* Gone between the look and the start: a start error, as the monitor records one. */
+        c->term = (ExitRecord){.exit_code = 128};
+        (void)snprintf(c->term.reason, sizeof(c->term.reason), "%s",
+                       ctr_reason_to_string(CTR_REASON_START_ERROR));
+        (void)snprintf(c->term.message, sizeof(c->term.message), "image '%s' not found",
+                       c->spec ? c->spec->image : "");
+        rfc3339_seconds(0, c->term.started_at);
+        rfc3339_seconds(0, c->term.finished_at);
+        c->has_term = true;
+        ctr_feed_ev(c, &(CtrEvent){.type = CTR_EV_START_FAILED,
+                                   .exit = {.code = 128, .start_error = true}});
+        return;
+    }
     /* Kept with the container: a later version of the pod may change it. */
     c->grace_seconds = pr->pod->termination_grace_period_seconds;
     /* Before the monitor can write: the run's first line goes after this position. */
     log_start = ctr_log_position(c);
-    r = runtime_container_start(rt->ops, rt->ctx, pr->pod, c->spec, image_dir, &pidfd, &e);
+    r = rt->ops->container_start_begin(rt->ctx, pr->pod, c->spec, image_dir, &starter, &e);
     if (r == -EBUSY) {
-        /* That monitor came between our look and our start. */
-        ctr_wait_for_other_monitor(c);
+        /* A monitor of a killed daemon came between our look and our start. */
+        ctr_feed(c, CTR_EV_START_BUSY);
+        return;
+    }
+    if (r >= 0) {
+        /*
+         * podd-monitor sets the container up (namespaces, mounts, seccomp)
+         * in a process of its own, which takes milliseconds: the loop goes
+         * on, and ctr_start_finish() runs once that starter has exited.
+         * Without a watch, it waits for it here.
+         */
+        c->start_log_pos = log_start;
+        r = loop_add_child_pidfd(m->loop, &c->starter, starter, 0, on_starter_exit, c);
+        if (r < 0)
+            ctr_start_finish(c, starter);
+        (void)close(starter);
         return;
     }
     ctr_log_mark_run(c, log_start);
-    /* Kubernetes counts restarts done, not restarts planned. */
-    if (c->ever_started)
-        c->restart_count++;
-    c->ever_started = true;
-    c->started_mono = now_monotonic_usec();
     rfc3339_seconds(0, c->started_at);
-    c->reason[0] = c->message[0] = 0;
+    ctr_start_ended(c, r, &e, -1);
+}
+
+/* The starter exited: the start is decided either way. */
+static int on_starter_exit(LoopSource *s, int pidfd, pid_t pid, void *userdata)
+{
+    Ctr *c = userdata;
+
+    ctr_start_finish(c, pidfd);
+    manager_mark_dirty(c->pod);
+    return 0;
+}
+
+static void ctr_start_finish(Ctr *c, int starter)
+{
+    const RuntimeBackend *rt = pod_rt(c->pod);
+    PdError e = {0};
+    int pidfd = -1, r;
+
+    r = rt->ops->container_start_finish(rt->ctx, c->id, starter, &pidfd, &e);
+    c->starter = loop_source_unref(c->starter);
+    ctr_log_mark_run(c, c->start_log_pos);
+    rfc3339_seconds(0, c->started_at);
+    ctr_start_ended(c, r, &e, pidfd);
+}
+
+/* What the start gave: r and pidfd (the monitor's, consumed) as container_start_finish says. */
+static void ctr_start_ended(Ctr *c, int r, const PdError *e, int pidfd)
+{
+    PodRec *pr = c->pod;
+    const RuntimeBackend *rt = pod_rt(pr);
+    CtrEvent ev;
+
     if (r >= 0) {
-        c->state = CTR_RUNNING;
-        if (!ctr_watch(c, pidfd, 0)) {
-            /* Without a watch we would never see its exit: take it down and retry. */
-            (void)rt->ops->container_remove(rt->ctx, c->id, NULL);
-            c->state = CTR_WAITING;
-        }
+        bool watched = ctr_watch(c, pidfd, 0);
+
         (void)close(pidfd);
-        manager_event(m, pr, c->name, "Normal", "Started", "image %s", c->spec->image);
-        return;
+        if (watched) {
+            ctr_feed(c, CTR_EV_STARTED);
+            return;
+        }
+        /* Without a watch we would never see its exit: it ends here, as a lost monitor. */
+        (void)rt->ops->container_signal(rt->ctx, c->id, SIGKILL, NULL);
+    } else if (r != -ESRCH) {
+        manager_event(pr->m, pr, c->name, "Warning", "Failed", "%s", e->message);
     }
     /* It started and ended already, or never started: the exit record says which. */
-    c->state = CTR_RUNNING;
-    if (r != -ESRCH)
-        manager_event(m, pr, c->name, "Warning", "Failed", "%s", e.message);
-    ctr_handle_exit(c);
+    ev = ctr_read_exit(c, CTR_EV_START_FAILED);
+    ctr_feed_ev(c, &ev);
 }
 
-static void ctr_stop(Ctr *c, uint64_t now)
-{
-    Manager *m = c->pod->m;
-    const RuntimeBackend *rt = pod_rt(c->pod);
-
-    if (c->state != CTR_RUNNING || c->stopping)
-        return;
-    c->stopping = true;
-    c->kill_at = now + (uint64_t)c->grace_seconds * 1000000ull;
-    if (rt->ops->container_signal(rt->ctx, c->id, SIGTERM, NULL) < 0 || c->grace_seconds == 0)
-        c->kill_at = now;
-    manager_event(m, c->pod, c->name, "Normal", "Killing", "stopping: SIGTERM, SIGKILL after %llds",
-                  (long long)c->grace_seconds);
-}
-
-static uint64_t backoff_delay(const PodRec *pr, unsigned step)
-{
-    const RestartBackoff *b = pr->pod ? &pr->pod->backoff : NULL;
-    uint64_t initial = b && b->set ? b->initial_usec : pr->m->cfg.backoff_initial_usec;
-    uint64_t max = b && b->set ? b->max_usec : pr->m->cfg.backoff_max_usec;
-    uint64_t d = initial;
-
-    /* The first restart after a crash is immediate, as the kubelet does. */
-    if (step == 0)
-        return 0;
-    for (unsigned i = 1; i < step && d < max; i++)
-        d *= 2;
-    return d < max ? d : max;
-}
-
-static void ctr_schedule_restart(Ctr *c, uint64_t now)
-{
-    PodRec *pr = c->pod;
-    const RestartBackoff *b = pr->pod ? &pr->pod->backoff : NULL;
-    uint64_t reset = b && b->set ? b->reset_usec : pr->m->cfg.backoff_reset_usec;
-    uint64_t delay;
-
-    /* Ten quiet minutes (by default) forget the crash loop. */
-    if (c->started_mono && now - c->started_mono >= reset)
-        c->backoff_step = 0;
-    delay = backoff_delay(pr, c->backoff_step);
-    c->backoff_step++;
-    c->backoff_until = delay ? now + delay : 0;
-    if (!delay)
-        ctr_set_waiting(c, "ContainerCreating", "restarting");
-    if (delay) {
-        char when[40];
-
-        rfc3339_seconds(delay, when);
-        ctr_set_waiting(c, "CrashLoopBackOff",
-                        "back-off %llus restarting failed container %s; next try at %s",
-                        (unsigned long long)(delay / 1000000), c->name, when);
-        manager_event(pr->m, pr, c->name, "Warning", "BackOff", "restarting in %llus",
-                      (unsigned long long)(delay / 1000000));
-    }
-}
-
-/* Decides what an exit means for this container under the pod's policies. */
-static void ctr_apply_policy(Ctr *c, int code, uint64_t now)
-{
-    PodRec *pr = c->pod;
-    RestartPolicy policy;
-
-    if (!pr->pod || pr->terminating || c->replace || c->orphan) {
-        c->finished = true;
-        return;
-    }
-    policy = pr->pod->restart_policy;
-    if (c->kind == CONTAINER_KIND_SIDECAR)
-        policy = RESTART_POLICY_ALWAYS;
-    else if (c->kind == CONTAINER_KIND_REGULAR && c->spec && c->spec->restart_policy_set)
-        policy = c->spec->restart_policy;
-    else if (c->kind == CONTAINER_KIND_INIT && code == 0)
-        policy = RESTART_POLICY_NEVER; /* done */
-    else if (c->kind == CONTAINER_KIND_INIT && policy == RESTART_POLICY_ALWAYS)
-        policy = RESTART_POLICY_ON_FAILURE; /* a failed init container is retried */
-
-    if (policy == RESTART_POLICY_NEVER || (policy == RESTART_POLICY_ON_FAILURE && code == 0)) {
-        c->finished = true;
-        return;
-    }
-    ctr_schedule_restart(c, now);
-}
-
-/*
- * Removes what the runtime keeps of an ended container (its cgroup, mounts,
- * files). A cgroup can stay busy for a while after its last task died; then
- * the container counts as not stopped yet and the pod's timer tries again.
- * True once it is gone.
- */
-static bool ctr_cleanup(Ctr *c)
+static void ctr_do_remove(Ctr *c)
 {
     const RuntimeBackend *rt = pod_rt(c->pod);
     PdError e = {0};
 
+    /* A cgroup can stay busy for a while after its last task died: the timer tries again. */
     if (rt->ops->container_remove(rt->ctx, c->id, &e) < 0) {
-        if (!c->cleanup_pending)
-            log_debug("pod=%s/%s container=%s: cannot remove it yet: %s; will retry",
-                      c->pod->namespace, c->pod->name, c->name, e.message);
-        c->cleanup_pending = true;
-        return false;
+        log_debug("pod=%s/%s container=%s: cannot remove it yet: %s; will retry", c->pod->namespace,
+                  c->pod->name, c->name, e.message);
+        ctr_feed(c, CTR_EV_REMOVE_BUSY);
+        return;
     }
-    c->cleanup_pending = false;
-    return true;
+    ctr_feed(c, CTR_EV_REMOVED);
 }
 
 /* A once init container leaves nothing behind after its success: its logs go too. */
-static void ctr_remove_logs(const Ctr *c)
+static void ctr_record_once(const Ctr *c)
 {
     const char *suffixes[] = {"", ".1"};
+    char fp[17];
+    int r;
 
+    spec_fingerprint(c->spec_json ? c->spec_json : c->name, fp);
+    r = state_store_mark_once(c->pod->m->store, c->pod->name, c->name, fp);
+    if (r < 0)
+        log_warning_errno(r, "pod=%s/%s container=%s: cannot record its one run; continuing",
+                          c->pod->namespace, c->pod->name, c->name);
     for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
         _cleanup_free_ char *path =
             strdup_printf("%s/%s_%s/%s.log%s", c->pod->m->cfg.log_dir, c->pod->namespace,
@@ -446,109 +504,181 @@ static void ctr_remove_logs(const Ctr *c)
     }
 }
 
-void ctr_handle_exit(Ctr *c)
+/* The event the user sees for the step c just took (ev) into its new state. */
+static void ctr_emit(Ctr *c, CtrEventType ev)
+{
+    PodRec *pr = c->pod;
+    Manager *m = pr->m;
+
+    switch (c->life.state) {
+    case CTR_STATE_WAITING_IMAGE:
+        manager_event(m, pr, c->name, "Warning", "ImageNotFound",
+                      "image '%s' is neither a directory nor in the image store %s",
+                      c->spec ? c->spec->image : "", m->images_dir);
+        break;
+    case CTR_STATE_WAITING_RUNTIME:
+        /* One event for the pod, not one per container. */
+        if (c == &pr->ctrs[0]) {
+            char have[256] = "";
+
+            for (size_t i = 0; i < m->n_backends; i++)
+                (void)snprintf(have + strlen(have), sizeof(have) - strlen(have), "%s%s",
+                               i ? ", " : "", m->backends[i].ops->name);
+            manager_event(m, pr, NULL, "Warning", "RuntimeNotAvailable",
+                          "podd.io/runtime '%s' is not available (this podd has %s)",
+                          pr->runtime ? pr->runtime : pod_wanted_runtime(pr), have);
+        }
+        break;
+    case CTR_STATE_RUNNING:
+        if (ev == CTR_EV_ADOPTED)
+            manager_event(m, pr, c->name, "Normal", "Adopted", "already running under monitor %d",
+                          (int)c->monitor_pid);
+        else
+            manager_event(m, pr, c->name, "Normal", "Started", "image %s",
+                          c->spec ? c->spec->image : "");
+        break;
+    case CTR_STATE_STOPPING:
+        manager_event(m, pr, c->name, "Normal", "Killing", "stopping: SIGTERM, SIGKILL after %llds",
+                      (long long)c->grace_seconds);
+        break;
+    case CTR_STATE_KILLING:
+        manager_event(m, pr, c->name, "Warning", "Killing",
+                      "did not stop within its grace period: SIGKILL");
+        break;
+    case CTR_STATE_REMOVING:
+        manager_event(m, pr, c->name, c->term.exit_code == 0 ? "Normal" : "Warning", "Exited",
+                      "exit code %d (%s)%s%s", c->term.exit_code, c->term.reason,
+                      c->term.message[0] ? ": " : "", c->term.message);
+        break;
+    case CTR_STATE_BACKOFF:
+        manager_event(
+            m, pr, c->name, "Warning", "BackOff", "restarting in %llus",
+            (unsigned long long)((c->life.deadline - now_monotonic_usec() + 999999) / 1000000));
+        break;
+    default:
+        break;
+    }
+}
+
+/* The waiting message beside the reason, for the state c just entered. */
+static void ctr_render_message(Ctr *c, CtrEventType ev, uint64_t now)
+{
+    char when[40];
+    uint64_t delay;
+
+    switch (c->life.reason) {
+    case CTR_REASON_IMAGE_NOT_FOUND:
+        (void)snprintf(c->message, sizeof(c->message), "image '%s' not found",
+                       c->spec ? c->spec->image : "");
+        break;
+    case CTR_REASON_RUNTIME_NOT_AVAILABLE:
+        (void)snprintf(c->message, sizeof(c->message), "runtime '%s' is not available",
+                       c->pod->runtime ? c->pod->runtime : pod_wanted_runtime(c->pod));
+        break;
+    case CTR_REASON_CRASH_LOOP_BACK_OFF:
+        delay = c->life.deadline > now ? c->life.deadline - now : 0;
+        rfc3339_seconds(delay, when);
+        (void)snprintf(c->message, sizeof(c->message),
+                       "back-off %llus restarting failed container %s; next try at %s",
+                       (unsigned long long)((delay + 999999) / 1000000), c->name, when);
+        break;
+    case CTR_REASON_CONTAINER_CREATING:
+        (void)snprintf(c->message, sizeof(c->message), "%s",
+                       ev == CTR_EV_START_BUSY
+                           ? "a podd-monitor started before the daemon restart is starting it"
+                       : c->life.state == CTR_STATE_STARTING ? ""
+                                                             : "restarting");
+        break;
+    case CTR_REASON_POD_INITIALIZING:
+        /* pod_start_ready_containers() names what it waits for. */
+        break;
+    default:
+        c->message[0] = 0;
+        break;
+    }
+}
+
+/*
+ * The one place a container changes: the step, then its actions in order.
+ * An action's result is the next event, fed at once; c stays valid (records
+ * are only dropped by pod_forget_removed()).
+ */
+static void ctr_feed_ev(Ctr *c, const CtrEvent *ev)
 {
     PodRec *pr = c->pod;
     Manager *m = pr->m;
     const RuntimeBackend *rt = pod_rt(pr);
-    ContainerStatus cs = {0};
+    CtrPolicy policy = ctr_policy(c);
     uint64_t now = now_monotonic_usec();
+    CtrState before = c->life.state;
+    CtrReason reason = c->life.reason;
+    unsigned act = ctr_step(&c->life, ev, &policy, now);
 
-    if (c->state != CTR_RUNNING)
-        return;
-    if (rt->ops->container_inspect(rt->ctx, c->id, &cs, NULL) >= 0 &&
-        cs.state == CONTAINER_STATE_EXITED) {
-        c->term = cs.exit;
-    } else {
-        /* The monitor died without an exit record: someone killed it. Never report 0. */
-        c->term = (ExitRecord){.exit_code = -1};
-        (void)snprintf(c->term.reason, sizeof(c->term.reason), "MonitorLost");
-        (void)snprintf(c->term.message, sizeof(c->term.message),
-                       "podd-monitor %d ended without recording the exit; the container was "
-                       "killed through its cgroup",
-                       (int)c->monitor_pid);
-        (void)snprintf(c->term.started_at, sizeof(c->term.started_at), "%s", c->started_at);
-        rfc3339_seconds(0, c->term.finished_at);
-    }
-    c->has_term = true;
-    c->state = CTR_TERMINATED;
-    c->stopping = false;
-    c->kill_at = 0;
-    c->monitor = loop_source_unref(c->monitor);
-    (void)ctr_cleanup(c);
-    if (c->term.exit_code == 0)
-        c->completed = true;
-    manager_event(m, pr, c->name, c->term.exit_code == 0 ? "Normal" : "Warning", "Exited",
-                  "exit code %d (%s)%s%s", c->term.exit_code, c->term.reason,
-                  c->term.message[0] ? ": " : "", c->term.message);
-    if (c->kind == CONTAINER_KIND_INIT && c->completed && c->spec && c->spec->init_once) {
-        char fp[17];
-
-        spec_fingerprint(c->spec_json ? c->spec_json : c->name, fp);
-        (void)state_store_mark_once(m->store, pr->name, c->name, fp);
-        ctr_remove_logs(c);
-    }
-    ctr_apply_policy(c, c->term.exit_code, now);
-    /* An immediate restart needs another pass, whoever called us. */
-    if (!c->finished && !c->backoff_until)
+    log_debug("pod=%s/%s container=%s: %s + %s -> %s (actions %#x)", pr->namespace, pr->name,
+              c->name, ctr_state_to_string(before), ctr_event_type_to_string(ev->type),
+              ctr_state_to_string(c->life.state), act);
+    if (before != c->life.state || reason != c->life.reason || ev->type == CTR_EV_START_BUSY)
+        ctr_render_message(c, ev->type, now);
+    /* A new state may start it or its dependents, or end the pod: the pod needs another look. */
+    if (before != c->life.state)
         manager_mark_dirty(pr);
-}
-
-/* ---- dependencies and phase --------------------------------------------------------- */
-
-static bool condition_met(const Ctr *on, GraphCondition cond)
-{
-    if (cond == GRAPH_CONDITION_COMPLETED)
-        return on->completed;
-    /* "ready" is "started" until probes exist. */
-    return on->state == CTR_RUNNING || on->completed ||
-           (on->kind == CONTAINER_KIND_REGULAR && on->ever_started);
-}
-
-/* NULL when every dependency of c is met; else the first one that is not. */
-static const Ctr *ctr_blocker(PodRec *pr, const Ctr *c, GraphCondition *ret_cond)
-{
-    int node = graph_find_node(pr->graph, c->name);
-    const GraphEdge *edges;
-    size_t n;
-
-    if (node < 0)
-        return NULL;
-    edges = graph_node_edges(pr->graph, (size_t)node, &n);
-    for (size_t k = 0; k < n; k++) {
-        const Ctr *on = pod_ctr(pr, graph_node_name(pr->graph, edges[k].waited_on));
-
-        if (on && !condition_met(on, edges[k].condition)) {
-            *ret_cond = edges[k].condition;
-            return on;
-        }
+    if (act & CTR_ACT_SAVE)
+        pr->save_due = true;
+    if (act & CTR_ACT_FRESH) {
+        c->has_term = false;
+        c->message[0] = 0;
     }
-    return NULL;
+    if (act & CTR_ACT_EVENT)
+        ctr_emit(c, ev->type);
+    if (act & CTR_ACT_RECORD_ONCE)
+        ctr_record_once(c);
+    if ((act & CTR_ACT_SIGTERM) && rt->ops->container_signal(rt->ctx, c->id, SIGTERM, NULL) < 0)
+        ctr_feed(c, CTR_EV_SIGNAL_FAILED);
+    if (act & CTR_ACT_SIGKILL)
+        (void)rt->ops->container_signal(rt->ctx, c->id, SIGKILL, NULL);
+    if (act & CTR_ACT_REMOVE)
+        ctr_do_remove(c);
+    if (act & CTR_ACT_FIND_IMAGE) {
+        _cleanup_free_ char *dir = c->spec ? image_dir_for(m, c->spec->image) : NULL;
+
+        ctr_feed(c, dir ? CTR_EV_IMAGE_PRESENT : CTR_EV_IMAGE_ABSENT);
+    }
+    if (act & CTR_ACT_START)
+        ctr_do_start(c);
+    /* CTR_ACT_FORGET: pod_forget_removed() drops the record once the pass is done with it. */
 }
 
-static PodPhase pod_compute_phase(const PodRec *pr)
+void ctr_restore_run(Ctr *c, uint64_t started_mono)
 {
-    bool all_finished = true, all_ok = true, any_started = false, any_regular = false;
+    const RuntimeBackend *rt = pod_rt(c->pod);
+    ContainerStatus cs = {0};
+    CtrEvent ev;
 
-    for (size_t i = 0; i < pr->n_ctrs; i++) {
-        const Ctr *c = &pr->ctrs[i];
-
-        if (c->orphan)
-            continue;
-        if (c->kind == CONTAINER_KIND_INIT && c->finished && !c->completed)
-            return POD_PHASE_FAILED; /* a failed init container under Never */
-        if (c->kind != CONTAINER_KIND_REGULAR)
-            continue;
-        any_regular = true;
-        any_started |= c->ever_started;
-        if (!c->finished)
-            all_finished = false;
-        else if (!c->has_term || c->term.exit_code != 0)
-            all_ok = false;
+    /* Still being started by a monitor of the killed daemon: the start takes it over. */
+    if (!rt || rt->ops->container_inspect(rt->ctx, c->id, &cs, NULL) < 0 ||
+        cs.state == CONTAINER_STATE_STARTING)
+        return;
+    if (cs.state == CONTAINER_STATE_RUNNING && ctr_watch_adopted(c, cs.monitor_pid)) {
+        ctr_feed_ev(c, &(CtrEvent){.type = CTR_EV_ADOPTED, .started_mono = started_mono});
+        return;
     }
-    if (any_regular && all_finished)
-        return all_ok ? POD_PHASE_SUCCEEDED : POD_PHASE_FAILED;
-    return any_started ? POD_PHASE_RUNNING : POD_PHASE_PENDING;
+    if (cs.state == CONTAINER_STATE_EXITED || cs.state == CONTAINER_STATE_RUNNING ||
+        cs.state == CONTAINER_STATE_CREATED) {
+        /* It ended while no daemon watched (or its monitor was killed): record it now. */
+        ev = ctr_read_exit(c, CTR_EV_EXITED);
+        ctr_feed_ev(c, &ev);
+    }
+}
+
+/* ---- dependencies -----------------------------------------------------------------------------
+ */
+
+static const CtrLife *pod_node_life(void *userdata, size_t node)
+{
+    PodRec *pr = userdata;
+    const Ctr *c = pod_ctr(pr, graph_node_name(pr->graph, node));
+
+    return c ? &c->life : NULL;
 }
 
 /* ---- stopping --------------------------------------------------------------------------- */
@@ -561,68 +691,47 @@ void pod_begin_stop(PodRec *pr)
         rfc3339_seconds(0, pr->deleting_at);
         pr->deletion_mono = now_monotonic_usec();
     }
-    /* Nothing waiting to restart may start again. */
-    for (size_t i = 0; i < pr->n_ctrs; i++)
-        pr->ctrs[i].backoff_until = 0;
 }
 
 bool pod_all_stopped(const PodRec *pr)
 {
     for (size_t i = 0; i < pr->n_ctrs; i++)
-        if (pr->ctrs[i].state == CTR_RUNNING || pr->ctrs[i].cleanup_pending)
+        if (!ctr_state_is_down(pr->ctrs[i].life.state))
             return false;
     return true;
 }
 
-/* Tries again to remove the containers the runtime could not remove before. */
-static void pod_retry_cleanups(PodRec *pr)
+/*
+ * Stops the pod's containers in reverse graph order, one layer after the
+ * other: what does not run stops at once, as do containers outside the
+ * graph (gone from the manifest).
+ */
+static void pod_drive_stop(PodRec *pr)
 {
-    for (size_t i = 0; i < pr->n_ctrs; i++)
-        if (pr->ctrs[i].cleanup_pending)
-            (void)ctr_cleanup(&pr->ctrs[i]);
-}
+    int layer;
 
-static void ctr_enforce_deadline(Ctr *c, uint64_t now)
-{
-    Manager *m = c->pod->m;
-    const RuntimeBackend *rt = pod_rt(c->pod);
+    for (size_t i = 0; i < pr->n_ctrs; i++) {
+        Ctr *c = &pr->ctrs[i];
 
-    if (c->stopping && c->kill_at && now >= c->kill_at) {
-        c->kill_at = 0;
-        (void)rt->ops->container_signal(rt->ctx, c->id, SIGKILL, NULL);
-        manager_event(m, c->pod, c->name, "Warning", "Killing",
-                      "did not stop within its grace period: SIGKILL");
+        if (!ctr_state_is_active(c->life.state) || !pr->graph ||
+            graph_find_node(pr->graph, c->name) < 0 || c->life.goal == CTR_GOAL_REMOVE)
+            ctr_feed(c, CTR_EV_STOP);
     }
-}
-
-/* Stops the pod's containers in reverse graph order: one layer after the other. */
-static void pod_drive_stop(PodRec *pr, uint64_t now)
-{
-    size_t layers = pr->graph ? graph_layer_count(pr->graph) : 0;
-
-    /* Containers outside the graph (gone from the manifest) need no order. */
-    for (size_t i = 0; i < pr->n_ctrs; i++)
-        if (pr->ctrs[i].orphan || !pr->graph || graph_find_node(pr->graph, pr->ctrs[i].name) < 0)
-            ctr_stop(&pr->ctrs[i], now);
-    for (size_t l = layers; l > 0; l--) {
+    if (!pr->graph)
+        return;
+    layer = reconcile_stop_layer(pr->graph, pod_node_life, pr);
+    if (layer >= 0) {
         const size_t *nodes;
         size_t n;
-        bool running = false;
 
-        nodes = graph_layer_nodes(pr->graph, l - 1, &n);
+        nodes = graph_layer_nodes(pr->graph, (size_t)layer, &n);
         for (size_t k = 0; k < n; k++) {
             Ctr *c = pod_ctr(pr, graph_node_name(pr->graph, nodes[k]));
 
-            if (c && c->state == CTR_RUNNING) {
-                running = true;
-                ctr_stop(c, now);
-            }
+            if (c)
+                ctr_feed(c, CTR_EV_STOP);
         }
-        if (running)
-            break; /* the next layer waits for this one */
     }
-    for (size_t i = 0; i < pr->n_ctrs; i++)
-        ctr_enforce_deadline(&pr->ctrs[i], now);
 }
 
 static void pod_destroy_sandbox(PodRec *pr)
@@ -637,6 +746,7 @@ static void pod_destroy_sandbox(PodRec *pr)
         log_warning("pod=%s/%s: cannot remove its sandbox: %s; continuing", pr->namespace, pr->name,
                     e.message);
     pr->sandbox_up = false;
+    pr->save_due = true;
 }
 
 /* Forgets every container: a new instance of the pod starts from nothing. */
@@ -655,64 +765,55 @@ static void pod_reset_instance(PodRec *pr)
     free(pr->runtime);
     pr->runtime = NULL;
     pr->phase = POD_PHASE_PENDING;
+    pr->save_due = true;
     if (pr->pod && pod_rec_load_spec(pr, &e) < 0)
         log_error("pod=%s/%s: %s; continuing", pr->namespace, pr->name, e.message);
 }
 
+/* Drops the records of containers gone from the manifest once they are stopped and removed. */
+static void pod_forget_removed(PodRec *pr)
+{
+    for (size_t i = 0; i < pr->n_ctrs;) {
+        Ctr *c = &pr->ctrs[i];
+
+        if (c->life.goal != CTR_GOAL_REMOVE || c->life.state != CTR_STATE_TERMINATED) {
+            i++;
+            continue;
+        }
+        ctr_free_fields(c);
+        memmove(c, c + 1, (pr->n_ctrs - i - 1) * sizeof(Ctr));
+        pr->n_ctrs--;
+        pr->save_due = true;
+        for (size_t k = i; k < pr->n_ctrs; k++)
+            ctr_moved(&pr->ctrs[k]);
+    }
+}
+
 /* ---- the step ------------------------------------------------------------------------------ */
+
+/* Feeds every container whose deadline has come the event it stands for. */
+static void pod_feed_deadlines(PodRec *pr, uint64_t now)
+{
+    for (size_t i = 0; i < pr->n_ctrs; i++) {
+        Ctr *c = &pr->ctrs[i];
+
+        if (c->life.deadline && now >= c->life.deadline)
+            ctr_feed(c, ctr_deadline_event(c->life.state));
+    }
+}
 
 static void pod_arm_timer(PodRec *pr, uint64_t now)
 {
     uint64_t next = LOOP_TIME_INFINITY;
 
-    for (size_t i = 0; i < pr->n_ctrs; i++) {
-        const Ctr *c = &pr->ctrs[i];
-
-        if (c->backoff_until && c->backoff_until < next)
-            next = c->backoff_until;
-        if (c->stopping && c->kill_at && c->kill_at < next)
-            next = c->kill_at;
-        if (c->state == CTR_WAITING && streq(c->reason, "ImageNotFound") &&
-            now + IMAGE_RETRY_USEC < next)
-            next = now + IMAGE_RETRY_USEC;
-        if (c->cleanup_pending && now + CLEANUP_RETRY_USEC < next)
-            next = now + CLEANUP_RETRY_USEC;
-        if (c->start_pending && now + START_PENDING_RETRY_USEC < next)
-            next = now + START_PENDING_RETRY_USEC;
-    }
+    for (size_t i = 0; i < pr->n_ctrs; i++)
+        if (pr->ctrs[i].life.deadline && pr->ctrs[i].life.deadline < next)
+            next = pr->ctrs[i].life.deadline;
     if (!pr->sandbox_up && pr->pod && !pr->terminating && now + IMAGE_RETRY_USEC < next)
         next = now + IMAGE_RETRY_USEC;
+    if (pr->save_retry_at && pr->save_retry_at < next)
+        next = pr->save_retry_at;
     (void)loop_timer_set(pr->timer, next);
-}
-
-/* The containers gone from the manifest and those being replaced. */
-static void pod_stop_replaced(PodRec *pr, uint64_t now)
-{
-    for (size_t i = 0; i < pr->n_ctrs;) {
-        Ctr *c = &pr->ctrs[i];
-
-        if ((c->orphan || c->replace) && c->state == CTR_RUNNING) {
-            ctr_stop(c, now);
-            ctr_enforce_deadline(c, now);
-        } else if (c->orphan && !c->cleanup_pending) {
-            ctr_free_fields(c);
-            memmove(c, c + 1, (pr->n_ctrs - i - 1) * sizeof(Ctr));
-            pr->n_ctrs--;
-            for (size_t k = i; k < pr->n_ctrs; k++)
-                if (pr->ctrs[k].monitor)
-                    (void)loop_source_set_userdata(pr->ctrs[k].monitor, &pr->ctrs[k]);
-            continue;
-        } else if (c->replace && !c->cleanup_pending) {
-            /* Stopped: the new version starts from nothing. */
-            c->replace = false;
-            c->ever_started = c->completed = c->finished = false;
-            c->has_term = false;
-            c->restart_count = c->backoff_step = 0;
-            c->backoff_until = 0;
-            c->state = CTR_WAITING;
-        }
-        i++;
-    }
 }
 
 static bool pod_ensure_sandbox(PodRec *pr)
@@ -728,70 +829,78 @@ static bool pod_ensure_sandbox(PodRec *pr)
         return false;
     }
     pr->sandbox_up = true;
+    pr->save_due = true;
     return true;
 }
 
-static void pod_start_ready_containers(PodRec *pr, uint64_t now)
+static bool ctr_state_is_waiting(CtrState s)
 {
-    Manager *m = pr->m;
+    return s == CTR_STATE_WAITING || s == CTR_STATE_WAITING_IMAGE || s == CTR_STATE_WAITING_RUNTIME;
+}
+
+/* An init-once container that succeeded for this pod before runs no more. */
+static bool ctr_ran_once_already(const Ctr *c)
+{
+    char fp[17];
+
+    if (c->life.kind != CONTAINER_KIND_INIT || !c->spec->init_once || c->life.started_once)
+        return false;
+    spec_fingerprint(c->spec_json, fp);
+    return state_store_once_done(c->pod->m->store, c->pod->name, c->name, fp) == 1;
+}
+
+/* Tells each waiting container, in start order, whether its dependencies are met. */
+static void pod_start_ready_containers(PodRec *pr)
+{
     const size_t *order;
     size_t n;
 
     order = graph_start_order(pr->graph, &n);
     for (size_t k = 0; k < n; k++) {
         Ctr *c = pod_ctr(pr, graph_node_name(pr->graph, order[k]));
-        _cleanup_free_ char *image_dir = NULL;
         GraphCondition cond;
-        const Ctr *blocker;
+        int blocker;
 
-        if (!c || !c->spec || c->state == CTR_RUNNING || c->finished || c->replace ||
-            c->cleanup_pending)
+        if (!c || !c->spec || !ctr_state_is_waiting(c->life.state))
             continue;
-        if (c->backoff_until > now)
-            continue;
-        c->backoff_until = 0;
-        if (c->kind == CONTAINER_KIND_INIT && c->spec->init_once && !c->ever_started) {
-            char fp[17];
+        if (ctr_ran_once_already(c)) {
+            CtrExit done = {.code = 0};
 
-            spec_fingerprint(c->spec_json, fp);
-            if (state_store_once_done(m->store, pr->name, c->name, fp) == 1) {
-                c->completed = c->finished = true;
-                c->state = CTR_TERMINATED;
-                c->term = (ExitRecord){.exit_code = 0};
-                (void)snprintf(c->term.reason, sizeof(c->term.reason), "Completed");
-                (void)snprintf(c->term.message, sizeof(c->term.message),
-                               "ran once for this pod instance already");
-                c->has_term = true;
-                continue;
-            }
-        }
-        blocker = ctr_blocker(pr, c, &cond);
-        if (blocker) {
-            ctr_set_waiting(c, "PodInitializing", "waiting for %s to be %s", blocker->name,
-                            graph_condition_to_string(cond));
+            /* As a previous run left it: completed, terminated for good. */
+            c->life = ctr_life_restore(c->life.kind, 0, 0, true, true, true, &done);
+            c->term = (ExitRecord){.exit_code = 0};
+            (void)snprintf(c->term.reason, sizeof(c->term.reason), "%s",
+                           ctr_reason_to_string(CTR_REASON_COMPLETED));
+            (void)snprintf(c->term.message, sizeof(c->term.message),
+                           "ran once for this pod instance already");
+            c->has_term = true;
+            pr->save_due = true;
             continue;
         }
-        image_dir = image_dir_for(m, c->spec->image);
-        if (!image_dir) {
-            if (!streq(c->reason, "ImageNotFound"))
-                manager_event(m, pr, c->name, "Warning", "ImageNotFound",
-                              "image '%s' is neither a directory nor in the image store %s",
-                              c->spec->image, m->images_dir);
-            ctr_set_waiting(c, "ImageNotFound", "image '%s' not found", c->spec->image);
+        blocker = reconcile_blocker(pr->graph, order[k], pod_node_life, pr, &cond);
+        if (blocker >= 0) {
+            ctr_feed(c, CTR_EV_DEPS_UNMET);
+            (void)snprintf(c->message, sizeof(c->message), "waiting for %s to be %s",
+                           graph_node_name(pr->graph, (size_t)blocker),
+                           graph_condition_to_string(cond));
             continue;
         }
-        ctr_start(c, image_dir);
+        ctr_feed(c, CTR_EV_DEPS_MET);
     }
 }
 
 /* Exit policy: once every regular container has terminated for good. */
 static void pod_apply_exit_policy(PodRec *pr)
 {
-    if (pr->exit_policy_done || !pr->pod ||
-        (pr->phase != POD_PHASE_SUCCEEDED && pr->phase != POD_PHASE_FAILED))
+    PodExitAction a = pr->pod
+                          ? pod_exit_action(pr->phase, pr->pod->exit_policy, pr->exit_policy_done)
+                          : POD_EXIT_NONE;
+
+    if (a == POD_EXIT_NONE)
         return;
     pr->exit_policy_done = true;
-    if (pr->pod->exit_policy == EXIT_POLICY_CONTINUE) {
+    pr->save_due = true;
+    if (a == POD_EXIT_CONTINUE) {
         manager_event(pr->m, pr, NULL, "Normal", pod_phase_to_string(pr->phase),
                       "every container finished; exit policy continue keeps the sidecars");
         return;
@@ -802,24 +911,36 @@ static void pod_apply_exit_policy(PodRec *pr)
 }
 
 /* podd.io/runtime names a backend this podd does not have: run nothing rather than another. */
-static void pod_wait_for_runtime(PodRec *pr, const char *want)
+static void pod_wait_for_runtime(PodRec *pr)
 {
-    char have[256] = "";
+    for (size_t i = 0; i < pr->n_ctrs; i++)
+        if (ctr_state_is_waiting(pr->ctrs[i].life.state))
+            ctr_feed(&pr->ctrs[i], CTR_EV_RUNTIME_ABSENT);
+}
 
-    for (size_t i = 0; i < pr->m->n_backends; i++)
-        (void)snprintf(have + strlen(have), sizeof(have) - strlen(have), "%s%s", i ? ", " : "",
-                       pr->m->backends[i].ops->name);
+static void pod_update_phase(PodRec *pr)
+{
+    _cleanup_free_ const CtrLife **lives = calloc(pr->n_ctrs + 1, sizeof(CtrLife *));
+    PodPhase phase;
 
-    for (size_t i = 0; i < pr->n_ctrs; i++) {
-        Ctr *c = &pr->ctrs[i];
-
-        if (c->state != CTR_WAITING || streq(c->reason, "RuntimeNotAvailable"))
-            continue;
-        if (i == 0)
-            manager_event(pr->m, pr, NULL, "Warning", "RuntimeNotAvailable",
-                          "podd.io/runtime '%s' is not available (this podd has %s)", want, have);
-        ctr_set_waiting(c, "RuntimeNotAvailable", "runtime '%s' is not available", want);
+    if (!lives)
+        return;
+    for (size_t i = 0; i < pr->n_ctrs; i++)
+        lives[i] = &pr->ctrs[i].life;
+    phase = pod_compute_phase(lives, pr->n_ctrs);
+    if (phase != pr->phase) {
+        pr->phase = phase;
+        pr->save_due = true;
     }
+}
+
+/* Ends a pass: the timer for the next deadline, the state file if it changed. */
+static void pod_end_pass(PodRec *pr, uint64_t now)
+{
+    pod_forget_removed(pr);
+    if (pr->save_due && (!pr->save_retry_at || now >= pr->save_retry_at))
+        (void)pod_rec_save(pr);
+    pod_arm_timer(pr, now);
 }
 
 void pod_reconcile(PodRec *pr)
@@ -827,12 +948,11 @@ void pod_reconcile(PodRec *pr)
     Manager *m = pr->m;
     uint64_t now = now_monotonic_usec();
 
-    pod_retry_cleanups(pr);
+    pod_feed_deadlines(pr, now);
     if (pr->terminating) {
-        pod_drive_stop(pr, now);
+        pod_drive_stop(pr);
         if (!pod_all_stopped(pr)) {
-            pod_arm_timer(pr, now);
-            (void)pod_rec_save(pr);
+            pod_end_pass(pr, now);
             return;
         }
         pod_destroy_sandbox(pr);
@@ -842,10 +962,11 @@ void pod_reconcile(PodRec *pr)
             return;
         }
         if (!pr->recreate_after_stop || m->shutting_down) {
+            if (pr->stopped_by_shutdown != m->shutting_down)
+                pr->save_due = true;
             pr->stopped_by_shutdown = m->shutting_down;
-            pr->phase = pod_compute_phase(pr);
-            (void)loop_timer_set(pr->timer, LOOP_TIME_INFINITY);
-            (void)pod_rec_save(pr);
+            pod_update_phase(pr);
+            pod_end_pass(pr, now);
             return;
         }
         pod_reset_instance(pr);
@@ -853,29 +974,34 @@ void pod_reconcile(PodRec *pr)
     if (!pr->pod)
         return;
     if (!pod_rt(pr)) {
-        pod_wait_for_runtime(pr, pr->runtime ? pr->runtime : pod_wanted_runtime(pr));
-        (void)pod_rec_save(pr);
+        pod_wait_for_runtime(pr);
+        pod_end_pass(pr, now);
         return;
     }
     /* The instance runs under this backend from now on, also after a podd restart. */
-    if (!pr->runtime && !(pr->runtime = strdup(pod_rt(pr)->ops->name))) {
-        log_error("pod=%s/%s: out of memory; continuing", pr->namespace, pr->name);
-        return;
+    if (!pr->runtime) {
+        pr->runtime = strdup(pod_rt(pr)->ops->name);
+        if (!pr->runtime) {
+            log_error("pod=%s/%s: out of memory; continuing", pr->namespace, pr->name);
+            return;
+        }
+        pr->save_due = true;
     }
-    pod_stop_replaced(pr, now);
     if (pod_ensure_sandbox(pr)) {
-        (void)snprintf(pr->running_hash, sizeof(pr->running_hash), "%s", pr->spec_hash);
+        if (!streq(pr->running_hash, pr->spec_hash)) {
+            (void)snprintf(pr->running_hash, sizeof(pr->running_hash), "%s", pr->spec_hash);
+            pr->save_due = true;
+        }
         if (pr->phase != POD_PHASE_SUCCEEDED && pr->phase != POD_PHASE_FAILED)
-            pod_start_ready_containers(pr, now);
+            pod_start_ready_containers(pr);
     }
-    pr->phase = pod_compute_phase(pr);
+    pod_update_phase(pr);
     pod_apply_exit_policy(pr);
     if (pr->terminating) {
         /* The exit policy just began a stop: drive it now. */
-        pod_drive_stop(pr, now);
+        pod_drive_stop(pr);
         if (pod_all_stopped(pr))
             pod_destroy_sandbox(pr);
     }
-    pod_arm_timer(pr, now);
-    (void)pod_rec_save(pr);
+    pod_end_pass(pr, now);
 }

@@ -5,26 +5,6 @@
 #include "manager-internal.h"
 #include "reconcile/reconcile.h"
 
-static const char *const pod_phase_table[_POD_PHASE_MAX] = {
-    [POD_PHASE_PENDING] = "Pending",
-    [POD_PHASE_RUNNING] = "Running",
-    [POD_PHASE_SUCCEEDED] = "Succeeded",
-    [POD_PHASE_FAILED] = "Failed",
-};
-
-const char *pod_phase_to_string(PodPhase p)
-{
-    return p >= 0 && p < _POD_PHASE_MAX ? pod_phase_table[p] : NULL;
-}
-
-PodPhase pod_phase_from_string(const char *s)
-{
-    for (int i = 0; s && i < _POD_PHASE_MAX; i++)
-        if (streq(pod_phase_table[i], s))
-            return (PodPhase)i;
-    return _POD_PHASE_INVALID;
-}
-
 void rfc3339_seconds(uint64_t offset_usec, char buf[40])
 {
     struct timespec ts;
@@ -196,34 +176,70 @@ static void exit_record_from_json(json_t *j, ExitRecord *e)
 int pod_rec_save(PodRec *pr)
 {
     _cleanup_json_ json_t *st = NULL;
-    json_t *ctrs;
-    int r;
+    json_t *ctrs = NULL;
+    uint64_t delay;
+    int r = -ENOMEM;
 
     st = json_pack("{s:i,s:s,s:s,s:s,s:s,s:b,s:b,s:b}", "version", 1, "namespace", pr->namespace,
                    "runningHash", pr->running_hash, "phase", pod_phase_to_string(pr->phase),
                    "createdAt", pr->created_at, "exitPolicyDone", pr->exit_policy_done, "sandbox",
                    pr->sandbox_up, "stopped", pr->stopped_by_shutdown);
-    if (!st || json_object_set_new(st, "containers", ctrs = json_object()) < 0)
-        return -ENOMEM;
-    if (pr->runtime && json_object_set_new(st, "runtime", json_string(pr->runtime)) < 0)
-        return -ENOMEM;
-    for (size_t i = 0; i < pr->n_ctrs; i++) {
+    if (st && json_object_set_new(st, "containers", ctrs = json_object()) < 0)
+        ctrs = NULL;
+    if (ctrs && pr->runtime && json_object_set_new(st, "runtime", json_string(pr->runtime)) < 0)
+        ctrs = NULL;
+    for (size_t i = 0; ctrs && i < pr->n_ctrs; i++) {
         const Ctr *c = &pr->ctrs[i];
         json_t *cj = json_pack(
-            "{s:s,s:i,s:i,s:b,s:b,s:b,s:s}", "id", c->id, "restartCount", (int)c->restart_count,
-            "backoffStep", (int)c->backoff_step, "everStarted", c->ever_started, "completed",
-            c->completed, "finished", c->finished, "specJson", c->spec_json ? c->spec_json : "");
+            "{s:s,s:i,s:i,s:b,s:b,s:b,s:s}", "id", c->id, "restartCount",
+            (int)c->life.restart_count, "backoffStep", (int)c->life.backoff_step, "everStarted",
+            c->life.started_once, "completed", c->life.succeeded_once, "finished",
+            c->life.state == CTR_STATE_TERMINATED, "specJson", c->spec_json ? c->spec_json : "");
 
         if (!cj || json_object_set_new(ctrs, c->name, cj) < 0 || ctr_log_marks_to_json(c, cj) < 0)
-            return -ENOMEM;
+            goto fail;
         if (c->has_last && json_object_set_new(cj, "lastState", exit_record_to_json(&c->last)) < 0)
-            return -ENOMEM;
+            goto fail;
+        /* A new daemon adopting the run keeps its start. */
+        if (ctr_state_shows_running(c->life.state) && c->started_at[0] &&
+            json_object_set_new(cj, "startedAt", json_string(c->started_at)) < 0)
+            goto fail;
     }
-    r = state_store_save_pod(pr->m->store, pr->name, st);
-    if (r < 0)
-        log_warning_errno(r, "pod=%s/%s: cannot save its state; continuing", pr->namespace,
-                          pr->name);
+    if (ctrs) {
+        r = state_store_save_pod(pr->m->store, pr->name, st);
+        if (r >= 0) {
+            pr->save_due = false;
+            pr->save_retry_at = pr->save_retry_usec = 0;
+            return 0;
+        }
+    }
+fail:
+    /* Never dropped: the pod's timer tries again, later each time. */
+    delay = pr->save_retry_usec ? pr->save_retry_usec : SAVE_RETRY_MIN_USEC;
+    pr->save_retry_at = now_monotonic_usec() + delay;
+    pr->save_retry_usec = delay * 2 < SAVE_RETRY_MAX_USEC ? delay * 2 : SAVE_RETRY_MAX_USEC;
+    log_warning_errno(r, "pod=%s/%s: cannot save its state: %s; retrying in %llums", pr->namespace,
+                      pr->name, strerror(-r), (unsigned long long)(delay / 1000));
     return r;
+}
+
+/* "2026-12-02T13:19:05Z" as monotonic usec, when it was; 0 when unreadable or in the future. */
+static uint64_t rfc3339_to_monotonic(const char *s)
+{
+    struct tm tm = {0};
+    const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    uint64_t then, now_real = now_realtime_usec(), now_mono = now_monotonic_usec();
+    time_t t;
+
+    if (!end || (*end != 'Z' && *end != '.'))
+        return 0;
+    t = timegm(&tm);
+    if (t < 0)
+        return 0;
+    then = (uint64_t)t * 1000000ull;
+    if (then > now_real || now_real - then >= now_mono)
+        return 0;
+    return now_mono - (now_real - then);
 }
 
 /* Takes over what a previous daemon recorded for a pod that is still desired unchanged. */
@@ -252,44 +268,38 @@ static void pod_rec_restore(PodRec *pr, json_t *st)
     for (size_t i = 0; i < pr->n_ctrs; i++) {
         Ctr *c = &pr->ctrs[i];
         json_t *cj = json_object_get(ctrs, c->name);
-        ContainerStatus cs = {0};
+        CtrExit last = {0};
+        bool finished;
 
         if (!cj)
             continue;
-        c->restart_count = (unsigned)json_integer_value(json_object_get(cj, "restartCount"));
-        c->backoff_step = (unsigned)json_integer_value(json_object_get(cj, "backoffStep"));
-        c->ever_started = json_is_true(json_object_get(cj, "everStarted"));
-        c->completed = json_is_true(json_object_get(cj, "completed"));
-        c->finished = json_is_true(json_object_get(cj, "finished"));
         if (json_object_get(cj, "lastState")) {
             exit_record_from_json(json_object_get(cj, "lastState"), &c->last);
             c->has_last = true;
+            last = (CtrExit){.code = c->last.exit_code,
+                             .signal = c->last.signal,
+                             .oom_killed = c->last.oom_killed,
+                             .start_error = exit_record_is_start_error(&c->last),
+                             .config_error = ctr_reason_from_string(c->last.reason) ==
+                                             CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR};
         }
-        if (!c->ever_started)
-            continue;
-        /* Still being started by a monitor of the killed daemon: ctr_start() takes it over. */
-        if (!pod_rt(pr) ||
-            pod_rt(pr)->ops->container_inspect(pod_rt(pr)->ctx, c->id, &cs, NULL) < 0 ||
-            cs.state == CONTAINER_STATE_STARTING)
-            continue;
-        if (cs.state == CONTAINER_STATE_RUNNING && ctr_adopt_running(c, cs.monitor_pid)) {
-            manager_event(pr->m, pr, c->name, "Normal", "Adopted",
-                          "running under monitor %d, adopted after a daemon restart",
-                          (int)cs.monitor_pid);
-            continue;
+        finished = json_is_true(json_object_get(cj, "finished"));
+        c->life = ctr_life_restore(
+            c->life.kind, (unsigned)json_integer_value(json_object_get(cj, "restartCount")),
+            (unsigned)json_integer_value(json_object_get(cj, "backoffStep")),
+            json_is_true(json_object_get(cj, "everStarted")),
+            json_is_true(json_object_get(cj, "completed")), finished, c->has_last ? &last : NULL);
+        if (finished && c->has_last) {
+            c->term = c->last;
+            c->has_term = true;
         }
-        if (cs.state == CONTAINER_STATE_EXITED || cs.state == CONTAINER_STATE_RUNNING ||
-            cs.state == CONTAINER_STATE_CREATED) {
-            /* It ended while no daemon watched (or its monitor was killed): record it now. */
-            c->state = CTR_RUNNING;
-            ctr_handle_exit(c);
-        } else if (c->finished) {
-            c->state = CTR_TERMINATED;
-            if (c->has_last) {
-                c->term = c->last;
-                c->has_term = true;
-            }
-        }
+        if (!c->life.started_once || finished)
+            continue;
+        if ((s = json_string_value(json_object_get(cj, "startedAt"))))
+            (void)snprintf(c->started_at, sizeof(c->started_at), "%s", s);
+        else
+            rfc3339_seconds(0, c->started_at);
+        ctr_restore_run(c, rfc3339_to_monotonic(s));
     }
 }
 
@@ -878,7 +888,10 @@ bool manager_is_ready(const Manager *m)
 /* A restart is coming: Kubernetes shows the container waiting, its crash as lastState. */
 static bool ctr_restart_pending(const Ctr *c)
 {
-    return c->state == CTR_TERMINATED && !c->finished && c->has_term;
+    return c->has_term &&
+           (c->life.state == CTR_STATE_BACKOFF || c->life.state == CTR_STATE_WAITING ||
+            c->life.state == CTR_STATE_WAITING_IMAGE ||
+            c->life.state == CTR_STATE_WAITING_RUNTIME || c->life.state == CTR_STATE_STARTING);
 }
 
 static json_t *terminated_json(const ExitRecord *e)
@@ -890,26 +903,30 @@ static json_t *terminated_json(const ExitRecord *e)
 
 static json_t *ctr_state_json(const Ctr *c)
 {
-    if (c->state == CTR_RUNNING)
+    const char *reason = ctr_reason_to_string(c->life.reason);
+
+    if (ctr_state_shows_running(c->life.state))
         return json_pack("{s:{s:s}}", "running", "startedAt", c->started_at);
     /* Refused before it ran: the kubelet shows it waiting with the reason until the spec changes.
      */
-    if (c->has_term && streq(c->term.reason, RUNTIME_REASON_CONFIG_ERROR))
+    if (c->has_term && c->life.last_exit.config_error)
         return json_pack("{s:{s:s,s:s}}", "waiting", "reason", c->term.reason, "message",
                          c->term.message);
-    if (c->state == CTR_TERMINATED && c->has_term && !ctr_restart_pending(c))
+    if (c->has_term && !ctr_restart_pending(c))
         return terminated_json(&c->term);
-    return json_pack("{s:{s:s,s:s?}}", "waiting", "reason",
-                     c->reason[0] ? c->reason : "ContainerCreating", "message",
+    if (!reason || !reason[0] || c->life.reason >= CTR_REASON_COMPLETED)
+        reason = ctr_reason_to_string(CTR_REASON_CONTAINER_CREATING);
+    return json_pack("{s:{s:s,s:s?}}", "waiting", "reason", reason, "message",
                      c->message[0] ? c->message : NULL);
 }
 
 static json_t *ctr_status_json(const Ctr *c)
 {
-    json_t *o = json_pack("{s:s,s:s,s:b,s:i,s:b,s:o}", "name", c->name, "image",
-                          c->spec ? c->spec->image : "", "ready", c->state == CTR_RUNNING,
-                          "restartCount", (int)c->restart_count, "started", c->state == CTR_RUNNING,
-                          "state", ctr_state_json(c));
+    bool running = ctr_state_shows_running(c->life.state);
+    json_t *o =
+        json_pack("{s:s,s:s,s:b,s:i,s:b,s:o}", "name", c->name, "image",
+                  c->spec ? c->spec->image : "", "ready", running, "restartCount",
+                  (int)c->life.restart_count, "started", running, "state", ctr_state_json(c));
     const ExitRecord *last = ctr_restart_pending(c) ? &c->term : c->has_last ? &c->last : NULL;
 
     if (o)
@@ -926,27 +943,29 @@ static json_t *pod_rec_to_json(const PodRec *pr)
 {
     json_t *init = json_array(), *regular = json_array(), *conds = json_array();
     json_t *spec_init = json_array(), *spec_regular = json_array();
+    _cleanup_free_ const CtrLife **lives = calloc(pr->n_ctrs + 1, sizeof(CtrLife *));
     json_t *o, *meta;
-    bool inits_done = true, all_ready = pr->n_ctrs > 0;
+    PodConditions pc;
 
     for (size_t i = 0; i < pr->n_ctrs; i++) {
         const Ctr *c = &pr->ctrs[i];
-        bool is_init = c->kind != CONTAINER_KIND_REGULAR;
+        bool is_init = c->life.kind != CONTAINER_KIND_REGULAR;
 
         (void)json_array_append_new(is_init ? init : regular, ctr_status_json(c));
-        (void)json_array_append_new(is_init ? spec_init : spec_regular,
-                                    json_pack("{s:s,s:s,s:s?}", "name", c->name, "image",
-                                              c->spec ? c->spec->image : "", "restartPolicy",
-                                              c->kind == CONTAINER_KIND_SIDECAR ? "Always" : NULL));
-        if (c->kind == CONTAINER_KIND_INIT && !c->completed)
-            inits_done = false;
-        if (c->kind == CONTAINER_KIND_REGULAR && c->state != CTR_RUNNING)
-            all_ready = false;
+        (void)json_array_append_new(
+            is_init ? spec_init : spec_regular,
+            json_pack("{s:s,s:s,s:s?}", "name", c->name, "image", c->spec ? c->spec->image : "",
+                      "restartPolicy", c->life.kind == CONTAINER_KIND_SIDECAR ? "Always" : NULL));
+        if (lives)
+            lives[i] = &c->life;
     }
-    (void)json_array_append_new(conds, condition("PodScheduled", true));
-    (void)json_array_append_new(conds, condition("Initialized", inits_done));
-    (void)json_array_append_new(conds, condition("ContainersReady", all_ready));
-    (void)json_array_append_new(conds, condition("Ready", all_ready && !pr->terminating));
+    if (!lives)
+        return NULL;
+    pc = pod_compute_conditions(lives, pr->n_ctrs, pr->terminating);
+    (void)json_array_append_new(conds, condition("PodScheduled", pc.scheduled));
+    (void)json_array_append_new(conds, condition("Initialized", pc.initialized));
+    (void)json_array_append_new(conds, condition("ContainersReady", pc.containers_ready));
+    (void)json_array_append_new(conds, condition("Ready", pc.ready));
     meta = json_pack("{s:s,s:s,s:s}", "name", pr->name, "namespace", pr->namespace,
                      "creationTimestamp", pr->created_at);
     if (meta && pr->terminating && pr->deleting_at[0])

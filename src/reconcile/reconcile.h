@@ -318,3 +318,258 @@ int reconcile_probe_event_text(const CtrProbes *p, ProbeKind k, char *buf, size_
 
 /* The Killing event's words after "Container NAME ": "failed liveness probe, will be restarted". */
 const char *reconcile_probe_kill_text(ProbeKind k);
+/* ---- the container lifecycle (reconcile-lifecycle.c) ---------------------------------- */
+
+/*
+ * One container of a pod instance is in exactly one of these states. The
+ * manager never sets a state itself: it feeds events to ctr_step() and
+ * carries out the actions it returns.
+ */
+typedef enum CtrState {
+    CTR_STATE_WAITING,         /* for its dependencies (or a start after a crash) */
+    CTR_STATE_WAITING_IMAGE,   /* dependencies met, its image is not there: looks again */
+    CTR_STATE_WAITING_RUNTIME, /* the pod names a runtime this podd lacks: runs nothing */
+    CTR_STATE_STARTING,        /* a start is under way (or another monitor is at it) */
+    CTR_STATE_RUNNING,
+    CTR_STATE_STOPPING,   /* SIGTERM sent; SIGKILL at the deadline */
+    CTR_STATE_KILLING,    /* SIGKILL sent; the exit is coming */
+    CTR_STATE_REMOVING,   /* exited; the runtime removes its cgroup, mounts and files */
+    CTR_STATE_BACKOFF,    /* removed; restarts at the deadline */
+    CTR_STATE_TERMINATED, /* for good in this pod instance: no restart will come */
+    _CTR_STATE_MAX,
+    _CTR_STATE_INVALID = -EINVAL,
+} CtrState;
+
+const char *ctr_state_to_string(CtrState s);
+CtrState ctr_state_from_string(const char *s);
+
+/*
+ * Where the container is meant to go, beside where it is (s6's "want up"):
+ * it only says what follows once a stop is complete.
+ */
+typedef enum CtrGoal {
+    CTR_GOAL_RUN,     /* run under its restart policy */
+    CTR_GOAL_REPLACE, /* its spec changed: stop, then start the new version afresh */
+    CTR_GOAL_STOP,    /* the pod stops: stop and stay terminated */
+    CTR_GOAL_REMOVE,  /* gone from the manifest: stop, then forget the record */
+    _CTR_GOAL_MAX,
+    _CTR_GOAL_INVALID = -EINVAL,
+} CtrGoal;
+
+/*
+ * Waiting and termination reasons, rendered to the Kubernetes strings by
+ * ctr_reason_to_string() and nowhere else in podd.
+ */
+typedef enum CtrReason {
+    CTR_REASON_NONE,
+    CTR_REASON_POD_INITIALIZING,
+    CTR_REASON_CONTAINER_CREATING,
+    CTR_REASON_CRASH_LOOP_BACK_OFF,
+    CTR_REASON_IMAGE_NOT_FOUND,
+    CTR_REASON_RUNTIME_NOT_AVAILABLE,
+    CTR_REASON_COMPLETED,
+    CTR_REASON_ERROR,
+    CTR_REASON_OOM_KILLED,
+    CTR_REASON_START_ERROR,
+    CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR,
+    CTR_REASON_MONITOR_LOST,
+    _CTR_REASON_MAX,
+    _CTR_REASON_INVALID = -EINVAL,
+} CtrReason;
+
+const char *ctr_reason_to_string(CtrReason r);
+CtrReason ctr_reason_from_string(const char *s);
+
+typedef enum CtrEventType {
+    CTR_EV_DEPS_UNMET,      /* a dependency is not met (or no longer) */
+    CTR_EV_DEPS_MET,        /* every dependency is met */
+    CTR_EV_IMAGE_PRESENT,   /* the image looked up after CTR_ACT_FIND_IMAGE is there */
+    CTR_EV_IMAGE_ABSENT,    /* ... is not */
+    CTR_EV_RUNTIME_ABSENT,  /* the pod's runtime is not available */
+    CTR_EV_STARTED,         /* the start done: a new run began */
+    CTR_EV_START_BUSY,      /* another podd-monitor is starting it: look again */
+    CTR_EV_START_FAILED,    /* the start was tried and failed (.exit says how) */
+    CTR_EV_ADOPTED,         /* found running under a monitor (.started_mono: its real start) */
+    CTR_EV_EXITED,          /* its run ended (.exit); also an exit found after a daemon restart */
+    CTR_EV_STOP,            /* the pod stops */
+    CTR_EV_SPEC_CHANGED,    /* its spec changed: replace it */
+    CTR_EV_DELETED,         /* gone from the manifest */
+    CTR_EV_SIGNAL_FAILED,   /* SIGTERM could not be sent */
+    CTR_EV_GRACE_EXPIRED,   /* STOPPING's deadline */
+    CTR_EV_BACKOFF_EXPIRED, /* BACKOFF's deadline */
+    CTR_EV_RETRY,           /* the deadline of WAITING_IMAGE, STARTING or REMOVING */
+    CTR_EV_REMOVED,         /* the runtime removed what the run left */
+    CTR_EV_REMOVE_BUSY,     /* ... not yet: its cgroup still drains */
+    /*
+     * Probe results (startup, liveness, readiness) join here as events when
+     * probes exist: a liveness failure in RUNNING goes to STOPPING with the
+     * goal kept at RUN, so that the restart policy decides what follows.
+     */
+    _CTR_EV_MAX,
+    _CTR_EV_INVALID = -EINVAL,
+} CtrEventType;
+
+const char *ctr_event_type_to_string(CtrEventType t);
+
+/* How a run ended. */
+typedef struct CtrExit {
+    int code;   /* 128 + signal for a signal death; -1 unknown */
+    int signal; /* 0 when it exited */
+    bool oom_killed;
+    bool monitor_lost; /* the monitor ended without recording the exit */
+    bool start_error;  /* it never ran: the runtime said StartError */
+    bool config_error; /* it never ran: its configuration was refused (runAsNonRoot) */
+} CtrExit;
+
+typedef struct CtrEvent {
+    CtrEventType type;
+    CtrExit exit;          /* CTR_EV_EXITED, CTR_EV_START_FAILED */
+    uint64_t started_mono; /* CTR_EV_ADOPTED: when the run began; 0 unknown (then now) */
+} CtrEvent;
+
+/* The restart back-off: the first restart is immediate, then initial doubling up to max. */
+typedef struct CtrBackoff {
+    uint64_t initial_usec, max_usec;
+    uint64_t reset_usec; /* a run this long forgets the crash loop */
+} CtrBackoff;
+
+/* What decides a container's course; the manager fills it from the pod, its spec and config. */
+typedef struct CtrPolicy {
+    RestartPolicy restart; /* effective: from ctr_restart_policy() */
+    CtrBackoff backoff;
+    uint64_t grace_usec;        /* SIGTERM to SIGKILL */
+    uint64_t image_retry_usec;  /* WAITING_IMAGE looks again after this */
+    uint64_t remove_retry_usec; /* REMOVING tries again after this */
+    uint64_t start_retry_usec;  /* STARTING, another monitor at it: looks again after this */
+    bool init_once;             /* podd.io/init-once: record its success, never run it again */
+} CtrPolicy;
+
+/* The lifecycle record of one container. Plain data: copy it, compare it. */
+typedef struct CtrLife {
+    CtrState state;
+    CtrGoal goal;
+    ContainerKind kind;
+    CtrReason reason;       /* the waiting reason, or the last termination's */
+    uint64_t deadline;      /* absolute monotonic usec of the state's timer; 0 none */
+    unsigned restart_count; /* restarts done, as Kubernetes counts them */
+    unsigned backoff_step;  /* restarts since the last reset; the first one is immediate */
+    bool started_once;      /* a run began in this pod instance (history, not a state) */
+    bool succeeded_once;    /* a run exited 0 (the "completed" dependency condition) */
+    uint64_t started_mono;  /* when the current or last run began */
+    CtrExit last_exit;      /* valid once a run ended */
+} CtrLife;
+
+/* What the manager must do after a step, in this order. */
+typedef enum CtrAction {
+    CTR_ACT_FIND_IMAGE = 1u << 0,  /* look up the image; feed IMAGE_PRESENT or IMAGE_ABSENT */
+    CTR_ACT_START = 1u << 1,       /* start (or take over a twin); feed STARTED, START_BUSY, ... */
+    CTR_ACT_SIGTERM = 1u << 2,     /* feed SIGNAL_FAILED when it cannot be sent */
+    CTR_ACT_SIGKILL = 1u << 3,     /* the grace period is over */
+    CTR_ACT_REMOVE = 1u << 4,      /* remove what the run left; feed REMOVED or REMOVE_BUSY */
+    CTR_ACT_RECORD_ONCE = 1u << 5, /* an init-once container succeeded: record it for good */
+    CTR_ACT_FRESH = 1u << 6,       /* a new version starts from nothing: drop old records */
+    CTR_ACT_FORGET = 1u << 7,      /* gone from the manifest and stopped: drop the record */
+    CTR_ACT_EVENT = 1u << 8,       /* tell the user: the new state's event (see the manager) */
+    CTR_ACT_SAVE = 1u << 9,        /* the pod's state file changed */
+} CtrAction;
+
+/* The effective restart policy of a container of kind with its pod's and own policy. */
+RestartPolicy ctr_restart_policy(ContainerKind kind, RestartPolicy pod, bool own_set,
+                                 RestartPolicy own);
+/* True when a run that ended with code restarts under policy. */
+bool ctr_restarts(RestartPolicy policy, int code);
+/* The delay before restart number step + 1 since the last reset (step 0: at once). */
+uint64_t ctr_backoff_delay(const CtrBackoff *b, unsigned step);
+/* The termination reason of an exit. */
+CtrReason ctr_exit_reason(const CtrExit *e);
+
+/* A fresh record: WAITING with goal RUN. */
+CtrLife ctr_life_new(ContainerKind kind);
+/*
+ * A record a previous daemon saved: counters, history and the last exit
+ * (NULL: none) as given; TERMINATED when it had finished for good, else
+ * WAITING (the manager then feeds ADOPTED or EXITED for what the runtime
+ * still has of its run).
+ */
+CtrLife ctr_life_restore(ContainerKind kind, unsigned restart_count, unsigned backoff_step,
+                         bool started_once, bool succeeded_once, bool finished,
+                         const CtrExit *last_exit);
+
+/*
+ * The transition function. Applies ev to *life (state, goal, reason,
+ * counters, deadline) under policy at monotonic time now, and returns the
+ * CtrAction bits the manager carries out. An event a state does not expect
+ * changes nothing and returns 0. Pure: no I/O, no clock.
+ */
+unsigned ctr_step(CtrLife *life, const CtrEvent *ev, const CtrPolicy *policy, uint64_t now);
+/* The event a state's deadline stands for; _CTR_EV_INVALID for a state without one. */
+CtrEventType ctr_deadline_event(CtrState s);
+
+/* Nothing runs and nothing is left to remove: the pod may go on when all are so. */
+bool ctr_state_is_down(CtrState s);
+/* A run is under way or ending (STARTING to KILLING): reverse-order stop waits for it. */
+bool ctr_state_is_active(CtrState s);
+/* Kubernetes shows it running. */
+bool ctr_state_shows_running(CtrState s);
+/* It may meet a dependency's condition (graph semantics; "ready" is "started" until probes). */
+bool ctr_condition_met(const CtrLife *on, GraphCondition cond);
+
+/* ---- pods (reconcile-phase.c) --------------------------------------------------------- */
+
+typedef enum PodPhase {
+    POD_PHASE_PENDING,
+    POD_PHASE_RUNNING,
+    POD_PHASE_SUCCEEDED,
+    POD_PHASE_FAILED,
+    _POD_PHASE_MAX,
+    _POD_PHASE_INVALID = -EINVAL,
+} PodPhase;
+
+const char *pod_phase_to_string(PodPhase p);
+PodPhase pod_phase_from_string(const char *s);
+
+/* The pod conditions podd shows. */
+typedef struct PodConditions {
+    bool scheduled, initialized, containers_ready, ready;
+} PodConditions;
+
+/*
+ * The phase of a pod from its containers' records (borrowed, n of them;
+ * those with goal REMOVE no longer count): Failed once an init container
+ * failed for good; Succeeded or Failed once every regular container
+ * terminated for good, by their last exits; Running once one of them
+ * started; else Pending.
+ */
+PodPhase pod_compute_phase(const CtrLife *const *ctrs, size_t n);
+/*
+ * Initialized: every init container completed; ContainersReady: every
+ * regular container runs (and there is a container); Ready: that, and the
+ * pod is not terminating; PodScheduled: always (one host).
+ */
+PodConditions pod_compute_conditions(const CtrLife *const *ctrs, size_t n, bool terminating);
+
+/* What the exit policy asks once the phase is final. */
+typedef enum PodExitAction {
+    POD_EXIT_NONE,     /* the phase is not final, or the policy ran already */
+    POD_EXIT_CONTINUE, /* keep the sidecars */
+    POD_EXIT_STOP,     /* stop the sidecars */
+} PodExitAction;
+
+PodExitAction pod_exit_action(PodPhase phase, ExitPolicy policy, bool done);
+
+/* Finds a container's record by its graph node; NULL when it has none. */
+typedef const CtrLife *(*CtrLookup)(void *userdata, size_t node);
+
+/*
+ * The first dependency of node (in g, borrowed) that is not met, as a node
+ * index with its condition in *ret_cond, or -ENOENT when all are met.
+ */
+int reconcile_blocker(const Graph *g, size_t node, CtrLookup lookup, void *userdata,
+                      GraphCondition *ret_cond);
+
+/*
+ * Reverse-order stop: the graph layer whose containers are told to stop
+ * now (the last layer that still has an active one), or -ENOENT when no
+ * container of the graph is active.
+ */
+int reconcile_stop_layer(const Graph *g, CtrLookup lookup, void *userdata);

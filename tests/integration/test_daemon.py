@@ -8,6 +8,7 @@ Every process is stopped by its recorded pid; nothing is left behind.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -837,3 +838,94 @@ def test_a_runtime_podd_lacks_is_refused_not_replaced(daemon):
     assert daemon.ctr_pid(pod, "a") is None
     status = json.loads(podctl(daemon, "get", "pod", pod, "-o", "json").stdout)["status"]
     assert status["containerStatuses"][0]["state"]["waiting"]["reason"] == "RuntimeNotAvailable"
+
+
+def pod_json(daemon, pod):
+    r = podctl(daemon, "get", "pod", pod, "-o", "json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_an_adopted_container_keeps_its_start_and_its_backoff_clock(daemon):
+    pod = unique("keep")
+    daemon.start()
+    daemon.write("keep.yaml", pod_yaml(pod, containers=[{"name": "app", "cmd": "sleep 3600"}],
+                                       annotations={"podd.io/restart-backoff":
+                                                    "initial=4s,max=8s,reset=3s"}))
+    first = wait_for("the app", lambda: daemon.ctr_pid(pod, "app"))
+    # Two crashes in a row: the first restart is immediate, the second waits 4 s.
+    os.kill(first[0], signal.SIGKILL)
+    second = wait_for("the restart", lambda: daemon.ctr_pid(pod, "app") not in (None, first)
+                      and daemon.ctr_pid(pod, "app"))
+    os.kill(second[0], signal.SIGKILL)
+    third = wait_for("the restart after its back-off",
+                     lambda: daemon.ctr_pid(pod, "app") not in (None, second)
+                     and daemon.ctr_pid(pod, "app"))
+    wait_for("the state file", lambda: daemon.restarts(pod, "app") == 2)
+    started = pod_json(daemon, pod)["status"]["containerStatuses"][0]["state"]["running"]
+    daemon.kill9()
+    # Longer than the reset time, and long enough for a new start time to differ.
+    time.sleep(4)
+    daemon.start()
+    wait_for("adoption", lambda: "Adopted" in daemon.log())
+    c = pod_json(daemon, pod)["status"]["containerStatuses"][0]
+    assert c["state"]["running"] == started, "startedAt is the run's, not the adoption's"
+    assert daemon.ctr_pid(pod, "app") == third
+    # It ran for more than the reset time: its crash restarts at once, not after 8 s.
+    crashed = time.monotonic()
+    os.kill(third[0], signal.SIGKILL)
+    wait_for("the restart", lambda: daemon.ctr_pid(pod, "app") not in (None, third)
+             and daemon.ctr_pid(pod, "app"), timeout=3)
+    assert time.monotonic() - crashed < 3
+
+
+def test_status_times_have_seconds_only(daemon):
+    pod = unique("times")
+    stamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+    daemon.start()
+    daemon.write("times.yaml", pod_yaml(pod, init=[{"name": "setup", "cmd": "true"}],
+                                        containers=[{"name": "app", "cmd": "sleep 3600"}]))
+    wait_for("the app", lambda: daemon.ctr_pid(pod, "app"))
+    status = pod_json(daemon, pod)["status"]
+    setup = status["initContainerStatuses"][0]["state"]["terminated"]
+    app = status["containerStatuses"][0]["state"]["running"]
+    for t in (setup["startedAt"], setup["finishedAt"], app["startedAt"], status["startTime"]):
+        assert stamp.match(t), t
+    # In one format, the order reads right: setup finished before app started.
+    assert setup["startedAt"] <= setup["finishedAt"] <= app["startedAt"]
+
+
+def test_state_is_written_only_when_it_changes(daemon):
+    pod = unique("still")
+    daemon.start()
+    daemon.write("still.yaml", pod_yaml(pod, containers=[{"name": "a", "cmd": "sleep 3600"}])
+                 .replace("busybox:latest", "nothere:1"))
+    wait_for("the missing image", lambda: "ImageNotFound" in daemon.log())
+    path = os.path.join(daemon.state, "pods", pod, "state.json")
+    wait_for("the state file", lambda: os.path.exists(path))
+    time.sleep(0.5)
+    before = os.stat(path).st_ino
+    # The image is looked for every 2 s; nothing of the pod changes, so nothing is written.
+    time.sleep(4.5)
+    assert os.stat(path).st_ino == before
+
+
+def test_a_failed_state_write_is_retried_not_dropped(daemon):
+    pod = unique("retry")
+    daemon.start()
+    daemon.write("retry.yaml", pod_yaml(pod, containers=[{"name": "a", "cmd": "sleep 3600"}]))
+    first = wait_for("the app", lambda: daemon.ctr_pid(pod, "a"))
+    wait_for("the state file", lambda: daemon.pod_state(pod))
+    # A file where the pod's state directory belongs: every write fails.
+    # Renamed away in one step: podd may be writing into it right now.
+    poddir = os.path.join(daemon.state, "pods", pod)
+    os.rename(poddir, os.path.join(daemon.top, "pod-state-away"))
+    with open(poddir, "w") as f:
+        f.write("in the way\n")
+    os.kill(first[0], signal.SIGKILL)
+    wait_for("the restart", lambda: daemon.ctr_pid(pod, "a") not in (None, first))
+    wait_for("the failed write, tried again",
+             lambda: daemon.log().count(f"pod=default/{pod}: cannot save its state") >= 2)
+    assert "retrying in" in daemon.log()
+    os.unlink(poddir)
+    wait_for("the state written after all", lambda: daemon.restarts(pod, "a") == 1)

@@ -147,6 +147,28 @@ START_TEST(test_default_backend_runs_and_restarts)
 }
 END_TEST
 
+/*
+ * podd told to stop while a container starts (its starter still at work):
+ * nothing is signalled before it runs, podd waits for the start, and then
+ * stops and removes the container instead of leaving it running.
+ */
+START_TEST(test_stop_while_starting)
+{
+    ck_assert_int_eq(
+        runtime_fake_script(fake, "default_web_app", &(RuntimeFakeScript){.hold_start = true}), 0);
+    run_until_calls("container_start_begin default_web_app", 1);
+    manager_shutdown(m, true);
+    run_for(20);
+    ck_assert_uint_eq(runtime_fake_count(fake, "container_start_finish default_web_app"), 0);
+    ck_assert_uint_eq(runtime_fake_count(fake, "container_signal default_web_app"), 0);
+    ck_assert_uint_eq(runtime_fake_count(fake, "container_remove default_web_app"), 0);
+    ck_assert_int_eq(runtime_fake_release_start(fake, "default_web_app"), 0);
+    run_until_calls("container_start_finish default_web_app", 1);
+    run_until_calls("container_signal default_web_app 15", 1);
+    run_until_calls("container_remove default_web_app", 1);
+}
+END_TEST
+
 START_TEST(test_missing_backend_waits)
 {
     _cleanup_json_ json_t *other = NULL, *nat = NULL;
@@ -211,6 +233,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_default_backend_runs_and_restarts);
     tcase_add_test(tc, test_missing_backend_waits);
+    tcase_add_test(tc, test_stop_while_starting);
     tcase_add_test(tc, test_unknown_default);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);

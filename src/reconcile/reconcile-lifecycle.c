@@ -1,0 +1,524 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "reconcile.h"
+
+/*
+ * The container lifecycle: one switch per state over the events it
+ * expects, in the manner of s6-supervise's state x event table. Pure: the
+ * time is an argument, nothing here performs I/O or logs.
+ *
+ *   WAITING --deps met--> (find image) --present--> STARTING --started--> RUNNING
+ *      \--absent--> WAITING_IMAGE (looks again)     \--busy--> STARTING (looks again)
+ *   RUNNING --stop/replace/delete--> STOPPING --grace--> KILLING
+ *   RUNNING/STOPPING/KILLING --exit--> REMOVING --removed--> BACKOFF | WAITING | TERMINATED
+ *   BACKOFF --expired--> WAITING
+ *
+ * What follows REMOVING is decided there, once nothing of the run is left:
+ * the goal (replace, stop, remove) first, then the restart policy.
+ */
+
+static const char *const ctr_state_table[_CTR_STATE_MAX] = {
+    [CTR_STATE_WAITING] = "waiting",
+    [CTR_STATE_WAITING_IMAGE] = "waiting-image",
+    [CTR_STATE_WAITING_RUNTIME] = "waiting-runtime",
+    [CTR_STATE_STARTING] = "starting",
+    [CTR_STATE_RUNNING] = "running",
+    [CTR_STATE_STOPPING] = "stopping",
+    [CTR_STATE_KILLING] = "killing",
+    [CTR_STATE_REMOVING] = "removing",
+    [CTR_STATE_BACKOFF] = "backoff",
+    [CTR_STATE_TERMINATED] = "terminated",
+};
+
+static const char *const ctr_reason_table[_CTR_REASON_MAX] = {
+    [CTR_REASON_NONE] = "",
+    [CTR_REASON_POD_INITIALIZING] = "PodInitializing",
+    [CTR_REASON_CONTAINER_CREATING] = "ContainerCreating",
+    [CTR_REASON_CRASH_LOOP_BACK_OFF] = "CrashLoopBackOff",
+    [CTR_REASON_IMAGE_NOT_FOUND] = "ImageNotFound",
+    [CTR_REASON_RUNTIME_NOT_AVAILABLE] = "RuntimeNotAvailable",
+    [CTR_REASON_COMPLETED] = "Completed",
+    [CTR_REASON_ERROR] = "Error",
+    [CTR_REASON_OOM_KILLED] = "OOMKilled",
+    [CTR_REASON_START_ERROR] = "StartError",
+    [CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR] = "CreateContainerConfigError",
+    [CTR_REASON_MONITOR_LOST] = "MonitorLost",
+};
+
+static const char *const ctr_event_table[_CTR_EV_MAX] = {
+    [CTR_EV_DEPS_UNMET] = "deps-unmet",
+    [CTR_EV_DEPS_MET] = "deps-met",
+    [CTR_EV_IMAGE_PRESENT] = "image-present",
+    [CTR_EV_IMAGE_ABSENT] = "image-absent",
+    [CTR_EV_RUNTIME_ABSENT] = "runtime-absent",
+    [CTR_EV_STARTED] = "started",
+    [CTR_EV_START_BUSY] = "start-busy",
+    [CTR_EV_START_FAILED] = "start-failed",
+    [CTR_EV_ADOPTED] = "adopted",
+    [CTR_EV_EXITED] = "exited",
+    [CTR_EV_STOP] = "stop",
+    [CTR_EV_SPEC_CHANGED] = "spec-changed",
+    [CTR_EV_DELETED] = "deleted",
+    [CTR_EV_SIGNAL_FAILED] = "signal-failed",
+    [CTR_EV_GRACE_EXPIRED] = "grace-expired",
+    [CTR_EV_BACKOFF_EXPIRED] = "backoff-expired",
+    [CTR_EV_RETRY] = "retry",
+    [CTR_EV_REMOVED] = "removed",
+    [CTR_EV_REMOVE_BUSY] = "remove-busy",
+};
+
+const char *ctr_state_to_string(CtrState s)
+{
+    return s >= 0 && s < _CTR_STATE_MAX ? ctr_state_table[s] : NULL;
+}
+
+CtrState ctr_state_from_string(const char *s)
+{
+    for (int i = 0; s && i < _CTR_STATE_MAX; i++)
+        if (streq(ctr_state_table[i], s))
+            return (CtrState)i;
+    return _CTR_STATE_INVALID;
+}
+
+const char *ctr_reason_to_string(CtrReason r)
+{
+    return r >= 0 && r < _CTR_REASON_MAX ? ctr_reason_table[r] : NULL;
+}
+
+CtrReason ctr_reason_from_string(const char *s)
+{
+    for (int i = 0; s && i < _CTR_REASON_MAX; i++)
+        if (streq(ctr_reason_table[i], s))
+            return (CtrReason)i;
+    return _CTR_REASON_INVALID;
+}
+
+const char *ctr_event_type_to_string(CtrEventType t)
+{
+    return t >= 0 && t < _CTR_EV_MAX ? ctr_event_table[t] : NULL;
+}
+
+/* ---- policies ------------------------------------------------------------------------- */
+
+RestartPolicy ctr_restart_policy(ContainerKind kind, RestartPolicy pod, bool own_set,
+                                 RestartPolicy own)
+{
+    switch (kind) {
+    case CONTAINER_KIND_SIDECAR:
+        return RESTART_POLICY_ALWAYS;
+    case CONTAINER_KIND_INIT:
+        /* An init container runs until it succeeds, or once under Never. */
+        return pod == RESTART_POLICY_NEVER ? RESTART_POLICY_NEVER : RESTART_POLICY_ON_FAILURE;
+    default:
+        return own_set ? own : pod;
+    }
+}
+
+bool ctr_restarts(RestartPolicy policy, int code)
+{
+    return policy == RESTART_POLICY_ALWAYS || (policy == RESTART_POLICY_ON_FAILURE && code != 0);
+}
+
+uint64_t ctr_backoff_delay(const CtrBackoff *b, unsigned step)
+{
+    uint64_t d = b->initial_usec;
+
+    /* The first restart after a crash is immediate, as the kubelet does. */
+    if (step == 0)
+        return 0;
+    for (unsigned i = 1; i < step && d < b->max_usec; i++)
+        d *= 2;
+    return d < b->max_usec ? d : b->max_usec;
+}
+
+CtrReason ctr_exit_reason(const CtrExit *e)
+{
+    if (e->monitor_lost)
+        return CTR_REASON_MONITOR_LOST;
+    if (e->config_error)
+        return CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR;
+    if (e->start_error)
+        return CTR_REASON_START_ERROR;
+    if (e->oom_killed)
+        return CTR_REASON_OOM_KILLED;
+    return e->code == 0 ? CTR_REASON_COMPLETED : CTR_REASON_ERROR;
+}
+
+/* ---- records --------------------------------------------------------------------------- */
+
+CtrLife ctr_life_new(ContainerKind kind)
+{
+    return (CtrLife){
+        .state = CTR_STATE_WAITING,
+        .goal = CTR_GOAL_RUN,
+        .kind = kind,
+        .reason = CTR_REASON_POD_INITIALIZING,
+    };
+}
+
+CtrLife ctr_life_restore(ContainerKind kind, unsigned restart_count, unsigned backoff_step,
+                         bool started_once, bool succeeded_once, bool finished,
+                         const CtrExit *last_exit)
+{
+    CtrLife l = ctr_life_new(kind);
+
+    l.restart_count = restart_count;
+    l.backoff_step = backoff_step;
+    l.started_once = started_once;
+    l.succeeded_once = succeeded_once;
+    if (last_exit) {
+        l.last_exit = *last_exit;
+        l.reason = ctr_exit_reason(last_exit);
+    }
+    if (finished)
+        l.state = CTR_STATE_TERMINATED;
+    return l;
+}
+
+bool ctr_state_is_down(CtrState s)
+{
+    return !ctr_state_is_active(s) && s != CTR_STATE_REMOVING;
+}
+
+bool ctr_state_is_active(CtrState s)
+{
+    return s == CTR_STATE_STARTING || ctr_state_shows_running(s);
+}
+
+bool ctr_state_shows_running(CtrState s)
+{
+    return s == CTR_STATE_RUNNING || s == CTR_STATE_STOPPING || s == CTR_STATE_KILLING;
+}
+
+bool ctr_condition_met(const CtrLife *on, GraphCondition cond)
+{
+    if (cond == GRAPH_CONDITION_COMPLETED)
+        return on->succeeded_once;
+    /* "ready" is "started" until probes exist; a regular container stays started. */
+    return ctr_state_shows_running(on->state) || on->succeeded_once ||
+           (on->kind == CONTAINER_KIND_REGULAR && on->started_once);
+}
+
+CtrEventType ctr_deadline_event(CtrState s)
+{
+    switch (s) {
+    case CTR_STATE_STOPPING:
+        return CTR_EV_GRACE_EXPIRED;
+    case CTR_STATE_BACKOFF:
+        return CTR_EV_BACKOFF_EXPIRED;
+    case CTR_STATE_WAITING_IMAGE:
+    case CTR_STATE_STARTING:
+    case CTR_STATE_REMOVING:
+        return CTR_EV_RETRY;
+    default:
+        return _CTR_EV_INVALID;
+    }
+}
+
+/* ---- transitions shared by several states ------------------------------------------------ */
+
+static void enter(CtrLife *l, CtrState s, CtrReason reason, uint64_t deadline)
+{
+    l->state = s;
+    l->reason = reason;
+    l->deadline = deadline;
+}
+
+/* A stop, replacement or removal asked while a run goes on or ends: the strongest wins. */
+static void raise_goal(CtrLife *l, CtrGoal goal)
+{
+    if (goal > l->goal)
+        l->goal = goal;
+}
+
+static CtrGoal goal_of(CtrEventType t)
+{
+    return t == CTR_EV_STOP      ? CTR_GOAL_STOP
+           : t == CTR_EV_DELETED ? CTR_GOAL_REMOVE
+                                 : CTR_GOAL_REPLACE;
+}
+
+static unsigned enter_stopping(CtrLife *l, const CtrPolicy *p, uint64_t now)
+{
+    if (p->grace_usec == 0) {
+        enter(l, CTR_STATE_KILLING, CTR_REASON_NONE, 0);
+        return CTR_ACT_SIGKILL | CTR_ACT_EVENT;
+    }
+    enter(l, CTR_STATE_STOPPING, CTR_REASON_NONE, now + p->grace_usec);
+    return CTR_ACT_SIGTERM | CTR_ACT_EVENT;
+}
+
+/* A run begins: Kubernetes counts restarts done, not restarts planned. */
+static void run_begins(CtrLife *l, uint64_t started_mono, bool counts)
+{
+    if (counts && l->started_once)
+        l->restart_count++;
+    l->started_once = true;
+    l->started_mono = started_mono;
+}
+
+static unsigned enter_running(CtrLife *l, const CtrPolicy *p, uint64_t now)
+{
+    enter(l, CTR_STATE_RUNNING, CTR_REASON_NONE, 0);
+    /* Told to stop while it started: it stops now that it can be signalled. */
+    if (l->goal != CTR_GOAL_RUN)
+        return CTR_ACT_EVENT | CTR_ACT_SAVE | enter_stopping(l, p, now);
+    return CTR_ACT_EVENT | CTR_ACT_SAVE;
+}
+
+static unsigned run_ended(CtrLife *l, const CtrExit *e, const CtrPolicy *p)
+{
+    unsigned act = CTR_ACT_REMOVE | CTR_ACT_EVENT | CTR_ACT_SAVE;
+
+    l->last_exit = *e;
+    enter(l, CTR_STATE_REMOVING, ctr_exit_reason(e), 0);
+    if (e->code == 0 && !e->monitor_lost && !e->start_error && !e->config_error) {
+        l->succeeded_once = true;
+        if (l->kind == CONTAINER_KIND_INIT && p->init_once)
+            act |= CTR_ACT_RECORD_ONCE;
+    }
+    return act;
+}
+
+/* A new version of the container: nothing of the old one counts. */
+static unsigned fresh(CtrLife *l)
+{
+    *l = ctr_life_new(l->kind);
+    return CTR_ACT_FRESH | CTR_ACT_SAVE;
+}
+
+/* Nothing of the run is left: what now? */
+static unsigned removed(CtrLife *l, const CtrPolicy *p, uint64_t now)
+{
+    uint64_t delay;
+
+    switch (l->goal) {
+    case CTR_GOAL_REMOVE:
+        enter(l, CTR_STATE_TERMINATED, l->reason, 0);
+        return CTR_ACT_FORGET | CTR_ACT_SAVE;
+    case CTR_GOAL_STOP:
+        enter(l, CTR_STATE_TERMINATED, l->reason, 0);
+        return CTR_ACT_SAVE;
+    case CTR_GOAL_REPLACE:
+        return fresh(l);
+    default:
+        break;
+    }
+    if (!ctr_restarts(p->restart, l->last_exit.code)) {
+        enter(l, CTR_STATE_TERMINATED, l->reason, 0);
+        return CTR_ACT_SAVE;
+    }
+    /* A long enough run (ten minutes by default) forgets the crash loop. */
+    if (l->started_once && now - l->started_mono >= p->backoff.reset_usec)
+        l->backoff_step = 0;
+    delay = ctr_backoff_delay(&p->backoff, l->backoff_step);
+    l->backoff_step++;
+    if (delay == 0) {
+        enter(l, CTR_STATE_WAITING, CTR_REASON_CONTAINER_CREATING, 0);
+        return CTR_ACT_SAVE;
+    }
+    enter(l, CTR_STATE_BACKOFF, CTR_REASON_CRASH_LOOP_BACK_OFF, now + delay);
+    return CTR_ACT_EVENT | CTR_ACT_SAVE;
+}
+
+/* ---- one case per state ----------------------------------------------------------------- */
+
+/* WAITING, WAITING_IMAGE and WAITING_RUNTIME: nothing runs; the start is what comes next. */
+static unsigned step_waiting(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p, uint64_t now)
+{
+    switch (ev->type) {
+    case CTR_EV_DEPS_UNMET:
+        enter(l, CTR_STATE_WAITING, CTR_REASON_POD_INITIALIZING, 0);
+        return 0;
+    case CTR_EV_DEPS_MET:
+        return CTR_ACT_FIND_IMAGE;
+    case CTR_EV_IMAGE_PRESENT:
+        enter(l, CTR_STATE_STARTING, CTR_REASON_CONTAINER_CREATING, 0);
+        return CTR_ACT_START;
+    case CTR_EV_IMAGE_ABSENT: {
+        bool news = l->state != CTR_STATE_WAITING_IMAGE;
+
+        enter(l, CTR_STATE_WAITING_IMAGE, CTR_REASON_IMAGE_NOT_FOUND, now + p->image_retry_usec);
+        return news ? CTR_ACT_EVENT : 0;
+    }
+    case CTR_EV_RETRY:
+        /* WAITING_IMAGE's timer: the next dependency check looks for the image again. */
+        l->deadline = 0;
+        return 0;
+    case CTR_EV_RUNTIME_ABSENT:
+        if (l->state == CTR_STATE_WAITING_RUNTIME)
+            return 0;
+        enter(l, CTR_STATE_WAITING_RUNTIME, CTR_REASON_RUNTIME_NOT_AVAILABLE, 0);
+        return CTR_ACT_EVENT;
+    case CTR_EV_ADOPTED:
+        /* A run a previous daemon (or a monitor of it) started goes on. */
+        run_begins(l, ev->started_mono ? ev->started_mono : now, false);
+        return enter_running(l, p, now);
+    case CTR_EV_EXITED:
+        /* A run of a previous daemon ended while no daemon watched. */
+        if (!l->started_once)
+            return 0;
+        return run_ended(l, &ev->exit, p);
+    case CTR_EV_STOP:
+    case CTR_EV_DELETED:
+        raise_goal(l, goal_of(ev->type));
+        enter(l, CTR_STATE_TERMINATED, l->reason, 0);
+        return CTR_ACT_SAVE | (ev->type == CTR_EV_DELETED ? CTR_ACT_FORGET : 0);
+    case CTR_EV_SPEC_CHANGED:
+        /* Never started in this instance: the new version simply starts. */
+        return l->started_once ? fresh(l) : 0;
+    default:
+        return 0;
+    }
+}
+
+static unsigned step_starting(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p, uint64_t now)
+{
+    switch (ev->type) {
+    case CTR_EV_STARTED:
+        run_begins(l, now, true);
+        return enter_running(l, p, now);
+    case CTR_EV_ADOPTED:
+        run_begins(l, ev->started_mono ? ev->started_mono : now, false);
+        return enter_running(l, p, now);
+    case CTR_EV_START_BUSY:
+        enter(l, CTR_STATE_STARTING, CTR_REASON_CONTAINER_CREATING, now + p->start_retry_usec);
+        return 0;
+    case CTR_EV_RETRY:
+        l->deadline = 0;
+        return CTR_ACT_START;
+    case CTR_EV_START_FAILED:
+        run_begins(l, now, true);
+        return run_ended(l, &ev->exit, p);
+    case CTR_EV_EXITED:
+        /* Its twin, started by a killed daemon, has ended already. */
+        run_begins(l, now, false);
+        return run_ended(l, &ev->exit, p);
+    case CTR_EV_STOP:
+    case CTR_EV_DELETED:
+    case CTR_EV_SPEC_CHANGED:
+        /* It cannot be signalled before it runs: the stop comes once it does. */
+        raise_goal(l, goal_of(ev->type));
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static unsigned step_running(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p, uint64_t now)
+{
+    switch (ev->type) {
+    case CTR_EV_EXITED:
+        return run_ended(l, &ev->exit, p);
+    case CTR_EV_STOP:
+    case CTR_EV_DELETED:
+    case CTR_EV_SPEC_CHANGED:
+        raise_goal(l, goal_of(ev->type));
+        return enter_stopping(l, p, now);
+    default:
+        return 0;
+    }
+}
+
+/* STOPPING and KILLING: the exit is what comes next. */
+static unsigned step_stopping(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p, uint64_t now)
+{
+    switch (ev->type) {
+    case CTR_EV_EXITED:
+        return run_ended(l, &ev->exit, p);
+    case CTR_EV_GRACE_EXPIRED:
+    case CTR_EV_SIGNAL_FAILED:
+        if (l->state != CTR_STATE_STOPPING)
+            return 0;
+        enter(l, CTR_STATE_KILLING, CTR_REASON_NONE, 0);
+        return CTR_ACT_SIGKILL | CTR_ACT_EVENT;
+    case CTR_EV_STOP:
+    case CTR_EV_DELETED:
+    case CTR_EV_SPEC_CHANGED:
+        raise_goal(l, goal_of(ev->type));
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static unsigned step_removing(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p, uint64_t now)
+{
+    switch (ev->type) {
+    case CTR_EV_REMOVED:
+        return removed(l, p, now);
+    case CTR_EV_REMOVE_BUSY:
+        l->deadline = now + p->remove_retry_usec;
+        return 0;
+    case CTR_EV_RETRY:
+        l->deadline = 0;
+        return CTR_ACT_REMOVE;
+    case CTR_EV_STOP:
+    case CTR_EV_DELETED:
+    case CTR_EV_SPEC_CHANGED:
+        raise_goal(l, goal_of(ev->type));
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static unsigned step_backoff(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p, uint64_t now)
+{
+    switch (ev->type) {
+    case CTR_EV_BACKOFF_EXPIRED:
+        enter(l, CTR_STATE_WAITING, CTR_REASON_CONTAINER_CREATING, 0);
+        return 0;
+    case CTR_EV_STOP:
+    case CTR_EV_DELETED:
+        raise_goal(l, goal_of(ev->type));
+        enter(l, CTR_STATE_TERMINATED, l->reason, 0);
+        return CTR_ACT_SAVE | (ev->type == CTR_EV_DELETED ? CTR_ACT_FORGET : 0);
+    case CTR_EV_SPEC_CHANGED:
+        /* The crash loop was the old version's. */
+        return fresh(l);
+    default:
+        return 0;
+    }
+}
+
+static unsigned step_terminated(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p, uint64_t now)
+{
+    switch (ev->type) {
+    case CTR_EV_SPEC_CHANGED:
+        /* A new version of a container that finished runs again, if the pod still runs. */
+        return l->started_once && l->goal == CTR_GOAL_RUN ? fresh(l) : 0;
+    case CTR_EV_DELETED:
+        raise_goal(l, CTR_GOAL_REMOVE);
+        return CTR_ACT_FORGET | CTR_ACT_SAVE;
+    case CTR_EV_STOP:
+        raise_goal(l, CTR_GOAL_STOP);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+unsigned ctr_step(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p, uint64_t now)
+{
+    switch (l->state) {
+    case CTR_STATE_WAITING:
+    case CTR_STATE_WAITING_IMAGE:
+    case CTR_STATE_WAITING_RUNTIME:
+        return step_waiting(l, ev, p, now);
+    case CTR_STATE_STARTING:
+        return step_starting(l, ev, p, now);
+    case CTR_STATE_RUNNING:
+        return step_running(l, ev, p, now);
+    case CTR_STATE_STOPPING:
+    case CTR_STATE_KILLING:
+        return step_stopping(l, ev, p, now);
+    case CTR_STATE_REMOVING:
+        return step_removing(l, ev, p, now);
+    case CTR_STATE_BACKOFF:
+        return step_backoff(l, ev, p, now);
+    case CTR_STATE_TERMINATED:
+        return step_terminated(l, ev, p, now);
+    default:
+        return 0;
+    }
+}

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "reconcile.h"
+
+/* A pod from its containers: phase, conditions, exit policy, start and stop order. Pure. */
+
+static const char *const pod_phase_table[_POD_PHASE_MAX] = {
+    [POD_PHASE_PENDING] = "Pending",
+    [POD_PHASE_RUNNING] = "Running",
+    [POD_PHASE_SUCCEEDED] = "Succeeded",
+    [POD_PHASE_FAILED] = "Failed",
+};
+
+const char *pod_phase_to_string(PodPhase p)
+{
+    return p >= 0 && p < _POD_PHASE_MAX ? pod_phase_table[p] : NULL;
+}
+
+PodPhase pod_phase_from_string(const char *s)
+{
+    for (int i = 0; s && i < _POD_PHASE_MAX; i++)
+        if (streq(pod_phase_table[i], s))
+            return (PodPhase)i;
+    return _POD_PHASE_INVALID;
+}
+
+/* Its last run ended well: exit 0, recorded by its monitor. */
+static bool ctr_ended_well(const CtrLife *c)
+{
+    return c->started_once && ctr_exit_reason(&c->last_exit) == CTR_REASON_COMPLETED;
+}
+
+PodPhase pod_compute_phase(const CtrLife *const *ctrs, size_t n)
+{
+    bool all_finished = true, all_ok = true, any_started = false, any_regular = false;
+
+    for (size_t i = 0; i < n; i++) {
+        const CtrLife *c = ctrs[i];
+        bool finished = c->state == CTR_STATE_TERMINATED;
+
+        if (c->goal == CTR_GOAL_REMOVE)
+            continue;
+        /* A failed init container under Never. */
+        if (c->kind == CONTAINER_KIND_INIT && finished && !c->succeeded_once)
+            return POD_PHASE_FAILED;
+        if (c->kind != CONTAINER_KIND_REGULAR)
+            continue;
+        any_regular = true;
+        any_started |= c->started_once;
+        if (!finished)
+            all_finished = false;
+        else if (!ctr_ended_well(c))
+            all_ok = false;
+    }
+    if (any_regular && all_finished)
+        return all_ok ? POD_PHASE_SUCCEEDED : POD_PHASE_FAILED;
+    return any_started ? POD_PHASE_RUNNING : POD_PHASE_PENDING;
+}
+
+PodConditions pod_compute_conditions(const CtrLife *const *ctrs, size_t n, bool terminating)
+{
+    PodConditions pc = {.scheduled = true, .initialized = true, .containers_ready = n > 0};
+
+    for (size_t i = 0; i < n; i++) {
+        if (ctrs[i]->kind == CONTAINER_KIND_INIT && !ctrs[i]->succeeded_once)
+            pc.initialized = false;
+        if (ctrs[i]->kind == CONTAINER_KIND_REGULAR && !ctr_state_shows_running(ctrs[i]->state))
+            pc.containers_ready = false;
+    }
+    pc.ready = pc.containers_ready && !terminating;
+    return pc;
+}
+
+PodExitAction pod_exit_action(PodPhase phase, ExitPolicy policy, bool done)
+{
+    if (done || (phase != POD_PHASE_SUCCEEDED && phase != POD_PHASE_FAILED))
+        return POD_EXIT_NONE;
+    return policy == EXIT_POLICY_CONTINUE ? POD_EXIT_CONTINUE : POD_EXIT_STOP;
+}
+
+int reconcile_blocker(const Graph *g, size_t node, CtrLookup lookup, void *userdata,
+                      GraphCondition *ret_cond)
+{
+    const GraphEdge *edges;
+    size_t n;
+
+    edges = graph_node_edges(g, node, &n);
+    for (size_t k = 0; k < n; k++) {
+        const CtrLife *on = lookup(userdata, edges[k].waited_on);
+
+        if (on && !ctr_condition_met(on, edges[k].condition)) {
+            *ret_cond = edges[k].condition;
+            return (int)edges[k].waited_on;
+        }
+    }
+    return -ENOENT;
+}
+
+int reconcile_stop_layer(const Graph *g, CtrLookup lookup, void *userdata)
+{
+    for (size_t l = graph_layer_count(g); l > 0; l--) {
+        const size_t *nodes;
+        size_t n;
+
+        nodes = graph_layer_nodes(g, l - 1, &n);
+        for (size_t k = 0; k < n; k++) {
+            const CtrLife *c = lookup(userdata, nodes[k]);
+
+            if (c && ctr_state_is_active(c->state))
+                return (int)(l - 1);
+        }
+    }
+    return -ENOENT;
+}

@@ -1,0 +1,977 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <check.h>
+#include <stdio.h>
+
+#include "reconcile/reconcile.h"
+
+/* The container lifecycle, its policies and the pod phase: pure, so no root and no clock. */
+
+#define SEC 1000000ull
+#define NOW (100000 * SEC)
+
+static const CtrPolicy policy_always = {
+    .restart = RESTART_POLICY_ALWAYS,
+    .backoff = {.initial_usec = 10 * SEC, .max_usec = 300 * SEC, .reset_usec = 600 * SEC},
+    .grace_usec = 30 * SEC,
+    .image_retry_usec = 2 * SEC,
+    .remove_retry_usec = SEC / 5,
+    .start_retry_usec = SEC / 20,
+};
+
+static CtrPolicy policy_with(RestartPolicy r)
+{
+    CtrPolicy p = policy_always;
+
+    p.restart = r;
+    return p;
+}
+
+static const CtrExit exit_ok = {.code = 0}, exit_fail = {.code = 1};
+
+/*
+ * The canonical record of each state, as the manager would hold it: a
+ * container that ran once (except in the waiting states and STARTING),
+ * whose state's deadline (if any) has just come, with an ordinary goal.
+ */
+static CtrLife canonical(CtrState s)
+{
+    CtrLife l = ctr_life_new(CONTAINER_KIND_REGULAR);
+
+    l.state = s;
+    switch (s) {
+    case CTR_STATE_WAITING:
+    case CTR_STATE_WAITING_RUNTIME:
+        break;
+    case CTR_STATE_WAITING_IMAGE:
+    case CTR_STATE_STARTING:
+        l.deadline = NOW;
+        break;
+    default:
+        l.started_once = true;
+        l.restart_count = 1;
+        l.backoff_step = 1;
+        l.started_mono = NOW - SEC;
+        l.last_exit = exit_fail;
+        break;
+    }
+    if (s == CTR_STATE_STOPPING || s == CTR_STATE_BACKOFF || s == CTR_STATE_REMOVING)
+        l.deadline = NOW;
+    if (s == CTR_STATE_STOPPING || s == CTR_STATE_KILLING)
+        l.goal = CTR_GOAL_REPLACE;
+    return l;
+}
+
+static CtrEvent event(CtrEventType t)
+{
+    return (CtrEvent){.type = t, .exit = exit_fail};
+}
+
+static void assert_life_eq(const CtrLife *a, const CtrLife *b)
+{
+    ck_assert_int_eq(a->state, b->state);
+    ck_assert_int_eq(a->goal, b->goal);
+    ck_assert_int_eq(a->kind, b->kind);
+    ck_assert_int_eq(a->reason, b->reason);
+    ck_assert_uint_eq(a->deadline, b->deadline);
+    ck_assert_uint_eq(a->restart_count, b->restart_count);
+    ck_assert_uint_eq(a->backoff_step, b->backoff_step);
+    ck_assert_int_eq(a->started_once, b->started_once);
+    ck_assert_int_eq(a->succeeded_once, b->succeeded_once);
+    ck_assert_uint_eq(a->started_mono, b->started_mono);
+    ck_assert_int_eq(a->last_exit.code, b->last_exit.code);
+}
+
+/* ---- the state x event table ---------------------------------------------------------------- */
+
+#define KEEP ((uint64_t)-1)
+#define ANY_GOAL (-1)
+
+typedef struct StepCase {
+    CtrState from;
+    CtrEventType ev;
+    CtrState to;
+    unsigned actions;
+    uint64_t deadline; /* absolute; KEEP: as before */
+    int goal;          /* ANY_GOAL: as before */
+} StepCase;
+
+#define A(x) CTR_ACT_##x
+#define S(x) CTR_STATE_##x
+#define E(x) CTR_EV_##x
+#define G(x) CTR_GOAL_##x
+
+/* Every pair that does something; any pair not listed must change nothing (test_no_op_pairs). */
+static const StepCase step_cases[] = {
+    {S(WAITING), E(DEPS_UNMET), S(WAITING), 0, 0, ANY_GOAL},
+    {S(WAITING), E(DEPS_MET), S(WAITING), A(FIND_IMAGE), KEEP, ANY_GOAL},
+    {S(WAITING), E(IMAGE_PRESENT), S(STARTING), A(START), 0, ANY_GOAL},
+    {S(WAITING), E(IMAGE_ABSENT), S(WAITING_IMAGE), A(EVENT), NOW + 2 * SEC, ANY_GOAL},
+    {S(WAITING), E(RUNTIME_ABSENT), S(WAITING_RUNTIME), A(EVENT), 0, ANY_GOAL},
+    {S(WAITING), E(ADOPTED), S(RUNNING), A(EVENT) | A(SAVE), 0, ANY_GOAL},
+    {S(WAITING), E(STOP), S(TERMINATED), A(SAVE), 0, G(STOP)},
+    {S(WAITING), E(DELETED), S(TERMINATED), A(SAVE) | A(FORGET), 0, G(REMOVE)},
+
+    {S(WAITING_IMAGE), E(DEPS_UNMET), S(WAITING), 0, 0, ANY_GOAL},
+    {S(WAITING_IMAGE), E(DEPS_MET), S(WAITING_IMAGE), A(FIND_IMAGE), KEEP, ANY_GOAL},
+    {S(WAITING_IMAGE), E(IMAGE_PRESENT), S(STARTING), A(START), 0, ANY_GOAL},
+    /* Still absent: no second ImageNotFound event, only the next look. */
+    {S(WAITING_IMAGE), E(IMAGE_ABSENT), S(WAITING_IMAGE), 0, NOW + 2 * SEC, ANY_GOAL},
+    {S(WAITING_IMAGE), E(RETRY), S(WAITING_IMAGE), 0, 0, ANY_GOAL},
+    {S(WAITING_IMAGE), E(RUNTIME_ABSENT), S(WAITING_RUNTIME), A(EVENT), 0, ANY_GOAL},
+    {S(WAITING_IMAGE), E(ADOPTED), S(RUNNING), A(EVENT) | A(SAVE), 0, ANY_GOAL},
+    {S(WAITING_IMAGE), E(STOP), S(TERMINATED), A(SAVE), 0, G(STOP)},
+    {S(WAITING_IMAGE), E(DELETED), S(TERMINATED), A(SAVE) | A(FORGET), 0, G(REMOVE)},
+
+    {S(WAITING_RUNTIME), E(DEPS_UNMET), S(WAITING), 0, 0, ANY_GOAL},
+    {S(WAITING_RUNTIME), E(DEPS_MET), S(WAITING_RUNTIME), A(FIND_IMAGE), KEEP, ANY_GOAL},
+    {S(WAITING_RUNTIME), E(IMAGE_PRESENT), S(STARTING), A(START), 0, ANY_GOAL},
+    {S(WAITING_RUNTIME), E(IMAGE_ABSENT), S(WAITING_IMAGE), A(EVENT), NOW + 2 * SEC, ANY_GOAL},
+    {S(WAITING_RUNTIME), E(ADOPTED), S(RUNNING), A(EVENT) | A(SAVE), 0, ANY_GOAL},
+    {S(WAITING_RUNTIME), E(STOP), S(TERMINATED), A(SAVE), 0, G(STOP)},
+    {S(WAITING_RUNTIME), E(DELETED), S(TERMINATED), A(SAVE) | A(FORGET), 0, G(REMOVE)},
+
+    {S(STARTING), E(STARTED), S(RUNNING), A(EVENT) | A(SAVE), 0, ANY_GOAL},
+    {S(STARTING), E(ADOPTED), S(RUNNING), A(EVENT) | A(SAVE), 0, ANY_GOAL},
+    {S(STARTING), E(START_BUSY), S(STARTING), 0, NOW + SEC / 20, ANY_GOAL},
+    {S(STARTING), E(RETRY), S(STARTING), A(START), 0, ANY_GOAL},
+    {S(STARTING), E(START_FAILED), S(REMOVING), A(REMOVE) | A(EVENT) | A(SAVE), 0, ANY_GOAL},
+    {S(STARTING), E(EXITED), S(REMOVING), A(REMOVE) | A(EVENT) | A(SAVE), 0, ANY_GOAL},
+    {S(STARTING), E(STOP), S(STARTING), 0, KEEP, G(STOP)},
+    {S(STARTING), E(DELETED), S(STARTING), 0, KEEP, G(REMOVE)},
+    {S(STARTING), E(SPEC_CHANGED), S(STARTING), 0, KEEP, G(REPLACE)},
+
+    {S(RUNNING), E(EXITED), S(REMOVING), A(REMOVE) | A(EVENT) | A(SAVE), 0, ANY_GOAL},
+    {S(RUNNING), E(STOP), S(STOPPING), A(SIGTERM) | A(EVENT), NOW + 30 * SEC, G(STOP)},
+    {S(RUNNING), E(DELETED), S(STOPPING), A(SIGTERM) | A(EVENT), NOW + 30 * SEC, G(REMOVE)},
+    {S(RUNNING), E(SPEC_CHANGED), S(STOPPING), A(SIGTERM) | A(EVENT), NOW + 30 * SEC, G(REPLACE)},
+
+    {S(STOPPING), E(EXITED), S(REMOVING), A(REMOVE) | A(EVENT) | A(SAVE), 0, ANY_GOAL},
+    {S(STOPPING), E(GRACE_EXPIRED), S(KILLING), A(SIGKILL) | A(EVENT), 0, ANY_GOAL},
+    {S(STOPPING), E(SIGNAL_FAILED), S(KILLING), A(SIGKILL) | A(EVENT), 0, ANY_GOAL},
+    {S(STOPPING), E(STOP), S(STOPPING), 0, KEEP, G(STOP)},
+    {S(STOPPING), E(DELETED), S(STOPPING), 0, KEEP, G(REMOVE)},
+
+    {S(KILLING), E(EXITED), S(REMOVING), A(REMOVE) | A(EVENT) | A(SAVE), 0, ANY_GOAL},
+    {S(KILLING), E(STOP), S(KILLING), 0, KEEP, G(STOP)},
+    {S(KILLING), E(DELETED), S(KILLING), 0, KEEP, G(REMOVE)},
+
+    /* Ran one second, restart number two: 10 s of back-off. */
+    {S(REMOVING), E(REMOVED), S(BACKOFF), A(EVENT) | A(SAVE), NOW + 10 * SEC, ANY_GOAL},
+    {S(REMOVING), E(REMOVE_BUSY), S(REMOVING), 0, NOW + SEC / 5, ANY_GOAL},
+    {S(REMOVING), E(RETRY), S(REMOVING), A(REMOVE), 0, ANY_GOAL},
+    {S(REMOVING), E(STOP), S(REMOVING), 0, KEEP, G(STOP)},
+    {S(REMOVING), E(DELETED), S(REMOVING), 0, KEEP, G(REMOVE)},
+    {S(REMOVING), E(SPEC_CHANGED), S(REMOVING), 0, KEEP, G(REPLACE)},
+
+    {S(BACKOFF), E(BACKOFF_EXPIRED), S(WAITING), 0, 0, ANY_GOAL},
+    {S(BACKOFF), E(STOP), S(TERMINATED), A(SAVE), 0, G(STOP)},
+    {S(BACKOFF), E(DELETED), S(TERMINATED), A(SAVE) | A(FORGET), 0, G(REMOVE)},
+    {S(BACKOFF), E(SPEC_CHANGED), S(WAITING), A(FRESH) | A(SAVE), 0, G(RUN)},
+
+    {S(TERMINATED), E(SPEC_CHANGED), S(WAITING), A(FRESH) | A(SAVE), 0, G(RUN)},
+    {S(TERMINATED), E(DELETED), S(TERMINATED), A(FORGET) | A(SAVE), KEEP, G(REMOVE)},
+    {S(TERMINATED), E(STOP), S(TERMINATED), 0, KEEP, G(STOP)},
+};
+
+START_TEST(test_step_table)
+{
+    const StepCase *t = &step_cases[_i];
+    CtrLife l = canonical(t->from), before = l;
+    CtrEvent ev = event(t->ev);
+    unsigned act = ctr_step(&l, &ev, &policy_always, NOW);
+
+    ck_assert_msg(l.state == t->to && act == t->actions,
+                  "%s + %s: got %s actions %#x, want %s actions %#x", ctr_state_to_string(t->from),
+                  ctr_event_type_to_string(t->ev), ctr_state_to_string(l.state), act,
+                  ctr_state_to_string(t->to), t->actions);
+    ck_assert_uint_eq(l.deadline, t->deadline == KEEP ? before.deadline : t->deadline);
+    ck_assert_int_eq(l.goal, t->goal == ANY_GOAL ? (int)before.goal : t->goal);
+    ck_assert_int_eq(l.kind, before.kind);
+}
+END_TEST
+
+static bool listed(CtrState s, CtrEventType ev)
+{
+    for (size_t i = 0; i < ELEMENTSOF(step_cases); i++)
+        if (step_cases[i].from == s && step_cases[i].ev == ev)
+            return true;
+    return false;
+}
+
+/* The rest of the state x event square: ignored, with nothing changed. */
+START_TEST(test_no_op_pairs)
+{
+    unsigned noops = 0;
+
+    for (int s = 0; s < _CTR_STATE_MAX; s++)
+        for (int e = 0; e < _CTR_EV_MAX; e++) {
+            CtrLife l = canonical((CtrState)s), before = l;
+            CtrEvent ev = event((CtrEventType)e);
+
+            if (listed((CtrState)s, (CtrEventType)e))
+                continue;
+            ck_assert_msg(ctr_step(&l, &ev, &policy_always, NOW) == 0, "%s + %s acted",
+                          ctr_state_to_string((CtrState)s), ctr_event_type_to_string(e));
+            assert_life_eq(&l, &before);
+            noops++;
+        }
+    ck_assert_uint_eq(noops + ELEMENTSOF(step_cases), _CTR_STATE_MAX * _CTR_EV_MAX);
+}
+END_TEST
+
+/* Each state with a deadline names the event the deadline stands for, and the table handles it. */
+START_TEST(test_deadline_events)
+{
+    for (int s = 0; s < _CTR_STATE_MAX; s++) {
+        CtrLife l = canonical((CtrState)s);
+        CtrEventType t = ctr_deadline_event((CtrState)s);
+
+        if (l.deadline == 0 && s != CTR_STATE_WAITING_IMAGE) {
+            ck_assert_int_eq(t, _CTR_EV_INVALID);
+            continue;
+        }
+        ck_assert_msg(listed((CtrState)s, t), "%s has no row for its deadline",
+                      ctr_state_to_string((CtrState)s));
+    }
+}
+END_TEST
+
+START_TEST(test_strings)
+{
+    static const char *const k8s[] = {"PodInitializing", "ContainerCreating",   "CrashLoopBackOff",
+                                      "ImageNotFound",   "RuntimeNotAvailable", "Completed",
+                                      "Error",           "OOMKilled",           "StartError",
+                                      "MonitorLost"};
+
+    for (size_t i = 0; i < ELEMENTSOF(k8s); i++)
+        ck_assert_str_eq(ctr_reason_to_string(ctr_reason_from_string(k8s[i])), k8s[i]);
+    for (int r = 0; r < _CTR_REASON_MAX; r++)
+        ck_assert_int_eq(ctr_reason_from_string(ctr_reason_to_string((CtrReason)r)), r);
+    for (int s = 0; s < _CTR_STATE_MAX; s++)
+        ck_assert_int_eq(ctr_state_from_string(ctr_state_to_string((CtrState)s)), s);
+    for (int e = 0; e < _CTR_EV_MAX; e++)
+        ck_assert_ptr_nonnull(ctr_event_type_to_string((CtrEventType)e));
+    ck_assert_ptr_null(ctr_reason_to_string(_CTR_REASON_MAX));
+    ck_assert_int_eq(ctr_reason_from_string("Crashed"), _CTR_REASON_INVALID);
+    ck_assert_str_eq(pod_phase_to_string(POD_PHASE_SUCCEEDED), "Succeeded");
+    ck_assert_int_eq(pod_phase_from_string("Failed"), POD_PHASE_FAILED);
+}
+END_TEST
+
+START_TEST(test_exit_reasons)
+{
+    ck_assert_int_eq(ctr_exit_reason(&exit_ok), CTR_REASON_COMPLETED);
+    ck_assert_int_eq(ctr_exit_reason(&exit_fail), CTR_REASON_ERROR);
+    ck_assert_int_eq(ctr_exit_reason(&(CtrExit){.code = 137, .signal = 9}), CTR_REASON_ERROR);
+    ck_assert_int_eq(ctr_exit_reason(&(CtrExit){.code = 137, .signal = 9, .oom_killed = true}),
+                     CTR_REASON_OOM_KILLED);
+    ck_assert_int_eq(ctr_exit_reason(&(CtrExit){.code = -1, .monitor_lost = true}),
+                     CTR_REASON_MONITOR_LOST);
+    ck_assert_int_eq(ctr_exit_reason(&(CtrExit){.code = 127, .start_error = true}),
+                     CTR_REASON_START_ERROR);
+}
+END_TEST
+
+/* ---- restart policies ------------------------------------------------------------------------ */
+
+typedef struct PolicyCase {
+    ContainerKind kind;
+    RestartPolicy pod;
+    bool own_set;
+    RestartPolicy own, want;
+} PolicyCase;
+
+#define ALWAYS RESTART_POLICY_ALWAYS
+#define ONFAIL RESTART_POLICY_ON_FAILURE
+#define NEVER RESTART_POLICY_NEVER
+
+static const PolicyCase policy_cases[] = {
+    {CONTAINER_KIND_REGULAR, ALWAYS, false, NEVER, ALWAYS},
+    {CONTAINER_KIND_REGULAR, ONFAIL, false, ALWAYS, ONFAIL},
+    {CONTAINER_KIND_REGULAR, NEVER, false, ALWAYS, NEVER},
+    /* A container's own restartPolicy overrides the pod's. */
+    {CONTAINER_KIND_REGULAR, ALWAYS, true, NEVER, NEVER},
+    {CONTAINER_KIND_REGULAR, NEVER, true, ONFAIL, ONFAIL},
+    /* A sidecar always restarts. */
+    {CONTAINER_KIND_SIDECAR, NEVER, true, ALWAYS, ALWAYS},
+    {CONTAINER_KIND_SIDECAR, ONFAIL, true, ALWAYS, ALWAYS},
+    /* An init container runs until it succeeds, or once under Never. */
+    {CONTAINER_KIND_INIT, ALWAYS, false, ALWAYS, ONFAIL},
+    {CONTAINER_KIND_INIT, ONFAIL, false, ALWAYS, ONFAIL},
+    {CONTAINER_KIND_INIT, NEVER, false, ALWAYS, NEVER},
+};
+
+START_TEST(test_restart_policy_table)
+{
+    const PolicyCase *t = &policy_cases[_i];
+
+    ck_assert_int_eq(ctr_restart_policy(t->kind, t->pod, t->own_set, t->own), t->want);
+}
+END_TEST
+
+/* Ends a run (RUNNING, STOPPING or KILLING) with code, and takes it through the removal. */
+static unsigned run_and_exit(CtrLife *l, const CtrPolicy *p, int code, uint64_t at)
+{
+    CtrEvent ev = {.type = CTR_EV_EXITED, .exit = {.code = code}};
+    unsigned act;
+
+    ck_assert(ctr_state_shows_running(l->state));
+    act = ctr_step(l, &ev, p, at);
+    ck_assert_int_eq(l->state, CTR_STATE_REMOVING);
+    ck_assert_uint_ne(act & CTR_ACT_REMOVE, 0);
+    return act | ctr_step(l, &(CtrEvent){.type = CTR_EV_REMOVED}, p, at);
+}
+
+/* Takes a waiting container through its start to RUNNING. */
+static void start(CtrLife *l, const CtrPolicy *p, uint64_t at)
+{
+    ck_assert_uint_eq(ctr_step(l, &(CtrEvent){.type = CTR_EV_DEPS_MET}, p, at), CTR_ACT_FIND_IMAGE);
+    ck_assert_uint_eq(ctr_step(l, &(CtrEvent){.type = CTR_EV_IMAGE_PRESENT}, p, at), CTR_ACT_START);
+    ck_assert_int_eq(l->state, CTR_STATE_STARTING);
+    ck_assert_int_eq(l->reason, CTR_REASON_CONTAINER_CREATING);
+    (void)ctr_step(l, &(CtrEvent){.type = CTR_EV_STARTED}, p, at);
+    ck_assert_int_eq(l->state, CTR_STATE_RUNNING);
+}
+
+typedef struct ExitCase {
+    ContainerKind kind;
+    RestartPolicy pod;
+    int code;
+    CtrState want;
+} ExitCase;
+
+static const ExitCase exit_cases[] = {
+    {CONTAINER_KIND_REGULAR, ALWAYS, 0, CTR_STATE_WAITING},
+    {CONTAINER_KIND_REGULAR, ALWAYS, 1, CTR_STATE_WAITING},
+    {CONTAINER_KIND_REGULAR, ONFAIL, 0, CTR_STATE_TERMINATED},
+    {CONTAINER_KIND_REGULAR, ONFAIL, 1, CTR_STATE_WAITING},
+    {CONTAINER_KIND_REGULAR, NEVER, 0, CTR_STATE_TERMINATED},
+    {CONTAINER_KIND_REGULAR, NEVER, 1, CTR_STATE_TERMINATED},
+    {CONTAINER_KIND_INIT, ALWAYS, 0, CTR_STATE_TERMINATED},
+    {CONTAINER_KIND_INIT, ALWAYS, 1, CTR_STATE_WAITING},
+    {CONTAINER_KIND_INIT, NEVER, 1, CTR_STATE_TERMINATED},
+    {CONTAINER_KIND_SIDECAR, NEVER, 0, CTR_STATE_WAITING},
+};
+
+/* The first exit of each kind under each policy: restarted at once, or done for good. */
+START_TEST(test_exit_under_policy)
+{
+    const ExitCase *t = &exit_cases[_i];
+    CtrPolicy p = policy_with(ctr_restart_policy(t->kind, t->pod, false, ALWAYS));
+    CtrLife l = ctr_life_new(t->kind);
+
+    start(&l, &p, NOW);
+    (void)run_and_exit(&l, &p, t->code, NOW + SEC);
+    ck_assert_int_eq(l.state, t->want);
+    ck_assert_int_eq(l.reason, t->want == CTR_STATE_WAITING ? CTR_REASON_CONTAINER_CREATING
+                               : t->code == 0               ? CTR_REASON_COMPLETED
+                                                            : CTR_REASON_ERROR);
+    ck_assert_int_eq(l.succeeded_once, t->code == 0);
+}
+END_TEST
+
+/* ---- back-off ------------------------------------------------------------------------------- */
+
+START_TEST(test_backoff_schedule)
+{
+    static const uint64_t want[] = {0, 10, 20, 40, 80, 160, 300, 300, 300};
+    CtrLife l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    uint64_t t = NOW;
+
+    for (unsigned i = 0; i < ELEMENTSOF(want); i++)
+        ck_assert_uint_eq(ctr_backoff_delay(&policy_always.backoff, i), want[i] * SEC);
+    /* The same schedule through the state machine: crash every second. */
+    start(&l, &policy_always, t);
+    for (unsigned i = 0; i < ELEMENTSOF(want); i++) {
+        (void)run_and_exit(&l, &policy_always, 1, t + SEC);
+        t += SEC;
+        if (want[i] == 0) {
+            ck_assert_int_eq(l.state, CTR_STATE_WAITING);
+        } else {
+            ck_assert_int_eq(l.state, CTR_STATE_BACKOFF);
+            ck_assert_int_eq(l.reason, CTR_REASON_CRASH_LOOP_BACK_OFF);
+            ck_assert_uint_eq(l.deadline, t + want[i] * SEC);
+            t = l.deadline;
+            ck_assert_uint_eq(
+                ctr_step(&l, &(CtrEvent){.type = CTR_EV_BACKOFF_EXPIRED}, &policy_always, t), 0);
+        }
+        ck_assert_uint_eq(l.restart_count, i);
+        start(&l, &policy_always, t);
+        ck_assert_uint_eq(l.restart_count, i + 1);
+    }
+}
+END_TEST
+
+/* Ten minutes up forget the crash loop: the next restart is immediate again. */
+START_TEST(test_backoff_reset)
+{
+    CtrLife l = ctr_life_new(CONTAINER_KIND_REGULAR);
+
+    l.backoff_step = 5;
+    start(&l, &policy_always, NOW);
+    (void)run_and_exit(&l, &policy_always, 1, NOW + 600 * SEC - 1);
+    ck_assert_int_eq(l.state, CTR_STATE_BACKOFF);
+    ck_assert_uint_eq(l.deadline - (NOW + 600 * SEC - 1), 160 * SEC);
+
+    l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    l.backoff_step = 5;
+    start(&l, &policy_always, NOW);
+    (void)run_and_exit(&l, &policy_always, 1, NOW + 600 * SEC);
+    ck_assert_int_eq(l.state, CTR_STATE_WAITING);
+    ck_assert_uint_eq(l.backoff_step, 1);
+}
+END_TEST
+
+/* podd.io/restart-backoff: "1s,4s,1m" as the manager hands it in. */
+START_TEST(test_backoff_override)
+{
+    static const uint64_t want[] = {0, 1, 2, 4, 4};
+    CtrPolicy p = policy_always;
+    CtrLife l = ctr_life_new(CONTAINER_KIND_REGULAR);
+
+    p.backoff = (CtrBackoff){.initial_usec = SEC, .max_usec = 4 * SEC, .reset_usec = 60 * SEC};
+    for (unsigned i = 0; i < ELEMENTSOF(want); i++)
+        ck_assert_uint_eq(ctr_backoff_delay(&p.backoff, i), want[i] * SEC);
+    l.backoff_step = 3;
+    start(&l, &p, NOW);
+    (void)run_and_exit(&l, &p, 1, NOW + 59 * SEC);
+    ck_assert_uint_eq(l.deadline, NOW + 63 * SEC);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_BACKOFF_EXPIRED}, &p, l.deadline);
+    start(&l, &p, NOW + 63 * SEC);
+    (void)run_and_exit(&l, &p, 1, NOW + 123 * SEC);
+    ck_assert_int_eq(l.state, CTR_STATE_WAITING);
+}
+END_TEST
+
+/* ---- exit policy, init order, once-only init ----------------------------------------------------
+ */
+
+START_TEST(test_exit_policy)
+{
+    ck_assert_int_eq(pod_exit_action(POD_PHASE_RUNNING, EXIT_POLICY_STOP, false), POD_EXIT_NONE);
+    ck_assert_int_eq(pod_exit_action(POD_PHASE_PENDING, EXIT_POLICY_STOP, false), POD_EXIT_NONE);
+    ck_assert_int_eq(pod_exit_action(POD_PHASE_SUCCEEDED, EXIT_POLICY_STOP, false), POD_EXIT_STOP);
+    ck_assert_int_eq(pod_exit_action(POD_PHASE_FAILED, EXIT_POLICY_STOP, false), POD_EXIT_STOP);
+    ck_assert_int_eq(pod_exit_action(POD_PHASE_SUCCEEDED, EXIT_POLICY_CONTINUE, false),
+                     POD_EXIT_CONTINUE);
+    ck_assert_int_eq(pod_exit_action(POD_PHASE_FAILED, EXIT_POLICY_CONTINUE, false),
+                     POD_EXIT_CONTINUE);
+    /* Once only. */
+    ck_assert_int_eq(pod_exit_action(POD_PHASE_FAILED, EXIT_POLICY_STOP, true), POD_EXIT_NONE);
+}
+END_TEST
+
+/* A pod of containers built by hand: "init:a", "sidecar:b", "regular:c". */
+static Pod *pod_of(const char *const *specs)
+{
+    Pod *pod = calloc(1, sizeof(Pod));
+
+    ck_assert_ptr_nonnull(pod);
+    pod->name = strdup("web");
+    pod->namespace = strdup("default");
+    for (size_t i = 0; specs[i]; i++) {
+        const char *colon = strchr(specs[i], ':');
+        ContainerKind kind = strneq(specs[i], "init:", 5)      ? CONTAINER_KIND_INIT
+                             : strneq(specs[i], "sidecar:", 8) ? CONTAINER_KIND_SIDECAR
+                                                               : CONTAINER_KIND_REGULAR;
+        bool regular = kind == CONTAINER_KIND_REGULAR;
+        Container **list = regular ? &pod->containers : &pod->init_containers;
+        size_t *n = regular ? &pod->n_containers : &pod->n_init_containers;
+        Container *c = reallocarray(*list, *n + 1, sizeof(Container));
+
+        ck_assert_ptr_nonnull(c);
+        *list = c;
+        c[(*n)++] = (Container){.name = strdup(colon + 1),
+                                .image = strdup("busybox"),
+                                .kind = kind,
+                                .restart_policy_set = kind == CONTAINER_KIND_SIDECAR,
+                                .restart_policy = RESTART_POLICY_ALWAYS,
+                                .pos = {1, 1}};
+    }
+    return pod;
+}
+
+typedef struct Lives {
+    CtrLife l[8];
+} Lives;
+
+static const CtrLife *lives_lookup(void *userdata, size_t node)
+{
+    return &((Lives *)userdata)->l[node];
+}
+
+/* The name of what blocks node, or "" when nothing does. */
+static const char *blocker(const Graph *g, Lives *lv, const char *name)
+{
+    GraphCondition cond;
+    int r = reconcile_blocker(g, (size_t)graph_find_node(g, name), lives_lookup, lv, &cond);
+
+    return r < 0 ? "" : graph_node_name(g, (size_t)r);
+}
+
+START_TEST(test_init_order)
+{
+    static const char *const specs[] = {"init:setup", "init:migrate", "sidecar:proxy",
+                                        "regular:app", NULL};
+    _cleanup_(pod_freep) Pod *pod = pod_of(specs);
+    _cleanup_(graph_freep) Graph *g = NULL;
+    CtrPolicy onfail = policy_with(RESTART_POLICY_ON_FAILURE);
+    Lives lv;
+    size_t n;
+    const size_t *order;
+
+    ck_assert_int_eq(reconcile_pod_graph(pod, &g, NULL), 0);
+    order = graph_start_order(g, &n);
+    ck_assert_uint_eq(n, 4);
+    for (size_t i = 0; i < n; i++)
+        lv.l[i] = ctr_life_new((ContainerKind)graph_node_kind(g, i));
+    ck_assert_str_eq(graph_node_name(g, order[0]), "setup");
+    ck_assert_str_eq(blocker(g, &lv, "setup"), "");
+    ck_assert_str_eq(blocker(g, &lv, "migrate"), "setup");
+    ck_assert_str_eq(blocker(g, &lv, "proxy"), "migrate");
+    ck_assert_str_eq(blocker(g, &lv, "app"), "proxy");
+
+    /* setup running is not enough: an init container must complete. */
+    start(&lv.l[0], &policy_always, NOW);
+    ck_assert_str_eq(blocker(g, &lv, "migrate"), "setup");
+    (void)run_and_exit(&lv.l[0], &onfail, 0, NOW);
+    ck_assert_int_eq(lv.l[0].state, CTR_STATE_TERMINATED);
+    ck_assert_str_eq(blocker(g, &lv, "migrate"), "");
+    /* A failed init container is retried and blocks until it succeeds. */
+    start(&lv.l[1], &policy_always, NOW);
+    (void)run_and_exit(&lv.l[1], &onfail, 1, NOW);
+    ck_assert_int_eq(lv.l[1].state, CTR_STATE_WAITING);
+    ck_assert_str_eq(blocker(g, &lv, "proxy"), "migrate");
+    start(&lv.l[1], &policy_always, NOW);
+    (void)run_and_exit(&lv.l[1], &onfail, 0, NOW);
+    ck_assert_str_eq(blocker(g, &lv, "proxy"), "");
+    /* A sidecar only has to start. */
+    ck_assert_str_eq(blocker(g, &lv, "app"), "proxy");
+    start(&lv.l[2], &policy_always, NOW);
+    ck_assert_str_eq(blocker(g, &lv, "app"), "");
+}
+END_TEST
+
+START_TEST(test_init_once)
+{
+    CtrPolicy p = policy_with(RESTART_POLICY_ON_FAILURE);
+    CtrLife l = ctr_life_new(CONTAINER_KIND_INIT);
+
+    p.init_once = true;
+    /* A failure records nothing: it runs again. */
+    start(&l, &p, NOW);
+    ck_assert_uint_eq(run_and_exit(&l, &p, 1, NOW) & CTR_ACT_RECORD_ONCE, 0);
+    start(&l, &p, NOW);
+    ck_assert_uint_ne(run_and_exit(&l, &p, 0, NOW) & CTR_ACT_RECORD_ONCE, 0);
+    ck_assert_int_eq(l.state, CTR_STATE_TERMINATED);
+    /* Only an init container is "once". */
+    l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    start(&l, &p, NOW);
+    ck_assert_uint_eq(run_and_exit(&l, &p, 0, NOW) & CTR_ACT_RECORD_ONCE, 0);
+    /* Without the annotation neither. */
+    p.init_once = false;
+    l = ctr_life_new(CONTAINER_KIND_INIT);
+    start(&l, &p, NOW);
+    ck_assert_uint_eq(run_and_exit(&l, &p, 0, NOW) & CTR_ACT_RECORD_ONCE, 0);
+}
+END_TEST
+
+/* ---- stopping, replacing ----------------------------------------------------------------------
+ */
+
+START_TEST(test_reverse_order_stop)
+{
+    static const char *const specs[] = {"init:setup", "sidecar:proxy", "regular:app",
+                                        "regular:worker", NULL};
+    _cleanup_(pod_freep) Pod *pod = pod_of(specs);
+    _cleanup_(graph_freep) Graph *g = NULL;
+    CtrPolicy onfail = policy_with(RESTART_POLICY_ON_FAILURE);
+    Lives lv;
+    int setup, proxy, app, worker;
+
+    ck_assert_int_eq(reconcile_pod_graph(pod, &g, NULL), 0);
+    setup = graph_find_node(g, "setup");
+    proxy = graph_find_node(g, "proxy");
+    app = graph_find_node(g, "app");
+    worker = graph_find_node(g, "worker");
+    for (size_t i = 0; i < graph_node_count(g); i++) {
+        lv.l[i] = ctr_life_new((ContainerKind)graph_node_kind(g, i));
+        start(&lv.l[i], &policy_always, NOW);
+    }
+    (void)run_and_exit(&lv.l[setup], &onfail, 0, NOW);
+
+    /* app and worker first; proxy waits for both. */
+    ck_assert_int_eq(reconcile_stop_layer(g, lives_lookup, &lv), graph_node_layer(g, app));
+    ck_assert_int_eq(graph_node_layer(g, app), graph_node_layer(g, worker));
+    (void)ctr_step(&lv.l[app], &(CtrEvent){.type = CTR_EV_STOP}, &policy_always, NOW);
+    (void)ctr_step(&lv.l[worker], &(CtrEvent){.type = CTR_EV_STOP}, &policy_always, NOW);
+    (void)run_and_exit(&lv.l[app], &policy_always, 0, NOW);
+    ck_assert_int_eq(lv.l[app].state, CTR_STATE_TERMINATED);
+    /* A stopping container still holds the layer below. */
+    ck_assert_int_eq(lv.l[worker].state, CTR_STATE_STOPPING);
+    ck_assert_int_eq(reconcile_stop_layer(g, lives_lookup, &lv), graph_node_layer(g, worker));
+    (void)ctr_step(&lv.l[worker], &(CtrEvent){.type = CTR_EV_GRACE_EXPIRED}, &policy_always,
+                   NOW + 30 * SEC);
+    ck_assert_int_eq(lv.l[worker].state, CTR_STATE_KILLING);
+    ck_assert_int_eq(reconcile_stop_layer(g, lives_lookup, &lv), graph_node_layer(g, worker));
+    (void)run_and_exit(&lv.l[worker], &policy_always, 137, NOW + 30 * SEC);
+    ck_assert_int_eq(lv.l[worker].state, CTR_STATE_TERMINATED);
+    ck_assert_int_eq(reconcile_stop_layer(g, lives_lookup, &lv), graph_node_layer(g, proxy));
+    (void)ctr_step(&lv.l[proxy], &(CtrEvent){.type = CTR_EV_STOP}, &policy_always, NOW);
+    (void)run_and_exit(&lv.l[proxy], &policy_always, 0, NOW);
+    ck_assert_int_eq(lv.l[proxy].state, CTR_STATE_TERMINATED);
+    ck_assert_int_eq(reconcile_stop_layer(g, lives_lookup, &lv), -ENOENT);
+}
+END_TEST
+
+START_TEST(test_grace_zero_kills_at_once)
+{
+    CtrPolicy p = policy_always;
+    CtrLife l = ctr_life_new(CONTAINER_KIND_REGULAR);
+
+    p.grace_usec = 0;
+    start(&l, &p, NOW);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_STOP}, &p, NOW),
+                      CTR_ACT_SIGKILL | CTR_ACT_EVENT);
+    ck_assert_int_eq(l.state, CTR_STATE_KILLING);
+}
+END_TEST
+
+START_TEST(test_replacement)
+{
+    CtrLife l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    unsigned act;
+
+    start(&l, &policy_always, NOW);
+    (void)run_and_exit(&l, &policy_always, 1, NOW + SEC);
+    start(&l, &policy_always, NOW + SEC);
+    ck_assert_uint_eq(l.restart_count, 1);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_SPEC_CHANGED}, &policy_always, NOW + 2 * SEC);
+    ck_assert_int_eq(l.state, CTR_STATE_STOPPING);
+    act = run_and_exit(&l, &policy_always, 143, NOW + 3 * SEC);
+    /* The new version starts from nothing: no restart counted, no back-off. */
+    ck_assert_uint_ne(act & CTR_ACT_FRESH, 0);
+    ck_assert_int_eq(l.state, CTR_STATE_WAITING);
+    ck_assert_uint_eq(l.restart_count, 0);
+    ck_assert_uint_eq(l.backoff_step, 0);
+    ck_assert(!l.started_once);
+    start(&l, &policy_always, NOW + 3 * SEC);
+    ck_assert_uint_eq(l.restart_count, 0);
+
+    /* A replacement the pod's stop overtakes ends terminated. */
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_SPEC_CHANGED}, &policy_always, NOW + 4 * SEC);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_STOP}, &policy_always, NOW + 4 * SEC);
+    ck_assert_int_eq(l.goal, CTR_GOAL_STOP);
+    (void)run_and_exit(&l, &policy_always, 143, NOW + 5 * SEC);
+    ck_assert_int_eq(l.state, CTR_STATE_TERMINATED);
+    /* A deletion overtakes both, and the record goes. */
+    l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    start(&l, &policy_always, NOW);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_STOP}, &policy_always, NOW);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_DELETED}, &policy_always, NOW);
+    ck_assert_uint_ne(run_and_exit(&l, &policy_always, 0, NOW) & CTR_ACT_FORGET, 0);
+    /* A container that never started just takes the new spec. */
+    l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_SPEC_CHANGED}, &policy_always, NOW),
+                      0);
+    ck_assert_int_eq(l.state, CTR_STATE_WAITING);
+}
+END_TEST
+
+/* Stopped while it starts (podd stops during a cold start): it stops once it runs. */
+START_TEST(test_stop_while_starting)
+{
+    CtrLife l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    unsigned act;
+
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_IMAGE_PRESENT}, &policy_always, NOW);
+    ck_assert_int_eq(l.state, CTR_STATE_STARTING);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_STOP}, &policy_always, NOW), 0);
+    ck_assert(ctr_state_is_active(l.state));
+    act = ctr_step(&l, &(CtrEvent){.type = CTR_EV_STARTED}, &policy_always, NOW);
+    ck_assert_uint_ne(act & CTR_ACT_SIGTERM, 0);
+    ck_assert_int_eq(l.state, CTR_STATE_STOPPING);
+    (void)run_and_exit(&l, &policy_always, 143, NOW + SEC);
+    ck_assert_int_eq(l.state, CTR_STATE_TERMINATED);
+    ck_assert(ctr_state_is_down(l.state));
+
+    /* Or its start fails meanwhile: it ends without a restart. */
+    l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_IMAGE_PRESENT}, &policy_always, NOW);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_STOP}, &policy_always, NOW);
+    (void)ctr_step(
+        &l, &(CtrEvent){.type = CTR_EV_START_FAILED, .exit = {.code = 127, .start_error = true}},
+        &policy_always, NOW);
+    ck_assert_int_eq(l.reason, CTR_REASON_START_ERROR);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVED}, &policy_always, NOW);
+    ck_assert_int_eq(l.state, CTR_STATE_TERMINATED);
+}
+END_TEST
+
+/* The removal waits for a draining cgroup; the back-off decision waits for the removal. */
+START_TEST(test_removal_busy)
+{
+    CtrLife l = ctr_life_new(CONTAINER_KIND_REGULAR);
+
+    start(&l, &policy_always, NOW);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_EXITED, .exit = exit_fail}, &policy_always, NOW);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVE_BUSY}, &policy_always, NOW);
+    ck_assert_int_eq(l.state, CTR_STATE_REMOVING);
+    ck_assert(!ctr_state_is_down(l.state));
+    ck_assert_uint_eq(
+        ctr_step(&l, &(CtrEvent){.type = ctr_deadline_event(l.state)}, &policy_always, l.deadline),
+        CTR_ACT_REMOVE);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVED}, &policy_always, NOW + SEC);
+    ck_assert_int_eq(l.state, CTR_STATE_WAITING);
+}
+END_TEST
+
+/* ---- adoption after a daemon restart ------------------------------------------------------------
+ */
+
+START_TEST(test_adopt_running_keeps_its_start)
+{
+    CtrExit last = {.code = 2};
+    CtrLife l = ctr_life_restore(CONTAINER_KIND_REGULAR, 3, 4, true, false, false, &last);
+
+    ck_assert_int_eq(l.state, CTR_STATE_WAITING);
+    /* It has been up for eleven minutes under its monitor. */
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_ADOPTED, .started_mono = NOW - 660 * SEC},
+                   &policy_always, NOW);
+    ck_assert_int_eq(l.state, CTR_STATE_RUNNING);
+    ck_assert_uint_eq(l.restart_count, 3);
+    ck_assert_uint_eq(l.started_mono, NOW - 660 * SEC);
+    /* Its crash a minute later restarts at once: the back-off was reset by its real run. */
+    (void)run_and_exit(&l, &policy_always, 1, NOW + 60 * SEC);
+    ck_assert_int_eq(l.state, CTR_STATE_WAITING);
+
+    /* Adopted without a known start, the run counts from the adoption: 40 s of back-off. */
+    l = ctr_life_restore(CONTAINER_KIND_REGULAR, 3, 3, true, false, false, &last);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_ADOPTED}, &policy_always, NOW);
+    ck_assert_uint_eq(l.started_mono, NOW);
+    (void)run_and_exit(&l, &policy_always, 1, NOW + 60 * SEC);
+    ck_assert_int_eq(l.state, CTR_STATE_BACKOFF);
+    ck_assert_uint_eq(l.deadline, NOW + 100 * SEC);
+}
+END_TEST
+
+START_TEST(test_adopt_exited)
+{
+    CtrLife l = ctr_life_restore(CONTAINER_KIND_REGULAR, 0, 1, true, false, false, NULL);
+    CtrPolicy never = policy_with(RESTART_POLICY_NEVER);
+    unsigned act;
+
+    /* It exited with 3 while no daemon watched. */
+    act = ctr_step(&l, &(CtrEvent){.type = CTR_EV_EXITED, .exit = {.code = 3}}, &never, NOW);
+    ck_assert_uint_ne(act & CTR_ACT_EVENT, 0);
+    ck_assert_int_eq(l.reason, CTR_REASON_ERROR);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVED}, &never, NOW);
+    ck_assert_int_eq(l.state, CTR_STATE_TERMINATED);
+    ck_assert_int_eq(l.last_exit.code, 3);
+    /* A record of a container that never started has no run to end. */
+    l = ctr_life_restore(CONTAINER_KIND_REGULAR, 0, 0, false, false, false, NULL);
+    ck_assert_uint_eq(
+        ctr_step(&l, &(CtrEvent){.type = CTR_EV_EXITED, .exit = {.code = 3}}, &never, NOW), 0);
+}
+END_TEST
+
+START_TEST(test_adopt_finished_init)
+{
+    CtrExit ok = {.code = 0};
+    const CtrLife *ls[2];
+    CtrLife init = ctr_life_restore(CONTAINER_KIND_INIT, 0, 0, true, true, true, &ok);
+    CtrLife app = ctr_life_restore(CONTAINER_KIND_REGULAR, 0, 0, true, false, false, NULL);
+
+    /* Terminated for good: it does not start again, and its dependents may run. */
+    ck_assert_int_eq(init.state, CTR_STATE_TERMINATED);
+    ck_assert_int_eq(init.reason, CTR_REASON_COMPLETED);
+    ck_assert(ctr_condition_met(&init, GRAPH_CONDITION_COMPLETED));
+    for (int e = 0; e < _CTR_EV_MAX; e++) {
+        CtrLife l = init;
+
+        if (e == CTR_EV_SPEC_CHANGED || e == CTR_EV_DELETED || e == CTR_EV_STOP)
+            continue;
+        ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = (CtrEventType)e}, &policy_always, NOW),
+                          0);
+        ck_assert_int_eq(l.state, CTR_STATE_TERMINATED);
+    }
+    (void)ctr_step(&app, &(CtrEvent){.type = CTR_EV_ADOPTED}, &policy_always, NOW);
+    ls[0] = &init;
+    ls[1] = &app;
+    ck_assert_int_eq(pod_compute_phase(ls, 2), POD_PHASE_RUNNING);
+    ck_assert(pod_compute_conditions(ls, 2, false).initialized);
+}
+END_TEST
+
+/* ---- phase and conditions ---------------------------------------------------------------------
+ */
+
+typedef struct PhaseCase {
+    const char *title;
+    struct {
+        ContainerKind kind;
+        CtrState state;
+        bool started, succeeded;
+        int code;
+        CtrGoal goal;
+    } c[4];
+    size_t n;
+    bool terminating;
+    PodPhase phase;
+    PodConditions cond;
+} PhaseCase;
+
+#define INIT CONTAINER_KIND_INIT
+#define SIDE CONTAINER_KIND_SIDECAR
+#define REG CONTAINER_KIND_REGULAR
+
+static const PhaseCase phase_cases[] = {
+    {"nothing started",
+     {{INIT, S(WAITING), false, false, 0, G(RUN)}, {REG, S(WAITING), false, false, 0, G(RUN)}},
+     2,
+     false,
+     POD_PHASE_PENDING,
+     {true, false, false, false}},
+    {"init done, app starting",
+     {{INIT, S(TERMINATED), true, true, 0, G(RUN)}, {REG, S(STARTING), false, false, 0, G(RUN)}},
+     2,
+     false,
+     POD_PHASE_PENDING,
+     {true, true, false, false}},
+    {"app runs",
+     {{INIT, S(TERMINATED), true, true, 0, G(RUN)}, {REG, S(RUNNING), true, false, 0, G(RUN)}},
+     2,
+     false,
+     POD_PHASE_RUNNING,
+     {true, true, true, true}},
+    {"app runs, pod terminating",
+     {{REG, S(STOPPING), true, false, 0, G(STOP)}},
+     1,
+     true,
+     POD_PHASE_RUNNING,
+     {true, true, true, false}},
+    {"app in back-off",
+     {{REG, S(BACKOFF), true, false, 1, G(RUN)}},
+     1,
+     false,
+     POD_PHASE_RUNNING,
+     {true, true, false, false}},
+    {"init failed under Never",
+     {{INIT, S(TERMINATED), true, false, 1, G(RUN)}, {REG, S(WAITING), false, false, 0, G(RUN)}},
+     2,
+     false,
+     POD_PHASE_FAILED,
+     {true, false, false, false}},
+    {"all succeeded, sidecar runs",
+     {{SIDE, S(RUNNING), true, false, 0, G(RUN)},
+      {REG, S(TERMINATED), true, true, 0, G(RUN)},
+      {REG, S(TERMINATED), true, true, 0, G(RUN)}},
+     3,
+     false,
+     POD_PHASE_SUCCEEDED,
+     {true, true, false, false}},
+    {"one failed",
+     {{REG, S(TERMINATED), true, true, 0, G(RUN)}, {REG, S(TERMINATED), true, false, 2, G(RUN)}},
+     2,
+     false,
+     POD_PHASE_FAILED,
+     {true, true, false, false}},
+    {"exited but still being removed",
+     {{REG, S(REMOVING), true, true, 0, G(RUN)}},
+     1,
+     false,
+     POD_PHASE_RUNNING,
+     {true, true, false, false}},
+    {"a deleted container no longer counts",
+     {{REG, S(TERMINATED), true, true, 0, G(RUN)}, {REG, S(STOPPING), true, false, 0, G(REMOVE)}},
+     2,
+     false,
+     POD_PHASE_SUCCEEDED,
+     {true, true, false, false}},
+    {"terminated without ever running",
+     {{REG, S(TERMINATED), false, false, 0, G(STOP)}},
+     1,
+     true,
+     POD_PHASE_FAILED,
+     {true, true, false, false}},
+};
+
+START_TEST(test_phase_table)
+{
+    const PhaseCase *t = &phase_cases[_i];
+    CtrLife l[4];
+    const CtrLife *ls[4];
+    PodConditions pc;
+
+    for (size_t i = 0; i < t->n; i++) {
+        l[i] = ctr_life_new(t->c[i].kind);
+        l[i].state = t->c[i].state;
+        l[i].started_once = t->c[i].started;
+        l[i].succeeded_once = t->c[i].succeeded;
+        l[i].last_exit.code = t->c[i].code;
+        l[i].goal = t->c[i].goal;
+        ls[i] = &l[i];
+    }
+    ck_assert_msg(pod_compute_phase(ls, t->n) == t->phase, "%s: phase %s", t->title,
+                  pod_phase_to_string(pod_compute_phase(ls, t->n)));
+    pc = pod_compute_conditions(ls, t->n, t->terminating);
+    ck_assert_msg(pc.scheduled == t->cond.scheduled && pc.initialized == t->cond.initialized &&
+                      pc.containers_ready == t->cond.containers_ready && pc.ready == t->cond.ready,
+                  "%s: conditions %d %d %d %d", t->title, pc.scheduled, pc.initialized,
+                  pc.containers_ready, pc.ready);
+}
+END_TEST
+
+static Suite *lifecycle_suite(void)
+{
+    Suite *s = suite_create("lifecycle");
+    TCase *tc = tcase_create("step");
+
+    tcase_add_loop_test(tc, test_step_table, 0, (int)ELEMENTSOF(step_cases));
+    tcase_add_test(tc, test_no_op_pairs);
+    tcase_add_test(tc, test_deadline_events);
+    tcase_add_test(tc, test_strings);
+    tcase_add_test(tc, test_exit_reasons);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("policy");
+    tcase_add_loop_test(tc, test_restart_policy_table, 0, (int)ELEMENTSOF(policy_cases));
+    tcase_add_loop_test(tc, test_exit_under_policy, 0, (int)ELEMENTSOF(exit_cases));
+    tcase_add_test(tc, test_backoff_schedule);
+    tcase_add_test(tc, test_backoff_reset);
+    tcase_add_test(tc, test_backoff_override);
+    tcase_add_test(tc, test_exit_policy);
+    tcase_add_test(tc, test_init_order);
+    tcase_add_test(tc, test_init_once);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("stop");
+    tcase_add_test(tc, test_reverse_order_stop);
+    tcase_add_test(tc, test_grace_zero_kills_at_once);
+    tcase_add_test(tc, test_replacement);
+    tcase_add_test(tc, test_stop_while_starting);
+    tcase_add_test(tc, test_removal_busy);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("adopt");
+    tcase_add_test(tc, test_adopt_running_keeps_its_start);
+    tcase_add_test(tc, test_adopt_exited);
+    tcase_add_test(tc, test_adopt_finished_init);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("phase");
+    tcase_add_loop_test(tc, test_phase_table, 0, (int)ELEMENTSOF(phase_cases));
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(lifecycle_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_ENV);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
