@@ -17,6 +17,12 @@ tests_unit_test_image_LDADD = $(TEST_LIBS)
 TESTS += tests/integration/test_images.py
 EXTRA_DIST += tests/integration/test_images.py
 
+check_PROGRAMS += tests/unit/test-image-store
+TESTS += tests/unit/test-image-store
+tests_unit_test_image_store_SOURCES = tests/unit/test-image-store.c tests/unit/unit-util.h
+tests_unit_test_image_store_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_image_store_LDADD = $(TEST_LIBS)
+
 # Blob store, image documents and image_load(): OCI layouts, oci-archive, docker-archive.
 check_PROGRAMS += tests/image/image-load-tool
 tests_image_image_load_tool_SOURCES = tests/image/image-load-tool.c
