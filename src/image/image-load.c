@@ -95,6 +95,8 @@ static int check_oci_layout(int dir_fd, PdError *reterr)
     int r;
 
     r = read_layout_file(dir_fd, "oci-layout", &data, &size, reterr);
+    if (r == -ENOENT)
+        return pd_error_set(reterr, r, "not an OCI image layout (no oci-layout file)");
     if (r < 0)
         return r;
     root = json_loadb(data, size, JSON_REJECT_DUPLICATES, NULL);

@@ -305,7 +305,8 @@ def test_symlinked_blob_is_refused(layout, store, tmp_path):
 
 def test_not_a_layout(tmp_path, store):
     (tmp_path / "empty").mkdir()
-    assert "oci-layout" in load(store, tmp_path / "empty", ok=False)
+    assert "not an OCI image layout (no oci-layout file)" in load(store, tmp_path / "empty",
+                                                                  ok=False)
     (tmp_path / "junk.tar").write_bytes(b"this is not a tar archive" * 100)
     assert "not a readable tar archive" in load(store, tmp_path / "junk.tar", ok=False)
     # The work directory of a failed archive load is gone.
@@ -345,6 +346,28 @@ def test_oci_archive_with_dotdot_member_is_refused(layout, store, tmp_path):
     assert "not a readable tar archive" in load(store, archive, ok=False)
     assert not (tmp_path / "escaped").exists() and not (tmp_path / "sub" / "escaped").exists()
     assert not (store / "escaped2").exists() and not (tmp_path / "escaped2").exists()
+    assert not [p for p in store.iterdir() if p.name.startswith(".")]
+
+
+def test_oci_archive_writing_through_a_symlink(layout, store, tmp_path):
+    manifest, _ = layout.image()
+    layout.index([layout.manifest_descriptor(manifest)])
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    archive = tmp_path / "image.tar"
+    with tarfile.open(archive, "w") as t:
+        link = tarfile.TarInfo("evil")
+        link.type, link.linkname = tarfile.SYMTYPE, str(outside)
+        t.addfile(link)
+        data = b"planted"
+        info = tarfile.TarInfo("evil/planted")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+        for p in sorted(layout.path.rglob("*")):
+            t.add(p, arcname=str(p.relative_to(layout.path)), recursive=False)
+    # GNU tar makes the symlink a placeholder until the end: the member under it fails.
+    assert "not a readable tar archive" in load(store, archive, ok=False)
+    assert list(outside.iterdir()) == []
     assert not [p for p in store.iterdir() if p.name.startswith(".")]
 
 
