@@ -20,3 +20,33 @@ int image_rm_rf_at(int dir_fd, const char *name);
 
 /* mkdir -p of the NAME part of ref under store_fd. Returns 0 or -errno. */
 int image_make_name_dirs(int store_fd, const char *name);
+
+/* ---- SHA-256, streamed (FIPS 180-4) ---------------------------------------------------- */
+
+typedef struct ImageSha256 {
+    uint32_t h[8];
+    uint64_t length; /* bytes so far */
+    uint8_t buf[64];
+    size_t n_buf;
+} ImageSha256;
+
+void image_sha256_init(ImageSha256 *s);
+void image_sha256_update(ImageSha256 *s, const void *data, size_t size);
+/* "sha256:<hex>" into out. */
+void image_sha256_digest(ImageSha256 *s, char out[static IMAGE_DIGEST_SIZE]);
+
+/* The hex part of a valid digest. */
+static inline const char *image_digest_hex(const char *digest)
+{
+    return digest + 7;
+}
+
+/* Opens <images_dir>/blobs/sha256, creating it (and its parents) when create is true. */
+int image_blobs_dir_open(const char *images_dir, bool create, PdError *reterr);
+
+/*
+ * An image name as OCI's org.opencontainers.image.ref.name allows: components
+ * of [A-Za-z0-9]+ joined by one of "-._:@+" or "--", separated by '/' (so
+ * no "..", no leading '/', no empty component), at most 1024 bytes.
+ */
+bool image_ref_name_is_valid(const char *s);

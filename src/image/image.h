@@ -169,3 +169,152 @@ int image_reference_format(const ImageReference *ref, char *buf, size_t size);
  */
 int image_layer_unpack(int layer_fd, int dir_fd, const char *layer, unsigned flags,
                        char ***ret_warnings, PdError *reterr);
+
+/* ---- content store: blobs and image documents ------------------------------------------ */
+
+/*
+ * Blobs live in <images>/blobs/sha256/<hex>, where <images> is the store
+ * directory above. A blob is written through a temporary file in that same
+ * directory and renamed into place only once its SHA-256 and size match
+ * what was expected, so a blob present under its name is always its content.
+ * A digest is only ever "sha256:" and 64 lower-case hex digits: nothing read
+ * from an archive or a registry becomes a path any other way.
+ */
+/* A digest with its terminating NUL (IMAGE_DIGEST_MAX is above). */
+#define IMAGE_DIGEST_SIZE (IMAGE_DIGEST_MAX + 1)
+/* Blobs and documents past these sizes are refused. */
+#define IMAGE_DOCUMENT_MAX (4u * 1024u * 1024u)
+
+/* True for "sha256:" followed by 64 lower-case hex digits. */
+bool image_digest_is_valid(const char *digest);
+
+/*
+ * Copies fd (read to its end) into the blob store as digest, which must be
+ * exactly size bytes. A blob already present is kept and fd is not read.
+ * On a mismatch nothing is left in the store and reterr names the digest.
+ * Returns 0 or -errno (-EBADMSG for wrong content). Does not log.
+ */
+int image_blob_write_fd(const char *images_dir, int fd, const char *digest, uint64_t size,
+                        PdError *reterr);
+/* The same for a buffer, whose digest is computed into ret_digest (may be NULL). */
+int image_blob_write_data(const char *images_dir, const void *data, size_t size,
+                          char ret_digest[static IMAGE_DIGEST_SIZE], PdError *reterr);
+/* Opens a stored blob read-only (O_CLOEXEC); returns the fd or -errno (-ENOENT if absent). */
+int image_blob_open(const char *images_dir, const char *digest, PdError *reterr);
+/*
+ * Reads a stored document blob (at most IMAGE_DOCUMENT_MAX bytes) into a new
+ * NUL-terminated buffer the caller frees, checking its digest again.
+ * Returns 0 or -errno. Does not log.
+ */
+int image_blob_read(const char *images_dir, const char *digest, char **ret, size_t *ret_size,
+                    PdError *reterr);
+
+/* Media types, as the OCI image spec and Docker's schema 2 name them. */
+#define IMAGE_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define IMAGE_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define IMAGE_MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
+#define IMAGE_MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define IMAGE_MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define IMAGE_MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
+#define IMAGE_ANNOTATION_REF_NAME "org.opencontainers.image.ref.name"
+
+typedef struct ImagePlatform {
+    char *os, *architecture, *variant; /* NULL when not given */
+} ImagePlatform;
+
+typedef struct ImageDescriptor {
+    char *media_type;
+    char digest[IMAGE_DIGEST_SIZE];
+    uint64_t size;
+    char *ref_name;         /* the org.opencontainers.image.ref.name annotation, or NULL */
+    ImagePlatform platform; /* index entries only */
+} ImageDescriptor;
+
+/* An OCI image index or a Docker manifest list. */
+typedef struct ImageIndex {
+    char *media_type; /* of the document; NULL when it names none (an OCI index.json may not) */
+    ImageDescriptor *manifests;
+    size_t n_manifests;
+} ImageIndex;
+
+/* An OCI image manifest or a Docker schema 2 manifest. */
+typedef struct ImageManifest {
+    char *media_type;
+    ImageDescriptor config;
+    ImageDescriptor *layers; /* in order, lowest first; known layer media types only */
+    size_t n_layers;
+} ImageManifest;
+
+/* The image configuration: what a container of the image runs, and its layers' diff_ids. */
+typedef struct ImageConfig {
+    ImagePlatform platform;
+    char **entrypoint, **cmd, **env; /* NULL when the image sets none */
+    char *working_dir, *user;        /* NULL when the image sets none */
+    char **diff_ids;                 /* one "sha256:..." per layer, lowest first */
+} ImageConfig;
+
+ImageIndex *image_index_free(ImageIndex *idx);
+DEFINE_CLEANUP_FUNC(ImageIndex, image_index_free)
+ImageManifest *image_manifest_free(ImageManifest *m);
+DEFINE_CLEANUP_FUNC(ImageManifest, image_manifest_free)
+ImageConfig *image_config_free(ImageConfig *c);
+DEFINE_CLEANUP_FUNC(ImageConfig, image_config_free)
+
+/*
+ * Parsers of the JSON documents, strict about schemaVersion, media types,
+ * digests and sizes. what names the document in errors ("index.json",
+ * "manifest sha256:..."); media_type is the one the referring descriptor
+ * gave (NULL when none did, as for index.json): the document must agree
+ * with it. reterr names the document and the field. New object owned by
+ * the caller. Return 0 or -errno (-EINVAL, -EPROTONOSUPPORT for a media
+ * type podd does not know). Do not log.
+ */
+int image_index_parse(const char *data, size_t size, const char *what, const char *media_type,
+                      ImageIndex **ret, PdError *reterr);
+int image_manifest_parse(const char *data, size_t size, const char *what, const char *media_type,
+                         ImageManifest **ret, PdError *reterr);
+int image_config_parse(const char *data, size_t size, const char *what, ImageConfig **ret,
+                       PdError *reterr);
+
+/* True for an index or manifest list media type; false for anything else. */
+bool image_media_type_is_index(const char *media_type);
+
+/* The platform podd runs on: "linux", the architecture as Go names it, and its variant. */
+void image_host_platform(ImagePlatform *ret);
+/* True when an entry for platform p can run on host (a missing variant matches any). */
+bool image_platform_matches(const ImagePlatform *p, const ImagePlatform *host);
+/*
+ * The entry of idx for host: the first matching entry with the host's variant
+ * if one has it, else the first matching one. Returns its index or -ENOENT.
+ */
+int image_index_select(const ImageIndex *idx, const ImagePlatform *host);
+
+/* ---- loading archives and layouts ------------------------------------------------------- */
+
+typedef struct ImageLoaded {
+    char *name;                             /* ref.name annotation or RepoTag; NULL if none */
+    char manifest_digest[IMAGE_DIGEST_SIZE]; /* of the manifest, stored as a blob */
+    ImageManifest *manifest;
+    ImageConfig *config;
+} ImageLoaded;
+
+typedef struct ImageLoadResult {
+    ImageLoaded *images;
+    size_t n_images;
+} ImageLoadResult;
+
+ImageLoadResult *image_load_result_free(ImageLoadResult *res);
+DEFINE_CLEANUP_FUNC(ImageLoadResult, image_load_result_free)
+
+/*
+ * Loads every image of source into the blob store of images_dir: source is
+ * an OCI image layout directory, or a tar of one (oci-archive), or a
+ * docker-archive (docker save's manifest.json). An index (or a manifest
+ * list) is resolved to the host's platform; index.json entries for another
+ * platform are skipped. Every blob is verified as it is copied; layers are
+ * not unpacked. On failure no image is returned and reterr names the
+ * archive, the document and the field; blobs already copied stay, as they
+ * are verified and may be shared. New result owned by the caller. Returns
+ * 0 or -errno. Does not log; tar's own messages go to stderr.
+ */
+int image_load(const char *images_dir, const char *source, ImageLoadResult **ret, PdError *reterr);

@@ -5,7 +5,10 @@ libpodcore_la_SOURCES += \
 	src/image/image-store.c \
 	src/image/image-import.c \
 	src/image/image-reference.c \
-	src/image/image-layer.c
+	src/image/image-layer.c \
+	src/image/image-blob.c \
+	src/image/image-doc.c \
+	src/image/image-load.c
 # libarchive unpacks layers; every program linking libpodcore needs it.
 AM_CFLAGS += $(ARCHIVE_CFLAGS)
 PODCORE_LIBS += $(ARCHIVE_LIBS)
@@ -62,3 +65,55 @@ else
 fuzz-layer: fuzz
 endif
 .PHONY: fuzz-layer
+
+check_PROGRAMS += tests/unit/test-image-store
+TESTS += tests/unit/test-image-store
+tests_unit_test_image_store_SOURCES = tests/unit/test-image-store.c tests/unit/unit-util.h
+tests_unit_test_image_store_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_image_store_LDADD = $(TEST_LIBS)
+
+# Blob store, image documents and image_load(): OCI layouts, oci-archive, docker-archive.
+check_PROGRAMS += tests/image/image-load-tool
+tests_image_image_load_tool_SOURCES = tests/image/image-load-tool.c
+tests_image_image_load_tool_LDADD = $(PODCORE_LIBS)
+TESTS += tests/image/test_image_load.py
+EXTRA_DIST += tests/image/test_image_load.py
+
+# The image document parsers' fuzz target, replayed over tests/fuzz/corpus/image/ in make check.
+check_PROGRAMS += tests/fuzz/fuzz-image-replay
+TESTS += tests/fuzz/fuzz-image-replay
+tests_fuzz_fuzz_image_replay_SOURCES = \
+	tests/fuzz/fuzz.h \
+	tests/fuzz/fuzz-image.c \
+	tests/fuzz/fuzz-replay.c
+tests_fuzz_fuzz_image_replay_CFLAGS = $(AM_CFLAGS)
+tests_fuzz_fuzz_image_replay_LDADD = $(PODCORE_LIBS)
+
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-image-libfuzzer
+tests_fuzz_fuzz_image_libfuzzer_SOURCES = \
+	tests/fuzz/fuzz.h \
+	tests/fuzz/fuzz-image.c
+tests_fuzz_fuzz_image_libfuzzer_CFLAGS = $(AM_CFLAGS)
+tests_fuzz_fuzz_image_libfuzzer_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_image_libfuzzer_LDADD = $(PODCORE_LIBS)
+
+# make fuzz-image: like make fuzz, for the image document parsers.
+fuzz-image: tests/fuzz/fuzz-image-libfuzzer
+	@rm -rf $(FUZZ_WORKDIR)/image
+	@$(MKDIR_P) $(FUZZ_WORKDIR)/image $(FUZZ_WORKDIR)/artifacts
+	@cp $(abs_top_srcdir)/tests/fuzz/corpus/image/* $(FUZZ_WORKDIR)/image/
+	@chmod -R u+w $(FUZZ_WORKDIR)/image
+	ASAN_OPTIONS=detect_leaks=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	./tests/fuzz/fuzz-image-libfuzzer \
+		-max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) \
+		-dict=$(abs_top_srcdir)/tests/fuzz/image.dict \
+		-artifact_prefix=$(FUZZ_WORKDIR)/artifacts/ -print_final_stats=1 \
+		$(FUZZ_FLAGS) \
+		$(FUZZ_WORKDIR)/image
+else
+fuzz-image: fuzz
+endif
+.PHONY: fuzz-image
+EXTRA_DIST += tests/fuzz/image.dict

@@ -1,0 +1,360 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <assert.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "image-internal.h"
+
+/*
+ * A streamed SHA-256: blobs are files of any size, copied in chunks, and
+ * base's content hash wants the whole input in memory.
+ */
+static const uint32_t sha256_k[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+static inline uint32_t rotr32(uint32_t x, unsigned n)
+{
+    return (x >> n) | (x << (32 - n));
+}
+
+static void sha256_compress(uint32_t h[8], const uint8_t *p)
+{
+    uint32_t w[64], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+
+    for (unsigned i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+               (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
+    for (unsigned i = 16; i < 64; i++) {
+        uint32_t s0 = rotr32(w[i - 15], 7) ^ rotr32(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = rotr32(w[i - 2], 17) ^ rotr32(w[i - 2], 19) ^ (w[i - 2] >> 10);
+
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    for (unsigned i = 0; i < 64; i++) {
+        uint32_t t1 = k + (rotr32(e, 6) ^ rotr32(e, 11) ^ rotr32(e, 25)) + ((e & f) ^ (~e & g)) +
+                      sha256_k[i] + w[i];
+        uint32_t t2 =
+            (rotr32(a, 2) ^ rotr32(a, 13) ^ rotr32(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+
+        k = g;
+        g = f;
+        f = e;
+        e = d + t1;
+        d = c;
+        c = b;
+        b = a;
+        a = t1 + t2;
+    }
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+    h[5] += f;
+    h[6] += g;
+    h[7] += k;
+}
+
+void image_sha256_init(ImageSha256 *s)
+{
+    static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+
+    *s = (ImageSha256){};
+    memcpy(s->h, iv, sizeof(iv));
+}
+
+void image_sha256_update(ImageSha256 *s, const void *data, size_t size)
+{
+    const uint8_t *p = data;
+
+    s->length += size;
+    if (s->n_buf > 0) {
+        size_t take = size < 64 - s->n_buf ? size : 64 - s->n_buf;
+
+        memcpy(s->buf + s->n_buf, p, take);
+        s->n_buf += take;
+        p += take;
+        size -= take;
+        if (s->n_buf < 64)
+            return;
+        sha256_compress(s->h, s->buf);
+        s->n_buf = 0;
+    }
+    for (; size >= 64; p += 64, size -= 64)
+        sha256_compress(s->h, p);
+    memcpy(s->buf, p, size);
+    s->n_buf = size;
+}
+
+void image_sha256_digest(ImageSha256 *s, char out[static IMAGE_DIGEST_SIZE])
+{
+    uint64_t bits = s->length * 8;
+    uint8_t pad[72] = {0x80};
+    size_t n_pad = (s->n_buf < 56 ? 56 : 120) - s->n_buf;
+
+    for (unsigned i = 0; i < 8; i++)
+        pad[n_pad + i] = (uint8_t)(bits >> (56 - 8 * i));
+    image_sha256_update(s, pad, n_pad + 8);
+    memcpy(out, "sha256:", 7);
+    for (unsigned i = 0; i < 8; i++)
+        (void)snprintf(out + 7 + 8 * i, 9, "%08x", s->h[i]);
+}
+
+bool image_digest_is_valid(const char *digest)
+{
+    if (!digest || !startswith(digest, "sha256:") || strlen(digest) != IMAGE_DIGEST_SIZE - 1)
+        return false;
+    for (const char *p = digest + 7; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return true;
+}
+
+/* ---- the blob store ------------------------------------------------------------------------ */
+
+#define BLOB_CHUNK (128u * 1024u)
+
+static int mkdir_at(int dir_fd, const char *name)
+{
+    if (mkdirat(dir_fd, name, 0700) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+int image_blobs_dir_open(const char *images_dir, bool create, PdError *reterr)
+{
+    _cleanup_free_ char *path = strdup_printf("%s/blobs/sha256", images_dir);
+    int fd;
+
+    if (!path)
+        return -ENOMEM;
+    if (create) {
+        _cleanup_close_ int images_fd = -1, blobs_fd = -1;
+        int r;
+
+        if (mkdir(images_dir, 0700) < 0 && errno != EEXIST)
+            return pd_error_set(reterr, -errno, "cannot create %s: %m", images_dir);
+        images_fd = open(images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (images_fd < 0)
+            return pd_error_set(reterr, -errno, "cannot open %s: %m", images_dir);
+        r = mkdir_at(images_fd, "blobs");
+        if (r >= 0) {
+            blobs_fd = openat(images_fd, "blobs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            r = blobs_fd < 0 ? -errno : mkdir_at(blobs_fd, "sha256");
+        }
+        if (r < 0)
+            return pd_error_set(reterr, r, "cannot create %s: %s", path, strerror(-r));
+    }
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return pd_error_set(reterr, -errno, "cannot open %s: %m", path);
+    return fd;
+}
+
+/* A temporary file beside the blobs; the name is "." + hex + random, never a blob's name. */
+static int blob_tmp_create(int dir_fd, const char *hex, char name[static 96])
+{
+    static const char chars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+
+    for (unsigned attempt = 0; attempt < 100; attempt++) {
+        char rnd[9];
+        int fd;
+
+        for (size_t i = 0; i < 8; i++)
+            rnd[i] = chars[(unsigned)random() % (sizeof(chars) - 1)];
+        rnd[8] = 0;
+        (void)snprintf(name, 96, ".tmp-%s-%s", hex, rnd);
+        fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0 || errno != EEXIST)
+            return fd < 0 ? -errno : fd;
+    }
+    return -EEXIST;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/*
+ * Streams src_fd (when >= 0) or data into a temporary file, hashing as it
+ * goes, and renames it to its digest when the content is what was expected.
+ */
+static int blob_store(const char *images_dir, int src_fd, const void *data, uint64_t size,
+                      const char *digest, char ret_digest[static IMAGE_DIGEST_SIZE], PdError *reterr)
+{
+    _cleanup_close_ int dir_fd = -1, fd = -1;
+    _cleanup_free_ uint8_t *buf = NULL;
+    char tmp[96], got[IMAGE_DIGEST_SIZE];
+    ImageSha256 sha;
+    uint64_t n = 0;
+    int r;
+
+    if (digest && !image_digest_is_valid(digest))
+        return pd_error_set(reterr, -EINVAL, "invalid digest '%s'", digest);
+    dir_fd = image_blobs_dir_open(images_dir, true, reterr);
+    if (dir_fd < 0)
+        return dir_fd;
+    if (digest && faccessat(dir_fd, image_digest_hex(digest), F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+        strcpy(ret_digest, digest);
+        return 0;
+    }
+    fd = blob_tmp_create(dir_fd, digest ? image_digest_hex(digest) : "data", tmp);
+    if (fd < 0)
+        return pd_error_set(reterr, fd, "cannot create a blob in %s/blobs/sha256: %s", images_dir,
+                            strerror(-fd));
+    image_sha256_init(&sha);
+    if (src_fd >= 0) {
+        buf = malloc(BLOB_CHUNK);
+        if (!buf) {
+            r = -ENOMEM;
+            goto fail;
+        }
+        /* Read one byte past size at most: a longer source is wrong, however long. */
+        while (n <= size) {
+            ssize_t k = read(src_fd, buf, BLOB_CHUNK);
+
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0) {
+                r = pd_error_set(reterr, -errno, "cannot read blob %s: %m", digest);
+                goto fail;
+            }
+            if (k == 0)
+                break;
+            image_sha256_update(&sha, buf, (size_t)k);
+            r = write_all(fd, buf, (size_t)k);
+            if (r < 0)
+                goto write_fail;
+            n += (uint64_t)k;
+        }
+    } else {
+        image_sha256_update(&sha, data, size);
+        r = write_all(fd, data, size);
+        if (r < 0)
+            goto write_fail;
+        n = size;
+    }
+    image_sha256_digest(&sha, got);
+    if (n != size) {
+        r = pd_error_set(reterr, -EBADMSG, "blob %s: size %s %" PRIu64 " bytes, expected %" PRIu64,
+                         digest, n > size ? "over" : "is", n, size);
+        goto fail;
+    }
+    if (digest && !streq(got, digest)) {
+        r = pd_error_set(reterr, -EBADMSG, "blob %s: content has digest %s (corrupt or wrong blob)",
+                         digest, got);
+        goto fail;
+    }
+    if (fsync(fd) < 0) {
+        r = -errno;
+        goto write_fail;
+    }
+    if (renameat(dir_fd, tmp, dir_fd, image_digest_hex(got)) < 0) {
+        r = -errno;
+        goto write_fail;
+    }
+    (void)fsync(dir_fd);
+    strcpy(ret_digest, got);
+    return 0;
+
+write_fail:
+    (void)pd_error_set(reterr, r, "cannot write blob %s: %s", digest ? digest : "from memory",
+                       strerror(-r));
+fail:
+    (void)unlinkat(dir_fd, tmp, 0);
+    return r;
+}
+
+int image_blob_write_fd(const char *images_dir, int fd, const char *digest, uint64_t size,
+                        PdError *reterr)
+{
+    char got[IMAGE_DIGEST_SIZE];
+
+    assert(fd >= 0 && digest);
+    return blob_store(images_dir, fd, NULL, size, digest, got, reterr);
+}
+
+int image_blob_write_data(const char *images_dir, const void *data, size_t size,
+                          char ret_digest[static IMAGE_DIGEST_SIZE], PdError *reterr)
+{
+    char got[IMAGE_DIGEST_SIZE];
+    int r;
+
+    r = blob_store(images_dir, -1, data, size, NULL, got, reterr);
+    if (r >= 0 && ret_digest)
+        strcpy(ret_digest, got);
+    return r;
+}
+
+int image_blob_open(const char *images_dir, const char *digest, PdError *reterr)
+{
+    _cleanup_close_ int dir_fd = -1, fd = -1;
+    struct stat st;
+
+    if (!image_digest_is_valid(digest))
+        return pd_error_set(reterr, -EINVAL, "invalid digest '%s'", digest ? digest : "");
+    dir_fd = image_blobs_dir_open(images_dir, false, reterr);
+    if (dir_fd < 0)
+        return dir_fd;
+    fd = openat(dir_fd, image_digest_hex(digest), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return pd_error_set(reterr, -errno, "blob %s: %m", digest);
+    if (fstat(fd, &st) < 0)
+        return pd_error_set(reterr, -errno, "blob %s: %m", digest);
+    if (!S_ISREG(st.st_mode))
+        return pd_error_set(reterr, -EBADMSG, "blob %s is not a regular file", digest);
+    return move_fd(fd);
+}
+
+int image_blob_read(const char *images_dir, const char *digest, char **ret, size_t *ret_size,
+                    PdError *reterr)
+{
+    _cleanup_close_ int fd = -1;
+    _cleanup_free_ char *buf = NULL;
+    char got[IMAGE_DIGEST_SIZE];
+    ImageSha256 sha;
+    size_t n;
+    int r;
+
+    fd = image_blob_open(images_dir, digest, reterr);
+    if (fd < 0)
+        return fd;
+    r = read_fd_full(fd, IMAGE_DOCUMENT_MAX, &buf, &n);
+    if (r == -EFBIG)
+        return pd_error_set(reterr, r, "blob %s is larger than %u bytes", digest,
+                            IMAGE_DOCUMENT_MAX);
+    if (r < 0)
+        return pd_error_set(reterr, r, "cannot read blob %s: %s", digest, strerror(-r));
+    image_sha256_init(&sha);
+    image_sha256_update(&sha, buf, n);
+    image_sha256_digest(&sha, got);
+    if (!streq(got, digest))
+        return pd_error_set(reterr, -EBADMSG, "blob %s in the store has digest %s (corrupt)",
+                            digest, got);
+    *ret = move_ptr(buf);
+    *ret_size = n;
+    return 0;
+}
