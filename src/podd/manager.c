@@ -293,6 +293,41 @@ static void pod_rec_restore(PodRec *pr, json_t *st)
     }
 }
 
+/*
+ * Whether the container a pod's state file names was started for that pod,
+ * by the backend's own records under this instance's directories. A state
+ * file is only a file: one edited, restored from a backup or left by another
+ * instance may name anyone's container, and acting on it would stop that one.
+ * Logs a warning when it does not.
+ */
+static bool stored_ctr_is_pods(const RuntimeBackend *rt, const char *ns, const char *pod,
+                               const char *id)
+{
+    ContainerStatus cs = {0};
+    PdError e = {0};
+    char want[RUNTIME_OWNER_MAX];
+
+    (void)snprintf(want, sizeof(want), "%s/%s", ns, pod);
+    if (rt->ops->container_inspect(rt->ctx, id, &cs, &e) < 0) {
+        log_warning("pod=%s: its state names container '%s', which cannot be inspected (%s): "
+                    "left alone; continuing",
+                    want, id, e.message);
+        return false;
+    }
+    /* No records at all: nothing runs under that id for an action to harm. */
+    if (cs.state == CONTAINER_STATE_UNKNOWN || streq(cs.owner, want))
+        return true;
+    if (cs.owner[0])
+        log_warning("pod=%s: its state names container '%s', which belongs to pod %s: left "
+                    "alone; continuing",
+                    want, id, cs.owner);
+    else
+        log_warning("pod=%s: its state names container '%s', whose records do not say which pod "
+                    "it belongs to: left alone; continuing",
+                    want, id);
+    return false;
+}
+
 /* Stops and forgets what a previous daemon ran for a pod that is no longer desired. */
 static void cleanup_orphan(Manager *m, const char *name, json_t *st)
 {
@@ -316,7 +351,7 @@ static void cleanup_orphan(Manager *m, const char *name, json_t *st)
     {
         const char *id = json_string_value(json_object_get(cj, "id"));
 
-        if (id) {
+        if (id && stored_ctr_is_pods(rt, shell.namespace, name, id)) {
             (void)rt->ops->container_signal(rt->ctx, id, SIGKILL, NULL);
             /* At startup, before any pod runs: waiting for a busy cgroup here delays no one. */
             for (int i = 0; i < 250 && rt->ops->container_remove(rt->ctx, id, NULL) == -EBUSY; i++)

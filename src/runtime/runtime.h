@@ -360,10 +360,20 @@ typedef enum ContainerState {
 
 const char *container_state_to_string(ContainerState s);
 
+/* "<namespace>/<pod>": a namespace (63) and a pod name (253), with room to spare. */
+#define RUNTIME_OWNER_MAX 384
+
 typedef struct ContainerStatus {
     ContainerState state;
     pid_t monitor_pid, pid;
     ExitRecord exit; /* valid when state is EXITED */
+    /*
+     * The pod the container was started for, "<namespace>/<pod>", from the
+     * backend's own records of it (for native: the config.json it wrote
+     * under its run dir at start); "" when it has none (state UNKNOWN) or
+     * they are unreadable. A stored id is only as good as this check.
+     */
+    char owner[RUNTIME_OWNER_MAX];
 } ContainerStatus;
 
 /*
