@@ -105,6 +105,16 @@ static PodRec *pod_rec_new(Manager *m, const char *name, const char *namespace)
     return pr;
 }
 
+/* A pod gone for good takes its logs with it; one replaced under its name keeps them. */
+static void manager_forget_pod_logs(Manager *m, const char *namespace, const char *name)
+{
+    int r = runtime_pod_logs_remove(m->cfg.log_dir, namespace, name);
+
+    if (r < 0)
+        log_warning_errno(r, "pod=%s/%s: cannot remove its logs under %s; continuing", namespace,
+                          name, m->cfg.log_dir);
+}
+
 void manager_drop_pod(Manager *m, PodRec *pr)
 {
     for (size_t i = 0; i < m->n_pods; i++)
@@ -113,6 +123,7 @@ void manager_drop_pod(Manager *m, PodRec *pr)
             m->n_pods--;
             break;
         }
+    manager_forget_pod_logs(m, pr->namespace, pr->name);
     (void)state_store_remove_pod(m->store, pr->name);
     pod_rec_free(pr);
 }
@@ -328,8 +339,11 @@ static bool stored_ctr_is_pods(const RuntimeBackend *rt, const char *ns, const c
     return false;
 }
 
-/* Stops and forgets what a previous daemon ran for a pod that is no longer desired. */
-static void cleanup_orphan(Manager *m, const char *name, json_t *st)
+/*
+ * Stops and forgets what a previous daemon ran for a pod that is no longer
+ * desired in that version; for_good (no manifest names it any more): its logs too.
+ */
+static void cleanup_orphan(Manager *m, const char *name, json_t *st, bool for_good)
 {
     json_t *ctrs = json_object_get(st, "containers"), *cj;
     const char *ns = json_string_value(json_object_get(st, "namespace"));
@@ -359,6 +373,8 @@ static void cleanup_orphan(Manager *m, const char *name, json_t *st)
         }
     }
     (void)rt->ops->pod_destroy(rt->ctx, &shell, NULL);
+    if (for_good)
+        manager_forget_pod_logs(m, shell.namespace, name);
     (void)state_store_remove_pod(m->store, name);
     log_info("pod=%s/%s: removed, it belongs to no manifest", shell.namespace, name);
 }
@@ -848,7 +864,7 @@ int manager_start(Manager *m)
         if (r < 0)
             continue;
         if (!pr) {
-            cleanup_orphan(m, stored[i], st);
+            cleanup_orphan(m, stored[i], st, true);
             continue;
         }
         hash = json_string_value(json_object_get(st, "runningHash"));
@@ -858,7 +874,7 @@ int manager_start(Manager *m)
             /* Another version ran: stop it; the desired one starts after. */
             manager_event(m, pr, NULL, "Normal", "Replacing",
                           "the manifest changed while podd was down");
-            cleanup_orphan(m, stored[i], st);
+            cleanup_orphan(m, stored[i], st, false);
         }
     }
     m->ready = true;

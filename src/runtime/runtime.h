@@ -125,6 +125,13 @@ int container_config_save(const ContainerConfig *c, const char *path, PdError *r
 
 /* Where a pod's sandbox lives: <run_dir>/pods/<namespace>_<name>. Caller frees. */
 char *runtime_pod_dir(const char *run_dir, const Pod *pod);
+/*
+ * Removes a pod's log directory, <log_dir>/<namespace>_<pod>/, and every log
+ * in it: for a pod deleted for good, as kubelet removes a deleted pod's logs
+ * (a pod replaced under the same name keeps them, for --previous). Rotation
+ * caps what it holds, so this is quick. 0 when absent, else -errno. Does not log.
+ */
+int runtime_pod_logs_remove(const char *log_dir, const char *namespace, const char *pod);
 /* "<namespace>_<pod>_<container>"; caller frees. */
 char *runtime_container_id(const Pod *pod, const Container *c);
 
