@@ -85,6 +85,16 @@ static PodRec *pod_rec_new(Manager *m, const char *name, const char *namespace)
     return pr;
 }
 
+/* A pod gone for good takes its logs with it; one replaced under its name keeps them. */
+static void manager_forget_pod_logs(Manager *m, const char *namespace, const char *name)
+{
+    int r = runtime_pod_logs_remove(m->cfg.log_dir, namespace, name);
+
+    if (r < 0)
+        log_warning_errno(r, "pod=%s/%s: cannot remove its logs under %s; continuing", namespace,
+                          name, m->cfg.log_dir);
+}
+
 void manager_drop_pod(Manager *m, PodRec *pr)
 {
     for (size_t i = 0; i < m->n_pods; i++)
@@ -93,6 +103,7 @@ void manager_drop_pod(Manager *m, PodRec *pr)
             m->n_pods--;
             break;
         }
+    manager_forget_pod_logs(m, pr->namespace, pr->name);
     (void)state_store_remove_pod(m->store, pr->name);
     pod_rec_free(pr);
 }
@@ -303,8 +314,46 @@ static void pod_rec_restore(PodRec *pr, json_t *st)
     }
 }
 
-/* Stops and forgets what a previous daemon ran for a pod that is no longer desired. */
-static void cleanup_orphan(Manager *m, const char *name, json_t *st)
+/*
+ * Whether the container a pod's state file names was started for that pod,
+ * by the backend's own records under this instance's directories. A state
+ * file is only a file: one edited, restored from a backup or left by another
+ * instance may name anyone's container, and acting on it would stop that one.
+ * Logs a warning when it does not.
+ */
+static bool stored_ctr_is_pods(const RuntimeBackend *rt, const char *ns, const char *pod,
+                               const char *id)
+{
+    ContainerStatus cs = {0};
+    PdError e = {0};
+    char want[RUNTIME_OWNER_MAX];
+
+    (void)snprintf(want, sizeof(want), "%s/%s", ns, pod);
+    if (rt->ops->container_inspect(rt->ctx, id, &cs, &e) < 0) {
+        log_warning("pod=%s: its state names container '%s', which cannot be inspected (%s): "
+                    "left alone; continuing",
+                    want, id, e.message);
+        return false;
+    }
+    /* No records at all: nothing runs under that id for an action to harm. */
+    if (cs.state == CONTAINER_STATE_UNKNOWN || streq(cs.owner, want))
+        return true;
+    if (cs.owner[0])
+        log_warning("pod=%s: its state names container '%s', which belongs to pod %s: left "
+                    "alone; continuing",
+                    want, id, cs.owner);
+    else
+        log_warning("pod=%s: its state names container '%s', whose records do not say which pod "
+                    "it belongs to: left alone; continuing",
+                    want, id);
+    return false;
+}
+
+/*
+ * Stops and forgets what a previous daemon ran for a pod that is no longer
+ * desired in that version; for_good (no manifest names it any more): its logs too.
+ */
+static void cleanup_orphan(Manager *m, const char *name, json_t *st, bool for_good)
 {
     json_t *ctrs = json_object_get(st, "containers"), *cj;
     const char *ns = json_string_value(json_object_get(st, "namespace"));
@@ -326,7 +375,7 @@ static void cleanup_orphan(Manager *m, const char *name, json_t *st)
     {
         const char *id = json_string_value(json_object_get(cj, "id"));
 
-        if (id) {
+        if (id && stored_ctr_is_pods(rt, shell.namespace, name, id)) {
             (void)rt->ops->container_signal(rt->ctx, id, SIGKILL, NULL);
             /* At startup, before any pod runs: waiting for a busy cgroup here delays no one. */
             for (int i = 0; i < 250 && rt->ops->container_remove(rt->ctx, id, NULL) == -EBUSY; i++)
@@ -334,6 +383,8 @@ static void cleanup_orphan(Manager *m, const char *name, json_t *st)
         }
     }
     (void)rt->ops->pod_destroy(rt->ctx, &shell, NULL);
+    if (for_good)
+        manager_forget_pod_logs(m, shell.namespace, name);
     (void)state_store_remove_pod(m->store, name);
     log_info("pod=%s/%s: removed, it belongs to no manifest", shell.namespace, name);
 }
@@ -823,7 +874,7 @@ int manager_start(Manager *m)
         if (r < 0)
             continue;
         if (!pr) {
-            cleanup_orphan(m, stored[i], st);
+            cleanup_orphan(m, stored[i], st, true);
             continue;
         }
         hash = json_string_value(json_object_get(st, "runningHash"));
@@ -833,7 +884,7 @@ int manager_start(Manager *m)
             /* Another version ran: stop it; the desired one starts after. */
             manager_event(m, pr, NULL, "Normal", "Replacing",
                           "the manifest changed while podd was down");
-            cleanup_orphan(m, stored[i], st);
+            cleanup_orphan(m, stored[i], st, false);
         }
     }
     m->ready = true;

@@ -518,6 +518,24 @@ char *runtime_pod_dir(const char *run_dir, const Pod *pod)
                          pod->name);
 }
 
+/* A name from a state file may be anything: only one path component is a name. */
+static bool path_name_ok(const char *s)
+{
+    return s && s[0] && !strchr(s, '/') && !streq(s, ".") && !streq(s, "..");
+}
+
+int runtime_pod_logs_remove(const char *log_dir, const char *namespace, const char *pod)
+{
+    _cleanup_free_ char *dir = NULL;
+
+    if (!path_name_ok(namespace) || !path_name_ok(pod))
+        return -EINVAL;
+    dir = strdup_printf("%s/%s_%s", log_dir, namespace, pod);
+    if (!dir)
+        return -ENOMEM;
+    return rm_rf(dir);
+}
+
 char *runtime_container_id(const Pod *pod, const Container *c)
 {
     return strdup_printf("%s_%s_%s", pod->namespace ? pod->namespace : "default", pod->name,

@@ -29,6 +29,7 @@ typedef enum FakeState {
 
 typedef struct FakeCtr {
     char *id;
+    char owner[RUNTIME_OWNER_MAX]; /* "<namespace>/<pod>" of the last start */
     RuntimeFakeScript script;
     FakeState state;
     bool held; /* its starter waits for runtime_fake_release_start() */
@@ -280,6 +281,8 @@ static int fake_start_begin(void *userdata, const Pod *pod, const Container *ct,
         fake_proc_reap(&c->starter);
         return fd;
     }
+    (void)snprintf(c->owner, sizeof(c->owner), "%s/%s", pod->namespace ? pod->namespace : "default",
+                   pod->name);
     c->state = FAKE_STARTING;
     c->exit = (ExitRecord){.exit_code = -1};
     now_rfc3339(c->exit.started_at);
@@ -399,6 +402,8 @@ static int fake_inspect(void *userdata, const char *id, ContainerStatus *ret, Pd
         s.state = CONTAINER_STATE_EXITED;
         s.exit = c->exit;
     }
+    if (s.state != CONTAINER_STATE_UNKNOWN)
+        (void)snprintf(s.owner, sizeof(s.owner), "%s", c->owner);
     *ret = s;
     return 0;
 }

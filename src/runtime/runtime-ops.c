@@ -311,6 +311,29 @@ static int native_container_exec_op(void *userdata, const char *id, char *const 
     return 0;
 }
 
+/*
+ * The pod a container was started for, from the config.json written at its
+ * start under this instance's run dir: its id must be the directory's (a
+ * file copied from elsewhere is no record of ours) and end in
+ * "_<pod>_<name>", the rest being the namespace. "" when any of it fails.
+ */
+static void native_container_owner(const char *cfg_path, const char *id,
+                                   char owner[RUNTIME_OWNER_MAX])
+{
+    _cleanup_(container_config_freep) ContainerConfig *c = NULL;
+    _cleanup_free_ char *suffix = NULL;
+    size_t n;
+
+    owner[0] = 0;
+    if (container_config_load(cfg_path, &c, NULL) < 0 || !c->id || !c->pod || !c->name ||
+        !streq(c->id, id))
+        return;
+    suffix = strdup_printf("_%s_%s", c->pod, c->name);
+    if (!suffix || !endswith(id, suffix) || (n = strlen(id) - strlen(suffix)) == 0)
+        return;
+    (void)snprintf(owner, RUNTIME_OWNER_MAX, "%.*s/%s", (int)n, id, c->pod);
+}
+
 static int native_container_inspect(void *userdata, const char *id, ContainerStatus *ret,
                                     PdError *reterr)
 {
@@ -342,6 +365,8 @@ static int native_container_inspect(void *userdata, const char *id, ContainerSta
         s.state = CONTAINER_STATE_STARTING;
     else if (access(cfg, F_OK) == 0)
         s.state = CONTAINER_STATE_CREATED;
+    if (s.state != CONTAINER_STATE_UNKNOWN)
+        native_container_owner(cfg, id, s.owner);
     *ret = s;
     return 0;
 }

@@ -125,6 +125,13 @@ int container_config_save(const ContainerConfig *c, const char *path, PdError *r
 
 /* Where a pod's sandbox lives: <run_dir>/pods/<namespace>_<name>. Caller frees. */
 char *runtime_pod_dir(const char *run_dir, const Pod *pod);
+/*
+ * Removes a pod's log directory, <log_dir>/<namespace>_<pod>/, and every log
+ * in it: for a pod deleted for good, as kubelet removes a deleted pod's logs
+ * (a pod replaced under the same name keeps them, for --previous). Rotation
+ * caps what it holds, so this is quick. 0 when absent, else -errno. Does not log.
+ */
+int runtime_pod_logs_remove(const char *log_dir, const char *namespace, const char *pod);
 /* "<namespace>_<pod>_<container>"; caller frees. */
 char *runtime_container_id(const Pod *pod, const Container *c);
 
@@ -360,10 +367,20 @@ typedef enum ContainerState {
 
 const char *container_state_to_string(ContainerState s);
 
+/* "<namespace>/<pod>": a namespace (63) and a pod name (253), with room to spare. */
+#define RUNTIME_OWNER_MAX 384
+
 typedef struct ContainerStatus {
     ContainerState state;
     pid_t monitor_pid, pid;
     ExitRecord exit; /* valid when state is EXITED */
+    /*
+     * The pod the container was started for, "<namespace>/<pod>", from the
+     * backend's own records of it (for native: the config.json it wrote
+     * under its run dir at start); "" when it has none (state UNKNOWN) or
+     * they are unreadable. A stored id is only as good as this check.
+     */
+    char owner[RUNTIME_OWNER_MAX];
 } ContainerStatus;
 
 /*

@@ -627,6 +627,33 @@ def test_sigterm_with_keep_leaves_pods_running(daemon):
     wait_for("adoption", lambda: "Adopted" in daemon.log())
 
 
+def test_orphan_state_naming_another_pods_container_leaves_it_running(daemon):
+    a, b = unique("own-a"), unique("own-b")
+    daemon.start("--on-exit", "keep")
+    daemon.write("a.yaml", pod_yaml(a, containers=[{"name": "app", "cmd": "sleep 3600"}]))
+    daemon.write("b.yaml", pod_yaml(b, containers=[{"name": "app", "cmd": "sleep 3600"}]))
+    wait_for("a's app", lambda: daemon.ctr_pid(a, "app"))
+    b_first = wait_for("b's app", lambda: daemon.ctr_pid(b, "app"))
+    wait_for("a's state", lambda: (daemon.pod_state(a) or {}).get("phase") == "Running")
+    assert daemon.stop() == 0
+    # While podd is down: a's manifest goes and its state names b's container too.
+    os.unlink(os.path.join(daemon.manifests, "a.yaml"))
+    path = os.path.join(daemon.state, "pods", a, "state.json")
+    st = daemon.pod_state(a)
+    st["containers"]["stolen"] = dict(st["containers"]["app"], id=f"default_{b}_app")
+    with open(path, "w") as f:
+        json.dump(st, f)
+    daemon.start()
+    # The cleanup kills before it forgets: once a's state is gone, b would be dead.
+    wait_for("a to be cleaned up", lambda: not os.path.exists(path))
+    assert daemon.ctr_pid(a, "app") is None
+    assert daemon.ctr_pid(b, "app") == b_first
+    assert (f"its state names container 'default_{b}_app', which belongs to pod default/{b}: "
+            "left alone" in daemon.log())
+    time.sleep(0.5)
+    assert daemon.ctr_pid(b, "app") == b_first
+
+
 def test_sigterm_with_stop_stops_in_reverse_graph_order(daemon):
     pod = unique("rev")
     daemon.start()

@@ -180,6 +180,32 @@ def test_follow_keeps_going_across_restarts_and_previous_shows_the_last_run(daem
     assert second.text() == "bye 3\n"
 
 
+def test_a_deleted_pods_log_directory_goes_with_it(daemon):
+    live, offline, kept = unique("gone"), unique("gone-off"), unique("stays")
+    daemon.start("--on-exit", "keep")
+    for name in (live, offline, kept):
+        daemon.write(f"{name}.yaml", pod_yaml(name, containers=[
+            {"name": "app", "cmd": "echo hello; sleep 3600"}]))
+    for name in (live, offline, kept):
+        wait_for(f"{name}'s log", lambda: daemon.ctr_log(name, "app") == ["hello"])
+
+    def log_dir(name):
+        return os.path.join(daemon.logs, f"default_{name}")
+
+    # Deleted while podd runs: gone once the pod is.
+    os.unlink(os.path.join(daemon.manifests, f"{live}.yaml"))
+    wait_for("the pod to go", lambda: daemon.pod_state(live) is None)
+    assert not os.path.exists(log_dir(live))
+    # Deleted while podd was down: the next podd removes it, logs too.
+    assert daemon.stop() == 0
+    os.unlink(os.path.join(daemon.manifests, f"{offline}.yaml"))
+    daemon.start()
+    wait_for("the orphan to go", lambda: daemon.pod_state(offline) is None)
+    assert not os.path.exists(log_dir(offline))
+    # The pod still wanted keeps its log.
+    assert daemon.ctr_log(kept, "app") == ["hello"]
+
+
 def test_previous_of_a_container_that_never_restarted_is_an_error(daemon):
     pod = unique("noprev")
     daemon.start()
