@@ -203,7 +203,8 @@ static int write_all(int fd, const uint8_t *p, size_t n)
  * goes, and renames it to its digest when the content is what was expected.
  */
 static int blob_store(const char *images_dir, int src_fd, const void *data, uint64_t size,
-                      const char *digest, char ret_digest[static IMAGE_DIGEST_SIZE], PdError *reterr)
+                      const char *digest, char ret_digest[static IMAGE_DIGEST_SIZE],
+                      PdError *reterr)
 {
     _cleanup_close_ int dir_fd = -1, fd = -1;
     _cleanup_free_ uint8_t *buf = NULL;

@@ -292,7 +292,7 @@ int image_index_select(const ImageIndex *idx, const ImagePlatform *host);
 /* ---- loading archives and layouts ------------------------------------------------------- */
 
 typedef struct ImageLoaded {
-    char *name;                             /* ref.name annotation or RepoTag; NULL if none */
+    char *name;                              /* ref.name annotation or RepoTag; NULL if none */
     char manifest_digest[IMAGE_DIGEST_SIZE]; /* of the manifest, stored as a blob */
     ImageManifest *manifest;
     ImageConfig *config;

@@ -70,7 +70,7 @@ START_TEST(test_sha256_streamed)
 {
     /* One million 'a' (FIPS 180-4), fed in chunks that straddle every block boundary. */
     static const size_t chunks[] = {1, 63, 64, 65, 55, 56, 57, 127, 1000, 4096};
-    char *buf = malloc(1000000), got[IMAGE_DIGEST_MAX];
+    char *buf = malloc(1000000), got[IMAGE_DIGEST_SIZE];
     ImageSha256 s;
     size_t done = 0;
 
@@ -162,7 +162,7 @@ END_TEST
 START_TEST(test_blob_read_detects_corruption)
 {
     _cleanup_free_ char *path = NULL, *data = NULL;
-    char digest[IMAGE_DIGEST_MAX];
+    char digest[IMAGE_DIGEST_SIZE];
     PdError err = {};
     FILE *f;
     size_t n;
