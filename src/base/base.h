@@ -171,6 +171,43 @@ int strbuf_append(StrBuf *b, const char *s, size_t n);
 int strbuf_printf(StrBuf *b, const char *fmt, ...) _printf_(2, 3);
 void strbuf_done(StrBuf *b);
 
+/* ---- string tables ------------------------------------------------------------ */
+
+/*
+ * DEFINE_STRING_TABLE(name, Type, MAX, [VALUE] = "string", ...) defines the
+ * table name_table and name_to_string(), which returns NULL for a value
+ * outside [0, MAX) or one without a string. DEFINE_STRING_TABLE_FROM(name,
+ * Type, MAX, INVALID) then defines name_from_string() over the same table:
+ * the value whose string equals s, INVALID for NULL or an unknown string.
+ * The PRIVATE forms make the functions static (and silent when unused).
+ */
+#define _DEFINE_STRING_TABLE(scope, name, type, max, ...)                                          \
+    static const char *const name##_table[max] = {__VA_ARGS__};                                    \
+    scope const char *name##_to_string(type v)                                                     \
+    {                                                                                              \
+        if ((int)v < 0 || (int)v >= (int)(max))                                                    \
+            return NULL;                                                                           \
+        return name##_table[v];                                                                    \
+    }
+
+#define _DEFINE_STRING_TABLE_FROM(scope, name, type, max, invalid)                                 \
+    scope type name##_from_string(const char *s)                                                   \
+    {                                                                                              \
+        for (int i = 0; s && i < (int)(max); i++)                                                  \
+            if (name##_table[i] && streq(name##_table[i], s))                                      \
+                return (type)i;                                                                    \
+        return invalid;                                                                            \
+    }
+
+#define DEFINE_STRING_TABLE(name, type, max, ...)                                                  \
+    _DEFINE_STRING_TABLE(, name, type, max, __VA_ARGS__)
+#define DEFINE_STRING_TABLE_FROM(name, type, max, invalid)                                         \
+    _DEFINE_STRING_TABLE_FROM(, name, type, max, invalid)
+#define DEFINE_PRIVATE_STRING_TABLE(name, type, max, ...)                                          \
+    _DEFINE_STRING_TABLE(static _unused_, name, type, max, __VA_ARGS__)
+#define DEFINE_PRIVATE_STRING_TABLE_FROM(name, type, max, invalid)                                 \
+    _DEFINE_STRING_TABLE_FROM(static _unused_, name, type, max, invalid)
+
 /* ---- numbers ------------------------------------------------------------------ */
 
 /* Strict decimal parse of a whole string into int64 (no sign prefix '+', no spaces). */

@@ -5,10 +5,10 @@
 
 #include "runtime-internal.h"
 
-static const char *const mount_kind_table[_MOUNT_KIND_MAX] = {
-    [MOUNT_KIND_HOST_PATH] = "hostPath",
-    [MOUNT_KIND_EMPTY_DIR] = "emptyDir",
-};
+DEFINE_PRIVATE_STRING_TABLE(
+    mount_kind, MountKind,
+    _MOUNT_KIND_MAX, [MOUNT_KIND_HOST_PATH] = "hostPath", [MOUNT_KIND_EMPTY_DIR] = "emptyDir")
+DEFINE_PRIVATE_STRING_TABLE_FROM(mount_kind, MountKind, _MOUNT_KIND_MAX, _MOUNT_KIND_INVALID)
 
 static const struct {
     int resource;
@@ -160,8 +160,9 @@ json_t *container_config_to_json(const ContainerConfig *c)
         json_t *mo = json_object();
 
         ok = mo && json_array_append_new(mounts, mo) == 0 &&
-             jset_str(mo, "kind", mount_kind_table[m->kind]) && jset_str(mo, "source", m->source) &&
-             jset_str(mo, "destination", m->destination) && jset_str(mo, "subPath", m->sub_path) &&
+             jset_str(mo, "kind", mount_kind_to_string(m->kind)) &&
+             jset_str(mo, "source", m->source) && jset_str(mo, "destination", m->destination) &&
+             jset_str(mo, "subPath", m->sub_path) &&
              jset_str(mo, "hostPathType", host_path_type_to_string(m->host_path_type)) &&
              jset(mo, "readOnly", json_boolean(m->read_only));
     }
@@ -274,6 +275,7 @@ static int get_strv(json_t *o, const char *k, char ***ret, PdError *reterr)
 static int mount_from_json(json_t *o, size_t i, MountSpec *m, PdError *reterr)
 {
     _cleanup_free_ char *kind = NULL, *type = NULL;
+    MountKind k;
     int r;
 
     if (!json_is_object(o))
@@ -285,11 +287,10 @@ static int mount_from_json(json_t *o, size_t i, MountSpec *m, PdError *reterr)
         (r = get_str(o, "hostPathType", false, false, &type, reterr)) < 0 ||
         (r = get_bool(o, "readOnly", &m->read_only, reterr)) < 0)
         return pd_error_prefix(reterr, r, "mounts[%zu]", i);
-    m->kind = MOUNT_KIND_HOST_PATH;
-    if (kind && streq(kind, "emptyDir"))
-        m->kind = MOUNT_KIND_EMPTY_DIR;
-    else if (kind && !streq(kind, "hostPath"))
+    k = kind ? mount_kind_from_string(kind) : MOUNT_KIND_HOST_PATH;
+    if (k < 0)
         return pd_error_set(reterr, -EINVAL, "config: mounts[%zu]: unknown kind '%s'", i, kind);
+    m->kind = k;
     m->host_path_type = HOST_PATH_UNSET;
     if (type) {
         HostPathType t = host_path_type_from_string(type);

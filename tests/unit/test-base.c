@@ -74,6 +74,38 @@ START_TEST(test_strings)
 }
 END_TEST
 
+/* A table with a gap, as the macro's users have (HOST_PATH_UNSET = ""; values without a string). */
+typedef enum Fruit {
+    FRUIT_APPLE,
+    FRUIT_UNNAMED,
+    FRUIT_PEAR,
+    _FRUIT_MAX,
+    _FRUIT_INVALID = -EINVAL,
+} Fruit;
+
+DEFINE_PRIVATE_STRING_TABLE(fruit, Fruit,
+                            _FRUIT_MAX, [FRUIT_APPLE] = "apple", [FRUIT_PEAR] = "pear")
+DEFINE_PRIVATE_STRING_TABLE_FROM(fruit, Fruit, _FRUIT_MAX, _FRUIT_INVALID)
+
+START_TEST(test_string_table)
+{
+    ck_assert_str_eq(fruit_to_string(FRUIT_APPLE), "apple");
+    ck_assert_str_eq(fruit_to_string(FRUIT_PEAR), "pear");
+    ck_assert_ptr_null(fruit_to_string(FRUIT_UNNAMED));
+    ck_assert_ptr_null(fruit_to_string(_FRUIT_MAX));
+    ck_assert_ptr_null(fruit_to_string(_FRUIT_INVALID));
+    ck_assert_int_eq(fruit_from_string("pear"), FRUIT_PEAR);
+    ck_assert_int_eq(fruit_from_string("apple"), FRUIT_APPLE);
+    /* Exact and case-sensitive; NULL and the gap match nothing. */
+    ck_assert_int_eq(fruit_from_string("Pear"), _FRUIT_INVALID);
+    ck_assert_int_eq(fruit_from_string(""), _FRUIT_INVALID);
+    ck_assert_int_eq(fruit_from_string(NULL), _FRUIT_INVALID);
+    for (int i = 0; i < _FRUIT_MAX; i++)
+        if (fruit_to_string((Fruit)i))
+            ck_assert_int_eq(fruit_from_string(fruit_to_string((Fruit)i)), i);
+}
+END_TEST
+
 static const struct {
     const char *s;
     int r;
@@ -219,6 +251,7 @@ int main(void)
     tcase_add_test(tc, test_strings);
     tcase_add_loop_test(tc, test_parse_int64, 0, ELEMENTSOF(ints));
     tcase_add_test(tc, test_strbuf);
+    tcase_add_test(tc, test_string_table);
     tcase_add_test(tc, test_atomic_write_and_read);
     tcase_add_test(tc, test_log_levels);
     tcase_add_loop_test(tc, test_escape_untrusted, 0, ELEMENTSOF(escapes));
