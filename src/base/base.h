@@ -3,8 +3,9 @@
 
 /*
  * base: the libc-only helpers every other module builds on: cleanup
- * attributes, the PdError convention, logging, string vectors, small
- * string and number helpers, whole-file reads and atomic writes.
+ * attributes, the PdError convention, logging, string vectors and
+ * string tables, small string and number helpers, whole-file reads,
+ * atomic writes and tree removal.
  * Nothing here logs above debug except the log functions themselves.
  */
 
@@ -222,11 +223,39 @@ int parse_int64(const char *s, int64_t *ret);
  */
 int read_fd_full(int fd, size_t max, char **ret, size_t *ret_size);
 
+typedef enum WriteFileFlags {
+    /* fsync the file before the rename and its directory after it: the write survives a crash */
+    WRITE_FILE_SYNC = 1 << 0,
+} WriteFileFlags;
+
 /*
- * Writes data to dir_fd/name atomically: temporary file in the same
- * directory, fsync, rename, fsync of the directory. Returns 0 or -errno.
+ * Replaces dir_fd/path with data atomically: a reader sees the old file or
+ * the new one, never a part. data goes to a temporary file ".#NAME.PID.tmp"
+ * beside path (write_file_is_temp() tells such names), is written in full,
+ * then renamed over path; with WRITE_FILE_SYNC the file is synced before the
+ * rename and the directory after it. path may have directories in front of
+ * its name; dir_fd may be AT_FDCWD. mode applies when the file is new.
+ * Returns 0 or -errno; on failure before the rename the temporary is removed.
  */
-int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t size, mode_t mode);
+int write_file_atomic(int dir_fd, const char *path, const void *data, size_t size, mode_t mode,
+                      WriteFileFlags flags);
+/* write_file_atomic() with WRITE_FILE_SYNC: for state that must survive a crash. */
+static inline int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t size,
+                                       mode_t mode)
+{
+    return write_file_atomic(dir_fd, name, data, size, mode, WRITE_FILE_SYNC);
+}
+/* True for the names write_file_atomic() gives its temporary files. */
+bool write_file_is_temp(const char *name);
+
+/*
+ * Removes dir_fd/path and, when it is a directory, everything below it
+ * (rm -r), never descending into another file system: a mount point below
+ * path is left alone and reported as -EBUSY. Goes on past failures and
+ * returns the first; a path that does not exist gives 0. dir_fd may be
+ * AT_FDCWD.
+ */
+int rm_rf_at(int dir_fd, const char *path);
 
 /* Monotonic and realtime clocks in microseconds. */
 uint64_t now_monotonic_usec(void);

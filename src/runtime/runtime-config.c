@@ -474,28 +474,15 @@ int container_config_load(const char *path, ContainerConfig **ret, PdError *rete
 
 int write_json_file(const char *path, json_t *j, mode_t mode)
 {
-    _cleanup_free_ char *dir = NULL, *text = NULL;
-    _cleanup_close_ int dfd = -1;
-    const char *base;
-    char *slash;
+    _cleanup_free_ char *text = NULL;
+    size_t n;
 
-    dir = strdup(path);
-    if (!dir)
-        return -ENOMEM;
-    slash = strrchr(dir, '/');
-    if (!slash)
-        return -EINVAL;
-    *slash = 0;
-    base = path + (slash - dir) + 1;
     text = json_dumps(j, JSON_COMPACT);
     if (!text)
         return -ENOMEM;
-    dfd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return -errno;
-    size_t n = strlen(text);
+    n = strlen(text);
     text[n] = '\n';
-    return write_file_atomic_at(dfd, base, text, n + 1, mode);
+    return write_file_atomic(AT_FDCWD, path, text, n + 1, mode, WRITE_FILE_SYNC);
 }
 
 int container_config_save(const ContainerConfig *c, const char *path, PdError *reterr)
@@ -534,7 +521,7 @@ int runtime_pod_logs_remove(const char *log_dir, const char *namespace, const ch
     dir = strdup_printf("%s/%s_%s", log_dir, namespace, pod);
     if (!dir)
         return -ENOMEM;
-    return rm_rf(dir);
+    return rm_rf_at(AT_FDCWD, dir);
 }
 
 char *runtime_container_id(const Pod *pod, const Container *c)

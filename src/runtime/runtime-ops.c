@@ -407,7 +407,7 @@ static int native_container_remove(void *userdata, const char *id, PdError *rete
     lock = container_lock_try(dir);
     if (lock == -EBUSY)
         return pd_error_set(reterr, -EBUSY, "container %s: its podd-monitor is still there", id);
-    r = rm_rf(dir);
+    r = rm_rf_at(AT_FDCWD, dir);
     if (r < 0)
         return pd_error_set(reterr, r, "remove %s: %s", dir, RUNTIME_STRERROR(r));
     return 0;

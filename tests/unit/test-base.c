@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <check.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "base/base.h"
+#include "unit-util.h"
 
 START_TEST(test_error_format)
 {
@@ -182,6 +186,186 @@ START_TEST(test_atomic_write_and_read)
 }
 END_TEST
 
+static char *read_path(const char *path)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char *buf = NULL;
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(read_fd_full(fd, 1 << 20, &buf, NULL), 0);
+    return buf;
+}
+
+static size_t count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    size_t n = 0;
+
+    ck_assert_ptr_nonnull(d);
+    while ((de = readdir(d)))
+        if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+            n++;
+    closedir(d);
+    return n;
+}
+
+START_TEST(test_atomic_write_paths)
+{
+    char dir[] = "/tmp/podd-test-base.XXXXXX", path[256], rel[256];
+    _cleanup_free_ char *a = NULL, *b = NULL;
+    struct stat st;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    (void)snprintf(path, sizeof(path), "%s/sub", dir);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+
+    /* A path with directories, relative to the working directory, without fsync. */
+    (void)umask(022);
+    (void)snprintf(path, sizeof(path), "%s/sub/exit.json", dir);
+    ck_assert_int_eq(write_file_atomic(AT_FDCWD, path, "{}\n", 3, 0640, 0), 0);
+    a = read_path(path);
+    ck_assert_str_eq(a, "{}\n");
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0640);
+
+    /* Replaced with sync; the temporary lies beside it and is gone afterwards. */
+    ck_assert_int_eq(write_file_atomic(AT_FDCWD, path, "{\"x\":1}\n", 8, 0644, WRITE_FILE_SYNC), 0);
+    b = read_path(path);
+    ck_assert_str_eq(b, "{\"x\":1}\n");
+    (void)snprintf(path, sizeof(path), "%s/sub", dir);
+    ck_assert_uint_eq(count_entries(path), 1);
+
+    /* A relative path under a directory fd, and a failure that leaves nothing behind. */
+    {
+        _cleanup_close_ int dfd = open(dir, O_DIRECTORY | O_CLOEXEC);
+
+        ck_assert_int_ge(dfd, 0);
+        ck_assert_int_eq(write_file_atomic(dfd, "sub/state", "s", 1, 0600, WRITE_FILE_SYNC), 0);
+        ck_assert_int_eq(write_file_atomic(dfd, "missing/state", "s", 1, 0600, 0), -ENOENT);
+        ck_assert_int_eq(write_file_atomic(dfd, "sub/", "s", 1, 0600, 0), -EINVAL);
+        /* Renaming over a directory fails after the write: the temporary is removed. */
+        ck_assert_int_eq(write_file_atomic(dfd, "sub", "s", 1, 0600, 0), -EISDIR);
+        ck_assert_uint_eq(count_entries(dir), 1);
+    }
+    (void)snprintf(rel, sizeof(rel), ".#state.%ld.tmp", (long)getpid());
+    ck_assert(write_file_is_temp(rel));
+    ck_assert(!write_file_is_temp("state"));
+    ck_assert(!write_file_is_temp(".#state"));
+
+    ck_assert_int_eq(rm_rf_at(AT_FDCWD, dir), 0);
+    ck_assert_int_eq(access(dir, F_OK), -1);
+}
+END_TEST
+
+static void make_tree(const char *root)
+{
+    char p[512];
+    _cleanup_close_ int fd = -1;
+
+    ck_assert_int_eq(mkdir(root, 0755), 0);
+    (void)snprintf(p, sizeof(p), "%s/a", root);
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+    (void)snprintf(p, sizeof(p), "%s/a/b", root);
+    ck_assert_int_eq(mkdir(p, 0700), 0);
+    (void)snprintf(p, sizeof(p), "%s/a/b/file", root);
+    fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    ck_assert_int_ge(fd, 0);
+    (void)snprintf(p, sizeof(p), "%s/a/fifo", root);
+    ck_assert_int_eq(mkfifo(p, 0600), 0);
+    (void)snprintf(p, sizeof(p), "%s/empty", root);
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+}
+
+START_TEST(test_rm_rf)
+{
+    char dir[] = "/tmp/podd-test-base.XXXXXX", tree[256], outside[256], p[512];
+    _cleanup_close_ int dfd = -1;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    (void)snprintf(outside, sizeof(outside), "%s/outside", dir);
+    ck_assert_int_eq(mkdir(outside, 0755), 0);
+    (void)snprintf(p, sizeof(p), "%s/keep", outside);
+    ck_assert_int_eq(write_file_atomic(AT_FDCWD, p, "k", 1, 0644, 0), 0);
+
+    /* A tree with a symlink to a directory outside it: the link goes, not what it points to. */
+    (void)snprintf(tree, sizeof(tree), "%s/tree", dir);
+    make_tree(tree);
+    (void)snprintf(p, sizeof(p), "%s/a/link", tree);
+    ck_assert_int_eq(symlink(outside, p), 0);
+    ck_assert_int_eq(rm_rf_at(AT_FDCWD, tree), 0);
+    ck_assert_int_eq(access(tree, F_OK), -1);
+    (void)snprintf(p, sizeof(p), "%s/keep", outside);
+    ck_assert_int_eq(access(p, F_OK), 0);
+
+    /* Relative to a directory fd; a file alone; something absent is no error. */
+    dfd = open(dir, O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_ge(dfd, 0);
+    make_tree(tree);
+    ck_assert_int_eq(rm_rf_at(dfd, "tree/a"), 0);
+    ck_assert_uint_eq(count_entries(tree), 1);
+    ck_assert_int_eq(rm_rf_at(dfd, "tree"), 0);
+    ck_assert_int_eq(rm_rf_at(dfd, "outside/keep"), 0);
+    ck_assert_uint_eq(count_entries(outside), 0);
+    ck_assert_int_eq(rm_rf_at(dfd, "tree"), 0);
+    ck_assert_int_eq(rm_rf_at(dfd, "outside/nothing/here"), 0);
+
+    ck_assert_int_eq(rm_rf_at(AT_FDCWD, dir), 0);
+    ck_assert_int_eq(access(dir, F_OK), -1);
+}
+END_TEST
+
+/* Enters a mount namespace of our own, where we may mount; false when the host allows none. */
+static bool private_mounts(void)
+{
+    if (unshare(CLONE_NEWNS) < 0 && unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+        return false;
+    return mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0;
+}
+
+/* Whether private_mounts() works here, tried in a child so that this process stays as it is. */
+static bool can_mount(void)
+{
+    int status;
+    pid_t pid = fork();
+
+    if (pid < 0)
+        return false;
+    if (pid == 0)
+        _exit(private_mounts() ? 0 : 1);
+    return waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+START_TEST(test_rm_rf_stops_at_mounts)
+{
+    char dir[] = "/tmp/podd-test-base.XXXXXX", mnt[256], p[512];
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    /* Check runs each test in a child process: the namespace ends with it. */
+    ck_assert(private_mounts());
+    (void)snprintf(mnt, sizeof(mnt), "%s/t", dir);
+    make_tree(mnt);
+    (void)snprintf(mnt, sizeof(mnt), "%s/t/a/b", dir);
+    ck_assert_int_eq(mount("tmpfs", mnt, "tmpfs", 0, "size=64k"), 0);
+    (void)snprintf(p, sizeof(p), "%s/on-tmpfs", mnt);
+    ck_assert_int_eq(write_file_atomic(AT_FDCWD, p, "x", 1, 0644, 0), 0);
+
+    /* Everything but the mount point and the directories above it goes; the tmpfs is untouched. */
+    (void)snprintf(p, sizeof(p), "%s/t", dir);
+    ck_assert_int_eq(rm_rf_at(AT_FDCWD, p), -EBUSY);
+    (void)snprintf(p, sizeof(p), "%s/on-tmpfs", mnt);
+    ck_assert_int_eq(access(p, F_OK), 0);
+    (void)snprintf(p, sizeof(p), "%s/t/a/fifo", dir);
+    ck_assert_int_eq(access(p, F_OK), -1);
+    (void)snprintf(p, sizeof(p), "%s/t/empty", dir);
+    ck_assert_int_eq(access(p, F_OK), -1);
+
+    ck_assert_int_eq(umount2(mnt, MNT_DETACH), 0);
+    ck_assert_int_eq(rm_rf_at(AT_FDCWD, dir), 0);
+    ck_assert_int_eq(access(dir, F_OK), -1);
+}
+END_TEST
+
 START_TEST(test_log_levels)
 {
     ck_assert_int_eq(log_level_from_string("debug"), LOG_LEVEL_DEBUG);
@@ -253,6 +437,12 @@ int main(void)
     tcase_add_test(tc, test_strbuf);
     tcase_add_test(tc, test_string_table);
     tcase_add_test(tc, test_atomic_write_and_read);
+    tcase_add_test(tc, test_atomic_write_paths);
+    tcase_add_test(tc, test_rm_rf);
+    if (can_mount())
+        tcase_add_test(tc, test_rm_rf_stops_at_mounts);
+    else
+        fprintf(stderr, "# skipping test_rm_rf_stops_at_mounts: no mount namespace here\n");
     tcase_add_test(tc, test_log_levels);
     tcase_add_loop_test(tc, test_escape_untrusted, 0, ELEMENTSOF(escapes));
     tcase_add_test(tc, test_escape_untrusted_truncates_cleanly);
