@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "base.h"
 
@@ -177,20 +176,4 @@ static int rm_rf_entry(int dir_fd, const char *name, const dev_t *dev)
 int rm_rf_at(int dir_fd, const char *path)
 {
     return rm_rf_entry(dir_fd, path, NULL);
-}
-
-uint64_t now_monotonic_usec(void)
-{
-    struct timespec ts;
-
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-uint64_t now_realtime_usec(void)
-{
-    struct timespec ts;
-
-    (void)clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }

@@ -5,7 +5,7 @@
  * base: the libc-only helpers every other module builds on: cleanup
  * attributes, the PdError convention, logging, string vectors and
  * string tables, small string and number helpers, whole-file reads,
- * atomic writes and tree removal.
+ * atomic writes and tree removal, RFC 3339 times, content hashes.
  * Nothing here logs above debug except the log functions themselves.
  */
 
@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- cleanup and ownership ---------------------------------------------- */
@@ -257,6 +258,33 @@ bool write_file_is_temp(const char *name);
  */
 int rm_rf_at(int dir_fd, const char *path);
 
+/* ---- time --------------------------------------------------------------------- */
+
 /* Monotonic and realtime clocks in microseconds. */
 uint64_t now_monotonic_usec(void);
 uint64_t now_realtime_usec(void);
+
+/* Room for either RFC 3339 form below, NUL included. */
+#define RFC3339_MAX 40
+
+/*
+ * Formats a wall-clock time (microseconds since the epoch, as
+ * now_realtime_usec() gives) in UTC at second resolution, as Kubernetes
+ * renders times: "2026-11-22T10:36:01Z" (the fraction is dropped, not
+ * rounded). size >= RFC3339_MAX always suffices. Returns buf.
+ */
+char *format_rfc3339(uint64_t realtime_usec, char *buf, size_t size);
+/* The same with nanoseconds, "2026-11-22T10:36:01.123456789Z": CRI log lines, exit records. */
+char *format_rfc3339_nano(const struct timespec *ts, char *buf, size_t size);
+
+/* ---- content hashes ------------------------------------------------------------ */
+
+/* SHA-256 in lower-case hex, NUL included. */
+#define CONTENT_HASH_MAX 65
+
+/*
+ * The identity of a spec or a file's content: SHA-256 (FIPS 180-4) of the
+ * size bytes at data, in lower-case hex. Equal hashes mean equal content;
+ * the value is stable across versions of podd, so it may be stored.
+ */
+void content_hash(const void *data, size_t size, char out[static CONTENT_HASH_MAX]);

@@ -9,7 +9,6 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
-#include <time.h>
 
 #include "runtime-internal.h"
 
@@ -104,16 +103,6 @@ int pid_file_write(const char *path, pid_t pid, uint64_t start_time)
     n = snprintf(buf, sizeof(buf), "%d %" PRIu64 "\n", (int)pid, start_time);
     /* No fsync: the run dir is volatile (tmpfs) and this is on the container start path. */
     return write_file_atomic(AT_FDCWD, path, buf, (size_t)n, 0644, 0);
-}
-
-void format_rfc3339_nano(const struct timespec *ts, char *buf, size_t size)
-{
-    struct tm tm;
-    char date[32];
-
-    (void)gmtime_r(&ts->tv_sec, &tm);
-    (void)strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
-    (void)snprintf(buf, size, "%s.%09ldZ", date, (long)ts->tv_nsec);
 }
 
 /* Appends s to b as a JSON string (quotes and escapes); bytes >= 0x80 pass through. */

@@ -366,6 +366,88 @@ START_TEST(test_rm_rf_stops_at_mounts)
 }
 END_TEST
 
+static const struct {
+    uint64_t usec;
+    const char *seconds;
+} times[] = {
+    {0, "1970-01-01T00:00:00Z"},
+    {1700000000u * UINT64_C(1000000), "2023-11-14T22:13:20Z"},
+    /* The fraction is dropped, never rounded up into the next second. */
+    {1700000000u * UINT64_C(1000000) + 999999, "2023-11-14T22:13:20Z"},
+    {UINT64_C(951782400000000), "2000-02-29T00:00:00Z"},
+    {UINT64_C(4102444799000000), "2099-12-31T23:59:59Z"},
+};
+
+START_TEST(test_rfc3339)
+{
+    char buf[RFC3339_MAX];
+    struct timespec ts = {.tv_sec = 1700000000, .tv_nsec = 5};
+
+    ck_assert_str_eq(format_rfc3339(times[_i].usec, buf, sizeof(buf)), times[_i].seconds);
+    ck_assert_str_eq(format_rfc3339_nano(&ts, buf, sizeof(buf)), "2023-11-14T22:13:20.000000005Z");
+    ts.tv_nsec = 999999999;
+    ck_assert_str_eq(format_rfc3339_nano(&ts, buf, sizeof(buf)), "2023-11-14T22:13:20.999999999Z");
+}
+END_TEST
+
+START_TEST(test_rfc3339_now)
+{
+    char a[RFC3339_MAX], b[RFC3339_MAX];
+    struct timespec ts;
+    uint64_t now;
+
+    /* Seconds of the same instant agree in both forms. */
+    (void)clock_gettime(CLOCK_REALTIME, &ts);
+    now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    (void)format_rfc3339(now, a, sizeof(a));
+    (void)format_rfc3339_nano(&ts, b, sizeof(b));
+    ck_assert_uint_eq(strlen(a), 20);
+    ck_assert_uint_eq(strlen(b), 30);
+    ck_assert(strneq(a, b, 19));
+    ck_assert_int_eq(a[19], 'Z');
+    ck_assert_int_eq(b[19], '.');
+}
+END_TEST
+
+static const struct {
+    size_t n; /* of 'a', or the literal when text is set */
+    const char *text, *hex;
+} hashes[] = {
+    /* FIPS 180-4 examples */
+    {0, "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+    {0, "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+    {0, "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+    {1000000, NULL, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"},
+    /* around the padding boundaries: one block, two blocks, block-aligned */
+    {55, NULL, "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318"},
+    {56, NULL, "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a"},
+    {63, NULL, "7d3e74a05d7db15bce4ad9ec0658ea98e3f06eeecf16b4c6fff2da457ddc2f34"},
+    {64, NULL, "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb"},
+    {65, NULL, "635361c48bb9eab14198e76ea8ab7f1a41685d6ad62aa9146d301d4f17eb0ae0"},
+    {119, NULL, "31eba51c313a5c08226adf18d4a359cfdfd8d2e816b13f4af952f7ea6584dcfb"},
+    {120, NULL, "2f3d335432c70b580af0e8e1b3674a7c020d683aa5f73aaaedfdc55af904c21c"},
+    {128, NULL, "6836cf13bac400e9105071cd6af47084dfacad4e5e302c94bfed24e013afb73e"},
+};
+
+START_TEST(test_content_hash)
+{
+    _cleanup_free_ char *data = NULL;
+    char out[CONTENT_HASH_MAX];
+    size_t n = hashes[_i].text ? strlen(hashes[_i].text) : hashes[_i].n;
+
+    data = malloc(n + 1);
+    ck_assert_ptr_nonnull(data);
+    if (hashes[_i].text)
+        memcpy(data, hashes[_i].text, n);
+    else
+        memset(data, 'a', n);
+    memset(out, 'x', sizeof(out));
+    content_hash(data, n, out);
+    ck_assert_str_eq(out, hashes[_i].hex);
+}
+END_TEST
+
 START_TEST(test_log_levels)
 {
     ck_assert_int_eq(log_level_from_string("debug"), LOG_LEVEL_DEBUG);
@@ -443,6 +525,9 @@ int main(void)
         tcase_add_test(tc, test_rm_rf_stops_at_mounts);
     else
         fprintf(stderr, "# skipping test_rm_rf_stops_at_mounts: no mount namespace here\n");
+    tcase_add_loop_test(tc, test_rfc3339, 0, ELEMENTSOF(times));
+    tcase_add_test(tc, test_rfc3339_now);
+    tcase_add_loop_test(tc, test_content_hash, 0, ELEMENTSOF(hashes));
     tcase_add_test(tc, test_log_levels);
     tcase_add_loop_test(tc, test_escape_untrusted, 0, ELEMENTSOF(escapes));
     tcase_add_test(tc, test_escape_untrusted_truncates_cleanly);
