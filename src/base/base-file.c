@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "base.h"
 
@@ -46,14 +46,48 @@ int read_fd_full(int fd, size_t max, char **ret, size_t *ret_size)
     return 0;
 }
 
-int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t size, mode_t mode)
+bool write_file_is_temp(const char *name)
+{
+    return startswith(name, ".#") && endswith(name, ".tmp");
+}
+
+/* Syncs the directory path lies in (relative to dir_fd), which makes a rename there durable. */
+static int sync_parent(int dir_fd, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    _cleanup_free_ char *dir = NULL;
+    _cleanup_close_ int fd = -1;
+
+    if (!slash && dir_fd != AT_FDCWD)
+        return fsync(dir_fd) < 0 ? -errno : 0;
+    if (!slash)
+        fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    else if (slash == path)
+        fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    else {
+        dir = strndup(path, (size_t)(slash - path));
+        if (!dir)
+            return -ENOMEM;
+        fd = openat(dir_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+    if (fd < 0 || fsync(fd) < 0)
+        return -errno;
+    return 0;
+}
+
+int write_file_atomic(int dir_fd, const char *path, const void *data, size_t size, mode_t mode,
+                      WriteFileFlags flags)
 {
     _cleanup_free_ char *tmp = NULL;
     _cleanup_close_ int fd = -1;
+    const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
     const char *p = data;
     int r;
 
-    tmp = strdup_printf(".#%s.%ld.tmp", name, (long)getpid());
+    if (!*name)
+        return -EINVAL;
+    /* The temporary lies beside path, so that the rename stays in one file system. */
+    tmp = strdup_printf("%.*s.#%s.%ld.tmp", (int)(name - path), path, name, (long)getpid());
     if (!tmp)
         return -ENOMEM;
     fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
@@ -71,35 +105,75 @@ int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t 
         p += n;
         size -= (size_t)n;
     }
-    if (fsync(fd) < 0) {
+    if ((flags & WRITE_FILE_SYNC) && fsync(fd) < 0) {
         r = -errno;
         goto fail;
     }
-    if (renameat(dir_fd, tmp, dir_fd, name) < 0) {
+    if (renameat(dir_fd, tmp, dir_fd, path) < 0) {
         r = -errno;
         goto fail;
     }
     /* The rename is durable only once the directory itself is synced. */
-    if (fsync(dir_fd) < 0)
-        return -errno;
-    return 0;
+    return flags & WRITE_FILE_SYNC ? sync_parent(dir_fd, path) : 0;
 fail:
     (void)unlinkat(dir_fd, tmp, 0);
     return r;
 }
 
-uint64_t now_monotonic_usec(void)
-{
-    struct timespec ts;
+static int rm_rf_entry(int dir_fd, const char *name, const dev_t *dev);
 
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+/* Removes the entries of the directory fd (which it consumes), staying on file system dev. */
+static int rm_rf_children(int fd, dev_t dev)
+{
+    DIR *d = fdopendir(fd);
+    struct dirent *de;
+    int r = 0;
+
+    if (!d) {
+        r = -errno;
+        (void)close(fd);
+        return r;
+    }
+    while ((de = readdir(d))) {
+        int q;
+
+        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+            continue;
+        q = rm_rf_entry(dirfd(d), de->d_name, &dev);
+        if (q < 0 && r == 0)
+            r = q;
+    }
+    (void)closedir(d);
+    return r;
 }
 
-uint64_t now_realtime_usec(void)
+static int rm_rf_entry(int dir_fd, const char *name, const dev_t *dev)
 {
-    struct timespec ts;
+    struct stat st;
+    int fd, r, err;
 
-    (void)clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    /* Most entries are files: one unlinkat() each, and a stat only for directories. */
+    if (unlinkat(dir_fd, name, 0) == 0 || errno == ENOENT)
+        return 0;
+    err = -errno;
+    if (err != -EISDIR && err != -EPERM)
+        return err;
+    if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (!S_ISDIR(st.st_mode))
+        return err;
+    if (dev && st.st_dev != *dev)
+        return -EBUSY; /* a mount point: never descend into another file system */
+    fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    r = rm_rf_children(fd, st.st_dev); /* consumes fd */
+    if (unlinkat(dir_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
+        r = -errno;
+    return r;
+}
+
+int rm_rf_at(int dir_fd, const char *path)
+{
+    return rm_rf_entry(dir_fd, path, NULL);
 }

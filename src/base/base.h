@@ -3,8 +3,9 @@
 
 /*
  * base: the libc-only helpers every other module builds on: cleanup
- * attributes, the PdError convention, logging, string vectors, small
- * string and number helpers, whole-file reads and atomic writes.
+ * attributes, the PdError convention, logging, string vectors and
+ * string tables, small string and number helpers, whole-file reads,
+ * atomic writes and tree removal, RFC 3339 times, content hashes.
  * Nothing here logs above debug except the log functions themselves.
  */
 
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- cleanup and ownership ---------------------------------------------- */
@@ -171,6 +173,43 @@ int strbuf_append(StrBuf *b, const char *s, size_t n);
 int strbuf_printf(StrBuf *b, const char *fmt, ...) _printf_(2, 3);
 void strbuf_done(StrBuf *b);
 
+/* ---- string tables ------------------------------------------------------------ */
+
+/*
+ * DEFINE_STRING_TABLE(name, Type, MAX, [VALUE] = "string", ...) defines the
+ * table name_table and name_to_string(), which returns NULL for a value
+ * outside [0, MAX) or one without a string. DEFINE_STRING_TABLE_FROM(name,
+ * Type, MAX, INVALID) then defines name_from_string() over the same table:
+ * the value whose string equals s, INVALID for NULL or an unknown string.
+ * The PRIVATE forms make the functions static (and silent when unused).
+ */
+#define _DEFINE_STRING_TABLE(scope, name, type, max, ...)                                          \
+    static const char *const name##_table[max] = {__VA_ARGS__};                                    \
+    scope const char *name##_to_string(type v)                                                     \
+    {                                                                                              \
+        if ((int)v < 0 || (int)v >= (int)(max))                                                    \
+            return NULL;                                                                           \
+        return name##_table[v];                                                                    \
+    }
+
+#define _DEFINE_STRING_TABLE_FROM(scope, name, type, max, invalid)                                 \
+    scope type name##_from_string(const char *s)                                                   \
+    {                                                                                              \
+        for (int i = 0; s && i < (int)(max); i++)                                                  \
+            if (name##_table[i] && streq(name##_table[i], s))                                      \
+                return (type)i;                                                                    \
+        return invalid;                                                                            \
+    }
+
+#define DEFINE_STRING_TABLE(name, type, max, ...)                                                  \
+    _DEFINE_STRING_TABLE(, name, type, max, __VA_ARGS__)
+#define DEFINE_STRING_TABLE_FROM(name, type, max, invalid)                                         \
+    _DEFINE_STRING_TABLE_FROM(, name, type, max, invalid)
+#define DEFINE_PRIVATE_STRING_TABLE(name, type, max, ...)                                          \
+    _DEFINE_STRING_TABLE(static _unused_, name, type, max, __VA_ARGS__)
+#define DEFINE_PRIVATE_STRING_TABLE_FROM(name, type, max, invalid)                                 \
+    _DEFINE_STRING_TABLE_FROM(static _unused_, name, type, max, invalid)
+
 /* ---- numbers ------------------------------------------------------------------ */
 
 /* Strict decimal parse of a whole string into int64 (no sign prefix '+', no spaces). */
@@ -185,12 +224,67 @@ int parse_int64(const char *s, int64_t *ret);
  */
 int read_fd_full(int fd, size_t max, char **ret, size_t *ret_size);
 
+typedef enum WriteFileFlags {
+    /* fsync the file before the rename and its directory after it: the write survives a crash */
+    WRITE_FILE_SYNC = 1 << 0,
+} WriteFileFlags;
+
 /*
- * Writes data to dir_fd/name atomically: temporary file in the same
- * directory, fsync, rename, fsync of the directory. Returns 0 or -errno.
+ * Replaces dir_fd/path with data atomically: a reader sees the old file or
+ * the new one, never a part. data goes to a temporary file ".#NAME.PID.tmp"
+ * beside path (write_file_is_temp() tells such names), is written in full,
+ * then renamed over path; with WRITE_FILE_SYNC the file is synced before the
+ * rename and the directory after it. path may have directories in front of
+ * its name; dir_fd may be AT_FDCWD. mode applies when the file is new.
+ * Returns 0 or -errno; on failure before the rename the temporary is removed.
  */
-int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t size, mode_t mode);
+int write_file_atomic(int dir_fd, const char *path, const void *data, size_t size, mode_t mode,
+                      WriteFileFlags flags);
+/* write_file_atomic() with WRITE_FILE_SYNC: for state that must survive a crash. */
+static inline int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t size,
+                                       mode_t mode)
+{
+    return write_file_atomic(dir_fd, name, data, size, mode, WRITE_FILE_SYNC);
+}
+/* True for the names write_file_atomic() gives its temporary files. */
+bool write_file_is_temp(const char *name);
+
+/*
+ * Removes dir_fd/path and, when it is a directory, everything below it
+ * (rm -r), never descending into another file system: a mount point below
+ * path is left alone and reported as -EBUSY. Goes on past failures and
+ * returns the first; a path that does not exist gives 0. dir_fd may be
+ * AT_FDCWD.
+ */
+int rm_rf_at(int dir_fd, const char *path);
+
+/* ---- time --------------------------------------------------------------------- */
 
 /* Monotonic and realtime clocks in microseconds. */
 uint64_t now_monotonic_usec(void);
 uint64_t now_realtime_usec(void);
+
+/* Room for either RFC 3339 form below, NUL included. */
+#define RFC3339_MAX 40
+
+/*
+ * Formats a wall-clock time (microseconds since the epoch, as
+ * now_realtime_usec() gives) in UTC at second resolution, as Kubernetes
+ * renders times: "2026-11-22T10:36:01Z" (the fraction is dropped, not
+ * rounded). size >= RFC3339_MAX always suffices. Returns buf.
+ */
+char *format_rfc3339(uint64_t realtime_usec, char *buf, size_t size);
+/* The same with nanoseconds, "2026-11-22T10:36:01.123456789Z": CRI log lines, exit records. */
+char *format_rfc3339_nano(const struct timespec *ts, char *buf, size_t size);
+
+/* ---- content hashes ------------------------------------------------------------ */
+
+/* SHA-256 in lower-case hex, NUL included. */
+#define CONTENT_HASH_MAX 65
+
+/*
+ * The identity of a spec or a file's content: SHA-256 (FIPS 180-4) of the
+ * size bytes at data, in lower-case hex. Equal hashes mean equal content;
+ * the value is stable across versions of podd, so it may be stored.
+ */
+void content_hash(const void *data, size_t size, char out[static CONTENT_HASH_MAX]);

@@ -3,8 +3,10 @@ libpodcore_la_SOURCES += \
 	src/base/base.h \
 	src/base/base-error.c \
 	src/base/base-file.c \
+	src/base/base-hash.c \
 	src/base/base-log.c \
-	src/base/base-string.c
+	src/base/base-string.c \
+	src/base/base-time.c
 
 check_PROGRAMS += tests/unit/test-base
 TESTS += tests/unit/test-base

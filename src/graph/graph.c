@@ -28,26 +28,11 @@ struct Graph {
     size_t n_cycle;
 };
 
-static const char *const graph_condition_table[_GRAPH_CONDITION_MAX] = {
-    [GRAPH_CONDITION_STARTED] = "started",
-    [GRAPH_CONDITION_READY] = "ready",
-    [GRAPH_CONDITION_COMPLETED] = "completed",
-};
-
-const char *graph_condition_to_string(GraphCondition c)
-{
-    if ((int)c < 0 || (int)c >= _GRAPH_CONDITION_MAX)
-        return NULL;
-    return graph_condition_table[c];
-}
-
-GraphCondition graph_condition_from_string(const char *s)
-{
-    for (int i = 0; s && i < _GRAPH_CONDITION_MAX; i++)
-        if (streq(graph_condition_table[i], s))
-            return (GraphCondition)i;
-    return _GRAPH_CONDITION_INVALID;
-}
+DEFINE_STRING_TABLE(graph_condition, GraphCondition,
+                    _GRAPH_CONDITION_MAX, [GRAPH_CONDITION_STARTED] = "started",
+                    [GRAPH_CONDITION_READY] = "ready", [GRAPH_CONDITION_COMPLETED] = "completed")
+DEFINE_STRING_TABLE_FROM(graph_condition, GraphCondition, _GRAPH_CONDITION_MAX,
+                         _GRAPH_CONDITION_INVALID)
 
 Graph *graph_new(void)
 {

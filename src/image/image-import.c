@@ -206,7 +206,7 @@ static int commit(int store_fd, const char *work, const ImageRef *ref, PdError *
         if (errno != EEXIST)
             return pd_error_set(reterr, -errno, "cannot rename into %s: %m", rel);
         if (renameat2(store_fd, work, store_fd, rel, RENAME_EXCHANGE) == 0) {
-            (void)image_rm_rf_at(store_fd, work);
+            (void)rm_rf_at(store_fd, work);
             return 0;
         }
         if (errno != ENOENT)
@@ -271,6 +271,6 @@ int image_import(const char *store, const ImageRef *ref, const char *source,
     if (r >= 0)
         r = commit(store_fd, work, ref, reterr);
     if (r < 0)
-        (void)image_rm_rf_at(store_fd, work);
+        (void)rm_rf_at(store_fd, work);
     return r < 0 ? r : 0;
 }

@@ -15,9 +15,6 @@
  */
 int image_make_work_dir(int store_fd, const char *prefix, char **ret_name);
 
-/* Deletes name under dir_fd with everything below it, never following symlinks. */
-int image_rm_rf_at(int dir_fd, const char *name);
-
 /* mkdir -p of the NAME part of ref under store_fd. Returns 0 or -errno. */
 int image_make_name_dirs(int store_fd, const char *name);
 

@@ -209,7 +209,7 @@ static int make_room(int parent_fd, const char *last, bool want_dir)
     if (fstatat(parent_fd, last, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return errno == ENOENT ? 0 : -errno;
     if (S_ISDIR(st.st_mode))
-        return want_dir ? 1 : image_rm_rf_at(parent_fd, last);
+        return want_dir ? 1 : rm_rf_at(parent_fd, last);
     return unlinkat(parent_fd, last, 0) < 0 ? -errno : 0;
 }
 

@@ -539,6 +539,6 @@ int image_load(const char *images_dir, const char *source, ImageLoadResult **ret
         r = pd_error_set(reterr, -EINVAL,
                          "neither an oci-archive (no oci-layout) nor a docker-archive (no "
                          "manifest.json)");
-    (void)image_rm_rf_at(store_fd, work);
+    (void)rm_rf_at(store_fd, work);
     return r < 0 ? pd_error_prefix(reterr, r, "%s", source) : 0;
 }

@@ -243,47 +243,6 @@ int image_make_work_dir(int store_fd, const char *prefix, char **ret_name)
     return -EEXIST;
 }
 
-static int rm_rf_children(int fd)
-{
-    DIR *d = fdopendir(fd);
-    struct dirent *de;
-    int r = 0;
-
-    if (!d) {
-        r = -errno;
-        (void)close(fd);
-        return r;
-    }
-    while ((de = readdir(d))) {
-        int q;
-
-        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-            continue;
-        q = image_rm_rf_at(dirfd(d), de->d_name);
-        if (q < 0 && r == 0)
-            r = q;
-    }
-    (void)closedir(d);
-    return r;
-}
-
-int image_rm_rf_at(int dir_fd, const char *name)
-{
-    int fd, r;
-
-    if (unlinkat(dir_fd, name, 0) == 0 || errno == ENOENT)
-        return 0;
-    if (errno != EISDIR && errno != EPERM)
-        return -errno;
-    fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : -errno;
-    r = rm_rf_children(fd); /* consumes fd */
-    if (unlinkat(dir_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-        return r < 0 ? r : -errno;
-    return r;
-}
-
 /* The pid in ".import-<pid>-<random>", or 0 when the name has none. */
 static pid_t work_dir_pid(const char *name)
 {
@@ -347,7 +306,7 @@ int image_store_clean(const char *store)
             continue;
         if (!work_dir_is_dead(fd, de->d_name))
             continue;
-        q = image_rm_rf_at(fd, de->d_name);
+        q = rm_rf_at(fd, de->d_name);
         if (q < 0 && r == 0)
             r = q;
         else if (q >= 0)
@@ -435,7 +394,7 @@ int image_remove(const char *store, const ImageRef *ref, PdError *reterr)
     }
     remove_empty_name_dirs(store_fd, ref->name);
     /* What is left is a hidden leftover only: image_store_clean() finishes it if this fails. */
-    (void)image_rm_rf_at(store_fd, aside);
+    (void)rm_rf_at(store_fd, aside);
     return 0;
 }
 

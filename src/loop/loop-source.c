@@ -5,28 +5,12 @@
 
 #include "loop-internal.h"
 
-static const char *const source_type_table[_LOOP_SOURCE_TYPE_MAX] = {
-    [LOOP_SOURCE_CHILD] = "child",     [LOOP_SOURCE_SIGNAL] = "signal",
-    [LOOP_SOURCE_INOTIFY] = "inotify", [LOOP_SOURCE_IO] = "io",
-    [LOOP_SOURCE_TIMER] = "timer",     [LOOP_SOURCE_DEFERRED] = "deferred",
-};
-
-const char *loop_source_type_to_string(LoopSourceType t)
-{
-    if (t < 0 || t >= _LOOP_SOURCE_TYPE_MAX)
-        return NULL;
-    return source_type_table[t];
-}
-
-LoopSourceType loop_source_type_from_string(const char *s)
-{
-    if (!s)
-        return _LOOP_SOURCE_TYPE_INVALID;
-    for (size_t i = 0; i < ELEMENTSOF(source_type_table); i++)
-        if (streq(source_type_table[i], s))
-            return (LoopSourceType)i;
-    return _LOOP_SOURCE_TYPE_INVALID;
-}
+DEFINE_STRING_TABLE(
+    loop_source_type, LoopSourceType, _LOOP_SOURCE_TYPE_MAX, [LOOP_SOURCE_CHILD] = "child",
+    [LOOP_SOURCE_SIGNAL] = "signal", [LOOP_SOURCE_INOTIFY] = "inotify", [LOOP_SOURCE_IO] = "io",
+    [LOOP_SOURCE_TIMER] = "timer", [LOOP_SOURCE_DEFERRED] = "deferred")
+DEFINE_STRING_TABLE_FROM(loop_source_type, LoopSourceType, _LOOP_SOURCE_TYPE_MAX,
+                         _LOOP_SOURCE_TYPE_INVALID)
 
 static int source_fd(const LoopSource *s)
 {

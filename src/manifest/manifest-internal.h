@@ -18,6 +18,8 @@ typedef enum ScalarKind {
     SCALAR_BOOL,
     SCALAR_INT,
     SCALAR_FLOAT,
+    _SCALAR_KIND_MAX,
+    _SCALAR_KIND_INVALID = -EINVAL,
 } ScalarKind;
 
 typedef struct Node Node;

@@ -3,24 +3,6 @@
 
 /* ---- string tables --------------------------------------------------------------- */
 
-#define DEFINE_STRING_TABLE(name, type, max, ...)                                                  \
-    static const char *const name##_table[max] = {__VA_ARGS__};                                    \
-    const char *name##_to_string(type v)                                                           \
-    {                                                                                              \
-        if ((int)v < 0 || (int)v >= (int)(max))                                                    \
-            return NULL;                                                                           \
-        return name##_table[v];                                                                    \
-    }
-
-#define DEFINE_STRING_TABLE_FROM(name, type, max, invalid)                                         \
-    type name##_from_string(const char *s)                                                         \
-    {                                                                                              \
-        for (int i = 0; s && i < (int)(max); i++)                                                  \
-            if (name##_table[i] && streq(name##_table[i], s))                                      \
-                return (type)i;                                                                    \
-        return invalid;                                                                            \
-    }
-
 DEFINE_STRING_TABLE(restart_policy, RestartPolicy,
                     _RESTART_POLICY_MAX, [RESTART_POLICY_ALWAYS] = "Always",
                     [RESTART_POLICY_ON_FAILURE] = "OnFailure", [RESTART_POLICY_NEVER] = "Never")

@@ -42,14 +42,9 @@ const Node *node_get(const Node *n, const char *key)
     return NULL;
 }
 
-const char *scalar_kind_to_string(ScalarKind k)
-{
-    static const char *const t[] = {
-        [SCALAR_STRING] = "a string", [SCALAR_NULL] = "null",      [SCALAR_BOOL] = "a boolean",
-        [SCALAR_INT] = "an integer",  [SCALAR_FLOAT] = "a number",
-    };
-    return t[k];
-}
+DEFINE_STRING_TABLE(
+    scalar_kind, ScalarKind, _SCALAR_KIND_MAX, [SCALAR_STRING] = "a string", [SCALAR_NULL] = "null",
+    [SCALAR_BOOL] = "a boolean", [SCALAR_INT] = "an integer", [SCALAR_FLOAT] = "a number")
 
 const char *node_describe(const Node *n)
 {

@@ -14,18 +14,11 @@ typedef enum GetOutput {
     _GET_OUTPUT_INVALID = -EINVAL,
 } GetOutput;
 
-static const char *const get_output_table[_GET_OUTPUT_MAX] = {
-    [GET_OUTPUT_TABLE] = "table", [GET_OUTPUT_WIDE] = "wide", [GET_OUTPUT_JSON] = "json",
-    [GET_OUTPUT_YAML] = "yaml",   [GET_OUTPUT_NAME] = "name",
-};
-
-static GetOutput get_output_from_string(const char *s)
-{
-    for (int i = 0; i < _GET_OUTPUT_MAX; i++)
-        if (streq(get_output_table[i], s))
-            return (GetOutput)i;
-    return _GET_OUTPUT_INVALID;
-}
+DEFINE_PRIVATE_STRING_TABLE(
+    get_output, GetOutput,
+    _GET_OUTPUT_MAX, [GET_OUTPUT_TABLE] = "table", [GET_OUTPUT_WIDE] = "wide",
+    [GET_OUTPUT_JSON] = "json", [GET_OUTPUT_YAML] = "yaml", [GET_OUTPUT_NAME] = "name")
+DEFINE_PRIVATE_STRING_TABLE_FROM(get_output, GetOutput, _GET_OUTPUT_MAX, _GET_OUTPUT_INVALID)
 
 static void get_usage(FILE *f)
 {

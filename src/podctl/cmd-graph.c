@@ -12,18 +12,11 @@ typedef enum GraphOutput {
     _GRAPH_OUTPUT_INVALID = -EINVAL,
 } GraphOutput;
 
-static const char *const graph_output_table[_GRAPH_OUTPUT_MAX] = {
-    [GRAPH_OUTPUT_TEXT] = "text",
-    [GRAPH_OUTPUT_DOT] = "dot",
-};
-
-static GraphOutput graph_output_from_string(const char *s)
-{
-    for (int i = 0; s && i < _GRAPH_OUTPUT_MAX; i++)
-        if (streq(graph_output_table[i], s))
-            return (GraphOutput)i;
-    return _GRAPH_OUTPUT_INVALID;
-}
+DEFINE_PRIVATE_STRING_TABLE(
+    graph_output, GraphOutput,
+    _GRAPH_OUTPUT_MAX, [GRAPH_OUTPUT_TEXT] = "text", [GRAPH_OUTPUT_DOT] = "dot")
+DEFINE_PRIVATE_STRING_TABLE_FROM(graph_output, GraphOutput, _GRAPH_OUTPUT_MAX,
+                                 _GRAPH_OUTPUT_INVALID)
 
 static void graph_usage(FILE *f)
 {

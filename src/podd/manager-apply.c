@@ -17,13 +17,13 @@ typedef enum ApplyAction {
     APPLY_CREATED,
     APPLY_CONFIGURED,
     APPLY_UNCHANGED,
+    _APPLY_ACTION_MAX,
+    _APPLY_ACTION_INVALID = -EINVAL,
 } ApplyAction;
 
-static const char *const apply_action_table[] = {
-    [APPLY_CREATED] = "created",
-    [APPLY_CONFIGURED] = "configured",
-    [APPLY_UNCHANGED] = "unchanged",
-};
+DEFINE_PRIVATE_STRING_TABLE(apply_action, ApplyAction,
+                            _APPLY_ACTION_MAX, [APPLY_CREATED] = "created",
+                            [APPLY_CONFIGURED] = "configured", [APPLY_UNCHANGED] = "unchanged")
 
 /* One Pod of the call. */
 typedef struct ApplyItem {
@@ -276,7 +276,7 @@ static json_t *apply_results(const ApplyCall *c)
     for (size_t i = 0; out && i < c->n_items; i++) {
         const ApplyItem *it = &c->items[i];
         json_t *o = json_pack("{s:s,s:s,s:s}", "name", it->name, "action",
-                              apply_action_table[it->action], "file", it->file);
+                              apply_action_to_string(it->action), "file", it->file);
 
         if (!o || json_array_append_new(out, o) < 0)
             return NULL;

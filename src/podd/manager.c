@@ -7,19 +7,8 @@
 
 void rfc3339_seconds(uint64_t offset_usec, char buf[40])
 {
-    struct timespec ts;
-    char *dot;
-
-    (void)clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)((offset_usec + 999999) / 1000000);
-    ts.tv_nsec = 0;
-    format_rfc3339_nano(&ts, buf, 40);
-    /* Kubernetes' timestamps have seconds: "...:05.000000000Z" -> "...:05Z". */
-    dot = strchr(buf, '.');
-    if (dot) {
-        dot[0] = 'Z';
-        dot[1] = 0;
-    }
+    /* Now, plus the offset rounded up to whole seconds. */
+    (void)format_rfc3339(now_realtime_usec() + (offset_usec + 999999) / 1000000 * 1000000, buf, 40);
 }
 
 /* ---- records ---------------------------------------------------------------------- */

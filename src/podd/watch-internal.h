@@ -101,9 +101,6 @@ struct ManifestWatcher {
 
 /* ---- watch-desired.c ---------------------------------------------------------------------- */
 
-/* SHA-256 of data as 64 hex digits and a NUL. */
-void watch_sha256_hex(const void *data, size_t size, char out[MANIFEST_WATCH_HASH_LEN]);
-
 WatchParse *watch_parse_unref(WatchParse *p);
 DEFINE_CLEANUP_FUNC(WatchParse, watch_parse_unref)
 /* Takes mf on every path; judges every document (valid Pod, graph sorts). 0 or -ENOMEM. */

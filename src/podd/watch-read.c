@@ -193,7 +193,7 @@ int watch_file_refresh(ManifestWatcher *w, WatchFile *f)
         f->error = err;
         return 0;
     }
-    watch_sha256_hex(buf, size, hash);
+    content_hash(buf, size, hash);
     if (streq(hash, f->pub.content_hash))
         return 0;
     r = manifest_parse_buffer(f->pub.name, buf, size, MANIFEST_FORMAT_AUTO, &mf, &err);

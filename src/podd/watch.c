@@ -34,26 +34,13 @@
 
 /* ---- names -------------------------------------------------------------------------------- */
 
-static const char *const event_type_table[_MANIFEST_WATCH_EVENT_TYPE_MAX] = {
-    [MANIFEST_WATCH_ADDED] = "added",       [MANIFEST_WATCH_CHANGED] = "changed",
-    [MANIFEST_WATCH_REMOVED] = "removed",   [MANIFEST_WATCH_ERROR] = "error",
-    [MANIFEST_WATCH_CONFLICT] = "conflict", [MANIFEST_WATCH_WARNING] = "warning",
-};
-
-const char *manifest_watch_event_type_to_string(ManifestWatchEventType t)
-{
-    if (t < 0 || t >= _MANIFEST_WATCH_EVENT_TYPE_MAX)
-        return NULL;
-    return event_type_table[t];
-}
-
-ManifestWatchEventType manifest_watch_event_type_from_string(const char *s)
-{
-    for (int i = 0; s && i < _MANIFEST_WATCH_EVENT_TYPE_MAX; i++)
-        if (streq(event_type_table[i], s))
-            return (ManifestWatchEventType)i;
-    return _MANIFEST_WATCH_EVENT_TYPE_INVALID;
-}
+DEFINE_STRING_TABLE(manifest_watch_event_type, ManifestWatchEventType,
+                    _MANIFEST_WATCH_EVENT_TYPE_MAX, [MANIFEST_WATCH_ADDED] = "added",
+                    [MANIFEST_WATCH_CHANGED] = "changed", [MANIFEST_WATCH_REMOVED] = "removed",
+                    [MANIFEST_WATCH_ERROR] = "error", [MANIFEST_WATCH_CONFLICT] = "conflict",
+                    [MANIFEST_WATCH_WARNING] = "warning")
+DEFINE_STRING_TABLE_FROM(manifest_watch_event_type, ManifestWatchEventType,
+                         _MANIFEST_WATCH_EVENT_TYPE_MAX, _MANIFEST_WATCH_EVENT_TYPE_INVALID)
 
 /* ---- dirty names, re-list --------------------------------------------------------------- */
 

@@ -43,8 +43,8 @@
 #include "loop/loop.h"
 #include "manifest/manifest.h"
 
-/* A hex SHA-256 digest and its NUL. */
-#define MANIFEST_WATCH_HASH_LEN 65
+/* A content_hash() (hex SHA-256) and its NUL. */
+#define MANIFEST_WATCH_HASH_LEN CONTENT_HASH_MAX
 /* The most files of one directory the watcher tracks; the rest are reported and skipped. */
 #define MANIFEST_WATCH_MAX_FILES 4096
 

@@ -9,47 +9,22 @@
  * both say the same by construction.
  */
 
-static const char *const plan_action_table[_PLAN_ACTION_MAX] = {
-    [PLAN_ACTION_KEEP] = "keep",
-    [PLAN_ACTION_CREATE] = "create",
-    [PLAN_ACTION_REPLACE] = "replace",
-    [PLAN_ACTION_REMOVE] = "remove",
-};
+DEFINE_STRING_TABLE(reconcile_plan_action, PlanAction,
+                    _PLAN_ACTION_MAX, [PLAN_ACTION_KEEP] = "keep", [PLAN_ACTION_CREATE] = "create",
+                    [PLAN_ACTION_REPLACE] = "replace", [PLAN_ACTION_REMOVE] = "remove")
 
-static const char *const plan_reason_table[_PLAN_REASON_MAX] = {
-    [PLAN_REASON_UNCHANGED] = "Unchanged",
-    [PLAN_REASON_NOT_STARTED] = "NotStarted",
-    [PLAN_REASON_NEW] = "New",
-    [PLAN_REASON_SPEC_CHANGED] = "SpecChanged",
-    [PLAN_REASON_DEPENDENCY] = "Dependency",
-    [PLAN_REASON_REPLACING] = "Replacing",
-    [PLAN_REASON_POD_REPLACED] = "PodReplaced",
-    [PLAN_REASON_GONE] = "Gone",
-};
+DEFINE_STRING_TABLE(reconcile_plan_reason, PlanReason, _PLAN_REASON_MAX,
+                    [PLAN_REASON_UNCHANGED] = "Unchanged", [PLAN_REASON_NOT_STARTED] = "NotStarted",
+                    [PLAN_REASON_NEW] = "New", [PLAN_REASON_SPEC_CHANGED] = "SpecChanged",
+                    [PLAN_REASON_DEPENDENCY] = "Dependency", [PLAN_REASON_REPLACING] = "Replacing",
+                    [PLAN_REASON_POD_REPLACED] = "PodReplaced", [PLAN_REASON_GONE] = "Gone")
 
-static const char *const plan_pod_reason_table[_PLAN_POD_REASON_MAX] = {
-    [PLAN_POD_REASON_NONE] = "",
-    [PLAN_POD_REASON_STOPPING] = "Stopping",
-    [PLAN_POD_REASON_POD_LEVEL] = "PodLevel",
-    [PLAN_POD_REASON_INIT_CHANGED] = "InitChanged",
+DEFINE_STRING_TABLE(
+    reconcile_plan_pod_reason, PlanPodReason,
+    _PLAN_POD_REASON_MAX, [PLAN_POD_REASON_NONE] = "", [PLAN_POD_REASON_STOPPING] = "Stopping",
+    [PLAN_POD_REASON_POD_LEVEL] = "PodLevel", [PLAN_POD_REASON_INIT_CHANGED] = "InitChanged",
     [PLAN_POD_REASON_SIDECAR_CHANGED] = "SidecarChanged",
-    [PLAN_POD_REASON_INIT_SEQUENCE] = "InitSequence",
-};
-
-const char *reconcile_plan_action_to_string(PlanAction a)
-{
-    return a >= 0 && a < _PLAN_ACTION_MAX ? plan_action_table[a] : NULL;
-}
-
-const char *reconcile_plan_reason_to_string(PlanReason r)
-{
-    return r >= 0 && r < _PLAN_REASON_MAX ? plan_reason_table[r] : NULL;
-}
-
-const char *reconcile_plan_pod_reason_to_string(PlanPodReason r)
-{
-    return r >= 0 && r < _PLAN_POD_REASON_MAX ? plan_pod_reason_table[r] : NULL;
-}
+    [PLAN_POD_REASON_INIT_SEQUENCE] = "InitSequence")
 
 Plan *reconcile_plan_free(Plan *p)
 {

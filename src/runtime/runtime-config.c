@@ -5,10 +5,10 @@
 
 #include "runtime-internal.h"
 
-static const char *const mount_kind_table[_MOUNT_KIND_MAX] = {
-    [MOUNT_KIND_HOST_PATH] = "hostPath",
-    [MOUNT_KIND_EMPTY_DIR] = "emptyDir",
-};
+DEFINE_PRIVATE_STRING_TABLE(
+    mount_kind, MountKind,
+    _MOUNT_KIND_MAX, [MOUNT_KIND_HOST_PATH] = "hostPath", [MOUNT_KIND_EMPTY_DIR] = "emptyDir")
+DEFINE_PRIVATE_STRING_TABLE_FROM(mount_kind, MountKind, _MOUNT_KIND_MAX, _MOUNT_KIND_INVALID)
 
 static const struct {
     int resource;
@@ -160,8 +160,9 @@ json_t *container_config_to_json(const ContainerConfig *c)
         json_t *mo = json_object();
 
         ok = mo && json_array_append_new(mounts, mo) == 0 &&
-             jset_str(mo, "kind", mount_kind_table[m->kind]) && jset_str(mo, "source", m->source) &&
-             jset_str(mo, "destination", m->destination) && jset_str(mo, "subPath", m->sub_path) &&
+             jset_str(mo, "kind", mount_kind_to_string(m->kind)) &&
+             jset_str(mo, "source", m->source) && jset_str(mo, "destination", m->destination) &&
+             jset_str(mo, "subPath", m->sub_path) &&
              jset_str(mo, "hostPathType", host_path_type_to_string(m->host_path_type)) &&
              jset(mo, "readOnly", json_boolean(m->read_only));
     }
@@ -274,6 +275,7 @@ static int get_strv(json_t *o, const char *k, char ***ret, PdError *reterr)
 static int mount_from_json(json_t *o, size_t i, MountSpec *m, PdError *reterr)
 {
     _cleanup_free_ char *kind = NULL, *type = NULL;
+    MountKind k;
     int r;
 
     if (!json_is_object(o))
@@ -285,11 +287,10 @@ static int mount_from_json(json_t *o, size_t i, MountSpec *m, PdError *reterr)
         (r = get_str(o, "hostPathType", false, false, &type, reterr)) < 0 ||
         (r = get_bool(o, "readOnly", &m->read_only, reterr)) < 0)
         return pd_error_prefix(reterr, r, "mounts[%zu]", i);
-    m->kind = MOUNT_KIND_HOST_PATH;
-    if (kind && streq(kind, "emptyDir"))
-        m->kind = MOUNT_KIND_EMPTY_DIR;
-    else if (kind && !streq(kind, "hostPath"))
+    k = kind ? mount_kind_from_string(kind) : MOUNT_KIND_HOST_PATH;
+    if (k < 0)
         return pd_error_set(reterr, -EINVAL, "config: mounts[%zu]: unknown kind '%s'", i, kind);
+    m->kind = k;
     m->host_path_type = HOST_PATH_UNSET;
     if (type) {
         HostPathType t = host_path_type_from_string(type);
@@ -473,28 +474,15 @@ int container_config_load(const char *path, ContainerConfig **ret, PdError *rete
 
 int write_json_file(const char *path, json_t *j, mode_t mode)
 {
-    _cleanup_free_ char *dir = NULL, *text = NULL;
-    _cleanup_close_ int dfd = -1;
-    const char *base;
-    char *slash;
+    _cleanup_free_ char *text = NULL;
+    size_t n;
 
-    dir = strdup(path);
-    if (!dir)
-        return -ENOMEM;
-    slash = strrchr(dir, '/');
-    if (!slash)
-        return -EINVAL;
-    *slash = 0;
-    base = path + (slash - dir) + 1;
     text = json_dumps(j, JSON_COMPACT);
     if (!text)
         return -ENOMEM;
-    dfd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return -errno;
-    size_t n = strlen(text);
+    n = strlen(text);
     text[n] = '\n';
-    return write_file_atomic_at(dfd, base, text, n + 1, mode);
+    return write_file_atomic(AT_FDCWD, path, text, n + 1, mode, WRITE_FILE_SYNC);
 }
 
 int container_config_save(const ContainerConfig *c, const char *path, PdError *reterr)
@@ -533,7 +521,7 @@ int runtime_pod_logs_remove(const char *log_dir, const char *namespace, const ch
     dir = strdup_printf("%s/%s_%s", log_dir, namespace, pod);
     if (!dir)
         return -ENOMEM;
-    return rm_rf(dir);
+    return rm_rf_at(AT_FDCWD, dir);
 }
 
 char *runtime_container_id(const Pod *pod, const Container *c)

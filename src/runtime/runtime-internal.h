@@ -14,15 +14,10 @@ int write_json_file(const char *path, json_t *j, mode_t mode);
 const char *runtime_strerror(int err, char *buf, size_t size);
 #define RUNTIME_STRERROR(err) runtime_strerror((err), (char[128]){0}, 128)
 
-/* Replaces path atomically (temporary file + rename), without fsync (the run dir is volatile). */
-int write_file_replace(const char *path, const void *data, size_t size, mode_t mode);
-
 /* True when path is an nsfs file (a pinned namespace). */
 bool path_is_nsfs(const char *path);
 
 /* mkdir -p with mode for the missing components; 0 or -errno. */
 int mkdir_p(const char *path, mode_t mode);
-/* rm -r of a directory tree on one file system, never crossing mount points. */
-int rm_rf(const char *path);
 /* Unmounts path (lazily) until nothing is mounted there; 0 when nothing was. */
 int umount_all(const char *path);

@@ -184,8 +184,8 @@ static void setup_rootfs(const ContainerConfig *c, const char *root)
          * otherwise delays its exit by milliseconds (kernel >= 5.10; an
          * older kernel refuses the option and we mount without it).
          */
-        (void)rm_rf(upper);
-        (void)rm_rf(work);
+        (void)rm_rf_at(AT_FDCWD, upper);
+        (void)rm_rf_at(AT_FDCWD, work);
         if (mkdir(upper, 0755) == 0 && mkdir(work, 0700) == 0) {
             (void)snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s,volatile",
                            c->image_dir, upper, work);

@@ -19,18 +19,10 @@ typedef struct NativeCtx {
     bool remove_cgroup_parent; /* derived here: removed by done() when empty */
 } NativeCtx;
 
-static const char *const container_state_table[_CONTAINER_STATE_MAX] = {
-    [CONTAINER_STATE_UNKNOWN] = "unknown",   [CONTAINER_STATE_CREATED] = "created",
-    [CONTAINER_STATE_RUNNING] = "running",   [CONTAINER_STATE_EXITED] = "exited",
-    [CONTAINER_STATE_STARTING] = "starting",
-};
-
-const char *container_state_to_string(ContainerState s)
-{
-    if ((int)s < 0 || s >= _CONTAINER_STATE_MAX)
-        return NULL;
-    return container_state_table[s];
-}
+DEFINE_STRING_TABLE(container_state, ContainerState,
+                    _CONTAINER_STATE_MAX, [CONTAINER_STATE_UNKNOWN] = "unknown",
+                    [CONTAINER_STATE_CREATED] = "created", [CONTAINER_STATE_RUNNING] = "running",
+                    [CONTAINER_STATE_EXITED] = "exited", [CONTAINER_STATE_STARTING] = "starting")
 
 static void native_done(void *userdata)
 {
@@ -415,7 +407,7 @@ static int native_container_remove(void *userdata, const char *id, PdError *rete
     lock = container_lock_try(dir);
     if (lock == -EBUSY)
         return pd_error_set(reterr, -EBUSY, "container %s: its podd-monitor is still there", id);
-    r = rm_rf(dir);
+    r = rm_rf_at(AT_FDCWD, dir);
     if (r < 0)
         return pd_error_set(reterr, r, "remove %s: %s", dir, RUNTIME_STRERROR(r));
     return 0;

@@ -349,7 +349,7 @@ int sandbox_destroy(const char *dir, PdError *reterr)
         }
         closedir(d);
     }
-    r = rm_rf(dir);
+    r = rm_rf_at(AT_FDCWD, dir);
     if (r < 0)
         return pd_error_set(reterr, r, "remove %s: %s", dir, RUNTIME_STRERROR(r));
     return 0;

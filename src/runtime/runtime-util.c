@@ -4,13 +4,11 @@
  * links them without jansson, libseccomp or libcap.
  */
 #include <ctype.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
-#include <time.h>
 
 #include "runtime-internal.h"
 
@@ -52,65 +50,6 @@ int mkdir_p(const char *path, mode_t mode)
         }
     }
     return 0;
-}
-
-static int rm_rf_at(int dfd, dev_t dev)
-{
-    _cleanup_close_ int fd = dfd;
-    DIR *d;
-    struct dirent *de;
-    int r = 0;
-
-    d = fdopendir(fd);
-    if (!d)
-        return -errno;
-    fd = -1;
-    while ((de = readdir(d))) {
-        struct stat st;
-
-        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-            continue;
-        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-            continue;
-        if (S_ISDIR(st.st_mode)) {
-            int sub;
-
-            if (st.st_dev != dev) {
-                r = -EBUSY; /* a mount point: never descend into another file system */
-                continue;
-            }
-            sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (sub >= 0) {
-                int k = rm_rf_at(sub, dev);
-
-                if (k < 0 && r == 0)
-                    r = k;
-            }
-            if (unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) < 0 && r == 0)
-                r = -errno;
-        } else if (unlinkat(dirfd(d), de->d_name, 0) < 0 && r == 0)
-            r = -errno;
-    }
-    closedir(d);
-    return r;
-}
-
-int rm_rf(const char *path)
-{
-    struct stat st;
-    int fd, r;
-
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0 : -errno;
-    if (!S_ISDIR(st.st_mode))
-        return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
-    fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    r = rm_rf_at(fd, st.st_dev);
-    if (rmdir(path) < 0 && errno != ENOENT && r == 0)
-        r = -errno;
-    return r;
 }
 
 int umount_all(const char *path)
@@ -156,52 +95,14 @@ int proc_start_time(pid_t pid, uint64_t *ret)
     return 0;
 }
 
-/*
- * Replaces path atomically (temporary file + rename) without fsync: the run
- * dir is volatile by design (tmpfs), nothing in it must survive a reboot,
- * and an fsync costs milliseconds on the container start path.
- */
-int write_file_replace(const char *path, const void *data, size_t size, mode_t mode)
-{
-    char tmp[PATH_MAX];
-    _cleanup_close_ int fd = -1;
-    const char *slash = strrchr(path, '/');
-    int r = 0;
-
-    if (!slash)
-        return -EINVAL;
-    if (snprintf(tmp, sizeof(tmp), "%.*s/.#%s.%d.tmp", (int)(slash - path), path, slash + 1,
-                 (int)getpid()) >= (int)sizeof(tmp))
-        return -ENAMETOOLONG;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-    if (fd < 0)
-        return -errno;
-    if (write(fd, data, size) != (ssize_t)size)
-        r = errno ? -errno : -EIO;
-    if (r == 0 && rename(tmp, path) < 0)
-        r = -errno;
-    if (r < 0)
-        (void)unlink(tmp);
-    return r;
-}
-
 int pid_file_write(const char *path, pid_t pid, uint64_t start_time)
 {
     char buf[64];
     int n;
 
     n = snprintf(buf, sizeof(buf), "%d %" PRIu64 "\n", (int)pid, start_time);
-    return write_file_replace(path, buf, (size_t)n, 0644);
-}
-
-void format_rfc3339_nano(const struct timespec *ts, char *buf, size_t size)
-{
-    struct tm tm;
-    char date[32];
-
-    (void)gmtime_r(&ts->tv_sec, &tm);
-    (void)strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
-    (void)snprintf(buf, size, "%s.%09ldZ", date, (long)ts->tv_nsec);
+    /* No fsync: the run dir is volatile (tmpfs) and this is on the container start path. */
+    return write_file_atomic(AT_FDCWD, path, buf, (size_t)n, 0644, 0);
 }
 
 /* Appends s to b as a JSON string (quotes and escapes); bytes >= 0x80 pass through. */
@@ -252,7 +153,7 @@ int exit_record_write(const char *path, const ExitRecord *e)
     if (r >= 0)
         r = strbuf_append(&b, "}\n", 2);
     if (r >= 0)
-        r = write_file_replace(path, b.data, b.len, 0644);
+        r = write_file_atomic(AT_FDCWD, path, b.data, b.len, 0644, 0);
     strbuf_done(&b);
     return r;
 }

@@ -280,8 +280,6 @@ int cri_log_open(CriLog *l, const char *path, uint64_t max_bytes);
 int cri_log_write(CriLog *l, uint64_t realtime_usec_or_0, const char *stream, bool partial,
                   const char *text, size_t len);
 void cri_log_done(CriLog *l);
-/* RFC 3339 with nanoseconds in UTC ("2026-11-22T10:36:01.123456789Z"); buf >= 40 bytes. */
-void format_rfc3339_nano(const struct timespec *ts, char *buf, size_t size);
 
 /* ---- exit records ------------------------------------------------------------------- */
 

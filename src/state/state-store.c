@@ -94,17 +94,11 @@ void state_strv_sort(char **l)
         qsort(l, n, sizeof(char *), cmp_str);
 }
 
-/* write_file_atomic_at() names its temporary files ".#NAME.PID.tmp". */
-static bool is_temp_name(const char *name)
-{
-    return startswith(name, ".#") && endswith(name, ".tmp");
-}
-
 static int sweep_temp_entry(int dir_fd, const char *name, unsigned char type, void *userdata)
 {
     (void)type;
     (void)userdata;
-    if (is_temp_name(name))
+    if (write_file_is_temp(name))
         (void)unlinkat(dir_fd, name, 0);
     return 0;
 }

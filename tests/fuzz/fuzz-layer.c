@@ -156,7 +156,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         assert(startswith(*w, "layer 'fuzz': "));
 
     assert_alone(top);
-    (void)image_rm_rf_at(top_fd, "layer");
+    (void)rm_rf_at(top_fd, "layer");
     (void)rmdir(top);
     return 0;
 }
