@@ -16,86 +16,39 @@
  * the goal (replace, stop, remove) first, then the restart policy.
  */
 
-static const char *const ctr_state_table[_CTR_STATE_MAX] = {
-    [CTR_STATE_WAITING] = "waiting",
-    [CTR_STATE_WAITING_IMAGE] = "waiting-image",
-    [CTR_STATE_WAITING_RUNTIME] = "waiting-runtime",
-    [CTR_STATE_STARTING] = "starting",
-    [CTR_STATE_RUNNING] = "running",
-    [CTR_STATE_STOPPING] = "stopping",
-    [CTR_STATE_KILLING] = "killing",
-    [CTR_STATE_REMOVING] = "removing",
-    [CTR_STATE_BACKOFF] = "backoff",
-    [CTR_STATE_TERMINATED] = "terminated",
-};
+DEFINE_STRING_TABLE(
+    ctr_state, CtrState,
+    _CTR_STATE_MAX, [CTR_STATE_WAITING] = "waiting", [CTR_STATE_WAITING_IMAGE] = "waiting-image",
+    [CTR_STATE_WAITING_RUNTIME] = "waiting-runtime", [CTR_STATE_STARTING] = "starting",
+    [CTR_STATE_RUNNING] = "running", [CTR_STATE_STOPPING] = "stopping",
+    [CTR_STATE_KILLING] = "killing", [CTR_STATE_REMOVING] = "removing",
+    [CTR_STATE_BACKOFF] = "backoff", [CTR_STATE_TERMINATED] = "terminated")
 
-static const char *const ctr_reason_table[_CTR_REASON_MAX] = {
-    [CTR_REASON_NONE] = "",
-    [CTR_REASON_POD_INITIALIZING] = "PodInitializing",
+DEFINE_STRING_TABLE(
+    ctr_reason, CtrReason,
+    _CTR_REASON_MAX, [CTR_REASON_NONE] = "", [CTR_REASON_POD_INITIALIZING] = "PodInitializing",
     [CTR_REASON_CONTAINER_CREATING] = "ContainerCreating",
     [CTR_REASON_CRASH_LOOP_BACK_OFF] = "CrashLoopBackOff",
     [CTR_REASON_IMAGE_NOT_FOUND] = "ImageNotFound",
     [CTR_REASON_RUNTIME_NOT_AVAILABLE] = "RuntimeNotAvailable",
-    [CTR_REASON_COMPLETED] = "Completed",
-    [CTR_REASON_ERROR] = "Error",
-    [CTR_REASON_OOM_KILLED] = "OOMKilled",
-    [CTR_REASON_START_ERROR] = "StartError",
+    [CTR_REASON_COMPLETED] = "Completed", [CTR_REASON_ERROR] = "Error",
+    [CTR_REASON_OOM_KILLED] = "OOMKilled", [CTR_REASON_START_ERROR] = "StartError",
     [CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR] = "CreateContainerConfigError",
-    [CTR_REASON_MONITOR_LOST] = "MonitorLost",
-};
+    [CTR_REASON_MONITOR_LOST] = "MonitorLost")
 
-static const char *const ctr_event_table[_CTR_EV_MAX] = {
-    [CTR_EV_DEPS_UNMET] = "deps-unmet",
-    [CTR_EV_DEPS_MET] = "deps-met",
-    [CTR_EV_IMAGE_PRESENT] = "image-present",
-    [CTR_EV_IMAGE_ABSENT] = "image-absent",
-    [CTR_EV_RUNTIME_ABSENT] = "runtime-absent",
-    [CTR_EV_STARTED] = "started",
-    [CTR_EV_START_BUSY] = "start-busy",
-    [CTR_EV_START_FAILED] = "start-failed",
-    [CTR_EV_ADOPTED] = "adopted",
-    [CTR_EV_EXITED] = "exited",
-    [CTR_EV_STOP] = "stop",
-    [CTR_EV_SPEC_CHANGED] = "spec-changed",
-    [CTR_EV_DELETED] = "deleted",
-    [CTR_EV_SIGNAL_FAILED] = "signal-failed",
-    [CTR_EV_GRACE_EXPIRED] = "grace-expired",
-    [CTR_EV_BACKOFF_EXPIRED] = "backoff-expired",
-    [CTR_EV_RETRY] = "retry",
-    [CTR_EV_REMOVED] = "removed",
-    [CTR_EV_REMOVE_BUSY] = "remove-busy",
-};
+DEFINE_STRING_TABLE(
+    ctr_event_type, CtrEventType, _CTR_EV_MAX, [CTR_EV_DEPS_UNMET] = "deps-unmet",
+    [CTR_EV_DEPS_MET] = "deps-met", [CTR_EV_IMAGE_PRESENT] = "image-present",
+    [CTR_EV_IMAGE_ABSENT] = "image-absent", [CTR_EV_RUNTIME_ABSENT] = "runtime-absent",
+    [CTR_EV_STARTED] = "started", [CTR_EV_START_BUSY] = "start-busy",
+    [CTR_EV_START_FAILED] = "start-failed", [CTR_EV_ADOPTED] = "adopted",
+    [CTR_EV_EXITED] = "exited", [CTR_EV_STOP] = "stop", [CTR_EV_SPEC_CHANGED] = "spec-changed",
+    [CTR_EV_DELETED] = "deleted", [CTR_EV_SIGNAL_FAILED] = "signal-failed",
+    [CTR_EV_GRACE_EXPIRED] = "grace-expired", [CTR_EV_BACKOFF_EXPIRED] = "backoff-expired",
+    [CTR_EV_RETRY] = "retry", [CTR_EV_REMOVED] = "removed", [CTR_EV_REMOVE_BUSY] = "remove-busy")
 
-const char *ctr_state_to_string(CtrState s)
-{
-    return s >= 0 && s < _CTR_STATE_MAX ? ctr_state_table[s] : NULL;
-}
-
-CtrState ctr_state_from_string(const char *s)
-{
-    for (int i = 0; s && i < _CTR_STATE_MAX; i++)
-        if (streq(ctr_state_table[i], s))
-            return (CtrState)i;
-    return _CTR_STATE_INVALID;
-}
-
-const char *ctr_reason_to_string(CtrReason r)
-{
-    return r >= 0 && r < _CTR_REASON_MAX ? ctr_reason_table[r] : NULL;
-}
-
-CtrReason ctr_reason_from_string(const char *s)
-{
-    for (int i = 0; s && i < _CTR_REASON_MAX; i++)
-        if (streq(ctr_reason_table[i], s))
-            return (CtrReason)i;
-    return _CTR_REASON_INVALID;
-}
-
-const char *ctr_event_type_to_string(CtrEventType t)
-{
-    return t >= 0 && t < _CTR_EV_MAX ? ctr_event_table[t] : NULL;
-}
+DEFINE_STRING_TABLE_FROM(ctr_state, CtrState, _CTR_STATE_MAX, _CTR_STATE_INVALID)
+DEFINE_STRING_TABLE_FROM(ctr_reason, CtrReason, _CTR_REASON_MAX, _CTR_REASON_INVALID)
 
 /* ---- policies ------------------------------------------------------------------------- */
 

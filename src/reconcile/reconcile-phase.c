@@ -3,25 +3,11 @@
 
 /* A pod from its containers: phase, conditions, exit policy, start and stop order. Pure. */
 
-static const char *const pod_phase_table[_POD_PHASE_MAX] = {
-    [POD_PHASE_PENDING] = "Pending",
-    [POD_PHASE_RUNNING] = "Running",
-    [POD_PHASE_SUCCEEDED] = "Succeeded",
-    [POD_PHASE_FAILED] = "Failed",
-};
-
-const char *pod_phase_to_string(PodPhase p)
-{
-    return p >= 0 && p < _POD_PHASE_MAX ? pod_phase_table[p] : NULL;
-}
-
-PodPhase pod_phase_from_string(const char *s)
-{
-    for (int i = 0; s && i < _POD_PHASE_MAX; i++)
-        if (streq(pod_phase_table[i], s))
-            return (PodPhase)i;
-    return _POD_PHASE_INVALID;
-}
+DEFINE_STRING_TABLE(
+    pod_phase, PodPhase,
+    _POD_PHASE_MAX, [POD_PHASE_PENDING] = "Pending", [POD_PHASE_RUNNING] = "Running",
+    [POD_PHASE_SUCCEEDED] = "Succeeded", [POD_PHASE_FAILED] = "Failed")
+DEFINE_STRING_TABLE_FROM(pod_phase, PodPhase, _POD_PHASE_MAX, _POD_PHASE_INVALID)
 
 /* Its last run ended well: exit 0, recorded by its monitor. */
 static bool ctr_ended_well(const CtrLife *c)
