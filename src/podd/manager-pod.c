@@ -28,8 +28,18 @@ static Ctr *pod_ctr(PodRec *pr, const char *name)
     return NULL;
 }
 
-/* FNV-1a, for the once records: it only tells one spec from another. */
-static void spec_fingerprint(const char *s, char buf[17])
+/* The once records' key of a container's spec: the content hash the manifests use too. */
+static void spec_fingerprint(const char *s, char buf[static CONTENT_HASH_MAX])
+{
+    content_hash(s, strlen(s), buf);
+}
+
+/*
+ * The key once records had before they used content_hash(): a 64-bit
+ * FNV-1a. Still read, so that an init-once container that ran under an
+ * older podd never runs a second time after an upgrade.
+ */
+static void legacy_spec_fingerprint(const char *s, char buf[17])
 {
     uint64_t h = 1469598103934665603ull;
 
@@ -486,7 +496,7 @@ static void ctr_do_remove(Ctr *c)
 static void ctr_record_once(const Ctr *c)
 {
     const char *suffixes[] = {"", ".1"};
-    char fp[17];
+    char fp[CONTENT_HASH_MAX];
     int r;
 
     spec_fingerprint(c->spec_json ? c->spec_json : c->name, fp);
@@ -841,12 +851,15 @@ static bool ctr_state_is_waiting(CtrState s)
 /* An init-once container that succeeded for this pod before runs no more. */
 static bool ctr_ran_once_already(const Ctr *c)
 {
-    char fp[17];
+    char fp[CONTENT_HASH_MAX], legacy[17];
 
     if (c->life.kind != CONTAINER_KIND_INIT || !c->spec->init_once || c->life.started_once)
         return false;
     spec_fingerprint(c->spec_json, fp);
-    return state_store_once_done(c->pod->m->store, c->pod->name, c->name, fp) == 1;
+    if (state_store_once_done(c->pod->m->store, c->pod->name, c->name, fp) == 1)
+        return true;
+    legacy_spec_fingerprint(c->spec_json, legacy);
+    return state_store_once_done(c->pod->m->store, c->pod->name, c->name, legacy) == 1;
 }
 
 /* Tells each waiting container, in start order, whether its dependencies are met. */

@@ -956,3 +956,49 @@ def test_a_failed_state_write_is_retried_not_dropped(daemon):
     assert "retrying in" in daemon.log()
     os.unlink(poddir)
     wait_for("the state written after all", lambda: daemon.restarts(pod, "a") == 1)
+
+
+def fnv1a64(text):
+    h = 1469598103934665603
+    for b in text.encode():
+        h = ((h ^ b) * 1099511628211) % (1 << 64)
+    return f"{h:016x}"
+
+
+def test_once_records_of_an_older_podd_still_count(daemon):
+    # Once records written before they used the content hash hold a 64-bit FNV-1a of the
+    # container's spec: an upgrade must not run such an init container a second time.
+    pod = unique("oldonce")
+    marks = os.path.join(daemon.top, "marks")
+    os.makedirs(marks)
+    daemon.start()
+    daemon.write("once.yaml", pod_yaml(
+        pod,
+        init=[{"name": "provision", "cmd": "echo ran >> /marks/count",
+               "mounts": [("marks", "/marks")]}],
+        containers=[{"name": "app", "cmd": "sleep 3600"}],
+        extra_spec=f"  volumes:\n  - name: marks\n    hostPath:\n      path: {marks}\n",
+        annotations={"podd.io/init-once": "provision"}))
+    first = wait_for("the app", lambda: daemon.ctr_pid(pod, "app"))
+    daemon.kill9()
+    pod_dir = os.path.join(daemon.state, "pods", pod)
+    with open(os.path.join(pod_dir, "state.json")) as f:
+        spec = json.load(f)["containers"]["provision"]["specJson"]
+    with open(os.path.join(pod_dir, "once.json")) as f:
+        once = json.load(f)
+    assert len(once["containers"]["provision"]["specHash"]) == 64
+    once["containers"]["provision"]["specHash"] = fnv1a64(spec)
+    with open(os.path.join(pod_dir, "once.json"), "w") as f:
+        json.dump(once, f)
+    # As in the test above: the containers are gone and the pod state is lost.
+    monitor = daemon.ctr_dir(pod, "app") + "/monitor.pid"
+    with open(monitor) as f:
+        mpid, mstart = (int(x) for x in f.read().split())
+    os.kill(first[0], signal.SIGKILL)
+    wait_for("the monitor to end", lambda: proc_start_time(mpid) != mstart)
+    with open(os.path.join(pod_dir, "state.json"), "w") as f:
+        f.write('{"truncated')
+    daemon.start()
+    wait_for("the app again", lambda: daemon.ctr_pid(pod, "app"))
+    with open(os.path.join(marks, "count")) as f:
+        assert f.read() == "ran\n"
