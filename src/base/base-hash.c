@@ -6,9 +6,8 @@
 /*
  * SHA-256 (FIPS 180-4) as content identity, rather than a 64-bit FNV-1a:
  * spec hashes are what the state store and the reconciler compare across
- * restarts, and a collision there would silently skip an update. What is
- * hashed (a manifest, a spec) is in memory whole, so a one-shot function
- * suffices.
+ * restarts, and a collision there would silently skip an update. Streamed,
+ * because image blobs are hashed while they are copied in chunks.
  */
 static const uint32_t sha256_k[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -64,26 +63,56 @@ static void sha256_compress(uint32_t h[8], const uint8_t *p)
     h[7] += k;
 }
 
+void sha256_init(Sha256 *s)
+{
+    static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+
+    *s = (Sha256){};
+    memcpy(s->h, iv, sizeof(iv));
+}
+
+void sha256_update(Sha256 *s, const void *data, size_t size)
+{
+    const uint8_t *p = data;
+
+    s->length += size;
+    if (s->n_buf > 0) {
+        size_t take = size < 64 - s->n_buf ? size : 64 - s->n_buf;
+
+        memcpy(s->buf + s->n_buf, p, take);
+        s->n_buf += take;
+        p += take;
+        size -= take;
+        if (s->n_buf < 64)
+            return;
+        sha256_compress(s->h, s->buf);
+        s->n_buf = 0;
+    }
+    for (; size >= 64; p += 64, size -= 64)
+        sha256_compress(s->h, p);
+    memcpy(s->buf, p, size);
+    s->n_buf = size;
+}
+
+void sha256_final_hex(Sha256 *s, char out[static CONTENT_HASH_MAX])
+{
+    uint64_t bits = s->length * 8;
+    uint8_t pad[72] = {0x80};
+    size_t n_pad = (s->n_buf < 56 ? 56 : 120) - s->n_buf;
+
+    for (unsigned i = 0; i < 8; i++)
+        pad[n_pad + i] = (uint8_t)(bits >> (56 - 8 * i));
+    sha256_update(s, pad, n_pad + 8);
+    for (unsigned i = 0; i < 8; i++)
+        (void)snprintf(out + 8 * i, 9, "%08x", s->h[i]);
+}
+
 void content_hash(const void *data, size_t size, char out[static CONTENT_HASH_MAX])
 {
-    uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-    const uint8_t *p = data;
-    uint8_t tail[128] = {0};
-    size_t n_full = size / 64, rest = size % 64, n_tail;
-    uint64_t bits = (uint64_t)size * 8;
+    Sha256 s;
 
-    for (size_t i = 0; i < n_full; i++)
-        sha256_compress(h, p + 64 * i);
-    if (rest > 0)
-        memcpy(tail, p + 64 * n_full, rest);
-    tail[rest] = 0x80;
-    n_tail = rest + 1 + 8 <= 64 ? 64 : 128;
-    for (unsigned i = 0; i < 8; i++)
-        tail[n_tail - 1 - i] = (uint8_t)(bits >> (8 * i));
-    sha256_compress(h, tail);
-    if (n_tail == 128)
-        sha256_compress(h, tail + 64);
-    for (unsigned i = 0; i < 8; i++)
-        (void)snprintf(out + 8 * i, 9, "%08x", h[i]);
+    sha256_init(&s);
+    sha256_update(&s, data, size);
+    sha256_final_hex(&s, out);
 }

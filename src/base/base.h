@@ -288,3 +288,16 @@ char *format_rfc3339_nano(const struct timespec *ts, char *buf, size_t size);
  * the value is stable across versions of podd, so it may be stored.
  */
 void content_hash(const void *data, size_t size, char out[static CONTENT_HASH_MAX]);
+
+/* The same, streamed: sha256_init(), sha256_update() for each piece, then sha256_final_hex(). */
+typedef struct Sha256 {
+    uint32_t h[8];
+    uint64_t length; /* bytes so far */
+    uint8_t buf[64];
+    size_t n_buf;
+} Sha256;
+
+void sha256_init(Sha256 *s);
+void sha256_update(Sha256 *s, const void *data, size_t size);
+/* Ends s (it must be initialised again before another use) and writes the hex digest. */
+void sha256_final_hex(Sha256 *s, char out[static CONTENT_HASH_MAX]);

@@ -7,108 +7,10 @@
 
 #include "image-internal.h"
 
-/*
- * A streamed SHA-256: blobs are files of any size, copied in chunks, and
- * base's content hash wants the whole input in memory.
- */
-static const uint32_t sha256_k[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-};
-
-static inline uint32_t rotr32(uint32_t x, unsigned n)
+void image_sha256_digest(Sha256 *s, char out[static IMAGE_DIGEST_SIZE])
 {
-    return (x >> n) | (x << (32 - n));
-}
-
-static void sha256_compress(uint32_t h[8], const uint8_t *p)
-{
-    uint32_t w[64], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
-
-    for (unsigned i = 0; i < 16; i++)
-        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-               (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
-    for (unsigned i = 16; i < 64; i++) {
-        uint32_t s0 = rotr32(w[i - 15], 7) ^ rotr32(w[i - 15], 18) ^ (w[i - 15] >> 3);
-        uint32_t s1 = rotr32(w[i - 2], 17) ^ rotr32(w[i - 2], 19) ^ (w[i - 2] >> 10);
-
-        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-    }
-    for (unsigned i = 0; i < 64; i++) {
-        uint32_t t1 = k + (rotr32(e, 6) ^ rotr32(e, 11) ^ rotr32(e, 25)) + ((e & f) ^ (~e & g)) +
-                      sha256_k[i] + w[i];
-        uint32_t t2 =
-            (rotr32(a, 2) ^ rotr32(a, 13) ^ rotr32(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-
-        k = g;
-        g = f;
-        f = e;
-        e = d + t1;
-        d = c;
-        c = b;
-        b = a;
-        a = t1 + t2;
-    }
-    h[0] += a;
-    h[1] += b;
-    h[2] += c;
-    h[3] += d;
-    h[4] += e;
-    h[5] += f;
-    h[6] += g;
-    h[7] += k;
-}
-
-void image_sha256_init(ImageSha256 *s)
-{
-    static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-
-    *s = (ImageSha256){};
-    memcpy(s->h, iv, sizeof(iv));
-}
-
-void image_sha256_update(ImageSha256 *s, const void *data, size_t size)
-{
-    const uint8_t *p = data;
-
-    s->length += size;
-    if (s->n_buf > 0) {
-        size_t take = size < 64 - s->n_buf ? size : 64 - s->n_buf;
-
-        memcpy(s->buf + s->n_buf, p, take);
-        s->n_buf += take;
-        p += take;
-        size -= take;
-        if (s->n_buf < 64)
-            return;
-        sha256_compress(s->h, s->buf);
-        s->n_buf = 0;
-    }
-    for (; size >= 64; p += 64, size -= 64)
-        sha256_compress(s->h, p);
-    memcpy(s->buf, p, size);
-    s->n_buf = size;
-}
-
-void image_sha256_digest(ImageSha256 *s, char out[static IMAGE_DIGEST_SIZE])
-{
-    uint64_t bits = s->length * 8;
-    uint8_t pad[72] = {0x80};
-    size_t n_pad = (s->n_buf < 56 ? 56 : 120) - s->n_buf;
-
-    for (unsigned i = 0; i < 8; i++)
-        pad[n_pad + i] = (uint8_t)(bits >> (56 - 8 * i));
-    image_sha256_update(s, pad, n_pad + 8);
     memcpy(out, "sha256:", 7);
-    for (unsigned i = 0; i < 8; i++)
-        (void)snprintf(out + 7 + 8 * i, 9, "%08x", s->h[i]);
+    sha256_final_hex(s, out + 7);
 }
 
 bool image_digest_is_valid(const char *digest)
@@ -209,7 +111,7 @@ static int blob_store(const char *images_dir, int src_fd, const void *data, uint
     _cleanup_close_ int dir_fd = -1, fd = -1;
     _cleanup_free_ uint8_t *buf = NULL;
     char tmp[96], got[IMAGE_DIGEST_SIZE];
-    ImageSha256 sha;
+    Sha256 sha;
     uint64_t n = 0;
     int r;
 
@@ -226,7 +128,7 @@ static int blob_store(const char *images_dir, int src_fd, const void *data, uint
     if (fd < 0)
         return pd_error_set(reterr, fd, "cannot create a blob in %s/blobs/sha256: %s", images_dir,
                             strerror(-fd));
-    image_sha256_init(&sha);
+    sha256_init(&sha);
     if (src_fd >= 0) {
         buf = malloc(BLOB_CHUNK);
         if (!buf) {
@@ -245,14 +147,14 @@ static int blob_store(const char *images_dir, int src_fd, const void *data, uint
             }
             if (k == 0)
                 break;
-            image_sha256_update(&sha, buf, (size_t)k);
+            sha256_update(&sha, buf, (size_t)k);
             r = write_all(fd, buf, (size_t)k);
             if (r < 0)
                 goto write_fail;
             n += (uint64_t)k;
         }
     } else {
-        image_sha256_update(&sha, data, size);
+        sha256_update(&sha, data, size);
         r = write_all(fd, data, size);
         if (r < 0)
             goto write_fail;
@@ -336,7 +238,7 @@ int image_blob_read(const char *images_dir, const char *digest, char **ret, size
     _cleanup_close_ int fd = -1;
     _cleanup_free_ char *buf = NULL;
     char got[IMAGE_DIGEST_SIZE];
-    ImageSha256 sha;
+    Sha256 sha;
     size_t n;
     int r;
 
@@ -349,8 +251,8 @@ int image_blob_read(const char *images_dir, const char *digest, char **ret, size
                             IMAGE_DOCUMENT_MAX);
     if (r < 0)
         return pd_error_set(reterr, r, "cannot read blob %s: %s", digest, strerror(-r));
-    image_sha256_init(&sha);
-    image_sha256_update(&sha, buf, n);
+    sha256_init(&sha);
+    sha256_update(&sha, buf, n);
     image_sha256_digest(&sha, got);
     if (!streq(got, digest))
         return pd_error_set(reterr, -EBADMSG, "blob %s in the store has digest %s (corrupt)",

@@ -20,17 +20,8 @@ int image_make_name_dirs(int store_fd, const char *name);
 
 /* ---- SHA-256, streamed (FIPS 180-4) ---------------------------------------------------- */
 
-typedef struct ImageSha256 {
-    uint32_t h[8];
-    uint64_t length; /* bytes so far */
-    uint8_t buf[64];
-    size_t n_buf;
-} ImageSha256;
-
-void image_sha256_init(ImageSha256 *s);
-void image_sha256_update(ImageSha256 *s, const void *data, size_t size);
-/* "sha256:<hex>" into out. */
-void image_sha256_digest(ImageSha256 *s, char out[static IMAGE_DIGEST_SIZE]);
+/* "sha256:<hex>" into out: ends s (base.h's streamed SHA-256). */
+void image_sha256_digest(Sha256 *s, char out[static IMAGE_DIGEST_SIZE]);
 
 /* The hex part of a valid digest. */
 static inline const char *image_digest_hex(const char *digest)

@@ -71,17 +71,17 @@ START_TEST(test_sha256_streamed)
     /* One million 'a' (FIPS 180-4), fed in chunks that straddle every block boundary. */
     static const size_t chunks[] = {1, 63, 64, 65, 55, 56, 57, 127, 1000, 4096};
     char *buf = malloc(1000000), got[IMAGE_DIGEST_SIZE];
-    ImageSha256 s;
+    Sha256 s;
     size_t done = 0;
 
     memset(buf, 'a', 1000000);
-    image_sha256_init(&s);
+    sha256_init(&s);
     for (size_t i = 0; done < 1000000; i++) {
         size_t n = chunks[i % ELEMENTSOF(chunks)];
 
         if (n > 1000000 - done)
             n = 1000000 - done;
-        image_sha256_update(&s, buf + done, n);
+        sha256_update(&s, buf + done, n);
         done += n;
     }
     image_sha256_digest(&s, got);
