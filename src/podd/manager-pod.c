@@ -112,11 +112,13 @@ PlanObservedCtr *pod_rec_observe(const PodRec *pr, PlanObserved *ret)
         /* Gone from the manifest already: it stops whatever comes. */
         if (c->life.goal == CTR_GOAL_REMOVE || !c->name)
             continue;
-        seen[n++] = (PlanObservedCtr){.name = c->name,
-                                      .kind = c->life.kind,
-                                      .spec_json = c->spec_json,
-                                      .started = c->life.started_once,
-                                      .replacing = c->life.goal == CTR_GOAL_REPLACE};
+        seen[n++] =
+            (PlanObservedCtr){.name = c->name,
+                              .kind = c->life.kind,
+                              .spec_json = c->spec_json,
+                              /* A start under way runs the old spec already. */
+                              .started = c->life.started_once || ctr_state_is_active(c->life.state),
+                              .replacing = c->life.goal == CTR_GOAL_REPLACE};
     }
     *ret = (PlanObserved){
         .level = pr->level, .ctrs = seen, .n_ctrs = n, .stopping = pr->terminating || !pr->pod};

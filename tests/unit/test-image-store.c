@@ -339,6 +339,7 @@ int main(void)
     Suite *s = suite_create("image-store");
     TCase *tc = tcase_create("image-store");
     SRunner *sr;
+    int status;
 
     suite_add_tcase(s, tc);
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -349,5 +350,7 @@ int main(void)
     tcase_add_loop_test(tc, test_documents, 0, ELEMENTSOF(docs));
     tcase_add_test(tc, test_platform_selection);
     sr = srunner_create(s);
-    return unit_run(sr, CK_NORMAL);
+    status = unit_run(sr, CK_NORMAL);
+    srunner_free(sr);
+    return status;
 }

@@ -43,7 +43,8 @@ static void setup(void)
 {
     static const RuntimeOps *const backends[] = {&runtime_fake_ops, NULL};
     const char *dirs[] = {"manifests", "state", "run", "log", "img"};
-    _cleanup_free_ char *mdir = NULL, *sdir = NULL, *rdir = NULL, *ldir = NULL;
+    /* The manager borrows its configuration's strings for as long as it lives. */
+    static char mdir[PATH_MAX], sdir[PATH_MAX], rdir[PATH_MAX], ldir[PATH_MAX];
     PdError e = {0};
 
     (void)snprintf(tmpdir, sizeof(tmpdir), "/tmp/test-manager-rt.XXXXXX");
@@ -56,10 +57,10 @@ static void setup(void)
     write_manifest("web.yaml", "web", "");
     write_manifest("other.yaml", "other", "  annotations:\n    podd.io/runtime: runc\n");
     write_manifest("nat.yaml", "nat", "  annotations:\n    podd.io/runtime: native\n");
-    mdir = path("manifests");
-    sdir = path("state");
-    rdir = path("run");
-    ldir = path("log");
+    (void)snprintf(mdir, sizeof(mdir), "%s/manifests", tmpdir);
+    (void)snprintf(sdir, sizeof(sdir), "%s/state", tmpdir);
+    (void)snprintf(rdir, sizeof(rdir), "%s/run", tmpdir);
+    (void)snprintf(ldir, sizeof(ldir), "%s/log", tmpdir);
     ck_assert_int_eq(loop_new(&loop), 0);
     ck_assert_msg(manager_new(loop,
                               &(ManagerConfig){
