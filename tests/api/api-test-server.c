@@ -16,11 +16,21 @@
 
 #include "api/api.h"
 
+/*
+ * Times are counted back from the server's start, not from each request:
+ * two requests that straddle a second boundary (get -o json, then -o yaml)
+ * must render the same pod.
+ */
 static char *rfc3339_ago(long seconds)
 {
+    static time_t start;
     char buf[64];
-    time_t t = time(NULL) - seconds;
+    time_t t;
     struct tm tm;
+
+    if (!start)
+        start = time(NULL);
+    t = start - seconds;
 
     gmtime_r(&t, &tm);
     strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
