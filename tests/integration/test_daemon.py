@@ -801,7 +801,8 @@ def test_podctl_shows_pods_as_kubectl_does(daemon):
     daemon.write("web.yaml", pod_yaml(web, init=[{"name": "setup", "cmd": "true"}],
                                       containers=[{"name": "app", "cmd": "sleep 3600"}]))
     daemon.write("crash.yaml", pod_yaml(crash, containers=[{"name": "c", "cmd": "exit 2"}]))
-    wait_for("the app", lambda: daemon.ctr_pid(web, "app"))
+    # The process exists (its pid file) a moment before podd records the start.
+    wait_for("the app running", lambda: container_running(daemon, web, "app"))
     wait_for("the crash loop", lambda: daemon.restarts(crash, "c") >= 1)
     r = podctl(daemon, "get", "pods")
     assert r.returncode == 0, r.stderr
@@ -867,6 +868,17 @@ def test_a_runtime_podd_lacks_is_refused_not_replaced(daemon):
     assert status["containerStatuses"][0]["state"]["waiting"]["reason"] == "RuntimeNotAvailable"
 
 
+def container_running(daemon, pod, ctr):
+    """True once the API reports the container running (not merely its pid file written)."""
+    r = podctl(daemon, "get", "pod", pod, "-o", "json")
+    if r.returncode != 0:
+        return False
+    for c in json.loads(r.stdout)["status"].get("containerStatuses", []):
+        if c["name"] == ctr:
+            return "running" in c["state"]
+    return False
+
+
 def pod_json(daemon, pod):
     r = podctl(daemon, "get", "pod", pod, "-o", "json")
     assert r.returncode == 0, r.stderr
@@ -889,6 +901,7 @@ def test_an_adopted_container_keeps_its_start_and_its_backoff_clock(daemon):
                      lambda: daemon.ctr_pid(pod, "app") not in (None, second)
                      and daemon.ctr_pid(pod, "app"))
     wait_for("the state file", lambda: daemon.restarts(pod, "app") == 2)
+    wait_for("the third run recorded", lambda: container_running(daemon, pod, "app"))
     started = pod_json(daemon, pod)["status"]["containerStatuses"][0]["state"]["running"]
     daemon.kill9()
     # Longer than the reset time, and long enough for a new start time to differ.
@@ -912,7 +925,7 @@ def test_status_times_have_seconds_only(daemon):
     daemon.start()
     daemon.write("times.yaml", pod_yaml(pod, init=[{"name": "setup", "cmd": "true"}],
                                         containers=[{"name": "app", "cmd": "sleep 3600"}]))
-    wait_for("the app", lambda: daemon.ctr_pid(pod, "app"))
+    wait_for("the app running", lambda: container_running(daemon, pod, "app"))
     status = pod_json(daemon, pod)["status"]
     setup = status["initContainerStatuses"][0]["state"]["terminated"]
     app = status["containerStatuses"][0]["state"]["running"]
