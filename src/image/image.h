@@ -318,3 +318,92 @@ DEFINE_CLEANUP_FUNC(ImageLoadResult, image_load_result_free)
  * 0 or -errno. Does not log; tar's own messages go to stderr.
  */
 int image_load(const char *images_dir, const char *source, ImageLoadResult **ret, PdError *reterr);
+
+/* ---- image records: names of the images in the store ------------------------------------ */
+
+/*
+ * <images>/repositories.json maps each image name (a normalised reference,
+ * "docker.io/library/busybox:latest", or one by digest) to the digest of its
+ * manifest. A recorded image is complete: its manifest, config and layer
+ * blobs are in the blob store and every layer is unpacked, once, under
+ * <images>/layers/sha256/<hex of the layer blob's digest>/ (unpacked into a
+ * ".tmp-" directory beside it and renamed, so a layer directory present
+ * under its name is whole). Writers (image_store_add, _untag, _gc) hold an
+ * flock on <images>/.lock; the records file is replaced atomically
+ * (write_file_atomic), so readers take no lock. Files of podds before image
+ * records (plain root filesystem directories, <images>/NAME/TAG) are left
+ * alone and still read (see image_store_resolve).
+ */
+#define IMAGE_RECORDS_FILE "repositories.json"
+#define IMAGE_NAME_SIZE (IMAGE_REFERENCE_STRING_MAX + 1)
+
+typedef struct ImageRecord {
+    char name[IMAGE_NAME_SIZE];     /* normalised reference */
+    char digest[IMAGE_DIGEST_SIZE]; /* of the manifest */
+    uint64_t size;                  /* disk space of its unpacked layers when recorded, bytes */
+    uint64_t created;               /* when recorded, CLOCK_REALTIME microseconds */
+} ImageRecord;
+
+/*
+ * Records img (as image_load() or a pull returns it) under name, or under
+ * img->name when name is NULL (-EINVAL when both are NULL); the name is
+ * normalised first (image_reference_parse; "busybox" is recorded as
+ * "docker.io/library/busybox:latest"). Unpacks the image's layers not
+ * unpacked yet (flags: IMAGE_LAYER_* for image_layer_unpack; warnings as it
+ * gives them, into *ret_warnings when not NULL) and checks that its blobs
+ * are all in the store. A record of the same name is replaced (the image it
+ * named stays in the store until image_store_gc). *ret (may be NULL) gets
+ * the new record. Returns 0 or -errno with reterr naming the image and what
+ * failed. Does not log.
+ */
+int image_store_add(const char *images_dir, const ImageLoaded *img, const char *name,
+                    unsigned flags, ImageRecord *ret, char ***ret_warnings, PdError *reterr);
+
+/*
+ * Every record, sorted by name, into a new array the caller frees (*ret_n
+ * entries; none and NULL for a store without records). Returns 0 or -errno
+ * (-EBADMSG for a records file that cannot be read, with reterr). Does not log.
+ */
+int image_store_records(const char *images_dir, ImageRecord **ret, size_t *ret_n, PdError *reterr);
+
+/*
+ * The record ref names: the one of its exact normalised name, else (for a
+ * reference with a digest) one of the same repository with that manifest
+ * digest. Returns 0, -ENOENT when there is none, or -errno. Does not log.
+ */
+int image_store_find(const char *images_dir, const ImageReference *ref, ImageRecord *ret,
+                     PdError *reterr);
+
+/*
+ * Removes the record of name (a normalised reference, as image_store_records
+ * gives). Blobs and layers stay until image_store_gc. Returns 0, -ENOENT
+ * when there is no such record, or -errno. Does not log.
+ */
+int image_store_untag(const char *images_dir, const char *name, PdError *reterr);
+
+/*
+ * Deletes the blobs and layer directories no record needs, and leftovers of
+ * interrupted layer unpacks. Blobs being written (temporary files) are left
+ * alone; an image_load() whose blobs are deleted before image_store_add
+ * records them makes image_store_add fail (-ENOENT), never a half image.
+ * *ret_freed (may be NULL) gets the bytes freed. Returns the number of
+ * blobs and layers deleted or -errno. Does not log.
+ */
+int image_store_gc(const char *images_dir, uint64_t *ret_freed, PdError *reterr);
+
+/*
+ * The manifest and config of the recorded image whose manifest digest is
+ * digest, from the blob store. New objects owned by the caller (either
+ * return pointer may be NULL). Returns 0 or -errno. Does not log.
+ */
+int image_store_open_image(const char *images_dir, const char *digest, ImageManifest **ret_manifest,
+                           ImageConfig **ret_config, PdError *reterr);
+
+/*
+ * The unpacked layer directories of the image whose manifest digest is
+ * digest, lowest first, as a new string vector (absolute paths when
+ * images_dir is) the caller frees. -ENOENT (reterr naming the layer) when
+ * one is missing. Returns 0 or -errno. Does not log.
+ */
+int image_store_layer_dirs(const char *images_dir, const char *digest, char ***ret,
+                           PdError *reterr);

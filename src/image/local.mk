@@ -8,7 +8,8 @@ libpodcore_la_SOURCES += \
 	src/image/image-layer.c \
 	src/image/image-blob.c \
 	src/image/image-doc.c \
-	src/image/image-load.c
+	src/image/image-load.c \
+	src/image/image-records.c
 # libarchive unpacks layers; every program linking libpodcore needs it.
 AM_CFLAGS += $(ARCHIVE_CFLAGS)
 PODCORE_LIBS += $(ARCHIVE_LIBS)
@@ -117,3 +118,10 @@ fuzz-image: fuzz
 endif
 .PHONY: fuzz-image
 EXTRA_DIST += tests/fuzz/image.dict
+
+# Image records (names to manifests), layers unpacked once, and the collection of unused ones.
+check_PROGRAMS += tests/unit/test-image-records
+TESTS += tests/unit/test-image-records
+tests_unit_test_image_records_SOURCES = tests/unit/test-image-records.c tests/unit/unit-util.h
+tests_unit_test_image_records_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_image_records_LDADD = $(TEST_LIBS)

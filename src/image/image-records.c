@@ -1,0 +1,595 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include "image-internal.h"
+
+/*
+ * Image records (see image.h): <images>/repositories.json,
+ *   {"version": 1, "images": [{"name": N, "digest": D, "size": S, "created": T}, ...]}
+ * sorted by name, and the unpacked layers under <images>/layers/sha256/.
+ */
+
+#define RECORDS_VERSION 1
+#define RECORDS_MAX (64u * 1024u * 1024u)
+#define LOCK_FILE ".lock"
+#define LAYER_TMP_PREFIX ".tmp-"
+
+typedef struct RecordList {
+    ImageRecord *v;
+    size_t n;
+} RecordList;
+
+static void record_list_done(RecordList *l)
+{
+    free(l->v);
+    *l = (RecordList){};
+}
+
+static int open_images_dir(const char *images_dir, bool create, PdError *reterr)
+{
+    int fd;
+
+    if (create && mkdir(images_dir, 0700) < 0 && errno != EEXIST)
+        return pd_error_set(reterr, -errno, "cannot create %s: %m", images_dir);
+    fd = open(images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return pd_error_set(reterr, -errno, "cannot open %s: %m", images_dir);
+    return fd;
+}
+
+/* The writers' lock: an flock on <images>/.lock, held while the returned fd is open. */
+static int store_lock(int images_fd, const char *images_dir, PdError *reterr)
+{
+    _cleanup_close_ int fd = -1;
+
+    fd = openat(images_fd, LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return pd_error_set(reterr, -errno, "cannot open %s/%s: %m", images_dir, LOCK_FILE);
+    while (flock(fd, LOCK_EX) < 0)
+        if (errno != EINTR)
+            return pd_error_set(reterr, -errno, "cannot lock %s/%s: %m", images_dir, LOCK_FILE);
+    return move_fd(fd);
+}
+
+static int record_compare(const void *a, const void *b)
+{
+    return strcmp(((const ImageRecord *)a)->name, ((const ImageRecord *)b)->name);
+}
+
+static int json_u64(json_t *v, uint64_t *ret)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return -EINVAL;
+    *ret = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+static int records_read(int images_fd, const char *images_dir, RecordList *ret, PdError *reterr)
+{
+    _cleanup_close_ int fd = -1;
+    _cleanup_free_ char *data = NULL;
+    _cleanup_json_ json_t *root = NULL;
+    _cleanup_(record_list_done) RecordList l = {};
+    json_error_t jerr;
+    json_t *images, *v;
+    size_t size, i;
+    int r;
+
+    fd = openat(images_fd, IMAGE_RECORDS_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        *ret = (RecordList){};
+        return 0;
+    }
+    if (fd < 0)
+        return pd_error_set(reterr, -errno, "cannot open %s/%s: %m", images_dir,
+                            IMAGE_RECORDS_FILE);
+    r = read_fd_full(fd, RECORDS_MAX, &data, &size);
+    if (r < 0)
+        return pd_error_set(reterr, r, "cannot read %s/%s: %s", images_dir, IMAGE_RECORDS_FILE,
+                            strerror(-r));
+    root = json_loadb(data, size, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return pd_error_set_at(reterr, -EBADMSG, (unsigned)jerr.line, (unsigned)jerr.column,
+                               "%s/%s: %s", images_dir, IMAGE_RECORDS_FILE, jerr.text);
+    v = json_object_get(root, "version");
+    if (!json_is_integer(v) || json_integer_value(v) != RECORDS_VERSION)
+        return pd_error_set(reterr, -EBADMSG, "%s/%s: version: not %d", images_dir,
+                            IMAGE_RECORDS_FILE, RECORDS_VERSION);
+    images = json_object_get(root, "images");
+    if (!json_is_array(images))
+        return pd_error_set(reterr, -EBADMSG, "%s/%s: images: not an array", images_dir,
+                            IMAGE_RECORDS_FILE);
+    l.v = calloc(json_array_size(images) + 1, sizeof(ImageRecord));
+    if (!l.v)
+        return -ENOMEM;
+    json_array_foreach(images, i, v)
+    {
+        ImageRecord *rec = &l.v[l.n];
+        const char *name = json_string_value(json_object_get(v, "name"));
+        const char *digest = json_string_value(json_object_get(v, "digest"));
+
+        if (!name || strlen(name) >= sizeof(rec->name) || !image_digest_is_valid(digest) ||
+            json_u64(json_object_get(v, "size"), &rec->size) < 0 ||
+            json_u64(json_object_get(v, "created"), &rec->created) < 0)
+            return pd_error_set(reterr, -EBADMSG, "%s/%s: images[%zu]: invalid record", images_dir,
+                                IMAGE_RECORDS_FILE, i);
+        strcpy(rec->name, name);
+        strcpy(rec->digest, digest);
+        l.n++;
+    }
+    qsort(l.v, l.n, sizeof(ImageRecord), record_compare);
+    *ret = l;
+    l = (RecordList){};
+    return 0;
+}
+
+static int records_write(int images_fd, const char *images_dir, RecordList *l, PdError *reterr)
+{
+    _cleanup_json_ json_t *root = NULL, *images = json_array();
+    _cleanup_free_ char *data = NULL;
+    int r;
+
+    if (!images)
+        return -ENOMEM;
+    qsort(l->v, l->n, sizeof(ImageRecord), record_compare);
+    for (size_t i = 0; i < l->n; i++) {
+        const ImageRecord *rec = &l->v[i];
+
+        if (json_array_append_new(images,
+                                  json_pack("{s:s,s:s,s:I,s:I}", "name", rec->name, "digest",
+                                            rec->digest, "size", (json_int_t)rec->size, "created",
+                                            (json_int_t)rec->created)) < 0)
+            return -ENOMEM;
+    }
+    root = json_pack("{s:i,s:O}", "version", RECORDS_VERSION, "images", images);
+    data = root ? json_dumps(root, JSON_INDENT(1)) : NULL;
+    if (!data)
+        return -ENOMEM;
+    r = write_file_atomic_at(images_fd, IMAGE_RECORDS_FILE, data, strlen(data), 0600);
+    if (r < 0)
+        return pd_error_set(reterr, r, "cannot write %s/%s: %s", images_dir, IMAGE_RECORDS_FILE,
+                            strerror(-r));
+    return 0;
+}
+
+static int normalise_name(const char *name, char buf[static IMAGE_NAME_SIZE], PdError *reterr)
+{
+    ImageReference ref;
+    int r;
+
+    r = image_reference_parse(name, &ref, reterr);
+    if (r < 0)
+        return r;
+    r = image_reference_format(&ref, buf, IMAGE_NAME_SIZE);
+    return r < 0 ? pd_error_set(reterr, r, "'%s': too long", name) : 0;
+}
+
+/* ---- layers ---------------------------------------------------------------------------------- */
+
+static int mkdir_open(int dir_fd, const char *name, mode_t mode)
+{
+    int fd;
+
+    if (mkdirat(dir_fd, name, mode) < 0 && errno != EEXIST)
+        return -errno;
+    fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+/* <images>/layers/sha256, created when create is true. */
+static int layers_dir_open(int images_fd, bool create)
+{
+    _cleanup_close_ int layers_fd = -1;
+    int fd;
+
+    if (!create) {
+        fd = openat(images_fd, "layers/sha256", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+    }
+    layers_fd = mkdir_open(images_fd, "layers", 0700);
+    if (layers_fd < 0)
+        return layers_fd;
+    return mkdir_open(layers_fd, "sha256", 0700);
+}
+
+/* Unpacks one layer blob into layers/sha256/<hex>/ unless it is there. Under the lock. */
+static int layer_unpack_once(const char *images_dir, int layers_fd, const ImageDescriptor *d,
+                             unsigned flags, char ***warnings, PdError *reterr)
+{
+    _cleanup_close_ int blob_fd = -1, dir_fd = -1;
+    _cleanup_(strv_freep) char **w = NULL;
+    char tmp[IMAGE_DIGEST_SIZE + 16];
+    const char *hex = image_digest_hex(d->digest);
+    int r;
+
+    if (faccessat(layers_fd, hex, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+        return 0;
+    blob_fd = image_blob_open(images_dir, d->digest, reterr);
+    if (blob_fd < 0)
+        return pd_error_prefix(reterr, blob_fd, "layer %s", d->digest);
+    (void)snprintf(tmp, sizeof(tmp), LAYER_TMP_PREFIX "%s", hex);
+    /* A leftover of an unpack interrupted by a crash: nobody else unpacks while we hold the lock.
+     */
+    (void)rm_rf_at(layers_fd, tmp);
+    if (mkdirat(layers_fd, tmp, 0755) < 0)
+        return pd_error_set(reterr, -errno, "cannot create %s/layers/sha256/%s: %m", images_dir,
+                            tmp);
+    dir_fd = openat(layers_fd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir_fd < 0) {
+        r = pd_error_set(reterr, -errno, "cannot open %s/layers/sha256/%s: %m", images_dir, tmp);
+        goto fail;
+    }
+    r = image_layer_unpack(blob_fd, dir_fd, d->digest, flags, &w, reterr);
+    if (r < 0)
+        goto fail;
+    if (fsync(dir_fd) < 0 || renameat(layers_fd, tmp, layers_fd, hex) < 0) {
+        r = pd_error_set(reterr, -errno, "cannot store layer %s: %m", d->digest);
+        goto fail;
+    }
+    for (char **p = w; p && *p; p++)
+        if (warnings && (r = strv_extend(warnings, *p)) < 0)
+            return r;
+    return 1;
+
+fail:
+    (void)rm_rf_at(layers_fd, tmp);
+    return r;
+}
+
+static int blob_check(const char *images_dir, int blobs_fd, const char *digest, const char *what,
+                      PdError *reterr)
+{
+    if (faccessat(blobs_fd, image_digest_hex(digest), F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+        return pd_error_set(reterr, -errno, "%s %s: not in %s/blobs/sha256: %m", what, digest,
+                            images_dir);
+    return 0;
+}
+
+int image_store_add(const char *images_dir, const ImageLoaded *img, const char *name,
+                    unsigned flags, ImageRecord *ret, char ***ret_warnings, PdError *reterr)
+{
+    _cleanup_close_ int images_fd = -1, lock_fd = -1, layers_fd = -1, blobs_fd = -1;
+    _cleanup_(record_list_done) RecordList l = {};
+    _cleanup_(strv_freep) char **warnings = NULL;
+    ImageRecord rec = {};
+    ImageRecord *slot = NULL;
+    int r;
+
+    if (!name)
+        name = img->name;
+    if (!name)
+        return pd_error_set(reterr, -EINVAL, "image %s has no name", img->manifest_digest);
+    r = normalise_name(name, rec.name, reterr);
+    if (r < 0)
+        return r;
+    if (!image_digest_is_valid(img->manifest_digest) || !img->manifest)
+        return pd_error_set(reterr, -EINVAL, "image '%s': no manifest", rec.name);
+    strcpy(rec.digest, img->manifest_digest);
+
+    images_fd = open_images_dir(images_dir, true, reterr);
+    if (images_fd < 0)
+        return images_fd;
+    lock_fd = store_lock(images_fd, images_dir, reterr);
+    if (lock_fd < 0)
+        return lock_fd;
+    blobs_fd = image_blobs_dir_open(images_dir, true, reterr);
+    if (blobs_fd < 0)
+        return blobs_fd;
+    /* image_store_gc may have run between image_load and now: every blob must still be here. */
+    r = blob_check(images_dir, blobs_fd, img->manifest_digest, "manifest", reterr);
+    if (r >= 0)
+        r = blob_check(images_dir, blobs_fd, img->manifest->config.digest, "config", reterr);
+    for (size_t i = 0; r >= 0 && i < img->manifest->n_layers; i++)
+        r = blob_check(images_dir, blobs_fd, img->manifest->layers[i].digest, "layer", reterr);
+    if (r < 0)
+        return pd_error_prefix(reterr, r, "image '%s'", rec.name);
+
+    layers_fd = layers_dir_open(images_fd, true);
+    if (layers_fd < 0)
+        return pd_error_set(reterr, layers_fd, "cannot create %s/layers/sha256: %s", images_dir,
+                            strerror(-layers_fd));
+    for (size_t i = 0; i < img->manifest->n_layers; i++) {
+        const ImageDescriptor *d = &img->manifest->layers[i];
+        _cleanup_free_ char *path = NULL;
+        uint64_t bytes = 0;
+
+        r = layer_unpack_once(images_dir, layers_fd, d, flags, &warnings, reterr);
+        if (r < 0)
+            return pd_error_prefix(reterr, r, "image '%s'", rec.name);
+        path = strdup_printf("%s/layers/sha256/%s", images_dir, image_digest_hex(d->digest));
+        if (!path)
+            return -ENOMEM;
+        if (image_disk_usage(path, &bytes) >= 0)
+            rec.size += bytes;
+    }
+    rec.created = now_realtime_usec();
+
+    r = records_read(images_fd, images_dir, &l, reterr);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < l.n; i++)
+        if (streq(l.v[i].name, rec.name))
+            slot = &l.v[i];
+    if (!slot) {
+        /* records_read leaves room for one more record, or none when there was no file */
+        if (!l.v && !(l.v = calloc(1, sizeof(ImageRecord))))
+            return -ENOMEM;
+        slot = &l.v[l.n++];
+    }
+    *slot = rec;
+    r = records_write(images_fd, images_dir, &l, reterr);
+    if (r < 0)
+        return r;
+    if (ret)
+        *ret = rec;
+    if (ret_warnings)
+        *ret_warnings = move_ptr(warnings);
+    return 0;
+}
+
+int image_store_records(const char *images_dir, ImageRecord **ret, size_t *ret_n, PdError *reterr)
+{
+    _cleanup_close_ int images_fd = -1;
+    _cleanup_(record_list_done) RecordList l = {};
+    int r;
+
+    images_fd = open(images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (images_fd < 0 && errno != ENOENT)
+        return pd_error_set(reterr, -errno, "cannot open %s: %m", images_dir);
+    if (images_fd >= 0) {
+        r = records_read(images_fd, images_dir, &l, reterr);
+        if (r < 0)
+            return r;
+    }
+    if (l.n == 0)
+        record_list_done(&l);
+    *ret_n = l.n;
+    *ret = move_ptr(l.v);
+    return 0;
+}
+
+int image_store_find(const char *images_dir, const ImageReference *ref, ImageRecord *ret,
+                     PdError *reterr)
+{
+    _cleanup_free_ ImageRecord *v = NULL;
+    char name[IMAGE_NAME_SIZE];
+    size_t n;
+    int r;
+
+    r = image_reference_format(ref, name, sizeof(name));
+    if (r < 0)
+        return pd_error_set(reterr, r, "image reference too long");
+    r = image_store_records(images_dir, &v, &n, reterr);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n; i++)
+        if (streq(v[i].name, name)) {
+            *ret = v[i];
+            return 0;
+        }
+    for (size_t i = 0; ref->digest[0] && i < n; i++) {
+        ImageReference other;
+
+        if (streq(v[i].digest, ref->digest) &&
+            image_reference_parse(v[i].name, &other, NULL) >= 0 &&
+            streq(other.domain, ref->domain) && streq(other.path, ref->path)) {
+            *ret = v[i];
+            return 0;
+        }
+    }
+    return pd_error_set(reterr, -ENOENT, "image '%s' is not in the store", name);
+}
+
+int image_store_untag(const char *images_dir, const char *name, PdError *reterr)
+{
+    _cleanup_close_ int images_fd = -1, lock_fd = -1;
+    _cleanup_(record_list_done) RecordList l = {};
+    size_t j = 0;
+    int r;
+
+    images_fd = open_images_dir(images_dir, false, reterr);
+    if (images_fd < 0)
+        return images_fd;
+    lock_fd = store_lock(images_fd, images_dir, reterr);
+    if (lock_fd < 0)
+        return lock_fd;
+    r = records_read(images_fd, images_dir, &l, reterr);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < l.n; i++)
+        if (!streq(l.v[i].name, name))
+            l.v[j++] = l.v[i];
+    if (j == l.n)
+        return pd_error_set(reterr, -ENOENT, "image '%s' is not in the store", name);
+    l.n = j;
+    return records_write(images_fd, images_dir, &l, reterr);
+}
+
+int image_store_open_image(const char *images_dir, const char *digest, ImageManifest **ret_manifest,
+                           ImageConfig **ret_config, PdError *reterr)
+{
+    _cleanup_(image_manifest_freep) ImageManifest *m = NULL;
+    _cleanup_(image_config_freep) ImageConfig *c = NULL;
+    _cleanup_free_ char *data = NULL;
+    char what[IMAGE_DIGEST_SIZE + 16];
+    size_t size;
+    int r;
+
+    r = image_blob_read(images_dir, digest, &data, &size, reterr);
+    if (r < 0)
+        return r;
+    (void)snprintf(what, sizeof(what), "manifest %s", digest);
+    r = image_manifest_parse(data, size, what, NULL, &m, reterr);
+    if (r < 0)
+        return r;
+    if (ret_config) {
+        free(data);
+        data = NULL;
+        r = image_blob_read(images_dir, m->config.digest, &data, &size, reterr);
+        if (r < 0)
+            return r;
+        (void)snprintf(what, sizeof(what), "config %s", m->config.digest);
+        r = image_config_parse(data, size, what, &c, reterr);
+        if (r < 0)
+            return r;
+        *ret_config = move_ptr(c);
+    }
+    if (ret_manifest)
+        *ret_manifest = move_ptr(m);
+    return 0;
+}
+
+int image_store_layer_dirs(const char *images_dir, const char *digest, char ***ret, PdError *reterr)
+{
+    _cleanup_(image_manifest_freep) ImageManifest *m = NULL;
+    _cleanup_(strv_freep) char **dirs = NULL;
+    int r;
+
+    r = image_store_open_image(images_dir, digest, &m, NULL, reterr);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < m->n_layers; i++) {
+        char *p =
+            strdup_printf("%s/layers/sha256/%s", images_dir, image_digest_hex(m->layers[i].digest));
+        struct stat st;
+
+        if (!p)
+            return -ENOMEM;
+        r = strv_push_take(&dirs, p);
+        if (r < 0)
+            return r;
+        if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
+            return pd_error_set(reterr, -ENOENT, "image %s: layer %s is not unpacked in %s", digest,
+                                m->layers[i].digest, images_dir);
+    }
+    if (!dirs) {
+        /* An image without layers: one empty lower directory would do, but overlay needs one. */
+        return pd_error_set(reterr, -ENOENT, "image %s has no layers", digest);
+    }
+    *ret = move_ptr(dirs);
+    return 0;
+}
+
+/* ---- garbage collection -------------------------------------------------------------------- */
+
+static void closedirp(DIR **d)
+{
+    if (*d)
+        (void)closedir(*d);
+}
+
+/* Removes the entries of dir_fd not in keep (by name); in blobs (!dirs) dot files stay. */
+static int gc_dir(int dir_fd, char *const *keep, bool dirs, uint64_t *freed, unsigned *count)
+{
+    _cleanup_(closedirp) DIR *d = NULL;
+    struct dirent *de;
+    int fd, r = 0;
+
+    fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0)
+        return -errno;
+    d = fdopendir(fd);
+    if (!d) {
+        (void)close(fd);
+        return -errno;
+    }
+    while ((de = readdir(d))) {
+        struct stat st;
+        uint64_t bytes = 0;
+        int q;
+
+        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+            continue;
+        /* Blobs being written are ".tmp-" files of their writer; leave them. */
+        if (!dirs && de->d_name[0] == '.')
+            continue;
+        if (de->d_name[0] != '.' && strv_contains(keep, de->d_name))
+            continue;
+        if (fstatat(dir_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            int sub = openat(dir_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+            if (sub >= 0) {
+                _cleanup_free_ char *path = strdup_printf("/proc/self/fd/%d", sub);
+
+                if (path)
+                    (void)image_disk_usage(path, &bytes);
+                (void)close(sub);
+            }
+            q = rm_rf_at(dir_fd, de->d_name);
+        } else {
+            bytes = (uint64_t)st.st_blocks * 512u;
+            q = unlinkat(dir_fd, de->d_name, 0) < 0 ? -errno : 0;
+        }
+        if (q < 0) {
+            if (r == 0)
+                r = q;
+            continue;
+        }
+        *freed += bytes;
+        (*count)++;
+    }
+    return r;
+}
+
+int image_store_gc(const char *images_dir, uint64_t *ret_freed, PdError *reterr)
+{
+    _cleanup_close_ int images_fd = -1, lock_fd = -1, blobs_fd = -1, layers_fd = -1;
+    _cleanup_(record_list_done) RecordList l = {};
+    _cleanup_(strv_freep) char **blobs = NULL, **layers = NULL;
+    uint64_t freed = 0;
+    unsigned count = 0;
+    int r;
+
+    images_fd = open(images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (images_fd < 0 && errno == ENOENT)
+        goto done;
+    if (images_fd < 0)
+        return pd_error_set(reterr, -errno, "cannot open %s: %m", images_dir);
+    lock_fd = store_lock(images_fd, images_dir, reterr);
+    if (lock_fd < 0)
+        return lock_fd;
+    r = records_read(images_fd, images_dir, &l, reterr);
+    if (r < 0)
+        return r;
+    /* What every record needs; an unreadable image stops the collection (nothing is guessed). */
+    for (size_t i = 0; i < l.n; i++) {
+        _cleanup_(image_manifest_freep) ImageManifest *m = NULL;
+
+        r = image_store_open_image(images_dir, l.v[i].digest, &m, NULL, reterr);
+        if (r < 0)
+            return pd_error_prefix(reterr, r, "image '%s'", l.v[i].name);
+        if (strv_extend(&blobs, image_digest_hex(l.v[i].digest)) < 0 ||
+            strv_extend(&blobs, image_digest_hex(m->config.digest)) < 0)
+            return -ENOMEM;
+        for (size_t k = 0; k < m->n_layers; k++)
+            if (strv_extend(&blobs, image_digest_hex(m->layers[k].digest)) < 0 ||
+                strv_extend(&layers, image_digest_hex(m->layers[k].digest)) < 0)
+                return -ENOMEM;
+    }
+    blobs_fd = image_blobs_dir_open(images_dir, false, NULL);
+    if (blobs_fd >= 0) {
+        r = gc_dir(blobs_fd, blobs, false, &freed, &count);
+        if (r < 0)
+            return pd_error_set(reterr, r, "cannot delete blobs in %s/blobs/sha256: %s", images_dir,
+                                strerror(-r));
+    }
+    layers_fd = layers_dir_open(images_fd, false);
+    if (layers_fd >= 0) {
+        r = gc_dir(layers_fd, layers, true, &freed, &count);
+        if (r < 0)
+            return pd_error_set(reterr, r, "cannot delete layers in %s/layers/sha256: %s",
+                                images_dir, strerror(-r));
+    }
+done:
+    if (ret_freed)
+        *ret_freed = freed;
+    return (int)count;
+}
