@@ -88,6 +88,8 @@ struct PodRec {
     bool save_due;            /* its state file is behind: written at the end of the pass */
     uint64_t save_retry_at;   /* monotonic usec of the next try after a failed write; 0 none */
     uint64_t save_retry_usec; /* the delay after the next failure */
+    /* content_hash() of what the last synced write recorded beyond bookkeeping; "" none yet */
+    char synced_digest[CONTENT_HASH_MAX];
 };
 
 /* A backend of the manager: its operations and the context its init() made. */
@@ -128,7 +130,10 @@ void manager_event(Manager *m, const PodRec *pr, const char *container, const ch
 /*
  * Writes pr's state file when save_due says it changed; a failed write is
  * logged and tried again after a back-off (pod_reconcile() arms the timer
- * for save_retry_at). Returns 0 or -errno.
+ * for save_retry_at). The write is synced to disk unless only bookkeeping
+ * changed since the last synced one (restart counts, back-off step, last
+ * termination, start time, log marks: what a crash loop changes on every
+ * restart, and what a reboot makes moot). Returns 0 or -errno.
  */
 int pod_rec_save(PodRec *pr);
 void pod_rec_free(PodRec *pr);

@@ -167,6 +167,45 @@ static void exit_record_from_json(json_t *j, ExitRecord *e)
         (void)snprintf(e->message, sizeof(e->message), "%s", s);
 }
 
+static void digest_str(Sha256 *h, const char *s)
+{
+    /* With its NUL: "ab" + "c" differs from "a" + "bc". */
+    s = s ? s : "";
+    sha256_update(h, s, strlen(s) + 1);
+}
+
+/*
+ * What a podd after a crash of the host must not lose: the version that ran,
+ * the phase, the exit policy, and per container whether it ever started,
+ * completed or finished for good and under which spec. Not the bookkeeping
+ * that each restart of a crash loop changes.
+ */
+static void pod_rec_durable_digest(const PodRec *pr, char out[static CONTENT_HASH_MAX])
+{
+    Sha256 h;
+
+    sha256_init(&h);
+    digest_str(&h, pr->namespace);
+    digest_str(&h, pr->running_hash);
+    digest_str(&h, pod_phase_to_string(pr->phase));
+    digest_str(&h, pr->created_at);
+    digest_str(&h, pr->runtime);
+    digest_str(&h, pr->exit_policy_done ? "1" : "0");
+    digest_str(&h, pr->sandbox_up ? "1" : "0");
+    digest_str(&h, pr->stopped_by_shutdown ? "1" : "0");
+    for (size_t i = 0; i < pr->n_ctrs; i++) {
+        const Ctr *c = &pr->ctrs[i];
+
+        digest_str(&h, c->name);
+        digest_str(&h, c->id);
+        digest_str(&h, c->life.started_once ? "1" : "0");
+        digest_str(&h, c->life.succeeded_once ? "1" : "0");
+        digest_str(&h, c->life.state == CTR_STATE_TERMINATED ? "1" : "0");
+        digest_str(&h, c->spec_json);
+    }
+    sha256_final_hex(&h, out);
+}
+
 /*
  * The pod's state file: which version runs and, per container, what a new
  * daemon needs to carry on: restart count, last termination, whether it
@@ -206,8 +245,15 @@ int pod_rec_save(PodRec *pr)
             goto fail;
     }
     if (ctrs) {
-        r = state_store_save_pod(pr->m->store, pr->name, st);
+        char digest[CONTENT_HASH_MAX];
+        bool sync;
+
+        pod_rec_durable_digest(pr, digest);
+        sync = !streq(digest, pr->synced_digest);
+        r = state_store_save_pod(pr->m->store, pr->name, st, sync);
         if (r >= 0) {
+            if (sync)
+                memcpy(pr->synced_digest, digest, sizeof(digest));
             pr->save_due = false;
             pr->save_retry_at = pr->save_retry_usec = 0;
             return 0;

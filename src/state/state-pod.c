@@ -22,7 +22,7 @@ static int open_pod_dir(StateStore *s, const char *pod, bool create)
     return fd;
 }
 
-static int save_json_at(int dir_fd, const char *name, json_t *j)
+static int save_json_at(int dir_fd, const char *name, json_t *j, bool sync)
 {
     _cleanup_free_ char *text = NULL;
     size_t len;
@@ -41,7 +41,7 @@ static int save_json_at(int dir_fd, const char *name, json_t *j)
     }
     text[len++] = '\n';
     text[len] = 0;
-    return write_file_atomic_at(dir_fd, name, text, len, 0600);
+    return write_file_atomic(dir_fd, name, text, len, 0600, sync ? WRITE_FILE_SYNC : 0);
 }
 
 /*
@@ -119,7 +119,7 @@ static int load_json_at(int dir_fd, const char *pod, const char *name, json_t **
     return 0;
 }
 
-int state_store_save_pod(StateStore *s, const char *pod, json_t *state)
+int state_store_save_pod(StateStore *s, const char *pod, json_t *state, bool sync)
 {
     _cleanup_close_ int fd = -1;
 
@@ -128,7 +128,7 @@ int state_store_save_pod(StateStore *s, const char *pod, json_t *state)
     fd = open_pod_dir(s, pod, true);
     if (fd < 0)
         return fd;
-    return save_json_at(fd, STATE_FILE, state);
+    return save_json_at(fd, STATE_FILE, state, sync);
 }
 
 int state_store_load_pod(StateStore *s, const char *pod, json_t **ret, PdError *reterr)
@@ -196,7 +196,7 @@ int state_store_mark_once(StateStore *s, const char *pod, const char *container,
                     (json_int_t)now_realtime_usec());
     if (!rec || json_object_set_new(containers, container, rec) < 0)
         return -ENOMEM;
-    return save_json_at(fd, ONCE_FILE, root);
+    return save_json_at(fd, ONCE_FILE, root, true);
 }
 
 int state_store_once_done(StateStore *s, const char *pod, const char *container,

@@ -13,9 +13,12 @@
  * The state directory is opened once; everything below it is reached with
  * openat() from that fd, O_CLOEXEC and O_NOFOLLOW, and every name is checked
  * to be a DNS-1123 label first, so no request can reach a path outside the
- * store. Every write is atomic (temporary file, fsync, rename, fsync of the
- * directory): a crash leaves the old or the new file, never a mix. Files
- * are created 0600, directories 0700.
+ * store. Every write is atomic (temporary file, rename): a reader sees the
+ * old or the new file, never a mix. Every write but a pod's bookkeeping
+ * (state_store_save_pod() without sync) is also durable: the file is synced
+ * before the rename and the directory after it, so that a crash of the
+ * host leaves the old or the new file too. Files are created 0600,
+ * directories 0700.
  *
  * Nothing here logs: errors come back as -errno (and a PdError where the
  * user needs to know which file and why); the caller logs once.
@@ -54,10 +57,14 @@ bool state_name_is_valid(const char *name);
 
 /*
  * Writes state (borrowed; must be a JSON object) to pods/NAME/state.json
- * atomically, creating pods/NAME/ when needed. Returns 0, -EINVAL for a bad
- * name or a non-object, -ENOMEM, or -errno of the filesystem. Does not log.
+ * atomically, creating pods/NAME/ when needed; with sync, durably (fsync of
+ * the file and of pods/NAME/). Without it a crash of podd still leaves the
+ * old or the new file, and a crash of the host may leave the old one, or
+ * (rarely) an empty one, which the next load sets aside as corrupt. Returns
+ * 0, -EINVAL for a bad name or a non-object, -ENOMEM, or -errno of the
+ * filesystem. Does not log.
  */
-int state_store_save_pod(StateStore *s, const char *pod, json_t *state);
+int state_store_save_pod(StateStore *s, const char *pod, json_t *state, bool sync);
 
 /*
  * Reads pods/NAME/state.json into *ret (a new reference owned by the

@@ -60,7 +60,7 @@ static void setup(void)
     {
         _cleanup_json_ json_t *j = json_object();
 
-        if (!j || state_store_save_pod(store, POD, j) < 0)
+        if (!j || state_store_save_pod(store, POD, j, true) < 0)
             abort();
     }
 }

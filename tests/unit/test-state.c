@@ -154,13 +154,14 @@ START_TEST(test_pod_roundtrip)
     in = json_pack("{s:s, s:i, s:{s:[s,s]}}", "phase", "Running", "restarts", 3, "containers",
                    "order", "init", "web");
     ck_assert_ptr_nonnull(in);
-    ck_assert_int_eq(state_store_save_pod(s, "web", in), 0);
+    ck_assert_int_eq(state_store_save_pod(s, "web", in, true), 0);
     ck_assert_int_eq(state_store_load_pod(s, "web", &out, &e), 0);
     ck_assert(json_equal(in, out));
 
-    /* Replacing is atomic: the new content, and no temporary file left behind. */
+    /* Replacing is atomic, synced or not: the new content, no temporary file left behind. */
+    ck_assert_int_eq(state_store_save_pod(s, "web", in, false), 0);
     in2 = json_pack("{s:s}", "phase", "Succeeded");
-    ck_assert_int_eq(state_store_save_pod(s, "web", in2), 0);
+    ck_assert_int_eq(state_store_save_pod(s, "web", in2, false), 0);
     ck_assert_int_eq(state_store_load_pod(s, "web", &out2, &e), 0);
     ck_assert(json_equal(in2, out2));
     listing = dir_listing("pods/web");
@@ -170,8 +171,8 @@ START_TEST(test_pod_roundtrip)
     {
         _cleanup_json_ json_t *arr = json_array();
 
-        ck_assert_int_eq(state_store_save_pod(s, "web", arr), -EINVAL);
-        ck_assert_int_eq(state_store_save_pod(s, "web", NULL), -EINVAL);
+        ck_assert_int_eq(state_store_save_pod(s, "web", arr, true), -EINVAL);
+        ck_assert_int_eq(state_store_save_pod(s, "web", NULL, true), -EINVAL);
     }
 }
 END_TEST
@@ -213,7 +214,7 @@ START_TEST(test_pod_corrupt)
     PdError e = {0};
 
     /* An older .corrupt exists: the new one replaces it. */
-    ck_assert_int_eq(state_store_save_pod(s, "web", good), 0);
+    ck_assert_int_eq(state_store_save_pod(s, "web", good, true), 0);
     write_raw("pods/web/state.json.corrupt", "old", 3);
     write_raw("pods/web/state.json", corrupt_cases[_i].content, corrupt_cases[_i].size);
     ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), -EBADMSG);
@@ -226,7 +227,7 @@ START_TEST(test_pod_corrupt)
     ck_assert_mem_eq(moved, corrupt_cases[_i].content, corrupt_cases[_i].size);
     /* Next time the pod simply has no state: it is rebuilt, not crash-looped on. */
     ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), -ENOENT);
-    ck_assert_int_eq(state_store_save_pod(s, "web", good), 0);
+    ck_assert_int_eq(state_store_save_pod(s, "web", good, true), 0);
     ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), 0);
     json_decref(j);
     listing = dir_listing("pods/web");
@@ -241,7 +242,7 @@ START_TEST(test_pod_not_regular)
     _cleanup_free_ char *state = NULL;
     json_t *j = NULL;
 
-    ck_assert_int_eq(state_store_save_pod(s, "web", good), 0);
+    ck_assert_int_eq(state_store_save_pod(s, "web", good, true), 0);
     state = path_in_store("pods/web/state.json");
     ck_assert_int_eq(unlink(state), 0);
     /* A symlink (O_NOFOLLOW) and a FIFO (O_NONBLOCK: must not hang) are both set aside. */
@@ -267,9 +268,9 @@ START_TEST(test_list_and_remove)
     ck_assert_uint_eq(strv_length(l), 0);
     l = strv_free(l);
 
-    ck_assert_int_eq(state_store_save_pod(s, "web", st), 0);
-    ck_assert_int_eq(state_store_save_pod(s, "db", st), 0);
-    ck_assert_int_eq(state_store_save_pod(s, "cache-2", st), 0);
+    ck_assert_int_eq(state_store_save_pod(s, "web", st, true), 0);
+    ck_assert_int_eq(state_store_save_pod(s, "db", st, true), 0);
+    ck_assert_int_eq(state_store_save_pod(s, "cache-2", st, true), 0);
     /* Foreign entries are not pods. */
     junk = path_in_store("pods/Not_A_Pod");
     ck_assert_int_eq(mkdir(junk, 0700), 0);
@@ -315,7 +316,7 @@ START_TEST(test_bad_names)
     PdError e = {0};
 
     ck_assert(!state_name_is_valid(name));
-    ck_assert_int_eq(state_store_save_pod(s, name, st), -EINVAL);
+    ck_assert_int_eq(state_store_save_pod(s, name, st, true), -EINVAL);
     ck_assert_int_eq(state_store_load_pod(s, name, &j, &e), -EINVAL);
     ck_assert_int_eq(state_store_remove_pod(s, name), -EINVAL);
     ck_assert_int_eq(state_store_mark_once(s, name, "init", "h"), -EINVAL);
@@ -429,7 +430,7 @@ START_TEST(test_open_sweeps_temp_files)
     _cleanup_json_ json_t *st = json_pack("{s:s}", "phase", "Running");
     _cleanup_free_ char *pods = NULL, *applied = NULL;
 
-    ck_assert_int_eq(state_store_save_pod(s, "web", st), 0);
+    ck_assert_int_eq(state_store_save_pod(s, "web", st, true), 0);
     /* What a crash in the middle of write_file_atomic_at() leaves behind. */
     write_raw("pods/web/.#state.json.4242.tmp", "{", 1);
     write_raw("applied/.#web.yaml.4242.tmp", "a", 1);
