@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -109,30 +110,40 @@ static char *container_file(const NativeCtx *ctx, const char *id, const char *na
 }
 
 /*
- * fork + exec of podd-monitor with argv. keep_fd (or -1) becomes the
- * monitor's fd 3; every other fd but stdio is closed. Returns the child's
- * pid; the caller reaps it.
+ * Runs podd-monitor with argv, stdin on /dev/null. keep_fd (or -1) becomes
+ * the monitor's fd 3; every other fd but stdio is closed. posix_spawn(3)
+ * runs it through vfork: nothing of podd's memory is copied, which a fork
+ * would do page table by page table and then fault back in on every write.
+ * Returns the child's pid; the caller reaps it.
  */
 static pid_t spawn_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd, PdError *reterr)
 {
-    pid_t pid = fork();
+    posix_spawn_file_actions_t fa;
+    _cleanup_close_ int moved = -1;
+    pid_t pid;
+    int r;
 
-    if (pid < 0)
-        return pd_error_set(reterr, -errno, "fork: %s", RUNTIME_STRERROR(errno));
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-
-        if (null >= 0)
-            (void)dup2(null, 0);
-        /* dup2 clears close-on-exec; dup2 of fd 3 onto itself would not. */
-        if (keep_fd == 3)
-            (void)fcntl(keep_fd, F_SETFD, 0);
-        else if (keep_fd >= 0)
-            (void)dup2(keep_fd, 3);
-        (void)close_range(keep_fd >= 0 ? 4 : 3, ~0U, 0);
-        execv(ctx->monitor_path, argv);
-        _exit(MONITOR_EXEC_FAILED);
+    /* dup2 of fd 3 onto itself would keep its close-on-exec flag: use another fd first. */
+    if (keep_fd == 3) {
+        moved = fcntl(keep_fd, F_DUPFD_CLOEXEC, 4);
+        if (moved < 0)
+            return pd_error_set(reterr, -errno, "dup: %s", RUNTIME_STRERROR(errno));
+        keep_fd = moved;
     }
+    r = posix_spawn_file_actions_init(&fa);
+    if (r != 0)
+        return pd_error_set(reterr, -r, "posix_spawn: %s", RUNTIME_STRERROR(r));
+    r = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
+    if (r == 0 && keep_fd >= 0)
+        r = posix_spawn_file_actions_adddup2(&fa, keep_fd, 3);
+    if (r == 0)
+        r = posix_spawn_file_actions_addclosefrom_np(&fa, keep_fd >= 0 ? 4 : 3);
+    if (r == 0)
+        r = posix_spawn(&pid, ctx->monitor_path, &fa, NULL, argv, environ);
+    (void)posix_spawn_file_actions_destroy(&fa);
+    if (r != 0)
+        return pd_error_set(reterr, -EIO, "cannot run podd-monitor %s: %s", ctx->monitor_path,
+                            RUNTIME_STRERROR(r));
     return pid;
 }
 
@@ -232,9 +243,6 @@ static int native_container_start_finish(void *userdata, const char *id, int sta
         return pd_error_set(
             reterr, streq(e.reason, RUNTIME_REASON_CONFIG_ERROR) ? RUNTIME_ERR_CONFIG : -EIO, "%s",
             e.message);
-    if (si.si_code == CLD_EXITED && si.si_status == MONITOR_EXEC_FAILED)
-        return pd_error_set(reterr, -EIO, "container %s: cannot run podd-monitor %s", id,
-                            ctx->monitor_path);
     if (si.si_code != CLD_EXITED || si.si_status != 0)
         return pd_error_set(reterr, -EIO, "container %s: podd-monitor failed (%s %d)", id,
                             si.si_code == CLD_EXITED ? "exit status" : "signal", si.si_status);
