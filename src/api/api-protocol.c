@@ -362,24 +362,37 @@ json_t *api_response_error(const char *reason, const char *message)
                      message && *message ? message : "internal error");
 }
 
+static int append_to_strbuf(const char *buffer, size_t size, void *data)
+{
+    return strbuf_append(data, buffer, size) < 0 ? -1 : 0;
+}
+
+int api_response_append(const json_t *response, StrBuf *out)
+{
+    size_t start = out->len;
+
+    /* Straight into out: no buffer of the whole line in between, no copy of it. */
+    if (json_dump_callback(response, append_to_strbuf, out, JSON_COMPACT) < 0 ||
+        strbuf_append(out, "\n", 1) < 0) {
+        out->len = start;
+        if (out->data)
+            out->data[start] = 0;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 char *api_response_format(const json_t *response, size_t *ret_len)
 {
-    _cleanup_free_ char *s = json_dumps(response, JSON_COMPACT);
-    size_t n;
-    char *line;
+    StrBuf b = {0};
 
-    if (!s)
+    if (api_response_append(response, &b) < 0) {
+        strbuf_done(&b);
         return NULL;
-    n = strlen(s);
-    line = realloc(s, n + 2);
-    if (!line)
-        return NULL;
-    s = NULL;
-    line[n] = '\n';
-    line[n + 1] = '\0';
+    }
     if (ret_len)
-        *ret_len = n + 1;
-    return line;
+        *ret_len = b.len;
+    return b.data;
 }
 
 int api_response_parse(const char *line, size_t len, json_t **ret_result, PdError *reterr)

@@ -296,21 +296,18 @@ static json_t *conn_handle_line(ApiConn *c, const char *line, size_t len)
 static int conn_queue(ApiConn *c, json_t *resp_take)
 {
     _cleanup_json_ json_t *resp = resp_take;
-    _cleanup_free_ char *line = NULL;
-    size_t len;
 
     if (!resp)
         resp = api_response_error(API_REASON_INTERNAL, "out of memory");
-    line = resp ? api_response_format(resp, &len) : NULL;
-    if (!line) {
+    if (conn_out_pending(c) == 0)
+        c->write_since = loop_now(c->server->loop);
+    if (!resp || api_response_append(resp, &c->out) < 0) {
         static const char oom[] =
             "{\"ok\":false,\"error\":{\"reason\":\"Internal\",\"message\":\"out of memory\"}}\n";
 
         return strbuf_append(&c->out, oom, sizeof(oom) - 1);
     }
-    if (conn_out_pending(c) == 0)
-        c->write_since = loop_now(c->server->loop);
-    return strbuf_append(&c->out, line, len);
+    return 0;
 }
 
 static bool is_blank(const char *p, size_t n)

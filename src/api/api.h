@@ -172,6 +172,12 @@ json_t *api_response_error(const char *reason, const char *message);
  * string (*ret_len without the NUL) or NULL on ENOMEM.
  */
 char *api_response_format(const json_t *response, size_t *ret_len);
+/*
+ * The same line appended to out, serialised straight into it (a large reply
+ * costs no second buffer and no copy). Returns 0, or -ENOMEM with out as it
+ * was.
+ */
+int api_response_append(const json_t *response, StrBuf *out);
 
 /*
  * Parses one response line. On {"ok": true} returns 0 with *ret_result a

@@ -215,6 +215,18 @@ START_TEST(test_ok_response)
     ck_assert_int_eq(api_response_parse(line, len, &result, &e), 0);
     ck_assert_str_eq(json_string_value(json_object_get(result, "v")), "a\nb");
     ck_assert(json_is_null(json_object_get(null_resp, "result")));
+
+    /* Appended after a reply still queued, as the server does: both lines, whole. */
+    {
+        StrBuf out = {0};
+
+        ck_assert_int_eq(api_response_append(null_resp, &out), 0);
+        ck_assert_int_eq(api_response_append(resp, &out), 0);
+        ck_assert_str_eq(out.data, "{\"ok\":true,\"result\":null}\n"
+                                   "{\"ok\":true,\"result\":{\"v\":\"a\\nb\"}}\n");
+        ck_assert_uint_eq(out.len, strlen(out.data));
+        strbuf_done(&out);
+    }
 }
 END_TEST
 
