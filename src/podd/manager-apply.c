@@ -368,15 +368,14 @@ json_t *manager_restart_pod(Manager *m, const char *name, PdError *reterr)
         (void)pd_error_set(reterr, -ENOENT, "pod '%s' not found", name);
         return NULL;
     }
-    if (pr->terminating) {
+    if (pr->life.state == POD_STATE_STOPPING) {
         (void)pd_error_set(reterr, -EEXIST, "pod '%s' is stopping already", name);
         return NULL;
     }
     /* A new instance of the same version: init containers run again, "once" ones do not. */
     manager_event(m, pr, NULL, "Normal", "Restarting",
                   "restart requested: stopping every container, then starting again");
-    pr->recreate_after_stop = true;
-    pod_begin_stop(pr);
+    pod_rec_feed(pr, POD_EV_REPLACE);
     manager_mark_dirty(pr);
     return json_pack("{s:s,s:s}", "name", name, "action", "restarted");
 }

@@ -70,16 +70,11 @@ struct PodRec {
     Ctr *ctrs;
     size_t n_ctrs;
     Graph *graph;
-    bool sandbox_up;
-    bool terminating;         /* stopping every container */
-    bool remove_after_stop;   /* the manifest is gone */
-    bool recreate_after_stop; /* a pod-level change: start again from scratch */
-    bool exit_policy_done;
-    bool stopped_by_shutdown; /* podd stopped it on its way out: the next podd starts it anew */
+    bool sandbox_up; /* the runtime made its sandbox (a resource, not a state) */
+    PodLife life;    /* the lifecycle of the instance: changed only through pod_rec_feed() */
     PodPhase phase;
     char created_at[40];
-    uint64_t deletion_mono; /* when terminating started */
-    char deleting_at[40];
+    char deleting_at[40]; /* its deletionTimestamp, stamped when pod_step() says */
     bool has_manifest_error;
     PdError manifest_error;
     bool dirty;
@@ -178,8 +173,12 @@ void pod_reconcile(PodRec *pr);
  * is when the run began (from the state file), 0 when unknown.
  */
 void ctr_restore_run(Ctr *c, uint64_t started_mono);
-/* Starts stopping every container of pr (remove, replace, shutdown). */
-void pod_begin_stop(PodRec *pr);
+/*
+ * Feeds pr's lifecycle an event (replace, remove, shutdown) and carries out
+ * what pod_step() returns; a stop it begins is driven by the next pass.
+ * Never drops pr: only pod_reconcile() does, once a removed pod stopped.
+ */
+void pod_rec_feed(PodRec *pr, PodEventType type);
 /* True once nothing of pr runs anymore. */
 bool pod_all_stopped(const PodRec *pr);
 

@@ -120,8 +120,10 @@ PlanObservedCtr *pod_rec_observe(const PodRec *pr, PlanObserved *ret)
                               .started = c->life.started_once || ctr_state_is_active(c->life.state),
                               .replacing = c->life.goal == CTR_GOAL_REPLACE};
     }
-    *ret = (PlanObserved){
-        .level = pr->level, .ctrs = seen, .n_ctrs = n, .stopping = pr->terminating || !pr->pod};
+    *ret = (PlanObserved){.level = pr->level,
+                          .ctrs = seen,
+                          .n_ctrs = n,
+                          .stopping = pod_state_is_terminating(pr->life.state) || !pr->pod};
     return seen;
 }
 
@@ -186,8 +188,8 @@ int pod_rec_apply_plan(PodRec *pr, Plan *plan, PdError *reterr)
     for (size_t i = n_new; i < pr->n_ctrs; i++)
         ctr_feed(&pr->ctrs[i], CTR_EV_DELETED);
     if (plan->pod_action == PLAN_ACTION_REPLACE) {
-        pr->recreate_after_stop = true;
-        pod_begin_stop(pr);
+        /* Also when it stops because its manifest was removed: it is back, so it runs again. */
+        pod_rec_feed(pr, POD_EV_REPLACE);
         return 0;
     }
     for (size_t i = 0; i < n_new; i++)
@@ -695,16 +697,6 @@ static const CtrLife *pod_node_life(void *userdata, size_t node)
 
 /* ---- stopping --------------------------------------------------------------------------- */
 
-void pod_begin_stop(PodRec *pr)
-{
-    pr->terminating = true;
-    if (!pr->deleting_at[0] &&
-        (pr->remove_after_stop || pr->recreate_after_stop || pr->m->shutting_down)) {
-        rfc3339_seconds(0, pr->deleting_at);
-        pr->deletion_mono = now_monotonic_usec();
-    }
-}
-
 bool pod_all_stopped(const PodRec *pr)
 {
     for (size_t i = 0; i < pr->n_ctrs; i++)
@@ -771,7 +763,6 @@ static void pod_reset_instance(PodRec *pr)
     free(pr->ctrs);
     pr->ctrs = NULL;
     pr->n_ctrs = 0;
-    pr->terminating = pr->recreate_after_stop = pr->exit_policy_done = false;
     pr->deleting_at[0] = 0;
     pr->running_hash[0] = 0;
     free(pr->runtime);
@@ -821,7 +812,8 @@ static void pod_arm_timer(PodRec *pr, uint64_t now)
     for (size_t i = 0; i < pr->n_ctrs; i++)
         if (pr->ctrs[i].life.deadline && pr->ctrs[i].life.deadline < next)
             next = pr->ctrs[i].life.deadline;
-    if (!pr->sandbox_up && pr->pod && !pr->terminating && now + IMAGE_RETRY_USEC < next)
+    if (!pr->sandbox_up && pr->pod && !pod_state_is_terminating(pr->life.state) &&
+        now + IMAGE_RETRY_USEC < next)
         next = now + IMAGE_RETRY_USEC;
     if (pr->save_retry_at && pr->save_retry_at < next)
         next = pr->save_retry_at;
@@ -904,25 +896,63 @@ static void pod_start_ready_containers(PodRec *pr)
     }
 }
 
-/* Exit policy: once every regular container has terminated for good. */
-static void pod_apply_exit_policy(PodRec *pr)
+/*
+ * Carries out what pod_step() returned for pr, but for POD_ACT_FORGET:
+ * the caller drops the record (only pod_reconcile() feeds ALL_DOWN).
+ */
+static unsigned pod_feed_ev(PodRec *pr, const PodEvent *ev)
 {
-    PodExitAction a = pr->pod
-                          ? pod_exit_action(pr->phase, pr->pod->exit_policy, pr->exit_policy_done)
-                          : POD_EXIT_NONE;
+    PodPolicy policy = {.exit_policy = pr->pod ? pr->pod->exit_policy : EXIT_POLICY_STOP,
+                        .shutting_down = pr->m->shutting_down};
+    PodLife before = pr->life;
+    unsigned act = pod_step(&pr->life, ev, &policy);
 
-    if (a == POD_EXIT_NONE)
-        return;
-    pr->exit_policy_done = true;
-    pr->save_due = true;
-    if (a == POD_EXIT_CONTINUE) {
+    if (before.state != pr->life.state || before.goal != pr->life.goal)
+        log_debug("pod=%s/%s: %s (%s) + %s -> %s (%s)", pr->namespace, pr->name,
+                  pod_state_to_string(before.state), pod_goal_to_string(before.goal),
+                  pod_event_type_to_string(ev->type), pod_state_to_string(pr->life.state),
+                  pod_goal_to_string(pr->life.goal));
+    if (act & POD_ACT_STAMP_DELETION)
+        rfc3339_seconds(0, pr->deleting_at);
+    if (act & POD_ACT_EXIT_CONTINUE)
         manager_event(pr->m, pr, NULL, "Normal", pod_phase_to_string(pr->phase),
                       "every container finished; exit policy continue keeps the sidecars");
-        return;
+    if (act & POD_ACT_EXIT_STOP)
+        manager_event(pr->m, pr, NULL, "Normal", pod_phase_to_string(pr->phase),
+                      "every container finished; exit policy stop stops the sidecars");
+    if (act & POD_ACT_STOP)
+        manager_mark_dirty(pr);
+    if (act & POD_ACT_DESTROY_SANDBOX)
+        pod_destroy_sandbox(pr);
+    if (act & POD_ACT_SAVE)
+        pr->save_due = true;
+    if (act & POD_ACT_RESET)
+        pod_reset_instance(pr);
+    return act;
+}
+
+void pod_rec_feed(PodRec *pr, PodEventType type)
+{
+    unsigned act = pod_feed_ev(pr, &(PodEvent){.type = type});
+
+    assert(!(act & POD_ACT_FORGET));
+}
+
+/*
+ * STOPPING: stops the containers in reverse order and, once all are down,
+ * tells the lifecycle. Returns false when pr was dropped (it is freed).
+ */
+static bool pod_stop_step(PodRec *pr)
+{
+    pod_drive_stop(pr);
+    if (!pod_all_stopped(pr))
+        return true;
+    if (pod_feed_ev(pr, &(PodEvent){.type = POD_EV_ALL_DOWN}) & POD_ACT_FORGET) {
+        manager_event(pr->m, pr, NULL, "Normal", "Removed", "pod stopped and removed");
+        manager_drop_pod(pr->m, pr);
+        return false;
     }
-    manager_event(pr->m, pr, NULL, "Normal", pod_phase_to_string(pr->phase),
-                  "every container finished; exit policy stop stops the sidecars");
-    pod_begin_stop(pr);
+    return true;
 }
 
 /* podd.io/runtime names a backend this podd does not have: run nothing rather than another. */
@@ -960,31 +990,17 @@ static void pod_end_pass(PodRec *pr, uint64_t now)
 
 void pod_reconcile(PodRec *pr)
 {
-    Manager *m = pr->m;
     uint64_t now = now_monotonic_usec();
 
     pod_feed_deadlines(pr, now);
-    if (pr->terminating) {
-        pod_drive_stop(pr);
-        if (!pod_all_stopped(pr)) {
-            pod_end_pass(pr, now);
-            return;
-        }
-        pod_destroy_sandbox(pr);
-        if (pr->remove_after_stop) {
-            manager_event(m, pr, NULL, "Normal", "Removed", "pod stopped and removed");
-            manager_drop_pod(m, pr);
-            return;
-        }
-        if (!pr->recreate_after_stop || m->shutting_down) {
-            if (pr->stopped_by_shutdown != m->shutting_down)
-                pr->save_due = true;
-            pr->stopped_by_shutdown = m->shutting_down;
+    if (pr->life.state == POD_STATE_STOPPING && !pod_stop_step(pr))
+        return;
+    /* Still stopping, or stopped (after a recreation, it runs on as a new instance). */
+    if (pod_state_is_terminating(pr->life.state)) {
+        if (pr->life.state == POD_STATE_STOPPED)
             pod_update_phase(pr);
-            pod_end_pass(pr, now);
-            return;
-        }
-        pod_reset_instance(pr);
+        pod_end_pass(pr, now);
+        return;
     }
     if (!pr->pod)
         return;
@@ -1011,12 +1027,9 @@ void pod_reconcile(PodRec *pr)
             pod_start_ready_containers(pr);
     }
     pod_update_phase(pr);
-    pod_apply_exit_policy(pr);
-    if (pr->terminating) {
-        /* The exit policy just began a stop: drive it now. */
-        pod_drive_stop(pr);
-        if (pod_all_stopped(pr))
-            pod_destroy_sandbox(pr);
-    }
+    pod_feed_ev(pr, &(PodEvent){.type = POD_EV_PHASE, .phase = pr->phase});
+    /* The exit policy just began a stop: drive it now. */
+    if (pr->life.state == POD_STATE_STOPPING && !pod_stop_step(pr))
+        return;
     pod_end_pass(pr, now);
 }

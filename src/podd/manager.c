@@ -70,6 +70,7 @@ static PodRec *pod_rec_new(Manager *m, const char *name, const char *namespace)
     }
     m->pods = np;
     m->pods[m->n_pods++] = pr;
+    pr->life = pod_life_new();
     rfc3339_seconds(0, pr->created_at);
     return pr;
 }
@@ -190,9 +191,9 @@ static void pod_rec_durable_digest(const PodRec *pr, char out[static CONTENT_HAS
     digest_str(&h, pod_phase_to_string(pr->phase));
     digest_str(&h, pr->created_at);
     digest_str(&h, pr->runtime);
-    digest_str(&h, pr->exit_policy_done ? "1" : "0");
+    digest_str(&h, pod_life_exit_policy_done(&pr->life) ? "1" : "0");
     digest_str(&h, pr->sandbox_up ? "1" : "0");
-    digest_str(&h, pr->stopped_by_shutdown ? "1" : "0");
+    digest_str(&h, pod_life_stopped_by_shutdown(&pr->life) ? "1" : "0");
     for (size_t i = 0; i < pr->n_ctrs; i++) {
         const Ctr *c = &pr->ctrs[i];
 
@@ -221,8 +222,9 @@ int pod_rec_save(PodRec *pr)
 
     st = json_pack("{s:i,s:s,s:s,s:s,s:s,s:b,s:b,s:b}", "version", 1, "namespace", pr->namespace,
                    "runningHash", pr->running_hash, "phase", pod_phase_to_string(pr->phase),
-                   "createdAt", pr->created_at, "exitPolicyDone", pr->exit_policy_done, "sandbox",
-                   pr->sandbox_up, "stopped", pr->stopped_by_shutdown);
+                   "createdAt", pr->created_at, "exitPolicyDone",
+                   pod_life_exit_policy_done(&pr->life), "sandbox", pr->sandbox_up, "stopped",
+                   pod_life_stopped_by_shutdown(&pr->life));
     if (st && json_object_set_new(st, "containers", ctrs = json_object()) < 0)
         ctrs = NULL;
     if (ctrs && pr->runtime && json_object_set_new(st, "runtime", json_string(pr->runtime)) < 0)
@@ -302,8 +304,9 @@ static void pod_rec_restore(PodRec *pr, json_t *st)
         return;
     if ((s = json_string_value(json_object_get(st, "createdAt"))))
         (void)snprintf(pr->created_at, sizeof(pr->created_at), "%s", s);
-    pr->exit_policy_done = json_is_true(json_object_get(st, "exitPolicyDone"));
     pr->sandbox_up = json_is_true(json_object_get(st, "sandbox"));
+    pr->life =
+        pod_life_restore(json_is_true(json_object_get(st, "exitPolicyDone")), pr->sandbox_up);
     /* The instance keeps its backend, whatever --runtime says now (before: native only). */
     free(pr->runtime);
     s = json_string_value(json_object_get(st, "runtime"));
@@ -509,7 +512,8 @@ static void on_pod_changed(Manager *m, const ManifestWatchPod *wp, bool from_api
     const char *from = from_api ? "podctl apply" : wp->file;
     PdError e = {0};
 
-    if (!pr) {
+    /* Its manifest was removed and it still stops: back, it is added again. */
+    if (!pr || !pr->pod) {
         on_pod_added(m, wp, from_api);
         return;
     }
@@ -527,11 +531,10 @@ static void on_pod_changed(Manager *m, const ManifestWatchPod *wp, bool from_api
         pr->pod = NULL;
         for (size_t i = 0; i < pr->n_ctrs; i++)
             pr->ctrs[i].spec = NULL;
-        pr->recreate_after_stop = true;
         (void)snprintf(pr->spec_hash, sizeof(pr->spec_hash), "%s", wp->spec_hash);
         manager_event(m, pr, NULL, "Normal", "Replacing", "new version from %s: %s", from,
                       summary ? summary : "the whole pod is replaced");
-        pod_begin_stop(pr);
+        pod_rec_feed(pr, POD_EV_REPLACE);
         pod_take_desired(pr, wp, from_api);
         manager_mark_dirty(pr);
         return;
@@ -555,10 +558,8 @@ static void on_pod_removed(Manager *m, const char *name)
     pr->pod = NULL;
     for (size_t i = 0; i < pr->n_ctrs; i++)
         pr->ctrs[i].spec = NULL;
-    pr->remove_after_stop = true;
-    pr->recreate_after_stop = false;
     manager_event(m, pr, NULL, "Normal", "Killing", "its manifest was removed: stopping");
-    pod_begin_stop(pr);
+    pod_rec_feed(pr, POD_EV_REMOVE);
     manager_mark_dirty(pr);
 }
 
@@ -943,8 +944,7 @@ void manager_shutdown(Manager *m, bool stop_pods)
     for (size_t i = 0; i < m->n_pods; i++) {
         PodRec *pr = m->pods[i];
 
-        pr->recreate_after_stop = false;
-        pod_begin_stop(pr);
+        pod_rec_feed(pr, POD_EV_SHUTDOWN);
         manager_mark_dirty(pr);
     }
     (void)loop_source_set_enabled(m->reconcile, LOOP_SOURCE_ONESHOT);
@@ -1047,14 +1047,14 @@ static json_t *pod_rec_to_json(const PodRec *pr)
     }
     if (!lives)
         return NULL;
-    pc = pod_compute_conditions(lives, pr->n_ctrs, pr->terminating);
+    pc = pod_compute_conditions(lives, pr->n_ctrs, pod_state_is_terminating(pr->life.state));
     (void)json_array_append_new(conds, condition("PodScheduled", pc.scheduled));
     (void)json_array_append_new(conds, condition("Initialized", pc.initialized));
     (void)json_array_append_new(conds, condition("ContainersReady", pc.containers_ready));
     (void)json_array_append_new(conds, condition("Ready", pc.ready));
     meta = json_pack("{s:s,s:s,s:s}", "name", pr->name, "namespace", pr->namespace,
                      "creationTimestamp", pr->created_at);
-    if (meta && pr->terminating && pr->deleting_at[0])
+    if (meta && pod_state_is_terminating(pr->life.state) && pr->deleting_at[0])
         (void)json_object_set_new(meta, "deletionTimestamp", json_string(pr->deleting_at));
     if (meta && pr->pod) {
         json_t *labels = json_object();

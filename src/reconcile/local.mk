@@ -5,7 +5,8 @@ libpodcore_la_SOURCES += \
 	src/reconcile/reconcile-plan.c \
 	src/reconcile/reconcile-probe.c \
 	src/reconcile/reconcile-lifecycle.c \
-	src/reconcile/reconcile-phase.c
+	src/reconcile/reconcile-phase.c \
+	src/reconcile/reconcile-pod.c
 
 check_PROGRAMS += tests/unit/test-reconcile tests/unit/test-plan
 TESTS += tests/unit/test-reconcile tests/unit/test-plan
@@ -27,3 +28,9 @@ TESTS += tests/unit/test-lifecycle
 tests_unit_test_lifecycle_SOURCES = tests/unit/test-lifecycle.c
 tests_unit_test_lifecycle_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_lifecycle_LDADD = $(TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-pod-lifecycle
+TESTS += tests/unit/test-pod-lifecycle
+tests_unit_test_pod_lifecycle_SOURCES = tests/unit/test-pod-lifecycle.c
+tests_unit_test_pod_lifecycle_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_pod_lifecycle_LDADD = $(TEST_LIBS)

@@ -573,3 +573,101 @@ int reconcile_blocker(const Graph *g, size_t node, CtrLookup lookup, void *userd
  * container of the graph is active.
  */
 int reconcile_stop_layer(const Graph *g, CtrLookup lookup, void *userdata);
+
+/* ---- the pod lifecycle (reconcile-pod.c) ---------------------------------------------- */
+
+/*
+ * One pod instance is in exactly one of these states. The manager never
+ * sets one itself: it feeds events to pod_step() and carries out the
+ * actions it returns, as it does for containers with ctr_step().
+ */
+typedef enum PodState {
+    POD_STATE_RUNNING,  /* containers start as their dependencies are met */
+    POD_STATE_FINISHED, /* the phase was final and the exit policy kept the sidecars: it ran */
+    POD_STATE_STOPPING, /* every container stops, in reverse order; the goal says what follows */
+    POD_STATE_STOPPED,  /* nothing runs and the sandbox is gone, until a new version or restart */
+    POD_STATE_GONE,     /* stopped for good and removed: the manager drops the record */
+    _POD_STATE_MAX,
+    _POD_STATE_INVALID = -EINVAL,
+} PodState;
+
+const char *pod_state_to_string(PodState s);
+PodState pod_state_from_string(const char *s);
+
+/* What follows a stop (meaningful in STOPPING and STOPPED; RUN otherwise). */
+typedef enum PodGoal {
+    POD_GOAL_RUN,
+    POD_GOAL_STOP,     /* the exit policy stopped it: it stays stopped */
+    POD_GOAL_RECREATE, /* a new instance starts: a pod-level change, a restart, a re-added manifest
+                        */
+    POD_GOAL_SHUTDOWN, /* podd stops: it stays stopped, and the next podd starts it anew */
+    POD_GOAL_REMOVE,   /* its manifest is gone: the record goes once it stopped */
+    _POD_GOAL_MAX,
+    _POD_GOAL_INVALID = -EINVAL,
+} PodGoal;
+
+const char *pod_goal_to_string(PodGoal g);
+
+typedef enum PodEventType {
+    POD_EV_PHASE,    /* the phase was computed (.phase): a final one runs the exit policy */
+    POD_EV_REPLACE,  /* a new instance is wanted: whole-pod change, restart, re-added manifest */
+    POD_EV_REMOVE,   /* its manifest is gone */
+    POD_EV_SHUTDOWN, /* podd stops every pod */
+    POD_EV_ALL_DOWN, /* STOPPING: no container runs any more, nothing is left to remove */
+    _POD_EV_MAX,
+    _POD_EV_INVALID = -EINVAL,
+} PodEventType;
+
+const char *pod_event_type_to_string(PodEventType t);
+
+typedef struct PodEvent {
+    PodEventType type;
+    PodPhase phase; /* POD_EV_PHASE */
+} PodEvent;
+
+/* What decides a pod's course; the manager fills it from the pod and its own state. */
+typedef struct PodPolicy {
+    ExitPolicy exit_policy;
+    bool shutting_down; /* podd is stopping: nothing starts again */
+} PodPolicy;
+
+/* The lifecycle record of one pod. Plain data: copy it, compare it. */
+typedef struct PodLife {
+    PodState state;
+    PodGoal goal;
+} PodLife;
+
+/* What the manager must do after a step, in this order. */
+typedef enum PodAction {
+    POD_ACT_STAMP_DELETION = 1u << 0,  /* the deletion began now: its deletionTimestamp */
+    POD_ACT_STOP = 1u << 1,            /* begin stopping every container (reverse order) */
+    POD_ACT_DESTROY_SANDBOX = 1u << 2, /* every container is down: remove the pod's sandbox */
+    POD_ACT_RESET = 1u << 3,           /* forget every container: a new instance begins */
+    POD_ACT_FORGET = 1u << 4,          /* drop the pod's record and state */
+    POD_ACT_EXIT_CONTINUE = 1u << 5,   /* tell: the exit policy keeps the sidecars */
+    POD_ACT_EXIT_STOP = 1u << 6,       /* tell: the exit policy stops the sidecars */
+    POD_ACT_SAVE = 1u << 7,            /* the pod's state file changed */
+} PodAction;
+
+/* A fresh instance: RUNNING with goal RUN. */
+PodLife pod_life_new(void);
+/*
+ * The record a previous daemon saved, of an instance that was not stopped
+ * by its shutdown: FINISHED when its exit policy ran and its sandbox is up,
+ * STOPPED (by the policy) when it ran and the sandbox is gone, else RUNNING.
+ */
+PodLife pod_life_restore(bool exit_policy_done, bool sandbox);
+
+/*
+ * The transition function. Applies ev to *life under policy and returns
+ * the PodAction bits the manager carries out. An event a state does not
+ * expect changes nothing and returns 0. Pure: no I/O, no clock.
+ */
+unsigned pod_step(PodLife *life, const PodEvent *ev, const PodPolicy *policy);
+
+/* Its containers stop or are stopped (STOPPING, STOPPED, GONE): the pod is not Ready. */
+bool pod_state_is_terminating(PodState s);
+/* What the state file's "exitPolicyDone" says: the policy ran for this instance. */
+bool pod_life_exit_policy_done(const PodLife *life);
+/* What its "stopped" says: podd's shutdown stopped it, so the next podd starts a new instance. */
+bool pod_life_stopped_by_shutdown(const PodLife *life);

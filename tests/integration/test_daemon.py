@@ -373,6 +373,35 @@ def test_removed_manifest_stops_and_removes_the_pod(daemon):
     assert not cgroup_dirs(cgroup_a)
 
 
+def test_manifest_put_back_while_the_pod_stops_runs_the_new_version(daemon):
+    """Removed, then back before the stop ended: the pod runs again, never dropped."""
+    pod = unique("back")
+    daemon.start()
+    # It ignores SIGTERM: the stop takes the whole grace period, SIGKILL ends it.
+    v1 = pod_yaml(pod, containers=[{"name": "app", "cmd": "trap '' TERM; echo one; "
+                                                          "while true; do sleep 1; done"}],
+                  grace=3)
+    daemon.write("back.yaml", v1)
+    wait_for("the first version to run", lambda: container_running(daemon, pod, "app"))
+    first = daemon.ctr_pid(pod, "app")
+    assert first
+    os.unlink(os.path.join(daemon.manifests, "back.yaml"))
+    wait_for("the pod to be deleting",
+             lambda: "deletionTimestamp" in pod_json(daemon, pod)["metadata"])
+    daemon.write("back.yaml", v1.replace("echo one", "echo two"))
+    # Put back within the grace period: the first run still ends the way it was told to.
+    assert alive(first)
+    wait_for("the new version to run",
+             lambda: daemon.ctr_log(pod, "app")[-1:] == ["two"]
+             and container_running(daemon, pod, "app"), timeout=30)
+    assert not alive(first)
+    status = pod_json(daemon, pod)
+    assert "deletionTimestamp" not in status["metadata"]
+    assert status["status"]["phase"] == "Running"
+    assert daemon.pod_state(pod) is not None
+    assert "Removed" not in podctl(daemon, "events").stdout
+
+
 def test_kill9_of_podd_keeps_containers_and_the_next_podd_adopts_them(daemon):
     pod = unique("adopt")
     daemon.start()
