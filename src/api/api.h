@@ -222,12 +222,6 @@ typedef struct ApiLogLine {
 int api_log_line_parse(const char *line, size_t len, ApiLogLine *ret);
 
 /*
- * An RFC 3339 time ("2026-11-22T10:00:00.123456789Z", or with a +hh:mm
- * offset) of len bytes to microseconds since the epoch. Returns 0 or -EINVAL.
- */
-int api_log_time_parse(const char *s, size_t len, uint64_t *ret_usec);
-
-/*
  * Joins CRI partial lines as kubectl shows them: the texts of P lines and
  * of the F line that ends them make one line, with the time of its first
  * part. Zero-initialise; api_log_join_done() frees.

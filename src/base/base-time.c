@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -45,4 +46,71 @@ char *format_rfc3339_nano(const struct timespec *ts, char *buf, size_t size)
     format_date_time(ts->tv_sec, date);
     (void)snprintf(buf, size, "%s.%09ldZ", date, (long)ts->tv_nsec);
     return buf;
+}
+
+static bool take_digits(const char **p, const char *end, int n, int *ret)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++, (*p)++) {
+        if (*p >= end || **p < '0' || **p > '9')
+            return false;
+        v = v * 10 + (**p - '0');
+    }
+    *ret = v;
+    return true;
+}
+
+static bool take_char(const char **p, const char *end, char c)
+{
+    if (*p >= end || **p != c)
+        return false;
+    (*p)++;
+    return true;
+}
+
+int parse_rfc3339(const char *s, size_t len, uint64_t *ret_usec)
+{
+    const char *p = s, *end = s + len;
+    struct tm tm = {0};
+    int64_t usec = 0, scale = 100000, offset = 0;
+    int oh, om;
+    time_t t;
+
+    if (!take_digits(&p, end, 4, &tm.tm_year) || !take_char(&p, end, '-') ||
+        !take_digits(&p, end, 2, &tm.tm_mon) || !take_char(&p, end, '-') ||
+        !take_digits(&p, end, 2, &tm.tm_mday) || !take_char(&p, end, 'T') ||
+        !take_digits(&p, end, 2, &tm.tm_hour) || !take_char(&p, end, ':') ||
+        !take_digits(&p, end, 2, &tm.tm_min) || !take_char(&p, end, ':') ||
+        !take_digits(&p, end, 2, &tm.tm_sec))
+        return -EINVAL;
+    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+        tm.tm_min > 59 || tm.tm_sec > 60)
+        return -EINVAL;
+    if (take_char(&p, end, '.')) {
+        if (p >= end || *p < '0' || *p > '9')
+            return -EINVAL;
+        for (; p < end && *p >= '0' && *p <= '9'; p++, scale /= 10)
+            usec += (*p - '0') * scale;
+    }
+    if (take_char(&p, end, 'Z') || take_char(&p, end, 'z'))
+        ;
+    else if (p < end && (*p == '+' || *p == '-')) {
+        char sign = *p++;
+
+        if (!take_digits(&p, end, 2, &oh) || !take_char(&p, end, ':') ||
+            !take_digits(&p, end, 2, &om))
+            return -EINVAL;
+        offset = (oh * 3600 + om * 60) * (sign == '-' ? -1 : 1);
+    } else
+        return -EINVAL;
+    if (p != end)
+        return -EINVAL;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    t = timegm(&tm);
+    if (t == (time_t)-1 || t - offset < 0)
+        return -EINVAL;
+    *ret_usec = (uint64_t)(t - offset) * 1000000u + (uint64_t)usec;
+    return 0;
 }

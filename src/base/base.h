@@ -276,6 +276,15 @@ uint64_t now_realtime_usec(void);
 char *format_rfc3339(uint64_t realtime_usec, char *buf, size_t size);
 /* The same with nanoseconds, "2026-11-22T10:36:01.123456789Z": CRI log lines, exit records. */
 char *format_rfc3339_nano(const struct timespec *ts, char *buf, size_t size);
+/*
+ * Parses the len bytes at s (no NUL needed) as an RFC 3339 time:
+ * "2026-11-22T10:00:00Z", with an optional fraction of any length (kept
+ * to the microsecond) and 'Z', 'z' or a "+HH:MM"/"-HH:MM" offset. Sets
+ * *ret_usec to microseconds since the epoch; returns 0, or -EINVAL (and
+ * leaves *ret_usec) for anything else, trailing bytes, or a time before
+ * the epoch.
+ */
+int parse_rfc3339(const char *s, size_t len, uint64_t *ret_usec);
 
 /* ---- content hashes ------------------------------------------------------------ */
 

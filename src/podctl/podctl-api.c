@@ -33,33 +33,13 @@ int podctl_call(json_t *request_take, json_t **ret_result)
 
 int podctl_parse_time(const char *s, time_t *ret)
 {
-    struct tm tm = {0};
-    int n = 0, off_h = 0, off_m = 0;
-    long offset = 0;
-    time_t t;
+    uint64_t usec;
+    int r;
 
-    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                     &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
-        return -EINVAL;
-    s += n;
-    if (*s == '.')
-        for (s++; *s >= '0' && *s <= '9'; s++)
-            ;
-    if (*s == 'Z' || *s == 'z')
-        s++;
-    else if ((*s == '+' || *s == '-') && sscanf(s + 1, "%2d:%2d", &off_h, &off_m) == 2) {
-        offset = (off_h * 3600L + off_m * 60L) * (*s == '-' ? -1 : 1);
-        s += 6;
-    } else
-        return -EINVAL;
-    if (*s)
-        return -EINVAL;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    t = timegm(&tm);
-    if (t == (time_t)-1)
-        return -EINVAL;
-    *ret = t - offset;
+    r = s ? parse_rfc3339(s, strlen(s), &usec) : -EINVAL;
+    if (r < 0)
+        return r;
+    *ret = (time_t)(usec / 1000000u);
     return 0;
 }
 

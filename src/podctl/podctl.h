@@ -72,7 +72,7 @@ void podctl_set_socket_path(const char *path);
  */
 int podctl_call(json_t *request_take, json_t **ret_result);
 
-/* RFC 3339 (as in Kubernetes objects) to seconds since the epoch. Returns 0 or -EINVAL. */
+/* parse_rfc3339() of a NUL-terminated s, to the second. Returns 0 or -EINVAL. */
 int podctl_parse_time(const char *s, time_t *ret);
 /* A duration in seconds as kubectl prints ages: 5s, 3m2s, 62m, 4h5m, 2d7h, 400d. */
 void podctl_format_age(int64_t seconds, char *buf, size_t size);

@@ -261,7 +261,7 @@ static bool line_wanted(const LogRead *rd, const char *line, size_t len)
     if (rd->since_usec == 0)
         return true;
     /* A line without a readable time is shown rather than lost. */
-    if (api_log_line_parse(line, len, &l) < 0 || api_log_time_parse(l.time, l.time_len, &t) < 0)
+    if (api_log_line_parse(line, len, &l) < 0 || parse_rfc3339(l.time, l.time_len, &t) < 0)
         return true;
     return t >= rd->since_usec;
 }

@@ -274,17 +274,12 @@ fail:
 /* "2026-12-02T13:19:05Z" as monotonic usec, when it was; 0 when unreadable or in the future. */
 static uint64_t rfc3339_to_monotonic(const char *s)
 {
-    struct tm tm = {0};
-    const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
     uint64_t then, now_real = now_realtime_usec(), now_mono = now_monotonic_usec();
-    time_t t;
 
-    if (!end || (*end != 'Z' && *end != '.'))
+    if (!s || parse_rfc3339(s, strlen(s), &then) < 0)
         return 0;
-    t = timegm(&tm);
-    if (t < 0)
-        return 0;
-    then = (uint64_t)t * 1000000ull;
+    /* To the second, as startedAt is written. */
+    then -= then % 1000000u;
     if (then > now_real || now_real - then >= now_mono)
         return 0;
     return now_mono - (now_real - then);

@@ -441,37 +441,6 @@ START_TEST(test_cri_line_table)
 }
 END_TEST
 
-static const struct {
-    const char *s;
-    int code;
-    uint64_t usec;
-} cri_times[] = {
-    {"1970-01-01T00:00:00Z", 0, 0},
-    {"2026-11-22T10:00:00.123456789Z", 0, 1795341600123456ull},
-    {"2026-11-22T10:00:00.5z", 0, 1795341600500000ull},
-    {"2026-11-22T12:00:00+02:00", 0, 1795341600000000ull},
-    {"2026-11-22T08:30:00-01:30", 0, 1795341600000000ull},
-    {"2026-11-22T10:00:00", -EINVAL, 0},
-    {"2026-11-22T10:00:00.Z", -EINVAL, 0},
-    {"2026-13-22T10:00:00Z", -EINVAL, 0},
-    {"2026-11-22 10:00:00Z", -EINVAL, 0},
-    {"2026-11-22T10:00:00Zjunk", -EINVAL, 0},
-    {"", -EINVAL, 0},
-};
-
-START_TEST(test_cri_time_table)
-{
-    uint64_t usec = 42;
-
-    ck_assert_int_eq(api_log_time_parse(cri_times[_i].s, strlen(cri_times[_i].s), &usec),
-                     cri_times[_i].code);
-    if (cri_times[_i].code == 0)
-        ck_assert_uint_eq(usec, cri_times[_i].usec);
-    else
-        ck_assert_uint_eq(usec, 42);
-}
-END_TEST
-
 static int feed(ApiLogJoin *j, const char *line, const char **time, const char **text)
 {
     return api_log_join_feed(j, line, strlen(line), time, text);
@@ -527,7 +496,6 @@ int main(void)
     tcase_add_test(tc, test_bad_responses);
     tcase_add_test(tc, test_api_error_set);
     tcase_add_loop_test(tc, test_cri_line_table, 0, ELEMENTSOF(cri_lines));
-    tcase_add_loop_test(tc, test_cri_time_table, 0, ELEMENTSOF(cri_times));
     tcase_add_test(tc, test_cri_join_partial_lines);
     suite_add_tcase(s, tc);
     tcase_add_checked_fixture(ts, setup, teardown);

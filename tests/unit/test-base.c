@@ -413,6 +413,61 @@ START_TEST(test_rfc3339)
 }
 END_TEST
 
+/* Kubernetes' and CRI's forms, and what is refused. */
+static const struct {
+    const char *s;
+    int code;
+    uint64_t usec;
+} rfc3339_inputs[] = {
+    {"1970-01-01T00:00:00Z", 0, 0},
+    {"2026-11-22T10:00:00Z", 0, 1795341600000000ull},
+    {"2026-11-22T10:00:00.123456789Z", 0, 1795341600123456ull},
+    {"2026-11-22T10:00:00.5z", 0, 1795341600500000ull},
+    {"2026-11-22T12:00:00+02:00", 0, 1795341600000000ull},
+    {"2026-11-22T08:30:00-01:30", 0, 1795341600000000ull},
+    {"2000-02-29T00:00:00Z", 0, 951782400000000ull},
+    {"2026-11-22T10:00:00", -EINVAL, 0},
+    {"2026-11-22T10:00:00.Z", -EINVAL, 0},
+    {"2026-13-22T10:00:00Z", -EINVAL, 0},
+    {"2026-11-22T24:00:00Z", -EINVAL, 0},
+    {"2026-11-22 10:00:00Z", -EINVAL, 0},
+    {"2026-11-22T10:00:00Zjunk", -EINVAL, 0},
+    {"2026-11-22T10:00:00+0200", -EINVAL, 0},
+    {"26-11-22T10:00:00Z", -EINVAL, 0},
+    {"1969-12-31T23:59:59Z", -EINVAL, 0},
+    {"1970-01-01T00:30:00+01:00", -EINVAL, 0},
+    {"", -EINVAL, 0},
+};
+
+START_TEST(test_rfc3339_parse)
+{
+    uint64_t usec = 42;
+
+    ck_assert_int_eq(parse_rfc3339(rfc3339_inputs[_i].s, strlen(rfc3339_inputs[_i].s), &usec),
+                     rfc3339_inputs[_i].code);
+    if (rfc3339_inputs[_i].code == 0)
+        ck_assert_uint_eq(usec, rfc3339_inputs[_i].usec);
+    else
+        ck_assert_uint_eq(usec, 42);
+}
+END_TEST
+
+/* What format_rfc3339() writes reads back to its second; only len bytes are read. */
+START_TEST(test_rfc3339_round_trip)
+{
+    char buf[RFC3339_MAX + 8];
+    uint64_t usec = 0;
+
+    (void)format_rfc3339(times[_i].usec, buf, sizeof(buf));
+    ck_assert_int_eq(parse_rfc3339(buf, strlen(buf), &usec), 0);
+    ck_assert_uint_eq(usec, times[_i].usec - times[_i].usec % 1000000u);
+    /* A field cut short by len is refused; what follows len is not looked at. */
+    ck_assert_int_eq(parse_rfc3339(buf, strlen(buf) - 1, &usec), -EINVAL);
+    (void)strcat(buf, "junk");
+    ck_assert_int_eq(parse_rfc3339(buf, strlen(buf) - 4, &usec), 0);
+}
+END_TEST
+
 START_TEST(test_rfc3339_now)
 {
     char a[RFC3339_MAX], b[RFC3339_MAX];
@@ -548,6 +603,8 @@ int main(void)
                          can_mount() ? NULL : "no mount namespace: needs root or user namespaces");
     tcase_add_loop_test(tc, test_rfc3339, 0, ELEMENTSOF(times));
     tcase_add_test(tc, test_rfc3339_now);
+    tcase_add_loop_test(tc, test_rfc3339_parse, 0, ELEMENTSOF(rfc3339_inputs));
+    tcase_add_loop_test(tc, test_rfc3339_round_trip, 0, ELEMENTSOF(times));
     tcase_add_loop_test(tc, test_content_hash, 0, ELEMENTSOF(hashes));
     tcase_add_test(tc, test_log_levels);
     tcase_add_loop_test(tc, test_escape_untrusted, 0, ELEMENTSOF(escapes));
