@@ -184,6 +184,22 @@ static int check_schema_version(const Ctx *ctx, json_t *root)
     return 0;
 }
 
+/* An index or a manifest: a JSON object of schema version 2. */
+static int load_document(const Ctx *ctx, const char *data, size_t size, json_t **ret)
+{
+    _cleanup_json_ json_t *root = NULL;
+    int r;
+
+    r = load_json(ctx, data, size, &root);
+    if (r < 0)
+        return r;
+    r = check_schema_version(ctx, root);
+    if (r < 0)
+        return r;
+    *ret = move_ptr(root);
+    return 0;
+}
+
 /*
  * The document's own mediaType against the one its descriptor gave:
  * absent is allowed only for OCI documents (the OCI spec made it optional).
@@ -309,7 +325,71 @@ static int parse_descriptor(const Ctx *ctx, json_t *obj, const char *field, bool
     return r;
 }
 
+/* What a list allows beyond a valid descriptor: FAIL()s at field (as "layers[2]") or returns 0. */
+typedef int (*DescriptorCheck)(const Ctx *ctx, const ImageDescriptor *d, const char *field,
+                               const void *userdata);
+
+/*
+ * The array root.key of descriptors into *list and *n (the caller's, so
+ * that its cleanup frees what was parsed when one fails), each checked by
+ * check.
+ */
+static int parse_descriptor_list(const Ctx *ctx, json_t *root, const char *key, bool with_platform,
+                                 ImageDescriptor **list, size_t *n, DescriptorCheck check,
+                                 const void *userdata)
+{
+    json_t *arr = json_object_get(root, key), *e;
+    size_t i;
+    int r;
+
+    if (!json_is_array(arr))
+        return FAIL(ctx, -EINVAL, key, "missing or not an array");
+    *list = calloc(json_array_size(arr) + 1, sizeof(ImageDescriptor));
+    if (!*list)
+        return -ENOMEM;
+    json_array_foreach(arr, i, e)
+    {
+        ImageDescriptor *d = &(*list)[(*n)++];
+        char f[64];
+
+        (void)snprintf(f, sizeof(f), "%s[%zu]", key, i);
+        r = parse_descriptor(ctx, e, f, with_platform, d);
+        if (r < 0)
+            return r;
+        r = check(ctx, d, f, userdata);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 /* ---- documents ------------------------------------------------------------------------------ */
+
+static int check_index_entry(const Ctx *ctx, const ImageDescriptor *d, const char *field,
+                             const void *userdata)
+{
+    const char *list_type = userdata;
+
+    if (!media_type_is_manifest(d->media_type) && !image_media_type_is_index(d->media_type))
+        return FAIL(ctx, -EPROTONOSUPPORT, field, "unsupported media type '%s'", d->media_type);
+    /* A Docker list names manifests only; an OCI index may nest indexes. */
+    if (list_type && streq(list_type, IMAGE_MT_DOCKER_LIST) &&
+        !streq(d->media_type, IMAGE_MT_DOCKER_MANIFEST))
+        return FAIL(ctx, -EINVAL, field, "media type '%s' in a Docker manifest list",
+                    d->media_type);
+    return 0;
+}
+
+static int check_layer(const Ctx *ctx, const ImageDescriptor *d, const char *field,
+                       const void *userdata)
+{
+    char f[80];
+
+    if (media_type_is_layer(d->media_type))
+        return 0;
+    (void)snprintf(f, sizeof(f), "%s.mediaType", field);
+    return FAIL(ctx, -EPROTONOSUPPORT, f, "unsupported layer media type '%s'", d->media_type);
+}
 
 int image_index_parse(const char *data, size_t size, const char *what, const char *media_type,
                       ImageIndex **ret, PdError *reterr)
@@ -317,14 +397,9 @@ int image_index_parse(const char *data, size_t size, const char *what, const cha
     _cleanup_(image_index_freep) ImageIndex *idx = NULL;
     _cleanup_json_ json_t *root = NULL;
     Ctx ctx = {what, reterr};
-    json_t *manifests, *e;
-    size_t i;
     int r;
 
-    r = load_json(&ctx, data, size, &root);
-    if (r < 0)
-        return r;
-    r = check_schema_version(&ctx, root);
+    r = load_document(&ctx, data, size, &root);
     if (r < 0)
         return r;
     idx = calloc(1, sizeof(*idx));
@@ -334,29 +409,10 @@ int image_index_parse(const char *data, size_t size, const char *what, const cha
                          &idx->media_type);
     if (r < 0)
         return r;
-    manifests = json_object_get(root, "manifests");
-    if (!json_is_array(manifests))
-        return FAIL(&ctx, -EINVAL, "manifests", "missing or not an array");
-    idx->manifests = calloc(json_array_size(manifests) + 1, sizeof(ImageDescriptor));
-    if (!idx->manifests)
-        return -ENOMEM;
-    json_array_foreach(manifests, i, e)
-    {
-        ImageDescriptor *d = &idx->manifests[idx->n_manifests++];
-        char f[64];
-
-        (void)snprintf(f, sizeof(f), "manifests[%zu]", i);
-        r = parse_descriptor(&ctx, e, f, true, d);
-        if (r < 0)
-            return r;
-        if (!media_type_is_manifest(d->media_type) && !image_media_type_is_index(d->media_type))
-            return FAIL(&ctx, -EPROTONOSUPPORT, f, "unsupported media type '%s'", d->media_type);
-        /* A Docker list names manifests only; an OCI index may nest indexes. */
-        if (idx->media_type && streq(idx->media_type, IMAGE_MT_DOCKER_LIST) &&
-            !streq(d->media_type, IMAGE_MT_DOCKER_MANIFEST))
-            return FAIL(&ctx, -EINVAL, f, "media type '%s' in a Docker manifest list",
-                        d->media_type);
-    }
+    r = parse_descriptor_list(&ctx, root, "manifests", true, &idx->manifests, &idx->n_manifests,
+                              check_index_entry, idx->media_type);
+    if (r < 0)
+        return r;
     *ret = move_ptr(idx);
     return 0;
 }
@@ -367,15 +423,10 @@ int image_manifest_parse(const char *data, size_t size, const char *what, const 
     _cleanup_(image_manifest_freep) ImageManifest *m = NULL;
     _cleanup_json_ json_t *root = NULL;
     Ctx ctx = {what, reterr};
-    json_t *layers, *e;
     bool docker;
-    size_t i;
     int r;
 
-    r = load_json(&ctx, data, size, &root);
-    if (r < 0)
-        return r;
-    r = check_schema_version(&ctx, root);
+    r = load_document(&ctx, data, size, &root);
     if (r < 0)
         return r;
     m = calloc(1, sizeof(*m));
@@ -394,27 +445,10 @@ int image_manifest_parse(const char *data, size_t size, const char *what, const 
     if (!streq(m->config.media_type, docker ? IMAGE_MT_DOCKER_CONFIG : IMAGE_MT_OCI_CONFIG))
         return FAIL(&ctx, -EPROTONOSUPPORT, "config.mediaType", "unsupported media type '%s'",
                     m->config.media_type);
-    layers = json_object_get(root, "layers");
-    if (!json_is_array(layers))
-        return FAIL(&ctx, -EINVAL, "layers", "missing or not an array");
-    m->layers = calloc(json_array_size(layers) + 1, sizeof(ImageDescriptor));
-    if (!m->layers)
-        return -ENOMEM;
-    json_array_foreach(layers, i, e)
-    {
-        ImageDescriptor *d = &m->layers[m->n_layers++];
-        char f[64];
-
-        (void)snprintf(f, sizeof(f), "layers[%zu]", i);
-        r = parse_descriptor(&ctx, e, f, false, d);
-        if (r < 0)
-            return r;
-        if (!media_type_is_layer(d->media_type)) {
-            (void)snprintf(f, sizeof(f), "layers[%zu].mediaType", i);
-            return FAIL(&ctx, -EPROTONOSUPPORT, f, "unsupported layer media type '%s'",
-                        d->media_type);
-        }
-    }
+    r = parse_descriptor_list(&ctx, root, "layers", false, &m->layers, &m->n_layers, check_layer,
+                              NULL);
+    if (r < 0)
+        return r;
     *ret = move_ptr(m);
     return 0;
 }
