@@ -26,6 +26,7 @@
 #define SAVE_RETRY_MAX_USEC (30 * 1000000ull)
 
 typedef struct PodRec PodRec;
+typedef struct Orphan Orphan;
 
 /*
  * What podd knows of one container of a pod. Its lifecycle (state, goal,
@@ -109,6 +110,7 @@ struct Manager {
     size_t reconcile_next; /* where a pass cut short by its budget goes on */
     PodRec **pods;
     size_t n_pods;
+    Orphan *orphans; /* what a previous podd ran and no manifest wants: being removed */
     bool ready;
     bool shutting_down;
     json_t *events;     /* ring of recent events */
@@ -119,6 +121,12 @@ struct Manager {
 /* The wall-clock time offset_usec from now, to the second, as Kubernetes writes it. */
 void rfc3339_seconds(uint64_t offset_usec, char buf[40]);
 PodRec *manager_find_pod(const Manager *m, const char *name);
+/*
+ * What a previous podd ran under this pod name is still being removed: a
+ * pod of that name starts nothing until it is gone (its containers have the
+ * same ids); the manager marks the pod dirty then.
+ */
+bool manager_orphan_pending(const Manager *m, const char *name);
 void manager_mark_dirty(PodRec *pr);
 void manager_event(Manager *m, const PodRec *pr, const char *container, const char *type,
                    const char *reason, const char *fmt, ...) _printf_(6, 7);

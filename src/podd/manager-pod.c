@@ -992,6 +992,9 @@ void pod_reconcile(PodRec *pr)
 {
     uint64_t now = now_monotonic_usec();
 
+    /* What a previous podd ran under this name is still being removed: orphan_finish() wakes it. */
+    if (manager_orphan_pending(pr->m, pr->name))
+        return;
     pod_feed_deadlines(pr, now);
     if (pr->life.state == POD_STATE_STOPPING && !pod_stop_step(pr))
         return;

@@ -383,43 +383,161 @@ static bool stored_ctr_is_pods(const RuntimeBackend *rt, const char *ns, const c
 }
 
 /*
+ * What a previous daemon ran for a pod that is no longer desired in that
+ * version: its containers, killed, are removed on the loop (a cgroup still
+ * draining says EBUSY: tried again every CLEANUP_RETRY_USEC), then its
+ * sandbox and state file.
+ */
+struct Orphan {
+    Manager *m;
+    Orphan *next;
+    char *name;
+    char *namespace;
+    const RuntimeBackend *rt;
+    char **ids;    /* the containers not removed yet */
+    bool for_good; /* no manifest names it any more: its logs go too */
+    unsigned tries;
+    LoopSource *timer;
+};
+
+/* How long the removal of an orphan's containers is retried before podd goes on regardless. */
+#define ORPHAN_MAX_TRIES 25
+
+static Orphan *orphan_free(Orphan *o)
+{
+    if (!o)
+        return NULL;
+    loop_source_unref(o->timer);
+    strv_free(o->ids);
+    free(o->name);
+    free(o->namespace);
+    free(o);
+    return NULL;
+}
+
+bool manager_orphan_pending(const Manager *m, const char *name)
+{
+    for (const Orphan *o = m->orphans; o; o = o->next)
+        if (streq(o->name, name))
+            return true;
+    return false;
+}
+
+/* Removes what it can of o's containers; true once none is left. */
+static bool orphan_remove_containers(Orphan *o)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; o->ids[i]; i++) {
+        if (o->rt->ops->container_remove(o->rt->ctx, o->ids[i], NULL) == -EBUSY) {
+            o->ids[k++] = o->ids[i];
+            continue;
+        }
+        free(o->ids[i]);
+    }
+    o->ids[k] = NULL;
+    return k == 0;
+}
+
+/* Its containers are gone (or podd gave up on them): the sandbox and the state go too. */
+static void orphan_finish(Orphan *o)
+{
+    Manager *m = o->m;
+    Pod shell = {.name = o->name, .namespace = o->namespace};
+    PodRec *pr;
+
+    (void)o->rt->ops->pod_destroy(o->rt->ctx, &shell, NULL);
+    if (o->for_good)
+        manager_forget_pod_logs(m, o->namespace, o->name);
+    (void)state_store_remove_pod(m->store, o->name);
+    log_info("pod=%s/%s: removed, it belongs to no manifest", o->namespace, o->name);
+    /* A pod of that name waited for it; a podd stopping waits for every orphan. */
+    pr = manager_find_pod(m, o->name);
+    if (pr && !manager_orphan_pending(m, o->name))
+        manager_mark_dirty(pr);
+    if (m->shutting_down)
+        (void)loop_source_set_enabled(m->reconcile, LOOP_SOURCE_ONESHOT);
+}
+
+static int on_orphan_timer(LoopSource *s, uint64_t deadline, void *userdata)
+{
+    Orphan *o = userdata, **pp;
+    bool done = orphan_remove_containers(o);
+
+    if (!done && ++o->tries < ORPHAN_MAX_TRIES) {
+        (void)loop_timer_set(s, now_monotonic_usec() + CLEANUP_RETRY_USEC);
+        return 0;
+    }
+    if (!done)
+        log_warning("pod=%s/%s: container '%s' of a previous podd cannot be removed yet (busy); "
+                    "going on without it; continuing",
+                    o->namespace, o->name, o->ids[0]);
+    for (pp = &o->m->orphans; *pp != o; pp = &(*pp)->next)
+        ;
+    *pp = o->next;
+    orphan_finish(o);
+    orphan_free(o);
+    return 0;
+}
+
+/*
  * Stops and forgets what a previous daemon ran for a pod that is no longer
- * desired in that version; for_good (no manifest names it any more): its logs too.
+ * desired in that version; for_good (no manifest names it any more): its
+ * logs too. Kills its containers now and removes them on the loop.
  */
 static void cleanup_orphan(Manager *m, const char *name, json_t *st, bool for_good)
 {
     json_t *ctrs = json_object_get(st, "containers"), *cj;
     const char *ns = json_string_value(json_object_get(st, "namespace"));
     const char *key, *runtime = json_string_value(json_object_get(st, "runtime"));
-    Pod shell = {.name = (char *)name, .namespace = (char *)(ns ? ns : "default")};
     const RuntimeBackend *rt;
+    Orphan *o;
 
     /* State written before backends were named is the native backend's. */
     if (!runtime)
         runtime = runtime_native_ops.name;
+    if (!ns)
+        ns = "default";
     rt = manager_backend(m, runtime);
     if (!rt) {
         log_warning("pod=%s/%s: belongs to no manifest, but runs under runtime '%s', which this "
                     "podd does not have: left as it is; continuing",
-                    shell.namespace, name, runtime);
+                    ns, name, runtime);
         return;
     }
+    o = calloc(1, sizeof(Orphan));
+    if (!o || !(o->name = strdup(name)) || !(o->namespace = strdup(ns)) ||
+        !(o->ids = calloc(json_object_size(ctrs) + 1, sizeof(char *)))) {
+        log_error("pod=%s/%s: out of memory removing what a previous podd ran; continuing", ns,
+                  name);
+        orphan_free(o);
+        return;
+    }
+    o->m = m;
+    o->rt = rt;
+    o->for_good = for_good;
     json_object_foreach(ctrs, key, cj)
     {
         const char *id = json_string_value(json_object_get(cj, "id"));
+        size_t n = strv_length(o->ids);
 
-        if (id && stored_ctr_is_pods(rt, shell.namespace, name, id)) {
-            (void)rt->ops->container_signal(rt->ctx, id, SIGKILL, NULL);
-            /* At startup, before any pod runs: waiting for a busy cgroup here delays no one. */
-            for (int i = 0; i < 250 && rt->ops->container_remove(rt->ctx, id, NULL) == -EBUSY; i++)
-                (void)usleep(20 * 1000);
-        }
+        if (!id || !stored_ctr_is_pods(rt, ns, name, id))
+            continue;
+        (void)rt->ops->container_signal(rt->ctx, id, SIGKILL, NULL);
+        o->ids[n] = strdup(id);
+        if (!o->ids[n])
+            log_error("pod=%s/%s: out of memory; container '%s' is left; continuing", ns, name, id);
     }
-    (void)rt->ops->pod_destroy(rt->ctx, &shell, NULL);
-    if (for_good)
-        manager_forget_pod_logs(m, shell.namespace, name);
-    (void)state_store_remove_pod(m->store, name);
-    log_info("pod=%s/%s: removed, it belongs to no manifest", shell.namespace, name);
+    /* Mostly gone at once; a cgroup still draining is looked at again from the loop. */
+    if (orphan_remove_containers(o) ||
+        loop_add_timer(m->loop, &o->timer, now_monotonic_usec() + CLEANUP_RETRY_USEC,
+                       on_orphan_timer, o) < 0) {
+        orphan_finish(o);
+        orphan_free(o);
+        return;
+    }
+    o->next = m->orphans;
+    m->orphans = o;
 }
 
 /* ---- the desired set -------------------------------------------------------------- */
@@ -696,7 +814,8 @@ static int on_reconcile(LoopSource *s, void *userdata)
         for (size_t i = 0; i < m->n_pods; i++)
             if (!pod_all_stopped(m->pods[i]))
                 any_left = true;
-        if (!any_left)
+        /* What a previous podd left is removed first: the next podd need not do it again. */
+        if (!any_left && !m->orphans)
             loop_exit(m->loop, 0);
     }
     return 0;
@@ -851,6 +970,12 @@ Manager *manager_free(Manager *m)
     for (size_t i = 0; i < m->n_pods; i++)
         pod_rec_free(m->pods[i]);
     free(m->pods);
+    while (m->orphans) {
+        Orphan *next = m->orphans->next;
+
+        orphan_free(m->orphans);
+        m->orphans = next;
+    }
     loop_source_unref(m->reconcile);
     for (size_t i = 0; i < m->n_backends; i++)
         m->backends[i].ops->done(m->backends[i].ctx);

@@ -421,6 +421,28 @@ def test_kill9_of_podd_keeps_containers_and_the_next_podd_adopts_them(daemon):
     assert st["containers"]["app"]["lastState"]["exitCode"] == 137
 
 
+def test_a_manifest_changed_while_podd_was_down_replaces_the_old_run(daemon):
+    """The next podd removes the old run (from its loop), then starts the new version."""
+    pod = unique("offline")
+    daemon.start()
+    v1 = pod_yaml(pod, containers=[{"name": "app", "cmd": "echo one; sleep 3600"}])
+    daemon.write("offline.yaml", v1)
+    wait_for("the first version to run", lambda: container_running(daemon, pod, "app"))
+    first = daemon.ctr_pid(pod, "app")
+    assert first
+    daemon.kill9()
+    daemon.write("offline.yaml", v1.replace("echo one", "echo two"))
+    daemon.start()
+    wait_for("the new version to run",
+             lambda: daemon.ctr_log(pod, "app")[-1:] == ["two"]
+             and container_running(daemon, pod, "app"))
+    assert not alive(first)
+    assert daemon.ctr_log(pod, "app") == ["one", "two"]
+    assert "the manifest changed while podd was down" in podctl(daemon, "events").stdout
+    wait_for("its new state", lambda: (daemon.pod_state(pod) or {}).get("containers"))
+    assert daemon.restarts(pod, "app") == 0
+
+
 def hybrid_cgroup2_mount():
     """The cgroup2 mount of a hybrid host (v1 controllers beside it), else None."""
     if os.path.exists("/sys/fs/cgroup/cgroup.procs"):
