@@ -307,6 +307,23 @@ def test_exit_policy_stop_stops_sidecars_continue_keeps_them(daemon):
     assert daemon.ctr_pid(cont, "side") is not None, "exit policy continue kept the sidecar"
 
 
+def test_restart_of_a_pod_its_exit_policy_stopped_runs_it_again(daemon):
+    pod = unique("again")
+    daemon.start()
+    daemon.write("again.yaml", pod_yaml(
+        pod, init=[{"name": "side", "cmd": "sleep 3600", "restartPolicy": "Always"}],
+        containers=[{"name": "job", "cmd": "echo done"}], extra_spec="  restartPolicy: Never\n"))
+    wait_for("the pod to succeed", lambda: pod_json(daemon, pod)["status"]["phase"] == "Succeeded")
+    wait_for("its sidecar to be stopped", lambda: daemon.ctr_pid(pod, "side") is None)
+    r = podctl(daemon, "restart", "pod", pod)
+    assert r.returncode == 0, r.stderr
+    # A new instance: the job runs again and the pod succeeds again, its sidecar stopped again.
+    wait_for("the job to run again", lambda: daemon.ctr_log(pod, "job") == ["done", "done"])
+    wait_for("the pod to succeed again",
+             lambda: pod_json(daemon, pod)["status"]["phase"] == "Succeeded"
+             and daemon.ctr_pid(pod, "side") is None)
+
+
 def test_invalid_edit_keeps_the_running_pod_then_fix_applies(daemon):
     pod = unique("edit")
     daemon.start()
