@@ -725,14 +725,16 @@ def test_orphan_state_naming_another_pods_container_leaves_it_running(daemon):
 def test_sigterm_with_stop_stops_in_reverse_graph_order(daemon):
     pod = unique("rev")
     daemon.start()
-    trap = "trap 'echo {n} >> /s/stops; exit 0' TERM; while true; do sleep 0.1; done"
+    trap = "trap 'echo {n} >> /s/stops; exit 0' TERM; echo up; while true; do sleep 0.1; done"
     daemon.write("rev.yaml", pod_yaml(
         pod,
         init=[{"name": "side", "cmd": trap.format(n="side"), "restartPolicy": "Always",
                "mounts": [("s", "/s")]}],
         containers=[{"name": "app", "cmd": trap.format(n="app"), "mounts": [("s", "/s")]}],
         extra_spec=f"  volumes:\n  - name: s\n    hostPath:\n      path: {daemon.top}\n"))
-    wait_for("the app", lambda: daemon.ctr_pid(pod, "app"))
+    # Each says so once its trap is set: a SIGTERM before that would end it unheard.
+    wait_for("both traps", lambda: daemon.ctr_log(pod, "side") == ["up"]
+             and daemon.ctr_log(pod, "app") == ["up"])
     assert daemon.stop() == 0
     with open(os.path.join(daemon.top, "stops")) as f:
         assert f.read().split() == ["app", "side"]
