@@ -366,6 +366,24 @@ static bool ctr_take_over_existing(Ctr *c)
     return false;
 }
 
+/*
+ * The start failed before the runtime recorded anything (no config, no
+ * monitor): a StartError with the runtime's own message, as the monitor
+ * records one when the exec fails.
+ */
+static void ctr_start_error(Ctr *c, const char *message)
+{
+    c->term = (ExitRecord){.exit_code = 128};
+    (void)snprintf(c->term.reason, sizeof(c->term.reason), "%s",
+                   ctr_reason_to_string(CTR_REASON_START_ERROR));
+    (void)snprintf(c->term.message, sizeof(c->term.message), "%s", message);
+    rfc3339_seconds(0, c->term.started_at);
+    rfc3339_seconds(0, c->term.finished_at);
+    c->has_term = true;
+    ctr_feed_ev(c, &(CtrEvent){.type = CTR_EV_START_FAILED,
+                               .exit = {.code = 128, .start_error = true}});
+}
+
 static int on_starter_exit(LoopSource *s, int pidfd, pid_t pid, void *userdata);
 static void ctr_start_finish(Ctr *c, int starter);
 static void ctr_start_ended(Ctr *c, int r, const PdError *e, int pidfd);
@@ -389,17 +407,11 @@ static void ctr_do_start(Ctr *c)
     }
     image_dir = c->spec && pr->pod ? image_dir_for(m, c->spec->image) : NULL;
     if (!image_dir) {
+        char msg[sizeof(c->term.message)];
+
         /* Gone between the look and the start: a start error, as the monitor records one. */
-        c->term = (ExitRecord){.exit_code = 128};
-        (void)snprintf(c->term.reason, sizeof(c->term.reason), "%s",
-                       ctr_reason_to_string(CTR_REASON_START_ERROR));
-        (void)snprintf(c->term.message, sizeof(c->term.message), "image '%s' not found",
-                       c->spec ? c->spec->image : "");
-        rfc3339_seconds(0, c->term.started_at);
-        rfc3339_seconds(0, c->term.finished_at);
-        c->has_term = true;
-        ctr_feed_ev(c, &(CtrEvent){.type = CTR_EV_START_FAILED,
-                                   .exit = {.code = 128, .start_error = true}});
+        (void)snprintf(msg, sizeof(msg), "image '%s' not found", c->spec ? c->spec->image : "");
+        ctr_start_error(c, msg);
         return;
     }
     /* Kept with the container: a later version of the pod may change it. */
@@ -472,7 +484,15 @@ static void ctr_start_ended(Ctr *c, int r, const PdError *e, int pidfd)
         /* Without a watch we would never see its exit: it ends here, as a lost monitor. */
         (void)rt->ops->container_signal(rt->ctx, c->id, SIGKILL, NULL);
     } else if (r != -ESRCH) {
+        ContainerStatus cs = {0};
+
         manager_event(pr->m, pr, c->name, "Warning", "Failed", "%s", e->message);
+        /* Refused before anything ran or was recorded: the runtime's error is the reason. */
+        if (rt->ops->container_inspect(rt->ctx, c->id, &cs, NULL) < 0 ||
+            cs.state != CONTAINER_STATE_EXITED) {
+            ctr_start_error(c, e->message[0] ? e->message : strerror(-r));
+            return;
+        }
     }
     /* It started and ended already, or never started: the exit record says which. */
     ev = ctr_read_exit(c, CTR_EV_START_FAILED);
@@ -541,6 +561,11 @@ static void ctr_emit(Ctr *c, CtrEventType ev)
                           pr->runtime ? pr->runtime : pod_wanted_runtime(pr), have);
         }
         break;
+    case CTR_STATE_WAITING:
+        if (c->life.reason == CTR_REASON_DEPENDENCY_FAILED)
+            manager_event(m, pr, c->name, "Warning", "DependencyFailed", "%s; it will not start",
+                          c->message);
+        break;
     case CTR_STATE_RUNNING:
         if (ev == CTR_EV_ADOPTED)
             manager_event(m, pr, c->name, "Normal", "Adopted", "already running under monitor %d",
@@ -602,6 +627,7 @@ static void ctr_render_message(Ctr *c, CtrEventType ev, uint64_t now)
                                                              : "restarting");
         break;
     case CTR_REASON_POD_INITIALIZING:
+    case CTR_REASON_DEPENDENCY_FAILED:
         /* pod_start_ready_containers() names what it waits for. */
         break;
     default:
@@ -864,6 +890,32 @@ static bool ctr_ran_once_already(const Ctr *c)
     return state_store_once_done(c->pod->m->store, c->pod->name, c->name, legacy) == 1;
 }
 
+/* c's waiting message when it waits for on (which failed for good): what became of on. */
+static void ctr_dependency_message(Ctr *c, const Ctr *on)
+{
+    const CtrExit *e = on ? &on->life.last_exit : NULL;
+
+    if (!on)
+        c->message[0] = 0;
+    else if (on->life.reason == CTR_REASON_DEPENDENCY_FAILED)
+        (void)snprintf(c->message, sizeof(c->message), "%s will never start: %.400s", on->name,
+                       on->message);
+    else if (!on->life.started_once)
+        (void)snprintf(c->message, sizeof(c->message), "%s terminated without starting",
+                       on->name);
+    else if (e->start_error || e->config_error)
+        (void)snprintf(c->message, sizeof(c->message), "%s failed to start (%s)", on->name,
+                       ctr_reason_to_string(ctr_exit_reason(e)));
+    else if (e->monitor_lost)
+        (void)snprintf(c->message, sizeof(c->message), "%s ended with its monitor lost",
+                       on->name);
+    else if (e->signal > 0)
+        (void)snprintf(c->message, sizeof(c->message), "%s was killed by signal %d%s", on->name,
+                       e->signal, e->oom_killed ? " (OOMKilled)" : "");
+    else
+        (void)snprintf(c->message, sizeof(c->message), "%s exited %d", on->name, e->code);
+}
+
 /* Tells each waiting container, in start order, whether its dependencies are met. */
 static void pod_start_ready_containers(PodRec *pr)
 {
@@ -892,6 +944,13 @@ static void pod_start_ready_containers(PodRec *pr)
             pr->save_due = true;
             continue;
         }
+        blocker = reconcile_failed_dependency(pr->graph, order[k], pod_node_life, pr, &cond);
+        if (blocker >= 0) {
+            /* Set first: the event of the step says it. */
+            ctr_dependency_message(c, pod_ctr(pr, graph_node_name(pr->graph, (size_t)blocker)));
+            ctr_feed(c, CTR_EV_DEPS_FAILED);
+            continue;
+        }
         blocker = reconcile_blocker(pr->graph, order[k], pod_node_life, pr, &cond);
         if (blocker >= 0) {
             ctr_feed(c, CTR_EV_DEPS_UNMET);
@@ -904,11 +963,11 @@ static void pod_start_ready_containers(PodRec *pr)
     }
 }
 
-/* Exit policy: once every regular container has terminated for good. */
-static void pod_apply_exit_policy(PodRec *pr)
+/* Exit policy: once every regular container has terminated for good (outcome final). */
+static void pod_apply_exit_policy(PodRec *pr, PodPhase outcome)
 {
     PodExitAction a = pr->pod
-                          ? pod_exit_action(pr->phase, pr->pod->exit_policy, pr->exit_policy_done)
+                          ? pod_exit_action(outcome, pr->pod->exit_policy, pr->exit_policy_done)
                           : POD_EXIT_NONE;
 
     if (a == POD_EXIT_NONE)
@@ -916,11 +975,11 @@ static void pod_apply_exit_policy(PodRec *pr)
     pr->exit_policy_done = true;
     pr->save_due = true;
     if (a == POD_EXIT_CONTINUE) {
-        manager_event(pr->m, pr, NULL, "Normal", pod_phase_to_string(pr->phase),
+        manager_event(pr->m, pr, NULL, "Normal", pod_phase_to_string(outcome),
                       "every container finished; exit policy continue keeps the sidecars");
         return;
     }
-    manager_event(pr->m, pr, NULL, "Normal", pod_phase_to_string(pr->phase),
+    manager_event(pr->m, pr, NULL, "Normal", pod_phase_to_string(outcome),
                   "every container finished; exit policy stop stops the sidecars");
     pod_begin_stop(pr);
 }
@@ -933,20 +992,23 @@ static void pod_wait_for_runtime(PodRec *pr)
             ctr_feed(&pr->ctrs[i], CTR_EV_RUNTIME_ABSENT);
 }
 
-static void pod_update_phase(PodRec *pr)
+/* Updates pr->phase, the phase it shows; returns the outcome the exit policy acts on. */
+static PodPhase pod_update_phase(PodRec *pr)
 {
     _cleanup_free_ const CtrLife **lives = calloc(pr->n_ctrs + 1, sizeof(CtrLife *));
+    ExitPolicy policy = pr->pod ? pr->pod->exit_policy : EXIT_POLICY_STOP;
     PodPhase phase;
 
     if (!lives)
-        return;
+        return pr->phase;
     for (size_t i = 0; i < pr->n_ctrs; i++)
         lives[i] = &pr->ctrs[i].life;
-    phase = pod_compute_phase(lives, pr->n_ctrs);
+    phase = pod_compute_phase(lives, pr->n_ctrs, policy);
     if (phase != pr->phase) {
         pr->phase = phase;
         pr->save_due = true;
     }
+    return pod_compute_outcome(lives, pr->n_ctrs);
 }
 
 /* Ends a pass: the timer for the next deadline, the state file if it changed. */
@@ -980,7 +1042,7 @@ void pod_reconcile(PodRec *pr)
             if (pr->stopped_by_shutdown != m->shutting_down)
                 pr->save_due = true;
             pr->stopped_by_shutdown = m->shutting_down;
-            pod_update_phase(pr);
+            (void)pod_update_phase(pr);
             pod_end_pass(pr, now);
             return;
         }
@@ -1010,8 +1072,7 @@ void pod_reconcile(PodRec *pr)
         if (pr->phase != POD_PHASE_SUCCEEDED && pr->phase != POD_PHASE_FAILED)
             pod_start_ready_containers(pr);
     }
-    pod_update_phase(pr);
-    pod_apply_exit_policy(pr);
+    pod_apply_exit_policy(pr, pod_update_phase(pr));
     if (pr->terminating) {
         /* The exit policy just began a stop: drive it now. */
         pod_drive_stop(pr);

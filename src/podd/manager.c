@@ -1000,7 +1000,9 @@ static json_t *ctr_state_json(const Ctr *c)
                          c->term.message);
     if (c->has_term && !ctr_restart_pending(c))
         return terminated_json(&c->term);
-    if (!reason || !reason[0] || c->life.reason >= CTR_REASON_COMPLETED)
+    /* A termination's reason belongs to lastState; a restart is being created. */
+    if (!reason || !reason[0] ||
+        (c->life.reason >= CTR_REASON_COMPLETED && c->life.reason != CTR_REASON_DEPENDENCY_FAILED))
         reason = ctr_reason_to_string(CTR_REASON_CONTAINER_CREATING);
     return json_pack("{s:{s:s,s:s?}}", "waiting", "reason", reason, "message",
                      c->message[0] ? c->message : NULL);

@@ -34,7 +34,8 @@ DEFINE_STRING_TABLE(
     [CTR_REASON_COMPLETED] = "Completed", [CTR_REASON_ERROR] = "Error",
     [CTR_REASON_OOM_KILLED] = "OOMKilled", [CTR_REASON_START_ERROR] = "StartError",
     [CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR] = "CreateContainerConfigError",
-    [CTR_REASON_MONITOR_LOST] = "MonitorLost")
+    [CTR_REASON_MONITOR_LOST] = "MonitorLost",
+    [CTR_REASON_DEPENDENCY_FAILED] = "DependencyFailed")
 
 DEFINE_STRING_TABLE(
     ctr_event_type, CtrEventType, _CTR_EV_MAX, [CTR_EV_DEPS_UNMET] = "deps-unmet",
@@ -45,7 +46,8 @@ DEFINE_STRING_TABLE(
     [CTR_EV_EXITED] = "exited", [CTR_EV_STOP] = "stop", [CTR_EV_SPEC_CHANGED] = "spec-changed",
     [CTR_EV_DELETED] = "deleted", [CTR_EV_SIGNAL_FAILED] = "signal-failed",
     [CTR_EV_GRACE_EXPIRED] = "grace-expired", [CTR_EV_BACKOFF_EXPIRED] = "backoff-expired",
-    [CTR_EV_RETRY] = "retry", [CTR_EV_REMOVED] = "removed", [CTR_EV_REMOVE_BUSY] = "remove-busy")
+    [CTR_EV_RETRY] = "retry", [CTR_EV_REMOVED] = "removed", [CTR_EV_REMOVE_BUSY] = "remove-busy",
+    [CTR_EV_DEPS_FAILED] = "deps-failed")
 
 DEFINE_STRING_TABLE_FROM(ctr_state, CtrState, _CTR_STATE_MAX, _CTR_STATE_INVALID)
 DEFINE_STRING_TABLE_FROM(ctr_reason, CtrReason, _CTR_REASON_MAX, _CTR_REASON_INVALID)
@@ -284,6 +286,13 @@ static unsigned step_waiting(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p,
         return 0;
     case CTR_EV_DEPS_MET:
         return CTR_ACT_FIND_IMAGE;
+    case CTR_EV_DEPS_FAILED: {
+        bool news = l->reason != CTR_REASON_DEPENDENCY_FAILED;
+
+        /* It never starts; the pod's phase counts it as failed. */
+        enter(l, CTR_STATE_WAITING, CTR_REASON_DEPENDENCY_FAILED, 0);
+        return news ? CTR_ACT_EVENT : 0;
+    }
     case CTR_EV_IMAGE_PRESENT:
         enter(l, CTR_STATE_STARTING, CTR_REASON_CONTAINER_CREATING, 0);
         return CTR_ACT_START;

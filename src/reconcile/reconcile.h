@@ -373,6 +373,7 @@ typedef enum CtrReason {
     CTR_REASON_START_ERROR,
     CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR,
     CTR_REASON_MONITOR_LOST,
+    CTR_REASON_DEPENDENCY_FAILED, /* waiting for a dependency that can never be met */
     _CTR_REASON_MAX,
     _CTR_REASON_INVALID = -EINVAL,
 } CtrReason;
@@ -400,6 +401,7 @@ typedef enum CtrEventType {
     CTR_EV_RETRY,           /* the deadline of WAITING_IMAGE, STARTING or REMOVING */
     CTR_EV_REMOVED,         /* the runtime removed what the run left */
     CTR_EV_REMOVE_BUSY,     /* ... not yet: its cgroup still drains */
+    CTR_EV_DEPS_FAILED,     /* a dependency failed for good: it will never start */
     /*
      * Probe results (startup, liveness, readiness) join here as events when
      * probes exist: a liveness failure in RUNNING goes to STOPPING with the
@@ -534,13 +536,26 @@ typedef struct PodConditions {
 } PodConditions;
 
 /*
- * The phase of a pod from its containers' records (borrowed, n of them;
+ * Whether c finished for good: TERMINATED, or waiting with DependencyFailed
+ * (it never starts: a dependency failed for good).
+ */
+bool ctr_finished_for_good(const CtrLife *c);
+
+/*
+ * The outcome of a pod from its containers' records (borrowed, n of them;
  * those with goal REMOVE no longer count): Failed once an init container
  * failed for good; Succeeded or Failed once every regular container
- * terminated for good, by their last exits; Running once one of them
- * started; else Pending.
+ * finished for good (ctr_finished_for_good()), by their last exits (one
+ * with DependencyFailed never ran: Failed); Running once one of them
+ * started; else Pending. The exit policy acts on it.
  */
-PodPhase pod_compute_phase(const CtrLife *const *ctrs, size_t n);
+PodPhase pod_compute_outcome(const CtrLife *const *ctrs, size_t n);
+/*
+ * The phase the pod shows: its outcome, except that under exit policy
+ * continue a pod whose outcome is final stays Running while any of its
+ * containers has not finished for good (a sidecar runs on, or restarts).
+ */
+PodPhase pod_compute_phase(const CtrLife *const *ctrs, size_t n, ExitPolicy policy);
 /*
  * Initialized: every init container completed; ContainersReady: every
  * regular container runs (and there is a container); Ready: that, and the
@@ -555,7 +570,8 @@ typedef enum PodExitAction {
     POD_EXIT_STOP,     /* stop the sidecars */
 } PodExitAction;
 
-PodExitAction pod_exit_action(PodPhase phase, ExitPolicy policy, bool done);
+/* outcome: pod_compute_outcome()'s. */
+PodExitAction pod_exit_action(PodPhase outcome, ExitPolicy policy, bool done);
 
 /* Finds a container's record by its graph node; NULL when it has none. */
 typedef const CtrLife *(*CtrLookup)(void *userdata, size_t node);
@@ -566,6 +582,20 @@ typedef const CtrLife *(*CtrLookup)(void *userdata, size_t node);
  */
 int reconcile_blocker(const Graph *g, size_t node, CtrLookup lookup, void *userdata,
                       GraphCondition *ret_cond);
+
+/*
+ * Whether on can never meet cond: it finished for good without meeting it,
+ * or it waits with DependencyFailed itself.
+ */
+bool ctr_dependency_failed(const CtrLife *on, GraphCondition cond);
+
+/*
+ * The first dependency of node (in g, borrowed) that can never be met
+ * (ctr_dependency_failed()), as a node index with its condition in
+ * *ret_cond, or -ENOENT when there is none.
+ */
+int reconcile_failed_dependency(const Graph *g, size_t node, CtrLookup lookup, void *userdata,
+                                GraphCondition *ret_cond);
 
 /*
  * Reverse-order stop: the graph layer whose containers are told to stop

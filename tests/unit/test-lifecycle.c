@@ -104,6 +104,7 @@ typedef struct StepCase {
 static const StepCase step_cases[] = {
     {S(WAITING), E(DEPS_UNMET), S(WAITING), 0, 0, ANY_GOAL},
     {S(WAITING), E(DEPS_MET), S(WAITING), A(FIND_IMAGE), KEEP, ANY_GOAL},
+    {S(WAITING), E(DEPS_FAILED), S(WAITING), A(EVENT), 0, ANY_GOAL},
     {S(WAITING), E(IMAGE_PRESENT), S(STARTING), A(START), 0, ANY_GOAL},
     {S(WAITING), E(IMAGE_ABSENT), S(WAITING_IMAGE), A(EVENT), NOW + 2 * SEC, ANY_GOAL},
     {S(WAITING), E(RUNTIME_ABSENT), S(WAITING_RUNTIME), A(EVENT), 0, ANY_GOAL},
@@ -113,6 +114,7 @@ static const StepCase step_cases[] = {
 
     {S(WAITING_IMAGE), E(DEPS_UNMET), S(WAITING), 0, 0, ANY_GOAL},
     {S(WAITING_IMAGE), E(DEPS_MET), S(WAITING_IMAGE), A(FIND_IMAGE), KEEP, ANY_GOAL},
+    {S(WAITING_IMAGE), E(DEPS_FAILED), S(WAITING), A(EVENT), 0, ANY_GOAL},
     {S(WAITING_IMAGE), E(IMAGE_PRESENT), S(STARTING), A(START), 0, ANY_GOAL},
     /* Still absent: no second ImageNotFound event, only the next look. */
     {S(WAITING_IMAGE), E(IMAGE_ABSENT), S(WAITING_IMAGE), 0, NOW + 2 * SEC, ANY_GOAL},
@@ -124,6 +126,7 @@ static const StepCase step_cases[] = {
 
     {S(WAITING_RUNTIME), E(DEPS_UNMET), S(WAITING), 0, 0, ANY_GOAL},
     {S(WAITING_RUNTIME), E(DEPS_MET), S(WAITING_RUNTIME), A(FIND_IMAGE), KEEP, ANY_GOAL},
+    {S(WAITING_RUNTIME), E(DEPS_FAILED), S(WAITING), A(EVENT), 0, ANY_GOAL},
     {S(WAITING_RUNTIME), E(IMAGE_PRESENT), S(STARTING), A(START), 0, ANY_GOAL},
     {S(WAITING_RUNTIME), E(IMAGE_ABSENT), S(WAITING_IMAGE), A(EVENT), NOW + 2 * SEC, ANY_GOAL},
     {S(WAITING_RUNTIME), E(ADOPTED), S(RUNNING), A(EVENT) | A(SAVE), 0, ANY_GOAL},
@@ -241,7 +244,7 @@ START_TEST(test_strings)
     static const char *const k8s[] = {"PodInitializing", "ContainerCreating",   "CrashLoopBackOff",
                                       "ImageNotFound",   "RuntimeNotAvailable", "Completed",
                                       "Error",           "OOMKilled",           "StartError",
-                                      "MonitorLost"};
+                                      "MonitorLost",     "DependencyFailed"};
 
     for (size_t i = 0; i < ELEMENTSOF(k8s); i++)
         ck_assert_str_eq(ctr_reason_to_string(ctr_reason_from_string(k8s[i])), k8s[i]);
@@ -798,7 +801,7 @@ START_TEST(test_adopt_finished_init)
     (void)ctr_step(&app, &(CtrEvent){.type = CTR_EV_ADOPTED}, &policy_always, NOW);
     ls[0] = &init;
     ls[1] = &app;
-    ck_assert_int_eq(pod_compute_phase(ls, 2), POD_PHASE_RUNNING);
+    ck_assert_int_eq(pod_compute_phase(ls, 2, EXIT_POLICY_STOP), POD_PHASE_RUNNING);
     ck_assert(pod_compute_conditions(ls, 2, false).initialized);
 }
 END_TEST
@@ -912,13 +915,87 @@ START_TEST(test_phase_table)
         l[i].goal = t->c[i].goal;
         ls[i] = &l[i];
     }
-    ck_assert_msg(pod_compute_phase(ls, t->n) == t->phase, "%s: phase %s", t->title,
-                  pod_phase_to_string(pod_compute_phase(ls, t->n)));
+    ck_assert_msg(pod_compute_phase(ls, t->n, EXIT_POLICY_STOP) == t->phase, "%s: phase %s",
+                  t->title, pod_phase_to_string(pod_compute_phase(ls, t->n, EXIT_POLICY_STOP)));
     pc = pod_compute_conditions(ls, t->n, t->terminating);
     ck_assert_msg(pc.scheduled == t->cond.scheduled && pc.initialized == t->cond.initialized &&
                       pc.containers_ready == t->cond.containers_ready && pc.ready == t->cond.ready,
                   "%s: conditions %d %d %d %d", t->title, pc.scheduled, pc.initialized,
                   pc.containers_ready, pc.ready);
+}
+END_TEST
+
+/* A dependency that failed for good is told apart from one not met yet. */
+START_TEST(test_dependency_failed_is_final_and_fails_the_pod)
+{
+    CtrLife web = ctr_life_restore(CONTAINER_KIND_REGULAR, 0, 0, true, false, true, &exit_fail);
+    CtrLife pending = ctr_life_new(CONTAINER_KIND_REGULAR);
+    CtrLife app = ctr_life_new(CONTAINER_KIND_REGULAR), again;
+    CtrPolicy never = policy_with(RESTART_POLICY_NEVER);
+    const CtrLife *ls[2] = {&web, &app};
+
+    /* web exited 1 under Never: "completed" never comes; "started" was met. */
+    ck_assert(ctr_dependency_failed(&web, GRAPH_CONDITION_COMPLETED));
+    ck_assert(!ctr_dependency_failed(&web, GRAPH_CONDITION_STARTED));
+    /* Not started yet is only unmet. */
+    ck_assert(!ctr_dependency_failed(&pending, GRAPH_CONDITION_COMPLETED));
+    ck_assert(!ctr_finished_for_good(&app));
+
+    ck_assert_uint_eq(ctr_step(&app, &(CtrEvent){.type = CTR_EV_DEPS_FAILED}, &never, NOW),
+                      CTR_ACT_EVENT);
+    ck_assert_int_eq(app.state, CTR_STATE_WAITING);
+    ck_assert_str_eq(ctr_reason_to_string(app.reason), "DependencyFailed");
+    ck_assert(ctr_finished_for_good(&app));
+    /* Said once: the next pass finds it so again, silently. */
+    again = app;
+    ck_assert_uint_eq(ctr_step(&again, &(CtrEvent){.type = CTR_EV_DEPS_FAILED}, &never, NOW), 0);
+    /* Its dependents fail in turn. */
+    ck_assert(ctr_dependency_failed(&app, GRAPH_CONDITION_STARTED));
+
+    /* Both finished for good, neither well: the pod fails, so the exit policy acts. */
+    ck_assert_int_eq(pod_compute_outcome(ls, 2), POD_PHASE_FAILED);
+    ck_assert_int_eq(pod_compute_phase(ls, 2, EXIT_POLICY_STOP), POD_PHASE_FAILED);
+    ck_assert_int_eq(pod_exit_action(pod_compute_outcome(ls, 2), EXIT_POLICY_STOP, false),
+                     POD_EXIT_STOP);
+    /* An init container whose dependency failed fails the pod too. */
+    app.kind = CONTAINER_KIND_INIT;
+    ck_assert_int_eq(pod_compute_outcome(ls, 2), POD_PHASE_FAILED);
+
+    /* Replaced, the dependency may run again: the dependent waits as before. */
+    app.kind = CONTAINER_KIND_REGULAR;
+    ck_assert_uint_eq(ctr_step(&app, &(CtrEvent){.type = CTR_EV_DEPS_UNMET}, &never, NOW), 0);
+    ck_assert_int_eq(app.reason, CTR_REASON_POD_INITIALIZING);
+    ck_assert(!ctr_finished_for_good(&app));
+}
+END_TEST
+
+/* Exit policy continue: the pod runs on while a sidecar does, though its outcome is final. */
+START_TEST(test_exit_policy_continue_keeps_the_phase_running_while_a_sidecar_runs)
+{
+    CtrLife side = ctr_life_new(CONTAINER_KIND_SIDECAR);
+    CtrLife job = ctr_life_restore(CONTAINER_KIND_REGULAR, 0, 0, true, true, true, &exit_ok);
+    const CtrLife *ls[2] = {&side, &job};
+
+    side.state = CTR_STATE_RUNNING;
+    side.started_once = true;
+    ck_assert_int_eq(pod_compute_outcome(ls, 2), POD_PHASE_SUCCEEDED);
+    ck_assert_int_eq(pod_compute_phase(ls, 2, EXIT_POLICY_STOP), POD_PHASE_SUCCEEDED);
+    ck_assert_int_eq(pod_compute_phase(ls, 2, EXIT_POLICY_CONTINUE), POD_PHASE_RUNNING);
+    /* The policy acts on the outcome: once, with the sidecar still running. */
+    ck_assert_int_eq(pod_exit_action(pod_compute_outcome(ls, 2), EXIT_POLICY_CONTINUE, false),
+                     POD_EXIT_CONTINUE);
+    /* A sidecar in its back-off still belongs to a running pod. */
+    side.state = CTR_STATE_BACKOFF;
+    ck_assert_int_eq(pod_compute_phase(ls, 2, EXIT_POLICY_CONTINUE), POD_PHASE_RUNNING);
+    /* Once it is stopped too (the pod deleted), the phase is the outcome. */
+    side.state = CTR_STATE_TERMINATED;
+    side.goal = CTR_GOAL_STOP;
+    ck_assert_int_eq(pod_compute_phase(ls, 2, EXIT_POLICY_CONTINUE), POD_PHASE_SUCCEEDED);
+    /* A failed job: Failed the same way. */
+    side.state = CTR_STATE_RUNNING;
+    job = ctr_life_restore(CONTAINER_KIND_REGULAR, 0, 0, true, false, true, &exit_fail);
+    ck_assert_int_eq(pod_compute_phase(ls, 2, EXIT_POLICY_CONTINUE), POD_PHASE_RUNNING);
+    ck_assert_int_eq(pod_compute_outcome(ls, 2), POD_PHASE_FAILED);
 }
 END_TEST
 
@@ -941,6 +1018,8 @@ static Suite *lifecycle_suite(void)
     tcase_add_test(tc, test_backoff_reset);
     tcase_add_test(tc, test_backoff_override);
     tcase_add_test(tc, test_exit_policy);
+    tcase_add_test(tc, test_dependency_failed_is_final_and_fails_the_pod);
+    tcase_add_test(tc, test_exit_policy_continue_keeps_the_phase_running_while_a_sidecar_runs);
     tcase_add_test(tc, test_init_order);
     tcase_add_test(tc, test_init_once);
     suite_add_tcase(s, tc);
