@@ -787,10 +787,43 @@ static void pod_destroy_sandbox(PodRec *pr)
     pr->save_due = true;
 }
 
+/*
+ * The new version lives in another namespace: a pod of another identity.
+ * The old one (stopped, its sandbox gone) is removed with its logs, as a
+ * deleted pod is, and the new one is created under the same record.
+ */
+static void pod_move_namespace(PodRec *pr, const char *ns)
+{
+    char *copy = strdup(ns);
+    int r;
+
+    if (!copy) {
+        log_error("pod=%s/%s: out of memory; continuing", pr->namespace, pr->name);
+        return;
+    }
+    manager_event(pr->m, pr, NULL, "Normal", "Removed",
+                  "pod stopped and removed: its manifest moved it to namespace %s", ns);
+    r = runtime_pod_logs_remove(pr->m->cfg.log_dir, pr->namespace, pr->name);
+    if (r < 0)
+        log_warning_errno(r, "pod=%s/%s: cannot remove its logs under %s; continuing",
+                          pr->namespace, pr->name, pr->m->cfg.log_dir);
+    free(pr->namespace);
+    pr->namespace = copy;
+    for (size_t i = 0; i < pr->n_ctrs; i++)
+        pr->ctrs[i].has_log_run = pr->ctrs[i].has_log_prev = false;
+    rfc3339_seconds(0, pr->created_at);
+    manager_event(pr->m, pr, NULL, "Normal", "Created", "from %s",
+                  pr->from_api ? "an applied manifest" : pr->source ? pr->source : "?");
+}
+
 /* Forgets every container: a new instance of the pod starts from nothing. */
 static void pod_reset_instance(PodRec *pr)
 {
+    const char *ns = pr->pod && pr->pod->namespace ? pr->pod->namespace : "default";
     PdError e = {0};
+
+    if (pr->pod && !streq(ns, pr->namespace))
+        pod_move_namespace(pr, ns);
 
     for (size_t i = 0; i < pr->n_ctrs; i++)
         ctr_free_fields(&pr->ctrs[i]);

@@ -122,7 +122,7 @@ def test_changing_the_namespace_replaces_the_pod_and_delete_leaves_nothing(daemo
     assert not os.path.exists(old_logs)
     assert not os.path.exists(os.path.join(daemon.run, "pods", f"one_{pod}"))
     assert not os.path.exists(os.path.join(daemon.run, "containers", f"one_{pod}_app"))
-    wait_for("the log of the new pod", lambda: "hello" in podctl(daemon, "logs", pod, "app").stdout)
+    wait_for("the log of the new pod", lambda: "hello" in podctl(daemon, "logs", pod, "-c", "app").stdout)
 
     os.unlink(os.path.join(daemon.manifests, "ns.yaml"))
     wait_for("the pod to go", lambda: status(daemon, pod) is None)
