@@ -380,8 +380,8 @@ static void ctr_start_error(Ctr *c, const char *message)
     rfc3339_seconds(0, c->term.started_at);
     rfc3339_seconds(0, c->term.finished_at);
     c->has_term = true;
-    ctr_feed_ev(c, &(CtrEvent){.type = CTR_EV_START_FAILED,
-                               .exit = {.code = 128, .start_error = true}});
+    ctr_feed_ev(
+        c, &(CtrEvent){.type = CTR_EV_START_FAILED, .exit = {.code = 128, .start_error = true}});
 }
 
 static int on_starter_exit(LoopSource *s, int pidfd, pid_t pid, void *userdata);
@@ -813,7 +813,9 @@ static void pod_move_namespace(PodRec *pr, const char *ns)
         pr->ctrs[i].has_log_run = pr->ctrs[i].has_log_prev = false;
     rfc3339_seconds(0, pr->created_at);
     manager_event(pr->m, pr, NULL, "Normal", "Created", "from %s",
-                  pr->from_api ? "an applied manifest" : pr->source ? pr->source : "?");
+                  pr->from_api ? "an applied manifest"
+                  : pr->source ? pr->source
+                               : "?");
 }
 
 /* Forgets every container: a new instance of the pod starts from nothing. */
@@ -934,14 +936,12 @@ static void ctr_dependency_message(Ctr *c, const Ctr *on)
         (void)snprintf(c->message, sizeof(c->message), "%s will never start: %.400s", on->name,
                        on->message);
     else if (!on->life.started_once)
-        (void)snprintf(c->message, sizeof(c->message), "%s terminated without starting",
-                       on->name);
+        (void)snprintf(c->message, sizeof(c->message), "%s terminated without starting", on->name);
     else if (e->start_error || e->config_error)
         (void)snprintf(c->message, sizeof(c->message), "%s failed to start (%s)", on->name,
                        ctr_reason_to_string(ctr_exit_reason(e)));
     else if (e->monitor_lost)
-        (void)snprintf(c->message, sizeof(c->message), "%s ended with its monitor lost",
-                       on->name);
+        (void)snprintf(c->message, sizeof(c->message), "%s ended with its monitor lost", on->name);
     else if (e->signal > 0)
         (void)snprintf(c->message, sizeof(c->message), "%s was killed by signal %d%s", on->name,
                        e->signal, e->oom_killed ? " (OOMKilled)" : "");
@@ -999,9 +999,8 @@ static void pod_start_ready_containers(PodRec *pr)
 /* Exit policy: once every regular container has terminated for good (outcome final). */
 static void pod_apply_exit_policy(PodRec *pr, PodPhase outcome)
 {
-    PodExitAction a = pr->pod
-                          ? pod_exit_action(outcome, pr->pod->exit_policy, pr->exit_policy_done)
-                          : POD_EXIT_NONE;
+    PodExitAction a = pr->pod ? pod_exit_action(outcome, pr->pod->exit_policy, pr->exit_policy_done)
+                              : POD_EXIT_NONE;
 
     if (a == POD_EXIT_NONE)
         return;

@@ -34,8 +34,7 @@ DEFINE_STRING_TABLE(
     [CTR_REASON_COMPLETED] = "Completed", [CTR_REASON_ERROR] = "Error",
     [CTR_REASON_OOM_KILLED] = "OOMKilled", [CTR_REASON_START_ERROR] = "StartError",
     [CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR] = "CreateContainerConfigError",
-    [CTR_REASON_MONITOR_LOST] = "MonitorLost",
-    [CTR_REASON_DEPENDENCY_FAILED] = "DependencyFailed")
+    [CTR_REASON_MONITOR_LOST] = "MonitorLost", [CTR_REASON_DEPENDENCY_FAILED] = "DependencyFailed")
 
 DEFINE_STRING_TABLE(
     ctr_event_type, CtrEventType, _CTR_EV_MAX, [CTR_EV_DEPS_UNMET] = "deps-unmet",
