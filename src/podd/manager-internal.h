@@ -12,6 +12,10 @@
 #include "watch.h"
 
 #define MANAGER_MAX_EVENTS 512
+/* How long after an event the ring is written (every event meanwhile goes in the same write). */
+#define EVENTS_SAVE_DELAY_USEC (1000 * 1000ull)
+/* How soon a failed write of the ring is tried again. */
+#define EVENTS_SAVE_RETRY_USEC (5 * 1000000ull)
 /* How often a container waiting for its image looks again. */
 #define IMAGE_RETRY_USEC (2 * 1000000ull)
 /* How soon a container the runtime could not remove yet is tried again. */
@@ -116,8 +120,10 @@ struct Manager {
     size_t n_pods;
     bool ready;
     bool shutting_down;
-    json_t *events;     /* ring of recent events */
-    uint64_t event_seq; /* of the last event */
+    json_t *events;           /* ring of recent events */
+    uint64_t event_seq;       /* of the last event */
+    LoopSource *events_timer; /* writes the ring to the state directory, for a burst at once */
+    bool events_dirty;        /* the ring changed since it was written */
 };
 
 /* manager.c */

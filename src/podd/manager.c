@@ -122,6 +122,57 @@ static void event_add(Manager *m, const char *pod, const char *container, const 
     m->event_seq++;
     if (json_array_size(m->events) > MANAGER_MAX_EVENTS)
         (void)json_array_remove(m->events, 0);
+    /* Kept across restarts: one write for a burst, a moment after its first event. */
+    if (!m->events_dirty && m->events_timer) {
+        m->events_dirty = true;
+        (void)loop_timer_set(m->events_timer, now_monotonic_usec() + EVENTS_SAVE_DELAY_USEC);
+    }
+}
+
+/* Writes the ring when it changed; a failed write is tried again later. */
+static void manager_save_events(Manager *m)
+{
+    int r;
+
+    if (!m->events_dirty)
+        return;
+    r = state_store_save_events(m->store, m->events, m->event_seq);
+    if (r < 0) {
+        log_warning_errno(r, "cannot save the recent events in %s/%s: %s; retrying",
+                          m->cfg.state_dir, STATE_EVENTS_FILE, strerror(-r));
+        if (m->events_timer)
+            (void)loop_timer_set(m->events_timer, now_monotonic_usec() + EVENTS_SAVE_RETRY_USEC);
+        return;
+    }
+    m->events_dirty = false;
+}
+
+static int on_events_timer(LoopSource *s, uint64_t deadline, void *userdata)
+{
+    manager_save_events(userdata);
+    return 0;
+}
+
+/* The events a previous podd kept: shown again, and the sequence goes on after them. */
+static void manager_load_events(Manager *m)
+{
+    json_t *events = NULL;
+    uint64_t seq = 0;
+    PdError e = {0};
+    int r;
+
+    r = state_store_load_events(m->store, MANAGER_MAX_EVENTS, &events, &seq, &e);
+    if (r == -ENOENT)
+        return;
+    if (r < 0) {
+        log_warning("%s/%s: %s; continuing without the earlier events", m->cfg.state_dir,
+                    STATE_EVENTS_FILE, e.message);
+        return;
+    }
+    json_decref(m->events);
+    m->events = events;
+    if (seq > m->event_seq)
+        m->event_seq = seq;
 }
 
 void manager_event(Manager *m, const PodRec *pr, const char *container, const char *type,
@@ -818,6 +869,10 @@ int manager_new(Loop *loop, const ManagerConfig *cfg, Manager **ret, PdError *re
     r = state_store_open(cfg->state_dir, &m->store, reterr);
     if (r < 0)
         return r;
+    manager_load_events(m);
+    r = loop_add_timer(loop, &m->events_timer, LOOP_TIME_INFINITY, on_events_timer, m);
+    if (r < 0)
+        return pd_error_set(reterr, r, "cannot add the events timer: %s", strerror(-r));
     r = manager_place_cgroups(m, reterr);
     if (r < 0)
         return r;
@@ -849,6 +904,10 @@ Manager *manager_free(Manager *m)
 {
     if (!m)
         return NULL;
+    /* What happened last (the pods' stops on the way out) is kept too. */
+    if (m->store)
+        manager_save_events(m);
+    m->events_timer = loop_source_unref(m->events_timer);
     manifest_watcher_free(m->watcher);
     manifest_watcher_free(m->applied);
     free(m->applied_dir);

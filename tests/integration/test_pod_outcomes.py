@@ -2,7 +2,8 @@
 """How a pod ends, and what it shows meanwhile, with real containers under a real podd.
 
 A dependency that failed for good, the phase under exit policy continue, a
-container that cannot start, a pod moved to another namespace.
+container that cannot start, a pod moved to another namespace; the events of it
+all, kept across restarts of podd.
 """
 import json
 import os
@@ -129,3 +130,36 @@ def test_changing_the_namespace_replaces_the_pod_and_delete_leaves_nothing(daemo
     wait_for("its state to go", lambda: daemon.pod_state(pod) is None)
     assert mounts_under(daemon.run) == [], mounts_under(daemon.run)
     assert not os.path.exists(os.path.join(daemon.logs, f"two_{pod}"))
+
+
+def events(daemon):
+    r = podctl(daemon, "events", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_events_survive_podd_restarts_and_their_sequence_goes_on(daemon):
+    pod = unique("ev")
+    daemon.start()
+    daemon.write("ev.yaml", pod_yaml(pod, containers=[{"name": "app", "cmd": "sleep 3600"}]))
+    started = wait_for("the Started event", lambda: [e for e in events(daemon)
+                                                     if e["reason"] == "Started"])[0]
+    kept = os.path.join(daemon.state, "events.json")
+    # Written a moment later, with whatever else happened meanwhile.
+    wait_for("the events kept", lambda: os.path.exists(kept) and '"Started"' in open(kept).read())
+    daemon.kill9()
+
+    daemon.start()
+    wait_for("the pod adopted", lambda: any(e["reason"] == "Adopted" for e in events(daemon)))
+    after = events(daemon)
+    assert started in after, after
+    assert all(e["seq"] > started["seq"] for e in after if e["reason"] == "Adopted")
+    seqs = [e["seq"] for e in after]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+    # A clean stop keeps the last events too: the pod's stop.
+    assert daemon.stop() == 0
+    daemon.start()
+    again = events(daemon)
+    assert started in again
+    assert any(e["reason"] == "Killing" and e.get("pod") == pod for e in again), again
