@@ -25,6 +25,11 @@
 /* How soon to look again at a container another podd-monitor is starting. */
 #define START_PENDING_RETRY_USEC (50 * 1000ull)
 
+/* How often the usage of disk emptyDir volumes with a sizeLimit is checked, as kubelet does. */
+#define VOLUME_CHECK_USEC (1000 * 1000ull)
+/* The most entries one check of one volume looks at: the loop is never held for long. */
+#define VOLUME_CHECK_MAX_ENTRIES 20000
+
 /* How soon a failed write of a pod's state is tried again: doubling up to the max. */
 #define SAVE_RETRY_MIN_USEC (100 * 1000ull)
 #define SAVE_RETRY_MAX_USEC (30 * 1000000ull)
@@ -94,6 +99,9 @@ struct PodRec {
     uint64_t save_retry_usec; /* the delay after the next failure */
     /* content_hash() of what the last synced write recorded beyond bookkeeping; "" none yet */
     char synced_digest[CONTENT_HASH_MAX];
+    uint64_t volume_check_at; /* monotonic usec of the next emptyDir usage check; 0 none */
+    bool evicted;             /* an emptyDir outgrew its sizeLimit: stopped, Failed, for good */
+    char evicted_message[256];
 };
 
 /* A backend of the manager: its operations and the context its init() made. */

@@ -120,8 +120,10 @@ PlanObservedCtr *pod_rec_observe(const PodRec *pr, PlanObserved *ret)
                               .started = c->life.started_once || ctr_state_is_active(c->life.state),
                               .replacing = c->life.goal == CTR_GOAL_REPLACE};
     }
-    *ret = (PlanObserved){
-        .level = pr->level, .ctrs = seen, .n_ctrs = n, .stopping = pr->terminating || !pr->pod};
+    *ret = (PlanObserved){.level = pr->level,
+                          .ctrs = seen,
+                          .n_ctrs = n,
+                          .stopping = pr->terminating || !pr->pod || pr->evicted};
     return seen;
 }
 
@@ -721,6 +723,52 @@ static const CtrLife *pod_node_life(void *userdata, size_t node)
 
 /* ---- stopping --------------------------------------------------------------------------- */
 
+/* An emptyDir outgrew its sizeLimit: message (kubelet's) goes in the status; pr stops for good. */
+static void pod_evict(PodRec *pr, const char *message)
+{
+    pr->evicted = true;
+    pr->save_due = true;
+    (void)snprintf(pr->evicted_message, sizeof(pr->evicted_message), "%s", message);
+    manager_event(pr->m, pr, NULL, "Warning", "Evicted", "%s", message);
+    pod_begin_stop(pr);
+    manager_mark_dirty(pr);
+}
+
+/*
+ * Disk emptyDir volumes with a sizeLimit, as kubelet enforces them: their
+ * usage, every VOLUME_CHECK_USEC; one past its limit evicts the pod. True
+ * when it did.
+ */
+static bool pod_check_volumes(PodRec *pr, uint64_t now)
+{
+    bool any = false;
+
+    if (!pr->pod || pr->evicted || pr->terminating || now < pr->volume_check_at)
+        return false;
+    for (size_t i = 0; i < pr->pod->n_volumes; i++) {
+        const Volume *v = &pr->pod->volumes[i];
+        uint64_t used = 0, limit = (uint64_t)v->size_limit_bytes;
+        char msg[256];
+
+        if (v->kind != VOLUME_KIND_EMPTY_DIR || v->empty_dir_memory || v->size_limit_bytes == UNSET)
+            continue;
+        any = true;
+        if (runtime_volume_usage(pr->m->cfg.run_dir, pr->pod, v->name, limit,
+                                 VOLUME_CHECK_MAX_ENTRIES, &used) < 0 ||
+            used <= limit)
+            continue;
+        (void)snprintf(msg, sizeof(msg),
+                       "Usage of EmptyDir volume \"%s\" exceeds the limit \"%lld\": %llu bytes "
+                       "used of a sizeLimit of %lld bytes",
+                       v->name, (long long)limit, (unsigned long long)used, (long long)limit);
+        pr->volume_check_at = 0;
+        pod_evict(pr, msg);
+        return true;
+    }
+    pr->volume_check_at = any ? now + VOLUME_CHECK_USEC : 0;
+    return false;
+}
+
 void pod_begin_stop(PodRec *pr)
 {
     pr->terminating = true;
@@ -832,7 +880,9 @@ static void pod_reset_instance(PodRec *pr)
     free(pr->ctrs);
     pr->ctrs = NULL;
     pr->n_ctrs = 0;
-    pr->terminating = pr->recreate_after_stop = pr->exit_policy_done = false;
+    pr->terminating = pr->recreate_after_stop = pr->exit_policy_done = pr->evicted = false;
+    pr->evicted_message[0] = 0;
+    pr->volume_check_at = 0;
     pr->deleting_at[0] = 0;
     pr->running_hash[0] = 0;
     free(pr->runtime);
@@ -886,6 +936,8 @@ static void pod_arm_timer(PodRec *pr, uint64_t now)
         next = now + IMAGE_RETRY_USEC;
     if (pr->save_retry_at && pr->save_retry_at < next)
         next = pr->save_retry_at;
+    if (pr->volume_check_at && !pr->terminating && pr->volume_check_at < next)
+        next = pr->volume_check_at;
     (void)loop_timer_set(pr->timer, next);
 }
 
@@ -1035,7 +1087,8 @@ static PodPhase pod_update_phase(PodRec *pr)
         return pr->phase;
     for (size_t i = 0; i < pr->n_ctrs; i++)
         lives[i] = &pr->ctrs[i].life;
-    phase = pod_compute_phase(lives, pr->n_ctrs, policy);
+    /* Evicted: Failed, whatever its containers' exits say, as kubelet shows it. */
+    phase = pr->evicted ? POD_PHASE_FAILED : pod_compute_phase(lives, pr->n_ctrs, policy);
     if (phase != pr->phase) {
         pr->phase = phase;
         pr->save_due = true;
@@ -1096,7 +1149,12 @@ void pod_reconcile(PodRec *pr)
         }
         pr->save_due = true;
     }
-    if (pod_ensure_sandbox(pr)) {
+    if (pod_ensure_sandbox(pr) && pod_check_volumes(pr, now)) {
+        pod_drive_stop(pr);
+        pod_end_pass(pr, now);
+        return;
+    }
+    if (pr->sandbox_up) {
         if (!streq(pr->running_hash, pr->spec_hash)) {
             (void)snprintf(pr->running_hash, sizeof(pr->running_hash), "%s", pr->spec_hash);
             pr->save_due = true;

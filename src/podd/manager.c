@@ -244,6 +244,7 @@ static void pod_rec_durable_digest(const PodRec *pr, char out[static CONTENT_HAS
     digest_str(&h, pr->exit_policy_done ? "1" : "0");
     digest_str(&h, pr->sandbox_up ? "1" : "0");
     digest_str(&h, pr->stopped_by_shutdown ? "1" : "0");
+    digest_str(&h, pr->evicted ? pr->evicted_message : "");
     for (size_t i = 0; i < pr->n_ctrs; i++) {
         const Ctr *c = &pr->ctrs[i];
 
@@ -277,6 +278,9 @@ int pod_rec_save(PodRec *pr)
     if (st && json_object_set_new(st, "containers", ctrs = json_object()) < 0)
         ctrs = NULL;
     if (ctrs && pr->runtime && json_object_set_new(st, "runtime", json_string(pr->runtime)) < 0)
+        ctrs = NULL;
+    if (ctrs && pr->evicted &&
+        json_object_set_new(st, "evicted", json_string(pr->evicted_message)) < 0)
         ctrs = NULL;
     for (size_t i = 0; ctrs && i < pr->n_ctrs; i++) {
         const Ctr *c = &pr->ctrs[i];
@@ -348,6 +352,13 @@ static void pod_rec_restore(PodRec *pr, json_t *st)
     /* Where runs begin in the logs: a new instance still shows its predecessor's as previous. */
     for (size_t i = 0; i < pr->n_ctrs; i++)
         ctr_log_marks_from_json(&pr->ctrs[i], json_object_get(ctrs, pr->ctrs[i].name));
+    /* Evicted stays evicted (and stopped), as kubelet leaves an evicted pod, until a new version.
+     */
+    if ((s = json_string_value(json_object_get(st, "evicted")))) {
+        pr->evicted = true;
+        (void)snprintf(pr->evicted_message, sizeof(pr->evicted_message), "%s", s);
+        pod_begin_stop(pr);
+    }
     /* Stopped with the previous daemon: a new instance starts, as after a reboot. */
     if (json_is_true(json_object_get(st, "stopped")))
         return;
@@ -1148,6 +1159,10 @@ static json_t *pod_rec_to_json(const PodRec *pr)
         (void)json_object_set_new(json_object_get(o, "status"), "message", json_string(buf));
         (void)json_object_set_new(json_object_get(o, "status"), "reason",
                                   json_string("ManifestInvalid"));
+    } else if (o && pr->evicted) {
+        (void)json_object_set_new(json_object_get(o, "status"), "message",
+                                  json_string(pr->evicted_message));
+        (void)json_object_set_new(json_object_get(o, "status"), "reason", json_string("Evicted"));
     }
     return o;
 }

@@ -126,6 +126,16 @@ int container_config_save(const ContainerConfig *c, const char *path, PdError *r
 /* Where a pod's sandbox lives: <run_dir>/pods/<namespace>_<name>. Caller frees. */
 char *runtime_pod_dir(const char *run_dir, const Pod *pod);
 /*
+ * The disk usage (allocated blocks, as du counts them) of the emptyDir
+ * volume name of pod under run_dir, in *ret. The walk never follows
+ * symlinks nor leaves the volume's file system, and stops early: once the
+ * count passes stop_above (the caller only asks "over the limit?"), or
+ * after max_entries entries (then *ret is what was counted: a lower bound).
+ * Returns 0, -ENOENT when the volume does not exist, or -errno. Does not log.
+ */
+int runtime_volume_usage(const char *run_dir, const Pod *pod, const char *name, uint64_t stop_above,
+                         size_t max_entries, uint64_t *ret);
+/*
  * Removes a pod's log directory, <log_dir>/<namespace>_<pod>/, and every log
  * in it: for a pod deleted for good, as kubelet removes a deleted pod's logs
  * (a pod replaced under the same name keeps them, for --previous). Rotation

@@ -163,3 +163,36 @@ def test_events_survive_podd_restarts_and_their_sequence_goes_on(daemon):
     again = events(daemon)
     assert started in again
     assert any(e["reason"] == "Killing" and e.get("pod") == pod for e in again), again
+
+
+def test_a_disk_emptydir_past_its_size_limit_evicts_the_pod(daemon):
+    pod, small = unique("full"), unique("fits")
+    daemon.start()
+    volume = "  volumes:\n  - name: scratch\n    emptyDir:\n      sizeLimit: 1Mi\n"
+    mounts = [("scratch", "/scratch")]
+    daemon.write("full.yaml", pod_yaml(
+        pod, containers=[{"name": "app", "mounts": mounts,
+                          "cmd": "dd if=/dev/zero of=/scratch/big bs=1024 count=5120; sleep 3600"}],
+        extra_spec=volume))
+    daemon.write("fits.yaml", pod_yaml(
+        small, containers=[{"name": "app", "mounts": mounts,
+                            "cmd": "dd if=/dev/zero of=/scratch/f bs=1024 count=256; sleep 3600"}],
+        extra_spec=volume))
+    wait_for("the eviction", lambda: (status(daemon, pod) or {}).get("reason") == "Evicted")
+    st = wait_for("the pod to fail",
+                  lambda: (lambda s: s if s.get("phase") == "Failed" else None)(status(daemon, pod)))
+    assert '"scratch"' in st["message"] and "bytes used" in st["message"], st
+    assert any(e["reason"] == "Evicted" and e.get("pod") == pod for e in events(daemon))
+    wait_for("its container stopped", lambda: daemon.ctr_pid(pod, "app") is None)
+    # Evicted for good: not restarted, also not by the next podd.
+    daemon.stop()
+    daemon.start()
+    wait_for("the evicted pod restored",
+             lambda: (status(daemon, pod) or {}).get("reason") == "Evicted"
+             and status(daemon, pod)["phase"] == "Failed")
+    # The pod within its limit runs (again: podd stopped it on its way out).
+    wait_for("the other pod running", lambda: (status(daemon, small) or {}).get("phase") == "Running"
+             and daemon.ctr_pid(small, "app"))
+    assert "reason" not in status(daemon, small)
+    assert daemon.ctr_pid(pod, "app") is None
+    assert status(daemon, pod)["phase"] == "Failed"

@@ -632,6 +632,49 @@ START_TEST(test_native_ops)
 }
 END_TEST
 
+/* What a disk emptyDir holds, as du counts it: never through a symlink, stopping when told. */
+START_TEST(test_volume_usage)
+{
+    Pod pod = {.name = "web", .namespace = "default"};
+    char dir[PATH_MAX], path[PATH_MAX + 32];
+    static char block[64 * 1024];
+    uint64_t used = 0;
+    int fd;
+
+    static const char *const levels[] = {"pods", "pods/default_web", "pods/default_web/volumes",
+                                         "pods/default_web/volumes/v",
+                                         "pods/default_web/volumes/v/sub"};
+
+    ck_assert_int_eq(runtime_volume_usage(tmpdir, &pod, "v", UINT64_MAX, 100, &used), -ENOENT);
+    for (size_t i = 0; i < ELEMENTSOF(levels); i++) {
+        (void)snprintf(dir, sizeof(dir), "%s/%s", tmpdir, levels[i]);
+        ck_assert_int_eq(mkdir(dir, 0755), 0);
+    }
+    memset(block, 'x', sizeof(block));
+    for (int i = 0; i < 4; i++) {
+        (void)snprintf(path, sizeof(path), "%s/f%d", dir, i);
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, block, sizeof(block)), (ssize_t)sizeof(block));
+        ck_assert_int_eq(fsync(fd), 0);
+        (void)close(fd);
+    }
+    /* A link out of the volume counts as the link, not as what it points to. */
+    (void)snprintf(path, sizeof(path), "%s/etc", dir);
+    ck_assert_int_eq(symlink("/usr", path), 0);
+    ck_assert_int_eq(runtime_volume_usage(tmpdir, &pod, "v", UINT64_MAX, 100, &used), 0);
+    ck_assert_uint_ge(used, 4 * sizeof(block));
+    ck_assert_uint_lt(used, 4 * sizeof(block) + 256 * 1024);
+    /* Past the limit it stops: over, but not necessarily all of it. */
+    ck_assert_int_eq(runtime_volume_usage(tmpdir, &pod, "v", 1, 100, &used), 0);
+    ck_assert_uint_gt(used, 1);
+    ck_assert_uint_lt(used, 4 * sizeof(block));
+    /* At most max_entries: a lower bound. */
+    ck_assert_int_eq(runtime_volume_usage(tmpdir, &pod, "v", UINT64_MAX, 2, &used), 0);
+    ck_assert_uint_lt(used, 4 * sizeof(block));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("runtime");
@@ -641,6 +684,7 @@ int main(void)
 
     tcase_add_checked_fixture(tc, setup_tmp, teardown_tmp);
     tcase_add_test(tc, test_config_roundtrip);
+    tcase_add_test(tc, test_volume_usage);
     tcase_add_loop_test(tc, test_config_bad, 0, (int)ELEMENTSOF(bad_configs));
     tcase_add_test(tc, test_config_file);
     tcase_add_test(tc, test_from_pod);
