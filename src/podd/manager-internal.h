@@ -47,6 +47,7 @@ typedef struct Ctr {
     ExitRecord last; /* the previous termination (Kubernetes' lastState) */
     bool has_term;
     ExitRecord term;        /* the termination of its last run */
+    bool once_pending;      /* init-once: succeeded, its once record not written yet */
     LoopSource *monitor;    /* pidfd of podd-monitor */
     LoopSource *starter;    /* pidfd of the starter while STARTING (container_start_begin) */
     uint64_t start_log_pos; /* where the run that is starting begins in its log */
@@ -178,6 +179,13 @@ void pod_reconcile(PodRec *pr);
  * is when the run began (from the state file), 0 when unknown.
  */
 void ctr_restore_run(Ctr *c, uint64_t started_mono);
+/*
+ * After a daemon restart, once ctr_restore_run() found nothing of c's run:
+ * the back-off a previous daemon began, until until_realtime (wall-clock
+ * usec, from the state file), is waited out (never longer than c's longest
+ * back-off, whatever the clock did meanwhile). Nothing when it is over.
+ */
+void ctr_restore_backoff(Ctr *c, uint64_t until_realtime);
 /* Starts stopping every container of pr (remove, replace, shutdown). */
 void pod_begin_stop(PodRec *pr);
 /* True once nothing of pr runs anymore. */

@@ -216,7 +216,7 @@ int pod_rec_save(PodRec *pr)
 {
     _cleanup_json_ json_t *st = NULL;
     json_t *ctrs = NULL;
-    uint64_t delay;
+    uint64_t delay, now_mono = now_monotonic_usec(), now_real = now_realtime_usec();
     int r = -ENOMEM;
 
     st = json_pack("{s:i,s:s,s:s,s:s,s:s,s:b,s:b,s:b}", "version", 1, "namespace", pr->namespace,
@@ -238,6 +238,16 @@ int pod_rec_save(PodRec *pr)
         if (!cj || json_object_set_new(ctrs, c->name, cj) < 0 || ctr_log_marks_to_json(c, cj) < 0)
             goto fail;
         if (c->has_last && json_object_set_new(cj, "lastState", exit_record_to_json(&c->last)) < 0)
+            goto fail;
+        /* How its last run ended, shown as its state until it runs again. */
+        if (c->has_term &&
+            json_object_set_new(cj, "lastTermination", exit_record_to_json(&c->term)) < 0)
+            goto fail;
+        /* A crash loop's wait, on the wall clock: a new daemon waits out the rest. */
+        if (c->life.state == CTR_STATE_BACKOFF && c->life.deadline > now_mono &&
+            json_object_set_new(
+                cj, "backoffUntil",
+                json_integer((json_int_t)(now_real + (c->life.deadline - now_mono)))) < 0)
             goto fail;
         /* A new daemon adopting the run keeps its start. */
         if (ctr_state_shows_running(c->life.state) && c->started_at[0] &&
@@ -267,6 +277,16 @@ fail:
     log_warning_errno(r, "pod=%s/%s: cannot save its state: %s; retrying in %llums", pr->namespace,
                       pr->name, strerror(-r), (unsigned long long)(delay / 1000));
     return r;
+}
+
+static CtrExit exit_record_to_ctr_exit(const ExitRecord *e)
+{
+    return (CtrExit){.code = e->exit_code,
+                     .signal = e->signal,
+                     .oom_killed = e->oom_killed,
+                     .start_error = exit_record_is_start_error(e),
+                     .config_error = ctr_reason_from_string(e->reason) ==
+                                     CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR};
 }
 
 /* "2026-12-02T13:19:05Z" as monotonic usec, when it was; 0 when unreadable or in the future. */
@@ -315,6 +335,7 @@ static void pod_rec_restore(PodRec *pr, json_t *st)
         Ctr *c = &pr->ctrs[i];
         json_t *cj = json_object_get(ctrs, c->name);
         CtrExit last = {0};
+        json_int_t until;
         bool finished;
 
         if (!cj)
@@ -322,23 +343,27 @@ static void pod_rec_restore(PodRec *pr, json_t *st)
         if (json_object_get(cj, "lastState")) {
             exit_record_from_json(json_object_get(cj, "lastState"), &c->last);
             c->has_last = true;
-            last = (CtrExit){.code = c->last.exit_code,
-                             .signal = c->last.signal,
-                             .oom_killed = c->last.oom_killed,
-                             .start_error = exit_record_is_start_error(&c->last),
-                             .config_error = ctr_reason_from_string(c->last.reason) ==
-                                             CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR};
         }
         finished = json_is_true(json_object_get(cj, "finished"));
+        if (json_object_get(cj, "lastTermination")) {
+            exit_record_from_json(json_object_get(cj, "lastTermination"), &c->term);
+            c->has_term = true;
+        } else if (finished && c->has_last) {
+            /* Written by a podd that did not save the last run's end: the closest it kept. */
+            c->term = c->last;
+            c->has_term = true;
+        }
+        /* The lifecycle's last exit is the last run's: the one that ended, else the one before. */
+        if (c->has_term)
+            last = exit_record_to_ctr_exit(&c->term);
+        else if (c->has_last)
+            last = exit_record_to_ctr_exit(&c->last);
         c->life = ctr_life_restore(
             c->life.kind, (unsigned)json_integer_value(json_object_get(cj, "restartCount")),
             (unsigned)json_integer_value(json_object_get(cj, "backoffStep")),
             json_is_true(json_object_get(cj, "everStarted")),
-            json_is_true(json_object_get(cj, "completed")), finished, c->has_last ? &last : NULL);
-        if (finished && c->has_last) {
-            c->term = c->last;
-            c->has_term = true;
-        }
+            json_is_true(json_object_get(cj, "completed")), finished,
+            c->has_term || c->has_last ? &last : NULL);
         if (!c->life.started_once || finished)
             continue;
         if ((s = json_string_value(json_object_get(cj, "startedAt"))))
@@ -346,6 +371,10 @@ static void pod_rec_restore(PodRec *pr, json_t *st)
         else
             rfc3339_seconds(0, c->started_at);
         ctr_restore_run(c, rfc3339_to_monotonic(s));
+        /* Nothing of a run left and a back-off under way: the rest of it is waited out. */
+        until = json_integer_value(json_object_get(cj, "backoffUntil"));
+        if (until > 0)
+            ctr_restore_backoff(c, (uint64_t)until);
     }
 }
 
