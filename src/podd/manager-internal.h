@@ -151,6 +151,12 @@ const char *pod_wanted_runtime(const PodRec *pr);
 const RuntimeBackend *pod_rt(const PodRec *pr);
 
 /* manager-pod.c */
+/*
+ * What a run of a container of pr with spec_json is started with, recorded
+ * in its runtime records (ContainerConfig.version): a hash of pr's
+ * pod-level fields and of spec_json.
+ */
+void ctr_version(const PodRec *pr, const char *spec_json, char out[static CONTENT_HASH_MAX]);
 /* Frees what a container record owns (not the record itself). */
 void ctr_free_fields(Ctr *c);
 /*

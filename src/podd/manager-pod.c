@@ -50,6 +50,21 @@ static void legacy_spec_fingerprint(const char *s, char buf[17])
     (void)snprintf(buf, 17, "%016llx", (unsigned long long)h);
 }
 
+void ctr_version(const PodRec *pr, const char *spec_json, char out[static CONTENT_HASH_MAX])
+{
+    _cleanup_free_ char *level =
+        pr->level ? json_dumps(pr->level, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    Sha256 s;
+
+    sha256_init(&s);
+    if (level)
+        sha256_update(&s, level, strlen(level));
+    sha256_update(&s, "\n", 1);
+    if (spec_json)
+        sha256_update(&s, spec_json, strlen(spec_json));
+    sha256_final_hex(&s, out);
+}
+
 /* ---- the machine's inputs ---------------------------------------------------------------- */
 
 static CtrPolicy ctr_policy(const Ctr *c)
@@ -377,6 +392,7 @@ static void ctr_do_start(Ctr *c)
     const RuntimeBackend *rt = pod_rt(pr);
     _cleanup_free_ char *image_dir = NULL;
     PdError e = {0};
+    char version[CONTENT_HASH_MAX];
     uint64_t log_start;
     int starter = -1, r;
 
@@ -406,7 +422,9 @@ static void ctr_do_start(Ctr *c)
     c->grace_seconds = pr->pod->termination_grace_period_seconds;
     /* Before the monitor can write: the run's first line goes after this position. */
     log_start = ctr_log_position(c);
-    r = rt->ops->container_start_begin(rt->ctx, pr->pod, c->spec, image_dir, &starter, &e);
+    /* In the container's own records, written before it starts: they cannot fall behind it. */
+    ctr_version(pr, c->spec_json, version);
+    r = rt->ops->container_start_begin(rt->ctx, pr->pod, c->spec, image_dir, version, &starter, &e);
     if (r == -EBUSY) {
         /* A monitor of a killed daemon came between our look and our start. */
         ctr_feed(c, CTR_EV_START_BUSY);

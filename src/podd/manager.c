@@ -414,6 +414,100 @@ static bool stored_ctr_is_pods(const RuntimeBackend *rt, const char *ns, const c
 }
 
 /*
+ * Whether a state file that names another version than the desired one only
+ * fell behind (its saves failed, then podd died): every run the runtime
+ * still has of the pod's containers was started with the desired version,
+ * as the run's own records say (written before it started, they cannot lag
+ * behind it), and there is at least one. Then nothing changed while podd
+ * was down, and replacing the pod would kill what runs right.
+ */
+/* The backend a state file's pod ran under (before backends were named: native). */
+static const RuntimeBackend *stored_backend(Manager *m, json_t *st)
+{
+    const char *runtime = json_string_value(json_object_get(st, "runtime"));
+
+    return manager_backend(m, runtime ? runtime : runtime_native_ops.name);
+}
+
+static bool stored_state_lagged(Manager *m, PodRec *pr, json_t *st)
+{
+    const RuntimeBackend *rt = stored_backend(m, st);
+    const char *key;
+    json_t *ctrs = json_object_get(st, "containers"), *cj;
+    char want[RUNTIME_OWNER_MAX], version[CONTENT_HASH_MAX];
+    size_t matched = 0;
+
+    if (!rt || !pr->pod)
+        return false;
+    (void)snprintf(want, sizeof(want), "%s/%s", pr->namespace, pr->name);
+    for (size_t i = 0; i < pr->n_ctrs; i++) {
+        const Ctr *c = &pr->ctrs[i];
+        ContainerStatus cs = {0};
+
+        if (rt->ops->container_inspect(rt->ctx, c->id, &cs, NULL) < 0)
+            return false;
+        if (cs.state == CONTAINER_STATE_UNKNOWN)
+            continue;
+        ctr_version(pr, c->spec_json, version);
+        if (!streq(cs.owner, want) || !streq(cs.version, version))
+            return false;
+        matched++;
+    }
+    /* A container the desired version no longer has, still there: a real change. */
+    json_object_foreach(ctrs, key, cj)
+    {
+        const char *id = json_string_value(json_object_get(cj, "id"));
+        ContainerStatus cs = {0};
+        bool desired = false;
+
+        for (size_t i = 0; i < pr->n_ctrs; i++)
+            desired = desired || streq(pr->ctrs[i].name, key);
+        if (desired || !id)
+            continue;
+        if (rt->ops->container_inspect(rt->ctx, id, &cs, NULL) < 0 ||
+            cs.state != CONTAINER_STATE_UNKNOWN)
+            return false;
+    }
+    return matched > 0;
+}
+
+/*
+ * The records of a state file that fell behind, made true to what runs (see
+ * above) before pod_rec_restore() takes them: a container that runs the
+ * desired version is a run under way, whatever the file says; the entry of
+ * one that does not run and was saved for another version of it is dropped
+ * (that version is gone; the desired one starts).
+ */
+static void stored_state_catch_up(Manager *m, PodRec *pr, json_t *st)
+{
+    const RuntimeBackend *rt = stored_backend(m, st);
+    json_t *ctrs = json_object_get(st, "containers");
+
+    for (size_t i = 0; rt && i < pr->n_ctrs; i++) {
+        const Ctr *c = &pr->ctrs[i];
+        json_t *cj = json_object_get(ctrs, c->name);
+        const char *spec = json_string_value(json_object_get(cj, "specJson"));
+        bool same = spec && c->spec_json && streq(spec, c->spec_json);
+        ContainerStatus cs = {0};
+
+        (void)rt->ops->container_inspect(rt->ctx, c->id, &cs, NULL);
+        if (cs.state == CONTAINER_STATE_UNKNOWN) {
+            if (cj && !same)
+                (void)json_object_del(ctrs, c->name);
+            continue;
+        }
+        if (!cj || !same) {
+            cj = json_pack("{s:s,s:b}", "id", c->id, "everStarted", true);
+            if (!cj || json_object_set_new(ctrs, c->name, cj) < 0)
+                continue;
+        }
+        (void)json_object_set_new(cj, "everStarted", json_true());
+        (void)json_object_set_new(cj, "finished", json_false());
+        (void)json_object_del(cj, "backoffUntil");
+    }
+}
+
+/*
  * Stops and forgets what a previous daemon ran for a pod that is no longer
  * desired in that version; for_good (no manifest names it any more): its logs too.
  */
@@ -944,6 +1038,13 @@ int manager_start(Manager *m)
         hash = json_string_value(json_object_get(st, "runningHash"));
         if (hash && streq(hash, pr->spec_hash)) {
             pod_rec_restore(pr, st);
+        } else if (stored_state_lagged(m, pr, st)) {
+            /* Its saves failed before podd died: what runs is the desired version already. */
+            manager_event(m, pr, NULL, "Normal", "Adopting",
+                          "its state file fell behind; what runs is the desired version: kept");
+            stored_state_catch_up(m, pr, st);
+            pod_rec_restore(pr, st);
+            pr->save_due = true;
         } else {
             /* Another version ran: stop it; the desired one starts after. */
             manager_event(m, pr, NULL, "Normal", "Replacing",

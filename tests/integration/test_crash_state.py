@@ -5,8 +5,11 @@ back-offs, and state files that fell behind while the disk was full.
 Reuses the daemon fixture of test_daemon.py. Crashes are a kill -9 of podd or
 PODD_FAILPOINT (podd(8)), which makes podd SIGKILL itself at a named step.
 """
+import errno
 import os
+import shutil
 import signal
+import subprocess
 
 import pytest
 
@@ -145,3 +148,83 @@ def test_a_back_off_is_waited_out_across_a_podd_restart(daemon):
     # The restart comes when the back-off ends, not when podd came back.
     wait_for("the restart after the back-off", lambda: len(starts()) == 3, timeout=20)
     assert starts()[-1] - last >= 5, starts()
+
+
+def fill(path):
+    """Writes one file until the filesystem at path is full."""
+    with open(os.path.join(path, "filler"), "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError as e:
+            assert e.errno == errno.ENOSPC, e
+
+
+def test_a_state_file_behind_a_full_disk_never_replaces_what_runs(daemon):
+    pod = unique("full")
+    # The state directory on a small tmpfs of its own, the image store in it.
+    aside = os.path.join(daemon.top, "state-aside")
+    os.rename(daemon.state, aside)
+    os.makedirs(daemon.state)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "podd-test-state",
+                    daemon.state], check=True)
+    try:
+        shutil.copytree(os.path.join(aside, "images"), os.path.join(daemon.state, "images"),
+                        symlinks=True)
+
+        def manifest(b_cmd, c=False):
+            ctrs = [{"name": "a", "cmd": "sleep 3600"}, {"name": "b", "cmd": b_cmd}]
+            if c:
+                ctrs.append({"name": "c", "cmd": "sleep 3600"})
+            return pod_yaml(pod, containers=ctrs)
+
+        daemon.start()
+        daemon.write("full.yaml", manifest("sleep 3600"))
+        wait_for("both running", lambda: container_running(daemon, pod, "a")
+                 and container_running(daemon, pod, "b"))
+        a, old_b = daemon.ctr_pid(pod, "a"), daemon.ctr_pid(pod, "b")
+        wait_for("the state saved", lambda: daemon.pod_state(pod)["containers"]["b"]
+                 .get("everStarted"))
+        saved = daemon.pod_state(pod)["runningHash"]
+
+        # Full: b is replaced in place, and the state file cannot say so.
+        fill(daemon.state)
+        fails = daemon.log().count(f"pod=default/{pod}: cannot save its state")
+        daemon.write("full.yaml", manifest("sleep 3601"))
+        wait_for("b replaced", lambda: daemon.ctr_pid(pod, "b") not in (None, old_b)
+                 and container_running(daemon, pod, "b"))
+        b = daemon.ctr_pid(pod, "b")
+        wait_for("the failed save", lambda: daemon.log().count(
+            f"pod=default/{pod}: cannot save its state") > fails)
+        assert daemon.pod_state(pod)["runningHash"] == saved, "the state file is behind"
+        daemon.kill9()
+        os.unlink(os.path.join(daemon.state, "filler"))
+        daemon.start()
+        wait_for("both taken over", lambda: container_running(daemon, pod, "a")
+                 and container_running(daemon, pod, "b"))
+        assert daemon.ctr_pid(pod, "a") == a, "a was restarted because the state file lagged"
+        assert daemon.ctr_pid(pod, "b") == b, "b was restarted because the state file lagged"
+        assert "manifest changed while podd was down" not in daemon.log()
+        wait_for("the state caught up", lambda: daemon.pod_state(pod)["runningHash"] != saved)
+        assert "sleep 3601" in daemon.pod_state(pod)["containers"]["b"]["specJson"]
+
+        # Full again: a new container; space comes back; the retries catch the state up.
+        saved = daemon.pod_state(pod)["runningHash"]
+        fill(daemon.state)
+        daemon.write("full.yaml", manifest("sleep 3601", c=True))
+        wait_for("c running", lambda: container_running(daemon, pod, "c"))
+        c = daemon.ctr_pid(pod, "c")
+        assert daemon.pod_state(pod)["runningHash"] == saved
+        os.unlink(os.path.join(daemon.state, "filler"))
+        wait_for("the state caught up", lambda: "c" in daemon.pod_state(pod)["containers"],
+                 timeout=40)
+        daemon.kill9()
+        daemon.start()
+        wait_for("all taken over", lambda: all(container_running(daemon, pod, x)
+                                               for x in "abc"))
+        assert [daemon.ctr_pid(pod, x) for x in "abc"] == [a, b, c]
+        assert daemon.restarts(pod, "a") == 0
+    finally:
+        daemon.stop()
+        subprocess.run(["umount", "-l", daemon.state], check=False)
