@@ -529,12 +529,13 @@ static void ctr_do_remove(Ctr *c)
 static int ctr_record_once(Ctr *c)
 {
     const char *suffixes[] = {"", ".1"};
-    char fp[CONTENT_HASH_MAX];
     int r;
 
     failpoint("init-once-exited");
-    spec_fingerprint(c->spec_json ? c->spec_json : c->name, fp);
-    r = state_store_mark_once(c->pod->m->store, c->pod->name, c->name, fp);
+    /* The spec that ran: a retry records it even when a new version came meanwhile. */
+    if (!c->once_pending)
+        spec_fingerprint(c->spec_json ? c->spec_json : c->name, c->once_fp);
+    r = state_store_mark_once(c->pod->m->store, c->pod->name, c->name, c->once_fp);
     if (r < 0) {
         /* Said once; the retries every CLEANUP_RETRY_USEC stay quiet. */
         if (!c->once_pending)

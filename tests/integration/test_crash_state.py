@@ -5,6 +5,7 @@ back-offs, and state files that fell behind while the disk was full.
 Reuses the daemon fixture of test_daemon.py. Crashes are a kill -9 of podd or
 PODD_FAILPOINT (podd(8)), which makes podd SIGKILL itself at a named step.
 """
+import contextlib
 import errno
 import os
 import shutil
@@ -161,9 +162,9 @@ def fill(path):
             assert e.errno == errno.ENOSPC, e
 
 
-def test_a_state_file_behind_a_full_disk_never_replaces_what_runs(daemon):
-    pod = unique("full")
-    # The state directory on a small tmpfs of its own, the image store in it.
+@contextlib.contextmanager
+def small_state_dir(daemon):
+    """The state directory on a small tmpfs of its own, the image store in it."""
     aside = os.path.join(daemon.top, "state-aside")
     os.rename(daemon.state, aside)
     os.makedirs(daemon.state)
@@ -172,6 +173,39 @@ def test_a_state_file_behind_a_full_disk_never_replaces_what_runs(daemon):
     try:
         shutil.copytree(os.path.join(aside, "images"), os.path.join(daemon.state, "images"),
                         symlinks=True)
+        yield
+    finally:
+        daemon.stop()
+        subprocess.run(["umount", "-l", daemon.state], check=False)
+
+
+def test_once_init_on_a_full_disk_keeps_its_run_until_recorded(daemon):
+    pod = unique("oncefull")
+    marks = os.path.join(daemon.top, "marks")
+    os.makedirs(marks)
+    with small_state_dir(daemon):
+        daemon.start()
+        fill(daemon.state)
+        daemon.write("once.yaml", once_pod(pod, marks))
+        wait_for("the app running", lambda: container_running(daemon, pod, "app"))
+        assert runs(marks) == 1
+        wait_for("the failed once record", lambda: "cannot record its one run" in daemon.log())
+        # Its exit record is the only proof of its success: kept.
+        assert os.path.exists(os.path.join(daemon.ctr_dir(pod, "provision"), "exit.json"))
+        daemon.kill9()
+        os.unlink(os.path.join(daemon.state, "filler"))
+        daemon.start()
+        wait_for("the app taken over", lambda: container_running(daemon, pod, "app"))
+        wait_for("its run removed", lambda: not os.path.exists(daemon.ctr_dir(pod, "provision")))
+        assert runs(marks) == 1, "the once-only init container ran again"
+        assert_completed_init(daemon, pod)
+        with open(os.path.join(daemon.state, "pods", pod, "once.json")) as f:
+            assert "provision" in f.read()
+
+
+def test_a_state_file_behind_a_full_disk_never_replaces_what_runs(daemon):
+    pod = unique("full")
+    with small_state_dir(daemon):
 
         def manifest(b_cmd, c=False):
             ctrs = [{"name": "a", "cmd": "sleep 3600"}, {"name": "b", "cmd": b_cmd}]
@@ -225,6 +259,3 @@ def test_a_state_file_behind_a_full_disk_never_replaces_what_runs(daemon):
                                                for x in "abc"))
         assert [daemon.ctr_pid(pod, x) for x in "abc"] == [a, b, c]
         assert daemon.restarts(pod, "a") == 0
-    finally:
-        daemon.stop()
-        subprocess.run(["umount", "-l", daemon.state], check=False)
