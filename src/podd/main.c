@@ -573,6 +573,9 @@ int main(int argc, char *argv[])
         .backoff_reset_usec = arg_backoff_reset_usec,
         .after_pass = after_pass,
     };
+    /* A testing aid (podd(8)): die at a named step; not passed on to the monitors. */
+    failpoint_arm(getenv("PODD_FAILPOINT"));
+    (void)unsetenv("PODD_FAILPOINT");
     /* Another mount point of the cgroup hierarchies (tests, unusual hosts); monitors inherit it. */
     cgroup_set_root(getenv("PODD_CGROUP_ROOT"));
     r = manager_new(loop, &cfg, &m, &e);

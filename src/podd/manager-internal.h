@@ -55,8 +55,10 @@ typedef struct Ctr {
     bool has_last;
     ExitRecord last; /* the previous termination (Kubernetes' lastState) */
     bool has_term;
-    ExitRecord term;        /* the termination of its last run */
-    LoopSource *monitor;    /* pidfd of podd-monitor */
+    ExitRecord term;                /* the termination of its last run */
+    bool once_pending;              /* init-once: succeeded, its once record not written yet */
+    char once_fp[CONTENT_HASH_MAX]; /* the spec that succeeded, while once_pending */
+    LoopSource *monitor;            /* pidfd of podd-monitor */
     LoopSource *starter;    /* pidfd of the starter while STARTING (container_start_begin) */
     uint64_t start_log_pos; /* where the run that is starting begins in its log */
     pid_t monitor_pid;
@@ -164,6 +166,12 @@ const char *pod_wanted_runtime(const PodRec *pr);
 const RuntimeBackend *pod_rt(const PodRec *pr);
 
 /* manager-pod.c */
+/*
+ * What a run of a container of pr with spec_json is started with, recorded
+ * in its runtime records (ContainerConfig.version): a hash of pr's
+ * pod-level fields and of spec_json.
+ */
+void ctr_version(const PodRec *pr, const char *spec_json, char out[static CONTENT_HASH_MAX]);
 /* Frees what a container record owns (not the record itself). */
 void ctr_free_fields(Ctr *c);
 /*
@@ -192,6 +200,13 @@ void pod_reconcile(PodRec *pr);
  * is when the run began (from the state file), 0 when unknown.
  */
 void ctr_restore_run(Ctr *c, uint64_t started_mono);
+/*
+ * After a daemon restart, once ctr_restore_run() found nothing of c's run:
+ * the back-off a previous daemon began, until until_realtime (wall-clock
+ * usec, from the state file), is waited out (never longer than c's longest
+ * back-off, whatever the clock did meanwhile). Nothing when it is over.
+ */
+void ctr_restore_backoff(Ctr *c, uint64_t until_realtime);
 /* Starts stopping every container of pr (remove, replace, shutdown). */
 void pod_begin_stop(PodRec *pr);
 /* True once nothing of pr runs anymore. */

@@ -50,6 +50,21 @@ static void legacy_spec_fingerprint(const char *s, char buf[17])
     (void)snprintf(buf, 17, "%016llx", (unsigned long long)h);
 }
 
+void ctr_version(const PodRec *pr, const char *spec_json, char out[static CONTENT_HASH_MAX])
+{
+    _cleanup_free_ char *level =
+        pr->level ? json_dumps(pr->level, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    Sha256 s;
+
+    sha256_init(&s);
+    if (level)
+        sha256_update(&s, level, strlen(level));
+    sha256_update(&s, "\n", 1);
+    if (spec_json)
+        sha256_update(&s, spec_json, strlen(spec_json));
+    sha256_final_hex(&s, out);
+}
+
 /* ---- the machine's inputs ---------------------------------------------------------------- */
 
 static CtrPolicy ctr_policy(const Ctr *c)
@@ -397,6 +412,7 @@ static void ctr_do_start(Ctr *c)
     const RuntimeBackend *rt = pod_rt(pr);
     _cleanup_free_ char *image_dir = NULL;
     PdError e = {0};
+    char version[CONTENT_HASH_MAX];
     uint64_t log_start;
     int starter = -1, r;
 
@@ -420,7 +436,9 @@ static void ctr_do_start(Ctr *c)
     c->grace_seconds = pr->pod->termination_grace_period_seconds;
     /* Before the monitor can write: the run's first line goes after this position. */
     log_start = ctr_log_position(c);
-    r = rt->ops->container_start_begin(rt->ctx, pr->pod, c->spec, image_dir, &starter, &e);
+    /* In the container's own records, written before it starts: they cannot fall behind it. */
+    ctr_version(pr, c->spec_json, version);
+    r = rt->ops->container_start_begin(rt->ctx, pr->pod, c->spec, image_dir, version, &starter, &e);
     if (r == -EBUSY) {
         /* A monitor of a killed daemon came between our look and our start. */
         ctr_feed(c, CTR_EV_START_BUSY);
@@ -501,11 +519,18 @@ static void ctr_start_ended(Ctr *c, int r, const PdError *e, int pidfd)
     ctr_feed_ev(c, &ev);
 }
 
+static int ctr_record_once(Ctr *c);
+
 static void ctr_do_remove(Ctr *c)
 {
     const RuntimeBackend *rt = pod_rt(c->pod);
     PdError e = {0};
 
+    /* The run's exit record is the only proof of the success until the once record is written. */
+    if (c->once_pending && ctr_record_once(c) < 0) {
+        ctr_feed(c, CTR_EV_REMOVE_BUSY);
+        return;
+    }
     /* A cgroup can stay busy for a while after its last task died: the timer tries again. */
     if (rt->ops->container_remove(rt->ctx, c->id, &e) < 0) {
         log_debug("pod=%s/%s container=%s: cannot remove it yet: %s; will retry", c->pod->namespace,
@@ -513,21 +538,38 @@ static void ctr_do_remove(Ctr *c)
         ctr_feed(c, CTR_EV_REMOVE_BUSY);
         return;
     }
+    failpoint("run-removed");
     ctr_feed(c, CTR_EV_REMOVED);
 }
 
-/* A once init container leaves nothing behind after its success: its logs go too. */
-static void ctr_record_once(const Ctr *c)
+/*
+ * An init-once container succeeded. Its once record is what keeps it from
+ * running again, whatever else a crash loses: it is written before anything
+ * of the run is removed (ctr_do_remove() waits for it, keeping the exit
+ * record, and tries again until it is written). Its logs go too.
+ */
+static int ctr_record_once(Ctr *c)
 {
     const char *suffixes[] = {"", ".1"};
-    char fp[CONTENT_HASH_MAX];
     int r;
 
-    spec_fingerprint(c->spec_json ? c->spec_json : c->name, fp);
-    r = state_store_mark_once(c->pod->m->store, c->pod->name, c->name, fp);
-    if (r < 0)
-        log_warning_errno(r, "pod=%s/%s container=%s: cannot record its one run; continuing",
-                          c->pod->namespace, c->pod->name, c->name);
+    failpoint("init-once-exited");
+    /* The spec that ran: a retry records it even when a new version came meanwhile. */
+    if (!c->once_pending)
+        spec_fingerprint(c->spec_json ? c->spec_json : c->name, c->once_fp);
+    r = state_store_mark_once(c->pod->m->store, c->pod->name, c->name, c->once_fp);
+    if (r < 0) {
+        /* Said once; the retries every CLEANUP_RETRY_USEC stay quiet. */
+        if (!c->once_pending)
+            log_warning_errno(r,
+                              "pod=%s/%s container=%s: cannot record its one run: %s; its run is "
+                              "kept until it is recorded",
+                              c->pod->namespace, c->pod->name, c->name, strerror(-r));
+        c->once_pending = true;
+        return r;
+    }
+    c->once_pending = false;
+    failpoint("init-once-recorded");
     for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
         _cleanup_free_ char *path =
             strdup_printf("%s/%s_%s/%s.log%s", c->pod->m->cfg.log_dir, c->pod->namespace,
@@ -536,6 +578,7 @@ static void ctr_record_once(const Ctr *c)
         if (path && unlink(path) < 0 && errno != ENOENT)
             log_debug_errno(-errno, "cannot remove %s", path);
     }
+    return 0;
 }
 
 /* The event the user sees for the step c just took (ev) into its new state. */
@@ -671,7 +714,15 @@ static void ctr_feed_ev(Ctr *c, const CtrEvent *ev)
     if (act & CTR_ACT_EVENT)
         ctr_emit(c, ev->type);
     if (act & CTR_ACT_RECORD_ONCE)
-        ctr_record_once(c);
+        (void)ctr_record_once(c);
+    /*
+     * A run ended: its exit goes into the state file before the runtime's
+     * record of it is removed, so that a crash in between loses neither
+     * (unless saves are failing: then the retry's back-off decides).
+     */
+    if ((act & CTR_ACT_REMOVE) && (ev->type == CTR_EV_EXITED || ev->type == CTR_EV_START_FAILED) &&
+        !pr->save_retry_at && pod_rec_save(pr) >= 0)
+        failpoint("exit-saved");
     if ((act & CTR_ACT_SIGTERM) && rt->ops->container_signal(rt->ctx, c->id, SIGTERM, NULL) < 0)
         ctr_feed(c, CTR_EV_SIGNAL_FAILED);
     if (act & CTR_ACT_SIGKILL)
@@ -707,6 +758,22 @@ void ctr_restore_run(Ctr *c, uint64_t started_mono)
         /* It ended while no daemon watched (or its monitor was killed): record it now. */
         ev = ctr_read_exit(c, CTR_EV_EXITED);
         ctr_feed_ev(c, &ev);
+    }
+}
+
+void ctr_restore_backoff(Ctr *c, uint64_t until_realtime)
+{
+    CtrPolicy policy = ctr_policy(c);
+    uint64_t now = now_monotonic_usec(), now_real = now_realtime_usec(), left;
+
+    if (until_realtime <= now_real)
+        return;
+    left = until_realtime - now_real;
+    if (left > policy.backoff.max_usec)
+        left = policy.backoff.max_usec;
+    if (ctr_life_resume_backoff(&c->life, now + left)) {
+        ctr_render_message(c, CTR_EV_BACKOFF_EXPIRED, now);
+        manager_mark_dirty(c->pod);
     }
 }
 
@@ -968,7 +1035,11 @@ static bool ctr_ran_once_already(const Ctr *c)
 {
     char fp[CONTENT_HASH_MAX], legacy[17];
 
-    if (c->life.kind != CONTAINER_KIND_INIT || !c->spec->init_once || c->life.started_once)
+    /*
+     * Also after a run began in this instance: a crash may have lost every
+     * other trace of its success (its run removed, the state file behind).
+     */
+    if (c->life.kind != CONTAINER_KIND_INIT || !c->spec->init_once)
         return false;
     spec_fingerprint(c->spec_json, fp);
     if (state_store_once_done(c->pod->m->store, c->pod->name, c->name, fp) == 1)
@@ -1019,12 +1090,16 @@ static void pod_start_ready_containers(PodRec *pr)
             CtrExit done = {.code = 0};
 
             /* As a previous run left it: completed, terminated for good. */
-            c->life = ctr_life_restore(c->life.kind, 0, 0, true, true, true, &done);
-            c->term = (ExitRecord){.exit_code = 0};
+            c->life =
+                ctr_life_restore(c->life.kind, c->life.restart_count, 0, true, true, true, &done);
+            /* Its own exit when the state file kept it; else what the once record says. */
+            if (!c->has_term || c->term.exit_code != 0) {
+                c->term = (ExitRecord){.exit_code = 0};
+                (void)snprintf(c->term.message, sizeof(c->term.message),
+                               "ran once for this pod instance already");
+            }
             (void)snprintf(c->term.reason, sizeof(c->term.reason), "%s",
                            ctr_reason_to_string(CTR_REASON_COMPLETED));
-            (void)snprintf(c->term.message, sizeof(c->term.message),
-                           "ran once for this pod instance already");
             c->has_term = true;
             pr->save_due = true;
             continue;

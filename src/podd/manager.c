@@ -268,7 +268,7 @@ int pod_rec_save(PodRec *pr)
 {
     _cleanup_json_ json_t *st = NULL;
     json_t *ctrs = NULL;
-    uint64_t delay;
+    uint64_t delay, now_mono = now_monotonic_usec(), now_real = now_realtime_usec();
     int r = -ENOMEM;
 
     st = json_pack("{s:i,s:s,s:s,s:s,s:s,s:b,s:b,s:b}", "version", 1, "namespace", pr->namespace,
@@ -293,6 +293,16 @@ int pod_rec_save(PodRec *pr)
         if (!cj || json_object_set_new(ctrs, c->name, cj) < 0 || ctr_log_marks_to_json(c, cj) < 0)
             goto fail;
         if (c->has_last && json_object_set_new(cj, "lastState", exit_record_to_json(&c->last)) < 0)
+            goto fail;
+        /* How its last run ended, shown as its state until it runs again. */
+        if (c->has_term &&
+            json_object_set_new(cj, "lastTermination", exit_record_to_json(&c->term)) < 0)
+            goto fail;
+        /* A crash loop's wait, on the wall clock: a new daemon waits out the rest. */
+        if (c->life.state == CTR_STATE_BACKOFF && c->life.deadline > now_mono &&
+            json_object_set_new(
+                cj, "backoffUntil",
+                json_integer((json_int_t)(now_real + (c->life.deadline - now_mono)))) < 0)
             goto fail;
         /* A new daemon adopting the run keeps its start. */
         if (ctr_state_shows_running(c->life.state) && c->started_at[0] &&
@@ -322,6 +332,16 @@ fail:
     log_warning_errno(r, "pod=%s/%s: cannot save its state: %s; retrying in %llums", pr->namespace,
                       pr->name, strerror(-r), (unsigned long long)(delay / 1000));
     return r;
+}
+
+static CtrExit exit_record_to_ctr_exit(const ExitRecord *e)
+{
+    return (CtrExit){.code = e->exit_code,
+                     .signal = e->signal,
+                     .oom_killed = e->oom_killed,
+                     .start_error = exit_record_is_start_error(e),
+                     .config_error = ctr_reason_from_string(e->reason) ==
+                                     CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR};
 }
 
 /* "2026-12-02T13:19:05Z" as monotonic usec, when it was; 0 when unreadable or in the future. */
@@ -377,6 +397,7 @@ static void pod_rec_restore(PodRec *pr, json_t *st)
         Ctr *c = &pr->ctrs[i];
         json_t *cj = json_object_get(ctrs, c->name);
         CtrExit last = {0};
+        json_int_t until;
         bool finished;
 
         if (!cj)
@@ -384,23 +405,27 @@ static void pod_rec_restore(PodRec *pr, json_t *st)
         if (json_object_get(cj, "lastState")) {
             exit_record_from_json(json_object_get(cj, "lastState"), &c->last);
             c->has_last = true;
-            last = (CtrExit){.code = c->last.exit_code,
-                             .signal = c->last.signal,
-                             .oom_killed = c->last.oom_killed,
-                             .start_error = exit_record_is_start_error(&c->last),
-                             .config_error = ctr_reason_from_string(c->last.reason) ==
-                                             CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR};
         }
         finished = json_is_true(json_object_get(cj, "finished"));
+        if (json_object_get(cj, "lastTermination")) {
+            exit_record_from_json(json_object_get(cj, "lastTermination"), &c->term);
+            c->has_term = true;
+        } else if (finished && c->has_last) {
+            /* Written by a podd that did not save the last run's end: the closest it kept. */
+            c->term = c->last;
+            c->has_term = true;
+        }
+        /* The lifecycle's last exit is the last run's: the one that ended, else the one before. */
+        if (c->has_term)
+            last = exit_record_to_ctr_exit(&c->term);
+        else if (c->has_last)
+            last = exit_record_to_ctr_exit(&c->last);
         c->life = ctr_life_restore(
             c->life.kind, (unsigned)json_integer_value(json_object_get(cj, "restartCount")),
             (unsigned)json_integer_value(json_object_get(cj, "backoffStep")),
             json_is_true(json_object_get(cj, "everStarted")),
-            json_is_true(json_object_get(cj, "completed")), finished, c->has_last ? &last : NULL);
-        if (finished && c->has_last) {
-            c->term = c->last;
-            c->has_term = true;
-        }
+            json_is_true(json_object_get(cj, "completed")), finished,
+            c->has_term || c->has_last ? &last : NULL);
         if (!c->life.started_once || finished)
             continue;
         if ((s = json_string_value(json_object_get(cj, "startedAt"))))
@@ -408,6 +433,10 @@ static void pod_rec_restore(PodRec *pr, json_t *st)
         else
             rfc3339_seconds(0, c->started_at);
         ctr_restore_run(c, rfc3339_to_monotonic(s));
+        /* Nothing of a run left and a back-off under way: the rest of it is waited out. */
+        until = json_integer_value(json_object_get(cj, "backoffUntil"));
+        if (until > 0)
+            ctr_restore_backoff(c, (uint64_t)until);
     }
 }
 
@@ -444,6 +473,100 @@ static bool stored_ctr_is_pods(const RuntimeBackend *rt, const char *ns, const c
                     "it belongs to: left alone; continuing",
                     want, id);
     return false;
+}
+
+/*
+ * Whether a state file that names another version than the desired one only
+ * fell behind (its saves failed, then podd died): every run the runtime
+ * still has of the pod's containers was started with the desired version,
+ * as the run's own records say (written before it started, they cannot lag
+ * behind it), and there is at least one. Then nothing changed while podd
+ * was down, and replacing the pod would kill what runs right.
+ */
+/* The backend a state file's pod ran under (before backends were named: native). */
+static const RuntimeBackend *stored_backend(Manager *m, json_t *st)
+{
+    const char *runtime = json_string_value(json_object_get(st, "runtime"));
+
+    return manager_backend(m, runtime ? runtime : runtime_native_ops.name);
+}
+
+static bool stored_state_lagged(Manager *m, PodRec *pr, json_t *st)
+{
+    const RuntimeBackend *rt = stored_backend(m, st);
+    const char *key;
+    json_t *ctrs = json_object_get(st, "containers"), *cj;
+    char want[RUNTIME_OWNER_MAX], version[CONTENT_HASH_MAX];
+    size_t matched = 0;
+
+    if (!rt || !pr->pod)
+        return false;
+    (void)snprintf(want, sizeof(want), "%s/%s", pr->namespace, pr->name);
+    for (size_t i = 0; i < pr->n_ctrs; i++) {
+        const Ctr *c = &pr->ctrs[i];
+        ContainerStatus cs = {0};
+
+        if (rt->ops->container_inspect(rt->ctx, c->id, &cs, NULL) < 0)
+            return false;
+        if (cs.state == CONTAINER_STATE_UNKNOWN)
+            continue;
+        ctr_version(pr, c->spec_json, version);
+        if (!streq(cs.owner, want) || !streq(cs.version, version))
+            return false;
+        matched++;
+    }
+    /* A container the desired version no longer has, still there: a real change. */
+    json_object_foreach(ctrs, key, cj)
+    {
+        const char *id = json_string_value(json_object_get(cj, "id"));
+        ContainerStatus cs = {0};
+        bool desired = false;
+
+        for (size_t i = 0; i < pr->n_ctrs; i++)
+            desired = desired || streq(pr->ctrs[i].name, key);
+        if (desired || !id)
+            continue;
+        if (rt->ops->container_inspect(rt->ctx, id, &cs, NULL) < 0 ||
+            cs.state != CONTAINER_STATE_UNKNOWN)
+            return false;
+    }
+    return matched > 0;
+}
+
+/*
+ * The records of a state file that fell behind, made true to what runs (see
+ * above) before pod_rec_restore() takes them: a container that runs the
+ * desired version is a run under way, whatever the file says; the entry of
+ * one that does not run and was saved for another version of it is dropped
+ * (that version is gone; the desired one starts).
+ */
+static void stored_state_catch_up(Manager *m, PodRec *pr, json_t *st)
+{
+    const RuntimeBackend *rt = stored_backend(m, st);
+    json_t *ctrs = json_object_get(st, "containers");
+
+    for (size_t i = 0; rt && i < pr->n_ctrs; i++) {
+        const Ctr *c = &pr->ctrs[i];
+        json_t *cj = json_object_get(ctrs, c->name);
+        const char *spec = json_string_value(json_object_get(cj, "specJson"));
+        bool same = spec && c->spec_json && streq(spec, c->spec_json);
+        ContainerStatus cs = {0};
+
+        (void)rt->ops->container_inspect(rt->ctx, c->id, &cs, NULL);
+        if (cs.state == CONTAINER_STATE_UNKNOWN) {
+            if (cj && !same)
+                (void)json_object_del(ctrs, c->name);
+            continue;
+        }
+        if (!cj || !same) {
+            cj = json_pack("{s:s,s:b}", "id", c->id, "everStarted", true);
+            if (!cj || json_object_set_new(ctrs, c->name, cj) < 0)
+                continue;
+        }
+        (void)json_object_set_new(cj, "everStarted", json_true());
+        (void)json_object_set_new(cj, "finished", json_false());
+        (void)json_object_del(cj, "backoffUntil");
+    }
 }
 
 /*
@@ -985,6 +1108,13 @@ int manager_start(Manager *m)
         hash = json_string_value(json_object_get(st, "runningHash"));
         if (hash && streq(hash, pr->spec_hash)) {
             pod_rec_restore(pr, st);
+        } else if (stored_state_lagged(m, pr, st)) {
+            /* Its saves failed before podd died: what runs is the desired version already. */
+            manager_event(m, pr, NULL, "Normal", "Adopting",
+                          "its state file fell behind; what runs is the desired version: kept");
+            stored_state_catch_up(m, pr, st);
+            pod_rec_restore(pr, st);
+            pr->save_due = true;
         } else {
             /* Another version ran: stop it; the desired one starts after. */
             manager_event(m, pr, NULL, "Normal", "Replacing",

@@ -128,6 +128,16 @@ CtrLife ctr_life_restore(ContainerKind kind, unsigned restart_count, unsigned ba
     return l;
 }
 
+bool ctr_life_resume_backoff(CtrLife *l, uint64_t deadline)
+{
+    if (l->state != CTR_STATE_WAITING || !l->started_once || deadline == 0)
+        return false;
+    l->state = CTR_STATE_BACKOFF;
+    l->reason = CTR_REASON_CRASH_LOOP_BACK_OFF;
+    l->deadline = deadline;
+    return true;
+}
+
 bool ctr_state_is_down(CtrState s)
 {
     return !ctr_state_is_active(s) && s != CTR_STATE_REMOVING;

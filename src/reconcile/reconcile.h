@@ -496,6 +496,13 @@ CtrLife ctr_life_new(ContainerKind kind);
 CtrLife ctr_life_restore(ContainerKind kind, unsigned restart_count, unsigned backoff_step,
                          bool started_once, bool succeeded_once, bool finished,
                          const CtrExit *last_exit);
+/*
+ * A back-off a previous daemon began (the record restored as above, its run
+ * gone): BACKOFF with reason CrashLoopBackOff until deadline, so that a
+ * restart of podd does not restart a crash loop early. Only a WAITING record
+ * of a container that ran changes; returns true when it did.
+ */
+bool ctr_life_resume_backoff(CtrLife *l, uint64_t deadline);
 
 /*
  * The transition function. Applies ev to *life (state, goal, reason,

@@ -83,6 +83,7 @@ ContainerConfig *container_config_free(ContainerConfig *c)
     strv_free(c->cap_drop);
     free(c->cgroup);
     free(c->log_path);
+    free(c->version);
     free(c->runtime);
     free(c->monitor_pid_file);
     free(c->pid_file);
@@ -186,6 +187,7 @@ json_t *container_config_to_json(const ContainerConfig *c)
          jset_int(o, "cpuLimitMillis", c->cpu_limit_millis) &&
          jset_int(o, "cpuSharesMillis", c->cpu_shares_millis) &&
          jset_int(o, "pidsLimit", c->pids_limit) && jset_str(o, "logPath", c->log_path) &&
+         jset_str(o, "version", c->version) &&
          jset(o, "logMaxBytes", json_integer((json_int_t)c->log_max_bytes)) &&
          jset_str(o, "monitorPidFile", c->monitor_pid_file) &&
          jset_str(o, "pidFile", c->pid_file) && jset_str(o, "exitFile", c->exit_file);
@@ -349,6 +351,7 @@ int container_config_from_json(json_t *j, ContainerConfig **ret, PdError *reterr
         (r = get_int(j, "cpuSharesMillis", 0, &c->cpu_shares_millis, reterr)) < 0 ||
         (r = get_int(j, "pidsLimit", 1, &c->pids_limit, reterr)) < 0 ||
         (r = get_str(j, "logPath", false, true, &c->log_path, reterr)) < 0 ||
+        (r = get_str(j, "version", false, false, &c->version, reterr)) < 0 ||
         (r = get_str(j, "monitorPidFile", false, true, &c->monitor_pid_file, reterr)) < 0 ||
         (r = get_str(j, "pidFile", false, true, &c->pid_file, reterr)) < 0 ||
         (r = get_str(j, "exitFile", true, true, &c->exit_file, reterr)) < 0)

@@ -29,7 +29,8 @@ typedef enum FakeState {
 
 typedef struct FakeCtr {
     char *id;
-    char owner[RUNTIME_OWNER_MAX]; /* "<namespace>/<pod>" of the last start */
+    char owner[RUNTIME_OWNER_MAX];     /* "<namespace>/<pod>" of the last start */
+    char version[RUNTIME_VERSION_MAX]; /* ContainerConfig.version of the last start */
     RuntimeFakeScript script;
     FakeState state;
     bool held; /* its starter waits for runtime_fake_release_start() */
@@ -256,7 +257,8 @@ static int fake_pod_destroy(void *userdata, const Pod *pod, PdError *reterr)
 }
 
 static int fake_start_begin(void *userdata, const Pod *pod, const Container *ct,
-                            const char *image_dir, int *ret_starter_pidfd, PdError *reterr)
+                            const char *image_dir, const char *version, int *ret_starter_pidfd,
+                            PdError *reterr)
 {
     FakeCtx *ctx = userdata;
     _cleanup_free_ char *id = runtime_container_id(pod, ct);
@@ -283,6 +285,7 @@ static int fake_start_begin(void *userdata, const Pod *pod, const Container *ct,
     }
     (void)snprintf(c->owner, sizeof(c->owner), "%s/%s", pod->namespace ? pod->namespace : "default",
                    pod->name);
+    (void)snprintf(c->version, sizeof(c->version), "%s", version ? version : "");
     c->state = FAKE_STARTING;
     c->exit = (ExitRecord){.exit_code = -1};
     now_rfc3339(c->exit.started_at);
@@ -402,8 +405,10 @@ static int fake_inspect(void *userdata, const char *id, ContainerStatus *ret, Pd
         s.state = CONTAINER_STATE_EXITED;
         s.exit = c->exit;
     }
-    if (s.state != CONTAINER_STATE_UNKNOWN)
+    if (s.state != CONTAINER_STATE_UNKNOWN) {
         (void)snprintf(s.owner, sizeof(s.owner), "%s", c->owner);
+        (void)snprintf(s.version, sizeof(s.version), "%s", c->version);
+    }
     *ret = s;
     return 0;
 }

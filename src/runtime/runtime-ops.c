@@ -165,8 +165,8 @@ static int run_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd, int
 }
 
 static int native_container_start_begin(void *userdata, const Pod *pod, const Container *ct,
-                                        const char *image_dir, int *ret_starter_pidfd,
-                                        PdError *reterr)
+                                        const char *image_dir, const char *version,
+                                        int *ret_starter_pidfd, PdError *reterr)
 {
     NativeCtx *ctx = userdata;
     _cleanup_(container_config_freep) ContainerConfig *c = NULL;
@@ -180,7 +180,7 @@ static int native_container_start_begin(void *userdata, const Pod *pod, const Co
     if (r < 0)
         return r;
     c->runtime = strdup(runtime_native_ops.name);
-    if (!c->runtime)
+    if (!c->runtime || (version && !(c->version = strdup(version))))
         return -ENOMEM;
     r = mkdir_p(c->run_dir, 0700);
     if (r < 0)
@@ -316,15 +316,16 @@ static int native_container_exec_op(void *userdata, const char *id, char *const 
  * start under this instance's run dir: its id must be the directory's (a
  * file copied from elsewhere is no record of ours) and end in
  * "_<pod>_<name>", the rest being the namespace. "" when any of it fails.
+ * The version it was started with goes with it.
  */
 static void native_container_owner(const char *cfg_path, const char *id,
-                                   char owner[RUNTIME_OWNER_MAX])
+                                   char owner[RUNTIME_OWNER_MAX], char version[RUNTIME_VERSION_MAX])
 {
     _cleanup_(container_config_freep) ContainerConfig *c = NULL;
     _cleanup_free_ char *suffix = NULL;
     size_t n;
 
-    owner[0] = 0;
+    owner[0] = version[0] = 0;
     if (container_config_load(cfg_path, &c, NULL) < 0 || !c->id || !c->pod || !c->name ||
         !streq(c->id, id))
         return;
@@ -332,6 +333,8 @@ static void native_container_owner(const char *cfg_path, const char *id,
     if (!suffix || !endswith(id, suffix) || (n = strlen(id) - strlen(suffix)) == 0)
         return;
     (void)snprintf(owner, RUNTIME_OWNER_MAX, "%.*s/%s", (int)n, id, c->pod);
+    if (c->version && strlen(c->version) < RUNTIME_VERSION_MAX)
+        memcpy(version, c->version, strlen(c->version) + 1);
 }
 
 static int native_container_inspect(void *userdata, const char *id, ContainerStatus *ret,
@@ -366,7 +369,7 @@ static int native_container_inspect(void *userdata, const char *id, ContainerSta
     else if (access(cfg, F_OK) == 0)
         s.state = CONTAINER_STATE_CREATED;
     if (s.state != CONTAINER_STATE_UNKNOWN)
-        native_container_owner(cfg, id, s.owner);
+        native_container_owner(cfg, id, s.owner, s.version);
     *ret = s;
     return 0;
 }
@@ -471,7 +474,7 @@ int runtime_container_start(const RuntimeOps *ops, void *ctx, const Pod *pod, co
 
     if (!id)
         return -ENOMEM;
-    r = ops->container_start_begin(ctx, pod, c, image_dir, &starter, reterr);
+    r = ops->container_start_begin(ctx, pod, c, image_dir, NULL, &starter, reterr);
     if (r < 0)
         return r;
     p = (struct pollfd){.fd = starter, .events = POLLIN};

@@ -97,6 +97,12 @@ typedef struct ContainerConfig {
     char *monitor_pid_file; /* "PID STARTTIME\n" of podd-monitor */
     char *pid_file;         /* "PID STARTTIME\n" of the container's first process */
     char *exit_file;        /* the exit record (JSON) */
+    /*
+     * What the caller says it started, opaque to the runtime (podd: a hash
+     * of the container's spec and its pod's fields); returned by inspect,
+     * so that a caller can tell what runs from its own records. NULL: none.
+     */
+    char *version;
 } ContainerConfig;
 
 /*
@@ -377,6 +383,8 @@ const char *container_state_to_string(ContainerState s);
 
 /* "<namespace>/<pod>": a namespace (63) and a pod name (253), with room to spare. */
 #define RUNTIME_OWNER_MAX 384
+/* The longest ContainerConfig.version inspect returns, its NUL included (a SHA-256 in hex). */
+#define RUNTIME_VERSION_MAX 65
 
 typedef struct ContainerStatus {
     ContainerState state;
@@ -389,6 +397,8 @@ typedef struct ContainerStatus {
      * they are unreadable. A stored id is only as good as this check.
      */
     char owner[RUNTIME_OWNER_MAX];
+    /* The version the run was started with (ContainerConfig.version); "" when none. */
+    char version[RUNTIME_VERSION_MAX];
 } ContainerStatus;
 
 /*
@@ -410,7 +420,8 @@ typedef struct RuntimeOps {
      * loop never waits for it (runtime_container_start() is both in one,
      * for callers that may wait).
      *
-     * container_start_begin writes the container's config, takes its lock
+     * container_start_begin writes the container's config (with version,
+     * which may be NULL: see ContainerConfig.version), takes its lock
      * and launches the starter (for native: podd-monitor, a child of the
      * caller, which sets the container up and hands the lock on to the
      * monitor that stays). It returns at once, before the container runs,
@@ -438,7 +449,8 @@ typedef struct RuntimeOps {
      * Never reap the processes behind the returned fds yourself.
      */
     int (*container_start_begin)(void *ctx, const Pod *pod, const Container *c,
-                                 const char *image_dir, int *ret_starter_pidfd, PdError *reterr);
+                                 const char *image_dir, const char *version, int *ret_starter_pidfd,
+                                 PdError *reterr);
     int (*container_start_finish)(void *ctx, const char *id, int starter_pidfd, int *ret_pidfd,
                                   PdError *reterr);
     /* The container's processes get sig; -ESRCH when it does not run. */
@@ -458,8 +470,9 @@ typedef struct RuntimeOps {
 extern const RuntimeOps runtime_native_ops;
 
 /*
- * container_start_begin, a wait for the starter, container_start_finish:
- * returns what finish returns. For tests and callers that may block.
+ * container_start_begin (without a version), a wait for the starter,
+ * container_start_finish: returns what finish returns. For tests and
+ * callers that may block.
  */
 int runtime_container_start(const RuntimeOps *ops, void *ctx, const Pod *pod, const Container *c,
                             const char *image_dir, int *ret_pidfd, PdError *reterr);

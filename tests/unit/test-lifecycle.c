@@ -778,6 +778,35 @@ START_TEST(test_adopt_exited)
 }
 END_TEST
 
+START_TEST(test_restored_backoff_is_waited_out)
+{
+    CtrExit crash = {.code = 1};
+    CtrLife l = ctr_life_restore(CONTAINER_KIND_REGULAR, 2, 3, true, false, false, &crash);
+    CtrLife fresh = ctr_life_restore(CONTAINER_KIND_REGULAR, 0, 0, false, false, false, NULL);
+    CtrLife done = ctr_life_restore(CONTAINER_KIND_REGULAR, 2, 3, true, false, true, &crash);
+
+    /* The previous daemon's back-off has 7 s left: the restart waits for them. */
+    ck_assert(ctr_life_resume_backoff(&l, NOW + 7 * SEC));
+    ck_assert_int_eq(l.state, CTR_STATE_BACKOFF);
+    ck_assert_int_eq(l.reason, CTR_REASON_CRASH_LOOP_BACK_OFF);
+    ck_assert_uint_eq(l.deadline, NOW + 7 * SEC);
+    ck_assert_uint_eq(l.restart_count, 2);
+    ck_assert_uint_eq(l.backoff_step, 3);
+    ck_assert_int_eq(ctr_deadline_event(l.state), CTR_EV_BACKOFF_EXPIRED);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_BACKOFF_EXPIRED}, &policy_always, NOW + 7 * SEC);
+    ck_assert_int_eq(l.state, CTR_STATE_WAITING);
+    ck_assert_int_eq(l.reason, CTR_REASON_CONTAINER_CREATING);
+    /* Never started, finished for good, or no deadline: nothing to wait for. */
+    ck_assert(!ctr_life_resume_backoff(&fresh, NOW + 7 * SEC));
+    ck_assert_int_eq(fresh.state, CTR_STATE_WAITING);
+    ck_assert(!ctr_life_resume_backoff(&done, NOW + 7 * SEC));
+    ck_assert_int_eq(done.state, CTR_STATE_TERMINATED);
+    l = ctr_life_restore(CONTAINER_KIND_REGULAR, 2, 3, true, false, false, &crash);
+    ck_assert(!ctr_life_resume_backoff(&l, 0));
+    ck_assert_int_eq(l.state, CTR_STATE_WAITING);
+}
+END_TEST
+
 START_TEST(test_adopt_finished_init)
 {
     CtrExit ok = {.code = 0};
@@ -1036,6 +1065,7 @@ static Suite *lifecycle_suite(void)
     tcase_add_test(tc, test_adopt_running_keeps_its_start);
     tcase_add_test(tc, test_adopt_exited);
     tcase_add_test(tc, test_adopt_finished_init);
+    tcase_add_test(tc, test_restored_backoff_is_waited_out);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("phase");
