@@ -593,3 +593,81 @@ done:
         *ret_freed = freed;
     return (int)count;
 }
+
+/* ---- resolving what a container runs ----------------------------------------------------- */
+
+void image_resolved_done(ImageResolved *r)
+{
+    strv_free(r->layers);
+    image_config_free(r->config);
+    *r = (ImageResolved){};
+}
+
+static int resolve_dir(const char *dir, ImageResolved *ret)
+{
+    _cleanup_(strv_freep) char **layers = NULL;
+    struct stat st;
+
+    if (stat(dir, &st) < 0)
+        return -errno;
+    if (!S_ISDIR(st.st_mode))
+        return -ENOTDIR;
+    if (strv_extend(&layers, dir) < 0)
+        return -ENOMEM;
+    ret->layers = move_ptr(layers);
+    return 0;
+}
+
+int image_store_resolve(const char *images_dir, const char *image, ImageResolved *ret,
+                        PdError *reterr)
+{
+    _cleanup_(image_resolved_done) ImageResolved res = {};
+    _cleanup_free_ char *dir = NULL;
+    ImageReference ref;
+    ImageRecord rec;
+    char familiar[IMAGE_NAME_SIZE];
+    int r;
+
+    if (image[0] == '/') {
+        if (strlen(image) >= sizeof(res.name))
+            return pd_error_set(reterr, -ENAMETOOLONG, "image path too long");
+        strcpy(res.name, image);
+        r = resolve_dir(image, &res);
+        if (r < 0)
+            return pd_error_set(reterr, r, "image %s: %s", image, strerror(-r));
+        *ret = res;
+        res = (ImageResolved){};
+        return 0;
+    }
+    r = image_reference_parse(image, &ref, reterr);
+    if (r < 0)
+        return r;
+    r = image_store_find(images_dir, &ref, &rec, NULL);
+    if (r >= 0) {
+        strcpy(res.name, rec.name);
+        strcpy(res.digest, rec.digest);
+        r = image_store_open_image(images_dir, rec.digest, NULL, &res.config, reterr);
+        if (r >= 0)
+            r = image_store_layer_dirs(images_dir, rec.digest, &res.layers, reterr);
+        if (r < 0)
+            return pd_error_prefix(reterr, r, "image '%s'", rec.name);
+        *ret = res;
+        res = (ImageResolved){};
+        return 0;
+    }
+    if (r != -ENOENT)
+        return pd_error_set(reterr, r, "image '%s': %s", image, strerror(-r));
+    (void)image_reference_format(&ref, res.name, sizeof(res.name));
+    /* A plain root filesystem directory, by the name podctl image import gave it. */
+    if (ref.digest[0] || image_reference_familiar_name(&ref, familiar, sizeof(familiar)) < 0)
+        return pd_error_set(reterr, -ENOENT, "image '%s' is not in the store", res.name);
+    dir = strdup_printf("%s/%s/%s", images_dir, familiar, ref.tag);
+    if (!dir)
+        return -ENOMEM;
+    r = resolve_dir(dir, &res);
+    if (r < 0)
+        return pd_error_set(reterr, -ENOENT, "image '%s' is not in the store", res.name);
+    *ret = res;
+    res = (ImageResolved){};
+    return 0;
+}

@@ -136,6 +136,18 @@ int image_reference_parse(const char *s, ImageReference *ret, PdError *reterr);
  */
 int image_reference_format(const ImageReference *ref, char *buf, size_t size);
 
+/*
+ * The name as Docker shows it, and as the store of plain root filesystem
+ * directories (<images>/NAME/TAG) names it: without "docker.io/" and
+ * "library/" ("nginx", "user/app", "registry.example:5000/team/app").
+ * Returns the length or -ENOBUFS.
+ */
+int image_reference_familiar_name(const ImageReference *ref, char *buf, size_t size);
+
+/* True when a and b are valid and name the same image once normalised ("busybox" and
+ * "docker.io/library/busybox:latest" do). */
+bool image_reference_equal(const char *a, const char *b);
+
 /* ---- layers ------------------------------------------------------------------------------- */
 
 /* Skip device nodes with a warning instead of refusing the layer. */
@@ -407,3 +419,25 @@ int image_store_open_image(const char *images_dir, const char *digest, ImageMani
  */
 int image_store_layer_dirs(const char *images_dir, const char *digest, char ***ret,
                            PdError *reterr);
+
+/* A container's image, resolved in the store. */
+typedef struct ImageResolved {
+    char name[IMAGE_NAME_SIZE];     /* the normalised reference, or the absolute path given */
+    char digest[IMAGE_DIGEST_SIZE]; /* the manifest's; "" for a plain root filesystem directory */
+    char **layers;                  /* directories, lowest first */
+    ImageConfig *config;            /* NULL for a plain root filesystem directory */
+} ImageResolved;
+
+void image_resolved_done(ImageResolved *r);
+
+/*
+ * Resolves image, as a manifest names it: an absolute path is a plain root
+ * filesystem directory; a reference is looked up in the records
+ * (image_store_find), else (without a digest) as a plain root filesystem
+ * directory imported by podctl image import or an older podd,
+ * <images>/FAMILIAR-NAME/TAG. Returns 0, -ENOENT when there is no such
+ * image, -EINVAL with the reason for an invalid reference, or -errno.
+ * Does not log.
+ */
+int image_store_resolve(const char *images_dir, const char *image, ImageResolved *ret,
+                        PdError *reterr);

@@ -256,14 +256,14 @@ static int fake_pod_destroy(void *userdata, const Pod *pod, PdError *reterr)
 }
 
 static int fake_start_begin(void *userdata, const Pod *pod, const Container *ct,
-                            const char *image_dir, int *ret_starter_pidfd, PdError *reterr)
+                            const RuntimeImage *image, int *ret_starter_pidfd, PdError *reterr)
 {
     FakeCtx *ctx = userdata;
     _cleanup_free_ char *id = runtime_container_id(pod, ct);
     FakeCtr *c;
     int r, fd;
 
-    (void)image_dir;
+    (void)image;
     if (!id)
         return -ENOMEM;
     fake_record(ctx, "container_start_begin %s", id);
