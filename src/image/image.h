@@ -45,6 +45,12 @@ void image_ref_format(const ImageRef *ref, char *buf, size_t size);
 /* True when a and b name the same image ("busybox" and "busybox:latest" do). */
 bool image_ref_equal(const char *a, const char *b);
 
+/*
+ * True when NAME's first component is a directory of the content store
+ * (blobs, layers, incoming): no plain root filesystem may be imported there.
+ */
+bool image_store_name_is_reserved(const char *name);
+
 /* <store>/NAME/TAG. New string owned by the caller; NULL on ENOMEM. */
 char *image_path(const char *store, const ImageRef *ref);
 
