@@ -4,6 +4,7 @@
 /* Shared between manager.c (records, watcher, state, API views) and manager-pod.c (lifecycle). */
 
 #include "graph/graph.h"
+#include "image/image.h"
 #include "manager.h"
 #include "manifest/manifest.h"
 #include "reconcile/reconcile.h"
@@ -52,6 +53,9 @@ typedef struct Ctr {
     CtrLife life;
     char message[512]; /* the waiting message shown beside life.reason */
     char started_at[40];
+    /* What its last start resolved spec->image to: status' image and imageID ("" before). */
+    char image[IMAGE_NAME_SIZE];
+    char image_id[2 * IMAGE_REFERENCE_NAME_MAX + 2 + IMAGE_DIGEST_SIZE];
     bool has_last;
     ExitRecord last; /* the previous termination (Kubernetes' lastState) */
     bool has_term;

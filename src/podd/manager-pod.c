@@ -408,6 +408,16 @@ static void ctr_do_start(Ctr *c)
     /* Before the monitor can write: the run's first line goes after this position. */
     log_start = ctr_log_position(c);
     rimg.layers = img.layers;
+    (void)snprintf(c->image, sizeof(c->image), "%s", img.name);
+    c->image_id[0] = 0;
+    if (img.digest[0]) {
+        ImageReference ref;
+
+        /* The kubelet's form: the repository pinned to the manifest digest. */
+        if (image_reference_parse(img.name, &ref, NULL) >= 0)
+            (void)snprintf(c->image_id, sizeof(c->image_id), "%s/%s@%s", ref.domain, ref.path,
+                           img.digest);
+    }
     if (img.config)
         rimg = (RuntimeImage){.layers = img.layers,
                               .entrypoint = img.config->entrypoint,

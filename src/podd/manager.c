@@ -1082,8 +1082,11 @@ static json_t *ctr_status_json(const Ctr *c)
 {
     bool running = ctr_state_shows_running(c->life.state);
     json_t *o =
-        json_pack("{s:s,s:s,s:b,s:i,s:b,s:o}", "name", c->name, "image",
-                  c->spec ? c->spec->image : "", "ready", running, "restartCount",
+        json_pack("{s:s,s:s,s:s,s:b,s:i,s:b,s:o}", "name", c->name, "image",
+                  c->image[0] ? c->image
+                  : c->spec   ? c->spec->image
+                              : "",
+                  "imageID", c->image_id, "ready", running, "restartCount",
                   (int)c->life.restart_count, "started", running, "state", ctr_state_json(c));
     const ExitRecord *last = ctr_restart_pending(c) ? &c->term : c->has_last ? &c->last : NULL;
 

@@ -146,6 +146,11 @@ def test_loaded_image_runs_its_entrypoint_as_its_user(daemon, archives):  # noqa
     wait_for("its output", lambda: len(daemon.ctr_log(pod, "app")) >= 3)
     assert daemon.ctr_log(pod, "app")[:3] == [
         "uid=1000 gid=1000 cwd=/srv greeting=hi-one", "motd-deleted", "hello one"]
+    # Status: the resolved reference and the image ID, the repository pinned to its digest.
+    status = json.loads(podctl(daemon, "get", "pod", pod, "-o", "json").stdout)["status"]
+    cs = status["containerStatuses"][0]
+    assert cs["image"] == "docker.io/example/one:1"
+    assert cs["imageID"] == f"docker.io/example/one@{digest}"
     # The docker-archive's image is the same; the pod's env wins over the image's.
     wait_for("the second pod", lambda: len(daemon.ctr_log(pod2, "app")) >= 1)
     assert daemon.ctr_log(pod2, "app")[0] == "uid=1000 gid=1000 cwd=/srv greeting=from-pod"
