@@ -191,6 +191,18 @@ void manager_event(Manager *m, const PodRec *pr, const char *container, const ch
     event_add(m, pr->name, container, NULL, type, reason, msg);
 }
 
+void manager_file_event(Manager *m, const char *file, const char *type, const char *reason,
+                        const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    event_add(m, NULL, NULL, file, type, reason, msg);
+}
+
 /* ---- persistence ------------------------------------------------------------------ */
 
 static json_t *exit_record_to_json(const ExitRecord *e)
@@ -915,6 +927,7 @@ Manager *manager_free(Manager *m)
 {
     if (!m)
         return NULL;
+    manager_incoming_free(m);
     /* What happened last (the pods' stops on the way out) is kept too. */
     if (m->store)
         manager_save_events(m);

@@ -219,3 +219,43 @@ def test_a_pod_waiting_for_its_image_starts_when_it_is_loaded(daemon, tmp_path):
     wait_for("the container", lambda: daemon.ctr_pid(pod, "app"), timeout=10)
     wait_for("its output", lambda: len(daemon.ctr_log(pod, "app")) >= 3)
     assert daemon.ctr_log(pod, "app")[2] == "hello late"
+
+
+def test_drop_in_directory_boots_a_pod_with_no_network(daemon, tmp_path):  # noqa: F811
+    """A device with only an archive in the drop-in directory gets a running pod; a bad archive
+    is reported and left there; one renamed in later is loaded and moved to loaded/."""
+    layout, _ = oci_layout(tmp_path / "layout", "boot")
+    incoming = os.path.join(daemon.state, "images", "incoming")
+    os.makedirs(incoming)
+    skopeo_copy(f"oci:{layout}:boot", f"oci-archive:{incoming}/boot.tar:edge/boot:1")
+    pod, late = unique("boot"), unique("later")
+    daemon.write("b.yaml", pod_yaml(pod, "edge/boot:1"))
+    daemon.start()
+    wait_for("the pod", lambda: daemon.ctr_pid(pod, "app"), timeout=30)
+    wait_for("its output", lambda: len(daemon.ctr_log(pod, "app")) >= 3)
+    assert daemon.ctr_log(pod, "app")[2] == "hello boot"
+    wait_for("the archive to move", lambda: os.path.exists(
+        os.path.join(incoming, "loaded", "boot.tar")))
+    assert not os.path.exists(os.path.join(incoming, "boot.tar"))
+
+    bad = os.path.join(incoming, "bad.tar")
+    with open(bad, "wb") as f:
+        f.write(b"not an archive\n" * 100)
+    wait_for("the failure to be reported", lambda: "ImageLoadFailed" in podctl(
+        daemon, "events", "-o", "json").stdout)
+    events = json.loads(podctl(daemon, "events", "-o", "json").stdout)
+    failed = [e for e in events if e["reason"] == "ImageLoadFailed"]
+    assert failed[0]["file"] == bad and failed[0]["type"] == "Warning"
+    assert f"image archive {bad}:" in daemon.log()
+    assert os.path.exists(bad)
+
+    # Copied under a hidden name and renamed: loaded once complete; the waiting pod starts.
+    daemon.write("l.yaml", pod_yaml(late, "edge/late:2"))
+    wait_for("ImageNotFound", lambda: "ImageNotFound" in podctl(daemon, "get", "pods").stdout)
+    layout2, _ = oci_layout(tmp_path / "layout2", "late")
+    skopeo_copy(f"oci:{layout2}:late", f"oci-archive:{incoming}/.late.tar:edge/late:2")
+    os.rename(os.path.join(incoming, ".late.tar"), os.path.join(incoming, "late.tar"))
+    wait_for("the late pod", lambda: daemon.ctr_pid(late, "app"), timeout=20)
+    wait_for("late.tar in loaded/", lambda: os.path.exists(
+        os.path.join(incoming, "loaded", "late.tar")))
+    assert os.path.exists(bad)

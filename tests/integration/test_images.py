@@ -213,4 +213,5 @@ def test_bad_references_are_refused(daemon, rootfs, ref):
         r = podctl(daemon, "image", *args)
         assert r.returncode == 2, (args, r.stderr)
         assert r.stderr.startswith(f"podctl: invalid image reference '{ref}'"), r.stderr
-    assert sorted(os.listdir(store(daemon))) == ["busybox"]
+    # Nothing but the fixture's image and podd's drop-in directory of archives.
+    assert sorted(os.listdir(store(daemon))) == ["busybox", "incoming"]
