@@ -346,9 +346,11 @@ int image_load(const char *images_dir, const char *source, ImageLoadResult **ret
  * blobs are in the blob store and every layer is unpacked, once, under
  * <images>/layers/sha256/<hex of the layer blob's digest>/ (unpacked into a
  * ".tmp-" directory beside it and renamed, so a layer directory present
- * under its name is whole). Writers (image_store_add, _untag, _gc) hold an
- * flock on <images>/.lock; the records file is replaced atomically
- * (write_file_atomic), so readers take no lock. Files of podds before image
+ * under its name is whole). image_store_add and _gc hold an flock on
+ * <images>/.lock (for unpacking, for deleting); every read-modify-write of the
+ * records file (add, untag, gc's read) holds one on <images>/.records.lock,
+ * briefly, so an untag never waits for an unpack. The records file is
+ * replaced atomically (write_file_atomic), so readers take no lock. Files of podds before image
  * records (plain root filesystem directories, <images>/NAME/TAG) are left
  * alone and still read (see image_store_resolve).
  */

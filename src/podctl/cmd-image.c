@@ -246,6 +246,29 @@ static int image_ls_cmd(int argc, char *argv[], bool json)
     return PODCTL_EXIT_OK;
 }
 
+/* Deletes the layers and blobs no image needs any more (after rm and prune, as root). */
+static int collect_garbage(void)
+{
+    _cleanup_free_ char *store = NULL;
+    PdError e = {0};
+    uint64_t freed = 0;
+    char size[32];
+    int r;
+
+    if (image_store_dir(&store) < 0)
+        return -1;
+    r = image_store_gc(store, &freed, &e);
+    if (r < 0) {
+        fprintf(stderr, "podctl: cannot delete unused layers: %s\n", e.message);
+        return r;
+    }
+    if (r > 0) {
+        format_size(freed, size, sizeof(size));
+        printf("%d unused layers and blobs deleted, %s freed\n", r, size);
+    }
+    return 0;
+}
+
 static int image_rm_cmd(int argc, char *argv[])
 {
     bool failed = false;
@@ -267,6 +290,8 @@ static int image_rm_cmd(int argc, char *argv[])
         }
         printf("image %s removed\n", argv[i]);
     }
+    if (collect_garbage() < 0)
+        failed = true;
     return failed ? PODCTL_EXIT_FAILURE : PODCTL_EXIT_OK;
 }
 
@@ -406,6 +431,8 @@ static int image_prune_cmd(int argc)
         n++;
     }
     printf("%zu image%s removed\n", n, n == 1 ? "" : "s");
+    if (collect_garbage() < 0)
+        failed = true;
     return failed ? PODCTL_EXIT_FAILURE : PODCTL_EXIT_OK;
 }
 

@@ -199,14 +199,12 @@ int manager_image_remove(Manager *m, const char *image, PdError *reterr)
         return pd_error_set(reterr, -EEXIST, "image '%s' is used by pod%s %s", image,
                             json_array_size(users) > 1 ? "s" : "", names);
     }
-    if (recorded) {
-        r = image_store_untag(m->images_dir, rec.name, reterr);
-        if (r < 0)
-            return r;
-        /* Its layers and blobs, unless another image shares them. */
-        r = image_store_gc(m->images_dir, NULL, reterr);
-        return r < 0 ? r : 0;
-    }
+    /*
+     * Only the name: the layers and blobs it leaves unused go with
+     * image_store_gc(), which podctl runs (it may wait for an unpack).
+     */
+    if (recorded)
+        return image_store_untag(m->images_dir, rec.name, reterr);
     if (legacy_ref(&ref, &legacy) < 0)
         return pd_error_set(reterr, -ENOENT, "image '%s' not found", image);
     r = image_remove(m->images_dir, &legacy, reterr);
