@@ -146,10 +146,12 @@ _podctl()
         fi
         ;;
     image)
-        if [[ $cur == -* ]]; then
-            _podctl_reply "--help"
+        if [[ ${args[0]:-} == load && ($prev == -i || $prev == --input) ]]; then
+            _podctl_files
+        elif [[ $cur == -* ]]; then
+            if [[ ${args[0]:-} == load ]]; then _podctl_reply "-i --input --help"; else _podctl_reply "--help"; fi
         elif ((${#args[@]} == 0)); then
-            _podctl_reply "import ls rm"
+            _podctl_reply "load import ls inspect rm prune"
         elif [[ ${args[0]} == import ]] && ((${#args[@]} == 2)); then
             _podctl_files
         fi

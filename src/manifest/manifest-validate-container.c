@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "image/image.h"
 #include "manifest-internal.h"
 
 /* Validation of init containers, sidecars and regular containers. */
@@ -70,44 +71,15 @@ static void parse_container_name(V *v, const Node *n, void *obj)
             c->name);
 }
 
-/* One component of an image-store name or tag: [a-z0-9._-]+, not starting with '.'. */
-static bool image_component_is_valid(const char *s, size_t n)
-{
-    if (n == 0 || s[0] == '.')
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
-              s[i] == '_' || s[i] == '-'))
-            return false;
-    return true;
-}
-
 bool manifest_image_is_valid(const char *ref)
 {
-    const char *colon, *p = ref;
-    size_t name_len;
+    ImageReference r;
 
     if (!ref || !ref[0])
         return false;
     if (ref[0] == '/')
         return true;
-    colon = strchr(ref, ':');
-    name_len = colon ? (size_t)(colon - ref) : strlen(ref);
-    if (strlen(ref) > MANIFEST_IMAGE_REF_MAX)
-        return false;
-    if (colon && (strchr(colon + 1, ':') || strchr(colon + 1, '/') ||
-                  !image_component_is_valid(colon + 1, strlen(colon + 1))))
-        return false;
-    for (;;) {
-        size_t len = strcspn(p, "/:");
-
-        if (!image_component_is_valid(p, len))
-            return false;
-        p += len;
-        if ((size_t)(p - ref) >= name_len)
-            return true;
-        p++;
-    }
+    return image_reference_parse(ref, &r, NULL) == 0;
 }
 
 static void parse_image(V *v, const Node *n, void *obj)
@@ -127,12 +99,16 @@ static void parse_image(V *v, const Node *n, void *obj)
             return;
         }
     /* An absolute rootfs directory is the administrator's to name; anything else is looked up. */
-    if (!manifest_image_is_valid(c->image))
-        validate_error(v, n,
-                       "'%s' is not a valid image: give an absolute rootfs directory or an "
-                       "image-store name NAME[:TAG] ('/'-separated components of a-z 0-9 . _ -, "
-                       "none empty or starting with '.'; no '..')",
-                       c->image);
+    if (c->image[0] != '/') {
+        ImageReference r;
+        PdError e = {0};
+
+        if (image_reference_parse(c->image, &r, &e) < 0)
+            validate_error(v, n,
+                           "InvalidImageName: %s (give an absolute rootfs directory or a "
+                           "reference [HOST[:PORT]/]PATH[:TAG][@sha256:DIGEST])",
+                           e.message);
+    }
 }
 
 static void parse_command(V *v, const Node *n, void *obj)

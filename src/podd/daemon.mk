@@ -7,6 +7,7 @@ libpodcore_la_SOURCES += \
 	src/podd/manager-pod.c \
 	src/podd/manager-apply.c \
 	src/podd/manager-image.c \
+	src/podd/manager-incoming.c \
 	src/podd/manager-logs.c
 
 bin_PROGRAMS += podd

@@ -4,6 +4,7 @@
 /* Shared between manager.c (records, watcher, state, API views) and manager-pod.c (lifecycle). */
 
 #include "graph/graph.h"
+#include "image/image.h"
 #include "manager.h"
 #include "manifest/manifest.h"
 #include "reconcile/reconcile.h"
@@ -52,6 +53,9 @@ typedef struct Ctr {
     CtrLife life;
     char message[512]; /* the waiting message shown beside life.reason */
     char started_at[40];
+    /* What its last start resolved spec->image to: status' image and imageID ("" before). */
+    char image[IMAGE_NAME_SIZE];
+    char image_id[2 * IMAGE_REFERENCE_NAME_MAX + 2 + IMAGE_DIGEST_SIZE];
     bool has_last;
     ExitRecord last; /* the previous termination (Kubernetes' lastState) */
     bool has_term;
@@ -112,6 +116,8 @@ typedef struct RuntimeBackend {
     void *ctx;
 } RuntimeBackend;
 
+typedef struct Incoming Incoming;
+
 struct Manager {
     Loop *loop;
     ManagerConfig cfg;
@@ -134,6 +140,7 @@ struct Manager {
     uint64_t event_seq;       /* of the last event */
     LoopSource *events_timer; /* writes the ring to the state directory, for a burst at once */
     bool events_dirty;        /* the ring changed since it was written */
+    Incoming *incoming;       /* the drop-in directory of image archives (manager-incoming.c) */
 };
 
 /* manager.c */
@@ -143,6 +150,9 @@ PodRec *manager_find_pod(const Manager *m, const char *name);
 void manager_mark_dirty(PodRec *pr);
 void manager_event(Manager *m, const PodRec *pr, const char *container, const char *type,
                    const char *reason, const char *fmt, ...) _printf_(6, 7);
+/* An event about a file and no pod (an image archive of the drop-in directory). Does not log. */
+void manager_file_event(Manager *m, const char *file, const char *type, const char *reason,
+                        const char *fmt, ...) _printf_(5, 6);
 /*
  * Writes pr's state file when save_due says it changed; a failed write is
  * logged and tried again after a back-off (pod_reconcile() arms the timer

@@ -231,26 +231,12 @@ int pod_rec_load_spec(PodRec *pr, PdError *reterr)
 
 /* ---- images ------------------------------------------------------------------------ */
 
-/* image: an absolute rootfs path, or NAME[:TAG] in <state>/images/NAME/TAG. Caller frees. */
-static char *image_dir_for(const Manager *m, const char *image)
+/* Whether the container's image is in the store (see image_store_resolve()). */
+static bool image_present(const Manager *m, const char *image)
 {
-    struct stat st;
-    ImageRef ref;
-    char *dir;
+    _cleanup_(image_resolved_done) ImageResolved res = {};
 
-    if (image[0] == '/')
-        dir = strdup(image);
-    else if (image_ref_parse(image, &ref) < 0)
-        return NULL;
-    else
-        dir = image_path(m->images_dir, &ref);
-    if (!dir)
-        return NULL;
-    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        free(dir);
-        return NULL;
-    }
-    return dir;
+    return image && image_store_resolve(m->images_dir, image, &res, NULL) >= 0;
 }
 
 /* ---- carrying out the actions ---------------------------------------------------------------- */
@@ -410,7 +396,8 @@ static void ctr_do_start(Ctr *c)
     PodRec *pr = c->pod;
     Manager *m = pr->m;
     const RuntimeBackend *rt = pod_rt(pr);
-    _cleanup_free_ char *image_dir = NULL;
+    _cleanup_(image_resolved_done) ImageResolved img = {};
+    RuntimeImage rimg = {};
     PdError e = {0};
     char version[CONTENT_HASH_MAX];
     uint64_t log_start;
@@ -423,8 +410,8 @@ static void ctr_do_start(Ctr *c)
         c->has_last = true;
         c->has_term = false;
     }
-    image_dir = c->spec && pr->pod ? image_dir_for(m, c->spec->image) : NULL;
-    if (!image_dir) {
+    if (!c->spec || !pr->pod ||
+        image_store_resolve(m->images_dir, c->spec->image, &img, NULL) < 0) {
         char msg[sizeof(c->term.message)];
 
         /* Gone between the look and the start: a start error, as the monitor records one. */
@@ -436,9 +423,27 @@ static void ctr_do_start(Ctr *c)
     c->grace_seconds = pr->pod->termination_grace_period_seconds;
     /* Before the monitor can write: the run's first line goes after this position. */
     log_start = ctr_log_position(c);
+    rimg.layers = img.layers;
+    (void)snprintf(c->image, sizeof(c->image), "%s", img.name);
+    c->image_id[0] = 0;
+    if (img.digest[0]) {
+        ImageReference ref;
+
+        /* The kubelet's form: the repository pinned to the manifest digest. */
+        if (image_reference_parse(img.name, &ref, NULL) >= 0)
+            (void)snprintf(c->image_id, sizeof(c->image_id), "%s/%s@%s", ref.domain, ref.path,
+                           img.digest);
+    }
+    if (img.config)
+        rimg = (RuntimeImage){.layers = img.layers,
+                              .entrypoint = img.config->entrypoint,
+                              .cmd = img.config->cmd,
+                              .env = img.config->env,
+                              .working_dir = img.config->working_dir,
+                              .user = img.config->user};
     /* In the container's own records, written before it starts: they cannot fall behind it. */
     ctr_version(pr, c->spec_json, version);
-    r = rt->ops->container_start_begin(rt->ctx, pr->pod, c->spec, image_dir, version, &starter, &e);
+    r = rt->ops->container_start_begin(rt->ctx, pr->pod, c->spec, &rimg, version, &starter, &e);
     if (r == -EBUSY) {
         /* A monitor of a killed daemon came between our look and our start. */
         ctr_feed(c, CTR_EV_START_BUSY);
@@ -730,9 +735,8 @@ static void ctr_feed_ev(Ctr *c, const CtrEvent *ev)
     if (act & CTR_ACT_REMOVE)
         ctr_do_remove(c);
     if (act & CTR_ACT_FIND_IMAGE) {
-        _cleanup_free_ char *dir = c->spec ? image_dir_for(m, c->spec->image) : NULL;
-
-        ctr_feed(c, dir ? CTR_EV_IMAGE_PRESENT : CTR_EV_IMAGE_ABSENT);
+        ctr_feed(c, c->spec && image_present(m, c->spec->image) ? CTR_EV_IMAGE_PRESENT
+                                                                : CTR_EV_IMAGE_ABSENT);
     }
     if (act & CTR_ACT_START)
         ctr_do_start(c);

@@ -191,6 +191,18 @@ void manager_event(Manager *m, const PodRec *pr, const char *container, const ch
     event_add(m, pr->name, container, NULL, type, reason, msg);
 }
 
+void manager_file_event(Manager *m, const char *file, const char *type, const char *reason,
+                        const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    event_add(m, NULL, NULL, file, type, reason, msg);
+}
+
 /* ---- persistence ------------------------------------------------------------------ */
 
 static json_t *exit_record_to_json(const ExitRecord *e)
@@ -1038,6 +1050,7 @@ Manager *manager_free(Manager *m)
 {
     if (!m)
         return NULL;
+    manager_incoming_free(m);
     /* What happened last (the pods' stops on the way out) is kept too. */
     if (m->store)
         manager_save_events(m);
@@ -1212,8 +1225,11 @@ static json_t *ctr_status_json(const Ctr *c)
 {
     bool running = ctr_state_shows_running(c->life.state);
     json_t *o =
-        json_pack("{s:s,s:s,s:b,s:i,s:b,s:o}", "name", c->name, "image",
-                  c->spec ? c->spec->image : "", "ready", running, "restartCount",
+        json_pack("{s:s,s:s,s:s,s:b,s:i,s:b,s:o}", "name", c->name, "image",
+                  c->image[0] ? c->image
+                  : c->spec   ? c->spec->image
+                              : "",
+                  "imageID", c->image_id, "ready", running, "restartCount",
                   (int)c->life.restart_count, "started", running, "state", ctr_state_json(c));
     const ExitRecord *last = ctr_restart_pending(c) ? &c->term : c->has_last ? &c->last : NULL;
 

@@ -257,7 +257,7 @@ static int fake_pod_destroy(void *userdata, const Pod *pod, PdError *reterr)
 }
 
 static int fake_start_begin(void *userdata, const Pod *pod, const Container *ct,
-                            const char *image_dir, const char *version, int *ret_starter_pidfd,
+                            const RuntimeImage *image, const char *version, int *ret_starter_pidfd,
                             PdError *reterr)
 {
     FakeCtx *ctx = userdata;
@@ -265,7 +265,7 @@ static int fake_start_begin(void *userdata, const Pod *pod, const Container *ct,
     FakeCtr *c;
     int r, fd;
 
-    (void)image_dir;
+    (void)image;
     if (!id)
         return -ENOMEM;
     fake_record(ctx, "container_start_begin %s", id);

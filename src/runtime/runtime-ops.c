@@ -165,7 +165,7 @@ static int run_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd, int
 }
 
 static int native_container_start_begin(void *userdata, const Pod *pod, const Container *ct,
-                                        const char *image_dir, const char *version,
+                                        const RuntimeImage *image, const char *version,
                                         int *ret_starter_pidfd, PdError *reterr)
 {
     NativeCtx *ctx = userdata;
@@ -175,7 +175,7 @@ static int native_container_start_begin(void *userdata, const Pod *pod, const Co
     pid_t pid;
     int r, fd;
 
-    r = container_config_new_from_pod(pod, ct, ctx->run_dir, ctx->log_dir, image_dir,
+    r = container_config_new_from_pod(pod, ct, ctx->run_dir, ctx->log_dir, image,
                                       ctx->cgroup_parent, &c, reterr);
     if (r < 0)
         return r;
@@ -465,7 +465,7 @@ const RuntimeMonitorOps *runtime_monitor_find(const char *name)
 }
 
 int runtime_container_start(const RuntimeOps *ops, void *ctx, const Pod *pod, const Container *c,
-                            const char *image_dir, int *ret_pidfd, PdError *reterr)
+                            const RuntimeImage *image, int *ret_pidfd, PdError *reterr)
 {
     _cleanup_free_ char *id = runtime_container_id(pod, c);
     _cleanup_close_ int starter = -1;
@@ -474,7 +474,7 @@ int runtime_container_start(const RuntimeOps *ops, void *ctx, const Pod *pod, co
 
     if (!id)
         return -ENOMEM;
-    r = ops->container_start_begin(ctx, pod, c, image_dir, NULL, &starter, reterr);
+    r = ops->container_start_begin(ctx, pod, c, image, NULL, &starter, reterr);
     if (r < 0)
         return r;
     p = (struct pollfd){.fd = starter, .events = POLLIN};

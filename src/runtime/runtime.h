@@ -61,15 +61,15 @@ typedef struct NamespaceSpec {
 } NamespaceSpec;
 
 typedef struct ContainerConfig {
-    char *runtime;   /* the backend whose monitor half runs it; set by that backend */
-    char *id;        /* unique on the host: "<namespace>_<pod>_<container>" */
-    char *pod;       /* pod name, for messages */
-    char *name;      /* container name */
-    char *image;     /* as written in the manifest, for messages */
-    char *image_dir; /* the image's rootfs directory (overlay lower layer) */
-    char *run_dir;   /* the container's own directory: rootfs mount point, upper, work */
-    char **args;     /* command + args, never empty */
-    char **env;      /* "NAME=value" */
+    char *runtime;       /* the backend whose monitor half runs it; set by that backend */
+    char *id;            /* unique on the host: "<namespace>_<pod>_<container>" */
+    char *pod;           /* pod name, for messages */
+    char *name;          /* container name */
+    char *image;         /* as written in the manifest, for messages */
+    char **image_layers; /* the image's rootfs directories, lowest first (overlay lower layers) */
+    char *run_dir;       /* the container's own directory: rootfs mount point, upper, work */
+    char **args;         /* command + args, never empty */
+    char **env;          /* "NAME=value" */
     char *working_dir;
     char *hostname;       /* NULL: leave the UTS namespace as it is */
     char *user;           /* "uid", "name", "uid:gid" or "name:group"; NULL: root */
@@ -152,14 +152,33 @@ int runtime_pod_logs_remove(const char *log_dir, const char *namespace, const ch
 char *runtime_container_id(const Pod *pod, const Container *c);
 
 /*
+ * A container's resolved image: its root filesystem, one directory per
+ * layer (lowest first; a plain root filesystem directory is one layer), and
+ * the configuration the image gives (NULL where it gives none). Borrowed.
+ */
+typedef struct RuntimeImage {
+    char *const *layers;
+    char *const *entrypoint, *const *cmd, *const *env;
+    const char *working_dir, *user;
+} RuntimeImage;
+
+/* A RuntimeImage of one plain root filesystem directory, without configuration. */
+#define RUNTIME_IMAGE_DIR(dir) (&(RuntimeImage){.layers = (char *const[]){(char *)(dir), NULL}})
+
+/*
  * Translates one container of a pod into a ContainerConfig: the container's
  * files go to <run_dir>/containers/<id>/, the log to <log_dir>/<pod>/<name>.log,
- * the namespaces are the pod's pins under runtime_pod_dir(). image_dir is the
- * resolved rootfs directory of c->image; the cgroup is <cgroup_parent>/<id>
- * (cgroup_resolve_parent()). Borrowed arguments; caller owns *ret.
+ * the namespaces are the pod's pins under runtime_pod_dir(). image is the
+ * resolved image of c->image, applied as the kubelet does: command replaces
+ * the image's Entrypoint (and drops its Cmd), args alone replace its Cmd;
+ * the image's Env comes first and the container's env overrides it; the
+ * image's WorkingDir and User apply unless workingDir or runAsUser (or
+ * runAsGroup, for the group) say otherwise. The cgroup is
+ * <cgroup_parent>/<id> (cgroup_resolve_parent()). Borrowed arguments;
+ * caller owns *ret.
  */
 int container_config_new_from_pod(const Pod *pod, const Container *c, const char *run_dir,
-                                  const char *log_dir, const char *image_dir,
+                                  const char *log_dir, const RuntimeImage *image,
                                   const char *cgroup_parent, ContainerConfig **ret,
                                   PdError *reterr);
 
@@ -449,8 +468,8 @@ typedef struct RuntimeOps {
      * Never reap the processes behind the returned fds yourself.
      */
     int (*container_start_begin)(void *ctx, const Pod *pod, const Container *c,
-                                 const char *image_dir, const char *version, int *ret_starter_pidfd,
-                                 PdError *reterr);
+                                 const RuntimeImage *image, const char *version,
+                                 int *ret_starter_pidfd, PdError *reterr);
     int (*container_start_finish)(void *ctx, const char *id, int starter_pidfd, int *ret_pidfd,
                                   PdError *reterr);
     /* The container's processes get sig; -ESRCH when it does not run. */
@@ -475,7 +494,7 @@ extern const RuntimeOps runtime_native_ops;
  * callers that may block.
  */
 int runtime_container_start(const RuntimeOps *ops, void *ctx, const Pod *pod, const Container *c,
-                            const char *image_dir, int *ret_pidfd, PdError *reterr);
+                            const RuntimeImage *image, int *ret_pidfd, PdError *reterr);
 
 /* The backend called name ("native") that users may choose; NULL when there is none. */
 const RuntimeOps *runtime_find(const char *name);

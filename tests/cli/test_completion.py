@@ -68,8 +68,9 @@ def test_subcommands():
     assert complete("describe", "") == ["pod"]
     assert complete("delete", "") == ["pod"]
     assert complete("restart", "") == ["pod"]
-    assert complete("image", "") == ["import", "ls", "rm"]
-    assert complete("image", "i") == ["import"]
+    assert complete("image", "") == ["import", "inspect", "load", "ls", "prune", "rm"]
+    assert complete("image", "i") == ["import", "inspect"]
+    assert complete("image", "load", "-") == ["--help", "--input", "-i"]
 
 
 @pytest.mark.parametrize("words, expected", [
