@@ -256,7 +256,7 @@ START_TEST(test_starts_in_parallel)
     /* Every begin returns before any container runs: the monitors work side by side. */
     for (size_t i = 0; i < ELEMENTSOF(cs); i++)
         ck_assert_int_eq(ops->container_start_begin(ctx, &pod, &cs[i], RUNTIME_IMAGE_DIR(root),
-                                                    &starters[i], &e),
+                                                    NULL, &starters[i], &e),
                          0);
     for (size_t i = 0; i < ELEMENTSOF(cs); i++) {
         _cleanup_free_ char *id = runtime_container_id(&pod, &cs[i]);
