@@ -5,6 +5,7 @@ libpodcore_la_SOURCES += \
 	src/podd/manager-internal.h \
 	src/podd/manager.c \
 	src/podd/manager-pod.c \
+	src/podd/manager-probe.c \
 	src/podd/manager-apply.c \
 	src/podd/manager-image.c \
 	src/podd/manager-logs.c

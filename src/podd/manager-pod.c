@@ -101,6 +101,7 @@ void ctr_free_fields(Ctr *c)
     free(c->spec_json);
     c->monitor = loop_source_unref(c->monitor);
     c->starter = loop_source_unref(c->starter);
+    ctr_probes_free(c);
 }
 
 /* c moved in memory: its sources call back with the new address. */
@@ -110,6 +111,7 @@ static void ctr_moved(Ctr *c)
         (void)loop_source_set_userdata(c->monitor, c);
     if (c->starter)
         (void)loop_source_set_userdata(c->starter, c);
+    ctr_probes_moved(c);
 }
 
 static void ctr_feed(Ctr *c, CtrEventType type);
@@ -168,6 +170,7 @@ int pod_rec_apply_plan(PodRec *pr, Plan *plan, PdError *reterr)
             old->spec_json = NULL;
             old->monitor = NULL;
             old->starter = NULL;
+            old->probes = NULL;
             ctr_moved(c);
             replace[n] = e->action == PLAN_ACTION_REPLACE;
             free(c->spec_json);
@@ -620,12 +623,21 @@ static void ctr_emit(Ctr *c, CtrEventType ev)
                           c->spec ? c->spec->image : "");
         break;
     case CTR_STATE_STOPPING:
-        manager_event(m, pr, c->name, "Normal", "Killing", "stopping: SIGTERM, SIGKILL after %llds",
-                      (long long)c->grace_seconds);
+        if (c->kill_text)
+            manager_event(m, pr, c->name, "Normal", "Killing",
+                          "Container %s %s: SIGTERM, SIGKILL after %llds", c->name, c->kill_text,
+                          (long long)c->kill_grace_seconds);
+        else
+            manager_event(m, pr, c->name, "Normal", "Killing",
+                          "stopping: SIGTERM, SIGKILL after %llds", (long long)c->grace_seconds);
         break;
     case CTR_STATE_KILLING:
-        manager_event(m, pr, c->name, "Warning", "Killing",
-                      "did not stop within its grace period: SIGKILL");
+        if (ev == CTR_EV_UNHEALTHY && c->kill_text)
+            manager_event(m, pr, c->name, "Normal", "Killing", "Container %s %s: SIGKILL", c->name,
+                          c->kill_text);
+        else
+            manager_event(m, pr, c->name, "Warning", "Killing",
+                          "did not stop within its grace period: SIGKILL");
         break;
     case CTR_STATE_REMOVING:
         manager_event(m, pr, c->name, c->term.exit_code == 0 ? "Normal" : "Warning", "Exited",
@@ -713,6 +725,8 @@ static void ctr_feed_ev(Ctr *c, const CtrEvent *ev)
     }
     if (act & CTR_ACT_EVENT)
         ctr_emit(c, ev->type);
+    /* The reason of a probe's kill is told once. */
+    c->kill_text = NULL;
     if (act & CTR_ACT_RECORD_ONCE)
         (void)ctr_record_once(c);
     /*
@@ -737,6 +751,16 @@ static void ctr_feed_ev(Ctr *c, const CtrEvent *ev)
     if (act & CTR_ACT_START)
         ctr_do_start(c);
     /* CTR_ACT_FORGET: pod_forget_removed() drops the record once the pass is done with it. */
+    /* Probes run while it runs, and not while it stops. */
+    if (c->life.state == CTR_STATE_RUNNING && before != CTR_STATE_RUNNING)
+        ctr_probes_start(c, ev->type == CTR_EV_ADOPTED);
+    else if (before == CTR_STATE_RUNNING && c->life.state != CTR_STATE_RUNNING)
+        ctr_probes_stop(c);
+}
+
+void ctr_feed_probe(Ctr *c, const CtrEvent *ev)
+{
+    ctr_feed_ev(c, ev);
 }
 
 void ctr_restore_run(Ctr *c, uint64_t started_mono)
@@ -1156,6 +1180,8 @@ static PodPhase pod_update_phase(PodRec *pr)
 {
     _cleanup_free_ const CtrLife **lives = calloc(pr->n_ctrs + 1, sizeof(CtrLife *));
     ExitPolicy policy = pr->pod ? pr->pod->exit_policy : EXIT_POLICY_STOP;
+    bool now_cond[_POD_COND_MAX];
+    PodConditions pc;
     PodPhase phase;
 
     if (!lives)
@@ -1168,6 +1194,16 @@ static PodPhase pod_update_phase(PodRec *pr)
         pr->phase = phase;
         pr->save_due = true;
     }
+    pc = pod_compute_conditions(lives, pr->n_ctrs, pr->terminating);
+    now_cond[POD_COND_SCHEDULED] = pc.scheduled;
+    now_cond[POD_COND_INITIALIZED] = pc.initialized;
+    now_cond[POD_COND_CONTAINERS_READY] = pc.containers_ready;
+    now_cond[POD_COND_READY] = pc.ready;
+    for (size_t k = 0; k < _POD_COND_MAX; k++)
+        if (now_cond[k] != pr->cond[k]) {
+            pr->cond[k] = now_cond[k];
+            rfc3339_seconds(0, pr->cond_time[k]);
+        }
     return pod_compute_outcome(lives, pr->n_ctrs);
 }
 
