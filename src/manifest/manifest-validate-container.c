@@ -740,18 +740,36 @@ static void parse_handler_exec(V *v, const Node *n, void *obj)
     parse_exec_action(v, n, &((LifecycleHandler *)obj)->exec_command);
 }
 
+static const Field sleep_fields[] = {
+    F_INT("seconds", LifecycleHandler, sleep_seconds, 0, INT32_MAX),
+    F_END,
+};
+
+static void parse_handler_sleep(V *v, const Node *n, void *obj)
+{
+    LifecycleHandler *h = obj;
+
+    h->has_sleep = true;
+    if (validate_object(v, n, sleep_fields, h))
+        validate_require(v, n, "seconds");
+}
+
 static const Field handler_fields[] = {
     F_PARSE("exec", parse_handler_exec),
-    F_UNSUPPORTED("httpGet", "lifecycle hooks run exec commands only"),
-    F_UNSUPPORTED("tcpSocket", "lifecycle hooks run exec commands only"),
-    F_UNSUPPORTED("sleep", "use exec with sleep"),
+    F_PARSE("sleep", parse_handler_sleep),
+    F_UNSUPPORTED("httpGet", "lifecycle hooks run exec commands or sleep"),
+    F_UNSUPPORTED("tcpSocket", "lifecycle hooks run exec commands or sleep"),
     F_END,
 };
 
 static void parse_handler(V *v, const Node *n, void *obj)
 {
-    if (validate_object(v, n, handler_fields, obj) && !node_get(n, "exec") && n->n_pairs == 0)
-        validate_error(v, n, "needs a handler: exec");
+    if (!validate_object(v, n, handler_fields, obj))
+        return;
+    if (node_get(n, "exec") && node_get(n, "sleep"))
+        validate_error(v, n, "has more than one handler: give exactly one of exec, sleep");
+    else if (!node_get(n, "exec") && !node_get(n, "sleep") && n->n_pairs == 0)
+        validate_error(v, n, "needs a handler: exec or sleep");
 }
 
 static void parse_post_start(V *v, const Node *n, void *obj)

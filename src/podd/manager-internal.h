@@ -71,6 +71,8 @@ typedef struct Ctr {
     /* The counts a previous podd saved, for the adoption of its run. */
     bool has_saved_probes;
     ProbeCounts saved_probes;
+    /* Its preStop hook, kept from the version that runs (the spec may be gone when it stops). */
+    LifecycleHandler pre_stop;
     /* Why the stop under way was made, for its Killing event (a failed probe); NULL: asked. */
     const char *kill_text;
     int64_t kill_grace_seconds;
@@ -249,6 +251,15 @@ void ctr_feed_probe(Ctr *c, const CtrEvent *ev);
 void ctr_probes_start(Ctr *c, bool adopted);
 /* c's run stops or ended: no probe runs anymore; runs in flight are cancelled. */
 void ctr_probes_stop(Ctr *c);
+/*
+ * Runs c's postStart hook (from c->spec) or preStop hook (c->pre_stop):
+ * exec inside the container, or sleep. Feeds HOOK_DONE when it returned
+ * (postStart: successfully), HOOK_FAILED when postStart failed, with the
+ * events FailedPostStartHook and FailedPreStopHook.
+ */
+void ctr_hook_start(Ctr *c, bool pre_stop);
+/* Cancels a hook in flight (c's state moved on). */
+void ctr_hook_cancel(Ctr *c);
 /* c moved in memory. */
 void ctr_probes_moved(Ctr *c);
 /* Frees c's probe runs (with ctr_free_fields()). */

@@ -44,6 +44,9 @@ typedef struct ProbeFlight {
     size_t len;
 } ProbeFlight;
 
+/* The slot of the hook in flight, beside the probes'. */
+#define HOOK_SLOT _PROBE_KIND_MAX
+
 struct CtrProbeRuns {
     Ctr *c;
     CtrProbes book;
@@ -51,7 +54,9 @@ struct CtrProbeRuns {
     LoopSource *timer;
     int netns_fd; /* -1: podd's own (hostNetwork); -2: none could be opened */
     char netns_error[96];
-    ProbeFlight flight[_PROBE_KIND_MAX];
+    ProbeFlight flight[_PROBE_KIND_MAX + 1]; /* by kind, then the hook */
+    bool hook_pre_stop;                      /* the hook in flight is preStop (else postStart) */
+    bool hook_sleeping;                      /* ... is a sleep, over at flight[HOOK_SLOT].kill_at */
 };
 
 static void flight_end(ProbeFlight *f)
@@ -93,6 +98,7 @@ void ctr_probes_free(Ctr *c)
     if (!ps)
         return;
     runs_cancel_all(ps);
+    flight_end(&ps->flight[HOOK_SLOT]);
     ps->timer = loop_source_unref(ps->timer);
     if (ps->netns_fd >= 0)
         close(ps->netns_fd);
@@ -110,7 +116,7 @@ static void runs_arm(CtrProbeRuns *ps)
 {
     uint64_t next = ps->active ? reconcile_probes_next_due(&ps->book, NULL) : UINT64_MAX;
 
-    for (ProbeKind k = 0; k < _PROBE_KIND_MAX; k++)
+    for (size_t k = 0; k <= HOOK_SLOT; k++)
         if (ps->flight[k].kill_at && ps->flight[k].kill_at < next)
             next = ps->flight[k].kill_at;
     (void)loop_timer_set(ps->timer, next == UINT64_MAX ? LOOP_TIME_INFINITY : next);
@@ -225,17 +231,47 @@ static int on_exec_output(LoopSource *s, int fd, uint32_t revents, void *userdat
 /* The excerpt of an exec run's output: its text, or how it ended when it said nothing. */
 static void exec_excerpt(ProbeFlight *f, int status, char *buf, size_t size)
 {
-    size_t start = 0;
+    size_t start = 0, end = f->len;
 
-    f->buf[f->len] = 0;
-    while (start < f->len && (f->buf[start] == '\n' || f->buf[start] == ' '))
+    /* One line of printable text, trimmed. */
+    for (size_t i = 0; i < f->len; i++)
+        if ((unsigned char)f->buf[i] < 0x20 || f->buf[i] == 0x7f)
+            f->buf[i] = ' ';
+    while (end > 0 && f->buf[end - 1] == ' ')
+        end--;
+    f->buf[end] = 0;
+    while (start < end && f->buf[start] == ' ')
         start++;
-    if (start < f->len)
+    if (start < end)
         (void)snprintf(buf, size, "%s", f->buf + start);
     else if (WIFSIGNALED(status))
         (void)snprintf(buf, size, "killed by signal %d", WTERMSIG(status));
     else
         (void)snprintf(buf, size, "exit code %d", WEXITSTATUS(status));
+}
+
+/* A hook returned: its events, then the lifecycle's input. */
+static void hook_result(CtrProbeRuns *ps, bool ok, const char *excerpt)
+{
+    Ctr *c = ps->c;
+    PodRec *pr = c->pod;
+
+    ps->hook_sleeping = false;
+    if (ps->hook_pre_stop) {
+        if (!ok)
+            manager_event(pr->m, pr, c->name, "Warning", "FailedPreStopHook",
+                          "preStop hook failed: %s", excerpt);
+        ctr_feed_probe(c, &(CtrEvent){.type = CTR_EV_HOOK_DONE});
+    } else if (ok)
+        ctr_feed_probe(c, &(CtrEvent){.type = CTR_EV_HOOK_DONE});
+    else {
+        manager_event(pr->m, pr, c->name, "Warning", "FailedPostStartHook",
+                      "postStart hook failed: %s", excerpt);
+        c->kill_text = "failed its postStart hook, will be restarted";
+        c->kill_grace_seconds = c->grace_seconds;
+        ctr_feed_probe(c, &(CtrEvent){.type = CTR_EV_HOOK_FAILED});
+    }
+    manager_mark_dirty(pr);
 }
 
 static int on_exec_exit(LoopSource *s, int pidfd, pid_t pid, void *userdata)
@@ -267,11 +303,14 @@ static int on_exec_exit(LoopSource *s, int pidfd, pid_t pid, void *userdata)
         exec_excerpt(f, status, excerpt, sizeof(excerpt));
     }
     flight_end(f);
-    runs_result(ps, f->kind, result, excerpt);
+    if (f == &ps->flight[HOOK_SLOT])
+        hook_result(ps, result == PROBE_RESULT_SUCCESS, excerpt);
+    else
+        runs_result(ps, f->kind, result, excerpt);
     return 0;
 }
 
-static int exec_launch(ProbeFlight *f, const Probe *spec, uint64_t timeout, PdError *e)
+static int exec_launch(ProbeFlight *f, char **argv, uint64_t timeout, PdError *e)
 {
     CtrProbeRuns *ps = f->owner;
     const RuntimeBackend *rt = pod_rt(ps->c->pod);
@@ -283,8 +322,7 @@ static int exec_launch(ProbeFlight *f, const Probe *spec, uint64_t timeout, PdEr
     f->buf = malloc(PROBE_EXEC_OUTPUT_MAX + 1);
     if (!f->buf)
         return pd_error_set(e, -ENOMEM, "out of memory");
-    r = rt->ops->container_exec_begin(rt->ctx, ps->c->id, spec->exec_command, timeout, &pidfd,
-                                      &f->out_fd, e);
+    r = rt->ops->container_exec_begin(rt->ctx, ps->c->id, argv, timeout, &pidfd, &f->out_fd, e);
     if (r < 0)
         return r;
     r = loop_add_child_pidfd(loop, &f->child, pidfd, 0, on_exec_exit, f);
@@ -302,7 +340,8 @@ static int exec_launch(ProbeFlight *f, const Probe *spec, uint64_t timeout, PdEr
         close(f->out_fd);
         f->out_fd = -1;
     }
-    f->kill_at = now_monotonic_usec() + timeout + PROBE_EXEC_GRACE_USEC;
+    /* Hooks have no timeout of their own: the grace period (preStop) or nothing bounds them. */
+    f->kill_at = timeout ? now_monotonic_usec() + timeout + PROBE_EXEC_GRACE_USEC : 0;
     return 0;
 }
 
@@ -343,8 +382,9 @@ static void runs_launch_due(CtrProbeRuns *ps, uint64_t now)
         if (!spec || reconcile_probe_due(&ps->book, k) > now ||
             reconcile_probe_begin(&ps->book, k, now) < 0)
             continue;
-        r = spec->action == PROBE_ACTION_EXEC ? exec_launch(f, spec, ps->book.track[k].timeout, &e)
-                                              : net_launch(f, spec, ps->book.track[k].timeout, &e);
+        r = spec->action == PROBE_ACTION_EXEC
+                ? exec_launch(f, spec->exec_command, ps->book.track[k].timeout, &e)
+                : net_launch(f, spec, ps->book.track[k].timeout, &e);
         if (r < 0) {
             flight_end(f);
             runs_result(ps, k, PROBE_RESULT_FAILURE, e.message);
@@ -357,6 +397,11 @@ static int on_probe_timer(LoopSource *s, uint64_t deadline, void *userdata)
     CtrProbeRuns *ps = userdata;
     uint64_t now = now_monotonic_usec();
 
+    /* A sleep hook is over. */
+    if (ps->hook_sleeping && now >= ps->flight[HOOK_SLOT].kill_at) {
+        flight_end(&ps->flight[HOOK_SLOT]);
+        hook_result(ps, true, "");
+    }
     /* A podd-monitor exec that outlived its own timeout: killed, and the run timed out. */
     for (ProbeKind k = 0; k < _PROBE_KIND_MAX; k++) {
         ProbeFlight *f = &ps->flight[k];
@@ -411,34 +456,77 @@ static bool spec_has_net_probe(const Container *spec)
     return false;
 }
 
-void ctr_probes_start(Ctr *c, bool adopted)
+/* c's runs, made on first use; NULL (logged) when they cannot be. */
+static CtrProbeRuns *runs_get(Ctr *c)
 {
     CtrProbeRuns *ps = c->probes;
+
+    if (ps)
+        return ps;
+    ps = calloc(1, sizeof(*ps));
+    if (!ps) {
+        log_error("pod=%s/%s container=%s: out of memory for its probes; continuing",
+                  c->pod->namespace, c->pod->name, c->name);
+        return NULL;
+    }
+    ps->c = c;
+    ps->netns_fd = -1;
+    for (size_t k = 0; k <= HOOK_SLOT; k++)
+        ps->flight[k] = (ProbeFlight){.owner = ps, .kind = (ProbeKind)k, .out_fd = -1};
+    if (loop_add_timer(c->pod->m->loop, &ps->timer, LOOP_TIME_INFINITY, on_probe_timer, ps) < 0) {
+        free(ps);
+        log_error("pod=%s/%s container=%s: cannot arm its probes' timer; continuing",
+                  c->pod->namespace, c->pod->name, c->name);
+        return NULL;
+    }
+    c->probes = ps;
+    return ps;
+}
+
+void ctr_hook_start(Ctr *c, bool pre_stop)
+{
+    CtrProbeRuns *ps = runs_get(c);
+    const LifecycleHandler *h = pre_stop ? &c->pre_stop : c->spec ? &c->spec->post_start : NULL;
+    ProbeFlight *f;
+    PdError e = {0};
+
+    if (!ps || !h) {
+        /* Nothing can run it: it counts as returned, so that the stop or start goes on. */
+        ctr_feed_probe(c, &(CtrEvent){.type = CTR_EV_HOOK_DONE});
+        return;
+    }
+    f = &ps->flight[HOOK_SLOT];
+    flight_end(f);
+    ps->hook_pre_stop = pre_stop;
+    ps->hook_sleeping = false;
+    if (!h->exec_command) {
+        ps->hook_sleeping = true;
+        f->kill_at = now_monotonic_usec() + (uint64_t)h->sleep_seconds * 1000000ull;
+        runs_arm(ps);
+        return;
+    }
+    if (exec_launch(f, h->exec_command, 0, &e) < 0) {
+        flight_end(f);
+        hook_result(ps, false, e.message);
+    }
+}
+
+void ctr_hook_cancel(Ctr *c)
+{
+    if (!c->probes)
+        return;
+    c->probes->hook_sleeping = false;
+    flight_end(&c->probes->flight[HOOK_SLOT]);
+    runs_arm(c->probes);
+}
+
+void ctr_probes_start(Ctr *c, bool adopted)
+{
+    CtrProbeRuns *ps;
     uint64_t now = now_monotonic_usec();
     unsigned fx;
 
-    if (!c->spec)
-        return;
-    if (!ps) {
-        ps = calloc(1, sizeof(*ps));
-        if (!ps) {
-            log_error("pod=%s/%s container=%s: out of memory for its probes; continuing",
-                      c->pod->namespace, c->pod->name, c->name);
-            return;
-        }
-        ps->netns_fd = -1;
-        for (ProbeKind k = 0; k < _PROBE_KIND_MAX; k++)
-            ps->flight[k] = (ProbeFlight){.owner = ps, .kind = k, .out_fd = -1};
-        if (loop_add_timer(c->pod->m->loop, &ps->timer, LOOP_TIME_INFINITY, on_probe_timer, ps) <
-            0) {
-            free(ps);
-            log_error("pod=%s/%s container=%s: cannot arm its probes' timer; continuing",
-                      c->pod->namespace, c->pod->name, c->name);
-            return;
-        }
-        c->probes = ps;
-    }
-    if (ps->active)
+    if (!c->spec || !(ps = runs_get(c)) || ps->active)
         return;
     ps->c = c;
     ps->active = true;

@@ -414,6 +414,13 @@ typedef enum CtrEventType {
     CTR_EV_READY,
     CTR_EV_UNREADY,
     CTR_EV_UNHEALTHY,
+    /*
+     * Hooks (CTR_ACT_POST_START, CTR_ACT_PRE_STOP): HOOK_DONE when the
+     * hook returned (postStart: successfully; preStop: either way, SIGTERM
+     * follows), HOOK_FAILED when postStart failed (a stop, as UNHEALTHY).
+     */
+    CTR_EV_HOOK_DONE,
+    CTR_EV_HOOK_FAILED,
     _CTR_EV_MAX,
     _CTR_EV_INVALID = -EINVAL,
 } CtrEventType;
@@ -453,6 +460,8 @@ typedef struct CtrPolicy {
     uint64_t remove_retry_usec; /* REMOVING tries again after this */
     uint64_t start_retry_usec;  /* STARTING, another monitor at it: looks again after this */
     bool init_once;             /* podd.io/init-once: record its success, never run it again */
+    bool post_start;            /* it has a postStart hook: run after each start */
+    bool pre_stop;              /* it has a preStop hook: run before SIGTERM, in the grace period */
 } CtrPolicy;
 
 /* The lifecycle record of one container. Plain data: copy it, compare it. */
@@ -469,7 +478,12 @@ typedef struct CtrLife {
     uint64_t started_mono;  /* when the current or last run began */
     bool startup_passed;    /* this run passed its startup probe (or has none): `started` */
     bool ready;             /* this run is ready (readiness probe, or started without one) */
-    CtrExit last_exit;      /* valid once a run ended */
+    /*
+     * A hook runs: postStart in RUNNING (it meets no dependency, probes
+     * wait), preStop in STOPPING (SIGTERM waits for it).
+     */
+    bool hook_running;
+    CtrExit last_exit; /* valid once a run ended */
 } CtrLife;
 
 /* What the manager must do after a step, in this order. */
@@ -484,6 +498,8 @@ typedef enum CtrAction {
     CTR_ACT_FORGET = 1u << 7,      /* gone from the manifest and stopped: drop the record */
     CTR_ACT_EVENT = 1u << 8,       /* tell the user: the new state's event (see the manager) */
     CTR_ACT_SAVE = 1u << 9,        /* the pod's state file changed */
+    CTR_ACT_POST_START = 1u << 10, /* run its postStart hook; feed HOOK_DONE or HOOK_FAILED */
+    CTR_ACT_PRE_STOP = 1u << 11,   /* run its preStop hook; feed HOOK_DONE when it returned */
 } CtrAction;
 
 /* The effective restart policy of a container of kind with its pod's and own policy. */

@@ -275,3 +275,117 @@ def test_adopted_containers_resume_their_probe_counts(daemon):
     assert daemon.ctr_pid(name, "app") == first, "the gap restarts nothing"
     wait_for("the kill at the fifth", lambda: messages(daemon, name, "Killing"), timeout=15)
     assert ctr_status(daemon, name, "ok")["restartCount"] == 0
+
+
+# Writes "up", then "term" on SIGTERM, to /out/trace: a hostPath the test reads, which outlives
+# the pod (its logs go with it). The preStop hooks below write "prestop" there too.
+TRAPS = ("trap 'echo term >> /out/trace; exit 0' TERM; echo up >> /out/trace; "
+         "while true; do sleep 0.1; done")
+WRITE_PRESTOP = ["sh", "-c", "echo prestop >> /out/trace"]
+
+
+def traced_pod(name, top, hook_yaml, grace=1):
+    """A pod whose app runs TRAPS with the hooks of hook_yaml; returns (yaml, trace path)."""
+    out = os.path.join(top, f"trace-{name}")
+    os.makedirs(out)
+    mount = "    volumeMounts:\n    - name: out\n      mountPath: /out\n"
+    volumes = f"  volumes:\n  - name: out\n    hostPath:\n      path: {out}\n"
+    text = pod(name, [("app", TRAPS, mount + hook_yaml)], extra_spec=volumes).replace(
+        "terminationGracePeriodSeconds: 1", f"terminationGracePeriodSeconds: {grace}")
+    return text, os.path.join(out, "trace")
+
+
+def trace(path):
+    try:
+        with open(path) as f:
+            return f.read().split()
+    except OSError:
+        return []
+
+
+def hooks(pre_stop=None, post_start=None):
+    text = "    lifecycle:\n"
+    for key, h in (("postStart", post_start), ("preStop", pre_stop)):
+        if h is None:
+            continue
+        if isinstance(h, int):
+            text += f"      {key}:\n        sleep:\n          seconds: {h}\n"
+        else:
+            text += f"      {key}:\n        exec:\n          command: {json.dumps(h)}\n"
+    return text
+
+
+def test_pre_stop_runs_before_sigterm_on_removal_and_delete(shared):
+    removed, deleted = unique("prestop"), unique("prestopdel")
+    text, removed_trace = traced_pod(removed, shared.top, hooks(pre_stop=WRITE_PRESTOP))
+    shared.write(f"{removed}.yaml", text)
+    text, deleted_trace = traced_pod(deleted, shared.top, hooks(pre_stop=WRITE_PRESTOP))
+    path = os.path.join(shared.top, f"{deleted}.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    r = podctl(shared, "apply", "-f", path)
+    assert r.returncode == 0, r.stderr
+    for t in (removed_trace, deleted_trace):
+        wait_for("the app up", lambda: trace(t) == ["up"])
+    os.unlink(os.path.join(shared.manifests, f"{removed}.yaml"))
+    assert podctl(shared, "delete", "pod", deleted).returncode == 0
+    for t in (removed_trace, deleted_trace):
+        wait_for("the stop", lambda: "term" in trace(t), timeout=15)
+        assert trace(t) == ["up", "prestop", "term"]
+
+
+def test_pre_stop_is_cut_at_the_grace_period(shared):
+    name = unique("prestopcut")
+    text, t = traced_pod(name, shared.top, hooks(pre_stop=["sleep", "300"]), grace=2)
+    shared.write(f"{name}.yaml", text)
+    pid = wait_for("the app", lambda: shared.ctr_pid(name, "app"))
+    wait_for("the app up", lambda: trace(t) == ["up"])
+    stopped = time.monotonic()
+    os.unlink(os.path.join(shared.manifests, f"{name}.yaml"))
+    wait_for("the kill at the grace period", lambda: not alive(pid), timeout=15)
+    # The hook never finishes: no SIGTERM came, SIGKILL at the grace period ended it all.
+    assert 1.9 <= time.monotonic() - stopped < 8
+    assert trace(t) == ["up"]
+
+
+def test_pre_stop_sleep_delays_sigterm(shared):
+    name = unique("prestopsleep")
+    text, t = traced_pod(name, shared.top, hooks(pre_stop=1), grace=5)
+    shared.write(f"{name}.yaml", text)
+    wait_for("the app up", lambda: trace(t) == ["up"])
+    stopped = time.monotonic()
+    os.unlink(os.path.join(shared.manifests, f"{name}.yaml"))
+    wait_for("the stop", lambda: "term" in trace(t), timeout=15)
+    assert time.monotonic() - stopped >= 0.9, "SIGTERM waited for the sleep"
+
+
+def test_post_start_holds_dependents_and_a_failed_one_kills(shared):
+    held, failed = unique("poststart"), unique("postfail")
+    shared.write(f"{held}.yaml", pod(
+        held, [("app", "exec sleep 3600", hooks(post_start=["sh", "-c", "sleep 2"])),
+               ("web", "exec sleep 3600", "")],
+        annotations={"podd.io/depends-on.web": "app"}))
+    wait_for("the app", lambda: shared.ctr_pid(held, "app"))
+    assert shared.ctr_pid(held, "web") is None, "web waits for app's postStart hook"
+    assert not (ctr_status(shared, held, "app") or {}).get("ready")
+    wait_for("web after the hook", lambda: shared.ctr_pid(held, "web"), timeout=15)
+    assert ctr_status(shared, held, "app")["ready"] is True
+    shared.write(f"{failed}.yaml", pod(failed, [(
+        "app", "exec sleep 3600", hooks(post_start=["sh", "-c", "echo no; exit 3"]))]))
+    wait_for("the failed hook", lambda: messages(shared, failed, "FailedPostStartHook"),
+             timeout=15)
+    assert messages(shared, failed, "FailedPostStartHook")[0] == "postStart hook failed: no"
+    wait_for("the kill and restart",
+             lambda: (ctr_status(shared, failed, "app") or {}).get("restartCount", 0) >= 1,
+             timeout=15)
+    assert "failed its postStart hook" in messages(shared, failed, "Killing")[0]
+
+
+def test_pre_stop_runs_when_podd_stops_with_on_exit_stop(daemon):
+    name = unique("prestopexit")
+    daemon.start()
+    text, t = traced_pod(name, daemon.top, hooks(pre_stop=WRITE_PRESTOP))
+    daemon.write(f"{name}.yaml", text)
+    wait_for("the app up", lambda: trace(t) == ["up"])
+    assert daemon.stop() == 0
+    assert trace(t) == ["up", "prestop", "term"]

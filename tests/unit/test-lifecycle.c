@@ -688,6 +688,55 @@ START_TEST(test_unhealthy_restarts_under_the_policy)
 }
 END_TEST
 
+/* postStart holds the run back; preStop comes before SIGTERM, inside the grace period. */
+START_TEST(test_hooks)
+{
+    CtrPolicy p = policy_always;
+    CtrLife l = ctr_life_new(CONTAINER_KIND_REGULAR);
+
+    p.post_start = p.pre_stop = true;
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_DEPS_MET}, &p, NOW);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_IMAGE_PRESENT}, &p, NOW);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_STARTED}, &p, NOW),
+                      CTR_ACT_EVENT | CTR_ACT_SAVE | CTR_ACT_POST_START);
+    ck_assert(l.hook_running);
+    ck_assert(!ctr_condition_met(&l, GRAPH_CONDITION_STARTED));
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_HOOK_DONE}, &p, NOW), CTR_ACT_SAVE);
+    ck_assert(ctr_condition_met(&l, GRAPH_CONDITION_STARTED));
+    /* A stop runs preStop first; SIGTERM once it returned. */
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_STOP}, &p, NOW),
+                      CTR_ACT_PRE_STOP | CTR_ACT_EVENT);
+    ck_assert_int_eq(l.state, CTR_STATE_STOPPING);
+    ck_assert_uint_eq(l.deadline, NOW + 30 * SEC);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_HOOK_DONE}, &p, NOW + SEC),
+                      CTR_ACT_SIGTERM);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_HOOK_DONE}, &p, NOW + SEC), 0);
+    /* A preStop that outlasts the grace period is cut: SIGKILL. */
+    l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    start(&l, &policy_always, NOW);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_DELETED}, &p, NOW),
+                      CTR_ACT_PRE_STOP | CTR_ACT_EVENT);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_GRACE_EXPIRED}, &p, NOW + 30 * SEC),
+                      CTR_ACT_SIGKILL | CTR_ACT_EVENT);
+    ck_assert(!l.hook_running);
+    /* A failed postStart kills it like a liveness failure: the goal stays RUN. */
+    l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    p.pre_stop = false;
+    start(&l, &p, NOW);
+    ck_assert(l.hook_running);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_HOOK_FAILED}, &p, NOW),
+                      CTR_ACT_SIGTERM | CTR_ACT_EVENT);
+    ck_assert_int_eq(l.goal, CTR_GOAL_RUN);
+    (void)run_and_exit(&l, &p, 143, NOW + SEC);
+    ck_assert_int_eq(l.state, CTR_STATE_WAITING);
+    /* An adopted run does not run postStart again. */
+    l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_ADOPTED}, &p, NOW),
+                      CTR_ACT_EVENT | CTR_ACT_SAVE);
+    ck_assert(!l.hook_running);
+}
+END_TEST
+
 START_TEST(test_replacement)
 {
     CtrLife l = ctr_life_new(CONTAINER_KIND_REGULAR);
@@ -1120,6 +1169,7 @@ static Suite *lifecycle_suite(void)
     tcase_add_test(tc, test_reverse_order_stop);
     tcase_add_test(tc, test_grace_zero_kills_at_once);
     tcase_add_test(tc, test_unhealthy_restarts_under_the_policy);
+    tcase_add_test(tc, test_hooks);
     tcase_add_test(tc, test_replacement);
     tcase_add_test(tc, test_stop_while_starting);
     tcase_add_test(tc, test_removal_busy);
