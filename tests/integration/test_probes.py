@@ -389,3 +389,17 @@ def test_pre_stop_runs_when_podd_stops_with_on_exit_stop(daemon):
     wait_for("the app up", lambda: trace(t) == ["up"])
     assert daemon.stop() == 0
     assert trace(t) == ["up", "prestop", "term"]
+
+
+def test_apply_wait_waits_for_readiness(shared):
+    name = unique("applywait")
+    path = os.path.join(shared.top, f"{name}.yaml")
+    with open(path, "w") as f:
+        f.write(pod(name, [("app", "sleep 3; touch /tmp/r; exec sleep 3600",
+                            exec_probe("readinessProbe", ["test", "-f", "/tmp/r"]))]))
+    r = podctl(shared, "apply", "-f", path, "--wait=30s")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"pod/{name} ready" in r.stdout
+    # It returned once the probe passed, not when the process appeared.
+    assert ctr_status(shared, name, "app")["ready"] is True
+    assert any(e.get("reason") == "Started" for e in events(shared, name))
