@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stddef.h>
@@ -572,9 +573,27 @@ static void parse_probe_scheme(V *v, const Node *n, void *obj)
 {
     Probe *p = obj;
 
-    if (validate_string(v, n, &p->scheme) >= 0 && !streq(p->scheme, "HTTP") &&
-        !streq(p->scheme, "HTTPS"))
-        validate_error(v, n, "'%s' is not a scheme: use HTTP or HTTPS", p->scheme);
+    if (validate_string(v, n, &p->scheme) < 0)
+        return;
+    if (streq(p->scheme, "HTTPS"))
+        validate_error(v, n, "HTTPS probes are not supported: podd's httpGet speaks plain HTTP");
+    else if (!streq(p->scheme, "HTTP"))
+        validate_error(v, n, "'%s' is not a scheme: use HTTP", p->scheme);
+}
+
+/* A probe connects to a numeric address (no resolver runs in podd's loop). */
+static void parse_probe_host(V *v, const Node *n, void *obj)
+{
+    Probe *p = obj;
+    unsigned char addr[16];
+
+    if (validate_string(v, n, &p->host) < 0)
+        return;
+    if (inet_pton(AF_INET, p->host, addr) != 1 && inet_pton(AF_INET6, p->host, addr) != 1)
+        validate_error(v, n,
+                       "'%s' is not a numeric IPv4 or IPv6 address (host names are not "
+                       "resolved)",
+                       p->host);
 }
 
 static const Field header_fields[] = {
@@ -607,12 +626,12 @@ static void parse_probe_headers(V *v, const Node *n, void *obj)
 
 static const Field tcp_fields[] = {
     F_PARSE("port", parse_probe_port),
-    F_STRING("host", Probe, host),
+    F_PARSE("host", parse_probe_host),
     F_END,
 };
 
 static const Field http_fields[] = {
-    F_PARSE("port", parse_probe_port),           F_STRING("host", Probe, host),
+    F_PARSE("port", parse_probe_port),           F_PARSE("host", parse_probe_host),
     F_PARSE("path", parse_probe_path),           F_PARSE("scheme", parse_probe_scheme),
     F_PARSE("httpHeaders", parse_probe_headers), F_END,
 };
@@ -697,18 +716,36 @@ static void parse_handler_exec(V *v, const Node *n, void *obj)
     parse_exec_action(v, n, &((LifecycleHandler *)obj)->exec_command);
 }
 
+static const Field sleep_fields[] = {
+    F_INT("seconds", LifecycleHandler, sleep_seconds, 0, INT32_MAX),
+    F_END,
+};
+
+static void parse_handler_sleep(V *v, const Node *n, void *obj)
+{
+    LifecycleHandler *h = obj;
+
+    h->has_sleep = true;
+    if (validate_object(v, n, sleep_fields, h))
+        validate_require(v, n, "seconds");
+}
+
 static const Field handler_fields[] = {
     F_PARSE("exec", parse_handler_exec),
-    F_UNSUPPORTED("httpGet", "lifecycle hooks run exec commands only"),
-    F_UNSUPPORTED("tcpSocket", "lifecycle hooks run exec commands only"),
-    F_UNSUPPORTED("sleep", "use exec with sleep"),
+    F_PARSE("sleep", parse_handler_sleep),
+    F_UNSUPPORTED("httpGet", "lifecycle hooks run exec commands or sleep"),
+    F_UNSUPPORTED("tcpSocket", "lifecycle hooks run exec commands or sleep"),
     F_END,
 };
 
 static void parse_handler(V *v, const Node *n, void *obj)
 {
-    if (validate_object(v, n, handler_fields, obj) && !node_get(n, "exec") && n->n_pairs == 0)
-        validate_error(v, n, "needs a handler: exec");
+    if (!validate_object(v, n, handler_fields, obj))
+        return;
+    if (node_get(n, "exec") && node_get(n, "sleep"))
+        validate_error(v, n, "has more than one handler: give exactly one of exec, sleep");
+    else if (!node_get(n, "exec") && !node_get(n, "sleep") && n->n_pairs == 0)
+        validate_error(v, n, "needs a handler: exec or sleep");
 }
 
 static void parse_post_start(V *v, const Node *n, void *obj)

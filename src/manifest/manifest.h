@@ -163,7 +163,9 @@ typedef struct Probe {
 } Probe;
 
 typedef struct LifecycleHandler {
-    char **exec_command; /* NULL when no handler */
+    char **exec_command; /* NULL when no exec handler */
+    bool has_sleep;      /* sleep.seconds: the hook waits that long */
+    int64_t sleep_seconds;
 } LifecycleHandler;
 
 typedef struct SecurityContext {

@@ -5,6 +5,7 @@ libpodcore_la_SOURCES += \
 	src/podd/manager-internal.h \
 	src/podd/manager.c \
 	src/podd/manager-pod.c \
+	src/podd/manager-probe.c \
 	src/podd/manager-apply.c \
 	src/podd/manager-image.c \
 	src/podd/manager-incoming.c \
@@ -21,6 +22,8 @@ TESTS += tests/integration/test_apply.py tests/integration/test_podd_options.py 
 EXTRA_DIST += tests/integration/test_apply.py tests/integration/test_podd_options.py tests/integration/test_security.py tests/integration/test_manifest_warnings.py tests/integration/test_pod_outcomes.py
 TESTS += tests/integration/test_walkthrough.py tests/integration/test_crash_state.py
 EXTRA_DIST += tests/integration/test_walkthrough.py tests/integration/test_crash_state.py
+TESTS += tests/integration/test_probes.py
+EXTRA_DIST += tests/integration/test_probes.py
 
 check_PROGRAMS += tests/unit/test-manager-runtimes
 TESTS += tests/unit/test-manager-runtimes

@@ -36,6 +36,7 @@
 #define SAVE_RETRY_MAX_USEC (30 * 1000000ull)
 
 typedef struct PodRec PodRec;
+typedef struct CtrProbeRuns CtrProbeRuns;
 
 /*
  * What podd knows of one container of a pod. Its lifecycle (state, goal,
@@ -69,7 +70,26 @@ typedef struct Ctr {
     /* Where its current run and the run before begin in its log (manager-logs.c). */
     bool has_log_run, has_log_prev;
     uint64_t log_run_start, log_prev_start;
+    /* Its probes while it runs (manager-probe.c); NULL before the first run. */
+    CtrProbeRuns *probes;
+    /* The counts a previous podd saved, for the adoption of its run. */
+    bool has_saved_probes;
+    ProbeCounts saved_probes;
+    /* Its preStop hook, kept from the version that runs (the spec may be gone when it stops). */
+    LifecycleHandler pre_stop;
+    /* Why the stop under way was made, for its Killing event (a failed probe); NULL: asked. */
+    const char *kill_text;
+    int64_t kill_grace_seconds;
 } Ctr;
+
+/* The pod conditions that have a lastTransitionTime. */
+typedef enum PodCondition {
+    POD_COND_SCHEDULED,
+    POD_COND_INITIALIZED,
+    POD_COND_CONTAINERS_READY,
+    POD_COND_READY,
+    _POD_COND_MAX,
+} PodCondition;
 
 /* One pod: its desired version and what runs. */
 struct PodRec {
@@ -92,6 +112,9 @@ struct PodRec {
     bool exit_policy_done;
     bool stopped_by_shutdown; /* podd stopped it on its way out: the next podd starts it anew */
     PodPhase phase;
+    /* The conditions at the last pass, and when each last changed ("": since its creation). */
+    bool cond[_POD_COND_MAX];
+    char cond_time[_POD_COND_MAX][40];
     char created_at[40];
     uint64_t deletion_mono; /* when terminating started */
     char deleting_at[40];
@@ -221,6 +244,40 @@ void ctr_restore_backoff(Ctr *c, uint64_t until_realtime);
 void pod_begin_stop(PodRec *pr);
 /* True once nothing of pr runs anymore. */
 bool pod_all_stopped(const PodRec *pr);
+
+/*
+ * Feeds c a probe's (or a hook's) event: STARTUP_PASSED, READY, UNREADY or
+ * UNHEALTHY, carrying out what the step returns.
+ */
+void ctr_feed_probe(Ctr *c, const CtrEvent *ev);
+
+/* manager-probe.c */
+/*
+ * c's run began (adopted: found running after a restart of podd, with the
+ * counts in c->saved_probes when has_saved_probes): its probes start, and
+ * the effects that hold at once (started, ready without probes) are fed.
+ * Nothing when they run already.
+ */
+void ctr_probes_start(Ctr *c, bool adopted);
+/* c's run stops or ended: no probe runs anymore; runs in flight are cancelled. */
+void ctr_probes_stop(Ctr *c);
+/*
+ * Runs c's postStart hook (from c->spec) or preStop hook (c->pre_stop):
+ * exec inside the container, or sleep. Feeds HOOK_DONE when it returned
+ * (postStart: successfully), HOOK_FAILED when postStart failed, with the
+ * events FailedPostStartHook and FailedPreStopHook.
+ */
+void ctr_hook_start(Ctr *c, bool pre_stop);
+/* Cancels a hook in flight (c's state moved on). */
+void ctr_hook_cancel(Ctr *c);
+/* c moved in memory. */
+void ctr_probes_moved(Ctr *c);
+/* Frees c's probe runs (with ctr_free_fields()). */
+void ctr_probes_free(Ctr *c);
+/* The counts to save for c's run; false when its probes do not run. */
+bool ctr_probes_counts(const Ctr *c, ProbeCounts *ret);
+/* c's probes, settings and last results by kind, for the API; NULL when it has none. */
+json_t *ctr_probes_json(const Ctr *c);
 
 /* manager-logs.c */
 /* Where c's log ends now, as a logs offset: taken just before a run starts. */

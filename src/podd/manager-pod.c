@@ -82,6 +82,9 @@ static CtrPolicy ctr_policy(const Ctr *c)
         .remove_retry_usec = CLEANUP_RETRY_USEC,
         .start_retry_usec = START_PENDING_RETRY_USEC,
         .init_once = c->spec && c->spec->init_once,
+        .post_start =
+            c->spec && (c->spec->post_start.exec_command || c->spec->post_start.has_sleep),
+        .pre_stop = c->pre_stop.exec_command || c->pre_stop.has_sleep,
     };
 
     if (pod && c->spec)
@@ -101,6 +104,24 @@ void ctr_free_fields(Ctr *c)
     free(c->spec_json);
     c->monitor = loop_source_unref(c->monitor);
     c->starter = loop_source_unref(c->starter);
+    ctr_probes_free(c);
+    c->pre_stop.exec_command = strv_free(c->pre_stop.exec_command);
+}
+
+/* The preStop hook of the version that starts (or is adopted) is the one its stop runs. */
+static void ctr_keep_pre_stop(Ctr *c)
+{
+    const LifecycleHandler *h = c->spec ? &c->spec->pre_stop : NULL;
+
+    c->pre_stop.exec_command = strv_free(c->pre_stop.exec_command);
+    c->pre_stop.has_sleep = false;
+    if (!h)
+        return;
+    c->pre_stop.has_sleep = h->has_sleep;
+    c->pre_stop.sleep_seconds = h->sleep_seconds;
+    if (h->exec_command && !(c->pre_stop.exec_command = strv_copy(h->exec_command)))
+        log_error("pod=%s/%s container=%s: out of memory for its preStop hook; continuing",
+                  c->pod->namespace, c->pod->name, c->name);
 }
 
 /* c moved in memory: its sources call back with the new address. */
@@ -110,6 +131,7 @@ static void ctr_moved(Ctr *c)
         (void)loop_source_set_userdata(c->monitor, c);
     if (c->starter)
         (void)loop_source_set_userdata(c->starter, c);
+    ctr_probes_moved(c);
 }
 
 static void ctr_feed(Ctr *c, CtrEventType type);
@@ -168,6 +190,8 @@ int pod_rec_apply_plan(PodRec *pr, Plan *plan, PdError *reterr)
             old->spec_json = NULL;
             old->monitor = NULL;
             old->starter = NULL;
+            old->probes = NULL;
+            old->pre_stop.exec_command = NULL;
             ctr_moved(c);
             replace[n] = e->action == PLAN_ACTION_REPLACE;
             free(c->spec_json);
@@ -285,6 +309,7 @@ static bool ctr_watch_adopted(Ctr *c, pid_t monitor_pid)
     c->monitor = s;
     c->monitor_pid = monitor_pid;
     c->grace_seconds = c->pod->pod ? c->pod->pod->termination_grace_period_seconds : 30;
+    ctr_keep_pre_stop(c);
     return true;
 }
 
@@ -421,6 +446,7 @@ static void ctr_do_start(Ctr *c)
     }
     /* Kept with the container: a later version of the pod may change it. */
     c->grace_seconds = pr->pod->termination_grace_period_seconds;
+    ctr_keep_pre_stop(c);
     /* Before the monitor can write: the run's first line goes after this position. */
     log_start = ctr_log_position(c);
     rimg.layers = img.layers;
@@ -625,12 +651,29 @@ static void ctr_emit(Ctr *c, CtrEventType ev)
                           c->spec ? c->spec->image : "");
         break;
     case CTR_STATE_STOPPING:
-        manager_event(m, pr, c->name, "Normal", "Killing", "stopping: SIGTERM, SIGKILL after %llds",
-                      (long long)c->grace_seconds);
+        if (c->life.hook_running && c->kill_text)
+            manager_event(m, pr, c->name, "Normal", "Killing",
+                          "Container %s %s: preStop hook, SIGTERM, SIGKILL after %llds", c->name,
+                          c->kill_text, (long long)c->kill_grace_seconds);
+        else if (c->life.hook_running)
+            manager_event(m, pr, c->name, "Normal", "Killing",
+                          "stopping: preStop hook, SIGTERM, SIGKILL after %llds",
+                          (long long)c->grace_seconds);
+        else if (c->kill_text)
+            manager_event(m, pr, c->name, "Normal", "Killing",
+                          "Container %s %s: SIGTERM, SIGKILL after %llds", c->name, c->kill_text,
+                          (long long)c->kill_grace_seconds);
+        else
+            manager_event(m, pr, c->name, "Normal", "Killing",
+                          "stopping: SIGTERM, SIGKILL after %llds", (long long)c->grace_seconds);
         break;
     case CTR_STATE_KILLING:
-        manager_event(m, pr, c->name, "Warning", "Killing",
-                      "did not stop within its grace period: SIGKILL");
+        if (ev == CTR_EV_UNHEALTHY && c->kill_text)
+            manager_event(m, pr, c->name, "Normal", "Killing", "Container %s %s: SIGKILL", c->name,
+                          c->kill_text);
+        else
+            manager_event(m, pr, c->name, "Warning", "Killing",
+                          "did not stop within its grace period: SIGKILL");
         break;
     case CTR_STATE_REMOVING:
         manager_event(m, pr, c->name, c->term.exit_code == 0 ? "Normal" : "Warning", "Exited",
@@ -712,12 +755,20 @@ static void ctr_feed_ev(Ctr *c, const CtrEvent *ev)
         manager_mark_dirty(pr);
     if (act & CTR_ACT_SAVE)
         pr->save_due = true;
+    /* A hook belongs to the state it runs in. */
+    if (before != c->life.state)
+        ctr_hook_cancel(c);
+    /* Dependents wait for the end of a postStart hook. */
+    if (ev->type == CTR_EV_HOOK_DONE)
+        manager_mark_dirty(pr);
     if (act & CTR_ACT_FRESH) {
         c->has_term = false;
         c->message[0] = 0;
     }
     if (act & CTR_ACT_EVENT)
         ctr_emit(c, ev->type);
+    /* The reason of a probe's kill is told once. */
+    c->kill_text = NULL;
     if (act & CTR_ACT_RECORD_ONCE)
         (void)ctr_record_once(c);
     /*
@@ -728,6 +779,10 @@ static void ctr_feed_ev(Ctr *c, const CtrEvent *ev)
     if ((act & CTR_ACT_REMOVE) && (ev->type == CTR_EV_EXITED || ev->type == CTR_EV_START_FAILED) &&
         !pr->save_retry_at && pod_rec_save(pr) >= 0)
         failpoint("exit-saved");
+    if (act & CTR_ACT_POST_START)
+        ctr_hook_start(c, false);
+    if (act & CTR_ACT_PRE_STOP)
+        ctr_hook_start(c, true);
     if ((act & CTR_ACT_SIGTERM) && rt->ops->container_signal(rt->ctx, c->id, SIGTERM, NULL) < 0)
         ctr_feed(c, CTR_EV_SIGNAL_FAILED);
     if (act & CTR_ACT_SIGKILL)
@@ -741,6 +796,17 @@ static void ctr_feed_ev(Ctr *c, const CtrEvent *ev)
     if (act & CTR_ACT_START)
         ctr_do_start(c);
     /* CTR_ACT_FORGET: pod_forget_removed() drops the record once the pass is done with it. */
+    /* Probes run while it runs, and not while it stops. */
+    if (c->life.state == CTR_STATE_RUNNING && !c->life.hook_running &&
+        (before != CTR_STATE_RUNNING || ev->type == CTR_EV_HOOK_DONE))
+        ctr_probes_start(c, ev->type == CTR_EV_ADOPTED);
+    else if (before == CTR_STATE_RUNNING && c->life.state != CTR_STATE_RUNNING)
+        ctr_probes_stop(c);
+}
+
+void ctr_feed_probe(Ctr *c, const CtrEvent *ev)
+{
+    ctr_feed_ev(c, ev);
 }
 
 void ctr_restore_run(Ctr *c, uint64_t started_mono)
@@ -1160,6 +1226,8 @@ static PodPhase pod_update_phase(PodRec *pr)
 {
     _cleanup_free_ const CtrLife **lives = calloc(pr->n_ctrs + 1, sizeof(CtrLife *));
     ExitPolicy policy = pr->pod ? pr->pod->exit_policy : EXIT_POLICY_STOP;
+    bool now_cond[_POD_COND_MAX];
+    PodConditions pc;
     PodPhase phase;
 
     if (!lives)
@@ -1172,6 +1240,16 @@ static PodPhase pod_update_phase(PodRec *pr)
         pr->phase = phase;
         pr->save_due = true;
     }
+    pc = pod_compute_conditions(lives, pr->n_ctrs, pr->terminating);
+    now_cond[POD_COND_SCHEDULED] = pc.scheduled;
+    now_cond[POD_COND_INITIALIZED] = pc.initialized;
+    now_cond[POD_COND_CONTAINERS_READY] = pc.containers_ready;
+    now_cond[POD_COND_READY] = pc.ready;
+    for (size_t k = 0; k < _POD_COND_MAX; k++)
+        if (now_cond[k] != pr->cond[k]) {
+            pr->cond[k] = now_cond[k];
+            rfc3339_seconds(0, pr->cond_time[k]);
+        }
     return pod_compute_outcome(lives, pr->n_ctrs);
 }
 

@@ -276,9 +276,38 @@ static void pod_rec_durable_digest(const PodRec *pr, char out[static CONTENT_HAS
  * completed or finished for good. Running monitors are found again through
  * the runtime's pid files, exits through its exit records.
  */
+static json_t *probe_counts_to_json(const ProbeCounts *p)
+{
+    json_t *s = json_array(), *f = json_array();
+
+    for (ProbeKind k = 0; k < _PROBE_KIND_MAX; k++) {
+        (void)json_array_append_new(s, json_integer(p->successes[k]));
+        (void)json_array_append_new(f, json_integer(p->failures[k]));
+    }
+    return json_pack("{s:o,s:o,s:b,s:b}", "successes", s, "failures", f, "started", p->started,
+                     "ready", p->ready);
+}
+
+static bool probe_counts_from_json(const json_t *o, ProbeCounts *ret)
+{
+    const json_t *s = json_object_get(o, "successes"), *f = json_object_get(o, "failures");
+
+    if (!json_is_array(s) || !json_is_array(f) || json_array_size(s) != _PROBE_KIND_MAX ||
+        json_array_size(f) != _PROBE_KIND_MAX)
+        return false;
+    *ret = (ProbeCounts){.started = json_is_true(json_object_get(o, "started")),
+                         .ready = json_is_true(json_object_get(o, "ready"))};
+    for (ProbeKind k = 0; k < _PROBE_KIND_MAX; k++) {
+        ret->successes[k] = (uint32_t)json_integer_value(json_array_get(s, k));
+        ret->failures[k] = (uint32_t)json_integer_value(json_array_get(f, k));
+    }
+    return true;
+}
+
 int pod_rec_save(PodRec *pr)
 {
     _cleanup_json_ json_t *st = NULL;
+    ProbeCounts counts;
     json_t *ctrs = NULL;
     uint64_t delay, now_mono = now_monotonic_usec(), now_real = now_realtime_usec();
     int r = -ENOMEM;
@@ -319,6 +348,10 @@ int pod_rec_save(PodRec *pr)
         /* A new daemon adopting the run keeps its start. */
         if (ctr_state_shows_running(c->life.state) && c->started_at[0] &&
             json_object_set_new(cj, "startedAt", json_string(c->started_at)) < 0)
+            goto fail;
+        /* ... and its probes' counts. */
+        if (ctr_probes_counts(c, &counts) &&
+            json_object_set_new(cj, "probes", probe_counts_to_json(&counts)) < 0)
             goto fail;
     }
     if (ctrs) {
@@ -444,6 +477,8 @@ static void pod_rec_restore(PodRec *pr, json_t *st)
             (void)snprintf(c->started_at, sizeof(c->started_at), "%s", s);
         else
             rfc3339_seconds(0, c->started_at);
+        c->has_saved_probes =
+            probe_counts_from_json(json_object_get(cj, "probes"), &c->saved_probes);
         ctr_restore_run(c, rfc3339_to_monotonic(s));
         /* Nothing of a run left and a back-off under way: the rest of it is waited out. */
         until = json_integer_value(json_object_get(cj, "backoffUntil"));
@@ -1224,23 +1259,30 @@ static json_t *ctr_state_json(const Ctr *c)
 static json_t *ctr_status_json(const Ctr *c)
 {
     bool running = ctr_state_shows_running(c->life.state);
-    json_t *o =
-        json_pack("{s:s,s:s,s:s,s:b,s:i,s:b,s:o}", "name", c->name, "image",
-                  c->image[0] ? c->image
-                  : c->spec   ? c->spec->image
-                              : "",
-                  "imageID", c->image_id, "ready", running, "restartCount",
-                  (int)c->life.restart_count, "started", running, "state", ctr_state_json(c));
+    json_t *o = json_pack("{s:s,s:s,s:s,s:b,s:i,s:b,s:o}", "name", c->name, "image",
+                          c->image[0] ? c->image
+                          : c->spec   ? c->spec->image
+                                      : "",
+                          "imageID", c->image_id, "ready", running && c->life.ready, "restartCount",
+                          (int)c->life.restart_count, "started", running && c->life.startup_passed,
+                          "state", ctr_state_json(c));
     const ExitRecord *last = ctr_restart_pending(c) ? &c->term : c->has_last ? &c->last : NULL;
+    json_t *probes = ctr_probes_json(c);
 
     if (o)
         (void)json_object_set_new(o, "lastState", last ? terminated_json(last) : json_object());
+    /* podd's own: each probe's settings and its last result (podctl describe shows them). */
+    if (o && probes)
+        (void)json_object_set_new(o, "probes", probes);
+    else
+        json_decref(probes);
     return o;
 }
 
-static json_t *condition(const char *type, bool status)
+static json_t *condition(const PodRec *pr, PodCondition k, const char *type, bool status)
 {
-    return json_pack("{s:s,s:s}", "type", type, "status", status ? "True" : "False");
+    return json_pack("{s:s,s:s,s:s}", "type", type, "status", status ? "True" : "False",
+                     "lastTransitionTime", pr->cond_time[k][0] ? pr->cond_time[k] : pr->created_at);
 }
 
 static json_t *pod_rec_to_json(const PodRec *pr)
@@ -1266,10 +1308,13 @@ static json_t *pod_rec_to_json(const PodRec *pr)
     if (!lives)
         return NULL;
     pc = pod_compute_conditions(lives, pr->n_ctrs, pr->terminating);
-    (void)json_array_append_new(conds, condition("PodScheduled", pc.scheduled));
-    (void)json_array_append_new(conds, condition("Initialized", pc.initialized));
-    (void)json_array_append_new(conds, condition("ContainersReady", pc.containers_ready));
-    (void)json_array_append_new(conds, condition("Ready", pc.ready));
+    (void)json_array_append_new(conds,
+                                condition(pr, POD_COND_SCHEDULED, "PodScheduled", pc.scheduled));
+    (void)json_array_append_new(conds,
+                                condition(pr, POD_COND_INITIALIZED, "Initialized", pc.initialized));
+    (void)json_array_append_new(
+        conds, condition(pr, POD_COND_CONTAINERS_READY, "ContainersReady", pc.containers_ready));
+    (void)json_array_append_new(conds, condition(pr, POD_COND_READY, "Ready", pc.ready));
     meta = json_pack("{s:s,s:s,s:s}", "name", pr->name, "namespace", pr->namespace,
                      "creationTimestamp", pr->created_at);
     if (meta && pr->terminating && pr->deleting_at[0])

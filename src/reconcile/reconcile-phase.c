@@ -69,7 +69,8 @@ PodConditions pod_compute_conditions(const CtrLife *const *ctrs, size_t n, bool 
     for (size_t i = 0; i < n; i++) {
         if (ctrs[i]->kind == CONTAINER_KIND_INIT && !ctrs[i]->succeeded_once)
             pc.initialized = false;
-        if (ctrs[i]->kind == CONTAINER_KIND_REGULAR && !ctr_state_shows_running(ctrs[i]->state))
+        if (ctrs[i]->kind == CONTAINER_KIND_REGULAR &&
+            (!ctr_state_shows_running(ctrs[i]->state) || !ctrs[i]->ready))
             pc.containers_ready = false;
     }
     pc.ready = pc.containers_ready && !terminating;

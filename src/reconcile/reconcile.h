@@ -403,10 +403,24 @@ typedef enum CtrEventType {
     CTR_EV_REMOVE_BUSY,     /* ... not yet: its cgroup still drains */
     CTR_EV_DEPS_FAILED,     /* a dependency failed for good: it will never start */
     /*
-     * Probe results (startup, liveness, readiness) join here as events when
-     * probes exist: a liveness failure in RUNNING goes to STOPPING with the
-     * goal kept at RUN, so that the restart policy decides what follows.
+     * Probe results (reconcile_probe_result()'s effects) and hooks, in
+     * RUNNING only: STARTUP_PASSED and READY/UNREADY change `started` and
+     * `ready`; UNHEALTHY (liveness or startup failed for good, or a failed
+     * postStart hook) goes to STOPPING with the goal kept at RUN, under the
+     * probe's own grace period when it has one, so that the restart policy
+     * decides what follows.
      */
+    CTR_EV_STARTUP_PASSED,
+    CTR_EV_READY,
+    CTR_EV_UNREADY,
+    CTR_EV_UNHEALTHY,
+    /*
+     * Hooks (CTR_ACT_POST_START, CTR_ACT_PRE_STOP): HOOK_DONE when the
+     * hook returned (postStart: successfully; preStop: either way, SIGTERM
+     * follows), HOOK_FAILED when postStart failed (a stop, as UNHEALTHY).
+     */
+    CTR_EV_HOOK_DONE,
+    CTR_EV_HOOK_FAILED,
     _CTR_EV_MAX,
     _CTR_EV_INVALID = -EINVAL,
 } CtrEventType;
@@ -427,6 +441,8 @@ typedef struct CtrEvent {
     CtrEventType type;
     CtrExit exit;          /* CTR_EV_EXITED, CTR_EV_START_FAILED */
     uint64_t started_mono; /* CTR_EV_ADOPTED: when the run began; 0 unknown (then now) */
+    bool grace_set;        /* CTR_EV_UNHEALTHY: grace_usec replaces the policy's */
+    uint64_t grace_usec;
 } CtrEvent;
 
 /* The restart back-off: the first restart is immediate, then initial doubling up to max. */
@@ -444,6 +460,8 @@ typedef struct CtrPolicy {
     uint64_t remove_retry_usec; /* REMOVING tries again after this */
     uint64_t start_retry_usec;  /* STARTING, another monitor at it: looks again after this */
     bool init_once;             /* podd.io/init-once: record its success, never run it again */
+    bool post_start;            /* it has a postStart hook: run after each start */
+    bool pre_stop;              /* it has a preStop hook: run before SIGTERM, in the grace period */
 } CtrPolicy;
 
 /* The lifecycle record of one container. Plain data: copy it, compare it. */
@@ -458,7 +476,14 @@ typedef struct CtrLife {
     bool started_once;      /* a run began in this pod instance (history, not a state) */
     bool succeeded_once;    /* a run exited 0 (the "completed" dependency condition) */
     uint64_t started_mono;  /* when the current or last run began */
-    CtrExit last_exit;      /* valid once a run ended */
+    bool startup_passed;    /* this run passed its startup probe (or has none): `started` */
+    bool ready;             /* this run is ready (readiness probe, or started without one) */
+    /*
+     * A hook runs: postStart in RUNNING (it meets no dependency, probes
+     * wait), preStop in STOPPING (SIGTERM waits for it).
+     */
+    bool hook_running;
+    CtrExit last_exit; /* valid once a run ended */
 } CtrLife;
 
 /* What the manager must do after a step, in this order. */
@@ -473,6 +498,8 @@ typedef enum CtrAction {
     CTR_ACT_FORGET = 1u << 7,      /* gone from the manifest and stopped: drop the record */
     CTR_ACT_EVENT = 1u << 8,       /* tell the user: the new state's event (see the manager) */
     CTR_ACT_SAVE = 1u << 9,        /* the pod's state file changed */
+    CTR_ACT_POST_START = 1u << 10, /* run its postStart hook; feed HOOK_DONE or HOOK_FAILED */
+    CTR_ACT_PRE_STOP = 1u << 11,   /* run its preStop hook; feed HOOK_DONE when it returned */
 } CtrAction;
 
 /* The effective restart policy of a container of kind with its pod's and own policy. */
@@ -520,7 +547,10 @@ bool ctr_state_is_down(CtrState s);
 bool ctr_state_is_active(CtrState s);
 /* Kubernetes shows it running. */
 bool ctr_state_shows_running(CtrState s);
-/* It may meet a dependency's condition (graph semantics; "ready" is "started" until probes). */
+/*
+ * It may meet a dependency's condition (graph semantics): "ready" while it
+ * runs ready (or once it completed), "started" once it ran.
+ */
 bool ctr_condition_met(const CtrLife *on, GraphCondition cond);
 
 /* ---- pods (reconcile-phase.c) --------------------------------------------------------- */
@@ -565,8 +595,8 @@ PodPhase pod_compute_outcome(const CtrLife *const *ctrs, size_t n);
 PodPhase pod_compute_phase(const CtrLife *const *ctrs, size_t n, ExitPolicy policy);
 /*
  * Initialized: every init container completed; ContainersReady: every
- * regular container runs (and there is a container); Ready: that, and the
- * pod is not terminating; PodScheduled: always (one host).
+ * regular container runs and is ready (and there is a container); Ready:
+ * that, and the pod is not terminating; PodScheduled: always (one host).
  */
 PodConditions pod_compute_conditions(const CtrLife *const *ctrs, size_t n, bool terminating);
 

@@ -366,6 +366,61 @@ static int fake_exec(void *userdata, const char *id, char *const *argv, uint64_t
     return 0;
 }
 
+/* A real child that prints "fake exec ARGV0" and exits with the scripted code at once. */
+static int fake_exec_begin(void *userdata, const char *id, char *const *argv, uint64_t timeout_usec,
+                           int *ret_pidfd, int *ret_output_fd, PdError *reterr)
+{
+    FakeCtx *ctx = userdata;
+    FakeCtr *c = fake_find(ctx, id);
+    int out[2], pidfd, r;
+    pid_t pid;
+
+    (void)timeout_usec;
+    fake_record(ctx, "container_exec_begin %s %s", id, argv && argv[0] ? argv[0] : "");
+    if (!c || c->state != FAKE_RUNNING)
+        return pd_error_set(reterr, -EIO, "exec in %s failed", id);
+    if (pipe2(out, O_CLOEXEC) < 0)
+        return -errno;
+    pid = fork();
+    if (pid < 0) {
+        r = -errno;
+        close(out[0]);
+        close(out[1]);
+        return r;
+    }
+    if (pid == 0) {
+        (void)dprintf(out[1], "fake exec %s\n", argv && argv[0] ? argv[0] : "");
+        _exit(c->script.exec_exit_code & 0xff);
+    }
+    close(out[1]);
+    pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0) {
+        r = -errno;
+        close(out[0]);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return r;
+    }
+    (void)fcntl(out[0], F_SETFL, O_NONBLOCK);
+    *ret_pidfd = pidfd;
+    *ret_output_fd = out[0];
+    return 0;
+}
+
+static int fake_exec_finish(void *userdata, const char *id, int pidfd, int *ret_status,
+                            PdError *reterr)
+{
+    siginfo_t si = {0};
+
+    fake_record(userdata, "container_exec_finish %s", id);
+    while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0)
+        if (errno != EINTR)
+            return pd_error_set(reterr, -errno, "wait: %s", strerror(errno));
+    *ret_status =
+        si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status & 0xff, 0) : si.si_status & 0x7f;
+    return 0;
+}
+
 static int fake_remove(void *userdata, const char *id, PdError *reterr)
 {
     FakeCtx *ctx = userdata;
@@ -423,6 +478,8 @@ const RuntimeOps runtime_fake_ops = {
     .container_start_finish = fake_start_finish,
     .container_signal = fake_signal,
     .container_exec = fake_exec,
+    .container_exec_begin = fake_exec_begin,
+    .container_exec_finish = fake_exec_finish,
     .container_remove = fake_remove,
     .container_inspect = fake_inspect,
 };

@@ -1071,6 +1071,8 @@ int native_container_exec(const ContainerConfig *c, pid_t target, char *const *a
         child_err_fd = errp[1];
         (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         reset_signals();
+        /* A group of its own: the timeout kills what it forked too. */
+        (void)setpgid(0, 0);
         r = cgroup_attach(c->cgroup, 0);
         if (r < 0)
             child_fail(r, "join cgroup %s: %s", c->cgroup, ERRSTR(r));
@@ -1105,6 +1107,7 @@ int native_container_exec(const ContainerConfig *c, pid_t target, char *const *a
                 break;
         }
         if (k == 0) {
+            (void)kill(-pid, SIGKILL);
             (void)kill(pid, SIGKILL);
             while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
                 ;

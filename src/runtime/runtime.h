@@ -368,7 +368,9 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
  * Runs argv inside the running container whose first process is pid: its
  * namespaces, cgroup, user, capabilities and seccomp filter. Waits at most
  * timeout_usec (0: no limit); returns the wait status (as from waitpid), or
- * -ETIMEDOUT after killing the command. stdio is inherited.
+ * -ETIMEDOUT after killing the command and its process group (the
+ * command leads one of its own, so that what it forked dies with it).
+ * stdio is inherited.
  */
 int native_container_exec(const ContainerConfig *c, pid_t pid, char *const *argv,
                           const SecurityHooks *hooks, uint64_t timeout_usec, int *ret_status,
@@ -478,6 +480,27 @@ typedef struct RuntimeOps {
     int (*container_exec)(void *ctx, const char *id, char *const *argv, uint64_t timeout_usec,
                           int *ret_status, PdError *reterr);
     /*
+     * The same without waiting, for exec probes and hooks run from a loop.
+     * container_exec_begin launches argv inside the running container (its
+     * namespaces, cgroup, user) and returns at once with *ret_pidfd, a
+     * close-on-exec pidfd of the launched process that becomes readable
+     * when it ended, and *ret_output_fd, the non-blocking, close-on-exec
+     * read end of a pipe carrying the command's stdout and stderr (the
+     * caller reads it, or closes it to discard the output). The backend
+     * enforces timeout_usec (0: none): at the timeout the command and its
+     * process group are killed. Both fds are the caller's.
+     * container_exec_finish must then be called exactly once with the
+     * pidfd (borrowed): it reaps the launched process (never blocking once
+     * the pidfd is readable) and returns 0 with *ret_status a wait status
+     * of the command, -ETIMEDOUT when it was killed at the timeout, or
+     * -errno with reterr set (-EIO: it could not be run, for one because
+     * the container does not run).
+     */
+    int (*container_exec_begin)(void *ctx, const char *id, char *const *argv, uint64_t timeout_usec,
+                                int *ret_pidfd, int *ret_output_fd, PdError *reterr);
+    int (*container_exec_finish)(void *ctx, const char *id, int pidfd, int *ret_status,
+                                 PdError *reterr);
+    /*
      * Kills what is left, removes cgroup, mounts and files. 0 when already
      * gone; -EBUSY while the cgroup still drains or a monitor still holds
      * the container (try again later: it does not wait for the kernel).
@@ -553,7 +576,7 @@ typedef struct RuntimeFakeScript {
     bool exit_on_start;   /* it ends as soon as it runs (finish: -ESRCH) with exit_code */
     int exit_code;        /* with exit_on_start */
     bool ignore_sigterm;  /* only SIGKILL (or runtime_fake_exit) ends it */
-    int exec_exit_code;   /* what container_exec's command exits with */
+    int exec_exit_code;   /* what container_exec's command exits with (and exec_begin's) */
     unsigned remove_busy; /* container_remove returns -EBUSY this many times first */
     int pod_create_error; /* < 0: pod_create fails with it; for the id "<namespace>_<pod>" */
 } RuntimeFakeScript;

@@ -147,6 +147,11 @@ static const StepCase step_cases[] = {
     {S(RUNNING), E(STOP), S(STOPPING), A(SIGTERM) | A(EVENT), NOW + 30 * SEC, G(STOP)},
     {S(RUNNING), E(DELETED), S(STOPPING), A(SIGTERM) | A(EVENT), NOW + 30 * SEC, G(REMOVE)},
     {S(RUNNING), E(SPEC_CHANGED), S(STOPPING), A(SIGTERM) | A(EVENT), NOW + 30 * SEC, G(REPLACE)},
+    /* Probe results: `started` and `ready` change, a failure for good stops it, goal kept. */
+    {S(RUNNING), E(STARTUP_PASSED), S(RUNNING), A(SAVE), 0, G(RUN)},
+    {S(RUNNING), E(READY), S(RUNNING), A(SAVE), 0, G(RUN)},
+    {S(RUNNING), E(UNREADY), S(RUNNING), 0, 0, G(RUN)},
+    {S(RUNNING), E(UNHEALTHY), S(STOPPING), A(SIGTERM) | A(EVENT), NOW + 30 * SEC, G(RUN)},
 
     {S(STOPPING), E(EXITED), S(REMOVING), A(REMOVE) | A(EVENT) | A(SAVE), 0, ANY_GOAL},
     {S(STOPPING), E(GRACE_EXPIRED), S(KILLING), A(SIGKILL) | A(EVENT), 0, ANY_GOAL},
@@ -640,6 +645,98 @@ START_TEST(test_grace_zero_kills_at_once)
 }
 END_TEST
 
+/* A liveness kill: the probe's grace period, not ready, then the restart policy with back-off. */
+START_TEST(test_unhealthy_restarts_under_the_policy)
+{
+    CtrLife l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    CtrEvent kill = {.type = CTR_EV_UNHEALTHY, .grace_set = true, .grace_usec = 2 * SEC};
+    CtrPolicy never = policy_always;
+
+    start(&l, &policy_always, NOW);
+    ck_assert(!l.ready && !l.startup_passed);
+    ck_assert(!ctr_condition_met(&l, GRAPH_CONDITION_READY));
+    ck_assert(ctr_condition_met(&l, GRAPH_CONDITION_STARTED));
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_STARTUP_PASSED}, &policy_always, NOW);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_READY}, &policy_always, NOW);
+    ck_assert(l.ready && l.startup_passed);
+    ck_assert(ctr_condition_met(&l, GRAPH_CONDITION_READY));
+    ck_assert_uint_eq(ctr_step(&l, &kill, &policy_always, NOW + SEC),
+                      CTR_ACT_SIGTERM | CTR_ACT_EVENT);
+    ck_assert_int_eq(l.state, CTR_STATE_STOPPING);
+    ck_assert_uint_eq(l.deadline, NOW + 3 * SEC);
+    ck_assert_int_eq(l.goal, CTR_GOAL_RUN);
+    ck_assert(!l.ready && !ctr_condition_met(&l, GRAPH_CONDITION_READY));
+    /* Killed by SIGTERM: Always restarts it at once (first restart), a new run is not ready. */
+    (void)run_and_exit(&l, &policy_always, 143, NOW + 2 * SEC);
+    ck_assert_int_eq(l.state, CTR_STATE_WAITING);
+    start(&l, &policy_always, NOW + 2 * SEC);
+    ck_assert_uint_eq(l.restart_count, 1);
+    ck_assert(!l.ready && !l.startup_passed);
+    /* The second kill waits for the back-off. */
+    (void)ctr_step(&l, &kill, &policy_always, NOW + 3 * SEC);
+    (void)run_and_exit(&l, &policy_always, 143, NOW + 4 * SEC);
+    ck_assert_int_eq(l.state, CTR_STATE_BACKOFF);
+    /* Under Never it stays terminated; with a grace of 0 it is killed at once. */
+    never.restart = RESTART_POLICY_NEVER;
+    l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    start(&l, &never, NOW);
+    kill.grace_usec = 0;
+    ck_assert_uint_eq(ctr_step(&l, &kill, &never, NOW), CTR_ACT_SIGKILL | CTR_ACT_EVENT);
+    ck_assert_int_eq(l.state, CTR_STATE_KILLING);
+    (void)run_and_exit(&l, &never, 137, NOW + SEC);
+    ck_assert_int_eq(l.state, CTR_STATE_TERMINATED);
+}
+END_TEST
+
+/* postStart holds the run back; preStop comes before SIGTERM, inside the grace period. */
+START_TEST(test_hooks)
+{
+    CtrPolicy p = policy_always;
+    CtrLife l = ctr_life_new(CONTAINER_KIND_REGULAR);
+
+    p.post_start = p.pre_stop = true;
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_DEPS_MET}, &p, NOW);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_IMAGE_PRESENT}, &p, NOW);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_STARTED}, &p, NOW),
+                      CTR_ACT_EVENT | CTR_ACT_SAVE | CTR_ACT_POST_START);
+    ck_assert(l.hook_running);
+    ck_assert(!ctr_condition_met(&l, GRAPH_CONDITION_STARTED));
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_HOOK_DONE}, &p, NOW), CTR_ACT_SAVE);
+    ck_assert(ctr_condition_met(&l, GRAPH_CONDITION_STARTED));
+    /* A stop runs preStop first; SIGTERM once it returned. */
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_STOP}, &p, NOW),
+                      CTR_ACT_PRE_STOP | CTR_ACT_EVENT);
+    ck_assert_int_eq(l.state, CTR_STATE_STOPPING);
+    ck_assert_uint_eq(l.deadline, NOW + 30 * SEC);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_HOOK_DONE}, &p, NOW + SEC),
+                      CTR_ACT_SIGTERM);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_HOOK_DONE}, &p, NOW + SEC), 0);
+    /* A preStop that outlasts the grace period is cut: SIGKILL. */
+    l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    start(&l, &policy_always, NOW);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_DELETED}, &p, NOW),
+                      CTR_ACT_PRE_STOP | CTR_ACT_EVENT);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_GRACE_EXPIRED}, &p, NOW + 30 * SEC),
+                      CTR_ACT_SIGKILL | CTR_ACT_EVENT);
+    ck_assert(!l.hook_running);
+    /* A failed postStart kills it like a liveness failure: the goal stays RUN. */
+    l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    p.pre_stop = false;
+    start(&l, &p, NOW);
+    ck_assert(l.hook_running);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_HOOK_FAILED}, &p, NOW),
+                      CTR_ACT_SIGTERM | CTR_ACT_EVENT);
+    ck_assert_int_eq(l.goal, CTR_GOAL_RUN);
+    (void)run_and_exit(&l, &p, 143, NOW + SEC);
+    ck_assert_int_eq(l.state, CTR_STATE_WAITING);
+    /* An adopted run does not run postStart again. */
+    l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_ADOPTED}, &p, NOW),
+                      CTR_ACT_EVENT | CTR_ACT_SAVE);
+    ck_assert(!l.hook_running);
+}
+END_TEST
+
 START_TEST(test_replacement)
 {
     CtrLife l = ctr_life_new(CONTAINER_KIND_REGULAR);
@@ -846,6 +943,7 @@ typedef struct PhaseCase {
         bool started, succeeded;
         int code;
         CtrGoal goal;
+        bool ready;
     } c[4];
     size_t n;
     bool terminating;
@@ -859,69 +957,82 @@ typedef struct PhaseCase {
 
 static const PhaseCase phase_cases[] = {
     {"nothing started",
-     {{INIT, S(WAITING), false, false, 0, G(RUN)}, {REG, S(WAITING), false, false, 0, G(RUN)}},
+     {{INIT, S(WAITING), false, false, 0, G(RUN), false},
+      {REG, S(WAITING), false, false, 0, G(RUN), false}},
      2,
      false,
      POD_PHASE_PENDING,
      {true, false, false, false}},
     {"init done, app starting",
-     {{INIT, S(TERMINATED), true, true, 0, G(RUN)}, {REG, S(STARTING), false, false, 0, G(RUN)}},
+     {{INIT, S(TERMINATED), true, true, 0, G(RUN), false},
+      {REG, S(STARTING), false, false, 0, G(RUN), false}},
      2,
      false,
      POD_PHASE_PENDING,
      {true, true, false, false}},
     {"app runs",
-     {{INIT, S(TERMINATED), true, true, 0, G(RUN)}, {REG, S(RUNNING), true, false, 0, G(RUN)}},
+     {{INIT, S(TERMINATED), true, true, 0, G(RUN), false},
+      {REG, S(RUNNING), true, false, 0, G(RUN), true}},
      2,
      false,
      POD_PHASE_RUNNING,
      {true, true, true, true}},
+    {"app runs, not ready",
+     {{INIT, S(TERMINATED), true, true, 0, G(RUN), false},
+      {REG, S(RUNNING), true, false, 0, G(RUN), false}},
+     2,
+     false,
+     POD_PHASE_RUNNING,
+     {true, true, false, false}},
     {"app runs, pod terminating",
-     {{REG, S(STOPPING), true, false, 0, G(STOP)}},
+     {{REG, S(STOPPING), true, false, 0, G(STOP), true}},
      1,
      true,
      POD_PHASE_RUNNING,
      {true, true, true, false}},
     {"app in back-off",
-     {{REG, S(BACKOFF), true, false, 1, G(RUN)}},
+     {{REG, S(BACKOFF), true, false, 1, G(RUN), false}},
      1,
      false,
      POD_PHASE_RUNNING,
      {true, true, false, false}},
     {"init failed under Never",
-     {{INIT, S(TERMINATED), true, false, 1, G(RUN)}, {REG, S(WAITING), false, false, 0, G(RUN)}},
+     {{INIT, S(TERMINATED), true, false, 1, G(RUN), false},
+      {REG, S(WAITING), false, false, 0, G(RUN), false}},
      2,
      false,
      POD_PHASE_FAILED,
      {true, false, false, false}},
     {"all succeeded, sidecar runs",
-     {{SIDE, S(RUNNING), true, false, 0, G(RUN)},
-      {REG, S(TERMINATED), true, true, 0, G(RUN)},
-      {REG, S(TERMINATED), true, true, 0, G(RUN)}},
+     {{SIDE, S(RUNNING), true, false, 0, G(RUN), false},
+      {REG, S(TERMINATED), true, true, 0, G(RUN), false},
+      {REG, S(TERMINATED), true, true, 0, G(RUN), false}},
      3,
      false,
      POD_PHASE_SUCCEEDED,
      {true, true, false, false}},
     {"one failed",
-     {{REG, S(TERMINATED), true, true, 0, G(RUN)}, {REG, S(TERMINATED), true, false, 2, G(RUN)}},
+     {{REG, S(TERMINATED), true, true, 0, G(RUN), false},
+      {REG, S(TERMINATED), true, false, 2, G(RUN), false}},
      2,
      false,
      POD_PHASE_FAILED,
      {true, true, false, false}},
     {"exited but still being removed",
-     {{REG, S(REMOVING), true, true, 0, G(RUN)}},
+     {{REG, S(REMOVING), true, true, 0, G(RUN), false}},
      1,
      false,
      POD_PHASE_RUNNING,
      {true, true, false, false}},
     {"a deleted container no longer counts",
-     {{REG, S(TERMINATED), true, true, 0, G(RUN)}, {REG, S(STOPPING), true, false, 0, G(REMOVE)}},
+     {{REG, S(TERMINATED), true, true, 0, G(RUN), false},
+      {REG, S(STOPPING), true, false, 0, G(REMOVE), false}},
      2,
      false,
      POD_PHASE_SUCCEEDED,
      {true, true, false, false}},
     {"terminated without ever running",
-     {{REG, S(TERMINATED), false, false, 0, G(STOP)}},
+     {{REG, S(TERMINATED), false, false, 0, G(STOP), false}},
      1,
      true,
      POD_PHASE_FAILED,
@@ -942,6 +1053,7 @@ START_TEST(test_phase_table)
         l[i].succeeded_once = t->c[i].succeeded;
         l[i].last_exit.code = t->c[i].code;
         l[i].goal = t->c[i].goal;
+        l[i].ready = t->c[i].ready;
         ls[i] = &l[i];
     }
     ck_assert_msg(pod_compute_phase(ls, t->n, EXIT_POLICY_STOP) == t->phase, "%s: phase %s",
@@ -1056,6 +1168,8 @@ static Suite *lifecycle_suite(void)
     tc = tcase_create("stop");
     tcase_add_test(tc, test_reverse_order_stop);
     tcase_add_test(tc, test_grace_zero_kills_at_once);
+    tcase_add_test(tc, test_unhealthy_restarts_under_the_policy);
+    tcase_add_test(tc, test_hooks);
     tcase_add_test(tc, test_replacement);
     tcase_add_test(tc, test_stop_while_starting);
     tcase_add_test(tc, test_removal_busy);
