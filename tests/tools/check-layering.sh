@@ -8,6 +8,7 @@ allowed() {
     case "$1" in
     base) echo "base" ;;
     manifest | graph | state | loop | image) echo "base $1" ;;
+    registry) echo "base image registry" ;;
     runtime | security) echo "base manifest runtime security" ;;
     probe) echo "base loop manifest probe" ;;
     reconcile | api) echo "base manifest graph state loop image runtime security probe reconcile api" ;;
