@@ -4,7 +4,8 @@ libpodcore_la_SOURCES += \
 	src/registry/registry.h \
 	src/registry/registry-internal.h \
 	src/registry/registry-config.c \
-	src/registry/registry-pull.c
+	src/registry/registry-pull.c \
+	src/registry/registry-job.c
 AM_CFLAGS += $(CURL_CFLAGS)
 PODCORE_LIBS += $(CURL_LIBS)
 

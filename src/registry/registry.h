@@ -160,3 +160,40 @@ int registry_pull(const char *images_dir, const ImageReference *ref,
 
 /* Initialises libcurl once per process, before any thread starts; returns 0 or -ENOMEM. */
 int registry_global_init(void);
+
+/* ---- pulls in a child process ------------------------------------------------------------ */
+
+/*
+ * A pull that never blocks its caller: registry_pull_start() forks a child
+ * that reads the registries and credentials files and runs registry_pull(),
+ * writing one line per event into a pipe ("progress DONE TOTAL BLOBS N",
+ * then "ok DIGEST MEDIA-TYPE" or "error ERRNO MESSAGE"). The caller watches
+ * registry_pull_job_fd() for input (and may watch the child through its
+ * pid) and calls registry_pull_job_read() when it is readable.
+ */
+typedef struct RegistryPullJob RegistryPullJob;
+
+/*
+ * Starts the child. config_path and credentials_path may be NULL (no
+ * settings, no credentials); a missing file is the same. The child's
+ * signal mask is emptied and it holds no fd of the caller's but the pipe.
+ * Returns 0 or -errno. Does not log.
+ */
+int registry_pull_start(const char *images_dir, const ImageReference *ref, const char *config_path,
+                        const char *credentials_path, RegistryPullJob **ret, PdError *reterr);
+/* The read end of the pipe (O_NONBLOCK, O_CLOEXEC), and the child's pid. */
+int registry_pull_job_fd(const RegistryPullJob *j);
+pid_t registry_pull_job_pid(const RegistryPullJob *j);
+/*
+ * Reads what the child wrote so far, without blocking. Returns 0 while the
+ * pull runs (*ret_progress, when not NULL, gets the latest progress); 1 when
+ * it succeeded (*ret gets the image, as registry_pull() returns it, read
+ * back from the blob store; the child is reaped); or -errno when it failed
+ * (reterr gets the child's message; -EIO when the child died without one).
+ * Does not log.
+ */
+int registry_pull_job_read(RegistryPullJob *j, RegistryProgress *ret_progress,
+                           ImageLoadResult **ret, PdError *reterr);
+/* Kills a child still running (SIGKILL, by its pid), reaps it and frees j. */
+RegistryPullJob *registry_pull_job_free(RegistryPullJob *j);
+DEFINE_CLEANUP_FUNC(RegistryPullJob, registry_pull_job_free)

@@ -191,7 +191,7 @@ class Proxy:
 def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("registry")
     ca = make_ca(root / "ca")
-    hashed = crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH))
+    hashed = crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))  # cheap: tests only
     (root / "htpasswd").write_text("%s:%s\n" % (USER, hashed.replace("$2b$", "$2y$", 1)))
     regs = []
     try:
@@ -238,8 +238,8 @@ def push(layout, tag, dest, env=None, fmt=None, creds=None, all_=False):
     subprocess.run(args, check=True, capture_output=True, timeout=120)
 
 
-def pull(store, ref, registries=None, credentials=None, ok=True):
-    args = [str(TOOL), str(store), ref]
+def pull(store, ref, registries=None, credentials=None, ok=True, child=False):
+    args = [str(TOOL)] + (["--child"] if child else []) + [str(store), ref]
     if registries or credentials:
         args.append(str(registries) if registries else "/nonexistent")
     if credentials:
@@ -357,6 +357,12 @@ def test_tls_registry_with_basic_auth(env, tmp_path):
     img, _ = pull(store, reg + "/private/app:1", registries=conf, credentials=creds)
     assert img["Cmd"] == "cat /etc/hello"
     assert_store(store, [img["manifest"], img["config"], *img["layers"]])
+    # The same from a child process, which reads both files itself, into a new store.
+    img2, _ = pull(tmp_path / "store2", reg + "/private/app:1", registries=conf,
+                   credentials=creds, child=True)
+    assert img2 == img
+    err = pull(tmp_path / "store2", reg + "/private/app:1", registries=conf, child=True, ok=False)
+    assert "error -13:" in err and "credentials file has none" in err, err
 
 
 def test_interrupted_pull_resumes(env, tmp_path):
@@ -384,6 +390,7 @@ def test_interrupted_pull_resumes(env, tmp_path):
         kept = partial.stat().st_size
         assert 0 < kept < manifest["layers"][-1]["size"]
         reg.start()
+        proxy.rate = 1 << 30  # the rest at full speed
         with proxy.lock:
             proxy.sent.clear()
         img, _ = pull(store, proxy.host + "/open/big:1")
@@ -412,3 +419,56 @@ def test_corrupt_blob_is_refused(env, tmp_path):
     assert "error -74:" in err and victim in err and "corrupt" in err, err
     assert not (store / "blobs" / "sha256" / victim[7:]).exists()
     assert not (store / "blobs" / ".partial" / victim[7:]).exists()
+
+
+def test_child_pull_reports_progress_and_can_be_killed(env, tmp_path):
+    big = os.urandom(2 * 1024 * 1024)
+    layout, manifest = build_layout(tmp_path / "layout", extra_layer=big, tag="kid")
+    reg = env["open"]
+    push(layout, "kid", reg.host + "/open/kid:1")
+    big_digest = manifest["layers"][-1]["digest"]
+    total = sum(d["size"] for d in manifest["layers"]) + manifest["config"]["size"]
+    proxy = Proxy(reg.port)
+    store = tmp_path / "store"
+    partial = store / "blobs" / ".partial" / big_digest[7:]
+    try:
+        p = subprocess.Popen([str(TOOL), "--child", str(store), proxy.host + "/open/kid:1"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = p.stderr.readline().split()
+        assert first[0] == "pid", first
+        child = int(first[1])
+        deadline = time.monotonic() + 60
+        while not (partial.exists() and partial.stat().st_size > 128 * 1024):
+            assert p.poll() is None, p.communicate()
+            assert time.monotonic() < deadline, "the big layer never started"
+            time.sleep(0.02)
+        os.kill(child, signal.SIGKILL)  # the pull's own process, by its pid
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 1, (out, err)
+        assert "the pull process died (signal 9) without a result" in err, err
+        progress = [line.split() for line in err.splitlines() if line.startswith("progress")]
+        assert progress and all(int(x[2]) == total for x in progress[1:])
+        kept = partial.stat().st_size
+        assert kept > 0
+        # The next pull in a child resumes the layer and finishes.
+        proxy.rate = 1 << 30
+        with proxy.lock:
+            proxy.sent.clear()
+        img, err = pull(store, proxy.host + "/open/kid:1", child=True)
+        with proxy.lock:
+            assert "range: bytes=%d-" % kept in proxy.sent.decode(errors="replace").lower()
+        done = [line.split() for line in err.splitlines() if line.startswith("progress")]
+        assert done[-1][1:] == [str(total), str(total), "4", "4"]
+        assert_store(store, [img["manifest"], img["config"], *img["layers"]])
+    finally:
+        proxy.close()
+
+
+def test_child_pull_error(env, tmp_path):
+    err = pull(tmp_path / "store", env["open"].host + "/open/nothing:2", child=True, ok=False)
+    assert "error -2:" in err and "not found (HTTP 404)" in err, err
+    bad = tmp_path / "registries.json"
+    bad.write_text('{"registries": {"r.example": {"insecure": "yes"}}}')
+    err = pull(tmp_path / "store", env["open"].host + "/open/nothing:2", registries=bad,
+               child=True, ok=False)
+    assert "error -22:" in err and "registries.r.example.insecure: not a boolean" in err, err
