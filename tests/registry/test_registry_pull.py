@@ -17,7 +17,8 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -50,7 +51,7 @@ def free_port():
 class Registry:
     """One docker-registry process with its own config and storage under dir."""
 
-    def __init__(self, dir, tls=None, htpasswd=None):
+    def __init__(self, dir, tls=None, htpasswd=None, token=None):
         self.dir = pathlib.Path(dir)
         self.dir.mkdir(parents=True)
         self.port = free_port()
@@ -64,6 +65,11 @@ class Registry:
         if htpasswd:
             lines += ["auth:", "  htpasswd:", "    realm: podd-test",
                       "    path: %s" % htpasswd]
+        if token:
+            lines += ["auth:", "  token:", "    realm: %s" % token.realm,
+                      "    service: %s" % TokenServer.SERVICE,
+                      "    issuer: %s" % TokenServer.ISSUER,
+                      "    rootcertbundle: %s" % token.cert]
         (self.dir / "config.yml").write_text("\n".join(lines) + "\n")
         self.proc = None
         self.start()
@@ -111,6 +117,77 @@ def make_ca(dir):
         "-CAkey", str(dir / "ca.key"), "-CAcreateserial", "-days", "2",
         "-extfile", str(dir / "ext.cnf"), "-out", str(dir / "server.crt"))
     return dir
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TokenServer:
+    """A token server as distribution's token auth expects one: it checks basic auth and answers
+    with a JWT (RS256, signed by openssl with a key whose self-signed certificate is the
+    registry's rootcertbundle and travels in the x5c header) granting the scopes asked for."""
+    SERVICE, ISSUER = "podd-test-registry", "podd-test-issuer"
+
+    def __init__(self, dir):
+        dir = pathlib.Path(dir)
+        dir.mkdir()
+        self.key, self.cert = dir / "token.key", dir / "token.crt"
+        subprocess.run([OPENSSL, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=podd test token issuer", "-keyout", str(self.key),
+                        "-out", str(self.cert)], check=True, capture_output=True, timeout=60)
+        der = subprocess.run([OPENSSL, "x509", "-in", str(self.cert), "-outform", "DER"],
+                             check=True, capture_output=True, timeout=60).stdout
+        self.x5c = base64.b64encode(der).decode()
+        self.requests = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                url = urllib.parse.urlparse(self.path)
+                query = urllib.parse.parse_qs(url.query)
+                auth = self.headers.get("Authorization", "")
+                server.requests.append((url.path, query, auth))
+                want = "Basic " + base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()
+                if url.path != "/token" or auth != want:
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                body = json.dumps({"token": server.token(query.get("scope", [])),
+                                   "expires_in": 300}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.realm = "http://127.0.0.1:%d/token" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def token(self, scopes):
+        access = []
+        for scope in scopes:
+            for one in scope.split(" "):
+                kind, name, actions = one.split(":", 2) if one.count(":") >= 2 else ("", "", "")
+                if kind == "repository":
+                    access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        now = int(time.time())
+        header = {"alg": "RS256", "typ": "JWT", "x5c": [self.x5c]}
+        claims = {"iss": self.ISSUER, "sub": USER, "aud": self.SERVICE, "exp": now + 300,
+                  "nbf": now - 60, "iat": now, "jti": os.urandom(8).hex(), "access": access}
+        signing = (b64url(json.dumps(header).encode()) + "." +
+                   b64url(json.dumps(claims).encode())).encode()
+        sig = subprocess.run([OPENSSL, "dgst", "-sha256", "-sign", str(self.key)], input=signing,
+                             check=True, capture_output=True, timeout=60).stdout
+        return signing.decode() + "." + b64url(sig)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
 
 class Proxy:
@@ -194,19 +271,26 @@ def env(tmp_path_factory):
     hashed = crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))  # cheap: tests only
     (root / "htpasswd").write_text("%s:%s\n" % (USER, hashed.replace("$2b$", "$2y$", 1)))
     regs = []
+    tokens = None
     try:
+        tokens = TokenServer(root / "tokens")
         open_reg = Registry(root / "open")
         regs.append(open_reg)
         auth_reg = Registry(root / "auth", tls=(ca / "server.crt", ca / "server.key"),
                             htpasswd=root / "htpasswd")
         regs.append(auth_reg)
+        token_reg = Registry(root / "token", token=tokens)
+        regs.append(token_reg)
         certs = root / "certs"
         certs.mkdir()
         shutil.copy(ca / "ca.crt", certs / "ca.crt")
-        yield dict(root=root, open=open_reg, auth=auth_reg, ca=ca, certs=certs)
+        yield dict(root=root, open=open_reg, auth=auth_reg, token=token_reg, tokens=tokens, ca=ca,
+                   certs=certs)
     finally:
         for r in regs:
             r.stop()
+        if tokens:
+            tokens.close()
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -230,8 +314,10 @@ def push(layout, tag, dest, env=None, fmt=None, creds=None, all_=False):
         args.append("--all")
     if fmt:
         args += ["--format", fmt]
-    if env is not None and creds:
-        args += ["--dest-creds", creds, "--dest-cert-dir", str(env["certs"])]
+    if creds:
+        args += ["--dest-creds", creds]
+    if env is not None:
+        args += ["--dest-cert-dir", str(env["certs"])]
     else:
         args.append("--dest-tls-verify=false")
     args += ["oci:%s:%s" % (layout.path, tag), "docker://" + dest]
@@ -363,6 +449,27 @@ def test_tls_registry_with_basic_auth(env, tmp_path):
     assert img2 == img
     err = pull(tmp_path / "store2", reg + "/private/app:1", registries=conf, child=True, ok=False)
     assert "error -13:" in err and "credentials file has none" in err, err
+
+
+def test_registry_behind_token_auth(env, tmp_path):
+    layout, _ = build_layout(tmp_path / "layout", tag="t")
+    reg = env["token"].host
+    push(layout, "t", reg + "/team/tok:1", creds="%s:%s" % (USER, PASSWORD))
+    store = tmp_path / "store"
+    # Anonymous: the token server refuses.
+    err = pull(store, reg + "/team/tok:1", ok=False)
+    assert "error -13:" in err and "refused an anonymous pull" in err, err
+    creds = tmp_path / "auth.json"
+    creds.write_text(json.dumps({"auths": {reg: {"username": USER, "password": PASSWORD}}}))
+    del env["tokens"].requests[:]
+    img, _ = pull(store, reg + "/team/tok:1", credentials=creds)
+    assert img["Cmd"] == "cat /etc/hello"
+    assert_store(store, [img["manifest"], img["config"], *img["layers"]])
+    # One token, asked for with the challenge's service and scope.
+    assert len(env["tokens"].requests) == 1, env["tokens"].requests
+    _, query, _ = env["tokens"].requests[0]
+    assert query["service"] == [TokenServer.SERVICE]
+    assert query["scope"] == ["repository:team/tok:pull"]
 
 
 def test_interrupted_pull_resumes(env, tmp_path):
