@@ -146,10 +146,15 @@ _podctl()
         fi
         ;;
     image)
-        if [[ $cur == -* ]]; then
+        if [[ ${args[0]-} == pull ]]; then
+            case "$prev" in
+            --registries | --auth) _podctl_files ;;
+            *) [[ $cur == -* ]] && _podctl_reply "--registries --auth --help" ;;
+            esac
+        elif [[ $cur == -* ]]; then
             _podctl_reply "--help"
         elif ((${#args[@]} == 0)); then
-            _podctl_reply "import ls rm"
+            _podctl_reply "import ls pull rm"
         elif [[ ${args[0]} == import ]] && ((${#args[@]} == 2)); then
             _podctl_files
         fi

@@ -11,6 +11,7 @@ static volatile sig_atomic_t import_cancel = 0;
 static void image_usage(FILE *f)
 {
     fputs("Usage: podctl image import NAME[:TAG] ROOTFS.tar|ROOTFS.tar.gz|DIR|-\n"
+          "       podctl image pull [--registries FILE] [--auth FILE] REFERENCE\n"
           "       podctl image ls [-o json]\n"
           "       podctl image rm NAME[:TAG]...\n"
           "\n"
@@ -21,6 +22,10 @@ static void image_usage(FILE *f)
           "  import  unpacks a tar archive (gzip or not, '-' reads standard input) or copies a\n"
           "          directory into the store as NAME:TAG, replacing that tag atomically;\n"
           "          containers waiting for the image start at once (root only)\n"
+          "  pull    pulls REFERENCE ([HOST[:PORT]/]PATH[:TAG][@sha256:DIGEST]) from its\n"
+          "          registry into the store, with the settings of --registries (default\n"
+          "          /etc/podd/registries.json) and the credentials of --auth (default\n"
+          "          /etc/podd/auth.json) (root only)\n"
           "  ls      lists the images with their size and the pods that use them\n"
           "  rm      removes images no pod uses (root only)\n"
           "\n"
@@ -293,6 +298,8 @@ int cmd_image(int argc, char *argv[])
     }
     if (streq(sub, "import"))
         return image_import_cmd(argc - optind, argv + optind);
+    if (streq(sub, "pull"))
+        return image_pull_cmd(argc - optind, argv + optind);
     if (streq(sub, "rm") || streq(sub, "remove"))
         return image_rm_cmd(argc - optind, argv + optind);
     fprintf(stderr, "podctl: unknown image command '%s' (import, ls, rm)\n", sub);

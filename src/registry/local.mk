@@ -59,3 +59,7 @@ else
 fuzz-registry: fuzz
 endif
 .PHONY: fuzz-registry
+
+# podctl image pull against a real podd and registry.
+TESTS += tests/integration/test_image_pull.py
+EXTRA_DIST += tests/integration/test_image_pull.py

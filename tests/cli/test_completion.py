@@ -68,7 +68,9 @@ def test_subcommands():
     assert complete("describe", "") == ["pod"]
     assert complete("delete", "") == ["pod"]
     assert complete("restart", "") == ["pod"]
-    assert complete("image", "") == ["import", "ls", "rm"]
+    assert complete("image", "") == ["import", "ls", "pull", "rm"]
+    assert complete("image", "p") == ["pull"]
+    assert complete("image", "pull", "--") == ["--auth", "--help", "--registries"]
     assert complete("image", "i") == ["import"]
 
 
@@ -106,6 +108,8 @@ def test_files_after_f(tmp_path):
     assert complete("graph", "--filename", "web", cwd=tmp_path) == ["web.yaml"]
     assert complete("validate", "wo", cwd=tmp_path) == ["worker.yml"]
     assert complete("image", "import", "busybox", "ma", cwd=tmp_path) == ["manifests"]
+    assert complete("image", "pull", "--registries", "w", cwd=tmp_path) == ["web.yaml",
+                                                                            "worker.yml"]
 
 
 def test_pod_names(server):
