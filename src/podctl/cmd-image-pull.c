@@ -88,6 +88,8 @@ static int run_pull(const char *store, const ImageReference *ref, const char *na
         if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
             return pd_error_set(err, -errno, "poll: %m");
         r = registry_pull_job_read(job, &p, ret, err);
+        if (r > 0 && p.total && p.blobs_done != last.blobs_done)
+            show_progress(name, &p, tty); /* the last blob's line came with the result */
         if (r != 0) {
             if (tty && last.total)
                 fputc('\n', stderr);

@@ -282,8 +282,11 @@ int registry_pull_job_read(RegistryPullJob *j, RegistryProgress *ret_progress,
         k = (size_t)(nl - j->buf.data) + 1;
         memmove(j->buf.data, j->buf.data + k, j->buf.len - k);
         j->buf.len -= k;
-        if (r != 0)
+        if (r != 0) {
+            if (ret_progress)
+                *ret_progress = j->progress;
             return r;
+        }
     }
     if (j->eof) {
         int status = 0;

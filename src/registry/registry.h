@@ -185,8 +185,9 @@ int registry_pull_start(const char *images_dir, const ImageReference *ref, const
 int registry_pull_job_fd(const RegistryPullJob *j);
 pid_t registry_pull_job_pid(const RegistryPullJob *j);
 /*
- * Reads what the child wrote so far, without blocking. Returns 0 while the
- * pull runs (*ret_progress, when not NULL, gets the latest progress); 1 when
+ * Reads what the child wrote so far, without blocking. *ret_progress, when
+ * not NULL, gets the latest progress (also with the end). Returns 0 while the
+ * pull runs; 1 when
  * it succeeded (*ret gets the image, as registry_pull() returns it, read
  * back from the blob store; the child is reaped); or -errno when it failed
  * (reterr gets the child's message; -EIO when the child died without one).
