@@ -36,6 +36,8 @@ static int pull_child(const char *images_dir, const ImageReference *ref, const c
         if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
             return -errno;
         r = registry_pull_job_read(job, &p, ret, err);
+        if (r > 0 && (p.done != last.done || p.blobs_done != last.blobs_done))
+            on_progress(&p, NULL); /* the last progress came with the result */
         if (r != 0)
             return r < 0 ? r : 0;
         if (p.done != last.done || p.blobs_done != last.blobs_done || p.total != last.total)
