@@ -12,6 +12,7 @@ static void image_usage(FILE *f)
 {
     fputs("Usage: podctl image load -i ARCHIVE|LAYOUT-DIR\n"
           "       podctl image import NAME[:TAG] ROOTFS.tar|ROOTFS.tar.gz|DIR|-\n"
+          "       podctl image pull [--registries FILE] [--auth FILE] REFERENCE\n"
           "       podctl image ls [-o json]\n"
           "       podctl image inspect NAME[:TAG][@DIGEST]\n"
           "       podctl image rm NAME[:TAG][@DIGEST]...\n"
@@ -28,6 +29,9 @@ static void image_usage(FILE *f)
           "  import   unpacks a tar archive (gzip or not, '-' reads standard input) or copies a\n"
           "           directory into the store as a one-layer image NAME:TAG, replacing that\n"
           "           tag atomically; containers waiting for it start at once (root only)\n"
+          "  pull     pulls REFERENCE from its registry into the store, with the settings\n"
+          "           of --registries (default /etc/podd/registries.json) and the credentials\n"
+          "           of --auth (default /etc/podd/auth.json) (root only)\n"
           "  ls       lists the images with their digest, size and the pods that use them\n"
           "  inspect  shows an image's digest, configuration and layers as JSON (root only)\n"
           "  rm       removes images no pod uses, and their layers no other image shares\n"
@@ -509,9 +513,11 @@ int cmd_image(int argc, char *argv[])
         return image_inspect_cmd(argc - optind, argv + optind);
     if (streq(sub, "prune"))
         return image_prune_cmd(argc - optind);
+    if (streq(sub, "pull"))
+        return image_pull_cmd(argc - optind, argv + optind);
     if (streq(sub, "rm") || streq(sub, "remove"))
         return image_rm_cmd(argc - optind, argv + optind);
-    fprintf(stderr, "podctl: unknown image command '%s' (load, import, ls, inspect, rm, prune)\n",
+    fprintf(stderr, "podctl: unknown image command '%s' (load, import, pull, ls, inspect, rm, prune)\n",
             sub);
     return PODCTL_EXIT_USAGE;
 }

@@ -9,6 +9,7 @@ allowed() {
     base) echo "base" ;;
     graph | state | loop | image) echo "base $1" ;;
     manifest) echo "base image manifest" ;;
+    registry) echo "base image registry" ;;
     runtime | security) echo "base manifest runtime security" ;;
     probe) echo "base loop manifest probe" ;;
     reconcile | api) echo "base manifest graph state loop image runtime security probe reconcile api" ;;
