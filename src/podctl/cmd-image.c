@@ -517,7 +517,8 @@ int cmd_image(int argc, char *argv[])
         return image_pull_cmd(argc - optind, argv + optind);
     if (streq(sub, "rm") || streq(sub, "remove"))
         return image_rm_cmd(argc - optind, argv + optind);
-    fprintf(stderr, "podctl: unknown image command '%s' (load, import, pull, ls, inspect, rm, prune)\n",
+    fprintf(stderr,
+            "podctl: unknown image command '%s' (load, import, pull, ls, inspect, rm, prune)\n",
             sub);
     return PODCTL_EXIT_USAGE;
 }
