@@ -12,9 +12,9 @@ cd "$(dirname "$0")"
 # Everything the build and the tests need, by Debian package name.
 PACKAGES=(
     gcc make pkg-config autoconf automake libtool
-    libyaml-dev libjansson-dev libseccomp-dev libcap-dev libarchive-dev check
+    libyaml-dev libjansson-dev libseccomp-dev libcap-dev libarchive-dev libcurl4-openssl-dev check
     python3 python3-pytest python3-jsonschema python3-yaml
-    busybox-static runc valgrind skopeo
+    busybox-static runc valgrind skopeo docker-registry
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

@@ -146,10 +146,18 @@ _podctl()
         fi
         ;;
     image)
-        if [[ $cur == -* ]]; then
-            _podctl_reply "--help"
+        if [[ ${args[0]:-} == load && ($prev == -i || $prev == --input) ]]; then
+            _podctl_files
+        elif [[ ${args[0]:-} == pull && ($prev == --registries || $prev == --auth) ]]; then
+            _podctl_files
+        elif [[ $cur == -* ]]; then
+            case "${args[0]:-}" in
+            load) _podctl_reply "-i --input --help" ;;
+            pull) _podctl_reply "--registries --auth --help" ;;
+            *) _podctl_reply "--help" ;;
+            esac
         elif ((${#args[@]} == 0)); then
-            _podctl_reply "import ls rm"
+            _podctl_reply "load import ls inspect pull rm prune"
         elif [[ ${args[0]} == import ]] && ((${#args[@]} == 2)); then
             _podctl_files
         fi

@@ -193,8 +193,10 @@ static int parse_name(const json_t *v, char **ret, PdError *reterr)
 
 bool api_image_ref_is_valid(const char *ref)
 {
-    /* One rule for the API and the store: a reference is a relative path inside the store. */
-    return image_ref_is_valid(ref);
+    ImageReference r;
+
+    /* One rule for the API and manifests: a reference as image_reference_parse() reads one. */
+    return ref && image_reference_parse(ref, &r, NULL) == 0;
 }
 
 static const ApiArg *op_arg(ApiOp op, const char *key)

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -70,4 +71,19 @@ int log_internal(int level, int error, const char *fmt, ...)
         (void)fprintf(stderr, "%s\n", buf);
     errno = saved;
     return error == 0 ? 0 : -abs(error);
+}
+
+static char armed_failpoint[64];
+
+void failpoint_arm(const char *name)
+{
+    (void)snprintf(armed_failpoint, sizeof(armed_failpoint), "%s", name ? name : "");
+}
+
+void failpoint(const char *name)
+{
+    if (!armed_failpoint[0] || !streq(armed_failpoint, name))
+        return;
+    log_notice("failpoint %s reached: SIGKILL", name);
+    (void)raise(SIGKILL);
 }

@@ -132,6 +132,15 @@ int log_internal(int level, int error, const char *fmt, ...) _printf_(3, 4);
 #define log_warning_errno(r, ...) log_internal(LOG_LEVEL_WARNING, (r), __VA_ARGS__)
 #define log_debug_errno(r, ...) log_internal(LOG_LEVEL_DEBUG, (r), __VA_ARGS__)
 
+/*
+ * Failpoints, a testing aid: failpoint_arm(name) (NULL or "" disarms) makes
+ * the process log "failpoint NAME reached" and kill itself with SIGKILL the
+ * first time it passes failpoint(NAME), as a crash at that step would. podd
+ * arms the one PODD_FAILPOINT names. Unarmed, failpoint() is a string compare.
+ */
+void failpoint_arm(const char *name);
+void failpoint(const char *name);
+
 /* ---- strings ------------------------------------------------------------------ */
 
 /* NULL-terminated string vectors; strv_free() frees every element and the vector. */

@@ -17,7 +17,8 @@
 
 #define RECORDS_VERSION 1
 #define RECORDS_MAX (64u * 1024u * 1024u)
-#define LOCK_FILE ".lock"
+#define LOCK_FILE ".lock"                 /* layers: add (unpacking) and gc */
+#define RECORDS_LOCK_FILE ".records.lock" /* the records file: short read-modify-writes */
 #define LAYER_TMP_PREFIX ".tmp-"
 
 typedef struct RecordList {
@@ -43,17 +44,23 @@ static int open_images_dir(const char *images_dir, bool create, PdError *reterr)
     return fd;
 }
 
-/* The writers' lock: an flock on <images>/.lock, held while the returned fd is open. */
-static int store_lock(int images_fd, const char *images_dir, PdError *reterr)
+/*
+ * An flock on <images>/name, held while the returned fd is open. Two locks,
+ * always taken in this order: LOCK_FILE by image_store_add (for its unpacking
+ * and its record) and image_store_gc (for its deletions), RECORDS_LOCK_FILE
+ * around each read-modify-write of the records file (add, untag) and gc's
+ * read. So an untag (podd's loop does them) never waits for an unpack.
+ */
+static int store_lock(int images_fd, const char *images_dir, const char *name, PdError *reterr)
 {
     _cleanup_close_ int fd = -1;
 
-    fd = openat(images_fd, LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    fd = openat(images_fd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
-        return pd_error_set(reterr, -errno, "cannot open %s/%s: %m", images_dir, LOCK_FILE);
+        return pd_error_set(reterr, -errno, "cannot open %s/%s: %m", images_dir, name);
     while (flock(fd, LOCK_EX) < 0)
         if (errno != EINTR)
-            return pd_error_set(reterr, -errno, "cannot lock %s/%s: %m", images_dir, LOCK_FILE);
+            return pd_error_set(reterr, -errno, "cannot lock %s/%s: %m", images_dir, name);
     return move_fd(fd);
 }
 
@@ -254,7 +261,8 @@ static int blob_check(const char *images_dir, int blobs_fd, const char *digest, 
 int image_store_add(const char *images_dir, const ImageLoaded *img, const char *name,
                     unsigned flags, ImageRecord *ret, char ***ret_warnings, PdError *reterr)
 {
-    _cleanup_close_ int images_fd = -1, lock_fd = -1, layers_fd = -1, blobs_fd = -1;
+    _cleanup_close_ int images_fd = -1, lock_fd = -1, layers_fd = -1, blobs_fd = -1,
+                        records_lock_fd = -1;
     _cleanup_(record_list_done) RecordList l = {};
     _cleanup_(strv_freep) char **warnings = NULL;
     ImageRecord rec = {};
@@ -275,7 +283,7 @@ int image_store_add(const char *images_dir, const ImageLoaded *img, const char *
     images_fd = open_images_dir(images_dir, true, reterr);
     if (images_fd < 0)
         return images_fd;
-    lock_fd = store_lock(images_fd, images_dir, reterr);
+    lock_fd = store_lock(images_fd, images_dir, LOCK_FILE, reterr);
     if (lock_fd < 0)
         return lock_fd;
     blobs_fd = image_blobs_dir_open(images_dir, true, reterr);
@@ -310,6 +318,9 @@ int image_store_add(const char *images_dir, const ImageLoaded *img, const char *
     }
     rec.created = now_realtime_usec();
 
+    records_lock_fd = store_lock(images_fd, images_dir, RECORDS_LOCK_FILE, reterr);
+    if (records_lock_fd < 0)
+        return records_lock_fd;
     r = records_read(images_fd, images_dir, &l, reterr);
     if (r < 0)
         return r;
@@ -396,7 +407,7 @@ int image_store_untag(const char *images_dir, const char *name, PdError *reterr)
     images_fd = open_images_dir(images_dir, false, reterr);
     if (images_fd < 0)
         return images_fd;
-    lock_fd = store_lock(images_fd, images_dir, reterr);
+    lock_fd = store_lock(images_fd, images_dir, RECORDS_LOCK_FILE, reterr);
     if (lock_fd < 0)
         return lock_fd;
     r = records_read(images_fd, images_dir, &l, reterr);
@@ -541,7 +552,8 @@ static int gc_dir(int dir_fd, char *const *keep, bool dirs, uint64_t *freed, uns
 
 int image_store_gc(const char *images_dir, uint64_t *ret_freed, PdError *reterr)
 {
-    _cleanup_close_ int images_fd = -1, lock_fd = -1, blobs_fd = -1, layers_fd = -1;
+    _cleanup_close_ int images_fd = -1, lock_fd = -1, blobs_fd = -1, layers_fd = -1,
+                        records_lock_fd = -1;
     _cleanup_(record_list_done) RecordList l = {};
     _cleanup_(strv_freep) char **blobs = NULL, **layers = NULL;
     uint64_t freed = 0;
@@ -553,10 +565,21 @@ int image_store_gc(const char *images_dir, uint64_t *ret_freed, PdError *reterr)
         goto done;
     if (images_fd < 0)
         return pd_error_set(reterr, -errno, "cannot open %s: %m", images_dir);
-    lock_fd = store_lock(images_fd, images_dir, reterr);
+    /* A store of plain root filesystems only: nothing to collect, and no lock files made. */
+    if (faccessat(images_fd, IMAGE_RECORDS_FILE, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+        faccessat(images_fd, "blobs", F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+        faccessat(images_fd, "layers", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+        goto done;
+    lock_fd = store_lock(images_fd, images_dir, LOCK_FILE, reterr);
     if (lock_fd < 0)
         return lock_fd;
+    /* Held for the read only: an add waits on LOCK_FILE, an untag only takes references away. */
+    records_lock_fd = store_lock(images_fd, images_dir, RECORDS_LOCK_FILE, reterr);
+    if (records_lock_fd < 0)
+        return records_lock_fd;
     r = records_read(images_fd, images_dir, &l, reterr);
+    (void)close(records_lock_fd);
+    records_lock_fd = -1;
     if (r < 0)
         return r;
     /* What every record needs; an unreadable image stops the collection (nothing is guessed). */
@@ -592,4 +615,82 @@ done:
     if (ret_freed)
         *ret_freed = freed;
     return (int)count;
+}
+
+/* ---- resolving what a container runs ----------------------------------------------------- */
+
+void image_resolved_done(ImageResolved *r)
+{
+    strv_free(r->layers);
+    image_config_free(r->config);
+    *r = (ImageResolved){};
+}
+
+static int resolve_dir(const char *dir, ImageResolved *ret)
+{
+    _cleanup_(strv_freep) char **layers = NULL;
+    struct stat st;
+
+    if (stat(dir, &st) < 0)
+        return -errno;
+    if (!S_ISDIR(st.st_mode))
+        return -ENOTDIR;
+    if (strv_extend(&layers, dir) < 0)
+        return -ENOMEM;
+    ret->layers = move_ptr(layers);
+    return 0;
+}
+
+int image_store_resolve(const char *images_dir, const char *image, ImageResolved *ret,
+                        PdError *reterr)
+{
+    _cleanup_(image_resolved_done) ImageResolved res = {};
+    _cleanup_free_ char *dir = NULL;
+    ImageReference ref;
+    ImageRecord rec;
+    char familiar[IMAGE_NAME_SIZE];
+    int r;
+
+    if (image[0] == '/') {
+        if (strlen(image) >= sizeof(res.name))
+            return pd_error_set(reterr, -ENAMETOOLONG, "image path too long");
+        strcpy(res.name, image);
+        r = resolve_dir(image, &res);
+        if (r < 0)
+            return pd_error_set(reterr, r, "image %s: %s", image, strerror(-r));
+        *ret = res;
+        res = (ImageResolved){};
+        return 0;
+    }
+    r = image_reference_parse(image, &ref, reterr);
+    if (r < 0)
+        return r;
+    r = image_store_find(images_dir, &ref, &rec, NULL);
+    if (r >= 0) {
+        strcpy(res.name, rec.name);
+        strcpy(res.digest, rec.digest);
+        r = image_store_open_image(images_dir, rec.digest, NULL, &res.config, reterr);
+        if (r >= 0)
+            r = image_store_layer_dirs(images_dir, rec.digest, &res.layers, reterr);
+        if (r < 0)
+            return pd_error_prefix(reterr, r, "image '%s'", rec.name);
+        *ret = res;
+        res = (ImageResolved){};
+        return 0;
+    }
+    if (r != -ENOENT)
+        return pd_error_set(reterr, r, "image '%s': %s", image, strerror(-r));
+    (void)image_reference_format(&ref, res.name, sizeof(res.name));
+    /* A plain root filesystem directory, by the name podctl image import gave it. */
+    if (ref.digest[0] || image_reference_familiar_name(&ref, familiar, sizeof(familiar)) < 0)
+        return pd_error_set(reterr, -ENOENT, "image '%s' is not in the store", res.name);
+    dir = strdup_printf("%s/%s/%s", images_dir, familiar, ref.tag);
+    if (!dir)
+        return -ENOMEM;
+    r = resolve_dir(dir, &res);
+    if (r < 0)
+        return pd_error_set(reterr, -ENOENT, "image '%s' is not in the store", res.name);
+    *ret = res;
+    res = (ImageResolved){};
+    return 0;
 }

@@ -287,3 +287,29 @@ int image_reference_format(const ImageReference *ref, char *buf, size_t size)
         return -EINVAL;
     return (size_t)n < size ? n : -ENOBUFS;
 }
+
+int image_reference_familiar_name(const ImageReference *ref, char *buf, size_t size)
+{
+    const char *path = ref->path;
+    int n;
+
+    if (streq(ref->domain, DOCKER_DOMAIN) && startswith(path, DOCKER_OFFICIAL_PREFIX) &&
+        !strchr(path + strlen(DOCKER_OFFICIAL_PREFIX), '/'))
+        n = snprintf(buf, size, "%s", path + strlen(DOCKER_OFFICIAL_PREFIX));
+    else if (streq(ref->domain, DOCKER_DOMAIN))
+        n = snprintf(buf, size, "%s", path);
+    else
+        n = snprintf(buf, size, "%s/%s", ref->domain, path);
+    return n < 0 || (size_t)n >= size ? -ENOBUFS : n;
+}
+
+bool image_reference_equal(const char *a, const char *b)
+{
+    ImageReference ra, rb;
+
+    if (!a || !b || image_reference_parse(a, &ra, NULL) < 0 ||
+        image_reference_parse(b, &rb, NULL) < 0)
+        return false;
+    return streq(ra.domain, rb.domain) && streq(ra.path, rb.path) && streq(ra.tag, rb.tag) &&
+           streq(ra.digest, rb.digest);
+}

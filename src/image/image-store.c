@@ -79,6 +79,17 @@ bool image_ref_equal(const char *a, const char *b)
     return streq(ra.name, rb.name) && streq(ra.tag, rb.tag);
 }
 
+bool image_store_name_is_reserved(const char *name)
+{
+    static const char *const reserved[] = {"blobs", "layers", "incoming"};
+    size_t n = strcspn(name, "/");
+
+    for (size_t i = 0; i < ELEMENTSOF(reserved); i++)
+        if (strlen(reserved[i]) == n && !strncmp(name, reserved[i], n))
+            return true;
+    return false;
+}
+
 char *image_path(const char *store, const ImageRef *ref)
 {
     return strdup_printf("%s/%s/%s", store, ref->name, ref->tag);
@@ -155,6 +166,9 @@ static int list_walk(int dir_fd, const char *prefix, unsigned depth, ImageList *
         if (de->d_name[0] == '.' || (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))
             continue;
         if (!component_is_valid(de->d_name, strlen(de->d_name)))
+            continue;
+        /* The content store's own directories hold no plain root filesystems. */
+        if (depth == 0 && image_store_name_is_reserved(de->d_name))
             continue;
         sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (sub < 0)

@@ -45,6 +45,12 @@ void image_ref_format(const ImageRef *ref, char *buf, size_t size);
 /* True when a and b name the same image ("busybox" and "busybox:latest" do). */
 bool image_ref_equal(const char *a, const char *b);
 
+/*
+ * True when NAME's first component is a directory of the content store
+ * (blobs, layers, incoming): no plain root filesystem may be imported there.
+ */
+bool image_store_name_is_reserved(const char *name);
+
 /* <store>/NAME/TAG. New string owned by the caller; NULL on ENOMEM. */
 char *image_path(const char *store, const ImageRef *ref);
 
@@ -135,6 +141,18 @@ int image_reference_parse(const char *s, ImageReference *ret, PdError *reterr);
  * + 1 always suffices).
  */
 int image_reference_format(const ImageReference *ref, char *buf, size_t size);
+
+/*
+ * The name as Docker shows it, and as the store of plain root filesystem
+ * directories (<images>/NAME/TAG) names it: without "docker.io/" and
+ * "library/" ("nginx", "user/app", "registry.example:5000/team/app").
+ * Returns the length or -ENOBUFS.
+ */
+int image_reference_familiar_name(const ImageReference *ref, char *buf, size_t size);
+
+/* True when a and b are valid and name the same image once normalised ("busybox" and
+ * "docker.io/library/busybox:latest" do). */
+bool image_reference_equal(const char *a, const char *b);
 
 /* ---- layers ------------------------------------------------------------------------------- */
 
@@ -328,9 +346,11 @@ int image_load(const char *images_dir, const char *source, ImageLoadResult **ret
  * blobs are in the blob store and every layer is unpacked, once, under
  * <images>/layers/sha256/<hex of the layer blob's digest>/ (unpacked into a
  * ".tmp-" directory beside it and renamed, so a layer directory present
- * under its name is whole). Writers (image_store_add, _untag, _gc) hold an
- * flock on <images>/.lock; the records file is replaced atomically
- * (write_file_atomic), so readers take no lock. Files of podds before image
+ * under its name is whole). image_store_add and _gc hold an flock on
+ * <images>/.lock (for unpacking, for deleting); every read-modify-write of the
+ * records file (add, untag, gc's read) holds one on <images>/.records.lock,
+ * briefly, so an untag never waits for an unpack. The records file is
+ * replaced atomically (write_file_atomic), so readers take no lock. Files of podds before image
  * records (plain root filesystem directories, <images>/NAME/TAG) are left
  * alone and still read (see image_store_resolve).
  */
@@ -407,3 +427,25 @@ int image_store_open_image(const char *images_dir, const char *digest, ImageMani
  */
 int image_store_layer_dirs(const char *images_dir, const char *digest, char ***ret,
                            PdError *reterr);
+
+/* A container's image, resolved in the store. */
+typedef struct ImageResolved {
+    char name[IMAGE_NAME_SIZE];     /* the normalised reference, or the absolute path given */
+    char digest[IMAGE_DIGEST_SIZE]; /* the manifest's; "" for a plain root filesystem directory */
+    char **layers;                  /* directories, lowest first */
+    ImageConfig *config;            /* NULL for a plain root filesystem directory */
+} ImageResolved;
+
+void image_resolved_done(ImageResolved *r);
+
+/*
+ * Resolves image, as a manifest names it: an absolute path is a plain root
+ * filesystem directory; a reference is looked up in the records
+ * (image_store_find), else (without a digest) as a plain root filesystem
+ * directory imported by podctl image import or an older podd,
+ * <images>/FAMILIAR-NAME/TAG. Returns 0, -ENOENT when there is no such
+ * image, -EINVAL with the reason for an invalid reference, or -errno.
+ * Does not log.
+ */
+int image_store_resolve(const char *images_dir, const char *image, ImageResolved *ret,
+                        PdError *reterr);

@@ -125,3 +125,7 @@ TESTS += tests/unit/test-image-records
 tests_unit_test_image_records_SOURCES = tests/unit/test-image-records.c tests/unit/unit-util.h
 tests_unit_test_image_records_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_image_records_LDADD = $(TEST_LIBS)
+
+# Loaded images run by a real podd: image config applied, ls, inspect, rm, prune.
+TESTS += tests/integration/test_image_run.py
+EXTRA_DIST += tests/integration/test_image_run.py

@@ -287,8 +287,13 @@ static json_t *container_to_json(const Container *c)
         ok = set(o, "startupProbe", probe_to_json(&c->startup_probe));
     if (ok && c->post_start.exec_command)
         ok = set(o, "postStart", strv_to_json(c->post_start.exec_command));
+    else if (ok && c->post_start.has_sleep)
+        ok = set(o, "postStart",
+                 json_pack("{s:I}", "sleep", (json_int_t)c->post_start.sleep_seconds));
     if (ok && c->pre_stop.exec_command)
         ok = set(o, "preStop", strv_to_json(c->pre_stop.exec_command));
+    else if (ok && c->pre_stop.has_sleep)
+        ok = set(o, "preStop", json_pack("{s:I}", "sleep", (json_int_t)c->pre_stop.sleep_seconds));
     if (ok && c->restart_policy_set)
         ok = set(o, "restartPolicy", json_string(restart_policy_to_string(c->restart_policy)));
     if (ok && c->kind == CONTAINER_KIND_INIT)

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 
+#include "image/image.h"
 #include "manifest-internal.h"
 
 /* Validation of init containers, sidecars and regular containers. */
@@ -70,44 +72,15 @@ static void parse_container_name(V *v, const Node *n, void *obj)
             c->name);
 }
 
-/* One component of an image-store name or tag: [a-z0-9._-]+, not starting with '.'. */
-static bool image_component_is_valid(const char *s, size_t n)
-{
-    if (n == 0 || s[0] == '.')
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
-              s[i] == '_' || s[i] == '-'))
-            return false;
-    return true;
-}
-
 bool manifest_image_is_valid(const char *ref)
 {
-    const char *colon, *p = ref;
-    size_t name_len;
+    ImageReference r;
 
     if (!ref || !ref[0])
         return false;
     if (ref[0] == '/')
         return true;
-    colon = strchr(ref, ':');
-    name_len = colon ? (size_t)(colon - ref) : strlen(ref);
-    if (strlen(ref) > MANIFEST_IMAGE_REF_MAX)
-        return false;
-    if (colon && (strchr(colon + 1, ':') || strchr(colon + 1, '/') ||
-                  !image_component_is_valid(colon + 1, strlen(colon + 1))))
-        return false;
-    for (;;) {
-        size_t len = strcspn(p, "/:");
-
-        if (!image_component_is_valid(p, len))
-            return false;
-        p += len;
-        if ((size_t)(p - ref) >= name_len)
-            return true;
-        p++;
-    }
+    return image_reference_parse(ref, &r, NULL) == 0;
 }
 
 static void parse_image(V *v, const Node *n, void *obj)
@@ -127,12 +100,16 @@ static void parse_image(V *v, const Node *n, void *obj)
             return;
         }
     /* An absolute rootfs directory is the administrator's to name; anything else is looked up. */
-    if (!manifest_image_is_valid(c->image))
-        validate_error(v, n,
-                       "'%s' is not a valid image: give an absolute rootfs directory or an "
-                       "image-store name NAME[:TAG] ('/'-separated components of a-z 0-9 . _ -, "
-                       "none empty or starting with '.'; no '..')",
-                       c->image);
+    if (c->image[0] != '/') {
+        ImageReference r;
+        PdError e = {0};
+
+        if (image_reference_parse(c->image, &r, &e) < 0)
+            validate_error(v, n,
+                           "InvalidImageName: %s (give an absolute rootfs directory or a "
+                           "reference [HOST[:PORT]/]PATH[:TAG][@sha256:DIGEST])",
+                           e.message);
+    }
 }
 
 static void parse_command(V *v, const Node *n, void *obj)
@@ -596,9 +573,27 @@ static void parse_probe_scheme(V *v, const Node *n, void *obj)
 {
     Probe *p = obj;
 
-    if (validate_string(v, n, &p->scheme) >= 0 && !streq(p->scheme, "HTTP") &&
-        !streq(p->scheme, "HTTPS"))
-        validate_error(v, n, "'%s' is not a scheme: use HTTP or HTTPS", p->scheme);
+    if (validate_string(v, n, &p->scheme) < 0)
+        return;
+    if (streq(p->scheme, "HTTPS"))
+        validate_error(v, n, "HTTPS probes are not supported: podd's httpGet speaks plain HTTP");
+    else if (!streq(p->scheme, "HTTP"))
+        validate_error(v, n, "'%s' is not a scheme: use HTTP", p->scheme);
+}
+
+/* A probe connects to a numeric address (no resolver runs in podd's loop). */
+static void parse_probe_host(V *v, const Node *n, void *obj)
+{
+    Probe *p = obj;
+    unsigned char addr[16];
+
+    if (validate_string(v, n, &p->host) < 0)
+        return;
+    if (inet_pton(AF_INET, p->host, addr) != 1 && inet_pton(AF_INET6, p->host, addr) != 1)
+        validate_error(v, n,
+                       "'%s' is not a numeric IPv4 or IPv6 address (host names are not "
+                       "resolved)",
+                       p->host);
 }
 
 static const Field header_fields[] = {
@@ -631,12 +626,12 @@ static void parse_probe_headers(V *v, const Node *n, void *obj)
 
 static const Field tcp_fields[] = {
     F_PARSE("port", parse_probe_port),
-    F_STRING("host", Probe, host),
+    F_PARSE("host", parse_probe_host),
     F_END,
 };
 
 static const Field http_fields[] = {
-    F_PARSE("port", parse_probe_port),           F_STRING("host", Probe, host),
+    F_PARSE("port", parse_probe_port),           F_PARSE("host", parse_probe_host),
     F_PARSE("path", parse_probe_path),           F_PARSE("scheme", parse_probe_scheme),
     F_PARSE("httpHeaders", parse_probe_headers), F_END,
 };
@@ -721,18 +716,36 @@ static void parse_handler_exec(V *v, const Node *n, void *obj)
     parse_exec_action(v, n, &((LifecycleHandler *)obj)->exec_command);
 }
 
+static const Field sleep_fields[] = {
+    F_INT("seconds", LifecycleHandler, sleep_seconds, 0, INT32_MAX),
+    F_END,
+};
+
+static void parse_handler_sleep(V *v, const Node *n, void *obj)
+{
+    LifecycleHandler *h = obj;
+
+    h->has_sleep = true;
+    if (validate_object(v, n, sleep_fields, h))
+        validate_require(v, n, "seconds");
+}
+
 static const Field handler_fields[] = {
     F_PARSE("exec", parse_handler_exec),
-    F_UNSUPPORTED("httpGet", "lifecycle hooks run exec commands only"),
-    F_UNSUPPORTED("tcpSocket", "lifecycle hooks run exec commands only"),
-    F_UNSUPPORTED("sleep", "use exec with sleep"),
+    F_PARSE("sleep", parse_handler_sleep),
+    F_UNSUPPORTED("httpGet", "lifecycle hooks run exec commands or sleep"),
+    F_UNSUPPORTED("tcpSocket", "lifecycle hooks run exec commands or sleep"),
     F_END,
 };
 
 static void parse_handler(V *v, const Node *n, void *obj)
 {
-    if (validate_object(v, n, handler_fields, obj) && !node_get(n, "exec") && n->n_pairs == 0)
-        validate_error(v, n, "needs a handler: exec");
+    if (!validate_object(v, n, handler_fields, obj))
+        return;
+    if (node_get(n, "exec") && node_get(n, "sleep"))
+        validate_error(v, n, "has more than one handler: give exactly one of exec, sleep");
+    else if (!node_get(n, "exec") && !node_get(n, "sleep") && n->n_pairs == 0)
+        validate_error(v, n, "needs a handler: exec or sleep");
 }
 
 static void parse_post_start(V *v, const Node *n, void *obj)

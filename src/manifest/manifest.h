@@ -163,7 +163,9 @@ typedef struct Probe {
 } Probe;
 
 typedef struct LifecycleHandler {
-    char **exec_command; /* NULL when no handler */
+    char **exec_command; /* NULL when no exec handler */
+    bool has_sleep;      /* sleep.seconds: the hook waits that long */
+    int64_t sleep_seconds;
 } LifecycleHandler;
 
 typedef struct SecurityContext {
@@ -394,8 +396,8 @@ bool dns_label_is_valid(const char *s);
 
 /*
  * True for a container image podd can look up: an absolute rootfs
- * directory, or an image-store reference NAME[:TAG] under the same rules as
- * image_ref_is_valid() (src/image/, which this module may not include), so
- * that a relative image is always a directory inside the store.
+ * directory, or a reference image_reference_parse() takes
+ * ([HOST[:PORT]/]PATH[:TAG][@sha256:DIGEST]). Validation reports a bad one
+ * as InvalidImageName with the parser's reason.
  */
 bool manifest_image_is_valid(const char *image);

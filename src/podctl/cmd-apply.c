@@ -137,8 +137,9 @@ static int last_exit_code(const json_t *cs)
 }
 
 /*
- * Where one container stands: ready when it runs (or completed, for init
- * containers and jobs), failed when it crash-loops. Fills why when not ready.
+ * Where one container stands: ready when it runs and is ready (or
+ * completed, for init containers and jobs), failed when it crash-loops.
+ * Fills why when not ready.
  */
 static PodProgress container_progress(const json_t *cs, bool sidecar_or_regular, char *why,
                                       size_t size)
@@ -150,8 +151,13 @@ static PodProgress container_progress(const json_t *cs, bool sidecar_or_regular,
     const char *reason;
 
     if (json_object_get(state, "running")) {
-        if (sidecar_or_regular)
+        /* Ready means its readiness probe says so (or it has none), not that it runs. */
+        if (sidecar_or_regular && json_is_true(json_object_get(cs, "ready")))
             return POD_PROGRESS_READY;
+        if (sidecar_or_regular) {
+            (void)snprintf(why, size, "container %s is running, not ready", name);
+            return POD_PROGRESS_WAITING;
+        }
         (void)snprintf(why, size, "init container %s is running", name);
         return POD_PROGRESS_WAITING;
     }

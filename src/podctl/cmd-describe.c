@@ -126,6 +126,8 @@ static const json_t *find_status(const json_t *statuses, const char *name)
     return NULL;
 }
 
+static void describe_probes(const json_t *probes);
+
 static void describe_container(const json_t *spec, const json_t *cs)
 {
     const char *name = str(spec, "name") ?: str(cs, "name") ?: "?";
@@ -167,6 +169,62 @@ static void describe_container(const json_t *spec, const json_t *cs)
     (void)snprintf(num, sizeof(num), "%lld",
                    (long long)json_integer_value(json_object_get(cs, "restartCount")));
     kv(4, 16, "Restart Count", num);
+    describe_probes(json_object_get(cs, "probes"));
+}
+
+/*
+ * Each probe as kubectl describe writes it ("exec [cat /tmp/ok] delay=0s
+ * timeout=1s period=10s #success=1 #failure=3"), then its last result and
+ * the counts in a row (podd's own line).
+ */
+static void describe_probes(const json_t *probes)
+{
+    static const char *const kinds[][2] = {
+        {"liveness", "Liveness"}, {"readiness", "Readiness"}, {"startup", "Startup"}};
+
+    for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
+        const json_t *p = json_object_get(probes, kinds[i][0]);
+        const char *action = str(p, "action");
+        char line[1024], key[32];
+        size_t n = 0;
+
+        if (!p || !action)
+            continue;
+        if (streq(action, "exec")) {
+            const json_t *cmd = json_object_get(p, "command");
+
+            n += (size_t)snprintf(line, sizeof(line), "exec [");
+            for (size_t k = 0; k < json_array_size(cmd) && n < sizeof(line); k++)
+                n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s", k ? " " : "",
+                                      json_string_value(json_array_get(cmd, k)) ?: "");
+            if (n < sizeof(line))
+                n += (size_t)snprintf(line + n, sizeof(line) - n, "]");
+        } else if (streq(action, "httpGet"))
+            n = (size_t)snprintf(
+                line, sizeof(line), "http-get http://%s:%lld%s", str(p, "host") ?: "",
+                json_integer_value(json_object_get(p, "port")), str(p, "path") ?: "/");
+        else
+            n = (size_t)snprintf(line, sizeof(line), "tcp-socket %s:%lld", str(p, "host") ?: "",
+                                 json_integer_value(json_object_get(p, "port")));
+        if (n < sizeof(line))
+            (void)snprintf(line + n, sizeof(line) - n,
+                           " delay=%llds timeout=%llds period=%llds #success=%lld #failure=%lld",
+                           json_integer_value(json_object_get(p, "initialDelaySeconds")),
+                           json_integer_value(json_object_get(p, "timeoutSeconds")),
+                           json_integer_value(json_object_get(p, "periodSeconds")),
+                           json_integer_value(json_object_get(p, "successThreshold")),
+                           json_integer_value(json_object_get(p, "failureThreshold")));
+        kv(4, 16, kinds[i][1], line);
+        if (!str(p, "lastResult"))
+            continue;
+        (void)snprintf(key, sizeof(key), "%s Last", kinds[i][1]);
+        (void)snprintf(line, sizeof(line), "%s (%lld successes, %lld failures in a row)%s%s",
+                       str(p, "lastResult"), json_integer_value(json_object_get(p, "successes")),
+                       json_integer_value(json_object_get(p, "failures")),
+                       str(p, "lastMessage") && *str(p, "lastMessage") ? ": " : "",
+                       str(p, "lastMessage") ?: "");
+        kv(4, 16, key, line);
+    }
 }
 
 static void describe_containers(const char *title, const json_t *specs, const json_t *statuses)

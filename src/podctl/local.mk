@@ -10,6 +10,7 @@ podctl_SOURCES = \
 	src/podctl/cmd-describe.c \
 	src/podctl/cmd-apply.c \
 	src/podctl/cmd-image.c \
+	src/podctl/cmd-image-pull.c \
 	src/podctl/cmd-logs.c \
 	src/podctl/cmd-events.c \
 	src/podctl/cmd-complete.c

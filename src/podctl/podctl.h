@@ -26,6 +26,8 @@ int cmd_apply(int argc, char *argv[]);
 int cmd_delete(int argc, char *argv[]);
 int cmd_restart(int argc, char *argv[]);
 int cmd_image(int argc, char *argv[]);
+/* podctl image pull (cmd-image-pull.c): argv holds what follows "pull". */
+int image_pull_cmd(int argc, char *argv[]);
 int cmd_logs(int argc, char *argv[]);
 int cmd_events(int argc, char *argv[]);
 /* Hidden helper of the bash completion: podctl __complete containers POD. */

@@ -5,8 +5,10 @@ libpodcore_la_SOURCES += \
 	src/podd/manager-internal.h \
 	src/podd/manager.c \
 	src/podd/manager-pod.c \
+	src/podd/manager-probe.c \
 	src/podd/manager-apply.c \
 	src/podd/manager-image.c \
+	src/podd/manager-incoming.c \
 	src/podd/manager-logs.c
 
 bin_PROGRAMS += podd
@@ -16,10 +18,12 @@ podd_LDADD = $(PODCORE_LIBS)
 
 TESTS += tests/integration/test_daemon.py tests/integration/test_logs.py
 EXTRA_DIST += tests/integration/test_daemon.py tests/integration/test_logs.py
-TESTS += tests/integration/test_apply.py tests/integration/test_podd_options.py tests/integration/test_security.py tests/integration/test_manifest_warnings.py
-EXTRA_DIST += tests/integration/test_apply.py tests/integration/test_podd_options.py tests/integration/test_security.py tests/integration/test_manifest_warnings.py
-TESTS += tests/integration/test_walkthrough.py
-EXTRA_DIST += tests/integration/test_walkthrough.py
+TESTS += tests/integration/test_apply.py tests/integration/test_podd_options.py tests/integration/test_security.py tests/integration/test_manifest_warnings.py tests/integration/test_pod_outcomes.py
+EXTRA_DIST += tests/integration/test_apply.py tests/integration/test_podd_options.py tests/integration/test_security.py tests/integration/test_manifest_warnings.py tests/integration/test_pod_outcomes.py
+TESTS += tests/integration/test_walkthrough.py tests/integration/test_crash_state.py
+EXTRA_DIST += tests/integration/test_walkthrough.py tests/integration/test_crash_state.py
+TESTS += tests/integration/test_probes.py
+EXTRA_DIST += tests/integration/test_probes.py
 
 check_PROGRAMS += tests/unit/test-manager-runtimes
 TESTS += tests/unit/test-manager-runtimes

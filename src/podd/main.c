@@ -23,7 +23,8 @@ static const char *arg_socket = NULL; /* default: <run-dir>/podd.sock */
 static const char *arg_socket_group = NULL;
 static const char *arg_runtime = "native";
 static const char *arg_monitor_path = NULL;
-static const char *arg_cgroup_parent = NULL; /* default: podd/<escaped state dir> */
+static const char *arg_cgroup_parent = NULL;  /* default: podd/<escaped state dir> */
+static const char *arg_image_incoming = NULL; /* default: <state-dir>/images/incoming */
 static bool arg_stop_on_exit = false;
 static uint64_t arg_rescan_interval_usec = 0;
 static uint64_t arg_backoff_initial_usec = 10 * 1000000ull;
@@ -55,6 +56,8 @@ static void usage(FILE *f)
           "  --cgroup-parent PATH     cgroup of this podd's containers: /PATH from the root of\n"
           "                           each hierarchy, PATH or . below podd's own cgroup (for a\n"
           "                           Delegate=yes service); default podd/<escaped state dir>\n"
+          "  --image-incoming DIR     drop-in directory of image archives, loaded at start and\n"
+          "                           as they arrive (default <state-dir>/images/incoming)\n"
           "  -h, --help               show this help\n"
           "  --version                show the version\n"
           "\n"
@@ -105,6 +108,7 @@ static int parse_args(int argc, char *argv[])
         ARG_BACKOFF,
         ARG_MONITOR,
         ARG_CGROUP_PARENT,
+        ARG_IMAGE_INCOMING,
         ARG_VERSION,
     };
     static const struct option options[] = {
@@ -121,6 +125,7 @@ static int parse_args(int argc, char *argv[])
         {"restart-backoff", required_argument, NULL, ARG_BACKOFF},
         {"monitor-path", required_argument, NULL, ARG_MONITOR},
         {"cgroup-parent", required_argument, NULL, ARG_CGROUP_PARENT},
+        {"image-incoming", required_argument, NULL, ARG_IMAGE_INCOMING},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, ARG_VERSION},
         {},
@@ -134,6 +139,9 @@ static int parse_args(int argc, char *argv[])
             break;
         case ARG_STATE_DIR:
             arg_state_dir = optarg;
+            break;
+        case ARG_IMAGE_INCOMING:
+            arg_image_incoming = optarg;
             break;
         case ARG_RUN_DIR:
             arg_run_dir = optarg;
@@ -523,7 +531,8 @@ int main(int argc, char *argv[])
     _cleanup_(loop_source_unrefp) LoopSource *sig = NULL;
     _cleanup_free_ char *monitor = NULL, *socket_path = NULL;
     _cleanup_free_ char *abs_manifest_dir = NULL, *abs_state_dir = NULL, *abs_run_dir = NULL,
-                        *abs_log_dir = NULL, *abs_socket = NULL, *abs_monitor = NULL;
+                        *abs_log_dir = NULL, *abs_socket = NULL, *abs_monitor = NULL,
+                        *abs_incoming = NULL;
     ApiServer *api = NULL;
     gid_t socket_gid;
     ManagerConfig cfg;
@@ -539,7 +548,10 @@ int main(int argc, char *argv[])
         make_absolute("--run-dir", &arg_run_dir, &abs_run_dir) < 0 ||
         make_absolute("--log-dir", &arg_log_dir, &abs_log_dir) < 0 ||
         (arg_socket && make_absolute("--socket", &arg_socket, &abs_socket) < 0) ||
-        (arg_monitor_path && make_absolute("--monitor-path", &arg_monitor_path, &abs_monitor) < 0))
+        (arg_monitor_path &&
+         make_absolute("--monitor-path", &arg_monitor_path, &abs_monitor) < 0) ||
+        (arg_image_incoming &&
+         make_absolute("--image-incoming", &arg_image_incoming, &abs_incoming) < 0))
         return 2;
 
     /* Handled signals are blocked before anything else exists, then read from a signalfd. */
@@ -573,6 +585,9 @@ int main(int argc, char *argv[])
         .backoff_reset_usec = arg_backoff_reset_usec,
         .after_pass = after_pass,
     };
+    /* A testing aid (podd(8)): die at a named step; not passed on to the monitors. */
+    failpoint_arm(getenv("PODD_FAILPOINT"));
+    (void)unsetenv("PODD_FAILPOINT");
     /* Another mount point of the cgroup hierarchies (tests, unusual hosts); monitors inherit it. */
     cgroup_set_root(getenv("PODD_CGROUP_ROOT"));
     r = manager_new(loop, &cfg, &m, &e);
@@ -627,6 +642,16 @@ int main(int argc, char *argv[])
     if (r < 0) {
         log_error_errno(r, "cannot start");
         return 1;
+    }
+    {
+        _cleanup_free_ char *incoming = arg_image_incoming
+                                            ? strdup(arg_image_incoming)
+                                            : strdup_printf("%s/incoming", manager_images_dir(m));
+
+        r = incoming ? manager_incoming_start(m, incoming) : -ENOMEM;
+        if (r < 0)
+            log_warning_errno(r, "image drop-in directory %s: cannot watch it; continuing",
+                              incoming ? incoming : "");
     }
     notify("READY=1");
     r = loop_run(loop);

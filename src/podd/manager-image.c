@@ -5,38 +5,55 @@
 #include "image/image.h"
 #include "manager-internal.h"
 
+/*
+ * Whether image (as a manifest names it) is the image named (a normalised
+ * reference) whose manifest digest is digest ("" for a plain rootfs
+ * directory): the same name, or a reference by digest to that repository.
+ */
+static bool image_is(const char *image, const char *name, const char *digest)
+{
+    ImageReference a, b;
+
+    if (!image || image_reference_parse(image, &a, NULL) < 0 ||
+        image_reference_parse(name, &b, NULL) < 0)
+        return false;
+    if (a.digest[0])
+        return digest[0] && streq(a.digest, digest) && streq(a.domain, b.domain) &&
+               streq(a.path, b.path);
+    return streq(a.domain, b.domain) && streq(a.path, b.path) && streq(a.tag, b.tag) &&
+           !b.digest[0];
+}
+
 /* The image a container runs with: its spec_json is the version that runs. */
-static bool ctr_runs_image(const Ctr *c, const char *ref)
+static bool ctr_runs_image(const Ctr *c, const char *name, const char *digest)
 {
     _cleanup_json_ json_t *spec = NULL;
-    const char *image;
 
     if (!ctr_state_shows_running(c->life.state) || !c->spec_json)
         return false;
     spec = json_loads(c->spec_json, 0, NULL);
-    image = json_string_value(json_object_get(spec, "image"));
-    return image && image_ref_equal(image, ref);
+    return image_is(json_string_value(json_object_get(spec, "image")), name, digest);
 }
 
 /* Desired (the manifest names it) or running (a container of an older version runs it). */
-static bool pod_uses_image(const PodRec *pr, const char *ref)
+static bool pod_uses_image(const PodRec *pr, const char *name, const char *digest)
 {
     for (size_t i = 0; i < pr->n_ctrs; i++) {
         const Ctr *c = &pr->ctrs[i];
 
-        if ((c->spec && image_ref_equal(c->spec->image, ref)) || ctr_runs_image(c, ref))
+        if ((c->spec && image_is(c->spec->image, name, digest)) || ctr_runs_image(c, name, digest))
             return true;
     }
     return false;
 }
 
-/* The names of the pods using ref, sorted as the pods are. New reference; NULL on ENOMEM. */
-static json_t *image_users(const Manager *m, const char *ref)
+/* The names of the pods using an image, sorted as the pods are. New reference; NULL on ENOMEM. */
+static json_t *image_users(const Manager *m, const char *name, const char *digest)
 {
     json_t *a = json_array();
 
     for (size_t i = 0; a && i < m->n_pods; i++)
-        if (pod_uses_image(m->pods[i], ref) &&
+        if (pod_uses_image(m->pods[i], name, digest) &&
             json_array_append_new(a, json_string(m->pods[i]->name)) < 0) {
             json_decref(a);
             return NULL;
@@ -49,36 +66,65 @@ const char *manager_images_dir(const Manager *m)
     return m->images_dir;
 }
 
-/* One {"image", "name", "tag", "usedBy"} entry. New reference; NULL on ENOMEM. */
-static json_t *image_to_json(const Manager *m, const ImageRef *r)
+/*
+ * One {"image": "FAMILIAR:TAG", "name", "tag", "reference", "digest", "size",
+ * "created", "usedBy"} entry; digest, size and created are null for a plain
+ * rootfs directory. New reference; NULL on ENOMEM.
+ */
+static json_t *image_to_json(const Manager *m, const char *name, const ImageRecord *rec)
 {
-    char ref[2 * IMAGE_REF_MAX + 2];
+    char familiar[IMAGE_NAME_SIZE], shown[2 * IMAGE_NAME_SIZE], when[40];
+    const char *digest = rec ? rec->digest : "";
+    ImageReference ref;
     json_t *users;
 
-    image_ref_format(r, ref, sizeof(ref));
-    users = image_users(m, ref);
+    if (image_reference_parse(name, &ref, NULL) < 0 ||
+        image_reference_familiar_name(&ref, familiar, sizeof(familiar)) < 0)
+        return json_null();
+    (void)snprintf(shown, sizeof(shown), "%s%s%s%s%s", familiar, ref.tag[0] ? ":" : "", ref.tag,
+                   ref.digest[0] ? "@" : "", ref.digest);
+    users = image_users(m, name, digest);
     if (!users)
         return NULL;
-    return json_pack("{s:s,s:s,s:s,s:o}", "image", ref, "name", r->name, "tag", r->tag, "usedBy",
+    return json_pack("{s:s,s:s,s:s,s:s,s:s?,s:o,s:s?,s:o}", "image", shown, "name", familiar, "tag",
+                     ref.tag, "reference", name, "digest", rec ? rec->digest : NULL, "size",
+                     rec ? json_integer((json_int_t)rec->size) : json_null(), "created",
+                     rec ? format_rfc3339(rec->created, when, sizeof(when)) : NULL, "usedBy",
                      users);
 }
 
 json_t *manager_images_to_json(const Manager *m, PdError *reterr)
 {
     _cleanup_free_ ImageRef *refs = NULL;
+    _cleanup_free_ ImageRecord *recs = NULL;
     _cleanup_json_ json_t *a = json_array();
-    size_t n = 0;
+    size_t n = 0, n_recs = 0;
     int r;
 
+    r = image_store_records(m->images_dir, &recs, &n_recs, reterr);
+    if (r < 0)
+        return NULL;
     r = image_store_list(m->images_dir, &refs, &n);
     if (r < 0) {
         (void)pd_error_set(reterr, r, "cannot list the image store %s: %s", m->images_dir,
                            strerror(-r));
         return NULL;
     }
-    for (size_t i = 0; a && i < n; i++)
-        if (json_array_append_new(a, image_to_json(m, &refs[i])) < 0)
+    for (size_t i = 0; a && i < n_recs; i++)
+        if (json_array_append_new(a, image_to_json(m, recs[i].name, &recs[i])) < 0)
             json_decref(move_ptr(a));
+    /* Plain root filesystem directories (podctl image import). */
+    for (size_t i = 0; a && i < n; i++) {
+        char legacy[2 * IMAGE_REF_MAX + 2];
+        json_t *j;
+
+        image_ref_format(&refs[i], legacy, sizeof(legacy));
+        j = image_to_json(m, legacy, NULL);
+        if (json_is_null(j))
+            continue;
+        if (json_array_append_new(a, j) < 0)
+            json_decref(move_ptr(a));
+    }
     if (!a)
         (void)pd_error_set(reterr, -ENOMEM, "out of memory");
     return move_ptr(a);
@@ -94,8 +140,9 @@ unsigned manager_image_added(Manager *m, const char *ref)
         for (size_t k = 0; k < pr->n_ctrs; k++) {
             const Ctr *c = &pr->ctrs[k];
 
+            /* A reference by digest matches once resolved: such a container looks again too. */
             if (c->spec && c->life.state == CTR_STATE_WAITING_IMAGE &&
-                image_ref_equal(c->spec->image, ref)) {
+                (image_reference_equal(c->spec->image, ref) || strchr(c->spec->image, '@'))) {
                 manager_mark_dirty(pr);
                 n++;
                 break;
@@ -105,16 +152,41 @@ unsigned manager_image_added(Manager *m, const char *ref)
     return n;
 }
 
-int manager_image_remove(Manager *m, const char *ref, PdError *reterr)
+/* The plain rootfs directory of ref, as podctl image import names it; -EINVAL for none. */
+static int legacy_ref(const ImageReference *ref, ImageRef *ret)
 {
-    _cleanup_json_ json_t *users = image_users(m, ref);
-    char names[512] = "";
+    char familiar[IMAGE_NAME_SIZE], s[IMAGE_NAME_SIZE + IMAGE_TAG_MAX + 2];
+
+    if (ref->digest[0] || image_reference_familiar_name(ref, familiar, sizeof(familiar)) < 0)
+        return -EINVAL;
+    (void)snprintf(s, sizeof(s), "%s:%s", familiar, ref->tag);
+    return image_ref_parse(s, ret);
+}
+
+int manager_image_remove(Manager *m, const char *image, PdError *reterr)
+{
+    _cleanup_json_ json_t *users = NULL;
+    char names[512] = "", name[IMAGE_NAME_SIZE];
     size_t i, len = 0;
     json_t *u;
-    ImageRef r;
+    ImageReference ref;
+    ImageRecord rec = {};
+    ImageRef legacy;
+    bool recorded;
+    int r;
 
-    if (image_ref_parse(ref, &r) < 0)
-        return pd_error_set(reterr, -EINVAL, "invalid image '%s'", ref);
+    r = image_reference_parse(image, &ref, reterr);
+    if (r < 0)
+        return r;
+    r = image_store_find(m->images_dir, &ref, &rec, NULL);
+    if (r < 0 && r != -ENOENT)
+        return pd_error_set(reterr, r, "image '%s': %s", image, strerror(-r));
+    recorded = r >= 0;
+    if (recorded)
+        strcpy(name, rec.name);
+    else
+        (void)image_reference_format(&ref, name, sizeof(name));
+    users = image_users(m, name, rec.digest);
     if (!users)
         return pd_error_set(reterr, -ENOMEM, "out of memory");
     if (json_array_size(users) > 0) {
@@ -124,10 +196,21 @@ int manager_image_remove(Manager *m, const char *ref, PdError *reterr)
                 len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s", i ? ", " : "",
                                         json_string_value(u));
         }
-        return pd_error_set(reterr, -EEXIST, "image '%s:%s' is used by pod%s %s", r.name, r.tag,
+        return pd_error_set(reterr, -EEXIST, "image '%s' is used by pod%s %s", image,
                             json_array_size(users) > 1 ? "s" : "", names);
     }
-    return image_remove(m->images_dir, &r, reterr);
+    /*
+     * Only the name: the layers and blobs it leaves unused go with
+     * image_store_gc(), which podctl runs (it may wait for an unpack).
+     */
+    if (recorded)
+        return image_store_untag(m->images_dir, rec.name, reterr);
+    if (legacy_ref(&ref, &legacy) < 0)
+        return pd_error_set(reterr, -ENOENT, "image '%s' not found", image);
+    r = image_remove(m->images_dir, &legacy, reterr);
+    if (r == -ENOENT)
+        return pd_error_set(reterr, -ENOENT, "image '%s' not found", image);
+    return r;
 }
 
 int manager_images_prepare(Manager *m)

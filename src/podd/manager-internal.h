@@ -4,6 +4,7 @@
 /* Shared between manager.c (records, watcher, state, API views) and manager-pod.c (lifecycle). */
 
 #include "graph/graph.h"
+#include "image/image.h"
 #include "manager.h"
 #include "manifest/manifest.h"
 #include "reconcile/reconcile.h"
@@ -12,6 +13,10 @@
 #include "watch.h"
 
 #define MANAGER_MAX_EVENTS 512
+/* How long after an event the ring is written (every event meanwhile goes in the same write). */
+#define EVENTS_SAVE_DELAY_USEC (1000 * 1000ull)
+/* How soon a failed write of the ring is tried again. */
+#define EVENTS_SAVE_RETRY_USEC (5 * 1000000ull)
 /* How often a container waiting for its image looks again. */
 #define IMAGE_RETRY_USEC (2 * 1000000ull)
 /* How soon a container the runtime could not remove yet is tried again. */
@@ -21,12 +26,18 @@
 /* How soon to look again at a container another podd-monitor is starting. */
 #define START_PENDING_RETRY_USEC (50 * 1000ull)
 
+/* How often the usage of disk emptyDir volumes with a sizeLimit is checked, as kubelet does. */
+#define VOLUME_CHECK_USEC (1000 * 1000ull)
+/* The most entries one check of one volume looks at: the loop is never held for long. */
+#define VOLUME_CHECK_MAX_ENTRIES 20000
+
 /* How soon a failed write of a pod's state is tried again: doubling up to the max. */
 #define SAVE_RETRY_MIN_USEC (100 * 1000ull)
 #define SAVE_RETRY_MAX_USEC (30 * 1000000ull)
 
 typedef struct PodRec PodRec;
 typedef struct Orphan Orphan;
+typedef struct CtrProbeRuns CtrProbeRuns;
 
 /*
  * What podd knows of one container of a pod. Its lifecycle (state, goal,
@@ -44,18 +55,42 @@ typedef struct Ctr {
     CtrLife life;
     char message[512]; /* the waiting message shown beside life.reason */
     char started_at[40];
+    /* What its last start resolved spec->image to: status' image and imageID ("" before). */
+    char image[IMAGE_NAME_SIZE];
+    char image_id[2 * IMAGE_REFERENCE_NAME_MAX + 2 + IMAGE_DIGEST_SIZE];
     bool has_last;
     ExitRecord last; /* the previous termination (Kubernetes' lastState) */
     bool has_term;
-    ExitRecord term;        /* the termination of its last run */
-    LoopSource *monitor;    /* pidfd of podd-monitor */
+    ExitRecord term;                /* the termination of its last run */
+    bool once_pending;              /* init-once: succeeded, its once record not written yet */
+    char once_fp[CONTENT_HASH_MAX]; /* the spec that succeeded, while once_pending */
+    LoopSource *monitor;            /* pidfd of podd-monitor */
     LoopSource *starter;    /* pidfd of the starter while STARTING (container_start_begin) */
     uint64_t start_log_pos; /* where the run that is starting begins in its log */
     pid_t monitor_pid;
     /* Where its current run and the run before begin in its log (manager-logs.c). */
     bool has_log_run, has_log_prev;
     uint64_t log_run_start, log_prev_start;
+    /* Its probes while it runs (manager-probe.c); NULL before the first run. */
+    CtrProbeRuns *probes;
+    /* The counts a previous podd saved, for the adoption of its run. */
+    bool has_saved_probes;
+    ProbeCounts saved_probes;
+    /* Its preStop hook, kept from the version that runs (the spec may be gone when it stops). */
+    LifecycleHandler pre_stop;
+    /* Why the stop under way was made, for its Killing event (a failed probe); NULL: asked. */
+    const char *kill_text;
+    int64_t kill_grace_seconds;
 } Ctr;
+
+/* The pod conditions that have a lastTransitionTime. */
+typedef enum PodCondition {
+    POD_COND_SCHEDULED,
+    POD_COND_INITIALIZED,
+    POD_COND_CONTAINERS_READY,
+    POD_COND_READY,
+    _POD_COND_MAX,
+} PodCondition;
 
 /* One pod: its desired version and what runs. */
 struct PodRec {
@@ -74,6 +109,9 @@ struct PodRec {
     bool sandbox_up; /* the runtime made its sandbox (a resource, not a state) */
     PodLife life;    /* the lifecycle of the instance: changed only through pod_rec_feed() */
     PodPhase phase;
+    /* The conditions at the last pass, and when each last changed ("": since its creation). */
+    bool cond[_POD_COND_MAX];
+    char cond_time[_POD_COND_MAX][40];
     char created_at[40];
     char deleting_at[40]; /* its deletionTimestamp, stamped when pod_step() says */
     bool has_manifest_error;
@@ -86,6 +124,9 @@ struct PodRec {
     uint64_t save_retry_usec; /* the delay after the next failure */
     /* content_hash() of what the last synced write recorded beyond bookkeeping; "" none yet */
     char synced_digest[CONTENT_HASH_MAX];
+    uint64_t volume_check_at; /* monotonic usec of the next emptyDir usage check; 0 none */
+    /* Why it was evicted (kubelet's message), while life.goal is POD_GOAL_EVICTED. */
+    char evicted_message[256];
 };
 
 /* A backend of the manager: its operations and the context its init() made. */
@@ -93,6 +134,8 @@ typedef struct RuntimeBackend {
     const RuntimeOps *ops;
     void *ctx;
 } RuntimeBackend;
+
+typedef struct Incoming Incoming;
 
 struct Manager {
     Loop *loop;
@@ -113,8 +156,11 @@ struct Manager {
     Orphan *orphans; /* what a previous podd ran and no manifest wants: being removed */
     bool ready;
     bool shutting_down;
-    json_t *events;     /* ring of recent events */
-    uint64_t event_seq; /* of the last event */
+    json_t *events;           /* ring of recent events */
+    uint64_t event_seq;       /* of the last event */
+    LoopSource *events_timer; /* writes the ring to the state directory, for a burst at once */
+    bool events_dirty;        /* the ring changed since it was written */
+    Incoming *incoming;       /* the drop-in directory of image archives (manager-incoming.c) */
 };
 
 /* manager.c */
@@ -130,6 +176,9 @@ bool manager_orphan_pending(const Manager *m, const char *name);
 void manager_mark_dirty(PodRec *pr);
 void manager_event(Manager *m, const PodRec *pr, const char *container, const char *type,
                    const char *reason, const char *fmt, ...) _printf_(6, 7);
+/* An event about a file and no pod (an image archive of the drop-in directory). Does not log. */
+void manager_file_event(Manager *m, const char *file, const char *type, const char *reason,
+                        const char *fmt, ...) _printf_(5, 6);
 /*
  * Writes pr's state file when save_due says it changed; a failed write is
  * logged and tried again after a back-off (pod_reconcile() arms the timer
@@ -153,6 +202,12 @@ const char *pod_wanted_runtime(const PodRec *pr);
 const RuntimeBackend *pod_rt(const PodRec *pr);
 
 /* manager-pod.c */
+/*
+ * What a run of a container of pr with spec_json is started with, recorded
+ * in its runtime records (ContainerConfig.version): a hash of pr's
+ * pod-level fields and of spec_json.
+ */
+void ctr_version(const PodRec *pr, const char *spec_json, char out[static CONTENT_HASH_MAX]);
 /* Frees what a container record owns (not the record itself). */
 void ctr_free_fields(Ctr *c);
 /*
@@ -182,6 +237,13 @@ void pod_reconcile(PodRec *pr);
  */
 void ctr_restore_run(Ctr *c, uint64_t started_mono);
 /*
+ * After a daemon restart, once ctr_restore_run() found nothing of c's run:
+ * the back-off a previous daemon began, until until_realtime (wall-clock
+ * usec, from the state file), is waited out (never longer than c's longest
+ * back-off, whatever the clock did meanwhile). Nothing when it is over.
+ */
+void ctr_restore_backoff(Ctr *c, uint64_t until_realtime);
+/*
  * Feeds pr's lifecycle an event (replace, remove, shutdown) and carries out
  * what pod_step() returns; a stop it begins is driven by the next pass.
  * Never drops pr: only pod_reconcile() does, once a removed pod stopped.
@@ -189,6 +251,40 @@ void ctr_restore_run(Ctr *c, uint64_t started_mono);
 void pod_rec_feed(PodRec *pr, PodEventType type);
 /* True once nothing of pr runs anymore. */
 bool pod_all_stopped(const PodRec *pr);
+
+/*
+ * Feeds c a probe's (or a hook's) event: STARTUP_PASSED, READY, UNREADY or
+ * UNHEALTHY, carrying out what the step returns.
+ */
+void ctr_feed_probe(Ctr *c, const CtrEvent *ev);
+
+/* manager-probe.c */
+/*
+ * c's run began (adopted: found running after a restart of podd, with the
+ * counts in c->saved_probes when has_saved_probes): its probes start, and
+ * the effects that hold at once (started, ready without probes) are fed.
+ * Nothing when they run already.
+ */
+void ctr_probes_start(Ctr *c, bool adopted);
+/* c's run stops or ended: no probe runs anymore; runs in flight are cancelled. */
+void ctr_probes_stop(Ctr *c);
+/*
+ * Runs c's postStart hook (from c->spec) or preStop hook (c->pre_stop):
+ * exec inside the container, or sleep. Feeds HOOK_DONE when it returned
+ * (postStart: successfully), HOOK_FAILED when postStart failed, with the
+ * events FailedPostStartHook and FailedPreStopHook.
+ */
+void ctr_hook_start(Ctr *c, bool pre_stop);
+/* Cancels a hook in flight (c's state moved on). */
+void ctr_hook_cancel(Ctr *c);
+/* c moved in memory. */
+void ctr_probes_moved(Ctr *c);
+/* Frees c's probe runs (with ctr_free_fields()). */
+void ctr_probes_free(Ctr *c);
+/* The counts to save for c's run; false when its probes do not run. */
+bool ctr_probes_counts(const Ctr *c, ProbeCounts *ret);
+/* c's probes, settings and last results by kind, for the API; NULL when it has none. */
+json_t *ctr_probes_json(const Ctr *c);
 
 /* manager-logs.c */
 /* Where c's log ends now, as a logs offset: taken just before a run starts. */

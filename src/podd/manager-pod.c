@@ -50,6 +50,21 @@ static void legacy_spec_fingerprint(const char *s, char buf[17])
     (void)snprintf(buf, 17, "%016llx", (unsigned long long)h);
 }
 
+void ctr_version(const PodRec *pr, const char *spec_json, char out[static CONTENT_HASH_MAX])
+{
+    _cleanup_free_ char *level =
+        pr->level ? json_dumps(pr->level, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    Sha256 s;
+
+    sha256_init(&s);
+    if (level)
+        sha256_update(&s, level, strlen(level));
+    sha256_update(&s, "\n", 1);
+    if (spec_json)
+        sha256_update(&s, spec_json, strlen(spec_json));
+    sha256_final_hex(&s, out);
+}
+
 /* ---- the machine's inputs ---------------------------------------------------------------- */
 
 static CtrPolicy ctr_policy(const Ctr *c)
@@ -67,6 +82,9 @@ static CtrPolicy ctr_policy(const Ctr *c)
         .remove_retry_usec = CLEANUP_RETRY_USEC,
         .start_retry_usec = START_PENDING_RETRY_USEC,
         .init_once = c->spec && c->spec->init_once,
+        .post_start =
+            c->spec && (c->spec->post_start.exec_command || c->spec->post_start.has_sleep),
+        .pre_stop = c->pre_stop.exec_command || c->pre_stop.has_sleep,
     };
 
     if (pod && c->spec)
@@ -86,6 +104,24 @@ void ctr_free_fields(Ctr *c)
     free(c->spec_json);
     c->monitor = loop_source_unref(c->monitor);
     c->starter = loop_source_unref(c->starter);
+    ctr_probes_free(c);
+    c->pre_stop.exec_command = strv_free(c->pre_stop.exec_command);
+}
+
+/* The preStop hook of the version that starts (or is adopted) is the one its stop runs. */
+static void ctr_keep_pre_stop(Ctr *c)
+{
+    const LifecycleHandler *h = c->spec ? &c->spec->pre_stop : NULL;
+
+    c->pre_stop.exec_command = strv_free(c->pre_stop.exec_command);
+    c->pre_stop.has_sleep = false;
+    if (!h)
+        return;
+    c->pre_stop.has_sleep = h->has_sleep;
+    c->pre_stop.sleep_seconds = h->sleep_seconds;
+    if (h->exec_command && !(c->pre_stop.exec_command = strv_copy(h->exec_command)))
+        log_error("pod=%s/%s container=%s: out of memory for its preStop hook; continuing",
+                  c->pod->namespace, c->pod->name, c->name);
 }
 
 /* c moved in memory: its sources call back with the new address. */
@@ -95,6 +131,7 @@ static void ctr_moved(Ctr *c)
         (void)loop_source_set_userdata(c->monitor, c);
     if (c->starter)
         (void)loop_source_set_userdata(c->starter, c);
+    ctr_probes_moved(c);
 }
 
 static void ctr_feed(Ctr *c, CtrEventType type);
@@ -153,6 +190,8 @@ int pod_rec_apply_plan(PodRec *pr, Plan *plan, PdError *reterr)
             old->spec_json = NULL;
             old->monitor = NULL;
             old->starter = NULL;
+            old->probes = NULL;
+            old->pre_stop.exec_command = NULL;
             ctr_moved(c);
             replace[n] = e->action == PLAN_ACTION_REPLACE;
             free(c->spec_json);
@@ -216,26 +255,12 @@ int pod_rec_load_spec(PodRec *pr, PdError *reterr)
 
 /* ---- images ------------------------------------------------------------------------ */
 
-/* image: an absolute rootfs path, or NAME[:TAG] in <state>/images/NAME/TAG. Caller frees. */
-static char *image_dir_for(const Manager *m, const char *image)
+/* Whether the container's image is in the store (see image_store_resolve()). */
+static bool image_present(const Manager *m, const char *image)
 {
-    struct stat st;
-    ImageRef ref;
-    char *dir;
+    _cleanup_(image_resolved_done) ImageResolved res = {};
 
-    if (image[0] == '/')
-        dir = strdup(image);
-    else if (image_ref_parse(image, &ref) < 0)
-        return NULL;
-    else
-        dir = image_path(m->images_dir, &ref);
-    if (!dir)
-        return NULL;
-    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        free(dir);
-        return NULL;
-    }
-    return dir;
+    return image && image_store_resolve(m->images_dir, image, &res, NULL) >= 0;
 }
 
 /* ---- carrying out the actions ---------------------------------------------------------------- */
@@ -284,6 +309,7 @@ static bool ctr_watch_adopted(Ctr *c, pid_t monitor_pid)
     c->monitor = s;
     c->monitor_pid = monitor_pid;
     c->grace_seconds = c->pod->pod ? c->pod->pod->termination_grace_period_seconds : 30;
+    ctr_keep_pre_stop(c);
     return true;
 }
 
@@ -368,6 +394,24 @@ static bool ctr_take_over_existing(Ctr *c)
     return false;
 }
 
+/*
+ * The start failed before the runtime recorded anything (no config, no
+ * monitor): a StartError with the runtime's own message, as the monitor
+ * records one when the exec fails.
+ */
+static void ctr_start_error(Ctr *c, const char *message)
+{
+    c->term = (ExitRecord){.exit_code = 128};
+    (void)snprintf(c->term.reason, sizeof(c->term.reason), "%s",
+                   ctr_reason_to_string(CTR_REASON_START_ERROR));
+    (void)snprintf(c->term.message, sizeof(c->term.message), "%s", message);
+    rfc3339_seconds(0, c->term.started_at);
+    rfc3339_seconds(0, c->term.finished_at);
+    c->has_term = true;
+    ctr_feed_ev(
+        c, &(CtrEvent){.type = CTR_EV_START_FAILED, .exit = {.code = 128, .start_error = true}});
+}
+
 static int on_starter_exit(LoopSource *s, int pidfd, pid_t pid, void *userdata);
 static void ctr_start_finish(Ctr *c, int starter);
 static void ctr_start_ended(Ctr *c, int r, const PdError *e, int pidfd);
@@ -377,8 +421,10 @@ static void ctr_do_start(Ctr *c)
     PodRec *pr = c->pod;
     Manager *m = pr->m;
     const RuntimeBackend *rt = pod_rt(pr);
-    _cleanup_free_ char *image_dir = NULL;
+    _cleanup_(image_resolved_done) ImageResolved img = {};
+    RuntimeImage rimg = {};
     PdError e = {0};
+    char version[CONTENT_HASH_MAX];
     uint64_t log_start;
     int starter = -1, r;
 
@@ -389,26 +435,41 @@ static void ctr_do_start(Ctr *c)
         c->has_last = true;
         c->has_term = false;
     }
-    image_dir = c->spec && pr->pod ? image_dir_for(m, c->spec->image) : NULL;
-    if (!image_dir) {
+    if (!c->spec || !pr->pod ||
+        image_store_resolve(m->images_dir, c->spec->image, &img, NULL) < 0) {
+        char msg[sizeof(c->term.message)];
+
         /* Gone between the look and the start: a start error, as the monitor records one. */
-        c->term = (ExitRecord){.exit_code = 128};
-        (void)snprintf(c->term.reason, sizeof(c->term.reason), "%s",
-                       ctr_reason_to_string(CTR_REASON_START_ERROR));
-        (void)snprintf(c->term.message, sizeof(c->term.message), "image '%s' not found",
-                       c->spec ? c->spec->image : "");
-        rfc3339_seconds(0, c->term.started_at);
-        rfc3339_seconds(0, c->term.finished_at);
-        c->has_term = true;
-        ctr_feed_ev(c, &(CtrEvent){.type = CTR_EV_START_FAILED,
-                                   .exit = {.code = 128, .start_error = true}});
+        (void)snprintf(msg, sizeof(msg), "image '%s' not found", c->spec ? c->spec->image : "");
+        ctr_start_error(c, msg);
         return;
     }
     /* Kept with the container: a later version of the pod may change it. */
     c->grace_seconds = pr->pod->termination_grace_period_seconds;
+    ctr_keep_pre_stop(c);
     /* Before the monitor can write: the run's first line goes after this position. */
     log_start = ctr_log_position(c);
-    r = rt->ops->container_start_begin(rt->ctx, pr->pod, c->spec, image_dir, &starter, &e);
+    rimg.layers = img.layers;
+    (void)snprintf(c->image, sizeof(c->image), "%s", img.name);
+    c->image_id[0] = 0;
+    if (img.digest[0]) {
+        ImageReference ref;
+
+        /* The kubelet's form: the repository pinned to the manifest digest. */
+        if (image_reference_parse(img.name, &ref, NULL) >= 0)
+            (void)snprintf(c->image_id, sizeof(c->image_id), "%s/%s@%s", ref.domain, ref.path,
+                           img.digest);
+    }
+    if (img.config)
+        rimg = (RuntimeImage){.layers = img.layers,
+                              .entrypoint = img.config->entrypoint,
+                              .cmd = img.config->cmd,
+                              .env = img.config->env,
+                              .working_dir = img.config->working_dir,
+                              .user = img.config->user};
+    /* In the container's own records, written before it starts: they cannot fall behind it. */
+    ctr_version(pr, c->spec_json, version);
+    r = rt->ops->container_start_begin(rt->ctx, pr->pod, c->spec, &rimg, version, &starter, &e);
     if (r == -EBUSY) {
         /* A monitor of a killed daemon came between our look and our start. */
         ctr_feed(c, CTR_EV_START_BUSY);
@@ -474,18 +535,33 @@ static void ctr_start_ended(Ctr *c, int r, const PdError *e, int pidfd)
         /* Without a watch we would never see its exit: it ends here, as a lost monitor. */
         (void)rt->ops->container_signal(rt->ctx, c->id, SIGKILL, NULL);
     } else if (r != -ESRCH) {
+        ContainerStatus cs = {0};
+
         manager_event(pr->m, pr, c->name, "Warning", "Failed", "%s", e->message);
+        /* Refused before anything ran or was recorded: the runtime's error is the reason. */
+        if (rt->ops->container_inspect(rt->ctx, c->id, &cs, NULL) < 0 ||
+            cs.state != CONTAINER_STATE_EXITED) {
+            ctr_start_error(c, e->message[0] ? e->message : strerror(-r));
+            return;
+        }
     }
     /* It started and ended already, or never started: the exit record says which. */
     ev = ctr_read_exit(c, CTR_EV_START_FAILED);
     ctr_feed_ev(c, &ev);
 }
 
+static int ctr_record_once(Ctr *c);
+
 static void ctr_do_remove(Ctr *c)
 {
     const RuntimeBackend *rt = pod_rt(c->pod);
     PdError e = {0};
 
+    /* The run's exit record is the only proof of the success until the once record is written. */
+    if (c->once_pending && ctr_record_once(c) < 0) {
+        ctr_feed(c, CTR_EV_REMOVE_BUSY);
+        return;
+    }
     /* A cgroup can stay busy for a while after its last task died: the timer tries again. */
     if (rt->ops->container_remove(rt->ctx, c->id, &e) < 0) {
         log_debug("pod=%s/%s container=%s: cannot remove it yet: %s; will retry", c->pod->namespace,
@@ -493,21 +569,38 @@ static void ctr_do_remove(Ctr *c)
         ctr_feed(c, CTR_EV_REMOVE_BUSY);
         return;
     }
+    failpoint("run-removed");
     ctr_feed(c, CTR_EV_REMOVED);
 }
 
-/* A once init container leaves nothing behind after its success: its logs go too. */
-static void ctr_record_once(const Ctr *c)
+/*
+ * An init-once container succeeded. Its once record is what keeps it from
+ * running again, whatever else a crash loses: it is written before anything
+ * of the run is removed (ctr_do_remove() waits for it, keeping the exit
+ * record, and tries again until it is written). Its logs go too.
+ */
+static int ctr_record_once(Ctr *c)
 {
     const char *suffixes[] = {"", ".1"};
-    char fp[CONTENT_HASH_MAX];
     int r;
 
-    spec_fingerprint(c->spec_json ? c->spec_json : c->name, fp);
-    r = state_store_mark_once(c->pod->m->store, c->pod->name, c->name, fp);
-    if (r < 0)
-        log_warning_errno(r, "pod=%s/%s container=%s: cannot record its one run; continuing",
-                          c->pod->namespace, c->pod->name, c->name);
+    failpoint("init-once-exited");
+    /* The spec that ran: a retry records it even when a new version came meanwhile. */
+    if (!c->once_pending)
+        spec_fingerprint(c->spec_json ? c->spec_json : c->name, c->once_fp);
+    r = state_store_mark_once(c->pod->m->store, c->pod->name, c->name, c->once_fp);
+    if (r < 0) {
+        /* Said once; the retries every CLEANUP_RETRY_USEC stay quiet. */
+        if (!c->once_pending)
+            log_warning_errno(r,
+                              "pod=%s/%s container=%s: cannot record its one run: %s; its run is "
+                              "kept until it is recorded",
+                              c->pod->namespace, c->pod->name, c->name, strerror(-r));
+        c->once_pending = true;
+        return r;
+    }
+    c->once_pending = false;
+    failpoint("init-once-recorded");
     for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
         _cleanup_free_ char *path =
             strdup_printf("%s/%s_%s/%s.log%s", c->pod->m->cfg.log_dir, c->pod->namespace,
@@ -516,6 +609,7 @@ static void ctr_record_once(const Ctr *c)
         if (path && unlink(path) < 0 && errno != ENOENT)
             log_debug_errno(-errno, "cannot remove %s", path);
     }
+    return 0;
 }
 
 /* The event the user sees for the step c just took (ev) into its new state. */
@@ -543,6 +637,11 @@ static void ctr_emit(Ctr *c, CtrEventType ev)
                           pr->runtime ? pr->runtime : pod_wanted_runtime(pr), have);
         }
         break;
+    case CTR_STATE_WAITING:
+        if (c->life.reason == CTR_REASON_DEPENDENCY_FAILED)
+            manager_event(m, pr, c->name, "Warning", "DependencyFailed", "%s; it will not start",
+                          c->message);
+        break;
     case CTR_STATE_RUNNING:
         if (ev == CTR_EV_ADOPTED)
             manager_event(m, pr, c->name, "Normal", "Adopted", "already running under monitor %d",
@@ -552,12 +651,29 @@ static void ctr_emit(Ctr *c, CtrEventType ev)
                           c->spec ? c->spec->image : "");
         break;
     case CTR_STATE_STOPPING:
-        manager_event(m, pr, c->name, "Normal", "Killing", "stopping: SIGTERM, SIGKILL after %llds",
-                      (long long)c->grace_seconds);
+        if (c->life.hook_running && c->kill_text)
+            manager_event(m, pr, c->name, "Normal", "Killing",
+                          "Container %s %s: preStop hook, SIGTERM, SIGKILL after %llds", c->name,
+                          c->kill_text, (long long)c->kill_grace_seconds);
+        else if (c->life.hook_running)
+            manager_event(m, pr, c->name, "Normal", "Killing",
+                          "stopping: preStop hook, SIGTERM, SIGKILL after %llds",
+                          (long long)c->grace_seconds);
+        else if (c->kill_text)
+            manager_event(m, pr, c->name, "Normal", "Killing",
+                          "Container %s %s: SIGTERM, SIGKILL after %llds", c->name, c->kill_text,
+                          (long long)c->kill_grace_seconds);
+        else
+            manager_event(m, pr, c->name, "Normal", "Killing",
+                          "stopping: SIGTERM, SIGKILL after %llds", (long long)c->grace_seconds);
         break;
     case CTR_STATE_KILLING:
-        manager_event(m, pr, c->name, "Warning", "Killing",
-                      "did not stop within its grace period: SIGKILL");
+        if (ev == CTR_EV_UNHEALTHY && c->kill_text)
+            manager_event(m, pr, c->name, "Normal", "Killing", "Container %s %s: SIGKILL", c->name,
+                          c->kill_text);
+        else
+            manager_event(m, pr, c->name, "Warning", "Killing",
+                          "did not stop within its grace period: SIGKILL");
         break;
     case CTR_STATE_REMOVING:
         manager_event(m, pr, c->name, c->term.exit_code == 0 ? "Normal" : "Warning", "Exited",
@@ -604,6 +720,7 @@ static void ctr_render_message(Ctr *c, CtrEventType ev, uint64_t now)
                                                              : "restarting");
         break;
     case CTR_REASON_POD_INITIALIZING:
+    case CTR_REASON_DEPENDENCY_FAILED:
         /* pod_start_ready_containers() names what it waits for. */
         break;
     default:
@@ -638,14 +755,34 @@ static void ctr_feed_ev(Ctr *c, const CtrEvent *ev)
         manager_mark_dirty(pr);
     if (act & CTR_ACT_SAVE)
         pr->save_due = true;
+    /* A hook belongs to the state it runs in. */
+    if (before != c->life.state)
+        ctr_hook_cancel(c);
+    /* Dependents wait for the end of a postStart hook. */
+    if (ev->type == CTR_EV_HOOK_DONE)
+        manager_mark_dirty(pr);
     if (act & CTR_ACT_FRESH) {
         c->has_term = false;
         c->message[0] = 0;
     }
     if (act & CTR_ACT_EVENT)
         ctr_emit(c, ev->type);
+    /* The reason of a probe's kill is told once. */
+    c->kill_text = NULL;
     if (act & CTR_ACT_RECORD_ONCE)
-        ctr_record_once(c);
+        (void)ctr_record_once(c);
+    /*
+     * A run ended: its exit goes into the state file before the runtime's
+     * record of it is removed, so that a crash in between loses neither
+     * (unless saves are failing: then the retry's back-off decides).
+     */
+    if ((act & CTR_ACT_REMOVE) && (ev->type == CTR_EV_EXITED || ev->type == CTR_EV_START_FAILED) &&
+        !pr->save_retry_at && pod_rec_save(pr) >= 0)
+        failpoint("exit-saved");
+    if (act & CTR_ACT_POST_START)
+        ctr_hook_start(c, false);
+    if (act & CTR_ACT_PRE_STOP)
+        ctr_hook_start(c, true);
     if ((act & CTR_ACT_SIGTERM) && rt->ops->container_signal(rt->ctx, c->id, SIGTERM, NULL) < 0)
         ctr_feed(c, CTR_EV_SIGNAL_FAILED);
     if (act & CTR_ACT_SIGKILL)
@@ -653,13 +790,23 @@ static void ctr_feed_ev(Ctr *c, const CtrEvent *ev)
     if (act & CTR_ACT_REMOVE)
         ctr_do_remove(c);
     if (act & CTR_ACT_FIND_IMAGE) {
-        _cleanup_free_ char *dir = c->spec ? image_dir_for(m, c->spec->image) : NULL;
-
-        ctr_feed(c, dir ? CTR_EV_IMAGE_PRESENT : CTR_EV_IMAGE_ABSENT);
+        ctr_feed(c, c->spec && image_present(m, c->spec->image) ? CTR_EV_IMAGE_PRESENT
+                                                                : CTR_EV_IMAGE_ABSENT);
     }
     if (act & CTR_ACT_START)
         ctr_do_start(c);
     /* CTR_ACT_FORGET: pod_forget_removed() drops the record once the pass is done with it. */
+    /* Probes run while it runs, and not while it stops. */
+    if (c->life.state == CTR_STATE_RUNNING && !c->life.hook_running &&
+        (before != CTR_STATE_RUNNING || ev->type == CTR_EV_HOOK_DONE))
+        ctr_probes_start(c, ev->type == CTR_EV_ADOPTED);
+    else if (before == CTR_STATE_RUNNING && c->life.state != CTR_STATE_RUNNING)
+        ctr_probes_stop(c);
+}
+
+void ctr_feed_probe(Ctr *c, const CtrEvent *ev)
+{
+    ctr_feed_ev(c, ev);
 }
 
 void ctr_restore_run(Ctr *c, uint64_t started_mono)
@@ -684,6 +831,22 @@ void ctr_restore_run(Ctr *c, uint64_t started_mono)
     }
 }
 
+void ctr_restore_backoff(Ctr *c, uint64_t until_realtime)
+{
+    CtrPolicy policy = ctr_policy(c);
+    uint64_t now = now_monotonic_usec(), now_real = now_realtime_usec(), left;
+
+    if (until_realtime <= now_real)
+        return;
+    left = until_realtime - now_real;
+    if (left > policy.backoff.max_usec)
+        left = policy.backoff.max_usec;
+    if (ctr_life_resume_backoff(&c->life, now + left)) {
+        ctr_render_message(c, CTR_EV_BACKOFF_EXPIRED, now);
+        manager_mark_dirty(c->pod);
+    }
+}
+
 /* ---- dependencies -----------------------------------------------------------------------------
  */
 
@@ -697,6 +860,48 @@ static const CtrLife *pod_node_life(void *userdata, size_t node)
 
 /* ---- stopping --------------------------------------------------------------------------- */
 
+/* An emptyDir outgrew its sizeLimit: message (kubelet's) goes in the status; pr stops for good. */
+static void pod_evict(PodRec *pr, const char *message)
+{
+    (void)snprintf(pr->evicted_message, sizeof(pr->evicted_message), "%s", message);
+    manager_event(pr->m, pr, NULL, "Warning", "Evicted", "%s", message);
+    pod_rec_feed(pr, POD_EV_EVICT);
+}
+
+/*
+ * Disk emptyDir volumes with a sizeLimit, as kubelet enforces them: their
+ * usage, every VOLUME_CHECK_USEC; one past its limit evicts the pod. True
+ * when it did.
+ */
+static bool pod_check_volumes(PodRec *pr, uint64_t now)
+{
+    bool any = false;
+
+    if (!pr->pod || pod_state_is_terminating(pr->life.state) || now < pr->volume_check_at)
+        return false;
+    for (size_t i = 0; i < pr->pod->n_volumes; i++) {
+        const Volume *v = &pr->pod->volumes[i];
+        uint64_t used = 0, limit = (uint64_t)v->size_limit_bytes;
+        char msg[256];
+
+        if (v->kind != VOLUME_KIND_EMPTY_DIR || v->empty_dir_memory || v->size_limit_bytes == UNSET)
+            continue;
+        any = true;
+        if (runtime_volume_usage(pr->m->cfg.run_dir, pr->pod, v->name, limit,
+                                 VOLUME_CHECK_MAX_ENTRIES, &used) < 0 ||
+            used <= limit)
+            continue;
+        (void)snprintf(msg, sizeof(msg),
+                       "Usage of EmptyDir volume \"%s\" exceeds the limit \"%lld\": %llu bytes "
+                       "used of a sizeLimit of %lld bytes",
+                       v->name, (long long)limit, (unsigned long long)used, (long long)limit);
+        pr->volume_check_at = 0;
+        pod_evict(pr, msg);
+        return true;
+    }
+    pr->volume_check_at = any ? now + VOLUME_CHECK_USEC : 0;
+    return false;
+}
 bool pod_all_stopped(const PodRec *pr)
 {
     for (size_t i = 0; i < pr->n_ctrs; i++)
@@ -753,16 +958,53 @@ static void pod_destroy_sandbox(PodRec *pr)
     pr->save_due = true;
 }
 
+/*
+ * The new version lives in another namespace: a pod of another identity.
+ * The old one (stopped, its sandbox gone) is removed with its logs, as a
+ * deleted pod is, and the new one is created under the same record.
+ */
+static void pod_move_namespace(PodRec *pr, const char *ns)
+{
+    char *copy = strdup(ns);
+    int r;
+
+    if (!copy) {
+        log_error("pod=%s/%s: out of memory; continuing", pr->namespace, pr->name);
+        return;
+    }
+    manager_event(pr->m, pr, NULL, "Normal", "Removed",
+                  "pod stopped and removed: its manifest moved it to namespace %s", ns);
+    r = runtime_pod_logs_remove(pr->m->cfg.log_dir, pr->namespace, pr->name);
+    if (r < 0)
+        log_warning_errno(r, "pod=%s/%s: cannot remove its logs under %s; continuing",
+                          pr->namespace, pr->name, pr->m->cfg.log_dir);
+    free(pr->namespace);
+    pr->namespace = copy;
+    for (size_t i = 0; i < pr->n_ctrs; i++)
+        pr->ctrs[i].has_log_run = pr->ctrs[i].has_log_prev = false;
+    rfc3339_seconds(0, pr->created_at);
+    manager_event(pr->m, pr, NULL, "Normal", "Created", "from %s",
+                  pr->from_api ? "an applied manifest"
+                  : pr->source ? pr->source
+                               : "?");
+}
+
 /* Forgets every container: a new instance of the pod starts from nothing. */
 static void pod_reset_instance(PodRec *pr)
 {
+    const char *ns = pr->pod && pr->pod->namespace ? pr->pod->namespace : "default";
     PdError e = {0};
+
+    if (pr->pod && !streq(ns, pr->namespace))
+        pod_move_namespace(pr, ns);
 
     for (size_t i = 0; i < pr->n_ctrs; i++)
         ctr_free_fields(&pr->ctrs[i]);
     free(pr->ctrs);
     pr->ctrs = NULL;
     pr->n_ctrs = 0;
+    pr->evicted_message[0] = 0;
+    pr->volume_check_at = 0;
     pr->deleting_at[0] = 0;
     pr->running_hash[0] = 0;
     free(pr->runtime);
@@ -817,6 +1059,9 @@ static void pod_arm_timer(PodRec *pr, uint64_t now)
         next = now + IMAGE_RETRY_USEC;
     if (pr->save_retry_at && pr->save_retry_at < next)
         next = pr->save_retry_at;
+    if (pr->volume_check_at && !pod_state_is_terminating(pr->life.state) &&
+        pr->volume_check_at < next)
+        next = pr->volume_check_at;
     (void)loop_timer_set(pr->timer, next);
 }
 
@@ -847,13 +1092,41 @@ static bool ctr_ran_once_already(const Ctr *c)
 {
     char fp[CONTENT_HASH_MAX], legacy[17];
 
-    if (c->life.kind != CONTAINER_KIND_INIT || !c->spec->init_once || c->life.started_once)
+    /*
+     * Also after a run began in this instance: a crash may have lost every
+     * other trace of its success (its run removed, the state file behind).
+     */
+    if (c->life.kind != CONTAINER_KIND_INIT || !c->spec->init_once)
         return false;
     spec_fingerprint(c->spec_json, fp);
     if (state_store_once_done(c->pod->m->store, c->pod->name, c->name, fp) == 1)
         return true;
     legacy_spec_fingerprint(c->spec_json, legacy);
     return state_store_once_done(c->pod->m->store, c->pod->name, c->name, legacy) == 1;
+}
+
+/* c's waiting message when it waits for on (which failed for good): what became of on. */
+static void ctr_dependency_message(Ctr *c, const Ctr *on)
+{
+    const CtrExit *e = on ? &on->life.last_exit : NULL;
+
+    if (!on)
+        c->message[0] = 0;
+    else if (on->life.reason == CTR_REASON_DEPENDENCY_FAILED)
+        (void)snprintf(c->message, sizeof(c->message), "%s will never start: %.400s", on->name,
+                       on->message);
+    else if (!on->life.started_once)
+        (void)snprintf(c->message, sizeof(c->message), "%s terminated without starting", on->name);
+    else if (e->start_error || e->config_error)
+        (void)snprintf(c->message, sizeof(c->message), "%s failed to start (%s)", on->name,
+                       ctr_reason_to_string(ctr_exit_reason(e)));
+    else if (e->monitor_lost)
+        (void)snprintf(c->message, sizeof(c->message), "%s ended with its monitor lost", on->name);
+    else if (e->signal > 0)
+        (void)snprintf(c->message, sizeof(c->message), "%s was killed by signal %d%s", on->name,
+                       e->signal, e->oom_killed ? " (OOMKilled)" : "");
+    else
+        (void)snprintf(c->message, sizeof(c->message), "%s exited %d", on->name, e->code);
 }
 
 /* Tells each waiting container, in start order, whether its dependencies are met. */
@@ -874,14 +1147,25 @@ static void pod_start_ready_containers(PodRec *pr)
             CtrExit done = {.code = 0};
 
             /* As a previous run left it: completed, terminated for good. */
-            c->life = ctr_life_restore(c->life.kind, 0, 0, true, true, true, &done);
-            c->term = (ExitRecord){.exit_code = 0};
+            c->life =
+                ctr_life_restore(c->life.kind, c->life.restart_count, 0, true, true, true, &done);
+            /* Its own exit when the state file kept it; else what the once record says. */
+            if (!c->has_term || c->term.exit_code != 0) {
+                c->term = (ExitRecord){.exit_code = 0};
+                (void)snprintf(c->term.message, sizeof(c->term.message),
+                               "ran once for this pod instance already");
+            }
             (void)snprintf(c->term.reason, sizeof(c->term.reason), "%s",
                            ctr_reason_to_string(CTR_REASON_COMPLETED));
-            (void)snprintf(c->term.message, sizeof(c->term.message),
-                           "ran once for this pod instance already");
             c->has_term = true;
             pr->save_due = true;
+            continue;
+        }
+        blocker = reconcile_failed_dependency(pr->graph, order[k], pod_node_life, pr, &cond);
+        if (blocker >= 0) {
+            /* Set first: the event of the step says it. */
+            ctr_dependency_message(c, pod_ctr(pr, graph_node_name(pr->graph, (size_t)blocker)));
+            ctr_feed(c, CTR_EV_DEPS_FAILED);
             continue;
         }
         blocker = reconcile_blocker(pr->graph, order[k], pod_node_life, pr, &cond);
@@ -914,11 +1198,12 @@ static unsigned pod_feed_ev(PodRec *pr, const PodEvent *ev)
                   pod_goal_to_string(pr->life.goal));
     if (act & POD_ACT_STAMP_DELETION)
         rfc3339_seconds(0, pr->deleting_at);
+    /* Only a final POD_EV_PHASE runs the exit policy: ev->phase is the outcome it acted on. */
     if (act & POD_ACT_EXIT_CONTINUE)
-        manager_event(pr->m, pr, NULL, "Normal", pod_phase_to_string(pr->phase),
+        manager_event(pr->m, pr, NULL, "Normal", pod_phase_to_string(ev->phase),
                       "every container finished; exit policy continue keeps the sidecars");
     if (act & POD_ACT_EXIT_STOP)
-        manager_event(pr->m, pr, NULL, "Normal", pod_phase_to_string(pr->phase),
+        manager_event(pr->m, pr, NULL, "Normal", pod_phase_to_string(ev->phase),
                       "every container finished; exit policy stop stops the sidecars");
     if (act & POD_ACT_STOP)
         manager_mark_dirty(pr);
@@ -963,20 +1248,37 @@ static void pod_wait_for_runtime(PodRec *pr)
             ctr_feed(&pr->ctrs[i], CTR_EV_RUNTIME_ABSENT);
 }
 
-static void pod_update_phase(PodRec *pr)
+/* Updates pr->phase, the phase it shows; returns the outcome the exit policy acts on. */
+static PodPhase pod_update_phase(PodRec *pr)
 {
     _cleanup_free_ const CtrLife **lives = calloc(pr->n_ctrs + 1, sizeof(CtrLife *));
+    ExitPolicy policy = pr->pod ? pr->pod->exit_policy : EXIT_POLICY_STOP;
+    bool now_cond[_POD_COND_MAX];
+    PodConditions pc;
     PodPhase phase;
 
     if (!lives)
-        return;
+        return pr->phase;
     for (size_t i = 0; i < pr->n_ctrs; i++)
         lives[i] = &pr->ctrs[i].life;
-    phase = pod_compute_phase(lives, pr->n_ctrs);
+    /* Evicted: Failed, whatever its containers' exits say, as kubelet shows it. */
+    phase = pod_life_evicted(&pr->life) ? POD_PHASE_FAILED
+                                        : pod_compute_phase(lives, pr->n_ctrs, policy);
     if (phase != pr->phase) {
         pr->phase = phase;
         pr->save_due = true;
     }
+    pc = pod_compute_conditions(lives, pr->n_ctrs, pod_state_is_terminating(pr->life.state));
+    now_cond[POD_COND_SCHEDULED] = pc.scheduled;
+    now_cond[POD_COND_INITIALIZED] = pc.initialized;
+    now_cond[POD_COND_CONTAINERS_READY] = pc.containers_ready;
+    now_cond[POD_COND_READY] = pc.ready;
+    for (size_t k = 0; k < _POD_COND_MAX; k++)
+        if (now_cond[k] != pr->cond[k]) {
+            pr->cond[k] = now_cond[k];
+            rfc3339_seconds(0, pr->cond_time[k]);
+        }
+    return pod_compute_outcome(lives, pr->n_ctrs);
 }
 
 /* Ends a pass: the timer for the next deadline, the state file if it changed. */
@@ -1001,7 +1303,7 @@ void pod_reconcile(PodRec *pr)
     /* Still stopping, or stopped (after a recreation, it runs on as a new instance). */
     if (pod_state_is_terminating(pr->life.state)) {
         if (pr->life.state == POD_STATE_STOPPED)
-            pod_update_phase(pr);
+            (void)pod_update_phase(pr);
         pod_end_pass(pr, now);
         return;
     }
@@ -1021,7 +1323,13 @@ void pod_reconcile(PodRec *pr)
         }
         pr->save_due = true;
     }
-    if (pod_ensure_sandbox(pr)) {
+    if (pod_ensure_sandbox(pr) && pod_check_volumes(pr, now)) {
+        /* Evicted: STOPPING now; drive the stop at once. */
+        if (pod_stop_step(pr))
+            pod_end_pass(pr, now);
+        return;
+    }
+    if (pr->sandbox_up) {
         if (!streq(pr->running_hash, pr->spec_hash)) {
             (void)snprintf(pr->running_hash, sizeof(pr->running_hash), "%s", pr->spec_hash);
             pr->save_due = true;
@@ -1029,8 +1337,7 @@ void pod_reconcile(PodRec *pr)
         if (pr->phase != POD_PHASE_SUCCEEDED && pr->phase != POD_PHASE_FAILED)
             pod_start_ready_containers(pr);
     }
-    pod_update_phase(pr);
-    pod_feed_ev(pr, &(PodEvent){.type = POD_EV_PHASE, .phase = pr->phase});
+    (void)pod_feed_ev(pr, &(PodEvent){.type = POD_EV_PHASE, .phase = pod_update_phase(pr)});
     /* The exit policy just began a stop: drive it now. */
     if (pr->life.state == POD_STATE_STOPPING && !pod_stop_step(pr))
         return;

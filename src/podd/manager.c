@@ -123,6 +123,57 @@ static void event_add(Manager *m, const char *pod, const char *container, const 
     m->event_seq++;
     if (json_array_size(m->events) > MANAGER_MAX_EVENTS)
         (void)json_array_remove(m->events, 0);
+    /* Kept across restarts: one write for a burst, a moment after its first event. */
+    if (!m->events_dirty && m->events_timer) {
+        m->events_dirty = true;
+        (void)loop_timer_set(m->events_timer, now_monotonic_usec() + EVENTS_SAVE_DELAY_USEC);
+    }
+}
+
+/* Writes the ring when it changed; a failed write is tried again later. */
+static void manager_save_events(Manager *m)
+{
+    int r;
+
+    if (!m->events_dirty)
+        return;
+    r = state_store_save_events(m->store, m->events, m->event_seq);
+    if (r < 0) {
+        log_warning_errno(r, "cannot save the recent events in %s/%s: %s; retrying",
+                          m->cfg.state_dir, STATE_EVENTS_FILE, strerror(-r));
+        if (m->events_timer)
+            (void)loop_timer_set(m->events_timer, now_monotonic_usec() + EVENTS_SAVE_RETRY_USEC);
+        return;
+    }
+    m->events_dirty = false;
+}
+
+static int on_events_timer(LoopSource *s, uint64_t deadline, void *userdata)
+{
+    manager_save_events(userdata);
+    return 0;
+}
+
+/* The events a previous podd kept: shown again, and the sequence goes on after them. */
+static void manager_load_events(Manager *m)
+{
+    json_t *events = NULL;
+    uint64_t seq = 0;
+    PdError e = {0};
+    int r;
+
+    r = state_store_load_events(m->store, MANAGER_MAX_EVENTS, &events, &seq, &e);
+    if (r == -ENOENT)
+        return;
+    if (r < 0) {
+        log_warning("%s/%s: %s; continuing without the earlier events", m->cfg.state_dir,
+                    STATE_EVENTS_FILE, e.message);
+        return;
+    }
+    json_decref(m->events);
+    m->events = events;
+    if (seq > m->event_seq)
+        m->event_seq = seq;
 }
 
 void manager_event(Manager *m, const PodRec *pr, const char *container, const char *type,
@@ -139,6 +190,18 @@ void manager_event(Manager *m, const PodRec *pr, const char *container, const ch
     else
         log_info("pod=%s/%s %s: %s", pr->namespace, pr->name, reason, msg);
     event_add(m, pr->name, container, NULL, type, reason, msg);
+}
+
+void manager_file_event(Manager *m, const char *file, const char *type, const char *reason,
+                        const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    event_add(m, NULL, NULL, file, type, reason, msg);
 }
 
 /* ---- persistence ------------------------------------------------------------------ */
@@ -194,6 +257,7 @@ static void pod_rec_durable_digest(const PodRec *pr, char out[static CONTENT_HAS
     digest_str(&h, pod_life_exit_policy_done(&pr->life) ? "1" : "0");
     digest_str(&h, pr->sandbox_up ? "1" : "0");
     digest_str(&h, pod_life_stopped_by_shutdown(&pr->life) ? "1" : "0");
+    digest_str(&h, pod_life_evicted(&pr->life) ? pr->evicted_message : "");
     for (size_t i = 0; i < pr->n_ctrs; i++) {
         const Ctr *c = &pr->ctrs[i];
 
@@ -213,11 +277,40 @@ static void pod_rec_durable_digest(const PodRec *pr, char out[static CONTENT_HAS
  * completed or finished for good. Running monitors are found again through
  * the runtime's pid files, exits through its exit records.
  */
+static json_t *probe_counts_to_json(const ProbeCounts *p)
+{
+    json_t *s = json_array(), *f = json_array();
+
+    for (ProbeKind k = 0; k < _PROBE_KIND_MAX; k++) {
+        (void)json_array_append_new(s, json_integer(p->successes[k]));
+        (void)json_array_append_new(f, json_integer(p->failures[k]));
+    }
+    return json_pack("{s:o,s:o,s:b,s:b}", "successes", s, "failures", f, "started", p->started,
+                     "ready", p->ready);
+}
+
+static bool probe_counts_from_json(const json_t *o, ProbeCounts *ret)
+{
+    const json_t *s = json_object_get(o, "successes"), *f = json_object_get(o, "failures");
+
+    if (!json_is_array(s) || !json_is_array(f) || json_array_size(s) != _PROBE_KIND_MAX ||
+        json_array_size(f) != _PROBE_KIND_MAX)
+        return false;
+    *ret = (ProbeCounts){.started = json_is_true(json_object_get(o, "started")),
+                         .ready = json_is_true(json_object_get(o, "ready"))};
+    for (ProbeKind k = 0; k < _PROBE_KIND_MAX; k++) {
+        ret->successes[k] = (uint32_t)json_integer_value(json_array_get(s, k));
+        ret->failures[k] = (uint32_t)json_integer_value(json_array_get(f, k));
+    }
+    return true;
+}
+
 int pod_rec_save(PodRec *pr)
 {
     _cleanup_json_ json_t *st = NULL;
+    ProbeCounts counts;
     json_t *ctrs = NULL;
-    uint64_t delay;
+    uint64_t delay, now_mono = now_monotonic_usec(), now_real = now_realtime_usec();
     int r = -ENOMEM;
 
     st = json_pack("{s:i,s:s,s:s,s:s,s:s,s:b,s:b,s:b}", "version", 1, "namespace", pr->namespace,
@@ -228,6 +321,9 @@ int pod_rec_save(PodRec *pr)
     if (st && json_object_set_new(st, "containers", ctrs = json_object()) < 0)
         ctrs = NULL;
     if (ctrs && pr->runtime && json_object_set_new(st, "runtime", json_string(pr->runtime)) < 0)
+        ctrs = NULL;
+    if (ctrs && pod_life_evicted(&pr->life) &&
+        json_object_set_new(st, "evicted", json_string(pr->evicted_message)) < 0)
         ctrs = NULL;
     for (size_t i = 0; ctrs && i < pr->n_ctrs; i++) {
         const Ctr *c = &pr->ctrs[i];
@@ -241,9 +337,23 @@ int pod_rec_save(PodRec *pr)
             goto fail;
         if (c->has_last && json_object_set_new(cj, "lastState", exit_record_to_json(&c->last)) < 0)
             goto fail;
+        /* How its last run ended, shown as its state until it runs again. */
+        if (c->has_term &&
+            json_object_set_new(cj, "lastTermination", exit_record_to_json(&c->term)) < 0)
+            goto fail;
+        /* A crash loop's wait, on the wall clock: a new daemon waits out the rest. */
+        if (c->life.state == CTR_STATE_BACKOFF && c->life.deadline > now_mono &&
+            json_object_set_new(
+                cj, "backoffUntil",
+                json_integer((json_int_t)(now_real + (c->life.deadline - now_mono)))) < 0)
+            goto fail;
         /* A new daemon adopting the run keeps its start. */
         if (ctr_state_shows_running(c->life.state) && c->started_at[0] &&
             json_object_set_new(cj, "startedAt", json_string(c->started_at)) < 0)
+            goto fail;
+        /* ... and its probes' counts. */
+        if (ctr_probes_counts(c, &counts) &&
+            json_object_set_new(cj, "probes", probe_counts_to_json(&counts)) < 0)
             goto fail;
     }
     if (ctrs) {
@@ -271,6 +381,16 @@ fail:
     return r;
 }
 
+static CtrExit exit_record_to_ctr_exit(const ExitRecord *e)
+{
+    return (CtrExit){.code = e->exit_code,
+                     .signal = e->signal,
+                     .oom_killed = e->oom_killed,
+                     .start_error = exit_record_is_start_error(e),
+                     .config_error = ctr_reason_from_string(e->reason) ==
+                                     CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR};
+}
+
 /* "2026-12-02T13:19:05Z" as monotonic usec, when it was; 0 when unreadable or in the future. */
 static uint64_t rfc3339_to_monotonic(const char *s)
 {
@@ -294,14 +414,21 @@ static void pod_rec_restore(PodRec *pr, json_t *st)
     /* Where runs begin in the logs: a new instance still shows its predecessor's as previous. */
     for (size_t i = 0; i < pr->n_ctrs; i++)
         ctr_log_marks_from_json(&pr->ctrs[i], json_object_get(ctrs, pr->ctrs[i].name));
+    /* Evicted stays evicted (and stopped), as kubelet leaves an evicted pod, until a new version.
+     */
+    if ((s = json_string_value(json_object_get(st, "evicted")))) {
+        (void)snprintf(pr->evicted_message, sizeof(pr->evicted_message), "%s", s);
+        pr->life = pod_life_restore_evicted();
+    }
     /* Stopped with the previous daemon: a new instance starts, as after a reboot. */
     if (json_is_true(json_object_get(st, "stopped")))
         return;
     if ((s = json_string_value(json_object_get(st, "createdAt"))))
         (void)snprintf(pr->created_at, sizeof(pr->created_at), "%s", s);
     pr->sandbox_up = json_is_true(json_object_get(st, "sandbox"));
-    pr->life =
-        pod_life_restore(json_is_true(json_object_get(st, "exitPolicyDone")), pr->sandbox_up);
+    if (!pod_life_evicted(&pr->life))
+        pr->life =
+            pod_life_restore(json_is_true(json_object_get(st, "exitPolicyDone")), pr->sandbox_up);
     /* The instance keeps its backend, whatever --runtime says now (before: native only). */
     free(pr->runtime);
     s = json_string_value(json_object_get(st, "runtime"));
@@ -313,6 +440,7 @@ static void pod_rec_restore(PodRec *pr, json_t *st)
         Ctr *c = &pr->ctrs[i];
         json_t *cj = json_object_get(ctrs, c->name);
         CtrExit last = {0};
+        json_int_t until;
         bool finished;
 
         if (!cj)
@@ -320,30 +448,40 @@ static void pod_rec_restore(PodRec *pr, json_t *st)
         if (json_object_get(cj, "lastState")) {
             exit_record_from_json(json_object_get(cj, "lastState"), &c->last);
             c->has_last = true;
-            last = (CtrExit){.code = c->last.exit_code,
-                             .signal = c->last.signal,
-                             .oom_killed = c->last.oom_killed,
-                             .start_error = exit_record_is_start_error(&c->last),
-                             .config_error = ctr_reason_from_string(c->last.reason) ==
-                                             CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR};
         }
         finished = json_is_true(json_object_get(cj, "finished"));
+        if (json_object_get(cj, "lastTermination")) {
+            exit_record_from_json(json_object_get(cj, "lastTermination"), &c->term);
+            c->has_term = true;
+        } else if (finished && c->has_last) {
+            /* Written by a podd that did not save the last run's end: the closest it kept. */
+            c->term = c->last;
+            c->has_term = true;
+        }
+        /* The lifecycle's last exit is the last run's: the one that ended, else the one before. */
+        if (c->has_term)
+            last = exit_record_to_ctr_exit(&c->term);
+        else if (c->has_last)
+            last = exit_record_to_ctr_exit(&c->last);
         c->life = ctr_life_restore(
             c->life.kind, (unsigned)json_integer_value(json_object_get(cj, "restartCount")),
             (unsigned)json_integer_value(json_object_get(cj, "backoffStep")),
             json_is_true(json_object_get(cj, "everStarted")),
-            json_is_true(json_object_get(cj, "completed")), finished, c->has_last ? &last : NULL);
-        if (finished && c->has_last) {
-            c->term = c->last;
-            c->has_term = true;
-        }
+            json_is_true(json_object_get(cj, "completed")), finished,
+            c->has_term || c->has_last ? &last : NULL);
         if (!c->life.started_once || finished)
             continue;
         if ((s = json_string_value(json_object_get(cj, "startedAt"))))
             (void)snprintf(c->started_at, sizeof(c->started_at), "%s", s);
         else
             rfc3339_seconds(0, c->started_at);
+        c->has_saved_probes =
+            probe_counts_from_json(json_object_get(cj, "probes"), &c->saved_probes);
         ctr_restore_run(c, rfc3339_to_monotonic(s));
+        /* Nothing of a run left and a back-off under way: the rest of it is waited out. */
+        until = json_integer_value(json_object_get(cj, "backoffUntil"));
+        if (until > 0)
+            ctr_restore_backoff(c, (uint64_t)until);
     }
 }
 
@@ -478,6 +616,100 @@ static int on_orphan_timer(LoopSource *s, uint64_t deadline, void *userdata)
     orphan_finish(o);
     orphan_free(o);
     return 0;
+}
+
+/*
+ * Whether a state file that names another version than the desired one only
+ * fell behind (its saves failed, then podd died): every run the runtime
+ * still has of the pod's containers was started with the desired version,
+ * as the run's own records say (written before it started, they cannot lag
+ * behind it), and there is at least one. Then nothing changed while podd
+ * was down, and replacing the pod would kill what runs right.
+ */
+/* The backend a state file's pod ran under (before backends were named: native). */
+static const RuntimeBackend *stored_backend(Manager *m, json_t *st)
+{
+    const char *runtime = json_string_value(json_object_get(st, "runtime"));
+
+    return manager_backend(m, runtime ? runtime : runtime_native_ops.name);
+}
+
+static bool stored_state_lagged(Manager *m, PodRec *pr, json_t *st)
+{
+    const RuntimeBackend *rt = stored_backend(m, st);
+    const char *key;
+    json_t *ctrs = json_object_get(st, "containers"), *cj;
+    char want[RUNTIME_OWNER_MAX], version[CONTENT_HASH_MAX];
+    size_t matched = 0;
+
+    if (!rt || !pr->pod)
+        return false;
+    (void)snprintf(want, sizeof(want), "%s/%s", pr->namespace, pr->name);
+    for (size_t i = 0; i < pr->n_ctrs; i++) {
+        const Ctr *c = &pr->ctrs[i];
+        ContainerStatus cs = {0};
+
+        if (rt->ops->container_inspect(rt->ctx, c->id, &cs, NULL) < 0)
+            return false;
+        if (cs.state == CONTAINER_STATE_UNKNOWN)
+            continue;
+        ctr_version(pr, c->spec_json, version);
+        if (!streq(cs.owner, want) || !streq(cs.version, version))
+            return false;
+        matched++;
+    }
+    /* A container the desired version no longer has, still there: a real change. */
+    json_object_foreach(ctrs, key, cj)
+    {
+        const char *id = json_string_value(json_object_get(cj, "id"));
+        ContainerStatus cs = {0};
+        bool desired = false;
+
+        for (size_t i = 0; i < pr->n_ctrs; i++)
+            desired = desired || streq(pr->ctrs[i].name, key);
+        if (desired || !id)
+            continue;
+        if (rt->ops->container_inspect(rt->ctx, id, &cs, NULL) < 0 ||
+            cs.state != CONTAINER_STATE_UNKNOWN)
+            return false;
+    }
+    return matched > 0;
+}
+
+/*
+ * The records of a state file that fell behind, made true to what runs (see
+ * above) before pod_rec_restore() takes them: a container that runs the
+ * desired version is a run under way, whatever the file says; the entry of
+ * one that does not run and was saved for another version of it is dropped
+ * (that version is gone; the desired one starts).
+ */
+static void stored_state_catch_up(Manager *m, PodRec *pr, json_t *st)
+{
+    const RuntimeBackend *rt = stored_backend(m, st);
+    json_t *ctrs = json_object_get(st, "containers");
+
+    for (size_t i = 0; rt && i < pr->n_ctrs; i++) {
+        const Ctr *c = &pr->ctrs[i];
+        json_t *cj = json_object_get(ctrs, c->name);
+        const char *spec = json_string_value(json_object_get(cj, "specJson"));
+        bool same = spec && c->spec_json && streq(spec, c->spec_json);
+        ContainerStatus cs = {0};
+
+        (void)rt->ops->container_inspect(rt->ctx, c->id, &cs, NULL);
+        if (cs.state == CONTAINER_STATE_UNKNOWN) {
+            if (cj && !same)
+                (void)json_object_del(ctrs, c->name);
+            continue;
+        }
+        if (!cj || !same) {
+            cj = json_pack("{s:s,s:b}", "id", c->id, "everStarted", true);
+            if (!cj || json_object_set_new(ctrs, c->name, cj) < 0)
+                continue;
+        }
+        (void)json_object_set_new(cj, "everStarted", json_true());
+        (void)json_object_set_new(cj, "finished", json_false());
+        (void)json_object_del(cj, "backoffUntil");
+    }
 }
 
 /*
@@ -933,6 +1165,10 @@ int manager_new(Loop *loop, const ManagerConfig *cfg, Manager **ret, PdError *re
     r = state_store_open(cfg->state_dir, &m->store, reterr);
     if (r < 0)
         return r;
+    manager_load_events(m);
+    r = loop_add_timer(loop, &m->events_timer, LOOP_TIME_INFINITY, on_events_timer, m);
+    if (r < 0)
+        return pd_error_set(reterr, r, "cannot add the events timer: %s", strerror(-r));
     r = manager_place_cgroups(m, reterr);
     if (r < 0)
         return r;
@@ -964,6 +1200,11 @@ Manager *manager_free(Manager *m)
 {
     if (!m)
         return NULL;
+    manager_incoming_free(m);
+    /* What happened last (the pods' stops on the way out) is kept too. */
+    if (m->store)
+        manager_save_events(m);
+    m->events_timer = loop_source_unref(m->events_timer);
     manifest_watcher_free(m->watcher);
     manifest_watcher_free(m->applied);
     free(m->applied_dir);
@@ -1036,6 +1277,13 @@ int manager_start(Manager *m)
         hash = json_string_value(json_object_get(st, "runningHash"));
         if (hash && streq(hash, pr->spec_hash)) {
             pod_rec_restore(pr, st);
+        } else if (stored_state_lagged(m, pr, st)) {
+            /* Its saves failed before podd died: what runs is the desired version already. */
+            manager_event(m, pr, NULL, "Normal", "Adopting",
+                          "its state file fell behind; what runs is the desired version: kept");
+            stored_state_catch_up(m, pr, st);
+            pod_rec_restore(pr, st);
+            pr->save_due = true;
         } else {
             /* Another version ran: stop it; the desired one starts after. */
             manager_event(m, pr, NULL, "Normal", "Replacing",
@@ -1120,7 +1368,9 @@ static json_t *ctr_state_json(const Ctr *c)
                          c->term.message);
     if (c->has_term && !ctr_restart_pending(c))
         return terminated_json(&c->term);
-    if (!reason || !reason[0] || c->life.reason >= CTR_REASON_COMPLETED)
+    /* A termination's reason belongs to lastState; a restart is being created. */
+    if (!reason || !reason[0] ||
+        (c->life.reason >= CTR_REASON_COMPLETED && c->life.reason != CTR_REASON_DEPENDENCY_FAILED))
         reason = ctr_reason_to_string(CTR_REASON_CONTAINER_CREATING);
     return json_pack("{s:{s:s,s:s?}}", "waiting", "reason", reason, "message",
                      c->message[0] ? c->message : NULL);
@@ -1129,20 +1379,30 @@ static json_t *ctr_state_json(const Ctr *c)
 static json_t *ctr_status_json(const Ctr *c)
 {
     bool running = ctr_state_shows_running(c->life.state);
-    json_t *o =
-        json_pack("{s:s,s:s,s:b,s:i,s:b,s:o}", "name", c->name, "image",
-                  c->spec ? c->spec->image : "", "ready", running, "restartCount",
-                  (int)c->life.restart_count, "started", running, "state", ctr_state_json(c));
+    json_t *o = json_pack("{s:s,s:s,s:s,s:b,s:i,s:b,s:o}", "name", c->name, "image",
+                          c->image[0] ? c->image
+                          : c->spec   ? c->spec->image
+                                      : "",
+                          "imageID", c->image_id, "ready", running && c->life.ready, "restartCount",
+                          (int)c->life.restart_count, "started", running && c->life.startup_passed,
+                          "state", ctr_state_json(c));
     const ExitRecord *last = ctr_restart_pending(c) ? &c->term : c->has_last ? &c->last : NULL;
+    json_t *probes = ctr_probes_json(c);
 
     if (o)
         (void)json_object_set_new(o, "lastState", last ? terminated_json(last) : json_object());
+    /* podd's own: each probe's settings and its last result (podctl describe shows them). */
+    if (o && probes)
+        (void)json_object_set_new(o, "probes", probes);
+    else
+        json_decref(probes);
     return o;
 }
 
-static json_t *condition(const char *type, bool status)
+static json_t *condition(const PodRec *pr, PodCondition k, const char *type, bool status)
 {
-    return json_pack("{s:s,s:s}", "type", type, "status", status ? "True" : "False");
+    return json_pack("{s:s,s:s,s:s}", "type", type, "status", status ? "True" : "False",
+                     "lastTransitionTime", pr->cond_time[k][0] ? pr->cond_time[k] : pr->created_at);
 }
 
 static json_t *pod_rec_to_json(const PodRec *pr)
@@ -1168,10 +1428,13 @@ static json_t *pod_rec_to_json(const PodRec *pr)
     if (!lives)
         return NULL;
     pc = pod_compute_conditions(lives, pr->n_ctrs, pod_state_is_terminating(pr->life.state));
-    (void)json_array_append_new(conds, condition("PodScheduled", pc.scheduled));
-    (void)json_array_append_new(conds, condition("Initialized", pc.initialized));
-    (void)json_array_append_new(conds, condition("ContainersReady", pc.containers_ready));
-    (void)json_array_append_new(conds, condition("Ready", pc.ready));
+    (void)json_array_append_new(conds,
+                                condition(pr, POD_COND_SCHEDULED, "PodScheduled", pc.scheduled));
+    (void)json_array_append_new(conds,
+                                condition(pr, POD_COND_INITIALIZED, "Initialized", pc.initialized));
+    (void)json_array_append_new(
+        conds, condition(pr, POD_COND_CONTAINERS_READY, "ContainersReady", pc.containers_ready));
+    (void)json_array_append_new(conds, condition(pr, POD_COND_READY, "Ready", pc.ready));
     meta = json_pack("{s:s,s:s,s:s}", "name", pr->name, "namespace", pr->namespace,
                      "creationTimestamp", pr->created_at);
     if (meta && pod_state_is_terminating(pr->life.state) && pr->deleting_at[0])
@@ -1207,6 +1470,10 @@ static json_t *pod_rec_to_json(const PodRec *pr)
         (void)json_object_set_new(json_object_get(o, "status"), "message", json_string(buf));
         (void)json_object_set_new(json_object_get(o, "status"), "reason",
                                   json_string("ManifestInvalid"));
+    } else if (o && pod_life_evicted(&pr->life)) {
+        (void)json_object_set_new(json_object_get(o, "status"), "message",
+                                  json_string(pr->evicted_message));
+        (void)json_object_set_new(json_object_get(o, "status"), "reason", json_string("Evicted"));
     }
     return o;
 }

@@ -122,6 +122,14 @@ const char *manager_images_dir(const Manager *m);
  */
 int manager_images_prepare(Manager *m);
 /*
+ * Watches dir, the drop-in directory of image archives (created when
+ * missing, with loaded/ below it), and loads what is there now and what
+ * arrives later, each archive in a child process (manager-incoming.c).
+ * Returns 0 or -errno. Logs what it loads.
+ */
+int manager_incoming_start(Manager *m, const char *dir);
+void manager_incoming_free(Manager *m);
+/*
  * [{"image": "NAME:TAG", "name", "tag", "usedBy": [pod...]}, ...] sorted,
  * where usedBy names the pods whose desired version or running containers
  * use the image. New reference, or NULL with reterr set.

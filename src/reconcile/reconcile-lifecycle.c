@@ -34,7 +34,7 @@ DEFINE_STRING_TABLE(
     [CTR_REASON_COMPLETED] = "Completed", [CTR_REASON_ERROR] = "Error",
     [CTR_REASON_OOM_KILLED] = "OOMKilled", [CTR_REASON_START_ERROR] = "StartError",
     [CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR] = "CreateContainerConfigError",
-    [CTR_REASON_MONITOR_LOST] = "MonitorLost")
+    [CTR_REASON_MONITOR_LOST] = "MonitorLost", [CTR_REASON_DEPENDENCY_FAILED] = "DependencyFailed")
 
 DEFINE_STRING_TABLE(
     ctr_event_type, CtrEventType, _CTR_EV_MAX, [CTR_EV_DEPS_UNMET] = "deps-unmet",
@@ -45,7 +45,10 @@ DEFINE_STRING_TABLE(
     [CTR_EV_EXITED] = "exited", [CTR_EV_STOP] = "stop", [CTR_EV_SPEC_CHANGED] = "spec-changed",
     [CTR_EV_DELETED] = "deleted", [CTR_EV_SIGNAL_FAILED] = "signal-failed",
     [CTR_EV_GRACE_EXPIRED] = "grace-expired", [CTR_EV_BACKOFF_EXPIRED] = "backoff-expired",
-    [CTR_EV_RETRY] = "retry", [CTR_EV_REMOVED] = "removed", [CTR_EV_REMOVE_BUSY] = "remove-busy")
+    [CTR_EV_RETRY] = "retry", [CTR_EV_REMOVED] = "removed", [CTR_EV_REMOVE_BUSY] = "remove-busy",
+    [CTR_EV_DEPS_FAILED] = "deps-failed", [CTR_EV_STARTUP_PASSED] = "startup-passed",
+    [CTR_EV_READY] = "ready", [CTR_EV_UNREADY] = "unready", [CTR_EV_UNHEALTHY] = "unhealthy",
+    [CTR_EV_HOOK_DONE] = "hook-done", [CTR_EV_HOOK_FAILED] = "hook-failed")
 
 DEFINE_STRING_TABLE_FROM(ctr_state, CtrState, _CTR_STATE_MAX, _CTR_STATE_INVALID)
 DEFINE_STRING_TABLE_FROM(ctr_reason, CtrReason, _CTR_REASON_MAX, _CTR_REASON_INVALID)
@@ -127,6 +130,16 @@ CtrLife ctr_life_restore(ContainerKind kind, unsigned restart_count, unsigned ba
     return l;
 }
 
+bool ctr_life_resume_backoff(CtrLife *l, uint64_t deadline)
+{
+    if (l->state != CTR_STATE_WAITING || !l->started_once || deadline == 0)
+        return false;
+    l->state = CTR_STATE_BACKOFF;
+    l->reason = CTR_REASON_CRASH_LOOP_BACK_OFF;
+    l->deadline = deadline;
+    return true;
+}
+
 bool ctr_state_is_down(CtrState s)
 {
     return !ctr_state_is_active(s) && s != CTR_STATE_REMOVING;
@@ -146,7 +159,12 @@ bool ctr_condition_met(const CtrLife *on, GraphCondition cond)
 {
     if (cond == GRAPH_CONDITION_COMPLETED)
         return on->succeeded_once;
-    /* "ready" is "started" until probes exist; a regular container stays started. */
+    /* Its postStart hook holds its dependents back. */
+    if (on->state == CTR_STATE_RUNNING && on->hook_running)
+        return on->succeeded_once;
+    if (cond == GRAPH_CONDITION_READY)
+        return (ctr_state_shows_running(on->state) && on->ready) || on->succeeded_once;
+    /* A regular container stays started. */
     return ctr_state_shows_running(on->state) || on->succeeded_once ||
            (on->kind == CONTAINER_KIND_REGULAR && on->started_once);
 }
@@ -190,14 +208,28 @@ static CtrGoal goal_of(CtrEventType t)
                                  : CTR_GOAL_REPLACE;
 }
 
-static unsigned enter_stopping(CtrLife *l, const CtrPolicy *p, uint64_t now)
+static unsigned enter_stopping_grace(CtrLife *l, const CtrPolicy *p, uint64_t grace_usec,
+                                     uint64_t now)
 {
-    if (p->grace_usec == 0) {
+    /* A container being stopped is not ready; a postStart hook still running is cut. */
+    l->ready = false;
+    l->hook_running = false;
+    if (grace_usec == 0) {
         enter(l, CTR_STATE_KILLING, CTR_REASON_NONE, 0);
         return CTR_ACT_SIGKILL | CTR_ACT_EVENT;
     }
-    enter(l, CTR_STATE_STOPPING, CTR_REASON_NONE, now + p->grace_usec);
+    enter(l, CTR_STATE_STOPPING, CTR_REASON_NONE, now + grace_usec);
+    /* preStop first, inside the grace period; SIGTERM once it returned. */
+    if (p->pre_stop) {
+        l->hook_running = true;
+        return CTR_ACT_PRE_STOP | CTR_ACT_EVENT;
+    }
     return CTR_ACT_SIGTERM | CTR_ACT_EVENT;
+}
+
+static unsigned enter_stopping(CtrLife *l, const CtrPolicy *p, uint64_t now)
+{
+    return enter_stopping_grace(l, p, p->grace_usec, now);
 }
 
 /* A run begins: Kubernetes counts restarts done, not restarts planned. */
@@ -207,6 +239,8 @@ static void run_begins(CtrLife *l, uint64_t started_mono, bool counts)
         l->restart_count++;
     l->started_once = true;
     l->started_mono = started_mono;
+    /* The probes of the new run decide (the manager feeds their first effects). */
+    l->startup_passed = l->ready = l->hook_running = false;
 }
 
 static unsigned enter_running(CtrLife *l, const CtrPolicy *p, uint64_t now)
@@ -223,6 +257,7 @@ static unsigned run_ended(CtrLife *l, const CtrExit *e, const CtrPolicy *p)
     unsigned act = CTR_ACT_REMOVE | CTR_ACT_EVENT | CTR_ACT_SAVE;
 
     l->last_exit = *e;
+    l->startup_passed = l->ready = l->hook_running = false;
     enter(l, CTR_STATE_REMOVING, ctr_exit_reason(e), 0);
     if (e->code == 0 && !e->monitor_lost && !e->start_error && !e->config_error) {
         l->succeeded_once = true;
@@ -284,6 +319,13 @@ static unsigned step_waiting(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p,
         return 0;
     case CTR_EV_DEPS_MET:
         return CTR_ACT_FIND_IMAGE;
+    case CTR_EV_DEPS_FAILED: {
+        bool news = l->reason != CTR_REASON_DEPENDENCY_FAILED;
+
+        /* It never starts; the pod's phase counts it as failed. */
+        enter(l, CTR_STATE_WAITING, CTR_REASON_DEPENDENCY_FAILED, 0);
+        return news ? CTR_ACT_EVENT : 0;
+    }
     case CTR_EV_IMAGE_PRESENT:
         enter(l, CTR_STATE_STARTING, CTR_REASON_CONTAINER_CREATING, 0);
         return CTR_ACT_START;
@@ -327,9 +369,18 @@ static unsigned step_waiting(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p,
 static unsigned step_starting(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p, uint64_t now)
 {
     switch (ev->type) {
-    case CTR_EV_STARTED:
+    case CTR_EV_STARTED: {
+        unsigned act;
+
         run_begins(l, now, true);
-        return enter_running(l, p, now);
+        act = enter_running(l, p, now);
+        /* A new run (not one adopted) runs its postStart hook first. */
+        if (l->state == CTR_STATE_RUNNING && p->post_start) {
+            l->hook_running = true;
+            act |= CTR_ACT_POST_START;
+        }
+        return act;
+    }
     case CTR_EV_ADOPTED:
         run_begins(l, ev->started_mono ? ev->started_mono : now, false);
         return enter_running(l, p, now);
@@ -362,6 +413,28 @@ static unsigned step_running(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p,
     switch (ev->type) {
     case CTR_EV_EXITED:
         return run_ended(l, &ev->exit, p);
+    case CTR_EV_STARTUP_PASSED:
+        if (l->startup_passed)
+            return 0;
+        l->startup_passed = true;
+        return CTR_ACT_SAVE;
+    case CTR_EV_READY:
+    case CTR_EV_UNREADY:
+        if (l->ready == (ev->type == CTR_EV_READY))
+            return 0;
+        l->ready = ev->type == CTR_EV_READY;
+        return CTR_ACT_SAVE;
+    case CTR_EV_UNHEALTHY:
+    case CTR_EV_HOOK_FAILED:
+        if (ev->type == CTR_EV_HOOK_FAILED && !l->hook_running)
+            return 0;
+        /* The goal stays RUN: once it is removed, the restart policy decides. */
+        return enter_stopping_grace(l, p, ev->grace_set ? ev->grace_usec : p->grace_usec, now);
+    case CTR_EV_HOOK_DONE:
+        if (!l->hook_running)
+            return 0;
+        l->hook_running = false;
+        return CTR_ACT_SAVE;
     case CTR_EV_STOP:
     case CTR_EV_DELETED:
     case CTR_EV_SPEC_CHANGED:
@@ -382,8 +455,15 @@ static unsigned step_stopping(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p
     case CTR_EV_SIGNAL_FAILED:
         if (l->state != CTR_STATE_STOPPING)
             return 0;
+        /* A preStop hook still running is cut at the grace period. */
+        l->hook_running = false;
         enter(l, CTR_STATE_KILLING, CTR_REASON_NONE, 0);
         return CTR_ACT_SIGKILL | CTR_ACT_EVENT;
+    case CTR_EV_HOOK_DONE:
+        if (l->state != CTR_STATE_STOPPING || !l->hook_running)
+            return 0;
+        l->hook_running = false;
+        return CTR_ACT_SIGTERM;
     case CTR_EV_STOP:
     case CTR_EV_DELETED:
     case CTR_EV_SPEC_CHANGED:

@@ -7,12 +7,15 @@
  *
  *   RUNNING --phase final, exit policy continue--> FINISHED
  *   RUNNING --phase final, exit policy stop--> STOPPING (goal STOP)
+ *   RUNNING/FINISHED --evict--> STOPPING (goal EVICTED)
  *   RUNNING/FINISHED/STOPPED --replace/remove/shutdown--> STOPPING (goal RECREATE/REMOVE/SHUTDOWN)
- *   STOPPING --all down--> STOPPED (STOP, SHUTDOWN) | RUNNING (RECREATE) | GONE (REMOVE)
+ *   STOPPING --all down--> STOPPED (STOP, SHUTDOWN, EVICTED) | RUNNING (RECREATE) | GONE (REMOVE)
  *
  * While it stops, a later event only changes the goal: a manifest removed
  * and put back before the stop ends starts a new instance (RECREATE
- * cancels REMOVE), and once podd shuts down nothing starts again.
+ * cancels REMOVE), and once podd shuts down nothing starts again. An
+ * eviction outlasts a shutdown (the next podd leaves the pod stopped), not
+ * a new version, a restart or a removal.
  */
 
 DEFINE_STRING_TABLE(
@@ -21,14 +24,15 @@ DEFINE_STRING_TABLE(
     [POD_STATE_STOPPING] = "stopping", [POD_STATE_STOPPED] = "stopped", [POD_STATE_GONE] = "gone")
 DEFINE_STRING_TABLE_FROM(pod_state, PodState, _POD_STATE_MAX, _POD_STATE_INVALID)
 
-DEFINE_STRING_TABLE(pod_goal, PodGoal, _POD_GOAL_MAX, [POD_GOAL_RUN] = "run",
-                    [POD_GOAL_STOP] = "stop", [POD_GOAL_RECREATE] = "recreate",
-                    [POD_GOAL_SHUTDOWN] = "shutdown", [POD_GOAL_REMOVE] = "remove")
+DEFINE_STRING_TABLE(pod_goal, PodGoal,
+                    _POD_GOAL_MAX, [POD_GOAL_RUN] = "run", [POD_GOAL_STOP] = "stop",
+                    [POD_GOAL_RECREATE] = "recreate", [POD_GOAL_SHUTDOWN] = "shutdown",
+                    [POD_GOAL_REMOVE] = "remove", [POD_GOAL_EVICTED] = "evicted")
 
 DEFINE_STRING_TABLE(
     pod_event_type, PodEventType,
     _POD_EV_MAX, [POD_EV_PHASE] = "phase", [POD_EV_REPLACE] = "replace", [POD_EV_REMOVE] = "remove",
-    [POD_EV_SHUTDOWN] = "shutdown", [POD_EV_ALL_DOWN] = "all-down")
+    [POD_EV_SHUTDOWN] = "shutdown", [POD_EV_ALL_DOWN] = "all-down", [POD_EV_EVICT] = "evict")
 
 PodLife pod_life_new(void)
 {
@@ -42,6 +46,11 @@ PodLife pod_life_restore(bool exit_policy_done, bool sandbox)
     if (sandbox)
         return (PodLife){.state = POD_STATE_FINISHED, .goal = POD_GOAL_RUN};
     return (PodLife){.state = POD_STATE_STOPPED, .goal = POD_GOAL_STOP};
+}
+
+PodLife pod_life_restore_evicted(void)
+{
+    return (PodLife){.state = POD_STATE_STOPPING, .goal = POD_GOAL_EVICTED};
 }
 
 bool pod_state_is_terminating(PodState s)
@@ -59,6 +68,11 @@ bool pod_life_stopped_by_shutdown(const PodLife *l)
     return l->state == POD_STATE_STOPPED && l->goal == POD_GOAL_SHUTDOWN;
 }
 
+bool pod_life_evicted(const PodLife *l)
+{
+    return l->goal == POD_GOAL_EVICTED;
+}
+
 /* The pod instance goes away (Kubernetes' deletionTimestamp): all but the exit policy's stop. */
 static bool goal_deletes(PodGoal g)
 {
@@ -72,7 +86,7 @@ static PodGoal goal_after(PodGoal goal, PodEventType t, const PodPolicy *p)
     case POD_EV_REMOVE:
         return POD_GOAL_REMOVE;
     case POD_EV_SHUTDOWN:
-        return goal == POD_GOAL_REMOVE ? POD_GOAL_REMOVE : POD_GOAL_SHUTDOWN;
+        return goal == POD_GOAL_REMOVE || goal == POD_GOAL_EVICTED ? goal : POD_GOAL_SHUTDOWN;
     case POD_EV_REPLACE:
         /* Wanted again (it cancels a removal), but while podd stops, the next podd starts it. */
         return p->shutting_down ? POD_GOAL_SHUTDOWN : POD_GOAL_RECREATE;
@@ -117,6 +131,8 @@ static unsigned step_running(PodLife *l, const PodEvent *ev, const PodPolicy *p)
         default:
             return 0;
         }
+    case POD_EV_EVICT:
+        return POD_ACT_SAVE | begin_stop(l, POD_GOAL_EVICTED);
     case POD_EV_REPLACE:
     case POD_EV_REMOVE:
     case POD_EV_SHUTDOWN:

@@ -373,6 +373,7 @@ typedef enum CtrReason {
     CTR_REASON_START_ERROR,
     CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR,
     CTR_REASON_MONITOR_LOST,
+    CTR_REASON_DEPENDENCY_FAILED, /* waiting for a dependency that can never be met */
     _CTR_REASON_MAX,
     _CTR_REASON_INVALID = -EINVAL,
 } CtrReason;
@@ -400,11 +401,26 @@ typedef enum CtrEventType {
     CTR_EV_RETRY,           /* the deadline of WAITING_IMAGE, STARTING or REMOVING */
     CTR_EV_REMOVED,         /* the runtime removed what the run left */
     CTR_EV_REMOVE_BUSY,     /* ... not yet: its cgroup still drains */
+    CTR_EV_DEPS_FAILED,     /* a dependency failed for good: it will never start */
     /*
-     * Probe results (startup, liveness, readiness) join here as events when
-     * probes exist: a liveness failure in RUNNING goes to STOPPING with the
-     * goal kept at RUN, so that the restart policy decides what follows.
+     * Probe results (reconcile_probe_result()'s effects) and hooks, in
+     * RUNNING only: STARTUP_PASSED and READY/UNREADY change `started` and
+     * `ready`; UNHEALTHY (liveness or startup failed for good, or a failed
+     * postStart hook) goes to STOPPING with the goal kept at RUN, under the
+     * probe's own grace period when it has one, so that the restart policy
+     * decides what follows.
      */
+    CTR_EV_STARTUP_PASSED,
+    CTR_EV_READY,
+    CTR_EV_UNREADY,
+    CTR_EV_UNHEALTHY,
+    /*
+     * Hooks (CTR_ACT_POST_START, CTR_ACT_PRE_STOP): HOOK_DONE when the
+     * hook returned (postStart: successfully; preStop: either way, SIGTERM
+     * follows), HOOK_FAILED when postStart failed (a stop, as UNHEALTHY).
+     */
+    CTR_EV_HOOK_DONE,
+    CTR_EV_HOOK_FAILED,
     _CTR_EV_MAX,
     _CTR_EV_INVALID = -EINVAL,
 } CtrEventType;
@@ -425,6 +441,8 @@ typedef struct CtrEvent {
     CtrEventType type;
     CtrExit exit;          /* CTR_EV_EXITED, CTR_EV_START_FAILED */
     uint64_t started_mono; /* CTR_EV_ADOPTED: when the run began; 0 unknown (then now) */
+    bool grace_set;        /* CTR_EV_UNHEALTHY: grace_usec replaces the policy's */
+    uint64_t grace_usec;
 } CtrEvent;
 
 /* The restart back-off: the first restart is immediate, then initial doubling up to max. */
@@ -442,6 +460,8 @@ typedef struct CtrPolicy {
     uint64_t remove_retry_usec; /* REMOVING tries again after this */
     uint64_t start_retry_usec;  /* STARTING, another monitor at it: looks again after this */
     bool init_once;             /* podd.io/init-once: record its success, never run it again */
+    bool post_start;            /* it has a postStart hook: run after each start */
+    bool pre_stop;              /* it has a preStop hook: run before SIGTERM, in the grace period */
 } CtrPolicy;
 
 /* The lifecycle record of one container. Plain data: copy it, compare it. */
@@ -456,7 +476,14 @@ typedef struct CtrLife {
     bool started_once;      /* a run began in this pod instance (history, not a state) */
     bool succeeded_once;    /* a run exited 0 (the "completed" dependency condition) */
     uint64_t started_mono;  /* when the current or last run began */
-    CtrExit last_exit;      /* valid once a run ended */
+    bool startup_passed;    /* this run passed its startup probe (or has none): `started` */
+    bool ready;             /* this run is ready (readiness probe, or started without one) */
+    /*
+     * A hook runs: postStart in RUNNING (it meets no dependency, probes
+     * wait), preStop in STOPPING (SIGTERM waits for it).
+     */
+    bool hook_running;
+    CtrExit last_exit; /* valid once a run ended */
 } CtrLife;
 
 /* What the manager must do after a step, in this order. */
@@ -471,6 +498,8 @@ typedef enum CtrAction {
     CTR_ACT_FORGET = 1u << 7,      /* gone from the manifest and stopped: drop the record */
     CTR_ACT_EVENT = 1u << 8,       /* tell the user: the new state's event (see the manager) */
     CTR_ACT_SAVE = 1u << 9,        /* the pod's state file changed */
+    CTR_ACT_POST_START = 1u << 10, /* run its postStart hook; feed HOOK_DONE or HOOK_FAILED */
+    CTR_ACT_PRE_STOP = 1u << 11,   /* run its preStop hook; feed HOOK_DONE when it returned */
 } CtrAction;
 
 /* The effective restart policy of a container of kind with its pod's and own policy. */
@@ -494,6 +523,13 @@ CtrLife ctr_life_new(ContainerKind kind);
 CtrLife ctr_life_restore(ContainerKind kind, unsigned restart_count, unsigned backoff_step,
                          bool started_once, bool succeeded_once, bool finished,
                          const CtrExit *last_exit);
+/*
+ * A back-off a previous daemon began (the record restored as above, its run
+ * gone): BACKOFF with reason CrashLoopBackOff until deadline, so that a
+ * restart of podd does not restart a crash loop early. Only a WAITING record
+ * of a container that ran changes; returns true when it did.
+ */
+bool ctr_life_resume_backoff(CtrLife *l, uint64_t deadline);
 
 /*
  * The transition function. Applies ev to *life (state, goal, reason,
@@ -511,7 +547,10 @@ bool ctr_state_is_down(CtrState s);
 bool ctr_state_is_active(CtrState s);
 /* Kubernetes shows it running. */
 bool ctr_state_shows_running(CtrState s);
-/* It may meet a dependency's condition (graph semantics; "ready" is "started" until probes). */
+/*
+ * It may meet a dependency's condition (graph semantics): "ready" while it
+ * runs ready (or once it completed), "started" once it ran.
+ */
 bool ctr_condition_met(const CtrLife *on, GraphCondition cond);
 
 /* ---- pods (reconcile-phase.c) --------------------------------------------------------- */
@@ -534,17 +573,30 @@ typedef struct PodConditions {
 } PodConditions;
 
 /*
- * The phase of a pod from its containers' records (borrowed, n of them;
+ * Whether c finished for good: TERMINATED, or waiting with DependencyFailed
+ * (it never starts: a dependency failed for good).
+ */
+bool ctr_finished_for_good(const CtrLife *c);
+
+/*
+ * The outcome of a pod from its containers' records (borrowed, n of them;
  * those with goal REMOVE no longer count): Failed once an init container
  * failed for good; Succeeded or Failed once every regular container
- * terminated for good, by their last exits; Running once one of them
- * started; else Pending.
+ * finished for good (ctr_finished_for_good()), by their last exits (one
+ * with DependencyFailed never ran: Failed); Running once one of them
+ * started; else Pending. The exit policy acts on it.
  */
-PodPhase pod_compute_phase(const CtrLife *const *ctrs, size_t n);
+PodPhase pod_compute_outcome(const CtrLife *const *ctrs, size_t n);
+/*
+ * The phase the pod shows: its outcome, except that under exit policy
+ * continue a pod whose outcome is final stays Running while any of its
+ * containers has not finished for good (a sidecar runs on, or restarts).
+ */
+PodPhase pod_compute_phase(const CtrLife *const *ctrs, size_t n, ExitPolicy policy);
 /*
  * Initialized: every init container completed; ContainersReady: every
- * regular container runs (and there is a container); Ready: that, and the
- * pod is not terminating; PodScheduled: always (one host).
+ * regular container runs and is ready (and there is a container); Ready:
+ * that, and the pod is not terminating; PodScheduled: always (one host).
  */
 PodConditions pod_compute_conditions(const CtrLife *const *ctrs, size_t n, bool terminating);
 
@@ -555,7 +607,8 @@ typedef enum PodExitAction {
     POD_EXIT_STOP,     /* stop the sidecars */
 } PodExitAction;
 
-PodExitAction pod_exit_action(PodPhase phase, ExitPolicy policy, bool done);
+/* outcome: pod_compute_outcome()'s. */
+PodExitAction pod_exit_action(PodPhase outcome, ExitPolicy policy, bool done);
 
 /* Finds a container's record by its graph node; NULL when it has none. */
 typedef const CtrLife *(*CtrLookup)(void *userdata, size_t node);
@@ -566,6 +619,20 @@ typedef const CtrLife *(*CtrLookup)(void *userdata, size_t node);
  */
 int reconcile_blocker(const Graph *g, size_t node, CtrLookup lookup, void *userdata,
                       GraphCondition *ret_cond);
+
+/*
+ * Whether on can never meet cond: it finished for good without meeting it,
+ * or it waits with DependencyFailed itself.
+ */
+bool ctr_dependency_failed(const CtrLife *on, GraphCondition cond);
+
+/*
+ * The first dependency of node (in g, borrowed) that can never be met
+ * (ctr_dependency_failed()), as a node index with its condition in
+ * *ret_cond, or -ENOENT when there is none.
+ */
+int reconcile_failed_dependency(const Graph *g, size_t node, CtrLookup lookup, void *userdata,
+                                GraphCondition *ret_cond);
 
 /*
  * Reverse-order stop: the graph layer whose containers are told to stop
@@ -602,6 +669,8 @@ typedef enum PodGoal {
                         */
     POD_GOAL_SHUTDOWN, /* podd stops: it stays stopped, and the next podd starts it anew */
     POD_GOAL_REMOVE,   /* its manifest is gone: the record goes once it stopped */
+    POD_GOAL_EVICTED,  /* evicted (a volume outgrew its limit): it stays stopped, Failed, even
+                        * across podd restarts, until a new version or a restart */
     _POD_GOAL_MAX,
     _POD_GOAL_INVALID = -EINVAL,
 } PodGoal;
@@ -614,6 +683,7 @@ typedef enum PodEventType {
     POD_EV_REMOVE,   /* its manifest is gone */
     POD_EV_SHUTDOWN, /* podd stops every pod */
     POD_EV_ALL_DOWN, /* STOPPING: no container runs any more, nothing is left to remove */
+    POD_EV_EVICT,    /* a resource limit was passed (RUNNING, FINISHED): stop it, for good */
     _POD_EV_MAX,
     _POD_EV_INVALID = -EINVAL,
 } PodEventType;
@@ -657,6 +727,12 @@ PodLife pod_life_new(void);
  * STOPPED (by the policy) when it ran and the sandbox is gone, else RUNNING.
  */
 PodLife pod_life_restore(bool exit_policy_done, bool sandbox);
+/*
+ * The record of an instance a previous daemon evicted (its state file's
+ * "evicted"): STOPPING with goal EVICTED, so that whatever of it still runs
+ * stops, and it then stays STOPPED.
+ */
+PodLife pod_life_restore_evicted(void);
 
 /*
  * The transition function. Applies ev to *life under policy and returns
@@ -671,3 +747,5 @@ bool pod_state_is_terminating(PodState s);
 bool pod_life_exit_policy_done(const PodLife *life);
 /* What its "stopped" says: podd's shutdown stopped it, so the next podd starts a new instance. */
 bool pod_life_stopped_by_shutdown(const PodLife *life);
+/* What its "evicted" says: the instance was evicted (its phase is Failed, reason Evicted). */
+bool pod_life_evicted(const PodLife *life);

@@ -64,7 +64,7 @@ ContainerConfig *container_config_free(ContainerConfig *c)
     free(c->pod);
     free(c->name);
     free(c->image);
-    free(c->image_dir);
+    strv_free(c->image_layers);
     free(c->run_dir);
     strv_free(c->args);
     strv_free(c->env);
@@ -83,6 +83,7 @@ ContainerConfig *container_config_free(ContainerConfig *c)
     strv_free(c->cap_drop);
     free(c->cgroup);
     free(c->log_path);
+    free(c->version);
     free(c->runtime);
     free(c->monitor_pid_file);
     free(c->pid_file);
@@ -144,7 +145,7 @@ json_t *container_config_to_json(const ContainerConfig *c)
         return NULL;
     ok = jset_str(o, "runtime", c->runtime) && jset_str(o, "id", c->id) &&
          jset_str(o, "pod", c->pod) && jset_str(o, "name", c->name) &&
-         jset_str(o, "image", c->image) && jset_str(o, "imageDir", c->image_dir) &&
+         jset_str(o, "image", c->image) && jset(o, "imageLayers", strv_json(c->image_layers)) &&
          jset_str(o, "runDir", c->run_dir) && jset(o, "args", strv_json(c->args)) &&
          jset(o, "env", strv_json(c->env)) && jset_str(o, "workingDir", c->working_dir) &&
          jset_str(o, "hostname", c->hostname) && jset_str(o, "user", c->user);
@@ -186,6 +187,7 @@ json_t *container_config_to_json(const ContainerConfig *c)
          jset_int(o, "cpuLimitMillis", c->cpu_limit_millis) &&
          jset_int(o, "cpuSharesMillis", c->cpu_shares_millis) &&
          jset_int(o, "pidsLimit", c->pids_limit) && jset_str(o, "logPath", c->log_path) &&
+         jset_str(o, "version", c->version) &&
          jset(o, "logMaxBytes", json_integer((json_int_t)c->log_max_bytes)) &&
          jset_str(o, "monitorPidFile", c->monitor_pid_file) &&
          jset_str(o, "pidFile", c->pid_file) && jset_str(o, "exitFile", c->exit_file);
@@ -272,6 +274,39 @@ static int get_strv(json_t *o, const char *k, char ***ret, PdError *reterr)
     return 0;
 }
 
+/*
+ * "imageLayers": absolute directories, lowest first; configs of podds before
+ * layered images have "imageDir", one directory.
+ */
+static int get_image_layers(json_t *o, char ***ret, PdError *reterr)
+{
+    _cleanup_(strv_freep) char **l = NULL;
+    _cleanup_free_ char *dir = NULL;
+    int r;
+
+    if (!json_object_get(o, "imageLayers")) {
+        r = get_str(o, "imageDir", true, true, &dir, reterr);
+        if (r < 0)
+            return r;
+        r = strv_push_take(&l, move_ptr(dir));
+        if (r < 0)
+            return r;
+    } else {
+        r = get_strv(o, "imageLayers", &l, reterr);
+        if (r < 0)
+            return r;
+        if (!l[0])
+            return pd_error_set(reterr, -EINVAL, "config: 'imageLayers' must not be empty");
+        for (size_t i = 0; l[i]; i++)
+            if (l[i][0] != '/')
+                return pd_error_set(reterr, -EINVAL,
+                                    "config: 'imageLayers[%zu]' must be an absolute path", i);
+    }
+    strv_free(*ret);
+    *ret = move_ptr(l);
+    return 0;
+}
+
 static int mount_from_json(json_t *o, size_t i, MountSpec *m, PdError *reterr)
 {
     _cleanup_free_ char *kind = NULL, *type = NULL;
@@ -329,7 +364,7 @@ int container_config_from_json(json_t *j, ContainerConfig **ret, PdError *reterr
         (r = get_str(j, "pod", false, false, &c->pod, reterr)) < 0 ||
         (r = get_str(j, "name", false, false, &c->name, reterr)) < 0 ||
         (r = get_str(j, "image", false, false, &c->image, reterr)) < 0 ||
-        (r = get_str(j, "imageDir", true, true, &c->image_dir, reterr)) < 0 ||
+        (r = get_image_layers(j, &c->image_layers, reterr)) < 0 ||
         (r = get_str(j, "runDir", true, true, &c->run_dir, reterr)) < 0 ||
         (r = get_strv(j, "args", &c->args, reterr)) < 0 ||
         (r = get_strv(j, "env", &c->env, reterr)) < 0 ||
@@ -349,6 +384,7 @@ int container_config_from_json(json_t *j, ContainerConfig **ret, PdError *reterr
         (r = get_int(j, "cpuSharesMillis", 0, &c->cpu_shares_millis, reterr)) < 0 ||
         (r = get_int(j, "pidsLimit", 1, &c->pids_limit, reterr)) < 0 ||
         (r = get_str(j, "logPath", false, true, &c->log_path, reterr)) < 0 ||
+        (r = get_str(j, "version", false, false, &c->version, reterr)) < 0 ||
         (r = get_str(j, "monitorPidFile", false, true, &c->monitor_pid_file, reterr)) < 0 ||
         (r = get_str(j, "pidFile", false, true, &c->pid_file, reterr)) < 0 ||
         (r = get_str(j, "exitFile", true, true, &c->exit_file, reterr)) < 0)
@@ -538,8 +574,33 @@ static const Volume *pod_find_volume(const Pod *pod, const char *name)
     return NULL;
 }
 
+static int strv_append(char ***l, char *const *add)
+{
+    for (size_t i = 0; add && add[i]; i++)
+        if (strv_extend(l, add[i]) < 0)
+            return -ENOMEM;
+    return 0;
+}
+
+/*
+ * The kubelet's rule: command replaces the Entrypoint and drops the Cmd;
+ * args alone replace the Cmd; neither runs Entrypoint + Cmd.
+ */
+static int config_args(const Container *ct, const RuntimeImage *image, char ***ret)
+{
+    _cleanup_(strv_freep) char **l = NULL;
+    bool has_command = ct->command && ct->command[0];
+    bool has_args = ct->args && ct->args[0];
+
+    if (strv_append(&l, has_command ? ct->command : image->entrypoint) < 0 ||
+        strv_append(&l, has_command || has_args ? ct->args : image->cmd) < 0)
+        return -ENOMEM;
+    *ret = move_ptr(l);
+    return 0;
+}
+
 int container_config_new_from_pod(const Pod *pod, const Container *ct, const char *run_dir,
-                                  const char *log_dir, const char *image_dir,
+                                  const char *log_dir, const RuntimeImage *image,
                                   const char *cgroup_parent, ContainerConfig **ret, PdError *reterr)
 {
     _cleanup_(container_config_freep) ContainerConfig *c = NULL;
@@ -547,12 +608,8 @@ int container_config_new_from_pod(const Pod *pod, const Container *ct, const cha
     const SecurityContext *sc = &ct->security_context;
     bool have_path = false, have_hostname = false;
     int64_t uid, gid;
+    int r;
 
-    if (!ct->command || !ct->command[0])
-        return pd_error_set(reterr, -EINVAL,
-                            "container '%s': no command (the native runtime has no image "
-                            "metadata to take a default from)",
-                            ct->name);
     c = container_config_new();
     pod_dir = runtime_pod_dir(run_dir, pod);
     if (!c || !pod_dir)
@@ -560,9 +617,9 @@ int container_config_new_from_pod(const Pod *pod, const Container *ct, const cha
     c->id = runtime_container_id(pod, ct);
     c->pod = strdup(pod->name);
     c->name = strdup(ct->name);
-    c->image = strdup(ct->image ? ct->image : image_dir);
-    c->image_dir = strdup(image_dir);
-    if (!c->id || !c->pod || !c->name || !c->image || !c->image_dir)
+    c->image = strdup(ct->image ? ct->image : image->layers[0]);
+    c->image_layers = strv_copy(image->layers);
+    if (!c->id || !c->pod || !c->name || !c->image || !c->image_layers)
         return -ENOMEM;
     c->run_dir = strdup_printf("%s/containers/%s", run_dir, c->id);
     c->log_path = strdup_printf("%s/%s_%s/%s.log", log_dir,
@@ -576,15 +633,31 @@ int container_config_new_from_pod(const Pod *pod, const Container *ct, const cha
         return -ENOMEM;
     c->log_max_bytes = RUNTIME_DEFAULT_LOG_MAX_BYTES;
 
-    /* command + args */
-    c->args = strv_copy(ct->command);
-    if (!c->args)
-        return -ENOMEM;
-    for (size_t i = 0; ct->args && ct->args[i]; i++)
-        if (strv_extend(&c->args, ct->args[i]) < 0)
-            return -ENOMEM;
+    /* command + args, over the image's Entrypoint + Cmd as the kubelet does */
+    r = config_args(ct, image, &c->args);
+    if (r < 0)
+        return r;
+    if (!c->args || !c->args[0])
+        return pd_error_set(reterr, -EINVAL,
+                            "container '%s': no command (neither the manifest nor the image '%s' "
+                            "gives one)",
+                            ct->name, c->image);
 
-    /* env: the manifest's, then defaults the image would have given */
+    /* env: the image's, the manifest's over them, then defaults */
+    for (size_t i = 0; image->env && image->env[i]; i++) {
+        size_t n = strcspn(image->env[i], "=");
+        bool overridden = false;
+
+        for (size_t k = 0; k < ct->n_env && !overridden; k++)
+            overridden =
+                strlen(ct->env[k].name) == n && !strncmp(ct->env[k].name, image->env[i], n);
+        if (overridden || !image->env[i][n])
+            continue;
+        if (strv_extend(&c->env, image->env[i]) < 0)
+            return -ENOMEM;
+        have_path = have_path || (n == 4 && !strncmp(image->env[i], "PATH", 4));
+        have_hostname = have_hostname || (n == 8 && !strncmp(image->env[i], "HOSTNAME", 8));
+    }
     for (size_t i = 0; i < ct->n_env; i++) {
         char *kv = strdup_printf("%s=%s", ct->env[i].name, ct->env[i].value);
 
@@ -608,11 +681,24 @@ int container_config_new_from_pod(const Pod *pod, const Container *ct, const cha
     }
     if (ct->working_dir && !(c->working_dir = strdup(ct->working_dir)))
         return -ENOMEM;
+    if (!ct->working_dir && image->working_dir && image->working_dir[0] &&
+        !(c->working_dir = strdup(image->working_dir)))
+        return -ENOMEM;
 
     /* user: container securityContext wins over the pod's */
     uid = sc->run_as_user != UNSET ? sc->run_as_user : pod->run_as_user;
     gid = sc->run_as_group != UNSET ? sc->run_as_group : pod->run_as_group;
-    if (uid != UNSET || gid != UNSET) {
+    if (uid == UNSET && image->user && image->user[0]) {
+        /* The image's user (a name is resolved in its /etc/passwd); runAsGroup wins for the group.
+         */
+        if (gid != UNSET)
+            c->user =
+                strdup_printf("%.*s:%" PRId64, (int)strcspn(image->user, ":"), image->user, gid);
+        else
+            c->user = strdup(image->user);
+        if (!c->user)
+            return -ENOMEM;
+    } else if (uid != UNSET || gid != UNSET) {
         if (gid != UNSET)
             c->user = strdup_printf("%" PRId64 ":%" PRId64, uid != UNSET ? uid : 0, gid);
         else

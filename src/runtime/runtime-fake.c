@@ -29,7 +29,8 @@ typedef enum FakeState {
 
 typedef struct FakeCtr {
     char *id;
-    char owner[RUNTIME_OWNER_MAX]; /* "<namespace>/<pod>" of the last start */
+    char owner[RUNTIME_OWNER_MAX];     /* "<namespace>/<pod>" of the last start */
+    char version[RUNTIME_VERSION_MAX]; /* ContainerConfig.version of the last start */
     RuntimeFakeScript script;
     FakeState state;
     bool held; /* its starter waits for runtime_fake_release_start() */
@@ -256,14 +257,15 @@ static int fake_pod_destroy(void *userdata, const Pod *pod, PdError *reterr)
 }
 
 static int fake_start_begin(void *userdata, const Pod *pod, const Container *ct,
-                            const char *image_dir, int *ret_starter_pidfd, PdError *reterr)
+                            const RuntimeImage *image, const char *version, int *ret_starter_pidfd,
+                            PdError *reterr)
 {
     FakeCtx *ctx = userdata;
     _cleanup_free_ char *id = runtime_container_id(pod, ct);
     FakeCtr *c;
     int r, fd;
 
-    (void)image_dir;
+    (void)image;
     if (!id)
         return -ENOMEM;
     fake_record(ctx, "container_start_begin %s", id);
@@ -283,6 +285,7 @@ static int fake_start_begin(void *userdata, const Pod *pod, const Container *ct,
     }
     (void)snprintf(c->owner, sizeof(c->owner), "%s/%s", pod->namespace ? pod->namespace : "default",
                    pod->name);
+    (void)snprintf(c->version, sizeof(c->version), "%s", version ? version : "");
     c->state = FAKE_STARTING;
     c->exit = (ExitRecord){.exit_code = -1};
     now_rfc3339(c->exit.started_at);
@@ -363,6 +366,61 @@ static int fake_exec(void *userdata, const char *id, char *const *argv, uint64_t
     return 0;
 }
 
+/* A real child that prints "fake exec ARGV0" and exits with the scripted code at once. */
+static int fake_exec_begin(void *userdata, const char *id, char *const *argv, uint64_t timeout_usec,
+                           int *ret_pidfd, int *ret_output_fd, PdError *reterr)
+{
+    FakeCtx *ctx = userdata;
+    FakeCtr *c = fake_find(ctx, id);
+    int out[2], pidfd, r;
+    pid_t pid;
+
+    (void)timeout_usec;
+    fake_record(ctx, "container_exec_begin %s %s", id, argv && argv[0] ? argv[0] : "");
+    if (!c || c->state != FAKE_RUNNING)
+        return pd_error_set(reterr, -EIO, "exec in %s failed", id);
+    if (pipe2(out, O_CLOEXEC) < 0)
+        return -errno;
+    pid = fork();
+    if (pid < 0) {
+        r = -errno;
+        close(out[0]);
+        close(out[1]);
+        return r;
+    }
+    if (pid == 0) {
+        (void)dprintf(out[1], "fake exec %s\n", argv && argv[0] ? argv[0] : "");
+        _exit(c->script.exec_exit_code & 0xff);
+    }
+    close(out[1]);
+    pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0) {
+        r = -errno;
+        close(out[0]);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return r;
+    }
+    (void)fcntl(out[0], F_SETFL, O_NONBLOCK);
+    *ret_pidfd = pidfd;
+    *ret_output_fd = out[0];
+    return 0;
+}
+
+static int fake_exec_finish(void *userdata, const char *id, int pidfd, int *ret_status,
+                            PdError *reterr)
+{
+    siginfo_t si = {0};
+
+    fake_record(userdata, "container_exec_finish %s", id);
+    while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0)
+        if (errno != EINTR)
+            return pd_error_set(reterr, -errno, "wait: %s", strerror(errno));
+    *ret_status =
+        si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status & 0xff, 0) : si.si_status & 0x7f;
+    return 0;
+}
+
 static int fake_remove(void *userdata, const char *id, PdError *reterr)
 {
     FakeCtx *ctx = userdata;
@@ -402,8 +460,10 @@ static int fake_inspect(void *userdata, const char *id, ContainerStatus *ret, Pd
         s.state = CONTAINER_STATE_EXITED;
         s.exit = c->exit;
     }
-    if (s.state != CONTAINER_STATE_UNKNOWN)
+    if (s.state != CONTAINER_STATE_UNKNOWN) {
         (void)snprintf(s.owner, sizeof(s.owner), "%s", c->owner);
+        (void)snprintf(s.version, sizeof(s.version), "%s", c->version);
+    }
     *ret = s;
     return 0;
 }
@@ -418,6 +478,8 @@ const RuntimeOps runtime_fake_ops = {
     .container_start_finish = fake_start_finish,
     .container_signal = fake_signal,
     .container_exec = fake_exec,
+    .container_exec_begin = fake_exec_begin,
+    .container_exec_finish = fake_exec_finish,
     .container_remove = fake_remove,
     .container_inspect = fake_inspect,
 };

@@ -163,20 +163,101 @@ static int mkdir_p_under(int dfd, const char *path, bool as_file, uint64_t resol
 
 /* ---- rootfs ----------------------------------------------------------------------------- */
 
+/*
+ * overlay's lowerdir option: the layers topmost first, ':'-separated. With
+ * prefix_len, each layer is named without its first prefix_len bytes (the
+ * shared parent directory, the cwd of the mount). Returns the length, or -1
+ * when it does not fit size.
+ */
+static int lowerdir_format(char *const *layers, size_t prefix_len, char *buf, size_t size)
+{
+    size_t n = strv_length(layers), used = 0;
+
+    buf[0] = 0;
+    for (size_t i = n; i > 0; i--) {
+        int k =
+            snprintf(buf + used, size - used, "%s%s", i < n ? ":" : "", layers[i - 1] + prefix_len);
+
+        if (k < 0 || (size_t)k >= size - used)
+            return -1;
+        used += (size_t)k;
+    }
+    return (int)used;
+}
+
+/* The length of the parent directory every layer shares, with its '/'; 0 when none. */
+static size_t layers_common_parent(char *const *layers)
+{
+    const char *slash = strrchr(layers[0], '/');
+    size_t len = slash ? (size_t)(slash - layers[0]) + 1 : 0;
+
+    for (size_t i = 1; len && layers[i]; i++)
+        if (strncmp(layers[i], layers[0], len) || strchr(layers[i] + len, '/'))
+            len = 0;
+    return len;
+}
+
+static bool overlay_mount(const ContainerConfig *c, const char *root, const char *upper,
+                          const char *work)
+{
+    /* mount(2) takes one page of options; past it, the layers are named from their parent. */
+    long page = sysconf(_SC_PAGESIZE);
+    size_t max = page > 0 ? (size_t)page : 4096, prefix = 0;
+    _cleanup_free_ char *opts = malloc(max), *lower = malloc(max);
+    _cleanup_close_ int cwd = -1;
+    char parent[PATH_MAX];
+    bool ok = false;
+
+    if (!opts || !lower)
+        child_fail(-ENOMEM, "out of memory");
+    if (lowerdir_format(c->image_layers, 0, lower, max) < 0 ||
+        (size_t)snprintf(opts, max, "lowerdir=%s,upperdir=%s,workdir=%s,volatile", lower, upper,
+                         work) >= max) {
+        prefix = layers_common_parent(c->image_layers);
+        if (prefix == 0 || lowerdir_format(c->image_layers, prefix, lower, max) < 0 ||
+            (size_t)snprintf(opts, max, "lowerdir=%s,upperdir=%s,workdir=%s,volatile", lower, upper,
+                             work) >= max)
+            child_fail(-E2BIG,
+                       "image %s: its %zu layers make an overlay mount option longer than %zu "
+                       "bytes",
+                       c->image, strv_length(c->image_layers), max);
+        cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        (void)snprintf(parent, sizeof(parent), "%.*s", (int)prefix, c->image_layers[0]);
+        if (cwd < 0 || chdir(parent) < 0)
+            child_fail(-errno, "chdir %s: %s", parent, ERRSTR(errno));
+    }
+    if (mount("overlay", root, "overlay", 0, opts) == 0)
+        ok = true;
+    else {
+        *strrchr(opts, ',') = 0;
+        ok = mount("overlay", root, "overlay", 0, opts) == 0;
+    }
+    if (cwd >= 0 && fchdir(cwd) < 0)
+        child_fail(-errno, "fchdir: %s", ERRSTR(errno));
+    return ok;
+}
+
 static void setup_rootfs(const ContainerConfig *c, const char *root)
 {
-    char upper[PATH_MAX], work[PATH_MAX], opts[3 * PATH_MAX + 64];
+    char upper[PATH_MAX], work[PATH_MAX];
+    bool plain_paths = !strpbrk(c->run_dir, ",:\\");
+    size_t n_layers = strv_length(c->image_layers);
     struct stat st;
 
-    if (stat(c->image_dir, &st) < 0)
-        child_fail(-errno, "rootfs %s: %s (image %s)", c->image_dir, ERRSTR(errno), c->image);
-    if (!S_ISDIR(st.st_mode))
-        child_fail(-ENOTDIR, "rootfs %s: not a directory (image %s)", c->image_dir, c->image);
+    for (size_t i = 0; i < n_layers; i++) {
+        const char *dir = c->image_layers[i];
+
+        if (stat(dir, &st) < 0)
+            child_fail(-errno, "rootfs %s: %s (image %s)", dir, ERRSTR(errno), c->image);
+        if (!S_ISDIR(st.st_mode))
+            child_fail(-ENOTDIR, "rootfs %s: not a directory (image %s)", dir, c->image);
+        plain_paths = plain_paths && !strpbrk(dir, ",:\\");
+    }
     if (mkdir(root, 0755) < 0 && errno != EEXIST)
         child_fail(-errno, "mkdir %s: %s", root, ERRSTR(errno));
     (void)snprintf(upper, sizeof(upper), "%s/upper", c->run_dir);
     (void)snprintf(work, sizeof(work), "%s/work", c->run_dir);
-    if (!strpbrk(c->image_dir, ",:\\") && !strpbrk(c->run_dir, ",:\\")) {
+    if (plain_paths) {
         /*
          * Every start gets a fresh writable layer, as a restarted container
          * does in Kubernetes. "volatile" spares the upper file system the
@@ -186,19 +267,16 @@ static void setup_rootfs(const ContainerConfig *c, const char *root)
          */
         (void)rm_rf_at(AT_FDCWD, upper);
         (void)rm_rf_at(AT_FDCWD, work);
-        if (mkdir(upper, 0755) == 0 && mkdir(work, 0700) == 0) {
-            (void)snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s,volatile",
-                           c->image_dir, upper, work);
-            if (mount("overlay", root, "overlay", 0, opts) == 0)
-                return;
-            *strrchr(opts, ',') = 0;
-            if (mount("overlay", root, "overlay", 0, opts) == 0)
-                return;
-        }
+        if (mkdir(upper, 0755) == 0 && mkdir(work, 0700) == 0 &&
+            overlay_mount(c, root, upper, work))
+            return;
     }
-    /* No overlayfs (or paths it cannot take): the image directory itself, bind-mounted. */
-    if (mount(c->image_dir, root, NULL, MS_BIND | MS_REC, NULL) < 0)
-        child_fail(-errno, "bind-mount rootfs %s: %s (image %s)", c->image_dir, ERRSTR(errno),
+    /* No overlayfs (or paths it cannot take): a one-layer image itself, bind-mounted. */
+    if (n_layers != 1)
+        child_fail(-EOPNOTSUPP, "image %s: its %zu layers need overlayfs, which failed", c->image,
+                   n_layers);
+    if (mount(c->image_layers[0], root, NULL, MS_BIND | MS_REC, NULL) < 0)
+        child_fail(-errno, "bind-mount rootfs %s: %s (image %s)", c->image_layers[0], ERRSTR(errno),
                    c->image);
 }
 
@@ -993,6 +1071,8 @@ int native_container_exec(const ContainerConfig *c, pid_t target, char *const *a
         child_err_fd = errp[1];
         (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         reset_signals();
+        /* A group of its own: the timeout kills what it forked too. */
+        (void)setpgid(0, 0);
         r = cgroup_attach(c->cgroup, 0);
         if (r < 0)
             child_fail(r, "join cgroup %s: %s", c->cgroup, ERRSTR(r));
@@ -1027,6 +1107,7 @@ int native_container_exec(const ContainerConfig *c, pid_t target, char *const *a
                 break;
         }
         if (k == 0) {
+            (void)kill(-pid, SIGKILL);
             (void)kill(pid, SIGKILL);
             while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
                 ;

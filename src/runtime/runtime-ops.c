@@ -111,12 +111,14 @@ static char *container_file(const NativeCtx *ctx, const char *id, const char *na
 
 /*
  * Runs podd-monitor with argv, stdin on /dev/null. keep_fd (or -1) becomes
- * the monitor's fd 3; every other fd but stdio is closed. posix_spawn(3)
- * runs it through vfork: nothing of podd's memory is copied, which a fork
- * would do page table by page table and then fault back in on every write.
- * Returns the child's pid; the caller reaps it.
+ * the monitor's fd 3; out_fd (or -1: inherited) its stdout and stderr;
+ * every other fd but stdio is closed. posix_spawn(3) runs it through vfork:
+ * nothing of podd's memory is copied, which a fork would do page table by
+ * page table and then fault back in on every write. Returns the child's
+ * pid; the caller reaps it.
  */
-static pid_t spawn_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd, PdError *reterr)
+static pid_t spawn_monitor_out(const NativeCtx *ctx, char *const *argv, int keep_fd, int out_fd,
+                               PdError *reterr)
 {
     posix_spawn_file_actions_t fa;
     _cleanup_close_ int moved = -1;
@@ -134,6 +136,10 @@ static pid_t spawn_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd,
     if (r != 0)
         return pd_error_set(reterr, -r, "posix_spawn: %s", RUNTIME_STRERROR(r));
     r = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
+    if (r == 0 && out_fd >= 0)
+        r = posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+    if (r == 0 && out_fd >= 0)
+        r = posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
     if (r == 0 && keep_fd >= 0)
         r = posix_spawn_file_actions_adddup2(&fa, keep_fd, 3);
     if (r == 0)
@@ -145,6 +151,11 @@ static pid_t spawn_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd,
         return pd_error_set(reterr, -EIO, "cannot run podd-monitor %s: %s", ctx->monitor_path,
                             RUNTIME_STRERROR(r));
     return pid;
+}
+
+static pid_t spawn_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd, PdError *reterr)
+{
+    return spawn_monitor_out(ctx, argv, keep_fd, -1, reterr);
 }
 
 /* spawn_monitor() and wait for it; returns the wait status. */
@@ -165,8 +176,8 @@ static int run_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd, int
 }
 
 static int native_container_start_begin(void *userdata, const Pod *pod, const Container *ct,
-                                        const char *image_dir, int *ret_starter_pidfd,
-                                        PdError *reterr)
+                                        const RuntimeImage *image, const char *version,
+                                        int *ret_starter_pidfd, PdError *reterr)
 {
     NativeCtx *ctx = userdata;
     _cleanup_(container_config_freep) ContainerConfig *c = NULL;
@@ -175,12 +186,12 @@ static int native_container_start_begin(void *userdata, const Pod *pod, const Co
     pid_t pid;
     int r, fd;
 
-    r = container_config_new_from_pod(pod, ct, ctx->run_dir, ctx->log_dir, image_dir,
+    r = container_config_new_from_pod(pod, ct, ctx->run_dir, ctx->log_dir, image,
                                       ctx->cgroup_parent, &c, reterr);
     if (r < 0)
         return r;
     c->runtime = strdup(runtime_native_ops.name);
-    if (!c->runtime)
+    if (!c->runtime || (version && !(c->version = strdup(version))))
         return -ENOMEM;
     r = mkdir_p(c->run_dir, 0700);
     if (r < 0)
@@ -275,34 +286,30 @@ static int native_container_signal(void *userdata, const char *id, int sig, PdEr
     return 0;
 }
 
-static int native_container_exec_op(void *userdata, const char *id, char *const *argv,
-                                    uint64_t timeout_usec, int *ret_status, PdError *reterr)
+/* "podd-monitor exec --config CFG --timeout T -- argv...": NULL-terminated, the caller frees. */
+static char **exec_args(const char *cfg, char *const *argv, char timeout[32], uint64_t timeout_usec)
 {
-    NativeCtx *ctx = userdata;
-    _cleanup_free_ char *cfg = NULL, **args = NULL;
-    char timeout[32];
     size_t n = strv_length(argv), k = 0;
-    int r, status;
+    char **args = calloc(n + 8, sizeof(char *));
 
-    if (!id_ok(id))
-        return pd_error_set(reterr, -EINVAL, "bad container id '%s'", id);
-    cfg = container_file(ctx, id, "config.json");
-    args = calloc(n + 8, sizeof(char *));
-    if (!cfg || !args)
-        return -ENOMEM;
-    (void)snprintf(timeout, sizeof(timeout), "%.3f", (double)timeout_usec / 1e6);
+    if (!args)
+        return NULL;
+    (void)snprintf(timeout, 32, "%.3f", (double)timeout_usec / 1e6);
     args[k++] = "podd-monitor";
     args[k++] = "exec";
     args[k++] = "--config";
-    args[k++] = cfg;
+    args[k++] = (char *)cfg;
     args[k++] = "--timeout";
     args[k++] = timeout;
     args[k++] = "--";
     for (size_t i = 0; i < n; i++)
         args[k++] = argv[i];
-    r = run_monitor(ctx, args, -1, &status, reterr);
-    if (r < 0)
-        return r;
+    return args;
+}
+
+/* What podd-monitor exec's wait status says. */
+static int exec_status(const char *id, int status, int *ret_status, PdError *reterr)
+{
     if (WIFEXITED(status) && WEXITSTATUS(status) == MONITOR_EXEC_TIMEOUT)
         return pd_error_set(reterr, -ETIMEDOUT, "exec in %s timed out", id);
     if (WIFEXITED(status) && WEXITSTATUS(status) == MONITOR_EXEC_FAILED)
@@ -311,20 +318,97 @@ static int native_container_exec_op(void *userdata, const char *id, char *const 
     return 0;
 }
 
+static int native_container_exec_op(void *userdata, const char *id, char *const *argv,
+                                    uint64_t timeout_usec, int *ret_status, PdError *reterr)
+{
+    NativeCtx *ctx = userdata;
+    _cleanup_free_ char *cfg = NULL, **args = NULL;
+    char timeout[32];
+    int r, status = 0;
+
+    if (!id_ok(id))
+        return pd_error_set(reterr, -EINVAL, "bad container id '%s'", id);
+    cfg = container_file(ctx, id, "config.json");
+    args = cfg ? exec_args(cfg, argv, timeout, timeout_usec) : NULL;
+    if (!cfg || !args)
+        return -ENOMEM;
+    r = run_monitor(ctx, args, -1, &status, reterr);
+    if (r < 0)
+        return r;
+    return exec_status(id, status, ret_status, reterr);
+}
+
+static int native_container_exec_begin(void *userdata, const char *id, char *const *argv,
+                                       uint64_t timeout_usec, int *ret_pidfd, int *ret_output_fd,
+                                       PdError *reterr)
+{
+    NativeCtx *ctx = userdata;
+    _cleanup_free_ char *cfg = NULL, **args = NULL;
+    char timeout[32];
+    int out[2], fd, r;
+    pid_t pid;
+
+    if (!id_ok(id))
+        return pd_error_set(reterr, -EINVAL, "bad container id '%s'", id);
+    cfg = container_file(ctx, id, "config.json");
+    args = cfg ? exec_args(cfg, argv, timeout, timeout_usec) : NULL;
+    if (!cfg || !args)
+        return -ENOMEM;
+    if (pipe2(out, O_CLOEXEC) < 0)
+        return pd_error_set(reterr, -errno, "pipe: %s", RUNTIME_STRERROR(errno));
+    pid = spawn_monitor_out(ctx, args, -1, out[1], reterr);
+    close(out[1]);
+    if (pid < 0) {
+        close(out[0]);
+        return pid;
+    }
+    fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0) {
+        r = -errno;
+        (void)kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        close(out[0]);
+        return pd_error_set(reterr, r, "pidfd_open of podd-monitor: %s", RUNTIME_STRERROR(r));
+    }
+    (void)fcntl(out[0], F_SETFL, O_NONBLOCK);
+    *ret_pidfd = fd;
+    *ret_output_fd = out[0];
+    return 0;
+}
+
+static int native_container_exec_finish(void *userdata, const char *id, int pidfd, int *ret_status,
+                                        PdError *reterr)
+{
+    siginfo_t si = {0};
+    int status;
+
+    (void)userdata;
+    while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0)
+        if (errno != EINTR)
+            return pd_error_set(reterr, -errno, "wait for podd-monitor exec in %s: %s", id,
+                                RUNTIME_STRERROR(errno));
+    status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status & 0xff, 0) : si.si_status & 0x7f;
+    if (si.si_code == CLD_EXITED && si.si_status == MONITOR_EXEC_FAILED)
+        return pd_error_set(reterr, -EIO, "exec in %s failed", id);
+    return exec_status(id, status, ret_status, reterr);
+}
+
 /*
  * The pod a container was started for, from the config.json written at its
  * start under this instance's run dir: its id must be the directory's (a
  * file copied from elsewhere is no record of ours) and end in
  * "_<pod>_<name>", the rest being the namespace. "" when any of it fails.
+ * The version it was started with goes with it.
  */
 static void native_container_owner(const char *cfg_path, const char *id,
-                                   char owner[RUNTIME_OWNER_MAX])
+                                   char owner[RUNTIME_OWNER_MAX], char version[RUNTIME_VERSION_MAX])
 {
     _cleanup_(container_config_freep) ContainerConfig *c = NULL;
     _cleanup_free_ char *suffix = NULL;
     size_t n;
 
-    owner[0] = 0;
+    owner[0] = version[0] = 0;
     if (container_config_load(cfg_path, &c, NULL) < 0 || !c->id || !c->pod || !c->name ||
         !streq(c->id, id))
         return;
@@ -332,6 +416,8 @@ static void native_container_owner(const char *cfg_path, const char *id,
     if (!suffix || !endswith(id, suffix) || (n = strlen(id) - strlen(suffix)) == 0)
         return;
     (void)snprintf(owner, RUNTIME_OWNER_MAX, "%.*s/%s", (int)n, id, c->pod);
+    if (c->version && strlen(c->version) < RUNTIME_VERSION_MAX)
+        memcpy(version, c->version, strlen(c->version) + 1);
 }
 
 static int native_container_inspect(void *userdata, const char *id, ContainerStatus *ret,
@@ -366,7 +452,7 @@ static int native_container_inspect(void *userdata, const char *id, ContainerSta
     else if (access(cfg, F_OK) == 0)
         s.state = CONTAINER_STATE_CREATED;
     if (s.state != CONTAINER_STATE_UNKNOWN)
-        native_container_owner(cfg, id, s.owner);
+        native_container_owner(cfg, id, s.owner, s.version);
     *ret = s;
     return 0;
 }
@@ -431,6 +517,8 @@ const RuntimeOps runtime_native_ops = {
     .container_start_finish = native_container_start_finish,
     .container_signal = native_container_signal,
     .container_exec = native_container_exec_op,
+    .container_exec_begin = native_container_exec_begin,
+    .container_exec_finish = native_container_exec_finish,
     .container_remove = native_container_remove,
     .container_inspect = native_container_inspect,
 };
@@ -462,7 +550,7 @@ const RuntimeMonitorOps *runtime_monitor_find(const char *name)
 }
 
 int runtime_container_start(const RuntimeOps *ops, void *ctx, const Pod *pod, const Container *c,
-                            const char *image_dir, int *ret_pidfd, PdError *reterr)
+                            const RuntimeImage *image, int *ret_pidfd, PdError *reterr)
 {
     _cleanup_free_ char *id = runtime_container_id(pod, c);
     _cleanup_close_ int starter = -1;
@@ -471,7 +559,7 @@ int runtime_container_start(const RuntimeOps *ops, void *ctx, const Pod *pod, co
 
     if (!id)
         return -ENOMEM;
-    r = ops->container_start_begin(ctx, pod, c, image_dir, &starter, reterr);
+    r = ops->container_start_begin(ctx, pod, c, image, NULL, &starter, reterr);
     if (r < 0)
         return r;
     p = (struct pollfd){.fd = starter, .events = POLLIN};

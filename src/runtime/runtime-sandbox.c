@@ -354,3 +354,74 @@ int sandbox_destroy(const char *dir, PdError *reterr)
         return pd_error_set(reterr, r, "remove %s: %s", dir, RUNTIME_STRERROR(r));
     return 0;
 }
+
+/* ---- emptyDir usage ------------------------------------------------------------------- */
+
+typedef struct UsageWalk {
+    dev_t dev;
+    uint64_t bytes, stop_above;
+    size_t entries, max_entries;
+} UsageWalk;
+
+static bool usage_walk_done(const UsageWalk *w)
+{
+    return w->bytes > w->stop_above || w->entries >= w->max_entries;
+}
+
+/* Adds what dir_fd (consumed) holds, depth first. */
+static void usage_walk_dir(UsageWalk *w, int dir_fd, unsigned depth)
+{
+    DIR *d = fdopendir(dir_fd);
+    struct dirent *de;
+
+    if (!d) {
+        (void)close(dir_fd);
+        return;
+    }
+    while (!usage_walk_done(w) && (de = readdir(d))) {
+        struct stat st;
+        int fd;
+
+        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+            continue;
+        w->entries++;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != w->dev)
+            continue;
+        w->bytes += (uint64_t)st.st_blocks * 512u;
+        /* Deeper than any real tree: what is below still counts toward the entry cap only. */
+        if (!S_ISDIR(st.st_mode) || depth >= 256)
+            continue;
+        fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0)
+            usage_walk_dir(w, fd, depth + 1);
+    }
+    (void)closedir(d);
+}
+
+int runtime_volume_usage(const char *run_dir, const Pod *pod, const char *name, uint64_t stop_above,
+                         size_t max_entries, uint64_t *ret)
+{
+    _cleanup_free_ char *dir = runtime_pod_dir(run_dir, pod), *path = NULL;
+    UsageWalk w = {.stop_above = stop_above, .max_entries = max_entries};
+    struct stat st;
+    int fd;
+
+    if (!dir)
+        return -ENOMEM;
+    path = strdup_printf("%s/volumes/%s", dir, name);
+    if (!path)
+        return -ENOMEM;
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0) {
+        int r = -errno;
+
+        (void)close(fd);
+        return r;
+    }
+    w.dev = st.st_dev;
+    usage_walk_dir(&w, fd, 0);
+    *ret = w.bytes;
+    return 0;
+}

@@ -61,15 +61,15 @@ typedef struct NamespaceSpec {
 } NamespaceSpec;
 
 typedef struct ContainerConfig {
-    char *runtime;   /* the backend whose monitor half runs it; set by that backend */
-    char *id;        /* unique on the host: "<namespace>_<pod>_<container>" */
-    char *pod;       /* pod name, for messages */
-    char *name;      /* container name */
-    char *image;     /* as written in the manifest, for messages */
-    char *image_dir; /* the image's rootfs directory (overlay lower layer) */
-    char *run_dir;   /* the container's own directory: rootfs mount point, upper, work */
-    char **args;     /* command + args, never empty */
-    char **env;      /* "NAME=value" */
+    char *runtime;       /* the backend whose monitor half runs it; set by that backend */
+    char *id;            /* unique on the host: "<namespace>_<pod>_<container>" */
+    char *pod;           /* pod name, for messages */
+    char *name;          /* container name */
+    char *image;         /* as written in the manifest, for messages */
+    char **image_layers; /* the image's rootfs directories, lowest first (overlay lower layers) */
+    char *run_dir;       /* the container's own directory: rootfs mount point, upper, work */
+    char **args;         /* command + args, never empty */
+    char **env;          /* "NAME=value" */
     char *working_dir;
     char *hostname;       /* NULL: leave the UTS namespace as it is */
     char *user;           /* "uid", "name", "uid:gid" or "name:group"; NULL: root */
@@ -97,6 +97,12 @@ typedef struct ContainerConfig {
     char *monitor_pid_file; /* "PID STARTTIME\n" of podd-monitor */
     char *pid_file;         /* "PID STARTTIME\n" of the container's first process */
     char *exit_file;        /* the exit record (JSON) */
+    /*
+     * What the caller says it started, opaque to the runtime (podd: a hash
+     * of the container's spec and its pod's fields); returned by inspect,
+     * so that a caller can tell what runs from its own records. NULL: none.
+     */
+    char *version;
 } ContainerConfig;
 
 /*
@@ -126,6 +132,16 @@ int container_config_save(const ContainerConfig *c, const char *path, PdError *r
 /* Where a pod's sandbox lives: <run_dir>/pods/<namespace>_<name>. Caller frees. */
 char *runtime_pod_dir(const char *run_dir, const Pod *pod);
 /*
+ * The disk usage (allocated blocks, as du counts them) of the emptyDir
+ * volume name of pod under run_dir, in *ret. The walk never follows
+ * symlinks nor leaves the volume's file system, and stops early: once the
+ * count passes stop_above (the caller only asks "over the limit?"), or
+ * after max_entries entries (then *ret is what was counted: a lower bound).
+ * Returns 0, -ENOENT when the volume does not exist, or -errno. Does not log.
+ */
+int runtime_volume_usage(const char *run_dir, const Pod *pod, const char *name, uint64_t stop_above,
+                         size_t max_entries, uint64_t *ret);
+/*
  * Removes a pod's log directory, <log_dir>/<namespace>_<pod>/, and every log
  * in it: for a pod deleted for good, as kubelet removes a deleted pod's logs
  * (a pod replaced under the same name keeps them, for --previous). Rotation
@@ -136,14 +152,33 @@ int runtime_pod_logs_remove(const char *log_dir, const char *namespace, const ch
 char *runtime_container_id(const Pod *pod, const Container *c);
 
 /*
+ * A container's resolved image: its root filesystem, one directory per
+ * layer (lowest first; a plain root filesystem directory is one layer), and
+ * the configuration the image gives (NULL where it gives none). Borrowed.
+ */
+typedef struct RuntimeImage {
+    char *const *layers;
+    char *const *entrypoint, *const *cmd, *const *env;
+    const char *working_dir, *user;
+} RuntimeImage;
+
+/* A RuntimeImage of one plain root filesystem directory, without configuration. */
+#define RUNTIME_IMAGE_DIR(dir) (&(RuntimeImage){.layers = (char *const[]){(char *)(dir), NULL}})
+
+/*
  * Translates one container of a pod into a ContainerConfig: the container's
  * files go to <run_dir>/containers/<id>/, the log to <log_dir>/<pod>/<name>.log,
- * the namespaces are the pod's pins under runtime_pod_dir(). image_dir is the
- * resolved rootfs directory of c->image; the cgroup is <cgroup_parent>/<id>
- * (cgroup_resolve_parent()). Borrowed arguments; caller owns *ret.
+ * the namespaces are the pod's pins under runtime_pod_dir(). image is the
+ * resolved image of c->image, applied as the kubelet does: command replaces
+ * the image's Entrypoint (and drops its Cmd), args alone replace its Cmd;
+ * the image's Env comes first and the container's env overrides it; the
+ * image's WorkingDir and User apply unless workingDir or runAsUser (or
+ * runAsGroup, for the group) say otherwise. The cgroup is
+ * <cgroup_parent>/<id> (cgroup_resolve_parent()). Borrowed arguments;
+ * caller owns *ret.
  */
 int container_config_new_from_pod(const Pod *pod, const Container *c, const char *run_dir,
-                                  const char *log_dir, const char *image_dir,
+                                  const char *log_dir, const RuntimeImage *image,
                                   const char *cgroup_parent, ContainerConfig **ret,
                                   PdError *reterr);
 
@@ -333,7 +368,9 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
  * Runs argv inside the running container whose first process is pid: its
  * namespaces, cgroup, user, capabilities and seccomp filter. Waits at most
  * timeout_usec (0: no limit); returns the wait status (as from waitpid), or
- * -ETIMEDOUT after killing the command. stdio is inherited.
+ * -ETIMEDOUT after killing the command and its process group (the
+ * command leads one of its own, so that what it forked dies with it).
+ * stdio is inherited.
  */
 int native_container_exec(const ContainerConfig *c, pid_t pid, char *const *argv,
                           const SecurityHooks *hooks, uint64_t timeout_usec, int *ret_status,
@@ -367,6 +404,8 @@ const char *container_state_to_string(ContainerState s);
 
 /* "<namespace>/<pod>": a namespace (63) and a pod name (253), with room to spare. */
 #define RUNTIME_OWNER_MAX 384
+/* The longest ContainerConfig.version inspect returns, its NUL included (a SHA-256 in hex). */
+#define RUNTIME_VERSION_MAX 65
 
 typedef struct ContainerStatus {
     ContainerState state;
@@ -379,6 +418,8 @@ typedef struct ContainerStatus {
      * they are unreadable. A stored id is only as good as this check.
      */
     char owner[RUNTIME_OWNER_MAX];
+    /* The version the run was started with (ContainerConfig.version); "" when none. */
+    char version[RUNTIME_VERSION_MAX];
 } ContainerStatus;
 
 /*
@@ -400,7 +441,8 @@ typedef struct RuntimeOps {
      * loop never waits for it (runtime_container_start() is both in one,
      * for callers that may wait).
      *
-     * container_start_begin writes the container's config, takes its lock
+     * container_start_begin writes the container's config (with version,
+     * which may be NULL: see ContainerConfig.version), takes its lock
      * and launches the starter (for native: podd-monitor, a child of the
      * caller, which sets the container up and hands the lock on to the
      * monitor that stays). It returns at once, before the container runs,
@@ -428,7 +470,8 @@ typedef struct RuntimeOps {
      * Never reap the processes behind the returned fds yourself.
      */
     int (*container_start_begin)(void *ctx, const Pod *pod, const Container *c,
-                                 const char *image_dir, int *ret_starter_pidfd, PdError *reterr);
+                                 const RuntimeImage *image, const char *version,
+                                 int *ret_starter_pidfd, PdError *reterr);
     int (*container_start_finish)(void *ctx, const char *id, int starter_pidfd, int *ret_pidfd,
                                   PdError *reterr);
     /* The container's processes get sig; -ESRCH when it does not run. */
@@ -436,6 +479,27 @@ typedef struct RuntimeOps {
     /* Exec probe: *ret_status is a wait status; -ETIMEDOUT after timeout. */
     int (*container_exec)(void *ctx, const char *id, char *const *argv, uint64_t timeout_usec,
                           int *ret_status, PdError *reterr);
+    /*
+     * The same without waiting, for exec probes and hooks run from a loop.
+     * container_exec_begin launches argv inside the running container (its
+     * namespaces, cgroup, user) and returns at once with *ret_pidfd, a
+     * close-on-exec pidfd of the launched process that becomes readable
+     * when it ended, and *ret_output_fd, the non-blocking, close-on-exec
+     * read end of a pipe carrying the command's stdout and stderr (the
+     * caller reads it, or closes it to discard the output). The backend
+     * enforces timeout_usec (0: none): at the timeout the command and its
+     * process group are killed. Both fds are the caller's.
+     * container_exec_finish must then be called exactly once with the
+     * pidfd (borrowed): it reaps the launched process (never blocking once
+     * the pidfd is readable) and returns 0 with *ret_status a wait status
+     * of the command, -ETIMEDOUT when it was killed at the timeout, or
+     * -errno with reterr set (-EIO: it could not be run, for one because
+     * the container does not run).
+     */
+    int (*container_exec_begin)(void *ctx, const char *id, char *const *argv, uint64_t timeout_usec,
+                                int *ret_pidfd, int *ret_output_fd, PdError *reterr);
+    int (*container_exec_finish)(void *ctx, const char *id, int pidfd, int *ret_status,
+                                 PdError *reterr);
     /*
      * Kills what is left, removes cgroup, mounts and files. 0 when already
      * gone; -EBUSY while the cgroup still drains or a monitor still holds
@@ -448,11 +512,12 @@ typedef struct RuntimeOps {
 extern const RuntimeOps runtime_native_ops;
 
 /*
- * container_start_begin, a wait for the starter, container_start_finish:
- * returns what finish returns. For tests and callers that may block.
+ * container_start_begin (without a version), a wait for the starter,
+ * container_start_finish: returns what finish returns. For tests and
+ * callers that may block.
  */
 int runtime_container_start(const RuntimeOps *ops, void *ctx, const Pod *pod, const Container *c,
-                            const char *image_dir, int *ret_pidfd, PdError *reterr);
+                            const RuntimeImage *image, int *ret_pidfd, PdError *reterr);
 
 /* The backend called name ("native") that users may choose; NULL when there is none. */
 const RuntimeOps *runtime_find(const char *name);
@@ -511,7 +576,7 @@ typedef struct RuntimeFakeScript {
     bool exit_on_start;   /* it ends as soon as it runs (finish: -ESRCH) with exit_code */
     int exit_code;        /* with exit_on_start */
     bool ignore_sigterm;  /* only SIGKILL (or runtime_fake_exit) ends it */
-    int exec_exit_code;   /* what container_exec's command exits with */
+    int exec_exit_code;   /* what container_exec's command exits with (and exec_begin's) */
     unsigned remove_busy; /* container_remove returns -EBUSY this many times first */
     int pod_create_error; /* < 0: pod_create fails with it; for the id "<namespace>_<pod>" */
 } RuntimeFakeScript;

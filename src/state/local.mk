@@ -2,6 +2,7 @@
 libpodcore_la_SOURCES += \
 	src/state/state.h \
 	src/state/state-internal.h \
+	src/state/state-events.c \
 	src/state/state-pod.c \
 	src/state/state-store.c
 

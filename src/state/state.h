@@ -139,3 +139,44 @@ int state_store_remove_applied(StateStore *s, const char *name);
  * foreign files are ignored. Returns 0 or -errno. Does not log.
  */
 int state_store_list_applied(StateStore *s, char ***ret);
+
+/*
+ * The recent events (state directory's events.json), so that podctl events
+ * still shows them after podd restarts:
+ *
+ *   {"version": 1, "seq": LAST, "events": [EVENT, ...]}
+ *
+ * where each EVENT is an object as the API serves it: "seq" (a positive
+ * integer), "type", "reason", "message", "firstTimestamp", "lastTimestamp"
+ * (strings), "count" (a positive integer) and optional "pod", "container",
+ * "file" (strings).
+ */
+#define STATE_EVENTS_FILE "events.json"
+
+/*
+ * Parses the bytes of an events file (data need not be NUL-terminated).
+ * Keeps the last max well-formed events in file order, each rebuilt from
+ * the known fields only, with every string escaped again as podd escapes
+ * outside text (str_escape_untrusted()), and drops any other entry. On
+ * success *ret_events is a new array (the caller's) and *ret_seq the larger
+ * of "seq" and the last kept event's seq (0 when neither). Returns 0,
+ * -EBADMSG (reterr says why) when the bytes are not such an object, or
+ * -ENOMEM. Pure: no I/O.
+ */
+int state_events_parse(const char *data, size_t size, size_t max, json_t **ret_events,
+                       uint64_t *ret_seq, PdError *reterr);
+
+/*
+ * Writes events (borrowed, an array) and seq to events.json atomically.
+ * One write for the whole ring: the caller coalesces. Returns 0, -EINVAL,
+ * -ENOMEM or -errno. Does not log.
+ */
+int state_store_save_events(StateStore *s, json_t *events, uint64_t seq);
+
+/*
+ * Reads events.json as state_events_parse() does. Returns 0; -ENOENT when
+ * there is none; -EBADMSG when it is unusable (it is then renamed to
+ * events.json.corrupt, and reterr says why); or -errno. Does not log.
+ */
+int state_store_load_events(StateStore *s, size_t max, json_t **ret_events, uint64_t *ret_seq,
+                            PdError *reterr);

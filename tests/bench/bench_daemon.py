@@ -27,7 +27,11 @@ the cold-started pods). The five figures of the issue:
 Other figures, with the absolute targets of issue 4: a stop (unlink of a
 2-container manifest -> both first processes exited on SIGTERM, median of
 20), podd's VmRSS with the pods running, and its CPU and wakeups over an
-idle window, scaled to one minute.
+idle window, scaled to one minute. Issue 11: the same pods again with an
+exec liveness probe and an httpGet readiness probe every 10 s each, podd's
+CPU per minute over at least 30 s against the idle figure (target: under 1%
+of one core), and one exec probe as podd runs it (podd-monitor exec) against
+nsenter + the same command from a shell.
 Events are seen through inotify and pidfds, not by polling, so each time is
 the event's time plus one Python wakeup. The run dir (container dirs, overlay
 upper layers) is a private tmpfs, as /run is on a host; --run-on-disk keeps it
@@ -424,6 +428,78 @@ def bench_crash_cpu(d, restarts):
     return (u1[1] - u0[1]) / 1e6 / (n1 - n0), (u1[0] - u0[0]) / (n1 - n0), n1 - n0
 
 
+PROBE_SERVER = ("trap 'exit 0' TERM; echo ok > /tmp/index.html; httpd -f -p 8080 -h /tmp & "
+                "wait")
+
+
+def probed_pod_yaml(name):
+    """Two containers as the cold pods, with an exec liveness probe on one and an httpGet
+    readiness probe on the other, every 10 s (issue 11's cost figure)."""
+    return (f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n"
+            f"  terminationGracePeriodSeconds: 2\n  containers:\n"
+            f"  - name: a\n    image: busybox:latest\n"
+            f"    command: [sh, -c, {json.dumps(TERM_CMD)}]\n"
+            f"    livenessProbe:\n      exec:\n        command: [\"true\"]\n"
+            f"      periodSeconds: 10\n"
+            f"  - name: b\n    image: busybox:latest\n"
+            f"    command: [sh, -c, {json.dumps(PROBE_SERVER)}]\n"
+            f"    readinessProbe:\n      httpGet:\n        path: /index.html\n"
+            f"        port: 8080\n"
+            f"      periodSeconds: 10\n")
+
+
+def children_ticks(pid):
+    """cutime+cstime of pid: the CPU of the children it reaped (podd-monitor exec runs)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[13]) + int(fields[14])
+
+
+def bench_probe_cost(d, pods, seconds, base_per_min):
+    """The pods again with probes: podd's CPU per minute against base_per_min (ms, the same
+    pods without probes), the exec runs' own CPU, and one exec probe against nsenter."""
+    names = ["cold-%03d" % i for i in range(pods)]
+    for n in names:
+        d.write(n + ".yaml", probed_pod_yaml(n))
+    sock = os.path.join(d.run, "podd.sock")
+
+    def ready_count():
+        out = subprocess.run([os.path.join(d.bin, "podctl"), "--socket", sock, "get", "pods",
+                              "-o", "json"], capture_output=True, text=True).stdout
+        try:
+            doc = json.loads(out)
+        except ValueError:
+            return 0
+        items = doc.get("items", doc) if isinstance(doc, dict) else doc
+        return sum(all(c.get("ready") for c in p.get("status", {}).get("containerStatuses", []))
+                   and len(p.get("status", {}).get("containerStatuses", [])) == 2
+                   for p in items if p["metadata"]["name"] in names)
+    wait_until(None, lambda: ready_count() == pods, timeout=180, interval=0.5,
+               what="%d pods with probes ready" % pods)
+    time.sleep(2)
+    u0, c0 = d.usage(), children_ticks(d.proc.pid)
+    time.sleep(seconds)
+    u1, c1 = d.usage(), children_ticks(d.proc.pid)
+    scale = 60.0 / seconds
+    per_min = (u1[1] - u0[1]) / 1e6 * scale
+    hz = os.sysconf("SC_CLK_TCK")
+    kids_per_min = (c1 - c0) * 1000.0 / hz * scale
+    # One exec probe as podd runs it, against nsenter + the command from a shell.
+    ctr = d.ctr(names[0], "a")
+    pid = read_pid(os.path.join(ctr, "container.pid"))[0]
+    probe = [os.path.join(d.bin, "podd-monitor"), "exec", "--config",
+             os.path.join(ctr, "config.json"), "--timeout", "1", "--", "true"]
+    nsenter = ["sh", "-c", "nsenter -t %d -a true" % pid]
+    t_probe, t_ns = [], []
+    for _ in range(20):
+        for argv, out in ((probe, t_probe), (nsenter, t_ns)):
+            t = time.perf_counter()
+            subprocess.run(argv, check=True, capture_output=True)
+            out.append(time.perf_counter() - t)
+    return per_min, per_min - base_per_min, kids_per_min, statistics.median(t_probe), \
+        statistics.median(t_ns)
+
+
 def ms(x):
     return "%.1f ms" % (x * 1e3) if x < 1 else "%.2f s" % x
 
@@ -559,6 +635,19 @@ def main():
                      "%d voluntary switches (%.1f wakeups/min)"
                      % (a.idle_seconds, u1[0] - u0[0], (u1[0] - u0[0]) * 1000.0 / hz,
                         (u1[1] - u0[1]) / 1e6, u1[2] - u0[2], (u1[2] - u0[2]) * scale))
+        # Issue 11: the same pods with an exec liveness and an http readiness probe each.
+        probe_window = max(a.idle_seconds, 30.0)
+        per_min, extra, kids, t_probe, t_ns = bench_probe_cost(
+            d, a.pods, probe_window, (u1[1] - u0[1]) / 1e6 * scale)
+        others.append(("podd CPU per minute added by probes, %d pods" % a.pods, extra, "ms",
+                       600))
+        notes.append("probes: %d pods, exec liveness + http readiness every 10 s: podd %.0f ms "
+                     "CPU per minute (%.0f ms without probes; target: under 1%% of a core, "
+                     "600 ms/min); the exec runs' own processes %.0f ms per minute"
+                     % (a.pods, per_min, per_min - extra, kids))
+        notes.append("one exec probe (podd-monitor exec ... true) %.2f ms, nsenter -a + true "
+                     "from a shell %.2f ms (median of 20): %.2fx"
+                     % (t_probe * 1e3, t_ns * 1e3, t_probe / t_ns))
         batches.append(floor_samples(d.image_root(), a.floor_runs, floor_cpu))
         notes.append("podd stopped %d pods in %.3f s" % (a.pods, d.stop()))
     finally:

@@ -68,8 +68,11 @@ def test_subcommands():
     assert complete("describe", "") == ["pod"]
     assert complete("delete", "") == ["pod"]
     assert complete("restart", "") == ["pod"]
-    assert complete("image", "") == ["import", "ls", "rm"]
-    assert complete("image", "i") == ["import"]
+    assert complete("image", "") == ["import", "inspect", "load", "ls", "prune", "pull", "rm"]
+    assert complete("image", "i") == ["import", "inspect"]
+    assert complete("image", "load", "-") == ["--help", "--input", "-i"]
+    assert complete("image", "p") == ["prune", "pull"]
+    assert complete("image", "pull", "--") == ["--auth", "--help", "--registries"]
 
 
 @pytest.mark.parametrize("words, expected", [
@@ -106,6 +109,8 @@ def test_files_after_f(tmp_path):
     assert complete("graph", "--filename", "web", cwd=tmp_path) == ["web.yaml"]
     assert complete("validate", "wo", cwd=tmp_path) == ["worker.yml"]
     assert complete("image", "import", "busybox", "ma", cwd=tmp_path) == ["manifests"]
+    assert complete("image", "pull", "--registries", "w", cwd=tmp_path) == ["web.yaml",
+                                                                            "worker.yml"]
 
 
 def test_pod_names(server):

@@ -4,7 +4,9 @@
  * become, in a private state directory, a pod's state.json (read by
  * state_store_load_pod()), its once.json (state_store_once_done(), then
  * state_store_mark_once(), which must keep the other records and make its
- * own one count), and a container's exit.json (exit_record_read()).
+ * own one count), a container's exit.json (exit_record_read()) and the
+ * kept events, events.json (state_store_load_events(), whose result must
+ * save and load back unchanged).
  * Never prints.
  *
  * The state directory is made once per process under $TMPDIR (default
@@ -133,6 +135,47 @@ static void fuzz_exit_json(const uint8_t *data, size_t size)
     assert(memchr(e.message, 0, sizeof(e.message)));
 }
 
+static void fuzz_events_json(const uint8_t *data, size_t size)
+{
+    _cleanup_json_ json_t *events = NULL, *again = NULL;
+    char path[512];
+    uint64_t seq = 0, seq_again = 0;
+    PdError e = {0};
+    size_t i;
+    json_t *ev;
+    int r;
+
+    (void)snprintf(path, sizeof(path), "%s/state/" STATE_EVENTS_FILE, top);
+    {
+        _cleanup_close_ int fd =
+            open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+        if (fd < 0 || (size > 0 && write(fd, data, size) != (ssize_t)size))
+            abort();
+    }
+    r = state_store_load_events(store, 8, &events, &seq, &e);
+    if (r < 0) {
+        assert(r == -EBADMSG);
+        assert(e.message[0]);
+        assert(!events);
+        return;
+    }
+    assert(json_array_size(events) <= 8);
+    json_array_foreach(events, i, ev)
+    {
+        const char *msg = json_string_value(json_object_get(ev, "message"));
+
+        /* Every event kept is one the API may serve: a seq the sequence goes on after, one line. */
+        assert(json_integer_value(json_object_get(ev, "seq")) > 0);
+        assert((uint64_t)json_integer_value(json_object_get(ev, "seq")) <= seq);
+        assert(msg && !strchr(msg, '\n'));
+    }
+    /* What podd writes back, it reads back the same. */
+    assert(state_store_save_events(store, events, seq) == 0);
+    assert(state_store_load_events(store, 8, &again, &seq_again, &e) == 0);
+    assert(seq_again == seq && json_equal(events, again));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!store)
@@ -140,5 +183,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_state_json(data, size);
     fuzz_once_json(data, size);
     fuzz_exit_json(data, size);
+    fuzz_events_json(data, size);
     return 0;
 }

@@ -299,9 +299,10 @@ def test_exit_policy_stop_stops_sidecars_continue_keeps_them(daemon):
                                        containers=[{"name": "job", "cmd": "sleep 0.5"}],
                                        extra_spec="  restartPolicy: Never\n",
                                        annotations={"podd.io/exit-policy": "continue"}))
-    wait_for("both pods to succeed",
+    # With continue the pod runs on while its sidecar does (test_pod_outcomes.py).
+    wait_for("both jobs to succeed",
              lambda: (daemon.pod_state(stop) or {}).get("phase") == "Succeeded"
-             and (daemon.pod_state(cont) or {}).get("phase") == "Succeeded")
+             and "exit policy continue keeps the sidecars" in daemon.log())
     wait_for("the stop pod's sidecar to end", lambda: daemon.ctr_pid(stop, "side") is None)
     time.sleep(0.5)
     assert daemon.ctr_pid(cont, "side") is not None, "exit policy continue kept the sidecar"

@@ -60,13 +60,15 @@ def test_import_tar_targz_and_dir_then_ls_shows_the_users(daemon, rootfs, archiv
     r = podctl(daemon, "image", "ls")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].split() == ["IMAGE", "TAG", "SIZE", "USED", "BY"]
+    assert lines[0].split() == ["IMAGE", "TAG", "DIGEST", "SIZE", "USED", "BY"]
     rows = {tuple(line.split()[:2]): line.split()[2:] for line in lines[1:]}
     assert set(rows) == {("busybox", "latest"), ("dir", "latest"), ("imp/gz", "latest"),
                          ("imp/tar", "1")}
-    assert rows[("imp/gz", "latest")][1] == pod
-    assert rows[("imp/tar", "1")][1] == "<none>"
-    assert rows[("imp/tar", "1")][0].endswith("MB")
+    # A plain rootfs directory has no manifest, hence no digest.
+    assert rows[("imp/gz", "latest")][0] == "<none>"
+    assert rows[("imp/gz", "latest")][2] == pod
+    assert rows[("imp/tar", "1")][2] == "<none>"
+    assert rows[("imp/tar", "1")][1].endswith("MB")
     js = json.loads(podctl(daemon, "image", "ls", "-o", "json").stdout)
     by_image = {i["image"]: i for i in js}
     assert by_image["imp/gz:latest"]["usedBy"] == [pod]
@@ -211,4 +213,5 @@ def test_bad_references_are_refused(daemon, rootfs, ref):
         r = podctl(daemon, "image", *args)
         assert r.returncode == 2, (args, r.stderr)
         assert r.stderr.startswith(f"podctl: invalid image reference '{ref}'"), r.stderr
-    assert sorted(os.listdir(store(daemon))) == ["busybox"]
+    # Nothing but the fixture's image and podd's drop-in directory of archives.
+    assert sorted(os.listdir(store(daemon))) == ["busybox", "incoming"]

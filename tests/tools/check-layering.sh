@@ -7,7 +7,9 @@ src="${PODD_SRCDIR:-.}/src"
 allowed() {
     case "$1" in
     base) echo "base" ;;
-    manifest | graph | state | loop | image) echo "base $1" ;;
+    graph | state | loop | image) echo "base $1" ;;
+    manifest) echo "base image manifest" ;;
+    registry) echo "base image registry" ;;
     runtime | security) echo "base manifest runtime security" ;;
     probe) echo "base loop manifest probe" ;;
     reconcile | api) echo "base manifest graph state loop image runtime security probe reconcile api" ;;

@@ -104,6 +104,7 @@ typedef struct StepCase {
 static const StepCase step_cases[] = {
     {S(WAITING), E(DEPS_UNMET), S(WAITING), 0, 0, ANY_GOAL},
     {S(WAITING), E(DEPS_MET), S(WAITING), A(FIND_IMAGE), KEEP, ANY_GOAL},
+    {S(WAITING), E(DEPS_FAILED), S(WAITING), A(EVENT), 0, ANY_GOAL},
     {S(WAITING), E(IMAGE_PRESENT), S(STARTING), A(START), 0, ANY_GOAL},
     {S(WAITING), E(IMAGE_ABSENT), S(WAITING_IMAGE), A(EVENT), NOW + 2 * SEC, ANY_GOAL},
     {S(WAITING), E(RUNTIME_ABSENT), S(WAITING_RUNTIME), A(EVENT), 0, ANY_GOAL},
@@ -113,6 +114,7 @@ static const StepCase step_cases[] = {
 
     {S(WAITING_IMAGE), E(DEPS_UNMET), S(WAITING), 0, 0, ANY_GOAL},
     {S(WAITING_IMAGE), E(DEPS_MET), S(WAITING_IMAGE), A(FIND_IMAGE), KEEP, ANY_GOAL},
+    {S(WAITING_IMAGE), E(DEPS_FAILED), S(WAITING), A(EVENT), 0, ANY_GOAL},
     {S(WAITING_IMAGE), E(IMAGE_PRESENT), S(STARTING), A(START), 0, ANY_GOAL},
     /* Still absent: no second ImageNotFound event, only the next look. */
     {S(WAITING_IMAGE), E(IMAGE_ABSENT), S(WAITING_IMAGE), 0, NOW + 2 * SEC, ANY_GOAL},
@@ -124,6 +126,7 @@ static const StepCase step_cases[] = {
 
     {S(WAITING_RUNTIME), E(DEPS_UNMET), S(WAITING), 0, 0, ANY_GOAL},
     {S(WAITING_RUNTIME), E(DEPS_MET), S(WAITING_RUNTIME), A(FIND_IMAGE), KEEP, ANY_GOAL},
+    {S(WAITING_RUNTIME), E(DEPS_FAILED), S(WAITING), A(EVENT), 0, ANY_GOAL},
     {S(WAITING_RUNTIME), E(IMAGE_PRESENT), S(STARTING), A(START), 0, ANY_GOAL},
     {S(WAITING_RUNTIME), E(IMAGE_ABSENT), S(WAITING_IMAGE), A(EVENT), NOW + 2 * SEC, ANY_GOAL},
     {S(WAITING_RUNTIME), E(ADOPTED), S(RUNNING), A(EVENT) | A(SAVE), 0, ANY_GOAL},
@@ -144,6 +147,11 @@ static const StepCase step_cases[] = {
     {S(RUNNING), E(STOP), S(STOPPING), A(SIGTERM) | A(EVENT), NOW + 30 * SEC, G(STOP)},
     {S(RUNNING), E(DELETED), S(STOPPING), A(SIGTERM) | A(EVENT), NOW + 30 * SEC, G(REMOVE)},
     {S(RUNNING), E(SPEC_CHANGED), S(STOPPING), A(SIGTERM) | A(EVENT), NOW + 30 * SEC, G(REPLACE)},
+    /* Probe results: `started` and `ready` change, a failure for good stops it, goal kept. */
+    {S(RUNNING), E(STARTUP_PASSED), S(RUNNING), A(SAVE), 0, G(RUN)},
+    {S(RUNNING), E(READY), S(RUNNING), A(SAVE), 0, G(RUN)},
+    {S(RUNNING), E(UNREADY), S(RUNNING), 0, 0, G(RUN)},
+    {S(RUNNING), E(UNHEALTHY), S(STOPPING), A(SIGTERM) | A(EVENT), NOW + 30 * SEC, G(RUN)},
 
     {S(STOPPING), E(EXITED), S(REMOVING), A(REMOVE) | A(EVENT) | A(SAVE), 0, ANY_GOAL},
     {S(STOPPING), E(GRACE_EXPIRED), S(KILLING), A(SIGKILL) | A(EVENT), 0, ANY_GOAL},
@@ -241,7 +249,7 @@ START_TEST(test_strings)
     static const char *const k8s[] = {"PodInitializing", "ContainerCreating",   "CrashLoopBackOff",
                                       "ImageNotFound",   "RuntimeNotAvailable", "Completed",
                                       "Error",           "OOMKilled",           "StartError",
-                                      "MonitorLost"};
+                                      "MonitorLost",     "DependencyFailed"};
 
     for (size_t i = 0; i < ELEMENTSOF(k8s); i++)
         ck_assert_str_eq(ctr_reason_to_string(ctr_reason_from_string(k8s[i])), k8s[i]);
@@ -637,6 +645,98 @@ START_TEST(test_grace_zero_kills_at_once)
 }
 END_TEST
 
+/* A liveness kill: the probe's grace period, not ready, then the restart policy with back-off. */
+START_TEST(test_unhealthy_restarts_under_the_policy)
+{
+    CtrLife l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    CtrEvent kill = {.type = CTR_EV_UNHEALTHY, .grace_set = true, .grace_usec = 2 * SEC};
+    CtrPolicy never = policy_always;
+
+    start(&l, &policy_always, NOW);
+    ck_assert(!l.ready && !l.startup_passed);
+    ck_assert(!ctr_condition_met(&l, GRAPH_CONDITION_READY));
+    ck_assert(ctr_condition_met(&l, GRAPH_CONDITION_STARTED));
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_STARTUP_PASSED}, &policy_always, NOW);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_READY}, &policy_always, NOW);
+    ck_assert(l.ready && l.startup_passed);
+    ck_assert(ctr_condition_met(&l, GRAPH_CONDITION_READY));
+    ck_assert_uint_eq(ctr_step(&l, &kill, &policy_always, NOW + SEC),
+                      CTR_ACT_SIGTERM | CTR_ACT_EVENT);
+    ck_assert_int_eq(l.state, CTR_STATE_STOPPING);
+    ck_assert_uint_eq(l.deadline, NOW + 3 * SEC);
+    ck_assert_int_eq(l.goal, CTR_GOAL_RUN);
+    ck_assert(!l.ready && !ctr_condition_met(&l, GRAPH_CONDITION_READY));
+    /* Killed by SIGTERM: Always restarts it at once (first restart), a new run is not ready. */
+    (void)run_and_exit(&l, &policy_always, 143, NOW + 2 * SEC);
+    ck_assert_int_eq(l.state, CTR_STATE_WAITING);
+    start(&l, &policy_always, NOW + 2 * SEC);
+    ck_assert_uint_eq(l.restart_count, 1);
+    ck_assert(!l.ready && !l.startup_passed);
+    /* The second kill waits for the back-off. */
+    (void)ctr_step(&l, &kill, &policy_always, NOW + 3 * SEC);
+    (void)run_and_exit(&l, &policy_always, 143, NOW + 4 * SEC);
+    ck_assert_int_eq(l.state, CTR_STATE_BACKOFF);
+    /* Under Never it stays terminated; with a grace of 0 it is killed at once. */
+    never.restart = RESTART_POLICY_NEVER;
+    l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    start(&l, &never, NOW);
+    kill.grace_usec = 0;
+    ck_assert_uint_eq(ctr_step(&l, &kill, &never, NOW), CTR_ACT_SIGKILL | CTR_ACT_EVENT);
+    ck_assert_int_eq(l.state, CTR_STATE_KILLING);
+    (void)run_and_exit(&l, &never, 137, NOW + SEC);
+    ck_assert_int_eq(l.state, CTR_STATE_TERMINATED);
+}
+END_TEST
+
+/* postStart holds the run back; preStop comes before SIGTERM, inside the grace period. */
+START_TEST(test_hooks)
+{
+    CtrPolicy p = policy_always;
+    CtrLife l = ctr_life_new(CONTAINER_KIND_REGULAR);
+
+    p.post_start = p.pre_stop = true;
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_DEPS_MET}, &p, NOW);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_IMAGE_PRESENT}, &p, NOW);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_STARTED}, &p, NOW),
+                      CTR_ACT_EVENT | CTR_ACT_SAVE | CTR_ACT_POST_START);
+    ck_assert(l.hook_running);
+    ck_assert(!ctr_condition_met(&l, GRAPH_CONDITION_STARTED));
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_HOOK_DONE}, &p, NOW), CTR_ACT_SAVE);
+    ck_assert(ctr_condition_met(&l, GRAPH_CONDITION_STARTED));
+    /* A stop runs preStop first; SIGTERM once it returned. */
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_STOP}, &p, NOW),
+                      CTR_ACT_PRE_STOP | CTR_ACT_EVENT);
+    ck_assert_int_eq(l.state, CTR_STATE_STOPPING);
+    ck_assert_uint_eq(l.deadline, NOW + 30 * SEC);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_HOOK_DONE}, &p, NOW + SEC),
+                      CTR_ACT_SIGTERM);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_HOOK_DONE}, &p, NOW + SEC), 0);
+    /* A preStop that outlasts the grace period is cut: SIGKILL. */
+    l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    start(&l, &policy_always, NOW);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_DELETED}, &p, NOW),
+                      CTR_ACT_PRE_STOP | CTR_ACT_EVENT);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_GRACE_EXPIRED}, &p, NOW + 30 * SEC),
+                      CTR_ACT_SIGKILL | CTR_ACT_EVENT);
+    ck_assert(!l.hook_running);
+    /* A failed postStart kills it like a liveness failure: the goal stays RUN. */
+    l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    p.pre_stop = false;
+    start(&l, &p, NOW);
+    ck_assert(l.hook_running);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_HOOK_FAILED}, &p, NOW),
+                      CTR_ACT_SIGTERM | CTR_ACT_EVENT);
+    ck_assert_int_eq(l.goal, CTR_GOAL_RUN);
+    (void)run_and_exit(&l, &p, 143, NOW + SEC);
+    ck_assert_int_eq(l.state, CTR_STATE_WAITING);
+    /* An adopted run does not run postStart again. */
+    l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_ADOPTED}, &p, NOW),
+                      CTR_ACT_EVENT | CTR_ACT_SAVE);
+    ck_assert(!l.hook_running);
+}
+END_TEST
+
 START_TEST(test_replacement)
 {
     CtrLife l = ctr_life_new(CONTAINER_KIND_REGULAR);
@@ -775,6 +875,35 @@ START_TEST(test_adopt_exited)
 }
 END_TEST
 
+START_TEST(test_restored_backoff_is_waited_out)
+{
+    CtrExit crash = {.code = 1};
+    CtrLife l = ctr_life_restore(CONTAINER_KIND_REGULAR, 2, 3, true, false, false, &crash);
+    CtrLife fresh = ctr_life_restore(CONTAINER_KIND_REGULAR, 0, 0, false, false, false, NULL);
+    CtrLife done = ctr_life_restore(CONTAINER_KIND_REGULAR, 2, 3, true, false, true, &crash);
+
+    /* The previous daemon's back-off has 7 s left: the restart waits for them. */
+    ck_assert(ctr_life_resume_backoff(&l, NOW + 7 * SEC));
+    ck_assert_int_eq(l.state, CTR_STATE_BACKOFF);
+    ck_assert_int_eq(l.reason, CTR_REASON_CRASH_LOOP_BACK_OFF);
+    ck_assert_uint_eq(l.deadline, NOW + 7 * SEC);
+    ck_assert_uint_eq(l.restart_count, 2);
+    ck_assert_uint_eq(l.backoff_step, 3);
+    ck_assert_int_eq(ctr_deadline_event(l.state), CTR_EV_BACKOFF_EXPIRED);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_BACKOFF_EXPIRED}, &policy_always, NOW + 7 * SEC);
+    ck_assert_int_eq(l.state, CTR_STATE_WAITING);
+    ck_assert_int_eq(l.reason, CTR_REASON_CONTAINER_CREATING);
+    /* Never started, finished for good, or no deadline: nothing to wait for. */
+    ck_assert(!ctr_life_resume_backoff(&fresh, NOW + 7 * SEC));
+    ck_assert_int_eq(fresh.state, CTR_STATE_WAITING);
+    ck_assert(!ctr_life_resume_backoff(&done, NOW + 7 * SEC));
+    ck_assert_int_eq(done.state, CTR_STATE_TERMINATED);
+    l = ctr_life_restore(CONTAINER_KIND_REGULAR, 2, 3, true, false, false, &crash);
+    ck_assert(!ctr_life_resume_backoff(&l, 0));
+    ck_assert_int_eq(l.state, CTR_STATE_WAITING);
+}
+END_TEST
+
 START_TEST(test_adopt_finished_init)
 {
     CtrExit ok = {.code = 0};
@@ -798,7 +927,7 @@ START_TEST(test_adopt_finished_init)
     (void)ctr_step(&app, &(CtrEvent){.type = CTR_EV_ADOPTED}, &policy_always, NOW);
     ls[0] = &init;
     ls[1] = &app;
-    ck_assert_int_eq(pod_compute_phase(ls, 2), POD_PHASE_RUNNING);
+    ck_assert_int_eq(pod_compute_phase(ls, 2, EXIT_POLICY_STOP), POD_PHASE_RUNNING);
     ck_assert(pod_compute_conditions(ls, 2, false).initialized);
 }
 END_TEST
@@ -814,6 +943,7 @@ typedef struct PhaseCase {
         bool started, succeeded;
         int code;
         CtrGoal goal;
+        bool ready;
     } c[4];
     size_t n;
     bool terminating;
@@ -827,69 +957,82 @@ typedef struct PhaseCase {
 
 static const PhaseCase phase_cases[] = {
     {"nothing started",
-     {{INIT, S(WAITING), false, false, 0, G(RUN)}, {REG, S(WAITING), false, false, 0, G(RUN)}},
+     {{INIT, S(WAITING), false, false, 0, G(RUN), false},
+      {REG, S(WAITING), false, false, 0, G(RUN), false}},
      2,
      false,
      POD_PHASE_PENDING,
      {true, false, false, false}},
     {"init done, app starting",
-     {{INIT, S(TERMINATED), true, true, 0, G(RUN)}, {REG, S(STARTING), false, false, 0, G(RUN)}},
+     {{INIT, S(TERMINATED), true, true, 0, G(RUN), false},
+      {REG, S(STARTING), false, false, 0, G(RUN), false}},
      2,
      false,
      POD_PHASE_PENDING,
      {true, true, false, false}},
     {"app runs",
-     {{INIT, S(TERMINATED), true, true, 0, G(RUN)}, {REG, S(RUNNING), true, false, 0, G(RUN)}},
+     {{INIT, S(TERMINATED), true, true, 0, G(RUN), false},
+      {REG, S(RUNNING), true, false, 0, G(RUN), true}},
      2,
      false,
      POD_PHASE_RUNNING,
      {true, true, true, true}},
+    {"app runs, not ready",
+     {{INIT, S(TERMINATED), true, true, 0, G(RUN), false},
+      {REG, S(RUNNING), true, false, 0, G(RUN), false}},
+     2,
+     false,
+     POD_PHASE_RUNNING,
+     {true, true, false, false}},
     {"app runs, pod terminating",
-     {{REG, S(STOPPING), true, false, 0, G(STOP)}},
+     {{REG, S(STOPPING), true, false, 0, G(STOP), true}},
      1,
      true,
      POD_PHASE_RUNNING,
      {true, true, true, false}},
     {"app in back-off",
-     {{REG, S(BACKOFF), true, false, 1, G(RUN)}},
+     {{REG, S(BACKOFF), true, false, 1, G(RUN), false}},
      1,
      false,
      POD_PHASE_RUNNING,
      {true, true, false, false}},
     {"init failed under Never",
-     {{INIT, S(TERMINATED), true, false, 1, G(RUN)}, {REG, S(WAITING), false, false, 0, G(RUN)}},
+     {{INIT, S(TERMINATED), true, false, 1, G(RUN), false},
+      {REG, S(WAITING), false, false, 0, G(RUN), false}},
      2,
      false,
      POD_PHASE_FAILED,
      {true, false, false, false}},
     {"all succeeded, sidecar runs",
-     {{SIDE, S(RUNNING), true, false, 0, G(RUN)},
-      {REG, S(TERMINATED), true, true, 0, G(RUN)},
-      {REG, S(TERMINATED), true, true, 0, G(RUN)}},
+     {{SIDE, S(RUNNING), true, false, 0, G(RUN), false},
+      {REG, S(TERMINATED), true, true, 0, G(RUN), false},
+      {REG, S(TERMINATED), true, true, 0, G(RUN), false}},
      3,
      false,
      POD_PHASE_SUCCEEDED,
      {true, true, false, false}},
     {"one failed",
-     {{REG, S(TERMINATED), true, true, 0, G(RUN)}, {REG, S(TERMINATED), true, false, 2, G(RUN)}},
+     {{REG, S(TERMINATED), true, true, 0, G(RUN), false},
+      {REG, S(TERMINATED), true, false, 2, G(RUN), false}},
      2,
      false,
      POD_PHASE_FAILED,
      {true, true, false, false}},
     {"exited but still being removed",
-     {{REG, S(REMOVING), true, true, 0, G(RUN)}},
+     {{REG, S(REMOVING), true, true, 0, G(RUN), false}},
      1,
      false,
      POD_PHASE_RUNNING,
      {true, true, false, false}},
     {"a deleted container no longer counts",
-     {{REG, S(TERMINATED), true, true, 0, G(RUN)}, {REG, S(STOPPING), true, false, 0, G(REMOVE)}},
+     {{REG, S(TERMINATED), true, true, 0, G(RUN), false},
+      {REG, S(STOPPING), true, false, 0, G(REMOVE), false}},
      2,
      false,
      POD_PHASE_SUCCEEDED,
      {true, true, false, false}},
     {"terminated without ever running",
-     {{REG, S(TERMINATED), false, false, 0, G(STOP)}},
+     {{REG, S(TERMINATED), false, false, 0, G(STOP), false}},
      1,
      true,
      POD_PHASE_FAILED,
@@ -910,15 +1053,90 @@ START_TEST(test_phase_table)
         l[i].succeeded_once = t->c[i].succeeded;
         l[i].last_exit.code = t->c[i].code;
         l[i].goal = t->c[i].goal;
+        l[i].ready = t->c[i].ready;
         ls[i] = &l[i];
     }
-    ck_assert_msg(pod_compute_phase(ls, t->n) == t->phase, "%s: phase %s", t->title,
-                  pod_phase_to_string(pod_compute_phase(ls, t->n)));
+    ck_assert_msg(pod_compute_phase(ls, t->n, EXIT_POLICY_STOP) == t->phase, "%s: phase %s",
+                  t->title, pod_phase_to_string(pod_compute_phase(ls, t->n, EXIT_POLICY_STOP)));
     pc = pod_compute_conditions(ls, t->n, t->terminating);
     ck_assert_msg(pc.scheduled == t->cond.scheduled && pc.initialized == t->cond.initialized &&
                       pc.containers_ready == t->cond.containers_ready && pc.ready == t->cond.ready,
                   "%s: conditions %d %d %d %d", t->title, pc.scheduled, pc.initialized,
                   pc.containers_ready, pc.ready);
+}
+END_TEST
+
+/* A dependency that failed for good is told apart from one not met yet. */
+START_TEST(test_dependency_failed_is_final_and_fails_the_pod)
+{
+    CtrLife web = ctr_life_restore(CONTAINER_KIND_REGULAR, 0, 0, true, false, true, &exit_fail);
+    CtrLife pending = ctr_life_new(CONTAINER_KIND_REGULAR);
+    CtrLife app = ctr_life_new(CONTAINER_KIND_REGULAR), again;
+    CtrPolicy never = policy_with(RESTART_POLICY_NEVER);
+    const CtrLife *ls[2] = {&web, &app};
+
+    /* web exited 1 under Never: "completed" never comes; "started" was met. */
+    ck_assert(ctr_dependency_failed(&web, GRAPH_CONDITION_COMPLETED));
+    ck_assert(!ctr_dependency_failed(&web, GRAPH_CONDITION_STARTED));
+    /* Not started yet is only unmet. */
+    ck_assert(!ctr_dependency_failed(&pending, GRAPH_CONDITION_COMPLETED));
+    ck_assert(!ctr_finished_for_good(&app));
+
+    ck_assert_uint_eq(ctr_step(&app, &(CtrEvent){.type = CTR_EV_DEPS_FAILED}, &never, NOW),
+                      CTR_ACT_EVENT);
+    ck_assert_int_eq(app.state, CTR_STATE_WAITING);
+    ck_assert_str_eq(ctr_reason_to_string(app.reason), "DependencyFailed");
+    ck_assert(ctr_finished_for_good(&app));
+    /* Said once: the next pass finds it so again, silently. */
+    again = app;
+    ck_assert_uint_eq(ctr_step(&again, &(CtrEvent){.type = CTR_EV_DEPS_FAILED}, &never, NOW), 0);
+    /* Its dependents fail in turn. */
+    ck_assert(ctr_dependency_failed(&app, GRAPH_CONDITION_STARTED));
+
+    /* Both finished for good, neither well: the pod fails, so the exit policy acts. */
+    ck_assert_int_eq(pod_compute_outcome(ls, 2), POD_PHASE_FAILED);
+    ck_assert_int_eq(pod_compute_phase(ls, 2, EXIT_POLICY_STOP), POD_PHASE_FAILED);
+    ck_assert_int_eq(pod_exit_action(pod_compute_outcome(ls, 2), EXIT_POLICY_STOP, false),
+                     POD_EXIT_STOP);
+    /* An init container whose dependency failed fails the pod too. */
+    app.kind = CONTAINER_KIND_INIT;
+    ck_assert_int_eq(pod_compute_outcome(ls, 2), POD_PHASE_FAILED);
+
+    /* Replaced, the dependency may run again: the dependent waits as before. */
+    app.kind = CONTAINER_KIND_REGULAR;
+    ck_assert_uint_eq(ctr_step(&app, &(CtrEvent){.type = CTR_EV_DEPS_UNMET}, &never, NOW), 0);
+    ck_assert_int_eq(app.reason, CTR_REASON_POD_INITIALIZING);
+    ck_assert(!ctr_finished_for_good(&app));
+}
+END_TEST
+
+/* Exit policy continue: the pod runs on while a sidecar does, though its outcome is final. */
+START_TEST(test_exit_policy_continue_keeps_the_phase_running_while_a_sidecar_runs)
+{
+    CtrLife side = ctr_life_new(CONTAINER_KIND_SIDECAR);
+    CtrLife job = ctr_life_restore(CONTAINER_KIND_REGULAR, 0, 0, true, true, true, &exit_ok);
+    const CtrLife *ls[2] = {&side, &job};
+
+    side.state = CTR_STATE_RUNNING;
+    side.started_once = true;
+    ck_assert_int_eq(pod_compute_outcome(ls, 2), POD_PHASE_SUCCEEDED);
+    ck_assert_int_eq(pod_compute_phase(ls, 2, EXIT_POLICY_STOP), POD_PHASE_SUCCEEDED);
+    ck_assert_int_eq(pod_compute_phase(ls, 2, EXIT_POLICY_CONTINUE), POD_PHASE_RUNNING);
+    /* The policy acts on the outcome: once, with the sidecar still running. */
+    ck_assert_int_eq(pod_exit_action(pod_compute_outcome(ls, 2), EXIT_POLICY_CONTINUE, false),
+                     POD_EXIT_CONTINUE);
+    /* A sidecar in its back-off still belongs to a running pod. */
+    side.state = CTR_STATE_BACKOFF;
+    ck_assert_int_eq(pod_compute_phase(ls, 2, EXIT_POLICY_CONTINUE), POD_PHASE_RUNNING);
+    /* Once it is stopped too (the pod deleted), the phase is the outcome. */
+    side.state = CTR_STATE_TERMINATED;
+    side.goal = CTR_GOAL_STOP;
+    ck_assert_int_eq(pod_compute_phase(ls, 2, EXIT_POLICY_CONTINUE), POD_PHASE_SUCCEEDED);
+    /* A failed job: Failed the same way. */
+    side.state = CTR_STATE_RUNNING;
+    job = ctr_life_restore(CONTAINER_KIND_REGULAR, 0, 0, true, false, true, &exit_fail);
+    ck_assert_int_eq(pod_compute_phase(ls, 2, EXIT_POLICY_CONTINUE), POD_PHASE_RUNNING);
+    ck_assert_int_eq(pod_compute_outcome(ls, 2), POD_PHASE_FAILED);
 }
 END_TEST
 
@@ -941,6 +1159,8 @@ static Suite *lifecycle_suite(void)
     tcase_add_test(tc, test_backoff_reset);
     tcase_add_test(tc, test_backoff_override);
     tcase_add_test(tc, test_exit_policy);
+    tcase_add_test(tc, test_dependency_failed_is_final_and_fails_the_pod);
+    tcase_add_test(tc, test_exit_policy_continue_keeps_the_phase_running_while_a_sidecar_runs);
     tcase_add_test(tc, test_init_order);
     tcase_add_test(tc, test_init_once);
     suite_add_tcase(s, tc);
@@ -948,6 +1168,8 @@ static Suite *lifecycle_suite(void)
     tc = tcase_create("stop");
     tcase_add_test(tc, test_reverse_order_stop);
     tcase_add_test(tc, test_grace_zero_kills_at_once);
+    tcase_add_test(tc, test_unhealthy_restarts_under_the_policy);
+    tcase_add_test(tc, test_hooks);
     tcase_add_test(tc, test_replacement);
     tcase_add_test(tc, test_stop_while_starting);
     tcase_add_test(tc, test_removal_busy);
@@ -957,6 +1179,7 @@ static Suite *lifecycle_suite(void)
     tcase_add_test(tc, test_adopt_running_keeps_its_start);
     tcase_add_test(tc, test_adopt_exited);
     tcase_add_test(tc, test_adopt_finished_init);
+    tcase_add_test(tc, test_restored_backoff_is_waited_out);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("phase");

@@ -28,6 +28,7 @@ static const PodLife lives[] = {
     {POD_STATE_STOPPING, POD_GOAL_STOP},     {POD_STATE_STOPPING, POD_GOAL_RECREATE},
     {POD_STATE_STOPPING, POD_GOAL_SHUTDOWN}, {POD_STATE_STOPPING, POD_GOAL_REMOVE},
     {POD_STATE_STOPPED, POD_GOAL_STOP},      {POD_STATE_STOPPED, POD_GOAL_SHUTDOWN},
+    {POD_STATE_STOPPING, POD_GOAL_EVICTED},  {POD_STATE_STOPPED, POD_GOAL_EVICTED},
     {POD_STATE_GONE, POD_GOAL_REMOVE},
 };
 
@@ -59,12 +60,15 @@ static const PodCase pod_cases[] = {
     {S(RUNNING), G(RUN), E(REPLACE), DOWN, S(STOPPING), G(SHUTDOWN), A(STOP) | A(STAMP_DELETION)},
     {S(RUNNING), G(RUN), E(REMOVE), ALL, S(STOPPING), G(REMOVE), A(STOP) | A(STAMP_DELETION)},
     {S(RUNNING), G(RUN), E(SHUTDOWN), ALL, S(STOPPING), G(SHUTDOWN), A(STOP) | A(STAMP_DELETION)},
+    /* Evicted: it stops, and stays stopped; not a deletion (no deletionTimestamp). */
+    {S(RUNNING), G(RUN), E(EVICT), ALL, S(STOPPING), G(EVICTED), A(STOP) | A(SAVE)},
 
     /* The exit policy ran: a final phase does nothing more. */
     {S(FINISHED), G(RUN), E(REPLACE), UP, S(STOPPING), G(RECREATE), A(STOP) | A(STAMP_DELETION)},
     {S(FINISHED), G(RUN), E(REPLACE), DOWN, S(STOPPING), G(SHUTDOWN), A(STOP) | A(STAMP_DELETION)},
     {S(FINISHED), G(RUN), E(REMOVE), ALL, S(STOPPING), G(REMOVE), A(STOP) | A(STAMP_DELETION)},
     {S(FINISHED), G(RUN), E(SHUTDOWN), ALL, S(STOPPING), G(SHUTDOWN), A(STOP) | A(STAMP_DELETION)},
+    {S(FINISHED), G(RUN), E(EVICT), ALL, S(STOPPING), G(EVICTED), A(STOP) | A(SAVE)},
 
     /* Stopped by the exit policy: not a deletion until something else asks. */
     {S(STOPPING), G(STOP), E(ALL_DOWN), ALL, S(STOPPED), G(STOP), A(DESTROY_SANDBOX) | A(SAVE)},
@@ -91,6 +95,14 @@ static const PodCase pod_cases[] = {
     {S(STOPPING), G(REMOVE), E(REPLACE), UP, S(STOPPING), G(RECREATE), 0},
     {S(STOPPING), G(REMOVE), E(REPLACE), DOWN, S(STOPPING), G(SHUTDOWN), 0},
 
+    /* Evicted, stopping: a shutdown leaves it evicted; a new version, a restart or a removal not.
+     */
+    {S(STOPPING), G(EVICTED), E(ALL_DOWN), ALL, S(STOPPED), G(EVICTED),
+     A(DESTROY_SANDBOX) | A(SAVE)},
+    {S(STOPPING), G(EVICTED), E(REPLACE), UP, S(STOPPING), G(RECREATE), A(STAMP_DELETION)},
+    {S(STOPPING), G(EVICTED), E(REPLACE), DOWN, S(STOPPING), G(SHUTDOWN), A(STAMP_DELETION)},
+    {S(STOPPING), G(EVICTED), E(REMOVE), ALL, S(STOPPING), G(REMOVE), A(STAMP_DELETION)},
+
     {S(STOPPED), G(STOP), E(REPLACE), UP, S(STOPPING), G(RECREATE), A(STOP) | A(STAMP_DELETION)},
     {S(STOPPED), G(STOP), E(REPLACE), DOWN, S(STOPPING), G(SHUTDOWN), A(STOP) | A(STAMP_DELETION)},
     {S(STOPPED), G(STOP), E(REMOVE), ALL, S(STOPPING), G(REMOVE), A(STOP) | A(STAMP_DELETION)},
@@ -98,6 +110,12 @@ static const PodCase pod_cases[] = {
 
     {S(STOPPED), G(SHUTDOWN), E(REPLACE), UP, S(STOPPING), G(RECREATE), A(STOP)},
     {S(STOPPED), G(SHUTDOWN), E(REMOVE), ALL, S(STOPPING), G(REMOVE), A(STOP)},
+
+    /* Evicted and stopped: a new version (or a restart) replaces it; a shutdown changes nothing. */
+    {S(STOPPED), G(EVICTED), E(REPLACE), UP, S(STOPPING), G(RECREATE), A(STOP) | A(STAMP_DELETION)},
+    {S(STOPPED), G(EVICTED), E(REPLACE), DOWN, S(STOPPING), G(SHUTDOWN),
+     A(STOP) | A(STAMP_DELETION)},
+    {S(STOPPED), G(EVICTED), E(REMOVE), ALL, S(STOPPING), G(REMOVE), A(STOP) | A(STAMP_DELETION)},
 };
 
 static PodEvent pod_event(PodEventType t)
@@ -273,6 +291,51 @@ START_TEST(test_pod_exit_policy_once)
 }
 END_TEST
 
+/*
+ * Eviction: Failed for good (pod_life_evicted(), the state file's "evicted"),
+ * through a shutdown and the next podd, until a new version replaces it.
+ */
+START_TEST(test_pod_evicted)
+{
+    PodLife l = pod_life_new();
+
+    ck_assert(!pod_life_evicted(&l));
+    ck_assert_uint_eq(feed(&l, POD_EV_EVICT, P_STOP), POD_ACT_STOP | POD_ACT_SAVE);
+    ck_assert(pod_life_evicted(&l));
+    ck_assert(pod_state_is_terminating(l.state));
+    /* Evicted once: a second overgrown volume, or a final phase, changes nothing. */
+    ck_assert_uint_eq(feed(&l, POD_EV_EVICT, P_STOP), 0);
+    ck_assert_uint_eq(feed(&l, POD_EV_PHASE, P_STOP), 0);
+    /* podd stops meanwhile: it stays evicted, not "stopped by the shutdown". */
+    ck_assert_uint_eq(feed(&l, POD_EV_SHUTDOWN, P_DOWN), 0);
+    ck_assert_uint_eq(feed(&l, POD_EV_ALL_DOWN, P_DOWN), POD_ACT_DESTROY_SANDBOX | POD_ACT_SAVE);
+    ck_assert_int_eq(l.state, POD_STATE_STOPPED);
+    ck_assert(pod_life_evicted(&l));
+    ck_assert(!pod_life_stopped_by_shutdown(&l));
+    ck_assert(!pod_life_exit_policy_done(&l));
+
+    /* The next podd: whatever still runs stops, and it stays stopped. */
+    l = pod_life_restore_evicted();
+    ck_assert(pod_life_evicted(&l));
+    ck_assert_int_eq(l.state, POD_STATE_STOPPING);
+    ck_assert_uint_eq(feed(&l, POD_EV_ALL_DOWN, P_STOP), POD_ACT_DESTROY_SANDBOX | POD_ACT_SAVE);
+    ck_assert_int_eq(l.state, POD_STATE_STOPPED);
+    ck_assert_uint_eq(feed(&l, POD_EV_EVICT, P_STOP), 0);
+    /* A new version of the manifest replaces it with a new instance, no longer evicted. */
+    ck_assert_uint_eq(feed(&l, POD_EV_REPLACE, P_STOP), POD_ACT_STOP | POD_ACT_STAMP_DELETION);
+    ck_assert(!pod_life_evicted(&l));
+    ck_assert(feed(&l, POD_EV_ALL_DOWN, P_STOP) & POD_ACT_RESET);
+    ck_assert_int_eq(l.state, POD_STATE_RUNNING);
+    ck_assert_int_eq(l.goal, POD_GOAL_RUN);
+
+    /* Evicted after its exit policy kept the sidecars: evicted all the same. */
+    l = pod_life_new();
+    (void)feed(&l, POD_EV_PHASE, P_CONT);
+    ck_assert_uint_eq(feed(&l, POD_EV_EVICT, P_CONT), POD_ACT_STOP | POD_ACT_SAVE);
+    ck_assert(pod_life_evicted(&l));
+}
+END_TEST
+
 /* What a new podd makes of a saved record; a saved record restores to itself. */
 START_TEST(test_pod_restore)
 {
@@ -318,6 +381,7 @@ static Suite *pod_lifecycle_suite(void)
     tcase_add_test(tc, test_pod_readded_while_stopping);
     tcase_add_test(tc, test_pod_shutdown);
     tcase_add_test(tc, test_pod_exit_policy_once);
+    tcase_add_test(tc, test_pod_evicted);
     tcase_add_test(tc, test_pod_restore);
     tcase_add_test(tc, test_pod_strings);
     suite_add_tcase(s, tc);

@@ -48,7 +48,8 @@ static int start(const Container *c)
     PdError e = {0};
     char *id = runtime_container_id(&pod, c);
 
-    ck_assert_int_eq(ops->container_start_begin(ctx, &pod, c, "/img", &starter, &e), 0);
+    ck_assert_int_eq(
+        ops->container_start_begin(ctx, &pod, c, RUNTIME_IMAGE_DIR("/img"), NULL, &starter, &e), 0);
     ck_assert(readable(starter, 5000));
     ck_assert_msg(ops->container_start_finish(ctx, id, starter, &pidfd, &e) == 0, "%s", e.message);
     close(starter);
@@ -154,7 +155,9 @@ START_TEST(test_scripted_starts)
         runtime_fake_script(ctx, "t_web_app",
                             &(RuntimeFakeScript){.exit_on_start = true, .exit_code = 3}),
         0);
-    ck_assert_int_eq(ops->container_start_begin(ctx, &pod, &app, "/img", &starter, &e), 0);
+    ck_assert_int_eq(
+        ops->container_start_begin(ctx, &pod, &app, RUNTIME_IMAGE_DIR("/img"), NULL, &starter, &e),
+        0);
     ck_assert(readable(starter, 5000));
     ck_assert_int_eq(ops->container_start_finish(ctx, "t_web_app", starter, &pidfd, &e), -ESRCH);
     close(starter);
@@ -165,7 +168,8 @@ START_TEST(test_scripted_starts)
     /* Never runs: a StartError, like a missing binary. */
     ck_assert_int_eq(
         runtime_fake_script(ctx, "t_web_app", &(RuntimeFakeScript){.start_error = -EIO}), 0);
-    ck_assert_int_eq(runtime_container_start(ops, ctx, &pod, &app, "/img", &pidfd, &e), -EIO);
+    ck_assert_int_eq(
+        runtime_container_start(ops, ctx, &pod, &app, RUNTIME_IMAGE_DIR("/img"), &pidfd, &e), -EIO);
     ck_assert_ptr_nonnull(strstr(e.message, "t_web_app"));
     ck_assert_int_eq(ops->container_inspect(ctx, "t_web_app", &st, NULL), 0);
     ck_assert_int_eq(st.state, CONTAINER_STATE_EXITED);
@@ -175,11 +179,15 @@ START_TEST(test_scripted_starts)
     /* Held: starting until released; a second start of it is refused meanwhile. */
     ck_assert_int_eq(
         runtime_fake_script(ctx, "t_web_app", &(RuntimeFakeScript){.hold_start = true}), 0);
-    ck_assert_int_eq(ops->container_start_begin(ctx, &pod, &app, "/img", &starter, &e), 0);
+    ck_assert_int_eq(
+        ops->container_start_begin(ctx, &pod, &app, RUNTIME_IMAGE_DIR("/img"), NULL, &starter, &e),
+        0);
     ck_assert(!readable(starter, 50));
     ck_assert_int_eq(ops->container_inspect(ctx, "t_web_app", &st, NULL), 0);
     ck_assert_int_eq(st.state, CONTAINER_STATE_STARTING);
-    ck_assert_int_eq(ops->container_start_begin(ctx, &pod, &app, "/img", &pidfd, &e), -EBUSY);
+    ck_assert_int_eq(
+        ops->container_start_begin(ctx, &pod, &app, RUNTIME_IMAGE_DIR("/img"), NULL, &pidfd, &e),
+        -EBUSY);
     ck_assert_int_eq(ops->container_start_finish(ctx, "t_web_app", starter, &pidfd, &e), -EAGAIN);
     ck_assert_int_eq(ops->container_remove(ctx, "t_web_app", &e), -EBUSY);
     ck_assert_int_eq(runtime_fake_release_start(ctx, "t_web_app"), 0);

@@ -136,8 +136,9 @@ START_TEST(test_begin_returns_before_the_container_runs)
     int starter = -1, pidfd = -1;
     pid_t pid;
 
-    ck_assert_msg(ops->container_start_begin(ctx, &pod, &c, root, &starter, &e) == 0, "%s",
-                  e.message);
+    ck_assert_msg(ops->container_start_begin(ctx, &pod, &c, RUNTIME_IMAGE_DIR(root), "v-1234",
+                                             &starter, &e) == 0,
+                  "%s", e.message);
     /* Back at once: the starter still sets the container up, which holds the container's lock. */
     ck_assert_int_eq(access(pidf, F_OK), -1);
     ck_assert(!readable(starter, 0));
@@ -145,6 +146,8 @@ START_TEST(test_begin_returns_before_the_container_runs)
     ck_assert_int_eq(ops->container_inspect(ctx, id, &st, NULL), 0);
     ck_assert_int_ne(st.state, CONTAINER_STATE_UNKNOWN);
     ck_assert_int_ne(st.state, CONTAINER_STATE_EXITED);
+    /* What the caller said it started, from the container's own records. */
+    ck_assert_str_eq(st.version, "v-1234");
     /* The starter is our child, until finish reaps it. */
     pid = pidfd_pid(starter);
     ck_assert_int_gt(pid, 0);
@@ -177,7 +180,8 @@ START_TEST(test_finish_waits_for_the_starter)
     PdError e = {0};
     int starter = -1, pidfd = -1;
 
-    ck_assert_int_eq(ops->container_start_begin(ctx, &pod, &c, root, &starter, &e), 0);
+    ck_assert_int_eq(
+        ops->container_start_begin(ctx, &pod, &c, RUNTIME_IMAGE_DIR(root), NULL, &starter, &e), 0);
     /* Called before the starter is done: it waits, and reports the same. */
     ck_assert_msg(ops->container_start_finish(ctx, id, starter, &pidfd, &e) == 0, "%s", e.message);
     close(starter);
@@ -195,7 +199,8 @@ START_TEST(test_failure_before_exec)
     PdError e = {0};
     int starter = -1, pidfd = -1;
 
-    ck_assert_int_eq(ops->container_start_begin(ctx, &pod, &c, root, &starter, &e), 0);
+    ck_assert_int_eq(
+        ops->container_start_begin(ctx, &pod, &c, RUNTIME_IMAGE_DIR(root), NULL, &starter, &e), 0);
     ck_assert(readable(starter, 10000));
     ck_assert_int_eq(ops->container_start_finish(ctx, id, starter, &pidfd, &e), -EIO);
     close(starter);
@@ -218,16 +223,21 @@ START_TEST(test_second_begin_is_busy)
     PdError e = {0};
     int starter = -1, other = -1, pidfd = -1;
 
-    ck_assert_int_eq(ops->container_start_begin(ctx, &pod, &c, root, &starter, &e), 0);
+    ck_assert_int_eq(
+        ops->container_start_begin(ctx, &pod, &c, RUNTIME_IMAGE_DIR(root), NULL, &starter, &e), 0);
     /* While the first starter sets it up... */
-    ck_assert_int_eq(ops->container_start_begin(ctx, &pod, &c, root, &other, &e), -EBUSY);
+    ck_assert_int_eq(
+        ops->container_start_begin(ctx, &pod, &c, RUNTIME_IMAGE_DIR(root), NULL, &other, &e),
+        -EBUSY);
     ck_assert_int_eq(other, -1);
     ck_assert_ptr_nonnull(strstr(e.message, id));
     ck_assert(readable(starter, 10000));
     ck_assert_msg(ops->container_start_finish(ctx, id, starter, &pidfd, &e) == 0, "%s", e.message);
     close(starter);
     /* ... and while its monitor keeps it: the one that runs is never disturbed. */
-    ck_assert_int_eq(ops->container_start_begin(ctx, &pod, &c, root, &other, &e), -EBUSY);
+    ck_assert_int_eq(
+        ops->container_start_begin(ctx, &pod, &c, RUNTIME_IMAGE_DIR(root), NULL, &other, &e),
+        -EBUSY);
     ck_assert_int_eq(ops->container_inspect(ctx, id, &st, NULL), 0);
     ck_assert_int_eq(st.state, CONTAINER_STATE_RUNNING);
     ck_assert(!readable(pidfd, 0));
@@ -245,7 +255,9 @@ START_TEST(test_starts_in_parallel)
 
     /* Every begin returns before any container runs: the monitors work side by side. */
     for (size_t i = 0; i < ELEMENTSOF(cs); i++)
-        ck_assert_int_eq(ops->container_start_begin(ctx, &pod, &cs[i], root, &starters[i], &e), 0);
+        ck_assert_int_eq(ops->container_start_begin(ctx, &pod, &cs[i], RUNTIME_IMAGE_DIR(root),
+                                                    NULL, &starters[i], &e),
+                         0);
     for (size_t i = 0; i < ELEMENTSOF(cs); i++) {
         _cleanup_free_ char *id = runtime_container_id(&pod, &cs[i]);
 

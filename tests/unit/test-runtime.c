@@ -78,6 +78,9 @@ START_TEST(test_config_roundtrip)
     ck_assert_int_eq(c->log_max_bytes, 1048576);
     /* Written before backends were named: the native one. */
     ck_assert_str_eq(c->runtime, "native");
+    /* Written before layered images: its imageDir is the one layer. */
+    ck_assert_uint_eq(strv_length(c->image_layers), 1);
+    ck_assert_str_eq(c->image_layers[0], "/images/bb");
 
     j2 = container_config_to_json(c);
     ck_assert_str_eq(json_string_value(json_object_get(j2, "runtime")), "native");
@@ -85,6 +88,8 @@ START_TEST(test_config_roundtrip)
     ck_assert_int_eq(container_config_from_json(j2, &c2, &e), 0);
     j3 = container_config_to_json(c2);
     ck_assert(json_equal(j2, j3));
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(j2, "imageLayers"), 0)),
+                     "/images/bb");
 }
 END_TEST
 
@@ -213,7 +218,8 @@ START_TEST(test_from_pod)
     ct.resources.memory_limit_bytes = 64 << 20;
     ct.resources.cpu_limit_millis = 250;
     ck_assert_int_eq(container_config_new_from_pod(&pod, &ct, "/run/podd", "/var/log/podd",
-                                                   "/img/bb", "podd/var-lib-podd", &c, &e),
+                                                   RUNTIME_IMAGE_DIR("/img/bb"),
+                                                   "podd/var-lib-podd", &c, &e),
                      0);
     ck_assert_str_eq(c->id, "prod_web_app");
     ck_assert_str_eq(c->run_dir, "/run/podd/containers/prod_web_app");
@@ -269,7 +275,8 @@ START_TEST(test_from_pod_host_and_privileged)
     PdError e = {0};
 
     ct.security_context.privileged = 1;
-    ck_assert_int_eq(container_config_new_from_pod(&pod, &ct, "/r", "/l", "/i", "podd/x", &c, &e),
+    ck_assert_int_eq(container_config_new_from_pod(&pod, &ct, "/r", "/l", RUNTIME_IMAGE_DIR("/i"),
+                                                   "podd/x", &c, &e),
                      0);
     ck_assert_str_eq(c->id, "default_h_app");
     ck_assert_ptr_null(c->ns.net);
@@ -293,21 +300,93 @@ START_TEST(test_from_pod_errors)
     _cleanup_(container_config_freep) ContainerConfig *c = NULL;
     PdError e = {0};
 
-    ck_assert_int_eq(container_config_new_from_pod(&pod, &ct, "/r", "/l", "/i", "podd/x", &c, &e),
+    ck_assert_int_eq(container_config_new_from_pod(&pod, &ct, "/r", "/l", RUNTIME_IMAGE_DIR("/i"),
+                                                   "podd/x", &c, &e),
                      -EINVAL);
     ck_assert_ptr_nonnull(strstr(e.message, "no command"));
     ct.command = cmd;
     ct.volume_mounts = &vm;
     ct.n_volume_mounts = 1;
-    ck_assert_int_eq(container_config_new_from_pod(&pod, &ct, "/r", "/l", "/i", "podd/x", &c, &e),
+    ck_assert_int_eq(container_config_new_from_pod(&pod, &ct, "/r", "/l", RUNTIME_IMAGE_DIR("/i"),
+                                                   "podd/x", &c, &e),
                      -ENOENT);
     ck_assert_ptr_nonnull(strstr(e.message, "'missing'"));
     ck_assert_ptr_null(c);
     ct.n_volume_mounts = 0;
     pod.share_process_namespace = true;
-    ck_assert_int_eq(container_config_new_from_pod(&pod, &ct, "/r", "/l", "/i", "podd/x", &c, &e),
+    ck_assert_int_eq(container_config_new_from_pod(&pod, &ct, "/r", "/l", RUNTIME_IMAGE_DIR("/i"),
+                                                   "podd/x", &c, &e),
                      0);
     ck_assert_str_eq(c->ns.pid, "/r/pods/default_p/ns/pid");
+}
+END_TEST
+
+/* The image's configuration, applied as the kubelet applies it. */
+START_TEST(test_from_pod_image)
+{
+    char *layers[] = {"/l/0", "/l/1", NULL}, *entry[] = {"/bin/ep", "-x", NULL},
+         *cmd[] = {"serve", NULL}, *ienv[] = {"PATH=/img/bin", "A=image", "B=image", NULL},
+         *command[] = {"/bin/own", NULL}, *args[] = {"arg", NULL};
+    RuntimeImage img = {.layers = layers,
+                        .entrypoint = entry,
+                        .cmd = cmd,
+                        .env = ienv,
+                        .working_dir = "/srv",
+                        .user = "app:staff"};
+    EnvVar env[] = {{"A", "pod"}};
+    Container ct = make_container(NULL, NULL, env, 1);
+    Pod pod = {.name = "p", .run_as_user = UNSET, .run_as_group = UNSET, .fs_group = UNSET};
+    ContainerConfig *c = NULL;
+    PdError e = {0};
+
+    /* Neither command nor args: Entrypoint + Cmd, the image's env under the pod's. */
+    ck_assert_int_eq(container_config_new_from_pod(&pod, &ct, "/r", "/l", &img, "podd/x", &c, &e),
+                     0);
+    ck_assert_uint_eq(strv_length(c->image_layers), 2);
+    ck_assert_str_eq(c->image_layers[1], "/l/1");
+    ck_assert_uint_eq(strv_length(c->args), 3);
+    ck_assert_str_eq(c->args[0], "/bin/ep");
+    ck_assert_str_eq(c->args[2], "serve");
+    ck_assert(strv_contains(c->env, "A=pod"));
+    ck_assert(!strv_contains(c->env, "A=image"));
+    ck_assert(strv_contains(c->env, "B=image"));
+    ck_assert(strv_contains(c->env, "PATH=/img/bin"));
+    ck_assert(!strv_contains(c->env, "PATH=" RUNTIME_DEFAULT_PATH));
+    ck_assert_str_eq(c->working_dir, "/srv");
+    ck_assert_str_eq(c->user, "app:staff");
+    c = container_config_free(c);
+
+    /* args alone replace Cmd; runAsGroup replaces the image's group. */
+    ct.args = args;
+    pod.run_as_group = 9;
+    ck_assert_int_eq(container_config_new_from_pod(&pod, &ct, "/r", "/l", &img, "podd/x", &c, &e),
+                     0);
+    ck_assert_uint_eq(strv_length(c->args), 3);
+    ck_assert_str_eq(c->args[2], "arg");
+    ck_assert_str_eq(c->user, "app:9");
+    c = container_config_free(c);
+
+    /* command replaces Entrypoint and drops Cmd; runAsUser and workingDir win. */
+    ct.command = command;
+    ct.args = NULL;
+    ct.working_dir = "/own";
+    ct.security_context.run_as_user = 1000;
+    pod.run_as_group = UNSET;
+    ck_assert_int_eq(container_config_new_from_pod(&pod, &ct, "/r", "/l", &img, "podd/x", &c, &e),
+                     0);
+    ck_assert_uint_eq(strv_length(c->args), 1);
+    ck_assert_str_eq(c->args[0], "/bin/own");
+    ck_assert_str_eq(c->working_dir, "/own");
+    ck_assert_str_eq(c->user, "1000");
+    c = container_config_free(c);
+
+    /* An image without Entrypoint or Cmd and a container without command: an error. */
+    img.entrypoint = img.cmd = NULL;
+    ct.command = NULL;
+    ck_assert_int_eq(container_config_new_from_pod(&pod, &ct, "/r", "/l", &img, "podd/x", &c, &e),
+                     -EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.message, "no command"));
+    ck_assert_ptr_null(c);
 }
 END_TEST
 
@@ -581,8 +660,9 @@ START_TEST(test_native_ops)
     ck_assert_int_eq(ops->init(&ctx, &cfg, &e), 0);
     ck_assert_int_eq(ops->pod_create(ctx, &pod, &e), 0);
     ck_assert_int_eq(ops->pod_create(ctx, &pod, &e), 0); /* idempotent */
-    ck_assert_msg(runtime_container_start(ops, ctx, &pod, &ct, root, &pidfd, &e) == 0, "%s",
-                  e.message);
+    ck_assert_msg(
+        runtime_container_start(ops, ctx, &pod, &ct, RUNTIME_IMAGE_DIR(root), &pidfd, &e) == 0,
+        "%s", e.message);
     ck_assert_int_ge(pidfd, 0);
     ck_assert_int_eq(ops->container_inspect(ctx, "t_optest_app", &st, &e), 0);
     ck_assert_int_eq(st.state, CONTAINER_STATE_RUNNING);
@@ -616,7 +696,8 @@ START_TEST(test_native_ops)
     ck_assert_int_eq(st.state, CONTAINER_STATE_UNKNOWN);
 
     /* A start error comes back with the child's message. */
-    ck_assert_int_lt(runtime_container_start(ops, ctx, &pod, &ct, "/nonexistent-image", &pidfd, &e),
+    ck_assert_int_lt(runtime_container_start(ops, ctx, &pod, &ct,
+                                             RUNTIME_IMAGE_DIR("/nonexistent-image"), &pidfd, &e),
                      0);
     ck_assert_ptr_nonnull(
         strstr(e.message, "rootfs /nonexistent-image: no such file or directory"));
@@ -632,6 +713,49 @@ START_TEST(test_native_ops)
 }
 END_TEST
 
+/* What a disk emptyDir holds, as du counts it: never through a symlink, stopping when told. */
+START_TEST(test_volume_usage)
+{
+    Pod pod = {.name = "web", .namespace = "default"};
+    char dir[PATH_MAX], path[PATH_MAX + 32];
+    static char block[64 * 1024];
+    uint64_t used = 0;
+    int fd;
+
+    static const char *const levels[] = {"pods", "pods/default_web", "pods/default_web/volumes",
+                                         "pods/default_web/volumes/v",
+                                         "pods/default_web/volumes/v/sub"};
+
+    ck_assert_int_eq(runtime_volume_usage(tmpdir, &pod, "v", UINT64_MAX, 100, &used), -ENOENT);
+    for (size_t i = 0; i < ELEMENTSOF(levels); i++) {
+        (void)snprintf(dir, sizeof(dir), "%s/%s", tmpdir, levels[i]);
+        ck_assert_int_eq(mkdir(dir, 0755), 0);
+    }
+    memset(block, 'x', sizeof(block));
+    for (int i = 0; i < 4; i++) {
+        (void)snprintf(path, sizeof(path), "%s/f%d", dir, i);
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, block, sizeof(block)), (ssize_t)sizeof(block));
+        ck_assert_int_eq(fsync(fd), 0);
+        (void)close(fd);
+    }
+    /* A link out of the volume counts as the link, not as what it points to. */
+    (void)snprintf(path, sizeof(path), "%s/etc", dir);
+    ck_assert_int_eq(symlink("/usr", path), 0);
+    ck_assert_int_eq(runtime_volume_usage(tmpdir, &pod, "v", UINT64_MAX, 100, &used), 0);
+    ck_assert_uint_ge(used, 4 * sizeof(block));
+    ck_assert_uint_lt(used, 4 * sizeof(block) + 256 * 1024);
+    /* Past the limit it stops: over, but not necessarily all of it. */
+    ck_assert_int_eq(runtime_volume_usage(tmpdir, &pod, "v", 1, 100, &used), 0);
+    ck_assert_uint_gt(used, 1);
+    ck_assert_uint_lt(used, 4 * sizeof(block));
+    /* At most max_entries: a lower bound. */
+    ck_assert_int_eq(runtime_volume_usage(tmpdir, &pod, "v", UINT64_MAX, 2, &used), 0);
+    ck_assert_uint_lt(used, 4 * sizeof(block));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("runtime");
@@ -641,11 +765,13 @@ int main(void)
 
     tcase_add_checked_fixture(tc, setup_tmp, teardown_tmp);
     tcase_add_test(tc, test_config_roundtrip);
+    tcase_add_test(tc, test_volume_usage);
     tcase_add_loop_test(tc, test_config_bad, 0, (int)ELEMENTSOF(bad_configs));
     tcase_add_test(tc, test_config_file);
     tcase_add_test(tc, test_from_pod);
     tcase_add_test(tc, test_from_pod_host_and_privileged);
     tcase_add_test(tc, test_from_pod_errors);
+    tcase_add_test(tc, test_from_pod_image);
     tcase_add_test(tc, test_rfc3339);
     tcase_add_test(tc, test_cri_log);
     tcase_add_test(tc, test_pid_file);

@@ -443,6 +443,64 @@ START_TEST(test_open_sweeps_temp_files)
 }
 END_TEST
 
+/* The kept events: written in one go, read back after a restart, hostile entries dropped. */
+START_TEST(test_events_survive_a_restart_bounded_and_escaped)
+{
+    _cleanup_(state_store_freep) StateStore *s = open_store();
+    _cleanup_json_ json_t *ring = json_array(), *back = NULL;
+    static const char hostile[] =
+        "{\"version\":1,\"seq\":2,\"events\":["
+        "{\"seq\":3,\"type\":\"Warning\",\"reason\":\"X\",\"message\":\"a\\nforged\","
+        "\"count\":1,\"firstTimestamp\":\"t\",\"lastTimestamp\":\"t\",\"extra\":1},"
+        "{\"seq\":0,\"type\":\"N\",\"reason\":\"R\",\"message\":\"m\",\"count\":1,"
+        "\"firstTimestamp\":\"t\",\"lastTimestamp\":\"t\"},"
+        "\"junk\"]}";
+    uint64_t seq = 0;
+    PdError e = {0};
+
+    ck_assert_int_eq(state_store_load_events(s, 10, &back, &seq, &e), -ENOENT);
+    for (int i = 1; i <= 5; i++)
+        ck_assert_int_eq(
+            json_array_append_new(ring, json_pack("{s:i,s:s,s:s,s:s,s:s,s:i,s:s,s:s}", "seq",
+                                                  100 + i, "pod", "web", "type", "Normal", "reason",
+                                                  "Started", "message", "image x", "count", 1,
+                                                  "firstTimestamp", "2026-12-02T16:00:00Z",
+                                                  "lastTimestamp", "2026-12-02T16:00:00Z")),
+            0);
+    ck_assert_int_eq(state_store_save_events(s, ring, 105), 0);
+    s = state_store_free(s);
+    s = open_store();
+    ck_assert_int_eq(state_store_load_events(s, 10, &back, &seq, &e), 0);
+    ck_assert(json_equal(back, ring));
+    ck_assert_uint_eq(seq, 105);
+    json_decref(back);
+    back = NULL;
+    /* Bounded: the newest are kept. */
+    ck_assert_int_eq(state_store_load_events(s, 2, &back, &seq, &e), 0);
+    ck_assert_uint_eq(json_array_size(back), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(back, 0), "seq")), 104);
+    json_decref(back);
+    back = NULL;
+
+    /* A file edited by someone else: control characters escaped, unknown fields and bad entries
+     * dropped, the sequence goes on after the largest. */
+    ck_assert_int_eq(state_events_parse(hostile, strlen(hostile), 10, &back, &seq, &e), 0);
+    ck_assert_uint_eq(json_array_size(back), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(back, 0), "message")),
+                     "a\\nforged");
+    ck_assert_ptr_null(json_object_get(json_array_get(back, 0), "extra"));
+    ck_assert_uint_eq(seq, 3);
+    json_decref(back);
+    back = NULL;
+
+    /* Unusable: set aside, and the next start finds none. */
+    write_raw(STATE_EVENTS_FILE, "{\"events\": 1}", strlen("{\"events\": 1}"));
+    ck_assert_int_eq(state_store_load_events(s, 10, &back, &seq, &e), -EBADMSG);
+    ck_assert_ptr_nonnull(strstr(e.message, "events.json.corrupt"));
+    ck_assert_int_eq(state_store_load_events(s, 10, &back, &seq, &e), -ENOENT);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("state");
@@ -463,6 +521,7 @@ int main(void)
     tcase_add_test(tc, test_once_records);
     tcase_add_test(tc, test_applied);
     tcase_add_test(tc, test_open_sweeps_temp_files);
+    tcase_add_test(tc, test_events_survive_a_restart_bounded_and_escaped);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,409 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Probes against real containers: liveness restarts, readiness toggles and
+gates, startup probes, exec probes that hang or flood, http and tcp probes in
+a pod's own network namespace and with hostNetwork, and adoption after kill -9
+of podd.
+
+Periods are one second and thresholds small, so that each test takes seconds.
+One daemon serves the module (pods have unique names); the adoption test has
+its own, since it kills its daemon.
+"""
+import json
+import os
+import random
+import time
+
+import pytest
+
+from conftest import alive, cgroup_dirs
+from test_daemon import podctl, private_daemon, unique, wait_for
+
+
+@pytest.fixture(scope="module")
+def shared(rootfs):
+    gen = private_daemon(rootfs)
+    d = next(gen)
+    d.start()
+    yield d
+    next(gen, None)
+
+
+@pytest.fixture
+def daemon(rootfs):
+    yield from private_daemon(rootfs)
+
+
+def pod(name, containers, annotations=None, extra_spec=""):
+    """A pod; each container is (name, shell command, extra YAML indented by 4)."""
+    ann = ""
+    if annotations:
+        ann = "  annotations:\n" + "".join(f"    {k}: {json.dumps(v)}\n"
+                                           for k, v in annotations.items())
+    text = (f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n{ann}spec:\n"
+            f"  terminationGracePeriodSeconds: 1\n{extra_spec}  containers:\n")
+    for cname, cmd, extra in containers:
+        text += (f"  - name: {cname}\n    image: busybox:latest\n"
+                 f"    command: [sh, -c, {json.dumps(cmd)}]\n{extra}")
+    return text
+
+
+def exec_probe(kind, cmd, period=1, failure=3, success=1, timeout=1, extra=""):
+    return (f"    {kind}:\n      exec:\n        command: {json.dumps(cmd)}\n"
+            f"      periodSeconds: {period}\n      failureThreshold: {failure}\n"
+            f"      successThreshold: {success}\n      timeoutSeconds: {timeout}\n{extra}")
+
+
+def status(daemon, name):
+    r = podctl(daemon, "get", "pod", name, "-o", "json")
+    if r.returncode != 0:
+        return None
+    return json.loads(r.stdout)["status"]
+
+
+def ctr_status(daemon, name, ctr):
+    st = status(daemon, name)
+    for c in (st or {}).get("containerStatuses", []):
+        if c["name"] == ctr:
+            return c
+    return None
+
+
+def condition(daemon, name, kind):
+    for c in (status(daemon, name) or {}).get("conditions", []):
+        if c["type"] == kind:
+            return c
+    return None
+
+
+def events(daemon, name):
+    r = podctl(daemon, "events", "-o", "json", name)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def messages(daemon, name, reason):
+    return [e.get("message", "") for e in events(daemon, name) if e.get("reason") == reason]
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+# A server that answers three requests with 200, then stops listening (busybox nc).
+THREE_ANSWERS = ("for i in 1 2 3; do printf 'HTTP/1.0 200 OK\\r\\n\\r\\nok\\n' | nc -l -p 8080; "
+                 "done; exec sleep 3600")
+
+
+def test_liveness_restarts_after_exactly_failure_threshold_failures(shared):
+    name = unique("live")
+    live = ("    livenessProbe:\n      httpGet:\n        path: /\n        port: 8080\n"
+            "      initialDelaySeconds: 1\n      periodSeconds: 1\n      failureThreshold: 2\n"
+            "      terminationGracePeriodSeconds: 1\n")
+    shared.write(f"{name}.yaml", pod(name, [("srv", THREE_ANSWERS, live)]))
+    wait_for("the first liveness kill", lambda: messages(shared, name, "Killing"), timeout=30)
+    wait_for("the restart", lambda: (ctr_status(shared, name, "srv") or {}).get(
+        "restartCount") == 1, timeout=15)
+    unhealthy = messages(shared, name, "Unhealthy")
+    # Exactly failureThreshold failures in a row, then the kill: no third one.
+    assert [m.split(":")[0] for m in unhealthy[:2]] == [
+        "Liveness probe failed (1/2)", "Liveness probe failed (2/2)"], unhealthy
+    kill = messages(shared, name, "Killing")[0]
+    assert "failed liveness probe, will be restarted" in kill
+    c = ctr_status(shared, name, "srv")
+    assert c["lastState"]["terminated"]["exitCode"] in (137, 143)
+    # The second liveness kill goes through the back-off.
+    wait_for("a second kill", lambda: len(messages(shared, name, "Killing")) >= 2, timeout=30)
+    wait_for("the back-off", lambda: messages(shared, name, "BackOff"), timeout=15)
+
+
+def test_readiness_toggles_and_gates_a_dependent(shared):
+    name = unique("ready")
+    toggle = ("sleep 2; touch /tmp/r; sleep 4; rm /tmp/r; sleep 4; touch /tmp/r; "
+              "exec sleep 3600")
+    probe = exec_probe("readinessProbe", ["test", "-f", "/tmp/r"], failure=1)
+    shared.write(f"{name}.yaml", pod(
+        name, [("app", toggle, probe), ("web", "exec sleep 3600", "")],
+        annotations={"podd.io/depends-on.web": "app:ready"}))
+    wait_for("app running", lambda: "running" in (ctr_status(shared, name, "app") or {}).get(
+        "state", {}))
+    app = ctr_status(shared, name, "app")
+    assert app["ready"] is False and app["started"] is True
+    assert shared.ctr_pid(name, "web") is None, "web waits for app to be ready"
+    assert condition(shared, name, "Ready")["status"] == "False"
+    wait_for("app ready", lambda: ctr_status(shared, name, "app")["ready"], timeout=15)
+    first = shared.ctr_pid(name, "app")
+    wait_for("web started after app became ready", lambda: shared.ctr_pid(name, "web"))
+    wait_for("pod Ready", lambda: condition(shared, name, "Ready")["status"] == "True")
+    ready_since = condition(shared, name, "ContainersReady")["lastTransitionTime"]
+    wait_for("app not ready", lambda: not ctr_status(shared, name, "app")["ready"], timeout=15)
+    assert condition(shared, name, "Ready")["status"] == "False"
+    out = podctl(shared, "get", "pods", name).stdout
+    assert [line.split()[1] for line in out.splitlines() if line.startswith(name)] == ["1/2"], out
+    wait_for("app ready again", lambda: ctr_status(shared, name, "app")["ready"], timeout=15)
+    assert shared.ctr_pid(name, "app") == first, "readiness never restarts the container"
+    assert ctr_status(shared, name, "app")["restartCount"] == 0
+    assert condition(shared, name, "ContainersReady")["lastTransitionTime"] >= ready_since
+    desc = podctl(shared, "describe", "pod", name).stdout
+    assert "Readiness:" in desc and "exec [test -f /tmp/r]" in desc, desc
+    assert "Readiness Last:" in desc and "success" in desc, desc
+
+
+def test_startup_probe_holds_liveness_back_and_kills_a_starter_that_never_starts(shared):
+    slow, never = unique("slow"), unique("never")
+    gate = exec_probe("startupProbe", ["test", "-f", "/tmp/up"], failure=10)
+    live = exec_probe("livenessProbe", ["test", "-f", "/tmp/up"], failure=1)
+    shared.write(f"{slow}.yaml", pod(slow, [("app", "sleep 4; touch /tmp/up; exec sleep 3600",
+                                            gate + live)]))
+    shared.write(f"{never}.yaml", pod(never, [(
+        "app", "exec sleep 3600", exec_probe("startupProbe", ["false"], failure=3))]))
+    wait_for("the slow starter started", lambda: (ctr_status(shared, slow, "app") or {}).get(
+        "started"), timeout=20)
+    c = ctr_status(shared, slow, "app")
+    assert c["restartCount"] == 0 and c["ready"] is True
+    assert not messages(shared, slow, "Killing")
+    wait_for("the kill of the one that never starts",
+             lambda: messages(shared, never, "Killing"), timeout=20)
+    assert "failed startup probe, will be restarted" in messages(shared, never, "Killing")[0]
+    assert messages(shared, never, "Unhealthy")[:3] == [
+        "Startup probe failed (1/3): exit code 1", "Startup probe failed (2/3): exit code 1",
+        "Startup probe failed (3/3): exit code 1"]
+    wait_for("its restart", lambda: ctr_status(shared, never, "app")["restartCount"] >= 1)
+
+
+def test_http_and_tcp_probes_in_the_pods_netns(shared):
+    name = unique("net")
+    serve = "mkdir -p /www; echo hi > /www/index.html; exec httpd -f -p 8080 -h /www"
+    probes = ("    readinessProbe:\n      httpGet:\n        path: /index.html\n        port: 8080\n"
+              "        httpHeaders:\n        - name: X-Probe\n          value: podd\n"
+              "      periodSeconds: 1\n"
+              "    livenessProbe:\n      tcpSocket:\n        port: 8080\n      periodSeconds: 1\n")
+    closed = ("    readinessProbe:\n      tcpSocket:\n        port: 8081\n"
+              "      periodSeconds: 1\n      failureThreshold: 1\n")
+    shared.write(f"{name}.yaml", pod(name, [("web", serve, probes),
+                                            ("idle", "exec sleep 3600", closed)]))
+    wait_for("web ready", lambda: (ctr_status(shared, name, "web") or {}).get("ready"),
+             timeout=20)
+    wait_for("the closed port reported",
+             lambda: any("Readiness probe failed" in m and "8081" in m
+                         for m in messages(shared, name, "Unhealthy")), timeout=20)
+    assert not ctr_status(shared, name, "idle")["ready"]
+    time.sleep(2)
+    assert ctr_status(shared, name, "web")["restartCount"] == 0
+    probes = ctr_status(shared, name, "web")["probes"]
+    assert probes["readiness"]["lastResult"] == "success"
+    assert probes["readiness"]["lastMessage"].startswith("HTTP/1.1 200"), probes
+
+
+def test_probes_with_host_network(shared):
+    name = unique("hostnet")
+    port = random.randint(20000, 40000)
+    serve = (f"mkdir -p /www; echo hi > /www/index.html; "
+             f"exec httpd -f -p 127.0.0.1:{port} -h /www")
+    probes = (f"    readinessProbe:\n      httpGet:\n        port: {port}\n"
+              f"      periodSeconds: 1\n"
+              f"    livenessProbe:\n      tcpSocket:\n        port: {port}\n"
+              f"        host: 127.0.0.1\n      periodSeconds: 1\n")
+    shared.write(f"{name}.yaml", pod(name, [("web", serve, probes)],
+                                     extra_spec="  hostNetwork: true\n"))
+    wait_for("ready through the host's loopback",
+             lambda: (ctr_status(shared, name, "web") or {}).get("ready"), timeout=20)
+    time.sleep(2)
+    # A run before httpd listened may have failed; none since it became ready.
+    before = len(messages(shared, name, "Unhealthy"))
+    time.sleep(2)
+    assert len(messages(shared, name, "Unhealthy")) == before
+    assert ctr_status(shared, name, "web")["restartCount"] == 0
+    assert not messages(shared, name, "Killing")
+
+
+def test_a_hanging_exec_probe_is_killed_at_its_timeout_with_its_children(shared):
+    name = unique("hang")
+    probe = exec_probe("readinessProbe", ["sh", "-c", "sleep 300 & sleep 300"], period=30)
+    shared.write(f"{name}.yaml", pod(name, [("app", "exec sleep 3600", probe)]))
+    wait_for("the timeout", lambda: messages(shared, name, "Unhealthy"), timeout=20)
+    assert messages(shared, name, "Unhealthy")[0] == (
+        "Readiness probe failed (1/3): timed out after 1s")
+    main = shared.ctr_pid(name, "app")
+    procs = os.path.join(cgroup_dirs(shared.ctr_cgroup(name, "app"))[0], "cgroup.procs")
+    # Nothing of the probe is left in the container's cgroup: only its own process.
+    wait_for("the probe's processes gone",
+             lambda: [int(p) for p in open(procs).read().split()] == [main[0]], timeout=5)
+    assert alive(main)
+
+
+def test_a_probe_printing_megabytes_does_not_grow_podd(shared):
+    name = unique("flood")
+    probe = exec_probe("livenessProbe",
+                       ["sh", "-c", "yes podd | head -c 4000000; exit 1"], failure=1000,
+                       timeout=5)
+    shared.write(f"{name}.yaml", pod(name, [("app", "exec sleep 3600", probe)]))
+    wait_for("two runs", lambda: len(messages(shared, name, "Unhealthy")) >= 2, timeout=30)
+    before = rss_kib(shared.proc.pid)
+    wait_for("six runs", lambda: len(messages(shared, name, "Unhealthy")) >= 6, timeout=30)
+    after = rss_kib(shared.proc.pid)
+    assert after - before < 2048, f"podd grew from {before} KiB to {after} KiB"
+    msg = messages(shared, name, "Unhealthy")[-1]
+    assert msg.startswith("Liveness probe failed (") and "podd podd" in msg
+    assert len(msg) < 200, msg
+
+
+def test_adopted_containers_resume_their_probe_counts(daemon):
+    name = unique("adoptp")
+    # Failing from 2 s on: five failures kill it; kill -9 of podd comes after two.
+    live = exec_probe("livenessProbe", ["test", "!", "-f", "/tmp/bad"], failure=5)
+    ready = exec_probe("readinessProbe", ["true"])
+    daemon.start()
+    daemon.write(f"{name}.yaml", pod(name, [
+        ("app", "sleep 2; touch /tmp/bad; exec sleep 3600", live),
+        ("ok", "exec sleep 3600", ready)]))
+    wait_for("two failures", lambda: any(m.startswith("Liveness probe failed (2/5)")
+                                         for m in messages(daemon, name, "Unhealthy")),
+             timeout=20)
+    wait_for("ok ready", lambda: ctr_status(daemon, name, "ok")["ready"])
+    first = daemon.ctr_pid(name, "app")
+    daemon.kill9()
+    saved = daemon.pod_state(name)["containers"]["app"]["probes"]["failures"][1]
+    assert 2 <= saved < 5
+    time.sleep(3)
+    daemon.start()
+    wait_for("adoption", lambda: "Adopted" in daemon.log())
+    # Still ready at once: readiness resumes, it does not start over.
+    assert ctr_status(daemon, name, "ok")["ready"] is True
+    wait_for("the next failure", lambda: messages(daemon, name, "Unhealthy"), timeout=15)
+    assert messages(daemon, name, "Unhealthy")[0].startswith(
+        f"Liveness probe failed ({saved + 1}/5)"), messages(daemon, name, "Unhealthy")
+    assert daemon.ctr_pid(name, "app") == first, "the gap restarts nothing"
+    wait_for("the kill at the fifth", lambda: messages(daemon, name, "Killing"), timeout=15)
+    assert ctr_status(daemon, name, "ok")["restartCount"] == 0
+
+
+# Writes "up", then "term" on SIGTERM, to /out/trace: a hostPath the test reads, which outlives
+# the pod (its logs go with it). The preStop hooks below write "prestop" there too.
+TRAPS = ("trap 'echo term >> /out/trace; exit 0' TERM; echo up >> /out/trace; "
+         "while true; do sleep 0.1; done")
+WRITE_PRESTOP = ["sh", "-c", "echo prestop >> /out/trace"]
+
+
+def traced_pod(name, top, hook_yaml, grace=1):
+    """A pod whose app runs TRAPS with the hooks of hook_yaml; returns (yaml, trace path)."""
+    out = os.path.join(top, f"trace-{name}")
+    os.makedirs(out)
+    mount = "    volumeMounts:\n    - name: out\n      mountPath: /out\n"
+    volumes = f"  volumes:\n  - name: out\n    hostPath:\n      path: {out}\n"
+    text = pod(name, [("app", TRAPS, mount + hook_yaml)], extra_spec=volumes).replace(
+        "terminationGracePeriodSeconds: 1", f"terminationGracePeriodSeconds: {grace}")
+    return text, os.path.join(out, "trace")
+
+
+def trace(path):
+    try:
+        with open(path) as f:
+            return f.read().split()
+    except OSError:
+        return []
+
+
+def hooks(pre_stop=None, post_start=None):
+    text = "    lifecycle:\n"
+    for key, h in (("postStart", post_start), ("preStop", pre_stop)):
+        if h is None:
+            continue
+        if isinstance(h, int):
+            text += f"      {key}:\n        sleep:\n          seconds: {h}\n"
+        else:
+            text += f"      {key}:\n        exec:\n          command: {json.dumps(h)}\n"
+    return text
+
+
+def test_pre_stop_runs_before_sigterm_on_removal_and_delete(shared):
+    removed, deleted = unique("prestop"), unique("prestopdel")
+    text, removed_trace = traced_pod(removed, shared.top, hooks(pre_stop=WRITE_PRESTOP))
+    shared.write(f"{removed}.yaml", text)
+    text, deleted_trace = traced_pod(deleted, shared.top, hooks(pre_stop=WRITE_PRESTOP))
+    path = os.path.join(shared.top, f"{deleted}.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    r = podctl(shared, "apply", "-f", path)
+    assert r.returncode == 0, r.stderr
+    for t in (removed_trace, deleted_trace):
+        wait_for("the app up", lambda: trace(t) == ["up"])
+    os.unlink(os.path.join(shared.manifests, f"{removed}.yaml"))
+    assert podctl(shared, "delete", "pod", deleted).returncode == 0
+    for t in (removed_trace, deleted_trace):
+        wait_for("the stop", lambda: "term" in trace(t), timeout=15)
+        assert trace(t) == ["up", "prestop", "term"]
+
+
+def test_pre_stop_is_cut_at_the_grace_period(shared):
+    name = unique("prestopcut")
+    text, t = traced_pod(name, shared.top, hooks(pre_stop=["sleep", "300"]), grace=2)
+    shared.write(f"{name}.yaml", text)
+    pid = wait_for("the app", lambda: shared.ctr_pid(name, "app"))
+    wait_for("the app up", lambda: trace(t) == ["up"])
+    stopped = time.monotonic()
+    os.unlink(os.path.join(shared.manifests, f"{name}.yaml"))
+    wait_for("the kill at the grace period", lambda: not alive(pid), timeout=15)
+    # The hook never finishes: no SIGTERM came, SIGKILL at the grace period ended it all.
+    assert 1.9 <= time.monotonic() - stopped < 8
+    assert trace(t) == ["up"]
+
+
+def test_pre_stop_sleep_delays_sigterm(shared):
+    name = unique("prestopsleep")
+    text, t = traced_pod(name, shared.top, hooks(pre_stop=1), grace=5)
+    shared.write(f"{name}.yaml", text)
+    wait_for("the app up", lambda: trace(t) == ["up"])
+    stopped = time.monotonic()
+    os.unlink(os.path.join(shared.manifests, f"{name}.yaml"))
+    wait_for("the stop", lambda: "term" in trace(t), timeout=15)
+    assert time.monotonic() - stopped >= 0.9, "SIGTERM waited for the sleep"
+
+
+def test_post_start_holds_dependents_and_a_failed_one_kills(shared):
+    held, failed = unique("poststart"), unique("postfail")
+    shared.write(f"{held}.yaml", pod(
+        held, [("app", "exec sleep 3600", hooks(post_start=["sh", "-c", "sleep 2"])),
+               ("web", "exec sleep 3600", "")],
+        annotations={"podd.io/depends-on.web": "app"}))
+    wait_for("the app", lambda: shared.ctr_pid(held, "app"))
+    assert shared.ctr_pid(held, "web") is None, "web waits for app's postStart hook"
+    assert not (ctr_status(shared, held, "app") or {}).get("ready")
+    wait_for("web after the hook", lambda: shared.ctr_pid(held, "web"), timeout=15)
+    assert ctr_status(shared, held, "app")["ready"] is True
+    shared.write(f"{failed}.yaml", pod(failed, [(
+        "app", "exec sleep 3600", hooks(post_start=["sh", "-c", "echo no; exit 3"]))]))
+    wait_for("the failed hook", lambda: messages(shared, failed, "FailedPostStartHook"),
+             timeout=15)
+    assert messages(shared, failed, "FailedPostStartHook")[0] == "postStart hook failed: no"
+    wait_for("the kill and restart",
+             lambda: (ctr_status(shared, failed, "app") or {}).get("restartCount", 0) >= 1,
+             timeout=15)
+    assert "failed its postStart hook" in messages(shared, failed, "Killing")[0]
+
+
+def test_pre_stop_runs_when_podd_stops_with_on_exit_stop(daemon):
+    name = unique("prestopexit")
+    daemon.start()
+    text, t = traced_pod(name, daemon.top, hooks(pre_stop=WRITE_PRESTOP))
+    daemon.write(f"{name}.yaml", text)
+    wait_for("the app up", lambda: trace(t) == ["up"])
+    assert daemon.stop() == 0
+    assert trace(t) == ["up", "prestop", "term"]
+
+
+def test_apply_wait_waits_for_readiness(shared):
+    name = unique("applywait")
+    path = os.path.join(shared.top, f"{name}.yaml")
+    with open(path, "w") as f:
+        f.write(pod(name, [("app", "sleep 3; touch /tmp/r; exec sleep 3600",
+                            exec_probe("readinessProbe", ["test", "-f", "/tmp/r"]))]))
+    r = podctl(shared, "apply", "-f", path, "--wait=30s")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"pod/{name} ready" in r.stdout
+    # It returned once the probe passed, not when the process appeared.
+    assert ctr_status(shared, name, "app")["ready"] is True
+    assert any(e.get("reason") == "Started" for e in events(shared, name))
