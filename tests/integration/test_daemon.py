@@ -919,7 +919,20 @@ def test_idle_daemon_does_not_wake_up(daemon):
     daemon.start()
     for pod in pods:
         daemon.write(f"{pod}.yaml", pod_yaml(pod, containers=[{"name": "a", "cmd": "sleep 3600"}]))
-    wait_for("every pod", lambda: all(daemon.ctr_pid(p, "a") for p in pods))
+    wait_for("every pod", lambda: all(container_running(daemon, p, "a") for p in pods))
+    # podd writes the burst of events a second after its first one: wait for that write.
+    events = os.path.join(daemon.state, "events.json")
+
+    def started_events_saved():
+        try:
+            with open(events) as f:
+                saved = json.load(f)["events"]
+        except (OSError, ValueError, KeyError):
+            return False
+        started = {e.get("pod") for e in saved if e["reason"] == "Started"}
+        return all(p in started for p in pods)
+
+    wait_for("the events written", started_events_saved)
     time.sleep(0.5)
     before = ctxt_switches(daemon.proc.pid)
     time.sleep(3)
