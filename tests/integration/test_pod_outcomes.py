@@ -196,3 +196,14 @@ def test_a_disk_emptydir_past_its_size_limit_evicts_the_pod(daemon):
     assert "reason" not in status(daemon, small)
     assert daemon.ctr_pid(pod, "app") is None
     assert status(daemon, pod)["phase"] == "Failed"
+    # A new version replaces the evicted pod: it runs again, no longer evicted.
+    daemon.write("full.yaml", pod_yaml(
+        pod, containers=[{"name": "app", "mounts": mounts,
+                          "cmd": "dd if=/dev/zero of=/scratch/f bs=1024 count=16; sleep 3600"}],
+        extra_spec=volume))
+    wait_for("the new version running",
+             lambda: (status(daemon, pod) or {}).get("phase") == "Running"
+             and daemon.ctr_pid(pod, "app"))
+    assert "reason" not in status(daemon, pod)
+    wait_for("its state file no longer evicted",
+             lambda: "evicted" not in (daemon.pod_state(pod) or {"evicted": ""}))
