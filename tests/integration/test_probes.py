@@ -81,8 +81,18 @@ def events(daemon, name):
     return json.loads(r.stdout)
 
 
-def messages(daemon, name, reason):
-    return [e.get("message", "") for e in events(daemon, name) if e.get("reason") == reason]
+def messages(daemon, name, reason, after_seq=0):
+    return [e.get("message", "") for e in events(daemon, name)
+            if e.get("reason") == reason and e.get("seq", 0) > after_seq]
+
+
+def saved_event_seq(daemon):
+    """The last sequence number podd kept in its state directory (events older podds made)."""
+    try:
+        with open(os.path.join(daemon.state, "events.json")) as f:
+            return json.load(f)["seq"]
+    except (OSError, ValueError, KeyError):
+        return 0
 
 
 def rss_kib(pid):
@@ -269,15 +279,18 @@ def test_adopted_containers_resume_their_probe_counts(daemon):
     saved = daemon.pod_state(name)["containers"]["app"]["probes"]["failures"][1]
     assert 2 <= saved < 5
     time.sleep(3)
+    # Events of the previous podd are kept: only those after them are the new podd's.
+    before = saved_event_seq(daemon)
     daemon.start()
     wait_for("adoption", lambda: "Adopted" in daemon.log())
     # Still ready at once: readiness resumes, it does not start over.
     assert ctr_status(daemon, name, "ok")["ready"] is True
-    wait_for("the next failure", lambda: messages(daemon, name, "Unhealthy"), timeout=15)
-    assert messages(daemon, name, "Unhealthy")[0].startswith(
-        f"Liveness probe failed ({saved + 1}/5)"), messages(daemon, name, "Unhealthy")
+    wait_for("the next failure", lambda: messages(daemon, name, "Unhealthy", before), timeout=15)
+    assert messages(daemon, name, "Unhealthy", before)[0].startswith(
+        f"Liveness probe failed ({saved + 1}/5)"), messages(daemon, name, "Unhealthy", before)
     assert daemon.ctr_pid(name, "app") == first, "the gap restarts nothing"
-    wait_for("the kill at the fifth", lambda: messages(daemon, name, "Killing"), timeout=15)
+    wait_for("the kill at the fifth", lambda: messages(daemon, name, "Killing", before),
+             timeout=15)
     assert ctr_status(daemon, name, "ok")["restartCount"] == 0
 
 
