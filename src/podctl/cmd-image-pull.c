@@ -49,24 +49,6 @@ static void show_progress(const char *name, const RegistryProgress *p, bool tty)
     fflush(stderr);
 }
 
-static int store_dir(char **ret)
-{
-    _cleanup_json_ json_t *result = NULL;
-    const char *dir;
-    int r;
-
-    r = podctl_call(json_pack("{s:s}", "op", "image_store"), &result);
-    if (r < 0)
-        return r;
-    dir = json_string_value(json_object_get(result, "dir"));
-    if (!dir || dir[0] != '/') {
-        fprintf(stderr, "podctl: podd sent no image store directory\n");
-        return -EBADMSG;
-    }
-    *ret = strdup(dir);
-    return *ret ? 0 : -ENOMEM;
-}
-
 /* Runs the pull's child until it ends, showing its progress. */
 static int run_pull(const char *store, const ImageReference *ref, const char *name,
                     const char *registries, const char *auth, ImageLoadResult **ret, PdError *err)
@@ -147,7 +129,7 @@ int image_pull_cmd(int argc, char *argv[])
         return PODCTL_EXIT_USAGE;
     }
     (void)image_reference_format(&ref, name, sizeof(name));
-    if (store_dir(&store) < 0)
+    if (image_store_dir(&store) < 0)
         return PODCTL_EXIT_FAILURE;
     (void)sigemptyset(&sa.sa_mask);
     (void)sigaction(SIGINT, &sa, NULL);

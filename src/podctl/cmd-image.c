@@ -79,8 +79,7 @@ static bool import_ref(const char *s, ImageRef *ret)
     return true;
 }
 
-/* The store's directory, from podd (root only: podctl writes into it itself). */
-static int image_store_dir(char **ret)
+int image_store_dir(char **ret)
 {
     _cleanup_json_ json_t *result = NULL;
     const char *dir;

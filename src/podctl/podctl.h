@@ -28,6 +28,8 @@ int cmd_restart(int argc, char *argv[]);
 int cmd_image(int argc, char *argv[]);
 /* podctl image pull (cmd-image-pull.c): argv holds what follows "pull". */
 int image_pull_cmd(int argc, char *argv[]);
+/* The image store's directory, from podd (root only: podctl writes into it itself). */
+int image_store_dir(char **ret);
 int cmd_logs(int argc, char *argv[]);
 int cmd_events(int argc, char *argv[]);
 /* Hidden helper of the bash completion: podctl __complete containers POD. */
