@@ -9,6 +9,13 @@ DEFINE_STRING_TABLE(restart_policy, RestartPolicy,
 DEFINE_STRING_TABLE_FROM(restart_policy, RestartPolicy, _RESTART_POLICY_MAX,
                          _RESTART_POLICY_INVALID)
 
+DEFINE_STRING_TABLE(
+    image_pull_policy, ImagePullPolicy,
+    _IMAGE_PULL_POLICY_MAX, [IMAGE_PULL_POLICY_ALWAYS] = "Always",
+    [IMAGE_PULL_POLICY_IF_NOT_PRESENT] = "IfNotPresent", [IMAGE_PULL_POLICY_NEVER] = "Never")
+DEFINE_STRING_TABLE_FROM(image_pull_policy, ImagePullPolicy, _IMAGE_PULL_POLICY_MAX,
+                         _IMAGE_PULL_POLICY_INVALID)
+
 DEFINE_STRING_TABLE(container_kind, ContainerKind,
                     _CONTAINER_KIND_MAX, [CONTAINER_KIND_INIT] = "init",
                     [CONTAINER_KIND_SIDECAR] = "sidecar", [CONTAINER_KIND_REGULAR] = "regular")
@@ -294,6 +301,10 @@ static json_t *container_to_json(const Container *c)
         ok = set(o, "preStop", strv_to_json(c->pre_stop.exec_command));
     else if (ok && c->pre_stop.has_sleep)
         ok = set(o, "preStop", json_pack("{s:I}", "sleep", (json_int_t)c->pre_stop.sleep_seconds));
+    /* Only when given: the spec of a container that gave none stays as older podds wrote it. */
+    if (ok && c->image_pull_policy_set)
+        ok = set(o, "imagePullPolicy",
+                 json_string(image_pull_policy_to_string(c->image_pull_policy)));
     if (ok && c->restart_policy_set)
         ok = set(o, "restartPolicy", json_string(restart_policy_to_string(c->restart_policy)));
     if (ok && c->kind == CONTAINER_KIND_INIT)

@@ -112,6 +112,35 @@ static void parse_image(V *v, const Node *n, void *obj)
     }
 }
 
+ImagePullPolicy image_pull_policy_default(const char *image)
+{
+    ImageReference r;
+
+    /* As Kubernetes: the tag latest (given, or implied by neither tag nor digest) means Always. */
+    if (image && image[0] != '/' && image_reference_parse(image, &r, NULL) == 0 &&
+        streq(r.tag, "latest"))
+        return IMAGE_PULL_POLICY_ALWAYS;
+    return IMAGE_PULL_POLICY_IF_NOT_PRESENT;
+}
+
+static void parse_image_pull_policy(V *v, const Node *n, void *obj)
+{
+    Container *c = obj;
+    _cleanup_free_ char *s = NULL;
+    ImagePullPolicy p;
+
+    if (validate_string(v, n, &s) < 0)
+        return;
+    p = image_pull_policy_from_string(s);
+    if (p < 0) {
+        validate_error(v, n, "'%s' is not an image pull policy: use Always, IfNotPresent or Never",
+                       s);
+        return;
+    }
+    c->image_pull_policy = p;
+    c->image_pull_policy_set = true;
+}
+
 static void parse_command(V *v, const Node *n, void *obj)
 {
     (void)validate_strv(v, n, &((Container *)obj)->command);
@@ -812,8 +841,7 @@ static const Field container_fields[] = {
     F_PARSE("startupProbe", parse_startup),
     F_PARSE("lifecycle", parse_lifecycle),
     F_PARSE("restartPolicy", parse_container_restart_policy),
-    F_IGNORED("imagePullPolicy", "podd never pulls images (see podctl image import)",
-              &(Shape){NULL, 's', NULL}),
+    F_PARSE("imagePullPolicy", parse_image_pull_policy),
     F_IGNORED("terminationMessagePath", "podd keeps exit codes and logs instead",
               &(Shape){NULL, 's', NULL}),
     F_IGNORED("terminationMessagePolicy", "podd keeps exit codes and logs instead",
@@ -875,6 +903,8 @@ static void parse_container(V *v, const Node *n, Container *c, ContainerKind kin
         return;
     validate_require(v, n, "name");
     validate_require(v, n, "image");
+    if (!c->image_pull_policy_set)
+        c->image_pull_policy = image_pull_policy_default(c->image);
     resolve_probe_port(v, n, "livenessProbe", c, &c->liveness_probe);
     resolve_probe_port(v, n, "readinessProbe", c, &c->readiness_probe);
     resolve_probe_port(v, n, "startupProbe", c, &c->startup_probe);

@@ -38,6 +38,15 @@ typedef enum RestartPolicy {
     _RESTART_POLICY_INVALID = -EINVAL,
 } RestartPolicy;
 
+/* When podd pulls a container's image (Kubernetes' imagePullPolicy). */
+typedef enum ImagePullPolicy {
+    IMAGE_PULL_POLICY_ALWAYS,         /* at every start (an unchanged digest downloads nothing) */
+    IMAGE_PULL_POLICY_IF_NOT_PRESENT, /* only when the image store lacks it */
+    IMAGE_PULL_POLICY_NEVER,          /* never: ErrImageNeverPull while the store lacks it */
+    _IMAGE_PULL_POLICY_MAX,
+    _IMAGE_PULL_POLICY_INVALID = -EINVAL,
+} ImagePullPolicy;
+
 typedef enum ContainerKind {
     CONTAINER_KIND_INIT,    /* initContainers[] without restartPolicy */
     CONTAINER_KIND_SIDECAR, /* initContainers[] with restartPolicy: Always */
@@ -205,6 +214,14 @@ typedef struct Container {
     SecurityContext security_context;
     Probe liveness_probe, readiness_probe, startup_probe;
     LifecycleHandler post_start, pre_stop;
+    /*
+     * Effective imagePullPolicy: the manifest's, else Kubernetes' default
+     * (Always for a reference tagged latest or with neither tag nor
+     * digest, IfNotPresent otherwise; IfNotPresent for an absolute rootfs
+     * directory, which is never pulled). image_pull_policy_set: given.
+     */
+    ImagePullPolicy image_pull_policy;
+    bool image_pull_policy_set;
     /* Container-level restartPolicy: only "Always" on an init container (a sidecar). */
     bool restart_policy_set;
     RestartPolicy restart_policy;
@@ -285,6 +302,10 @@ const Container *pod_find_container(const Pod *p, const char *name);
 
 const char *restart_policy_to_string(RestartPolicy p);
 RestartPolicy restart_policy_from_string(const char *s);
+const char *image_pull_policy_to_string(ImagePullPolicy p);
+ImagePullPolicy image_pull_policy_from_string(const char *s);
+/* Kubernetes' default imagePullPolicy for image (as a manifest names it). */
+ImagePullPolicy image_pull_policy_default(const char *image);
 const char *container_kind_to_string(ContainerKind k);
 const char *probe_action_to_string(ProbeAction a);
 const char *host_path_type_to_string(HostPathType t);

@@ -507,9 +507,10 @@ END_TEST
 /* Ignored fields are reported by podd as podctl validate reports them: once per new content. */
 START_TEST(test_ignored_fields_are_warned_about)
 {
-    static const char text[] = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n"
-                               "  nodeSelector:\n    disk: ssd\n  containers:\n"
-                               "  - name: app\n    image: busybox\n    imagePullPolicy: Always\n";
+    static const char text[] =
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n"
+        "  nodeSelector:\n    disk: ssd\n  containers:\n"
+        "  - name: app\n    image: busybox\n    terminationMessagePolicy: File\n";
 
     make_dir(fx.dir);
     write_file(fx.dir, "web.yaml", text);
@@ -525,9 +526,10 @@ START_TEST(test_ignored_fields_are_warned_about)
                      "web.yaml:6:3: warning: spec.nodeSelector: ignored: only meaningful in a "
                      "cluster");
     ck_assert_int_eq(fx.ev[1].type, MANIFEST_WATCH_WARNING);
-    ck_assert_str_eq(fx.ev[1].message,
-                     "web.yaml:11:5: warning: spec.containers[0].imagePullPolicy: ignored: podd "
-                     "never pulls images (see podctl image import)");
+    ck_assert_str_eq(
+        fx.ev[1].message,
+        "web.yaml:11:5: warning: spec.containers[0].terminationMessagePolicy: ignored: "
+        "podd keeps exit codes and logs instead");
     ck_assert_int_eq(fx.ev[2].type, MANIFEST_WATCH_ADDED);
     ck_assert_str_eq(manifest_watch_event_type_to_string(MANIFEST_WATCH_WARNING), "warning");
     clear_events();
