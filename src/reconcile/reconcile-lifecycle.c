@@ -8,6 +8,8 @@
  *
  *   WAITING --deps met--> (find image) --present--> STARTING --started--> RUNNING
  *      \--absent--> WAITING_IMAGE (looks again)     \--busy--> STARTING (looks again)
+ *      \--absent, or present under Always--> PULLING --done--> STARTING
+ *                                                \--failed--> PULL_BACKOFF --expired--> WAITING
  *   RUNNING --stop/replace/delete--> STOPPING --grace--> KILLING
  *   RUNNING/STOPPING/KILLING --exit--> REMOVING --removed--> BACKOFF | WAITING | TERMINATED
  *   BACKOFF --expired--> WAITING
@@ -19,7 +21,8 @@
 DEFINE_STRING_TABLE(
     ctr_state, CtrState,
     _CTR_STATE_MAX, [CTR_STATE_WAITING] = "waiting", [CTR_STATE_WAITING_IMAGE] = "waiting-image",
-    [CTR_STATE_WAITING_RUNTIME] = "waiting-runtime", [CTR_STATE_STARTING] = "starting",
+    [CTR_STATE_WAITING_RUNTIME] = "waiting-runtime", [CTR_STATE_PULLING] = "pulling",
+    [CTR_STATE_PULL_BACKOFF] = "pull-backoff", [CTR_STATE_STARTING] = "starting",
     [CTR_STATE_RUNNING] = "running", [CTR_STATE_STOPPING] = "stopping",
     [CTR_STATE_KILLING] = "killing", [CTR_STATE_REMOVING] = "removing",
     [CTR_STATE_BACKOFF] = "backoff", [CTR_STATE_TERMINATED] = "terminated")
@@ -34,12 +37,17 @@ DEFINE_STRING_TABLE(
     [CTR_REASON_COMPLETED] = "Completed", [CTR_REASON_ERROR] = "Error",
     [CTR_REASON_OOM_KILLED] = "OOMKilled", [CTR_REASON_START_ERROR] = "StartError",
     [CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR] = "CreateContainerConfigError",
-    [CTR_REASON_MONITOR_LOST] = "MonitorLost", [CTR_REASON_DEPENDENCY_FAILED] = "DependencyFailed")
+    [CTR_REASON_MONITOR_LOST] = "MonitorLost", [CTR_REASON_DEPENDENCY_FAILED] = "DependencyFailed",
+    [CTR_REASON_ERR_IMAGE_PULL] = "ErrImagePull",
+    [CTR_REASON_IMAGE_PULL_BACK_OFF] = "ImagePullBackOff",
+    [CTR_REASON_ERR_IMAGE_NEVER_PULL] = "ErrImageNeverPull")
 
 DEFINE_STRING_TABLE(
-    ctr_event_type, CtrEventType, _CTR_EV_MAX, [CTR_EV_DEPS_UNMET] = "deps-unmet",
-    [CTR_EV_DEPS_MET] = "deps-met", [CTR_EV_IMAGE_PRESENT] = "image-present",
-    [CTR_EV_IMAGE_ABSENT] = "image-absent", [CTR_EV_RUNTIME_ABSENT] = "runtime-absent",
+    ctr_event_type, CtrEventType,
+    _CTR_EV_MAX, [CTR_EV_DEPS_UNMET] = "deps-unmet", [CTR_EV_DEPS_MET] = "deps-met",
+    [CTR_EV_IMAGE_PRESENT] = "image-present", [CTR_EV_IMAGE_ABSENT] = "image-absent",
+    [CTR_EV_PULL_DONE] = "pull-done", [CTR_EV_PULL_FAILED] = "pull-failed",
+    [CTR_EV_IMAGE_ADDED] = "image-added", [CTR_EV_RUNTIME_ABSENT] = "runtime-absent",
     [CTR_EV_STARTED] = "started", [CTR_EV_START_BUSY] = "start-busy",
     [CTR_EV_START_FAILED] = "start-failed", [CTR_EV_ADOPTED] = "adopted",
     [CTR_EV_EXITED] = "exited", [CTR_EV_STOP] = "stop", [CTR_EV_SPEC_CHANGED] = "spec-changed",
@@ -84,6 +92,12 @@ uint64_t ctr_backoff_delay(const CtrBackoff *b, unsigned step)
     for (unsigned i = 1; i < step && d < b->max_usec; i++)
         d *= 2;
     return d < b->max_usec ? d : b->max_usec;
+}
+
+uint64_t ctr_pull_backoff_delay(const CtrBackoff *b, unsigned failures)
+{
+    /* As ctr_backoff_delay() without its immediate first step: the first failure waits too. */
+    return ctr_backoff_delay(b, failures ? failures : 1);
 }
 
 CtrReason ctr_exit_reason(const CtrExit *e)
@@ -175,6 +189,7 @@ CtrEventType ctr_deadline_event(CtrState s)
     case CTR_STATE_STOPPING:
         return CTR_EV_GRACE_EXPIRED;
     case CTR_STATE_BACKOFF:
+    case CTR_STATE_PULL_BACKOFF:
         return CTR_EV_BACKOFF_EXPIRED;
     case CTR_STATE_WAITING_IMAGE:
     case CTR_STATE_STARTING:
@@ -308,6 +323,42 @@ static unsigned removed(CtrLife *l, const CtrPolicy *p, uint64_t now)
     return CTR_ACT_EVENT | CTR_ACT_SAVE;
 }
 
+/* The image is pulled (or a pull of it under way joined); the start follows its end. */
+static unsigned enter_pulling(CtrLife *l)
+{
+    enter(l, CTR_STATE_PULLING, CTR_REASON_CONTAINER_CREATING, 0);
+    return CTR_ACT_PULL_IMAGE | CTR_ACT_EVENT;
+}
+
+static unsigned image_present(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p)
+{
+    if (p->pull == CTR_PULL_ALWAYS && !ev->local)
+        return enter_pulling(l);
+    enter(l, CTR_STATE_STARTING, CTR_REASON_CONTAINER_CREATING, 0);
+    return CTR_ACT_START;
+}
+
+static unsigned image_absent(CtrLife *l, const CtrPolicy *p, uint64_t now)
+{
+    CtrReason reason = CTR_REASON_IMAGE_NOT_FOUND;
+    bool news;
+
+    switch (p->pull) {
+    case CTR_PULL_ALWAYS:
+    case CTR_PULL_IF_NOT_PRESENT:
+        return enter_pulling(l);
+    case CTR_PULL_NEVER:
+        reason = CTR_REASON_ERR_IMAGE_NEVER_PULL;
+        break;
+    default:
+        break;
+    }
+    /* Not there, and not to be pulled: it looks again (a load, podctl image pull may bring it). */
+    news = l->state != CTR_STATE_WAITING_IMAGE || l->reason != reason;
+    enter(l, CTR_STATE_WAITING_IMAGE, reason, now + p->image_retry_usec);
+    return news ? CTR_ACT_EVENT : 0;
+}
+
 /* ---- one case per state ----------------------------------------------------------------- */
 
 /* WAITING, WAITING_IMAGE and WAITING_RUNTIME: nothing runs; the start is what comes next. */
@@ -327,14 +378,9 @@ static unsigned step_waiting(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p,
         return news ? CTR_ACT_EVENT : 0;
     }
     case CTR_EV_IMAGE_PRESENT:
-        enter(l, CTR_STATE_STARTING, CTR_REASON_CONTAINER_CREATING, 0);
-        return CTR_ACT_START;
-    case CTR_EV_IMAGE_ABSENT: {
-        bool news = l->state != CTR_STATE_WAITING_IMAGE;
-
-        enter(l, CTR_STATE_WAITING_IMAGE, CTR_REASON_IMAGE_NOT_FOUND, now + p->image_retry_usec);
-        return news ? CTR_ACT_EVENT : 0;
-    }
+        return image_present(l, ev, p);
+    case CTR_EV_IMAGE_ABSENT:
+        return image_absent(l, p, now);
     case CTR_EV_RETRY:
         /* WAITING_IMAGE's timer: the next dependency check looks for the image again. */
         l->deadline = 0;
@@ -361,6 +407,65 @@ static unsigned step_waiting(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p,
     case CTR_EV_SPEC_CHANGED:
         /* Never started in this instance: the new version simply starts. */
         return l->started_once ? fresh(l) : 0;
+    default:
+        return 0;
+    }
+}
+
+/* PULLING: the end of the pull is what comes next; dependencies are not asked again. */
+static unsigned step_pulling(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p, uint64_t now)
+{
+    switch (ev->type) {
+    case CTR_EV_PULL_DONE:
+        l->pull_failures = 0;
+        enter(l, CTR_STATE_STARTING, CTR_REASON_CONTAINER_CREATING, 0);
+        return CTR_ACT_START | CTR_ACT_EVENT;
+    case CTR_EV_PULL_FAILED:
+        l->pull_failures++;
+        enter(l, CTR_STATE_PULL_BACKOFF, CTR_REASON_ERR_IMAGE_PULL,
+              now + ctr_pull_backoff_delay(&p->pull_backoff, l->pull_failures));
+        return CTR_ACT_EVENT;
+    case CTR_EV_STOP:
+    case CTR_EV_DELETED:
+        /* The pull goes on for whoever else waits for it; this container is done. */
+        raise_goal(l, goal_of(ev->type));
+        enter(l, CTR_STATE_TERMINATED, l->reason, 0);
+        return CTR_ACT_SAVE | (ev->type == CTR_EV_DELETED ? CTR_ACT_FORGET : 0);
+    case CTR_EV_SPEC_CHANGED:
+        return l->started_once ? fresh(l) : 0;
+    default:
+        return 0;
+    }
+}
+
+/*
+ * PULL_BACKOFF: ErrImagePull until the next look at it (DEPS_MET, as the
+ * kubelet's next sync), then ImagePullBackOff until the deadline.
+ */
+static unsigned step_pull_backoff(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p, uint64_t now)
+{
+    switch (ev->type) {
+    case CTR_EV_DEPS_MET:
+        if (l->reason != CTR_REASON_ERR_IMAGE_PULL)
+            return 0;
+        l->reason = CTR_REASON_IMAGE_PULL_BACK_OFF;
+        return CTR_ACT_EVENT;
+    case CTR_EV_DEPS_FAILED:
+        enter(l, CTR_STATE_WAITING, CTR_REASON_DEPENDENCY_FAILED, 0);
+        return CTR_ACT_EVENT;
+    case CTR_EV_BACKOFF_EXPIRED:
+    case CTR_EV_IMAGE_ADDED:
+        /* The next dependency check looks for the image again (and pulls it, if need be). */
+        enter(l, CTR_STATE_WAITING, CTR_REASON_IMAGE_PULL_BACK_OFF, 0);
+        return 0;
+    case CTR_EV_STOP:
+    case CTR_EV_DELETED:
+        raise_goal(l, goal_of(ev->type));
+        enter(l, CTR_STATE_TERMINATED, l->reason, 0);
+        return CTR_ACT_SAVE | (ev->type == CTR_EV_DELETED ? CTR_ACT_FORGET : 0);
+    case CTR_EV_SPEC_CHANGED:
+        /* The failures were the old version's. */
+        return fresh(l);
     default:
         return 0;
     }
@@ -538,6 +643,10 @@ unsigned ctr_step(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p, uint64_t n
     case CTR_STATE_WAITING_IMAGE:
     case CTR_STATE_WAITING_RUNTIME:
         return step_waiting(l, ev, p, now);
+    case CTR_STATE_PULLING:
+        return step_pulling(l, ev, p, now);
+    case CTR_STATE_PULL_BACKOFF:
+        return step_pull_backoff(l, ev, p, now);
     case CTR_STATE_STARTING:
         return step_starting(l, ev, p, now);
     case CTR_STATE_RUNNING:

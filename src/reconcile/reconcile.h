@@ -329,6 +329,8 @@ typedef enum CtrState {
     CTR_STATE_WAITING,         /* for its dependencies (or a start after a crash) */
     CTR_STATE_WAITING_IMAGE,   /* dependencies met, its image is not there: looks again */
     CTR_STATE_WAITING_RUNTIME, /* the pod names a runtime this podd lacks: runs nothing */
+    CTR_STATE_PULLING,         /* dependencies met, its image is being pulled; the start follows */
+    CTR_STATE_PULL_BACKOFF,    /* the pull failed: pulls again at the deadline (image back-off) */
     CTR_STATE_STARTING,        /* a start is under way (or another monitor is at it) */
     CTR_STATE_RUNNING,
     CTR_STATE_STOPPING,   /* SIGTERM sent; SIGKILL at the deadline */
@@ -373,7 +375,10 @@ typedef enum CtrReason {
     CTR_REASON_START_ERROR,
     CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR,
     CTR_REASON_MONITOR_LOST,
-    CTR_REASON_DEPENDENCY_FAILED, /* waiting for a dependency that can never be met */
+    CTR_REASON_DEPENDENCY_FAILED,    /* waiting for a dependency that can never be met */
+    CTR_REASON_ERR_IMAGE_PULL,       /* the pull just failed */
+    CTR_REASON_IMAGE_PULL_BACK_OFF,  /* the pull failed: waiting for the next one */
+    CTR_REASON_ERR_IMAGE_NEVER_PULL, /* imagePullPolicy Never and the image is not there */
     _CTR_REASON_MAX,
     _CTR_REASON_INVALID = -EINVAL,
 } CtrReason;
@@ -384,8 +389,11 @@ CtrReason ctr_reason_from_string(const char *s);
 typedef enum CtrEventType {
     CTR_EV_DEPS_UNMET,      /* a dependency is not met (or no longer) */
     CTR_EV_DEPS_MET,        /* every dependency is met */
-    CTR_EV_IMAGE_PRESENT,   /* the image looked up after CTR_ACT_FIND_IMAGE is there */
+    CTR_EV_IMAGE_PRESENT,   /* the image looked up after CTR_ACT_FIND_IMAGE is there (.local) */
     CTR_EV_IMAGE_ABSENT,    /* ... is not */
+    CTR_EV_PULL_DONE,       /* the pull of CTR_ACT_PULL_IMAGE recorded the image */
+    CTR_EV_PULL_FAILED,     /* ... failed */
+    CTR_EV_IMAGE_ADDED,     /* its image arrived in the store otherwise (a load, another pull) */
     CTR_EV_RUNTIME_ABSENT,  /* the pod's runtime is not available */
     CTR_EV_STARTED,         /* the start done: a new run began */
     CTR_EV_START_BUSY,      /* another podd-monitor is starting it: look again */
@@ -443,6 +451,9 @@ typedef struct CtrEvent {
     uint64_t started_mono; /* CTR_EV_ADOPTED: when the run began; 0 unknown (then now) */
     bool grace_set;        /* CTR_EV_UNHEALTHY: grace_usec replaces the policy's */
     uint64_t grace_usec;
+    /* CTR_EV_IMAGE_PRESENT: a plain root filesystem directory, which no registry has (never
+     * pulled, whatever the pull policy says). */
+    bool local;
 } CtrEvent;
 
 /* The restart back-off: the first restart is immediate, then initial doubling up to max. */
@@ -451,12 +462,22 @@ typedef struct CtrBackoff {
     uint64_t reset_usec; /* a run this long forgets the crash loop */
 } CtrBackoff;
 
+/* When the image is pulled: the container's imagePullPolicy, or NONE for a directory image. */
+typedef enum CtrPull {
+    CTR_PULL_NONE,           /* an absolute directory: nothing to pull; absent: ImageNotFound */
+    CTR_PULL_ALWAYS,         /* at every start, present or not */
+    CTR_PULL_IF_NOT_PRESENT, /* when absent */
+    CTR_PULL_NEVER,          /* never; absent: ErrImageNeverPull */
+} CtrPull;
+
 /* What decides a container's course; the manager fills it from the pod, its spec and config. */
 typedef struct CtrPolicy {
     RestartPolicy restart; /* effective: from ctr_restart_policy() */
     CtrBackoff backoff;
-    uint64_t grace_usec;        /* SIGTERM to SIGKILL */
-    uint64_t image_retry_usec;  /* WAITING_IMAGE looks again after this */
+    uint64_t grace_usec;       /* SIGTERM to SIGKILL */
+    uint64_t image_retry_usec; /* WAITING_IMAGE looks again after this */
+    CtrPull pull;
+    CtrBackoff pull_backoff; /* after a failed pull: initial, doubling up to max (reset unused) */
     uint64_t remove_retry_usec; /* REMOVING tries again after this */
     uint64_t start_retry_usec;  /* STARTING, another monitor at it: looks again after this */
     bool init_once;             /* podd.io/init-once: record its success, never run it again */
@@ -473,6 +494,7 @@ typedef struct CtrLife {
     uint64_t deadline;      /* absolute monotonic usec of the state's timer; 0 none */
     unsigned restart_count; /* restarts done, as Kubernetes counts them */
     unsigned backoff_step;  /* restarts since the last reset; the first one is immediate */
+    unsigned pull_failures; /* failed pulls in a row: the image back-off's step */
     bool started_once;      /* a run began in this pod instance (history, not a state) */
     bool succeeded_once;    /* a run exited 0 (the "completed" dependency condition) */
     uint64_t started_mono;  /* when the current or last run began */
@@ -500,6 +522,7 @@ typedef enum CtrAction {
     CTR_ACT_SAVE = 1u << 9,        /* the pod's state file changed */
     CTR_ACT_POST_START = 1u << 10, /* run its postStart hook; feed HOOK_DONE or HOOK_FAILED */
     CTR_ACT_PRE_STOP = 1u << 11,   /* run its preStop hook; feed HOOK_DONE when it returned */
+    CTR_ACT_PULL_IMAGE = 1u << 12, /* pull its image (or join that pull); feed PULL_DONE/FAILED */
 } CtrAction;
 
 /* The effective restart policy of a container of kind with its pod's and own policy. */
@@ -509,6 +532,8 @@ RestartPolicy ctr_restart_policy(ContainerKind kind, RestartPolicy pod, bool own
 bool ctr_restarts(RestartPolicy policy, int code);
 /* The delay before restart number step + 1 since the last reset (step 0: at once). */
 uint64_t ctr_backoff_delay(const CtrBackoff *b, unsigned step);
+/* The image back-off after failures failed pulls in a row (>= 1): initial, doubling up to max. */
+uint64_t ctr_pull_backoff_delay(const CtrBackoff *b, unsigned failures);
 /* The termination reason of an exit. */
 CtrReason ctr_exit_reason(const CtrExit *e);
 

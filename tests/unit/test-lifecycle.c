@@ -14,6 +14,7 @@ static const CtrPolicy policy_always = {
     .backoff = {.initial_usec = 10 * SEC, .max_usec = 300 * SEC, .reset_usec = 600 * SEC},
     .grace_usec = 30 * SEC,
     .image_retry_usec = 2 * SEC,
+    .pull_backoff = {.initial_usec = 10 * SEC, .max_usec = 300 * SEC},
     .remove_retry_usec = SEC / 5,
     .start_retry_usec = SEC / 20,
 };
@@ -43,6 +44,9 @@ static CtrLife canonical(CtrState s)
     case CTR_STATE_WAITING_RUNTIME:
         break;
     case CTR_STATE_WAITING_IMAGE:
+        l.reason = CTR_REASON_IMAGE_NOT_FOUND;
+        l.deadline = NOW;
+        break;
     case CTR_STATE_STARTING:
         l.deadline = NOW;
         break;
@@ -54,7 +58,8 @@ static CtrLife canonical(CtrState s)
         l.last_exit = exit_fail;
         break;
     }
-    if (s == CTR_STATE_STOPPING || s == CTR_STATE_BACKOFF || s == CTR_STATE_REMOVING)
+    if (s == CTR_STATE_STOPPING || s == CTR_STATE_BACKOFF || s == CTR_STATE_REMOVING ||
+        s == CTR_STATE_PULL_BACKOFF)
         l.deadline = NOW;
     if (s == CTR_STATE_STOPPING || s == CTR_STATE_KILLING)
         l.goal = CTR_GOAL_REPLACE;
@@ -75,6 +80,7 @@ static void assert_life_eq(const CtrLife *a, const CtrLife *b)
     ck_assert_uint_eq(a->deadline, b->deadline);
     ck_assert_uint_eq(a->restart_count, b->restart_count);
     ck_assert_uint_eq(a->backoff_step, b->backoff_step);
+    ck_assert_uint_eq(a->pull_failures, b->pull_failures);
     ck_assert_int_eq(a->started_once, b->started_once);
     ck_assert_int_eq(a->succeeded_once, b->succeeded_once);
     ck_assert_uint_eq(a->started_mono, b->started_mono);
@@ -132,6 +138,21 @@ static const StepCase step_cases[] = {
     {S(WAITING_RUNTIME), E(ADOPTED), S(RUNNING), A(EVENT) | A(SAVE), 0, ANY_GOAL},
     {S(WAITING_RUNTIME), E(STOP), S(TERMINATED), A(SAVE), 0, G(STOP)},
     {S(WAITING_RUNTIME), E(DELETED), S(TERMINATED), A(SAVE) | A(FORGET), 0, G(REMOVE)},
+
+    /* The pull's end: the start, or the image back-off (10 s after the first failure). */
+    {S(PULLING), E(PULL_DONE), S(STARTING), A(START) | A(EVENT), 0, ANY_GOAL},
+    {S(PULLING), E(PULL_FAILED), S(PULL_BACKOFF), A(EVENT), NOW + 10 * SEC, ANY_GOAL},
+    {S(PULLING), E(STOP), S(TERMINATED), A(SAVE), 0, G(STOP)},
+    {S(PULLING), E(DELETED), S(TERMINATED), A(SAVE) | A(FORGET), 0, G(REMOVE)},
+    {S(PULLING), E(SPEC_CHANGED), S(WAITING), A(FRESH) | A(SAVE), 0, G(RUN)},
+
+    {S(PULL_BACKOFF), E(DEPS_FAILED), S(WAITING), A(EVENT), 0, ANY_GOAL},
+    {S(PULL_BACKOFF), E(BACKOFF_EXPIRED), S(WAITING), 0, 0, ANY_GOAL},
+    /* podctl image pull (or a load) brought it: it looks at once. */
+    {S(PULL_BACKOFF), E(IMAGE_ADDED), S(WAITING), 0, 0, ANY_GOAL},
+    {S(PULL_BACKOFF), E(STOP), S(TERMINATED), A(SAVE), 0, G(STOP)},
+    {S(PULL_BACKOFF), E(DELETED), S(TERMINATED), A(SAVE) | A(FORGET), 0, G(REMOVE)},
+    {S(PULL_BACKOFF), E(SPEC_CHANGED), S(WAITING), A(FRESH) | A(SAVE), 0, G(RUN)},
 
     {S(STARTING), E(STARTED), S(RUNNING), A(EVENT) | A(SAVE), 0, ANY_GOAL},
     {S(STARTING), E(ADOPTED), S(RUNNING), A(EVENT) | A(SAVE), 0, ANY_GOAL},
@@ -246,10 +267,20 @@ END_TEST
 
 START_TEST(test_strings)
 {
-    static const char *const k8s[] = {"PodInitializing", "ContainerCreating",   "CrashLoopBackOff",
-                                      "ImageNotFound",   "RuntimeNotAvailable", "Completed",
-                                      "Error",           "OOMKilled",           "StartError",
-                                      "MonitorLost",     "DependencyFailed"};
+    static const char *const k8s[] = {"PodInitializing",
+                                      "ContainerCreating",
+                                      "CrashLoopBackOff",
+                                      "ImageNotFound",
+                                      "RuntimeNotAvailable",
+                                      "Completed",
+                                      "Error",
+                                      "OOMKilled",
+                                      "StartError",
+                                      "MonitorLost",
+                                      "DependencyFailed",
+                                      "ErrImagePull",
+                                      "ImagePullBackOff",
+                                      "ErrImageNeverPull"};
 
     for (size_t i = 0; i < ELEMENTSOF(k8s); i++)
         ck_assert_str_eq(ctr_reason_to_string(ctr_reason_from_string(k8s[i])), k8s[i]);
@@ -375,6 +406,149 @@ START_TEST(test_exit_under_policy)
                                : t->code == 0               ? CTR_REASON_COMPLETED
                                                             : CTR_REASON_ERROR);
     ck_assert_int_eq(l.succeeded_once, t->code == 0);
+}
+END_TEST
+
+/* ---- image pulls ---------------------------------------------------------------------------- */
+
+typedef struct PullCase {
+    CtrState from;
+    CtrEventType ev;
+    bool local; /* IMAGE_PRESENT: a plain directory */
+    CtrPull pull;
+    CtrState to;
+    unsigned actions;
+    CtrReason reason;
+    uint64_t deadline;
+} PullCase;
+
+#define P(x) CTR_PULL_##x
+#define R(x) CTR_REASON_##x
+
+/* What a container does with its image looked up, under each pull policy. */
+static const PullCase pull_cases[] = {
+    /* Present: started, but Always pulls first (a plain directory has no registry). */
+    {S(WAITING), E(IMAGE_PRESENT), false, P(NONE), S(STARTING), A(START), R(CONTAINER_CREATING), 0},
+    {S(WAITING), E(IMAGE_PRESENT), false, P(IF_NOT_PRESENT), S(STARTING), A(START),
+     R(CONTAINER_CREATING), 0},
+    {S(WAITING), E(IMAGE_PRESENT), false, P(NEVER), S(STARTING), A(START), R(CONTAINER_CREATING),
+     0},
+    {S(WAITING), E(IMAGE_PRESENT), false, P(ALWAYS), S(PULLING), A(PULL_IMAGE) | A(EVENT),
+     R(CONTAINER_CREATING), 0},
+    {S(WAITING), E(IMAGE_PRESENT), true, P(ALWAYS), S(STARTING), A(START), R(CONTAINER_CREATING),
+     0},
+    /* Absent: pulled, unless Never (ErrImageNeverPull) or a directory (ImageNotFound). */
+    {S(WAITING), E(IMAGE_ABSENT), false, P(ALWAYS), S(PULLING), A(PULL_IMAGE) | A(EVENT),
+     R(CONTAINER_CREATING), 0},
+    {S(WAITING), E(IMAGE_ABSENT), false, P(IF_NOT_PRESENT), S(PULLING), A(PULL_IMAGE) | A(EVENT),
+     R(CONTAINER_CREATING), 0},
+    {S(WAITING), E(IMAGE_ABSENT), false, P(NEVER), S(WAITING_IMAGE), A(EVENT),
+     R(ERR_IMAGE_NEVER_PULL), NOW + 2 * SEC},
+    {S(WAITING), E(IMAGE_ABSENT), false, P(NONE), S(WAITING_IMAGE), A(EVENT), R(IMAGE_NOT_FOUND),
+     NOW + 2 * SEC},
+    /* A look after the image back-off: pulled again. */
+    {S(WAITING_IMAGE), E(IMAGE_ABSENT), false, P(IF_NOT_PRESENT), S(PULLING),
+     A(PULL_IMAGE) | A(EVENT), R(CONTAINER_CREATING), 0},
+    {S(WAITING_IMAGE), E(IMAGE_PRESENT), false, P(ALWAYS), S(PULLING), A(PULL_IMAGE) | A(EVENT),
+     R(CONTAINER_CREATING), 0},
+};
+
+START_TEST(test_pull_table)
+{
+    const PullCase *t = &pull_cases[_i];
+    CtrPolicy p = policy_always;
+    CtrLife l = canonical(t->from);
+    unsigned act;
+
+    p.pull = t->pull;
+    act = ctr_step(&l, &(CtrEvent){.type = t->ev, .local = t->local}, &p, NOW);
+    ck_assert_msg(l.state == t->to && act == t->actions && l.reason == t->reason,
+                  "row %d: got %s %s actions %#x", _i, ctr_state_to_string(l.state),
+                  ctr_reason_to_string(l.reason), act);
+    ck_assert_uint_eq(l.deadline, t->deadline);
+}
+END_TEST
+
+/* Never, still absent at the next look: no second event, the same reason. */
+START_TEST(test_never_pull_is_told_once)
+{
+    CtrPolicy p = policy_always;
+    CtrLife l = ctr_life_new(CONTAINER_KIND_REGULAR);
+
+    p.pull = CTR_PULL_NEVER;
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_IMAGE_ABSENT}, &p, NOW),
+                      CTR_ACT_EVENT);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_RETRY}, &p, NOW + 2 * SEC), 0);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_IMAGE_ABSENT}, &p, NOW + 2 * SEC), 0);
+    ck_assert_int_eq(l.reason, CTR_REASON_ERR_IMAGE_NEVER_PULL);
+    ck_assert_str_eq(ctr_reason_to_string(l.reason), "ErrImageNeverPull");
+    /* Loaded meanwhile: it starts. */
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_IMAGE_PRESENT}, &p, NOW + 3 * SEC),
+                      CTR_ACT_START);
+}
+END_TEST
+
+/*
+ * Kubernetes' image back-off: 10 s after the first failed pull, doubling up
+ * to 5 min; ErrImagePull until the next look, then ImagePullBackOff; a pull
+ * that succeeds starts the container and forgets the failures.
+ */
+START_TEST(test_pull_backoff_schedule)
+{
+    static const uint64_t want[] = {10, 20, 40, 80, 160, 300, 300};
+    CtrPolicy p = policy_always;
+    CtrLife l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    uint64_t t = NOW;
+
+    p.pull = CTR_PULL_IF_NOT_PRESENT;
+    for (unsigned i = 0; i < ELEMENTSOF(want); i++) {
+        ck_assert_uint_eq(ctr_pull_backoff_delay(&p.pull_backoff, i + 1), want[i] * SEC);
+        ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_DEPS_MET}, &p, t),
+                          CTR_ACT_FIND_IMAGE);
+        ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_IMAGE_ABSENT}, &p, t),
+                          CTR_ACT_PULL_IMAGE | CTR_ACT_EVENT);
+        ck_assert_int_eq(l.state, CTR_STATE_PULLING);
+        t += SEC;
+        ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_PULL_FAILED}, &p, t),
+                          CTR_ACT_EVENT);
+        ck_assert_int_eq(l.state, CTR_STATE_PULL_BACKOFF);
+        ck_assert_int_eq(l.reason, CTR_REASON_ERR_IMAGE_PULL);
+        ck_assert_uint_eq(l.deadline, t + want[i] * SEC);
+        /* The next look says ImagePullBackOff, once. */
+        ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_DEPS_MET}, &p, t), CTR_ACT_EVENT);
+        ck_assert_int_eq(l.reason, CTR_REASON_IMAGE_PULL_BACK_OFF);
+        ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_DEPS_MET}, &p, t), 0);
+        ck_assert_int_eq(ctr_deadline_event(l.state), CTR_EV_BACKOFF_EXPIRED);
+        t = l.deadline;
+        ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_BACKOFF_EXPIRED}, &p, t), 0);
+        ck_assert_int_eq(l.state, CTR_STATE_WAITING);
+        ck_assert_int_eq(l.reason, CTR_REASON_IMAGE_PULL_BACK_OFF);
+    }
+    ck_assert_uint_eq(l.pull_failures, ELEMENTSOF(want));
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_DEPS_MET}, &p, t),
+                      CTR_ACT_FIND_IMAGE);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_IMAGE_ABSENT}, &p, t),
+                      CTR_ACT_PULL_IMAGE | CTR_ACT_EVENT);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_PULL_DONE}, &p, t),
+                      CTR_ACT_START | CTR_ACT_EVENT);
+    ck_assert_int_eq(l.state, CTR_STATE_STARTING);
+    ck_assert_uint_eq(l.pull_failures, 0);
+    /* Always pulls at each start: after a crash too, before the restart. */
+    p.pull = CTR_PULL_ALWAYS;
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_STARTED}, &p, t),
+                      CTR_ACT_EVENT | CTR_ACT_SAVE);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_EXITED, .exit = exit_fail}, &p, t + SEC);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVED}, &p, t + SEC);
+    ck_assert_int_eq(l.state, CTR_STATE_WAITING); /* the first restart is immediate */
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_DEPS_MET}, &p, t + SEC),
+                      CTR_ACT_FIND_IMAGE);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_IMAGE_PRESENT}, &p, t + SEC),
+                      CTR_ACT_PULL_IMAGE | CTR_ACT_EVENT);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_PULL_DONE}, &p, t + SEC),
+                      CTR_ACT_START | CTR_ACT_EVENT);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_STARTED}, &p, t + SEC),
+                      CTR_ACT_EVENT | CTR_ACT_SAVE);
+    ck_assert_uint_eq(l.restart_count, 1);
 }
 END_TEST
 
@@ -1150,6 +1324,9 @@ static Suite *lifecycle_suite(void)
     tcase_add_test(tc, test_deadline_events);
     tcase_add_test(tc, test_strings);
     tcase_add_test(tc, test_exit_reasons);
+    tcase_add_loop_test(tc, test_pull_table, 0, (int)ELEMENTSOF(pull_cases));
+    tcase_add_test(tc, test_never_pull_is_told_once);
+    tcase_add_test(tc, test_pull_backoff_schedule);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("policy");
