@@ -102,7 +102,7 @@ static void child_fail(int fd, const PdError *e)
 
 __attribute__((noreturn)) static void child_run(int fd, const char *images_dir,
                                                 const ImageReference *ref, const char *config_path,
-                                                const char *credentials_path)
+                                                const char *credentials_path, unsigned flags)
 {
     _cleanup_(image_load_result_freep) ImageLoadResult *res = NULL;
     _cleanup_(registry_config_freep) RegistryConfig *config = NULL;
@@ -128,6 +128,9 @@ __attribute__((noreturn)) static void child_run(int fd, const char *images_dir,
     opts.credentials = creds;
     if (registry_pull(images_dir, ref, &opts, &res, &e) < 0)
         child_fail(fd, &e);
+    if ((flags & REGISTRY_PULL_RECORD) &&
+        image_store_add(images_dir, &res->images[0], NULL, 0, NULL, NULL, &e) < 0)
+        child_fail(fd, &e);
     (void)snprintf(line, sizeof(line), "ok %s %s\n", res->images[0].manifest_digest,
                    res->images[0].manifest->media_type);
     child_write(fd, line);
@@ -136,6 +139,14 @@ __attribute__((noreturn)) static void child_run(int fd, const char *images_dir,
 
 int registry_pull_start(const char *images_dir, const ImageReference *ref, const char *config_path,
                         const char *credentials_path, RegistryPullJob **ret, PdError *reterr)
+{
+    return registry_pull_start_flags(images_dir, ref, config_path, credentials_path, 0, ret,
+                                     reterr);
+}
+
+int registry_pull_start_flags(const char *images_dir, const ImageReference *ref,
+                              const char *config_path, const char *credentials_path, unsigned flags,
+                              RegistryPullJob **ret, PdError *reterr)
 {
     _cleanup_(registry_pull_job_freep) RegistryPullJob *j = NULL;
     int pipefd[2];
@@ -163,7 +174,7 @@ int registry_pull_start(const char *images_dir, const ImageReference *ref, const
         /* The write end becomes fd 3; every other fd of the parent past stderr is closed. */
         if (dup2(pipefd[1], 3) < 0 || close_range(4, ~0u, 0) < 0)
             _exit(2);
-        child_run(3, images_dir, ref, config_path, credentials_path);
+        child_run(3, images_dir, ref, config_path, credentials_path, flags);
     }
     (void)close(pipefd[1]);
     j->pid = pid;

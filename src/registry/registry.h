@@ -181,6 +181,16 @@ typedef struct RegistryPullJob RegistryPullJob;
  */
 int registry_pull_start(const char *images_dir, const ImageReference *ref, const char *config_path,
                         const char *credentials_path, RegistryPullJob **ret, PdError *reterr);
+
+/* registry_pull_start_flags(): the child also records the image (image_store_add under its
+ * reference, which unpacks its layers) before it reports "ok", so its caller never waits for an
+ * unpack. */
+#define REGISTRY_PULL_RECORD (1u << 0)
+
+/* registry_pull_start() with flags, an OR of REGISTRY_PULL_*. */
+int registry_pull_start_flags(const char *images_dir, const ImageReference *ref,
+                              const char *config_path, const char *credentials_path, unsigned flags,
+                              RegistryPullJob **ret, PdError *reterr);
 /* The read end of the pipe (O_NONBLOCK, O_CLOEXEC), and the child's pid. */
 int registry_pull_job_fd(const RegistryPullJob *j);
 pid_t registry_pull_job_pid(const RegistryPullJob *j);
