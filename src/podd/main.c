@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "api/api.h"
+#include "registry/registry.h"
 #include "manager.h"
 #include "manifest/manifest.h"
 #include "runtime/runtime.h"
@@ -30,6 +31,11 @@ static uint64_t arg_rescan_interval_usec = 0;
 static uint64_t arg_backoff_initial_usec = 10 * 1000000ull;
 static uint64_t arg_backoff_max_usec = 300 * 1000000ull;
 static uint64_t arg_backoff_reset_usec = 600 * 1000000ull;
+static const char *arg_registries = REGISTRY_CONFIG_PATH;
+static const char *arg_auth = REGISTRY_AUTH_PATH;
+/* Kubernetes' image back-off. */
+static uint64_t arg_pull_backoff_initial_usec = 10 * 1000000ull;
+static uint64_t arg_pull_backoff_max_usec = 300 * 1000000ull;
 
 static void usage(FILE *f)
 {
@@ -58,11 +64,41 @@ static void usage(FILE *f)
           "                           Delegate=yes service); default podd/<escaped state dir>\n"
           "  --image-incoming DIR     drop-in directory of image archives, loaded at start and\n"
           "                           as they arrive (default <state-dir>/images/incoming)\n"
+          "  --registries FILE        registry settings for pulls (default " REGISTRY_CONFIG_PATH
+          ")\n"
+          "  --auth FILE              registry credentials, Docker's config.json format\n"
+          "                           (default " REGISTRY_AUTH_PATH ")\n"
+          "  --image-pull-backoff SPEC  back-off after a failed pull, initial=10s,max=5m\n"
           "  -h, --help               show this help\n"
           "  --version                show the version\n"
           "\n"
           "Signals: SIGTERM and SIGINT end podd (see --on-exit), SIGHUP re-reads every manifest.\n",
           f);
+}
+
+/* "initial=10s,max=5m", any subset, for --image-pull-backoff. */
+static int parse_pull_backoff(const char *spec)
+{
+    _cleanup_free_ char *copy = strdup(spec);
+    char *save = NULL;
+
+    if (!copy)
+        return -ENOMEM;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        uint64_t usec;
+
+        if (!eq || duration_parse_usec(eq + 1, &usec) < 0 || usec == 0)
+            return -EINVAL;
+        *eq = 0;
+        if (streq(tok, "initial"))
+            arg_pull_backoff_initial_usec = usec;
+        else if (streq(tok, "max"))
+            arg_pull_backoff_max_usec = usec;
+        else
+            return -EINVAL;
+    }
+    return arg_pull_backoff_initial_usec <= arg_pull_backoff_max_usec ? 0 : -EINVAL;
 }
 
 /* "initial=10s,max=5m,reset=10m", any subset. */
@@ -109,6 +145,9 @@ static int parse_args(int argc, char *argv[])
         ARG_MONITOR,
         ARG_CGROUP_PARENT,
         ARG_IMAGE_INCOMING,
+        ARG_REGISTRIES,
+        ARG_AUTH,
+        ARG_PULL_BACKOFF,
         ARG_VERSION,
     };
     static const struct option options[] = {
@@ -126,6 +165,9 @@ static int parse_args(int argc, char *argv[])
         {"monitor-path", required_argument, NULL, ARG_MONITOR},
         {"cgroup-parent", required_argument, NULL, ARG_CGROUP_PARENT},
         {"image-incoming", required_argument, NULL, ARG_IMAGE_INCOMING},
+        {"registries", required_argument, NULL, ARG_REGISTRIES},
+        {"auth", required_argument, NULL, ARG_AUTH},
+        {"image-pull-backoff", required_argument, NULL, ARG_PULL_BACKOFF},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, ARG_VERSION},
         {},
@@ -197,6 +239,21 @@ static int parse_args(int argc, char *argv[])
                         optarg);
                 return -EINVAL;
             }
+            break;
+        case ARG_PULL_BACKOFF:
+            if (parse_pull_backoff(optarg) < 0) {
+                fprintf(stderr,
+                        "podd: --image-pull-backoff takes initial=DUR,max=DUR with initial <= "
+                        "max, not '%s'\n",
+                        optarg);
+                return -EINVAL;
+            }
+            break;
+        case ARG_REGISTRIES:
+            arg_registries = optarg;
+            break;
+        case ARG_AUTH:
+            arg_auth = optarg;
             break;
         case ARG_MONITOR:
             arg_monitor_path = optarg;
@@ -532,7 +589,7 @@ int main(int argc, char *argv[])
     _cleanup_free_ char *monitor = NULL, *socket_path = NULL;
     _cleanup_free_ char *abs_manifest_dir = NULL, *abs_state_dir = NULL, *abs_run_dir = NULL,
                         *abs_log_dir = NULL, *abs_socket = NULL, *abs_monitor = NULL,
-                        *abs_incoming = NULL;
+                        *abs_incoming = NULL, *abs_registries = NULL, *abs_auth = NULL;
     ApiServer *api = NULL;
     gid_t socket_gid;
     ManagerConfig cfg;
@@ -551,7 +608,9 @@ int main(int argc, char *argv[])
         (arg_monitor_path &&
          make_absolute("--monitor-path", &arg_monitor_path, &abs_monitor) < 0) ||
         (arg_image_incoming &&
-         make_absolute("--image-incoming", &arg_image_incoming, &abs_incoming) < 0))
+         make_absolute("--image-incoming", &arg_image_incoming, &abs_incoming) < 0) ||
+        make_absolute("--registries", &arg_registries, &abs_registries) < 0 ||
+        make_absolute("--auth", &arg_auth, &abs_auth) < 0)
         return 2;
 
     /* Handled signals are blocked before anything else exists, then read from a signalfd. */
@@ -583,6 +642,10 @@ int main(int argc, char *argv[])
         .backoff_initial_usec = arg_backoff_initial_usec,
         .backoff_max_usec = arg_backoff_max_usec,
         .backoff_reset_usec = arg_backoff_reset_usec,
+        .registries_path = arg_registries,
+        .auth_path = arg_auth,
+        .pull_backoff_initial_usec = arg_pull_backoff_initial_usec,
+        .pull_backoff_max_usec = arg_pull_backoff_max_usec,
         .after_pass = after_pass,
     };
     /* A testing aid (podd(8)): die at a named step; not passed on to the monitors. */

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <inttypes.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 
 #include "image/image.h"
 #include "manager-internal.h"
+#include "registry/registry.h"
 
 /*
  * Whether image (as a manifest names it) is the image named (a normalised
@@ -136,20 +139,190 @@ unsigned manager_image_added(Manager *m, const char *ref)
 
     for (size_t i = 0; i < m->n_pods; i++) {
         PodRec *pr = m->pods[i];
+        bool marked = false;
 
         for (size_t k = 0; k < pr->n_ctrs; k++) {
-            const Ctr *c = &pr->ctrs[k];
+            Ctr *c = &pr->ctrs[k];
+            bool same = c->spec && image_reference_equal(c->spec->image, ref);
 
+            if (!c->spec)
+                continue;
+            /* Its pull, or another way, brought it. */
+            if (same && c->life.state == CTR_STATE_PULLING)
+                ctr_feed_image_event(c, CTR_EV_PULL_DONE);
+            else if (same && c->life.state == CTR_STATE_PULL_BACKOFF)
+                ctr_feed_image_event(c, CTR_EV_IMAGE_ADDED);
             /* A reference by digest matches once resolved: such a container looks again too. */
-            if (c->spec && c->life.state == CTR_STATE_WAITING_IMAGE &&
-                (image_reference_equal(c->spec->image, ref) || strchr(c->spec->image, '@'))) {
+            else if (c->life.state == CTR_STATE_WAITING_IMAGE &&
+                     (same || strchr(c->spec->image, '@')))
                 manager_mark_dirty(pr);
-                n++;
-                break;
-            }
+            else
+                continue;
+            marked = true;
         }
+        n += marked;
     }
     return n;
+}
+
+/* ---- pulls ---------------------------------------------------------------------------------- */
+
+/* One pull under way, shared by every container that waits for its reference. */
+struct ImagePull {
+    Manager *m;
+    char name[IMAGE_NAME_SIZE]; /* the normalised reference */
+    RegistryPullJob *job;
+    LoopSource *io;
+    uint64_t started; /* monotonic usec */
+    bool done;        /* it succeeded: bytes and took say how */
+    uint64_t bytes, took;
+};
+
+static ImagePull *image_pull_free(ImagePull *p)
+{
+    if (!p)
+        return NULL;
+    p->io = loop_source_unref(p->io);
+    p->job = registry_pull_job_free(p->job);
+    free(p);
+    return NULL;
+}
+
+void manager_pulls_free(Manager *m)
+{
+    for (size_t i = 0; i < m->n_pulls; i++)
+        (void)image_pull_free(m->pulls[i]);
+    free(m->pulls);
+    m->pulls = NULL;
+    m->n_pulls = 0;
+}
+
+void ctr_pull_describe(const Ctr *c, char *buf, size_t size)
+{
+    const ImagePull *p = c->pull;
+
+    if (!p || !p->done) {
+        (void)snprintf(buf, size, "%s", "");
+        return;
+    }
+    (void)snprintf(buf, size, " in %" PRIu64 ".%03" PRIu64 "s. Image size: %" PRIu64 " bytes.",
+                   p->took / 1000000, p->took / 1000 % 1000, p->bytes);
+}
+
+/* The containers waiting for p: told how it ended, and let go of it. */
+static void image_pull_finish(ImagePull *p, int r, const PdError *e)
+{
+    Manager *m = p->m;
+    unsigned waiting;
+
+    if (r >= 0) {
+        p->done = true;
+        p->took = now_monotonic_usec() - p->started;
+        waiting = manager_image_added(m, p->name);
+        log_info("image '%s' pulled in %" PRIu64 " ms; %u pod%s waiting for it", p->name,
+                 p->took / 1000, waiting, waiting == 1 ? "" : "s");
+    } else
+        log_warning("cannot pull image '%s': %s; its containers back off", p->name, e->message);
+    for (size_t i = 0; i < m->n_pods; i++) {
+        PodRec *pr = m->pods[i];
+
+        for (size_t k = 0; k < pr->n_ctrs; k++) {
+            Ctr *c = &pr->ctrs[k];
+
+            if (c->pull != p)
+                continue;
+            c->pull = NULL;
+            if (c->life.state != CTR_STATE_PULLING || !c->spec)
+                continue;
+            /* A new version names another image while the old one was pulled: pull that. */
+            if (!image_reference_equal(c->spec->image, p->name)) {
+                ctr_pull_image(c);
+                continue;
+            }
+            if (r >= 0) /* recorded, yet not found by manager_image_added(): cannot be */
+                continue;
+            (void)snprintf(c->pull_error, sizeof(c->pull_error), "%.380s", e->message);
+            ctr_feed_image_event(c, CTR_EV_PULL_FAILED);
+        }
+    }
+    for (size_t i = 0; i < m->n_pulls; i++)
+        if (m->pulls[i] == p) {
+            m->pulls[i] = m->pulls[--m->n_pulls];
+            break;
+        }
+    (void)image_pull_free(p);
+}
+
+static int on_pull_io(LoopSource *s, int fd, uint32_t revents, void *userdata)
+{
+    ImagePull *p = userdata;
+    RegistryProgress progress = {};
+    ImageLoadResult *res = NULL;
+    PdError e = {};
+    int r;
+
+    (void)s;
+    (void)fd;
+    (void)revents;
+    r = registry_pull_job_read(p->job, &progress, &res, &e);
+    res = image_load_result_free(res);
+    if (r == 0)
+        return 0;
+    p->bytes = progress.total;
+    image_pull_finish(p, r, &e);
+    return 0;
+}
+
+void ctr_pull_image(Ctr *c)
+{
+    Manager *m = c->pod->m;
+    _cleanup_free_ ImagePull *p = NULL;
+    ImagePull **v;
+    ImageReference ref;
+    PdError e = {};
+    int r;
+
+    r = image_reference_parse(c->spec ? c->spec->image : "", &ref, &e);
+    if (r < 0)
+        goto fail;
+    p = calloc(1, sizeof(*p));
+    if (!p) {
+        r = pd_error_set(&e, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    (void)image_reference_format(&ref, p->name, sizeof(p->name));
+    for (size_t i = 0; i < m->n_pulls; i++)
+        if (streq(m->pulls[i]->name, p->name)) {
+            c->pull = m->pulls[i];
+            return;
+        }
+    v = reallocarray(m->pulls, m->n_pulls + 1, sizeof(ImagePull *));
+    if (!v) {
+        r = pd_error_set(&e, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    m->pulls = v;
+    p->m = m;
+    p->started = now_monotonic_usec();
+    r = registry_pull_start_flags(m->images_dir, &ref, m->cfg.registries_path, m->cfg.auth_path,
+                                  REGISTRY_PULL_RECORD, &p->job, &e);
+    if (r < 0)
+        goto fail;
+    r = loop_add_io(m->loop, &p->io, registry_pull_job_fd(p->job), EPOLLIN, on_pull_io, p);
+    if (r < 0) {
+        (void)pd_error_set(&e, r, "cannot watch the pull: %s", strerror(-r));
+        p->job = registry_pull_job_free(p->job);
+        goto fail;
+    }
+    log_info("pulling image '%s' (process %d)", p->name, (int)registry_pull_job_pid(p->job));
+    c->pull = p;
+    m->pulls[m->n_pulls++] = move_ptr(p);
+    return;
+fail:
+    (void)snprintf(c->pull_error, sizeof(c->pull_error), "%.380s", e.message);
+    log_warning("pod=%s/%s container=%s: cannot pull image '%s': %s; it backs off",
+                c->pod->namespace, c->pod->name, c->name, c->spec ? c->spec->image : "", e.message);
+    ctr_feed_image_event(c, CTR_EV_PULL_FAILED);
 }
 
 /* The plain rootfs directory of ref, as podctl image import names it; -EINVAL for none. */

@@ -37,6 +37,7 @@
 
 typedef struct PodRec PodRec;
 typedef struct Orphan Orphan;
+typedef struct ImagePull ImagePull;
 typedef struct CtrProbeRuns CtrProbeRuns;
 
 /*
@@ -58,6 +59,10 @@ typedef struct Ctr {
     /* What its last start resolved spec->image to: status' image and imageID ("" before). */
     char image[IMAGE_NAME_SIZE];
     char image_id[2 * IMAGE_REFERENCE_NAME_MAX + 2 + IMAGE_DIGEST_SIZE];
+    /* The pull it waits for in PULLING (manager-image.c; cleared when the pull ends), and the
+     * error of its last failed pull, for ErrImagePull and ImagePullBackOff. */
+    ImagePull *pull;
+    char pull_error[384];
     bool has_last;
     ExitRecord last; /* the previous termination (Kubernetes' lastState) */
     bool has_term;
@@ -161,6 +166,8 @@ struct Manager {
     LoopSource *events_timer; /* writes the ring to the state directory, for a burst at once */
     bool events_dirty;        /* the ring changed since it was written */
     Incoming *incoming;       /* the drop-in directory of image archives (manager-incoming.c) */
+    ImagePull **pulls;        /* pulls under way, one per reference (manager-image.c) */
+    size_t n_pulls;
 };
 
 /* manager.c */
@@ -257,6 +264,9 @@ bool pod_all_stopped(const PodRec *pr);
  * UNHEALTHY, carrying out what the step returns.
  */
 void ctr_feed_probe(Ctr *c, const CtrEvent *ev);
+/* Feeds c an image event (PULL_DONE, PULL_FAILED, IMAGE_ADDED), carrying out what the step returns.
+ */
+void ctr_feed_image_event(Ctr *c, CtrEventType type);
 
 /* manager-probe.c */
 /*
@@ -285,6 +295,18 @@ void ctr_probes_free(Ctr *c);
 bool ctr_probes_counts(const Ctr *c, ProbeCounts *ret);
 /* c's probes, settings and last results by kind, for the API; NULL when it has none. */
 json_t *ctr_probes_json(const Ctr *c);
+
+/* manager-image.c */
+/*
+ * CTR_ACT_PULL_IMAGE: pulls c's image in a child process (registry.h), or
+ * joins the pull of it under way; PULL_DONE (through manager_image_added())
+ * or PULL_FAILED is fed when it ends. Never waits.
+ */
+void ctr_pull_image(Ctr *c);
+/* What the pull c waits for says, for its Pulled event; "" when it ended otherwise. */
+void ctr_pull_describe(const Ctr *c, char *buf, size_t size);
+/* Ends every pull under way (their children are killed). */
+void manager_pulls_free(Manager *m);
 
 /* manager-logs.c */
 /* Where c's log ends now, as a logs offset: taken just before a run starts. */

@@ -67,6 +67,21 @@ void ctr_version(const PodRec *pr, const char *spec_json, char out[static CONTEN
 
 /* ---- the machine's inputs ---------------------------------------------------------------- */
 
+/* When c's image is pulled: its imagePullPolicy; never for a directory image. */
+static CtrPull ctr_pull_policy(const Container *spec)
+{
+    if (!spec || !spec->image || spec->image[0] == '/')
+        return CTR_PULL_NONE;
+    switch (spec->image_pull_policy) {
+    case IMAGE_PULL_POLICY_ALWAYS:
+        return CTR_PULL_ALWAYS;
+    case IMAGE_PULL_POLICY_NEVER:
+        return CTR_PULL_NEVER;
+    default:
+        return CTR_PULL_IF_NOT_PRESENT;
+    }
+}
+
 static CtrPolicy ctr_policy(const Ctr *c)
 {
     const Manager *m = c->pod->m;
@@ -79,6 +94,8 @@ static CtrPolicy ctr_policy(const Ctr *c)
                     m->cfg.backoff_reset_usec},
         .grace_usec = (uint64_t)(c->grace_seconds > 0 ? c->grace_seconds : 0) * 1000000ull,
         .image_retry_usec = IMAGE_RETRY_USEC,
+        .pull = ctr_pull_policy(c->spec),
+        .pull_backoff = {m->cfg.pull_backoff_initial_usec, m->cfg.pull_backoff_max_usec, 0},
         .remove_retry_usec = CLEANUP_RETRY_USEC,
         .start_retry_usec = START_PENDING_RETRY_USEC,
         .init_once = c->spec && c->spec->init_once,
@@ -255,12 +272,19 @@ int pod_rec_load_spec(PodRec *pr, PdError *reterr)
 
 /* ---- images ------------------------------------------------------------------------ */
 
-/* Whether the container's image is in the store (see image_store_resolve()). */
-static bool image_present(const Manager *m, const char *image)
+/*
+ * What CTR_ACT_FIND_IMAGE finds of the container's image in the store (see
+ * image_store_resolve()): IMAGE_PRESENT, with .local for a plain root
+ * filesystem directory (podctl image import: no registry has it, so it is
+ * never pulled), or IMAGE_ABSENT.
+ */
+static CtrEvent image_lookup(const Manager *m, const char *image)
 {
     _cleanup_(image_resolved_done) ImageResolved res = {};
 
-    return image && image_store_resolve(m->images_dir, image, &res, NULL) >= 0;
+    if (!image || image_store_resolve(m->images_dir, image, &res, NULL) < 0)
+        return (CtrEvent){.type = CTR_EV_IMAGE_ABSENT};
+    return (CtrEvent){.type = CTR_EV_IMAGE_PRESENT, .local = !res.digest[0]};
 }
 
 /* ---- carrying out the actions ---------------------------------------------------------------- */
@@ -620,9 +644,43 @@ static void ctr_emit(Ctr *c, CtrEventType ev)
 
     switch (c->life.state) {
     case CTR_STATE_WAITING_IMAGE:
-        manager_event(m, pr, c->name, "Warning", "ImageNotFound",
-                      "image '%s' is neither a directory nor in the image store %s",
-                      c->spec ? c->spec->image : "", m->images_dir);
+        if (c->life.reason == CTR_REASON_ERR_IMAGE_NEVER_PULL)
+            manager_event(m, pr, c->name, "Warning", "ErrImageNeverPull",
+                          "Container image \"%s\" is not present with pull policy of Never",
+                          c->spec ? c->spec->image : "");
+        else
+            manager_event(m, pr, c->name, "Warning", "ImageNotFound",
+                          "image '%s' is neither a directory nor in the image store %s",
+                          c->spec ? c->spec->image : "", m->images_dir);
+        break;
+    case CTR_STATE_PULLING:
+        manager_event(m, pr, c->name, "Normal", "Pulling", "Pulling image \"%s\"",
+                      c->spec ? c->spec->image : "");
+        break;
+    case CTR_STATE_STARTING:
+        if (ev == CTR_EV_PULL_DONE) {
+            char how[128];
+
+            ctr_pull_describe(c, how, sizeof(how));
+            if (how[0])
+                manager_event(m, pr, c->name, "Normal", "Pulled",
+                              "Successfully pulled image \"%s\"%s", c->spec ? c->spec->image : "",
+                              how);
+            else
+                manager_event(m, pr, c->name, "Normal", "Pulled",
+                              "Container image \"%s\" arrived in the image store",
+                              c->spec ? c->spec->image : "");
+        }
+        break;
+    case CTR_STATE_PULL_BACKOFF:
+        if (c->life.reason == CTR_REASON_ERR_IMAGE_PULL)
+            manager_event(m, pr, c->name, "Warning", "Failed", "Failed to pull image \"%s\": %s",
+                          c->spec ? c->spec->image : "", c->pull_error);
+        else
+            manager_event(
+                m, pr, c->name, "Normal", "BackOff",
+                "Back-off pulling image \"%s\"; next try in %llus", c->spec ? c->spec->image : "",
+                (unsigned long long)((c->life.deadline - now_monotonic_usec() + 999999) / 1000000));
         break;
     case CTR_STATE_WAITING_RUNTIME:
         /* One event for the pod, not one per container. */
@@ -699,6 +757,18 @@ static void ctr_render_message(Ctr *c, CtrEventType ev, uint64_t now)
     switch (c->life.reason) {
     case CTR_REASON_IMAGE_NOT_FOUND:
         (void)snprintf(c->message, sizeof(c->message), "image '%s' not found",
+                       c->spec ? c->spec->image : "");
+        break;
+    case CTR_REASON_ERR_IMAGE_PULL:
+        (void)snprintf(c->message, sizeof(c->message), "%s", c->pull_error);
+        break;
+    case CTR_REASON_IMAGE_PULL_BACK_OFF:
+        (void)snprintf(c->message, sizeof(c->message), "Back-off pulling image \"%s\": %s",
+                       c->spec ? c->spec->image : "", c->pull_error);
+        break;
+    case CTR_REASON_ERR_IMAGE_NEVER_PULL:
+        (void)snprintf(c->message, sizeof(c->message),
+                       "Container image \"%s\" is not present with pull policy of Never",
                        c->spec ? c->spec->image : "");
         break;
     case CTR_REASON_RUNTIME_NOT_AVAILABLE:
@@ -790,9 +860,12 @@ static void ctr_feed_ev(Ctr *c, const CtrEvent *ev)
     if (act & CTR_ACT_REMOVE)
         ctr_do_remove(c);
     if (act & CTR_ACT_FIND_IMAGE) {
-        ctr_feed(c, c->spec && image_present(m, c->spec->image) ? CTR_EV_IMAGE_PRESENT
-                                                                : CTR_EV_IMAGE_ABSENT);
+        CtrEvent found = image_lookup(m, c->spec ? c->spec->image : NULL);
+
+        ctr_feed_ev(c, &found);
     }
+    if (act & CTR_ACT_PULL_IMAGE)
+        ctr_pull_image(c);
     if (act & CTR_ACT_START)
         ctr_do_start(c);
     /* CTR_ACT_FORGET: pod_forget_removed() drops the record once the pass is done with it. */
@@ -807,6 +880,11 @@ static void ctr_feed_ev(Ctr *c, const CtrEvent *ev)
 void ctr_feed_probe(Ctr *c, const CtrEvent *ev)
 {
     ctr_feed_ev(c, ev);
+}
+
+void ctr_feed_image_event(Ctr *c, CtrEventType type)
+{
+    ctr_feed(c, type);
 }
 
 void ctr_restore_run(Ctr *c, uint64_t started_mono)
@@ -1084,7 +1162,9 @@ static bool pod_ensure_sandbox(PodRec *pr)
 
 static bool ctr_state_is_waiting(CtrState s)
 {
-    return s == CTR_STATE_WAITING || s == CTR_STATE_WAITING_IMAGE || s == CTR_STATE_WAITING_RUNTIME;
+    /* PULL_BACKOFF too: the next look turns ErrImagePull into ImagePullBackOff. */
+    return s == CTR_STATE_WAITING || s == CTR_STATE_WAITING_IMAGE ||
+           s == CTR_STATE_WAITING_RUNTIME || s == CTR_STATE_PULL_BACKOFF;
 }
 
 /* An init-once container that succeeded for this pod before runs no more. */
@@ -1171,9 +1251,11 @@ static void pod_start_ready_containers(PodRec *pr)
         blocker = reconcile_blocker(pr->graph, order[k], pod_node_life, pr, &cond);
         if (blocker >= 0) {
             ctr_feed(c, CTR_EV_DEPS_UNMET);
-            (void)snprintf(c->message, sizeof(c->message), "waiting for %s to be %s",
-                           graph_node_name(pr->graph, (size_t)blocker),
-                           graph_condition_to_string(cond));
+            /* In the image back-off the pull's error stays what it says. */
+            if (c->life.state == CTR_STATE_WAITING)
+                (void)snprintf(c->message, sizeof(c->message), "waiting for %s to be %s",
+                               graph_node_name(pr->graph, (size_t)blocker),
+                               graph_condition_to_string(cond));
             continue;
         }
         ctr_feed(c, CTR_EV_DEPS_MET);

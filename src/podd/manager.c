@@ -1156,6 +1156,13 @@ int manager_new(Loop *loop, const ManagerConfig *cfg, Manager **ret, PdError *re
         return pd_error_set(reterr, -ENOMEM, "out of memory");
     m->loop = loop_ref(loop);
     m->cfg = *cfg;
+    /* Kubernetes' image back-off unless told otherwise. */
+    if (!m->cfg.pull_backoff_initial_usec)
+        m->cfg.pull_backoff_initial_usec = 10 * 1000000ull;
+    if (m->cfg.pull_backoff_max_usec < m->cfg.pull_backoff_initial_usec)
+        m->cfg.pull_backoff_max_usec = m->cfg.pull_backoff_initial_usec < 300 * 1000000ull
+                                           ? 300 * 1000000ull
+                                           : m->cfg.pull_backoff_initial_usec;
     m->events = json_array();
     /* Milliseconds of wall time: a podctl events -w keeps seeing new events across a restart. */
     m->event_seq = now_realtime_usec() / 1000u;
@@ -1201,6 +1208,7 @@ Manager *manager_free(Manager *m)
     if (!m)
         return NULL;
     manager_incoming_free(m);
+    manager_pulls_free(m);
     /* What happened last (the pods' stops on the way out) is kept too. */
     if (m->store)
         manager_save_events(m);
@@ -1344,8 +1352,9 @@ static bool ctr_restart_pending(const Ctr *c)
 {
     return c->has_term &&
            (c->life.state == CTR_STATE_BACKOFF || c->life.state == CTR_STATE_WAITING ||
-            c->life.state == CTR_STATE_WAITING_IMAGE ||
-            c->life.state == CTR_STATE_WAITING_RUNTIME || c->life.state == CTR_STATE_STARTING);
+            c->life.state == CTR_STATE_WAITING_IMAGE || c->life.state == CTR_STATE_PULLING ||
+            c->life.state == CTR_STATE_PULL_BACKOFF || c->life.state == CTR_STATE_WAITING_RUNTIME ||
+            c->life.state == CTR_STATE_STARTING);
 }
 
 static json_t *terminated_json(const ExitRecord *e)
@@ -1369,8 +1378,7 @@ static json_t *ctr_state_json(const Ctr *c)
     if (c->has_term && !ctr_restart_pending(c))
         return terminated_json(&c->term);
     /* A termination's reason belongs to lastState; a restart is being created. */
-    if (!reason || !reason[0] ||
-        (c->life.reason >= CTR_REASON_COMPLETED && c->life.reason != CTR_REASON_DEPENDENCY_FAILED))
+    if (!ctr_reason_is_waiting(c->life.reason))
         reason = ctr_reason_to_string(CTR_REASON_CONTAINER_CREATING);
     return json_pack("{s:{s:s,s:s?}}", "waiting", "reason", reason, "message",
                      c->message[0] ? c->message : NULL);

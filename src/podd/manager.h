@@ -31,6 +31,10 @@ typedef struct ManagerConfig {
     uint64_t rescan_interval_usec;
     /* Restart backoff defaults (a pod's podd.io/restart-backoff overrides them). */
     uint64_t backoff_initial_usec, backoff_max_usec, backoff_reset_usec;
+    /* Pulls: the registries and credentials files (NULL: none), as podctl image pull reads them;
+     * the image back-off after a failed pull (initial, doubling up to max). */
+    const char *registries_path, *auth_path;
+    uint64_t pull_backoff_initial_usec, pull_backoff_max_usec;
     /* Called after every reconcile pass (sd_notify STATUS=); may be NULL. */
     void (*after_pass)(Manager *m, void *userdata);
     void *userdata;
@@ -136,9 +140,12 @@ void manager_incoming_free(Manager *m);
  */
 json_t *manager_images_to_json(const Manager *m, PdError *reterr);
 /*
- * ref (a valid reference) was imported: the pods with a container waiting
- * for it are reconciled now rather than at their next retry. Returns how
- * many pods were marked.
+ * ref (a valid reference) arrived in the store (podctl image import, load
+ * or pull, the drop-in directory, or a pull of podd's own): the one place
+ * that tells the containers waiting for it. Those waiting for the image
+ * look again now rather than at their next retry, those whose pull of it
+ * runs go on to their start (PULL_DONE), those in the image back-off look
+ * again at once (IMAGE_ADDED). Returns how many pods were marked.
  */
 unsigned manager_image_added(Manager *m, const char *ref);
 /*

@@ -100,6 +100,24 @@ uint64_t ctr_pull_backoff_delay(const CtrBackoff *b, unsigned failures)
     return ctr_backoff_delay(b, failures ? failures : 1);
 }
 
+bool ctr_reason_is_waiting(CtrReason r)
+{
+    switch (r) {
+    case CTR_REASON_POD_INITIALIZING:
+    case CTR_REASON_CONTAINER_CREATING:
+    case CTR_REASON_CRASH_LOOP_BACK_OFF:
+    case CTR_REASON_IMAGE_NOT_FOUND:
+    case CTR_REASON_RUNTIME_NOT_AVAILABLE:
+    case CTR_REASON_DEPENDENCY_FAILED:
+    case CTR_REASON_ERR_IMAGE_PULL:
+    case CTR_REASON_IMAGE_PULL_BACK_OFF:
+    case CTR_REASON_ERR_IMAGE_NEVER_PULL:
+        return true;
+    default:
+        return false;
+    }
+}
+
 CtrReason ctr_exit_reason(const CtrExit *e)
 {
     if (e->monitor_lost)

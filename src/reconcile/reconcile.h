@@ -385,6 +385,8 @@ typedef enum CtrReason {
 
 const char *ctr_reason_to_string(CtrReason r);
 CtrReason ctr_reason_from_string(const char *s);
+/* True for a reason a waiting container shows; false for a termination's (and NONE). */
+bool ctr_reason_is_waiting(CtrReason r);
 
 typedef enum CtrEventType {
     CTR_EV_DEPS_UNMET,      /* a dependency is not met (or no longer) */

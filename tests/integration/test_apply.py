@@ -142,10 +142,11 @@ def test_wait_fails_on_a_crash_looping_container_within_its_timeout(daemon, tmp_
     # A pod that never gets ready: the timeout says what it waits for.
     slow = unique("noimage")
     path = write_manifest(tmp_path, "slow.yaml", pod_yaml(slow, containers=[
-        {"name": "c", "cmd": "true"}]).replace("busybox:latest", "nothere:1"))
+        {"name": "c", "cmd": "true"}]).replace("busybox:latest",
+                                               "nothere:1\n    imagePullPolicy: Never"))
     r = apply(daemon, "-f", path, "--wait=2")
     assert r.returncode == 1
-    assert f"timed out after 2s waiting for pod/{slow}: container c is waiting: ImageNotFound" \
+    assert f"timed out after 2s waiting for pod/{slow}: container c is waiting: ErrImageNeverPull" \
         in r.stderr, r.stderr
 
 

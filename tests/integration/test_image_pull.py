@@ -6,12 +6,14 @@ tests/registry/test_registry_pull.py; every process started here is ended by its
 import json
 import os
 import pathlib
+import re
 import shutil
 import sys
+import time
 
 import pytest
 
-from test_daemon import daemon, podctl  # noqa: F401 (daemon is a fixture)
+from test_daemon import daemon, podctl, unique, wait_for  # noqa: F401 (daemon is a fixture)
 
 SRC = pathlib.Path(os.environ.get("PODD_SRCDIR", pathlib.Path(__file__).parents[2]))
 sys.path.insert(0, str(SRC / "tests" / "registry"))
@@ -71,3 +73,129 @@ def test_podctl_image_pull_failures(daemon, registry):
     p = podctl(daemon, "image", "pull", "--registries", str(bad), r.host + "/open/busybox:1")
     assert p.returncode == 1
     assert "registries.r.example.mirrors: not an array" in p.stderr, p.stderr
+
+
+# ---- podd pulls by imagePullPolicy ------------------------------------------------------------
+
+
+def pod_yaml(name, image, policy=None, cmd="cat /etc/hello; echo; sleep 3600"):
+    return (f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n"
+            f"  terminationGracePeriodSeconds: 1\n  containers:\n  - name: app\n"
+            f"    image: {image}\n"
+            + (f"    imagePullPolicy: {policy}\n" if policy else "")
+            + f"    command: [sh, -c, {json.dumps(cmd)}]\n")
+
+
+def waiting(daemon, pod):
+    """The container's waiting state ({} when it does not wait, None before the pod shows)."""
+    r = podctl(daemon, "get", "pod", pod, "-o", "json")
+    if r.returncode != 0:
+        return None
+    statuses = json.loads(r.stdout)["status"].get("containerStatuses") or [{}]
+    return statuses[0].get("state", {}).get("waiting", {})
+
+
+def events(daemon, pod):
+    return json.loads(podctl(daemon, "events", "-o", "json", pod).stdout)
+
+
+def reasons(daemon, pod):
+    return [e["reason"] for e in events(daemon, pod)]
+
+
+def test_podd_pulls_a_missing_image_and_runs_it(daemon, registry):
+    r, _ = registry
+    ref = r.host + "/open/busybox:1"
+    pod = unique("pulled")
+    daemon.start()
+    daemon.write("p.yaml", pod_yaml(pod, ref))
+    wait_for("the container", lambda: daemon.ctr_pid(pod, "app"), timeout=30)
+    wait_for("its output", lambda: daemon.ctr_log(pod, "app"))
+    assert daemon.ctr_log(pod, "app")[0] == "p"
+    got = reasons(daemon, pod)
+    assert got.index("Pulling") < got.index("Pulled") < got.index("Started"), got
+    pulled = [e for e in events(daemon, pod) if e["reason"] == "Pulled"][0]
+    assert pulled["message"].startswith(f'Successfully pulled image "{ref}" in '), pulled
+    assert re.search(r"Image size: [1-9][0-9]* bytes\.$", pulled["message"]), pulled
+    digest = reg.registry_digest(r.host, "open/busybox", "1")
+    status = json.loads(podctl(daemon, "get", "pod", pod, "-o", "json").stdout)["status"]
+    assert status["containerStatuses"][0]["imageID"] == f"{r.host}/open/busybox@{digest}"
+    # In podd's store, as podctl image ls shows it.
+    ls = json.loads(podctl(daemon, "image", "ls", "-o", "json").stdout)
+    assert [i["digest"] for i in ls if i["reference"] == ref] == [digest]
+
+
+def test_a_pod_backs_off_while_its_registry_is_down(daemon, tmp_path):
+    r = reg.Registry(tmp_path / "registry")
+    try:
+        layout, _ = reg.build_layout(tmp_path / "layout", tag="down")
+        ref = r.host + "/team/app:2"
+        reg.push(layout, "down", ref)
+        r.stop()
+        pod = unique("backoff")
+        daemon.start("--image-pull-backoff", "initial=1s,max=2s")
+        daemon.write("b.yaml", pod_yaml(pod, ref))
+        wait_for("ImagePullBackOff",
+                 lambda: (waiting(daemon, pod) or {}).get("reason") == "ImagePullBackOff")
+        w = waiting(daemon, pod)
+        assert w["message"].startswith(f'Back-off pulling image "{ref}": '), w
+        assert r.host in w["message"], w
+        failed = [e for e in events(daemon, pod) if e["reason"] == "Failed"]
+        assert failed and failed[0]["type"] == "Warning", events(daemon, pod)
+        assert failed[0]["message"].startswith(f'Failed to pull image "{ref}": '), failed
+        assert "BackOff" in reasons(daemon, pod)
+        assert daemon.ctr_pid(pod, "app") is None
+        # The registry is back: the next pull (at most 2 s later) gets it and the pod starts.
+        r.start()
+        wait_for("the container", lambda: daemon.ctr_pid(pod, "app"), timeout=20)
+        wait_for("its output", lambda: daemon.ctr_log(pod, "app"))
+        assert daemon.ctr_log(pod, "app")[0] == "down"
+        assert "Pulled" in reasons(daemon, pod)
+    finally:
+        r.stop()
+
+
+def test_never_waits_for_the_image_and_podctl_pull_starts_it(daemon, registry):
+    r, _ = registry
+    ref = r.host + "/open/busybox:1"
+    pod = unique("never")
+    daemon.start()
+    daemon.write("n.yaml", pod_yaml(pod, ref, policy="Never"))
+    wait_for("ErrImageNeverPull",
+             lambda: (waiting(daemon, pod) or {}).get("reason") == "ErrImageNeverPull")
+    assert waiting(daemon, pod)["message"] == (
+        f'Container image "{ref}" is not present with pull policy of Never')
+    never = [e for e in events(daemon, pod) if e["reason"] == "ErrImageNeverPull"]
+    assert never and never[0]["type"] == "Warning"
+    assert "Pulling" not in reasons(daemon, pod)
+    images = pathlib.Path(daemon.state) / "images" / "repositories.json"
+    assert not images.exists() or ref not in images.read_text()
+    # podctl image pull tells podd: the pod starts at once, not at its next look.
+    p = podctl(daemon, "image", "pull", ref)
+    assert p.returncode == 0, p.stderr
+    pulled = time.monotonic()
+    wait_for("the container", lambda: daemon.ctr_pid(pod, "app"), timeout=10, interval=0.02)
+    took = time.monotonic() - pulled
+    assert took < 1.5, f"started {took:.2f}s after the pull: the 2s retry, not image_added"
+    assert "Pulling" not in reasons(daemon, pod)
+
+
+def test_always_pulls_a_moved_tag_at_the_next_start(daemon, registry, tmp_path):
+    r, _ = registry
+    ref = r.host + "/open/moving"  # no tag: latest, so Always by default
+    first, _ = reg.build_layout(tmp_path / "first", tag="one")
+    second, _ = reg.build_layout(tmp_path / "second", tag="two")
+    reg.push(first, "one", ref + ":latest")
+    pod = unique("always")
+    daemon.start()
+    # It runs a second and exits; restartPolicy Always starts it again, pulling first.
+    daemon.write("a.yaml", pod_yaml(pod, ref, cmd="cat /etc/hello; echo; sleep 1"))
+    wait_for("its first run", lambda: daemon.ctr_log(pod, "app"), timeout=30)
+    assert daemon.ctr_log(pod, "app")[0] == "one"
+    reg.push(second, "two", ref + ":latest")
+    wait_for("a run of the moved tag", lambda: "two" in daemon.ctr_log(pod, "app"), timeout=30)
+    got = reasons(daemon, pod)
+    assert got.count("Pulling") >= 2 and got.count("Pulled") >= 2, got
+    digest = reg.registry_digest(r.host, "open/moving", "latest")
+    ls = json.loads(podctl(daemon, "image", "ls", "-o", "json").stdout)
+    assert [i["digest"] for i in ls if i["reference"] == ref + ":latest"] == [digest]

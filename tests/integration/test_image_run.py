@@ -213,8 +213,11 @@ def test_a_pod_waiting_for_its_image_starts_when_it_is_loaded(daemon, tmp_path):
     skopeo_copy(f"oci:{layout}:late", f"oci-archive:{archive}:registry.example:5000/late:3")
     pod = unique("late")
     daemon.start()
-    daemon.write("l.yaml", pod_yaml(pod, "registry.example:5000/late:3"))
-    wait_for("ImageNotFound", lambda: "ImageNotFound" in podctl(daemon, "get", "pods").stdout)
+    # Never: no registry is asked (there is no network here); it waits for the load.
+    daemon.write("l.yaml", pod_yaml(pod, "registry.example:5000/late:3",
+                                    "    imagePullPolicy: Never\n"))
+    wait_for("ErrImageNeverPull",
+             lambda: "ErrImageNeverPull" in podctl(daemon, "get", "pods").stdout)
     load(daemon, archive)
     wait_for("the container", lambda: daemon.ctr_pid(pod, "app"), timeout=10)
     wait_for("its output", lambda: len(daemon.ctr_log(pod, "app")) >= 3)
@@ -250,8 +253,9 @@ def test_drop_in_directory_boots_a_pod_with_no_network(daemon, tmp_path):  # noq
     assert os.path.exists(bad)
 
     # Copied under a hidden name and renamed: loaded once complete; the waiting pod starts.
-    daemon.write("l.yaml", pod_yaml(late, "edge/late:2"))
-    wait_for("ImageNotFound", lambda: "ImageNotFound" in podctl(daemon, "get", "pods").stdout)
+    daemon.write("l.yaml", pod_yaml(late, "edge/late:2", "    imagePullPolicy: Never\n"))
+    wait_for("ErrImageNeverPull",
+             lambda: "ErrImageNeverPull" in podctl(daemon, "get", "pods").stdout)
     layout2, _ = oci_layout(tmp_path / "layout2", "late")
     skopeo_copy(f"oci:{layout2}:late", f"oci-archive:{incoming}/.late.tar:edge/late:2")
     os.rename(os.path.join(incoming, ".late.tar"), os.path.join(incoming, "late.tar"))

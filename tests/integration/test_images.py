@@ -79,8 +79,10 @@ def test_import_tar_targz_and_dir_then_ls_shows_the_users(daemon, rootfs, archiv
 def test_a_pod_waiting_for_its_image_starts_at_once_after_import(daemon, rootfs):
     pod = unique("late")
     daemon.start()
-    daemon.write("late.yaml", image_yaml(pod, "late:v1"))
-    wait_for("ImageNotFound", lambda: "ImageNotFound" in podctl(daemon, "get", "pods").stdout)
+    # Never: no registry is asked (there is no network here); it waits for the import.
+    daemon.write("late.yaml", image_yaml(pod, "late:v1") + "    imagePullPolicy: Never\n")
+    wait_for("ErrImageNeverPull",
+             lambda: "ErrImageNeverPull" in podctl(daemon, "get", "pods").stdout)
     # Land the import right after a 2 s retry would have looked, at worst.
     time.sleep(0.3)
     r = podctl(daemon, "image", "import", "late:v1", rootfs)

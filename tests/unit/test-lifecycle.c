@@ -291,6 +291,13 @@ START_TEST(test_strings)
     for (int e = 0; e < _CTR_EV_MAX; e++)
         ck_assert_ptr_nonnull(ctr_event_type_to_string((CtrEventType)e));
     ck_assert_ptr_null(ctr_reason_to_string(_CTR_REASON_MAX));
+    /* What a waiting container shows, and what only a termination says. */
+    ck_assert(ctr_reason_is_waiting(CTR_REASON_IMAGE_PULL_BACK_OFF));
+    ck_assert(ctr_reason_is_waiting(CTR_REASON_ERR_IMAGE_NEVER_PULL));
+    ck_assert(ctr_reason_is_waiting(CTR_REASON_DEPENDENCY_FAILED));
+    ck_assert(!ctr_reason_is_waiting(CTR_REASON_COMPLETED));
+    ck_assert(!ctr_reason_is_waiting(CTR_REASON_OOM_KILLED));
+    ck_assert(!ctr_reason_is_waiting(CTR_REASON_NONE));
     ck_assert_int_eq(ctr_reason_from_string("Crashed"), _CTR_REASON_INVALID);
     ck_assert_str_eq(pod_phase_to_string(POD_PHASE_SUCCEEDED), "Succeeded");
     ck_assert_int_eq(pod_phase_from_string("Failed"), POD_PHASE_FAILED);
