@@ -241,8 +241,8 @@ static int check_arg(const ApiArg *arg, const json_t *v, ApiRequest *req, PdErro
         s = plain_string(v);
         if (!s || !api_image_ref_is_valid(s))
             return pd_error_set(reterr, -EINVAL,
-                                "invalid image '%.64s': NAME[:TAG] of lower case letters, digits, "
-                                "'.', '_', '-' and '/'",
+                                "invalid image '%.64s': a reference [HOST[:PORT]/]PATH[:TAG]"
+                                "[@sha256:DIGEST]",
                                 s ? s : "");
         return 0;
     case API_ARG_UINT:

@@ -11,8 +11,9 @@
 /*
  * podctl image pull REF: the pull runs in a child process (registry.h) that
  * podctl watches; once it is done the image is recorded in podd's store
- * (image_store_add, which unpacks its layers). Root only, like import:
- * podctl writes into the store itself.
+ * (image_store_add, which unpacks its layers), and podd is told
+ * (image_added), so that containers waiting for the image start at once.
+ * Root only, like import: podctl writes into the store itself.
  */
 
 static volatile sig_atomic_t pull_cancel = 0;
@@ -96,6 +97,7 @@ int image_pull_cmd(int argc, char *argv[])
     _cleanup_(image_load_result_freep) ImageLoadResult *res = NULL;
     _cleanup_(strv_freep) char **warnings = NULL;
     _cleanup_free_ char *store = NULL;
+    _cleanup_json_ json_t *result = NULL;
     const char *registries = REGISTRY_CONFIG_PATH, *auth = REGISTRY_AUTH_PATH;
     char name[IMAGE_REFERENCE_STRING_MAX + 1];
     struct sigaction sa = {.sa_handler = on_interrupt};
@@ -145,5 +147,9 @@ int image_pull_cmd(int argc, char *argv[])
     for (size_t i = 0; warnings && warnings[i]; i++)
         fprintf(stderr, "podctl: warning: %s\n", warnings[i]);
     printf("image %s pulled: %s\n", rec.name, rec.digest);
+    fflush(stdout);
+    /* Containers of podd waiting for it start at once. */
+    if (podctl_call(json_pack("{s:s,s:s}", "op", "image_added", "image", rec.name), &result) < 0)
+        return PODCTL_EXIT_FAILURE;
     return PODCTL_EXIT_OK;
 }
