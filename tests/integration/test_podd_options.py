@@ -85,3 +85,14 @@ def test_relative_directory_whose_parent_is_missing_is_refused_exit_2(tmp_path):
     assert r.returncode == 2, r.stderr
     assert "--state-dir 'no/such/state'" in r.stderr and "absolute path" in r.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_a_bad_image_pull_backoff_is_a_usage_error_exit_2(tmp_path):
+    for spec in ("initial=5m,max=10s", "initial=1x", "reset=1m", "max"):
+        r = podd("--image-pull-backoff", spec, "--state-dir", str(tmp_path / "state"),
+                 "--run-dir", str(tmp_path / "run"), "--manifest-dir", str(tmp_path / "m"),
+                 "--log-dir", str(tmp_path / "log"))
+        assert r.returncode == 2, (spec, r.stderr)
+        assert f"--image-pull-backoff takes initial=DUR,max=DUR with initial <= max, not '{spec}'" \
+            in r.stderr, r.stderr
+        assert not os.path.exists(tmp_path / "state")
