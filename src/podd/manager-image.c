@@ -130,12 +130,28 @@ json_t *manager_images_to_json(const Manager *m, PdError *reterr)
     return move_ptr(a);
 }
 
+PlanImage manager_plan_image(void *userdata, const char *image)
+{
+    const Manager *m = userdata;
+    _cleanup_(image_resolved_done) ImageResolved res = {};
+    int r = image_store_resolve(m->images_dir, image, &res, NULL);
+
+    return r >= 0 ? PLAN_IMAGE_PRESENT : r == -EINVAL ? PLAN_IMAGE_INVALID : PLAN_IMAGE_ABSENT;
+}
+
 unsigned manager_image_added(Manager *m, const char *ref)
 {
     unsigned n = 0;
 
     for (size_t i = 0; i < m->n_pods; i++) {
         PodRec *pr = m->pods[i];
+
+        /* A new version waiting for its images looks again (manager_update_retry()). */
+        if (pr->held != PLAN_IMAGE_PRESENT) {
+            manager_mark_dirty(pr);
+            n++;
+            continue;
+        }
 
         for (size_t k = 0; k < pr->n_ctrs; k++) {
             const Ctr *c = &pr->ctrs[k];

@@ -23,6 +23,18 @@ static WatchParse *watch_parse_ref(WatchParse *p)
     return p;
 }
 
+ManifestWatchPin *manifest_watch_pod_pin(const ManifestWatchPod *pod)
+{
+    const WatchEntry *e = (const WatchEntry *)((const char *)pod - offsetof(WatchEntry, pub));
+
+    return watch_parse_ref(e->parse);
+}
+
+ManifestWatchPin *manifest_watch_pin_release(ManifestWatchPin *pin)
+{
+    return watch_parse_unref(pin);
+}
+
 /* The first error of an invalid document, positioned, as one PdError. */
 static void doc_error_from_diags(const ManifestDoc *d, const char *file, PdError *e)
 {

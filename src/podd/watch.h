@@ -159,6 +159,16 @@ const ManifestWatchPod *manifest_watcher_pod_at(const ManifestWatcher *w, size_t
 /* Looks a pod up by name; NULL when it is not in the desired set. */
 const ManifestWatchPod *manifest_watcher_get_pod(const ManifestWatcher *w, const char *name);
 
+/*
+ * A pin keeps the Pod object of an entry (and the parse that owns it) valid
+ * after the entry changes or goes, until it is released: the daemon keeps
+ * running a version the watcher no longer holds (an update that waits).
+ * Never fails (a reference count); release accepts NULL and returns NULL.
+ */
+typedef struct WatchParse ManifestWatchPin;
+ManifestWatchPin *manifest_watch_pod_pin(const ManifestWatchPod *pod);
+ManifestWatchPin *manifest_watch_pin_release(ManifestWatchPin *pin);
+
 /* The candidate files, sorted by name; same lifetime as the pods. */
 size_t manifest_watcher_n_files(const ManifestWatcher *w);
 const ManifestWatchFile *manifest_watcher_file_at(const ManifestWatcher *w, size_t i);
