@@ -262,6 +262,7 @@ static void pod_rec_durable_digest(const PodRec *pr, char out[static CONTENT_HAS
     digest_str(&h, pr->sandbox_up ? "1" : "0");
     digest_str(&h, pod_life_stopped_by_shutdown(&pr->life) ? "1" : "0");
     digest_str(&h, pod_life_evicted(&pr->life) ? pr->evicted_message : "");
+    digest_str(&h, pr->held != PLAN_IMAGE_PRESENT ? "held" : "");
     for (size_t i = 0; i < pr->n_ctrs; i++) {
         const Ctr *c = &pr->ctrs[i];
 
@@ -328,6 +329,15 @@ int pod_rec_save(PodRec *pr)
         ctrs = NULL;
     if (ctrs && pod_life_evicted(&pr->life) &&
         json_object_set_new(st, "evicted", json_string(pr->evicted_message)) < 0)
+        ctrs = NULL;
+    /*
+     * Make before break: a newer version waits for its images and the
+     * manifest no longer holds the one that runs: a new podd runs it on from
+     * here (pod_rec_resume_held()).
+     */
+    if (ctrs && pr->held != PLAN_IMAGE_PRESENT && manifest_watch_pin_source(pr->pin, pr->pod) &&
+        json_object_set_new(st, "runningManifest",
+                            json_deep_copy(manifest_watch_pin_source(pr->pin, pr->pod))) < 0)
         ctrs = NULL;
     for (size_t i = 0; ctrs && i < pr->n_ctrs; i++) {
         const Ctr *c = &pr->ctrs[i];
@@ -855,6 +865,8 @@ static void on_pod_changed(Manager *m, const ManifestWatchPod *wp, bool from_api
 /* No new version waits any more: it went ahead, was replaced by another, or went away. */
 static void pod_rec_drop_hold(PodRec *pr)
 {
+    if (pr->held != PLAN_IMAGE_PRESENT)
+        pr->save_due = true;
     pr->held = PLAN_IMAGE_PRESENT;
     pr->held_images = strv_free(pr->held_images);
     pr->held_ctrs = strv_free(pr->held_ctrs);
@@ -893,6 +905,8 @@ static void pod_rec_hold(PodRec *pr, const Plan *plan, const char *summary,
     pr->held_ctrs = move_ptr(ctrs);
     free(pr->held_summary);
     pr->held_summary = summary ? strdup(summary) : NULL;
+    if (pr->held == PLAN_IMAGE_PRESENT)
+        pr->save_due = true;
     pr->held = plan->held;
     pr->held_from_api = from_api;
     /* The kept version in force at the watcher is the waiting one; its errors are shown. */
@@ -1341,6 +1355,62 @@ const char *manager_cgroup_parent(Manager *m)
     return m->cgroup_parent;
 }
 
+/*
+ * Make before break across a restart of podd: the state file names the
+ * version that ran (runningManifest, saved while a newer version waited for
+ * its images). That version is taken back (records, runs adopted) and the
+ * manifest's version is then a new version of it, as it was before: it waits
+ * again, or goes ahead if its images came meanwhile. False when the state
+ * has no such version, or not the one it ran.
+ */
+static bool pod_rec_resume_held(Manager *m, PodRec *pr, json_t *st)
+{
+    const json_t *doc = json_object_get(st, "runningManifest");
+    const char *hash = json_string_value(json_object_get(st, "runningHash"));
+    const ManifestWatchPod *wp =
+        manifest_watcher_get_pod(pr->from_api ? m->applied : m->watcher, pr->name);
+    _cleanup_(manifest_file_freep) ManifestFile *mf = NULL;
+    _cleanup_free_ char *text = NULL, *dump = NULL;
+    _cleanup_json_ json_t *spec = NULL;
+    char running[CONTENT_HASH_MAX];
+    ManifestWatchPin *pin;
+    const Pod *pod;
+    PdError e = {0};
+
+    if (!json_is_object(doc) || !hash || !wp || !(text = json_dumps(doc, JSON_COMPACT)))
+        return false;
+    if (manifest_parse_buffer("state.json", text, strlen(text), MANIFEST_FORMAT_AUTO, &mf, &e) <
+            0 ||
+        mf->n_docs != 1 || !(pod = mf->docs[0].pod) || !streq(pod->name, pr->name) ||
+        !(spec = pod_to_json(pod)) || !(dump = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS)))
+        return false;
+    content_hash(dump, strlen(dump), running);
+    if (!streq(running, hash))
+        return false;
+    pin = manifest_watch_pin_take(move_ptr(mf));
+    if (!pin)
+        return false;
+    /* The records of the version that ran, instead of the manifest's. */
+    for (size_t i = 0; i < pr->n_ctrs; i++)
+        ctr_free_fields(&pr->ctrs[i]);
+    free(pr->ctrs);
+    pr->ctrs = NULL;
+    pr->n_ctrs = 0;
+    manifest_watch_pin_release(pr->pin);
+    pr->pin = pin;
+    pr->pod = pod;
+    json_decref(pr->level);
+    pr->level = reconcile_pod_level_json(spec);
+    (void)snprintf(pr->spec_hash, sizeof(pr->spec_hash), "%s", hash);
+    if (pod_rec_load_spec(pr, &e) < 0) {
+        log_error("pod=%s/%s: %s; continuing", pr->namespace, pr->name, e.message);
+        return true;
+    }
+    pod_rec_restore(pr, st);
+    on_pod_changed(m, wp, pr->from_api);
+    return true;
+}
+
 int manager_start(Manager *m)
 {
     _cleanup_(strv_freep) char **stored = NULL;
@@ -1380,6 +1450,8 @@ int manager_start(Manager *m)
         hash = json_string_value(json_object_get(st, "runningHash"));
         if (hash && streq(hash, pr->spec_hash)) {
             pod_rec_restore(pr, st);
+        } else if (pod_rec_resume_held(m, pr, st)) {
+            /* The version that ran waited for a newer one's images: it runs on. */
         } else if (stored_state_lagged(m, pr, st)) {
             /* Its saves failed before podd died: what runs is the desired version already. */
             manager_event(m, pr, NULL, "Normal", "Adopting",

@@ -168,6 +168,13 @@ const ManifestWatchPod *manifest_watcher_get_pod(const ManifestWatcher *w, const
 typedef struct WatchParse ManifestWatchPin;
 ManifestWatchPin *manifest_watch_pod_pin(const ManifestWatchPod *pod);
 ManifestWatchPin *manifest_watch_pin_release(ManifestWatchPin *pin);
+/*
+ * A pin of a parse the watcher never had (a version read back from a state
+ * file): takes mf on every path; NULL on ENOMEM.
+ */
+ManifestWatchPin *manifest_watch_pin_take(ManifestFile *mf);
+/* The document (as JSON) of pod in what pin holds; NULL when pod is not one of its documents. */
+const json_t *manifest_watch_pin_source(const ManifestWatchPin *pin, const Pod *pod);
 
 /* The candidate files, sorted by name; same lifetime as the pods. */
 size_t manifest_watcher_n_files(const ManifestWatcher *w);

@@ -98,6 +98,32 @@ def test_an_update_to_a_missing_image_waits_and_the_old_container_runs_on(daemon
     assert first != second and daemon.ctr_pid(pod, "app") == second
 
 
+def test_a_waiting_update_survives_a_restart_of_podd(daemon):
+    """podd killed and started again while an update waits: the new podd adopts the old
+    container and the update waits on; the image arriving then replaces it."""
+    pod = unique("again")
+    daemon.start()
+    daemon.write("p.yaml", manifest(pod))
+    first = wait_for("the app running", lambda: running_pid(daemon, pod))
+    daemon.write("p.yaml", manifest(pod, image="busybox:v3"))
+    wait_for("the update to wait", lambda: "UpdateWaiting" in reasons(daemon, pod))
+    wait_for("the state file to say so",
+             lambda: "runningManifest" in (daemon.pod_state(pod) or {}))
+    daemon.kill9()
+    daemon.start()
+    wait_for("the update to wait again",
+             lambda: "pendingUpdate" in (app_status(daemon, pod) or {}))
+    assert running_pid(daemon, pod) == first
+    st = app_status(daemon, pod)
+    assert st["restartCount"] == 0 and st["pendingUpdate"]["images"] == ["busybox:v3"], st
+    assert "Adopted" in reasons(daemon, pod)
+    import_image(daemon, "busybox:v3")
+    wait_for("the replacement", lambda: replaced(daemon, pod, first))
+    assert app_status(daemon, pod)["image"].endswith("busybox:v3")
+    wait_for("the state file to drop the old version",
+             lambda: "runningManifest" not in (daemon.pod_state(pod) or {"runningManifest": 1}))
+
+
 def test_the_manifest_going_back_drops_the_wait_and_restarts_nothing(daemon):
     pod = unique("back")
     daemon.start()

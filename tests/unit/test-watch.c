@@ -291,6 +291,11 @@ START_TEST(test_pin_keeps_a_version_the_watcher_let_go)
     /* The running version, as the daemon keeps it while the new one waits. */
     ck_assert_str_eq(v1->name, "web");
     ck_assert_str_eq(v1->containers[0].image, "busybox:1");
+    /* Its document, as the state file keeps it for the next podd; none for another Pod. */
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(manifest_watch_pin_source(pin, v1), "metadata"), "name")),
+                     "web");
+    ck_assert_ptr_null(manifest_watch_pin_source(pin, manifest_watcher_get_pod(fx.w, "web")->pod));
 
     clear_events();
     remove_file(fx.dir, "web.yaml");
@@ -301,6 +306,25 @@ START_TEST(test_pin_keeps_a_version_the_watcher_let_go)
     /* The last reference: freed (a leak would fail under ASan and valgrind). */
     ck_assert_ptr_null(manifest_watch_pin_release(pin));
     ck_assert_ptr_null(manifest_watch_pin_release(NULL));
+}
+END_TEST
+
+/* A version read back (from a state file) pinned as the watcher's are. */
+START_TEST(test_pin_of_a_parse_of_our_own)
+{
+    const char *text = pod_yaml("web", "busybox:7");
+    ManifestFile *mf = NULL;
+    ManifestWatchPin *pin;
+    const Pod *pod;
+
+    ck_assert_int_eq(
+        manifest_parse_buffer("v.yaml", text, strlen(text), MANIFEST_FORMAT_AUTO, &mf, NULL), 0);
+    pod = mf->docs[0].pod;
+    pin = manifest_watch_pin_take(mf);
+    ck_assert_ptr_nonnull(pin);
+    ck_assert_str_eq(pod->containers[0].image, "busybox:7");
+    ck_assert_ptr_nonnull(manifest_watch_pin_source(pin, pod));
+    ck_assert_ptr_null(manifest_watch_pin_release(pin));
 }
 END_TEST
 
@@ -1053,6 +1077,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_added_unchanged_changed_removed);
     tcase_add_test(tc, test_pin_keeps_a_version_the_watcher_let_go);
+    tcase_add_test(tc, test_pin_of_a_parse_of_our_own);
     tcase_add_test(tc, test_file_read_once_complete);
     tcase_add_test(tc, test_existing_files_and_ignored_names);
     tcase_add_test(tc, test_editor_rename_reads_once);
