@@ -139,6 +139,15 @@ PlanImage manager_plan_image(void *userdata, const char *image)
     return r >= 0 ? PLAN_IMAGE_PRESENT : r == -EINVAL ? PLAN_IMAGE_INVALID : PLAN_IMAGE_ABSENT;
 }
 
+/* Whether pr's waiting version names ref (a reference by digest matches once resolved). */
+static bool update_waits_for(const PodRec *pr, const char *ref)
+{
+    for (size_t i = 0; pr->held_images && pr->held_images[i]; i++)
+        if (image_reference_equal(pr->held_images[i], ref) || strchr(pr->held_images[i], '@'))
+            return true;
+    return false;
+}
+
 unsigned manager_image_added(Manager *m, const char *ref)
 {
     unsigned n = 0;
@@ -147,7 +156,7 @@ unsigned manager_image_added(Manager *m, const char *ref)
         PodRec *pr = m->pods[i];
 
         /* A new version waiting for its images looks again (manager_update_retry()). */
-        if (pr->held != PLAN_IMAGE_PRESENT) {
+        if (pr->held != PLAN_IMAGE_PRESENT && update_waits_for(pr, ref)) {
             manager_mark_dirty(pr);
             n++;
             continue;

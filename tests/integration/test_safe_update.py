@@ -163,6 +163,24 @@ def test_a_whole_pod_replacement_waits_for_its_init_containers_image(daemon):
     assert "pendingUpdate" not in app_status(daemon, pod)
 
 
+def test_an_update_to_an_invalid_reference_keeps_the_running_version(daemon):
+    """A reference that can never resolve is refused with the manifest (InvalidImageName, with
+    the parser's reason): the running version is kept, and the status and events say why."""
+    pod = unique("bad")
+    daemon.start()
+    daemon.write("p.yaml", manifest(pod))
+    first = wait_for("the app running", lambda: running_pid(daemon, pod))
+    daemon.write("p.yaml", manifest(pod, image="Busybox/UPPER:1"))
+    wait_for("the refusal", lambda: "ManifestInvalid" in reasons(daemon, pod))
+    [ev] = [e for e in events(daemon, pod) if e["reason"] == "ManifestInvalid"]
+    assert "InvalidImageName" in ev["message"] and "the running version is kept" in ev["message"]
+    st = pod_json(daemon, pod)["status"]
+    assert st["reason"] == "ManifestInvalid" and "InvalidImageName" in st["message"], st
+    time.sleep(0.5)
+    assert daemon.ctr_pid(pod, "app") == first
+    assert app_status(daemon, pod)["restartCount"] == 0
+
+
 def test_a_new_pod_waits_for_its_image_as_before(daemon):
     pod = unique("new")
     daemon.start()
