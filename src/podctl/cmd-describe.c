@@ -165,6 +165,10 @@ static void describe_container(const json_t *spec, const json_t *cs)
     describe_state("State", json_object_get(cs, "state"));
     if (json_object_size(json_object_get(cs, "lastState")) > 0)
         describe_state("Last State", json_object_get(cs, "lastState"));
+    /* podd's own: a new version of it waits for its images while this one runs on. */
+    if (json_object_get(cs, "pendingUpdate"))
+        kv(4, 16, "Update",
+           str(json_object_get(cs, "pendingUpdate"), "message") ?: "waits for its images");
     kv(4, 16, "Ready", json_is_true(json_object_get(cs, "ready")) ? "True" : "False");
     (void)snprintf(num, sizeof(num), "%lld",
                    (long long)json_integer_value(json_object_get(cs, "restartCount")));

@@ -18,8 +18,8 @@ podd_LDADD = $(PODCORE_LIBS)
 
 TESTS += tests/integration/test_daemon.py tests/integration/test_logs.py
 EXTRA_DIST += tests/integration/test_daemon.py tests/integration/test_logs.py
-TESTS += tests/integration/test_apply.py tests/integration/test_podd_options.py tests/integration/test_security.py tests/integration/test_manifest_warnings.py tests/integration/test_pod_outcomes.py
-EXTRA_DIST += tests/integration/test_apply.py tests/integration/test_podd_options.py tests/integration/test_security.py tests/integration/test_manifest_warnings.py tests/integration/test_pod_outcomes.py
+TESTS += tests/integration/test_apply.py tests/integration/test_safe_update.py tests/integration/test_podd_options.py tests/integration/test_security.py tests/integration/test_manifest_warnings.py tests/integration/test_pod_outcomes.py
+EXTRA_DIST += tests/integration/test_apply.py tests/integration/test_safe_update.py tests/integration/test_podd_options.py tests/integration/test_security.py tests/integration/test_manifest_warnings.py tests/integration/test_pod_outcomes.py
 TESTS += tests/integration/test_walkthrough.py tests/integration/test_crash_state.py
 EXTRA_DIST += tests/integration/test_walkthrough.py tests/integration/test_crash_state.py
 TESTS += tests/integration/test_probes.py

@@ -126,7 +126,8 @@ static int apply_parse_one(ApplyCall *c, size_t index, const json_t *entry, PdEr
  * The plan as the answer carries it: {"summary": "replaces container app",
  * "replaced": [names] or "pod", "plan": {"pod": {"action", "reason",
  * "message"}, "containers": [{"name", "action", "reason", "message",
- * "cause"?}]}}.
+ * "cause"?}]}}, with "waitsFor": {"reason", "images"} when it waits for
+ * images (make before break: nothing of it happens before they are there).
  */
 static json_t *plan_to_json(const Plan *p)
 {
@@ -143,6 +144,19 @@ static json_t *plan_to_json(const Plan *p)
     replaced = p->pod_action == PLAN_ACTION_REPLACE ? json_string("pod") : json_array();
     if (!o || json_object_set_new(o, "replaced", replaced) < 0)
         return NULL;
+    /* Make before break: nothing of it happens before these images are there. */
+    if (p->held != PLAN_IMAGE_PRESENT) {
+        json_t *images = json_array();
+
+        for (size_t i = 0; images && p->held_images[i]; i++)
+            if (json_array_append_new(images, json_string(p->held_images[i])) < 0)
+                json_decref(move_ptr(images));
+        if (!images || json_object_set_new(o, "waitsFor",
+                                           json_pack("{s:s,s:o}", "reason",
+                                                     reconcile_plan_image_to_string(p->held),
+                                                     "images", images)) < 0)
+            return NULL;
+    }
     ctrs = json_object_get(json_object_get(o, "plan"), "containers");
     for (size_t i = 0; i < p->n_ctrs; i++) {
         const PlanCtr *c = &p->ctrs[i];

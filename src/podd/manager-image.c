@@ -133,6 +133,24 @@ json_t *manager_images_to_json(const Manager *m, PdError *reterr)
     return move_ptr(a);
 }
 
+PlanImage manager_plan_image(void *userdata, const char *image)
+{
+    const Manager *m = userdata;
+    _cleanup_(image_resolved_done) ImageResolved res = {};
+    int r = image_store_resolve(m->images_dir, image, &res, NULL);
+
+    return r >= 0 ? PLAN_IMAGE_PRESENT : r == -EINVAL ? PLAN_IMAGE_INVALID : PLAN_IMAGE_ABSENT;
+}
+
+/* Whether pr's waiting version names ref (a reference by digest matches once resolved). */
+static bool update_waits_for(const PodRec *pr, const char *ref)
+{
+    for (size_t i = 0; pr->held_images && pr->held_images[i]; i++)
+        if (image_reference_equal(pr->held_images[i], ref) || strchr(pr->held_images[i], '@'))
+            return true;
+    return false;
+}
+
 unsigned manager_image_added(Manager *m, const char *ref)
 {
     unsigned n = 0;
@@ -140,6 +158,13 @@ unsigned manager_image_added(Manager *m, const char *ref)
     for (size_t i = 0; i < m->n_pods; i++) {
         PodRec *pr = m->pods[i];
         bool marked = false;
+
+        /* A new version waiting for its images looks again (manager_update_retry()). */
+        if (pr->held != PLAN_IMAGE_PRESENT && update_waits_for(pr, ref)) {
+            manager_mark_dirty(pr);
+            n++;
+            continue;
+        }
 
         for (size_t k = 0; k < pr->n_ctrs; k++) {
             Ctr *c = &pr->ctrs[k];

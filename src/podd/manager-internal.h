@@ -132,6 +132,19 @@ struct PodRec {
     uint64_t volume_check_at; /* monotonic usec of the next emptyDir usage check; 0 none */
     /* Why it was evicted (kubelet's message), while life.goal is POD_GOAL_EVICTED. */
     char evicted_message[256];
+    ManifestWatchPin *pin; /* keeps pod (the watcher's object) valid while pr runs it */
+    /*
+     * Make before break: the watcher's version of the pod (in the applied
+     * manifests when held_from_api) waits for its images (Plan.held), and pr
+     * runs on with the version before it, pinned. PLAN_IMAGE_PRESENT: none
+     * waits. pod_reconcile() tries again (manager_update_retry()) when
+     * manager_image_added() marks it dirty, and every IMAGE_RETRY_USEC.
+     */
+    PlanImage held;
+    bool held_from_api;
+    char **held_images; /* what it waits for */
+    char **held_ctrs;   /* the containers of pr it would replace */
+    char *held_summary; /* the plan's summary, told once per change */
 };
 
 /* A backend of the manager: its operations and the context its init() made. */
@@ -197,6 +210,13 @@ void manager_file_event(Manager *m, const char *file, const char *type, const ch
 int pod_rec_save(PodRec *pr);
 void pod_rec_free(PodRec *pr);
 void manager_drop_pod(Manager *m, PodRec *pr);
+/*
+ * A version of pr that waits for its images (pr->held): once every one is
+ * present, it goes ahead as a new version does; else nothing happens.
+ */
+void manager_update_retry(PodRec *pr);
+/* Where image (as a manifest names it) is: the planner's look at the store (userdata: Manager). */
+PlanImage manager_plan_image(void *userdata, const char *image);
 /* The backend called name; NULL when this podd does not have it. */
 const RuntimeBackend *manager_backend(const Manager *m, const char *name);
 /* The backend pr's desired version asks for: podd.io/runtime, else --runtime. */

@@ -177,7 +177,10 @@ PlanObservedCtr *pod_rec_observe(const PodRec *pr, PlanObserved *ret)
     *ret = (PlanObserved){.level = pr->level,
                           .ctrs = seen,
                           .n_ctrs = n,
-                          .stopping = pod_state_is_terminating(pr->life.state) || !pr->pod};
+                          .stopping = pod_state_is_terminating(pr->life.state) || !pr->pod,
+                          /* Make before break: a replacement waits for its images. */
+                          .image_lookup = manager_plan_image,
+                          .image_userdata = pr->m};
     return seen;
 }
 
@@ -264,6 +267,8 @@ int pod_rec_load_spec(PodRec *pr, PdError *reterr)
     seen = pod_rec_observe(pr, &observed);
     if (!seen)
         return pd_error_set(reterr, -ENOMEM, "out of memory");
+    /* A new pod or instance: nothing runs that could wait, and the plan happens now. */
+    observed.image_lookup = NULL;
     r = reconcile_plan(pr->pod, &observed, &plan, reterr);
     if (r < 0)
         return r;
@@ -1140,6 +1145,9 @@ static void pod_arm_timer(PodRec *pr, uint64_t now)
     if (pr->volume_check_at && !pod_state_is_terminating(pr->life.state) &&
         pr->volume_check_at < next)
         next = pr->volume_check_at;
+    /* An update waiting for its images looks again, as a container waiting for its image does. */
+    if (pr->held != PLAN_IMAGE_PRESENT && now + IMAGE_RETRY_USEC < next)
+        next = now + IMAGE_RETRY_USEC;
     (void)loop_timer_set(pr->timer, next);
 }
 
@@ -1379,6 +1387,9 @@ void pod_reconcile(PodRec *pr)
     /* What a previous podd ran under this name is still being removed: orphan_finish() wakes it. */
     if (manager_orphan_pending(pr->m, pr->name))
         return;
+    /* A new version waiting for its images goes ahead once they are there. */
+    if (pr->held != PLAN_IMAGE_PRESENT)
+        manager_update_retry(pr);
     pod_feed_deadlines(pr, now);
     if (pr->life.state == POD_STATE_STOPPING && !pod_stop_step(pr))
         return;

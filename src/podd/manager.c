@@ -36,6 +36,10 @@ void pod_rec_free(PodRec *pr)
     free(pr->ctrs);
     graph_free(pr->graph);
     json_decref(pr->level);
+    manifest_watch_pin_release(pr->pin);
+    strv_free(pr->held_images);
+    strv_free(pr->held_ctrs);
+    free(pr->held_summary);
     free(pr->source);
     free(pr->runtime);
     loop_source_unref(pr->timer);
@@ -258,6 +262,7 @@ static void pod_rec_durable_digest(const PodRec *pr, char out[static CONTENT_HAS
     digest_str(&h, pr->sandbox_up ? "1" : "0");
     digest_str(&h, pod_life_stopped_by_shutdown(&pr->life) ? "1" : "0");
     digest_str(&h, pod_life_evicted(&pr->life) ? pr->evicted_message : "");
+    digest_str(&h, pr->held != PLAN_IMAGE_PRESENT ? "held" : "");
     for (size_t i = 0; i < pr->n_ctrs; i++) {
         const Ctr *c = &pr->ctrs[i];
 
@@ -324,6 +329,15 @@ int pod_rec_save(PodRec *pr)
         ctrs = NULL;
     if (ctrs && pod_life_evicted(&pr->life) &&
         json_object_set_new(st, "evicted", json_string(pr->evicted_message)) < 0)
+        ctrs = NULL;
+    /*
+     * Make before break: a newer version waits for its images and the
+     * manifest no longer holds the one that runs: a new podd runs it on from
+     * here (pod_rec_resume_held()).
+     */
+    if (ctrs && pr->held != PLAN_IMAGE_PRESENT && manifest_watch_pin_source(pr->pin, pr->pod) &&
+        json_object_set_new(st, "runningManifest",
+                            json_deep_copy(manifest_watch_pin_source(pr->pin, pr->pod))) < 0)
         ctrs = NULL;
     for (size_t i = 0; ctrs && i < pr->n_ctrs; i++) {
         const Ctr *c = &pr->ctrs[i];
@@ -776,10 +790,14 @@ static void cleanup_orphan(Manager *m, const char *name, json_t *st, bool for_go
 
 static void pod_take_desired(PodRec *pr, const ManifestWatchPod *wp, bool from_api)
 {
+    ManifestWatchPin *pin = manifest_watch_pod_pin(wp);
+
     pr->from_api = from_api;
     json_decref(pr->level);
     pr->level = reconcile_pod_level_json(wp->spec);
     pr->pod = wp->pod;
+    manifest_watch_pin_release(pr->pin);
+    pr->pin = pin;
     free(pr->source);
     pr->source = strdup(pr->from_api ? "api" : wp->file);
     (void)snprintf(pr->spec_hash, sizeof(pr->spec_hash), "%s", wp->spec_hash);
@@ -842,6 +860,83 @@ static Plan *pod_rec_plan(PodRec *pr, const Pod *desired)
     return plan;
 }
 
+static void on_pod_changed(Manager *m, const ManifestWatchPod *wp, bool from_api);
+
+/* No new version waits any more: it went ahead, was replaced by another, or went away. */
+static void pod_rec_drop_hold(PodRec *pr)
+{
+    if (pr->held != PLAN_IMAGE_PRESENT)
+        pr->save_due = true;
+    pr->held = PLAN_IMAGE_PRESENT;
+    pr->held_images = strv_free(pr->held_images);
+    pr->held_ctrs = strv_free(pr->held_ctrs);
+    free(pr->held_summary);
+    pr->held_summary = NULL;
+}
+
+/*
+ * Make before break: the new version (plan) needs images that are not
+ * there, so nothing of it happens yet. pr runs on with the version it has
+ * (pinned, so the watcher's change does not take it away); the pod's status
+ * names what waits and for what, and an event says so once per change.
+ */
+static void pod_rec_hold(PodRec *pr, const Plan *plan, const char *summary,
+                         const ManifestWatchPod *wp, bool from_api, const char *from)
+{
+    _cleanup_(strv_freep) char **images = strv_copy(plan->held_images), **ctrs = NULL;
+    bool told = pr->held_summary && summary && streq(pr->held_summary, summary);
+    int r = images ? 0 : -ENOMEM;
+
+    for (size_t i = 0; r >= 0 && i < pr->n_ctrs; i++) {
+        const Ctr *c = &pr->ctrs[i];
+        const PlanCtr *e =
+            c->life.goal == CTR_GOAL_REMOVE ? NULL : reconcile_plan_find(plan, c->name);
+
+        if (plan->pod_action == PLAN_ACTION_REPLACE || (e && e->action == PLAN_ACTION_REPLACE))
+            r = strv_extend(&ctrs, c->name);
+    }
+    if (r < 0) {
+        log_error("pod=%s/%s: out of memory; continuing", pr->namespace, pr->name);
+        return;
+    }
+    strv_free(pr->held_images);
+    pr->held_images = move_ptr(images);
+    strv_free(pr->held_ctrs);
+    pr->held_ctrs = move_ptr(ctrs);
+    free(pr->held_summary);
+    pr->held_summary = summary ? strdup(summary) : NULL;
+    if (pr->held == PLAN_IMAGE_PRESENT)
+        pr->save_due = true;
+    pr->held = plan->held;
+    pr->held_from_api = from_api;
+    /* The kept version in force at the watcher is the waiting one; its errors are shown. */
+    pr->has_manifest_error = wp->has_error;
+    if (wp->has_error)
+        pr->manifest_error = wp->error;
+    if (!told)
+        manager_event(pr->m, pr, NULL, "Warning", "UpdateWaiting",
+                      "new version from %s %s; the running version runs on until then", from,
+                      summary ? summary : "waits for its images");
+}
+
+void manager_update_retry(PodRec *pr)
+{
+    Manager *m = pr->m;
+    const ManifestWatchPod *wp;
+
+    if (pr->held == PLAN_IMAGE_PRESENT)
+        return;
+    for (size_t i = 0; pr->held_images && pr->held_images[i]; i++)
+        if (manager_plan_image(m, pr->held_images[i]) != PLAN_IMAGE_PRESENT)
+            return;
+    wp = manifest_watcher_get_pod(pr->held_from_api ? m->applied : m->watcher, pr->name);
+    if (!wp) {
+        pod_rec_drop_hold(pr);
+        return;
+    }
+    on_pod_changed(m, wp, pr->held_from_api);
+}
+
 /*
  * A new version of a running pod: reconcile_plan() decides, as it does for
  * podctl apply --dry-run. When the whole pod is replaced, it stops and
@@ -855,6 +950,7 @@ static void on_pod_changed(Manager *m, const ManifestWatchPod *wp, bool from_api
     _cleanup_(reconcile_plan_freep) Plan *plan = NULL;
     _cleanup_free_ char *summary = NULL;
     const char *from = from_api ? "podctl apply" : wp->file;
+    char via[1024];
     PdError e = {0};
 
     /* Its manifest was removed and it still stops: back, it is added again. */
@@ -862,15 +958,34 @@ static void on_pod_changed(Manager *m, const ManifestWatchPod *wp, bool from_api
         on_pod_added(m, wp, from_api);
         return;
     }
-    /* Same source and spec: an error was cleared. From the other source it is a new object. */
+    /*
+     * Same source and spec: an error was cleared, or the manifest is back
+     * to the version that runs while a newer one waited (dropped: nothing
+     * restarts). From the other source it is a new object.
+     */
     if (streq(pr->spec_hash, wp->spec_hash) && !wp->has_error && pr->from_api == from_api) {
         pr->has_manifest_error = false;
+        if (pr->held != PLAN_IMAGE_PRESENT)
+            manager_event(m, pr, NULL, "Normal", "UpdateCancelled",
+                          "%s is back to the running version: the waiting one is dropped", from);
+        pod_rec_drop_hold(pr);
         manager_mark_dirty(pr);
         return;
     }
-    /* Against the records: the previous Pod object is already gone. */
+    /* Against the records (the version that runs). */
     plan = pod_rec_plan(pr, wp->pod);
     summary = plan ? reconcile_plan_summary(plan) : NULL;
+    if (plan && plan->held != PLAN_IMAGE_PRESENT) {
+        pod_rec_hold(pr, plan, summary, wp, from_api, from);
+        manager_mark_dirty(pr);
+        return;
+    }
+    /* It waited for its images: they are all there now. */
+    if (pr->held != PLAN_IMAGE_PRESENT) {
+        (void)snprintf(via, sizeof(via), "%s (its images are there now)", from);
+        from = via;
+    }
+    pod_rec_drop_hold(pr);
     if (!plan || plan->pod_action == PLAN_ACTION_REPLACE) {
         /* The old Pod is the watcher's and goes away now: keep only what stopping needs. */
         pr->pod = NULL;
@@ -903,6 +1018,8 @@ static void on_pod_removed(Manager *m, const char *name)
     pr->pod = NULL;
     for (size_t i = 0; i < pr->n_ctrs; i++)
         pr->ctrs[i].spec = NULL;
+    pr->pin = manifest_watch_pin_release(pr->pin);
+    pod_rec_drop_hold(pr);
     manager_event(m, pr, NULL, "Normal", "Killing", "its manifest was removed: stopping");
     pod_rec_feed(pr, POD_EV_REMOVE);
     manager_mark_dirty(pr);
@@ -1246,6 +1363,62 @@ const char *manager_cgroup_parent(Manager *m)
     return m->cgroup_parent;
 }
 
+/*
+ * Make before break across a restart of podd: the state file names the
+ * version that ran (runningManifest, saved while a newer version waited for
+ * its images). That version is taken back (records, runs adopted) and the
+ * manifest's version is then a new version of it, as it was before: it waits
+ * again, or goes ahead if its images came meanwhile. False when the state
+ * has no such version, or not the one it ran.
+ */
+static bool pod_rec_resume_held(Manager *m, PodRec *pr, json_t *st)
+{
+    const json_t *doc = json_object_get(st, "runningManifest");
+    const char *hash = json_string_value(json_object_get(st, "runningHash"));
+    const ManifestWatchPod *wp =
+        manifest_watcher_get_pod(pr->from_api ? m->applied : m->watcher, pr->name);
+    _cleanup_(manifest_file_freep) ManifestFile *mf = NULL;
+    _cleanup_free_ char *text = NULL, *dump = NULL;
+    _cleanup_json_ json_t *spec = NULL;
+    char running[CONTENT_HASH_MAX];
+    ManifestWatchPin *pin;
+    const Pod *pod;
+    PdError e = {0};
+
+    if (!json_is_object(doc) || !hash || !wp || !(text = json_dumps(doc, JSON_COMPACT)))
+        return false;
+    if (manifest_parse_buffer("state.json", text, strlen(text), MANIFEST_FORMAT_AUTO, &mf, &e) <
+            0 ||
+        mf->n_docs != 1 || !(pod = mf->docs[0].pod) || !streq(pod->name, pr->name) ||
+        !(spec = pod_to_json(pod)) || !(dump = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS)))
+        return false;
+    content_hash(dump, strlen(dump), running);
+    if (!streq(running, hash))
+        return false;
+    pin = manifest_watch_pin_take(move_ptr(mf));
+    if (!pin)
+        return false;
+    /* The records of the version that ran, instead of the manifest's. */
+    for (size_t i = 0; i < pr->n_ctrs; i++)
+        ctr_free_fields(&pr->ctrs[i]);
+    free(pr->ctrs);
+    pr->ctrs = NULL;
+    pr->n_ctrs = 0;
+    manifest_watch_pin_release(pr->pin);
+    pr->pin = pin;
+    pr->pod = pod;
+    json_decref(pr->level);
+    pr->level = reconcile_pod_level_json(spec);
+    (void)snprintf(pr->spec_hash, sizeof(pr->spec_hash), "%s", hash);
+    if (pod_rec_load_spec(pr, &e) < 0) {
+        log_error("pod=%s/%s: %s; continuing", pr->namespace, pr->name, e.message);
+        return true;
+    }
+    pod_rec_restore(pr, st);
+    on_pod_changed(m, wp, pr->from_api);
+    return true;
+}
+
 int manager_start(Manager *m)
 {
     _cleanup_(strv_freep) char **stored = NULL;
@@ -1285,6 +1458,8 @@ int manager_start(Manager *m)
         hash = json_string_value(json_object_get(st, "runningHash"));
         if (hash && streq(hash, pr->spec_hash)) {
             pod_rec_restore(pr, st);
+        } else if (pod_rec_resume_held(m, pr, st)) {
+            /* The version that ran waited for a newer one's images: it runs on. */
         } else if (stored_state_lagged(m, pr, st)) {
             /* Its saves failed before podd died: what runs is the desired version already. */
             manager_event(m, pr, NULL, "Normal", "Adopting",
@@ -1399,6 +1574,18 @@ static json_t *ctr_status_json(const Ctr *c)
 
     if (o)
         (void)json_object_set_new(o, "lastState", last ? terminated_json(last) : json_object());
+    /* podd's own: a new version of it waits for its images; this one runs on meanwhile. */
+    if (o && c->pod->held != PLAN_IMAGE_PRESENT && strv_contains(c->pod->held_ctrs, c->name)) {
+        json_t *images = json_array();
+
+        for (size_t i = 0; images && c->pod->held_images[i]; i++)
+            (void)json_array_append_new(images, json_string(c->pod->held_images[i]));
+        (void)json_object_set_new(o, "pendingUpdate",
+                                  json_pack("{s:s,s:o,s:s}", "reason",
+                                            reconcile_plan_image_to_string(c->pod->held), "images",
+                                            images ? images : json_array(), "message",
+                                            c->pod->held_summary ? c->pod->held_summary : ""));
+    }
     /* podd's own: each probe's settings and its last result (podctl describe shows them). */
     if (o && probes)
         (void)json_object_set_new(o, "probes", probes);

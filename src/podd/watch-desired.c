@@ -23,6 +23,26 @@ static WatchParse *watch_parse_ref(WatchParse *p)
     return p;
 }
 
+ManifestWatchPin *manifest_watch_pod_pin(const ManifestWatchPod *pod)
+{
+    const WatchEntry *e = (const WatchEntry *)((const char *)pod - offsetof(WatchEntry, pub));
+
+    return watch_parse_ref(e->parse);
+}
+
+ManifestWatchPin *manifest_watch_pin_release(ManifestWatchPin *pin)
+{
+    return watch_parse_unref(pin);
+}
+
+const json_t *manifest_watch_pin_source(const ManifestWatchPin *pin, const Pod *pod)
+{
+    for (size_t i = 0; pin && pod && i < pin->mf->n_docs; i++)
+        if (pin->mf->docs[i].pod == pod)
+            return pin->mf->docs[i].source;
+    return NULL;
+}
+
 /* The first error of an invalid document, positioned, as one PdError. */
 static void doc_error_from_diags(const ManifestDoc *d, const char *file, PdError *e)
 {
@@ -80,6 +100,13 @@ int watch_parse_new_take(ManifestFile *mf, const char *file, WatchParse **ret)
     p->mf = move_ptr(owned);
     *ret = move_ptr(p);
     return 0;
+}
+
+ManifestWatchPin *manifest_watch_pin_take(ManifestFile *mf)
+{
+    WatchParse *p = NULL;
+
+    return watch_parse_new_take(mf, mf->name, &p) < 0 ? NULL : p;
 }
 
 /* ---- sorted arrays by name --------------------------------------------------------------- */

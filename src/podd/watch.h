@@ -159,6 +159,23 @@ const ManifestWatchPod *manifest_watcher_pod_at(const ManifestWatcher *w, size_t
 /* Looks a pod up by name; NULL when it is not in the desired set. */
 const ManifestWatchPod *manifest_watcher_get_pod(const ManifestWatcher *w, const char *name);
 
+/*
+ * A pin keeps the Pod object of an entry (and the parse that owns it) valid
+ * after the entry changes or goes, until it is released: the daemon keeps
+ * running a version the watcher no longer holds (an update that waits).
+ * Never fails (a reference count); release accepts NULL and returns NULL.
+ */
+typedef struct WatchParse ManifestWatchPin;
+ManifestWatchPin *manifest_watch_pod_pin(const ManifestWatchPod *pod);
+ManifestWatchPin *manifest_watch_pin_release(ManifestWatchPin *pin);
+/*
+ * A pin of a parse the watcher never had (a version read back from a state
+ * file): takes mf on every path; NULL on ENOMEM.
+ */
+ManifestWatchPin *manifest_watch_pin_take(ManifestFile *mf);
+/* The document (as JSON) of pod in what pin holds; NULL when pod is not one of its documents. */
+const json_t *manifest_watch_pin_source(const ManifestWatchPin *pin, const Pod *pod);
+
 /* The candidate files, sorted by name; same lifetime as the pods. */
 size_t manifest_watcher_n_files(const ManifestWatcher *w);
 const ManifestWatchFile *manifest_watcher_file_at(const ManifestWatcher *w, size_t i);

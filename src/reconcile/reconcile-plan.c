@@ -26,6 +26,10 @@ DEFINE_STRING_TABLE(
     [PLAN_POD_REASON_SIDECAR_CHANGED] = "SidecarChanged",
     [PLAN_POD_REASON_INIT_SEQUENCE] = "InitSequence")
 
+DEFINE_STRING_TABLE(
+    reconcile_plan_image, PlanImage, _PLAN_IMAGE_MAX, [PLAN_IMAGE_PRESENT] = "Present",
+    [PLAN_IMAGE_ABSENT] = "ImageNotFound", [PLAN_IMAGE_INVALID] = "InvalidImageName")
+
 Plan *reconcile_plan_free(Plan *p)
 {
     if (!p)
@@ -37,6 +41,7 @@ Plan *reconcile_plan_free(Plan *p)
     }
     free(p->ctrs);
     free(p->pod_detail);
+    strv_free(p->held_images);
     graph_free(p->graph);
     free(p);
     return NULL;
@@ -229,6 +234,36 @@ static int plan_propagate(Plan *p, const Graph *g, const PlanObserved *o)
     return 0;
 }
 
+/*
+ * Make before break: whether what the plan replaces can start, image by
+ * image. Looks up the new version's image of each container the plan
+ * replaces (of every container when the whole pod is replaced) and holds
+ * the plan on the first that is not present, collecting every such image.
+ */
+static int plan_hold(Plan *p, const Pod *desired, const PlanObserved *o)
+{
+    /* Nothing runs that a wait would keep: a stopping pod, a pod that never started. */
+    if (!o->image_lookup || p->pod_reason == PLAN_POD_REASON_STOPPING ||
+        (p->pod_action == PLAN_ACTION_REPLACE && !any_started(o)))
+        return 0;
+    POD_FOREACH_CONTAINER (desired, c, i) {
+        PlanCtr *e = &p->ctrs[i]; /* the plan lists the new version in this order */
+
+        /* A replacement under way stops anyway; a created container stops nothing. */
+        if (p->pod_action != PLAN_ACTION_REPLACE &&
+            (e->action != PLAN_ACTION_REPLACE || e->reason == PLAN_REASON_REPLACING))
+            continue;
+        e->image = o->image_lookup(o->image_userdata, c->image);
+        if (e->image == PLAN_IMAGE_PRESENT)
+            continue;
+        if (e->image > p->held)
+            p->held = e->image;
+        if (!strv_contains(p->held_images, c->image) && strv_extend(&p->held_images, c->image) < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
 int reconcile_plan(const Pod *desired, const PlanObserved *observed, Plan **ret, PdError *reterr)
 {
     _cleanup_(reconcile_plan_freep) Plan *p = NULL;
@@ -287,6 +322,8 @@ int reconcile_plan(const Pod *desired, const PlanObserved *observed, Plan **ret,
         }
     } else if (r >= 0)
         r = plan_propagate(p, g, observed);
+    if (r >= 0)
+        r = plan_hold(p, desired, observed);
     if (r < 0)
         return pd_error_set(reterr, r, "out of memory");
 
@@ -366,7 +403,28 @@ static int summary_part(StrBuf *b, const Plan *p, PlanAction act, bool not_start
     return r < 0 ? r : (int)n;
 }
 
-char *reconcile_plan_summary(const Plan *p)
+char *reconcile_plan_held_text(const Plan *p)
+{
+    _cleanup_(strbuf_done) StrBuf b = {0};
+    size_t n = strv_length(p->held_images);
+    int r;
+
+    if (p->held == PLAN_IMAGE_PRESENT || n == 0)
+        return strdup("");
+    r = strbuf_printf(&b, "waits for image%s", n > 1 ? "s" : "");
+    for (size_t i = 0; r >= 0 && i < n; i++)
+        r = strbuf_printf(&b, "%s %s", i ? "," : "", p->held_images[i]);
+    if (r >= 0)
+        r = strbuf_printf(&b, " (%s)",
+                          p->held == PLAN_IMAGE_INVALID ? "an invalid reference, never resolved"
+                                                        : "not in the image store");
+    if (r < 0)
+        return NULL;
+    return move_ptr(b.data);
+}
+
+/* The summary of what the plan does once it happens. */
+static char *plan_summary_now(const Plan *p)
 {
     _cleanup_(strbuf_done) StrBuf b = {0};
     size_t k = 0;
@@ -397,4 +455,16 @@ char *reconcile_plan_summary(const Plan *p)
     if (r < 0)
         return NULL;
     return move_ptr(b.data);
+}
+
+char *reconcile_plan_summary(const Plan *p)
+{
+    _cleanup_free_ char *held = reconcile_plan_held_text(p);
+    _cleanup_free_ char *now = plan_summary_now(p);
+
+    if (!held || !now)
+        return NULL;
+    if (!held[0])
+        return move_ptr(now);
+    return strdup_printf("%s, then %s", held, now);
 }

@@ -81,6 +81,24 @@ const char *reconcile_plan_reason_to_string(PlanReason r);
 /* "", "Stopping", "PodLevel", "InitChanged", "SidecarChanged", "InitSequence". */
 const char *reconcile_plan_pod_reason_to_string(PlanPodReason r);
 
+/*
+ * Whether an image a new version names can run now: make before break waits
+ * for it before anything of the running version stops.
+ */
+typedef enum PlanImage {
+    PLAN_IMAGE_PRESENT, /* in the image store (or a root filesystem directory) */
+    PLAN_IMAGE_ABSENT,  /* not there (yet): a load, an import or a pull brings it */
+    PLAN_IMAGE_INVALID, /* a reference that can never be resolved (InvalidImageName) */
+    _PLAN_IMAGE_MAX,
+    _PLAN_IMAGE_INVALID = -EINVAL,
+} PlanImage;
+
+/* "Present", "ImageNotFound", "InvalidImageName"; NULL out of range. */
+const char *reconcile_plan_image_to_string(PlanImage i);
+
+/* Looks an image (as a manifest names it) up; the planner's only window on the store. */
+typedef PlanImage (*PlanImageLookup)(void *userdata, const char *image);
+
 /* One container of what runs, as the planner sees it. Every pointer is borrowed. */
 typedef struct PlanObservedCtr {
     const char *name;
@@ -103,6 +121,9 @@ typedef struct PlanObserved {
     const PlanObservedCtr *ctrs; /* init containers first, in their order; then the others */
     size_t n_ctrs;
     bool stopping; /* the pod instance is stopping: what comes next is a new instance */
+    /* Where the new version's images are; NULL: every image is present (nothing waits). */
+    PlanImageLookup image_lookup;
+    void *image_userdata;
 } PlanObserved;
 
 /* The verdict for one container. */
@@ -113,6 +134,8 @@ typedef struct PlanCtr {
     PlanReason reason;
     char *cause;     /* PLAN_REASON_DEPENDENCY: the replaced container it waits for; else NULL */
     char *spec_json; /* desired containers: compact key-sorted JSON of its spec; NULL if removed */
+    /* Its new version's image, looked up when the plan replaces it (PRESENT otherwise). */
+    PlanImage image;
 } PlanCtr;
 
 typedef struct Plan {
@@ -125,6 +148,14 @@ typedef struct Plan {
      * replaced (its own reason when it has one, else PLAN_REASON_POD_REPLACED). */
     PlanCtr *ctrs;
     size_t n_ctrs;
+    /*
+     * Make before break: the replacement waits. Nothing of the plan happens
+     * (the running version stays as it is) until every image in held_images
+     * is present; held says why (ABSENT, or INVALID when one can never be).
+     * PLAN_IMAGE_PRESENT: nothing waits, the plan happens now.
+     */
+    PlanImage held;
+    char **held_images; /* strv, in container order, each once; NULL when not held */
 } Plan;
 
 Plan *reconcile_plan_free(Plan *p);
@@ -150,7 +181,14 @@ json_t *reconcile_pod_level_json(const json_t *spec);
  *     started is replaced, or when init containers were added, removed or
  *     reordered after any container started;
  *   - otherwise every container that started and waits, directly or not,
- *     for a replaced one (graph edges of desired) is replaced too.
+ *     for a replaced one (graph edges of desired) is replaced too;
+ *   - make before break: when something that started would stop (a
+ *     replaced container, or any of a replaced pod) and an image the
+ *     replacement needs is not present (observed->image_lookup: the images
+ *     of the replaced containers; of every container for a whole pod), the
+ *     plan is held (Plan.held): nothing happens until they are all there.
+ *     A pod that stops already, containers created and containers that never
+ *     started do not wait: they wait for their image as a new pod does.
  *
  * Returns 0 with *ret set to a plan the caller owns (reconcile_plan_free()),
  * or a negative errno with reterr set: what reconcile_pod_graph() returns
@@ -173,11 +211,15 @@ const PlanCtr *reconcile_plan_find(const Plan *p, const char *name);
  *     "the whole pod is replaced (pod-level field restartPolicy changed)", or
  *     parts joined by "; ": "replaces containers db, web (web depends on db)",
  *     "creates container x", "removes container y", "updates container z
- *     (not started yet)".
+ *     (not started yet)". A held plan begins with what it waits for: "waits
+ *     for image app:2 (not in the image store), then replaces container app".
+ *   reconcile_plan_held_text(): that beginning alone ("waits for image app:2
+ *     (not in the image store)"); "" when the plan is not held.
  */
 char *reconcile_plan_pod_reason_text(const Plan *p);
 char *reconcile_plan_ctr_reason_text(const PlanCtr *c);
 char *reconcile_plan_summary(const Plan *p);
+char *reconcile_plan_held_text(const Plan *p);
 
 /* ---- probes: when each runs, and what its results mean ----------------------------- */
 

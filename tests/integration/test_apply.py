@@ -327,6 +327,9 @@ def _promise(line, pod, dry_run):
     head = f"pod/{pod} configured{' (dry run)' if dry_run else ''}"
     if line in (f"pod/{pod} unchanged{' (dry run)' if dry_run else ''}", head):
         return False, set(), set(), set()
+    # Make before break: it waits for its images, and nothing happens until they are there.
+    if line.startswith(head + ": waits for image"):
+        return False, set(), set(), set()
     assert line.startswith(head + ": "), line
     whole, found = False, {"replaces": set(), "creates": set(), "removes": set()}
     for part in line[len(head) + 2:].split("; "):
@@ -396,6 +399,20 @@ def test_dry_run_promises_what_the_daemon_does(daemon, tmp_path):
                                   annotations={"example.com/team": "ops"},
                                   policy="  restartPolicy: OnFailure\n"),
          "the whole pod is replaced (pod-level field restartPolicy changed)"),
+    ]
+    last = steps[-1][1]
+    missing = last.replace("- name: lone\n    image: busybox:latest",
+                           "- name: lone\n    image: nothere:1")
+    steps += [
+        # Make before break: nothing stops before the new version's images are in the store.
+        ("an image not in the store", missing,
+         "waits for image nothere:1 (not in the image store), then replaces container lone"),
+        ("back to the running version", last, ""),
+        ("the init container's image not in the store",
+         last.replace("- name: setup\n    image: busybox:latest",
+                      "- name: setup\n    image: nothere:2"),
+         "waits for image nothere:2 (not in the image store), then the whole pod is replaced "
+         "(init container setup changed)"),
     ]
     path = str(tmp_path / "p.yaml")
 

@@ -263,3 +263,39 @@ def test_drop_in_directory_boots_a_pod_with_no_network(daemon, tmp_path):  # noq
     wait_for("late.tar in loaded/", lambda: os.path.exists(
         os.path.join(incoming, "loaded", "late.tar")))
     assert os.path.exists(bad)
+
+
+def test_an_update_waits_for_its_image_from_the_drop_in_directory(daemon, tmp_path):  # noqa: F811
+    """Make before break, the air-gap way: a new version naming an image not yet on the device
+    leaves the running container alone (same process, same restart count) and says why; the
+    archive renamed into the drop-in directory later brings the image, and only then is the
+    container replaced, by one of the new image."""
+    pod = unique("upd")
+    keep = "    command: [sh, -c, 'exec sleep 3600']\n"
+    daemon.start()
+    daemon.write("u.yaml", pod_yaml(pod, "busybox:latest", keep))
+    wait_for("the pod", lambda: daemon.ctr_pid(pod, "app"))
+    wait_for("it runs", lambda: "running" in json.loads(podctl(
+        daemon, "get", "pod", pod, "-o", "json").stdout)["status"]["containerStatuses"][0]["state"])
+    first = daemon.ctr_pid(pod, "app")
+    daemon.write("u.yaml", pod_yaml(pod, "edge/upd:2", keep))
+    wait_for("the update to wait", lambda: "UpdateWaiting" in podctl(
+        daemon, "events", pod).stdout)
+    cs = json.loads(podctl(daemon, "get", "pod", pod, "-o", "json").stdout)[
+        "status"]["containerStatuses"][0]
+    assert "running" in cs["state"] and cs["restartCount"] == 0, cs
+    assert cs["pendingUpdate"]["images"] == ["edge/upd:2"], cs
+    assert daemon.ctr_pid(pod, "app") == first
+
+    layout, digest = oci_layout(tmp_path / "layout", "upd")
+    incoming = os.path.join(daemon.state, "images", "incoming")
+    skopeo_copy(f"oci:{layout}:upd", f"oci-archive:{incoming}/.upd.tar:edge/upd:2")
+    os.rename(os.path.join(incoming, ".upd.tar"), os.path.join(incoming, "upd.tar"))
+
+    def replaced():
+        pid = daemon.ctr_pid(pod, "app")
+        return pid if pid not in (None, first) else None
+    wait_for("the replacement", replaced, timeout=20)
+    wait_for("the new image in the status", lambda: json.loads(podctl(
+        daemon, "get", "pod", pod, "-o", "json").stdout)["status"]["containerStatuses"][0].get(
+        "imageID") == f"docker.io/edge/upd@{digest}")

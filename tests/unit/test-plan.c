@@ -41,6 +41,9 @@ typedef struct PlanCase {
     const char *pod;         /* "keep" or "replace Reason(detail)" */
     const char *ctrs;        /* "name=action Reason(cause)" for each entry, in order */
     const char *summary;     /* reconcile_plan_summary() */
+    /* Make before break: images not in the store, and references never resolved. */
+    const char *absent, *invalid;
+    const char *held; /* "" when the plan is not held, else "Why: image image..." */
 } PlanCase;
 
 #define ALL_KEEP                                                                                   \
@@ -308,6 +311,153 @@ static const PlanCase plan_cases[] = {
                 "api=replace PodReplaced web=replace PodReplaced solo=replace SpecChanged",
         .summary = "the whole pod is replaced (the pod is stopping)",
     },
+    /* ---- make before break: a replacement waits for its images ---- */
+    {
+        .name = "a regular container's new image is absent: the replacement waits",
+        .v2 = HEAD DEPS SPEC("Always", SETUP PROXY, DB API WEB CTR("solo", "busybox:9", "sleep 4")),
+        .absent = "busybox:9",
+        .pod = "keep",
+        .ctrs = "setup=keep Unchanged proxy=keep Unchanged db=keep Unchanged api=keep Unchanged "
+                "web=keep Unchanged solo=replace SpecChanged",
+        .held = "ImageNotFound: busybox:9",
+        .summary = "waits for image busybox:9 (not in the image store), then replaces container "
+                   "solo",
+    },
+    {
+        .name = "the head of a chain gets an absent image: its dependents wait with it",
+        .v2 = HEAD DEPS SPEC("Always", SETUP PROXY, CTR("db", "busybox:9", "sleep 1") API WEB SOLO),
+        .absent = "busybox:9",
+        .pod = "keep",
+        .ctrs = "setup=keep Unchanged proxy=keep Unchanged db=replace SpecChanged "
+                "api=replace Dependency(db) web=replace Dependency(api) solo=keep Unchanged",
+        .held = "ImageNotFound: busybox:9",
+        .summary = "waits for image busybox:9 (not in the image store), then replaces containers "
+                   "db, api, web (api depends on db, web depends on api)",
+    },
+    {
+        .name = "the same image name, gone from the store: a changed command waits for it",
+        .v2 = HEAD DEPS SPEC("Always", SETUP PROXY, DB API WEB CTR("solo", "busybox:1", "sleep 5")),
+        .absent = "busybox:1",
+        .pod = "keep",
+        .ctrs = "setup=keep Unchanged proxy=keep Unchanged db=keep Unchanged api=keep Unchanged "
+                "web=keep Unchanged solo=replace SpecChanged",
+        .held = "ImageNotFound: busybox:1",
+        .summary = "waits for image busybox:1 (not in the image store), then replaces container "
+                   "solo",
+    },
+    {
+        .name = "two replaced containers with absent images: both, in container order",
+        .v2 = HEAD DEPS SPEC("Always", SETUP PROXY,
+                             CTR("db", "busybox:9", "sleep 1")
+                                 API WEB CTR("solo", "busybox:8", "sleep 4")),
+        .absent = "busybox:8 busybox:9",
+        .pod = "keep",
+        .ctrs = "setup=keep Unchanged proxy=keep Unchanged db=replace SpecChanged "
+                "api=replace Dependency(db) web=replace Dependency(api) solo=replace SpecChanged",
+        .held = "ImageNotFound: busybox:9 busybox:8",
+        .summary = "waits for images busybox:9, busybox:8 (not in the image store), then replaces "
+                   "containers db, api, web, solo (api depends on db, web depends on api)",
+    },
+    {
+        .name = "an init container's new image is absent: the whole pod waits",
+        .v2 = HEAD DEPS SPEC("Always", CTR("setup", "busybox:9", "true") PROXY, DB API WEB SOLO),
+        .absent = "busybox:9",
+        .pod = "replace InitChanged(setup)",
+        .ctrs = ALL_POD_REPLACED("SpecChanged", "PodReplaced"),
+        .held = "ImageNotFound: busybox:9",
+        .summary = "waits for image busybox:9 (not in the image store), then the whole pod is "
+                   "replaced (init container setup changed)",
+    },
+    {
+        .name = "a pod-level change while the pod's image is gone: the whole pod waits",
+        .v2 = HEAD DEPS SPEC("OnFailure", SETUP PROXY, DB API WEB SOLO),
+        .absent = "busybox:1",
+        .pod = "replace PodLevel(restartPolicy)",
+        .ctrs = ALL_POD_REPLACED("PodReplaced", "PodReplaced"),
+        .held = "ImageNotFound: busybox:1",
+        .summary = "waits for image busybox:1 (not in the image store), then the whole pod is "
+                   "replaced (pod-level field restartPolicy changed)",
+    },
+    {
+        .name = "a reference that can never be resolved: the replacement waits, visibly",
+        .v2 = HEAD DEPS SPEC("Always", SETUP PROXY, DB API WEB CTR("solo", "busybox:9", "sleep 4")),
+        .absent = "busybox:8",
+        .invalid = "busybox:9",
+        .pod = "keep",
+        .ctrs = "setup=keep Unchanged proxy=keep Unchanged db=keep Unchanged api=keep Unchanged "
+                "web=keep Unchanged solo=replace SpecChanged",
+        .held = "InvalidImageName: busybox:9",
+        .summary = "waits for image busybox:9 (an invalid reference, never resolved), then "
+                   "replaces container solo",
+    },
+    {
+        .name = "an absent image, an invalid one: the worst says why",
+        .v2 = HEAD DEPS SPEC("Always", SETUP PROXY,
+                             CTR("db", "busybox:8", "sleep 1")
+                                 API WEB CTR("solo", "busybox:9", "sleep 4")),
+        .absent = "busybox:8",
+        .invalid = "busybox:9",
+        .pod = "keep",
+        .ctrs = "setup=keep Unchanged proxy=keep Unchanged db=replace SpecChanged "
+                "api=replace Dependency(db) web=replace Dependency(api) solo=replace SpecChanged",
+        .held = "InvalidImageName: busybox:8 busybox:9",
+        .summary = "waits for images busybox:8, busybox:9 (an invalid reference, never resolved), "
+                   "then replaces containers db, api, web, solo (api depends on db, web depends "
+                   "on api)",
+    },
+    {
+        .name = "a created container's absent image holds nothing: it waits as a new one does",
+        .v2 = HEAD DEPS SPEC("Always", SETUP PROXY, DB API WEB SOLO CTR("extra", "busybox:9", "x")),
+        .absent = "busybox:9",
+        .pod = "keep",
+        .ctrs = "setup=keep Unchanged proxy=keep Unchanged db=keep Unchanged api=keep Unchanged "
+                "web=keep Unchanged solo=keep Unchanged extra=create New",
+        .held = "",
+        .summary = "creates container extra",
+    },
+    {
+        .name = "a container that never started holds nothing: its new version waits instead",
+        .v2 = HEAD DEPS SPEC("Always", SETUP PROXY, DB API WEB CTR("solo", "busybox:9", "sleep 4")),
+        .absent = "busybox:9",
+        .not_started = "solo",
+        .pod = "keep",
+        .ctrs = "setup=keep Unchanged proxy=keep Unchanged db=keep Unchanged api=keep Unchanged "
+                "web=keep Unchanged solo=keep NotStarted",
+        .held = "",
+        .summary = "updates container solo (not started yet)",
+    },
+    {
+        .name = "a pod that never started holds nothing, whole-pod change or not",
+        .v2 = HEAD DEPS SPEC("OnFailure", SETUP PROXY, DB API WEB CTR("solo", "busybox:9", "x")),
+        .absent = "busybox:1 busybox:9",
+        .not_started = "setup proxy db api web solo",
+        .pod = "replace PodLevel(restartPolicy)",
+        .ctrs = ALL_POD_REPLACED("PodReplaced", "PodReplaced"),
+        .held = "",
+        .summary = "the whole pod is replaced (pod-level field restartPolicy changed)",
+    },
+    {
+        .name = "a stopping instance holds nothing: what comes next is a new instance",
+        .v2 = HEAD DEPS SPEC("Always", SETUP PROXY, DB API WEB CTR("solo", "busybox:9", "sleep 4")),
+        .absent = "busybox:9",
+        .stopping = true,
+        .pod = "replace Stopping",
+        .ctrs = "setup=replace PodReplaced proxy=replace PodReplaced db=replace PodReplaced "
+                "api=replace PodReplaced web=replace PodReplaced solo=replace SpecChanged",
+        .held = "",
+        .summary = "the whole pod is replaced (the pod is stopping)",
+    },
+    {
+        .name = "a replacement under way holds nothing: it stops anyway",
+        .v2 = V1,
+        .absent = "busybox:1",
+        .replacing = "solo",
+        .pod = "keep",
+        .ctrs = "setup=keep Unchanged proxy=keep Unchanged db=keep Unchanged api=keep Unchanged "
+                "web=keep Unchanged solo=replace Replacing",
+        .held = "",
+        .summary = "replaces container solo",
+    },
 };
 
 /* ---- helpers ------------------------------------------------------------------------- */
@@ -344,6 +494,16 @@ typedef struct Running {
     PlanObserved observed;
 } Running;
 
+/* The store of a case: every image is present but those it names absent or invalid. */
+static PlanImage case_image_lookup(void *userdata, const char *image)
+{
+    const PlanCase *c = userdata;
+
+    if (in_list(c->invalid, image))
+        return PLAN_IMAGE_INVALID;
+    return in_list(c->absent, image) ? PLAN_IMAGE_ABSENT : PLAN_IMAGE_PRESENT;
+}
+
 static void running_init(Running *r, const Pod *v1, const PlanCase *c)
 {
     PlanObserved nothing = {0};
@@ -365,8 +525,12 @@ static void running_init(Running *r, const Pod *v1, const PlanCase *c)
     }
     r->level = reconcile_pod_level_json(pj);
     ck_assert_ptr_nonnull(r->level);
-    r->observed = (PlanObserved){
-        .level = r->level, .ctrs = r->ctrs, .n_ctrs = r->v1->n_ctrs, .stopping = c->stopping};
+    r->observed = (PlanObserved){.level = r->level,
+                                 .ctrs = r->ctrs,
+                                 .n_ctrs = r->v1->n_ctrs,
+                                 .stopping = c->stopping,
+                                 .image_lookup = case_image_lookup,
+                                 .image_userdata = (void *)c};
 }
 
 static void running_done(Running *r)
@@ -405,6 +569,22 @@ static char *ctrs_string(const Plan *p)
     return b.data;
 }
 
+/* "" or "Why: image image ...": what a held plan waits for. */
+static char *held_string(const Plan *p)
+{
+    StrBuf b = {0};
+
+    ck_assert_int_eq(strbuf_append(&b, "", 0), 0);
+    if (p->held == PLAN_IMAGE_PRESENT) {
+        ck_assert_ptr_null(p->held_images);
+        return b.data;
+    }
+    ck_assert_int_eq(strbuf_printf(&b, "%s:", reconcile_plan_image_to_string(p->held)), 0);
+    for (size_t i = 0; p->held_images && p->held_images[i]; i++)
+        ck_assert_int_eq(strbuf_printf(&b, " %s", p->held_images[i]), 0);
+    return b.data;
+}
+
 /* ---- the corpus ---------------------------------------------------------------------- */
 
 START_TEST(test_plan_corpus)
@@ -413,7 +593,7 @@ START_TEST(test_plan_corpus)
     _cleanup_(manifest_file_freep) ManifestFile *f1 = parse("v1.yaml", V1);
     _cleanup_(manifest_file_freep) ManifestFile *f2 = parse(c->json ? "v2.json" : "v2.yaml", c->v2);
     _cleanup_(reconcile_plan_freep) Plan *plan = NULL;
-    _cleanup_free_ char *pod = NULL, *ctrs = NULL, *summary = NULL;
+    _cleanup_free_ char *pod = NULL, *ctrs = NULL, *summary = NULL, *held = NULL;
     Running run = {0};
     PdError e = {0};
 
@@ -428,6 +608,10 @@ START_TEST(test_plan_corpus)
                   c->ctrs);
     ck_assert_msg(streq(summary, c->summary), "%s: summary '%s', expected '%s'", c->name, summary,
                   c->summary);
+    /* Every case runs against a store; those that name no image have it all. */
+    held = held_string(plan);
+    ck_assert_msg(streq(held, c->held ? c->held : ""), "%s: held '%s', expected '%s'", c->name,
+                  held, c->held ? c->held : "");
     /* The plan hands over the new version's graph, and one spec string per container. */
     ck_assert_ptr_nonnull(plan->graph);
     ck_assert_uint_eq(graph_node_count(plan->graph),
@@ -482,6 +666,9 @@ START_TEST(test_unknown_spec_is_no_change)
                            "api=create New web=create New solo=keep Unchanged");
     ck_assert_ptr_nonnull(reconcile_plan_find(plan, "solo"));
     ck_assert_ptr_null(reconcile_plan_find(plan, "nothere"));
+    /* Without a look at the store, nothing waits for an image. */
+    ck_assert_int_eq(plan->held, PLAN_IMAGE_PRESENT);
+    ck_assert_ptr_null(plan->held_images);
 }
 END_TEST
 
@@ -529,6 +716,9 @@ START_TEST(test_reason_texts)
         ck_assert_str_eq(text, pod_rows[i].text);
         ck_assert_ptr_nonnull(reconcile_plan_pod_reason_to_string(pod_rows[i].reason));
     }
+    ck_assert_str_eq(reconcile_plan_image_to_string(PLAN_IMAGE_ABSENT), "ImageNotFound");
+    ck_assert_str_eq(reconcile_plan_image_to_string(PLAN_IMAGE_INVALID), "InvalidImageName");
+    ck_assert_ptr_null(reconcile_plan_image_to_string(_PLAN_IMAGE_MAX));
     ck_assert_str_eq(reconcile_plan_action_to_string(PLAN_ACTION_REMOVE), "remove");
     ck_assert_ptr_null(reconcile_plan_action_to_string(_PLAN_ACTION_MAX));
     ck_assert_ptr_null(reconcile_plan_reason_to_string(_PLAN_REASON_INVALID));

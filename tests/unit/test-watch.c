@@ -268,6 +268,66 @@ START_TEST(test_added_unchanged_changed_removed)
 }
 END_TEST
 
+/* A pinned version stays whole after the watcher moved on to another one, and after it went. */
+START_TEST(test_pin_keeps_a_version_the_watcher_let_go)
+{
+    ManifestWatchPin *pin;
+    const Pod *v1;
+
+    make_dir(fx.dir);
+    start_watcher(NULL);
+    write_file(fx.dir, "web.yaml", pod_yaml("web", "busybox:1"));
+    wait_events(1);
+    v1 = manifest_watcher_get_pod(fx.w, "web")->pod;
+    pin = manifest_watch_pod_pin(manifest_watcher_get_pod(fx.w, "web"));
+    ck_assert_ptr_nonnull(pin);
+
+    clear_events();
+    write_file(fx.dir, "web.yaml", pod_yaml("web", "busybox:2"));
+    wait_events(1);
+    ck_assert_int_eq(fx.ev[0].type, MANIFEST_WATCH_CHANGED);
+    ck_assert_ptr_ne(manifest_watcher_get_pod(fx.w, "web")->pod, v1);
+    ck_assert_str_eq(image_of("web"), "busybox:2");
+    /* The running version, as the daemon keeps it while the new one waits. */
+    ck_assert_str_eq(v1->name, "web");
+    ck_assert_str_eq(v1->containers[0].image, "busybox:1");
+    /* Its document, as the state file keeps it for the next podd; none for another Pod. */
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(manifest_watch_pin_source(pin, v1), "metadata"), "name")),
+                     "web");
+    ck_assert_ptr_null(manifest_watch_pin_source(pin, manifest_watcher_get_pod(fx.w, "web")->pod));
+
+    clear_events();
+    remove_file(fx.dir, "web.yaml");
+    wait_events(1);
+    ck_assert_int_eq(fx.ev[0].type, MANIFEST_WATCH_REMOVED);
+    fx.w = manifest_watcher_free(fx.w);
+    ck_assert_str_eq(v1->containers[0].image, "busybox:1");
+    /* The last reference: freed (a leak would fail under ASan and valgrind). */
+    ck_assert_ptr_null(manifest_watch_pin_release(pin));
+    ck_assert_ptr_null(manifest_watch_pin_release(NULL));
+}
+END_TEST
+
+/* A version read back (from a state file) pinned as the watcher's are. */
+START_TEST(test_pin_of_a_parse_of_our_own)
+{
+    const char *text = pod_yaml("web", "busybox:7");
+    ManifestFile *mf = NULL;
+    ManifestWatchPin *pin;
+    const Pod *pod;
+
+    ck_assert_int_eq(
+        manifest_parse_buffer("v.yaml", text, strlen(text), MANIFEST_FORMAT_AUTO, &mf, NULL), 0);
+    pod = mf->docs[0].pod;
+    pin = manifest_watch_pin_take(mf);
+    ck_assert_ptr_nonnull(pin);
+    ck_assert_str_eq(pod->containers[0].image, "busybox:7");
+    ck_assert_ptr_nonnull(manifest_watch_pin_source(pin, pod));
+    ck_assert_ptr_null(manifest_watch_pin_release(pin));
+}
+END_TEST
+
 START_TEST(test_file_read_once_complete)
 {
     const char *content = pod_yaml("web", "busybox");
@@ -1018,6 +1078,8 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_added_unchanged_changed_removed);
+    tcase_add_test(tc, test_pin_keeps_a_version_the_watcher_let_go);
+    tcase_add_test(tc, test_pin_of_a_parse_of_our_own);
     tcase_add_test(tc, test_file_read_once_complete);
     tcase_add_test(tc, test_existing_files_and_ignored_names);
     tcase_add_test(tc, test_editor_rename_reads_once);
