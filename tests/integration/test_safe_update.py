@@ -15,7 +15,7 @@ from test_daemon import daemon, pod_json, podctl, unique, wait_for  # noqa: F401
 APP = "trap 'exit 0' TERM; sleep 3600 & wait"
 
 
-def manifest(name, image="busybox:latest", init_image=None, cmd=APP):
+def manifest(name, image="busybox:latest", init_image=None, cmd=APP, pull_policy=None):
     text = (f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n"
             f"  terminationGracePeriodSeconds: 1\n")
     if init_image:
@@ -25,6 +25,8 @@ def manifest(name, image="busybox:latest", init_image=None, cmd=APP):
                  f"  volumes:\n  - name: runs\n    emptyDir: {{}}\n")
     text += (f"  containers:\n  - name: app\n    image: {image}\n"
              f"    command: [sh, -c, {json.dumps(cmd)}]\n")
+    if pull_policy:
+        text += f"    imagePullPolicy: {pull_policy}\n"
     if init_image:
         text += "    volumeMounts:\n    - name: runs\n      mountPath: /runs\n"
     return text
@@ -184,9 +186,9 @@ def test_an_update_to_an_invalid_reference_keeps_the_running_version(daemon):
 def test_a_new_pod_waits_for_its_image_as_before(daemon):
     pod = unique("new")
     daemon.start()
-    daemon.write("p.yaml", manifest(pod, image="later:1"))
-    wait_for("ImageNotFound", lambda: (app_status(daemon, pod) or {}).get("state", {}).get(
-        "waiting", {}).get("reason") == "ImageNotFound")
+    daemon.write("p.yaml", manifest(pod, image="later:1", pull_policy="Never"))
+    wait_for("ErrImageNeverPull", lambda: (app_status(daemon, pod) or {}).get("state", {}).get(
+        "waiting", {}).get("reason") == "ErrImageNeverPull")
     assert "UpdateWaiting" not in reasons(daemon, pod)
     import_image(daemon, "later:1")
     wait_for("the app running", lambda: running_pid(daemon, pod))
