@@ -80,6 +80,54 @@ static void probe_done(Probe *p)
     free(p->http_headers);
 }
 
+bool lifecycle_handler_is_set(const LifecycleHandler *h)
+{
+    return h->exec_command || h->has_sleep || h->http_get.action != PROBE_ACTION_NONE;
+}
+
+void lifecycle_handler_done(LifecycleHandler *h)
+{
+    strv_free(h->exec_command);
+    probe_done(&h->http_get);
+    *h = (LifecycleHandler){0};
+}
+
+static int strdup_opt(const char *s, char **ret)
+{
+    if (s && !(*ret = strdup(s)))
+        return -ENOMEM;
+    return 0;
+}
+
+int lifecycle_handler_copy(const LifecycleHandler *src, LifecycleHandler *ret)
+{
+    const Probe *sp = &src->http_get;
+    LifecycleHandler h = {.has_sleep = src->has_sleep, .sleep_seconds = src->sleep_seconds};
+    Probe *p = &h.http_get;
+    bool ok;
+
+    p->action = sp->action;
+    p->port = sp->port;
+    ok = (!src->exec_command || (h.exec_command = strv_copy(src->exec_command))) &&
+         strdup_opt(sp->host, &p->host) >= 0 && strdup_opt(sp->port_name, &p->port_name) >= 0 &&
+         strdup_opt(sp->path, &p->path) >= 0 && strdup_opt(sp->scheme, &p->scheme) >= 0;
+    if (ok && sp->n_http_headers > 0) {
+        p->http_headers = calloc(sp->n_http_headers, sizeof(HttpHeader));
+        ok = p->http_headers != NULL;
+    }
+    for (size_t i = 0; ok && i < sp->n_http_headers; i++) {
+        p->n_http_headers++;
+        ok = strdup_opt(sp->http_headers[i].name, &p->http_headers[i].name) >= 0 &&
+             strdup_opt(sp->http_headers[i].value, &p->http_headers[i].value) >= 0;
+    }
+    if (!ok) {
+        lifecycle_handler_done(&h);
+        return -ENOMEM;
+    }
+    *ret = h;
+    return 0;
+}
+
 static void container_done(Container *c)
 {
     free(c->name);
@@ -109,8 +157,8 @@ static void container_done(Container *c)
     probe_done(&c->liveness_probe);
     probe_done(&c->readiness_probe);
     probe_done(&c->startup_probe);
-    strv_free(c->post_start.exec_command);
-    strv_free(c->pre_stop.exec_command);
+    lifecycle_handler_done(&c->post_start);
+    lifecycle_handler_done(&c->pre_stop);
 }
 
 Pod *pod_free(Pod *p)
@@ -198,18 +246,11 @@ static bool set_opt_str(json_t *o, const char *k, const char *v)
     return !v || set(o, k, json_string(v));
 }
 
-static json_t *probe_to_json(const Probe *p)
+/* The target of a tcpSocket or httpGet action into o. */
+static bool net_action_to_json(json_t *o, const Probe *p)
 {
-    _cleanup_json_ json_t *o = json_object();
-    bool ok;
+    bool ok = set(o, "port", json_integer(p->port)) && set_opt_str(o, "host", p->host);
 
-    if (!o)
-        return NULL;
-    ok = set(o, "action", json_string(probe_action_to_string(p->action)));
-    if (p->action == PROBE_ACTION_EXEC)
-        ok = ok && set(o, "command", strv_to_json(p->exec_command));
-    if (p->action == PROBE_ACTION_TCP_SOCKET || p->action == PROBE_ACTION_HTTP_GET)
-        ok = ok && set(o, "port", json_integer(p->port)) && set_opt_str(o, "host", p->host);
     if (p->action == PROBE_ACTION_HTTP_GET) {
         json_t *h = json_array();
 
@@ -221,6 +262,36 @@ static json_t *probe_to_json(const Probe *p)
             ok = e && json_array_append_new(h, e) == 0;
         }
     }
+    return ok;
+}
+
+/* A hook: its command (as an array, the historical form), {"sleep": N} or {"httpGet": {...}}. */
+static json_t *handler_to_json(const LifecycleHandler *h)
+{
+    _cleanup_json_ json_t *http = NULL;
+
+    if (h->exec_command)
+        return strv_to_json(h->exec_command);
+    if (h->has_sleep)
+        return json_pack("{s:I}", "sleep", (json_int_t)h->sleep_seconds);
+    http = json_object();
+    if (!http || !net_action_to_json(http, &h->http_get))
+        return NULL;
+    return json_pack("{s:O}", "httpGet", http);
+}
+
+static json_t *probe_to_json(const Probe *p)
+{
+    _cleanup_json_ json_t *o = json_object();
+    bool ok;
+
+    if (!o)
+        return NULL;
+    ok = set(o, "action", json_string(probe_action_to_string(p->action)));
+    if (p->action == PROBE_ACTION_EXEC)
+        ok = ok && set(o, "command", strv_to_json(p->exec_command));
+    if (p->action == PROBE_ACTION_TCP_SOCKET || p->action == PROBE_ACTION_HTTP_GET)
+        ok = ok && net_action_to_json(o, p);
     ok = ok && set(o, "initialDelaySeconds", json_integer(p->initial_delay_seconds)) &&
          set(o, "periodSeconds", json_integer(p->period_seconds)) &&
          set(o, "timeoutSeconds", json_integer(p->timeout_seconds)) &&
@@ -292,15 +363,10 @@ static json_t *container_to_json(const Container *c)
         ok = set(o, "readinessProbe", probe_to_json(&c->readiness_probe));
     if (ok && c->startup_probe.action != PROBE_ACTION_NONE)
         ok = set(o, "startupProbe", probe_to_json(&c->startup_probe));
-    if (ok && c->post_start.exec_command)
-        ok = set(o, "postStart", strv_to_json(c->post_start.exec_command));
-    else if (ok && c->post_start.has_sleep)
-        ok = set(o, "postStart",
-                 json_pack("{s:I}", "sleep", (json_int_t)c->post_start.sleep_seconds));
-    if (ok && c->pre_stop.exec_command)
-        ok = set(o, "preStop", strv_to_json(c->pre_stop.exec_command));
-    else if (ok && c->pre_stop.has_sleep)
-        ok = set(o, "preStop", json_pack("{s:I}", "sleep", (json_int_t)c->pre_stop.sleep_seconds));
+    if (ok && lifecycle_handler_is_set(&c->post_start))
+        ok = set(o, "postStart", handler_to_json(&c->post_start));
+    if (ok && lifecycle_handler_is_set(&c->pre_stop))
+        ok = set(o, "preStop", handler_to_json(&c->pre_stop));
     /* Only when given: the spec of a container that gave none stays as older podds wrote it. */
     if (ok && c->image_pull_policy_set)
         ok = set(o, "imagePullPolicy",

@@ -759,22 +759,38 @@ static void parse_handler_sleep(V *v, const Node *n, void *obj)
         validate_require(v, n, "seconds");
 }
 
+static void parse_handler_http(V *v, const Node *n, void *obj)
+{
+    LifecycleHandler *h = obj;
+
+    parse_probe_http(v, n, &h->http_get);
+    if (!h->http_get.path && !(h->http_get.path = strdup("/")))
+        v->oom = true;
+    if (!h->http_get.scheme && !(h->http_get.scheme = strdup("HTTP")))
+        v->oom = true;
+}
+
 static const Field handler_fields[] = {
     F_PARSE("exec", parse_handler_exec),
+    F_PARSE("httpGet", parse_handler_http),
     F_PARSE("sleep", parse_handler_sleep),
-    F_UNSUPPORTED("httpGet", "lifecycle hooks run exec commands or sleep"),
-    F_UNSUPPORTED("tcpSocket", "lifecycle hooks run exec commands or sleep"),
+    F_UNSUPPORTED("tcpSocket",
+                  "a tcpSocket lifecycle hook (Kubernetes does not run it either); use exec, "
+                  "httpGet or sleep"),
     F_END,
 };
 
 static void parse_handler(V *v, const Node *n, void *obj)
 {
+    int handlers;
+
     if (!validate_object(v, n, handler_fields, obj))
         return;
-    if (node_get(n, "exec") && node_get(n, "sleep"))
-        validate_error(v, n, "has more than one handler: give exactly one of exec, sleep");
-    else if (!node_get(n, "exec") && !node_get(n, "sleep") && n->n_pairs == 0)
-        validate_error(v, n, "needs a handler: exec or sleep");
+    handlers = !!node_get(n, "exec") + !!node_get(n, "httpGet") + !!node_get(n, "sleep");
+    if (handlers > 1)
+        validate_error(v, n, "has more than one handler: give exactly one of exec, httpGet, sleep");
+    else if (handlers == 0 && n->n_pairs == 0)
+        validate_error(v, n, "needs a handler: exec, httpGet or sleep");
 }
 
 static void parse_post_start(V *v, const Node *n, void *obj)
@@ -873,15 +889,23 @@ static void container_init(Container *c, ContainerKind kind, const Node *n)
                                             .read_only_root_filesystem = -1};
 }
 
-/* Resolves a probe's named port against the container's ports; errors point at the port. */
+/*
+ * Resolves a probe's or hook's named port against the container's ports;
+ * errors point at the port. key is the probe's key ("livenessProbe") or
+ * the hook's under lifecycle ("lifecycle.preStop").
+ */
 static void resolve_probe_port(V *v, const Node *cn, const char *key, Container *c, Probe *p)
 {
     static const char *const handlers[] = {"tcpSocket", "httpGet"};
-    const Node *probe = node_get(cn, key), *port = NULL;
+    const Node *probe = NULL, *port = NULL;
     size_t old;
 
     if (!p->port_name)
         return;
+    if (startswith(key, "lifecycle."))
+        probe = node_get(node_get(cn, "lifecycle"), key + strlen("lifecycle."));
+    else
+        probe = node_get(cn, key);
     for (size_t i = 0; i < c->n_ports; i++)
         if (c->ports[i].name && streq(c->ports[i].name, p->port_name)) {
             p->port = c->ports[i].container_port;
@@ -908,6 +932,8 @@ static void parse_container(V *v, const Node *n, Container *c, ContainerKind kin
     resolve_probe_port(v, n, "livenessProbe", c, &c->liveness_probe);
     resolve_probe_port(v, n, "readinessProbe", c, &c->readiness_probe);
     resolve_probe_port(v, n, "startupProbe", c, &c->startup_probe);
+    resolve_probe_port(v, n, "lifecycle.postStart", c, &c->post_start.http_get);
+    resolve_probe_port(v, n, "lifecycle.preStop", c, &c->pre_stop.http_get);
     if (c->kind == CONTAINER_KIND_INIT) {
         static const char *const forbidden[] = {"livenessProbe", "readinessProbe", "startupProbe",
                                                 "lifecycle"};

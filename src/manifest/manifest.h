@@ -175,6 +175,12 @@ typedef struct LifecycleHandler {
     char **exec_command; /* NULL when no exec handler */
     bool has_sleep;      /* sleep.seconds: the hook waits that long */
     int64_t sleep_seconds;
+    /*
+     * httpGet: action PROBE_ACTION_HTTP_GET with host, port, path, scheme
+     * and headers as a probe's; PROBE_ACTION_NONE when absent. Its probe
+     * timing fields are unused: a hook has no timeout or threshold.
+     */
+    Probe http_get;
 } LifecycleHandler;
 
 typedef struct SecurityContext {
@@ -299,6 +305,16 @@ const Container *pod_find_container(const Pod *p, const char *name);
                                       ? &(pod)->init_containers[i]                                 \
                                       : &(pod)->containers[i - (pod)->n_init_containers];          \
              c; c = NULL)
+
+/* Whether h has a handler (exec, httpGet or sleep). */
+bool lifecycle_handler_is_set(const LifecycleHandler *h);
+/*
+ * Deep-copies src into *ret (which the caller then owns and releases with
+ * lifecycle_handler_done()). Returns 0 or -ENOMEM with *ret untouched.
+ */
+int lifecycle_handler_copy(const LifecycleHandler *src, LifecycleHandler *ret);
+/* Frees what h holds and empties it. Accepts an empty or partly built handler. */
+void lifecycle_handler_done(LifecycleHandler *h);
 
 const char *restart_policy_to_string(RestartPolicy p);
 RestartPolicy restart_policy_from_string(const char *s);

@@ -300,7 +300,8 @@ void ctr_probes_start(Ctr *c, bool adopted);
 void ctr_probes_stop(Ctr *c);
 /*
  * Runs c's postStart hook (from c->spec) or preStop hook (c->pre_stop):
- * exec inside the container, or sleep. Feeds HOOK_DONE when it returned
+ * exec inside the container, httpGet from the pod's network namespace
+ * (podd's with hostNetwork; 2xx and 3xx succeed), or sleep. Feeds HOOK_DONE when it returned
  * (postStart: successfully), HOOK_FAILED when postStart failed, with the
  * events FailedPostStartHook and FailedPreStopHook.
  */

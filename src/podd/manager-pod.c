@@ -99,9 +99,8 @@ static CtrPolicy ctr_policy(const Ctr *c)
         .remove_retry_usec = CLEANUP_RETRY_USEC,
         .start_retry_usec = START_PENDING_RETRY_USEC,
         .init_once = c->spec && c->spec->init_once,
-        .post_start =
-            c->spec && (c->spec->post_start.exec_command || c->spec->post_start.has_sleep),
-        .pre_stop = c->pre_stop.exec_command || c->pre_stop.has_sleep,
+        .post_start = c->spec && lifecycle_handler_is_set(&c->spec->post_start),
+        .pre_stop = lifecycle_handler_is_set(&c->pre_stop),
     };
 
     if (pod && c->spec)
@@ -122,7 +121,7 @@ void ctr_free_fields(Ctr *c)
     c->monitor = loop_source_unref(c->monitor);
     c->starter = loop_source_unref(c->starter);
     ctr_probes_free(c);
-    c->pre_stop.exec_command = strv_free(c->pre_stop.exec_command);
+    lifecycle_handler_done(&c->pre_stop);
 }
 
 /* The preStop hook of the version that starts (or is adopted) is the one its stop runs. */
@@ -130,13 +129,8 @@ static void ctr_keep_pre_stop(Ctr *c)
 {
     const LifecycleHandler *h = c->spec ? &c->spec->pre_stop : NULL;
 
-    c->pre_stop.exec_command = strv_free(c->pre_stop.exec_command);
-    c->pre_stop.has_sleep = false;
-    if (!h)
-        return;
-    c->pre_stop.has_sleep = h->has_sleep;
-    c->pre_stop.sleep_seconds = h->sleep_seconds;
-    if (h->exec_command && !(c->pre_stop.exec_command = strv_copy(h->exec_command)))
+    lifecycle_handler_done(&c->pre_stop);
+    if (h && lifecycle_handler_copy(h, &c->pre_stop) < 0)
         log_error("pod=%s/%s container=%s: out of memory for its preStop hook; continuing",
                   c->pod->namespace, c->pod->name, c->name);
 }
@@ -211,7 +205,7 @@ int pod_rec_apply_plan(PodRec *pr, Plan *plan, PdError *reterr)
             old->monitor = NULL;
             old->starter = NULL;
             old->probes = NULL;
-            old->pre_stop.exec_command = NULL;
+            old->pre_stop = (LifecycleHandler){0};
             ctr_moved(c);
             replace[n] = e->action == PLAN_ACTION_REPLACE;
             free(c->spec_json);

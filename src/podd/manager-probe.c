@@ -187,14 +187,6 @@ static void runs_result(CtrProbeRuns *ps, ProbeKind k, ProbeResult r, const char
     runs_arm(ps);
 }
 
-static void on_net_result(ProbeRun *run, ProbeResult result, const char *excerpt, void *userdata)
-{
-    ProbeFlight *f = userdata;
-
-    f->net = probe_cancel(run);
-    runs_result(f->owner, f->kind, result, excerpt);
-}
-
 /* Reads what the command wrote: kept up to the cap, the rest dropped. False at EOF. */
 static bool exec_read(ProbeFlight *f, size_t budget)
 {
@@ -274,6 +266,17 @@ static void hook_result(CtrProbeRuns *ps, bool ok, const char *excerpt)
     manager_mark_dirty(pr);
 }
 
+static void on_net_result(ProbeRun *run, ProbeResult result, const char *excerpt, void *userdata)
+{
+    ProbeFlight *f = userdata;
+
+    f->net = probe_cancel(run);
+    if (f == &f->owner->flight[HOOK_SLOT])
+        hook_result(f->owner, result == PROBE_RESULT_SUCCESS, excerpt);
+    else
+        runs_result(f->owner, f->kind, result, excerpt);
+}
+
 static int on_exec_exit(LoopSource *s, int pidfd, pid_t pid, void *userdata)
 {
     ProbeFlight *f = userdata;
@@ -345,18 +348,19 @@ static int exec_launch(ProbeFlight *f, char **argv, uint64_t timeout, PdError *e
     return 0;
 }
 
-static int net_launch(ProbeFlight *f, const Probe *spec, uint64_t timeout, PdError *e)
+/* A tcpSocket or httpGet run from netns_fd (as ctr_open_netns() returns); timeout 0: none. */
+static int net_launch(ProbeFlight *f, int netns_fd, const char *netns_error, const Probe *spec,
+                      uint64_t timeout, PdError *e)
 {
-    CtrProbeRuns *ps = f->owner;
-    Loop *loop = ps->c->pod->m->loop;
-    ProbeTarget t = {.netns_fd = ps->netns_fd,
+    Loop *loop = f->owner->c->pod->m->loop;
+    ProbeTarget t = {.netns_fd = netns_fd,
                      .host = spec->host,
                      .port = (uint16_t)spec->port,
                      .timeout_usec = timeout};
     int r;
 
-    if (ps->netns_fd == -2)
-        return pd_error_set(e, -ESRCH, "%s", ps->netns_error);
+    if (netns_fd == -2)
+        return pd_error_set(e, -ESRCH, "%s", netns_error);
     if (spec->action == PROBE_ACTION_TCP_SOCKET)
         r = probe_tcp_start(loop, &t, on_net_result, f, &f->net);
     else {
@@ -384,7 +388,7 @@ static void runs_launch_due(CtrProbeRuns *ps, uint64_t now)
             continue;
         r = spec->action == PROBE_ACTION_EXEC
                 ? exec_launch(f, spec->exec_command, ps->book.track[k].timeout, &e)
-                : net_launch(f, spec, ps->book.track[k].timeout, &e);
+                : net_launch(f, ps->netns_fd, ps->netns_error, spec, ps->book.track[k].timeout, &e);
         if (r < 0) {
             flight_end(f);
             runs_result(ps, k, PROBE_RESULT_FAILURE, e.message);
@@ -419,30 +423,31 @@ static int on_probe_timer(LoopSource *s, uint64_t deadline, void *userdata)
     return 0;
 }
 
-/* The network namespace of the pod, from the container's first process. */
-static void runs_open_netns(CtrProbeRuns *ps)
+/*
+ * The network namespace of c's pod, from the container's first process:
+ * an fd the caller closes, -1 for podd's own (hostNetwork), or -2 with
+ * why in err.
+ */
+static int ctr_open_netns(Ctr *c, char *err, size_t size)
 {
-    const RuntimeBackend *rt = pod_rt(ps->c->pod);
+    const RuntimeBackend *rt = pod_rt(c->pod);
     ContainerStatus cs = {0};
     char path[64];
+    int fd;
 
-    ps->netns_fd = -2;
-    if (ps->c->pod->pod && ps->c->pod->pod->host_network) {
-        ps->netns_fd = -1;
-        return;
-    }
-    if (!rt || rt->ops->container_inspect(rt->ctx, ps->c->id, &cs, NULL) < 0 || cs.pid <= 0) {
-        (void)snprintf(ps->netns_error, sizeof(ps->netns_error),
-                       "the container's network namespace is unknown");
-        return;
+    if (c->pod->pod && c->pod->pod->host_network)
+        return -1;
+    if (!rt || rt->ops->container_inspect(rt->ctx, c->id, &cs, NULL) < 0 || cs.pid <= 0) {
+        (void)snprintf(err, size, "the container's network namespace is unknown");
+        return -2;
     }
     (void)snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)cs.pid);
-    ps->netns_fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (ps->netns_fd < 0) {
-        (void)snprintf(ps->netns_error, sizeof(ps->netns_error), "open %s: %s", path,
-                       strerror(errno));
-        ps->netns_fd = -2;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        (void)snprintf(err, size, "open %s: %s", path, strerror(errno));
+        return -2;
     }
+    return fd;
 }
 
 static bool spec_has_net_probe(const Container *spec)
@@ -499,6 +504,19 @@ void ctr_hook_start(Ctr *c, bool pre_stop)
     flight_end(f);
     ps->hook_pre_stop = pre_stop;
     ps->hook_sleeping = false;
+    if (h->http_get.action == PROBE_ACTION_HTTP_GET) {
+        /* No timeout of its own: the grace period cuts preStop, nothing cuts postStart. */
+        char err[96] = "";
+        int netns_fd = ctr_open_netns(c, err, sizeof(err));
+
+        if (net_launch(f, netns_fd, err, &h->http_get, 0, &e) < 0) {
+            flight_end(f);
+            hook_result(ps, false, e.message);
+        }
+        if (netns_fd >= 0)
+            close(netns_fd);
+        return;
+    }
     if (!h->exec_command) {
         ps->hook_sleeping = true;
         f->kill_at = now_monotonic_usec() + (uint64_t)h->sleep_seconds * 1000000ull;
@@ -534,7 +552,7 @@ void ctr_probes_start(Ctr *c, bool adopted)
         close(ps->netns_fd);
     ps->netns_fd = -1;
     if (spec_has_net_probe(c->spec))
-        runs_open_netns(ps);
+        ps->netns_fd = ctr_open_netns(c, ps->netns_error, sizeof(ps->netns_error));
     if (adopted)
         fx = reconcile_probes_adopt(&ps->book, c->spec, c->life.started_mono,
                                     c->has_saved_probes ? &c->saved_probes : NULL, now);

@@ -250,7 +250,7 @@ static int run_new(const ProbeTarget *t, ProbeRunHandler cb, void *userdata, Pro
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ret_sa;
     ProbeRun *run;
 
-    assert(cb && t->timeout_usec > 0);
+    assert(cb);
     memset(ret_sa, 0, sizeof(*ret_sa));
     if (t->port == 0)
         return -EINVAL;
@@ -283,7 +283,7 @@ static int run_connect(Loop *l, ProbeRun *run_in, const ProbeTarget *t,
                        const struct sockaddr_storage *sa, socklen_t sa_len, ProbeRun **ret)
 {
     _cleanup_(probe_cancelp) ProbeRun *run = run_in;
-    uint64_t deadline = loop_now(l) + t->timeout_usec;
+    uint64_t deadline = t->timeout_usec ? loop_now(l) + t->timeout_usec : LOOP_TIME_INFINITY;
     int r;
 
     r = socket_in_netns(t->netns_fd, sa->ss_family);

@@ -60,9 +60,9 @@ typedef struct ProbeTarget {
      * of a pinned namespace file), or -1 for podd's own (hostNetwork).
      */
     int netns_fd;
-    const char *host; /* numeric IPv4 or IPv6 address; NULL: 127.0.0.1 */
-    uint16_t port;    /* 1..65535 */
-    uint64_t timeout_usec;
+    const char *host;      /* numeric IPv4 or IPv6 address; NULL: 127.0.0.1 */
+    uint16_t port;         /* 1..65535 */
+    uint64_t timeout_usec; /* 0: none (a hook, which its caller cuts) */
 } ProbeTarget;
 
 /* What an httpGet sends beyond the target. Borrowed during probe_http_start() only. */

@@ -11,6 +11,7 @@ its own, since it kills its daemon.
 import json
 import os
 import random
+import socket
 import time
 
 import pytest
@@ -321,12 +322,21 @@ def trace(path):
 
 
 def hooks(pre_stop=None, post_start=None):
+    """Each hook: seconds to sleep (int), an exec command (list) or an httpGet (dict)."""
     text = "    lifecycle:\n"
     for key, h in (("postStart", post_start), ("preStop", pre_stop)):
         if h is None:
             continue
         if isinstance(h, int):
             text += f"      {key}:\n        sleep:\n          seconds: {h}\n"
+        elif isinstance(h, dict):
+            text += f"      {key}:\n        httpGet:\n"
+            for field, value in h.items():
+                if field == "httpHeaders":
+                    text += "          httpHeaders:\n" + "".join(
+                        f"          - name: {n}\n            value: {v}\n" for n, v in value)
+                else:
+                    text += f"          {field}: {value}\n"
         else:
             text += f"      {key}:\n        exec:\n          command: {json.dumps(h)}\n"
     return text
@@ -420,3 +430,145 @@ def test_apply_wait_waits_for_readiness(shared):
     # It returned once the probe passed, not when the process appeared.
     assert ctr_status(shared, name, "app")["ready"] is True
     assert any(e.get("reason") == "Started" for e in events(shared, name))
+
+
+# ---- httpGet hooks -------------------------------------------------------------------------------
+
+CGI_OK = "#!/bin/sh\n{before}printf 'Content-Type: text/plain\\r\\n\\r\\nok\\n'\n"
+
+
+def cgi_dir(d, scripts):
+    """Makes d a root for busybox httpd: /cgi-bin/<name> runs the given shell lines, answers ok."""
+    os.makedirs(os.path.join(d, "cgi-bin"))
+    for script, before in scripts.items():
+        path = os.path.join(d, "cgi-bin", script)
+        with open(path, "w") as f:
+            f.write(CGI_OK.format(before=before))
+        os.chmod(path, 0o755)
+    return d
+
+
+def test_http_pre_stop_runs_before_sigterm_and_a_failed_one_lets_the_stop_go_on(shared):
+    good, bad = unique("prestophttp"), unique("prestophttpbad")
+    # The app serves /out/www with busybox httpd; /cgi-bin/stop writes the trace before it
+    # answers, so "prestop" precedes "term" only if SIGTERM waited for the hook's answer.
+    serve = f"httpd -p 8080 -h /out/www; {TRAPS}"
+    text, good_trace = traced_pod(good, shared.top, hooks(pre_stop={
+        "port": 8080, "path": "/cgi-bin/stop"}))
+    cgi_dir(os.path.join(os.path.dirname(good_trace), "www"),
+            {"stop": "echo prestop >> /out/trace\n"})
+    shared.write(f"{good}.yaml", text.replace(json.dumps(TRAPS), json.dumps(serve)))
+    # A 404 fails the hook: FailedPreStopHook, and SIGTERM follows at once, long before the
+    # grace period (30 s) is over.
+    text, bad_trace = traced_pod(bad, shared.top, hooks(pre_stop={
+        "port": 8080, "path": "/missing"}), grace=30)
+    cgi_dir(os.path.join(os.path.dirname(bad_trace), "www"), {})
+    shared.write(f"{bad}.yaml", text.replace(json.dumps(TRAPS), json.dumps(serve)))
+    for t in (good_trace, bad_trace):
+        wait_for("the app up", lambda: trace(t) == ["up"], timeout=20)
+    os.unlink(os.path.join(shared.manifests, f"{good}.yaml"))
+    # A changed command replaces the container: a stop that keeps the pod and its events.
+    stopped = time.monotonic()
+    shared.write(f"{bad}.yaml", text.replace(json.dumps(TRAPS), json.dumps(serve + " # v2")))
+    wait_for("the stop", lambda: "term" in trace(good_trace), timeout=15)
+    assert trace(good_trace) == ["up", "prestop", "term"]
+    wait_for("the failed hook", lambda: messages(shared, bad, "FailedPreStopHook"), timeout=15)
+    assert messages(shared, bad, "FailedPreStopHook")[0] == (
+        "preStop hook failed: HTTP/1.1 404 Not Found")
+    wait_for("SIGTERM after the failed hook", lambda: "term" in trace(bad_trace), timeout=15)
+    assert time.monotonic() - stopped < 20, "the stop went on without waiting for the grace period"
+
+
+def test_http_post_start_holds_dependents_and_a_failed_one_kills(shared):
+    name = unique("poststarthttp")
+    www = cgi_dir(os.path.join(shared.top, f"www-{name}"), {"slow": "sleep 2\n"})
+    mount = "    volumeMounts:\n    - name: www\n      mountPath: /www\n"
+    volumes = f"  volumes:\n  - name: www\n    hostPath:\n      path: {www}\n"
+    listening = ("    readinessProbe:\n      tcpSocket:\n        port: 8080\n"
+                 "      periodSeconds: 1\n")
+    shared.write(f"{name}.yaml", pod(name, [
+        ("srv", "exec httpd -f -p 8080 -h /www", mount + listening),
+        ("app", "exec sleep 3600", hooks(post_start={"port": 8080, "path": "/cgi-bin/slow"})),
+        ("web", "exec sleep 3600", ""),
+        ("bad", "exec sleep 3600", hooks(post_start={"port": 8080, "path": "/missing"}))],
+        annotations={"podd.io/depends-on.app": "srv:ready", "podd.io/depends-on.web": "app",
+                     "podd.io/depends-on.bad": "srv:ready"}, extra_spec=volumes))
+    wait_for("the app", lambda: shared.ctr_pid(name, "app"), timeout=20)
+    assert shared.ctr_pid(name, "web") is None, "web waits for app's postStart hook"
+    assert not (ctr_status(shared, name, "app") or {}).get("ready")
+    wait_for("web after the hook", lambda: shared.ctr_pid(name, "web"), timeout=15)
+    assert ctr_status(shared, name, "app")["ready"] is True
+    wait_for("the failed hook", lambda: messages(shared, name, "FailedPostStartHook"),
+             timeout=15)
+    assert messages(shared, name, "FailedPostStartHook")[0] == (
+        "postStart hook failed: HTTP/1.1 404 Not Found")
+    wait_for("the kill and restart",
+             lambda: (ctr_status(shared, name, "bad") or {}).get("restartCount", 0) >= 1,
+             timeout=15)
+    assert any("failed its postStart hook" in m for m in messages(shared, name, "Killing"))
+    assert ctr_status(shared, name, "app")["restartCount"] == 0
+
+
+class HookServer:
+    """An HTTP server on the host's loopback: each request appends "prestop" to self.trace."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        server = self
+        self.trace = None
+        self.requests = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.requests.append((self.path, self.headers.get("X-Reason")))
+                with open(server.trace, "a") as f:
+                    f.write("prestop\n")
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_http_pre_stop_with_host_network_and_cut_at_the_grace_period(shared):
+    answered, hung = unique("prestophost"), unique("prestophung")
+    host_network = ("  containers:", "  hostNetwork: true\n  containers:")
+    server = HookServer()
+    # Accepts connections (in its backlog) and never answers: the hook runs until the grace
+    # period cuts it.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        text, server.trace = traced_pod(answered, shared.top, hooks(pre_stop={
+            "port": server.port, "path": "/drain", "httpHeaders": [("X-Reason", "stop")]}))
+        shared.write(f"{answered}.yaml", text.replace(*host_network))
+        text, hung_trace = traced_pod(hung, shared.top, hooks(pre_stop={
+            "port": silent.getsockname()[1]}), grace=2)
+        shared.write(f"{hung}.yaml", text.replace(*host_network))
+        pid = wait_for("the hung one", lambda: shared.ctr_pid(hung, "app"), timeout=20)
+        for t in (server.trace, hung_trace):
+            wait_for("the app up", lambda: trace(t) == ["up"], timeout=20)
+        stopped = time.monotonic()
+        for n in (answered, hung):
+            os.unlink(os.path.join(shared.manifests, f"{n}.yaml"))
+        wait_for("the stop", lambda: "term" in trace(server.trace), timeout=15)
+        assert trace(server.trace) == ["up", "prestop", "term"]
+        assert server.requests == [("/drain", "stop")]
+        wait_for("the kill at the grace period", lambda: not alive(pid), timeout=15)
+        assert 1.9 <= time.monotonic() - stopped < 8
+        assert trace(hung_trace) == ["up"], "no SIGTERM: the hook never returned"
+    finally:
+        silent.close()
+        server.close()
