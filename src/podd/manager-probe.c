@@ -40,7 +40,7 @@ typedef struct ProbeFlight {
     LoopSource *out;   /* exec: its output */
     int out_fd;
     uint64_t kill_at; /* exec: the backstop past its timeout; 0 none */
-    char *buf;        /* exec: PROBE_EXEC_OUTPUT_MAX + 1 */
+    char *buf;        /* exec: PROBE_EXEC_OUTPUT_MAX + 1, kept from run to run */
     size_t len;
 } ProbeFlight;
 
@@ -79,8 +79,7 @@ static void flight_end(ProbeFlight *f)
     if (f->out_fd >= 0)
         close(f->out_fd);
     f->out_fd = -1;
-    free(f->buf);
-    f->buf = NULL;
+    /* buf stays for the next run: a probe every period need not allocate every period. */
     f->len = 0;
     f->kill_at = 0;
 }
@@ -99,6 +98,8 @@ void ctr_probes_free(Ctr *c)
         return;
     runs_cancel_all(ps);
     flight_end(&ps->flight[HOOK_SLOT]);
+    for (size_t k = 0; k <= HOOK_SLOT; k++)
+        free(ps->flight[k].buf);
     ps->timer = loop_source_unref(ps->timer);
     if (ps->netns_fd >= 0)
         close(ps->netns_fd);
@@ -322,7 +323,8 @@ static int exec_launch(ProbeFlight *f, char **argv, uint64_t timeout, PdError *e
 
     if (!rt)
         return pd_error_set(e, -ESRCH, "no runtime");
-    f->buf = malloc(PROBE_EXEC_OUTPUT_MAX + 1);
+    if (!f->buf)
+        f->buf = malloc(PROBE_EXEC_OUTPUT_MAX + 1);
     if (!f->buf)
         return pd_error_set(e, -ENOMEM, "out of memory");
     r = rt->ops->container_exec_begin(rt->ctx, ps->c->id, argv, timeout, &pidfd, &f->out_fd, e);

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,9 +266,12 @@ static int run_new(const ProbeTarget *t, ProbeRunHandler cb, void *userdata, Pro
     } else
         return -EINVAL;
 
-    run = calloc(1, sizeof(*run));
+    /* Not calloc(): the answer buffer (10 KiB) is written before it is read, never zeroed. */
+    run = malloc(sizeof(*run));
     if (!run)
         return -ENOMEM;
+    memset(run, 0, offsetof(ProbeRun, answer));
+    run->answer[0] = '\0';
     run->fd = -1;
     run->cb = cb;
     run->userdata = userdata;
