@@ -262,6 +262,31 @@ def test_a_probe_printing_megabytes_does_not_grow_podd(shared):
     assert len(msg) < 200, msg
 
 
+def test_probe_results_that_change_nothing_write_nothing(shared):
+    name = unique("quiet")
+    # The pair of the cost benchmark: an exec liveness probe and an httpGet readiness probe.
+    serve = "mkdir -p /www; echo hi > /www/index.html; exec httpd -f -p 8080 -h /www"
+    probes = (exec_probe("livenessProbe", ["true"]) +
+              "    readinessProbe:\n      httpGet:\n        port: 8080\n      periodSeconds: 1\n")
+    shared.write(f"{name}.yaml", pod(name, [("app", serve, probes)]))
+    wait_for("ready", lambda: (ctr_status(shared, name, "app") or {}).get("ready"), timeout=20)
+    path = os.path.join(shared.state, "pods", name, "state.json")
+
+    def successes():
+        p = ctr_status(shared, name, "app")["probes"]
+        return p["readiness"]["successes"], p["liveness"]["successes"]
+
+    # Counts below the thresholds are saved (a new podd resumes them); past them, nothing is.
+    wait_for("the counts past their thresholds", lambda: min(successes()) >= 2, timeout=15)
+    before, st = successes(), os.stat(path)
+    wait_for("three more runs of each probe",
+             lambda: min(a - b for a, b in zip(successes(), before)) >= 3, timeout=15)
+    after = os.stat(path)
+    assert (after.st_ino, after.st_mtime_ns) == (st.st_ino, st.st_mtime_ns), (
+        "a probe result that changes nothing rewrote the pod's state file")
+    assert ctr_status(shared, name, "app")["restartCount"] == 0
+
+
 def test_adopted_containers_resume_their_probe_counts(daemon):
     name = unique("adoptp")
     # Failing from 2 s on: five failures kill it; kill -9 of podd comes after two.
