@@ -371,6 +371,47 @@ START_TEST(test_pod_to_json)
 }
 END_TEST
 
+START_TEST(test_lifecycle_handler_copy)
+{
+    _cleanup_(manifest_file_freep) ManifestFile *f = NULL;
+    LifecycleHandler pre = {0}, post = {0};
+    const Container *c;
+    PdError e = {0};
+
+    ck_assert_int_eq(parse("hooks.yaml",
+                           POD_HEAD "spec:\n  containers:\n  - name: app\n    image: bb\n"
+                                    "    ports: [{name: admin, containerPort: 8081}]\n"
+                                    "    lifecycle:\n"
+                                    "      postStart: {exec: {command: [sh, -c, 'echo up']}}\n"
+                                    "      preStop:\n        httpGet:\n          port: admin\n"
+                                    "          path: /drain\n          host: 127.0.0.1\n"
+                                    "          httpHeaders: [{name: X-Why, value: stop}]\n",
+                           &f, &e),
+                     0);
+    ck_assert(manifest_file_ok(f));
+    c = &f->docs[0].pod->containers[0];
+    ck_assert(lifecycle_handler_is_set(&c->post_start) && lifecycle_handler_is_set(&c->pre_stop));
+    ck_assert_int_eq(lifecycle_handler_copy(&c->pre_stop, &pre), 0);
+    ck_assert_int_eq(lifecycle_handler_copy(&c->post_start, &post), 0);
+    /* A deep copy: the manifest can go, the stop still knows where to send its GET. */
+    f = manifest_file_free(f);
+    ck_assert_int_eq(pre.http_get.action, PROBE_ACTION_HTTP_GET);
+    ck_assert_int_eq(pre.http_get.port, 8081);
+    ck_assert_str_eq(pre.http_get.path, "/drain");
+    ck_assert_str_eq(pre.http_get.host, "127.0.0.1");
+    ck_assert_str_eq(pre.http_get.scheme, "HTTP");
+    ck_assert_uint_eq(pre.http_get.n_http_headers, 1);
+    ck_assert_str_eq(pre.http_get.http_headers[0].name, "X-Why");
+    ck_assert_str_eq(pre.http_get.http_headers[0].value, "stop");
+    ck_assert_ptr_null(pre.exec_command);
+    ck_assert_str_eq(post.exec_command[2], "echo up");
+    ck_assert_int_eq(post.http_get.action, PROBE_ACTION_NONE);
+    lifecycle_handler_done(&pre);
+    lifecycle_handler_done(&post);
+    ck_assert(!lifecycle_handler_is_set(&pre) && !lifecycle_handler_is_set(&post));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("manifest");
@@ -392,6 +433,7 @@ int main(void)
     tcase_add_test(tc, test_aliases_within_budget);
     tcase_add_test(tc, test_load_limits);
     tcase_add_test(tc, test_pod_to_json);
+    tcase_add_test(tc, test_lifecycle_handler_copy);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
