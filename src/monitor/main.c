@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * podd-monitor: one per container. Started with the path of the container's
- * JSON config, it detaches (fork + setsid: it survives the death of whoever
+ * JSON config, it detaches (vfork + setsid: it survives the death of whoever
  * started it), becomes child subreaper, starts the container with the
  * native backend, then execs podd-monitor-watch (monitor-watch.c), which
  * writes the container's stdout and stderr to the CRI log, reaps it,
@@ -109,21 +109,31 @@ static _Noreturn void start_failed(const ContainerConfig *c, int sync_fd, const 
     _exit(1);
 }
 
-/* Replaces this process with podd-monitor-watch from our own directory; returns on failure. */
-static void exec_watcher(const WatchArgs *a)
+/* podd-monitor-watch beside our own binary; false when our path cannot be read. */
+static bool watcher_path(char watcher[PATH_MAX + 32])
 {
-    char self[PATH_MAX], watcher[PATH_MAX + 32], pid[16], out[16], err[16], max[24], *slash;
+    char self[PATH_MAX], *slash;
     ssize_t n;
 
     n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     if (n <= 0)
-        return;
+        return false;
     self[n] = 0;
     slash = strrchr(self, '/');
     if (!slash)
-        return;
+        return false;
     *slash = 0;
-    (void)snprintf(watcher, sizeof(watcher), "%s/podd-monitor-watch", self);
+    (void)snprintf(watcher, PATH_MAX + 32, "%s/podd-monitor-watch", self);
+    return true;
+}
+
+/* Replaces this process with podd-monitor-watch from our own directory; returns on failure. */
+static void exec_watcher(const WatchArgs *a)
+{
+    char watcher[PATH_MAX + 32], pid[16], out[16], err[16], max[24];
+
+    if (!watcher_path(watcher))
+        return;
     (void)snprintf(pid, sizeof(pid), "%d", (int)a->pid);
     (void)snprintf(out, sizeof(out), "%d", a->out_fd);
     (void)snprintf(err, sizeof(err), "%d", a->err_fd);
@@ -245,6 +255,48 @@ static int take_container_lock(const ContainerConfig *c, int lock_fd)
     return lock_fd;
 }
 
+/* The monitor's side of spawn_monitor(): never returns. */
+static _Noreturn void monitor_child(const ContainerConfig *c, const int sync_p[2], int lock_fd)
+{
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+    close(sync_p[0]);
+    /* Nobody's terminal or pipes: the starter must not wait for our end of its stdio. */
+    if (null >= 0) {
+        (void)dup2(null, 0);
+        (void)dup2(null, 1);
+        (void)dup2(null, 2);
+        close(null);
+    }
+    _exit(monitor_run(c, sync_p[1], lock_fd));
+}
+
+/*
+ * Starts the monitor as our child; returns its pid (in us) or -1 with
+ * errno. It is a vfork(2) child when podd-monitor-watch is there: it
+ * borrows our memory, and we stay suspended until it execs the watcher
+ * (once its container runs and the start is reported) or exits. A fork
+ * would copy our page tables for it and then fault in a copy of every page
+ * either of us writes: on a busy or virtualized host that costs more than
+ * the rest of the start. Sharing is safe as nothing of ours runs meanwhile,
+ * and the child ends in _exit() or an exec, never returning here. Without
+ * the watcher the monitor would wait for its container in this process,
+ * holding us suspended, so it is forked.
+ */
+static pid_t spawn_monitor(const ContainerConfig *c, const int sync_p[2], int lock_fd)
+{
+    char watcher[PATH_MAX + 32];
+    pid_t pid;
+
+    if (watcher_path(watcher) && access(watcher, X_OK) == 0)
+        pid = vfork();
+    else
+        pid = fork();
+    if (pid == 0)
+        monitor_child(c, sync_p, lock_fd);
+    return pid;
+}
+
 static int cmd_start(const char *config_path, int lock_fd)
 {
     _cleanup_(container_config_freep) ContainerConfig *c = NULL;
@@ -275,23 +327,10 @@ static int cmd_start(const char *config_path, int lock_fd)
         return 1;
     }
     fflush(NULL);
-    pid = fork();
+    pid = spawn_monitor(c, sync_p, lock_fd);
     if (pid < 0) {
         fprintf(stderr, "podd-monitor: fork: %m\n");
         return 1;
-    }
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-
-        close(sync_p[0]);
-        /* Nobody's terminal or pipes: the starter must not wait for our end of its stdio. */
-        if (null >= 0) {
-            (void)dup2(null, 0);
-            (void)dup2(null, 1);
-            (void)dup2(null, 2);
-            close(null);
-        }
-        _exit(monitor_run(c, sync_p[1], lock_fd));
     }
     close(sync_p[1]);
     while ((n = read(sync_p[0], msg + len, sizeof(msg) - 1 - len)) != 0) {

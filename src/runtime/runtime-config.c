@@ -518,7 +518,12 @@ int write_json_file(const char *path, json_t *j, mode_t mode)
         return -ENOMEM;
     n = strlen(text);
     text[n] = '\n';
-    return write_file_atomic(AT_FDCWD, path, text, n + 1, mode, WRITE_FILE_SYNC);
+    /*
+     * No fsync, as for the pid files and the exit record beside it: the run
+     * dir is volatile (a host crash takes the containers with it), and this
+     * is on every container start, in podd's loop.
+     */
+    return write_file_atomic(AT_FDCWD, path, text, n + 1, mode, 0);
 }
 
 int container_config_save(const ContainerConfig *c, const char *path, PdError *reterr)

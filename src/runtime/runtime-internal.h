@@ -7,7 +7,7 @@
 
 #include "runtime.h"
 
-/* Serializes j to path atomically (temp file, fsync, rename, fsync dir). */
+/* Serializes j to path atomically (temp file, rename; no fsync: for the volatile run dir). */
 int write_json_file(const char *path, json_t *j, mode_t mode);
 
 /* strerror() with a lower-case first letter, as our messages read ("no such file or directory"). */

@@ -158,6 +158,33 @@ static pid_t spawn_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd,
     return spawn_monitor_out(ctx, argv, keep_fd, -1, reterr);
 }
 
+/*
+ * spawn_monitor_out() and a pidfd of the child in *ret_pidfd: the caller
+ * waits for it with waitid(P_PIDFD) and so reaps it. When no pidfd can be
+ * had, the child is killed and reaped here.
+ */
+static int spawn_monitor_pidfd(const NativeCtx *ctx, char *const *argv, int keep_fd, int out_fd,
+                               int *ret_pidfd, PdError *reterr)
+{
+    pid_t pid = spawn_monitor_out(ctx, argv, keep_fd, out_fd, reterr);
+    int fd, r;
+
+    if (pid < 0)
+        return pid;
+    /* Our unreaped child: its pid cannot be reused before we open the pidfd. */
+    fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0) {
+        r = -errno;
+        (void)kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return pd_error_set(reterr, r, "pidfd_open of podd-monitor: %s", RUNTIME_STRERROR(r));
+    }
+    /* pidfds are close-on-exec from the start. */
+    *ret_pidfd = fd;
+    return 0;
+}
+
 /* spawn_monitor() and wait for it; returns the wait status. */
 static int run_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd, int *ret_status,
                        PdError *reterr)
@@ -183,8 +210,7 @@ static int native_container_start_begin(void *userdata, const Pod *pod, const Co
     _cleanup_(container_config_freep) ContainerConfig *c = NULL;
     _cleanup_free_ char *cfg_path = NULL;
     _cleanup_close_ int lock = -1;
-    pid_t pid;
-    int r, fd;
+    int r;
 
     r = container_config_new_from_pod(pod, ct, ctx->run_dir, ctx->log_dir, image,
                                       ctx->cgroup_parent, &c, reterr);
@@ -213,22 +239,8 @@ static int native_container_start_begin(void *userdata, const Pod *pod, const Co
     if (r < 0)
         return r;
     /* The starter inherits the lock and hands it to the monitor, which keeps it. */
-    pid =
-        spawn_monitor(ctx, (char *[]){"podd-monitor", "--lock-fd=3", cfg_path, NULL}, lock, reterr);
-    if (pid < 0)
-        return pid;
-    /* Our unreaped child: its pid cannot be reused before we open the pidfd. */
-    fd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (fd < 0) {
-        r = -errno;
-        (void)kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        return pd_error_set(reterr, r, "pidfd_open of podd-monitor: %s", RUNTIME_STRERROR(r));
-    }
-    /* pidfds are close-on-exec from the start. */
-    *ret_starter_pidfd = fd;
-    return 0;
+    return spawn_monitor_pidfd(ctx, (char *[]){"podd-monitor", "--lock-fd=3", cfg_path, NULL}, lock,
+                               -1, ret_starter_pidfd, reterr);
 }
 
 static int native_container_start_finish(void *userdata, const char *id, int starter_pidfd,
@@ -346,7 +358,6 @@ static int native_container_exec_begin(void *userdata, const char *id, char *con
     _cleanup_free_ char *cfg = NULL, **args = NULL;
     char timeout[32];
     int out[2], fd, r;
-    pid_t pid;
 
     if (!id_ok(id))
         return pd_error_set(reterr, -EINVAL, "bad container id '%s'", id);
@@ -356,20 +367,11 @@ static int native_container_exec_begin(void *userdata, const char *id, char *con
         return -ENOMEM;
     if (pipe2(out, O_CLOEXEC) < 0)
         return pd_error_set(reterr, -errno, "pipe: %s", RUNTIME_STRERROR(errno));
-    pid = spawn_monitor_out(ctx, args, -1, out[1], reterr);
+    r = spawn_monitor_pidfd(ctx, args, -1, out[1], &fd, reterr);
     close(out[1]);
-    if (pid < 0) {
+    if (r < 0) {
         close(out[0]);
-        return pid;
-    }
-    fd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (fd < 0) {
-        r = -errno;
-        (void)kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        close(out[0]);
-        return pd_error_set(reterr, r, "pidfd_open of podd-monitor: %s", RUNTIME_STRERROR(r));
+        return r;
     }
     (void)fcntl(out[0], F_SETFL, O_NONBLOCK);
     *ret_pidfd = fd;

@@ -9,7 +9,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
-#include <sys/wait.h>
 
 #include "runtime-internal.h"
 
@@ -163,48 +162,88 @@ static int loopback_up(void)
     return 0;
 }
 
-/* The child of sandbox_create: enters new namespaces, reports, waits to be pinned, exits. */
-static _Noreturn void sandbox_child(const SandboxConfig *c, int flags, int report_fd, int wait_fd)
+static const struct {
+    const char *name;
+    int flag;
+} sandbox_nss[] = {{"net", CLONE_NEWNET}, {"uts", CLONE_NEWUTS}, {"ipc", CLONE_NEWIPC}};
+
+/*
+ * Returns the calling thread to the namespaces it held fds of. This cannot
+ * fail for a reason a pod controls; if it did, every later socket and name
+ * of the process would silently belong to a pod: worse than stopping.
+ */
+static void sandbox_return(const int self[], size_t n)
 {
-    int err = 0, lo = report_fd < wait_fd ? report_fd : wait_fd;
-    int hi = report_fd < wait_fd ? wait_fd : report_fd;
-    char b;
+    for (size_t i = 0; i < n; i++)
+        if (self[i] >= 0 && setns(self[i], sandbox_nss[i].flag) < 0) {
+            (void)fprintf(stderr, "cannot return to its own %s namespace: %m\n",
+                          sandbox_nss[i].name);
+            abort();
+        }
+}
 
-    /*
-     * Nothing of the daemon's stays open here: this child can outlive a
-     * killed daemon by a moment, and its API socket must not answer then.
-     */
-    (void)close_range(3, (unsigned)lo - 1, 0);
-    (void)close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
-    (void)close_range((unsigned)hi + 1, ~0U, 0);
-    if (unshare(flags) < 0)
-        err = errno;
-    if (!err && (flags & CLONE_NEWUTS) && c->hostname &&
-        sethostname(c->hostname, strlen(c->hostname)) < 0)
-        err = errno;
-    if (!err && (flags & CLONE_NEWNET)) {
-        int r = loopback_up();
+/*
+ * Makes the namespaces in flags and pins them at <dir>/ns/X: the calling
+ * thread enters new ones (unshare(2) of net, uts and ipc is per thread, and
+ * allowed in a multithreaded process), sets them up, bind-mounts its own
+ * /proc/thread-self/ns/X files and goes back to its own. No process is
+ * made: a fork of the caller would copy its page tables and wait for a
+ * child to be scheduled twice, which on a busy host costs far more than
+ * the namespaces.
+ */
+static int sandbox_pin_new(const SandboxConfig *c, int flags, PdError *reterr)
+{
+    int self[ELEMENTSOF(sandbox_nss)] = {-1, -1, -1}, r = 0;
+    char path[PATH_MAX];
 
-        if (r < 0)
-            err = -r;
+    for (size_t i = 0; i < ELEMENTSOF(sandbox_nss); i++) {
+        if (!(flags & sandbox_nss[i].flag))
+            continue;
+        (void)snprintf(path, sizeof(path), "/proc/thread-self/ns/%s", sandbox_nss[i].name);
+        self[i] = open(path, O_RDONLY | O_CLOEXEC);
+        if (self[i] < 0) {
+            r = pd_error_set(reterr, -errno, "pod '%s': open %s: %s", c->name, path,
+                             RUNTIME_STRERROR(errno));
+            goto out;
+        }
     }
-    if (write(report_fd, &err, sizeof(err)) != sizeof(err))
-        _exit(1);
-    /* EOF on wait_fd: the parent has bind-mounted our namespace files. */
-    while (read(wait_fd, &b, 1) < 0 && errno == EINTR)
-        ;
-    _exit(0);
+    if (unshare(flags) < 0) {
+        r = pd_error_set(reterr, -errno, "pod '%s': create namespaces: %s", c->name,
+                         RUNTIME_STRERROR(errno));
+        goto out;
+    }
+    if ((flags & CLONE_NEWUTS) && c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
+        r = -errno;
+    if (r == 0 && (flags & CLONE_NEWNET))
+        r = loopback_up();
+    if (r < 0)
+        (void)pd_error_set(reterr, r, "pod '%s': create namespaces: %s", c->name,
+                           RUNTIME_STRERROR(r));
+    for (size_t i = 0; r == 0 && i < ELEMENTSOF(sandbox_nss); i++) {
+        char src[64];
+        int fd;
+
+        if (!(flags & sandbox_nss[i].flag))
+            continue;
+        (void)snprintf(path, sizeof(path), "%s/ns/%s", c->dir, sandbox_nss[i].name);
+        (void)snprintf(src, sizeof(src), "/proc/thread-self/ns/%s", sandbox_nss[i].name);
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0444);
+        if (fd < 0 || close(fd) < 0 || mount(src, path, NULL, MS_BIND, NULL) < 0)
+            r = pd_error_set(reterr, -errno, "pod '%s': pin %s namespace at %s: %s", c->name,
+                             sandbox_nss[i].name, path, RUNTIME_STRERROR(errno));
+    }
+    sandbox_return(self, ELEMENTSOF(sandbox_nss));
+out:
+    for (size_t i = 0; i < ELEMENTSOF(sandbox_nss); i++)
+        if (self[i] >= 0)
+            (void)close(self[i]);
+    return r;
 }
 
 int sandbox_create(const SandboxConfig *c, PdError *reterr)
 {
-    static const struct {
-        const char *name;
-        int flag;
-    } nss[] = {{"net", CLONE_NEWNET}, {"uts", CLONE_NEWUTS}, {"ipc", CLONE_NEWIPC}};
     char path[PATH_MAX];
-    int flags = 0, report[2] = {-1, -1}, wait_p[2] = {-1, -1}, err = 0, r, status;
-    pid_t pid;
+    int flags = 0, r;
 
     r = mkdir_p(c->dir, 0711);
     if (r < 0)
@@ -215,63 +254,16 @@ int sandbox_create(const SandboxConfig *c, PdError *reterr)
         return pd_error_set(reterr, -errno, "pod '%s': mkdir %s: %s", c->name, path,
                             RUNTIME_STRERROR(errno));
 
-    for (size_t i = 0; i < ELEMENTSOF(nss); i++) {
-        bool host = nss[i].flag == CLONE_NEWIPC ? c->host_ipc : c->host_network;
+    for (size_t i = 0; i < ELEMENTSOF(sandbox_nss); i++) {
+        bool host = sandbox_nss[i].flag == CLONE_NEWIPC ? c->host_ipc : c->host_network;
 
-        (void)snprintf(path, sizeof(path), "%s/ns/%s", c->dir, nss[i].name);
+        (void)snprintf(path, sizeof(path), "%s/ns/%s", c->dir, sandbox_nss[i].name);
         if (!host && !path_is_nsfs(path))
-            flags |= nss[i].flag;
+            flags |= sandbox_nss[i].flag;
     }
 
     if (flags) {
-        if (pipe2(report, O_CLOEXEC) < 0)
-            return pd_error_set(reterr, -errno, "pod '%s': pipe: %s", c->name,
-                                RUNTIME_STRERROR(errno));
-        if (pipe2(wait_p, O_CLOEXEC) < 0) {
-            r = -errno;
-            close(report[0]);
-            close(report[1]);
-            return pd_error_set(reterr, r, "pod '%s': pipe: %s", c->name, RUNTIME_STRERROR(r));
-        }
-        pid = fork();
-        if (pid < 0) {
-            r = -errno;
-            close(report[0]);
-            close(report[1]);
-            close(wait_p[0]);
-            close(wait_p[1]);
-            return pd_error_set(reterr, r, "pod '%s': fork: %s", c->name, RUNTIME_STRERROR(r));
-        }
-        if (pid == 0) {
-            close(report[0]);
-            close(wait_p[1]);
-            sandbox_child(c, flags, report[1], wait_p[0]);
-        }
-        close(report[1]);
-        close(wait_p[0]);
-        if (read(report[0], &err, sizeof(err)) != sizeof(err))
-            err = EIO;
-        close(report[0]);
-        r = 0;
-        if (err)
-            r = pd_error_set(reterr, -err, "pod '%s': create namespaces: %s", c->name,
-                             RUNTIME_STRERROR(err));
-        for (size_t i = 0; r == 0 && i < ELEMENTSOF(nss); i++) {
-            char src[64];
-            int fd;
-
-            if (!(flags & nss[i].flag))
-                continue;
-            (void)snprintf(path, sizeof(path), "%s/ns/%s", c->dir, nss[i].name);
-            (void)snprintf(src, sizeof(src), "/proc/%d/ns/%s", (int)pid, nss[i].name);
-            fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0444);
-            if (fd < 0 || close(fd) < 0 || mount(src, path, NULL, MS_BIND, NULL) < 0)
-                r = pd_error_set(reterr, -errno, "pod '%s': pin %s namespace at %s: %s", c->name,
-                                 nss[i].name, path, RUNTIME_STRERROR(errno));
-        }
-        close(wait_p[1]);
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-            ;
+        r = sandbox_pin_new(c, flags, reterr);
         if (r < 0) {
             (void)sandbox_destroy(c->dir, NULL);
             return r;

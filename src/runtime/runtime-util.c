@@ -33,8 +33,14 @@ bool path_is_nsfs(const char *path)
 
 int mkdir_p(const char *path, mode_t mode)
 {
-    _cleanup_free_ char *p = strdup(path);
+    _cleanup_free_ char *p = NULL;
 
+    /* Mostly the parents exist (each container start, each cgroup): one call, not one a level. */
+    if (mkdir(path, mode) == 0 || errno == EEXIST)
+        return 0;
+    if (errno != ENOENT)
+        return -errno;
+    p = strdup(path);
     if (!p)
         return -ENOMEM;
     for (char *s = p + 1;; s++) {

@@ -212,10 +212,12 @@ int sandbox_config_new_from_pod(const Pod *pod, const char *run_dir, SandboxConf
 
 /*
  * Creates the pod's shared namespaces and pins them at <dir>/ns/{net,ipc,uts}
- * (bind mounts of /proc/PID/ns/X, no process stays behind), brings loopback
- * up in the new network namespace, sets the hostname, creates the emptyDir
- * directories (tmpfs for medium Memory). Idempotent: an existing sandbox is
- * kept. Must run as root; forks a short-lived child.
+ * (bind mounts of the namespace files, no process stays behind), brings
+ * loopback up in the new network namespace, sets the hostname, creates the
+ * emptyDir directories (tmpfs for medium Memory). Idempotent: an existing
+ * sandbox is kept. Must run as root. Forks nothing: the calling thread
+ * enters the new namespaces and returns to its own (it aborts the process
+ * should that return fail, which nothing a pod does can cause).
  */
 int sandbox_create(const SandboxConfig *c, PdError *reterr);
 /* Unmounts and removes everything sandbox_create made under dir. 0 when already gone. */
