@@ -556,7 +556,7 @@ int image_store_gc(const char *images_dir, uint64_t *ret_freed, PdError *reterr)
                         records_lock_fd = -1;
     _cleanup_(record_list_done) RecordList l = {};
     _cleanup_(strv_freep) char **blobs = NULL, **layers = NULL;
-    uint64_t freed = 0;
+    uint64_t freed = 0, partial_freed = 0;
     unsigned count = 0;
     int r;
 
@@ -611,6 +611,14 @@ int image_store_gc(const char *images_dir, uint64_t *ret_freed, PdError *reterr)
             return pd_error_set(reterr, r, "cannot delete layers in %s/layers/sha256: %s",
                                 images_dir, strerror(-r));
     }
+    /* Downloads no pull will resume. */
+    r = image_partials_clean(images_dir, IMAGE_PARTIAL_MAX_AGE_USEC, &partial_freed);
+    if (r < 0)
+        return pd_error_set(reterr, r,
+                            "cannot delete partial downloads in %s/" IMAGE_PARTIAL_DIR ": %s",
+                            images_dir, strerror(-r));
+    freed += partial_freed;
+    count += (unsigned)r;
 done:
     if (ret_freed)
         *ret_freed = freed;

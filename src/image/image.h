@@ -64,8 +64,9 @@ char *image_path(const char *store, const ImageRef *ref);
 int image_store_list(const char *store, ImageRef **ret, size_t *ret_n);
 
 /*
- * Deletes the leftovers of dead imports and removals (see above). Returns
- * the number deleted or -errno (a missing store has none). Does not log.
+ * Deletes the leftovers of dead imports and removals (see above), and
+ * partial downloads older than a day (image_partials_clean). Returns the
+ * number deleted or -errno (a missing store has none). Does not log.
  */
 int image_store_clean(const char *store);
 
@@ -226,6 +227,23 @@ int image_blob_open(const char *images_dir, const char *digest, PdError *reterr)
  */
 int image_blob_read(const char *images_dir, const char *digest, char **ret, size_t *ret_size,
                     PdError *reterr);
+
+/*
+ * Downloads of blobs (registry pulls) go to <images>/blobs/.partial/<hex>, kept when a
+ * transfer breaks so that the next pull resumes them. A pull holds an flock on each file
+ * while it writes it, and a transfer that stalls fails within a minute: a partial file
+ * nobody holds that was not written for IMAGE_PARTIAL_MAX_AGE_USEC belongs to no pull that
+ * will resume it soon.
+ */
+#define IMAGE_PARTIAL_DIR "blobs/.partial"
+#define IMAGE_PARTIAL_MAX_AGE_USEC (24ull * 3600u * 1000000u)
+
+/*
+ * Deletes the partial downloads last written more than max_age_usec ago that no pull holds.
+ * *ret_freed (may be NULL) gets the bytes freed. Returns the number deleted or -errno (a
+ * store without partial downloads has none). Does not log.
+ */
+int image_partials_clean(const char *images_dir, uint64_t max_age_usec, uint64_t *ret_freed);
 
 /* Media types, as the OCI image spec and Docker's schema 2 name them. */
 #define IMAGE_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
@@ -402,8 +420,9 @@ int image_store_find(const char *images_dir, const ImageReference *ref, ImageRec
 int image_store_untag(const char *images_dir, const char *name, PdError *reterr);
 
 /*
- * Deletes the blobs and layer directories no record needs, and leftovers of
- * interrupted layer unpacks. Blobs being written (temporary files) are left
+ * Deletes the blobs and layer directories no record needs, leftovers of
+ * interrupted layer unpacks, and partial downloads older than a day
+ * (image_partials_clean). Blobs being written (temporary files) are left
  * alone; an image_load() whose blobs are deleted before image_store_add
  * records them makes image_store_add fail (-ENOENT), never a half image.
  * *ret_freed (may be NULL) gets the bytes freed. Returns the number of

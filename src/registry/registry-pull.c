@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "registry-internal.h"
@@ -20,7 +21,7 @@
 #define ACCEPT_MANIFESTS                                                                           \
     "Accept: " IMAGE_MT_OCI_INDEX ", " IMAGE_MT_DOCKER_LIST ", " IMAGE_MT_OCI_MANIFEST             \
     ", " IMAGE_MT_DOCKER_MANIFEST
-#define PARTIAL_DIR "blobs/.partial"
+#define PARTIAL_DIR IMAGE_PARTIAL_DIR
 #define DEFAULT_PARALLEL 3u
 #define PROGRESS_INTERVAL_USEC (200u * 1000u)
 
@@ -566,6 +567,8 @@ static int blob_start(Pull *p, CURLM *multi, int partial_fd, Blob *b)
     if (b->fd < 0)
         return pd_error_set(p->err, -errno, "cannot create a partial blob in %s: %m",
                             p->images_dir);
+    /* Held while the pull writes it: image_partials_clean() leaves it alone. */
+    (void)flock(b->fd, LOCK_SH | LOCK_NB);
     if (fstat(b->fd, &st) < 0)
         return -errno;
     b->offset = (uint64_t)st.st_size;

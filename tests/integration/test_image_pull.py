@@ -199,3 +199,19 @@ def test_always_pulls_a_moved_tag_at_the_next_start(daemon, registry, tmp_path):
     digest = reg.registry_digest(r.host, "open/moving", "latest")
     ls = json.loads(podctl(daemon, "image", "ls", "-o", "json").stdout)
     assert [i["digest"] for i in ls if i["reference"] == ref + ":latest"] == [digest]
+
+
+def test_podd_start_deletes_day_old_partial_downloads(daemon):
+    partial = pathlib.Path(daemon.state) / "images" / "blobs" / ".partial"
+    partial.mkdir(parents=True)
+    old, fresh = partial / ("a" * 64), partial / ("b" * 64)
+    old.write_bytes(b"x" * 4096)
+    fresh.write_bytes(b"y" * 4096)
+    day_ago = time.time() - 25 * 3600
+    os.utime(old, (day_ago, day_ago))
+    daemon.start()
+    # podd cleans the store before it answers its socket.
+    p = podctl(daemon, "image", "ls")
+    assert p.returncode == 0, p.stderr
+    assert not old.exists()
+    assert fresh.read_bytes() == b"y" * 4096  # a pull may still resume it

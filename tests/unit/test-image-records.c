@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "base/base.h"
@@ -332,6 +333,65 @@ START_TEST(test_corrupt_records)
 }
 END_TEST
 
+/* A partial download of size bytes, last written age_sec ago; returns its path. */
+static char *make_partial(const char *name, size_t size, time_t age_sec)
+{
+    char *path = strdup_printf("%s/" IMAGE_PARTIAL_DIR "/%s", images, name);
+    _cleanup_free_ char *data = calloc(1, size);
+    struct timespec ts[2];
+    int fd;
+
+    ck_assert_ptr_nonnull(path);
+    ck_assert_ptr_nonnull(data);
+    ck_assert_int_eq(clock_gettime(CLOCK_REALTIME, &ts[0]), 0);
+    ts[0].tv_sec -= age_sec;
+    ts[1] = ts[0];
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, data, size), (ssize_t)size);
+    ck_assert_int_eq(futimens(fd, ts), 0);
+    (void)close(fd);
+    return path;
+}
+
+START_TEST(test_partials)
+{
+    _cleanup_free_ char *old = NULL, *fresh = NULL, *held = NULL, *old2 = NULL, *d = NULL;
+    uint64_t freed = 0;
+    int fd;
+
+    ck_assert_int_eq(mkdir(images, 0700), 0);
+    d = strdup_printf("%s/blobs", images);
+    ck_assert_int_eq(mkdir(d, 0700), 0);
+    free(d);
+    d = strdup_printf("%s/" IMAGE_PARTIAL_DIR, images);
+    ck_assert_int_eq(mkdir(d, 0700), 0);
+    old = make_partial("0ld", 64 * 1024, 2 * 24 * 3600);
+    fresh = make_partial("fresh", 4096, 3600);
+    held = make_partial("held", 4096, 2 * 24 * 3600);
+    /* A pull writing "held" holds it (its own open file, as the pull's child has). */
+    fd = open(held, O_RDONLY | O_CLOEXEC);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(flock(fd, LOCK_SH), 0);
+
+    /* prune: the day-old download nobody holds goes, the others stay for their pulls. */
+    ck_assert_int_eq(image_store_gc(images, &freed, NULL), 1);
+    ck_assert_uint_ge(freed, 64 * 1024);
+    ck_assert_int_eq(access(old, F_OK), -1);
+    ck_assert_int_eq(access(fresh, F_OK), 0);
+    ck_assert_int_eq(access(held, F_OK), 0);
+
+    /* podd's start (image_store_clean) does the same, once the pull let go. */
+    (void)close(fd);
+    old2 = make_partial("0ld2", 4096, 25 * 3600);
+    ck_assert_int_eq(image_store_clean(images), 2);
+    ck_assert_int_eq(access(old2, F_OK), -1);
+    ck_assert_int_eq(access(held, F_OK), -1);
+    ck_assert_int_eq(access(fresh, F_OK), 0);
+    ck_assert_int_eq(image_store_clean(images), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("image-records");
@@ -347,6 +407,7 @@ int main(void)
     unit_add_test_unless(tc, test_untag_gc, why_not);
     unit_add_test_unless(tc, test_interrupted_unpack, why_not);
     tcase_add_test(tc, test_corrupt_records);
+    tcase_add_test(tc, test_partials);
     sr = srunner_create(s);
     status = unit_run(sr, CK_NORMAL);
     srunner_free(sr);
