@@ -180,14 +180,17 @@ bool image_reference_equal(const char *a, const char *b);
  * attributes of entries are ignored with a warning.
  *
  * layer names the layer in messages (e.g. its digest). On success returns
- * 0 and, when ret_warnings is not NULL, sets it to a new string vector
+ * 0, writes the layer's diff_id (the "sha256:..." digest of the tar stream
+ * once decompressed, hashed as it is unpacked) into ret_diff_id when it is
+ * not NULL (IMAGE_DIGEST_SIZE bytes) and, when ret_warnings is not NULL,
+ * sets it to a new string vector
  * (NULL when there is none; "layer 'L': entry 'E': ...", at most about
  * a hundred) the caller frees. On failure returns -errno with reterr
  * naming the layer and the entry ("layer 'L': entry 'E': reason"); dir_fd
  * then holds part of the layer, for the caller to delete. Does not log.
  */
 int image_layer_unpack(int layer_fd, int dir_fd, const char *layer, unsigned flags,
-                       char ***ret_warnings, PdError *reterr);
+                       char *ret_diff_id, char ***ret_warnings, PdError *reterr);
 
 /* ---- content store: blobs and image documents ------------------------------------------ */
 
@@ -362,9 +365,13 @@ int image_load(const char *images_dir, const char *source, ImageLoadResult **ret
  * "docker.io/library/busybox:latest", or one by digest) to the digest of its
  * manifest. A recorded image is complete: its manifest, config and layer
  * blobs are in the blob store and every layer is unpacked, once, under
- * <images>/layers/sha256/<hex of the layer blob's digest>/ (unpacked into a
+ * <images>/layers/sha256/<hex of its diff_id>/ (the digest of the layer's
+ * tar uncompressed, checked against the config's rootfs.diff_ids as it is
+ * unpacked; so a layer pulled gzip-compressed and the same layer loaded
+ * uncompressed from an archive share one directory). Unpacked into a
  * ".tmp-" directory beside it and renamed, so a layer directory present
- * under its name is whole). image_store_add and _gc hold an flock on
+ * under its name is whole. A directory named by the layer blob's digest
+ * (as stores before diff_id keys have them) still serves its image. image_store_add and _gc hold an flock on
  * <images>/.lock (for unpacking, for deleting); every read-modify-write of the
  * records file (add, untag, gc's read) holds one on <images>/.records.lock,
  * briefly, so an untag never waits for an unpack. The records file is

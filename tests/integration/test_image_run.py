@@ -138,6 +138,9 @@ def test_loaded_image_runs_its_entrypoint_as_its_user(daemon, archives):  # noqa
     # Layers unpacked once and shared by both images; nothing half-done left.
     layers = os.listdir(os.path.join(images, "layers", "sha256"))
     assert not [x for x in layers if x.startswith(".")]
+    # The oci-archive's layers are gzip blobs, the docker-archive's plain tars: one directory
+    # each all the same, under its diff_id.
+    assert len(layers) == 3, layers
 
     daemon.write("p.yaml", pod_yaml(pod, "example/one:1"))
     daemon.write("d.yaml", pod_yaml(pod2, "docker.io/example/docker-one:2",
