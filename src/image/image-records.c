@@ -165,6 +165,48 @@ static int records_write(int images_fd, const char *images_dir, RecordList *l, P
     return 0;
 }
 
+/*
+ * One read-modify-write of the records file, under RECORDS_LOCK_FILE: put (when not NULL)
+ * replaces the record of its name or is added; else the record named drop is removed
+ * (-ENOENT when there is none).
+ */
+static int records_update(int images_fd, const char *images_dir, const ImageRecord *put,
+                          const char *drop, PdError *reterr)
+{
+    _cleanup_close_ int lock_fd = -1;
+    _cleanup_(record_list_done) RecordList l = {};
+    ImageRecord *slot = NULL;
+    size_t kept = 0;
+    int r;
+
+    lock_fd = store_lock(images_fd, images_dir, RECORDS_LOCK_FILE, reterr);
+    if (lock_fd < 0)
+        return lock_fd;
+    r = records_read(images_fd, images_dir, &l, reterr);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < l.n; i++) {
+        if (put && streq(l.v[i].name, put->name))
+            slot = &l.v[i];
+        if (!put && !streq(l.v[i].name, drop))
+            l.v[kept++] = l.v[i];
+    }
+    if (put) {
+        if (!slot) {
+            /* records_read leaves room for one more record, or none when there was no file */
+            if (!l.v && !(l.v = calloc(1, sizeof(ImageRecord))))
+                return -ENOMEM;
+            slot = &l.v[l.n++];
+        }
+        *slot = *put;
+    } else {
+        if (kept == l.n)
+            return pd_error_set(reterr, -ENOENT, "image '%s' is not in the store", drop);
+        l.n = kept;
+    }
+    return records_write(images_fd, images_dir, &l, reterr);
+}
+
 static int normalise_name(const char *name, char buf[static IMAGE_NAME_SIZE], PdError *reterr)
 {
     ImageReference ref;
@@ -271,12 +313,9 @@ static int blob_check(const char *images_dir, int blobs_fd, const char *digest, 
 int image_store_add(const char *images_dir, const ImageLoaded *img, const char *name,
                     unsigned flags, ImageRecord *ret, char ***ret_warnings, PdError *reterr)
 {
-    _cleanup_close_ int images_fd = -1, lock_fd = -1, layers_fd = -1, blobs_fd = -1,
-                        records_lock_fd = -1;
-    _cleanup_(record_list_done) RecordList l = {};
+    _cleanup_close_ int images_fd = -1, lock_fd = -1, layers_fd = -1, blobs_fd = -1;
     _cleanup_(strv_freep) char **warnings = NULL;
     ImageRecord rec = {};
-    ImageRecord *slot = NULL;
     int r;
 
     if (!name)
@@ -332,23 +371,7 @@ int image_store_add(const char *images_dir, const ImageLoaded *img, const char *
     }
     rec.created = now_realtime_usec();
 
-    records_lock_fd = store_lock(images_fd, images_dir, RECORDS_LOCK_FILE, reterr);
-    if (records_lock_fd < 0)
-        return records_lock_fd;
-    r = records_read(images_fd, images_dir, &l, reterr);
-    if (r < 0)
-        return r;
-    for (size_t i = 0; i < l.n; i++)
-        if (streq(l.v[i].name, rec.name))
-            slot = &l.v[i];
-    if (!slot) {
-        /* records_read leaves room for one more record, or none when there was no file */
-        if (!l.v && !(l.v = calloc(1, sizeof(ImageRecord))))
-            return -ENOMEM;
-        slot = &l.v[l.n++];
-    }
-    *slot = rec;
-    r = records_write(images_fd, images_dir, &l, reterr);
+    r = records_update(images_fd, images_dir, &rec, NULL, reterr);
     if (r < 0)
         return r;
     if (ret)
@@ -413,27 +436,12 @@ int image_store_find(const char *images_dir, const ImageReference *ref, ImageRec
 
 int image_store_untag(const char *images_dir, const char *name, PdError *reterr)
 {
-    _cleanup_close_ int images_fd = -1, lock_fd = -1;
-    _cleanup_(record_list_done) RecordList l = {};
-    size_t j = 0;
-    int r;
+    _cleanup_close_ int images_fd = -1;
 
     images_fd = open_images_dir(images_dir, false, reterr);
     if (images_fd < 0)
         return images_fd;
-    lock_fd = store_lock(images_fd, images_dir, RECORDS_LOCK_FILE, reterr);
-    if (lock_fd < 0)
-        return lock_fd;
-    r = records_read(images_fd, images_dir, &l, reterr);
-    if (r < 0)
-        return r;
-    for (size_t i = 0; i < l.n; i++)
-        if (!streq(l.v[i].name, name))
-            l.v[j++] = l.v[i];
-    if (j == l.n)
-        return pd_error_set(reterr, -ENOENT, "image '%s' is not in the store", name);
-    l.n = j;
-    return records_write(images_fd, images_dir, &l, reterr);
+    return records_update(images_fd, images_dir, NULL, name, reterr);
 }
 
 int image_store_open_image(const char *images_dir, const char *digest, ImageManifest **ret_manifest,

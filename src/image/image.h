@@ -322,6 +322,16 @@ bool image_media_type_is_index(const char *media_type);
 void image_host_platform(ImagePlatform *ret);
 /* True when an entry for platform p can run on host (a missing variant matches any). */
 bool image_platform_matches(const ImagePlatform *p, const ImagePlatform *host);
+/* "OS/ARCHITECTURE[/VARIANT]" of p into buf ('?' for what p lacks); returns buf. */
+char *image_platform_format(const ImagePlatform *p, char *buf, size_t size);
+/*
+ * image_config_parse(), then what every image podd stores must pass: its
+ * platform runs on this host (-ENOEXEC), and, unless n_layers is SIZE_MAX,
+ * rootfs.diff_ids has one entry per layer of its manifest (-EINVAL). reterr
+ * names what. Does not log.
+ */
+int image_config_parse_for_host(const char *data, size_t size, const char *what, size_t n_layers,
+                                ImageConfig **ret, PdError *reterr);
 /*
  * The entry of idx for host: the first matching entry with the host's variant
  * if one has it, else the first matching one. Returns its index or -ENOENT.
@@ -371,13 +381,12 @@ int image_load(const char *images_dir, const char *source, ImageLoadResult **ret
  * uncompressed from an archive share one directory). Unpacked into a
  * ".tmp-" directory beside it and renamed, so a layer directory present
  * under its name is whole. A directory named by the layer blob's digest
- * (as stores before diff_id keys have them) still serves its image. image_store_add and _gc hold an flock on
- * <images>/.lock (for unpacking, for deleting); every read-modify-write of the
- * records file (add, untag, gc's read) holds one on <images>/.records.lock,
- * briefly, so an untag never waits for an unpack. The records file is
- * replaced atomically (write_file_atomic), so readers take no lock. Files of podds before image
- * records (plain root filesystem directories, <images>/NAME/TAG) are left
- * alone and still read (see image_store_resolve).
+ * (as stores before diff_id keys have them) still serves its image. image_store_add and _gc hold an
+ * flock on <images>/.lock (for unpacking, for deleting); every read-modify-write of the records
+ * file (add, untag, gc's read) holds one on <images>/.records.lock, briefly, so an untag never
+ * waits for an unpack. The records file is replaced atomically (write_file_atomic), so readers take
+ * no lock. Files of podds before image records (plain root filesystem directories,
+ * <images>/NAME/TAG) are left alone and still read (see image_store_resolve).
  */
 #define IMAGE_RECORDS_FILE "repositories.json"
 #define IMAGE_NAME_SIZE (IMAGE_REFERENCE_STRING_MAX + 1)

@@ -762,14 +762,6 @@ out:
 
 /* ---- the pull ------------------------------------------------------------------------------- */
 
-static char *platform_string(const ImagePlatform *pl, char *buf, size_t size)
-{
-    (void)snprintf(buf, size, "%s/%s%s%s", pl->os ? pl->os : "?",
-                   pl->architecture ? pl->architecture : "?", pl->variant ? "/" : "",
-                   pl->variant ? pl->variant : "");
-    return buf;
-}
-
 /* The image's manifest (through an index if the reference names one), config and layers. */
 static int pull_from(Pull *p, ImageLoaded *ret)
 {
@@ -778,7 +770,7 @@ static int pull_from(Pull *p, ImageLoaded *ret)
     _cleanup_free_ char *data = NULL, *media_type = NULL, *cdata = NULL;
     _cleanup_free_ const ImageDescriptor **ds = NULL;
     const char *reference = p->ref->digest[0] ? p->ref->digest : p->ref->tag;
-    char digest[IMAGE_DIGEST_SIZE], what[IMAGE_DIGEST_SIZE + 16], p1[64], p2[64];
+    char digest[IMAGE_DIGEST_SIZE], what[IMAGE_DIGEST_SIZE + 16], p1[64];
     ImagePlatform host;
     size_t size;
     int r;
@@ -800,7 +792,7 @@ static int pull_from(Pull *p, ImageLoaded *ret)
         i = image_index_select(idx, &host);
         if (i < 0)
             return pd_error_set(p->err, -ENOEXEC, "%s: %s: no manifest for %s", p->host, what,
-                                platform_string(&host, p1, sizeof(p1)));
+                                image_platform_format(&host, p1, sizeof(p1)));
         if (image_media_type_is_index(idx->manifests[i].media_type))
             return pd_error_set(p->err, -EINVAL, "%s: %s: manifests[%d]: an index nested too deep",
                                 p->host, what, i);
@@ -842,17 +834,9 @@ static int pull_from(Pull *p, ImageLoaded *ret)
     if (r < 0)
         return r;
     (void)snprintf(what, sizeof(what), "config %s", m->config.digest);
-    r = image_config_parse(cdata, size, what, &c, p->err);
+    r = image_config_parse_for_host(cdata, size, what, m->n_layers, &c, p->err);
     if (r < 0)
         return pd_error_prefix(p->err, r, "%s", p->host);
-    if (!image_platform_matches(&c->platform, &host))
-        return pd_error_set(p->err, -ENOEXEC, "%s: %s: image is for %s, this host is %s", p->host,
-                            what, platform_string(&c->platform, p1, sizeof(p1)),
-                            platform_string(&host, p2, sizeof(p2)));
-    if (strv_length(c->diff_ids) != m->n_layers)
-        return pd_error_set(p->err, -EINVAL,
-                            "%s: %s: rootfs.diff_ids: %zu entries for the manifest's %zu layers",
-                            p->host, what, strv_length(c->diff_ids), m->n_layers);
     *ret = (ImageLoaded){.manifest = move_ptr(m), .config = move_ptr(c)};
     strcpy(ret->manifest_digest, digest);
     return 0;
