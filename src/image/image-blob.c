@@ -214,6 +214,26 @@ int image_blob_write_data(const char *images_dir, const void *data, size_t size,
     return r;
 }
 
+int image_blob_adopt(const char *images_dir, int dir_fd, const char *name, const char *digest,
+                     PdError *reterr)
+{
+    _cleanup_close_ int blobs_fd = -1;
+
+    if (!image_digest_is_valid(digest))
+        return pd_error_set(reterr, -EINVAL, "invalid digest '%s'", digest ? digest : "");
+    blobs_fd = image_blobs_dir_open(images_dir, true, reterr);
+    if (blobs_fd < 0)
+        return blobs_fd;
+    if (faccessat(blobs_fd, image_digest_hex(digest), F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+        (void)unlinkat(dir_fd, name, 0);
+        return 0;
+    }
+    if (renameat(dir_fd, name, blobs_fd, image_digest_hex(digest)) < 0)
+        return pd_error_set(reterr, -errno, "cannot store blob %s: %m", digest);
+    (void)fsync(blobs_fd);
+    return 0;
+}
+
 int image_blob_open(const char *images_dir, const char *digest, PdError *reterr)
 {
     _cleanup_close_ int dir_fd = -1, fd = -1;

@@ -221,6 +221,14 @@ int image_blob_write_fd(const char *images_dir, int fd, const char *digest, uint
 /* The same for a buffer, whose digest is computed into ret_digest (may be NULL). */
 int image_blob_write_data(const char *images_dir, const void *data, size_t size,
                           char ret_digest[static IMAGE_DIGEST_SIZE], PdError *reterr);
+/*
+ * Moves the file name of dir_fd, which must be on the store's filesystem and whose content the
+ * caller has checked to be digest and synced (a download hashed as it arrived), into the blob
+ * store by a rename: no copy. A blob already present is kept and name is deleted. Returns 0 or
+ * -errno. Does not log.
+ */
+int image_blob_adopt(const char *images_dir, int dir_fd, const char *name, const char *digest,
+                     PdError *reterr);
 /* Opens a stored blob read-only (O_CLOEXEC); returns the fd or -errno (-ENOENT if absent). */
 int image_blob_open(const char *images_dir, const char *digest, PdError *reterr);
 /*

@@ -514,6 +514,48 @@ START_TEST(test_partials)
 }
 END_TEST
 
+/* A download hashed as it arrived is moved into the store, not copied; one already there stays. */
+START_TEST(test_blob_adopt)
+{
+    static const char content[] = "a downloaded layer\n";
+    _cleanup_free_ char *d = strdup_printf("%s/dl", dir), *first = NULL, *data = NULL;
+    char digest[IMAGE_DIGEST_SIZE];
+    struct stat before, after;
+    Sha256 sha;
+    size_t size;
+    int dfd, fd;
+
+    sha256_init(&sha);
+    sha256_update(&sha, content, strlen(content));
+    memcpy(digest, "sha256:", 7);
+    sha256_final_hex(&sha, digest + 7);
+    ck_assert_int_eq(mkdir(d, 0700), 0);
+    dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_ge(dfd, 0);
+    for (int round = 0; round < 2; round++) {
+        fd = openat(dfd, "part", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+        ck_assert_int_eq(fstat(fd, &before), 0);
+        (void)close(fd);
+        ck_assert_int_eq(image_blob_adopt(images, dfd, "part", digest, NULL), 0);
+        ck_assert_int_eq(faccessat(dfd, "part", F_OK, 0), -1);
+        first = strdup_printf("%s/blobs/sha256/%s", images, digest + 7);
+        ck_assert_int_eq(stat(first, &after), 0);
+        if (round == 0) /* the same inode: renamed */
+            ck_assert_uint_eq(after.st_ino, before.st_ino);
+        else /* already present: kept, the second copy deleted */
+            ck_assert_uint_ne(after.st_ino, before.st_ino);
+        free(first);
+        first = NULL;
+    }
+    ck_assert_int_eq(image_blob_read(images, digest, &data, &size, NULL), 0);
+    ck_assert_str_eq(data, content);
+    ck_assert_int_eq(image_blob_adopt(images, dfd, "part", "sha256:nothex", NULL), -EINVAL);
+    (void)close(dfd);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("image-records");
@@ -531,6 +573,7 @@ int main(void)
     unit_add_test_unless(tc, test_diff_id_keys, why_not);
     tcase_add_test(tc, test_corrupt_records);
     tcase_add_test(tc, test_partials);
+    tcase_add_test(tc, test_blob_adopt);
     sr = srunner_create(s);
     status = unit_run(sr, CK_NORMAL);
     srunner_free(sr);
