@@ -502,16 +502,13 @@ static char *layer_dir(const char *images_dir, const ImageManifest *m, const Ima
     return strdup_printf("%s/layers/sha256/%s", images_dir, image_digest_hex(keys[0]));
 }
 
-int image_store_layer_dirs(const char *images_dir, const char *digest, char ***ret, PdError *reterr)
+/* The layer directories of the image of manifest m and config c (manifest digest digest). */
+static int layer_dirs(const char *images_dir, const char *digest, const ImageManifest *m,
+                      const ImageConfig *c, char ***ret, PdError *reterr)
 {
-    _cleanup_(image_manifest_freep) ImageManifest *m = NULL;
-    _cleanup_(image_config_freep) ImageConfig *c = NULL;
     _cleanup_(strv_freep) char **dirs = NULL;
     int r;
 
-    r = image_store_open_image(images_dir, digest, &m, &c, reterr);
-    if (r < 0)
-        return r;
     if (strv_length(c->diff_ids) != m->n_layers)
         return pd_error_set(reterr, -EBADMSG, "image %s: %zu diff_ids for %zu layers", digest,
                             strv_length(c->diff_ids), m->n_layers);
@@ -534,6 +531,18 @@ int image_store_layer_dirs(const char *images_dir, const char *digest, char ***r
     }
     *ret = move_ptr(dirs);
     return 0;
+}
+
+int image_store_layer_dirs(const char *images_dir, const char *digest, char ***ret, PdError *reterr)
+{
+    _cleanup_(image_manifest_freep) ImageManifest *m = NULL;
+    _cleanup_(image_config_freep) ImageConfig *c = NULL;
+    int r;
+
+    r = image_store_open_image(images_dir, digest, &m, &c, reterr);
+    if (r < 0)
+        return r;
+    return layer_dirs(images_dir, digest, m, c, ret, reterr);
 }
 
 /* ---- garbage collection -------------------------------------------------------------------- */
@@ -731,9 +740,12 @@ int image_store_resolve(const char *images_dir, const char *image, ImageResolved
     if (r >= 0) {
         strcpy(res.name, rec.name);
         strcpy(res.digest, rec.digest);
-        r = image_store_open_image(images_dir, rec.digest, NULL, &res.config, reterr);
+        _cleanup_(image_manifest_freep) ImageManifest *m = NULL;
+
+        /* The manifest and config read once, for the layers and the configuration. */
+        r = image_store_open_image(images_dir, rec.digest, &m, &res.config, reterr);
         if (r >= 0)
-            r = image_store_layer_dirs(images_dir, rec.digest, &res.layers, reterr);
+            r = layer_dirs(images_dir, rec.digest, m, res.config, &res.layers, reterr);
         if (r < 0)
             return pd_error_prefix(reterr, r, "image '%s'", rec.name);
         *ret = res;
