@@ -137,7 +137,7 @@ def reasons(daemon, pod):
 
 
 def test_podd_pulls_a_missing_image_and_runs_it(daemon, registry):
-    r, _ = registry
+    r, _, _ = registry
     ref = r.host + "/open/busybox:1"
     pod = unique("pulled")
     daemon.start()
@@ -189,7 +189,7 @@ def test_a_pod_backs_off_while_its_registry_is_down(daemon, tmp_path):
 
 
 def test_never_waits_for_the_image_and_podctl_pull_starts_it(daemon, registry):
-    r, _ = registry
+    r, _, _ = registry
     ref = r.host + "/open/busybox:1"
     pod = unique("never")
     daemon.start()
@@ -214,7 +214,7 @@ def test_never_waits_for_the_image_and_podctl_pull_starts_it(daemon, registry):
 
 
 def test_always_pulls_a_moved_tag_at_the_next_start(daemon, registry, tmp_path):
-    r, _ = registry
+    r, _, _ = registry
     ref = r.host + "/open/moving"  # no tag: latest, so Always by default
     first, _ = reg.build_layout(tmp_path / "first", tag="one")
     second, _ = reg.build_layout(tmp_path / "second", tag="two")
