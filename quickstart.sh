@@ -14,7 +14,7 @@ PACKAGES=(
     gcc make pkg-config autoconf automake libtool
     libyaml-dev libjansson-dev libseccomp-dev libcap-dev libarchive-dev libcurl4-openssl-dev check
     python3 python3-pytest python3-jsonschema python3-yaml
-    busybox-static runc valgrind skopeo docker-registry
+    busybox-static runc valgrind skopeo docker-registry umoci
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

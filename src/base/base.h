@@ -319,3 +319,9 @@ void sha256_init(Sha256 *s);
 void sha256_update(Sha256 *s, const void *data, size_t size);
 /* Ends s (it must be initialised again before another use) and writes the hex digest. */
 void sha256_final_hex(Sha256 *s, char out[static CONTENT_HASH_MAX]);
+/*
+ * Whether sha256_update() uses the CPU's SHA instructions (x86-64 SHA extensions, where the
+ * CPU has them: the default) or the portable code; tests check both. Returns the previous
+ * setting. Not thread-safe: call it before threads start.
+ */
+bool sha256_set_accelerated(bool on);

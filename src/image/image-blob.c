@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <assert.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "image-internal.h"
@@ -212,6 +214,26 @@ int image_blob_write_data(const char *images_dir, const void *data, size_t size,
     return r;
 }
 
+int image_blob_adopt(const char *images_dir, int dir_fd, const char *name, const char *digest,
+                     PdError *reterr)
+{
+    _cleanup_close_ int blobs_fd = -1;
+
+    if (!image_digest_is_valid(digest))
+        return pd_error_set(reterr, -EINVAL, "invalid digest '%s'", digest ? digest : "");
+    blobs_fd = image_blobs_dir_open(images_dir, true, reterr);
+    if (blobs_fd < 0)
+        return blobs_fd;
+    if (faccessat(blobs_fd, image_digest_hex(digest), F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+        (void)unlinkat(dir_fd, name, 0);
+        return 0;
+    }
+    if (renameat(dir_fd, name, blobs_fd, image_digest_hex(digest)) < 0)
+        return pd_error_set(reterr, -errno, "cannot store blob %s: %m", digest);
+    (void)fsync(blobs_fd);
+    return 0;
+}
+
 int image_blob_open(const char *images_dir, const char *digest, PdError *reterr)
 {
     _cleanup_close_ int dir_fd = -1, fd = -1;
@@ -260,4 +282,55 @@ int image_blob_read(const char *images_dir, const char *digest, char **ret, size
     *ret = move_ptr(buf);
     *ret_size = n;
     return 0;
+}
+
+/* ---- partial downloads ---------------------------------------------------------------------- */
+
+int image_partials_clean(const char *images_dir, uint64_t max_age_usec, uint64_t *ret_freed)
+{
+    _cleanup_free_ char *path = strdup_printf("%s/" IMAGE_PARTIAL_DIR, images_dir);
+    _cleanup_close_ int dir_fd = -1;
+    uint64_t now = now_realtime_usec(), freed = 0;
+    struct dirent *de;
+    DIR *d;
+    int n = 0, r = 0;
+
+    if (!path)
+        return -ENOMEM;
+    if (ret_freed)
+        *ret_freed = 0;
+    dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir_fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    d = fdopendir(fcntl(dir_fd, F_DUPFD_CLOEXEC, 3));
+    if (!d)
+        return -errno;
+    while ((de = readdir(d))) {
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        uint64_t mtime;
+
+        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+            continue;
+        fd = openat(dir_fd, de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        mtime = (uint64_t)st.st_mtim.tv_sec * 1000000u + (uint64_t)st.st_mtim.tv_nsec / 1000u;
+        if (now >= mtime && now - mtime < max_age_usec)
+            continue;
+        /* A running pull holds its files: never delete one under it. */
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+            continue;
+        if (unlinkat(dir_fd, de->d_name, 0) < 0) {
+            if (r == 0)
+                r = -errno;
+            continue;
+        }
+        freed += (uint64_t)st.st_blocks * 512u;
+        n++;
+    }
+    (void)closedir(d);
+    if (ret_freed)
+        *ret_freed = freed;
+    return r < 0 ? r : n;
 }

@@ -566,6 +566,38 @@ bool image_platform_matches(const ImagePlatform *p, const ImagePlatform *host)
     return strcmp(p->variant, host->variant) <= 0;
 }
 
+char *image_platform_format(const ImagePlatform *p, char *buf, size_t size)
+{
+    (void)snprintf(buf, size, "%s/%s%s%s", p->os ? p->os : "?",
+                   p->architecture ? p->architecture : "?", p->variant ? "/" : "",
+                   p->variant ? p->variant : "");
+    return buf;
+}
+
+int image_config_parse_for_host(const char *data, size_t size, const char *what, size_t n_layers,
+                                ImageConfig **ret, PdError *reterr)
+{
+    _cleanup_(image_config_freep) ImageConfig *c = NULL;
+    ImagePlatform host;
+    char p1[64], p2[64];
+    int r;
+
+    r = image_config_parse(data, size, what, &c, reterr);
+    if (r < 0)
+        return r;
+    image_host_platform(&host);
+    if (!image_platform_matches(&c->platform, &host))
+        return pd_error_set(reterr, -ENOEXEC, "%s: image is for %s, this host is %s", what,
+                            image_platform_format(&c->platform, p1, sizeof(p1)),
+                            image_platform_format(&host, p2, sizeof(p2)));
+    if (n_layers != SIZE_MAX && strv_length(c->diff_ids) != n_layers)
+        return pd_error_set(reterr, -EINVAL,
+                            "%s: rootfs.diff_ids: %zu entries for the manifest's %zu layers", what,
+                            strv_length(c->diff_ids), n_layers);
+    *ret = move_ptr(c);
+    return 0;
+}
+
 int image_index_select(const ImageIndex *idx, const ImagePlatform *host)
 {
     int found = -ENOENT;

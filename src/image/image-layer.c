@@ -499,22 +499,79 @@ static int apply_dir_times(Unpack *u)
     return 0;
 }
 
-int image_layer_unpack(int layer_fd, int dir_fd, const char *layer, unsigned flags,
-                       char ***ret_warnings, PdError *reterr)
+/*
+ * The layer's tar stream as the tar reader gets it: the blob decompressed by a
+ * second archive (gzip, zstd or none, "raw" format), hashed on the way, so
+ * that the diff_id comes from the very bytes that were unpacked.
+ */
+typedef struct Stream {
+    struct archive *raw;
+    Sha256 sha;
+} Stream;
+
+static la_ssize_t stream_read(struct archive *a, void *userdata, const void **buf)
 {
-    _cleanup_(archive_freep) struct archive *a = NULL;
+    Stream *s = userdata;
+    size_t size = 0;
+    la_int64_t offset;
+    int r;
+
+    do
+        r = archive_read_data_block(s->raw, buf, &size, &offset);
+    while (r >= ARCHIVE_WARN && r != ARCHIVE_EOF && size == 0);
+    if (r == ARCHIVE_EOF)
+        return 0;
+    if (r < ARCHIVE_WARN) {
+        archive_set_error(a, archive_errno(s->raw) ? archive_errno(s->raw) : EINVAL, "%s",
+                          archive_error_string(s->raw) ? archive_error_string(s->raw)
+                                                       : "read error");
+        return -1;
+    }
+    sha256_update(&s->sha, *buf, size);
+    return (la_ssize_t)size;
+}
+
+static int stream_open(Unpack *u, Stream *s, int layer_fd)
+{
+    struct archive_entry *e;
+    int r;
+
+    s->raw = archive_read_new();
+    if (!s->raw)
+        return -ENOMEM;
+    sha256_init(&s->sha);
+    if (archive_read_support_filter_gzip(s->raw) != ARCHIVE_OK ||
+        archive_read_support_filter_zstd(s->raw) != ARCHIVE_OK ||
+        archive_read_support_format_raw(s->raw) != ARCHIVE_OK)
+        return fail(u, NULL, -EOPNOTSUPP, "libarchive: %s", archive_error_string(s->raw));
+    if (archive_read_open_fd(s->raw, layer_fd, 128 * 1024) != ARCHIVE_OK)
+        return fail(u, NULL, -EINVAL, "cannot read: %s", archive_error_string(s->raw));
+    r = archive_read_next_header(s->raw, &e);
+    if (r < ARCHIVE_WARN)
+        return fail(u, NULL, -EINVAL, "cannot read: %s", archive_error_string(s->raw));
+    return 0;
+}
+
+int image_layer_unpack(int layer_fd, int dir_fd, const char *layer, unsigned flags,
+                       char *ret_diff_id, char ***ret_warnings, PdError *reterr)
+{
+    _cleanup_(archive_freep) struct archive *raw = NULL;
+    _cleanup_(archive_freep) struct archive *a = NULL; /* freed first: it reads from raw */
     Unpack u = {.root_fd = dir_fd, .layer = layer, .flags = flags, .reterr = reterr};
     _cleanup_free_ char *prev = NULL;
+    Stream st = {};
     int r = 0;
 
+    r = stream_open(&u, &st, layer_fd);
+    raw = st.raw;
+    if (r < 0)
+        return r;
     a = archive_read_new();
     if (!a)
         return -ENOMEM;
-    if (archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
-        archive_read_support_filter_zstd(a) != ARCHIVE_OK ||
-        archive_read_support_format_tar(a) != ARCHIVE_OK)
+    if (archive_read_support_format_tar(a) != ARCHIVE_OK)
         return fail(&u, NULL, -EOPNOTSUPP, "libarchive: %s", archive_error_string(a));
-    if (archive_read_open_fd(a, layer_fd, 128 * 1024) != ARCHIVE_OK)
+    if (archive_read_open(a, &st, NULL, stream_read, NULL) != ARCHIVE_OK)
         return fail(&u, NULL, -EINVAL, "not a tar archive (plain, gzip or zstd): %s",
                     archive_error_string(a));
 
@@ -542,6 +599,21 @@ int image_layer_unpack(int layer_fd, int dir_fd, const char *layer, unsigned fla
     }
     if (r >= 0)
         r = apply_dir_times(&u);
+    if (r >= 0) {
+        /* What follows the end-of-archive blocks is part of the diff_id too. */
+        const void *buf;
+        la_ssize_t n;
+
+        while ((n = stream_read(a, &st, &buf)) > 0)
+            ;
+        if (n < 0)
+            r = fail(&u, NULL, -EINVAL, "after the end of the archive: %s",
+                     archive_error_string(a));
+    }
+    if (r >= 0 && ret_diff_id) {
+        memcpy(ret_diff_id, "sha256:", 7);
+        sha256_final_hex(&st.sha, ret_diff_id + 7);
+    }
     if (r >= 0 && u.n_warnings > WARNINGS_MAX) {
         char *s =
             strdup_printf("layer '%s': %zu more warnings", layer, u.n_warnings - WARNINGS_MAX);

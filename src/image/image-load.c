@@ -138,14 +138,6 @@ static int copy_document(const char *images_dir, int dir_fd, const ImageDescript
     return image_blob_read(images_dir, d->digest, ret, ret_size, reterr);
 }
 
-static char *platform_string(const ImagePlatform *p, char *buf, size_t size)
-{
-    (void)snprintf(buf, size, "%s/%s%s%s", p->os ? p->os : "?",
-                   p->architecture ? p->architecture : "?", p->variant ? "/" : "",
-                   p->variant ? p->variant : "");
-    return buf;
-}
-
 /* One image: its manifest, config and layers copied in and parsed. */
 static int load_manifest(const char *images_dir, int dir_fd, const ImageDescriptor *d,
                          const char *name, ImageLoaded *ret, PdError *reterr)
@@ -153,8 +145,7 @@ static int load_manifest(const char *images_dir, int dir_fd, const ImageDescript
     _cleanup_(image_manifest_freep) ImageManifest *m = NULL;
     _cleanup_(image_config_freep) ImageConfig *c = NULL;
     _cleanup_free_ char *data = NULL, *n = NULL;
-    ImagePlatform host;
-    char what[128], p1[64], p2[64];
+    char what[128];
     size_t size;
     int r;
 
@@ -171,18 +162,9 @@ static int load_manifest(const char *images_dir, int dir_fd, const ImageDescript
     if (r < 0)
         return pd_error_prefix(reterr, r, "%s: config", what);
     (void)snprintf(what, sizeof(what), "config %s", m->config.digest);
-    r = image_config_parse(data, size, what, &c, reterr);
+    r = image_config_parse_for_host(data, size, what, m->n_layers, &c, reterr);
     if (r < 0)
         return r;
-    image_host_platform(&host);
-    if (!image_platform_matches(&c->platform, &host))
-        return pd_error_set(reterr, -ENOEXEC, "%s: image is for %s, this host is %s", what,
-                            platform_string(&c->platform, p1, sizeof(p1)),
-                            platform_string(&host, p2, sizeof(p2)));
-    if (strv_length(c->diff_ids) != m->n_layers)
-        return pd_error_set(reterr, -EINVAL,
-                            "%s: rootfs.diff_ids: %zu entries for the manifest's %zu layers", what,
-                            strv_length(c->diff_ids), m->n_layers);
     for (size_t i = 0; i < m->n_layers; i++) {
         r = copy_blob(images_dir, dir_fd, &m->layers[i], reterr);
         if (r < 0)
@@ -217,7 +199,7 @@ static int load_nested_index(const char *images_dir, int dir_fd, const ImageDesc
     i = image_index_select(idx, &host);
     if (i < 0)
         return pd_error_set(reterr, -ENOEXEC, "%s: no manifest for %s", what,
-                            platform_string(&host, p, sizeof(p)));
+                            image_platform_format(&host, p, sizeof(p)));
     if (image_media_type_is_index(idx->manifests[i].media_type))
         return pd_error_set(reterr, -EINVAL, "%s: manifests[%d]: an index nested too deep", what,
                             i);
@@ -282,7 +264,7 @@ static int load_layout(const char *images_dir, int dir_fd, ImageLoadResult **ret
     }
     if (res->n_images == 0)
         return pd_error_set(reterr, -ENOENT, "index.json: no image for %s",
-                            platform_string(&host, p, sizeof(p)));
+                            image_platform_format(&host, p, sizeof(p)));
     *ret = move_ptr(res);
     return 0;
 }
@@ -321,10 +303,8 @@ static int load_docker_entry(const char *images_dir, int dir_fd, json_t *entry, 
     _cleanup_json_ json_t *manifest = NULL, *layer_descs = NULL;
     _cleanup_free_ char *data = NULL, *mdata = NULL;
     char config_digest[IMAGE_DIGEST_SIZE], manifest_digest[IMAGE_DIGEST_SIZE], what[128];
-    char p1[64], p2[64];
     const char *config_path;
     json_t *layers, *tags, *v;
-    ImagePlatform host;
     size_t size, i;
     int r;
 
@@ -341,14 +321,9 @@ static int load_docker_entry(const char *images_dir, int dir_fd, json_t *entry, 
     if (r < 0)
         return r;
     (void)snprintf(what, sizeof(what), "config %s", config_path);
-    r = image_config_parse(data, size, what, &c, reterr);
+    r = image_config_parse_for_host(data, size, what, SIZE_MAX, &c, reterr);
     if (r < 0)
         return r;
-    image_host_platform(&host);
-    if (!image_platform_matches(&c->platform, &host))
-        return pd_error_set(reterr, -ENOEXEC, "%s: image is for %s, this host is %s", what,
-                            platform_string(&c->platform, p1, sizeof(p1)),
-                            platform_string(&host, p2, sizeof(p2)));
     layers = json_object_get(entry, "Layers");
     if (!json_is_array(layers))
         return pd_error_set(reterr, -EINVAL, "manifest.json: %s.Layers: missing or not an array",

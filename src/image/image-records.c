@@ -165,6 +165,48 @@ static int records_write(int images_fd, const char *images_dir, RecordList *l, P
     return 0;
 }
 
+/*
+ * One read-modify-write of the records file, under RECORDS_LOCK_FILE: put (when not NULL)
+ * replaces the record of its name or is added; else the record named drop is removed
+ * (-ENOENT when there is none).
+ */
+static int records_update(int images_fd, const char *images_dir, const ImageRecord *put,
+                          const char *drop, PdError *reterr)
+{
+    _cleanup_close_ int lock_fd = -1;
+    _cleanup_(record_list_done) RecordList l = {};
+    ImageRecord *slot = NULL;
+    size_t kept = 0;
+    int r;
+
+    lock_fd = store_lock(images_fd, images_dir, RECORDS_LOCK_FILE, reterr);
+    if (lock_fd < 0)
+        return lock_fd;
+    r = records_read(images_fd, images_dir, &l, reterr);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < l.n; i++) {
+        if (put && streq(l.v[i].name, put->name))
+            slot = &l.v[i];
+        if (!put && !streq(l.v[i].name, drop))
+            l.v[kept++] = l.v[i];
+    }
+    if (put) {
+        if (!slot) {
+            /* records_read leaves room for one more record, or none when there was no file */
+            if (!l.v && !(l.v = calloc(1, sizeof(ImageRecord))))
+                return -ENOMEM;
+            slot = &l.v[l.n++];
+        }
+        *slot = *put;
+    } else {
+        if (kept == l.n)
+            return pd_error_set(reterr, -ENOENT, "image '%s' is not in the store", drop);
+        l.n = kept;
+    }
+    return records_write(images_fd, images_dir, &l, reterr);
+}
+
 static int normalise_name(const char *name, char buf[static IMAGE_NAME_SIZE], PdError *reterr)
 {
     ImageReference ref;
@@ -205,14 +247,17 @@ static int layers_dir_open(int images_fd, bool create)
     return mkdir_open(layers_fd, "sha256", 0700);
 }
 
-/* Unpacks one layer blob into layers/sha256/<hex>/ unless it is there. Under the lock. */
+/*
+ * Unpacks layer blob d into layers/sha256/<hex of diff_id>/ unless it is there, checking that
+ * its content is diff_id. Under the lock.
+ */
 static int layer_unpack_once(const char *images_dir, int layers_fd, const ImageDescriptor *d,
-                             unsigned flags, char ***warnings, PdError *reterr)
+                             const char *diff_id, unsigned flags, char ***warnings, PdError *reterr)
 {
     _cleanup_close_ int blob_fd = -1, dir_fd = -1;
     _cleanup_(strv_freep) char **w = NULL;
-    char tmp[IMAGE_DIGEST_SIZE + 16];
-    const char *hex = image_digest_hex(d->digest);
+    char tmp[IMAGE_DIGEST_SIZE + 16], got[IMAGE_DIGEST_SIZE];
+    const char *hex = image_digest_hex(diff_id);
     int r;
 
     if (faccessat(layers_fd, hex, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
@@ -232,9 +277,16 @@ static int layer_unpack_once(const char *images_dir, int layers_fd, const ImageD
         r = pd_error_set(reterr, -errno, "cannot open %s/layers/sha256/%s: %m", images_dir, tmp);
         goto fail;
     }
-    r = image_layer_unpack(blob_fd, dir_fd, d->digest, flags, &w, reterr);
+    r = image_layer_unpack(blob_fd, dir_fd, d->digest, flags, got, &w, reterr);
     if (r < 0)
         goto fail;
+    /* Never another layer's directory under this one's name. */
+    if (!streq(got, diff_id)) {
+        r = pd_error_set(reterr, -EBADMSG,
+                         "layer %s: uncompressed content has digest %s, the config's diff_id is %s",
+                         d->digest, got, diff_id);
+        goto fail;
+    }
     if (fsync(dir_fd) < 0 || renameat(layers_fd, tmp, layers_fd, hex) < 0) {
         r = pd_error_set(reterr, -errno, "cannot store layer %s: %m", d->digest);
         goto fail;
@@ -261,12 +313,9 @@ static int blob_check(const char *images_dir, int blobs_fd, const char *digest, 
 int image_store_add(const char *images_dir, const ImageLoaded *img, const char *name,
                     unsigned flags, ImageRecord *ret, char ***ret_warnings, PdError *reterr)
 {
-    _cleanup_close_ int images_fd = -1, lock_fd = -1, layers_fd = -1, blobs_fd = -1,
-                        records_lock_fd = -1;
-    _cleanup_(record_list_done) RecordList l = {};
+    _cleanup_close_ int images_fd = -1, lock_fd = -1, layers_fd = -1, blobs_fd = -1;
     _cleanup_(strv_freep) char **warnings = NULL;
     ImageRecord rec = {};
-    ImageRecord *slot = NULL;
     int r;
 
     if (!name)
@@ -278,6 +327,8 @@ int image_store_add(const char *images_dir, const ImageLoaded *img, const char *
         return r;
     if (!image_digest_is_valid(img->manifest_digest) || !img->manifest)
         return pd_error_set(reterr, -EINVAL, "image '%s': no manifest", rec.name);
+    if (!img->config || strv_length(img->config->diff_ids) != img->manifest->n_layers)
+        return pd_error_set(reterr, -EINVAL, "image '%s': no diff_id for each layer", rec.name);
     strcpy(rec.digest, img->manifest_digest);
 
     images_fd = open_images_dir(images_dir, true, reterr);
@@ -307,10 +358,12 @@ int image_store_add(const char *images_dir, const ImageLoaded *img, const char *
         _cleanup_free_ char *path = NULL;
         uint64_t bytes = 0;
 
-        r = layer_unpack_once(images_dir, layers_fd, d, flags, &warnings, reterr);
+        r = layer_unpack_once(images_dir, layers_fd, d, img->config->diff_ids[i], flags, &warnings,
+                              reterr);
         if (r < 0)
             return pd_error_prefix(reterr, r, "image '%s'", rec.name);
-        path = strdup_printf("%s/layers/sha256/%s", images_dir, image_digest_hex(d->digest));
+        path = strdup_printf("%s/layers/sha256/%s", images_dir,
+                             image_digest_hex(img->config->diff_ids[i]));
         if (!path)
             return -ENOMEM;
         if (image_disk_usage(path, &bytes) >= 0)
@@ -318,23 +371,7 @@ int image_store_add(const char *images_dir, const ImageLoaded *img, const char *
     }
     rec.created = now_realtime_usec();
 
-    records_lock_fd = store_lock(images_fd, images_dir, RECORDS_LOCK_FILE, reterr);
-    if (records_lock_fd < 0)
-        return records_lock_fd;
-    r = records_read(images_fd, images_dir, &l, reterr);
-    if (r < 0)
-        return r;
-    for (size_t i = 0; i < l.n; i++)
-        if (streq(l.v[i].name, rec.name))
-            slot = &l.v[i];
-    if (!slot) {
-        /* records_read leaves room for one more record, or none when there was no file */
-        if (!l.v && !(l.v = calloc(1, sizeof(ImageRecord))))
-            return -ENOMEM;
-        slot = &l.v[l.n++];
-    }
-    *slot = rec;
-    r = records_write(images_fd, images_dir, &l, reterr);
+    r = records_update(images_fd, images_dir, &rec, NULL, reterr);
     if (r < 0)
         return r;
     if (ret)
@@ -399,27 +436,12 @@ int image_store_find(const char *images_dir, const ImageReference *ref, ImageRec
 
 int image_store_untag(const char *images_dir, const char *name, PdError *reterr)
 {
-    _cleanup_close_ int images_fd = -1, lock_fd = -1;
-    _cleanup_(record_list_done) RecordList l = {};
-    size_t j = 0;
-    int r;
+    _cleanup_close_ int images_fd = -1;
 
     images_fd = open_images_dir(images_dir, false, reterr);
     if (images_fd < 0)
         return images_fd;
-    lock_fd = store_lock(images_fd, images_dir, RECORDS_LOCK_FILE, reterr);
-    if (lock_fd < 0)
-        return lock_fd;
-    r = records_read(images_fd, images_dir, &l, reterr);
-    if (r < 0)
-        return r;
-    for (size_t i = 0; i < l.n; i++)
-        if (!streq(l.v[i].name, name))
-            l.v[j++] = l.v[i];
-    if (j == l.n)
-        return pd_error_set(reterr, -ENOENT, "image '%s' is not in the store", name);
-    l.n = j;
-    return records_write(images_fd, images_dir, &l, reterr);
+    return records_update(images_fd, images_dir, NULL, name, reterr);
 }
 
 int image_store_open_image(const char *images_dir, const char *digest, ImageManifest **ret_manifest,
@@ -456,26 +478,50 @@ int image_store_open_image(const char *images_dir, const char *digest, ImageMani
     return 0;
 }
 
-int image_store_layer_dirs(const char *images_dir, const char *digest, char ***ret, PdError *reterr)
+/*
+ * The directory of layer i of an image: by its diff_id, else by its blob's digest (a store
+ * from before diff_id keys). New string, or NULL (ENOMEM) with *ret_found false when neither
+ * exists (then the diff_id path).
+ */
+static char *layer_dir(const char *images_dir, const ImageManifest *m, const ImageConfig *c,
+                       size_t i, bool *ret_found)
 {
-    _cleanup_(image_manifest_freep) ImageManifest *m = NULL;
+    const char *keys[] = {c->diff_ids[i], m->layers[i].digest};
+
+    for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
+        char *p = strdup_printf("%s/layers/sha256/%s", images_dir, image_digest_hex(keys[k]));
+        struct stat st;
+
+        if (!p || (stat(p, &st) == 0 && S_ISDIR(st.st_mode))) {
+            *ret_found = p != NULL;
+            return p;
+        }
+        free(p);
+    }
+    *ret_found = false;
+    return strdup_printf("%s/layers/sha256/%s", images_dir, image_digest_hex(keys[0]));
+}
+
+/* The layer directories of the image of manifest m and config c (manifest digest digest). */
+static int layer_dirs(const char *images_dir, const char *digest, const ImageManifest *m,
+                      const ImageConfig *c, char ***ret, PdError *reterr)
+{
     _cleanup_(strv_freep) char **dirs = NULL;
     int r;
 
-    r = image_store_open_image(images_dir, digest, &m, NULL, reterr);
-    if (r < 0)
-        return r;
+    if (strv_length(c->diff_ids) != m->n_layers)
+        return pd_error_set(reterr, -EBADMSG, "image %s: %zu diff_ids for %zu layers", digest,
+                            strv_length(c->diff_ids), m->n_layers);
     for (size_t i = 0; i < m->n_layers; i++) {
-        char *p =
-            strdup_printf("%s/layers/sha256/%s", images_dir, image_digest_hex(m->layers[i].digest));
-        struct stat st;
+        bool found;
+        char *p = layer_dir(images_dir, m, c, i, &found);
 
         if (!p)
             return -ENOMEM;
         r = strv_push_take(&dirs, p);
         if (r < 0)
             return r;
-        if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
+        if (!found)
             return pd_error_set(reterr, -ENOENT, "image %s: layer %s is not unpacked in %s", digest,
                                 m->layers[i].digest, images_dir);
     }
@@ -485,6 +531,18 @@ int image_store_layer_dirs(const char *images_dir, const char *digest, char ***r
     }
     *ret = move_ptr(dirs);
     return 0;
+}
+
+int image_store_layer_dirs(const char *images_dir, const char *digest, char ***ret, PdError *reterr)
+{
+    _cleanup_(image_manifest_freep) ImageManifest *m = NULL;
+    _cleanup_(image_config_freep) ImageConfig *c = NULL;
+    int r;
+
+    r = image_store_open_image(images_dir, digest, &m, &c, reterr);
+    if (r < 0)
+        return r;
+    return layer_dirs(images_dir, digest, m, c, ret, reterr);
 }
 
 /* ---- garbage collection -------------------------------------------------------------------- */
@@ -556,7 +614,7 @@ int image_store_gc(const char *images_dir, uint64_t *ret_freed, PdError *reterr)
                         records_lock_fd = -1;
     _cleanup_(record_list_done) RecordList l = {};
     _cleanup_(strv_freep) char **blobs = NULL, **layers = NULL;
-    uint64_t freed = 0;
+    uint64_t freed = 0, partial_freed = 0;
     unsigned count = 0;
     int r;
 
@@ -585,16 +643,21 @@ int image_store_gc(const char *images_dir, uint64_t *ret_freed, PdError *reterr)
     /* What every record needs; an unreadable image stops the collection (nothing is guessed). */
     for (size_t i = 0; i < l.n; i++) {
         _cleanup_(image_manifest_freep) ImageManifest *m = NULL;
+        _cleanup_(image_config_freep) ImageConfig *c = NULL;
 
-        r = image_store_open_image(images_dir, l.v[i].digest, &m, NULL, reterr);
+        r = image_store_open_image(images_dir, l.v[i].digest, &m, &c, reterr);
         if (r < 0)
             return pd_error_prefix(reterr, r, "image '%s'", l.v[i].name);
         if (strv_extend(&blobs, image_digest_hex(l.v[i].digest)) < 0 ||
             strv_extend(&blobs, image_digest_hex(m->config.digest)) < 0)
             return -ENOMEM;
+        /* Layer directories by diff_id, and by blob digest as older stores have them. */
         for (size_t k = 0; k < m->n_layers; k++)
             if (strv_extend(&blobs, image_digest_hex(m->layers[k].digest)) < 0 ||
                 strv_extend(&layers, image_digest_hex(m->layers[k].digest)) < 0)
+                return -ENOMEM;
+        for (char **d = c->diff_ids; d && *d; d++)
+            if (strv_extend(&layers, image_digest_hex(*d)) < 0)
                 return -ENOMEM;
     }
     blobs_fd = image_blobs_dir_open(images_dir, false, NULL);
@@ -611,6 +674,14 @@ int image_store_gc(const char *images_dir, uint64_t *ret_freed, PdError *reterr)
             return pd_error_set(reterr, r, "cannot delete layers in %s/layers/sha256: %s",
                                 images_dir, strerror(-r));
     }
+    /* Downloads no pull will resume. */
+    r = image_partials_clean(images_dir, IMAGE_PARTIAL_MAX_AGE_USEC, &partial_freed);
+    if (r < 0)
+        return pd_error_set(reterr, r,
+                            "cannot delete partial downloads in %s/" IMAGE_PARTIAL_DIR ": %s",
+                            images_dir, strerror(-r));
+    freed += partial_freed;
+    count += (unsigned)r;
 done:
     if (ret_freed)
         *ret_freed = freed;
@@ -669,9 +740,12 @@ int image_store_resolve(const char *images_dir, const char *image, ImageResolved
     if (r >= 0) {
         strcpy(res.name, rec.name);
         strcpy(res.digest, rec.digest);
-        r = image_store_open_image(images_dir, rec.digest, NULL, &res.config, reterr);
+        _cleanup_(image_manifest_freep) ImageManifest *m = NULL;
+
+        /* The manifest and config read once, for the layers and the configuration. */
+        r = image_store_open_image(images_dir, rec.digest, &m, &res.config, reterr);
         if (r >= 0)
-            r = image_store_layer_dirs(images_dir, rec.digest, &res.layers, reterr);
+            r = layer_dirs(images_dir, rec.digest, m, res.config, &res.layers, reterr);
         if (r < 0)
             return pd_error_prefix(reterr, r, "image '%s'", rec.name);
         *ret = res;

@@ -304,7 +304,7 @@ int image_store_clean(const char *store)
     _cleanup_close_ int fd = -1;
     DIR *d;
     struct dirent *de;
-    int n = 0, r = 0;
+    int n = 0, r = 0, q;
 
     fd = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
@@ -313,8 +313,6 @@ int image_store_clean(const char *store)
     if (!d)
         return -errno;
     while ((de = readdir(d))) {
-        int q;
-
         if (!startswith(de->d_name, IMAGE_IMPORT_PREFIX) &&
             !startswith(de->d_name, IMAGE_REMOVE_PREFIX))
             continue;
@@ -327,6 +325,11 @@ int image_store_clean(const char *store)
             n++;
     }
     (void)closedir(d);
+    q = image_partials_clean(store, IMAGE_PARTIAL_MAX_AGE_USEC, NULL);
+    if (q < 0 && r == 0)
+        r = q;
+    else if (q > 0)
+        n += q;
     return r < 0 ? r : n;
 }
 

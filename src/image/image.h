@@ -64,8 +64,9 @@ char *image_path(const char *store, const ImageRef *ref);
 int image_store_list(const char *store, ImageRef **ret, size_t *ret_n);
 
 /*
- * Deletes the leftovers of dead imports and removals (see above). Returns
- * the number deleted or -errno (a missing store has none). Does not log.
+ * Deletes the leftovers of dead imports and removals (see above), and
+ * partial downloads older than a day (image_partials_clean). Returns the
+ * number deleted or -errno (a missing store has none). Does not log.
  */
 int image_store_clean(const char *store);
 
@@ -179,14 +180,17 @@ bool image_reference_equal(const char *a, const char *b);
  * attributes of entries are ignored with a warning.
  *
  * layer names the layer in messages (e.g. its digest). On success returns
- * 0 and, when ret_warnings is not NULL, sets it to a new string vector
+ * 0, writes the layer's diff_id (the "sha256:..." digest of the tar stream
+ * once decompressed, hashed as it is unpacked) into ret_diff_id when it is
+ * not NULL (IMAGE_DIGEST_SIZE bytes) and, when ret_warnings is not NULL,
+ * sets it to a new string vector
  * (NULL when there is none; "layer 'L': entry 'E': ...", at most about
  * a hundred) the caller frees. On failure returns -errno with reterr
  * naming the layer and the entry ("layer 'L': entry 'E': reason"); dir_fd
  * then holds part of the layer, for the caller to delete. Does not log.
  */
 int image_layer_unpack(int layer_fd, int dir_fd, const char *layer, unsigned flags,
-                       char ***ret_warnings, PdError *reterr);
+                       char *ret_diff_id, char ***ret_warnings, PdError *reterr);
 
 /* ---- content store: blobs and image documents ------------------------------------------ */
 
@@ -217,6 +221,14 @@ int image_blob_write_fd(const char *images_dir, int fd, const char *digest, uint
 /* The same for a buffer, whose digest is computed into ret_digest (may be NULL). */
 int image_blob_write_data(const char *images_dir, const void *data, size_t size,
                           char ret_digest[static IMAGE_DIGEST_SIZE], PdError *reterr);
+/*
+ * Moves the file name of dir_fd, which must be on the store's filesystem and whose content the
+ * caller has checked to be digest and synced (a download hashed as it arrived), into the blob
+ * store by a rename: no copy. A blob already present is kept and name is deleted. Returns 0 or
+ * -errno. Does not log.
+ */
+int image_blob_adopt(const char *images_dir, int dir_fd, const char *name, const char *digest,
+                     PdError *reterr);
 /* Opens a stored blob read-only (O_CLOEXEC); returns the fd or -errno (-ENOENT if absent). */
 int image_blob_open(const char *images_dir, const char *digest, PdError *reterr);
 /*
@@ -226,6 +238,23 @@ int image_blob_open(const char *images_dir, const char *digest, PdError *reterr)
  */
 int image_blob_read(const char *images_dir, const char *digest, char **ret, size_t *ret_size,
                     PdError *reterr);
+
+/*
+ * Downloads of blobs (registry pulls) go to <images>/blobs/.partial/<hex>, kept when a
+ * transfer breaks so that the next pull resumes them. A pull holds an flock on each file
+ * while it writes it, and a transfer that stalls fails within a minute: a partial file
+ * nobody holds that was not written for IMAGE_PARTIAL_MAX_AGE_USEC belongs to no pull that
+ * will resume it soon.
+ */
+#define IMAGE_PARTIAL_DIR "blobs/.partial"
+#define IMAGE_PARTIAL_MAX_AGE_USEC (24ull * 3600u * 1000000u)
+
+/*
+ * Deletes the partial downloads last written more than max_age_usec ago that no pull holds.
+ * *ret_freed (may be NULL) gets the bytes freed. Returns the number deleted or -errno (a
+ * store without partial downloads has none). Does not log.
+ */
+int image_partials_clean(const char *images_dir, uint64_t max_age_usec, uint64_t *ret_freed);
 
 /* Media types, as the OCI image spec and Docker's schema 2 name them. */
 #define IMAGE_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
@@ -301,6 +330,16 @@ bool image_media_type_is_index(const char *media_type);
 void image_host_platform(ImagePlatform *ret);
 /* True when an entry for platform p can run on host (a missing variant matches any). */
 bool image_platform_matches(const ImagePlatform *p, const ImagePlatform *host);
+/* "OS/ARCHITECTURE[/VARIANT]" of p into buf ('?' for what p lacks); returns buf. */
+char *image_platform_format(const ImagePlatform *p, char *buf, size_t size);
+/*
+ * image_config_parse(), then what every image podd stores must pass: its
+ * platform runs on this host (-ENOEXEC), and, unless n_layers is SIZE_MAX,
+ * rootfs.diff_ids has one entry per layer of its manifest (-EINVAL). reterr
+ * names what. Does not log.
+ */
+int image_config_parse_for_host(const char *data, size_t size, const char *what, size_t n_layers,
+                                ImageConfig **ret, PdError *reterr);
 /*
  * The entry of idx for host: the first matching entry with the host's variant
  * if one has it, else the first matching one. Returns its index or -ENOENT.
@@ -344,15 +383,18 @@ int image_load(const char *images_dir, const char *source, ImageLoadResult **ret
  * "docker.io/library/busybox:latest", or one by digest) to the digest of its
  * manifest. A recorded image is complete: its manifest, config and layer
  * blobs are in the blob store and every layer is unpacked, once, under
- * <images>/layers/sha256/<hex of the layer blob's digest>/ (unpacked into a
+ * <images>/layers/sha256/<hex of its diff_id>/ (the digest of the layer's
+ * tar uncompressed, checked against the config's rootfs.diff_ids as it is
+ * unpacked; so a layer pulled gzip-compressed and the same layer loaded
+ * uncompressed from an archive share one directory). Unpacked into a
  * ".tmp-" directory beside it and renamed, so a layer directory present
- * under its name is whole). image_store_add and _gc hold an flock on
- * <images>/.lock (for unpacking, for deleting); every read-modify-write of the
- * records file (add, untag, gc's read) holds one on <images>/.records.lock,
- * briefly, so an untag never waits for an unpack. The records file is
- * replaced atomically (write_file_atomic), so readers take no lock. Files of podds before image
- * records (plain root filesystem directories, <images>/NAME/TAG) are left
- * alone and still read (see image_store_resolve).
+ * under its name is whole. A directory named by the layer blob's digest
+ * (as stores before diff_id keys have them) still serves its image. image_store_add and _gc hold an
+ * flock on <images>/.lock (for unpacking, for deleting); every read-modify-write of the records
+ * file (add, untag, gc's read) holds one on <images>/.records.lock, briefly, so an untag never
+ * waits for an unpack. The records file is replaced atomically (write_file_atomic), so readers take
+ * no lock. Files of podds before image records (plain root filesystem directories,
+ * <images>/NAME/TAG) are left alone and still read (see image_store_resolve).
  */
 #define IMAGE_RECORDS_FILE "repositories.json"
 #define IMAGE_NAME_SIZE (IMAGE_REFERENCE_STRING_MAX + 1)
@@ -402,8 +444,9 @@ int image_store_find(const char *images_dir, const ImageReference *ref, ImageRec
 int image_store_untag(const char *images_dir, const char *name, PdError *reterr);
 
 /*
- * Deletes the blobs and layer directories no record needs, and leftovers of
- * interrupted layer unpacks. Blobs being written (temporary files) are left
+ * Deletes the blobs and layer directories no record needs, leftovers of
+ * interrupted layer unpacks, and partial downloads older than a day
+ * (image_partials_clean). Blobs being written (temporary files) are left
  * alone; an image_load() whose blobs are deleted before image_store_add
  * records them makes image_store_add fail (-ENOENT), never a half image.
  * *ret_freed (may be NULL) gets the bytes freed. Returns the number of

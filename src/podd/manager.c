@@ -361,9 +361,13 @@ int pod_rec_save(PodRec *pr)
                 cj, "backoffUntil",
                 json_integer((json_int_t)(now_real + (c->life.deadline - now_mono)))) < 0)
             goto fail;
-        /* A new daemon adopting the run keeps its start. */
+        /* A new daemon adopting the run keeps its start, and the image it runs. */
         if (ctr_state_shows_running(c->life.state) && c->started_at[0] &&
             json_object_set_new(cj, "startedAt", json_string(c->started_at)) < 0)
+            goto fail;
+        if (ctr_state_shows_running(c->life.state) && c->image_id[0] &&
+            (json_object_set_new(cj, "image", json_string(c->image)) < 0 ||
+             json_object_set_new(cj, "imageID", json_string(c->image_id)) < 0))
             goto fail;
         /* ... and its probes' counts. */
         if (ctr_probes_counts(c, &counts) &&
@@ -489,6 +493,13 @@ static void pod_rec_restore(PodRec *pr, json_t *st)
             (void)snprintf(c->started_at, sizeof(c->started_at), "%s", s);
         else
             rfc3339_seconds(0, c->started_at);
+        /* What the run was started from: the tag may name another image by now. */
+        if (json_string_value(json_object_get(cj, "imageID"))) {
+            (void)snprintf(c->image, sizeof(c->image), "%s",
+                           json_string_value(json_object_get(cj, "image")) ?: "");
+            (void)snprintf(c->image_id, sizeof(c->image_id), "%s",
+                           json_string_value(json_object_get(cj, "imageID")));
+        }
         c->has_saved_probes =
             probe_counts_from_json(json_object_get(cj, "probes"), &c->saved_probes);
         ctr_restore_run(c, rfc3339_to_monotonic(s));

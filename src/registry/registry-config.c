@@ -130,25 +130,111 @@ static int load_object(const char *data, size_t size, const char *what, json_t *
     return 0;
 }
 
+/* Parses one entry of a map (the value v of key) into the zeroed entry. */
+typedef int (*MapEntryParseFn)(const char *what, const char *key, json_t *v, void *entry,
+                               PdError *reterr);
+/* Frees what an entry holds (one parsed in part too). */
+typedef void (*MapEntryDoneFn)(void *entry);
+
+/*
+ * The object root.field, {KEY: ENTRY, ...} of at most 1024 entries (noun names them in the
+ * error): a new array of entry_size-byte entries into *ret, one per key, each parsed by parse,
+ * and their number into *ret_n. A missing field is an empty map (NULL, 0). On failure nothing
+ * is returned: the entries parsed so far are freed with done.
+ */
+static int parse_map(json_t *root, const char *what, const char *field, const char *noun,
+                     size_t entry_size, MapEntryParseFn parse, MapEntryDoneFn done, void **ret,
+                     size_t *ret_n, PdError *reterr)
+{
+    json_t *map = json_object_get(root, field), *v;
+    const char *key;
+    char *items;
+    size_t n = 0;
+    int r = 0;
+
+    *ret = NULL;
+    *ret_n = 0;
+    if (!map)
+        return 0;
+    if (!json_is_object(map) || json_object_size(map) > 1024)
+        return pd_error_set(reterr, -EINVAL, "%s: %s: not an object of at most 1024 %s", what,
+                            field, noun);
+    items = calloc(json_object_size(map) + 1, entry_size);
+    if (!items)
+        return -ENOMEM;
+    json_object_foreach(map, key, v)
+    {
+        r = parse(what, key, v, items + entry_size * n++, reterr);
+        if (r < 0)
+            break;
+    }
+    if (r < 0) {
+        for (size_t i = 0; i < n; i++)
+            done(items + entry_size * i);
+        free(items);
+        return r;
+    }
+    *ret = items;
+    *ret_n = n;
+    return 0;
+}
+
+/* Parses a settings file's data into *ret (a new object); what names the file. */
+typedef int (*SettingsParseFn)(const char *data, size_t size, const char *what, void **ret,
+                               PdError *reterr);
+
+/*
+ * Reads path and parses it with parse; a missing file is an empty object of empty_size bytes.
+ * The data read is wiped once parsed (it may hold passwords). Errors name the file.
+ */
+static int settings_load(const char *path, SettingsParseFn parse, size_t empty_size, void **ret,
+                         PdError *reterr)
+{
+    _cleanup_free_ char *data = NULL;
+    size_t size = 0;
+    int r;
+
+    r = read_settings_file(path, &data, &size, reterr);
+    if (r == -ENOENT) {
+        *ret = calloc(1, empty_size);
+        return *ret ? 0 : -ENOMEM;
+    }
+    if (r < 0)
+        return pd_error_set(reterr, r, "%s: %s", path, strerror(-r));
+    r = parse(data, size, path, ret, reterr);
+    explicit_bzero(data, size);
+    if (r < 0)
+        pd_error_set_file(reterr, path);
+    return r;
+}
+
 /* ---- the registries file ------------------------------------------------------------------ */
+
+static void host_done(void *entry)
+{
+    RegistryHost *h = entry;
+
+    free(h->host);
+    free(h->ca_file);
+    strv_free(h->mirrors);
+}
 
 RegistryConfig *registry_config_free(RegistryConfig *c)
 {
     if (!c)
         return NULL;
-    for (size_t i = 0; i < c->n_hosts; i++) {
-        free(c->hosts[i].host);
-        free(c->hosts[i].ca_file);
-        strv_free(c->hosts[i].mirrors);
-    }
+    for (size_t i = 0; i < c->n_hosts; i++)
+        host_done(&c->hosts[i]);
     free(c->hosts);
     free(c);
     return NULL;
 }
 
-static int parse_host_entry(const char *what, const char *key, json_t *v, RegistryHost *h,
+/* One host of the registries file into entry (a RegistryHost); a MapEntryParseFn. */
+static int parse_host_entry(const char *what, const char *key, json_t *v, void *entry,
                             PdError *reterr)
 {
+    RegistryHost *h = entry;
     const char *field;
     json_t *f;
 
@@ -212,7 +298,8 @@ int registry_config_parse(const char *data, size_t size, const char *what, Regis
     _cleanup_(registry_config_freep) RegistryConfig *c = NULL;
     _cleanup_json_ json_t *root = NULL;
     const char *key;
-    json_t *regs, *v;
+    void *items;
+    json_t *v;
     int r;
 
     r = load_object(data, size, what, &root, reterr);
@@ -227,43 +314,31 @@ int registry_config_parse(const char *data, size_t size, const char *what, Regis
     c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
-    regs = json_object_get(root, "registries");
-    if (!regs) {
-        *ret = move_ptr(c);
-        return 0;
-    }
-    if (!json_is_object(regs) || json_object_size(regs) > 1024)
-        return pd_error_set(reterr, -EINVAL, "%s: registries: not an object of at most 1024 hosts",
-                            what);
-    c->hosts = calloc(json_object_size(regs) + 1, sizeof(*c->hosts));
-    if (!c->hosts)
-        return -ENOMEM;
-    json_object_foreach(regs, key, v)
-    {
-        r = parse_host_entry(what, key, v, &c->hosts[c->n_hosts++], reterr);
-        if (r < 0)
-            return r;
-    }
+    r = parse_map(root, what, "registries", "hosts", sizeof(*c->hosts), parse_host_entry, host_done,
+                  &items, &c->n_hosts, reterr);
+    if (r < 0)
+        return r;
+    c->hosts = items;
     *ret = move_ptr(c);
     return 0;
 }
 
+static int config_parse_any(const char *data, size_t size, const char *what, void **ret,
+                            PdError *reterr)
+{
+    RegistryConfig *c = NULL;
+    int r = registry_config_parse(data, size, what, &c, reterr);
+
+    *ret = c;
+    return r;
+}
+
 int registry_config_load(const char *path, RegistryConfig **ret, PdError *reterr)
 {
-    _cleanup_free_ char *data = NULL;
-    size_t size;
-    int r;
+    void *c = NULL;
+    int r = settings_load(path, config_parse_any, sizeof(RegistryConfig), &c, reterr);
 
-    r = read_settings_file(path, &data, &size, reterr);
-    if (r == -ENOENT) {
-        *ret = calloc(1, sizeof(**ret));
-        return *ret ? 0 : -ENOMEM;
-    }
-    if (r < 0)
-        return pd_error_set(reterr, r, "%s: %s", path, strerror(-r));
-    r = registry_config_parse(data, size, path, ret, reterr);
-    if (r < 0)
-        pd_error_set_file(reterr, path);
+    *ret = c;
     return r;
 }
 
@@ -279,17 +354,23 @@ const RegistryHost *registry_config_find(const RegistryConfig *c, const char *ho
 
 /* ---- the credentials file ------------------------------------------------------------------ */
 
+static void credential_done(void *entry)
+{
+    RegistryCredential *c = entry;
+
+    free(c->host);
+    free(c->username);
+    if (c->password)
+        explicit_bzero(c->password, strlen(c->password));
+    free(c->password);
+}
+
 RegistryCredentials *registry_credentials_free(RegistryCredentials *c)
 {
     if (!c)
         return NULL;
-    for (size_t i = 0; i < c->n_entries; i++) {
-        free(c->entries[i].host);
-        free(c->entries[i].username);
-        if (c->entries[i].password)
-            explicit_bzero(c->entries[i].password, strlen(c->entries[i].password));
-        free(c->entries[i].password);
-    }
+    for (size_t i = 0; i < c->n_entries; i++)
+        credential_done(&c->entries[i]);
     free(c->entries);
     free(c);
     return NULL;
@@ -367,9 +448,11 @@ int registry_base64_encode(const char *s, char **ret)
     return 0;
 }
 
-static int parse_credential(const char *what, const char *key, json_t *v, RegistryCredential *c,
+/* One entry of the credentials file into entry (a RegistryCredential); a MapEntryParseFn. */
+static int parse_credential(const char *what, const char *key, json_t *v, void *entry,
                             PdError *reterr)
 {
+    RegistryCredential *c = entry;
     const char *auth = json_string_value(json_object_get(v, "auth"));
     const char *user = json_string_value(json_object_get(v, "username"));
     const char *pass = json_string_value(json_object_get(v, "password"));
@@ -413,8 +496,7 @@ int registry_credentials_parse(const char *data, size_t size, const char *what,
 {
     _cleanup_(registry_credentials_freep) RegistryCredentials *c = NULL;
     _cleanup_json_ json_t *root = NULL;
-    const char *key;
-    json_t *auths, *v;
+    void *items;
     int r;
 
     r = load_object(data, size, what, &root, reterr);
@@ -423,44 +505,31 @@ int registry_credentials_parse(const char *data, size_t size, const char *what,
     c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
-    auths = json_object_get(root, "auths");
-    if (!auths) {
-        *ret = move_ptr(c);
-        return 0;
-    }
-    if (!json_is_object(auths) || json_object_size(auths) > 1024)
-        return pd_error_set(reterr, -EINVAL, "%s: auths: not an object of at most 1024 entries",
-                            what);
-    c->entries = calloc(json_object_size(auths) + 1, sizeof(*c->entries));
-    if (!c->entries)
-        return -ENOMEM;
-    json_object_foreach(auths, key, v)
-    {
-        r = parse_credential(what, key, v, &c->entries[c->n_entries++], reterr);
-        if (r < 0)
-            return r;
-    }
+    r = parse_map(root, what, "auths", "entries", sizeof(*c->entries), parse_credential,
+                  credential_done, &items, &c->n_entries, reterr);
+    if (r < 0)
+        return r;
+    c->entries = items;
     *ret = move_ptr(c);
     return 0;
 }
 
+static int credentials_parse_any(const char *data, size_t size, const char *what, void **ret,
+                                 PdError *reterr)
+{
+    RegistryCredentials *c = NULL;
+    int r = registry_credentials_parse(data, size, what, &c, reterr);
+
+    *ret = c;
+    return r;
+}
+
 int registry_credentials_load(const char *path, RegistryCredentials **ret, PdError *reterr)
 {
-    _cleanup_free_ char *data = NULL;
-    size_t size = 0;
-    int r;
+    void *c = NULL;
+    int r = settings_load(path, credentials_parse_any, sizeof(RegistryCredentials), &c, reterr);
 
-    r = read_settings_file(path, &data, &size, reterr);
-    if (r == -ENOENT) {
-        *ret = calloc(1, sizeof(**ret));
-        return *ret ? 0 : -ENOMEM;
-    }
-    if (r < 0)
-        return pd_error_set(reterr, r, "%s: %s", path, strerror(-r));
-    r = registry_credentials_parse(data, size, path, ret, reterr);
-    explicit_bzero(data, size);
-    if (r < 0)
-        pd_error_set_file(reterr, path);
+    *ret = c;
     return r;
 }
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "registry-internal.h"
@@ -13,14 +14,14 @@
  * /v2/NAME/blobs/DIGEST for the config and each layer, several at once on
  * one curl multi handle. A blob is downloaded into <images>/blobs/.partial/
  * <hex> (kept when the transfer breaks, so that the next pull asks for the
- * rest with a Range header), then copied into the store by
- * image_blob_write_fd(), which checks it.
+ * rest with a Range header), hashed as it arrives, and once complete and
+ * matching its digest and size moved into the store (image_blob_adopt()).
  */
 
 #define ACCEPT_MANIFESTS                                                                           \
     "Accept: " IMAGE_MT_OCI_INDEX ", " IMAGE_MT_DOCKER_LIST ", " IMAGE_MT_OCI_MANIFEST             \
     ", " IMAGE_MT_DOCKER_MANIFEST
-#define PARTIAL_DIR "blobs/.partial"
+#define PARTIAL_DIR IMAGE_PARTIAL_DIR
 #define DEFAULT_PARALLEL 3u
 #define PROGRESS_INTERVAL_USEC (200u * 1000u)
 
@@ -475,6 +476,7 @@ static int fetch_manifest(Pull *p, const char *reference, const char *digest, ch
 typedef struct Blob {
     const ImageDescriptor *d;
     int fd;          /* the partial file, appended to */
+    Sha256 sha;      /* of the partial file's bytes so far */
     uint64_t offset; /* bytes present when the request started */
     uint64_t got;    /* bytes received in this request */
     long status;
@@ -512,6 +514,7 @@ static size_t on_blob_data(char *data, size_t size, size_t n, void *userdata)
             if (ftruncate(b->fd, 0) < 0)
                 return 0;
             b->offset = 0;
+            sha256_init(&b->sha);
         }
     }
     if (b->status != 200 && b->status != 206) {
@@ -529,6 +532,7 @@ static size_t on_blob_data(char *data, size_t size, size_t n, void *userdata)
             return 0;
         done += (size_t)w;
     }
+    sha256_update(&b->sha, data, len);
     b->got += len;
     b->pull->progress.done += len;
     return len;
@@ -554,6 +558,27 @@ static int partial_dir_open(const char *images_dir, PdError *reterr)
     return fd;
 }
 
+/* Hashes the b->offset bytes an earlier pull left in the partial file: the rest is hashed as it
+ * arrives. */
+static int partial_hash(Blob *b)
+{
+    uint8_t buf[64 * 1024];
+    uint64_t at = 0;
+
+    sha256_init(&b->sha);
+    while (at < b->offset) {
+        ssize_t n = pread(b->fd, buf, sizeof(buf), (off_t)at);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        sha256_update(&b->sha, buf, (size_t)n);
+        at += (uint64_t)n;
+    }
+    return 0;
+}
+
 static int blob_start(Pull *p, CURLM *multi, int partial_fd, Blob *b)
 {
     _cleanup_free_ char *url = NULL;
@@ -562,17 +587,20 @@ static int blob_start(Pull *p, CURLM *multi, int partial_fd, Blob *b)
     int r;
 
     b->fd = openat(partial_fd, registry_digest_hex(b->d->digest),
-                   O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+                   O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (b->fd < 0)
         return pd_error_set(p->err, -errno, "cannot create a partial blob in %s: %m",
                             p->images_dir);
+    /* Held while the pull writes it: image_partials_clean() leaves it alone. */
+    (void)flock(b->fd, LOCK_SH | LOCK_NB);
     if (fstat(b->fd, &st) < 0)
         return -errno;
     b->offset = (uint64_t)st.st_size;
-    if (b->offset > b->d->size) {
+    if (b->offset > b->d->size || partial_hash(b) < 0) {
         if (ftruncate(b->fd, 0) < 0)
             return -errno;
         b->offset = 0;
+        sha256_init(&b->sha);
     }
     b->got = 0;
     b->started = false;
@@ -615,14 +643,31 @@ static int blob_commit(Pull *p, int partial_fd, Blob *b)
 {
     _cleanup_close_ int fd = -1;
     const char *hex = registry_digest_hex(b->d->digest);
+    char got[IMAGE_DIGEST_SIZE];
+    struct stat st;
     int r;
 
     fd = openat(partial_fd, hex, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return pd_error_set(p->err, -errno, "cannot open the downloaded blob %s: %m", b->d->digest);
-    r = image_blob_write_fd(p->images_dir, fd, b->d->digest, b->d->size, p->err);
+    memcpy(got, "sha256:", 7);
+    sha256_final_hex(&b->sha, got + 7);
+    if (fstat(fd, &st) < 0)
+        r = pd_error_set(p->err, -errno, "blob %s: %m", b->d->digest);
+    else if ((uint64_t)st.st_size != b->d->size)
+        r = pd_error_set(p->err, -EBADMSG, "blob %s: size is %" PRIu64 " bytes, expected %" PRIu64,
+                         b->d->digest, (uint64_t)st.st_size, b->d->size);
+    else if (!streq(got, b->d->digest))
+        r = pd_error_set(p->err, -EBADMSG, "blob %s: content has digest %s (corrupt or wrong blob)",
+                         b->d->digest, got);
+    else if (fsync(fd) < 0)
+        r = pd_error_set(p->err, -errno, "cannot write blob %s: %m", b->d->digest);
+    else
+        /* Hashed as it arrived: moved into the store, not copied. */
+        r = image_blob_adopt(p->images_dir, partial_fd, hex, b->d->digest, p->err);
     /* Wrong content is never resumed: the next pull starts it over. */
-    (void)unlinkat(partial_fd, hex, 0);
+    if (r < 0)
+        (void)unlinkat(partial_fd, hex, 0);
     if (r < 0)
         return pd_error_prefix(p->err, r, "%s", p->host);
     p->progress.blobs_done++;
@@ -759,14 +804,6 @@ out:
 
 /* ---- the pull ------------------------------------------------------------------------------- */
 
-static char *platform_string(const ImagePlatform *pl, char *buf, size_t size)
-{
-    (void)snprintf(buf, size, "%s/%s%s%s", pl->os ? pl->os : "?",
-                   pl->architecture ? pl->architecture : "?", pl->variant ? "/" : "",
-                   pl->variant ? pl->variant : "");
-    return buf;
-}
-
 /* The image's manifest (through an index if the reference names one), config and layers. */
 static int pull_from(Pull *p, ImageLoaded *ret)
 {
@@ -775,7 +812,7 @@ static int pull_from(Pull *p, ImageLoaded *ret)
     _cleanup_free_ char *data = NULL, *media_type = NULL, *cdata = NULL;
     _cleanup_free_ const ImageDescriptor **ds = NULL;
     const char *reference = p->ref->digest[0] ? p->ref->digest : p->ref->tag;
-    char digest[IMAGE_DIGEST_SIZE], what[IMAGE_DIGEST_SIZE + 16], p1[64], p2[64];
+    char digest[IMAGE_DIGEST_SIZE], what[IMAGE_DIGEST_SIZE + 16], p1[64];
     ImagePlatform host;
     size_t size;
     int r;
@@ -797,7 +834,7 @@ static int pull_from(Pull *p, ImageLoaded *ret)
         i = image_index_select(idx, &host);
         if (i < 0)
             return pd_error_set(p->err, -ENOEXEC, "%s: %s: no manifest for %s", p->host, what,
-                                platform_string(&host, p1, sizeof(p1)));
+                                image_platform_format(&host, p1, sizeof(p1)));
         if (image_media_type_is_index(idx->manifests[i].media_type))
             return pd_error_set(p->err, -EINVAL, "%s: %s: manifests[%d]: an index nested too deep",
                                 p->host, what, i);
@@ -839,17 +876,9 @@ static int pull_from(Pull *p, ImageLoaded *ret)
     if (r < 0)
         return r;
     (void)snprintf(what, sizeof(what), "config %s", m->config.digest);
-    r = image_config_parse(cdata, size, what, &c, p->err);
+    r = image_config_parse_for_host(cdata, size, what, m->n_layers, &c, p->err);
     if (r < 0)
         return pd_error_prefix(p->err, r, "%s", p->host);
-    if (!image_platform_matches(&c->platform, &host))
-        return pd_error_set(p->err, -ENOEXEC, "%s: %s: image is for %s, this host is %s", p->host,
-                            what, platform_string(&c->platform, p1, sizeof(p1)),
-                            platform_string(&host, p2, sizeof(p2)));
-    if (strv_length(c->diff_ids) != m->n_layers)
-        return pd_error_set(p->err, -EINVAL,
-                            "%s: %s: rootfs.diff_ids: %zu entries for the manifest's %zu layers",
-                            p->host, what, strv_length(c->diff_ids), m->n_layers);
     *ret = (ImageLoaded){.manifest = move_ptr(m), .config = move_ptr(c)};
     strcpy(ret->manifest_digest, digest);
     return 0;

@@ -151,9 +151,9 @@ def build_image(state):
         f.write("root:x:0:\n")
 
 
-def pod_yaml(name, containers, init=(), annotations=None):
+def pod_yaml(name, containers, init=(), annotations=None, image="busybox:latest"):
     def ctrs(items):
-        return "".join(f"  - name: {n}\n    image: busybox:latest\n"
+        return "".join(f"  - name: {n}\n    image: {image}\n"
                        f"    command: [sh, -c, {json.dumps(cmd)}]\n" for n, cmd in items)
     ann = ""
     if annotations:

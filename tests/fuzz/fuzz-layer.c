@@ -148,7 +148,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     layer_fd = openat(top_fd, "layer", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     assert(layer_fd >= 0);
 
-    r = image_layer_unpack(fd, layer_fd, "fuzz", IMAGE_LAYER_SKIP_DEVICES, &warnings, &err);
+    r = image_layer_unpack(fd, layer_fd, "fuzz", IMAGE_LAYER_SKIP_DEVICES, NULL, &warnings, &err);
     /* Every failure but running out of memory names the layer. */
     if (r < 0 && r != -ENOMEM)
         assert(startswith(err.message, "layer 'fuzz': "));

@@ -8,6 +8,7 @@ import os
 import pathlib
 import re
 import shutil
+import subprocess
 import sys
 import time
 
@@ -29,14 +30,19 @@ def registry(tmp_path_factory):
     try:
         layout, manifest = reg.build_layout(root / "layout", extra_layer=b"third\n", tag="p")
         reg.push(layout, "p", r.host + "/open/busybox:1")
-        yield r, manifest
+        yield r, manifest, layout
     finally:
         r.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 
+def diff_ids(layout, manifest):
+    config = json.loads(layout.blob_path(manifest["config"]["digest"]).read_bytes())
+    return config["rootfs"]["diff_ids"]
+
+
 def test_podctl_image_pull_records_and_unpacks(daemon, registry):
-    r, manifest = registry
+    r, manifest, layout = registry
     daemon.start()
     ref = r.host + "/open/busybox:1"
     p = podctl(daemon, "image", "pull", ref)
@@ -49,7 +55,8 @@ def test_podctl_image_pull_records_and_unpacks(daemon, registry):
     images = pathlib.Path(daemon.state) / "images"
     records = json.loads((images / "repositories.json").read_text())
     assert digest in json.dumps(records) and ref in json.dumps(records)
-    layers = [images / "layers" / "sha256" / d["digest"][7:] for d in manifest["layers"]]
+    # Each layer unpacked under its diff_id (the digest of its tar, uncompressed).
+    layers = [images / "layers" / "sha256" / d[7:] for d in diff_ids(layout, manifest)]
     assert os.access(layers[0] / "bin" / "busybox", os.X_OK)
     assert (layers[1] / "etc" / "hello").read_text() == "p"
     assert (layers[2] / "data" / "blob").read_text() == "third\n"
@@ -59,8 +66,34 @@ def test_podctl_image_pull_records_and_unpacks(daemon, registry):
     assert p.stdout == "image %s pulled: %s\n" % (ref, digest)
 
 
+def test_pulled_and_loaded_layers_are_unpacked_once(daemon, registry, tmp_path):
+    r, manifest, layout = registry
+    daemon.start()
+    ref = r.host + "/open/busybox:1"
+    p = podctl(daemon, "image", "pull", ref)
+    assert p.returncode == 0, p.stderr
+    layers = pathlib.Path(daemon.state) / "images" / "layers" / "sha256"
+    before = sorted(os.listdir(layers))
+    assert before == sorted(d[7:] for d in diff_ids(layout, manifest))
+    marks = [layers / name / "etc" / ".podd-test-mark" for name in before[:1]]
+    for m in marks:
+        m.parent.mkdir(exist_ok=True)
+        m.write_text("kept")
+    # The same image as a docker-archive: its layers are uncompressed blobs of other digests.
+    archive = tmp_path / "busybox.tar"
+    subprocess.run([reg.SKOPEO, "--insecure-policy", "copy", "oci:%s:p" % layout.path,
+                    "docker-archive:%s:local/busybox:2" % archive], check=True,
+                   capture_output=True, timeout=120)
+    p = podctl(daemon, "image", "load", "-i", str(archive))
+    assert p.returncode == 0, p.stderr
+    assert sorted(os.listdir(layers)) == before  # nothing unpacked a second time
+    assert all(m.read_text() == "kept" for m in marks)
+    p = podctl(daemon, "image", "ls")
+    assert "local/busybox" in p.stdout and r.host + "/open/busybox" in p.stdout, p.stdout
+
+
 def test_podctl_image_pull_failures(daemon, registry):
-    r, _ = registry
+    r, _, _ = registry
     daemon.start()
     p = podctl(daemon, "image", "pull", r.host + "/open/missing:1")
     assert p.returncode == 1
@@ -104,7 +137,7 @@ def reasons(daemon, pod):
 
 
 def test_podd_pulls_a_missing_image_and_runs_it(daemon, registry):
-    r, _ = registry
+    r, _, _ = registry
     ref = r.host + "/open/busybox:1"
     pod = unique("pulled")
     daemon.start()
@@ -156,7 +189,7 @@ def test_a_pod_backs_off_while_its_registry_is_down(daemon, tmp_path):
 
 
 def test_never_waits_for_the_image_and_podctl_pull_starts_it(daemon, registry):
-    r, _ = registry
+    r, _, _ = registry
     ref = r.host + "/open/busybox:1"
     pod = unique("never")
     daemon.start()
@@ -181,7 +214,7 @@ def test_never_waits_for_the_image_and_podctl_pull_starts_it(daemon, registry):
 
 
 def test_always_pulls_a_moved_tag_at_the_next_start(daemon, registry, tmp_path):
-    r, _ = registry
+    r, _, _ = registry
     ref = r.host + "/open/moving"  # no tag: latest, so Always by default
     first, _ = reg.build_layout(tmp_path / "first", tag="one")
     second, _ = reg.build_layout(tmp_path / "second", tag="two")
@@ -199,3 +232,19 @@ def test_always_pulls_a_moved_tag_at_the_next_start(daemon, registry, tmp_path):
     digest = reg.registry_digest(r.host, "open/moving", "latest")
     ls = json.loads(podctl(daemon, "image", "ls", "-o", "json").stdout)
     assert [i["digest"] for i in ls if i["reference"] == ref + ":latest"] == [digest]
+
+
+def test_podd_start_deletes_day_old_partial_downloads(daemon):
+    partial = pathlib.Path(daemon.state) / "images" / "blobs" / ".partial"
+    partial.mkdir(parents=True)
+    old, fresh = partial / ("a" * 64), partial / ("b" * 64)
+    old.write_bytes(b"x" * 4096)
+    fresh.write_bytes(b"y" * 4096)
+    day_ago = time.time() - 25 * 3600
+    os.utime(old, (day_ago, day_ago))
+    daemon.start()
+    # podd cleans the store before it answers its socket.
+    p = podctl(daemon, "image", "ls")
+    assert p.returncode == 0, p.stderr
+    assert not old.exists()
+    assert fresh.read_bytes() == b"y" * 4096  # a pull may still resume it

@@ -138,6 +138,9 @@ def test_loaded_image_runs_its_entrypoint_as_its_user(daemon, archives):  # noqa
     # Layers unpacked once and shared by both images; nothing half-done left.
     layers = os.listdir(os.path.join(images, "layers", "sha256"))
     assert not [x for x in layers if x.startswith(".")]
+    # The oci-archive's layers are gzip blobs, the docker-archive's plain tars: one directory
+    # each all the same, under its diff_id.
+    assert len(layers) == 3, layers
 
     daemon.write("p.yaml", pod_yaml(pod, "example/one:1"))
     daemon.write("d.yaml", pod_yaml(pod2, "docker.io/example/docker-one:2",
@@ -190,6 +193,39 @@ def test_loaded_image_runs_its_entrypoint_as_its_user(daemon, archives):  # noqa
     for x in info["layers"]:
         assert os.path.isdir(x["dir"])
     assert daemon.ctr_pid(pod, "app")
+
+
+def test_adopted_container_keeps_its_image_id(daemon, tmp_path):  # noqa: F811
+    """podd killed with SIGKILL and started again adopts the running container with the image
+    it was started from, though the tag names another image by then."""
+    layout, digest = oci_layout(tmp_path / "layout", "old")
+    layout2, digest2 = oci_layout(tmp_path / "layout2", "new")
+    old, new = tmp_path / "old.tar", tmp_path / "new.tar"
+    skopeo_copy(f"oci:{layout}:old", f"oci-archive:{old}:example/app:1")
+    skopeo_copy(f"oci:{layout2}:new", f"oci-archive:{new}:example/app:1")
+    pod = unique("adopt")
+    daemon.start()
+    load(daemon, old)
+    daemon.write("a.yaml", pod_yaml(pod, "example/app:1"))
+    first = wait_for("the pod", lambda: daemon.ctr_pid(pod, "app"))
+
+    def status():
+        doc = json.loads(podctl(daemon, "get", "pod", pod, "-o", "json").stdout)
+        return doc["status"]["containerStatuses"][0]
+    want = f"docker.io/example/app@{digest}"
+    assert status()["imageID"] == want
+    wait_for("the state file to record the run", lambda: (daemon.pod_state(pod) or {}).get(
+        "containers", {}).get("app", {}).get("imageID") == want)
+    load(daemon, new)  # the tag moves on; the container keeps running the old image
+    daemon.kill9()
+    daemon.start()
+    wait_for("the container to be adopted",
+             lambda: podctl(daemon, "get", "pod", pod, "-o", "json").returncode == 0 and
+             status().get("state", {}).get("running"))
+    assert daemon.ctr_pid(pod, "app") == first  # the same process: adopted, not restarted
+    cs = status()
+    assert cs["imageID"] == want and digest2 not in cs["imageID"]
+    assert cs["image"] == "docker.io/example/app:1"
 
 
 def test_run_as_non_root_sees_the_image_user(daemon, tmp_path):  # noqa: F811

@@ -523,6 +523,38 @@ START_TEST(test_content_hash)
     memset(out, 'x', sizeof(out));
     content_hash(data, n, out);
     ck_assert_str_eq(out, hashes[_i].hex);
+    /* The portable code too, where the CPU's SHA instructions served above. */
+    if (sha256_set_accelerated(false)) {
+        memset(out, 'x', sizeof(out));
+        content_hash(data, n, out);
+        ck_assert_str_eq(out, hashes[_i].hex);
+        (void)sha256_set_accelerated(true);
+    }
+}
+END_TEST
+
+/* Streamed in pieces of every size up to 200 bytes: the same digest, both ways. */
+START_TEST(test_sha256_streamed)
+{
+    static uint8_t data[4099];
+    char one[CONTENT_HASH_MAX], pieces[CONTENT_HASH_MAX], portable[CONTENT_HASH_MAX];
+    bool accelerated;
+    Sha256 s;
+
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)(i * 131u + (i >> 7));
+    content_hash(data, sizeof(data), one);
+    for (size_t step = 1; step <= 200; step++) {
+        sha256_init(&s);
+        for (size_t off = 0; off < sizeof(data); off += step)
+            sha256_update(&s, data + off, off + step <= sizeof(data) ? step : sizeof(data) - off);
+        sha256_final_hex(&s, pieces);
+        ck_assert_str_eq(pieces, one);
+    }
+    accelerated = sha256_set_accelerated(false);
+    content_hash(data, sizeof(data), portable);
+    (void)sha256_set_accelerated(accelerated);
+    ck_assert_str_eq(portable, one);
 }
 END_TEST
 
@@ -606,6 +638,7 @@ int main(void)
     tcase_add_loop_test(tc, test_rfc3339_parse, 0, ELEMENTSOF(rfc3339_inputs));
     tcase_add_loop_test(tc, test_rfc3339_round_trip, 0, ELEMENTSOF(times));
     tcase_add_loop_test(tc, test_content_hash, 0, ELEMENTSOF(hashes));
+    tcase_add_test(tc, test_sha256_streamed);
     tcase_add_test(tc, test_log_levels);
     tcase_add_loop_test(tc, test_escape_untrusted, 0, ELEMENTSOF(escapes));
     tcase_add_test(tc, test_escape_untrusted_truncates_cleanly);

@@ -148,7 +148,7 @@ static int unpack_into(const char *dir, unsigned flags, char ***warnings, PdErro
 
     ck_assert_int_ge(fd, 0);
     ck_assert_int_ge(dfd, 0);
-    r = image_layer_unpack(fd, dfd, "sha256:test", flags, warnings, err);
+    r = image_layer_unpack(fd, dfd, "sha256:test", flags, NULL, warnings, err);
     ck_assert_int_eq(unit_count_fds(), fds);
     return r;
 }
