@@ -234,6 +234,36 @@ void ctr_pull_describe(const Ctr *c, char *buf, size_t size)
                    p->took / 1000000, p->took / 1000 % 1000, p->bytes);
 }
 
+/* The image pull back-off after failures failed pulls in a row: initial, doubled each time, capped.
+ */
+static uint64_t pull_backoff_usec(const Manager *m, unsigned failures)
+{
+    uint64_t d = m->cfg.pull_backoff_initial_usec;
+
+    for (unsigned i = 1; i < failures && d < m->cfg.pull_backoff_max_usec; i++)
+        d *= 2;
+    return d < m->cfg.pull_backoff_max_usec ? d : m->cfg.pull_backoff_max_usec;
+}
+
+/* A pull for pr's waiting version failed: the running version runs on; it is tried again later. */
+static void held_pull_failed(PodRec *pr, const char *image, const char *message)
+{
+    uint64_t delay;
+
+    pr->held_pull_failures++;
+    delay = pull_backoff_usec(pr->m, pr->held_pull_failures);
+    pr->held_pull_retry_at = now_monotonic_usec() + delay;
+    (void)snprintf(pr->held_pull_error, sizeof(pr->held_pull_error), "%.380s", message);
+    log_warning("pod=%s/%s: cannot pull image '%s' for its new version: %s; the running version "
+                "runs on",
+                pr->namespace, pr->name, image, message);
+    manager_event(pr->m, pr, NULL, "Warning", "Failed",
+                  "Failed to pull image \"%s\": %s; the running version runs on, next try in "
+                  "%llus",
+                  image, message, (unsigned long long)((delay + 999999) / 1000000));
+    manager_mark_dirty(pr);
+}
+
 /* The containers waiting for p: told how it ended, and let go of it. */
 static void image_pull_finish(ImagePull *p, int r, const PdError *e)
 {
@@ -251,6 +281,24 @@ static void image_pull_finish(ImagePull *p, int r, const PdError *e)
     for (size_t i = 0; i < m->n_pods; i++) {
         PodRec *pr = m->pods[i];
 
+        /* A new version waiting for it: pulled, it goes ahead (marked above); failed, it backs off.
+         */
+        for (size_t k = 0; pr->held_pulls && pr->held_images && pr->held_images[k]; k++) {
+            if (pr->held_pulls[k] != p)
+                continue;
+            pr->held_pulls[k] = NULL;
+            if (r < 0)
+                held_pull_failed(pr, pr->held_images[k], e->message);
+            else {
+                pr->held_pull_failures = 0;
+                pr->held_pull_error[0] = '\0';
+                manager_event(m, pr, NULL, "Normal", "Pulled",
+                              "Successfully pulled image \"%s\" for the new version in "
+                              "%" PRIu64 ".%03" PRIu64 "s. Image size: %" PRIu64 " bytes.",
+                              pr->held_images[k], p->took / 1000000, p->took / 1000 % 1000,
+                              p->bytes);
+            }
+        }
         for (size_t k = 0; k < pr->n_ctrs; k++) {
             Ctr *c = &pr->ctrs[k];
 
@@ -298,56 +346,126 @@ static int on_pull_io(LoopSource *s, int fd, uint32_t revents, void *userdata)
     return 0;
 }
 
-void ctr_pull_image(Ctr *c)
+/*
+ * The pull of image (as a manifest names it): the one under way, else a new
+ * one. *started says which. Returns 0 or -errno (with reterr).
+ */
+static int image_pull_get(Manager *m, const char *image, ImagePull **ret, bool *started,
+                          PdError *reterr)
 {
-    Manager *m = c->pod->m;
     _cleanup_free_ ImagePull *p = NULL;
     ImagePull **v;
     ImageReference ref;
-    PdError e = {};
     int r;
 
-    r = image_reference_parse(c->spec ? c->spec->image : "", &ref, &e);
+    *started = false;
+    r = image_reference_parse(image, &ref, reterr);
     if (r < 0)
-        goto fail;
+        return r;
     p = calloc(1, sizeof(*p));
-    if (!p) {
-        r = pd_error_set(&e, -ENOMEM, "out of memory");
-        goto fail;
-    }
+    if (!p)
+        return pd_error_set(reterr, -ENOMEM, "out of memory");
     (void)image_reference_format(&ref, p->name, sizeof(p->name));
     for (size_t i = 0; i < m->n_pulls; i++)
         if (streq(m->pulls[i]->name, p->name)) {
-            c->pull = m->pulls[i];
-            return;
+            *ret = m->pulls[i];
+            return 0;
         }
     v = reallocarray(m->pulls, m->n_pulls + 1, sizeof(ImagePull *));
-    if (!v) {
-        r = pd_error_set(&e, -ENOMEM, "out of memory");
-        goto fail;
-    }
+    if (!v)
+        return pd_error_set(reterr, -ENOMEM, "out of memory");
     m->pulls = v;
     p->m = m;
     p->started = now_monotonic_usec();
     r = registry_pull_start_flags(m->images_dir, &ref, m->cfg.registries_path, m->cfg.auth_path,
-                                  REGISTRY_PULL_RECORD, &p->job, &e);
+                                  REGISTRY_PULL_RECORD, &p->job, reterr);
     if (r < 0)
-        goto fail;
+        return r;
     r = loop_add_io(m->loop, &p->io, registry_pull_job_fd(p->job), EPOLLIN, on_pull_io, p);
     if (r < 0) {
-        (void)pd_error_set(&e, r, "cannot watch the pull: %s", strerror(-r));
         p->job = registry_pull_job_free(p->job);
-        goto fail;
+        return pd_error_set(reterr, r, "cannot watch the pull: %s", strerror(-r));
     }
     log_info("pulling image '%s' (process %d)", p->name, (int)registry_pull_job_pid(p->job));
-    c->pull = p;
+    *ret = p;
+    *started = true;
     m->pulls[m->n_pulls++] = move_ptr(p);
-    return;
-fail:
+    return 0;
+}
+
+void ctr_pull_image(Ctr *c)
+{
+    PdError e = {};
+    bool started;
+    int r;
+
+    r = image_pull_get(c->pod->m, c->spec ? c->spec->image : "", &c->pull, &started, &e);
+    if (r >= 0)
+        return;
+    c->pull = NULL;
     (void)snprintf(c->pull_error, sizeof(c->pull_error), "%.380s", e.message);
     log_warning("pod=%s/%s container=%s: cannot pull image '%s': %s; it backs off",
                 c->pod->namespace, c->pod->name, c->name, c->spec ? c->spec->image : "", e.message);
     ctr_feed_image_event(c, CTR_EV_PULL_FAILED);
+}
+
+/* How desired's containers naming image let it be pulled: Never wins (nothing pulls it). */
+static ImagePullPolicy held_image_policy(const Pod *desired, const char *image, bool *pullable)
+{
+    ImagePullPolicy policy = IMAGE_PULL_POLICY_IF_NOT_PRESENT;
+
+    *pullable = image[0] != '/'; /* a plain root filesystem directory is never pulled */
+    POD_FOREACH_CONTAINER (desired, c, i) {
+        if (!c->image || !streq(c->image, image))
+            continue;
+        if (c->image_pull_policy == IMAGE_PULL_POLICY_NEVER)
+            policy = IMAGE_PULL_POLICY_NEVER;
+    }
+    return policy;
+}
+
+void manager_update_pull(PodRec *pr, const Pod *desired)
+{
+    Manager *m = pr->m;
+    size_t n = strv_length(pr->held_images);
+    uint64_t now = now_monotonic_usec();
+
+    if (pr->held != PLAN_IMAGE_ABSENT || n == 0)
+        return;
+    if (!pr->held_pulls) {
+        pr->held_pulls = calloc(n, sizeof(ImagePull *));
+        if (!pr->held_pulls) {
+            log_error("pod=%s/%s: out of memory; its images are not pulled", pr->namespace,
+                      pr->name);
+            return;
+        }
+    }
+    pr->held_never = false;
+    for (size_t i = 0; i < n; i++) {
+        const char *image = pr->held_images[i];
+        PdError e = {};
+        bool pullable, started;
+
+        if (pr->held_pulls[i] || manager_plan_image(m, image) == PLAN_IMAGE_PRESENT)
+            continue;
+        if (held_image_policy(desired, image, &pullable) == IMAGE_PULL_POLICY_NEVER) {
+            pr->held_never = true;
+            continue;
+        }
+        if (!pullable || (pr->held_pull_retry_at && now < pr->held_pull_retry_at))
+            continue;
+        if (image_pull_get(m, image, &pr->held_pulls[i], &started, &e) < 0) {
+            pr->held_pulls[i] = NULL;
+            held_pull_failed(pr, image, e.message);
+            continue;
+        }
+        manager_event(m, pr, NULL, "Normal", "Pulling",
+                      "Pulling image \"%s\" for the new version; the running version runs on",
+                      image);
+    }
+    /* Every pull due was started (or failed again and set the next try). */
+    if (pr->held_pull_retry_at && now >= pr->held_pull_retry_at)
+        pr->held_pull_retry_at = 0;
 }
 
 /* The plain rootfs directory of ref, as podctl image import names it; -EINVAL for none. */

@@ -145,6 +145,19 @@ struct PodRec {
     char **held_images; /* what it waits for */
     char **held_ctrs;   /* the containers of pr it would replace */
     char *held_summary; /* the plan's summary, told once per change */
+    /*
+     * The pulls of held_images (parallel to it; NULL: none under way), shared
+     * with the containers waiting for the same reference. A failed one is
+     * tried again after the image pull back-off (held_pull_retry_at, monotonic
+     * usec); held_pull_error is the registry's error, held_pull_failures how
+     * many failed in a row. held_never: an image is missing whose container
+     * says imagePullPolicy: Never (ErrImageNeverPull; it is not pulled).
+     */
+    ImagePull **held_pulls;
+    char held_pull_error[384];
+    unsigned held_pull_failures;
+    uint64_t held_pull_retry_at;
+    bool held_never;
 };
 
 /* A backend of the manager: its operations and the context its init() made. */
@@ -324,6 +337,13 @@ json_t *ctr_probes_json(const Ctr *c);
  * or PULL_FAILED is fed when it ends. Never waits.
  */
 void ctr_pull_image(Ctr *c);
+/*
+ * Pulls the images pr's waiting version (desired) lacks, by its containers'
+ * imagePullPolicy: Never pulls nothing (held_never), a directory image is
+ * never pulled, a failed pull is tried again after the image pull back-off.
+ * The running version runs on; manager_image_added() resumes the update.
+ */
+void manager_update_pull(PodRec *pr, const Pod *desired);
 /* What the pull c waits for says, for its Pulled event; "" when it ended otherwise. */
 void ctr_pull_describe(const Ctr *c, char *buf, size_t size);
 /* Ends every pull under way (their children are killed). */

@@ -1142,6 +1142,10 @@ static void pod_arm_timer(PodRec *pr, uint64_t now)
     /* An update waiting for its images looks again, as a container waiting for its image does. */
     if (pr->held != PLAN_IMAGE_PRESENT && now + IMAGE_RETRY_USEC < next)
         next = now + IMAGE_RETRY_USEC;
+    /* Its failed pull is tried again once the back-off ends. */
+    if (pr->held != PLAN_IMAGE_PRESENT && pr->held_pull_retry_at && pr->held_pull_retry_at > now &&
+        pr->held_pull_retry_at < next)
+        next = pr->held_pull_retry_at;
     (void)loop_timer_set(pr->timer, next);
 }
 

@@ -40,6 +40,7 @@ void pod_rec_free(PodRec *pr)
     strv_free(pr->held_images);
     strv_free(pr->held_ctrs);
     free(pr->held_summary);
+    free(pr->held_pulls);
     free(pr->source);
     free(pr->runtime);
     loop_source_unref(pr->timer);
@@ -883,6 +884,12 @@ static void pod_rec_drop_hold(PodRec *pr)
     pr->held_ctrs = strv_free(pr->held_ctrs);
     free(pr->held_summary);
     pr->held_summary = NULL;
+    free(pr->held_pulls);
+    pr->held_pulls = NULL;
+    pr->held_pull_failures = 0;
+    pr->held_pull_error[0] = '\0';
+    pr->held_pull_retry_at = 0;
+    pr->held_never = false;
 }
 
 /*
@@ -916,6 +923,14 @@ static void pod_rec_hold(PodRec *pr, const Plan *plan, const char *summary,
     pr->held_ctrs = move_ptr(ctrs);
     free(pr->held_summary);
     pr->held_summary = summary ? strdup(summary) : NULL;
+    /* The pulls go on (manager_update_pull() finds them again); another wait starts afresh. */
+    free(pr->held_pulls);
+    pr->held_pulls = NULL;
+    if (!told) {
+        pr->held_pull_failures = 0;
+        pr->held_pull_error[0] = '\0';
+        pr->held_pull_retry_at = 0;
+    }
     if (pr->held == PLAN_IMAGE_PRESENT)
         pr->save_due = true;
     pr->held = plan->held;
@@ -937,14 +952,17 @@ void manager_update_retry(PodRec *pr)
 
     if (pr->held == PLAN_IMAGE_PRESENT)
         return;
-    for (size_t i = 0; pr->held_images && pr->held_images[i]; i++)
-        if (manager_plan_image(m, pr->held_images[i]) != PLAN_IMAGE_PRESENT)
-            return;
     wp = manifest_watcher_get_pod(pr->held_from_api ? m->applied : m->watcher, pr->name);
     if (!wp) {
         pod_rec_drop_hold(pr);
         return;
     }
+    for (size_t i = 0; pr->held_images && pr->held_images[i]; i++)
+        if (manager_plan_image(m, pr->held_images[i]) != PLAN_IMAGE_PRESENT) {
+            if (wp->pod)
+                manager_update_pull(pr, wp->pod);
+            return;
+        }
     on_pod_changed(m, wp, pr->held_from_api);
 }
 
@@ -1570,6 +1588,23 @@ static json_t *ctr_state_json(const Ctr *c)
                      c->message[0] ? c->message : NULL);
 }
 
+/*
+ * Why pr's new version waits: InvalidImageName, ErrImageNeverPull (missing
+ * with imagePullPolicy: Never), ErrImagePull (its pull failed) then
+ * ImagePullBackOff (failed again), else ImageNotFound (not there yet, or
+ * being pulled).
+ */
+static const char *held_reason(const PodRec *pr)
+{
+    if (pr->held == PLAN_IMAGE_INVALID)
+        return reconcile_plan_image_to_string(pr->held);
+    if (pr->held_never)
+        return "ErrImageNeverPull";
+    if (pr->held_pull_failures)
+        return pr->held_pull_failures > 1 ? "ImagePullBackOff" : "ErrImagePull";
+    return reconcile_plan_image_to_string(pr->held);
+}
+
 static json_t *ctr_status_json(const Ctr *c)
 {
     bool running = ctr_state_shows_running(c->life.state);
@@ -1592,10 +1627,11 @@ static json_t *ctr_status_json(const Ctr *c)
         for (size_t i = 0; images && c->pod->held_images[i]; i++)
             (void)json_array_append_new(images, json_string(c->pod->held_images[i]));
         (void)json_object_set_new(o, "pendingUpdate",
-                                  json_pack("{s:s,s:o,s:s}", "reason",
-                                            reconcile_plan_image_to_string(c->pod->held), "images",
-                                            images ? images : json_array(), "message",
-                                            c->pod->held_summary ? c->pod->held_summary : ""));
+                                  json_pack("{s:s,s:o,s:s}", "reason", held_reason(c->pod),
+                                            "images", images ? images : json_array(), "message",
+                                            c->pod->held_pull_failures ? c->pod->held_pull_error
+                                            : c->pod->held_summary     ? c->pod->held_summary
+                                                                       : ""));
     }
     /* podd's own: each probe's settings and its last result (podctl describe shows them). */
     if (o && probes)
