@@ -248,3 +248,116 @@ def test_podd_start_deletes_day_old_partial_downloads(daemon):
     assert p.returncode == 0, p.stderr
     assert not old.exists()
     assert fresh.read_bytes() == b"y" * 4096  # a pull may still resume it
+
+
+# ---- make before break: an update pulls its image while the old container runs on -----------
+
+# Exits at once on SIGTERM: a replacement takes milliseconds.
+RUN = "cat /etc/hello 2>/dev/null; echo; trap 'exit 0' TERM; sleep 3600 & wait"
+
+
+def app(daemon, pod):
+    r = podctl(daemon, "get", "pod", pod, "-o", "json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)["status"]["containerStatuses"][0]
+
+
+def running_pid(daemon, pod):
+    """The container's process once the API reports it running, else None."""
+    return daemon.ctr_pid(pod, "app") if "running" in app(daemon, pod)["state"] else None
+
+
+def test_an_update_pulls_its_image_and_replaces_the_container_once_pulled(daemon, registry,
+                                                                          tmp_path):
+    r, _ = registry
+    layout, _ = reg.build_layout(tmp_path / "layout", tag="two")
+    ref = r.host + "/open/app:2"
+    reg.push(layout, "two", ref)
+    pod = unique("mbbpull")
+    daemon.start()
+    daemon.write("p.yaml", pod_yaml(pod, "busybox:latest", cmd=RUN))
+    first = wait_for("the app running", lambda: running_pid(daemon, pod))
+    restarts = app(daemon, pod)["restartCount"]
+
+    daemon.write("p.yaml", pod_yaml(pod, ref, cmd=RUN))
+    second = wait_for("the replacement",
+                      lambda: (lambda p: p if p not in (None, first) else None)(
+                          running_pid(daemon, pod)), timeout=30)
+    wait_for("its output", lambda: "two" in daemon.ctr_log(pod, "app"))
+    st = app(daemon, pod)
+    assert "pendingUpdate" not in st and st["image"] == ref, st
+    assert st["restartCount"] == restarts
+    evs = events(daemon, pod)
+    got = [e["reason"] for e in evs]
+    # It waited, pulled, and only then stopped the old container.
+    assert got.index("UpdateWaiting") < got.index("Pulling") < got.index("Pulled") \
+        < got.index("Killing"), got
+    pulling = [e for e in evs if e["reason"] == "Pulling"][0]
+    assert pulling["message"] == (
+        f'Pulling image "{ref}" for the new version; the running version runs on'), pulling
+    pulled = [e for e in evs if e["reason"] == "Pulled"][0]
+    assert pulled["message"].startswith(f'Successfully pulled image "{ref}" for the new version'), \
+        pulled
+    assert first != second and daemon.ctr_pid(pod, "app") == second
+
+
+def test_a_failed_pull_for_an_update_keeps_the_old_container(daemon, tmp_path):
+    r = reg.Registry(tmp_path / "registry")
+    try:
+        layout, _ = reg.build_layout(tmp_path / "layout", tag="back")
+        ref = r.host + "/team/app:3"
+        reg.push(layout, "back", ref)
+        r.stop()
+        pod = unique("mbbdown")
+        daemon.start("--image-pull-backoff", "initial=1s,max=2s")
+        daemon.write("d.yaml", pod_yaml(pod, "busybox:latest", cmd=RUN))
+        first = wait_for("the app running", lambda: running_pid(daemon, pod))
+        restarts = app(daemon, pod)["restartCount"]
+
+        daemon.write("d.yaml", pod_yaml(pod, ref, cmd=RUN))
+        wait_for("ImagePullBackOff", lambda: app(daemon, pod).get("pendingUpdate", {}).get(
+            "reason") == "ImagePullBackOff", timeout=20)
+        st = app(daemon, pod)
+        assert "running" in st["state"] and st["restartCount"] == restarts, st
+        assert st["pendingUpdate"]["images"] == [ref], st
+        assert r.host in st["pendingUpdate"]["message"], st
+        assert daemon.ctr_pid(pod, "app") == first
+        failed = [e for e in events(daemon, pod) if e["reason"] == "Failed"]
+        assert len(failed) >= 2 and failed[0]["type"] == "Warning", failed
+        assert failed[0]["message"].startswith(f'Failed to pull image "{ref}": '), failed
+        assert "the running version runs on" in failed[0]["message"], failed
+        assert "Killing" not in reasons(daemon, pod)
+
+        # The registry is back: the next try (at most 2 s later) pulls it and the update goes on.
+        r.start()
+        wait_for("the replacement",
+                 lambda: (lambda p: p if p not in (None, first) else None)(
+                     running_pid(daemon, pod)), timeout=20)
+        wait_for("its output", lambda: "back" in daemon.ctr_log(pod, "app"))
+        st = app(daemon, pod)
+        assert "pendingUpdate" not in st and st["image"] == ref, st
+        assert "Pulled" in reasons(daemon, pod)
+    finally:
+        r.stop()
+
+
+def test_an_update_with_pull_policy_never_waits_without_pulling(daemon, registry):
+    r, _ = registry
+    ref = r.host + "/open/busybox:1"
+    pod = unique("mbbnever")
+    daemon.start()
+    daemon.write("n.yaml", pod_yaml(pod, "busybox:latest", cmd=RUN))
+    first = wait_for("the app running", lambda: running_pid(daemon, pod))
+    daemon.write("n.yaml", pod_yaml(pod, ref, policy="Never", cmd=RUN))
+    wait_for("ErrImageNeverPull", lambda: app(daemon, pod).get("pendingUpdate", {}).get(
+        "reason") == "ErrImageNeverPull")
+    # Its 2 s look comes and goes: nothing is pulled, the old container runs on.
+    time.sleep(2.5)
+    assert app(daemon, pod)["pendingUpdate"]["reason"] == "ErrImageNeverPull"
+    assert "Pulling" not in reasons(daemon, pod)
+    assert daemon.ctr_pid(pod, "app") == first
+    # podctl image pull brings it: the update goes ahead.
+    p = podctl(daemon, "image", "pull", ref)
+    assert p.returncode == 0, p.stderr
+    wait_for("the replacement", lambda: (lambda p: p if p not in (None, first) else None)(
+        running_pid(daemon, pod)))
