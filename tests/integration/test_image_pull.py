@@ -269,7 +269,7 @@ def running_pid(daemon, pod):
 
 def test_an_update_pulls_its_image_and_replaces_the_container_once_pulled(daemon, registry,
                                                                           tmp_path):
-    r, _ = registry
+    r, _, _ = registry
     layout, _ = reg.build_layout(tmp_path / "layout", tag="two")
     ref = r.host + "/open/app:2"
     reg.push(layout, "two", ref)
@@ -342,7 +342,7 @@ def test_a_failed_pull_for_an_update_keeps_the_old_container(daemon, tmp_path):
 
 
 def test_an_update_with_pull_policy_never_waits_without_pulling(daemon, registry):
-    r, _ = registry
+    r, _, _ = registry
     ref = r.host + "/open/busybox:1"
     pod = unique("mbbnever")
     daemon.start()

@@ -3,8 +3,9 @@
 is not in the store waits for it, and the old container runs on meanwhile (same process, same
 restart count); the pod's status and events say what the update waits for; the image arriving
 (podctl image import here) replaces the container; the manifest going back drops the wait and
-restarts nothing. The same for a whole-pod replacement (a changed init container). Every podd
-started here is ended by its own pid."""
+restarts nothing. The same for a whole-pod replacement (a changed init container). The images
+waited for here say imagePullPolicy: Never (podd would pull them otherwise: the pulls of an update
+are in test_image_pull.py). Every podd started here is ended by its own pid."""
 import json
 import os
 import time
@@ -18,15 +19,14 @@ APP = "trap 'exit 0' TERM; sleep 3600 & wait"
 def manifest(name, image="busybox:latest", init_image=None, cmd=APP, pull_policy=None):
     text = (f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n"
             f"  terminationGracePeriodSeconds: 1\n")
+    pull = f"    imagePullPolicy: {pull_policy}\n" if pull_policy else ""
     if init_image:
-        text += (f"  initContainers:\n  - name: setup\n    image: {init_image}\n"
+        text += (f"  initContainers:\n  - name: setup\n    image: {init_image}\n{pull}"
                  f"    command: [sh, -c, 'echo ran >> /runs/setup']\n"
                  f"    volumeMounts:\n    - name: runs\n      mountPath: /runs\n"
                  f"  volumes:\n  - name: runs\n    emptyDir: {{}}\n")
-    text += (f"  containers:\n  - name: app\n    image: {image}\n"
+    text += (f"  containers:\n  - name: app\n    image: {image}\n{pull}"
              f"    command: [sh, -c, {json.dumps(cmd)}]\n")
-    if pull_policy:
-        text += f"    imagePullPolicy: {pull_policy}\n"
     if init_image:
         text += "    volumeMounts:\n    - name: runs\n      mountPath: /runs\n"
     return text
@@ -75,14 +75,14 @@ def test_an_update_to_a_missing_image_waits_and_the_old_container_runs_on(daemon
     first = wait_for("the app running", lambda: running_pid(daemon, pod))
     restarts = app_status(daemon, pod)["restartCount"]
 
-    daemon.write("p.yaml", manifest(pod, image="busybox:v2"))
+    daemon.write("p.yaml", manifest(pod, image="busybox:v2", pull_policy="Never"))
     wait_for("the update to wait", lambda: "UpdateWaiting" in reasons(daemon, pod))
     [ev] = [e for e in events(daemon, pod) if e["reason"] == "UpdateWaiting"]
     assert "busybox:v2" in ev["message"] and "not in the image store" in ev["message"], ev
     st = app_status(daemon, pod)
     assert "running" in st["state"], st
     assert st["restartCount"] == restarts
-    assert st["pendingUpdate"]["reason"] == "ImageNotFound", st
+    assert st["pendingUpdate"]["reason"] == "ErrImageNeverPull", st
     assert st["pendingUpdate"]["images"] == ["busybox:v2"], st
     assert "busybox:v2" in podctl(daemon, "describe", "pod", pod).stdout
     # Its 2 s look for the image comes and goes: nothing else happens.
@@ -107,7 +107,7 @@ def test_a_waiting_update_survives_a_restart_of_podd(daemon):
     daemon.start()
     daemon.write("p.yaml", manifest(pod))
     first = wait_for("the app running", lambda: running_pid(daemon, pod))
-    daemon.write("p.yaml", manifest(pod, image="busybox:v3"))
+    daemon.write("p.yaml", manifest(pod, image="busybox:v3", pull_policy="Never"))
     wait_for("the update to wait", lambda: "UpdateWaiting" in reasons(daemon, pod))
     wait_for("the state file to say so",
              lambda: "runningManifest" in (daemon.pod_state(pod) or {}))
@@ -131,7 +131,7 @@ def test_the_manifest_going_back_drops_the_wait_and_restarts_nothing(daemon):
     daemon.start()
     daemon.write("p.yaml", manifest(pod))
     first = wait_for("the app running", lambda: running_pid(daemon, pod))
-    daemon.write("p.yaml", manifest(pod, image="nothere:1"))
+    daemon.write("p.yaml", manifest(pod, image="nothere:1", pull_policy="Never"))
     wait_for("the update to wait", lambda: "UpdateWaiting" in reasons(daemon, pod))
     daemon.write("p.yaml", manifest(pod))
     wait_for("the wait dropped", lambda: "UpdateCancelled" in reasons(daemon, pod))
@@ -150,7 +150,7 @@ def test_a_whole_pod_replacement_waits_for_its_init_containers_image(daemon):
     daemon.write("p.yaml", manifest(pod, init_image="busybox:latest"))
     first = wait_for("the app running", lambda: running_pid(daemon, pod))
 
-    daemon.write("p.yaml", manifest(pod, init_image="busybox:init2"))
+    daemon.write("p.yaml", manifest(pod, init_image="busybox:init2", pull_policy="Never"))
     wait_for("the update to wait", lambda: "UpdateWaiting" in reasons(daemon, pod))
     [ev] = [e for e in events(daemon, pod) if e["reason"] == "UpdateWaiting"]
     assert "the whole pod is replaced (init container setup changed)" in ev["message"], ev
