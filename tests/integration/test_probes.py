@@ -321,10 +321,11 @@ def test_adopted_containers_resume_their_probe_counts(daemon):
 
 
 # Writes "up", then "term" on SIGTERM, to /out/trace: a hostPath the test reads, which outlives
-# the pod (its logs go with it). The preStop hooks below write "prestop" there too.
-TRAPS = ("trap 'echo term >> /out/trace; exit 0' TERM; echo up >> /out/trace; "
+# the pod (its logs go with it); "term" goes to its stdout (its log) too. The preStop hooks below
+# write "prestop" there, and on their stdout and stderr.
+TRAPS = ("trap 'echo term; echo term >> /out/trace; exit 0' TERM; echo up >> /out/trace; "
          "while true; do sleep 0.1; done")
-WRITE_PRESTOP = ["sh", "-c", "echo prestop >> /out/trace"]
+WRITE_PRESTOP = ["sh", "-c", "echo prestop-out; echo prestop-err >&2; echo prestop >> /out/trace"]
 
 
 def traced_pod(name, top, hook_yaml, grace=1):
@@ -368,7 +369,7 @@ def hooks(pre_stop=None, post_start=None):
 
 
 def test_pre_stop_runs_before_sigterm_on_removal_and_delete(shared):
-    removed, deleted = unique("prestop"), unique("prestopdel")
+    removed, deleted, changed = unique("prestop"), unique("prestopdel"), unique("prestopchg")
     text, removed_trace = traced_pod(removed, shared.top, hooks(pre_stop=WRITE_PRESTOP))
     shared.write(f"{removed}.yaml", text)
     text, deleted_trace = traced_pod(deleted, shared.top, hooks(pre_stop=WRITE_PRESTOP))
@@ -384,6 +385,23 @@ def test_pre_stop_runs_before_sigterm_on_removal_and_delete(shared):
     for t in (removed_trace, deleted_trace):
         wait_for("the stop", lambda: "term" in trace(t), timeout=15)
         assert trace(t) == ["up", "prestop", "term"]
+    # A changed manifest replaces the container: the pod, and so its log, stays. The hook's
+    # output is in the log of the run it stopped, with its stream, before the SIGTERM trace.
+    text, changed_trace = traced_pod(changed, shared.top, hooks(pre_stop=WRITE_PRESTOP))
+    shared.write(f"{changed}.yaml", text)
+    wait_for("the app up", lambda: trace(changed_trace) == ["up"])
+    shared.write(f"{changed}.yaml", text.replace("sleep 0.1", "sleep 0.2"))
+    wait_for("the new run", lambda: trace(changed_trace) == ["up", "prestop", "term", "up"],
+             timeout=15)
+    r = podctl(shared, "logs", changed, "-c", "app", "--previous")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split()
+    assert sorted(lines[:2]) == ["prestop-err", "prestop-out"] and lines[2:] == ["term"], lines
+    log = os.path.join(shared.logs, f"default_{changed}", "app.log")
+    with open(log) as f:
+        records = [line.split(" ", 3)[1:] for line in f.read().splitlines()]
+    assert ["stdout", "F", "prestop-out"] in records, records
+    assert ["stderr", "F", "prestop-err"] in records, records
 
 
 def test_pre_stop_is_cut_at_the_grace_period(shared):
