@@ -169,19 +169,31 @@ def test_startup_probe_holds_liveness_back_and_kills_a_starter_that_never_starts
     live = exec_probe("livenessProbe", ["test", "-f", "/tmp/up"], failure=1)
     shared.write(f"{slow}.yaml", pod(slow, [("app", "sleep 4; touch /tmp/up; exec sleep 3600",
                                             gate + live)]))
+    # Probed from 1 s after its start, every second: the third failure, at 1 + (3-1) x 1 s at
+    # the earliest, kills it. Timed from its process's start time to when the test sees it dead,
+    # which can only be later than the kill: a lower bound only, true under any load.
     shared.write(f"{never}.yaml", pod(never, [(
-        "app", "exec sleep 3600", exec_probe("startupProbe", ["false"], failure=3))]))
+        "app", "exec sleep 3600", exec_probe("startupProbe", ["false"], failure=3,
+                                             extra="      initialDelaySeconds: 1\n"))]))
+    first = wait_for("the one that never starts", lambda: shared.ctr_pid(never, "app"))
+    assert first[1] > 0, "its start time is recorded"
     wait_for("the slow starter started", lambda: (ctr_status(shared, slow, "app") or {}).get(
         "started"), timeout=20)
     c = ctr_status(shared, slow, "app")
     assert c["restartCount"] == 0 and c["ready"] is True
     assert not messages(shared, slow, "Killing")
-    wait_for("the kill of the one that never starts",
-             lambda: messages(shared, never, "Killing"), timeout=20)
+    wait_for("the kill of the one that never starts", lambda: not alive(first), timeout=20)
+    lived = time.clock_gettime(time.CLOCK_BOOTTIME) - first[1] / os.sysconf("SC_CLK_TCK")
+    assert lived >= 1 + (3 - 1) * 1, f"killed {lived:.2f}s after its start"
+    wait_for("its Killing event", lambda: messages(shared, never, "Killing"), timeout=20)
     assert "failed startup probe, will be restarted" in messages(shared, never, "Killing")[0]
     assert messages(shared, never, "Unhealthy")[:3] == [
         "Startup probe failed (1/3): exit code 1", "Startup probe failed (2/3): exit code 1",
         "Startup probe failed (3/3): exit code 1"]
+    # The kill came after the third failure, not before.
+    seqs = [(e["seq"], e["reason"]) for e in events(shared, never)
+            if e.get("reason") in ("Unhealthy", "Killing")]
+    assert [r for _, r in sorted(seqs)][:4] == ["Unhealthy"] * 3 + ["Killing"], seqs
     wait_for("its restart", lambda: ctr_status(shared, never, "app")["restartCount"] >= 1)
 
 
