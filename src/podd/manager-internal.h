@@ -181,6 +181,7 @@ struct Manager {
     Incoming *incoming;       /* the drop-in directory of image archives (manager-incoming.c) */
     ImagePull **pulls;        /* pulls under way, one per reference (manager-image.c) */
     size_t n_pulls;
+    int home_netns_fd; /* podd's own network namespace, opened at the first probe that needs it */
 };
 
 /* manager.c */

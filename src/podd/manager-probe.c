@@ -418,12 +418,26 @@ static int exec_launch(ProbeFlight *f, char **argv, uint64_t timeout, PdError *e
     return 0;
 }
 
+/*
+ * podd's own network namespace, which a run comes back to after making its
+ * socket in a pod's: opened once, at the first run that needs it. -1 when
+ * it cannot be (the run then tries for itself, and says why it fails).
+ */
+static int manager_home_netns(Manager *m)
+{
+    if (m->home_netns_fd < 0)
+        m->home_netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    return m->home_netns_fd;
+}
+
 /* A tcpSocket or httpGet run from netns_fd (as ctr_open_netns() returns); timeout 0: none. */
 static int net_launch(ProbeFlight *f, int netns_fd, const char *netns_error, const Probe *spec,
                       uint64_t timeout, PdError *e)
 {
-    Loop *loop = f->owner->c->pod->m->loop;
+    Manager *m = f->owner->c->pod->m;
+    Loop *loop = m->loop;
     ProbeTarget t = {.netns_fd = netns_fd,
+                     .home_netns_fd = netns_fd >= 0 ? manager_home_netns(m) : -1,
                      .host = spec->host,
                      .port = (uint16_t)spec->port,
                      .timeout_usec = timeout};
