@@ -194,6 +194,7 @@ struct Manager {
     Incoming *incoming;       /* the drop-in directory of image archives (manager-incoming.c) */
     ImagePull **pulls;        /* pulls under way, one per reference (manager-image.c) */
     size_t n_pulls;
+    int home_netns_fd; /* podd's own network namespace, opened at the first probe that needs it */
 };
 
 /* manager.c */
@@ -350,6 +351,8 @@ void ctr_pull_describe(const Ctr *c, char *buf, size_t size);
 void manager_pulls_free(Manager *m);
 
 /* manager-logs.c */
+/* The path of c's current log file (the one podd-monitor appends to); NULL without memory. */
+char *ctr_log_path(const Ctr *c);
 /* Where c's log ends now, as a logs offset: taken just before a run starts. */
 uint64_t ctr_log_position(const Ctr *c);
 /* A run of c starts at position (from ctr_log_position()): the current run becomes the previous. */

@@ -110,6 +110,12 @@ static void log_files_open(const Ctr *c, LogFiles *lf)
     }
 }
 
+char *ctr_log_path(const Ctr *c)
+{
+    return strdup_printf("%s/%s_%s/%s.log", c->pod->m->cfg.log_dir, c->pod->namespace, c->pod->name,
+                         c->name);
+}
+
 uint64_t ctr_log_position(const Ctr *c)
 {
     LogFiles lf;

@@ -17,7 +17,10 @@
  * and httpGet through src/probe/ in the pod's network namespace (podd's with
  * hostNetwork), exec through the runtime's asynchronous exec, whose output
  * is read up to PROBE_EXEC_OUTPUT_MAX bytes and the rest drained and
- * dropped. What a result means goes into the lifecycle as events
+ * dropped. An exec hook's stdout and stderr come on two pipes and what is
+ * kept of them (the same cap) is also appended to the container's log,
+ * each line with its stream, as podd-monitor writes the container's own
+ * output. What a result means goes into the lifecycle as events
  * (STARTUP_PASSED, READY, UNREADY, UNHEALTHY) through ctr_feed_probe().
  *
  * Everything a run calls back with points at the CtrProbeRuns, which is
@@ -32,16 +35,21 @@
 /* How much of what is left in the pipe one exit reads before it gives up on it. */
 #define PROBE_EXEC_DRAIN_MAX (256u * 1024u)
 
+enum { STREAM_OUT, STREAM_ERR, _STREAMS };
+static const char *const stream_name[_STREAMS] = {"stdout", "stderr"};
+
 typedef struct ProbeFlight {
     CtrProbeRuns *owner;
     ProbeKind kind;
     ProbeRun *net;
-    LoopSource *child; /* exec: podd-monitor exec */
-    LoopSource *out;   /* exec: its output */
-    int out_fd;
-    uint64_t kill_at; /* exec: the backstop past its timeout; 0 none */
-    char *buf;        /* exec: PROBE_EXEC_OUTPUT_MAX + 1, kept from run to run */
+    LoopSource *child;         /* exec: podd-monitor exec */
+    LoopSource *out[_STREAMS]; /* exec: its output (a probe's stderr comes with its stdout) */
+    int out_fd[_STREAMS];      /* -1: none */
+    uint64_t kill_at;          /* exec: the backstop past its timeout; 0 none */
+    char *buf;                 /* exec: PROBE_EXEC_OUTPUT_MAX + 1, kept from run to run */
     size_t len;
+    CriLog log;                 /* exec hook: the container's log; fd -1 otherwise */
+    bool log_partial[_STREAMS]; /* the last record written of the stream is partial (P) */
 } ProbeFlight;
 
 /* The slot of the hook in flight, beside the probes'. */
@@ -62,7 +70,8 @@ struct CtrProbeRuns {
 static void flight_end(ProbeFlight *f)
 {
     f->net = probe_cancel(f->net);
-    f->out = loop_source_unref(f->out);
+    for (int s = 0; s < _STREAMS; s++)
+        f->out[s] = loop_source_unref(f->out[s]);
     if (f->child) {
         int pidfd = loop_child_get_pidfd(f->child);
 
@@ -76,9 +85,17 @@ static void flight_end(ProbeFlight *f)
         }
         f->child = loop_source_unref(f->child);
     }
-    if (f->out_fd >= 0)
-        close(f->out_fd);
-    f->out_fd = -1;
+    for (int s = 0; s < _STREAMS; s++) {
+        if (f->out_fd[s] >= 0)
+            close(f->out_fd[s]);
+        f->out_fd[s] = -1;
+        /* A line cut by the end of the output or the cap is ended, not glued to the next. */
+        if (f->log_partial[s] && f->log.fd >= 0)
+            (void)cri_log_write(&f->log, 0, stream_name[s], false, "", 0);
+        f->log_partial[s] = false;
+    }
+    if (f->log.fd >= 0)
+        cri_log_done(&f->log);
     /* buf stays for the next run: a probe every period need not allocate every period. */
     f->len = 0;
     f->kill_at = 0;
@@ -188,8 +205,29 @@ static void runs_result(CtrProbeRuns *ps, ProbeKind k, ProbeResult r, const char
     runs_arm(ps);
 }
 
-/* Reads what the command wrote: kept up to the cap, the rest dropped. False at EOF. */
-static bool exec_read(ProbeFlight *f, size_t budget)
+/* Appends what was kept of one read to the container's log: whole lines, then a partial one. */
+static void exec_log(ProbeFlight *f, int s, const char *text, size_t len)
+{
+    const char *nl;
+
+    if (f->log.fd < 0)
+        return;
+    while (len > 0 && (nl = memchr(text, '\n', len))) {
+        size_t n = (size_t)(nl - text);
+
+        (void)cri_log_write(&f->log, 0, stream_name[s], false, text, n);
+        f->log_partial[s] = false;
+        text += n + 1;
+        len -= n + 1;
+    }
+    if (len > 0) {
+        (void)cri_log_write(&f->log, 0, stream_name[s], true, text, len);
+        f->log_partial[s] = true;
+    }
+}
+
+/* Reads what the command wrote on stream s: kept up to the cap, the rest dropped. False at EOF. */
+static bool exec_read(ProbeFlight *f, int s, size_t budget)
 {
     char sink[4096];
 
@@ -197,7 +235,7 @@ static bool exec_read(ProbeFlight *f, size_t budget)
         char *dst = f->len < PROBE_EXEC_OUTPUT_MAX ? f->buf + f->len : sink;
         size_t room =
             f->len < PROBE_EXEC_OUTPUT_MAX ? PROBE_EXEC_OUTPUT_MAX - f->len : sizeof(sink);
-        ssize_t n = read(f->out_fd, dst, room);
+        ssize_t n = read(f->out_fd[s], dst, room);
 
         if (n < 0 && errno == EINTR)
             continue;
@@ -205,19 +243,30 @@ static bool exec_read(ProbeFlight *f, size_t budget)
             return errno == EAGAIN;
         if (n == 0)
             return false;
-        if (dst != sink)
+        if (dst != sink) {
+            exec_log(f, s, dst, (size_t)n);
             f->len += (size_t)n;
+        }
         budget = (size_t)n < budget ? budget - (size_t)n : 0;
     }
     return true;
 }
 
-static int on_exec_output(LoopSource *s, int fd, uint32_t revents, void *userdata)
+static void exec_output(ProbeFlight *f, int s)
 {
-    ProbeFlight *f = userdata;
+    if (!exec_read(f, s, 64u * 1024u))
+        f->out[s] = loop_source_unref(f->out[s]);
+}
 
-    if (!exec_read(f, 64u * 1024u))
-        f->out = loop_source_unref(f->out);
+static int on_exec_stdout(LoopSource *s, int fd, uint32_t revents, void *userdata)
+{
+    exec_output(userdata, STREAM_OUT);
+    return 0;
+}
+
+static int on_exec_stderr(LoopSource *s, int fd, uint32_t revents, void *userdata)
+{
+    exec_output(userdata, STREAM_ERR);
     return 0;
 }
 
@@ -288,8 +337,9 @@ static int on_exec_exit(LoopSource *s, int pidfd, pid_t pid, void *userdata)
     ProbeResult result;
     int status = 0, r;
 
-    if (f->out_fd >= 0)
-        (void)exec_read(f, PROBE_EXEC_DRAIN_MAX);
+    for (int k = 0; k < _STREAMS; k++)
+        if (f->out_fd[k] >= 0)
+            (void)exec_read(f, k, PROBE_EXEC_DRAIN_MAX);
     r = rt ? rt->ops->container_exec_finish(rt->ctx, ps->c->id, pidfd, &status, &e) : -ESRCH;
     f->child = loop_source_unref(f->child);
     if (r == -ETIMEDOUT) {
@@ -319,6 +369,7 @@ static int exec_launch(ProbeFlight *f, char **argv, uint64_t timeout, PdError *e
     CtrProbeRuns *ps = f->owner;
     const RuntimeBackend *rt = pod_rt(ps->c->pod);
     Loop *loop = ps->c->pod->m->loop;
+    bool hook = f == &ps->flight[HOOK_SLOT];
     int pidfd = -1, r;
 
     if (!rt)
@@ -327,7 +378,21 @@ static int exec_launch(ProbeFlight *f, char **argv, uint64_t timeout, PdError *e
         f->buf = malloc(PROBE_EXEC_OUTPUT_MAX + 1);
     if (!f->buf)
         return pd_error_set(e, -ENOMEM, "out of memory");
-    r = rt->ops->container_exec_begin(rt->ctx, ps->c->id, argv, timeout, &pidfd, &f->out_fd, e);
+    if (hook) {
+        /*
+         * A hook's output goes to the container's log too. Never rotated
+         * from here (podd-monitor does it): a hook adds at most the cap.
+         */
+        _cleanup_free_ char *path = ctr_log_path(ps->c);
+
+        r = path ? cri_log_open(&f->log, path, 0) : -ENOMEM;
+        if (r < 0)
+            log_warning("pod=%s/%s container=%s: cannot open its log for the hook's output: %s",
+                        ps->c->pod->namespace, ps->c->pod->name, ps->c->name, strerror(-r));
+    }
+    r = rt->ops->container_exec_begin(rt->ctx, ps->c->id, argv, timeout, &pidfd,
+                                      &f->out_fd[STREAM_OUT], hook ? &f->out_fd[STREAM_ERR] : NULL,
+                                      e);
     if (r < 0)
         return r;
     r = loop_add_child_pidfd(loop, &f->child, pidfd, 0, on_exec_exit, f);
@@ -340,22 +405,39 @@ static int exec_launch(ProbeFlight *f, char **argv, uint64_t timeout, PdError *e
         return pd_error_set(e, r, "cannot watch the exec: %s", strerror(-r));
     }
     close(pidfd);
-    if (loop_add_io(loop, &f->out, f->out_fd, EPOLLIN, on_exec_output, f) < 0) {
-        /* Unread, the output would block the command: dropped instead. */
-        close(f->out_fd);
-        f->out_fd = -1;
-    }
+    for (int s = 0; s < _STREAMS; s++)
+        if (f->out_fd[s] >= 0 &&
+            loop_add_io(loop, &f->out[s], f->out_fd[s], EPOLLIN,
+                        s == STREAM_OUT ? on_exec_stdout : on_exec_stderr, f) < 0) {
+            /* Unread, the output would block the command: dropped instead. */
+            close(f->out_fd[s]);
+            f->out_fd[s] = -1;
+        }
     /* Hooks have no timeout of their own: the grace period (preStop) or nothing bounds them. */
     f->kill_at = timeout ? now_monotonic_usec() + timeout + PROBE_EXEC_GRACE_USEC : 0;
     return 0;
+}
+
+/*
+ * podd's own network namespace, which a run comes back to after making its
+ * socket in a pod's: opened once, at the first run that needs it. -1 when
+ * it cannot be (the run then tries for itself, and says why it fails).
+ */
+static int manager_home_netns(Manager *m)
+{
+    if (m->home_netns_fd < 0)
+        m->home_netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    return m->home_netns_fd;
 }
 
 /* A tcpSocket or httpGet run from netns_fd (as ctr_open_netns() returns); timeout 0: none. */
 static int net_launch(ProbeFlight *f, int netns_fd, const char *netns_error, const Probe *spec,
                       uint64_t timeout, PdError *e)
 {
-    Loop *loop = f->owner->c->pod->m->loop;
+    Manager *m = f->owner->c->pod->m;
+    Loop *loop = m->loop;
     ProbeTarget t = {.netns_fd = netns_fd,
+                     .home_netns_fd = netns_fd >= 0 ? manager_home_netns(m) : -1,
                      .host = spec->host,
                      .port = (uint16_t)spec->port,
                      .timeout_usec = timeout};
@@ -479,7 +561,8 @@ static CtrProbeRuns *runs_get(Ctr *c)
     ps->c = c;
     ps->netns_fd = -1;
     for (size_t k = 0; k <= HOOK_SLOT; k++)
-        ps->flight[k] = (ProbeFlight){.owner = ps, .kind = (ProbeKind)k, .out_fd = -1};
+        ps->flight[k] = (ProbeFlight){
+            .owner = ps, .kind = (ProbeKind)k, .out_fd = {-1, -1}, .log = {.fd = -1, .dir_fd = -1}};
     if (loop_add_timer(c->pod->m->loop, &ps->timer, LOOP_TIME_INFINITY, on_probe_timer, ps) < 0) {
         free(ps);
         log_error("pod=%s/%s container=%s: cannot arm its probes' timer; continuing",

@@ -1302,6 +1302,7 @@ int manager_new(Loop *loop, const ManagerConfig *cfg, Manager **ret, PdError *re
         return pd_error_set(reterr, -ENOMEM, "out of memory");
     m->loop = loop_ref(loop);
     m->cfg = *cfg;
+    m->home_netns_fd = -1;
     /* Kubernetes' image back-off unless told otherwise. */
     if (!m->cfg.pull_backoff_initial_usec)
         m->cfg.pull_backoff_initial_usec = 10 * 1000000ull;
@@ -1379,6 +1380,8 @@ Manager *manager_free(Manager *m)
     if (m->cgroup_parent && !m->cfg.cgroup_parent)
         (void)cgroup_try_remove(m->cgroup_parent);
     free(m->cgroup_parent);
+    if (m->home_netns_fd >= 0)
+        close(m->home_netns_fd);
     state_store_free(m->store);
     json_decref(m->events);
     free(m->images_dir);

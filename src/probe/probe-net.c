@@ -210,21 +210,24 @@ static int on_io(LoopSource *s, int fd, uint32_t revents, void *userdata)
 
 /*
  * socket() inside the namespace of netns_fd: the calling thread enters it,
- * creates the socket and comes back. A socket stays in the namespace it was
- * created in, whatever its creator does later.
+ * creates the socket and comes back to home_fd (its own namespace; -1:
+ * opened here). A socket stays in the namespace it was created in,
+ * whatever its creator does later.
  */
-static int socket_in_netns(int netns_fd, int family)
+static int socket_in_netns(int netns_fd, int home_fd, int family)
 {
-    _cleanup_close_ int self = -1, fd = -1;
-    int r = 0;
+    _cleanup_close_ int opened = -1, fd = -1;
+    int self = home_fd, r = 0;
 
     if (netns_fd < 0) {
         fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         return fd < 0 ? -errno : move_fd(fd);
     }
-    self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (self < 0)
-        return -errno;
+    if (self < 0) {
+        self = opened = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (self < 0)
+            return -errno;
+    }
     if (setns(netns_fd, CLONE_NEWNET) < 0)
         return -errno;
     fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -290,7 +293,7 @@ static int run_connect(Loop *l, ProbeRun *run_in, const ProbeTarget *t,
     uint64_t deadline = t->timeout_usec ? loop_now(l) + t->timeout_usec : LOOP_TIME_INFINITY;
     int r;
 
-    r = socket_in_netns(t->netns_fd, sa->ss_family);
+    r = socket_in_netns(t->netns_fd, t->home_netns_fd, sa->ss_family);
     if (r < 0)
         return r;
     run->fd = r;

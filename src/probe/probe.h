@@ -60,6 +60,13 @@ typedef struct ProbeTarget {
      * of a pinned namespace file), or -1 for podd's own (hostNetwork).
      */
     int netns_fd;
+    /*
+     * With netns_fd >= 0: an fd of the caller's own network namespace, to
+     * come back to after the socket is made (opened once by the caller, not
+     * per run), or -1 to have /proc/thread-self/ns/net opened for the run.
+     * Set it explicitly: 0 is an fd.
+     */
+    int home_netns_fd;
     const char *host;      /* numeric IPv4 or IPv6 address; NULL: 127.0.0.1 */
     uint16_t port;         /* 1..65535 */
     uint64_t timeout_usec; /* 0: none (a hook, which its caller cuts) */

@@ -366,13 +366,16 @@ static int fake_exec(void *userdata, const char *id, char *const *argv, uint64_t
     return 0;
 }
 
-/* A real child that prints "fake exec ARGV0" and exits with the scripted code at once. */
+/*
+ * A real child that prints "fake exec ARGV0" (on stdout) and exits with the
+ * scripted code at once; with ret_error_fd, "fake exec stderr" on stderr too.
+ */
 static int fake_exec_begin(void *userdata, const char *id, char *const *argv, uint64_t timeout_usec,
-                           int *ret_pidfd, int *ret_output_fd, PdError *reterr)
+                           int *ret_pidfd, int *ret_output_fd, int *ret_error_fd, PdError *reterr)
 {
     FakeCtx *ctx = userdata;
     FakeCtr *c = fake_find(ctx, id);
-    int out[2], pidfd, r;
+    int out[2], err[2] = {-1, -1}, pidfd, r;
     pid_t pid;
 
     (void)timeout_usec;
@@ -381,22 +384,38 @@ static int fake_exec_begin(void *userdata, const char *id, char *const *argv, ui
         return pd_error_set(reterr, -EIO, "exec in %s failed", id);
     if (pipe2(out, O_CLOEXEC) < 0)
         return -errno;
-    pid = fork();
-    if (pid < 0) {
+    if (ret_error_fd && pipe2(err, O_CLOEXEC) < 0) {
         r = -errno;
         close(out[0]);
         close(out[1]);
         return r;
     }
+    pid = fork();
+    if (pid < 0) {
+        r = -errno;
+        close(out[0]);
+        close(out[1]);
+        if (err[0] >= 0) {
+            close(err[0]);
+            close(err[1]);
+        }
+        return r;
+    }
     if (pid == 0) {
         (void)dprintf(out[1], "fake exec %s\n", argv && argv[0] ? argv[0] : "");
+        if (err[1] >= 0)
+            (void)dprintf(err[1], "fake exec stderr\n");
         _exit(c->script.exec_exit_code & 0xff);
     }
     close(out[1]);
+    if (err[1] >= 0)
+        close(err[1]);
     pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (pidfd < 0) {
         r = -errno;
         close(out[0]);
+        if (err[0] >= 0)
+            close(err[0]);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;
         return r;
@@ -404,6 +423,10 @@ static int fake_exec_begin(void *userdata, const char *id, char *const *argv, ui
     (void)fcntl(out[0], F_SETFL, O_NONBLOCK);
     *ret_pidfd = pidfd;
     *ret_output_fd = out[0];
+    if (ret_error_fd) {
+        (void)fcntl(err[0], F_SETFL, O_NONBLOCK);
+        *ret_error_fd = err[0];
+    }
     return 0;
 }
 

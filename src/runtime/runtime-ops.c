@@ -117,8 +117,9 @@ static char *container_file(const NativeCtx *ctx, const char *id, const char *na
  * page table and then fault back in on every write. Returns the child's
  * pid; the caller reaps it.
  */
+/* out_fd (or -1) becomes its stdout, err_fd its stderr (out_fd when -1). */
 static pid_t spawn_monitor_out(const NativeCtx *ctx, char *const *argv, int keep_fd, int out_fd,
-                               PdError *reterr)
+                               int err_fd, PdError *reterr)
 {
     posix_spawn_file_actions_t fa;
     _cleanup_close_ int moved = -1;
@@ -138,8 +139,8 @@ static pid_t spawn_monitor_out(const NativeCtx *ctx, char *const *argv, int keep
     r = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
     if (r == 0 && out_fd >= 0)
         r = posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
-    if (r == 0 && out_fd >= 0)
-        r = posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
+    if (r == 0 && (err_fd >= 0 || out_fd >= 0))
+        r = posix_spawn_file_actions_adddup2(&fa, err_fd >= 0 ? err_fd : out_fd, 2);
     if (r == 0 && keep_fd >= 0)
         r = posix_spawn_file_actions_adddup2(&fa, keep_fd, 3);
     if (r == 0)
@@ -155,7 +156,7 @@ static pid_t spawn_monitor_out(const NativeCtx *ctx, char *const *argv, int keep
 
 static pid_t spawn_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd, PdError *reterr)
 {
-    return spawn_monitor_out(ctx, argv, keep_fd, -1, reterr);
+    return spawn_monitor_out(ctx, argv, keep_fd, -1, -1, reterr);
 }
 
 /*
@@ -164,9 +165,9 @@ static pid_t spawn_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd,
  * had, the child is killed and reaped here.
  */
 static int spawn_monitor_pidfd(const NativeCtx *ctx, char *const *argv, int keep_fd, int out_fd,
-                               int *ret_pidfd, PdError *reterr)
+                               int err_fd, int *ret_pidfd, PdError *reterr)
 {
-    pid_t pid = spawn_monitor_out(ctx, argv, keep_fd, out_fd, reterr);
+    pid_t pid = spawn_monitor_out(ctx, argv, keep_fd, out_fd, err_fd, reterr);
     int fd, r;
 
     if (pid < 0)
@@ -240,7 +241,7 @@ static int native_container_start_begin(void *userdata, const Pod *pod, const Co
         return r;
     /* The starter inherits the lock and hands it to the monitor, which keeps it. */
     return spawn_monitor_pidfd(ctx, (char *[]){"podd-monitor", "--lock-fd=3", cfg_path, NULL}, lock,
-                               -1, ret_starter_pidfd, reterr);
+                               -1, -1, ret_starter_pidfd, reterr);
 }
 
 static int native_container_start_finish(void *userdata, const char *id, int starter_pidfd,
@@ -352,12 +353,12 @@ static int native_container_exec_op(void *userdata, const char *id, char *const 
 
 static int native_container_exec_begin(void *userdata, const char *id, char *const *argv,
                                        uint64_t timeout_usec, int *ret_pidfd, int *ret_output_fd,
-                                       PdError *reterr)
+                                       int *ret_error_fd, PdError *reterr)
 {
     NativeCtx *ctx = userdata;
     _cleanup_free_ char *cfg = NULL, **args = NULL;
     char timeout[32];
-    int out[2], fd, r;
+    int out[2], err[2] = {-1, -1}, fd, r;
 
     if (!id_ok(id))
         return pd_error_set(reterr, -EINVAL, "bad container id '%s'", id);
@@ -367,15 +368,29 @@ static int native_container_exec_begin(void *userdata, const char *id, char *con
         return -ENOMEM;
     if (pipe2(out, O_CLOEXEC) < 0)
         return pd_error_set(reterr, -errno, "pipe: %s", RUNTIME_STRERROR(errno));
-    r = spawn_monitor_pidfd(ctx, args, -1, out[1], &fd, reterr);
+    if (ret_error_fd && pipe2(err, O_CLOEXEC) < 0) {
+        r = -errno;
+        close(out[0]);
+        close(out[1]);
+        return pd_error_set(reterr, r, "pipe: %s", RUNTIME_STRERROR(-r));
+    }
+    r = spawn_monitor_pidfd(ctx, args, -1, out[1], err[1], &fd, reterr);
     close(out[1]);
+    if (err[1] >= 0)
+        close(err[1]);
     if (r < 0) {
         close(out[0]);
+        if (err[0] >= 0)
+            close(err[0]);
         return r;
     }
     (void)fcntl(out[0], F_SETFL, O_NONBLOCK);
     *ret_pidfd = fd;
     *ret_output_fd = out[0];
+    if (ret_error_fd) {
+        (void)fcntl(err[0], F_SETFL, O_NONBLOCK);
+        *ret_error_fd = err[0];
+    }
     return 0;
 }
 

@@ -488,9 +488,12 @@ typedef struct RuntimeOps {
      * close-on-exec pidfd of the launched process that becomes readable
      * when it ended, and *ret_output_fd, the non-blocking, close-on-exec
      * read end of a pipe carrying the command's stdout and stderr (the
-     * caller reads it, or closes it to discard the output). The backend
+     * caller reads it, or closes it to discard the output). With
+     * ret_error_fd, stderr goes to a pipe of its own whose read end (the
+     * same kind) is returned there, and *ret_output_fd carries stdout only;
+     * without it (NULL), the two are one pipe. The backend
      * enforces timeout_usec (0: none): at the timeout the command and its
-     * process group are killed. Both fds are the caller's.
+     * process group are killed. All the fds are the caller's.
      * container_exec_finish must then be called exactly once with the
      * pidfd (borrowed): it reaps the launched process (never blocking once
      * the pidfd is readable) and returns 0 with *ret_status a wait status
@@ -499,7 +502,8 @@ typedef struct RuntimeOps {
      * the container does not run).
      */
     int (*container_exec_begin)(void *ctx, const char *id, char *const *argv, uint64_t timeout_usec,
-                                int *ret_pidfd, int *ret_output_fd, PdError *reterr);
+                                int *ret_pidfd, int *ret_output_fd, int *ret_error_fd,
+                                PdError *reterr);
     int (*container_exec_finish)(void *ctx, const char *id, int pidfd, int *ret_status,
                                  PdError *reterr);
     /*

@@ -169,19 +169,31 @@ def test_startup_probe_holds_liveness_back_and_kills_a_starter_that_never_starts
     live = exec_probe("livenessProbe", ["test", "-f", "/tmp/up"], failure=1)
     shared.write(f"{slow}.yaml", pod(slow, [("app", "sleep 4; touch /tmp/up; exec sleep 3600",
                                             gate + live)]))
+    # Probed from 1 s after its start, every second: the third failure, at 1 + (3-1) x 1 s at
+    # the earliest, kills it. Timed from its process's start time to when the test sees it dead,
+    # which can only be later than the kill: a lower bound only, true under any load.
     shared.write(f"{never}.yaml", pod(never, [(
-        "app", "exec sleep 3600", exec_probe("startupProbe", ["false"], failure=3))]))
+        "app", "exec sleep 3600", exec_probe("startupProbe", ["false"], failure=3,
+                                             extra="      initialDelaySeconds: 1\n"))]))
+    first = wait_for("the one that never starts", lambda: shared.ctr_pid(never, "app"))
+    assert first[1] > 0, "its start time is recorded"
     wait_for("the slow starter started", lambda: (ctr_status(shared, slow, "app") or {}).get(
         "started"), timeout=20)
     c = ctr_status(shared, slow, "app")
     assert c["restartCount"] == 0 and c["ready"] is True
     assert not messages(shared, slow, "Killing")
-    wait_for("the kill of the one that never starts",
-             lambda: messages(shared, never, "Killing"), timeout=20)
+    wait_for("the kill of the one that never starts", lambda: not alive(first), timeout=20)
+    lived = time.clock_gettime(time.CLOCK_BOOTTIME) - first[1] / os.sysconf("SC_CLK_TCK")
+    assert lived >= 1 + (3 - 1) * 1, f"killed {lived:.2f}s after its start"
+    wait_for("its Killing event", lambda: messages(shared, never, "Killing"), timeout=20)
     assert "failed startup probe, will be restarted" in messages(shared, never, "Killing")[0]
     assert messages(shared, never, "Unhealthy")[:3] == [
         "Startup probe failed (1/3): exit code 1", "Startup probe failed (2/3): exit code 1",
         "Startup probe failed (3/3): exit code 1"]
+    # The kill came after the third failure, not before.
+    seqs = [(e["seq"], e["reason"]) for e in events(shared, never)
+            if e.get("reason") in ("Unhealthy", "Killing")]
+    assert [r for _, r in sorted(seqs)][:4] == ["Unhealthy"] * 3 + ["Killing"], seqs
     wait_for("its restart", lambda: ctr_status(shared, never, "app")["restartCount"] >= 1)
 
 
@@ -321,10 +333,11 @@ def test_adopted_containers_resume_their_probe_counts(daemon):
 
 
 # Writes "up", then "term" on SIGTERM, to /out/trace: a hostPath the test reads, which outlives
-# the pod (its logs go with it). The preStop hooks below write "prestop" there too.
-TRAPS = ("trap 'echo term >> /out/trace; exit 0' TERM; echo up >> /out/trace; "
+# the pod (its logs go with it); "term" goes to its stdout (its log) too. The preStop hooks below
+# write "prestop" there, and on their stdout and stderr.
+TRAPS = ("trap 'echo term; echo term >> /out/trace; exit 0' TERM; echo up >> /out/trace; "
          "while true; do sleep 0.1; done")
-WRITE_PRESTOP = ["sh", "-c", "echo prestop >> /out/trace"]
+WRITE_PRESTOP = ["sh", "-c", "echo prestop-out; echo prestop-err >&2; echo prestop >> /out/trace"]
 
 
 def traced_pod(name, top, hook_yaml, grace=1):
@@ -368,7 +381,7 @@ def hooks(pre_stop=None, post_start=None):
 
 
 def test_pre_stop_runs_before_sigterm_on_removal_and_delete(shared):
-    removed, deleted = unique("prestop"), unique("prestopdel")
+    removed, deleted, changed = unique("prestop"), unique("prestopdel"), unique("prestopchg")
     text, removed_trace = traced_pod(removed, shared.top, hooks(pre_stop=WRITE_PRESTOP))
     shared.write(f"{removed}.yaml", text)
     text, deleted_trace = traced_pod(deleted, shared.top, hooks(pre_stop=WRITE_PRESTOP))
@@ -384,6 +397,23 @@ def test_pre_stop_runs_before_sigterm_on_removal_and_delete(shared):
     for t in (removed_trace, deleted_trace):
         wait_for("the stop", lambda: "term" in trace(t), timeout=15)
         assert trace(t) == ["up", "prestop", "term"]
+    # A changed manifest replaces the container: the pod, and so its log, stays. The hook's
+    # output is in the log of the run it stopped, with its stream, before the SIGTERM trace.
+    text, changed_trace = traced_pod(changed, shared.top, hooks(pre_stop=WRITE_PRESTOP))
+    shared.write(f"{changed}.yaml", text)
+    wait_for("the app up", lambda: trace(changed_trace) == ["up"])
+    shared.write(f"{changed}.yaml", text.replace("sleep 0.1", "sleep 0.2"))
+    wait_for("the new run", lambda: trace(changed_trace) == ["up", "prestop", "term", "up"],
+             timeout=15)
+    r = podctl(shared, "logs", changed, "-c", "app", "--previous")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split()
+    assert sorted(lines[:2]) == ["prestop-err", "prestop-out"] and lines[2:] == ["term"], lines
+    log = os.path.join(shared.logs, f"default_{changed}", "app.log")
+    with open(log) as f:
+        records = [line.split(" ", 3)[1:] for line in f.read().splitlines()]
+    assert ["stdout", "F", "prestop-out"] in records, records
+    assert ["stderr", "F", "prestop-err"] in records, records
 
 
 def test_pre_stop_is_cut_at_the_grace_period(shared):

@@ -9,6 +9,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -187,7 +188,8 @@ static void wait_outcome(Loop *l, Outcome *o)
 static ProbeTarget target(const Server *srv, int netns_fd, uint16_t port, uint64_t timeout_usec)
 {
     (void)srv;
-    return (ProbeTarget){.netns_fd = netns_fd, .port = port, .timeout_usec = timeout_usec};
+    return (ProbeTarget){
+        .netns_fd = netns_fd, .home_netns_fd = -1, .port = port, .timeout_usec = timeout_usec};
 }
 
 /* One run to its end; checks it reported once and leaked no fd. */
@@ -264,6 +266,25 @@ START_TEST(test_netns)
     /* And podd's own namespace is the one it was in before. */
     t = target(&on_host, -1, on_host.port, 2000000);
     ck_assert_int_eq(run_probe(&t, NULL).result, PROBE_RESULT_SUCCESS);
+
+    /* Coming back through the caller's fd of its namespace: the fd stays the caller's. */
+    {
+        _cleanup_close_ int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        struct stat before, after;
+
+        ck_assert_int_ge(home, 0);
+        ck_assert_int_eq(fstat(home, &before), 0);
+        for (int i = 0; i < 2; i++) {
+            t = target(&in_ns, in_ns.netns_fd, in_ns.port, 2000000);
+            t.home_netns_fd = home;
+            ck_assert_int_eq(run_probe(&t, NULL).result, PROBE_RESULT_SUCCESS);
+            ck_assert_int_eq(stat("/proc/thread-self/ns/net", &after), 0);
+            ck_assert_uint_eq(after.st_ino, before.st_ino);
+            ck_assert_int_ge(fcntl(home, F_GETFD), 0);
+        }
+        t = target(&on_host, -1, on_host.port, 2000000);
+        ck_assert_int_eq(run_probe(&t, NULL).result, PROBE_RESULT_SUCCESS);
+    }
     server_stop(&in_ns);
     server_stop(&on_host);
 }
