@@ -172,7 +172,10 @@ def test_every_schema_field_is_in_the_manifest_page():
             ref = node.get("$ref", "")
             if ref.startswith("#/$defs/") and ref not in seen:
                 seen.add(ref)
-                walk(schema["$defs"][ref[len("#/$defs/"):]])
+                target = schema
+                for part in ref[len("#/"):].split("/"):  # a JSON pointer, maybe nested
+                    target = target[part]
+                walk(target)
             for key, value in node.items():
                 if key == "properties" and isinstance(value, dict):
                     for name, sub in value.items():
