@@ -76,8 +76,11 @@ static void usage(FILE *f)
           f);
 }
 
-/* "initial=10s,max=5m", any subset, for --image-pull-backoff. */
-static int parse_pull_backoff(const char *spec)
+/*
+ * "initial=10s,max=5m[,reset=10m]", any subset, into the given settings;
+ * reset is NULL where the key is not allowed (--image-pull-backoff).
+ */
+static int parse_backoff_spec(const char *spec, uint64_t *initial, uint64_t *max, uint64_t *reset)
 {
     _cleanup_free_ char *copy = strdup(spec);
     char *save = NULL;
@@ -92,40 +95,27 @@ static int parse_pull_backoff(const char *spec)
             return -EINVAL;
         *eq = 0;
         if (streq(tok, "initial"))
-            arg_pull_backoff_initial_usec = usec;
+            *initial = usec;
         else if (streq(tok, "max"))
-            arg_pull_backoff_max_usec = usec;
+            *max = usec;
+        else if (reset && streq(tok, "reset"))
+            *reset = usec;
         else
             return -EINVAL;
     }
-    return arg_pull_backoff_initial_usec <= arg_pull_backoff_max_usec ? 0 : -EINVAL;
+    return *initial <= *max ? 0 : -EINVAL;
 }
 
-/* "initial=10s,max=5m,reset=10m", any subset. */
+static int parse_pull_backoff(const char *spec)
+{
+    return parse_backoff_spec(spec, &arg_pull_backoff_initial_usec, &arg_pull_backoff_max_usec,
+                              NULL);
+}
+
 static int parse_backoff(const char *spec)
 {
-    _cleanup_free_ char *copy = strdup(spec);
-    char *save = NULL;
-
-    if (!copy)
-        return -ENOMEM;
-    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(tok, '=');
-        uint64_t usec;
-
-        if (!eq || duration_parse_usec(eq + 1, &usec) < 0 || usec == 0)
-            return -EINVAL;
-        *eq = 0;
-        if (streq(tok, "initial"))
-            arg_backoff_initial_usec = usec;
-        else if (streq(tok, "max"))
-            arg_backoff_max_usec = usec;
-        else if (streq(tok, "reset"))
-            arg_backoff_reset_usec = usec;
-        else
-            return -EINVAL;
-    }
-    return arg_backoff_initial_usec <= arg_backoff_max_usec ? 0 : -EINVAL;
+    return parse_backoff_spec(spec, &arg_backoff_initial_usec, &arg_backoff_max_usec,
+                              &arg_backoff_reset_usec);
 }
 
 static int parse_args(int argc, char *argv[])
