@@ -379,6 +379,17 @@ static unsigned image_absent(CtrLife *l, const CtrPolicy *p, uint64_t now)
 
 /* ---- one case per state ----------------------------------------------------------------- */
 
+/*
+ * A stop or delete of a container with no process of its own (waiting, pulling,
+ * terminated): it is done at once, and forgotten when deleted.
+ */
+static unsigned end_unstarted(CtrLife *l, CtrEventType type)
+{
+    raise_goal(l, goal_of(type));
+    enter(l, CTR_STATE_TERMINATED, l->reason, 0);
+    return CTR_ACT_SAVE | (type == CTR_EV_DELETED ? CTR_ACT_FORGET : 0);
+}
+
 /* WAITING, WAITING_IMAGE and WAITING_RUNTIME: nothing runs; the start is what comes next. */
 static unsigned step_waiting(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p, uint64_t now)
 {
@@ -419,9 +430,7 @@ static unsigned step_waiting(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p,
         return run_ended(l, &ev->exit, p);
     case CTR_EV_STOP:
     case CTR_EV_DELETED:
-        raise_goal(l, goal_of(ev->type));
-        enter(l, CTR_STATE_TERMINATED, l->reason, 0);
-        return CTR_ACT_SAVE | (ev->type == CTR_EV_DELETED ? CTR_ACT_FORGET : 0);
+        return end_unstarted(l, ev->type);
     case CTR_EV_SPEC_CHANGED:
         /* Never started in this instance: the new version simply starts. */
         return l->started_once ? fresh(l) : 0;
@@ -446,9 +455,7 @@ static unsigned step_pulling(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p,
     case CTR_EV_STOP:
     case CTR_EV_DELETED:
         /* The pull goes on for whoever else waits for it; this container is done. */
-        raise_goal(l, goal_of(ev->type));
-        enter(l, CTR_STATE_TERMINATED, l->reason, 0);
-        return CTR_ACT_SAVE | (ev->type == CTR_EV_DELETED ? CTR_ACT_FORGET : 0);
+        return end_unstarted(l, ev->type);
     case CTR_EV_SPEC_CHANGED:
         return l->started_once ? fresh(l) : 0;
     default:
@@ -478,9 +485,7 @@ static unsigned step_pull_backoff(CtrLife *l, const CtrEvent *ev, const CtrPolic
         return 0;
     case CTR_EV_STOP:
     case CTR_EV_DELETED:
-        raise_goal(l, goal_of(ev->type));
-        enter(l, CTR_STATE_TERMINATED, l->reason, 0);
-        return CTR_ACT_SAVE | (ev->type == CTR_EV_DELETED ? CTR_ACT_FORGET : 0);
+        return end_unstarted(l, ev->type);
     case CTR_EV_SPEC_CHANGED:
         /* The failures were the old version's. */
         return fresh(l);
@@ -626,9 +631,7 @@ static unsigned step_backoff(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p,
         return 0;
     case CTR_EV_STOP:
     case CTR_EV_DELETED:
-        raise_goal(l, goal_of(ev->type));
-        enter(l, CTR_STATE_TERMINATED, l->reason, 0);
-        return CTR_ACT_SAVE | (ev->type == CTR_EV_DELETED ? CTR_ACT_FORGET : 0);
+        return end_unstarted(l, ev->type);
     case CTR_EV_SPEC_CHANGED:
         /* The crash loop was the old version's. */
         return fresh(l);
