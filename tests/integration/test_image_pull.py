@@ -361,3 +361,57 @@ def test_an_update_with_pull_policy_never_waits_without_pulling(daemon, registry
     assert p.returncode == 0, p.stderr
     wait_for("the replacement", lambda: (lambda p: p if p not in (None, first) else None)(
         running_pid(daemon, pod)))
+
+
+SHARED = pathlib.Path(os.environ.get("PODD_SHARED_DIR") or SRC.parent / "shared")
+LIVENESS_EXAMPLE = SHARED / "conformance" / "k8s-examples" / "website" / "probe-exec-liveness.yaml"
+
+
+def busybox_like_layout(path, tag):
+    """One layer as Docker Hub's busybox has it: the applets as links, /tmp, Cmd ["sh"]."""
+    layout = reg.images.Layout(path)
+    applets = ("sh", "cat", "touch", "sleep", "rm")
+    layer = reg.images.tar_bytes(
+        [("bin", None), ("bin/busybox", reg.images.BUSYBOX.read_bytes())]
+        + [(f"bin/{a}", ("symlink", "busybox")) for a in applets] + [("tmp", None)])
+    config = {"architecture": reg.images.HOST_ARCH, "os": "linux",
+              "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
+              "rootfs": {"type": "layers", "diff_ids": [reg.images.sha(layer)]}}
+    blob = reg.gzip.compress(layer, mtime=0)
+    manifest = {"schemaVersion": 2, "mediaType": reg.images.OCI_MANIFEST,
+                "config": layout.descriptor(reg.images.OCI_CONFIG, config),
+                "layers": [layout.descriptor(reg.images.LAYER_GZ, blob)]}
+    layout.index([layout.manifest_descriptor(manifest, annotations=reg.images.ref(tag))])
+    return layout
+
+
+def test_a_real_world_manifest_runs_its_registry_image_through_a_mirror(daemon, tmp_path):
+    """The Kubernetes documentation's liveness example, unchanged, names
+    registry.k8s.io/busybox:1.27.2; a registries file sends registry.k8s.io to a mirror here."""
+    if not LIVENESS_EXAMPLE.is_file():
+        pytest.skip(f"{LIVENESS_EXAMPLE} is missing (../shared/conformance)")
+    r = reg.Registry(tmp_path / "registry")
+    try:
+        reg.push(busybox_like_layout(tmp_path / "layout", "k8s"), "k8s",
+                 r.host + "/busybox:1.27.2")
+        conf = tmp_path / "registries.json"
+        conf.write_text(json.dumps({"registries": {"registry.k8s.io": {"mirrors": [r.host]}}}))
+        daemon.start("--registries", str(conf))
+        daemon.write("liveness.yaml", LIVENESS_EXAMPLE.read_text())
+        pod = "liveness-exec"
+        wait_for("the container", lambda: daemon.ctr_pid(pod, "liveness"), timeout=30)
+        assert reasons(daemon, pod).index("Pulled") < reasons(daemon, pod).index("Started")
+        status = json.loads(podctl(daemon, "get", "pod", pod, "-o", "json").stdout)["status"]
+        ctr = status["containerStatuses"][0]
+        assert ctr["image"] == "registry.k8s.io/busybox:1.27.2", ctr
+        digest = reg.registry_digest(r.host, "busybox", "1.27.2")
+        assert ctr["imageID"] == f"registry.k8s.io/busybox@{digest}", ctr
+        # Its liveness probe (cat /tmp/healthy after 5 s) passes in the pulled image.
+        wait_for("the liveness probe's first success", lambda: json.loads(
+            podctl(daemon, "get", "pod", pod, "-o", "json").stdout)["status"][
+            "containerStatuses"][0].get("probes", {}).get("liveness", {}).get(
+            "successes", 0) >= 1, timeout=20)
+        assert "Unhealthy" not in reasons(daemon, pod)
+        assert daemon.ctr_pid(pod, "liveness")
+    finally:
+        r.stop()
