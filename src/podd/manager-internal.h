@@ -158,6 +158,10 @@ struct PodRec {
     unsigned held_pull_failures;
     uint64_t held_pull_retry_at;
     bool held_never;
+    /* Its API view (pod_rec_to_json()) as compact JSON, as get_pods last rendered it; NULL once
+     * pod_rec_view_changed() said it may differ. */
+    char *view_text;
+    size_t view_len;
 };
 
 /* A backend of the manager: its operations and the context its init() made. */
@@ -207,7 +211,16 @@ PodRec *manager_find_pod(const Manager *m, const char *name);
  * same ids); the manager marks the pod dirty then.
  */
 bool manager_orphan_pending(const Manager *m, const char *name);
+/* Marks pr for the next reconcile pass; its API view is rendered again (pod_rec_view_changed()). */
 void manager_mark_dirty(PodRec *pr);
+/*
+ * What pr's API view shows may have changed: get_pods renders it again. The
+ * rule that keeps the kept view fresh: a loop callback that changes anything
+ * of a pod calls this (or manager_mark_dirty()) before it returns. The
+ * lifecycle feeds (container and pod events), pod_reconcile(), every probe
+ * result and the desired-set events do, whatever they change.
+ */
+void pod_rec_view_changed(PodRec *pr);
 void manager_event(Manager *m, const PodRec *pr, const char *container, const char *type,
                    const char *reason, const char *fmt, ...) _printf_(6, 7);
 /* An event about a file and no pod (an image archive of the drop-in directory). Does not log. */

@@ -21,8 +21,15 @@ PodRec *manager_find_pod(const Manager *m, const char *name)
     return NULL;
 }
 
+void pod_rec_view_changed(PodRec *pr)
+{
+    free(move_ptr(pr->view_text));
+    pr->view_len = 0;
+}
+
 void manager_mark_dirty(PodRec *pr)
 {
+    pod_rec_view_changed(pr);
     pr->dirty = true;
     (void)loop_source_set_enabled(pr->m->reconcile, LOOP_SOURCE_ONESHOT);
 }
@@ -41,6 +48,7 @@ void pod_rec_free(PodRec *pr)
     strv_free(pr->held_ctrs);
     free(pr->held_summary);
     free(pr->held_pulls);
+    free(pr->view_text);
     free(pr->source);
     free(pr->runtime);
     loop_source_unref(pr->timer);
@@ -1108,6 +1116,10 @@ static int on_watch_event(ManifestWatcher *w, const ManifestWatchEvent *ev, void
     char where[PD_ERROR_MESSAGE_MAX + PD_ERROR_FILE_MAX + 64];
     PodRec *pr;
 
+    /* Its desired version, source or manifest error may change: the view is rendered again. */
+    pr = ev->pod_name ? manager_find_pod(m, ev->pod_name) : NULL;
+    if (pr)
+        pod_rec_view_changed(pr);
     switch (ev->type) {
     case MANIFEST_WATCH_ADDED:
     case MANIFEST_WATCH_CHANGED:
@@ -1117,7 +1129,6 @@ static int on_watch_event(ManifestWatcher *w, const ManifestWatchEvent *ev, void
     case MANIFEST_WATCH_ERROR:
     case MANIFEST_WATCH_CONFLICT:
         pd_error_format(ev->error, where, sizeof(where));
-        pr = ev->pod_name ? manager_find_pod(m, ev->pod_name) : NULL;
         if (pr) {
             pr->has_manifest_error = true;
             pr->manifest_error = *ev->error;
@@ -1730,13 +1741,35 @@ json_t *manager_pod_to_json(const Manager *m, const char *name)
     return pr ? pod_rec_to_json(pr) : NULL;
 }
 
-json_t *manager_pods_to_json(const Manager *m)
+/* The compact JSON of pr's view: the kept text, else rendered now and kept. 0 or -ENOMEM. */
+static int pod_rec_view_text(PodRec *pr)
 {
-    json_t *a = json_array();
+    _cleanup_json_ json_t *o = NULL;
 
-    for (size_t i = 0; a && i < m->n_pods; i++)
-        (void)json_array_append_new(a, pod_rec_to_json(m->pods[i]));
-    return a;
+    if (pr->view_text)
+        return 0;
+    o = pod_rec_to_json(pr);
+    pr->view_text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (!pr->view_text)
+        return -ENOMEM;
+    pr->view_len = strlen(pr->view_text);
+    return 0;
+}
+
+int manager_pods_append_json(const Manager *m, StrBuf *out)
+{
+    int r = strbuf_append(out, "[", 1);
+
+    for (size_t i = 0; r >= 0 && i < m->n_pods; i++) {
+        PodRec *pr = m->pods[i];
+
+        r = pod_rec_view_text(pr);
+        if (r >= 0 && i > 0)
+            r = strbuf_append(out, ",", 1);
+        if (r >= 0)
+            r = strbuf_append(out, pr->view_text, pr->view_len);
+    }
+    return r < 0 ? r : strbuf_append(out, "]", 1);
 }
 
 json_t *manager_events_to_json(const Manager *m, const char *name, uint64_t after)
