@@ -23,6 +23,8 @@
 #define CLEANUP_RETRY_USEC (200 * 1000ull)
 /* The longest a reconcile pass holds the loop before it lets other sources in. */
 #define RECONCILE_BUDGET_USEC (20 * 1000ull)
+/* After this long, a pass lets other sources in as soon as one is ready (an API request). */
+#define RECONCILE_SLICE_USEC (2 * 1000ull)
 /* How soon to look again at a container another podd-monitor is starting. */
 #define START_PENDING_RETRY_USEC (50 * 1000ull)
 

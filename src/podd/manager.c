@@ -1159,7 +1159,7 @@ static int on_watch_event(ManifestWatcher *w, const ManifestWatchEvent *ev, void
 static int on_reconcile(LoopSource *s, void *userdata)
 {
     Manager *m = userdata;
-    uint64_t deadline = now_monotonic_usec() + RECONCILE_BUDGET_USEC;
+    uint64_t begin = now_monotonic_usec(), deadline = begin + RECONCILE_BUDGET_USEC;
     bool any_left = false, more = false;
     size_t start = m->n_pods ? m->reconcile_next % m->n_pods : 0, seen = 0;
 
@@ -1170,12 +1170,17 @@ static int on_reconcile(LoopSource *s, void *userdata)
      * hold the loop for seconds). The next pass goes on where this one
      * stopped, so that a pod that keeps itself busy cannot starve others
      * (a pod marked dirty meanwhile has re-armed this source already).
+     * Past a short slice, anything else ready (a request on the API, a
+     * start that finished) ends the pass too: a get_pods during a cold
+     * start waits for about one pod's work, not for the whole budget.
      */
     for (size_t i = start; seen < m->n_pods;) {
         PodRec *pr = m->pods[i];
         size_t before = m->n_pods;
+        uint64_t now = pr->dirty ? now_monotonic_usec() : 0;
 
-        if (pr->dirty && now_monotonic_usec() > deadline) {
+        if (pr->dirty &&
+            (now > deadline || (now > begin + RECONCILE_SLICE_USEC && loop_has_pending(m->loop)))) {
             more = true;
             m->reconcile_next = i;
             break;
