@@ -230,6 +230,16 @@ int pod_rec_apply_plan(PodRec *pr, Plan *plan, PdError *reterr)
             ctr_moved(&nc[n]);
             n++;
         }
+    /* Sized for the worst case, and a Ctr is 4 KiB: keep what is used (100 pods: 400 KiB). */
+    if (n > 0 && n < total + pr->n_ctrs + 1) {
+        Ctr *fit = reallocarray(nc, n, sizeof(Ctr));
+
+        if (fit && fit != nc)
+            for (size_t i = 0; i < n; i++)
+                ctr_moved(&fit[i]);
+        if (fit)
+            nc = fit;
+    }
     free(pr->ctrs);
     pr->ctrs = nc;
     pr->n_ctrs = n;
