@@ -174,6 +174,13 @@ typedef struct RuntimeBackend {
 
 typedef struct Incoming Incoming;
 
+/* One event of the ring. */
+typedef struct EventRec {
+    uint64_t seq;
+    char *pod;  /* its pod's name; NULL for a file's event */
+    char *text; /* the event object as compact JSON */
+} EventRec;
+
 struct Manager {
     Loop *loop;
     ManagerConfig cfg;
@@ -193,7 +200,10 @@ struct Manager {
     Orphan *orphans; /* what a previous podd ran and no manifest wants: being removed */
     bool ready;
     bool shutting_down;
-    json_t *events;           /* ring of recent events */
+    /* The ring of recent events, oldest at events_first, each kept as its compact JSON (a
+     * jansson object of one costs some 1.5 KiB, its text about 250 bytes). */
+    EventRec events[MANAGER_MAX_EVENTS];
+    size_t events_first, n_events;
     uint64_t event_seq;       /* of the last event */
     LoopSource *events_timer; /* writes the ring to the state directory, for a burst at once */
     bool events_dirty;        /* the ring changed since it was written */

@@ -113,6 +113,42 @@ void manager_drop_pod(Manager *m, PodRec *pr)
 
 /* ---- events ----------------------------------------------------------------------- */
 
+static void event_rec_done(EventRec *r)
+{
+    free(r->pod);
+    free(r->text);
+    *r = (EventRec){0};
+}
+
+/* e (consumed) goes into the ring as text, the oldest out when it is full. 0 or -ENOMEM. */
+static int events_push_take(Manager *m, json_t *e_take)
+{
+    _cleanup_json_ json_t *e = e_take;
+    const char *pod = json_string_value(json_object_get(e, "pod"));
+    EventRec r = {.seq = (uint64_t)json_integer_value(json_object_get(e, "seq"))};
+
+    r.text = json_dumps(e, JSON_COMPACT);
+    r.pod = pod ? strdup(pod) : NULL;
+    if (!r.text || (pod && !r.pod)) {
+        event_rec_done(&r);
+        return -ENOMEM;
+    }
+    if (m->n_events == MANAGER_MAX_EVENTS) {
+        event_rec_done(&m->events[m->events_first]);
+        m->events_first = (m->events_first + 1) % MANAGER_MAX_EVENTS;
+        m->n_events--;
+    }
+    m->events[(m->events_first + m->n_events++) % MANAGER_MAX_EVENTS] = r;
+    return 0;
+}
+
+static void events_clear(Manager *m)
+{
+    for (size_t i = 0; i < m->n_events; i++)
+        event_rec_done(&m->events[(m->events_first + i) % MANAGER_MAX_EVENTS]);
+    m->events_first = m->n_events = 0;
+}
+
 /* One more event in the ring; pod is NULL for a manifest that names none. */
 static void event_add(Manager *m, const char *pod, const char *container, const char *file,
                       const char *type, const char *reason, const char *msg)
@@ -131,11 +167,9 @@ static void event_add(Manager *m, const char *pod, const char *container, const 
                   (json_int_t)(m->event_seq + 1), "pod", pod, "container", container, "file", file,
                   "type", type, "reason", reason, "message", safe_msg, "count", 1, "firstTimestamp",
                   when, "lastTimestamp", when);
-    if (!e || json_array_append_new(m->events, e) < 0)
+    if (!e || events_push_take(m, e) < 0)
         return;
     m->event_seq++;
-    if (json_array_size(m->events) > MANAGER_MAX_EVENTS)
-        (void)json_array_remove(m->events, 0);
     /* Kept across restarts: one write for a burst, a moment after its first event. */
     if (!m->events_dirty && m->events_timer) {
         m->events_dirty = true;
@@ -143,14 +177,33 @@ static void event_add(Manager *m, const char *pod, const char *container, const 
     }
 }
 
+/* The ring as a JSON array, oldest first. 0 or -ENOMEM. */
+static int events_text(const Manager *m, StrBuf *out)
+{
+    int r = strbuf_append(out, "[", 1);
+
+    for (size_t i = 0; r >= 0 && i < m->n_events; i++) {
+        const EventRec *e = &m->events[(m->events_first + i) % MANAGER_MAX_EVENTS];
+
+        if (i > 0)
+            r = strbuf_append(out, ",", 1);
+        if (r >= 0)
+            r = strbuf_append(out, e->text, strlen(e->text));
+    }
+    return r < 0 ? r : strbuf_append(out, "]", 1);
+}
+
 /* Writes the ring when it changed; a failed write is tried again later. */
 static void manager_save_events(Manager *m)
 {
+    _cleanup_(strbuf_done) StrBuf text = {0};
     int r;
 
     if (!m->events_dirty)
         return;
-    r = state_store_save_events(m->store, m->events, m->event_seq);
+    r = events_text(m, &text);
+    if (r >= 0)
+        r = state_store_save_events_text(m->store, text.data, text.len, m->event_seq);
     if (r < 0) {
         log_warning_errno(r, "cannot save the recent events in %s/%s: %s; retrying",
                           m->cfg.state_dir, STATE_EVENTS_FILE, strerror(-r));
@@ -183,8 +236,11 @@ static void manager_load_events(Manager *m)
                     STATE_EVENTS_FILE, e.message);
         return;
     }
-    json_decref(m->events);
-    m->events = events;
+    events_clear(m);
+    for (size_t i = 0; i < json_array_size(events); i++)
+        if (events_push_take(m, json_incref(json_array_get(events, i))) < 0)
+            break;
+    json_decref(events);
     if (seq > m->event_seq)
         m->event_seq = seq;
 }
@@ -1326,11 +1382,10 @@ int manager_new(Loop *loop, const ManagerConfig *cfg, Manager **ret, PdError *re
         m->cfg.pull_backoff_max_usec = m->cfg.pull_backoff_initial_usec < 300 * 1000000ull
                                            ? 300 * 1000000ull
                                            : m->cfg.pull_backoff_initial_usec;
-    m->events = json_array();
     /* Milliseconds of wall time: a podctl events -w keeps seeing new events across a restart. */
     m->event_seq = now_realtime_usec() / 1000u;
     m->images_dir = strdup_printf("%s/images", cfg->state_dir);
-    if (!m->events || !m->images_dir)
+    if (!m->images_dir)
         return pd_error_set(reterr, -ENOMEM, "out of memory");
     r = state_store_open(cfg->state_dir, &m->store, reterr);
     if (r < 0)
@@ -1399,7 +1454,7 @@ Manager *manager_free(Manager *m)
     if (m->home_netns_fd >= 0)
         close(m->home_netns_fd);
     state_store_free(m->store);
-    json_decref(m->events);
+    events_clear(m);
     free(m->images_dir);
     loop_unref(m->loop);
     free(m);
@@ -1779,17 +1834,14 @@ int manager_pods_append_json(const Manager *m, StrBuf *out)
 
 json_t *manager_events_to_json(const Manager *m, const char *name, uint64_t after)
 {
-    json_t *a = json_array(), *e;
-    size_t i;
+    json_t *a = json_array();
 
-    json_array_foreach(m->events, i, e)
-    {
-        const char *pod = json_string_value(json_object_get(e, "pod"));
+    for (size_t i = 0; a && i < m->n_events; i++) {
+        const EventRec *e = &m->events[(m->events_first + i) % MANAGER_MAX_EVENTS];
 
-        if ((uint64_t)json_integer_value(json_object_get(e, "seq")) <= after ||
-            (name && (!pod || !streq(pod, name))))
+        if (e->seq <= after || (name && (!e->pod || !streq(e->pod, name))))
             continue;
-        if (a && json_array_append(a, e) < 0)
+        if (json_array_append_new(a, json_loads(e->text, 0, NULL)) < 0)
             return json_decref(a), NULL;
     }
     return a;
