@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <fcntl.h>
-#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/inotify.h>
@@ -40,7 +39,6 @@ struct Incoming {
     char *current;     /* the one being loaded */
     LoopSource *child; /* its loader */
     int out_fd;        /* the loader's report */
-    char *loader;      /* podd-image-loader */
     Failed *failed;
     size_t n_failed;
 };
@@ -207,7 +205,7 @@ static void incoming_next(Incoming *in)
         pid = fork();
         if (pid == 0) {
             (void)close(fds[0]);
-            loader_exec(in->loader, in->m->images_dir, path, fds[1]);
+            loader_exec(in->m->image_loader, in->m->images_dir, path, fds[1]);
         }
         (void)close(fds[1]);
         if (pid < 0) {
@@ -295,16 +293,10 @@ int manager_incoming_start(Manager *m, const char *dir)
         return -ENOMEM;
     *in = (Incoming){.m = m, .dir = strdup(dir), .out_fd = -1};
     m->incoming = in;
-    if (!m->cfg.monitor_path)
-        return -EINVAL;
-    /* Installed beside podd-monitor, as in a build tree. */
-    {
-        _cleanup_free_ char *copy = strdup(m->cfg.monitor_path);
-
-        in->loader = copy ? strdup_printf("%s/podd-image-loader", dirname(copy)) : NULL;
-    }
-    if (!in->dir || !in->loader)
+    if (!in->dir)
         return -ENOMEM;
+    if (!m->image_loader)
+        return -EINVAL;
     r = loop_add_inotify(m->loop, &in->inotify, on_incoming, in);
     if (r < 0)
         return r;
@@ -342,7 +334,6 @@ void manager_incoming_free(Manager *m)
     strv_free(in->queue);
     free(in->current);
     free(in->dir);
-    free(in->loader);
     free(in);
     m->incoming = NULL;
 }

@@ -185,6 +185,9 @@ struct Manager {
     Loop *loop;
     ManagerConfig cfg;
     char *images_dir;
+    /* podd-image-loader, beside podd-monitor: loads archives and pulls (podd does not link
+     * libarchive or libcurl). */
+    char *image_loader;
     StateStore *store;
     RuntimeBackend *backends; /* by name; the first is --runtime, the default */
     size_t n_backends;

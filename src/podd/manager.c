@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <time.h>
 
+#include <libgen.h>
+
 #include "manager-internal.h"
 #include "reconcile/reconcile.h"
 
@@ -1385,6 +1387,11 @@ int manager_new(Loop *loop, const ManagerConfig *cfg, Manager **ret, PdError *re
     /* Milliseconds of wall time: a podctl events -w keeps seeing new events across a restart. */
     m->event_seq = now_realtime_usec() / 1000u;
     m->images_dir = strdup_printf("%s/images", cfg->state_dir);
+    if (cfg->monitor_path) {
+        _cleanup_free_ char *dir = strdup(cfg->monitor_path);
+
+        m->image_loader = dir ? strdup_printf("%s/podd-image-loader", dirname(dir)) : NULL;
+    }
     if (!m->images_dir)
         return pd_error_set(reterr, -ENOMEM, "out of memory");
     r = state_store_open(cfg->state_dir, &m->store, reterr);
@@ -1456,6 +1463,7 @@ Manager *manager_free(Manager *m)
     state_store_free(m->store);
     events_clear(m);
     free(m->images_dir);
+    free(m->image_loader);
     loop_unref(m->loop);
     free(m);
     return NULL;
