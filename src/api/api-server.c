@@ -223,10 +223,6 @@ static json_t *call_provider(ApiConn *c, const ApiRequest *req, ApiError *err)
     switch (req->op) {
     case API_OP_VERSION:
         return json_pack("{s:s}", "version", PACKAGE_VERSION);
-    case API_OP_GET_PODS:
-        if (p && p->get_pods)
-            return p->get_pods(u, err);
-        break;
     case API_OP_GET_POD:
         if (p && p->get_pod)
             return p->get_pod(u, req->name, err);
@@ -263,7 +259,38 @@ static json_t *call_provider(ApiConn *c, const ApiRequest *req, ApiError *err)
     return NULL;
 }
 
-static json_t *conn_handle_line(ApiConn *c, const char *line, size_t len)
+static void conn_write_starts(ApiConn *c);
+
+/*
+ * get_pods: the provider appends the pods' text straight to the output, as
+ * api_response_ok_take() + api_response_append() would write them. NULL
+ * with *ret_done set, or an error response to queue.
+ */
+static json_t *conn_get_pods(ApiConn *c, bool *ret_done)
+{
+    static const char head[] = "{\"ok\":true,\"result\":", tail[] = "}\n";
+    ApiError err = {.reason = ""};
+    size_t start = c->out.len;
+    int r;
+
+    conn_write_starts(c);
+    r = strbuf_append(&c->out, head, sizeof(head) - 1);
+    if (r >= 0)
+        r = c->server->provider->get_pods(c->server->userdata, &c->out, &err);
+    if (r >= 0)
+        r = strbuf_append(&c->out, tail, sizeof(tail) - 1);
+    if (r >= 0) {
+        *ret_done = true;
+        return NULL;
+    }
+    c->out.len = start;
+    if (c->out.data)
+        c->out.data[start] = 0;
+    return api_response_error(err.reason[0] ? err.reason : API_REASON_INTERNAL,
+                              err.message[0] ? err.message : "out of memory");
+}
+
+static json_t *conn_handle_line(ApiConn *c, const char *line, size_t len, bool *ret_done)
 {
     _cleanup_(api_request_freep) ApiRequest *req = NULL;
     ApiServer *s = c->server;
@@ -286,11 +313,20 @@ static json_t *conn_handle_line(ApiConn *c, const char *line, size_t len)
         return api_response_error(err.reason, err.message);
     }
     log_debug("api: uid %u pid %d: %s", (unsigned)c->uid, (int)c->pid, api_op_to_string(req->op));
+    if (req->op == API_OP_GET_PODS && s->provider && s->provider->get_pods)
+        return conn_get_pods(c, ret_done);
     result = call_provider(c, req, &err);
     if (!result)
         return api_response_error(err.reason[0] ? err.reason : API_REASON_INTERNAL,
                                   err.message[0] ? err.message : "internal error");
     return api_response_ok_take(result);
+}
+
+/* A reply is about to be queued: an idle output starts its write timeout now. */
+static void conn_write_starts(ApiConn *c)
+{
+    if (conn_out_pending(c) == 0)
+        c->write_since = loop_now(c->server->loop);
 }
 
 static int conn_queue(ApiConn *c, json_t *resp_take)
@@ -299,8 +335,7 @@ static int conn_queue(ApiConn *c, json_t *resp_take)
 
     if (!resp)
         resp = api_response_error(API_REASON_INTERNAL, "out of memory");
-    if (conn_out_pending(c) == 0)
-        c->write_since = loop_now(c->server->loop);
+    conn_write_starts(c);
     if (!resp || api_response_append(resp, &c->out) < 0) {
         static const char oom[] =
             "{\"ok\":false,\"error\":{\"reason\":\"Internal\",\"message\":\"out of memory\"}}\n";
@@ -351,7 +386,10 @@ static int conn_process(ApiConn *c)
             break;
         }
         if (!is_blank(start, n)) {
-            r = conn_queue(c, conn_handle_line(c, start, n));
+            bool done = false;
+            json_t *resp = conn_handle_line(c, start, n, &done);
+
+            r = done ? 0 : conn_queue(c, resp);
             if (r < 0)
                 return r;
             budget--;

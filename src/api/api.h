@@ -253,8 +253,13 @@ void api_log_join_done(ApiLogJoin *j);
  * daemon". Callbacks run on the loop's thread and must not block.
  */
 typedef struct ApiProvider {
+    /*
+     * get_pods' result, already serialised as compact JSON (the daemon keeps
+     * each pod's text), appended to out. Returns 0, or a negative errno with
+     * *ret_err filled and out as it may be (the server cuts it back).
+     */
+    int (*get_pods)(void *userdata, StrBuf *out, ApiError *ret_err);
     /* Each returns a new reference, or NULL with *ret_err filled (reason + message). */
-    json_t *(*get_pods)(void *userdata, ApiError *ret_err);
     json_t *(*get_pod)(void *userdata, const char *name, ApiError *ret_err);
     json_t *(*describe_pod)(void *userdata, const char *name, ApiError *ret_err);
     json_t *(*events)(void *userdata, const ApiRequest *req, ApiError *ret_err);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
-/* Shared between image-store.c (refs, listing, removal) and image-import.c. */
+/* Shared between the image store's files (refs, listing, removal, import, records). */
 
 #include "image.h"
 
@@ -38,3 +38,42 @@ int image_blobs_dir_open(const char *images_dir, bool create, PdError *reterr);
  * no "..", no leading '/', no empty component), at most 1024 bytes.
  */
 bool image_ref_name_is_valid(const char *s);
+
+/* ---- the records (image-records.c), shared with image-records-add.c ------------------- */
+
+#define RECORDS_VERSION 1
+#define RECORDS_MAX (64u * 1024u * 1024u)
+#define LOCK_FILE ".lock"                 /* layers: add (unpacking) and gc */
+#define RECORDS_LOCK_FILE ".records.lock" /* the records file: short read-modify-writes */
+#define LAYER_TMP_PREFIX ".tmp-"
+
+typedef struct ImageRecordList {
+    ImageRecord *v;
+    size_t n;
+} ImageRecordList;
+
+void image_record_list_done(ImageRecordList *l);
+/* Opens images_dir (creating it when create is true). The fd, or -errno with reterr set. */
+int image_records_open_dir(const char *images_dir, bool create, PdError *reterr);
+/*
+ * An flock on <images>/name, held while the returned fd is open (see
+ * image-records.c for the two locks and their order). The fd or -errno.
+ */
+int image_records_lock(int images_fd, const char *images_dir, const char *name, PdError *reterr);
+/* Reads the records file into *ret (empty when absent). 0 or -errno with reterr set. */
+int image_records_read(int images_fd, const char *images_dir, ImageRecordList *ret,
+                       PdError *reterr);
+/* Writes l (sorting it) atomically. 0 or -errno with reterr set. */
+int image_records_write(int images_fd, const char *images_dir, ImageRecordList *l, PdError *reterr);
+/*
+ * One read-modify-write of the records file under its lock: put (when not
+ * NULL) replaces the record of its name or is added; else the record named
+ * drop goes (-ENOENT when there is none). 0 or -errno with reterr set.
+ */
+int image_records_update(int images_fd, const char *images_dir, const ImageRecord *put,
+                         const char *drop, PdError *reterr);
+/* name normalised as the records keep it. 0 or -EINVAL with reterr set. */
+int image_records_normalise_name(const char *name, char buf[static IMAGE_NAME_SIZE],
+                                 PdError *reterr);
+/* <images>/layers/sha256, created when create is true. The fd or -errno. */
+int image_records_layers_open(int images_fd, bool create);

@@ -15,24 +15,13 @@
  * sorted by name, and the unpacked layers under <images>/layers/sha256/.
  */
 
-#define RECORDS_VERSION 1
-#define RECORDS_MAX (64u * 1024u * 1024u)
-#define LOCK_FILE ".lock"                 /* layers: add (unpacking) and gc */
-#define RECORDS_LOCK_FILE ".records.lock" /* the records file: short read-modify-writes */
-#define LAYER_TMP_PREFIX ".tmp-"
-
-typedef struct RecordList {
-    ImageRecord *v;
-    size_t n;
-} RecordList;
-
-static void record_list_done(RecordList *l)
+void image_record_list_done(ImageRecordList *l)
 {
     free(l->v);
-    *l = (RecordList){};
+    *l = (ImageRecordList){};
 }
 
-static int open_images_dir(const char *images_dir, bool create, PdError *reterr)
+int image_records_open_dir(const char *images_dir, bool create, PdError *reterr)
 {
     int fd;
 
@@ -51,7 +40,7 @@ static int open_images_dir(const char *images_dir, bool create, PdError *reterr)
  * around each read-modify-write of the records file (add, untag) and gc's
  * read. So an untag (podd's loop does them) never waits for an unpack.
  */
-static int store_lock(int images_fd, const char *images_dir, const char *name, PdError *reterr)
+int image_records_lock(int images_fd, const char *images_dir, const char *name, PdError *reterr)
 {
     _cleanup_close_ int fd = -1;
 
@@ -77,12 +66,12 @@ static int json_u64(json_t *v, uint64_t *ret)
     return 0;
 }
 
-static int records_read(int images_fd, const char *images_dir, RecordList *ret, PdError *reterr)
+int image_records_read(int images_fd, const char *images_dir, ImageRecordList *ret, PdError *reterr)
 {
     _cleanup_close_ int fd = -1;
     _cleanup_free_ char *data = NULL;
     _cleanup_json_ json_t *root = NULL;
-    _cleanup_(record_list_done) RecordList l = {};
+    _cleanup_(image_record_list_done) ImageRecordList l = {};
     json_error_t jerr;
     json_t *images, *v;
     size_t size, i;
@@ -90,7 +79,7 @@ static int records_read(int images_fd, const char *images_dir, RecordList *ret, 
 
     fd = openat(images_fd, IMAGE_RECORDS_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) {
-        *ret = (RecordList){};
+        *ret = (ImageRecordList){};
         return 0;
     }
     if (fd < 0)
@@ -132,11 +121,11 @@ static int records_read(int images_fd, const char *images_dir, RecordList *ret, 
     }
     qsort(l.v, l.n, sizeof(ImageRecord), record_compare);
     *ret = l;
-    l = (RecordList){};
+    l = (ImageRecordList){};
     return 0;
 }
 
-static int records_write(int images_fd, const char *images_dir, RecordList *l, PdError *reterr)
+int image_records_write(int images_fd, const char *images_dir, ImageRecordList *l, PdError *reterr)
 {
     _cleanup_json_ json_t *root = NULL, *images = json_array();
     _cleanup_free_ char *data = NULL;
@@ -170,19 +159,19 @@ static int records_write(int images_fd, const char *images_dir, RecordList *l, P
  * replaces the record of its name or is added; else the record named drop is removed
  * (-ENOENT when there is none).
  */
-static int records_update(int images_fd, const char *images_dir, const ImageRecord *put,
-                          const char *drop, PdError *reterr)
+int image_records_update(int images_fd, const char *images_dir, const ImageRecord *put,
+                         const char *drop, PdError *reterr)
 {
     _cleanup_close_ int lock_fd = -1;
-    _cleanup_(record_list_done) RecordList l = {};
+    _cleanup_(image_record_list_done) ImageRecordList l = {};
     ImageRecord *slot = NULL;
     size_t kept = 0;
     int r;
 
-    lock_fd = store_lock(images_fd, images_dir, RECORDS_LOCK_FILE, reterr);
+    lock_fd = image_records_lock(images_fd, images_dir, RECORDS_LOCK_FILE, reterr);
     if (lock_fd < 0)
         return lock_fd;
-    r = records_read(images_fd, images_dir, &l, reterr);
+    r = image_records_read(images_fd, images_dir, &l, reterr);
     if (r < 0)
         return r;
     for (size_t i = 0; i < l.n; i++) {
@@ -193,7 +182,7 @@ static int records_update(int images_fd, const char *images_dir, const ImageReco
     }
     if (put) {
         if (!slot) {
-            /* records_read leaves room for one more record, or none when there was no file */
+            /* image_records_read leaves room for one more record, or none when there was no file */
             if (!l.v && !(l.v = calloc(1, sizeof(ImageRecord))))
                 return -ENOMEM;
             slot = &l.v[l.n++];
@@ -204,10 +193,11 @@ static int records_update(int images_fd, const char *images_dir, const ImageReco
             return pd_error_set(reterr, -ENOENT, "image '%s' is not in the store", drop);
         l.n = kept;
     }
-    return records_write(images_fd, images_dir, &l, reterr);
+    return image_records_write(images_fd, images_dir, &l, reterr);
 }
 
-static int normalise_name(const char *name, char buf[static IMAGE_NAME_SIZE], PdError *reterr)
+int image_records_normalise_name(const char *name, char buf[static IMAGE_NAME_SIZE],
+                                 PdError *reterr)
 {
     ImageReference ref;
     int r;
@@ -232,7 +222,7 @@ static int mkdir_open(int dir_fd, const char *name, mode_t mode)
 }
 
 /* <images>/layers/sha256, created when create is true. */
-static int layers_dir_open(int images_fd, bool create)
+int image_records_layers_open(int images_fd, bool create)
 {
     _cleanup_close_ int layers_fd = -1;
     int fd;
@@ -247,156 +237,22 @@ static int layers_dir_open(int images_fd, bool create)
     return mkdir_open(layers_fd, "sha256", 0700);
 }
 
-/*
- * Unpacks layer blob d into layers/sha256/<hex of diff_id>/ unless it is there, checking that
- * its content is diff_id. Under the lock.
- */
-static int layer_unpack_once(const char *images_dir, int layers_fd, const ImageDescriptor *d,
-                             const char *diff_id, unsigned flags, char ***warnings, PdError *reterr)
-{
-    _cleanup_close_ int blob_fd = -1, dir_fd = -1;
-    _cleanup_(strv_freep) char **w = NULL;
-    char tmp[IMAGE_DIGEST_SIZE + 16], got[IMAGE_DIGEST_SIZE];
-    const char *hex = image_digest_hex(diff_id);
-    int r;
-
-    if (faccessat(layers_fd, hex, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-        return 0;
-    blob_fd = image_blob_open(images_dir, d->digest, reterr);
-    if (blob_fd < 0)
-        return pd_error_prefix(reterr, blob_fd, "layer %s", d->digest);
-    (void)snprintf(tmp, sizeof(tmp), LAYER_TMP_PREFIX "%s", hex);
-    /* A leftover of an unpack interrupted by a crash: nobody else unpacks while we hold the lock.
-     */
-    (void)rm_rf_at(layers_fd, tmp);
-    if (mkdirat(layers_fd, tmp, 0755) < 0)
-        return pd_error_set(reterr, -errno, "cannot create %s/layers/sha256/%s: %m", images_dir,
-                            tmp);
-    dir_fd = openat(layers_fd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dir_fd < 0) {
-        r = pd_error_set(reterr, -errno, "cannot open %s/layers/sha256/%s: %m", images_dir, tmp);
-        goto fail;
-    }
-    r = image_layer_unpack(blob_fd, dir_fd, d->digest, flags, got, &w, reterr);
-    if (r < 0)
-        goto fail;
-    /* Never another layer's directory under this one's name. */
-    if (!streq(got, diff_id)) {
-        r = pd_error_set(reterr, -EBADMSG,
-                         "layer %s: uncompressed content has digest %s, the config's diff_id is %s",
-                         d->digest, got, diff_id);
-        goto fail;
-    }
-    if (fsync(dir_fd) < 0 || renameat(layers_fd, tmp, layers_fd, hex) < 0) {
-        r = pd_error_set(reterr, -errno, "cannot store layer %s: %m", d->digest);
-        goto fail;
-    }
-    for (char **p = w; p && *p; p++)
-        if (warnings && (r = strv_extend(warnings, *p)) < 0)
-            return r;
-    return 1;
-
-fail:
-    (void)rm_rf_at(layers_fd, tmp);
-    return r;
-}
-
-static int blob_check(const char *images_dir, int blobs_fd, const char *digest, const char *what,
-                      PdError *reterr)
-{
-    if (faccessat(blobs_fd, image_digest_hex(digest), F_OK, AT_SYMLINK_NOFOLLOW) < 0)
-        return pd_error_set(reterr, -errno, "%s %s: not in %s/blobs/sha256: %m", what, digest,
-                            images_dir);
-    return 0;
-}
-
-int image_store_add(const char *images_dir, const ImageLoaded *img, const char *name,
-                    unsigned flags, ImageRecord *ret, char ***ret_warnings, PdError *reterr)
-{
-    _cleanup_close_ int images_fd = -1, lock_fd = -1, layers_fd = -1, blobs_fd = -1;
-    _cleanup_(strv_freep) char **warnings = NULL;
-    ImageRecord rec = {};
-    int r;
-
-    if (!name)
-        name = img->name;
-    if (!name)
-        return pd_error_set(reterr, -EINVAL, "image %s has no name", img->manifest_digest);
-    r = normalise_name(name, rec.name, reterr);
-    if (r < 0)
-        return r;
-    if (!image_digest_is_valid(img->manifest_digest) || !img->manifest)
-        return pd_error_set(reterr, -EINVAL, "image '%s': no manifest", rec.name);
-    if (!img->config || strv_length(img->config->diff_ids) != img->manifest->n_layers)
-        return pd_error_set(reterr, -EINVAL, "image '%s': no diff_id for each layer", rec.name);
-    strcpy(rec.digest, img->manifest_digest);
-
-    images_fd = open_images_dir(images_dir, true, reterr);
-    if (images_fd < 0)
-        return images_fd;
-    lock_fd = store_lock(images_fd, images_dir, LOCK_FILE, reterr);
-    if (lock_fd < 0)
-        return lock_fd;
-    blobs_fd = image_blobs_dir_open(images_dir, true, reterr);
-    if (blobs_fd < 0)
-        return blobs_fd;
-    /* image_store_gc may have run between image_load and now: every blob must still be here. */
-    r = blob_check(images_dir, blobs_fd, img->manifest_digest, "manifest", reterr);
-    if (r >= 0)
-        r = blob_check(images_dir, blobs_fd, img->manifest->config.digest, "config", reterr);
-    for (size_t i = 0; r >= 0 && i < img->manifest->n_layers; i++)
-        r = blob_check(images_dir, blobs_fd, img->manifest->layers[i].digest, "layer", reterr);
-    if (r < 0)
-        return pd_error_prefix(reterr, r, "image '%s'", rec.name);
-
-    layers_fd = layers_dir_open(images_fd, true);
-    if (layers_fd < 0)
-        return pd_error_set(reterr, layers_fd, "cannot create %s/layers/sha256: %s", images_dir,
-                            strerror(-layers_fd));
-    for (size_t i = 0; i < img->manifest->n_layers; i++) {
-        const ImageDescriptor *d = &img->manifest->layers[i];
-        _cleanup_free_ char *path = NULL;
-        uint64_t bytes = 0;
-
-        r = layer_unpack_once(images_dir, layers_fd, d, img->config->diff_ids[i], flags, &warnings,
-                              reterr);
-        if (r < 0)
-            return pd_error_prefix(reterr, r, "image '%s'", rec.name);
-        path = strdup_printf("%s/layers/sha256/%s", images_dir,
-                             image_digest_hex(img->config->diff_ids[i]));
-        if (!path)
-            return -ENOMEM;
-        if (image_disk_usage(path, &bytes) >= 0)
-            rec.size += bytes;
-    }
-    rec.created = now_realtime_usec();
-
-    r = records_update(images_fd, images_dir, &rec, NULL, reterr);
-    if (r < 0)
-        return r;
-    if (ret)
-        *ret = rec;
-    if (ret_warnings)
-        *ret_warnings = move_ptr(warnings);
-    return 0;
-}
-
 int image_store_records(const char *images_dir, ImageRecord **ret, size_t *ret_n, PdError *reterr)
 {
     _cleanup_close_ int images_fd = -1;
-    _cleanup_(record_list_done) RecordList l = {};
+    _cleanup_(image_record_list_done) ImageRecordList l = {};
     int r;
 
     images_fd = open(images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (images_fd < 0 && errno != ENOENT)
         return pd_error_set(reterr, -errno, "cannot open %s: %m", images_dir);
     if (images_fd >= 0) {
-        r = records_read(images_fd, images_dir, &l, reterr);
+        r = image_records_read(images_fd, images_dir, &l, reterr);
         if (r < 0)
             return r;
     }
     if (l.n == 0)
-        record_list_done(&l);
+        image_record_list_done(&l);
     *ret_n = l.n;
     *ret = move_ptr(l.v);
     return 0;
@@ -438,10 +294,10 @@ int image_store_untag(const char *images_dir, const char *name, PdError *reterr)
 {
     _cleanup_close_ int images_fd = -1;
 
-    images_fd = open_images_dir(images_dir, false, reterr);
+    images_fd = image_records_open_dir(images_dir, false, reterr);
     if (images_fd < 0)
         return images_fd;
-    return records_update(images_fd, images_dir, NULL, name, reterr);
+    return image_records_update(images_fd, images_dir, NULL, name, reterr);
 }
 
 int image_store_open_image(const char *images_dir, const char *digest, ImageManifest **ret_manifest,
@@ -612,7 +468,7 @@ int image_store_gc(const char *images_dir, uint64_t *ret_freed, PdError *reterr)
 {
     _cleanup_close_ int images_fd = -1, lock_fd = -1, blobs_fd = -1, layers_fd = -1,
                         records_lock_fd = -1;
-    _cleanup_(record_list_done) RecordList l = {};
+    _cleanup_(image_record_list_done) ImageRecordList l = {};
     _cleanup_(strv_freep) char **blobs = NULL, **layers = NULL;
     uint64_t freed = 0, partial_freed = 0;
     unsigned count = 0;
@@ -628,14 +484,14 @@ int image_store_gc(const char *images_dir, uint64_t *ret_freed, PdError *reterr)
         faccessat(images_fd, "blobs", F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
         faccessat(images_fd, "layers", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
         goto done;
-    lock_fd = store_lock(images_fd, images_dir, LOCK_FILE, reterr);
+    lock_fd = image_records_lock(images_fd, images_dir, LOCK_FILE, reterr);
     if (lock_fd < 0)
         return lock_fd;
     /* Held for the read only: an add waits on LOCK_FILE, an untag only takes references away. */
-    records_lock_fd = store_lock(images_fd, images_dir, RECORDS_LOCK_FILE, reterr);
+    records_lock_fd = image_records_lock(images_fd, images_dir, RECORDS_LOCK_FILE, reterr);
     if (records_lock_fd < 0)
         return records_lock_fd;
-    r = records_read(images_fd, images_dir, &l, reterr);
+    r = image_records_read(images_fd, images_dir, &l, reterr);
     (void)close(records_lock_fd);
     records_lock_fd = -1;
     if (r < 0)
@@ -667,7 +523,7 @@ int image_store_gc(const char *images_dir, uint64_t *ret_freed, PdError *reterr)
             return pd_error_set(reterr, r, "cannot delete blobs in %s/blobs/sha256: %s", images_dir,
                                 strerror(-r));
     }
-    layers_fd = layers_dir_open(images_fd, false);
+    layers_fd = image_records_layers_open(images_fd, false);
     if (layers_fd >= 0) {
         r = gc_dir(layers_fd, layers, true, &freed, &count);
         if (r < 0)

@@ -9,8 +9,10 @@ libpodcore_la_SOURCES += \
 	src/image/image-blob.c \
 	src/image/image-doc.c \
 	src/image/image-load.c \
-	src/image/image-records.c
-# libarchive unpacks layers; every program linking libpodcore needs it.
+	src/image/image-records.c \
+	src/image/image-records-add.c
+# libarchive unpacks layers (image-layer.c, pulled in by image_store_add() and image_load()):
+# podd uses neither and links with --as-needed (podd-image-loader loads for it).
 AM_CFLAGS += $(ARCHIVE_CFLAGS)
 PODCORE_LIBS += $(ARCHIVE_LIBS)
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <limits.h>
+#include <poll.h>
 #include <sys/timerfd.h>
 
 #include "loop-internal.h"
@@ -231,6 +232,14 @@ static int run_once(Loop *l, uint64_t timeout_usec)
         loop_source_unpin(l->batch[i]);
     l->running = false;
     return dispatched ? 1 : 0;
+}
+
+bool loop_has_pending(Loop *l)
+{
+    /* An epoll fd polls readable while any of its fds (the timerfd among them) is ready. */
+    struct pollfd p = {.fd = l->epoll_fd, .events = POLLIN};
+
+    return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
 }
 
 int loop_run_once(Loop *l, uint64_t timeout_usec)

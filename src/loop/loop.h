@@ -109,6 +109,13 @@ int loop_run(Loop *l);
 int loop_run_once(Loop *l, uint64_t timeout_usec);
 
 /*
+ * True when a source other than the deferred ones is ready now (an fd
+ * event, a due timer): a long deferred callback may return early, re-arm
+ * itself, and let those run first. Never blocks; false on error.
+ */
+bool loop_has_pending(Loop *l);
+
+/*
  * Asks loop_run() to return code once the current callback returns; no
  * further source of the current iteration is dispatched. Never fails.
  */

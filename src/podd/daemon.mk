@@ -15,6 +15,12 @@ bin_PROGRAMS += podd
 podd_SOURCES = src/podd/main.c
 podd_CPPFLAGS = $(AM_CPPFLAGS) -DLIBEXECDIR='"$(libexecdir)"'
 podd_LDADD = $(PODCORE_LIBS)
+# Only the libraries podd calls: libarchive (and the 3 MiB it maps) is podd-image-loader's.
+podd_LDFLAGS = -Wl,--as-needed
+# Loads the drop-in directory's archives for podd: libarchive stays out of podd's memory.
+libexec_PROGRAMS += podd-image-loader
+podd_image_loader_SOURCES = src/podd/image-loader.c
+podd_image_loader_LDADD = $(PODCORE_LIBS)
 
 TESTS += tests/integration/test_daemon.py tests/integration/test_logs.py
 EXTRA_DIST += tests/integration/test_daemon.py tests/integration/test_logs.py

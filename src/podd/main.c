@@ -388,13 +388,13 @@ static void after_pass(Manager *m, void *userdata)
 
 /* ---- the API: the manager's views behind the socket ------------------------------------- */
 
-static json_t *api_get_pods(void *userdata, ApiError *ret_err)
+static int api_get_pods(void *userdata, StrBuf *out, ApiError *ret_err)
 {
-    json_t *pods = manager_pods_to_json(userdata);
+    int r = manager_pods_append_json(userdata, out);
 
-    if (!pods)
+    if (r < 0)
         api_error_set(ret_err, API_REASON_INTERNAL, "out of memory");
-    return pods;
+    return r;
 }
 
 static json_t *api_get_pod(void *userdata, const char *name, ApiError *ret_err)

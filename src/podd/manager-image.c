@@ -377,8 +377,8 @@ static int image_pull_get(Manager *m, const char *image, ImagePull **ret, bool *
     m->pulls = v;
     p->m = m;
     p->started = now_monotonic_usec();
-    r = registry_pull_start_flags(m->images_dir, &ref, m->cfg.registries_path, m->cfg.auth_path,
-                                  REGISTRY_PULL_RECORD, &p->job, reterr);
+    r = registry_pull_start_exec(m->image_loader, m->images_dir, &ref, m->cfg.registries_path,
+                                 m->cfg.auth_path, REGISTRY_PULL_RECORD, &p->job, reterr);
     if (r < 0)
         return r;
     r = loop_add_io(m->loop, &p->io, registry_pull_job_fd(p->job), EPOLLIN, on_pull_io, p);

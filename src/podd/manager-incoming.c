@@ -98,50 +98,23 @@ static void incoming_queue(Incoming *in, const char *name)
     (void)strv_extend(&in->queue, name);
 }
 
-static void write_line(int fd, const char *kind, const char *text)
+/*
+ * The loader, in the child: podd-image-loader (beside podd-monitor) loads
+ * path, records its images, and says what happened on fd.
+ */
+_Noreturn static void loader_exec(const char *loader, const char *images_dir, const char *path,
+                                  int fd)
 {
-    _cleanup_free_ char *line = strdup_printf("%s %s\n", kind, text);
-
-    if (line)
-        (void)!write(fd, line, strlen(line));
-}
-
-/* The loader, in the child: loads path, records its images, says what happened on fd. */
-_Noreturn static void loader_main(const char *images_dir, const char *path, int fd)
-{
-    _cleanup_(image_load_result_freep) ImageLoadResult *res = NULL;
-    PdError e = {0};
     sigset_t none;
-    bool failed = false;
 
     (void)sigemptyset(&none);
     (void)sigprocmask(SIG_SETMASK, &none, NULL);
-    (void)signal(SIGPIPE, SIG_IGN);
-    if (image_load(images_dir, path, &res, &e) < 0) {
-        write_line(fd, "error", e.message);
-        _exit(1);
-    }
-    if (res->n_images == 0) {
-        write_line(fd, "error", "no image for this platform");
-        _exit(1);
-    }
-    for (size_t i = 0; i < res->n_images; i++) {
-        _cleanup_(strv_freep) char **warnings = NULL;
-        ImageRecord rec;
-        char buf[IMAGE_NAME_SIZE + IMAGE_DIGEST_SIZE + 2];
-
-        e = (PdError){0};
-        if (image_store_add(images_dir, &res->images[i], NULL, 0, &rec, &warnings, &e) < 0) {
-            write_line(fd, "error", e.message);
-            failed = true;
-            continue;
-        }
-        for (char **w = warnings; w && *w; w++)
-            write_line(fd, "warning", *w);
-        (void)snprintf(buf, sizeof(buf), "%s %s", rec.name, rec.digest);
-        write_line(fd, "loaded", buf);
-    }
-    _exit(failed ? 1 : 0);
+    /* dup2() leaves the copy without O_CLOEXEC; the same fd keeps it, so clear it then. */
+    if (fd == STDOUT_FILENO ? fcntl(fd, F_SETFD, 0) < 0 : dup2(fd, STDOUT_FILENO) < 0)
+        _exit(127);
+    (void)execl(loader, "podd-image-loader", images_dir, path, (char *)NULL);
+    (void)dprintf(STDOUT_FILENO, "error cannot run %s: %s\n", loader, strerror(errno));
+    _exit(127);
 }
 
 /* Reads what the loader wrote (it has exited: the pipe holds all of it). */
@@ -232,7 +205,7 @@ static void incoming_next(Incoming *in)
         pid = fork();
         if (pid == 0) {
             (void)close(fds[0]);
-            loader_main(in->m->images_dir, path, fds[1]);
+            loader_exec(in->m->image_loader, in->m->images_dir, path, fds[1]);
         }
         (void)close(fds[1]);
         if (pid < 0) {
@@ -322,6 +295,8 @@ int manager_incoming_start(Manager *m, const char *dir)
     m->incoming = in;
     if (!in->dir)
         return -ENOMEM;
+    if (!m->image_loader)
+        return -EINVAL;
     r = loop_add_inotify(m->loop, &in->inotify, on_incoming, in);
     if (r < 0)
         return r;

@@ -23,6 +23,8 @@
 #define CLEANUP_RETRY_USEC (200 * 1000ull)
 /* The longest a reconcile pass holds the loop before it lets other sources in. */
 #define RECONCILE_BUDGET_USEC (20 * 1000ull)
+/* After this long, a pass lets other sources in as soon as one is ready (an API request). */
+#define RECONCILE_SLICE_USEC (2 * 1000ull)
 /* How soon to look again at a container another podd-monitor is starting. */
 #define START_PENDING_RETRY_USEC (50 * 1000ull)
 
@@ -158,6 +160,10 @@ struct PodRec {
     unsigned held_pull_failures;
     uint64_t held_pull_retry_at;
     bool held_never;
+    /* Its API view (pod_rec_to_json()) as compact JSON, as get_pods last rendered it; NULL once
+     * pod_rec_view_changed() said it may differ. */
+    char *view_text;
+    size_t view_len;
 };
 
 /* A backend of the manager: its operations and the context its init() made. */
@@ -168,10 +174,20 @@ typedef struct RuntimeBackend {
 
 typedef struct Incoming Incoming;
 
+/* One event of the ring. */
+typedef struct EventRec {
+    uint64_t seq;
+    char *pod;  /* its pod's name; NULL for a file's event */
+    char *text; /* the event object as compact JSON */
+} EventRec;
+
 struct Manager {
     Loop *loop;
     ManagerConfig cfg;
     char *images_dir;
+    /* podd-image-loader, beside podd-monitor: loads archives and pulls (podd does not link
+     * libarchive or libcurl). */
+    char *image_loader;
     StateStore *store;
     RuntimeBackend *backends; /* by name; the first is --runtime, the default */
     size_t n_backends;
@@ -187,7 +203,10 @@ struct Manager {
     Orphan *orphans; /* what a previous podd ran and no manifest wants: being removed */
     bool ready;
     bool shutting_down;
-    json_t *events;           /* ring of recent events */
+    /* The ring of recent events, oldest at events_first, each kept as its compact JSON (a
+     * jansson object of one costs some 1.5 KiB, its text about 250 bytes). */
+    EventRec events[MANAGER_MAX_EVENTS];
+    size_t events_first, n_events;
     uint64_t event_seq;       /* of the last event */
     LoopSource *events_timer; /* writes the ring to the state directory, for a burst at once */
     bool events_dirty;        /* the ring changed since it was written */
@@ -207,7 +226,16 @@ PodRec *manager_find_pod(const Manager *m, const char *name);
  * same ids); the manager marks the pod dirty then.
  */
 bool manager_orphan_pending(const Manager *m, const char *name);
+/* Marks pr for the next reconcile pass; its API view is rendered again (pod_rec_view_changed()). */
 void manager_mark_dirty(PodRec *pr);
+/*
+ * What pr's API view shows may have changed: get_pods renders it again. The
+ * rule that keeps the kept view fresh: a loop callback that changes anything
+ * of a pod calls this (or manager_mark_dirty()) before it returns. The
+ * lifecycle feeds (container and pod events), pod_reconcile(), every probe
+ * result and the desired-set events do, whatever they change.
+ */
+void pod_rec_view_changed(PodRec *pr);
 void manager_event(Manager *m, const PodRec *pr, const char *container, const char *type,
                    const char *reason, const char *fmt, ...) _printf_(6, 7);
 /* An event about a file and no pod (an image archive of the drop-in directory). Does not log. */

@@ -230,6 +230,16 @@ int pod_rec_apply_plan(PodRec *pr, Plan *plan, PdError *reterr)
             ctr_moved(&nc[n]);
             n++;
         }
+    /* Sized for the worst case, and a Ctr is 4 KiB: keep what is used (100 pods: 400 KiB). */
+    if (n > 0 && n < total + pr->n_ctrs + 1) {
+        Ctr *fit = reallocarray(nc, n, sizeof(Ctr));
+
+        if (fit && fit != nc)
+            for (size_t i = 0; i < n; i++)
+                ctr_moved(&fit[i]);
+        if (fit)
+            nc = fit;
+    }
     free(pr->ctrs);
     pr->ctrs = nc;
     pr->n_ctrs = n;
@@ -812,7 +822,11 @@ static void ctr_feed_ev(Ctr *c, const CtrEvent *ev)
     uint64_t now = now_monotonic_usec();
     CtrState before = c->life.state;
     CtrReason reason = c->life.reason;
-    unsigned act = ctr_step(&c->life, ev, &policy, now);
+    unsigned act;
+
+    /* Whatever the event: the step and its actions change what the view shows. */
+    pod_rec_view_changed(pr);
+    act = ctr_step(&c->life, ev, &policy, now);
 
     log_debug("pod=%s/%s container=%s: %s + %s -> %s (actions %#x)", pr->namespace, pr->name,
               c->name, ctr_state_to_string(before), ctr_event_type_to_string(ev->type),
@@ -1277,7 +1291,10 @@ static unsigned pod_feed_ev(PodRec *pr, const PodEvent *ev)
     PodPolicy policy = {.exit_policy = pr->pod ? pr->pod->exit_policy : EXIT_POLICY_STOP,
                         .shutting_down = pr->m->shutting_down};
     PodLife before = pr->life;
-    unsigned act = pod_step(&pr->life, ev, &policy);
+    unsigned act;
+
+    pod_rec_view_changed(pr);
+    act = pod_step(&pr->life, ev, &policy);
 
     if (before.state != pr->life.state || before.goal != pr->life.goal)
         log_debug("pod=%s/%s: %s (%s) + %s -> %s (%s)", pr->namespace, pr->name,
@@ -1381,6 +1398,9 @@ static void pod_end_pass(PodRec *pr, uint64_t now)
 void pod_reconcile(PodRec *pr)
 {
     uint64_t now = now_monotonic_usec();
+
+    /* A pass sets the phase, conditions, messages and runs: the view is rendered again. */
+    pod_rec_view_changed(pr);
 
     /* What a previous podd ran under this name is still being removed: orphan_finish() wakes it. */
     if (manager_orphan_pending(pr->m, pr->name))

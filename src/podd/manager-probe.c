@@ -192,6 +192,8 @@ static void runs_result(CtrProbeRuns *ps, ProbeKind k, ProbeResult r, const char
     ProbeCounts before, after;
     int fx;
 
+    /* Each result shows in the view (its counts, lastResult), whatever its effect. */
+    pod_rec_view_changed(ps->c->pod);
     reconcile_probes_save(&ps->book, &before);
     fx = reconcile_probe_result(&ps->book, k, r, excerpt, now_monotonic_usec());
     if (fx < 0)
@@ -633,6 +635,7 @@ void ctr_probes_start(Ctr *c, bool adopted)
         return;
     ps->c = c;
     ps->active = true;
+    pod_rec_view_changed(c->pod);
     if (ps->netns_fd >= 0)
         close(ps->netns_fd);
     ps->netns_fd = -1;
@@ -655,6 +658,7 @@ void ctr_probes_stop(Ctr *c)
     if (!ps || !ps->active)
         return;
     ps->active = false;
+    pod_rec_view_changed(c->pod);
     runs_cancel_all(ps);
     if (ps->netns_fd >= 0)
         close(ps->netns_fd);

@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <time.h>
 
+#include <libgen.h>
+
 #include "manager-internal.h"
 #include "reconcile/reconcile.h"
 
@@ -21,8 +23,15 @@ PodRec *manager_find_pod(const Manager *m, const char *name)
     return NULL;
 }
 
+void pod_rec_view_changed(PodRec *pr)
+{
+    free(move_ptr(pr->view_text));
+    pr->view_len = 0;
+}
+
 void manager_mark_dirty(PodRec *pr)
 {
+    pod_rec_view_changed(pr);
     pr->dirty = true;
     (void)loop_source_set_enabled(pr->m->reconcile, LOOP_SOURCE_ONESHOT);
 }
@@ -41,6 +50,7 @@ void pod_rec_free(PodRec *pr)
     strv_free(pr->held_ctrs);
     free(pr->held_summary);
     free(pr->held_pulls);
+    free(pr->view_text);
     free(pr->source);
     free(pr->runtime);
     loop_source_unref(pr->timer);
@@ -105,6 +115,42 @@ void manager_drop_pod(Manager *m, PodRec *pr)
 
 /* ---- events ----------------------------------------------------------------------- */
 
+static void event_rec_done(EventRec *r)
+{
+    free(r->pod);
+    free(r->text);
+    *r = (EventRec){0};
+}
+
+/* e (consumed) goes into the ring as text, the oldest out when it is full. 0 or -ENOMEM. */
+static int events_push_take(Manager *m, json_t *e_take)
+{
+    _cleanup_json_ json_t *e = e_take;
+    const char *pod = json_string_value(json_object_get(e, "pod"));
+    EventRec r = {.seq = (uint64_t)json_integer_value(json_object_get(e, "seq"))};
+
+    r.text = json_dumps(e, JSON_COMPACT);
+    r.pod = pod ? strdup(pod) : NULL;
+    if (!r.text || (pod && !r.pod)) {
+        event_rec_done(&r);
+        return -ENOMEM;
+    }
+    if (m->n_events == MANAGER_MAX_EVENTS) {
+        event_rec_done(&m->events[m->events_first]);
+        m->events_first = (m->events_first + 1) % MANAGER_MAX_EVENTS;
+        m->n_events--;
+    }
+    m->events[(m->events_first + m->n_events++) % MANAGER_MAX_EVENTS] = r;
+    return 0;
+}
+
+static void events_clear(Manager *m)
+{
+    for (size_t i = 0; i < m->n_events; i++)
+        event_rec_done(&m->events[(m->events_first + i) % MANAGER_MAX_EVENTS]);
+    m->events_first = m->n_events = 0;
+}
+
 /* One more event in the ring; pod is NULL for a manifest that names none. */
 static void event_add(Manager *m, const char *pod, const char *container, const char *file,
                       const char *type, const char *reason, const char *msg)
@@ -123,11 +169,9 @@ static void event_add(Manager *m, const char *pod, const char *container, const 
                   (json_int_t)(m->event_seq + 1), "pod", pod, "container", container, "file", file,
                   "type", type, "reason", reason, "message", safe_msg, "count", 1, "firstTimestamp",
                   when, "lastTimestamp", when);
-    if (!e || json_array_append_new(m->events, e) < 0)
+    if (!e || events_push_take(m, e) < 0)
         return;
     m->event_seq++;
-    if (json_array_size(m->events) > MANAGER_MAX_EVENTS)
-        (void)json_array_remove(m->events, 0);
     /* Kept across restarts: one write for a burst, a moment after its first event. */
     if (!m->events_dirty && m->events_timer) {
         m->events_dirty = true;
@@ -135,14 +179,33 @@ static void event_add(Manager *m, const char *pod, const char *container, const 
     }
 }
 
+/* The ring as a JSON array, oldest first. 0 or -ENOMEM. */
+static int events_text(const Manager *m, StrBuf *out)
+{
+    int r = strbuf_append(out, "[", 1);
+
+    for (size_t i = 0; r >= 0 && i < m->n_events; i++) {
+        const EventRec *e = &m->events[(m->events_first + i) % MANAGER_MAX_EVENTS];
+
+        if (i > 0)
+            r = strbuf_append(out, ",", 1);
+        if (r >= 0)
+            r = strbuf_append(out, e->text, strlen(e->text));
+    }
+    return r < 0 ? r : strbuf_append(out, "]", 1);
+}
+
 /* Writes the ring when it changed; a failed write is tried again later. */
 static void manager_save_events(Manager *m)
 {
+    _cleanup_(strbuf_done) StrBuf text = {0};
     int r;
 
     if (!m->events_dirty)
         return;
-    r = state_store_save_events(m->store, m->events, m->event_seq);
+    r = events_text(m, &text);
+    if (r >= 0)
+        r = state_store_save_events_text(m->store, text.data, text.len, m->event_seq);
     if (r < 0) {
         log_warning_errno(r, "cannot save the recent events in %s/%s: %s; retrying",
                           m->cfg.state_dir, STATE_EVENTS_FILE, strerror(-r));
@@ -175,8 +238,11 @@ static void manager_load_events(Manager *m)
                     STATE_EVENTS_FILE, e.message);
         return;
     }
-    json_decref(m->events);
-    m->events = events;
+    events_clear(m);
+    for (size_t i = 0; i < json_array_size(events); i++)
+        if (events_push_take(m, json_incref(json_array_get(events, i))) < 0)
+            break;
+    json_decref(events);
     if (seq > m->event_seq)
         m->event_seq = seq;
 }
@@ -1108,6 +1174,10 @@ static int on_watch_event(ManifestWatcher *w, const ManifestWatchEvent *ev, void
     char where[PD_ERROR_MESSAGE_MAX + PD_ERROR_FILE_MAX + 64];
     PodRec *pr;
 
+    /* Its desired version, source or manifest error may change: the view is rendered again. */
+    pr = ev->pod_name ? manager_find_pod(m, ev->pod_name) : NULL;
+    if (pr)
+        pod_rec_view_changed(pr);
     switch (ev->type) {
     case MANIFEST_WATCH_ADDED:
     case MANIFEST_WATCH_CHANGED:
@@ -1117,7 +1187,6 @@ static int on_watch_event(ManifestWatcher *w, const ManifestWatchEvent *ev, void
     case MANIFEST_WATCH_ERROR:
     case MANIFEST_WATCH_CONFLICT:
         pd_error_format(ev->error, where, sizeof(where));
-        pr = ev->pod_name ? manager_find_pod(m, ev->pod_name) : NULL;
         if (pr) {
             pr->has_manifest_error = true;
             pr->manifest_error = *ev->error;
@@ -1148,7 +1217,7 @@ static int on_watch_event(ManifestWatcher *w, const ManifestWatchEvent *ev, void
 static int on_reconcile(LoopSource *s, void *userdata)
 {
     Manager *m = userdata;
-    uint64_t deadline = now_monotonic_usec() + RECONCILE_BUDGET_USEC;
+    uint64_t begin = now_monotonic_usec(), deadline = begin + RECONCILE_BUDGET_USEC;
     bool any_left = false, more = false;
     size_t start = m->n_pods ? m->reconcile_next % m->n_pods : 0, seen = 0;
 
@@ -1159,12 +1228,17 @@ static int on_reconcile(LoopSource *s, void *userdata)
      * hold the loop for seconds). The next pass goes on where this one
      * stopped, so that a pod that keeps itself busy cannot starve others
      * (a pod marked dirty meanwhile has re-armed this source already).
+     * Past a short slice, anything else ready (a request on the API, a
+     * start that finished) ends the pass too: a get_pods during a cold
+     * start waits for about one pod's work, not for the whole budget.
      */
     for (size_t i = start; seen < m->n_pods;) {
         PodRec *pr = m->pods[i];
         size_t before = m->n_pods;
+        uint64_t now = pr->dirty ? now_monotonic_usec() : 0;
 
-        if (pr->dirty && now_monotonic_usec() > deadline) {
+        if (pr->dirty &&
+            (now > deadline || (now > begin + RECONCILE_SLICE_USEC && loop_has_pending(m->loop)))) {
             more = true;
             m->reconcile_next = i;
             break;
@@ -1310,11 +1384,15 @@ int manager_new(Loop *loop, const ManagerConfig *cfg, Manager **ret, PdError *re
         m->cfg.pull_backoff_max_usec = m->cfg.pull_backoff_initial_usec < 300 * 1000000ull
                                            ? 300 * 1000000ull
                                            : m->cfg.pull_backoff_initial_usec;
-    m->events = json_array();
     /* Milliseconds of wall time: a podctl events -w keeps seeing new events across a restart. */
     m->event_seq = now_realtime_usec() / 1000u;
     m->images_dir = strdup_printf("%s/images", cfg->state_dir);
-    if (!m->events || !m->images_dir)
+    if (cfg->monitor_path) {
+        _cleanup_free_ char *dir = strdup(cfg->monitor_path);
+
+        m->image_loader = dir ? strdup_printf("%s/podd-image-loader", dirname(dir)) : NULL;
+    }
+    if (!m->images_dir)
         return pd_error_set(reterr, -ENOMEM, "out of memory");
     r = state_store_open(cfg->state_dir, &m->store, reterr);
     if (r < 0)
@@ -1383,8 +1461,9 @@ Manager *manager_free(Manager *m)
     if (m->home_netns_fd >= 0)
         close(m->home_netns_fd);
     state_store_free(m->store);
-    json_decref(m->events);
+    events_clear(m);
     free(m->images_dir);
+    free(m->image_loader);
     loop_unref(m->loop);
     free(m);
     return NULL;
@@ -1730,28 +1809,47 @@ json_t *manager_pod_to_json(const Manager *m, const char *name)
     return pr ? pod_rec_to_json(pr) : NULL;
 }
 
-json_t *manager_pods_to_json(const Manager *m)
+/* The compact JSON of pr's view: the kept text, else rendered now and kept. 0 or -ENOMEM. */
+static int pod_rec_view_text(PodRec *pr)
 {
-    json_t *a = json_array();
+    _cleanup_json_ json_t *o = NULL;
 
-    for (size_t i = 0; a && i < m->n_pods; i++)
-        (void)json_array_append_new(a, pod_rec_to_json(m->pods[i]));
-    return a;
+    if (pr->view_text)
+        return 0;
+    o = pod_rec_to_json(pr);
+    pr->view_text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (!pr->view_text)
+        return -ENOMEM;
+    pr->view_len = strlen(pr->view_text);
+    return 0;
+}
+
+int manager_pods_append_json(const Manager *m, StrBuf *out)
+{
+    int r = strbuf_append(out, "[", 1);
+
+    for (size_t i = 0; r >= 0 && i < m->n_pods; i++) {
+        PodRec *pr = m->pods[i];
+
+        r = pod_rec_view_text(pr);
+        if (r >= 0 && i > 0)
+            r = strbuf_append(out, ",", 1);
+        if (r >= 0)
+            r = strbuf_append(out, pr->view_text, pr->view_len);
+    }
+    return r < 0 ? r : strbuf_append(out, "]", 1);
 }
 
 json_t *manager_events_to_json(const Manager *m, const char *name, uint64_t after)
 {
-    json_t *a = json_array(), *e;
-    size_t i;
+    json_t *a = json_array();
 
-    json_array_foreach(m->events, i, e)
-    {
-        const char *pod = json_string_value(json_object_get(e, "pod"));
+    for (size_t i = 0; a && i < m->n_events; i++) {
+        const EventRec *e = &m->events[(m->events_first + i) % MANAGER_MAX_EVENTS];
 
-        if ((uint64_t)json_integer_value(json_object_get(e, "seq")) <= after ||
-            (name && (!pod || !streq(pod, name))))
+        if (e->seq <= after || (name && (!e->pod || !streq(e->pod, name))))
             continue;
-        if (a && json_array_append(a, e) < 0)
+        if (json_array_append_new(a, json_loads(e->text, 0, NULL)) < 0)
             return json_decref(a), NULL;
     }
     return a;

@@ -80,8 +80,13 @@ bool manager_is_ready(const Manager *m);
 
 /* A Kubernetes v1 Pod object (with PodStatus) for name; NULL when unknown. New reference. */
 json_t *manager_pod_to_json(const Manager *m, const char *name);
-/* Every pod as above, sorted by name. New reference; NULL on ENOMEM. */
-json_t *manager_pods_to_json(const Manager *m);
+/*
+ * Every pod as above, sorted by name, appended to out as a compact JSON array
+ * (the API's get_pods). A pod's text is kept from one call to the next until
+ * something it shows changes (see pod_rec_view_changed()). 0 or -ENOMEM, with
+ * out then partly written.
+ */
+int manager_pods_append_json(const Manager *m, StrBuf *out);
 /* {"pod", "events", "errors"} for podctl describe; NULL when unknown. New reference. */
 json_t *manager_describe_pod(const Manager *m, const char *name);
 /*

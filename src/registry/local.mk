@@ -5,7 +5,8 @@ libpodcore_la_SOURCES += \
 	src/registry/registry-internal.h \
 	src/registry/registry-config.c \
 	src/registry/registry-pull.c \
-	src/registry/registry-job.c
+	src/registry/registry-job.c \
+	src/registry/registry-child.c
 AM_CFLAGS += $(CURL_CFLAGS)
 PODCORE_LIBS += $(CURL_LIBS)
 

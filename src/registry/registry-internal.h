@@ -13,3 +13,11 @@ static inline const char *registry_digest_hex(const char *digest)
 {
     return digest + 7;
 }
+
+/*
+ * Forks a pull's child: in the child (fd 3 the pipe's write end, no other fd
+ * of the parent's past stderr, the signal mask empty) returns 0; in the
+ * parent 1 with *ret the job; -errno with reterr set when it cannot.
+ */
+int registry_job_fork(const char *images_dir, const ImageReference *ref, RegistryPullJob **ret,
+                      PdError *reterr);

@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -59,94 +58,10 @@ RegistryPullJob *registry_pull_job_free(RegistryPullJob *j)
     return NULL;
 }
 
-/* ---- the child ---------------------------------------------------------------------------- */
+/* ---- starting ------------------------------------------------------------------------------ */
 
-static void child_write(int fd, const char *line)
-{
-    size_t n = strlen(line);
-
-    while (n > 0) {
-        ssize_t w = write(fd, line, n);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            _exit(3); /* the parent is gone */
-        line += w;
-        n -= (size_t)w;
-    }
-}
-
-static void child_progress(const RegistryProgress *p, void *userdata)
-{
-    char line[128];
-
-    (void)snprintf(line, sizeof(line), "progress %" PRIu64 " %" PRIu64 " %u %u\n", p->done,
-                   p->total, p->blobs_done, p->n_blobs);
-    child_write(*(int *)userdata, line);
-}
-
-static void child_fail(int fd, const PdError *e)
-{
-    char msg[PD_ERROR_MESSAGE_MAX + PD_ERROR_FILE_MAX + 64], line[LINE_MAX_BYTES];
-
-    pd_error_format(e, msg, sizeof(msg));
-    /* One line: newlines of a message become spaces. */
-    for (char *c = msg; *c; c++)
-        if (*c == '\n' || *c == '\r')
-            *c = ' ';
-    (void)snprintf(line, sizeof(line), "error %d %s\n", e->code < 0 ? -e->code : EIO, msg);
-    child_write(fd, line);
-    _exit(1);
-}
-
-__attribute__((noreturn)) static void child_run(int fd, const char *images_dir,
-                                                const ImageReference *ref, const char *config_path,
-                                                const char *credentials_path, unsigned flags)
-{
-    _cleanup_(image_load_result_freep) ImageLoadResult *res = NULL;
-    _cleanup_(registry_config_freep) RegistryConfig *config = NULL;
-    _cleanup_(registry_credentials_freep) RegistryCredentials *creds = NULL;
-    RegistryPullOptions opts = {.progress = child_progress, .userdata = &fd};
-    char line[LINE_MAX_BYTES];
-    PdError e = {};
-    sigset_t none;
-
-    (void)sigemptyset(&none);
-    (void)sigprocmask(SIG_SETMASK, &none, NULL);
-    (void)signal(SIGPIPE, SIG_DFL);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        e.code = -ENOMEM;
-        (void)snprintf(e.message, sizeof(e.message), "cannot initialise libcurl");
-        child_fail(fd, &e);
-    }
-    if (config_path && registry_config_load(config_path, &config, &e) < 0)
-        child_fail(fd, &e);
-    if (credentials_path && registry_credentials_load(credentials_path, &creds, &e) < 0)
-        child_fail(fd, &e);
-    opts.config = config;
-    opts.credentials = creds;
-    if (registry_pull(images_dir, ref, &opts, &res, &e) < 0)
-        child_fail(fd, &e);
-    if ((flags & REGISTRY_PULL_RECORD) &&
-        image_store_add(images_dir, &res->images[0], NULL, 0, NULL, NULL, &e) < 0)
-        child_fail(fd, &e);
-    (void)snprintf(line, sizeof(line), "ok %s %s\n", res->images[0].manifest_digest,
-                   res->images[0].manifest->media_type);
-    child_write(fd, line);
-    _exit(0);
-}
-
-int registry_pull_start(const char *images_dir, const ImageReference *ref, const char *config_path,
-                        const char *credentials_path, RegistryPullJob **ret, PdError *reterr)
-{
-    return registry_pull_start_flags(images_dir, ref, config_path, credentials_path, 0, ret,
-                                     reterr);
-}
-
-int registry_pull_start_flags(const char *images_dir, const ImageReference *ref,
-                              const char *config_path, const char *credentials_path, unsigned flags,
-                              RegistryPullJob **ret, PdError *reterr)
+int registry_job_fork(const char *images_dir, const ImageReference *ref, RegistryPullJob **ret,
+                      PdError *reterr)
 {
     _cleanup_(registry_pull_job_freep) RegistryPullJob *j = NULL;
     int pipefd[2];
@@ -171,10 +86,14 @@ int registry_pull_start_flags(const char *images_dir, const ImageReference *ref,
         return pd_error_set(reterr, r, "cannot fork a pull: %s", strerror(-r));
     }
     if (pid == 0) {
+        sigset_t none;
+
         /* The write end becomes fd 3; every other fd of the parent past stderr is closed. */
         if (dup2(pipefd[1], 3) < 0 || close_range(4, ~0u, 0) < 0)
             _exit(2);
-        child_run(3, images_dir, ref, config_path, credentials_path, flags);
+        (void)sigemptyset(&none);
+        (void)sigprocmask(SIG_SETMASK, &none, NULL);
+        return 0;
     }
     (void)close(pipefd[1]);
     j->pid = pid;
@@ -182,7 +101,27 @@ int registry_pull_start_flags(const char *images_dir, const ImageReference *ref,
     if (fcntl(j->fd, F_SETFL, O_NONBLOCK) < 0)
         return pd_error_set(reterr, -errno, "cannot set up the pull's pipe: %m");
     *ret = move_ptr(j);
-    return 0;
+    return 1;
+}
+
+int registry_pull_start_exec(const char *helper, const char *images_dir, const ImageReference *ref,
+                             const char *config_path, const char *credentials_path, unsigned flags,
+                             RegistryPullJob **ret, PdError *reterr)
+{
+    char name[IMAGE_REFERENCE_STRING_MAX + 1], flags_s[16];
+    int r;
+
+    r = image_reference_format(ref, name, sizeof(name));
+    if (r < 0)
+        return pd_error_set(reterr, r, "cannot name the image to pull");
+    (void)snprintf(flags_s, sizeof(flags_s), "%u", flags);
+    r = registry_job_fork(images_dir, ref, ret, reterr);
+    if (r != 0)
+        return r < 0 ? r : 0;
+    (void)execl(helper, "podd-image-loader", "--pull", images_dir, name, config_path ?: "",
+                credentials_path ?: "", flags_s, (char *)NULL);
+    (void)dprintf(3, "error %d cannot run %s: %s\n", errno, helper, strerror(errno));
+    _exit(127);
 }
 
 /* ---- the parent ----------------------------------------------------------------------------- */

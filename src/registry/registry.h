@@ -191,6 +191,19 @@ int registry_pull_start(const char *images_dir, const ImageReference *ref, const
 int registry_pull_start_flags(const char *images_dir, const ImageReference *ref,
                               const char *config_path, const char *credentials_path, unsigned flags,
                               RegistryPullJob **ret, PdError *reterr);
+/*
+ * registry_pull_start_flags(), but the child execs helper (podd-image-loader
+ * --pull IMAGES-DIR REF CONFIG AUTH FLAGS, which calls
+ * registry_pull_child_run() on fd 3) instead of pulling in a fork of the
+ * caller: podd starts pulls this way and so does not carry libcurl.
+ */
+int registry_pull_start_exec(const char *helper, const char *images_dir, const ImageReference *ref,
+                             const char *config_path, const char *credentials_path, unsigned flags,
+                             RegistryPullJob **ret, PdError *reterr);
+/* The child's side: pulls ref as registry_pull_start_flags() says, reports on fd, exits. */
+_Noreturn void registry_pull_child_run(int fd, const char *images_dir, const ImageReference *ref,
+                                       const char *config_path, const char *credentials_path,
+                                       unsigned flags);
 /* The read end of the pipe (O_NONBLOCK, O_CLOEXEC), and the child's pid. */
 int registry_pull_job_fd(const RegistryPullJob *j);
 pid_t registry_pull_job_pid(const RegistryPullJob *j);

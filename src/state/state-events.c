@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -100,17 +101,32 @@ int state_events_parse(const char *data, size_t size, size_t max, json_t **ret_e
 
 int state_store_save_events(StateStore *s, json_t *events, uint64_t seq)
 {
-    _cleanup_json_ json_t *root = NULL;
     _cleanup_free_ char *text = NULL;
 
     if (!s || !json_is_array(events))
         return -EINVAL;
-    root = json_pack("{s:i,s:I,s:O}", "version", EVENTS_VERSION, "seq", (json_int_t)seq, "events",
-                     events);
-    text = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    text = json_dumps(events, JSON_COMPACT);
     if (!text)
         return -ENOMEM;
-    return write_file_atomic_at(s->dir_fd, STATE_EVENTS_FILE, text, strlen(text), 0600);
+    return state_store_save_events_text(s, text, strlen(text), seq);
+}
+
+int state_store_save_events_text(StateStore *s, const char *events_json, size_t len, uint64_t seq)
+{
+    _cleanup_(strbuf_done) StrBuf out = {0};
+    int r;
+
+    if (!s || !events_json)
+        return -EINVAL;
+    /* As json_dumps(JSON_COMPACT) writes {"version", "seq", "events"}. */
+    r = strbuf_printf(&out, "{\"version\":%d,\"seq\":%" PRIu64 ",\"events\":", EVENTS_VERSION, seq);
+    if (r >= 0)
+        r = strbuf_append(&out, events_json, len);
+    if (r >= 0)
+        r = strbuf_append(&out, "}", 1);
+    if (r < 0)
+        return r;
+    return write_file_atomic_at(s->dir_fd, STATE_EVENTS_FILE, out.data, out.len, 0600);
 }
 
 /* Moves an unusable events file aside (keeping the newest bad copy); -EBADMSG either way. */

@@ -172,6 +172,8 @@ int state_events_parse(const char *data, size_t size, size_t max, json_t **ret_e
  * -ENOMEM or -errno. Does not log.
  */
 int state_store_save_events(StateStore *s, json_t *events, uint64_t seq);
+/* The same, with the events already serialised: events_json is a JSON array (borrowed). */
+int state_store_save_events_text(StateStore *s, const char *events_json, size_t len, uint64_t seq);
 
 /*
  * Reads events.json as state_events_parse() does. Returns 0; -ENOENT when

@@ -171,9 +171,16 @@ static json_t *events_of(const char *name)
     return out;
 }
 
-static json_t *get_pods(void *userdata _unused_, ApiError *ret_err _unused_)
+static int get_pods(void *userdata _unused_, StrBuf *out, ApiError *ret_err)
 {
-    return json_pack("[o,o]", pod_web(), pod_worker());
+    _cleanup_json_ json_t *pods = json_pack("[o,o]", pod_web(), pod_worker());
+    _cleanup_free_ char *text = pods ? json_dumps(pods, JSON_COMPACT) : NULL;
+
+    if (!text || strbuf_append(out, text, strlen(text)) < 0) {
+        api_error_set(ret_err, API_REASON_INTERNAL, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 static json_t *get_pod(void *userdata _unused_, const char *name, ApiError *ret_err)

@@ -163,6 +163,66 @@ def test_readiness_toggles_and_gates_a_dependent(shared):
     assert "Readiness Last:" in desc and "success" in desc, desc
 
 
+def listed(daemon, name):
+    """Pod name as get_pods lists it (podctl get pods, every pod), else None."""
+    r = podctl(daemon, "get", "pods", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    for p in json.loads(r.stdout)["items"]:
+        if p["metadata"]["name"] == name:
+            return p
+    return None
+
+
+def listed_ctr(daemon, name):
+    p = listed(daemon, name)
+    return p["status"]["containerStatuses"][0] if p else {}
+
+
+def listed_ready(daemon, name):
+    p = listed(daemon, name)
+    return {c["type"]: c["status"] for c in p["status"]["conditions"]}["Ready"] if p else None
+
+
+def test_get_pods_shows_each_change_at_once(shared):
+    """get_pods keeps each pod's view between calls: probes, exits, restarts, new versions and
+    stops all show in it, each driven by a file the test writes."""
+    name = unique("listed")
+    ctl = os.path.join(shared.top, f"ctl-{name}")
+    os.makedirs(ctl)
+    app = ("    volumeMounts:\n    - name: ctl\n      mountPath: /ctl\n" +
+           exec_probe("readinessProbe", ["test", "-f", "/ctl/ready"], failure=1))
+    cmd = "while [ ! -f /ctl/exit ]; do sleep 0.1; done; rm /ctl/exit; exit 3"
+    volumes = f"  volumes:\n  - name: ctl\n    hostPath:\n      path: {ctl}\n"
+    shared.write(f"{name}.yaml", pod(name, [("app", cmd, app)], extra_spec=volumes))
+    wait_for("app running", lambda: "running" in listed_ctr(shared, name).get("state", {}),
+             timeout=20)
+    assert listed_ctr(shared, name)["ready"] is False
+    assert listed_ready(shared, name) == "False"
+
+    open(os.path.join(ctl, "ready"), "w").close()
+    wait_for("app ready", lambda: listed_ctr(shared, name)["ready"] is True)
+    wait_for("pod Ready", lambda: listed_ready(shared, name) == "True")
+    os.unlink(os.path.join(ctl, "ready"))
+    wait_for("app unready", lambda: listed_ctr(shared, name)["ready"] is False)
+    wait_for("pod not Ready", lambda: listed_ready(shared, name) == "False")
+
+    open(os.path.join(ctl, "exit"), "w").close()
+    wait_for("the restart after exit 3",
+             lambda: listed_ctr(shared, name).get("restartCount") == 1, timeout=20)
+    last = listed_ctr(shared, name)["lastState"]["terminated"]
+    assert last["exitCode"] == 3 and last["reason"] == "Error", last
+    wait_for("app running again", lambda: "running" in listed_ctr(shared, name)["state"])
+
+    shared.write(f"{name}.yaml", pod(name, [("app", cmd, app)], extra_spec=volumes).replace(
+        f"  name: {name}\n", f"  name: {name}\n  labels:\n    tier: front\n", 1))
+    wait_for("the new version's label",
+             lambda: (listed(shared, name) or {}).get("metadata", {}).get("labels", {}).get(
+                 "tier") == "front", timeout=20)
+
+    os.unlink(os.path.join(shared.manifests, f"{name}.yaml"))
+    wait_for("the pod gone from the list", lambda: listed(shared, name) is None, timeout=20)
+
+
 def test_startup_probe_holds_liveness_back_and_kills_a_starter_that_never_starts(shared):
     slow, never = unique("slow"), unique("never")
     gate = exec_probe("startupProbe", ["test", "-f", "/tmp/up"], failure=10)

@@ -360,6 +360,51 @@ START_TEST(test_server_roundtrip)
 }
 END_TEST
 
+/* Appends two pods' text; with *fail set, half a pod and then an error. */
+static int fake_get_pods(void *userdata, StrBuf *out, ApiError *ret_err)
+{
+    static const char pods[] = "[{\"metadata\":{\"name\":\"a\"}},{\"metadata\":{\"name\":\"b\"}}]";
+    bool *fail = userdata;
+
+    if (*fail) {
+        (void)strbuf_append(out, pods, 10);
+        api_error_set(ret_err, API_REASON_INTERNAL, "out of memory");
+        return -ENOMEM;
+    }
+    return strbuf_append(out, pods, sizeof(pods) - 1);
+}
+
+/* get_pods' text goes out as the result of an ok response; a failure sends no part of it. */
+START_TEST(test_server_get_pods_text)
+{
+    static const ApiProvider provider = {.get_pods = fake_get_pods};
+    _cleanup_(loop_unrefp) Loop *l = NULL;
+    _cleanup_(api_server_freep) ApiServer *s = NULL;
+    _cleanup_close_ int fd = -1;
+    PdError e = {0};
+    bool fail = false;
+
+    ck_assert_int_eq(loop_new(&l), 0);
+    s = api_server_new(l, sockpath, (gid_t)-1, &provider, &fail, &e);
+    ck_assert_msg(s, "%s", e.message);
+    fd = raw_connect();
+    {
+        _cleanup_free_ char *a = roundtrip(l, fd, "{\"op\":\"get_pods\"}\n");
+        _cleanup_free_ char *b = NULL, *c = NULL;
+
+        ck_assert_str_eq(a, "{\"ok\":true,\"result\":[{\"metadata\":{\"name\":\"a\"}},"
+                            "{\"metadata\":{\"name\":\"b\"}}]}\n");
+        fail = true;
+        b = roundtrip(l, fd, "{\"op\":\"get_pods\"}\n");
+        ck_assert_str_eq(b, "{\"ok\":false,\"error\":{\"reason\":\"Internal\",\"message\":\"out of "
+                            "memory\"}}\n");
+        fail = false;
+        c = roundtrip(l, fd, "{\"op\":\"get_pods\"}\n");
+        ck_assert_str_eq(c, a);
+    }
+}
+END_TEST
+
 START_TEST(test_server_stale_and_live_socket)
 {
     _cleanup_(loop_unrefp) Loop *l = NULL;
@@ -500,6 +545,7 @@ int main(void)
     suite_add_tcase(s, tc);
     tcase_add_checked_fixture(ts, setup, teardown);
     tcase_add_test(ts, test_server_roundtrip);
+    tcase_add_test(ts, test_server_get_pods_text);
     tcase_add_test(ts, test_server_stale_and_live_socket);
     tcase_add_test(ts, test_client_not_running);
     suite_add_tcase(s, ts);

@@ -833,6 +833,44 @@ START_TEST(test_deferred_oneshot_from_handler)
 }
 END_TEST
 
+static int on_drain(LoopSource *s, int fd, uint32_t revents, void *userdata)
+{
+    char buf[16];
+
+    (void)s;
+    (void)revents;
+    (void)userdata;
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+    return 0;
+}
+
+/* What a long deferred callback asks before it goes on: is anything else ready now? */
+START_TEST(test_has_pending)
+{
+    _cleanup_(loop_unrefp) Loop *l = NULL;
+    _cleanup_(loop_source_unrefp) LoopSource *io = NULL, *d = NULL;
+    _cleanup_close_ int rfd = -1, wfd = -1;
+    Recorder r = {0};
+    int p[2];
+
+    ck_assert_int_eq(loop_new(&l), 0);
+    ck_assert_int_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+    rfd = p[0];
+    wfd = p[1];
+    ck_assert_int_eq(loop_add_io(l, &io, rfd, EPOLLIN, on_drain, NULL), 0);
+    /* An enabled deferred source is not "pending": it runs anyway. */
+    ck_assert_int_eq(loop_add_deferred(l, &d, on_deferred, &r), 0);
+    ck_assert(!loop_has_pending(l));
+    ck_assert_int_eq(write(wfd, "x", 1), 1);
+    ck_assert(loop_has_pending(l));
+    /* Asking consumes nothing: the iteration still sees the fd. */
+    ck_assert(loop_has_pending(l));
+    ck_assert_int_eq(loop_run_once(l, 20 * MSEC), 1);
+    ck_assert(!loop_has_pending(l));
+}
+END_TEST
+
 /* ---- exit, errors, idling ----------------------------------------------------------- */
 
 static int on_fail(LoopSource *s, void *userdata)
@@ -983,6 +1021,7 @@ int main(void)
     tcase_add_test(tc, test_priority_and_deferred);
     unit_add_test_unless(tc, test_priority_child_first, pidfd_unavailable());
     tcase_add_test(tc, test_deferred_oneshot_from_handler);
+    tcase_add_test(tc, test_has_pending);
     tcase_add_test(tc, test_exit_and_failing_callbacks);
     tcase_add_test(tc, test_nested_run_refused);
     tcase_add_test(tc, test_idle_does_not_wake);

@@ -4,6 +4,7 @@
  * under --runtime unless podd.io/runtime names another, a backend the
  * manager lacks leaves the pod waiting, the backend is recorded in the
  * pod's state, and an exit the backend reports reaches the restart policy.
+ * get_pods' kept views never lag what a fresh rendering shows.
  */
 #include <check.h>
 #include <stdio.h>
@@ -116,6 +117,179 @@ static json_t *ctr_status(const char *name)
     ck_assert_ptr_nonnull(s);
     return json_incref(s);
 }
+
+/*
+ * get_pods' text (kept views) against every pod rendered afresh: equal bytes.
+ * Returns the parsed get_pods result.
+ */
+static json_t *pods_checked(void)
+{
+    _cleanup_(strbuf_done) StrBuf out = {0};
+    _cleanup_json_ json_t *pods = NULL, *fresh = json_array();
+    _cleanup_free_ char *fresh_text = NULL;
+    json_t *p;
+    size_t i;
+
+    ck_assert_int_eq(manager_pods_append_json(m, &out), 0);
+    pods = json_loadb(out.data, out.len, 0, NULL);
+    ck_assert_ptr_nonnull(pods);
+    ck_assert_ptr_nonnull(fresh);
+    json_array_foreach(pods, i, p)
+    {
+        const char *name =
+            json_string_value(json_object_get(json_object_get(p, "metadata"), "name"));
+
+        ck_assert_int_eq(json_array_append_new(fresh, manager_pod_to_json(m, name)), 0);
+    }
+    fresh_text = json_dumps(fresh, JSON_COMPACT);
+    ck_assert_ptr_nonnull(fresh_text);
+    if (out.len != strlen(fresh_text) || !streq(out.data, fresh_text)) {
+        size_t at = 0;
+
+        while (out.data[at] && out.data[at] == fresh_text[at])
+            at++;
+        at = at > 40 ? at - 40 : 0;
+        ck_abort_msg("get_pods kept a stale view: '%.120s' where a fresh one has '%.120s'",
+                     out.data + at, fresh_text + at);
+    }
+    return move_ptr(pods);
+}
+
+/* The first container status of pod name in a get_pods result; NULL when absent. */
+static json_t *pods_ctr(json_t *pods, const char *name)
+{
+    json_t *p;
+    size_t i;
+
+    json_array_foreach(pods, i, p)
+    {
+        if (streq(json_string_value(json_object_get(json_object_get(p, "metadata"), "name")), name))
+            return json_array_get(
+                json_object_get(json_object_get(p, "status"), "containerStatuses"), 0);
+    }
+    return NULL;
+}
+
+/*
+ * Runs the loop, checking get_pods after every iteration (pods_checked()),
+ * until ok says web's view shows what is awaited (10 s at most).
+ */
+static void run_checked_until(const char *what, bool (*ok)(json_t *pods))
+{
+    for (int i = 0; i < 1000; i++) {
+        _cleanup_json_ json_t *pods = pods_checked();
+
+        if (ok(pods))
+            return;
+        ck_assert_int_ge(loop_run_once(loop, 10 * 1000), 0);
+    }
+    ck_abort_msg("get_pods never showed %s", what);
+}
+
+static bool web_running_ready(json_t *pods)
+{
+    json_t *c = pods_ctr(pods, "web");
+
+    return c && json_object_get(json_object_get(c, "state"), "running") &&
+           json_is_true(json_object_get(c, "ready")) &&
+           json_integer_value(json_object_get(c, "restartCount")) == 0;
+}
+
+/* Ready, and its probe's count of successes went on past the threshold. */
+static bool web_probed_on(json_t *pods)
+{
+    json_t *c = pods_ctr(pods, "web");
+    json_t *ready = json_object_get(json_object_get(c, "probes"), "readiness");
+
+    return web_running_ready(pods) && json_integer_value(json_object_get(ready, "successes")) >= 3;
+}
+
+static bool web_unready(json_t *pods)
+{
+    json_t *c = pods_ctr(pods, "web");
+
+    return c && json_object_get(json_object_get(c, "state"), "running") &&
+           json_is_false(json_object_get(c, "ready"));
+}
+
+static bool web_restarted_ready(json_t *pods)
+{
+    json_t *c = pods_ctr(pods, "web");
+    json_t *last = json_object_get(json_object_get(c, "lastState"), "terminated");
+
+    return c && json_integer_value(json_object_get(c, "restartCount")) == 1 &&
+           json_integer_value(json_object_get(last, "exitCode")) == 3 &&
+           json_is_true(json_object_get(c, "ready"));
+}
+
+static bool web_labelled(json_t *pods)
+{
+    json_t *p;
+    size_t i;
+
+    json_array_foreach(pods, i, p)
+    {
+        json_t *meta = json_object_get(p, "metadata");
+
+        if (streq(json_string_value(json_object_get(meta, "name")), "web")) {
+            const char *tier =
+                json_string_value(json_object_get(json_object_get(meta, "labels"), "tier"));
+
+            return tier && streq(tier, "front") && web_running_ready(pods);
+        }
+    }
+    return false;
+}
+
+static bool web_gone(json_t *pods)
+{
+    return !pods_ctr(pods, "web") && json_array_size(pods) == 2;
+}
+
+START_TEST(test_view_fresh)
+{
+    static const char probe[] = "    readinessProbe:\n      exec:\n        command: [/bin/check]\n"
+                                "      periodSeconds: 1\n      failureThreshold: 1\n";
+    _cleanup_free_ char *web = path("manifests/web.yaml");
+    FILE *f;
+
+    /* web with a readiness probe (the fake's exec answers exec_exit_code). */
+    f = fopen(web, "we");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f,
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n"
+            "spec:\n  containers:\n  - name: app\n    image: %s/img\n    command: [/bin/app]\n%s",
+            tmpdir, probe);
+    ck_assert_int_eq(fclose(f), 0);
+    run_checked_until("web running and ready", web_running_ready);
+    run_checked_until("web's probe passing on", web_probed_on);
+
+    /* The probe fails, then passes again. */
+    ck_assert_int_eq(
+        runtime_fake_script(fake, "default_web_app", &(RuntimeFakeScript){.exec_exit_code = 1}), 0);
+    run_checked_until("web unready", web_unready);
+    ck_assert_int_eq(runtime_fake_script(fake, "default_web_app", &(RuntimeFakeScript){0}), 0);
+    run_checked_until("web ready again", web_running_ready);
+
+    /* It exits: restarted at once, its exit as lastState, ready once its probe passes. */
+    ck_assert_int_eq(runtime_fake_exit(fake, "default_web_app", 3, 0, false), 0);
+    run_checked_until("web restarted", web_restarted_ready);
+
+    /* A new version with a label: the pod is replaced and shows it. */
+    f = fopen(web, "we");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f,
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  labels:\n    tier: front\n"
+            "spec:\n  containers:\n  - name: app\n    image: %s/img\n    command: [/bin/app]\n%s",
+            tmpdir, probe);
+    ck_assert_int_eq(fclose(f), 0);
+    run_checked_until("web's new version running", web_labelled);
+
+    /* Its manifest removed: it stops and leaves the list. */
+    ck_assert_int_eq(unlink(web), 0);
+    run_checked_until("web gone", web_gone);
+}
+END_TEST
 
 START_TEST(test_default_backend_runs_and_restarts)
 {
@@ -236,6 +410,7 @@ int main(void)
     tcase_add_test(tc, test_missing_backend_waits);
     tcase_add_test(tc, test_stop_while_starting);
     tcase_add_test(tc, test_unknown_default);
+    tcase_add_test(tc, test_view_fresh);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
