@@ -222,10 +222,9 @@ void manager_pulls_free(Manager *m)
     m->n_pulls = 0;
 }
 
-void ctr_pull_describe(const Ctr *c, char *buf, size_t size)
+/* " in 1.234s. Image size: N bytes." for a pull that succeeded, else "". */
+static void image_pull_describe(const ImagePull *p, char *buf, size_t size)
 {
-    const ImagePull *p = c->pull;
-
     if (!p || !p->done) {
         (void)snprintf(buf, size, "%s", "");
         return;
@@ -234,15 +233,9 @@ void ctr_pull_describe(const Ctr *c, char *buf, size_t size)
                    p->took / 1000000, p->took / 1000 % 1000, p->bytes);
 }
 
-/* The image pull back-off after failures failed pulls in a row: initial, doubled each time, capped.
- */
-static uint64_t pull_backoff_usec(const Manager *m, unsigned failures)
+void ctr_pull_describe(const Ctr *c, char *buf, size_t size)
 {
-    uint64_t d = m->cfg.pull_backoff_initial_usec;
-
-    for (unsigned i = 1; i < failures && d < m->cfg.pull_backoff_max_usec; i++)
-        d *= 2;
-    return d < m->cfg.pull_backoff_max_usec ? d : m->cfg.pull_backoff_max_usec;
+    image_pull_describe(c->pull, buf, size);
 }
 
 /* A pull for pr's waiting version failed: the running version runs on; it is tried again later. */
@@ -251,7 +244,10 @@ static void held_pull_failed(PodRec *pr, const char *image, const char *message)
     uint64_t delay;
 
     pr->held_pull_failures++;
-    delay = pull_backoff_usec(pr->m, pr->held_pull_failures);
+    /* The containers' own image back-off (the lifecycle's schedule), with podd's settings. */
+    delay = ctr_pull_backoff_delay(
+        &(CtrBackoff){pr->m->cfg.pull_backoff_initial_usec, pr->m->cfg.pull_backoff_max_usec, 0},
+        pr->held_pull_failures);
     pr->held_pull_retry_at = now_monotonic_usec() + delay;
     (void)snprintf(pr->held_pull_error, sizeof(pr->held_pull_error), "%.380s", message);
     log_warning("pod=%s/%s: cannot pull image '%s' for its new version: %s; the running version "
@@ -290,13 +286,14 @@ static void image_pull_finish(ImagePull *p, int r, const PdError *e)
             if (r < 0)
                 held_pull_failed(pr, pr->held_images[k], e->message);
             else {
+                char how[128];
+
                 pr->held_pull_failures = 0;
                 pr->held_pull_error[0] = '\0';
+                image_pull_describe(p, how, sizeof(how));
                 manager_event(m, pr, NULL, "Normal", "Pulled",
-                              "Successfully pulled image \"%s\" for the new version in "
-                              "%" PRIu64 ".%03" PRIu64 "s. Image size: %" PRIu64 " bytes.",
-                              pr->held_images[k], p->took / 1000000, p->took / 1000 % 1000,
-                              p->bytes);
+                              "Successfully pulled image \"%s\" for the new version%s",
+                              pr->held_images[k], how);
             }
         }
         for (size_t k = 0; k < pr->n_ctrs; k++) {
