@@ -667,6 +667,10 @@ static void ctr_emit(Ctr *c, CtrEventType ev)
                       c->spec ? c->spec->image : "");
         break;
     case CTR_STATE_STARTING:
+        if (ev == CTR_EV_IMAGE_PRESENT)
+            manager_event(m, pr, c->name, "Normal", "Pulled",
+                          "Container image \"%s\" already present on machine",
+                          c->spec ? c->spec->image : "");
         if (ev == CTR_EV_PULL_DONE) {
             char how[128];
 

@@ -353,6 +353,9 @@ static unsigned image_present(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p
     if (p->pull == CTR_PULL_ALWAYS && !ev->local)
         return enter_pulling(l);
     enter(l, CTR_STATE_STARTING, CTR_REASON_CONTAINER_CREATING, 0);
+    /* kubelet's "already present on machine", for an image a registry could have pulled. */
+    if (!ev->local && p->pull != CTR_PULL_NONE)
+        return CTR_ACT_START | CTR_ACT_EVENT;
     return CTR_ACT_START;
 }
 

@@ -158,6 +158,29 @@ def test_podd_pulls_a_missing_image_and_runs_it(daemon, registry):
     assert [i["digest"] for i in ls if i["reference"] == ref] == [digest]
 
 
+def test_a_present_image_is_not_pulled_and_says_so(daemon, registry):
+    r, _, _ = registry
+    ref = r.host + "/open/busybox:1"
+    daemon.start()
+    p = podctl(daemon, "image", "pull", ref)
+    assert p.returncode == 0, p.stderr
+    # The registry is down: IfNotPresent and Never start from the store without asking it.
+    r.stop()
+    try:
+        for policy in ("IfNotPresent", "Never"):
+            pod = unique("present")
+            daemon.write(pod + ".yaml", pod_yaml(pod, ref, policy))
+            wait_for("the container", lambda: daemon.ctr_pid(pod, "app"), timeout=30)
+            got = reasons(daemon, pod)
+            assert "Pulling" not in got and got.index("Pulled") < got.index("Started"), got
+            pulled = [e for e in events(daemon, pod) if e["reason"] == "Pulled"]
+            assert [e["message"] for e in pulled] == [
+                f'Container image "{ref}" already present on machine'], pulled
+            assert pulled[0]["type"] == "Normal", pulled
+    finally:
+        r.start()
+
+
 def test_a_pod_backs_off_while_its_registry_is_down(daemon, tmp_path):
     r = reg.Registry(tmp_path / "registry")
     try:

@@ -436,10 +436,13 @@ typedef struct PullCase {
 static const PullCase pull_cases[] = {
     /* Present: started, but Always pulls first (a plain directory has no registry). */
     {S(WAITING), E(IMAGE_PRESENT), false, P(NONE), S(STARTING), A(START), R(CONTAINER_CREATING), 0},
-    {S(WAITING), E(IMAGE_PRESENT), false, P(IF_NOT_PRESENT), S(STARTING), A(START),
+    /* Pulled "already present on machine", as kubelet says it, for a registry's image. */
+    {S(WAITING), E(IMAGE_PRESENT), false, P(IF_NOT_PRESENT), S(STARTING), A(START) | A(EVENT),
      R(CONTAINER_CREATING), 0},
-    {S(WAITING), E(IMAGE_PRESENT), false, P(NEVER), S(STARTING), A(START), R(CONTAINER_CREATING),
-     0},
+    {S(WAITING), E(IMAGE_PRESENT), false, P(NEVER), S(STARTING), A(START) | A(EVENT),
+     R(CONTAINER_CREATING), 0},
+    {S(WAITING), E(IMAGE_PRESENT), true, P(IF_NOT_PRESENT), S(STARTING), A(START),
+     R(CONTAINER_CREATING), 0},
     {S(WAITING), E(IMAGE_PRESENT), false, P(ALWAYS), S(PULLING), A(PULL_IMAGE) | A(EVENT),
      R(CONTAINER_CREATING), 0},
     {S(WAITING), E(IMAGE_PRESENT), true, P(ALWAYS), S(STARTING), A(START), R(CONTAINER_CREATING),
@@ -489,9 +492,9 @@ START_TEST(test_never_pull_is_told_once)
     ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_IMAGE_ABSENT}, &p, NOW + 2 * SEC), 0);
     ck_assert_int_eq(l.reason, CTR_REASON_ERR_IMAGE_NEVER_PULL);
     ck_assert_str_eq(ctr_reason_to_string(l.reason), "ErrImageNeverPull");
-    /* Loaded meanwhile: it starts. */
+    /* Loaded meanwhile: it starts, with kubelet's "already present on machine". */
     ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_IMAGE_PRESENT}, &p, NOW + 3 * SEC),
-                      CTR_ACT_START);
+                      CTR_ACT_START | CTR_ACT_EVENT);
 }
 END_TEST
 
