@@ -148,8 +148,18 @@ static PodProgress container_progress(const json_t *cs, bool sidecar_or_regular,
     const json_t *waiting = json_object_get(state, "waiting");
     const json_t *term = json_object_get(state, "terminated");
     const char *name = json_string_value(json_object_get(cs, "name"));
+    const json_t *pending = json_object_get(cs, "pendingUpdate");
     const char *reason;
 
+    /* The old version runs on while the applied one waits for its images: not there yet. */
+    if (pending) {
+        const char *message = json_string_value(json_object_get(pending, "message"));
+
+        (void)snprintf(why, size, "the update of container %s waits: %s%s%s", name,
+                       json_string_value(json_object_get(pending, "reason")) ?: "ImageNotFound",
+                       message && message[0] ? ", " : "", message ?: "");
+        return POD_PROGRESS_WAITING;
+    }
     if (json_object_get(state, "running")) {
         /* Ready means its readiness probe says so (or it has none), not that it runs. */
         if (sidecar_or_regular && json_is_true(json_object_get(cs, "ready")))

@@ -150,6 +150,25 @@ def test_wait_fails_on_a_crash_looping_container_within_its_timeout(daemon, tmp_
         in r.stderr, r.stderr
 
 
+def test_wait_follows_an_update_held_for_its_image_not_the_old_version(daemon, tmp_path):
+    pod = unique("held")
+    daemon.start()
+    path = write_manifest(tmp_path, "held.yaml",
+                          pod_yaml(pod, containers=[{"name": "c", "cmd": "sleep 3600"}]))
+    r = apply(daemon, "-f", path, "--wait=30s")
+    assert r.returncode == 0 and f"pod/{pod} ready" in r.stdout, r
+    first = daemon.ctr_pid(pod, "c")
+    # The new version waits for an image that is not there; the old one, ready, runs on.
+    write_manifest(tmp_path, "held.yaml", pod_yaml(pod, containers=[
+        {"name": "c", "cmd": "sleep 3601"}]).replace("busybox:latest",
+                                                     "nothere:2\n    imagePullPolicy: Never"))
+    r = apply(daemon, "-f", path, "--wait=3")
+    assert r.returncode == 1, r
+    assert f"timed out after 3s waiting for pod/{pod}: the update of container c waits: " \
+        "ErrImageNeverPull" in r.stderr, r.stderr
+    assert daemon.ctr_pid(pod, "c") == first
+
+
 def test_a_name_of_the_manifest_directory_cannot_be_applied(daemon, tmp_path):
     pod = unique("owned")
     daemon.start()
