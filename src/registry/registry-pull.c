@@ -16,6 +16,8 @@
  * <hex> (kept when the transfer breaks, so that the next pull asks for the
  * rest with a Range header), hashed as it arrives, and once complete and
  * matching its digest and size moved into the store (image_blob_adopt()).
+ * The pull holds an exclusive flock on each partial file it writes: another
+ * pull that needs the same blob waits for it (partial_open_locked()).
  */
 
 #define ACCEPT_MANIFESTS                                                                           \
@@ -481,6 +483,7 @@ typedef struct Blob {
     uint64_t got;    /* bytes received in this request */
     long status;
     bool started, retried_auth, finished;
+    bool busy; /* another pull writes its partial file: tried again later */
     CURL *easy;
     struct curl_slist *headers;
     char errbuf[CURL_ERROR_SIZE];
@@ -488,17 +491,23 @@ typedef struct Blob {
     Pull *pull;
 } Blob;
 
-static void blob_done(Blob *b)
+/* Ends the blob's transfer; its partial file, and the lock on it, stay. */
+static void blob_transfer_done(Blob *b)
 {
-    if (b->fd >= 0)
-        (void)close(b->fd);
-    b->fd = -1;
     if (b->easy)
         curl_easy_cleanup(b->easy);
     b->easy = NULL;
     curl_slist_free_all(b->headers);
     b->headers = NULL;
     response_done(&b->resp);
+}
+
+static void blob_done(Blob *b)
+{
+    if (b->fd >= 0)
+        (void)close(b->fd); /* and with it the lock */
+    b->fd = -1;
+    blob_transfer_done(b);
 }
 
 static size_t on_blob_data(char *data, size_t size, size_t n, void *userdata)
@@ -579,6 +588,44 @@ static int partial_hash(Blob *b)
     return 0;
 }
 
+/*
+ * Opens the blob's partial file and locks it for this pull alone: another
+ * pull of an image with the same layer (podd's and podctl's, or two of
+ * podd's) appending too would mix their bytes, and image_partials_clean()
+ * leaves a locked file alone. 1 when another pull holds it: b->busy, tried
+ * again later (that pull may well have stored the blob by then).
+ */
+static int partial_open_locked(Pull *p, int partial_fd, Blob *b)
+{
+    const char *hex = registry_digest_hex(b->d->digest);
+    struct stat st, now;
+    int fd;
+
+    fd = openat(partial_fd, hex, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return pd_error_set(p->err, -errno, "cannot create a partial blob in %s: %m",
+                            p->images_dir);
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int r = errno == EWOULDBLOCK ? 1 : -errno;
+
+        (void)close(fd);
+        b->busy = r > 0;
+        return r < 0 ? pd_error_set(p->err, r, "cannot lock a partial blob in %s: %m",
+                                    p->images_dir)
+                     : 1;
+    }
+    /* The name may have moved on while it was locked: into the store, or deleted. */
+    if (fstat(fd, &st) < 0 || fstatat(partial_fd, hex, &now, AT_SYMLINK_NOFOLLOW) < 0 ||
+        st.st_ino != now.st_ino || st.st_dev != now.st_dev) {
+        (void)close(fd);
+        b->busy = true;
+        return 1;
+    }
+    b->busy = false;
+    b->fd = fd;
+    return 0;
+}
+
 static int blob_start(Pull *p, CURLM *multi, int partial_fd, Blob *b)
 {
     _cleanup_free_ char *url = NULL;
@@ -586,13 +633,11 @@ static int blob_start(Pull *p, CURLM *multi, int partial_fd, Blob *b)
     struct stat st;
     int r;
 
-    b->fd = openat(partial_fd, registry_digest_hex(b->d->digest),
-                   O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (b->fd < 0)
-        return pd_error_set(p->err, -errno, "cannot create a partial blob in %s: %m",
-                            p->images_dir);
-    /* Held while the pull writes it: image_partials_clean() leaves it alone. */
-    (void)flock(b->fd, LOCK_SH | LOCK_NB);
+    if (b->fd < 0) {
+        r = partial_open_locked(p, partial_fd, b);
+        if (r != 0)
+            return r;
+    }
     if (fstat(b->fd, &st) < 0)
         return -errno;
     b->offset = (uint64_t)st.st_size;
@@ -691,7 +736,7 @@ static int blob_finish(Pull *p, CURLM *multi, int partial_fd, Blob *b, CURLcode 
         if (r < 0)
             return r;
         p->progress.done -= b->offset + b->got;
-        blob_done(b);
+        blob_transfer_done(b); /* the partial file stays locked */
         r = blob_start(p, multi, partial_fd, b);
         return r < 0 ? r : 1;
     }
@@ -702,8 +747,38 @@ static int blob_finish(Pull *p, CURLM *multi, int partial_fd, Blob *b, CURLcode 
         return transfer_error(p, e, b->errbuf, what);
     if (b->status != 200 && b->status != 206)
         return status_error(p, (int)b->status, what);
+    /* Still locked while it moves into the store. */
+    blob_transfer_done(b);
+    r = blob_commit(p, partial_fd, b);
     blob_done(b);
-    return blob_commit(p, partial_fd, b);
+    return r;
+}
+
+/*
+ * A blob another pull was writing, looked at again: 2 when that pull stored
+ * it (or it was complete and is stored now), 0 when it runs from where that
+ * pull left it, 1 when it is still busy, or -errno.
+ */
+static int blob_retry_busy(Pull *p, CURLM *multi, int partial_fd, Blob *b)
+{
+    int fd = image_blob_open(p->images_dir, b->d->digest, NULL), r;
+
+    if (fd >= 0) {
+        (void)close(fd);
+        b->busy = false;
+        b->finished = true;
+        p->progress.done += b->d->size;
+        p->progress.blobs_done++;
+        return 2;
+    }
+    r = blob_start(p, multi, partial_fd, b);
+    if (r != 0)
+        return r;
+    if (!b->finished)
+        return 0;
+    r = blob_commit(p, partial_fd, b);
+    blob_done(b);
+    return r < 0 ? r : 2;
 }
 
 /* Every blob of descriptors ds not in the store yet, at most max_parallel at once. */
@@ -756,15 +831,34 @@ static int fetch_blobs(Pull *p, const ImageDescriptor *const *ds, size_t n)
             r = blob_start(p, multi, partial_fd, b);
             if (r < 0)
                 goto out;
+            if (r > 0) { /* busy: another pull writes it */
+                r = 0;
+                continue;
+            }
             if (b->finished) { /* already complete from an earlier pull */
-                blob_done(b);
                 r = blob_commit(p, partial_fd, b);
+                blob_done(b);
                 if (r < 0)
                     goto out;
                 left--;
                 continue;
             }
             running++;
+        }
+        /* Blobs other pulls were writing: stored by them meanwhile, or free to resume. */
+        for (size_t i = 0; i < next && running < parallel; i++) {
+            Blob *b = &blobs[i];
+
+            if (!b->busy)
+                continue;
+            r = blob_retry_busy(p, multi, partial_fd, b);
+            if (r < 0)
+                goto out;
+            if (r == 2)
+                left--;
+            else if (r == 0)
+                running++;
+            r = 0;
         }
         if (curl_multi_perform(multi, &still) != CURLM_OK) {
             r = pd_error_set(p->err, -EIO, "%s: transfer failed", p->host);
