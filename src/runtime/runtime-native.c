@@ -793,14 +793,25 @@ static void join_ns(const char *path, int type, const char *what)
         child_fail(-errno, "join %s namespace %s: %s", what, path, ERRSTR(errno));
 }
 
+/*
+ * join_fds: the `tasks` files of the container's v1 hierarchies
+ * (cgroup_open_join()); n_join 0 when clone3 put us there already or the
+ * parent moves us.
+ */
 static _Noreturn void container_child(const ContainerConfig *c, const ContainerStdio *stdio,
-                                      const SecurityHooks *hooks, int go_fd)
+                                      const SecurityHooks *hooks, int go_fd, int *join_fds,
+                                      size_t n_join)
 {
     char root[PATH_MAX], b;
     _cleanup_close_ int rootfd = -1;
     ssize_t n;
+    int r;
 
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    /* First, so that the setup below is charged to the container. */
+    r = cgroup_join_fds(join_fds, n_join);
+    if (r < 0)
+        child_fail(r, "join cgroup %s: %s", c->cgroup, ERRSTR(r));
     reset_signals();
     (void)umask(022);
     join_ns(c->ns.net, CLONE_NEWNET, "network");
@@ -843,9 +854,9 @@ static _Noreturn void container_child(const ContainerConfig *c, const ContainerS
         child_fail(-errno, "chdir /: %s", ERRSTR(errno));
 
     /*
-     * The parent moves us into the cgroup meanwhile (on cgroup v1 each move
-     * waits for an RCU grace period: doing it in parallel with the mounts
-     * saves that much of the start time). One byte: we are in.
+     * One byte: the parent is done with us (pinned the pod's PID namespace;
+     * moved us into the cgroup where we could not join it ourselves, which
+     * on v1 waits for an RCU grace period: in parallel with the mounts).
      */
     do
         n = read(go_fd, &b, 1);
@@ -923,9 +934,10 @@ static int pin_pid_ns(const char *path, pid_t pid)
 int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio,
                            const SecurityHooks *hooks, pid_t *ret_pid, PdError *reterr)
 {
-    int errp[2], gop[2], r, flags = SIGCHLD | CLONE_NEWNS;
+    int errp[2], gop[2], r, flags = SIGCHLD | CLONE_NEWNS, join_fds[CGROUP_JOIN_FDS_MAX];
     _cleanup_close_ int selfns = -1, nsfd = -1;
-    bool into_cgroup = false, pin = false;
+    bool into_cgroup = false, pin = false, child_joins;
+    size_t n_join = 0;
     pid_t pid;
 
     /*
@@ -956,6 +968,8 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
         close(errp[1]);
         return pd_error_set(reterr, r, "pipe: %s", ERRSTR(r));
     }
+    /* v1: the child joins by itself (cheap); otherwise (v2: clone3; odd hosts) as below. */
+    child_joins = cgroup_open_join(c->cgroup, join_fds, &n_join) == 0;
     pid = clone_child(flags, c->cgroup, &into_cgroup);
     if (pid < 0 && errno == ENOMEM && selfns >= 0) {
         (void)setns(selfns, CLONE_NEWPID);
@@ -971,16 +985,20 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
         close(errp[1]);
         close(gop[0]);
         close(gop[1]);
+        for (size_t i = 0; i < n_join; i++)
+            close(join_fds[i]);
         return pd_error_set(reterr, r, "clone: %s", ERRSTR(r));
     }
     if (pid == 0) {
         close(errp[0]);
         close(gop[1]);
         child_err_fd = errp[1];
-        container_child(c, stdio, hooks, gop[0]);
+        container_child(c, stdio, hooks, gop[0], join_fds, n_join);
     }
     close(errp[1]);
     close(gop[0]);
+    for (size_t i = 0; i < n_join; i++)
+        close(join_fds[i]);
     r = 0;
     if (pin) {
         r = pin_pid_ns(c->ns.pid, pid);
@@ -988,7 +1006,7 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
             (void)pd_error_set(reterr, r, "pin the pod's PID namespace at %s: %s", c->ns.pid,
                                ERRSTR(r));
     }
-    if (r == 0 && !into_cgroup) {
+    if (r == 0 && !into_cgroup && !child_joins) {
         r = cgroup_attach(c->cgroup, pid);
         if (r < 0)
             (void)pd_error_set(reterr, r, "move the container into cgroup %s: %s", c->cgroup,
@@ -1073,7 +1091,7 @@ int native_container_exec(const ContainerConfig *c, pid_t target, char *const *a
         reset_signals();
         /* A group of its own: the timeout kills what it forked too. */
         (void)setpgid(0, 0);
-        r = cgroup_attach(c->cgroup, 0);
+        r = cgroup_join_self(c->cgroup);
         if (r < 0)
             child_fail(r, "join cgroup %s: %s", c->cgroup, ERRSTR(r));
         for (size_t i = 0; i < ELEMENTSOF(nss); i++)
