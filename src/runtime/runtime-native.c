@@ -694,6 +694,10 @@ static const char *env_get(char *const *env, const char *name)
     return NULL;
 }
 
+/* What the parent's hooks->prepare() sent along with the go byte (spawn only). */
+static unsigned char child_prepared[SECURITY_PREPARED_MAX];
+static size_t child_prepared_len;
+
 static _Noreturn void child_finish(const ContainerConfig *c, const SecurityHooks *hooks,
                                    char *const *argv, const char *cwd)
 {
@@ -730,7 +734,7 @@ static _Noreturn void child_finish(const ContainerConfig *c, const SecurityHooks
     if (hooks && hooks->pre_user) {
         PdError e = {0};
 
-        r = hooks->pre_user(c, &e);
+        r = hooks->pre_user(c, child_prepared, child_prepared_len, &e);
         if (r < 0)
             child_fail(r, "%s", e.message);
     }
@@ -798,12 +802,28 @@ static void join_ns(const char *path, int type, const char *what)
  * (cgroup_open_join()); n_join 0 when clone3 put us there already or the
  * parent moves us.
  */
+/* Reads exactly size bytes; false on EOF or error. */
+static bool read_full(int fd, void *buf, size_t size)
+{
+    for (size_t done = 0; done < size;) {
+        ssize_t n = read(fd, (char *)buf + done, size - done);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        done += (size_t)n;
+    }
+    return true;
+}
+
 static _Noreturn void container_child(const ContainerConfig *c, const ContainerStdio *stdio,
                                       const SecurityHooks *hooks, int go_fd, int *join_fds,
                                       size_t n_join)
 {
     char root[PATH_MAX], b;
     _cleanup_close_ int rootfd = -1;
+    uint32_t len;
     ssize_t n;
     int r;
 
@@ -863,6 +883,11 @@ static _Noreturn void container_child(const ContainerConfig *c, const ContainerS
     while (n < 0 && errno == EINTR);
     if (n != 1)
         _exit(127); /* the parent failed and reports why */
+    /* Then the length of what hooks->prepare() made (host byte order) and the bytes. */
+    if (!read_full(go_fd, &len, sizeof(len)) || len > sizeof(child_prepared) ||
+        !read_full(go_fd, child_prepared, len))
+        _exit(127);
+    child_prepared_len = len;
     close(go_fd);
     /* After joining, so the container sees its own cgroup as the root. */
     if (c->cgroup && unshare(CLONE_NEWCGROUP) < 0 && errno != EINVAL)
@@ -911,6 +936,34 @@ static pid_t clone_child(int flags, const char *cgroup, bool *ret_into_cgroup)
     }
     /* v1, or a kernel without clone3/CLONE_INTO_CGROUP: clone, then the parent moves it. */
     return (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
+}
+
+/*
+ * Lets the child go past pivot_root: one byte, then the length and bytes of
+ * hooks->prepare(), made here while the child mounts. Errors are ignored:
+ * EPIPE when the child died already (its message waits on errp); a failed
+ * prepare sends nothing and pre_user does the work itself.
+ */
+static void send_go(int fd, const ContainerConfig *c, const SecurityHooks *hooks)
+{
+    static unsigned char msg[1 + sizeof(uint32_t) + SECURITY_PREPARED_MAX];
+    ssize_t n = hooks && hooks->prepare
+                    ? hooks->prepare(c, msg + 1 + sizeof(uint32_t), SECURITY_PREPARED_MAX)
+                    : 0;
+    uint32_t len = n > 0 && n <= SECURITY_PREPARED_MAX ? (uint32_t)n : 0;
+    size_t total = 1 + sizeof(len) + len, done = 0;
+
+    msg[0] = 'g';
+    memcpy(msg + 1, &len, sizeof(len));
+    while (done < total) {
+        ssize_t w = send(fd, msg + done, total - done, MSG_NOSIGNAL);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        done += (size_t)w;
+    }
 }
 
 /* Bind-mounts the child's PID namespace at path (the pod's shared one: first container). */
@@ -1015,8 +1068,7 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
     if (r < 0)
         (void)kill(pid, SIGKILL);
     else
-        /* EPIPE when the child died already: its message waits on errp. */
-        (void)!send(gop[1], "g", 1, MSG_NOSIGNAL);
+        send_go(gop[1], c, hooks);
     close(gop[1]);
     if (r == 0)
         r = read_child_error(errp[0], reterr);

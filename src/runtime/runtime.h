@@ -363,9 +363,18 @@ bool exit_record_is_start_error(const ExitRecord *e);
  * root after pivot_root (bounding set, seccomp filter); post_user after the
  * switch to the container's uid/gid (the remaining capability sets). Each
  * returns 0 or a negative errno with reterr set.
+ *
+ * prepare (optional) runs in the parent of a spawn while the child sets up
+ * its mounts, so that work pre_user would do serially (compiling the seccomp
+ * filter) overlaps with them: it writes at most size bytes to buf and returns
+ * their number, which pre_user then receives as prepared (0 for nothing; on
+ * -errno, or on exec, pre_user gets prepared_len 0 and does the work itself).
  */
+#define SECURITY_PREPARED_MAX 32768
 typedef struct SecurityHooks {
-    int (*pre_user)(const ContainerConfig *c, PdError *reterr);
+    ssize_t (*prepare)(const ContainerConfig *c, void *buf, size_t size);
+    int (*pre_user)(const ContainerConfig *c, const void *prepared, size_t prepared_len,
+                    PdError *reterr);
     int (*post_user)(const ContainerConfig *c, PdError *reterr);
 } SecurityHooks;
 
