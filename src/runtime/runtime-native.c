@@ -797,11 +797,6 @@ static void join_ns(const char *path, int type, const char *what)
         child_fail(-errno, "join %s namespace %s: %s", what, path, ERRSTR(errno));
 }
 
-/*
- * join_fds: the `tasks` files of the container's v1 hierarchies
- * (cgroup_open_join()); n_join 0 when clone3 put us there already or the
- * parent moves us.
- */
 /* Reads exactly size bytes; false on EOF or error. */
 static bool read_full(int fd, void *buf, size_t size)
 {
@@ -817,6 +812,11 @@ static bool read_full(int fd, void *buf, size_t size)
     return true;
 }
 
+/*
+ * join_fds: the `tasks` files of the container's v1 hierarchies
+ * (cgroup_open_join()); n_join 0 when clone3 put us there already or the
+ * parent moves us.
+ */
 static _Noreturn void container_child(const ContainerConfig *c, const ContainerStdio *stdio,
                                       const SecurityHooks *hooks, int go_fd, int *join_fds,
                                       size_t n_join)
