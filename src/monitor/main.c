@@ -37,7 +37,16 @@
 
 /* ---- security hooks: the security module, wired into the runtime's child ---------------- */
 
-static int hook_pre_user(const ContainerConfig *c, PdError *reterr)
+/* In the monitor while the child mounts: the default seccomp filter, compiled. */
+static ssize_t hook_prepare(const ContainerConfig *c, void *buf, size_t size)
+{
+    if (!c->seccomp || c->privileged)
+        return 0;
+    return security_seccomp_export_default(buf, size);
+}
+
+static int hook_pre_user(const ContainerConfig *c, const void *prepared, size_t prepared_len,
+                         PdError *reterr)
 {
     uint64_t mask;
     int r;
@@ -48,9 +57,11 @@ static int hook_pre_user(const ContainerConfig *c, PdError *reterr)
     r = security_caps_drop_bounding(mask, reterr);
     if (r < 0)
         return r;
-    if (c->seccomp && !c->privileged)
-        return security_seccomp_load_default(c->no_new_privs, reterr);
-    return 0;
+    if (!c->seccomp || c->privileged)
+        return 0;
+    if (prepared_len > 0)
+        return security_seccomp_load_program(prepared, prepared_len, c->no_new_privs, reterr);
+    return security_seccomp_load_default(c->no_new_privs, reterr);
 }
 
 static int hook_post_user(const ContainerConfig *c, PdError *reterr)
@@ -65,6 +76,7 @@ static int hook_post_user(const ContainerConfig *c, PdError *reterr)
 }
 
 static const SecurityHooks hooks = {
+    .prepare = hook_prepare,
     .pre_user = hook_pre_user,
     .post_user = hook_post_user,
 };

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <assert.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@ void cgroup_set_root(const char *root)
 
 /* v1 hierarchies we use: memory (limit, OOM count), cpu (quota, shares), pids (limit, kill). */
 static const char *const v1_controllers[] = {"memory", "cpu", "pids"};
+static_assert(ELEMENTSOF(v1_controllers) <= CGROUP_JOIN_FDS_MAX, "one join fd per hierarchy");
 
 int cgroup_detect(void)
 {
@@ -302,6 +304,80 @@ int cgroup_attach(const char *cgroup, pid_t pid)
     if (!cgroup)
         return 0;
     return cgroup_foreach_dir(cgroup, attach_one, (void *)(intptr_t)pid);
+}
+
+/* The current thread only (tasks, v1): see cgroup_join_self(). cgroup.procs where none. */
+static int join_self_one(const char *dir, void *u)
+{
+    int r = write_at(dir, "tasks", "0");
+
+    return r == -ENOENT ? write_at(dir, "cgroup.procs", "0") : r;
+}
+
+int cgroup_join_self(const char *cgroup)
+{
+    if (!cgroup)
+        return 0;
+    if (cgroup_detect() == CGROUP_MODE_V2)
+        return cgroup_attach(cgroup, 0);
+    return cgroup_foreach_dir(cgroup, join_self_one, NULL);
+}
+
+typedef struct JoinFds {
+    int *fds;
+    size_t n;
+} JoinFds;
+
+static int open_tasks_one(const char *dir, void *u)
+{
+    JoinFds *j = u;
+    char path[PATH_MAX];
+    int fd;
+
+    if (j->n >= CGROUP_JOIN_FDS_MAX)
+        return -E2BIG;
+    if (snprintf(path, sizeof(path), "%s/tasks", dir) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
+    fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -errno;
+    j->fds[j->n++] = fd;
+    return 0;
+}
+
+int cgroup_open_join(const char *cgroup, int fds[CGROUP_JOIN_FDS_MAX], size_t *ret_n)
+{
+    JoinFds j = {.fds = fds, .n = 0};
+    int mode = cgroup_detect(), r;
+
+    *ret_n = 0;
+    if (!cgroup)
+        return 0;
+    if (mode < 0)
+        return mode;
+    if (mode == CGROUP_MODE_V2)
+        return -EOPNOTSUPP;
+    r = cgroup_foreach_dir(cgroup, open_tasks_one, &j);
+    if (r < 0) {
+        for (size_t i = 0; i < j.n; i++)
+            close(fds[i]);
+        return r;
+    }
+    *ret_n = j.n;
+    return 0;
+}
+
+int cgroup_join_fds(int *fds, size_t n)
+{
+    int r = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (r == 0 && write(fds[i], "0", 1) != 1)
+            r = -errno;
+        close(fds[i]);
+        fds[i] = -1;
+    }
+    return r;
 }
 
 static int kill_one(const char *dir, void *u)

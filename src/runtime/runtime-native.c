@@ -694,6 +694,10 @@ static const char *env_get(char *const *env, const char *name)
     return NULL;
 }
 
+/* What the parent's hooks->prepare() sent along with the go byte (spawn only). */
+static unsigned char child_prepared[SECURITY_PREPARED_MAX];
+static size_t child_prepared_len;
+
 static _Noreturn void child_finish(const ContainerConfig *c, const SecurityHooks *hooks,
                                    char *const *argv, const char *cwd)
 {
@@ -730,7 +734,7 @@ static _Noreturn void child_finish(const ContainerConfig *c, const SecurityHooks
     if (hooks && hooks->pre_user) {
         PdError e = {0};
 
-        r = hooks->pre_user(c, &e);
+        r = hooks->pre_user(c, child_prepared, child_prepared_len, &e);
         if (r < 0)
             child_fail(r, "%s", e.message);
     }
@@ -793,14 +797,41 @@ static void join_ns(const char *path, int type, const char *what)
         child_fail(-errno, "join %s namespace %s: %s", what, path, ERRSTR(errno));
 }
 
+/* Reads exactly size bytes; false on EOF or error. */
+static bool read_full(int fd, void *buf, size_t size)
+{
+    for (size_t done = 0; done < size;) {
+        ssize_t n = read(fd, (char *)buf + done, size - done);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        done += (size_t)n;
+    }
+    return true;
+}
+
+/*
+ * join_fds: the `tasks` files of the container's v1 hierarchies
+ * (cgroup_open_join()); n_join 0 when clone3 put us there already or the
+ * parent moves us.
+ */
 static _Noreturn void container_child(const ContainerConfig *c, const ContainerStdio *stdio,
-                                      const SecurityHooks *hooks, int go_fd)
+                                      const SecurityHooks *hooks, int go_fd, int *join_fds,
+                                      size_t n_join)
 {
     char root[PATH_MAX], b;
     _cleanup_close_ int rootfd = -1;
+    uint32_t len;
     ssize_t n;
+    int r;
 
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    /* First, so that the setup below is charged to the container. */
+    r = cgroup_join_fds(join_fds, n_join);
+    if (r < 0)
+        child_fail(r, "join cgroup %s: %s", c->cgroup, ERRSTR(r));
     reset_signals();
     (void)umask(022);
     join_ns(c->ns.net, CLONE_NEWNET, "network");
@@ -843,15 +874,20 @@ static _Noreturn void container_child(const ContainerConfig *c, const ContainerS
         child_fail(-errno, "chdir /: %s", ERRSTR(errno));
 
     /*
-     * The parent moves us into the cgroup meanwhile (on cgroup v1 each move
-     * waits for an RCU grace period: doing it in parallel with the mounts
-     * saves that much of the start time). One byte: we are in.
+     * One byte: the parent is done with us (pinned the pod's PID namespace;
+     * moved us into the cgroup where we could not join it ourselves, which
+     * on v1 waits for an RCU grace period: in parallel with the mounts).
      */
     do
         n = read(go_fd, &b, 1);
     while (n < 0 && errno == EINTR);
     if (n != 1)
         _exit(127); /* the parent failed and reports why */
+    /* Then the length of what hooks->prepare() made (host byte order) and the bytes. */
+    if (!read_full(go_fd, &len, sizeof(len)) || len > sizeof(child_prepared) ||
+        !read_full(go_fd, child_prepared, len))
+        _exit(127);
+    child_prepared_len = len;
     close(go_fd);
     /* After joining, so the container sees its own cgroup as the root. */
     if (c->cgroup && unshare(CLONE_NEWCGROUP) < 0 && errno != EINVAL)
@@ -902,6 +938,34 @@ static pid_t clone_child(int flags, const char *cgroup, bool *ret_into_cgroup)
     return (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
 }
 
+/*
+ * Lets the child go past pivot_root: one byte, then the length and bytes of
+ * hooks->prepare(), made here while the child mounts. Errors are ignored:
+ * EPIPE when the child died already (its message waits on errp); a failed
+ * prepare sends nothing and pre_user does the work itself.
+ */
+static void send_go(int fd, const ContainerConfig *c, const SecurityHooks *hooks)
+{
+    static unsigned char msg[1 + sizeof(uint32_t) + SECURITY_PREPARED_MAX];
+    ssize_t n = hooks && hooks->prepare
+                    ? hooks->prepare(c, msg + 1 + sizeof(uint32_t), SECURITY_PREPARED_MAX)
+                    : 0;
+    uint32_t len = n > 0 && n <= SECURITY_PREPARED_MAX ? (uint32_t)n : 0;
+    size_t total = 1 + sizeof(len) + len, done = 0;
+
+    msg[0] = 'g';
+    memcpy(msg + 1, &len, sizeof(len));
+    while (done < total) {
+        ssize_t w = send(fd, msg + done, total - done, MSG_NOSIGNAL);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        done += (size_t)w;
+    }
+}
+
 /* Bind-mounts the child's PID namespace at path (the pod's shared one: first container). */
 static int pin_pid_ns(const char *path, pid_t pid)
 {
@@ -923,9 +987,10 @@ static int pin_pid_ns(const char *path, pid_t pid)
 int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio,
                            const SecurityHooks *hooks, pid_t *ret_pid, PdError *reterr)
 {
-    int errp[2], gop[2], r, flags = SIGCHLD | CLONE_NEWNS;
+    int errp[2], gop[2], r, flags = SIGCHLD | CLONE_NEWNS, join_fds[CGROUP_JOIN_FDS_MAX];
     _cleanup_close_ int selfns = -1, nsfd = -1;
-    bool into_cgroup = false, pin = false;
+    bool into_cgroup = false, pin = false, child_joins;
+    size_t n_join = 0;
     pid_t pid;
 
     /*
@@ -956,6 +1021,8 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
         close(errp[1]);
         return pd_error_set(reterr, r, "pipe: %s", ERRSTR(r));
     }
+    /* v1: the child joins by itself (cheap); otherwise (v2: clone3; odd hosts) as below. */
+    child_joins = cgroup_open_join(c->cgroup, join_fds, &n_join) == 0;
     pid = clone_child(flags, c->cgroup, &into_cgroup);
     if (pid < 0 && errno == ENOMEM && selfns >= 0) {
         (void)setns(selfns, CLONE_NEWPID);
@@ -971,16 +1038,20 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
         close(errp[1]);
         close(gop[0]);
         close(gop[1]);
+        for (size_t i = 0; i < n_join; i++)
+            close(join_fds[i]);
         return pd_error_set(reterr, r, "clone: %s", ERRSTR(r));
     }
     if (pid == 0) {
         close(errp[0]);
         close(gop[1]);
         child_err_fd = errp[1];
-        container_child(c, stdio, hooks, gop[0]);
+        container_child(c, stdio, hooks, gop[0], join_fds, n_join);
     }
     close(errp[1]);
     close(gop[0]);
+    for (size_t i = 0; i < n_join; i++)
+        close(join_fds[i]);
     r = 0;
     if (pin) {
         r = pin_pid_ns(c->ns.pid, pid);
@@ -988,7 +1059,7 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
             (void)pd_error_set(reterr, r, "pin the pod's PID namespace at %s: %s", c->ns.pid,
                                ERRSTR(r));
     }
-    if (r == 0 && !into_cgroup) {
+    if (r == 0 && !into_cgroup && !child_joins) {
         r = cgroup_attach(c->cgroup, pid);
         if (r < 0)
             (void)pd_error_set(reterr, r, "move the container into cgroup %s: %s", c->cgroup,
@@ -997,8 +1068,7 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
     if (r < 0)
         (void)kill(pid, SIGKILL);
     else
-        /* EPIPE when the child died already: its message waits on errp. */
-        (void)!send(gop[1], "g", 1, MSG_NOSIGNAL);
+        send_go(gop[1], c, hooks);
     close(gop[1]);
     if (r == 0)
         r = read_child_error(errp[0], reterr);
@@ -1073,7 +1143,7 @@ int native_container_exec(const ContainerConfig *c, pid_t target, char *const *a
         reset_signals();
         /* A group of its own: the timeout kills what it forked too. */
         (void)setpgid(0, 0);
-        r = cgroup_attach(c->cgroup, 0);
+        r = cgroup_join_self(c->cgroup);
         if (r < 0)
             child_fail(r, "join cgroup %s: %s", c->cgroup, ERRSTR(r));
         for (size_t i = 0; i < ELEMENTSOF(nss); i++)

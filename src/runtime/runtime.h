@@ -244,6 +244,25 @@ int cgroup_open_v2(const char *cgroup);
 int cgroup_create(const ContainerConfig *c, PdError *reterr);
 /* Moves pid into the container's cgroup(s); pid 0 means the caller. */
 int cgroup_attach(const char *cgroup, pid_t pid);
+/*
+ * Moves the caller, which must be single-threaded (a child between fork and
+ * exec), into the container's cgroup(s). On v1 it writes 0 to each `tasks`
+ * file: moving the current thread alone spares the kernel's global
+ * threadgroup lock, whose write side waits for an RCU grace period
+ * (milliseconds) on every move through cgroup.procs.
+ */
+int cgroup_join_self(const char *cgroup);
+/* Most hierarchies cgroup_open_join() opens. */
+#define CGROUP_JOIN_FDS_MAX 3
+/*
+ * For a child that joins the cgroup in another mount namespace: on v1, opens
+ * the `tasks` file of each of the container's hierarchies into fds (ret_n of
+ * them) for cgroup_join_fds(). -EOPNOTSUPP on v2 (use clone3 into the cgroup)
+ * and -errno when one cannot be opened; then nothing is left open.
+ */
+int cgroup_open_join(const char *cgroup, int fds[CGROUP_JOIN_FDS_MAX], size_t *ret_n);
+/* Moves the (single-threaded) caller in through fds from cgroup_open_join(); closes them. */
+int cgroup_join_fds(int *fds, size_t n);
 /* Sends sig to every process in the cgroup; 0 when it is gone. */
 int cgroup_kill(const char *cgroup, int sig);
 /* Number of OOM kills recorded for the cgroup; 0 when unknown. */
@@ -344,9 +363,18 @@ bool exit_record_is_start_error(const ExitRecord *e);
  * root after pivot_root (bounding set, seccomp filter); post_user after the
  * switch to the container's uid/gid (the remaining capability sets). Each
  * returns 0 or a negative errno with reterr set.
+ *
+ * prepare (optional) runs in the parent of a spawn while the child sets up
+ * its mounts, so that work pre_user would do serially (compiling the seccomp
+ * filter) overlaps with them: it writes at most size bytes to buf and returns
+ * their number, which pre_user then receives as prepared (0 for nothing; on
+ * -errno, or on exec, pre_user gets prepared_len 0 and does the work itself).
  */
+#define SECURITY_PREPARED_MAX 32768
 typedef struct SecurityHooks {
-    int (*pre_user)(const ContainerConfig *c, PdError *reterr);
+    ssize_t (*prepare)(const ContainerConfig *c, void *buf, size_t size);
+    int (*pre_user)(const ContainerConfig *c, const void *prepared, size_t prepared_len,
+                    PdError *reterr);
     int (*post_user)(const ContainerConfig *c, PdError *reterr);
 } SecurityHooks;
 

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "base/base.h"
 
@@ -60,6 +61,19 @@ int security_caps_apply(uint64_t mask, uint64_t inheritable, PdError *reterr);
  * caller needs CAP_SYS_ADMIN.
  */
 int security_seccomp_load_default(bool set_nnp, PdError *reterr);
+/*
+ * The same filter compiled to classic BPF (struct sock_filter[]) in buf, for
+ * security_seccomp_load_program() in another process: compiling takes
+ * libseccomp about as long as a container's mounts, so podd-monitor does it
+ * meanwhile. Returns the length in bytes or -errno (-ENOBUFS: size too small).
+ */
+ssize_t security_seccomp_export_default(void *buf, size_t size);
+/*
+ * Loads a program from security_seccomp_export_default() as
+ * security_seccomp_load_default() loads the filter: no_new_privs first when
+ * set_nnp, then seccomp(2) without flags.
+ */
+int security_seccomp_load_program(const void *prog, size_t len, bool set_nnp, PdError *reterr);
 
 /* The names the default filter denies (for tests and documentation), NULL-terminated. */
 extern const char *const security_seccomp_denied[];

@@ -756,6 +756,71 @@ START_TEST(test_volume_usage)
 }
 END_TEST
 
+static void put_file(const char *dir, const char *name, const char *content)
+{
+    _cleanup_free_ char *path = strdup_printf("%s/%s", dir, name);
+    FILE *f = fopen(path, "we");
+
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_ge(fputs(content, f), 0);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static void assert_file(const char *dir, const char *name, const char *want)
+{
+    _cleanup_free_ char *path = strdup_printf("%s/%s", dir, name);
+    char buf[64] = {0};
+    FILE *f = fopen(path, "re");
+
+    ck_assert_ptr_nonnull(f);
+    (void)!fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    ck_assert_str_eq(buf, want);
+}
+
+/* v1 (a plain directory is not cgroup2): the child joins through `tasks`, 0 = the caller alone. */
+START_TEST(test_cgroup_v1_join_through_tasks)
+{
+    _cleanup_free_ char *pids = strdup_printf("%s/pids/pod/app", tmpdir);
+    _cleanup_free_ char *mem = strdup_printf("%s/memory/pod/app", tmpdir);
+    int fds[CGROUP_JOIN_FDS_MAX];
+    size_t n = 99;
+
+    _cleanup_free_ char *mk = strdup_printf("mkdir -p '%s' '%s'", pids, mem);
+
+    ck_assert_int_eq(system(mk), 0);
+    put_file(pids, "tasks", "");
+    put_file(pids, "cgroup.procs", "");
+    put_file(mem, "cgroup.procs", "");
+    cgroup_set_root(tmpdir);
+    ck_assert_int_eq(cgroup_detect(), CGROUP_MODE_V1);
+
+    /* A hierarchy without a tasks file: nothing left open, the caller falls back. */
+    ck_assert_int_eq(cgroup_open_join("pod/app", fds, &n), -ENOENT);
+    ck_assert_uint_eq(n, 0);
+    /* cgroup_join_self() writes cgroup.procs where there is no tasks file. */
+    ck_assert_int_eq(cgroup_join_self("pod/app"), 0);
+    assert_file(pids, "tasks", "0");
+    assert_file(pids, "cgroup.procs", "");
+    assert_file(mem, "cgroup.procs", "0");
+
+    put_file(pids, "tasks", "");
+    put_file(mem, "tasks", "");
+    ck_assert_int_eq(cgroup_open_join("pod/app", fds, &n), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(cgroup_join_fds(fds, n), 0);
+    ck_assert_int_eq(fds[0], -1);
+    ck_assert_int_eq(fds[1], -1);
+    assert_file(pids, "tasks", "0");
+    assert_file(mem, "tasks", "0");
+
+    ck_assert_int_eq(cgroup_open_join(NULL, fds, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(cgroup_join_fds(fds, 0), 0);
+    cgroup_set_root("/sys/fs/cgroup");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("runtime");
@@ -779,6 +844,7 @@ int main(void)
     tcase_add_test(tc, test_misc);
     tcase_add_test(tc, test_sandbox_config_json);
     tcase_add_test(tc, test_cgroup_parent_is_per_instance_and_stable);
+    tcase_add_test(tc, test_cgroup_v1_join_through_tasks);
     unit_add_test_unless(tc, test_native_ops, native_unavailable());
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <check.h>
 #include <linux/capability.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/swap.h>
 #include <sys/wait.h>
@@ -131,6 +132,43 @@ START_TEST(test_seccomp_denies)
 }
 END_TEST
 
+/* The compiled filter, loaded in another process, denies as the filter loaded directly does. */
+START_TEST(test_seccomp_export_and_load)
+{
+    static unsigned char prog[32768], tiny[8];
+    ssize_t len = security_seccomp_export_default(prog, sizeof(prog));
+    PdError e = {0};
+    pid_t pid;
+    int status;
+
+    ck_assert_int_gt(len, 0);
+    ck_assert_int_eq(len % 8, 0); /* struct sock_filter */
+    ck_assert_int_eq(security_seccomp_export_default(tiny, sizeof(tiny)), -ENOBUFS);
+    ck_assert_int_eq(security_seccomp_load_program(prog, 7, true, &e), -EINVAL);
+    ck_assert_int_eq(security_seccomp_load_program(prog, 0, true, NULL), -EINVAL);
+    ck_assert_int_eq(prctl(PR_GET_SECCOMP), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (security_seccomp_load_program(prog, (size_t)len, true, NULL) < 0)
+            _exit(10);
+        if (prctl(PR_GET_SECCOMP) != 2 || prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
+            _exit(11);
+        if (swapoff("/nonexistent") == 0 || errno != EPERM)
+            _exit(12);
+        if (unshare(CLONE_NEWUSER) == 0 || errno != EPERM)
+            _exit(13);
+        if (getpid() <= 0)
+            _exit(14);
+        _exit(0);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    ck_assert_int_eq(prctl(PR_GET_SECCOMP), 0);
+}
+END_TEST
+
 START_TEST(test_seccomp_list)
 {
     bool mount = false, kexec = false;
@@ -155,6 +193,7 @@ int main(void)
     tcase_add_test(tc, test_caps_unknown);
     tcase_add_test(tc, test_default_set);
     tcase_add_test(tc, test_seccomp_denies);
+    tcase_add_test(tc, test_seccomp_export_and_load);
     tcase_add_test(tc, test_seccomp_list);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
