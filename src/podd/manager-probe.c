@@ -418,7 +418,7 @@ static int exec_launch(ProbeFlight *f, char **argv, uint64_t timeout, PdError *e
                                       e);
     if (r < 0)
         return r;
-    r = loop_add_child_pidfd(loop, &f->child, pidfd, 0, on_exec_exit, f);
+    r = loop_take_child_pidfd(loop, &f->child, pidfd, 0, on_exec_exit, f);
     if (r < 0) {
         /* Without a watch it is waited for here: the backend's timeout bounds it. */
         int status;
@@ -427,7 +427,6 @@ static int exec_launch(ProbeFlight *f, char **argv, uint64_t timeout, PdError *e
         close(pidfd);
         return pd_error_set(e, r, "cannot watch the exec: %s", strerror(-r));
     }
-    close(pidfd);
     for (int s = 0; s < _STREAMS; s++)
         if (f->out_fd[s] >= 0 &&
             loop_add_io(loop, &f->out[s], f->out_fd[s], EPOLLIN,
