@@ -179,8 +179,11 @@ static pid_t spawn_monitor_out(const NativeCtx *ctx, char *const *argv, int keep
     /* The child's stack: it only makes system calls, but the first call of a libc function
      * may go through the dynamic linker's resolver, which saves the vector registers. */
     _Alignas(64) char stack[32 * 1024];
-    SpawnChild sc = {.path = ctx->monitor_path, .argv = argv, .keep_fd = keep_fd,
-                     .out_fd = out_fd, .err_fd = err_fd};
+    SpawnChild sc = {.path = ctx->monitor_path,
+                     .argv = argv,
+                     .keep_fd = keep_fd,
+                     .out_fd = out_fd,
+                     .err_fd = err_fd};
     _cleanup_close_ int moved = -1;
     int pidfd = -1, flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
     sigset_t all;
@@ -354,10 +357,12 @@ static char **exec_args(const char *cfg, char *const *argv, char timeout[32], ui
 {
     size_t n = strv_length(argv), k = 0;
     char **args = calloc(n + 8, sizeof(char *));
+    /* Seconds with milliseconds, as "%.3f" said them, without formatting a double per run. */
+    uint64_t ms = timeout_usec / 1000 + (timeout_usec % 1000 >= 500);
 
     if (!args)
         return NULL;
-    (void)snprintf(timeout, 32, "%.3f", (double)timeout_usec / 1e6);
+    (void)snprintf(timeout, 32, "%" PRIu64 ".%03u", ms / 1000, (unsigned)(ms % 1000));
     args[k++] = "podd-monitor";
     args[k++] = "exec";
     args[k++] = "--config";
