@@ -572,9 +572,11 @@ def main():
             batches.append(floor_samples(d.image_root(), a.floor_runs, floor_cpu))
             ino = Inotify(d.cdir)
             start = bench_start(d, ino, a.runs)
-            notes.append("start: median %.2f ms, %s" % (statistics.median(start) * 1e3, spread(start)))
+            notes.append("start: median %.2f ms, %s"
+                         % (statistics.median(start) * 1e3, spread(start)))
             s = bench_stop(d, ino, 20)
-            others.append(("stop, 2 ctrs on SIGTERM (median)", statistics.median(s) * 1e3, "ms", 20))
+            others.append(("stop, 2 ctrs on SIGTERM (median)", statistics.median(s) * 1e3, "ms",
+                           20))
             notes.append("stop: " + spread(s))
             restart, from_record, from_monitor = bench_crash_latency(d, ino, a.crash_pods)
             notes.append("restart: exit -> container.pid %s ms"
@@ -586,8 +588,8 @@ def main():
                 notes.append("restart: monitor exit -> container.pid median %.2f ms"
                              % (statistics.median(from_monitor) * 1e3))
             cpu, cpu_ticks, n = bench_crash_cpu(d, 20)
-            notes.append("restart CPU: %d restarts, schedstat %.3f ms each, utime+stime %.1f ms each"
-                         % (n, cpu, cpu_ticks * 1000.0 / hz))
+            notes.append("restart CPU: %d restarts, schedstat %.3f ms each, utime+stime %.1f ms "
+                         "each" % (n, cpu, cpu_ticks * 1000.0 / hz))
             batches.append(floor_samples(d.image_root(), a.floor_runs, floor_cpu))
             notes.append("podd stopped (few pods) in %.3f s" % d.stop())
             ino.close()
