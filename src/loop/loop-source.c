@@ -385,26 +385,51 @@ uint64_t loop_timer_get(const LoopSource *s)
     return s->timer.deadline;
 }
 
-int loop_add_child_pidfd(Loop *l, LoopSource **ret, int pidfd, pid_t pid, LoopChildHandler cb,
-                         void *userdata)
+/* A child source on fd, which it owns once this succeeds. */
+static int child_pidfd_add(Loop *l, LoopSource **ret, int fd, pid_t pid, LoopChildHandler cb,
+                           void *userdata)
 {
     LoopSource *s;
+    int r;
 
-    if (!l || !ret || pidfd < 0 || !cb)
+    if (!l || !ret || fd < 0 || !cb)
         return -EINVAL;
     s = loop_source_new(l, LOOP_SOURCE_CHILD, userdata);
     if (!s)
         return -ENOMEM;
     s->child.cb = cb;
     s->child.pid = pid;
-    s->child.fd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
-    if (s->child.fd < 0) {
-        int r = -errno;
-
+    s->child.fd = fd;
+    r = loop_source_set_enabled(s, LOOP_SOURCE_ONESHOT);
+    if (r < 0) {
+        s->child.fd = -1; /* still the caller's */
         (void)loop_source_unref(s);
         return r;
     }
-    return source_finish(s, LOOP_SOURCE_ONESHOT, ret);
+    *ret = s;
+    return 0;
+}
+
+int loop_add_child_pidfd(Loop *l, LoopSource **ret, int pidfd, pid_t pid, LoopChildHandler cb,
+                         void *userdata)
+{
+    int fd, r;
+
+    if (pidfd < 0)
+        return -EINVAL;
+    fd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0)
+        return -errno;
+    r = child_pidfd_add(l, ret, fd, pid, cb, userdata);
+    if (r < 0)
+        close(fd);
+    return r;
+}
+
+int loop_take_child_pidfd(Loop *l, LoopSource **ret, int pidfd, pid_t pid, LoopChildHandler cb,
+                          void *userdata)
+{
+    return child_pidfd_add(l, ret, pidfd, pid, cb, userdata);
 }
 
 int loop_add_child(Loop *l, LoopSource **ret, pid_t pid, LoopChildHandler cb, void *userdata)

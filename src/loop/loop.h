@@ -188,6 +188,13 @@ int loop_add_child(Loop *l, LoopSource **ret, pid_t pid, LoopChildHandler cb, vo
  */
 int loop_add_child_pidfd(Loop *l, LoopSource **ret, int pidfd, pid_t pid, LoopChildHandler cb,
                          void *userdata);
+/*
+ * The same without the duplicate: the source owns pidfd (close-on-exec,
+ * which the caller made) once this returns 0; on an error it is still the
+ * caller's.
+ */
+int loop_take_child_pidfd(Loop *l, LoopSource **ret, int pidfd, pid_t pid, LoopChildHandler cb,
+                          void *userdata);
 /* The source's pidfd (owned by the source), or -EINVAL for other types. */
 int loop_child_get_pidfd(const LoopSource *s);
 

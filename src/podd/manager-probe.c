@@ -34,6 +34,16 @@
 #define PROBE_EXEC_GRACE_USEC (5 * 1000000ull)
 /* How much of what is left in the pipe one exit reads before it gives up on it. */
 #define PROBE_EXEC_DRAIN_MAX (256u * 1024u)
+/*
+ * Probe runs start on ticks of this grid of the monotonic clock: a run due
+ * between two ticks waits for the next one (at most this long), so the
+ * runs of all containers due in the same tick start from one wake-up of
+ * podd, not one each. A run begun at a tick counts its period from the
+ * tick, so the next run of a period that is a multiple of the tick (every
+ * period: whole seconds) is due on a tick again: the wait is once, not
+ * once per period. Timeouts are not rounded.
+ */
+#define PROBE_TICK_USEC (100u * 1000u)
 
 enum { STREAM_OUT, STREAM_ERR, _STREAMS };
 static const char *const stream_name[_STREAMS] = {"stdout", "stderr"};
@@ -130,9 +140,20 @@ void ctr_probes_moved(Ctr *c)
         c->probes->c = c;
 }
 
+/* The first tick at or after t. */
+static uint64_t probe_tick_after(uint64_t t)
+{
+    return t > UINT64_MAX - PROBE_TICK_USEC
+               ? t
+               : (t + PROBE_TICK_USEC - 1) / PROBE_TICK_USEC * PROBE_TICK_USEC;
+}
+
 static void runs_arm(CtrProbeRuns *ps)
 {
     uint64_t next = ps->active ? reconcile_probes_next_due(&ps->book, NULL) : UINT64_MAX;
+
+    if (next != UINT64_MAX)
+        next = probe_tick_after(next);
 
     for (size_t k = 0; k <= HOOK_SLOT; k++)
         if (ps->flight[k].kill_at && ps->flight[k].kill_at < next)
@@ -397,7 +418,7 @@ static int exec_launch(ProbeFlight *f, char **argv, uint64_t timeout, PdError *e
                                       e);
     if (r < 0)
         return r;
-    r = loop_add_child_pidfd(loop, &f->child, pidfd, 0, on_exec_exit, f);
+    r = loop_take_child_pidfd(loop, &f->child, pidfd, 0, on_exec_exit, f);
     if (r < 0) {
         /* Without a watch it is waited for here: the backend's timeout bounds it. */
         int status;
@@ -406,7 +427,6 @@ static int exec_launch(ProbeFlight *f, char **argv, uint64_t timeout, PdError *e
         close(pidfd);
         return pd_error_set(e, r, "cannot watch the exec: %s", strerror(-r));
     }
-    close(pidfd);
     for (int s = 0; s < _STREAMS; s++)
         if (f->out_fd[s] >= 0 &&
             loop_add_io(loop, &f->out[s], f->out_fd[s], EPOLLIN,
@@ -460,17 +480,23 @@ static int net_launch(ProbeFlight *f, int netns_fd, const char *netns_error, con
     return 0;
 }
 
-/* Starts the runs that are due. */
+/*
+ * Starts the runs that are due at now. Each counts its period from the
+ * last tick before now when that is not before it was due (it waited for
+ * that tick), else from now.
+ */
 static void runs_launch_due(CtrProbeRuns *ps, uint64_t now)
 {
+    uint64_t tick = now / PROBE_TICK_USEC * PROBE_TICK_USEC;
+
     for (ProbeKind k = 0; ps->active && k < _PROBE_KIND_MAX; k++) {
         ProbeFlight *f = &ps->flight[k];
         const Probe *spec = ps->c->spec ? reconcile_probe_spec(ps->c->spec, k) : NULL;
+        uint64_t due = spec ? reconcile_probe_due(&ps->book, k) : UINT64_MAX;
         PdError e = {0};
         int r;
 
-        if (!spec || reconcile_probe_due(&ps->book, k) > now ||
-            reconcile_probe_begin(&ps->book, k, now) < 0)
+        if (!spec || due > now || reconcile_probe_begin(&ps->book, k, due <= tick ? tick : now) < 0)
             continue;
         r = spec->action == PROBE_ACTION_EXEC
                 ? exec_launch(f, spec->exec_command, ps->book.track[k].timeout, &e)

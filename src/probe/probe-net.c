@@ -285,6 +285,18 @@ static int run_new(const ProbeTarget *t, ProbeRunHandler cb, void *userdata, Pro
     return 0;
 }
 
+/* A result decided in run_connect(), said from the loop at once. Consumes run on failure. */
+static int early_arm(ProbeRun *run_in, ProbeRun **ret)
+{
+    _cleanup_(probe_cancelp) ProbeRun *run = run_in;
+    int r = loop_timer_set(run->timer, 0);
+
+    if (r < 0)
+        return r;
+    *ret = move_ptr(run);
+    return 0;
+}
+
 /* Connects run (built by run_new()) and hooks it into the loop. Consumes run on failure. */
 static int run_connect(Loop *l, ProbeRun *run_in, const ProbeTarget *t,
                        const struct sockaddr_storage *sa, socklen_t sa_len, ProbeRun **ret)
@@ -305,14 +317,35 @@ static int run_connect(Loop *l, ProbeRun *run_in, const ProbeTarget *t,
         run->early = true;
         run->early_result = PROBE_RESULT_FAILURE;
         (void)snprintf(run->excerpt, sizeof(run->excerpt), "connect %s: %m", run->addr);
-        r = loop_timer_set(run->timer, 0);
-        if (r < 0)
-            return r;
-    } else {
-        r = loop_add_io(l, &run->io, run->fd, EPOLLOUT, on_io, run);
-        if (r < 0)
-            return r;
+        return early_arm(move_ptr(run), ret);
     }
+    if (run->request) {
+        /*
+         * A connection to an address of the namespace's own (127.0.0.1, the
+         * pod's IP) is established inside connect(), which still says
+         * EINPROGRESS: the request goes now, and the loop only waits for the
+         * answer. Otherwise (EAGAIN: the handshake goes on) it goes once the
+         * socket is writable, as it always did. An error here is the
+         * connection's (a send() takes it as on_io()'s SO_ERROR would): said
+         * from the loop, in on_io()'s words.
+         */
+        ssize_t n = send(run->fd, run->request, run->request_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n > 0)
+            run->request_sent = (size_t)n;
+        else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            run->early = true;
+            run->early_result = PROBE_RESULT_FAILURE;
+            (void)snprintf(run->excerpt, sizeof(run->excerpt), "%s %s: %m",
+                           errno == EPIPE ? "send to" : "connect", run->addr);
+            return early_arm(move_ptr(run), ret);
+        }
+    }
+    r = loop_add_io(l, &run->io, run->fd,
+                    run->request && run->request_sent == run->request_len ? EPOLLIN : EPOLLOUT,
+                    on_io, run);
+    if (r < 0)
+        return r;
     *ret = move_ptr(run);
     return 0;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -109,81 +110,133 @@ static char *container_file(const NativeCtx *ctx, const char *id, const char *na
     return strdup_printf("%s/containers/%s/%s", ctx->run_dir, id, name);
 }
 
+/* What the child of spawn_monitor_out() needs; it shares our memory until its execve(). */
+typedef struct SpawnChild {
+    const char *path;
+    char *const *argv;
+    int out_fd, err_fd, keep_fd;
+    sigset_t mask; /* the caller's, restored in the child */
+    int error;     /* set by the child when it fails before or at its execve() */
+} SpawnChild;
+
+/* dup2() that also clears close-on-exec when from == to. */
+static int spawn_dup(int from, int to)
+{
+    if (from == to)
+        return fcntl(to, F_SETFD, 0);
+    return dup2(from, to) < 0 ? -1 : 0;
+}
+
+/*
+ * The child between clone() and execve(): it runs on a stack of the
+ * parent's frame, in the parent's memory, while the parent waits (vfork
+ * semantics). It only makes system calls; what fails is left in sc->error.
+ */
+static int spawn_child(void *userdata)
+{
+    SpawnChild *sc = userdata;
+    int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+    if (fd < 0 || spawn_dup(fd, 0) < 0)
+        goto fail;
+    if (fd != 0)
+        (void)close(fd);
+    if (sc->out_fd >= 0 && spawn_dup(sc->out_fd, 1) < 0)
+        goto fail;
+    if ((sc->err_fd >= 0 || sc->out_fd >= 0) &&
+        spawn_dup(sc->err_fd >= 0 ? sc->err_fd : sc->out_fd, 2) < 0)
+        goto fail;
+    if (sc->keep_fd >= 0 && spawn_dup(sc->keep_fd, 3) < 0)
+        goto fail;
+    if (close_range(sc->keep_fd >= 0 ? 4 : 3, ~0u, 0) < 0)
+        goto fail;
+    if (sigprocmask(SIG_SETMASK, &sc->mask, NULL) < 0)
+        goto fail;
+    (void)execve(sc->path, sc->argv, environ);
+fail:
+    sc->error = errno ? errno : EIO;
+    _exit(127);
+}
+
 /*
  * Runs podd-monitor with argv, stdin on /dev/null. keep_fd (or -1) becomes
- * the monitor's fd 3; out_fd (or -1: inherited) its stdout and stderr;
- * every other fd but stdio is closed. posix_spawn(3) runs it through vfork:
- * nothing of podd's memory is copied, which a fork would do page table by
- * page table and then fault back in on every write. Returns the child's
- * pid; the caller reaps it.
+ * the monitor's fd 3; out_fd (or -1: inherited) its stdout, err_fd its
+ * stderr (out_fd when -1); every other fd but stdio is closed. It is run
+ * as posix_spawn(3) would, through clone(CLONE_VM | CLONE_VFORK): nothing
+ * of podd's memory is copied, which a fork would do page table by page
+ * table and then fault back in on every write. Unlike glibc's
+ * posix_spawn(), the child's stack is a buffer on this one (no mmap() and
+ * munmap() with its TLB shootdown per run), no file action asks for the
+ * fd limit, and ret_pidfd (or NULL) gets a pidfd of the child from the
+ * clone() itself (CLONE_PIDFD). Signals are blocked around the clone, as
+ * glibc does: podd has no signal handlers, and the child gets the
+ * caller's mask back before its execve(). Returns the child's pid; the
+ * caller reaps it.
  */
-/* out_fd (or -1) becomes its stdout, err_fd its stderr (out_fd when -1). */
 static pid_t spawn_monitor_out(const NativeCtx *ctx, char *const *argv, int keep_fd, int out_fd,
-                               int err_fd, PdError *reterr)
+                               int err_fd, int *ret_pidfd, PdError *reterr)
 {
-    posix_spawn_file_actions_t fa;
+    /* The child's stack: it only makes system calls, but the first call of a libc function
+     * may go through the dynamic linker's resolver, which saves the vector registers. */
+    _Alignas(64) char stack[32 * 1024];
+    SpawnChild sc = {.path = ctx->monitor_path,
+                     .argv = argv,
+                     .keep_fd = keep_fd,
+                     .out_fd = out_fd,
+                     .err_fd = err_fd};
     _cleanup_close_ int moved = -1;
+    int pidfd = -1, flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
+    sigset_t all;
     pid_t pid;
-    int r;
 
     /* dup2 of fd 3 onto itself would keep its close-on-exec flag: use another fd first. */
     if (keep_fd == 3) {
         moved = fcntl(keep_fd, F_DUPFD_CLOEXEC, 4);
         if (moved < 0)
             return pd_error_set(reterr, -errno, "dup: %s", RUNTIME_STRERROR(errno));
-        keep_fd = moved;
+        sc.keep_fd = moved;
     }
-    r = posix_spawn_file_actions_init(&fa);
-    if (r != 0)
-        return pd_error_set(reterr, -r, "posix_spawn: %s", RUNTIME_STRERROR(r));
-    r = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
-    if (r == 0 && out_fd >= 0)
-        r = posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
-    if (r == 0 && (err_fd >= 0 || out_fd >= 0))
-        r = posix_spawn_file_actions_adddup2(&fa, err_fd >= 0 ? err_fd : out_fd, 2);
-    if (r == 0 && keep_fd >= 0)
-        r = posix_spawn_file_actions_adddup2(&fa, keep_fd, 3);
-    if (r == 0)
-        r = posix_spawn_file_actions_addclosefrom_np(&fa, keep_fd >= 0 ? 4 : 3);
-    if (r == 0)
-        r = posix_spawn(&pid, ctx->monitor_path, &fa, NULL, argv, environ);
-    (void)posix_spawn_file_actions_destroy(&fa);
-    if (r != 0)
+    if (ret_pidfd)
+        flags |= CLONE_PIDFD;
+    (void)sigfillset(&all);
+    if (pthread_sigmask(SIG_BLOCK, &all, &sc.mask) != 0)
+        return pd_error_set(reterr, -EIO, "cannot block signals to run podd-monitor");
+    pid = clone(spawn_child, stack + sizeof(stack), flags, &sc, &pidfd);
+    if (pid < 0)
+        sc.error = errno;
+    (void)pthread_sigmask(SIG_SETMASK, &sc.mask, NULL);
+    if (pid < 0)
         return pd_error_set(reterr, -EIO, "cannot run podd-monitor %s: %s", ctx->monitor_path,
-                            RUNTIME_STRERROR(r));
+                            RUNTIME_STRERROR(sc.error));
+    if (sc.error != 0) {
+        /* It exited before or at its execve(): reaped here, as posix_spawn() does. */
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        if (pidfd >= 0)
+            close(pidfd);
+        return pd_error_set(reterr, -EIO, "cannot run podd-monitor %s: %s", ctx->monitor_path,
+                            RUNTIME_STRERROR(sc.error));
+    }
+    if (ret_pidfd)
+        *ret_pidfd = pidfd; /* close-on-exec from the start */
     return pid;
 }
 
 static pid_t spawn_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd, PdError *reterr)
 {
-    return spawn_monitor_out(ctx, argv, keep_fd, -1, -1, reterr);
+    return spawn_monitor_out(ctx, argv, keep_fd, -1, -1, NULL, reterr);
 }
 
 /*
- * spawn_monitor_out() and a pidfd of the child in *ret_pidfd: the caller
- * waits for it with waitid(P_PIDFD) and so reaps it. When no pidfd can be
- * had, the child is killed and reaped here.
+ * spawn_monitor_out() with a pidfd of the child in *ret_pidfd: the caller
+ * waits for it with waitid(P_PIDFD) and so reaps it.
  */
 static int spawn_monitor_pidfd(const NativeCtx *ctx, char *const *argv, int keep_fd, int out_fd,
                                int err_fd, int *ret_pidfd, PdError *reterr)
 {
-    pid_t pid = spawn_monitor_out(ctx, argv, keep_fd, out_fd, err_fd, reterr);
-    int fd, r;
+    pid_t pid = spawn_monitor_out(ctx, argv, keep_fd, out_fd, err_fd, ret_pidfd, reterr);
 
-    if (pid < 0)
-        return pid;
-    /* Our unreaped child: its pid cannot be reused before we open the pidfd. */
-    fd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (fd < 0) {
-        r = -errno;
-        (void)kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        return pd_error_set(reterr, r, "pidfd_open of podd-monitor: %s", RUNTIME_STRERROR(r));
-    }
-    /* pidfds are close-on-exec from the start. */
-    *ret_pidfd = fd;
-    return 0;
+    return pid < 0 ? pid : 0;
 }
 
 /* spawn_monitor() and wait for it; returns the wait status. */
@@ -304,10 +357,12 @@ static char **exec_args(const char *cfg, char *const *argv, char timeout[32], ui
 {
     size_t n = strv_length(argv), k = 0;
     char **args = calloc(n + 8, sizeof(char *));
+    /* Seconds with milliseconds, as "%.3f" said them, without formatting a double per run. */
+    uint64_t ms = timeout_usec / 1000 + (timeout_usec % 1000 >= 500);
 
     if (!args)
         return NULL;
-    (void)snprintf(timeout, 32, "%.3f", (double)timeout_usec / 1e6);
+    (void)snprintf(timeout, 32, "%" PRIu64 ".%03u", ms / 1000, (unsigned)(ms % 1000));
     args[k++] = "podd-monitor";
     args[k++] = "exec";
     args[k++] = "--config";

@@ -503,10 +503,10 @@ static int on_grandchild(LoopSource *s, int pidfd, pid_t pid, void *userdata)
 START_TEST(test_child_not_ours)
 {
     _cleanup_(loop_unrefp) Loop *l = NULL;
-    _cleanup_(loop_source_unrefp) LoopSource *s = NULL, *by_fd = NULL;
+    _cleanup_(loop_source_unrefp) LoopSource *s = NULL, *by_fd = NULL, *taken = NULL;
     _cleanup_close_ int pidfd = -1;
     Recorder r = {0};
-    int pid_pipe[2], hold[2];
+    int pid_pipe[2], hold[2], pidfd2;
     pid_t child, grandchild;
     int status;
 
@@ -542,11 +542,20 @@ START_TEST(test_child_not_ours)
     ck_assert_int_ge(pidfd, 0);
     ck_assert_int_eq(loop_add_child_pidfd(l, &by_fd, pidfd, grandchild, on_grandchild, &r), 0);
     ck_assert_int_ne(loop_child_get_pidfd(by_fd), pidfd);
+    /* And through one the source takes: no copy, and the source closes it. */
+    pidfd2 = (int)syscall(SYS_pidfd_open, grandchild, 0);
+    ck_assert_int_ge(pidfd2, 0);
+    ck_assert_int_eq(loop_take_child_pidfd(l, &taken, -1, grandchild, on_grandchild, &r), -EINVAL);
+    ck_assert_int_eq(loop_take_child_pidfd(l, &taken, pidfd2, grandchild, on_grandchild, &r), 0);
+    ck_assert_int_eq(loop_child_get_pidfd(taken), pidfd2);
     ck_assert_int_eq(loop_run_once(l, 20 * MSEC), 0);
     (void)close(hold[1]);
-    ck_assert(run_until(l, &r.calls, 2, 5000));
+    ck_assert(run_until(l, &r.calls, 3, 5000));
     ck_assert_int_eq(loop_run_once(l, 20 * MSEC), 0);
-    ck_assert_int_eq(r.calls, 2);
+    ck_assert_int_eq(r.calls, 3);
+    taken = loop_source_unref(taken);
+    /* Closed with its source. */
+    ck_assert_int_eq(fcntl(pidfd2, F_GETFD), -1);
 }
 END_TEST
 
