@@ -610,9 +610,9 @@ static int partial_open_locked(Pull *p, int partial_fd, Blob *b)
 
         (void)close(fd);
         b->busy = r > 0;
-        return r < 0 ? pd_error_set(p->err, r, "cannot lock a partial blob in %s: %m",
-                                    p->images_dir)
-                     : 1;
+        return r < 0
+                   ? pd_error_set(p->err, r, "cannot lock a partial blob in %s: %m", p->images_dir)
+                   : 1;
     }
     /* The name may have moved on while it was locked: into the store, or deleted. */
     if (fstat(fd, &st) < 0 || fstatat(partial_fd, hex, &now, AT_SYMLINK_NOFOLLOW) < 0 ||
