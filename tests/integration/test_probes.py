@@ -322,6 +322,11 @@ def test_a_probe_printing_megabytes_does_not_grow_podd(daemon):
     # A podd of its own: other tests' pods in a shared one grow its RSS meanwhile (under ASan,
     # whose quarantine keeps freed memory, by more than the limit).
     daemon.start()
+    with open(f"/proc/{daemon.proc.pid}/maps") as f:
+        if "libasan" in f.read():
+            # Seen at 2.9 MB growth over four runs: its quarantine keeps every freed block.
+            pytest.skip("podd runs under AddressSanitizer, whose quarantine keeps freed memory "
+                        "resident: its RSS says nothing of podd's; make check measures it")
     name = unique("flood")
     probe = exec_probe("livenessProbe",
                        ["sh", "-c", "yes podd | head -c 4000000; exit 1"], failure=1000,
