@@ -754,6 +754,21 @@ static int blob_finish(Pull *p, CURLM *multi, int partial_fd, Blob *b, CURLcode 
     return r;
 }
 
+/* True when the store has b already (verified when it was written): b is finished, and counted. */
+static bool blob_in_store(Pull *p, Blob *b)
+{
+    int fd = image_blob_open(p->images_dir, b->d->digest, NULL);
+
+    if (fd < 0)
+        return false;
+    (void)close(fd);
+    b->busy = false;
+    b->finished = true;
+    p->progress.done += b->d->size;
+    p->progress.blobs_done++;
+    return true;
+}
+
 /*
  * A blob another pull was writing, looked at again: 2 when that pull stored
  * it (or it was complete and is stored now), 0 when it runs from where that
@@ -761,16 +776,10 @@ static int blob_finish(Pull *p, CURLM *multi, int partial_fd, Blob *b, CURLcode 
  */
 static int blob_retry_busy(Pull *p, CURLM *multi, int partial_fd, Blob *b)
 {
-    int fd = image_blob_open(p->images_dir, b->d->digest, NULL), r;
+    int r;
 
-    if (fd >= 0) {
-        (void)close(fd);
-        b->busy = false;
-        b->finished = true;
-        p->progress.done += b->d->size;
-        p->progress.blobs_done++;
+    if (blob_in_store(p, b))
         return 2;
-    }
     r = blob_start(p, multi, partial_fd, b);
     if (r != 0)
         return r;
@@ -798,15 +807,8 @@ static int fetch_blobs(Pull *p, const ImageDescriptor *const *ds, size_t n)
     if (partial_fd < 0)
         return partial_fd;
     for (size_t i = 0; i < n; i++) {
-        int fd = image_blob_open(p->images_dir, ds[i]->digest, NULL);
-
         blobs[i] = (Blob){.d = ds[i], .fd = -1, .pull = p};
-        if (fd >= 0) {
-            (void)close(fd);
-            blobs[i].finished = true; /* present: verified when it was written */
-            p->progress.done += ds[i]->size;
-            p->progress.blobs_done++;
-        } else
+        if (!blob_in_store(p, &blobs[i]))
             left++;
     }
     report(p, true);
