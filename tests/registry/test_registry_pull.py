@@ -514,6 +514,32 @@ def test_interrupted_pull_resumes(env, tmp_path):
             reg.start()
 
 
+def pull_while_another_writes(store, ref, digest, prefix, meanwhile, wait):
+    """Pulls ref into store while "another pull" (this test) holds the flock of the layer's
+    partial file, which holds prefix; after wait seconds the pull must still be waiting, with
+    the file as it was; meanwhile() then plays the other pull's part and lets go. Returns the
+    pull's image record."""
+    partial = store / "blobs" / ".partial" / digest[7:]
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(prefix)
+    with open(partial, "rb") as other:
+        fcntl.flock(other, fcntl.LOCK_EX)  # as the other pull holds it while it writes
+        p = subprocess.Popen([str(TOOL), str(store), ref],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(wait)
+            assert p.poll() is None, p.communicate()
+            assert partial.read_bytes() == prefix  # not a byte of its own added
+            meanwhile(partial)
+        except BaseException:
+            p.kill()
+            p.wait()
+            raise
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    return json.loads(out)
+
+
 def test_a_blob_another_pull_writes_is_left_to_it_then_resumed(env, tmp_path):
     """Two pulls of images sharing a layer (podd's and podctl's, say): one writes the layer's
     partial file, the other waits for it instead of appending its own bytes to it, then
@@ -521,58 +547,31 @@ def test_a_blob_another_pull_writes_is_left_to_it_then_resumed(env, tmp_path):
     big = os.urandom(1024 * 1024)
     layout, manifest = build_layout(tmp_path / "layout", extra_layer=big, tag="shared")
     reg = env["open"]
-    push(layout, "shared", reg.host + "/open/shared:1")
+    ref = reg.host + "/open/shared:1"
+    push(layout, "shared", ref)
     digest = manifest["layers"][-1]["digest"]
     blob = reg.blob_data(digest).read_bytes()
-    store = tmp_path / "store"
-    partial = store / "blobs" / ".partial" / digest[7:]
-    partial.parent.mkdir(parents=True)
     half = len(blob) // 2
-    partial.write_bytes(blob[:half])
-    with open(partial, "rb") as other:
-        fcntl.flock(other, fcntl.LOCK_EX)  # as the other pull holds it while it writes
-        p = subprocess.Popen([str(TOOL), str(store), reg.host + "/open/shared:1"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            time.sleep(1.5)
-            assert p.poll() is None, p.communicate()
-            assert partial.read_bytes() == blob[:half]  # not a byte of its own added
-            with open(partial, "ab") as f:  # the other pull gets a little further, then stops
-                f.write(blob[half:half + 4096])
-        except BaseException:
-            p.kill()
-            p.wait()
-            raise
-    out, err = p.communicate(timeout=60)
-    assert p.returncode == 0, err
-    img = json.loads(out)
+
+    def write_on(partial):  # the other pull gets a little further, then stops
+        with open(partial, "ab") as f:
+            f.write(blob[half:half + 4096])
+
+    store = tmp_path / "store"
+    img = pull_while_another_writes(store, ref, digest, blob[:half], write_on, 1.5)
     assert img["layers"][-1] == digest
     assert_store(store, [img["manifest"], img["config"], *img["layers"]])
 
     # The other pull stored the layer while this one waited: nothing is fetched twice.
-    store2 = tmp_path / "store2"
-    partial2 = store2 / "blobs" / ".partial" / digest[7:]
-    partial2.parent.mkdir(parents=True)
-    partial2.write_bytes(blob[:half])
-    with open(partial2, "rb") as other:
-        fcntl.flock(other, fcntl.LOCK_EX)
-        p = subprocess.Popen([str(TOOL), str(store2), reg.host + "/open/shared:1"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            time.sleep(1)
-            assert p.poll() is None, p.communicate()
-            blobs = store2 / "blobs" / "sha256"
-            blobs.mkdir(exist_ok=True)
-            (blobs / digest[7:]).write_bytes(blob)
-            partial2.unlink()
-        except BaseException:
-            p.kill()
-            p.wait()
-            raise
-    out, err = p.communicate(timeout=60)
-    assert p.returncode == 0, err
-    assert_store(store2, [json.loads(out)["manifest"], *json.loads(out)["layers"]])
+    def store_it(partial):
+        blobs = partial.parent.parent / "sha256"
+        blobs.mkdir(exist_ok=True)
+        (blobs / digest[7:]).write_bytes(blob)
+        partial.unlink()
 
+    store2 = tmp_path / "store2"
+    img = pull_while_another_writes(store2, ref, digest, blob[:half], store_it, 1)
+    assert_store(store2, [img["manifest"], *img["layers"]])
 
 def test_corrupt_blob_is_refused(env, tmp_path):
     layout, manifest = build_layout(tmp_path / "layout", extra_layer=b"x" * 4096, tag="c")

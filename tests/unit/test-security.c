@@ -107,50 +107,18 @@ START_TEST(test_default_set)
 }
 END_TEST
 
-/* Loads the filter in a child and checks that a denied call fails with EPERM there only. */
-START_TEST(test_seccomp_denies)
+/*
+ * Loads the default filter in a child (load: one way or the other) and checks
+ * that it denies there, as it must, and only there.
+ */
+static void check_filter_in_child(int (*load)(const void *arg), const void *arg)
 {
     pid_t pid = fork();
     int status;
 
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        if (security_seccomp_load_default(true, NULL) < 0)
-            _exit(10);
-        if (prctl(PR_GET_SECCOMP) != 2)
-            _exit(11);
-        if (swapoff("/nonexistent") == 0 || errno != EPERM)
-            _exit(12);
-        if (getpid() <= 0)
-            _exit(13);
-        _exit(0);
-    }
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert(WIFEXITED(status));
-    ck_assert_int_eq(WEXITSTATUS(status), 0);
-    ck_assert_int_eq(prctl(PR_GET_SECCOMP), 0);
-}
-END_TEST
-
-/* The compiled filter, loaded in another process, denies as the filter loaded directly does. */
-START_TEST(test_seccomp_export_and_load)
-{
-    static unsigned char prog[32768], tiny[8];
-    ssize_t len = security_seccomp_export_default(prog, sizeof(prog));
-    PdError e = {0};
-    pid_t pid;
-    int status;
-
-    ck_assert_int_gt(len, 0);
-    ck_assert_int_eq(len % 8, 0); /* struct sock_filter */
-    ck_assert_int_eq(security_seccomp_export_default(tiny, sizeof(tiny)), -ENOBUFS);
-    ck_assert_int_eq(security_seccomp_load_program(prog, 7, true, &e), -EINVAL);
-    ck_assert_int_eq(security_seccomp_load_program(prog, 0, true, NULL), -EINVAL);
-    ck_assert_int_eq(prctl(PR_GET_SECCOMP), 0);
-    pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        if (security_seccomp_load_program(prog, (size_t)len, true, NULL) < 0)
+        if (load(arg) < 0)
             _exit(10);
         if (prctl(PR_GET_SECCOMP) != 2 || prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
             _exit(11);
@@ -166,6 +134,46 @@ START_TEST(test_seccomp_export_and_load)
     ck_assert(WIFEXITED(status));
     ck_assert_int_eq(WEXITSTATUS(status), 0);
     ck_assert_int_eq(prctl(PR_GET_SECCOMP), 0);
+}
+
+static int load_default(const void *arg)
+{
+    (void)arg;
+    return security_seccomp_load_default(true, NULL);
+}
+
+START_TEST(test_seccomp_denies)
+{
+    check_filter_in_child(load_default, NULL);
+}
+END_TEST
+
+typedef struct Program {
+    const void *prog;
+    size_t len;
+} Program;
+
+static int load_program(const void *arg)
+{
+    const Program *p = arg;
+
+    return security_seccomp_load_program(p->prog, p->len, true, NULL);
+}
+
+/* The compiled filter, loaded in another process, denies as the filter loaded directly does. */
+START_TEST(test_seccomp_export_and_load)
+{
+    static unsigned char prog[32768], tiny[8];
+    ssize_t len = security_seccomp_export_default(prog, sizeof(prog));
+    PdError e = {0};
+
+    ck_assert_int_gt(len, 0);
+    ck_assert_int_eq(len % 8, 0); /* struct sock_filter */
+    ck_assert_int_eq(security_seccomp_export_default(tiny, sizeof(tiny)), -ENOBUFS);
+    ck_assert_int_eq(security_seccomp_load_program(prog, 7, true, &e), -EINVAL);
+    ck_assert_int_eq(security_seccomp_load_program(prog, 0, true, NULL), -EINVAL);
+    ck_assert_int_eq(prctl(PR_GET_SECCOMP), 0);
+    check_filter_in_child(load_program, &(Program){prog, (size_t)len});
 }
 END_TEST
 
