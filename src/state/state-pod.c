@@ -430,8 +430,8 @@ static int slots_set_aside(int dir_fd, const char *pod, const Slot slots[static 
                                 why, pod, slot_names[i], strerror(errno));
     }
     (void)fsync(dir_fd);
-    return pd_error_set(reterr, -EBADMSG, "state of pod '%s': %s; moved to 'pods/%s/state.*.corrupt'",
-                        pod, why, pod);
+    return pd_error_set(reterr, -EBADMSG,
+                        "state of pod '%s': %s; moved to 'pods/%s/state.*.corrupt'", pod, why, pod);
 }
 
 int state_store_load_pod(StateStore *s, const char *pod, json_t **ret, PdError *reterr)

@@ -4,12 +4,10 @@
  * become, in a private state directory, a pod's state.json of an older podd
  * and one of its state slots (both read by state_store_load_pod(); the slot
  * also by state_slot_parse(), and as a slot wrapped around the bytes, so
- * that the JSON parser behind a whole slot is reached too), its once.json (state_store_once_done(), then
- * state_store_mark_once(), which must keep the other records and make its
- * own one count), a container's exit.json (exit_record_read()) and the
- * kept events, events.json (state_store_load_events(), whose result must
- * save and load back unchanged).
- * Never prints.
+ * that the JSON parser behind a whole slot is reached too), its once.json (state_store_once_done(),
+ * then state_store_mark_once(), which must keep the other records and make its own one count), a
+ * container's exit.json (exit_record_read()) and the kept events, events.json
+ * (state_store_load_events(), whose result must save and load back unchanged). Never prints.
  *
  * The state directory is made once per process under $TMPDIR (default
  * /tmp) and removed at exit; each input rewrites the three files, so a

@@ -507,8 +507,8 @@ static char *slot_bytes(uint64_t gen, const char *text)
     char *out;
 
     content_hash(text, strlen(text), sum);
-    out = strdup_printf("podd-state 1 %020llu %010zu %s\n%s", (unsigned long long)gen,
-                        strlen(text), sum, text);
+    out = strdup_printf("podd-state 1 %020llu %010zu %s\n%s", (unsigned long long)gen, strlen(text),
+                        sum, text);
     ck_assert_ptr_nonnull(out);
     return out;
 }
