@@ -13,7 +13,7 @@
 #define SPEC_HASH_MAX 256
 
 /* Opens pods/NAME/, creating it (and making the new entry durable) when create is set. */
-static int open_pod_dir(StateStore *s, const char *pod, bool create)
+static int open_pod_dir_created(StateStore *s, const char *pod, bool create, bool *ret_created)
 {
     bool created = false;
     int fd;
@@ -21,7 +21,14 @@ static int open_pod_dir(StateStore *s, const char *pod, bool create)
     fd = state_open_subdir(s->pods_fd, pod, create, &created);
     if (fd >= 0 && created)
         (void)fsync(s->pods_fd);
+    if (ret_created)
+        *ret_created = fd >= 0 && created;
     return fd;
+}
+
+static int open_pod_dir(StateStore *s, const char *pod, bool create)
+{
+    return open_pod_dir_created(s, pod, create, NULL);
 }
 
 static int save_json_at(int dir_fd, const char *name, json_t *j, bool sync)
@@ -321,6 +328,8 @@ static int slot_write(int dir_fd, size_t i, const char *data, size_t size, bool 
     }
     if (fd < 0)
         return -errno;
+    /* Synced when new, whatever asked: the slot after it may then be written unsynced. */
+    sync = sync || created;
     while (size > 0) {
         ssize_t n = pwrite(fd, data, size, off);
 
@@ -349,15 +358,18 @@ int state_store_save_pod(StateStore *s, const char *pod, json_t *state, bool syn
     char sum[CONTENT_HASH_MAX];
     StateSlots *e;
     size_t len, target;
-    bool fresh;
+    bool fresh, created;
     Sha256 h;
     int r;
 
     if (!s || !state_name_is_valid(pod) || !json_is_object(state))
         return -EINVAL;
-    fd = open_pod_dir(s, pod, true);
+    fd = open_pod_dir_created(s, pod, true, &created);
     if (fd < 0)
         return fd;
+    /* A directory made anew (the old one went behind our back) has none of the slots we knew. */
+    if (created)
+        state_slots_forget(s, pod);
     e = slots_entry(s, pod, &fresh);
     if (!e)
         return -ENOMEM;
