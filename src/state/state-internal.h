@@ -3,12 +3,23 @@
 
 #include "state.h"
 
+/* What the store knows of one pod's state slots (state-pod.c). */
+typedef struct StateSlots {
+    char pod[64];
+    uint64_t gen; /* the highest generation written or seen in any slot */
+    int newest;   /* the slot holding the newest whole copy; -1: none */
+    int durable;  /* the slot holding the newest synced copy; -1: none */
+    bool legacy;  /* a state.json (of an older podd, or put there by hand) still rules */
+} StateSlots;
+
 struct StateStore {
     char *path; /* for messages only: everything is reached through the fds */
     int dir_fd;
     int pods_fd;
     int applied_fd;
     int images_fd;
+    StateSlots *slots; /* one per pod saved or loaded, in no order */
+    size_t n_slots;
 };
 
 /* state-store.c */
@@ -21,3 +32,7 @@ int state_for_each_entry(int dir_fd,
                          void *userdata);
 /* Sorts a strv in place (strcmp order). */
 void state_strv_sort(char **l);
+
+/* state-pod.c */
+/* Forgets what the store knew of pod's slots (its directory is gone). */
+void state_slots_forget(StateStore *s, const char *pod);

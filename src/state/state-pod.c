@@ -1,17 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
 #include "state-internal.h"
 
+/* What podd wrote before the slots (read, and replaced by the first save). */
 #define STATE_FILE "state.json"
 #define ONCE_FILE "once.json"
 #define ONCE_VERSION 1
 #define SPEC_HASH_MAX 256
 
 /* Opens pods/NAME/, creating it (and making the new entry durable) when create is set. */
-static int open_pod_dir(StateStore *s, const char *pod, bool create)
+static int open_pod_dir_created(StateStore *s, const char *pod, bool create, bool *ret_created)
 {
     bool created = false;
     int fd;
@@ -19,7 +21,14 @@ static int open_pod_dir(StateStore *s, const char *pod, bool create)
     fd = state_open_subdir(s->pods_fd, pod, create, &created);
     if (fd >= 0 && created)
         (void)fsync(s->pods_fd);
+    if (ret_created)
+        *ret_created = fd >= 0 && created;
     return fd;
+}
+
+static int open_pod_dir(StateStore *s, const char *pod, bool create)
+{
+    return open_pod_dir_created(s, pod, create, NULL);
 }
 
 static int save_json_at(int dir_fd, const char *name, json_t *j, bool sync)
@@ -119,21 +128,334 @@ static int load_json_at(int dir_fd, const char *pod, const char *name, json_t **
     return 0;
 }
 
-int state_store_save_pod(StateStore *s, const char *pod, json_t *state, bool sync)
+/* ---- pod state: two slots --------------------------------------------------------- */
+
+/*
+ * A pod's state lives in three slot files, rewritten in place (no new inode,
+ * no rename per save), each a header line and the JSON text:
+ *
+ *   "podd-state 1 GGGGGGGGGGGGGGGGGGGG LLLLLLLLLL HHHH...H\n" TEXT [stale bytes]
+ *
+ * G the generation (20 decimal digits), L the length of TEXT (10 decimal
+ * digits), H its SHA-256 (64 lowercase hex digits). A reader takes the valid
+ * slot of the highest generation; a torn slot (a crash, or a reader racing
+ * the writer) fails its hash and is passed over. A save never writes over
+ * the newest copy nor over the newest synced one (the third slot is for
+ * that): a crash of podd in a write leaves the newest whole copy, a crash of
+ * the host the newest synced one at worst, never nothing.
+ */
+#define N_SLOTS 3
+static const char *const slot_names[N_SLOTS] = {"state.a", "state.b", "state.c"};
+#define SLOT_MAGIC "podd-state 1 "
+#define SLOT_MAGIC_LEN (sizeof(SLOT_MAGIC) - 1)
+#define SLOT_GEN_DIGITS 20
+#define SLOT_LEN_DIGITS 10
+#define SLOT_HEADER_LEN (SLOT_MAGIC_LEN + SLOT_GEN_DIGITS + 1 + SLOT_LEN_DIGITS + 1 + 64 + 1)
+
+static bool parse_decimal(const char *p, size_t n, uint64_t *ret)
+{
+    uint64_t v = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned char)p[i] - '0';
+
+        if (d > 9 || v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *ret = v;
+    return true;
+}
+
+int state_slot_parse(const char *data, size_t size, uint64_t *ret_gen, const char **ret_text,
+                     size_t *ret_len)
+{
+    char sum[CONTENT_HASH_MAX];
+    const char *p = data + SLOT_MAGIC_LEN;
+    uint64_t gen, len;
+    Sha256 h;
+
+    *ret_gen = 0;
+    if (!data || size < SLOT_HEADER_LEN || memcmp(data, SLOT_MAGIC, SLOT_MAGIC_LEN) != 0)
+        return -EBADMSG;
+    if (!parse_decimal(p, SLOT_GEN_DIGITS, &gen) || gen == 0 || p[SLOT_GEN_DIGITS] != ' ')
+        return -EBADMSG;
+    p += SLOT_GEN_DIGITS + 1;
+    if (!parse_decimal(p, SLOT_LEN_DIGITS, &len) || p[SLOT_LEN_DIGITS] != ' ')
+        return -EBADMSG;
+    p += SLOT_LEN_DIGITS + 1;
+    if (p[64] != '\n')
+        return -EBADMSG;
+    /* The generation counts even when the text is torn: the next one must be higher. */
+    *ret_gen = gen;
+    if (len > size - SLOT_HEADER_LEN)
+        return -EBADMSG;
+    sha256_init(&h);
+    sha256_update(&h, data + SLOT_HEADER_LEN, (size_t)len);
+    sha256_final_hex(&h, sum);
+    if (memcmp(sum, p, 64) != 0)
+        return -EBADMSG;
+    *ret_text = data + SLOT_HEADER_LEN;
+    *ret_len = (size_t)len;
+    return 0;
+}
+
+typedef struct Slot {
+    bool present;
+    bool valid;
+    uint64_t gen;
+    int fd;
+    char *buf;
+    const char *text;
+    size_t len;
+} Slot;
+
+static void slots_done(Slot slots[static N_SLOTS])
+{
+    for (size_t i = 0; i < N_SLOTS; i++) {
+        closep(&slots[i].fd);
+        free(slots[i].buf);
+        slots[i] = (Slot){.fd = -1};
+    }
+}
+
+/* Reads slot i of the pod directory into *ret: absent, torn or valid. 0 or -errno for I/O. */
+static int slot_read(int dir_fd, size_t i, Slot *ret)
+{
+    struct stat st;
+    size_t size;
+    int r;
+
+    *ret = (Slot){.fd = -1};
+    /* O_NONBLOCK: a FIFO planted under our name must not block the loop. */
+    ret->fd = openat(dir_fd, slot_names[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (ret->fd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        ret->present = true;
+        return errno == ELOOP ? 0 : -errno;
+    }
+    ret->present = true;
+    if (fstat(ret->fd, &st) < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode))
+        return 0;
+    r = read_fd_full(ret->fd, STATE_JSON_MAX + SLOT_HEADER_LEN, &ret->buf, &size);
+    if (r == -EFBIG)
+        return 0;
+    if (r < 0)
+        return r;
+    ret->valid = state_slot_parse(ret->buf, size, &ret->gen, &ret->text, &ret->len) == 0;
+    return 0;
+}
+
+/* Reads the slots; returns the index of the newest valid one, -1 when none is, or -errno. */
+static int slots_read(int dir_fd, Slot slots[static N_SLOTS])
+{
+    int best = -1, r;
+
+    for (size_t i = 0; i < N_SLOTS; i++) {
+        r = slot_read(dir_fd, i, &slots[i]);
+        if (r < 0)
+            return r;
+        if (slots[i].valid && (best < 0 || slots[i].gen > slots[best].gen))
+            best = (int)i;
+    }
+    return best;
+}
+
+/* What the store knows of pod's slots, a new (unknown) entry when nothing yet; NULL: ENOMEM. */
+static StateSlots *slots_entry(StateStore *s, const char *pod, bool *ret_new)
+{
+    StateSlots *l;
+
+    *ret_new = false;
+    for (size_t i = 0; i < s->n_slots; i++)
+        if (streq(s->slots[i].pod, pod))
+            return &s->slots[i];
+    l = realloc(s->slots, (s->n_slots + 1) * sizeof(*l));
+    if (!l)
+        return NULL;
+    s->slots = l;
+    l = &s->slots[s->n_slots++];
+    *l = (StateSlots){.newest = -1, .durable = -1};
+    (void)snprintf(l->pod, sizeof(l->pod), "%s", pod);
+    *ret_new = true;
+    return l;
+}
+
+void state_slots_forget(StateStore *s, const char *pod)
+{
+    for (size_t i = 0; i < s->n_slots; i++)
+        if (streq(s->slots[i].pod, pod)) {
+            s->slots[i] = s->slots[--s->n_slots];
+            return;
+        }
+}
+
+/*
+ * Learns what is on disk: the highest generation, the newest valid slot
+ * (synced now, so that it stays the copy a crash of the host falls back
+ * to), and whether a state.json rules. 0 or -errno.
+ */
+static int slots_learn(int dir_fd, StateSlots *e, const Slot slots[static N_SLOTS], int best)
+{
+    struct stat st;
+
+    e->gen = 0;
+    for (size_t i = 0; i < N_SLOTS; i++)
+        if (slots[i].gen > e->gen)
+            e->gen = slots[i].gen;
+    e->durable = e->newest = best;
+    if (best >= 0 && fdatasync(slots[best].fd) < 0)
+        return -errno;
+    e->legacy = fstatat(dir_fd, STATE_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    return 0;
+}
+
+/* Writes data to slot i in place (creating it), synced when asked. 0 or -errno. */
+static int slot_write(int dir_fd, size_t i, const char *data, size_t size, bool sync)
 {
     _cleanup_close_ int fd = -1;
+    bool created = false;
+    off_t off = 0;
+
+    fd = openat(dir_fd, slot_names[i], O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0 && errno == ENOENT) {
+        fd = openat(dir_fd, slot_names[i],
+                    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+        created = fd >= 0;
+    }
+    if (fd < 0)
+        return -errno;
+    /* Synced when new, whatever asked: the slot after it may then be written unsynced. */
+    sync = sync || created;
+    while (size > 0) {
+        ssize_t n = pwrite(fd, data, size, off);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        data += n;
+        off += n;
+        size -= (size_t)n;
+    }
+    if (sync && fdatasync(fd) < 0)
+        return -errno;
+    /* A new slot's name is durable only once the directory is synced. */
+    if (sync && created && fsync(dir_fd) < 0)
+        return -errno;
+    return 0;
+}
+
+int state_store_save_pod(StateStore *s, const char *pod, json_t *state, bool sync)
+{
+    _cleanup_(strbuf_done) StrBuf out = {0};
+    _cleanup_free_ char *text = NULL;
+    _cleanup_close_ int fd = -1;
+    char sum[CONTENT_HASH_MAX];
+    StateSlots *e;
+    size_t len, target;
+    bool fresh, created;
+    Sha256 h;
+    int r;
 
     if (!s || !state_name_is_valid(pod) || !json_is_object(state))
         return -EINVAL;
-    fd = open_pod_dir(s, pod, true);
+    fd = open_pod_dir_created(s, pod, true, &created);
     if (fd < 0)
         return fd;
-    return save_json_at(fd, STATE_FILE, state, sync);
+    /* A directory made anew (the old one went behind our back) has none of the slots we knew. */
+    if (created)
+        state_slots_forget(s, pod);
+    e = slots_entry(s, pod, &fresh);
+    if (!e)
+        return -ENOMEM;
+    if (fresh) {
+        Slot slots[N_SLOTS] = {{.fd = -1}, {.fd = -1}, {.fd = -1}};
+
+        r = slots_read(fd, slots);
+        if (r >= -1)
+            r = slots_learn(fd, e, slots, r);
+        slots_done(slots);
+        if (r < 0) {
+            state_slots_forget(s, pod);
+            return r;
+        }
+    }
+    /* Sorted keys: identical state gives identical bytes, which keeps diffs and tests simple. */
+    text = json_dumps(state, JSON_INDENT(2) | JSON_SORT_KEYS);
+    if (!text)
+        return -ENOMEM;
+    len = strlen(text);
+    sha256_init(&h);
+    sha256_update(&h, text, len);
+    sha256_update(&h, "\n", 1);
+    sha256_final_hex(&h, sum);
+    if (e->gen == UINT64_MAX)
+        return -EOVERFLOW;
+    r = strbuf_printf(&out, SLOT_MAGIC "%020" PRIu64 " %010zu %s\n", e->gen + 1, len + 1, sum);
+    if (r >= 0)
+        r = strbuf_append(&out, text, len);
+    if (r >= 0)
+        r = strbuf_append(&out, "\n", 1);
+    if (r < 0)
+        return r;
+    /* Never over the newest copy nor the newest synced one (until there is one, synced). */
+    for (target = 0; (int)target == e->durable || (int)target == e->newest; target++)
+        ;
+    if (e->durable < 0 || e->legacy)
+        sync = true;
+    e->gen++;
+    r = slot_write(fd, target, out.data, out.len, sync);
+    if (r < 0)
+        return r;
+    e->newest = (int)target;
+    if (sync)
+        e->durable = (int)target;
+    if (e->legacy) {
+        /* The slots rule from now on: the older file goes. */
+        if (unlinkat(fd, STATE_FILE, 0) < 0 && errno != ENOENT)
+            return -errno;
+        if (fsync(fd) < 0)
+            return -errno;
+        e->legacy = false;
+    }
+    return 0;
+}
+
+/* Moves both slots aside after they could not be used; -EBADMSG with why. */
+static int slots_set_aside(int dir_fd, const char *pod, const Slot slots[static N_SLOTS],
+                           const char *why, PdError *reterr)
+{
+    char corrupt[64];
+
+    for (size_t i = 0; i < N_SLOTS; i++) {
+        if (!slots[i].present)
+            continue;
+        (void)snprintf(corrupt, sizeof(corrupt), "%s.corrupt", slot_names[i]);
+        if (renameat(dir_fd, slot_names[i], dir_fd, corrupt) < 0 && errno != ENOENT)
+            return pd_error_set(reterr, -EBADMSG,
+                                "state of pod '%s': %s; cannot move 'pods/%s/%s' aside: %s", pod,
+                                why, pod, slot_names[i], strerror(errno));
+    }
+    (void)fsync(dir_fd);
+    return pd_error_set(reterr, -EBADMSG,
+                        "state of pod '%s': %s; moved to 'pods/%s/state.*.corrupt'", pod, why, pod);
 }
 
 int state_store_load_pod(StateStore *s, const char *pod, json_t **ret, PdError *reterr)
 {
     _cleanup_close_ int fd = -1;
+    Slot slots[N_SLOTS] = {{.fd = -1}, {.fd = -1}, {.fd = -1}};
+    StateSlots *e;
+    json_error_t jerr;
+    json_t *j;
+    bool fresh;
+    char why[256];
+    int best, r;
 
     if (!s || !ret || !state_name_is_valid(pod))
         return pd_error_set(reterr, -EINVAL, "state: invalid pod name");
@@ -142,7 +464,61 @@ int state_store_load_pod(StateStore *s, const char *pod, json_t **ret, PdError *
         return pd_error_set(reterr, -ENOENT, "state of pod '%s': not found", pod);
     if (fd < 0)
         return pd_error_set(reterr, fd, "state directory 'pods/%s': %s", pod, strerror(-fd));
-    return load_json_at(fd, pod, STATE_FILE, ret, reterr);
+    e = slots_entry(s, pod, &fresh);
+    if (!e)
+        return pd_error_set(reterr, -ENOMEM, "state of pod '%s': out of memory", pod);
+    best = slots_read(fd, slots);
+    if (best < -1) {
+        slots_done(slots);
+        state_slots_forget(s, pod);
+        return pd_error_set(reterr, best, "state of pod '%s': %s", pod, strerror(-best));
+    }
+    r = slots_learn(fd, e, slots, best);
+    if (r < 0) {
+        slots_done(slots);
+        state_slots_forget(s, pod);
+        return pd_error_set(reterr, r, "state of pod '%s': %s", pod, strerror(-r));
+    }
+    /* A state.json (an older podd's, or one put there by hand) rules until the next save. */
+    if (e->legacy) {
+        r = load_json_at(fd, pod, STATE_FILE, ret, reterr);
+        if (r == -EBADMSG) {
+            /* Rebuilt from the manifest, as before the slots: older slots must not come back. */
+            for (size_t i = 0; i < N_SLOTS; i++)
+                (void)unlinkat(fd, slot_names[i], 0);
+            (void)fsync(fd);
+            e->legacy = false;
+            e->durable = e->newest = -1;
+        }
+        slots_done(slots);
+        return r;
+    }
+    if (best < 0) {
+        if (!slots[0].present && !slots[1].present && !slots[2].present) {
+            slots_done(slots);
+            return pd_error_set(reterr, -ENOENT, "state of pod '%s': not found", pod);
+        }
+        r = slots_set_aside(fd, pod, slots, "no slot is whole", reterr);
+        e->durable = e->newest = -1;
+        slots_done(slots);
+        return r;
+    }
+    j = json_loadb(slots[best].text, slots[best].len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j || !json_is_object(j)) {
+        if (j)
+            (void)snprintf(why, sizeof(why), "slot '%s' is not a JSON object", slot_names[best]);
+        else
+            (void)snprintf(why, sizeof(why), "slot '%s' is unparsable (%d:%d: %s)",
+                           slot_names[best], jerr.line, jerr.column, jerr.text);
+        json_decref(j);
+        r = slots_set_aside(fd, pod, slots, why, reterr);
+        e->durable = e->newest = -1;
+        slots_done(slots);
+        return r;
+    }
+    slots_done(slots);
+    *ret = j;
+    return 0;
 }
 
 /* ---- once records ------------------------------------------------------------------- */

@@ -201,6 +201,7 @@ StateStore *state_store_free(StateStore *s)
     closep(&s->pods_fd);
     closep(&s->applied_fd);
     closep(&s->images_fd);
+    free(s->slots);
     free(s->path);
     free(s);
     return NULL;
@@ -290,6 +291,7 @@ int state_store_remove_pod(StateStore *s, const char *pod)
 
     if (!s || !state_name_is_valid(pod))
         return -EINVAL;
+    state_slots_forget(s, pod);
     fd = state_open_subdir(s->pods_fd, pod, false, NULL);
     if (fd == -ENOENT)
         return 0;

@@ -4,8 +4,10 @@
 /*
  * state: the on-disk store under the state directory (/var/lib/podd):
  *
- *   pods/NAME/state.json          the pod's observed state (JSON object)
- *   pods/NAME/state.json.corrupt  the last unreadable state.json, set aside
+ *   pods/NAME/state.{a,b,c}       the pod's observed state (JSON object), in three slots
+ *                                 rewritten in place (see state_store_save_pod())
+ *   pods/NAME/state.*.corrupt     the last unusable slots or state.json, set aside
+ *   pods/NAME/state.json          an older podd's state file, read once and replaced
  *   pods/NAME/once.json           "once" init containers that completed
  *   applied/NAME.yaml             Pods applied through the API, one per file (the document as JSON)
  *   images/                       the image store (filled elsewhere)
@@ -13,12 +15,13 @@
  * The state directory is opened once; everything below it is reached with
  * openat() from that fd, O_CLOEXEC and O_NOFOLLOW, and every name is checked
  * to be a DNS-1123 label first, so no request can reach a path outside the
- * store. Every write is atomic (temporary file, rename): a reader sees the
- * old or the new file, never a mix. Every write but a pod's bookkeeping
- * (state_store_save_pod() without sync) is also durable: the file is synced
- * before the rename and the directory after it, so that a crash of the
- * host leaves the old or the new file too. Files are created 0600,
- * directories 0700.
+ * store. Every write is atomic (temporary file, rename; for a pod's state,
+ * checksummed slots): a reader sees the old or the new state, never a
+ * mix. Every write but a pod's bookkeeping (state_store_save_pod() without
+ * sync) is also durable: the file is synced before the rename and the
+ * directory after it (a slot: synced in place), so that a crash of the host
+ * leaves the old or the new state too. Files are created 0600, directories
+ * 0700.
  *
  * Nothing here logs: errors come back as -errno (and a PdError where the
  * user needs to know which file and why); the caller logs once.
@@ -56,27 +59,52 @@ int state_store_images_fd(const StateStore *s);
 bool state_name_is_valid(const char *name);
 
 /*
- * Writes state (borrowed; must be a JSON object) to pods/NAME/state.json
- * atomically, creating pods/NAME/ when needed; with sync, durably (fsync of
- * the file and of pods/NAME/). Without it a crash of podd still leaves the
- * old or the new file, and a crash of the host may leave the old one, or
- * (rarely) an empty one, which the next load sets aside as corrupt. Returns
- * 0, -EINVAL for a bad name or a non-object, -ENOMEM, or -errno of the
- * filesystem. Does not log.
+ * Writes state (borrowed; must be a JSON object) to pods/NAME/,
+ * creating the directory when needed, in one of three slot files (state.a,
+ * state.b, state.c) rewritten in place: no file is created or renamed per
+ * save. Each slot is a header line, "podd-state 1 GEN LEN SHA256\n" (GEN
+ * the generation, 20 decimal digits; LEN the length of the text, 10 decimal
+ * digits; SHA256 its hash, 64 lowercase hex digits), then the text: the
+ * JSON with sorted keys, indented, and a newline; bytes after it are stale
+ * and ignored. A reader takes the valid slot of the highest generation, so
+ * a slot torn by a crash or being written while read is passed over.
+ *
+ * A save goes to the slot that holds neither the newest copy nor the
+ * newest synced one. With sync it is durable (fdatasync); without it, a
+ * crash of podd still leaves the new state or the one before, a crash of
+ * the host at worst the last synced one. The first save of a pod (and the
+ * first after a state.json was read) is always synced; that one removes
+ * state.json. Returns 0, -EINVAL for a bad name or a non-object, -ENOMEM,
+ * -EOVERFLOW when the generations are used up, or -errno of the file system.
+ * Does not log.
  */
 int state_store_save_pod(StateStore *s, const char *pod, json_t *state, bool sync);
 
 /*
- * Reads pods/NAME/state.json into *ret (a new reference owned by the
- * caller). Returns 0; -ENOENT when the pod has no state file; -EINVAL for a
- * bad name; -EBADMSG when the file is empty, truncated, unparsable, not a
- * JSON object, too large or not a regular file: it is then renamed to
- * state.json.corrupt (replacing an older one) so that the next start does
- * not trip over it again, and reterr says what was wrong. The caller logs
- * and rebuilds the pod from its manifest. Other -errno for I/O errors.
+ * Reads the state of POD into *ret (a new reference owned by the caller):
+ * pods/NAME/state.json when there is one (an older podd's file, or one put
+ * there by hand: it rules until the next save replaces it), else the newest
+ * valid slot. Returns 0; -ENOENT when the pod has no state; -EINVAL for a
+ * bad name; -EBADMSG when the state cannot be used: a state.json that is
+ * empty, truncated, unparsable, not a JSON object, too large or not a
+ * regular file (it is renamed to state.json.corrupt and the slots are
+ * removed), or slots none of which is whole, or whose newest is not a JSON
+ * object (they are renamed to state.a.corrupt and so on); either way
+ * the next load gives -ENOENT, and reterr says what was wrong. The caller
+ * logs and rebuilds the pod from its manifest. Other -errno for I/O errors.
  * Does not log.
  */
 int state_store_load_pod(StateStore *s, const char *pod, json_t **ret, PdError *reterr);
+
+/*
+ * Parses one slot (data need not be NUL-terminated): 0 with *ret_text and
+ * *ret_len the JSON text inside data, or -EBADMSG when the header is not
+ * well-formed or the text fails its hash (a torn slot). *ret_gen is the
+ * header's generation whenever the header itself is well-formed (0 if not).
+ * Pure: no I/O.
+ */
+int state_slot_parse(const char *data, size_t size, uint64_t *ret_gen, const char **ret_text,
+                     size_t *ret_len);
 
 /*
  * Lists the pods that have a directory in pods/ (names that are valid

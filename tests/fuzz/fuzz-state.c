@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Fuzz target for the files podd reads back after a restart: the bytes
- * become, in a private state directory, a pod's state.json (read by
- * state_store_load_pod()), its once.json (state_store_once_done(), then
- * state_store_mark_once(), which must keep the other records and make its
- * own one count), a container's exit.json (exit_record_read()) and the
- * kept events, events.json (state_store_load_events(), whose result must
- * save and load back unchanged).
- * Never prints.
+ * become, in a private state directory, a pod's state.json of an older podd
+ * and one of its state slots (both read by state_store_load_pod(); the slot
+ * also by state_slot_parse(), and as a slot wrapped around the bytes, so
+ * that the JSON parser behind a whole slot is reached too), its once.json (state_store_once_done(),
+ * then state_store_mark_once(), which must keep the other records and make its own one count), a
+ * container's exit.json (exit_record_read()) and the kept events, events.json
+ * (state_store_load_events(), whose result must save and load back unchanged). Never prints.
  *
  * The state directory is made once per process under $TMPDIR (default
  * /tmp) and removed at exit; each input rewrites the three files, so a
@@ -100,6 +100,58 @@ static void fuzz_state_json(const uint8_t *data, size_t size)
     }
 }
 
+static void drop(const char *name)
+{
+    char path[512];
+
+    (void)snprintf(path, sizeof(path), "%s/state/pods/" POD "/%s", top, name);
+    if (unlink(path) < 0 && errno != ENOENT)
+        abort();
+}
+
+/* The bytes as the only slot of the pod: a whole one gives an object, anything else no state. */
+static void load_only_slot(const uint8_t *data, size_t size)
+{
+    _cleanup_json_ json_t *j = NULL;
+    PdError e = {0};
+    int r;
+
+    drop("state.json");
+    drop("state.b");
+    drop("state.c");
+    put("state.a", data, size);
+    r = state_store_load_pod(store, POD, &j, &e);
+    if (r == 0) {
+        assert(json_is_object(j));
+        return;
+    }
+    assert(r == -EBADMSG && !j && e.message[0]);
+    assert(state_store_load_pod(store, POD, &j, &e) == -ENOENT);
+}
+
+static void fuzz_state_slot(const uint8_t *data, size_t size)
+{
+    _cleanup_free_ char *wrapped = NULL;
+    const char *text = NULL;
+    char sum[CONTENT_HASH_MAX];
+    uint64_t gen = 0;
+    size_t len = 0;
+
+    if (state_slot_parse((const char *)data, size, &gen, &text, &len) == 0)
+        assert(gen > 0 && text >= (const char *)data && text + len <= (const char *)data + size);
+    load_only_slot(data, size);
+    /* The same bytes as a whole slot's text: the JSON behind the hash. */
+    content_hash(data, size, sum);
+    wrapped = malloc(size + 128);
+    if (!wrapped)
+        abort();
+    (void)snprintf(wrapped, 128, "podd-state 1 %020d %010zu %s\n", 1, size, sum);
+    len = strlen(wrapped);
+    if (size > 0)
+        memcpy(wrapped + len, data, size);
+    load_only_slot((const uint8_t *)wrapped, len + size);
+}
+
 static void fuzz_once_json(const uint8_t *data, size_t size)
 {
     int r;
@@ -181,6 +233,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!store)
         setup();
     fuzz_state_json(data, size);
+    fuzz_state_slot(data, size);
     fuzz_once_json(data, size);
     fuzz_exit_json(data, size);
     fuzz_events_json(data, size);

@@ -6,6 +6,7 @@ Everything a test starts is recorded (pids with their start times, pod
 directories, cgroups) and torn down by the harness; processes are only ever
 killed by their recorded pid after checking the start time, never by name.
 """
+import hashlib
 import json
 import os
 import shutil
@@ -64,6 +65,50 @@ def read_pid_file(path):
         return int(pid), int(start)
     except (OSError, ValueError):
         return None
+
+
+STATE_SLOTS = ("state.a", "state.b", "state.c")
+
+
+def read_pod_state(state_dir, pod):
+    """A pod's state as podd last wrote it (src/state/state.h): an older podd's state.json
+    when there is one, else the whole slot of the highest generation; None when there is
+    none. A newer slot that is torn is being written: read again, a moment later."""
+    d = os.path.join(state_dir, "pods", pod)
+    best = None
+    for _ in range(100):
+        try:
+            with open(os.path.join(d, "state.json")) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError):
+            return None
+        best, best_gen, torn_gen = None, 0, 0
+        for name in STATE_SLOTS:
+            try:
+                with open(os.path.join(d, name), "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            head, _, rest = data.partition(b"\n")
+            parts = head.split(b" ")
+            if len(parts) != 5 or parts[:2] != [b"podd-state", b"1"]:
+                continue
+            gen, size = int(parts[2]), int(parts[3])
+            text = rest[:size]
+            if len(text) != size or hashlib.sha256(text).hexdigest().encode() != parts[4]:
+                torn_gen = max(torn_gen, gen)
+                continue
+            if gen > best_gen:
+                try:
+                    best, best_gen = json.loads(text), gen
+                except ValueError:
+                    pass
+        if torn_gen < best_gen or not torn_gen:
+            return best
+        time.sleep(0.002)
+    return best
 
 
 def alive(recorded):

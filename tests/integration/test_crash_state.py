@@ -14,6 +14,7 @@ import subprocess
 
 import pytest
 
+from conftest import read_pod_state
 from test_daemon import (container_running, daemon, pod_json, pod_yaml,  # noqa: F401
                          unique, wait_for)
 
@@ -162,6 +163,29 @@ def fill(path):
             assert e.errno == errno.ENOSPC, e
 
 
+def block_pod_state(daemon, pod):
+    """Moves the pod's state directory aside (to STATE/aside/pods/POD, the same file system)
+    and puts a file in its place: every save fails until unblock_pod_state(). Renamed in one
+    step: podd may be writing into it right now."""
+    os.makedirs(os.path.join(daemon.state, "aside", "pods"), exist_ok=True)
+    poddir = os.path.join(daemon.state, "pods", pod)
+    os.rename(poddir, os.path.join(daemon.state, "aside", "pods", pod))
+    with open(poddir, "w"):
+        pass
+
+
+def blocked_pod_state(daemon, pod):
+    """The state of a pod whose directory block_pod_state() moved aside."""
+    return read_pod_state(os.path.join(daemon.state, "aside"), pod)
+
+
+def unblock_pod_state(daemon, pod):
+    """Puts the state directory moved aside by block_pod_state() back, as it was."""
+    poddir = os.path.join(daemon.state, "pods", pod)
+    os.unlink(poddir)
+    os.rename(os.path.join(daemon.state, "aside", "pods", pod), poddir)
+
+
 @contextlib.contextmanager
 def small_state_dir(daemon):
     """The state directory on a small tmpfs of its own, the image store in it."""
@@ -222,8 +246,10 @@ def test_a_state_file_behind_a_full_disk_never_replaces_what_runs(daemon):
                  .get("everStarted"))
         saved = daemon.pod_state(pod)["runningHash"]
 
-        # Full: b is replaced in place, and the state file cannot say so.
+        # Full: b is replaced in place, and the state file cannot say so. (A slot rewritten in
+        # place may still have room on a full disk: the pod's directory goes out of reach too.)
         fill(daemon.state)
+        block_pod_state(daemon, pod)
         fails = daemon.log().count(f"pod=default/{pod}: cannot save its state")
         daemon.write("full.yaml", manifest("sleep 3601"))
         wait_for("b replaced", lambda: daemon.ctr_pid(pod, "b") not in (None, old_b)
@@ -231,8 +257,9 @@ def test_a_state_file_behind_a_full_disk_never_replaces_what_runs(daemon):
         b = daemon.ctr_pid(pod, "b")
         wait_for("the failed save", lambda: daemon.log().count(
             f"pod=default/{pod}: cannot save its state") > fails)
-        assert daemon.pod_state(pod)["runningHash"] == saved, "the state file is behind"
+        assert blocked_pod_state(daemon, pod)["runningHash"] == saved, "the state file is behind"
         daemon.kill9()
+        unblock_pod_state(daemon, pod)
         os.unlink(os.path.join(daemon.state, "filler"))
         daemon.start()
         wait_for("both taken over", lambda: container_running(daemon, pod, "a")
@@ -246,10 +273,12 @@ def test_a_state_file_behind_a_full_disk_never_replaces_what_runs(daemon):
         # Full again: a new container; space comes back; the retries catch the state up.
         saved = daemon.pod_state(pod)["runningHash"]
         fill(daemon.state)
+        block_pod_state(daemon, pod)
         daemon.write("full.yaml", manifest("sleep 3601", c=True))
         wait_for("c running", lambda: container_running(daemon, pod, "c"))
         c = daemon.ctr_pid(pod, "c")
-        assert daemon.pod_state(pod)["runningHash"] == saved
+        assert blocked_pod_state(daemon, pod)["runningHash"] == saved
+        unblock_pod_state(daemon, pod)
         os.unlink(os.path.join(daemon.state, "filler"))
         wait_for("the state caught up", lambda: "c" in daemon.pod_state(pod)["containers"],
                  timeout=40)

@@ -18,7 +18,8 @@ import uuid
 
 import pytest
 
-from conftest import alive, builddir, cgroup_dirs, mounts_under, proc_start_time
+from conftest import (STATE_SLOTS, alive, builddir, cgroup_dirs, mounts_under, proc_start_time,
+                      read_pod_state)
 
 
 def wait_for(what, cond, timeout=15.0, interval=0.05):
@@ -97,11 +98,7 @@ class Daemon:
         os.rename(tmp, os.path.join(self.manifests, name))
 
     def pod_state(self, pod):
-        try:
-            with open(os.path.join(self.state, "pods", pod, "state.json")) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return None
+        return read_pod_state(self.state, pod)
 
     def ctr_dir(self, pod, ctr):
         return os.path.join(self.run, "containers", f"default_{pod}_{ctr}")
@@ -1022,19 +1019,31 @@ def test_status_times_have_seconds_only(daemon):
     assert setup["startedAt"] <= setup["finishedAt"] <= app["startedAt"]
 
 
+def state_files(daemon, pod):
+    """(name, mtime, bytes) of each of the pod's state files: equal when nothing was written."""
+    out = []
+    for name in STATE_SLOTS:
+        path = os.path.join(daemon.state, "pods", pod, name)
+        try:
+            with open(path, "rb") as f:
+                out.append((name, os.stat(path).st_mtime_ns, f.read()))
+        except FileNotFoundError:
+            pass
+    return out
+
+
 def test_state_is_written_only_when_it_changes(daemon):
     pod = unique("still")
     daemon.start()
     daemon.write("still.yaml", pod_yaml(pod, containers=[{"name": "a", "cmd": "sleep 3600"}])
                  .replace("busybox:latest", "nothere:1\n    imagePullPolicy: Never"))
     wait_for("the missing image", lambda: "ErrImageNeverPull" in daemon.log())
-    path = os.path.join(daemon.state, "pods", pod, "state.json")
-    wait_for("the state file", lambda: os.path.exists(path))
+    wait_for("the state file", lambda: daemon.pod_state(pod))
     time.sleep(0.5)
-    before = os.stat(path).st_ino
+    before = state_files(daemon, pod)
     # The image is looked for every 2 s; nothing of the pod changes, so nothing is written.
     time.sleep(4.5)
-    assert os.stat(path).st_ino == before
+    assert state_files(daemon, pod) == before
 
 
 def test_a_failed_state_write_is_retried_not_dropped(daemon):
@@ -1082,8 +1091,7 @@ def test_once_records_of_an_older_podd_still_count(daemon):
     first = wait_for("the app", lambda: daemon.ctr_pid(pod, "app"))
     daemon.kill9()
     pod_dir = os.path.join(daemon.state, "pods", pod)
-    with open(os.path.join(pod_dir, "state.json")) as f:
-        spec = json.load(f)["containers"]["provision"]["specJson"]
+    spec = daemon.pod_state(pod)["containers"]["provision"]["specJson"]
     with open(os.path.join(pod_dir, "once.json")) as f:
         once = json.load(f)
     assert len(once["containers"]["provision"]["specHash"]) == 64

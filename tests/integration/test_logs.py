@@ -166,7 +166,7 @@ def test_follow_keeps_going_across_restarts_and_previous_shows_the_last_run(daem
     assert lines(podctl(daemon, "logs", pod, "-p", "--tail", "1")) == ["bye 2"]
     assert lines(podctl(daemon, "logs", pod)) == expected
 
-    # The run positions are in state.json: a new daemon still knows the previous run.
+    # The run positions are in the pod's state: a new daemon still knows the previous run.
     daemon.kill9()
     daemon.start()
     wait_for("the adoption", lambda: "Adopted" in daemon.log())

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import alive, cgroup_dirs
-from test_daemon import podctl, private_daemon, unique, wait_for
+from test_daemon import podctl, private_daemon, state_files, unique, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -350,7 +350,6 @@ def test_probe_results_that_change_nothing_write_nothing(shared):
               "    readinessProbe:\n      httpGet:\n        port: 8080\n      periodSeconds: 1\n")
     shared.write(f"{name}.yaml", pod(name, [("app", serve, probes)]))
     wait_for("ready", lambda: (ctr_status(shared, name, "app") or {}).get("ready"), timeout=20)
-    path = os.path.join(shared.state, "pods", name, "state.json")
 
     def successes():
         p = ctr_status(shared, name, "app")["probes"]
@@ -358,11 +357,10 @@ def test_probe_results_that_change_nothing_write_nothing(shared):
 
     # Counts below the thresholds are saved (a new podd resumes them); past them, nothing is.
     wait_for("the counts past their thresholds", lambda: min(successes()) >= 2, timeout=15)
-    before, st = successes(), os.stat(path)
+    before, st = successes(), state_files(shared, name)
     wait_for("three more runs of each probe",
              lambda: min(a - b for a, b in zip(successes(), before)) >= 3, timeout=15)
-    after = os.stat(path)
-    assert (after.st_ino, after.st_mtime_ns) == (st.st_ino, st.st_mtime_ns), (
+    assert state_files(shared, name) == st, (
         "a probe result that changes nothing rewrote the pod's state file")
     assert ctr_status(shared, name, "app")["restartCount"] == 0
 

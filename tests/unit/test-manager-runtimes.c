@@ -12,6 +12,7 @@
 
 #include "podd/manager.h"
 #include "runtime/runtime.h"
+#include "state/state.h"
 #include "unit-util.h"
 
 static char tmpdir[64];
@@ -294,7 +295,8 @@ END_TEST
 START_TEST(test_default_backend_runs_and_restarts)
 {
     _cleanup_json_ json_t *st = NULL, *saved = NULL;
-    _cleanup_free_ char *state = path("state/pods/web/state.json");
+    _cleanup_(state_store_freep) StateStore *store = NULL;
+    _cleanup_free_ char *state = path("state");
 
     run_until_calls("container_start_finish default_web_app", 1);
     ck_assert_uint_eq(runtime_fake_count(fake, "pod_create default_web"), 1);
@@ -304,7 +306,8 @@ START_TEST(test_default_backend_runs_and_restarts)
     json_decref(st);
 
     /* The instance's backend is in its state: an adopting podd keeps it. */
-    saved = json_load_file(state, 0, NULL);
+    ck_assert_int_eq(state_store_open(state, &store, NULL), 0);
+    ck_assert_int_eq(state_store_load_pod(store, "web", &saved, NULL), 0);
     ck_assert_ptr_nonnull(saved);
     ck_assert_str_eq(json_string_value(json_object_get(saved, "runtime")), "fake");
 

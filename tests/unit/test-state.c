@@ -165,7 +165,7 @@ START_TEST(test_pod_roundtrip)
     ck_assert_int_eq(state_store_load_pod(s, "web", &out2, &e), 0);
     ck_assert(json_equal(in2, out2));
     listing = dir_listing("pods/web");
-    ck_assert_str_eq(listing, "state.json");
+    ck_assert_str_eq(listing, "state.a,state.b,state.c");
 
     /* Only objects are state. */
     {
@@ -213,7 +213,7 @@ START_TEST(test_pod_corrupt)
     json_t *j = NULL;
     PdError e = {0};
 
-    /* An older .corrupt exists: the new one replaces it. */
+    /* An older .corrupt exists: the new one replaces it (a state.json rules over slots). */
     ck_assert_int_eq(state_store_save_pod(s, "web", good, true), 0);
     write_raw("pods/web/state.json.corrupt", "old", 3);
     write_raw("pods/web/state.json", corrupt_cases[_i].content, corrupt_cases[_i].size);
@@ -231,7 +231,7 @@ START_TEST(test_pod_corrupt)
     ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), 0);
     json_decref(j);
     listing = dir_listing("pods/web");
-    ck_assert_str_eq(listing, "state.json,state.json.corrupt");
+    ck_assert_str_eq(listing, "state.a,state.json.corrupt");
 }
 END_TEST
 
@@ -244,7 +244,6 @@ START_TEST(test_pod_not_regular)
 
     ck_assert_int_eq(state_store_save_pod(s, "web", good, true), 0);
     state = path_in_store("pods/web/state.json");
-    ck_assert_int_eq(unlink(state), 0);
     /* A symlink (O_NOFOLLOW) and a FIFO (O_NONBLOCK: must not hang) are both set aside. */
     ck_assert_int_eq(symlink("/etc/passwd", state), 0);
     ck_assert_int_eq(state_store_load_pod(s, "web", &j, NULL), -EBADMSG);
@@ -437,7 +436,7 @@ START_TEST(test_open_sweeps_temp_files)
     s = state_store_free(s);
     s = open_store();
     pods = dir_listing("pods/web");
-    ck_assert_str_eq(pods, "state.json");
+    ck_assert_str_eq(pods, "state.a");
     applied = dir_listing("applied");
     ck_assert_str_eq(applied, "");
 }
@@ -501,6 +500,147 @@ START_TEST(test_events_survive_a_restart_bounded_and_escaped)
 }
 END_TEST
 
+/* A slot as podd writes it: header line, then the text. */
+static char *slot_bytes(uint64_t gen, const char *text)
+{
+    char sum[CONTENT_HASH_MAX];
+    char *out;
+
+    content_hash(text, strlen(text), sum);
+    out = strdup_printf("podd-state 1 %020llu %010zu %s\n%s", (unsigned long long)gen, strlen(text),
+                        sum, text);
+    ck_assert_ptr_nonnull(out);
+    return out;
+}
+
+START_TEST(test_slot_parse)
+{
+    _cleanup_free_ char *good = slot_bytes(7, "{\"a\": 1}\n"), *stale = NULL;
+    const char *text = NULL;
+    uint64_t gen = 0;
+    size_t len = 0;
+
+    ck_assert_int_eq(state_slot_parse(good, strlen(good), &gen, &text, &len), 0);
+    ck_assert_uint_eq(gen, 7);
+    ck_assert_uint_eq(len, 9);
+    ck_assert_mem_eq(text, "{\"a\": 1}\n", 9);
+    /* Stale bytes after the text (a longer earlier copy) do not count. */
+    stale = strdup_printf("%sxxxxxxxx", good);
+    ck_assert_int_eq(state_slot_parse(stale, strlen(stale), &gen, &text, &len), 0);
+    ck_assert_uint_eq(len, 9);
+    /* Torn: the generation is known, the text is not trusted. */
+    ck_assert_int_eq(state_slot_parse(good, strlen(good) - 1, &gen, &text, &len), -EBADMSG);
+    ck_assert_uint_eq(gen, 7);
+    good[strlen(good) - 2] = 'x';
+    ck_assert_int_eq(state_slot_parse(good, strlen(good), &gen, &text, &len), -EBADMSG);
+    /* Not a slot at all. */
+    ck_assert_int_eq(state_slot_parse("{}", 2, &gen, &text, &len), -EBADMSG);
+    ck_assert_uint_eq(gen, 0);
+    ck_assert_int_eq(state_slot_parse(NULL, 0, &gen, &text, &len), -EBADMSG);
+}
+END_TEST
+
+/* Saves rotate over the slots and never write over the newest copy nor the newest synced one. */
+START_TEST(test_pod_slots_rotate_and_survive_a_torn_write)
+{
+    _cleanup_(state_store_freep) StateStore *s = open_store();
+    _cleanup_free_ char *torn = NULL;
+    json_t *j = NULL;
+    PdError e = {0};
+    const char *names[] = {"pods/web/state.a", "pods/web/state.b", "pods/web/state.c"};
+    const uint64_t gens[] = {6, 7, 3};
+    int newest = -1;
+
+    for (int i = 1; i <= 7; i++) {
+        _cleanup_json_ json_t *st = json_pack("{s:i}", "n", i);
+
+        /* The first save is synced whatever asked: then only the third is. */
+        ck_assert_int_eq(state_store_save_pod(s, "web", st, i == 3), 0);
+    }
+    /* 1 synced in a, 2 in b, 3 synced in c, 4 in a, 5 in b (c: newest synced), 6 in a, 7 in b. */
+    for (int i = 0; i < 3; i++) {
+        _cleanup_free_ char *raw = read_raw(names[i]);
+        const char *text;
+        uint64_t gen;
+        size_t len;
+
+        ck_assert_int_eq(state_slot_parse(raw, strlen(raw), &gen, &text, &len), 0);
+        if (gen == 7)
+            newest = i;
+        ck_assert_uint_eq(gen, gens[i]);
+    }
+    ck_assert_int_eq(newest, 1);
+    ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "n")), 7);
+    json_decref(j);
+    j = NULL;
+    /* The newest copy torn (a crash in the write): the one before it is read. */
+    torn = read_raw(names[1]);
+    write_raw(names[1], torn, strlen(torn) - 3);
+    s = state_store_free(s);
+    s = open_store();
+    ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "n")), 6);
+    json_decref(j);
+    j = NULL;
+    /* A new store goes on after the highest generation seen, torn or not. */
+    {
+        _cleanup_json_ json_t *st = json_pack("{s:i}", "n", 8);
+        _cleanup_free_ char *raw = NULL;
+        const char *text;
+        uint64_t gen;
+        size_t len;
+
+        ck_assert_int_eq(state_store_save_pod(s, "web", st, false), 0);
+        raw = read_raw(names[1]);
+        ck_assert_int_eq(state_slot_parse(raw, strlen(raw), &gen, &text, &len), 0);
+        ck_assert_uint_eq(gen, 8);
+    }
+    /* None whole: set aside, and then the pod has no state. */
+    write_raw(names[0], "x", 1);
+    write_raw(names[1], "y", 1);
+    write_raw(names[2], "z", 1);
+    ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), -EBADMSG);
+    ck_assert_ptr_nonnull(strstr(e.message, "corrupt"));
+    ck_assert(exists("pods/web/state.b.corrupt"));
+    ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), -ENOENT);
+}
+END_TEST
+
+/* An older podd's state.json is read, and the first save replaces it for good. */
+START_TEST(test_pod_state_json_of_an_older_podd)
+{
+    _cleanup_(state_store_freep) StateStore *s = open_store();
+    _cleanup_json_ json_t *st = json_pack("{s:s}", "phase", "Failed");
+    _cleanup_free_ char *listing = NULL;
+    static const char old[] = "{\n  \"phase\": \"Running\"\n}\n";
+    json_t *j = NULL;
+    PdError e = {0};
+
+    ck_assert_int_eq(state_store_save_pod(s, "web", st, true), 0);
+    /* Put there while podd was down (an older podd, or by hand): it rules over the slots. */
+    write_raw("pods/web/state.json", old, strlen(old));
+    s = state_store_free(s);
+    s = open_store();
+    ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "phase")), "Running");
+    json_decref(j);
+    j = NULL;
+    /* Read again until saved: a crash before the first save loses nothing. */
+    ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "phase")), "Running");
+    json_decref(j);
+    j = NULL;
+    ck_assert_int_eq(state_store_save_pod(s, "web", st, false), 0);
+    ck_assert(!exists("pods/web/state.json"));
+    ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "phase")), "Failed");
+    json_decref(j);
+    listing = dir_listing("pods/web");
+    ck_assert_str_eq(listing, "state.a,state.b");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("state");
@@ -515,6 +655,9 @@ int main(void)
     tcase_add_test(tc, test_pod_missing);
     tcase_add_loop_test(tc, test_pod_corrupt, 0, ELEMENTSOF(corrupt_cases));
     tcase_add_test(tc, test_pod_not_regular);
+    tcase_add_test(tc, test_slot_parse);
+    tcase_add_test(tc, test_pod_slots_rotate_and_survive_a_torn_write);
+    tcase_add_test(tc, test_pod_state_json_of_an_older_podd);
     tcase_add_test(tc, test_list_and_remove);
     tcase_add_loop_test(tc, test_bad_names, 0, ELEMENTSOF(bad_names));
     tcase_add_test(tc, test_good_names);
