@@ -260,15 +260,23 @@ static void setup_rootfs(const ContainerConfig *c, const char *root)
     if (plain_paths) {
         /*
          * Every start gets a fresh writable layer, as a restarted container
-         * does in Kubernetes. "volatile" spares the upper file system the
-         * sync when the container's mount namespace goes away, which
-         * otherwise delays its exit by milliseconds (kernel >= 5.10; an
-         * older kernel refuses the option and we mount without it).
+         * does in Kubernetes: the parent moved the last one aside
+         * (stale_layers_move), so both are made at once; what is left
+         * (the parent could not move it) is removed here. "volatile"
+         * spares the upper file system the sync when the container's
+         * mount namespace goes away, which otherwise delays its exit by
+         * milliseconds (kernel >= 5.10; an older kernel refuses the option
+         * and we mount without it).
          */
-        (void)rm_rf_at(AT_FDCWD, upper);
-        (void)rm_rf_at(AT_FDCWD, work);
-        if (mkdir(upper, 0755) == 0 && mkdir(work, 0700) == 0 &&
-            overlay_mount(c, root, upper, work))
+        if (mkdir(upper, 0755) < 0 && errno == EEXIST) {
+            (void)rm_rf_at(AT_FDCWD, upper);
+            (void)mkdir(upper, 0755);
+        }
+        if (mkdir(work, 0700) < 0 && errno == EEXIST) {
+            (void)rm_rf_at(AT_FDCWD, work);
+            (void)mkdir(work, 0700);
+        }
+        if (overlay_mount(c, root, upper, work))
             return;
     }
     /* No overlayfs (or paths it cannot take): a one-layer image itself, bind-mounted. */
@@ -966,6 +974,45 @@ static void send_go(int fd, const ContainerConfig *c, const SecurityHooks *hooks
     }
 }
 
+/*
+ * The last start's writable layer and overlay work directory: moved aside
+ * before the clone (a rename each, ENOENT when there are none), removed by
+ * stale_layers_remove() while the child finishes its setup, so that a
+ * restart does not wait for the removal. On a disk with online discard each
+ * removed directory waits for the device.
+ */
+static const char *const stale_layers[][2] = {{"upper", ".upper-old"}, {"work", ".work-old"}};
+
+static void stale_layers_move(const ContainerConfig *c, bool moved[2])
+{
+    char from[PATH_MAX], to[PATH_MAX];
+
+    for (size_t i = 0; i < ELEMENTSOF(stale_layers); i++) {
+        moved[i] = false;
+        if ((size_t)snprintf(from, sizeof(from), "%s/%s", c->run_dir, stale_layers[i][0]) >=
+                sizeof(from) ||
+            (size_t)snprintf(to, sizeof(to), "%s/%s", c->run_dir, stale_layers[i][1]) >=
+                sizeof(to))
+            continue;
+        if (rename(from, to) == 0)
+            moved[i] = true;
+        else if (errno != ENOENT && rm_rf_at(AT_FDCWD, to) >= 0)
+            /* A leftover of a start that died before its removal was in the way. */
+            moved[i] = rename(from, to) == 0;
+    }
+}
+
+static void stale_layers_remove(const ContainerConfig *c, const bool moved[2])
+{
+    char path[PATH_MAX];
+
+    for (size_t i = 0; i < ELEMENTSOF(stale_layers); i++)
+        if (moved[i] &&
+            (size_t)snprintf(path, sizeof(path), "%s/%s", c->run_dir, stale_layers[i][1]) <
+                sizeof(path))
+            (void)rm_rf_at(AT_FDCWD, path);
+}
+
 /* Bind-mounts the child's PID namespace at path (the pod's shared one: first container). */
 static int pin_pid_ns(const char *path, pid_t pid)
 {
@@ -989,7 +1036,7 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
 {
     int errp[2], gop[2], r, flags = SIGCHLD | CLONE_NEWNS, join_fds[CGROUP_JOIN_FDS_MAX];
     _cleanup_close_ int selfns = -1, nsfd = -1;
-    bool into_cgroup = false, pin = false, child_joins;
+    bool into_cgroup = false, pin = false, child_joins, stale[ELEMENTSOF(stale_layers)];
     size_t n_join = 0;
     pid_t pid;
 
@@ -1021,6 +1068,7 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
         close(errp[1]);
         return pd_error_set(reterr, r, "pipe: %s", ERRSTR(r));
     }
+    stale_layers_move(c, stale);
     /* v1: the child joins by itself (cheap); otherwise (v2: clone3; odd hosts) as below. */
     child_joins = cgroup_open_join(c->cgroup, join_fds, &n_join) == 0;
     pid = clone_child(flags, c->cgroup, &into_cgroup);
@@ -1040,6 +1088,7 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
         close(gop[1]);
         for (size_t i = 0; i < n_join; i++)
             close(join_fds[i]);
+        stale_layers_remove(c, stale);
         return pd_error_set(reterr, r, "clone: %s", ERRSTR(r));
     }
     if (pid == 0) {
@@ -1070,6 +1119,8 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
     else
         send_go(gop[1], c, hooks);
     close(gop[1]);
+    /* While the child resolves its user, loads its filter and execs. */
+    stale_layers_remove(c, stale);
     if (r == 0)
         r = read_child_error(errp[0], reterr);
     close(errp[0]);
