@@ -329,11 +329,12 @@ static void setup_dev(int rootfd, const char *root)
     devfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (devfd < 0)
         child_fail(-errno, "open /dev: %s", ERRSTR(errno));
+    /* Without a umask the nodes get their mode as made, no chmod each. */
+    (void)umask(0);
     for (size_t i = 0; i < ELEMENTSOF(nodes); i++)
-        if (mknodat(devfd, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) <
-                0 ||
-            fchmodat(devfd, nodes[i].name, 0666, 0) < 0)
+        if (mknodat(devfd, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0)
             child_fail(-errno, "mknod /dev/%s: %s", nodes[i].name, ERRSTR(errno));
+    (void)umask(022);
     for (size_t i = 0; i < ELEMENTSOF(links); i++)
         if (symlinkat(links[i].target, devfd, links[i].link) < 0)
             child_fail(-errno, "symlink /dev/%s: %s", links[i].link, ERRSTR(errno));
@@ -367,7 +368,8 @@ static const char *const readonly_paths[] = {
 
 static void mask_paths(int rootfd)
 {
-    char target[64];
+    char target[64], null[64] = "";
+    _cleanup_close_ int nfd = -1;
 
     for (size_t i = 0; i < ELEMENTSOF(masked_paths); i++) {
         int fd = openat2_fd(rootfd, masked_paths[i], O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS);
@@ -385,16 +387,16 @@ static void mask_paths(int rootfd)
                       "size=0") < 0)
                 child_fail(-errno, "mask %s: %s", masked_paths[i], ERRSTR(errno));
         } else {
-            char null[64];
-            int nfd =
-                openat2_fd(rootfd, "/dev/null", O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS);
-
-            if (nfd < 0)
-                child_fail(nfd, "mask %s: open /dev/null: %s", masked_paths[i], ERRSTR(nfd));
-            fd_path(nfd, null, sizeof(null));
+            /* The container's /dev/null, looked up once for all the files masked. */
+            if (nfd < 0) {
+                nfd =
+                    openat2_fd(rootfd, "/dev/null", O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS);
+                if (nfd < 0)
+                    child_fail(nfd, "mask %s: open /dev/null: %s", masked_paths[i], ERRSTR(nfd));
+                fd_path(nfd, null, sizeof(null));
+            }
             if (mount(null, target, NULL, MS_BIND, NULL) < 0)
                 child_fail(-errno, "mask %s: %s", masked_paths[i], ERRSTR(errno));
-            close(nfd);
         }
         close(fd);
     }
@@ -991,8 +993,7 @@ static void stale_layers_move(const ContainerConfig *c, bool moved[2])
         moved[i] = false;
         if ((size_t)snprintf(from, sizeof(from), "%s/%s", c->run_dir, stale_layers[i][0]) >=
                 sizeof(from) ||
-            (size_t)snprintf(to, sizeof(to), "%s/%s", c->run_dir, stale_layers[i][1]) >=
-                sizeof(to))
+            (size_t)snprintf(to, sizeof(to), "%s/%s", c->run_dir, stale_layers[i][1]) >= sizeof(to))
             continue;
         if (rename(from, to) == 0)
             moved[i] = true;
@@ -1007,9 +1008,8 @@ static void stale_layers_remove(const ContainerConfig *c, const bool moved[2])
     char path[PATH_MAX];
 
     for (size_t i = 0; i < ELEMENTSOF(stale_layers); i++)
-        if (moved[i] &&
-            (size_t)snprintf(path, sizeof(path), "%s/%s", c->run_dir, stale_layers[i][1]) <
-                sizeof(path))
+        if (moved[i] && (size_t)snprintf(path, sizeof(path), "%s/%s", c->run_dir,
+                                         stale_layers[i][1]) < sizeof(path))
             (void)rm_rf_at(AT_FDCWD, path);
 }
 
