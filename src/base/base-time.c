@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -21,11 +22,31 @@ uint64_t now_realtime_usec(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* "YYYY-MM-DDTHH:MM:SS" of sec in UTC into date ("" for a time gmtime() cannot break down). */
+/*
+ * "YYYY-MM-DDTHH:MM:SS" of sec in UTC into date ("" for a time gmtime() cannot
+ * break down). From 1970 to 9999 the civil date is computed here (days to
+ * year, month and day as in Howard Hinnant's days_from_civil, inverted):
+ * glibc's gmtime_r() and strftime() read /etc/localtime on their first call,
+ * seven system calls that podd-monitor would make twice per start, once
+ * on its exit path.
+ */
 static void format_date_time(time_t sec, char date[static 32])
 {
     struct tm tm;
 
+    if (sec >= 0 && sec < INT64_C(253402300800)) {
+        uint64_t days = (uint64_t)sec / 86400 + 719468, rem = (uint64_t)sec % 86400;
+        uint64_t era = days / 146097, doe = days % 146097;
+        uint64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+        uint64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+        uint64_t day = doy - (153 * mp + 2) / 5 + 1, month = mp < 10 ? mp + 3 : mp - 9;
+        uint64_t year = yoe + era * 400 + (month <= 2);
+
+        (void)snprintf(date, 32, "%04u-%02u-%02uT%02u:%02u:%02u", (unsigned)(year % 10000),
+                       (unsigned)(month % 100), (unsigned)(day % 100), (unsigned)(rem / 3600 % 100),
+                       (unsigned)(rem / 60 % 60), (unsigned)(rem % 60));
+        return;
+    }
     if (!gmtime_r(&sec, &tm) || strftime(date, 32, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
         date[0] = 0;
 }

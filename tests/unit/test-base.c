@@ -413,6 +413,27 @@ START_TEST(test_rfc3339)
 }
 END_TEST
 
+/* The civil date computed by hand matches gmtime_r() and strftime() over the years it covers. */
+START_TEST(test_rfc3339_matches_gmtime)
+{
+    char buf[RFC3339_MAX], want[48];
+    struct tm tm;
+
+    /* A prime step: every hour of the day, leap days and century years come along. */
+    for (int64_t sec = 0; sec < INT64_C(253402300800); sec += INT64_C(86399) * 97 + 3607) {
+        time_t t = (time_t)sec;
+
+        ck_assert_ptr_nonnull(gmtime_r(&t, &tm));
+        ck_assert_uint_ne(strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%SZ", &tm), 0);
+        ck_assert_str_eq(format_rfc3339((uint64_t)sec * 1000000u, buf, sizeof(buf)), want);
+    }
+    ck_assert_str_eq(format_rfc3339(UINT64_C(253402300799) * 1000000u, buf, sizeof(buf)),
+                     "9999-12-31T23:59:59Z");
+    ck_assert_str_eq(format_rfc3339(UINT64_C(4107542400) * 1000000u, buf, sizeof(buf)),
+                     "2100-03-01T00:00:00Z");
+}
+END_TEST
+
 /* Kubernetes' and CRI's forms, and what is refused. */
 static const struct {
     const char *s;
@@ -635,6 +656,7 @@ int main(void)
                          can_mount() ? NULL : "no mount namespace: needs root or user namespaces");
     tcase_add_loop_test(tc, test_rfc3339, 0, ELEMENTSOF(times));
     tcase_add_test(tc, test_rfc3339_now);
+    tcase_add_test(tc, test_rfc3339_matches_gmtime);
     tcase_add_loop_test(tc, test_rfc3339_parse, 0, ELEMENTSOF(rfc3339_inputs));
     tcase_add_loop_test(tc, test_rfc3339_round_trip, 0, ELEMENTSOF(times));
     tcase_add_loop_test(tc, test_content_hash, 0, ELEMENTSOF(hashes));
