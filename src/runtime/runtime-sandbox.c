@@ -252,9 +252,10 @@ out:
 /*
  * Enough for a pod created now and then. The thread makes the next one a
  * while after a take, not while the pod that took one starts; and not
- * during a burst (a take found none): there, the takers make their own, as
- * the thread would only compete with them for the same CPUs (on a busy
- * host, for the share of the daemon the loop needs).
+ * during a burst (a take found none, less than BURST_GAP after the one
+ * before, as in a cold start): there, the takers make their own, as the
+ * thread would only compete with them for the same CPUs (on a busy host,
+ * for the share of the daemon that its loop needs).
  */
 #define NETNS_POOL_SIZE 2
 #define NETNS_POOL_AFTER_TAKE_USEC (20 * 1000ull)
@@ -274,6 +275,8 @@ struct SandboxNetnsPool {
 SandboxNetnsPool *sandbox_netns_pool_new(void)
 {
     SandboxNetnsPool *p = calloc(1, sizeof(SandboxNetnsPool));
+    pthread_condattr_t attr;
+    int r;
 
     if (!p)
         return NULL;
@@ -281,9 +284,7 @@ SandboxNetnsPool *sandbox_netns_pool_new(void)
         free(p);
         return NULL;
     }
-    pthread_condattr_t attr;
-    int r = pthread_condattr_init(&attr);
-
+    r = pthread_condattr_init(&attr);
     if (r == 0) {
         r = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
         if (r == 0)
