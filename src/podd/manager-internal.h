@@ -71,7 +71,9 @@ typedef struct Ctr {
     ExitRecord term;                /* the termination of its last run */
     bool once_pending;              /* init-once: succeeded, its once record not written yet */
     char once_fp[CONTENT_HASH_MAX]; /* the spec that succeeded, while once_pending */
-    LoopSource *monitor;            /* pidfd of podd-monitor */
+    /* REMOVING: its run ended while others waited; removed at the end of the pass. */
+    bool remove_after_pass;
+    LoopSource *monitor;    /* pidfd of podd-monitor */
     LoopSource *starter;    /* pidfd of the starter while STARTING (container_start_begin) */
     uint64_t start_log_pos; /* where the run that is starting begins in its log */
     pid_t monitor_pid;

@@ -812,6 +812,17 @@ static void ctr_render_message(Ctr *c, CtrEventType ev, uint64_t now)
     }
 }
 
+static bool ctr_state_is_waiting(CtrState s);
+
+/* Whether a container of pr other than c waits (to start, for its dependencies or image). */
+static bool pod_has_waiting(const PodRec *pr, const Ctr *c)
+{
+    for (size_t i = 0; i < pr->n_ctrs; i++)
+        if (&pr->ctrs[i] != c && ctr_state_is_waiting(pr->ctrs[i].life.state))
+            return true;
+    return false;
+}
+
 /*
  * The one place a container changes: the step, then its actions in order.
  * An action's result is the next event, fed at once; c stays valid (records
@@ -858,6 +869,16 @@ static void ctr_feed_ev(Ctr *c, const CtrEvent *ev)
     c->kill_text = NULL;
     if (act & CTR_ACT_RECORD_ONCE)
         (void)ctr_record_once(c);
+    /*
+     * A run ended while others wait: what waited for it (an init
+     * container's successors) starts first, and the save and removal below
+     * follow at the end of the pass (pod_remove_ended()), off the path from
+     * the exit to the next start.
+     */
+    if ((act & CTR_ACT_REMOVE) && ev->type == CTR_EV_EXITED && pod_has_waiting(pr, c)) {
+        c->remove_after_pass = true;
+        act &= ~(unsigned)CTR_ACT_REMOVE;
+    }
     /*
      * A run ended: its exit goes into the state file before the runtime's
      * record of it is removed, so that a crash in between loses neither
@@ -1390,9 +1411,35 @@ static PodPhase pod_update_phase(PodRec *pr)
     return pod_compute_outcome(lives, pr->n_ctrs);
 }
 
+/*
+ * The removals ctr_feed_ev() left for the end of the pass: the exits go
+ * into the state file (once for all), then their runs are removed, as
+ * ctr_feed_ev() does it for one.
+ */
+static void pod_remove_ended(PodRec *pr)
+{
+    bool saved = false;
+
+    for (size_t i = 0; i < pr->n_ctrs; i++) {
+        Ctr *c = &pr->ctrs[i];
+
+        if (!c->remove_after_pass)
+            continue;
+        c->remove_after_pass = false;
+        /* Replaced or stopped meanwhile: what it is now decides. */
+        if (c->life.state != CTR_STATE_REMOVING)
+            continue;
+        if (!saved && !pr->save_retry_at && pod_rec_save(pr) >= 0)
+            failpoint("exit-saved");
+        saved = true;
+        ctr_do_remove(c);
+    }
+}
+
 /* Ends a pass: the timer for the next deadline, the state file if it changed. */
 static void pod_end_pass(PodRec *pr, uint64_t now)
 {
+    pod_remove_ended(pr);
     pod_forget_removed(pr);
     if (pr->save_due && (!pr->save_retry_at || now >= pr->save_retry_at))
         (void)pod_rec_save(pr);
@@ -1422,8 +1469,10 @@ void pod_reconcile(PodRec *pr)
         pod_end_pass(pr, now);
         return;
     }
-    if (!pr->pod)
+    if (!pr->pod) {
+        pod_remove_ended(pr);
         return;
+    }
     if (!pod_rt(pr)) {
         pod_wait_for_runtime(pr);
         pod_end_pass(pr, now);
@@ -1452,6 +1501,8 @@ void pod_reconcile(PodRec *pr)
         if (pr->phase != POD_PHASE_SUCCEEDED && pr->phase != POD_PHASE_FAILED)
             pod_start_ready_containers(pr);
     }
+    /* Before the phase: it sees the ended runs removed, as without the wait. */
+    pod_remove_ended(pr);
     (void)pod_feed_ev(pr, &(PodEvent){.type = POD_EV_PHASE, .phase = pod_update_phase(pr)});
     /* The exit policy just began a stop: drive it now. */
     if (pr->life.state == POD_STATE_STOPPING && !pod_stop_step(pr))

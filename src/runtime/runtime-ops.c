@@ -19,6 +19,7 @@ typedef struct NativeCtx {
     char *run_dir, *log_dir, *monitor_path;
     char *cgroup_parent;       /* this instance's: only cgroups below it are signalled or removed */
     bool remove_cgroup_parent; /* derived here: removed by done() when empty */
+    SandboxNetnsPool *netns_pool; /* the pods' network namespaces, made ahead */
 } NativeCtx;
 
 DEFINE_STRING_TABLE(container_state, ContainerState,
@@ -34,6 +35,7 @@ static void native_done(void *userdata)
         return;
     if (ctx->remove_cgroup_parent)
         (void)cgroup_try_remove(ctx->cgroup_parent);
+    sandbox_netns_pool_free(ctx->netns_pool);
     free(ctx->cgroup_parent);
     free(ctx->run_dir);
     free(ctx->log_dir);
@@ -56,7 +58,8 @@ static int native_init(void **ret_ctx, const RuntimeConfig *cfg, PdError *reterr
     ctx->run_dir = strdup(cfg->run_dir);
     ctx->log_dir = strdup(cfg->log_dir);
     ctx->monitor_path = strdup(cfg->monitor_path);
-    if (!ctx->run_dir || !ctx->log_dir || !ctx->monitor_path) {
+    ctx->netns_pool = sandbox_netns_pool_new();
+    if (!ctx->run_dir || !ctx->log_dir || !ctx->monitor_path || !ctx->netns_pool) {
         native_done(ctx);
         return -ENOMEM;
     }
@@ -87,7 +90,7 @@ static int native_pod_create(void *userdata, const Pod *pod, PdError *reterr)
     r = sandbox_config_new_from_pod(pod, ctx->run_dir, &sc, reterr);
     if (r < 0)
         return r;
-    return sandbox_create(sc, reterr);
+    return sandbox_create_pooled(sc, ctx->netns_pool, reterr);
 }
 
 static int native_pod_destroy(void *userdata, const Pod *pod, PdError *reterr)

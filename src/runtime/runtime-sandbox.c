@@ -2,7 +2,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -191,13 +193,15 @@ static void sandbox_return(const int self[], size_t n)
  * child to be scheduled twice, which on a busy host costs far more than
  * the namespaces.
  */
-static int sandbox_pin_new(const SandboxConfig *c, int flags, PdError *reterr)
+static int sandbox_pin_new(const SandboxConfig *c, int flags, int net_fd, PdError *reterr)
 {
     int self[ELEMENTSOF(sandbox_nss)] = {-1, -1, -1}, r = 0;
+    /* A namespace made ahead (net_fd) is pinned as it is; the thread enters only the others. */
+    int enter = net_fd >= 0 ? flags & ~CLONE_NEWNET : flags;
     char path[PATH_MAX];
 
     for (size_t i = 0; i < ELEMENTSOF(sandbox_nss); i++) {
-        if (!(flags & sandbox_nss[i].flag))
+        if (!(enter & sandbox_nss[i].flag))
             continue;
         (void)snprintf(path, sizeof(path), "/proc/thread-self/ns/%s", sandbox_nss[i].name);
         self[i] = open(path, O_RDONLY | O_CLOEXEC);
@@ -207,14 +211,14 @@ static int sandbox_pin_new(const SandboxConfig *c, int flags, PdError *reterr)
             goto out;
         }
     }
-    if (unshare(flags) < 0) {
+    if (enter && unshare(enter) < 0) {
         r = pd_error_set(reterr, -errno, "pod '%s': create namespaces: %s", c->name,
                          RUNTIME_STRERROR(errno));
         goto out;
     }
-    if ((flags & CLONE_NEWUTS) && c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
+    if ((enter & CLONE_NEWUTS) && c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
         r = -errno;
-    if (r == 0 && (flags & CLONE_NEWNET))
+    if (r == 0 && (enter & CLONE_NEWNET))
         r = loopback_up();
     if (r < 0)
         (void)pd_error_set(reterr, r, "pod '%s': create namespaces: %s", c->name,
@@ -226,7 +230,10 @@ static int sandbox_pin_new(const SandboxConfig *c, int flags, PdError *reterr)
         if (!(flags & sandbox_nss[i].flag))
             continue;
         (void)snprintf(path, sizeof(path), "%s/ns/%s", c->dir, sandbox_nss[i].name);
-        (void)snprintf(src, sizeof(src), "/proc/thread-self/ns/%s", sandbox_nss[i].name);
+        if (sandbox_nss[i].flag == CLONE_NEWNET && net_fd >= 0)
+            (void)snprintf(src, sizeof(src), "/proc/self/fd/%d", net_fd);
+        else
+            (void)snprintf(src, sizeof(src), "/proc/thread-self/ns/%s", sandbox_nss[i].name);
         fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0444);
         if (fd < 0 || close(fd) < 0 || mount(src, path, NULL, MS_BIND, NULL) < 0)
             r = pd_error_set(reterr, -errno, "pod '%s': pin %s namespace at %s: %s", c->name,
@@ -240,7 +247,179 @@ out:
     return r;
 }
 
+/* ---- network namespaces made ahead ---------------------------------------------------- */
+
+/*
+ * Enough for a pod created now and then. The thread makes the next one a
+ * while after a take, not while the pod that took one starts; and not
+ * during a burst (a take found none, less than BURST_GAP after the one
+ * before, as in a cold start): there, the takers make their own, as the
+ * thread would only compete with them for the same CPUs (on a busy host,
+ * for the share of the daemon that its loop needs).
+ */
+#define NETNS_POOL_SIZE 2
+#define NETNS_POOL_AFTER_TAKE_USEC (20 * 1000ull)
+#define NETNS_POOL_AFTER_BURST_USEC (200 * 1000ull)
+#define NETNS_POOL_BURST_GAP_USEC (50 * 1000ull)
+
+struct SandboxNetnsPool {
+    pthread_mutex_t lock;
+    pthread_cond_t wake; /* on CLOCK_MONOTONIC */
+    pthread_t thread;
+    bool started, has_thread, stop, failed;
+    int fds[NETNS_POOL_SIZE];
+    size_t n;
+    uint64_t last_take, last_miss; /* now_monotonic_usec() of the last take, of a burst's miss */
+};
+
+SandboxNetnsPool *sandbox_netns_pool_new(void)
+{
+    SandboxNetnsPool *p = calloc(1, sizeof(SandboxNetnsPool));
+    pthread_condattr_t attr;
+    int r;
+
+    if (!p)
+        return NULL;
+    if (pthread_mutex_init(&p->lock, NULL) != 0) {
+        free(p);
+        return NULL;
+    }
+    r = pthread_condattr_init(&attr);
+    if (r == 0) {
+        r = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        if (r == 0)
+            r = pthread_cond_init(&p->wake, &attr);
+        (void)pthread_condattr_destroy(&attr);
+    }
+    if (r != 0) {
+        (void)pthread_mutex_destroy(&p->lock);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/*
+ * One new network namespace with loopback up, held by the fd returned.
+ * The calling thread (the pool's own) stays in it: the next unshare(2)
+ * leaves it for the next one.
+ */
+static int netns_make(void)
+{
+    int r;
+
+    if (unshare(CLONE_NEWNET) < 0)
+        return -errno;
+    r = loopback_up();
+    if (r < 0)
+        return r;
+    r = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    return r < 0 ? -errno : r;
+}
+
+static void *netns_pool_run(void *userdata)
+{
+    SandboxNetnsPool *p = userdata;
+
+    (void)pthread_mutex_lock(&p->lock);
+    while (!p->stop) {
+        uint64_t now = now_monotonic_usec(), at = 0;
+        int fd;
+
+        if (p->n >= NETNS_POOL_SIZE) {
+            (void)pthread_cond_wait(&p->wake, &p->lock);
+            continue;
+        }
+        if (p->last_take && now < p->last_take + NETNS_POOL_AFTER_TAKE_USEC)
+            at = p->last_take + NETNS_POOL_AFTER_TAKE_USEC;
+        if (p->last_miss && now < p->last_miss + NETNS_POOL_AFTER_BURST_USEC &&
+            p->last_miss + NETNS_POOL_AFTER_BURST_USEC > at)
+            at = p->last_miss + NETNS_POOL_AFTER_BURST_USEC;
+        if (at) {
+            struct timespec ts = {.tv_sec = (time_t)(at / 1000000),
+                                  .tv_nsec = (long)(at % 1000000) * 1000};
+
+            (void)pthread_cond_timedwait(&p->wake, &p->lock, &ts);
+            continue;
+        }
+        (void)pthread_mutex_unlock(&p->lock);
+        fd = netns_make();
+        (void)pthread_mutex_lock(&p->lock);
+        if (fd < 0) {
+            /* Not allowed here (no privilege, a seccomp filter): the takers make their own. */
+            p->failed = true;
+            break;
+        }
+        p->fds[p->n++] = fd;
+    }
+    (void)pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* Under p->lock. The thread blocks every signal: they are the main loop's to read. */
+static void netns_pool_start(SandboxNetnsPool *p)
+{
+    sigset_t all, old;
+
+    p->started = true;
+    (void)sigfillset(&all);
+    if (pthread_sigmask(SIG_BLOCK, &all, &old) != 0) {
+        p->failed = true;
+        return;
+    }
+    p->has_thread = pthread_create(&p->thread, NULL, netns_pool_run, p) == 0;
+    if (!p->has_thread)
+        p->failed = true;
+    (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* A ready namespace's fd (the caller closes it), or -1; the thread makes the next one. */
+static int netns_pool_take(SandboxNetnsPool *p)
+{
+    uint64_t now;
+    int fd = -1;
+
+    if (!p)
+        return -1;
+    (void)pthread_mutex_lock(&p->lock);
+    if (!p->started)
+        netns_pool_start(p);
+    now = now_monotonic_usec();
+    if (p->n > 0)
+        fd = p->fds[--p->n];
+    else if (p->last_take && now < p->last_take + NETNS_POOL_BURST_GAP_USEC)
+        /* None left, and takes come close together: a burst. */
+        p->last_miss = now;
+    p->last_take = now;
+    (void)pthread_cond_signal(&p->wake);
+    (void)pthread_mutex_unlock(&p->lock);
+    return fd;
+}
+
+SandboxNetnsPool *sandbox_netns_pool_free(SandboxNetnsPool *p)
+{
+    if (!p)
+        return NULL;
+    (void)pthread_mutex_lock(&p->lock);
+    p->stop = true;
+    (void)pthread_cond_signal(&p->wake);
+    (void)pthread_mutex_unlock(&p->lock);
+    if (p->has_thread)
+        (void)pthread_join(p->thread, NULL);
+    for (size_t i = 0; i < p->n; i++)
+        (void)close(p->fds[i]);
+    (void)pthread_cond_destroy(&p->wake);
+    (void)pthread_mutex_destroy(&p->lock);
+    free(p);
+    return NULL;
+}
+
 int sandbox_create(const SandboxConfig *c, PdError *reterr)
+{
+    return sandbox_create_pooled(c, NULL, reterr);
+}
+
+int sandbox_create_pooled(const SandboxConfig *c, SandboxNetnsPool *pool, PdError *reterr)
 {
     char path[PATH_MAX];
     int flags = 0, r;
@@ -263,7 +442,11 @@ int sandbox_create(const SandboxConfig *c, PdError *reterr)
     }
 
     if (flags) {
-        r = sandbox_pin_new(c, flags, reterr);
+        int net_fd = (flags & CLONE_NEWNET) ? netns_pool_take(pool) : -1;
+
+        r = sandbox_pin_new(c, flags, net_fd, reterr);
+        if (net_fd >= 0)
+            (void)close(net_fd);
         if (r < 0) {
             (void)sandbox_destroy(c->dir, NULL);
             return r;

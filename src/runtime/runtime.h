@@ -220,6 +220,21 @@ int sandbox_config_new_from_pod(const Pod *pod, const char *run_dir, SandboxConf
  * should that return fail, which nothing a pod does can cause).
  */
 int sandbox_create(const SandboxConfig *c, PdError *reterr);
+
+/*
+ * Network namespaces made ahead of the pods that take them: creating one is
+ * the costliest step of sandbox_create() (about a millisecond of kernel
+ * work), and a daemon's loop should not wait for it. The first take starts
+ * a thread that keeps a few ready (loopback up, each held by an fd, so
+ * nothing is mounted and a crash leaves nothing behind); a take finding
+ * none gets -1 and the caller makes its own, as without a pool.
+ */
+typedef struct SandboxNetnsPool SandboxNetnsPool;
+SandboxNetnsPool *sandbox_netns_pool_new(void);
+/* Stops the thread and closes the namespaces not taken. */
+SandboxNetnsPool *sandbox_netns_pool_free(SandboxNetnsPool *p);
+/* sandbox_create() taking its network namespace from p when it has one (p may be NULL). */
+int sandbox_create_pooled(const SandboxConfig *c, SandboxNetnsPool *p, PdError *reterr);
 /* Unmounts and removes everything sandbox_create made under dir. 0 when already gone. */
 int sandbox_destroy(const char *dir, PdError *reterr);
 

@@ -347,6 +347,55 @@ START_TEST(test_stop_while_starting)
 }
 END_TEST
 
+/*
+ * An init container's exit starts what waited for it first: its run is
+ * saved and removed after, off the path from the exit to the next start.
+ */
+START_TEST(test_init_exit_starts_successors_first)
+{
+    _cleanup_free_ char *p = path("manifests/seq.yaml");
+    _cleanup_json_ json_t *st = NULL;
+    _cleanup_free_ char *state = path("state/pods/seq/state.json");
+    char *const *calls;
+    ssize_t begin = -1, removed = -1;
+    FILE *f = fopen(p, "we");
+
+    ck_assert_ptr_nonnull(f);
+    fprintf(f,
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: seq\nspec:\n  initContainers:\n"
+            "  - name: init\n    image: %s/img\n    command: [/bin/init]\n  containers:\n"
+            "  - name: app\n    image: %s/img\n    command: [/bin/app]\n",
+            tmpdir, tmpdir);
+    ck_assert_int_eq(fclose(f), 0);
+    manager_rescan(m);
+    run_until_calls("container_start_finish default_seq_init", 1);
+    run_for(3);
+    ck_assert_uint_eq(runtime_fake_count(fake, "container_start_begin default_seq_app"), 0);
+    ck_assert_int_eq(runtime_fake_exit(fake, "default_seq_init", 0, 0, false), 0);
+    run_until_calls("container_start_begin default_seq_app", 1);
+    run_until_calls("container_remove default_seq_init", 1);
+    calls = runtime_fake_calls(fake);
+    for (ssize_t i = 0; calls[i]; i++) {
+        if (streq(calls[i], "container_start_begin default_seq_app"))
+            begin = i;
+        if (streq(calls[i], "container_remove default_seq_init"))
+            removed = i;
+    }
+    ck_assert_int_ge(begin, 0);
+    ck_assert_int_gt(removed, begin);
+    /* Its exit reached the state file all the same. */
+    st = json_load_file(state, 0, NULL);
+    ck_assert_ptr_nonnull(st);
+    ck_assert_int_eq(json_integer_value(json_object_get(
+                         json_object_get(json_object_get(json_object_get(st, "containers"), "init"),
+                                         "lastTermination"),
+                         "exitCode")),
+                     0);
+    ck_assert(json_is_true(
+        json_object_get(json_object_get(json_object_get(st, "containers"), "init"), "completed")));
+}
+END_TEST
+
 START_TEST(test_missing_backend_waits)
 {
     _cleanup_json_ json_t *other = NULL, *nat = NULL;
@@ -411,6 +460,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_default_backend_runs_and_restarts);
     tcase_add_test(tc, test_missing_backend_waits);
+    tcase_add_test(tc, test_init_exit_starts_successors_first);
     tcase_add_test(tc, test_stop_while_starting);
     tcase_add_test(tc, test_unknown_default);
     tcase_add_test(tc, test_view_fresh);

@@ -2,10 +2,15 @@
 #include <check.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -521,6 +526,73 @@ START_TEST(test_sandbox_config_json)
 }
 END_TEST
 
+/* ---- network namespaces made ahead (root only) ----------------------------------------------- */
+
+static ino_t ns_inode(const char *path)
+{
+    struct stat st;
+
+    ck_assert_int_eq(stat(path, &st), 0);
+    return st.st_ino;
+}
+
+/* Whether loopback is up in the network namespace pinned at path (entered and left). */
+static bool loopback_up_in(const char *path)
+{
+    _cleanup_close_ int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC),
+                        fd = open(path, O_RDONLY | O_CLOEXEC), sock = -1;
+    struct ifreq ifr = {0};
+
+    ck_assert_int_ge(home, 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(setns(fd, CLONE_NEWNET), 0);
+    sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(sock, 0);
+    (void)snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+    ck_assert_int_eq(ioctl(sock, SIOCGIFFLAGS, &ifr), 0);
+    ck_assert_int_eq(setns(home, CLONE_NEWNET), 0);
+    return ifr.ifr_flags & IFF_UP;
+}
+
+/*
+ * Pods taking namespaces from the pool: each its own, loopback up, pinned
+ * where sandbox_create() pins them, the caller's own untouched; removed as
+ * any sandbox. The first take finds none (the thread starts then).
+ */
+START_TEST(test_sandbox_netns_pool)
+{
+    SandboxNetnsPool *pool = sandbox_netns_pool_new();
+    ino_t own = ns_inode("/proc/thread-self/ns/net"), seen[4];
+    PdError e = {0};
+
+    ck_assert_ptr_nonnull(pool);
+    for (size_t i = 0; i < ELEMENTSOF(seen); i++) {
+        _cleanup_free_ char *dir = strdup_printf("%s/pods/p%zu", tmpdir, i),
+                            *net = strdup_printf("%s/ns/net", dir);
+        char name[8];
+        SandboxConfig c = {.name = name, .dir = dir, .hostname = name};
+
+        (void)snprintf(name, sizeof(name), "p%zu", i);
+        ck_assert_msg(sandbox_create_pooled(&c, pool, &e) == 0, "%s", e.message);
+        seen[i] = ns_inode(net);
+        ck_assert(seen[i] != own);
+        for (size_t k = 0; k < i; k++)
+            ck_assert(seen[k] != seen[i]);
+        ck_assert(loopback_up_in(net));
+        ck_assert(ns_inode("/proc/thread-self/ns/net") == own);
+        /* Time for the thread to make the next ones. */
+        (void)usleep(100 * 1000);
+    }
+    pool = sandbox_netns_pool_free(pool);
+    for (size_t i = 0; i < ELEMENTSOF(seen); i++) {
+        _cleanup_free_ char *dir = strdup_printf("%s/pods/p%zu", tmpdir, i);
+
+        ck_assert_int_eq(sandbox_destroy(dir, &e), 0);
+        ck_assert_int_eq(access(dir, F_OK), -1);
+    }
+}
+END_TEST
+
 /* ---- the native backend through its vtable (root only) ------------------------------------- */
 
 static char monitor[PATH_MAX];
@@ -846,6 +918,7 @@ int main(void)
     tcase_add_test(tc, test_cgroup_parent_is_per_instance_and_stable);
     tcase_add_test(tc, test_cgroup_v1_join_through_tasks);
     unit_add_test_unless(tc, test_native_ops, native_unavailable());
+    unit_add_test_unless(tc, test_sandbox_netns_pool, geteuid() != 0 ? "needs root" : NULL);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
