@@ -355,7 +355,8 @@ START_TEST(test_init_exit_starts_successors_first)
 {
     _cleanup_free_ char *p = path("manifests/seq.yaml");
     _cleanup_json_ json_t *st = NULL;
-    _cleanup_free_ char *state = path("state/pods/seq/state.json");
+    _cleanup_free_ char *state = path("state");
+    _cleanup_(state_store_freep) StateStore *store = NULL;
     char *const *calls;
     ssize_t begin = -1, removed = -1;
     FILE *f = fopen(p, "we");
@@ -384,7 +385,8 @@ START_TEST(test_init_exit_starts_successors_first)
     ck_assert_int_ge(begin, 0);
     ck_assert_int_gt(removed, begin);
     /* Its exit reached the state file all the same. */
-    st = json_load_file(state, 0, NULL);
+    ck_assert_int_eq(state_store_open(state, &store, NULL), 0);
+    ck_assert_int_eq(state_store_load_pod(store, "seq", &st, NULL), 0);
     ck_assert_ptr_nonnull(st);
     ck_assert_int_eq(json_integer_value(json_object_get(
                          json_object_get(json_object_get(json_object_get(st, "containers"), "init"),
