@@ -33,6 +33,7 @@ typedef struct NativeCtx {
     int spawner_fd, spawner_pidfd;
     pid_t spawner_pid;
     uint64_t spawner_started; /* CLOCK_MONOTONIC usec of its last start */
+    bool direct_start;        /* RuntimeConfig.direct_start: never one */
     void (*notice)(void *userdata, const char *message);
     void *notice_userdata;
 } NativeCtx;
@@ -75,6 +76,7 @@ static int native_init(void **ret_ctx, const RuntimeConfig *cfg, PdError *reterr
     if (!ctx)
         return -ENOMEM;
     ctx->spawner_fd = ctx->spawner_pidfd = -1;
+    ctx->direct_start = cfg->direct_start;
     ctx->notice = cfg->notice;
     ctx->notice_userdata = cfg->notice_userdata;
     ctx->run_dir = strdup(cfg->run_dir);
@@ -99,10 +101,11 @@ static int native_init(void **ret_ctx, const RuntimeConfig *cfg, PdError *reterr
         return r;
     }
     /* Without it, every start runs podd-monitor itself: slower, just as correct. */
-    r = spawner_start(ctx);
+    r = cfg->direct_start ? 0 : spawner_start(ctx);
     if (r < 0)
-        native_notice(ctx, "cannot start podd-monitor spawner: %s; starting each podd-monitor "
-                           "directly",
+        native_notice(ctx,
+                      "cannot start podd-monitor spawner: %s; starting each podd-monitor "
+                      "directly",
                       RUNTIME_STRERROR(-r));
     *ret_ctx = ctx;
     return 0;
@@ -296,8 +299,8 @@ static int spawner_start(NativeCtx *ctx)
     ctx->spawner_started = now_monotonic_usec();
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         return -errno;
-    pid = spawn_monitor_out(ctx, (char *[]){"podd-monitor", "spawner", NULL}, sv[1], -1, -1,
-                            &pidfd, NULL);
+    pid = spawn_monitor_out(ctx, (char *[]){"podd-monitor", "spawner", NULL}, sv[1], -1, -1, &pidfd,
+                            NULL);
     close(sv[1]);
     if (pid < 0) {
         close(sv[0]);
@@ -309,8 +312,8 @@ static int spawner_start(NativeCtx *ctx)
     return 0;
 }
 
-/* Reaps the spawner (after closing its socket, which ends it, and a SIGKILL when kill). */
-static void spawner_reap(NativeCtx *ctx, bool kill, siginfo_t *ret_si)
+/* Reaps the spawner after closing its socket, which ends it. */
+static void spawner_reap(NativeCtx *ctx, siginfo_t *ret_si)
 {
     siginfo_t si = {0};
 
@@ -319,8 +322,6 @@ static void spawner_reap(NativeCtx *ctx, bool kill, siginfo_t *ret_si)
     if (ctx->spawner_fd >= 0)
         close(ctx->spawner_fd);
     ctx->spawner_fd = -1;
-    if (kill)
-        (void)syscall(SYS_pidfd_send_signal, ctx->spawner_pidfd, SIGKILL, NULL, 0);
     while (waitid((idtype_t)P_PIDFD, (id_t)ctx->spawner_pidfd, &si, WEXITED) < 0 && errno == EINTR)
         ;
     close(ctx->spawner_pidfd);
@@ -329,9 +330,13 @@ static void spawner_reap(NativeCtx *ctx, bool kill, siginfo_t *ret_si)
         *ret_si = si;
 }
 
+/*
+ * Closing its socket ends the spawner once it has forked what it was sent
+ * already: no start that begin returned is dropped.
+ */
 static void spawner_stop(NativeCtx *ctx)
 {
-    spawner_reap(ctx, true, NULL);
+    spawner_reap(ctx, NULL);
 }
 
 /*
@@ -347,12 +352,12 @@ static void spawner_died(NativeCtx *ctx)
     if (ctx->spawner_pidfd >= 0) {
         if (poll(&p, 1, 0) <= 0)
             return; /* still there */
-        spawner_reap(ctx, false, &si);
+        spawner_reap(ctx, &si);
         native_notice(ctx, "podd-monitor spawner (pid %d) %s %d", (int)ctx->spawner_pid,
                       si.si_code == CLD_EXITED ? "exited with status" : "was killed by signal",
                       si.si_status);
     }
-    if (now_monotonic_usec() - ctx->spawner_started < SPAWNER_RESTART_USEC)
+    if (ctx->direct_start || now_monotonic_usec() - ctx->spawner_started < SPAWNER_RESTART_USEC)
         return;
     if (spawner_start(ctx) < 0)
         native_notice(ctx, "cannot start podd-monitor spawner again; starting each "
@@ -382,6 +387,9 @@ static int spawner_request(NativeCtx *ctx, const char *cfg_path, int lock, int *
     struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
     int p[2], r;
 
+    /* It gets an absolute path it can take in one datagram, or nothing. */
+    if (cfg_path[0] != '/' || iov.iov_len > PATH_MAX)
+        return -EAGAIN;
     if (ctx->spawner_fd < 0) {
         spawner_died(ctx);
         if (ctx->spawner_fd < 0)

@@ -425,6 +425,12 @@ typedef struct RuntimeConfig {
      */
     void (*notice)(void *userdata, const char *message);
     void *notice_userdata;
+    /*
+     * For a backend with a long-lived starter helper (native: "podd-monitor
+     * spawner"): true runs the starter of each container directly, as
+     * without the helper (tests of that path).
+     */
+    bool direct_start;
 } RuntimeConfig;
 
 typedef enum ContainerState {
