@@ -10,6 +10,7 @@
  * says StartError).
  *
  *   podd-monitor CONFIG.json
+ *   podd-monitor spawner   (fd 3: a SOCK_SEQPACKET socket from podd; see cmd_spawner())
  *   podd-monitor exec --config CONFIG.json [--timeout SECONDS] -- CMD [ARG...]
  *   podd-monitor pod-create POD.json
  *   podd-monitor pod-destroy POD-DIR
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -268,11 +270,15 @@ static int take_container_lock(const ContainerConfig *c, int lock_fd)
 }
 
 /* The monitor's side of spawn_monitor(): never returns. */
-static _Noreturn void monitor_child(const ContainerConfig *c, const int sync_p[2], int lock_fd)
+static _Noreturn void monitor_child(const ContainerConfig *c, const int sync_p[2], int lock_fd,
+                                    int result_fd)
 {
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
     close(sync_p[0]);
+    /* The spawner's result channel is the starter's to answer on, never the monitor's. */
+    if (result_fd >= 0)
+        close(result_fd);
     /* Nobody's terminal or pipes: the starter must not wait for our end of its stdio. */
     if (null >= 0) {
         (void)dup2(null, 0);
@@ -295,7 +301,8 @@ static _Noreturn void monitor_child(const ContainerConfig *c, const int sync_p[2
  * the watcher the monitor would wait for its container in this process,
  * holding us suspended, so it is forked.
  */
-static pid_t spawn_monitor(const ContainerConfig *c, const int sync_p[2], int lock_fd)
+static pid_t spawn_monitor(const ContainerConfig *c, const int sync_p[2], int lock_fd,
+                           int result_fd)
 {
     char watcher[PATH_MAX + 32];
     pid_t pid;
@@ -305,11 +312,12 @@ static pid_t spawn_monitor(const ContainerConfig *c, const int sync_p[2], int lo
     else
         pid = fork();
     if (pid == 0)
-        monitor_child(c, sync_p, lock_fd);
+        monitor_child(c, sync_p, lock_fd, result_fd);
     return pid;
 }
 
-static int cmd_start(const char *config_path, int lock_fd)
+/* result_fd (or -1): the spawner's result channel, which the monitor must not keep. */
+static int cmd_start(const char *config_path, int lock_fd, int result_fd)
 {
     _cleanup_(container_config_freep) ContainerConfig *c = NULL;
     PdError e = {0};
@@ -339,7 +347,7 @@ static int cmd_start(const char *config_path, int lock_fd)
         return 1;
     }
     fflush(NULL);
-    pid = spawn_monitor(c, sync_p, lock_fd);
+    pid = spawn_monitor(c, sync_p, lock_fd, result_fd);
     if (pid < 0) {
         fprintf(stderr, "podd-monitor: fork: %m\n");
         return 1;
@@ -472,12 +480,148 @@ static int cmd_pod_destroy(const char *dir)
     return 0;
 }
 
+/* ---- spawner --------------------------------------------------------------------------------- */
+
+/* Closes every fd from 3 up but keep_a and keep_b (both >= 3, distinct). */
+static int close_all_but(int keep_a, int keep_b)
+{
+    int lo = keep_a < keep_b ? keep_a : keep_b, hi = keep_a < keep_b ? keep_b : keep_a;
+
+    if ((lo > 3 && close_range(3, (unsigned)lo - 1, 0) < 0) ||
+        (hi > lo + 1 && close_range((unsigned)lo + 1, (unsigned)hi - 1, 0) < 0) ||
+        close_range((unsigned)hi + 1, ~0u, 0) < 0)
+        return -errno;
+    return 0;
+}
+
+/*
+ * The spawner's child for one request: it starts from what a fresh exec of
+ * podd-monitor by podd would have (the signal mask and SIGCHLD disposition
+ * the spawner was exec'ed with, no fd but stdio, the lock and the result
+ * channel, no parent-death signal: fork cleared it), runs cmd_start() as
+ * "podd-monitor --lock-fd" would, and answers with its exit code, one byte
+ * on result_fd. Never returns.
+ */
+static _Noreturn void spawner_child(const char *config_path, int lock_fd, int result_fd,
+                                    const sigset_t *mask, const struct sigaction *chld)
+{
+    unsigned char code;
+    int r;
+
+    if (sigaction(SIGCHLD, chld, NULL) < 0 || close_all_but(lock_fd, result_fd) < 0 ||
+        sigprocmask(SIG_SETMASK, mask, NULL) < 0) {
+        fprintf(stderr, "podd-monitor: spawner: set up the child: %m\n");
+        _exit(1);
+    }
+    r = cmd_start(config_path, lock_fd, result_fd);
+    /* podd may be gone by now: its end closed must not kill us with SIGPIPE. */
+    (void)signal(SIGPIPE, SIG_IGN);
+    fflush(NULL);
+    code = (unsigned char)r;
+    (void)!write(result_fd, &code, 1);
+    _exit(r);
+}
+
+/*
+ * One request: the config path (the datagram, NUL-terminated, absolute)
+ * with two fds by SCM_RIGHTS, the container's lock (already taken) and the
+ * write end of the pipe podd waits on. Returns 0 after handling it (a bad
+ * one is dropped: closing its fds tells podd), 1 on EOF (podd is gone),
+ * -errno when the socket fails.
+ */
+static int spawner_one(int sock, const sigset_t *mask, const struct sigaction *chld)
+{
+    char path[PATH_MAX + 1];
+    union {
+        char buf[CMSG_SPACE(2 * sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov = {.iov_base = path, .iov_len = sizeof(path)};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+    int fds[2] = {-1, -1};
+    size_t nfds = 0;
+    ssize_t n;
+    pid_t pid;
+
+    n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+    if (n < 0)
+        return errno == EINTR ? 0 : -errno;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+            size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+            for (size_t i = 0; i < k; i++) {
+                int fd;
+
+                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+                if (nfds < 2)
+                    fds[nfds++] = fd;
+                else
+                    close(fd);
+            }
+        }
+    if (n == 0 && nfds == 0)
+        return 1;
+    if (nfds == 2 && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && n >= 2 && path[0] == '/' &&
+        path[n - 1] == 0 && strlen(path) == (size_t)n - 1) {
+        fflush(NULL);
+        pid = fork();
+        if (pid == 0)
+            spawner_child(path, fds[0], fds[1], mask, chld);
+        if (pid < 0)
+            fprintf(stderr, "podd-monitor: spawner: fork: %m\n");
+    } else
+        fprintf(stderr, "podd-monitor: spawner: dropped a malformed request\n");
+    for (size_t i = 0; i < nfds; i++)
+        close(fds[i]);
+    return 0;
+}
+
+/*
+ * podd's monitor spawner: started once by podd with a SOCK_SEQPACKET socket
+ * on sock, it forks one child per request that runs today's start
+ * (cmd_start()), so that a start costs podd neither an exec of this binary
+ * nor its dynamic linking. It keeps nothing across requests and allocates
+ * nothing: each child carries only what a fresh podd-monitor would. It dies
+ * with podd (parent-death signal, and EOF on the socket); what it started
+ * does not (the children lose the parent-death signal at fork, and the
+ * monitors detach as always). Its children are reaped by the kernel
+ * (SIGCHLD ignored here, restored in each child).
+ */
+static int cmd_spawner(int sock)
+{
+    struct sigaction ign = {.sa_handler = SIG_IGN}, chld;
+    sigset_t mask;
+    pid_t parent = getppid();
+    int r;
+
+    if (fcntl(sock, F_SETFD, FD_CLOEXEC) < 0) {
+        fprintf(stderr, "podd-monitor spawner: fd %d: %m\n", sock);
+        return 1;
+    }
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
+        return 1;
+    if (sigprocmask(SIG_SETMASK, NULL, &mask) < 0 || sigaction(SIGCHLD, &ign, &chld) < 0) {
+        fprintf(stderr, "podd-monitor spawner: signals: %m\n");
+        return 1;
+    }
+    while ((r = spawner_one(sock, &mask, &chld)) == 0)
+        ;
+    if (r < 0) {
+        fprintf(stderr, "podd-monitor spawner: receive: %s\n", strerror(-r));
+        return 1;
+    }
+    return 0;
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: podd-monitor [--lock-fd=FD] CONFIG.json\n"
                     "       podd-monitor exec --config CONFIG.json [--timeout SECONDS] -- CMD...\n"
                     "       podd-monitor pod-create POD.json\n"
-                    "       podd-monitor pod-destroy POD-DIR\n");
+                    "       podd-monitor pod-destroy POD-DIR\n"
+                    "       podd-monitor spawner (fd 3: podd's socket)\n");
 }
 
 int main(int argc, char **argv)
@@ -494,14 +638,16 @@ int main(int argc, char **argv)
         return cmd_pod_create(argv[2]);
     if (argc == 3 && streq(argv[1], "pod-destroy"))
         return cmd_pod_destroy(argv[2]);
+    if (argc == 2 && streq(argv[1], "spawner"))
+        return cmd_spawner(3);
     if (argc == 2 && argv[1][0] != '-')
-        return cmd_start(argv[1], -1);
+        return cmd_start(argv[1], -1, -1);
     /* podd hands over the container's lock, already taken, on this fd. */
     if (argc == 3 && startswith(argv[1], "--lock-fd=") && argv[2][0] != '-') {
         int64_t fd;
 
         if (parse_int64(argv[1] + strlen("--lock-fd="), &fd) >= 0 && fd >= 3 && fd <= INT_MAX)
-            return cmd_start(argv[2], (int)fd);
+            return cmd_start(argv[2], (int)fd, -1);
     }
     usage();
     return 2;

@@ -28,8 +28,8 @@ TESTS += tests/integration/test_apply.py tests/integration/test_safe_update.py t
 EXTRA_DIST += tests/integration/test_apply.py tests/integration/test_safe_update.py tests/integration/test_podd_options.py tests/integration/test_security.py tests/integration/test_manifest_warnings.py tests/integration/test_pod_outcomes.py
 TESTS += tests/integration/test_walkthrough.py tests/integration/test_crash_state.py
 EXTRA_DIST += tests/integration/test_walkthrough.py tests/integration/test_crash_state.py
-TESTS += tests/integration/test_probes.py
-EXTRA_DIST += tests/integration/test_probes.py
+TESTS += tests/integration/test_probes.py tests/integration/test_spawner.py
+EXTRA_DIST += tests/integration/test_probes.py tests/integration/test_spawner.py
 
 check_PROGRAMS += tests/unit/test-manager-runtimes
 TESTS += tests/unit/test-manager-runtimes

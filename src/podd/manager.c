@@ -1346,6 +1346,13 @@ static int manager_open_backends(Manager *m, const RuntimeOps *const *table,
 
 /* ---- life of the manager ---------------------------------------------------------- */
 
+/* What a backend noticed and went on after (RuntimeConfig.notice). */
+static void on_runtime_notice(void *userdata, const char *message)
+{
+    (void)userdata;
+    log_warning("runtime: %s; continuing", message);
+}
+
 /*
  * Where this instance's container cgroups go: derived from the state
  * directory as the kernel resolves it (so the same instance finds the same
@@ -1407,7 +1414,8 @@ int manager_new(Loop *loop, const ManagerConfig *cfg, Manager **ret, PdError *re
     rc = (RuntimeConfig){.run_dir = cfg->run_dir,
                          .log_dir = cfg->log_dir,
                          .monitor_path = cfg->monitor_path,
-                         .cgroup_parent = m->cgroup_parent};
+                         .cgroup_parent = m->cgroup_parent,
+                         .notice = on_runtime_notice};
     r = manager_open_backends(m, cfg->runtimes ? cfg->runtimes : runtime_table, &rc, reterr);
     if (r < 0)
         return r;

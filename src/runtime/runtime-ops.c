@@ -4,7 +4,9 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -15,12 +17,31 @@
 #define MONITOR_EXEC_TIMEOUT 124
 #define MONITOR_EXEC_FAILED 125
 
+/* A dead spawner is started again at most this often; meanwhile starts run podd-monitor. */
+#define SPAWNER_RESTART_USEC (1000 * 1000)
+
 typedef struct NativeCtx {
     char *run_dir, *log_dir, *monitor_path;
     char *cgroup_parent;       /* this instance's: only cgroups below it are signalled or removed */
     bool remove_cgroup_parent; /* derived here: removed by done() when empty */
     SandboxNetnsPool *netns_pool; /* the pods' network namespaces, made ahead */
+    /*
+     * "podd-monitor spawner", our child: it forks the starter of each
+     * container (see spawner_request()). -1 when there is none (it died
+     * and is not started again yet, or it cannot be): starts then run
+     * podd-monitor directly.
+     */
+    int spawner_fd, spawner_pidfd;
+    pid_t spawner_pid;
+    uint64_t spawner_started; /* CLOCK_MONOTONIC usec of its last start */
+    bool direct_start;        /* RuntimeConfig.direct_start: never one */
+    void (*notice)(void *userdata, const char *message);
+    void *notice_userdata;
 } NativeCtx;
+
+static void spawner_stop(NativeCtx *ctx);
+static int spawner_start(NativeCtx *ctx);
+static void native_notice(const NativeCtx *ctx, const char *fmt, ...) _printf_(2, 3);
 
 DEFINE_STRING_TABLE(container_state, ContainerState,
                     _CONTAINER_STATE_MAX, [CONTAINER_STATE_UNKNOWN] = "unknown",
@@ -33,6 +54,7 @@ static void native_done(void *userdata)
 
     if (!ctx)
         return;
+    spawner_stop(ctx);
     if (ctx->remove_cgroup_parent)
         (void)cgroup_try_remove(ctx->cgroup_parent);
     sandbox_netns_pool_free(ctx->netns_pool);
@@ -55,6 +77,10 @@ static int native_init(void **ret_ctx, const RuntimeConfig *cfg, PdError *reterr
     ctx = calloc(1, sizeof(*ctx));
     if (!ctx)
         return -ENOMEM;
+    ctx->spawner_fd = ctx->spawner_pidfd = -1;
+    ctx->direct_start = cfg->direct_start;
+    ctx->notice = cfg->notice;
+    ctx->notice_userdata = cfg->notice_userdata;
     ctx->run_dir = strdup(cfg->run_dir);
     ctx->log_dir = strdup(cfg->log_dir);
     ctx->monitor_path = strdup(cfg->monitor_path);
@@ -77,6 +103,13 @@ static int native_init(void **ret_ctx, const RuntimeConfig *cfg, PdError *reterr
         native_done(ctx);
         return r;
     }
+    /* Without it, every start runs podd-monitor itself: slower, just as correct. */
+    r = cfg->direct_start ? 0 : spawner_start(ctx);
+    if (r < 0)
+        native_notice(ctx,
+                      "cannot start podd-monitor spawner: %s; starting each podd-monitor "
+                      "directly",
+                      RUNTIME_STRERROR(-r));
     *ret_ctx = ctx;
     return 0;
 }
@@ -242,6 +275,175 @@ static int spawn_monitor_pidfd(const NativeCtx *ctx, char *const *argv, int keep
     return pid < 0 ? pid : 0;
 }
 
+/* ---- the spawner ---------------------------------------------------------------------- */
+
+static void native_notice(const NativeCtx *ctx, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    if (!ctx->notice)
+        return;
+    va_start(ap, fmt);
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    ctx->notice(ctx->notice_userdata, msg);
+}
+
+/*
+ * Starts "podd-monitor spawner" with one end of a SOCK_SEQPACKET socketpair
+ * on its fd 3 (nothing in the file system: only we can talk to it).
+ */
+static int spawner_start(NativeCtx *ctx)
+{
+    int sv[2], pidfd = -1;
+    pid_t pid;
+
+    ctx->spawner_started = now_monotonic_usec();
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return -errno;
+    pid = spawn_monitor_out(ctx, (char *[]){"podd-monitor", "spawner", NULL}, sv[1], -1, -1, &pidfd,
+                            NULL);
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        return (int)pid;
+    }
+    ctx->spawner_fd = sv[0];
+    ctx->spawner_pidfd = pidfd;
+    ctx->spawner_pid = pid;
+    return 0;
+}
+
+/* Reaps the spawner after closing its socket, which ends it. */
+static void spawner_reap(NativeCtx *ctx, siginfo_t *ret_si)
+{
+    siginfo_t si = {0};
+
+    if (ctx->spawner_pidfd < 0)
+        return;
+    if (ctx->spawner_fd >= 0)
+        close(ctx->spawner_fd);
+    ctx->spawner_fd = -1;
+    while (waitid((idtype_t)P_PIDFD, (id_t)ctx->spawner_pidfd, &si, WEXITED) < 0 && errno == EINTR)
+        ;
+    close(ctx->spawner_pidfd);
+    ctx->spawner_pidfd = -1;
+    if (ret_si)
+        *ret_si = si;
+}
+
+/*
+ * Closing its socket ends the spawner once it has forked what it was sent
+ * already: no start that begin returned is dropped.
+ */
+static void spawner_stop(NativeCtx *ctx)
+{
+    spawner_reap(ctx, NULL);
+}
+
+/*
+ * The spawner is gone (its socket refused a request, or a request ended
+ * without an answer and its pidfd says it exited): reaps it, says so, and
+ * starts another, at most once per SPAWNER_RESTART_USEC.
+ */
+static void spawner_died(NativeCtx *ctx)
+{
+    struct pollfd p = {.fd = ctx->spawner_pidfd, .events = POLLIN};
+    siginfo_t si = {0};
+
+    if (ctx->spawner_pidfd >= 0) {
+        if (poll(&p, 1, 0) <= 0)
+            return; /* still there */
+        spawner_reap(ctx, &si);
+        native_notice(ctx, "podd-monitor spawner (pid %d) %s %d", (int)ctx->spawner_pid,
+                      si.si_code == CLD_EXITED ? "exited with status" : "was killed by signal",
+                      si.si_status);
+    }
+    if (ctx->direct_start || now_monotonic_usec() - ctx->spawner_started < SPAWNER_RESTART_USEC)
+        return;
+    if (spawner_start(ctx) < 0)
+        native_notice(ctx, "cannot start podd-monitor spawner again; starting each "
+                           "podd-monitor directly");
+    else
+        native_notice(ctx, "started podd-monitor spawner again (pid %d)", (int)ctx->spawner_pid);
+}
+
+/*
+ * Has the spawner fork a starter for the container configured at cfg_path,
+ * handing it lock (borrowed: the spawner gets a copy). Does not wait: the
+ * starter answers with its exit code, one byte on the pipe whose read end
+ * is returned in *ret_fd (close-on-exec, blocking), and an EOF without it
+ * means it never ran or died (the spawner with it, perhaps). -EAGAIN when
+ * the spawner cannot take the request now (none, or its queue is full):
+ * nothing was sent.
+ */
+static int spawner_request(NativeCtx *ctx, const char *cfg_path, int lock, int *ret_fd)
+{
+    union {
+        char buf[CMSG_SPACE(2 * sizeof(int))];
+        struct cmsghdr align;
+    } u = {{0}};
+    struct iovec iov = {.iov_base = (char *)cfg_path, .iov_len = strlen(cfg_path) + 1};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    int p[2], r;
+
+    /* It gets an absolute path it can take in one datagram, or nothing. */
+    if (cfg_path[0] != '/' || iov.iov_len > PATH_MAX)
+        return -EAGAIN;
+    if (ctx->spawner_fd < 0) {
+        spawner_died(ctx);
+        if (ctx->spawner_fd < 0)
+            return -EAGAIN;
+    }
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -errno;
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(2 * sizeof(int));
+    memcpy(CMSG_DATA(cm), (int[]){lock, p[1]}, 2 * sizeof(int));
+    for (int attempt = 0;; attempt++) {
+        r = sendmsg(ctx->spawner_fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 ? -errno : 0;
+        if (r != -EPIPE && r != -ECONNREFUSED && r != -ECONNRESET)
+            break;
+        /* It died: nothing of this request reached it. Another, once. */
+        spawner_died(ctx);
+        if (attempt > 0 || ctx->spawner_fd < 0) {
+            r = -EAGAIN;
+            break;
+        }
+    }
+    close(p[1]);
+    if (r < 0) {
+        close(p[0]);
+        return r == -ENOBUFS ? -EAGAIN : r;
+    }
+    *ret_fd = p[0];
+    return 0;
+}
+
+/*
+ * The starter's exit code from the spawner's pipe fd: 0 with *ret_code, or
+ * -EPIPE when it closed without one. Waits for it.
+ */
+static int spawner_result(NativeCtx *ctx, int fd, int *ret_code)
+{
+    unsigned char code;
+    ssize_t n;
+
+    while ((n = read(fd, &code, 1)) < 0 && errno == EINTR)
+        ;
+    if (n == 1) {
+        *ret_code = code;
+        return 0;
+    }
+    /* No answer: if the spawner died, that is why; it is started again for the next one. */
+    spawner_died(ctx);
+    return -EPIPE;
+}
+
 /* spawn_monitor() and wait for it; returns the wait status. */
 static int run_monitor(const NativeCtx *ctx, char *const *argv, int keep_fd, int *ret_status,
                        PdError *reterr)
@@ -296,6 +498,10 @@ static int native_container_start_begin(void *userdata, const Pod *pod, const Co
     if (r < 0)
         return r;
     /* The starter inherits the lock and hands it to the monitor, which keeps it. */
+    r = spawner_request(ctx, cfg_path, lock, ret_starter_pidfd);
+    if (r != -EAGAIN)
+        return r < 0 ? pd_error_set(reterr, r, "podd-monitor spawner: %s", RUNTIME_STRERROR(-r))
+                     : 0;
     return spawn_monitor_pidfd(ctx, (char *[]){"podd-monitor", "--lock-fd=3", cfg_path, NULL}, lock,
                                -1, -1, ret_starter_pidfd, reterr);
 }
@@ -306,6 +512,8 @@ static int native_container_start_finish(void *userdata, const char *id, int sta
     NativeCtx *ctx = userdata;
     _cleanup_free_ char *exitf = NULL, *monf = NULL;
     siginfo_t si = {0};
+    struct stat st;
+    bool no_answer = false;
     ExitRecord e;
     int fd;
 
@@ -315,14 +523,28 @@ static int native_container_start_finish(void *userdata, const char *id, int sta
     monf = container_file(ctx, id, "monitor.pid");
     if (!exitf || !monf)
         return -ENOMEM;
-    while (waitid((idtype_t)P_PIDFD, (id_t)starter_pidfd, &si, WEXITED) < 0)
-        if (errno != EINTR)
-            return pd_error_set(reterr, -errno, "wait for podd-monitor of %s: %s", id,
-                                RUNTIME_STRERROR(errno));
+    if (fstat(starter_pidfd, &st) == 0 && S_ISFIFO(st.st_mode)) {
+        /* A starter of the spawner's: its answer, as the wait status of one of ours. */
+        int code;
+
+        if (spawner_result(ctx, starter_pidfd, &code) >= 0)
+            si = (siginfo_t){.si_code = CLD_EXITED, .si_status = code};
+        else
+            no_answer = true;
+    } else
+        while (waitid((idtype_t)P_PIDFD, (id_t)starter_pidfd, &si, WEXITED) < 0)
+            if (errno != EINTR)
+                return pd_error_set(reterr, -errno, "wait for podd-monitor of %s: %s", id,
+                                    RUNTIME_STRERROR(errno));
     if (exit_record_read(exitf, &e) >= 0 && exit_record_is_start_error(&e))
         return pd_error_set(
             reterr, streq(e.reason, RUNTIME_REASON_CONFIG_ERROR) ? RUNTIME_ERR_CONFIG : -EIO, "%s",
             e.message);
+    if (no_answer)
+        return pd_error_set(reterr, -EIO,
+                            "container %s: podd-monitor spawner or its child ended without an "
+                            "answer",
+                            id);
     if (si.si_code != CLD_EXITED || si.si_status != 0)
         return pd_error_set(reterr, -EIO, "container %s: podd-monitor failed (%s %d)", id,
                             si.si_code == CLD_EXITED ? "exit status" : "signal", si.si_status);

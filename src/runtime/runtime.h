@@ -433,6 +433,19 @@ typedef struct RuntimeConfig {
      * from run_dir, and then removed (when empty) by done().
      */
     const char *cgroup_parent;
+    /*
+     * Called (when set) with a one-line notice the daemon should log at
+     * warning level: what the backend noticed and went on after, e.g. a
+     * helper process of its that died and was started again.
+     */
+    void (*notice)(void *userdata, const char *message);
+    void *notice_userdata;
+    /*
+     * For a backend with a long-lived starter helper (native: "podd-monitor
+     * spawner"): true runs the starter of each container directly, as
+     * without the helper (tests of that path).
+     */
+    bool direct_start;
 } RuntimeConfig;
 
 typedef enum ContainerState {

@@ -6,11 +6,13 @@
  * TAP skip plan for the TAP driver make check uses, exit status 77 otherwise).
  */
 #include <check.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "runtime/runtime.h"
@@ -20,6 +22,16 @@ static char tmpdir[64], monitor[PATH_MAX], root[128], podname[32];
 static const RuntimeOps *ops;
 static void *ctx;
 static Pod pod;
+/* What the backend told the daemon (RuntimeConfig.notice), one line after another. */
+static char notices[4096];
+/* The tests run twice: through the spawner, and with each starter run directly. */
+static bool direct;
+
+static void on_notice(void *userdata, const char *message)
+{
+    (void)userdata;
+    (void)snprintf(notices + strlen(notices), sizeof(notices) - strlen(notices), "%s\n", message);
+}
 
 static void setup(void)
 {
@@ -47,11 +59,22 @@ static void setup(void)
                 .fs_group = UNSET};
     ops = runtime_find("native");
     ck_assert_ptr_nonnull(ops);
-    ck_assert_int_eq(
-        ops->init(&ctx, &(RuntimeConfig){.run_dir = run, .log_dir = log, .monitor_path = monitor},
-                  NULL),
-        0);
+    ck_assert_int_eq(ops->init(&ctx,
+                               &(RuntimeConfig){.run_dir = run,
+                                                .log_dir = log,
+                                                .monitor_path = monitor,
+                                                .notice = on_notice,
+                                                .direct_start = direct},
+                               NULL),
+                     0);
     ck_assert_int_eq(ops->pod_create(ctx, &pod, NULL), 0);
+    notices[0] = 0;
+}
+
+static void setup_direct(void)
+{
+    direct = true;
+    setup();
 }
 
 static void teardown(void)
@@ -148,15 +171,26 @@ START_TEST(test_begin_returns_before_the_container_runs)
     ck_assert_int_ne(st.state, CONTAINER_STATE_EXITED);
     /* What the caller said it started, from the container's own records. */
     ck_assert_str_eq(st.version, "v-1234");
-    /* The starter is our child, until finish reaps it. */
-    pid = pidfd_pid(starter);
-    ck_assert_int_gt(pid, 0);
+    if (direct) {
+        /* The starter is our child, until finish reaps it. */
+        pid = pidfd_pid(starter);
+        ck_assert_int_gt(pid, 0);
+    } else {
+        struct stat sb;
+
+        /* The spawner's child, which answers on a pipe; the spawner reaps it. */
+        ck_assert_int_eq(fstat(starter, &sb), 0);
+        ck_assert(S_ISFIFO(sb.st_mode));
+        pid = -1;
+    }
 
     ck_assert(readable(starter, 10000));
     ck_assert_msg(ops->container_start_finish(ctx, id, starter, &pidfd, &e) == 0, "%s", e.message);
     /* Reaped by finish; the starter fd is still ours to close. */
-    ck_assert_int_eq(waitpid(pid, NULL, WNOHANG), -1);
-    ck_assert_int_eq(errno, ECHILD);
+    if (direct) {
+        ck_assert_int_eq(waitpid(pid, NULL, WNOHANG), -1);
+        ck_assert_int_eq(errno, ECHILD);
+    }
     ck_assert_int_ge(fcntl(starter, F_GETFD), 0);
     close(starter);
 
@@ -271,11 +305,111 @@ START_TEST(test_starts_in_parallel)
 }
 END_TEST
 
+/* Our child "podd-monitor spawner": its pid, or -1. */
+static pid_t find_spawner(void)
+{
+    char path[64], buf[256];
+    pid_t found = -1;
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+
+    ck_assert_ptr_nonnull(d);
+    while ((de = readdir(d))) {
+        int pid = atoi(de->d_name), ppid = -1;
+        FILE *f;
+        size_t n;
+
+        if (pid <= 0)
+            continue;
+        (void)snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+        f = fopen(path, "re");
+        if (!f)
+            continue;
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        if (!streq(buf, "podd-monitor") || n < 21 || !streq(buf + 13, "spawner"))
+            continue;
+        (void)snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+        f = fopen(path, "re");
+        if (!f)
+            continue;
+        if (fgets(buf, sizeof(buf), f) && strrchr(buf, ')'))
+            (void)sscanf(strrchr(buf, ')') + 2, "%*c %d", &ppid);
+        fclose(f);
+        if (ppid == getpid())
+            found = pid;
+    }
+    closedir(d);
+    return found;
+}
+
+static int start(const Container *c, int *ret_pidfd)
+{
+    _cleanup_free_ char *id = runtime_container_id(&pod, c);
+    PdError e = {0};
+    int starter = -1, r;
+
+    ck_assert_msg(
+        ops->container_start_begin(ctx, &pod, c, RUNTIME_IMAGE_DIR(root), NULL, &starter, &e) == 0,
+        "%s", e.message);
+    ck_assert(readable(starter, 10000));
+    r = ops->container_start_finish(ctx, id, starter, ret_pidfd, &e);
+    ck_assert_msg(r == 0, "%s", e.message);
+    close(starter);
+    return r;
+}
+
+START_TEST(test_a_killed_spawner_is_reported_and_started_again)
+{
+    char *cmd[] = {"sleep", "30", NULL};
+    Container a = container("sa", cmd), b = container("sb", cmd), c = container("sc", cmd);
+    pid_t spawner = find_spawner(), again;
+    char state = 0, path[64], buf[256];
+    int pa, pb, pc;
+
+    ck_assert_int_gt(spawner, 0);
+    start(&a, &pa);
+    ck_assert_int_eq(find_spawner(), spawner);
+    ck_assert_str_eq(notices, "");
+    ck_assert_int_eq(kill(spawner, SIGKILL), 0);
+    /* Dead, and not reaped: the backend reaps it when it notices. */
+    (void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)spawner);
+    for (int i = 0; i < 500 && state != 'Z'; i++) {
+        FILE *f = fopen(path, "re");
+
+        ck_assert_ptr_nonnull(f);
+        if (fgets(buf, sizeof(buf), f) && strrchr(buf, ')'))
+            state = strrchr(buf, ')')[2];
+        fclose(f);
+        (void)usleep(2000);
+    }
+    ck_assert_int_eq(state, 'Z');
+    /* The next start finds it gone, says so, and is not lost. */
+    start(&b, &pb);
+    (void)snprintf(buf, sizeof(buf), "podd-monitor spawner (pid %d) was killed by signal 9\n",
+                   (int)spawner);
+    ck_assert_ptr_nonnull(strstr(notices, buf));
+    ck_assert_int_eq(access(path, F_OK), -1);
+    /* Another one, at most once a second: the start after that has it. */
+    (void)usleep(1100 * 1000);
+    start(&c, &pc);
+    again = find_spawner();
+    ck_assert_int_gt(again, 0);
+    ck_assert_int_ne(again, spawner);
+    (void)snprintf(buf, sizeof(buf), "started podd-monitor spawner again (pid %d)\n", (int)again);
+    ck_assert_ptr_nonnull(strstr(notices, buf));
+    end(&a, pa);
+    end(&b, pb);
+    end(&c, pc);
+}
+END_TEST
+
 int main(void)
 {
     const char *b = getenv("PODD_BUILDDIR");
     Suite *s = suite_create("runtime-start");
-    TCase *tc = tcase_create("native");
+    TCase *tc = tcase_create("native"), *td = tcase_create("native-direct");
     SRunner *sr;
     int failed;
 
@@ -289,13 +423,17 @@ int main(void)
         return 77;
     }
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_begin_returns_before_the_container_runs);
-    tcase_add_test(tc, test_finish_waits_for_the_starter);
-    tcase_add_test(tc, test_failure_before_exec);
-    tcase_add_test(tc, test_second_begin_is_busy);
-    tcase_add_test(tc, test_starts_in_parallel);
-    tcase_set_timeout(tc, 60);
-    suite_add_tcase(s, tc);
+    tcase_add_checked_fixture(td, setup_direct, teardown);
+    for (TCase **t = (TCase *[]){tc, td, NULL}; *t; t++) {
+        tcase_add_test(*t, test_begin_returns_before_the_container_runs);
+        tcase_add_test(*t, test_finish_waits_for_the_starter);
+        tcase_add_test(*t, test_failure_before_exec);
+        tcase_add_test(*t, test_second_begin_is_busy);
+        tcase_add_test(*t, test_starts_in_parallel);
+        tcase_set_timeout(*t, 60);
+        suite_add_tcase(s, *t);
+    }
+    tcase_add_test(tc, test_a_killed_spawner_is_reported_and_started_again);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);
     failed = srunner_ntests_failed(sr);
