@@ -39,11 +39,23 @@
 
 /* ---- security hooks: the security module, wired into the runtime's child ---------------- */
 
+/*
+ * The default seccomp filter as the spawner compiled it once, before its
+ * first fork (cmd_spawner()): the starters it forks inherit it instead of
+ * each running libseccomp again. Empty in a monitor started directly.
+ */
+static unsigned char spawner_seccomp[SECURITY_PREPARED_MAX];
+static size_t spawner_seccomp_len;
+
 /* In the monitor while the child mounts: the default seccomp filter, compiled. */
 static ssize_t hook_prepare(const ContainerConfig *c, void *buf, size_t size)
 {
     if (!c->seccomp || c->privileged)
         return 0;
+    if (spawner_seccomp_len > 0 && spawner_seccomp_len <= size) {
+        memcpy(buf, spawner_seccomp, spawner_seccomp_len);
+        return (ssize_t)spawner_seccomp_len;
+    }
     return security_seccomp_export_default(buf, size);
 }
 
@@ -583,7 +595,9 @@ static int spawner_one(int sock, const sigset_t *mask, const struct sigaction *c
  * on sock, it forks one child per request that runs today's start
  * (cmd_start()), so that a start costs podd neither an exec of this binary
  * nor its dynamic linking. It keeps nothing across requests and allocates
- * nothing: each child carries only what a fresh podd-monitor would. It dies
+ * nothing after its start, where it compiles the default seccomp filter once
+ * for all of them (libseccomp's memory freed again): each child carries only
+ * what a fresh podd-monitor would, and that program. It dies
  * with podd (parent-death signal, and EOF on the socket); what it started
  * does not (the children lose the parent-death signal at fork, and the
  * monitors detach as always). Its children are reaped by the kernel
@@ -594,6 +608,7 @@ static int cmd_spawner(int sock)
     struct sigaction ign = {.sa_handler = SIG_IGN}, chld;
     sigset_t mask;
     pid_t parent = getppid();
+    ssize_t n;
     int r;
 
     if (fcntl(sock, F_SETFD, FD_CLOEXEC) < 0) {
@@ -606,6 +621,9 @@ static int cmd_spawner(int sock)
         fprintf(stderr, "podd-monitor spawner: signals: %m\n");
         return 1;
     }
+    /* Once for every start; without it (it failed) each start compiles its own. */
+    n = security_seccomp_export_default(spawner_seccomp, sizeof(spawner_seccomp));
+    spawner_seccomp_len = n > 0 ? (size_t)n : 0;
     while ((r = spawner_one(sock, &mask, &chld)) == 0)
         ;
     if (r < 0) {
