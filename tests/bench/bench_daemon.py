@@ -72,6 +72,9 @@ class Inotify:
         if self.fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1")
         self.top, self.wds, self.paths = top, {}, set()
+        # Container dirs where a container.pid appeared, and dirs watched since the last
+        # take_changed() (their files may predate the watch): see take_changed().
+        self.changed, self.quiet = set(), False
         self.rescan()
 
     def add(self, path):
@@ -82,6 +85,7 @@ class Inotify:
             if wd >= 0:
                 self.wds[wd] = path
                 self.paths.add(path)
+                self.changed.add(path)
 
     def rescan(self):
         self.add(self.top)
@@ -94,7 +98,9 @@ class Inotify:
     def wait(self, timeout):
         """Waits for events; returns the set of names that changed."""
         names = set()
+        self.quiet = True
         if select.select([self.fd], [], [], timeout)[0]:
+            self.quiet = False
             try:
                 data = os.read(self.fd, 65536)
             except BlockingIOError:
@@ -104,11 +110,24 @@ class Inotify:
                 wd, mask, _, ln = struct.unpack_from("iIII", data, off)
                 if mask & IN_IGNORED:
                     self.paths.discard(self.wds.pop(wd, None))
-                names.add(data[off + 16:off + 16 + ln].rstrip(b"\0").decode())
+                name = data[off + 16:off + 16 + ln].rstrip(b"\0").decode()
+                names.add(name)
+                if name == "container.pid" and wd in self.wds:
+                    self.changed.add(self.wds[wd])
                 off += 16 + ln
             if any(n.startswith("default_") for n in names):
                 self.rescan()
         return names
+
+    def take_changed(self):
+        """The dirs to look at again since the last call: those where a container.pid
+        appeared, and those watched since (made before their watch); None after a wait that
+        saw no event at all, when every dir is to be looked at."""
+        if self.quiet:
+            self.changed.clear()
+            return None
+        changed, self.changed = self.changed, set()
+        return changed
 
     def close(self):
         os.close(self.fd)
@@ -613,7 +632,10 @@ def main():
         probe = ApiProbe(os.path.join(d.run, "podd.sock"))
 
         def all_running():
-            for p in list(pending):
+            # Only the dirs with news: a look at every pending dir on every event made this
+            # harness take a sixth of the host's CPU during the start it measures.
+            changed = ino.take_changed()
+            for p in list(pending) if changed is None else pending & changed:
                 if alive(read_pid(os.path.join(p, "container.pid"))):
                     pending.discard(p)
                     seen.append(time.perf_counter() - t0)
