@@ -16,6 +16,12 @@
  *
  * What follows REMOVING is decided there, once nothing of the run is left:
  * the goal (replace, stop, remove) first, then the restart policy.
+ *
+ * A run a restart follows (goal RUN, the policy restarts it) is removed
+ * lightly (CTR_ACT_KEEP_DIR): its directory stays for the next start
+ * (dir_left). Should a stop, deletion or new version come before that
+ * start, the down states go through REMOVING for the full removal first:
+ *   BACKOFF, WAITING..., PULLING, PULL_BACKOFF (dir_left) --stop/delete/spec--> REMOVING
  */
 
 DEFINE_STRING_TABLE(
@@ -159,6 +165,8 @@ CtrLife ctr_life_restore(ContainerKind kind, unsigned restart_count, unsigned ba
     }
     if (finished)
         l.state = CTR_STATE_TERMINATED;
+    /* Its last run may have been removed lightly: a full removal of nothing costs little. */
+    l.dir_left = started_once && !finished;
     return l;
 }
 
@@ -285,9 +293,22 @@ static unsigned enter_running(CtrLife *l, const CtrPolicy *p, uint64_t now)
     return CTR_ACT_EVENT | CTR_ACT_SAVE;
 }
 
+/* Whether the run that ended is followed by another under the same goal and policy. */
+static bool restart_follows(const CtrLife *l, const CtrPolicy *p)
+{
+    return l->goal == CTR_GOAL_RUN && ctr_restarts(p->restart, l->last_exit.code);
+}
+
+/* The removal of what the run left: its records only when a restart follows. */
+static unsigned remove_run(CtrLife *l, const CtrPolicy *p)
+{
+    l->dir_left = restart_follows(l, p);
+    return CTR_ACT_REMOVE | (l->dir_left ? CTR_ACT_KEEP_DIR : 0);
+}
+
 static unsigned run_ended(CtrLife *l, const CtrExit *e, const CtrPolicy *p)
 {
-    unsigned act = CTR_ACT_REMOVE | CTR_ACT_EVENT | CTR_ACT_SAVE;
+    unsigned act = CTR_ACT_EVENT | CTR_ACT_SAVE;
 
     l->last_exit = *e;
     l->startup_passed = l->ready = l->hook_running = false;
@@ -297,7 +318,20 @@ static unsigned run_ended(CtrLife *l, const CtrExit *e, const CtrPolicy *p)
         if (l->kind == CONTAINER_KIND_INIT && p->init_once)
             act |= CTR_ACT_RECORD_ONCE;
     }
-    return act;
+    return act | remove_run(l, p);
+}
+
+/*
+ * A stop, deletion or new version of a container that does not run but
+ * whose last run left its directory: the full removal first, then what
+ * removed() decides for the goal.
+ */
+static unsigned remove_left(CtrLife *l, CtrEventType type)
+{
+    raise_goal(l, goal_of(type));
+    l->dir_left = false;
+    enter(l, CTR_STATE_REMOVING, l->reason, 0);
+    return CTR_ACT_REMOVE;
 }
 
 /* A new version of the container: nothing of the old one counts. */
@@ -307,11 +341,22 @@ static unsigned fresh(CtrLife *l)
     return CTR_ACT_FRESH | CTR_ACT_SAVE;
 }
 
+/* A new version of a container that does not run: what its last run left goes first. */
+static unsigned replace_down(CtrLife *l)
+{
+    return l->dir_left ? remove_left(l, CTR_EV_SPEC_CHANGED) : fresh(l);
+}
+
 /* Nothing of the run is left: what now? */
 static unsigned removed(CtrLife *l, const CtrPolicy *p, uint64_t now)
 {
     uint64_t delay;
 
+    /* Kept for a restart that no longer follows: the rest goes first. */
+    if (l->dir_left && !restart_follows(l, p)) {
+        l->dir_left = false;
+        return CTR_ACT_REMOVE;
+    }
     switch (l->goal) {
     case CTR_GOAL_REMOVE:
         enter(l, CTR_STATE_TERMINATED, l->reason, 0);
@@ -388,6 +433,8 @@ static unsigned image_absent(CtrLife *l, const CtrPolicy *p, uint64_t now)
  */
 static unsigned end_unstarted(CtrLife *l, CtrEventType type)
 {
+    if (l->dir_left)
+        return remove_left(l, type);
     raise_goal(l, goal_of(type));
     enter(l, CTR_STATE_TERMINATED, l->reason, 0);
     return CTR_ACT_SAVE | (type == CTR_EV_DELETED ? CTR_ACT_FORGET : 0);
@@ -436,7 +483,7 @@ static unsigned step_waiting(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p,
         return end_unstarted(l, ev->type);
     case CTR_EV_SPEC_CHANGED:
         /* Never started in this instance: the new version simply starts. */
-        return l->started_once ? fresh(l) : 0;
+        return l->started_once ? replace_down(l) : 0;
     default:
         return 0;
     }
@@ -460,7 +507,7 @@ static unsigned step_pulling(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p,
         /* The pull goes on for whoever else waits for it; this container is done. */
         return end_unstarted(l, ev->type);
     case CTR_EV_SPEC_CHANGED:
-        return l->started_once ? fresh(l) : 0;
+        return l->started_once ? replace_down(l) : 0;
     default:
         return 0;
     }
@@ -491,7 +538,7 @@ static unsigned step_pull_backoff(CtrLife *l, const CtrEvent *ev, const CtrPolic
         return end_unstarted(l, ev->type);
     case CTR_EV_SPEC_CHANGED:
         /* The failures were the old version's. */
-        return fresh(l);
+        return replace_down(l);
     default:
         return 0;
     }
@@ -615,7 +662,8 @@ static unsigned step_removing(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p
         return 0;
     case CTR_EV_RETRY:
         l->deadline = 0;
-        return CTR_ACT_REMOVE;
+        /* The goal may have changed since: decided again. */
+        return remove_run(l, p);
     case CTR_EV_STOP:
     case CTR_EV_DELETED:
     case CTR_EV_SPEC_CHANGED:
@@ -637,7 +685,7 @@ static unsigned step_backoff(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p,
         return end_unstarted(l, ev->type);
     case CTR_EV_SPEC_CHANGED:
         /* The crash loop was the old version's. */
-        return fresh(l);
+        return replace_down(l);
     default:
         return 0;
     }

@@ -549,6 +549,13 @@ typedef struct CtrLife {
      * wait), preStop in STOPPING (SIGTERM waits for it).
      */
     bool hook_running;
+    /*
+     * The last removal kept the container's directory (CTR_ACT_KEEP_DIR):
+     * what the runtime holds, not a state. Should the container be
+     * stopped, deleted or replaced before it starts again, a full removal
+     * (REMOVING, CTR_ACT_REMOVE) comes first.
+     */
+    bool dir_left;
     CtrExit last_exit; /* valid once a run ended */
 } CtrLife;
 
@@ -567,6 +574,13 @@ typedef enum CtrAction {
     CTR_ACT_POST_START = 1u << 10, /* run its postStart hook; feed HOOK_DONE or HOOK_FAILED */
     CTR_ACT_PRE_STOP = 1u << 11,   /* run its preStop hook; feed HOOK_DONE when it returned */
     CTR_ACT_PULL_IMAGE = 1u << 12, /* pull its image (or join that pull); feed PULL_DONE/FAILED */
+    /*
+     * With CTR_ACT_REMOVE, for a run a restart follows: only the run's
+     * records go (container_recycle); its directory and writable layer stay
+     * for the next start, which replaces the layer. CtrLife.dir_left says a
+     * full CTR_ACT_REMOVE is owed should it not start again.
+     */
+    CTR_ACT_KEEP_DIR = 1u << 13,
 } CtrAction;
 
 /* The effective restart policy of a container of kind with its pod's and own policy. */
@@ -587,7 +601,8 @@ CtrLife ctr_life_new(ContainerKind kind);
  * A record a previous daemon saved: counters, history and the last exit
  * (NULL: none) as given; TERMINATED when it had finished for good, else
  * WAITING (the manager then feeds ADOPTED or EXITED for what the runtime
- * still has of its run).
+ * still has of its run). One that ran and had not finished may have its
+ * directory left (dir_left: a full removal before it is stopped for good).
  */
 CtrLife ctr_life_restore(ContainerKind kind, unsigned restart_count, unsigned backoff_step,
                          bool started_once, bool succeeded_once, bool finished,
