@@ -18,10 +18,11 @@
  * the goal (replace, stop, remove) first, then the restart policy.
  *
  * A run a restart follows (goal RUN, the policy restarts it) is removed
- * lightly (CTR_ACT_KEEP_DIR): its directory stays for the next start
- * (dir_left). Should a stop, deletion or new version come before that
- * start, the down states go through REMOVING for the full removal first:
- *   BACKOFF, WAITING..., PULLING, PULL_BACKOFF (dir_left) --stop/delete/spec--> REMOVING
+ * lightly (CTR_ACT_KEEP_DIR): its directory stays for the next start. So
+ * a container that ran and waits to run again (not TERMINATED) has its
+ * directory left, and a stop, deletion or new version before that start
+ * goes through REMOVING for the full removal first:
+ *   BACKOFF, WAITING..., PULLING, PULL_BACKOFF (ran once) --stop/delete/spec--> REMOVING
  */
 
 DEFINE_STRING_TABLE(
@@ -165,8 +166,6 @@ CtrLife ctr_life_restore(ContainerKind kind, unsigned restart_count, unsigned ba
     }
     if (finished)
         l.state = CTR_STATE_TERMINATED;
-    /* Its last run may have been removed lightly: a full removal of nothing costs little. */
-    l.dir_left = started_once && !finished;
     return l;
 }
 
@@ -300,10 +299,9 @@ static bool restart_follows(const CtrLife *l, const CtrPolicy *p)
 }
 
 /* The removal of what the run left: its records only when a restart follows. */
-static unsigned remove_run(CtrLife *l, const CtrPolicy *p)
+static unsigned remove_run(const CtrLife *l, const CtrPolicy *p)
 {
-    l->dir_left = restart_follows(l, p);
-    return CTR_ACT_REMOVE | (l->dir_left ? CTR_ACT_KEEP_DIR : 0);
+    return CTR_ACT_REMOVE | (restart_follows(l, p) ? CTR_ACT_KEEP_DIR : 0);
 }
 
 static unsigned run_ended(CtrLife *l, const CtrExit *e, const CtrPolicy *p)
@@ -322,14 +320,14 @@ static unsigned run_ended(CtrLife *l, const CtrExit *e, const CtrPolicy *p)
 }
 
 /*
- * A stop, deletion or new version of a container that does not run but
- * whose last run left its directory: the full removal first, then what
- * removed() decides for the goal.
+ * A stop, deletion or new version of a container that ran and waits to run
+ * again: its last run left its directory for that (CTR_ACT_KEEP_DIR). The
+ * full removal first (of nothing, when a restarted daemon finds it gone),
+ * then what removed() decides for the goal.
  */
 static unsigned remove_left(CtrLife *l, CtrEventType type)
 {
     raise_goal(l, goal_of(type));
-    l->dir_left = false;
     enter(l, CTR_STATE_REMOVING, l->reason, 0);
     return CTR_ACT_REMOVE;
 }
@@ -344,7 +342,7 @@ static unsigned fresh(CtrLife *l)
 /* A new version of a container that does not run: what its last run left goes first. */
 static unsigned replace_down(CtrLife *l)
 {
-    return l->dir_left ? remove_left(l, CTR_EV_SPEC_CHANGED) : fresh(l);
+    return l->started_once ? remove_left(l, CTR_EV_SPEC_CHANGED) : fresh(l);
 }
 
 /* Nothing of the run is left: what now? */
@@ -352,11 +350,6 @@ static unsigned removed(CtrLife *l, const CtrPolicy *p, uint64_t now)
 {
     uint64_t delay;
 
-    /* Kept for a restart that no longer follows: the rest goes first. */
-    if (l->dir_left && !restart_follows(l, p)) {
-        l->dir_left = false;
-        return CTR_ACT_REMOVE;
-    }
     switch (l->goal) {
     case CTR_GOAL_REMOVE:
         enter(l, CTR_STATE_TERMINATED, l->reason, 0);
@@ -429,11 +422,12 @@ static unsigned image_absent(CtrLife *l, const CtrPolicy *p, uint64_t now)
 
 /*
  * A stop or delete of a container with no process of its own (waiting, pulling,
- * terminated): it is done at once, and forgotten when deleted.
+ * back-off): it is done at once, and forgotten when deleted; once the
+ * directory its last run kept is removed, when it ran before.
  */
 static unsigned end_unstarted(CtrLife *l, CtrEventType type)
 {
-    if (l->dir_left)
+    if (l->started_once)
         return remove_left(l, type);
     raise_goal(l, goal_of(type));
     enter(l, CTR_STATE_TERMINATED, l->reason, 0);

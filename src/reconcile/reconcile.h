@@ -549,13 +549,6 @@ typedef struct CtrLife {
      * wait), preStop in STOPPING (SIGTERM waits for it).
      */
     bool hook_running;
-    /*
-     * The last removal kept the container's directory (CTR_ACT_KEEP_DIR):
-     * what the runtime holds, not a state. Should the container be
-     * stopped, deleted or replaced before it starts again, a full removal
-     * (REMOVING, CTR_ACT_REMOVE) comes first.
-     */
-    bool dir_left;
     CtrExit last_exit; /* valid once a run ended */
 } CtrLife;
 
@@ -577,8 +570,9 @@ typedef enum CtrAction {
     /*
      * With CTR_ACT_REMOVE, for a run a restart follows: only the run's
      * records go (container_recycle); its directory and writable layer stay
-     * for the next start, which replaces the layer. CtrLife.dir_left says a
-     * full CTR_ACT_REMOVE is owed should it not start again.
+     * for the next start, which replaces the layer. Should it be stopped,
+     * deleted or replaced before that start, REMOVING with a full
+     * CTR_ACT_REMOVE comes first.
      */
     CTR_ACT_KEEP_DIR = 1u << 13,
 } CtrAction;
@@ -601,8 +595,7 @@ CtrLife ctr_life_new(ContainerKind kind);
  * A record a previous daemon saved: counters, history and the last exit
  * (NULL: none) as given; TERMINATED when it had finished for good, else
  * WAITING (the manager then feeds ADOPTED or EXITED for what the runtime
- * still has of its run). One that ran and had not finished may have its
- * directory left (dir_left: a full removal before it is stopped for good).
+ * still has of its run).
  */
 CtrLife ctr_life_restore(ContainerKind kind, unsigned restart_count, unsigned backoff_step,
                          bool started_once, bool succeeded_once, bool finished,

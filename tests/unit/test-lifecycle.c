@@ -142,17 +142,18 @@ static const StepCase step_cases[] = {
     /* The pull's end: the start, or the image back-off (10 s after the first failure). */
     {S(PULLING), E(PULL_DONE), S(STARTING), A(START) | A(EVENT), 0, ANY_GOAL},
     {S(PULLING), E(PULL_FAILED), S(PULL_BACKOFF), A(EVENT), NOW + 10 * SEC, ANY_GOAL},
-    {S(PULLING), E(STOP), S(TERMINATED), A(SAVE), 0, G(STOP)},
-    {S(PULLING), E(DELETED), S(TERMINATED), A(SAVE) | A(FORGET), 0, G(REMOVE)},
-    {S(PULLING), E(SPEC_CHANGED), S(WAITING), A(FRESH) | A(SAVE), 0, G(RUN)},
+    /* It ran before (canonical): its last run's directory, kept for this start, goes first. */
+    {S(PULLING), E(STOP), S(REMOVING), A(REMOVE), 0, G(STOP)},
+    {S(PULLING), E(DELETED), S(REMOVING), A(REMOVE), 0, G(REMOVE)},
+    {S(PULLING), E(SPEC_CHANGED), S(REMOVING), A(REMOVE), 0, G(REPLACE)},
 
     {S(PULL_BACKOFF), E(DEPS_FAILED), S(WAITING), A(EVENT), 0, ANY_GOAL},
     {S(PULL_BACKOFF), E(BACKOFF_EXPIRED), S(WAITING), 0, 0, ANY_GOAL},
     /* podctl image pull (or a load) brought it: it looks at once. */
     {S(PULL_BACKOFF), E(IMAGE_ADDED), S(WAITING), 0, 0, ANY_GOAL},
-    {S(PULL_BACKOFF), E(STOP), S(TERMINATED), A(SAVE), 0, G(STOP)},
-    {S(PULL_BACKOFF), E(DELETED), S(TERMINATED), A(SAVE) | A(FORGET), 0, G(REMOVE)},
-    {S(PULL_BACKOFF), E(SPEC_CHANGED), S(WAITING), A(FRESH) | A(SAVE), 0, G(RUN)},
+    {S(PULL_BACKOFF), E(STOP), S(REMOVING), A(REMOVE), 0, G(STOP)},
+    {S(PULL_BACKOFF), E(DELETED), S(REMOVING), A(REMOVE), 0, G(REMOVE)},
+    {S(PULL_BACKOFF), E(SPEC_CHANGED), S(REMOVING), A(REMOVE), 0, G(REPLACE)},
 
     {S(STARTING), E(STARTED), S(RUNNING), A(EVENT) | A(SAVE), 0, ANY_GOAL},
     {S(STARTING), E(ADOPTED), S(RUNNING), A(EVENT) | A(SAVE), 0, ANY_GOAL},
@@ -197,9 +198,10 @@ static const StepCase step_cases[] = {
     {S(REMOVING), E(SPEC_CHANGED), S(REMOVING), 0, KEEP, G(REPLACE)},
 
     {S(BACKOFF), E(BACKOFF_EXPIRED), S(WAITING), 0, 0, ANY_GOAL},
-    {S(BACKOFF), E(STOP), S(TERMINATED), A(SAVE), 0, G(STOP)},
-    {S(BACKOFF), E(DELETED), S(TERMINATED), A(SAVE) | A(FORGET), 0, G(REMOVE)},
-    {S(BACKOFF), E(SPEC_CHANGED), S(WAITING), A(FRESH) | A(SAVE), 0, G(RUN)},
+    /* Its last run's directory, kept for the restart, goes before it stops or is replaced. */
+    {S(BACKOFF), E(STOP), S(REMOVING), A(REMOVE), 0, G(STOP)},
+    {S(BACKOFF), E(DELETED), S(REMOVING), A(REMOVE), 0, G(REMOVE)},
+    {S(BACKOFF), E(SPEC_CHANGED), S(REMOVING), A(REMOVE), 0, G(REPLACE)},
 
     {S(TERMINATED), E(SPEC_CHANGED), S(WAITING), A(FRESH) | A(SAVE), 0, G(RUN)},
     {S(TERMINATED), E(DELETED), S(TERMINATED), A(FORGET) | A(SAVE), KEEP, G(REMOVE)},
@@ -1012,7 +1014,6 @@ START_TEST(test_removal_busy)
         CTR_ACT_REMOVE | CTR_ACT_KEEP_DIR);
     (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVED}, &policy_always, NOW + SEC);
     ck_assert_int_eq(l.state, CTR_STATE_WAITING);
-    ck_assert(l.dir_left);
 
     /* Stopped while the removal waits: the retry decides again, and removes all of it. */
     l = ctr_life_new(CONTAINER_KIND_REGULAR);
@@ -1022,7 +1023,6 @@ START_TEST(test_removal_busy)
     (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_STOP}, &policy_always, NOW);
     ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_RETRY}, &policy_always, l.deadline),
                       CTR_ACT_REMOVE);
-    ck_assert(!l.dir_left);
     (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVED}, &policy_always, NOW + SEC);
     ck_assert_int_eq(l.state, CTR_STATE_TERMINATED);
 }
@@ -1062,10 +1062,12 @@ START_TEST(test_restart_keeps_dir)
         ck_assert_msg((act & (CTR_ACT_REMOVE | CTR_ACT_KEEP_DIR)) ==
                           (CTR_ACT_REMOVE | (cases[i].keep ? CTR_ACT_KEEP_DIR : 0)),
                       "case %zu: actions %#x", i, act);
-        ck_assert_int_eq(l.dir_left, cases[i].keep);
         (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVED}, &p, NOW + SEC);
-        /* Kept only for a container that starts again. */
-        ck_assert(!l.dir_left || l.state == CTR_STATE_WAITING || l.state == CTR_STATE_BACKOFF);
+        /* Kept exactly for a container that ran and waits to run again (a new version
+         * starts afresh, as one that never ran). */
+        ck_assert_int_eq(
+            (l.started_once && (l.state == CTR_STATE_WAITING || l.state == CTR_STATE_BACKOFF)),
+            cases[i].keep);
     }
 }
 END_TEST
@@ -1097,12 +1099,10 @@ START_TEST(test_kept_dir_is_removed_when_the_restart_is_off)
             unsigned act;
 
             l.started_once = true;
-            l.dir_left = true;
             act = ctr_step(&l, &(CtrEvent){.type = fates[k].ev}, &policy_always, NOW);
             ck_assert_msg(l.state == CTR_STATE_REMOVING && act == CTR_ACT_REMOVE,
                           "%s + %s: got %s actions %#x", ctr_state_to_string(down[i]),
                           ctr_event_type_to_string(fates[k].ev), ctr_state_to_string(l.state), act);
-            ck_assert(!l.dir_left);
             /* Still busy: the retry removes all of it too. */
             (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVE_BUSY}, &policy_always, NOW);
             ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_RETRY}, &policy_always, NOW),
@@ -1131,7 +1131,6 @@ START_TEST(test_crash_loop_then_stop)
     act = run_and_exit(&l, &policy_always, 1, NOW + 2 * SEC);
     ck_assert_uint_ne(act & CTR_ACT_KEEP_DIR, 0);
     ck_assert_int_eq(l.state, CTR_STATE_BACKOFF);
-    ck_assert(l.dir_left);
     ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_STOP}, &policy_always, NOW + 3 * SEC),
                       CTR_ACT_REMOVE);
     ck_assert_int_eq(l.state, CTR_STATE_REMOVING);
@@ -1140,31 +1139,15 @@ START_TEST(test_crash_loop_then_stop)
         ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVED}, &policy_always, NOW + 3 * SEC),
         CTR_ACT_SAVE);
     ck_assert_int_eq(l.state, CTR_STATE_TERMINATED);
-    ck_assert(!l.dir_left);
-    /* Without a kept directory, the stop is immediate as before, and ends the same. */
-    {
-        CtrLife k = l;
-
-        l = ctr_life_new(CONTAINER_KIND_REGULAR);
-        start(&l, &policy_always, NOW);
-        (void)run_and_exit(&l, &policy_always, 1, NOW + SEC);
-        start(&l, &policy_always, NOW + SEC);
-        (void)run_and_exit(&l, &policy_always, 1, NOW + 2 * SEC);
-        l.dir_left = false;
-        ck_assert_uint_eq(
-            ctr_step(&l, &(CtrEvent){.type = CTR_EV_STOP}, &policy_always, NOW + 3 * SEC),
-            CTR_ACT_SAVE);
-        assert_life_eq(&l, &k);
-    }
-    /* Kept, but the restart no longer follows when the removal ends: the rest goes first. */
+    /* It ends as a stop in the back-off always did: the back-off's reason, the counts kept. */
+    ck_assert_int_eq(l.reason, CTR_REASON_CRASH_LOOP_BACK_OFF);
+    ck_assert_uint_eq(l.restart_count, 1);
+    ck_assert_int_eq(l.last_exit.code, 1);
+    ck_assert_int_eq(l.goal, CTR_GOAL_STOP);
+    /* A container that never ran has nothing left: its stop is immediate. */
     l = ctr_life_new(CONTAINER_KIND_REGULAR);
-    start(&l, &policy_always, NOW);
-    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_EXITED, .exit = exit_fail}, &policy_always, NOW);
-    l.goal = CTR_GOAL_STOP;
-    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVED}, &policy_always, NOW),
-                      CTR_ACT_REMOVE);
-    ck_assert_int_eq(l.state, CTR_STATE_REMOVING);
-    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVED}, &policy_always, NOW);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_STOP}, &policy_always, NOW),
+                      CTR_ACT_SAVE);
     ck_assert_int_eq(l.state, CTR_STATE_TERMINATED);
 }
 END_TEST
@@ -1225,10 +1208,6 @@ START_TEST(test_restored_backoff_is_waited_out)
     CtrLife fresh = ctr_life_restore(CONTAINER_KIND_REGULAR, 0, 0, false, false, false, NULL);
     CtrLife done = ctr_life_restore(CONTAINER_KIND_REGULAR, 2, 3, true, false, true, &crash);
 
-    /* Its last run may have left its directory: owed a full removal; the others not. */
-    ck_assert(l.dir_left);
-    ck_assert(!fresh.dir_left);
-    ck_assert(!done.dir_left);
     /* The previous daemon's back-off has 7 s left: the restart waits for them. */
     ck_assert(ctr_life_resume_backoff(&l, NOW + 7 * SEC));
     ck_assert_int_eq(l.state, CTR_STATE_BACKOFF);
