@@ -585,10 +585,15 @@ static void ctr_start_ended(Ctr *c, int r, const PdError *e, int pidfd)
 
 static int ctr_record_once(Ctr *c);
 
-static void ctr_do_remove(Ctr *c)
+/*
+ * keep_dir: a restart follows (CTR_ACT_KEEP_DIR): only the run's records go,
+ * when the backend can do that (container_recycle); else all of it.
+ */
+static void ctr_do_remove(Ctr *c, bool keep_dir)
 {
     const RuntimeBackend *rt = pod_rt(c->pod);
     PdError e = {0};
+    int r;
 
     /* The run's exit record is the only proof of the success until the once record is written. */
     if (c->once_pending && ctr_record_once(c) < 0) {
@@ -596,7 +601,11 @@ static void ctr_do_remove(Ctr *c)
         return;
     }
     /* A cgroup can stay busy for a while after its last task died: the timer tries again. */
-    if (rt->ops->container_remove(rt->ctx, c->id, &e) < 0) {
+    if (keep_dir && rt->ops->container_recycle)
+        r = rt->ops->container_recycle(rt->ctx, c->id, &e);
+    else
+        r = rt->ops->container_remove(rt->ctx, c->id, &e);
+    if (r < 0) {
         log_debug("pod=%s/%s container=%s: cannot remove it yet: %s; will retry", c->pod->namespace,
                   c->pod->name, c->name, e.message);
         ctr_feed(c, CTR_EV_REMOVE_BUSY);
@@ -896,7 +905,7 @@ static void ctr_feed_ev(Ctr *c, const CtrEvent *ev)
     if (act & CTR_ACT_SIGKILL)
         (void)rt->ops->container_signal(rt->ctx, c->id, SIGKILL, NULL);
     if (act & CTR_ACT_REMOVE)
-        ctr_do_remove(c);
+        ctr_do_remove(c, act & CTR_ACT_KEEP_DIR);
     if (act & CTR_ACT_FIND_IMAGE) {
         CtrEvent found = image_lookup(m, c->spec ? c->spec->image : NULL);
 

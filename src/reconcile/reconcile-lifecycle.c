@@ -16,6 +16,13 @@
  *
  * What follows REMOVING is decided there, once nothing of the run is left:
  * the goal (replace, stop, remove) first, then the restart policy.
+ *
+ * A run a restart follows (goal RUN, the policy restarts it) is removed
+ * lightly (CTR_ACT_KEEP_DIR): its directory stays for the next start. So
+ * a container that ran and waits to run again (not TERMINATED) has its
+ * directory left, and a stop, deletion or new version before that start
+ * goes through REMOVING for the full removal first:
+ *   BACKOFF, WAITING..., PULLING, PULL_BACKOFF (ran once) --stop/delete/spec--> REMOVING
  */
 
 DEFINE_STRING_TABLE(
@@ -285,9 +292,21 @@ static unsigned enter_running(CtrLife *l, const CtrPolicy *p, uint64_t now)
     return CTR_ACT_EVENT | CTR_ACT_SAVE;
 }
 
+/* Whether the run that ended is followed by another under the same goal and policy. */
+static bool restart_follows(const CtrLife *l, const CtrPolicy *p)
+{
+    return l->goal == CTR_GOAL_RUN && ctr_restarts(p->restart, l->last_exit.code);
+}
+
+/* The removal of what the run left: its records only when a restart follows. */
+static unsigned remove_run(const CtrLife *l, const CtrPolicy *p)
+{
+    return CTR_ACT_REMOVE | (restart_follows(l, p) ? CTR_ACT_KEEP_DIR : 0);
+}
+
 static unsigned run_ended(CtrLife *l, const CtrExit *e, const CtrPolicy *p)
 {
-    unsigned act = CTR_ACT_REMOVE | CTR_ACT_EVENT | CTR_ACT_SAVE;
+    unsigned act = CTR_ACT_EVENT | CTR_ACT_SAVE;
 
     l->last_exit = *e;
     l->startup_passed = l->ready = l->hook_running = false;
@@ -297,7 +316,20 @@ static unsigned run_ended(CtrLife *l, const CtrExit *e, const CtrPolicy *p)
         if (l->kind == CONTAINER_KIND_INIT && p->init_once)
             act |= CTR_ACT_RECORD_ONCE;
     }
-    return act;
+    return act | remove_run(l, p);
+}
+
+/*
+ * A stop, deletion or new version of a container that ran and waits to run
+ * again: its last run left its directory for that (CTR_ACT_KEEP_DIR). The
+ * full removal first (of nothing, when a restarted daemon finds it gone),
+ * then what removed() decides for the goal.
+ */
+static unsigned remove_left(CtrLife *l, CtrEventType type)
+{
+    raise_goal(l, goal_of(type));
+    enter(l, CTR_STATE_REMOVING, l->reason, 0);
+    return CTR_ACT_REMOVE;
 }
 
 /* A new version of the container: nothing of the old one counts. */
@@ -305,6 +337,12 @@ static unsigned fresh(CtrLife *l)
 {
     *l = ctr_life_new(l->kind);
     return CTR_ACT_FRESH | CTR_ACT_SAVE;
+}
+
+/* A new version of a container that does not run: what its last run left goes first. */
+static unsigned replace_down(CtrLife *l)
+{
+    return l->started_once ? remove_left(l, CTR_EV_SPEC_CHANGED) : fresh(l);
 }
 
 /* Nothing of the run is left: what now? */
@@ -384,10 +422,13 @@ static unsigned image_absent(CtrLife *l, const CtrPolicy *p, uint64_t now)
 
 /*
  * A stop or delete of a container with no process of its own (waiting, pulling,
- * terminated): it is done at once, and forgotten when deleted.
+ * back-off): it is done at once, and forgotten when deleted; once the
+ * directory its last run kept is removed, when it ran before.
  */
 static unsigned end_unstarted(CtrLife *l, CtrEventType type)
 {
+    if (l->started_once)
+        return remove_left(l, type);
     raise_goal(l, goal_of(type));
     enter(l, CTR_STATE_TERMINATED, l->reason, 0);
     return CTR_ACT_SAVE | (type == CTR_EV_DELETED ? CTR_ACT_FORGET : 0);
@@ -436,7 +477,7 @@ static unsigned step_waiting(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p,
         return end_unstarted(l, ev->type);
     case CTR_EV_SPEC_CHANGED:
         /* Never started in this instance: the new version simply starts. */
-        return l->started_once ? fresh(l) : 0;
+        return l->started_once ? replace_down(l) : 0;
     default:
         return 0;
     }
@@ -460,7 +501,7 @@ static unsigned step_pulling(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p,
         /* The pull goes on for whoever else waits for it; this container is done. */
         return end_unstarted(l, ev->type);
     case CTR_EV_SPEC_CHANGED:
-        return l->started_once ? fresh(l) : 0;
+        return l->started_once ? replace_down(l) : 0;
     default:
         return 0;
     }
@@ -491,7 +532,7 @@ static unsigned step_pull_backoff(CtrLife *l, const CtrEvent *ev, const CtrPolic
         return end_unstarted(l, ev->type);
     case CTR_EV_SPEC_CHANGED:
         /* The failures were the old version's. */
-        return fresh(l);
+        return replace_down(l);
     default:
         return 0;
     }
@@ -615,7 +656,8 @@ static unsigned step_removing(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p
         return 0;
     case CTR_EV_RETRY:
         l->deadline = 0;
-        return CTR_ACT_REMOVE;
+        /* The goal may have changed since: decided again. */
+        return remove_run(l, p);
     case CTR_EV_STOP:
     case CTR_EV_DELETED:
     case CTR_EV_SPEC_CHANGED:
@@ -637,7 +679,7 @@ static unsigned step_backoff(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p,
         return end_unstarted(l, ev->type);
     case CTR_EV_SPEC_CHANGED:
         /* The crash loop was the old version's. */
-        return fresh(l);
+        return replace_down(l);
     default:
         return 0;
     }

@@ -567,6 +567,14 @@ typedef enum CtrAction {
     CTR_ACT_POST_START = 1u << 10, /* run its postStart hook; feed HOOK_DONE or HOOK_FAILED */
     CTR_ACT_PRE_STOP = 1u << 11,   /* run its preStop hook; feed HOOK_DONE when it returned */
     CTR_ACT_PULL_IMAGE = 1u << 12, /* pull its image (or join that pull); feed PULL_DONE/FAILED */
+    /*
+     * With CTR_ACT_REMOVE, for a run a restart follows: only the run's
+     * records go (container_recycle); its directory and writable layer stay
+     * for the next start, which replaces the layer. Should it be stopped,
+     * deleted or replaced before that start, REMOVING with a full
+     * CTR_ACT_REMOVE comes first.
+     */
+    CTR_ACT_KEEP_DIR = 1u << 13,
 } CtrAction;
 
 /* The effective restart policy of a container of kind with its pod's and own policy. */

@@ -444,12 +444,10 @@ static int fake_exec_finish(void *userdata, const char *id, int pidfd, int *ret_
     return 0;
 }
 
-static int fake_remove(void *userdata, const char *id, PdError *reterr)
+static int fake_clear(FakeCtx *ctx, const char *id, PdError *reterr)
 {
-    FakeCtx *ctx = userdata;
     FakeCtr *c = fake_find(ctx, id);
 
-    fake_record(ctx, "container_remove %s", id);
     if (!c || c->state == FAKE_NONE)
         return 0;
     if (c->state == FAKE_RUNNING)
@@ -464,6 +462,19 @@ static int fake_remove(void *userdata, const char *id, PdError *reterr)
     c->exit = (ExitRecord){0};
     c->busy_left = c->script.remove_busy;
     return 0;
+}
+
+static int fake_remove(void *userdata, const char *id, PdError *reterr)
+{
+    fake_record(userdata, "container_remove %s", id);
+    return fake_clear(userdata, id, reterr);
+}
+
+/* Nothing of a run is left either way: only the call's name differs. */
+static int fake_recycle(void *userdata, const char *id, PdError *reterr)
+{
+    fake_record(userdata, "container_recycle %s", id);
+    return fake_clear(userdata, id, reterr);
 }
 
 static int fake_inspect(void *userdata, const char *id, ContainerStatus *ret, PdError *reterr)
@@ -504,6 +515,7 @@ const RuntimeOps runtime_fake_ops = {
     .container_exec_begin = fake_exec_begin,
     .container_exec_finish = fake_exec_finish,
     .container_remove = fake_remove,
+    .container_recycle = fake_recycle,
     .container_inspect = fake_inspect,
 };
 

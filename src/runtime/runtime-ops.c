@@ -754,9 +754,16 @@ static int native_container_inspect(void *userdata, const char *id, ContainerSta
     return 0;
 }
 
-static int native_container_remove(void *userdata, const char *id, PdError *reterr)
+/* The run's records, unlinked in this order: the exit record last, the proof of the end. */
+static const char *const run_records[] = {"container.pid", "monitor.pid", "config.json",
+                                          "exit.json"};
+
+/*
+ * container_remove (keep_dir false) and container_recycle (true): they
+ * differ in what goes once nothing runs and no monitor holds the files.
+ */
+static int native_container_clear(NativeCtx *ctx, const char *id, bool keep_dir, PdError *reterr)
 {
-    NativeCtx *ctx = userdata;
     _cleanup_(container_config_freep) ContainerConfig *c = NULL;
     _cleanup_free_ char *cfg = NULL, *dir = NULL, *monf = NULL;
     _cleanup_close_ int lock = -1;
@@ -798,10 +805,37 @@ static int native_container_remove(void *userdata, const char *id, PdError *rete
     lock = container_lock_try(dir);
     if (lock == -EBUSY)
         return pd_error_set(reterr, -EBUSY, "container %s: its podd-monitor is still there", id);
-    r = rm_rf_at(AT_FDCWD, dir);
-    if (r < 0)
-        return pd_error_set(reterr, r, "remove %s: %s", dir, RUNTIME_STRERROR(r));
+    if (!keep_dir) {
+        r = rm_rf_at(AT_FDCWD, dir);
+        if (r < 0)
+            return pd_error_set(reterr, r, "remove %s: %s", dir, RUNTIME_STRERROR(r));
+        return 0;
+    }
+    /*
+     * Until the exit record goes, inspect says EXITED, as it does before a
+     * removal; once it went, UNKNOWN: nothing of the run is left to be
+     * taken for the next one's. upper/ and work/ stay for the next start,
+     * which moves them aside (a fresh writable layer) and deletes them.
+     */
+    for (size_t i = 0; i < ELEMENTSOF(run_records); i++) {
+        char path[PATH_MAX];
+
+        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, run_records[i]) >= sizeof(path))
+            return pd_error_set(reterr, -ENAMETOOLONG, "container %s: path too long", id);
+        if (unlink(path) < 0 && errno != ENOENT)
+            return pd_error_set(reterr, -errno, "remove %s: %s", path, RUNTIME_STRERROR(errno));
+    }
     return 0;
+}
+
+static int native_container_remove(void *userdata, const char *id, PdError *reterr)
+{
+    return native_container_clear(userdata, id, false, reterr);
+}
+
+static int native_container_recycle(void *userdata, const char *id, PdError *reterr)
+{
+    return native_container_clear(userdata, id, true, reterr);
 }
 
 const RuntimeOps runtime_native_ops = {
@@ -817,6 +851,7 @@ const RuntimeOps runtime_native_ops = {
     .container_exec_begin = native_container_exec_begin,
     .container_exec_finish = native_container_exec_finish,
     .container_remove = native_container_remove,
+    .container_recycle = native_container_recycle,
     .container_inspect = native_container_inspect,
 };
 

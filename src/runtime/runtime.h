@@ -568,6 +568,16 @@ typedef struct RuntimeOps {
      * the container (try again later: it does not wait for the kernel).
      */
     int (*container_remove)(void *ctx, const char *id, PdError *reterr);
+    /*
+     * container_remove for a container that starts again under the same id
+     * (a restart): the same, but of its files only the run's records go
+     * (pid files, config, and the exit record last, so that inspect says
+     * EXITED until the end and UNKNOWN after); its directory and the last
+     * writable layer stay for the next start, which replaces the layer
+     * with a fresh one. Should it not start again, container_remove is
+     * still owed. Optional: NULL when the backend has no cheaper way.
+     */
+    int (*container_recycle)(void *ctx, const char *id, PdError *reterr);
     int (*container_inspect)(void *ctx, const char *id, ContainerStatus *ret, PdError *reterr);
 } RuntimeOps;
 
@@ -623,7 +633,8 @@ const RuntimeMonitorOps *runtime_monitor_find(const char *name);
  * be, and inspect gives a real monitor pid (an adoption by pid works). A
  * starter ends at once unless the script holds the start; finish reaps it.
  * A monitor ends when its container does: by runtime_fake_exit(), by a
- * signal that ends it, by container_remove, or at once with exit_on_start;
+ * signal that ends it, by container_remove (or container_recycle, which
+ * the fake treats alike but records as its own call), or at once with exit_on_start;
  * the fake reaps it then. container_inspect then says EXITED with the
  * scripted code, signal and OOM flag (reason Completed, Error or OOMKilled).
  * Unlike a real backend, finish of a start still held returns -EAGAIN

@@ -272,6 +272,35 @@ def test_crash_loop_restarts_immediately_then_backs_off(daemon, policy):
     assert st["containers"]["crasher"]["lastState"]["exitCode"] == 3
 
 
+def test_a_restart_gets_a_fresh_writable_layer_and_nothing_of_the_last_run(daemon):
+    """A restart keeps the container's directory, not its writable layer or its records."""
+    pod = unique("fresh")
+    daemon.start()
+    daemon.write("fresh.yaml", pod_yaml(
+        pod, containers=[{"name": "app", "cmd": "if [ -e /marker ]; then echo stale; "
+                          "else echo fresh; fi; echo x > /marker; exit 1"}],
+        annotations={"podd.io/restart-backoff": "initial=4s,max=4s,reset=10m"}))
+    wait_for("two runs", lambda: len(daemon.ctr_log(pod, "app")) >= 2)
+    d = daemon.ctr_dir(pod, "app")
+    records = ("config.json", "exit.json", "container.pid", "monitor.pid")
+    # In the back-off: its directory is there, but no record of the last run is.
+    wait_for("the back-off", lambda: daemon.restarts(pod, "app") >= 1
+             and os.path.isdir(d) and not any(os.path.exists(os.path.join(d, f))
+                                              for f in records), timeout=5)
+    st = daemon.pod_state(pod)
+    assert st["containers"]["app"]["lastState"]["exitCode"] == 1
+    wait_for("a third run", lambda: len(daemon.ctr_log(pod, "app")) >= 3, timeout=10)
+    # Each run found the file the last one wrote gone.
+    assert daemon.ctr_log(pod, "app")[:3] == ["fresh"] * 3
+    wait_for("the restart count", lambda: daemon.restarts(pod, "app") >= 2)
+    # Stopped for good in its back-off: its directory goes with the pod.
+    wait_for("the back-off again", lambda: os.path.isdir(d) and not any(
+        os.path.exists(os.path.join(d, f)) for f in records), timeout=5)
+    os.unlink(os.path.join(daemon.manifests, "fresh.yaml"))
+    wait_for("the pod to go", lambda: daemon.pod_state(pod) is None)
+    assert not os.path.exists(d)
+
+
 def test_never_policy_fails_the_pod_and_onfailure_completes(daemon):
     failing, done = unique("never"), unique("ok")
     daemon.start()

@@ -142,29 +142,33 @@ static const StepCase step_cases[] = {
     /* The pull's end: the start, or the image back-off (10 s after the first failure). */
     {S(PULLING), E(PULL_DONE), S(STARTING), A(START) | A(EVENT), 0, ANY_GOAL},
     {S(PULLING), E(PULL_FAILED), S(PULL_BACKOFF), A(EVENT), NOW + 10 * SEC, ANY_GOAL},
-    {S(PULLING), E(STOP), S(TERMINATED), A(SAVE), 0, G(STOP)},
-    {S(PULLING), E(DELETED), S(TERMINATED), A(SAVE) | A(FORGET), 0, G(REMOVE)},
-    {S(PULLING), E(SPEC_CHANGED), S(WAITING), A(FRESH) | A(SAVE), 0, G(RUN)},
+    /* It ran before (canonical): its last run's directory, kept for this start, goes first. */
+    {S(PULLING), E(STOP), S(REMOVING), A(REMOVE), 0, G(STOP)},
+    {S(PULLING), E(DELETED), S(REMOVING), A(REMOVE), 0, G(REMOVE)},
+    {S(PULLING), E(SPEC_CHANGED), S(REMOVING), A(REMOVE), 0, G(REPLACE)},
 
     {S(PULL_BACKOFF), E(DEPS_FAILED), S(WAITING), A(EVENT), 0, ANY_GOAL},
     {S(PULL_BACKOFF), E(BACKOFF_EXPIRED), S(WAITING), 0, 0, ANY_GOAL},
     /* podctl image pull (or a load) brought it: it looks at once. */
     {S(PULL_BACKOFF), E(IMAGE_ADDED), S(WAITING), 0, 0, ANY_GOAL},
-    {S(PULL_BACKOFF), E(STOP), S(TERMINATED), A(SAVE), 0, G(STOP)},
-    {S(PULL_BACKOFF), E(DELETED), S(TERMINATED), A(SAVE) | A(FORGET), 0, G(REMOVE)},
-    {S(PULL_BACKOFF), E(SPEC_CHANGED), S(WAITING), A(FRESH) | A(SAVE), 0, G(RUN)},
+    {S(PULL_BACKOFF), E(STOP), S(REMOVING), A(REMOVE), 0, G(STOP)},
+    {S(PULL_BACKOFF), E(DELETED), S(REMOVING), A(REMOVE), 0, G(REMOVE)},
+    {S(PULL_BACKOFF), E(SPEC_CHANGED), S(REMOVING), A(REMOVE), 0, G(REPLACE)},
 
     {S(STARTING), E(STARTED), S(RUNNING), A(EVENT) | A(SAVE), 0, ANY_GOAL},
     {S(STARTING), E(ADOPTED), S(RUNNING), A(EVENT) | A(SAVE), 0, ANY_GOAL},
     {S(STARTING), E(START_BUSY), S(STARTING), 0, NOW + SEC / 20, ANY_GOAL},
     {S(STARTING), E(RETRY), S(STARTING), A(START), 0, ANY_GOAL},
-    {S(STARTING), E(START_FAILED), S(REMOVING), A(REMOVE) | A(EVENT) | A(SAVE), 0, ANY_GOAL},
-    {S(STARTING), E(EXITED), S(REMOVING), A(REMOVE) | A(EVENT) | A(SAVE), 0, ANY_GOAL},
+    /* A restart follows (goal RUN, Always, exit 1): only the run's records go. */
+    {S(STARTING), E(START_FAILED), S(REMOVING), A(REMOVE) | A(KEEP_DIR) | A(EVENT) | A(SAVE), 0,
+     ANY_GOAL},
+    {S(STARTING), E(EXITED), S(REMOVING), A(REMOVE) | A(KEEP_DIR) | A(EVENT) | A(SAVE), 0,
+     ANY_GOAL},
     {S(STARTING), E(STOP), S(STARTING), 0, KEEP, G(STOP)},
     {S(STARTING), E(DELETED), S(STARTING), 0, KEEP, G(REMOVE)},
     {S(STARTING), E(SPEC_CHANGED), S(STARTING), 0, KEEP, G(REPLACE)},
 
-    {S(RUNNING), E(EXITED), S(REMOVING), A(REMOVE) | A(EVENT) | A(SAVE), 0, ANY_GOAL},
+    {S(RUNNING), E(EXITED), S(REMOVING), A(REMOVE) | A(KEEP_DIR) | A(EVENT) | A(SAVE), 0, ANY_GOAL},
     {S(RUNNING), E(STOP), S(STOPPING), A(SIGTERM) | A(EVENT), NOW + 30 * SEC, G(STOP)},
     {S(RUNNING), E(DELETED), S(STOPPING), A(SIGTERM) | A(EVENT), NOW + 30 * SEC, G(REMOVE)},
     {S(RUNNING), E(SPEC_CHANGED), S(STOPPING), A(SIGTERM) | A(EVENT), NOW + 30 * SEC, G(REPLACE)},
@@ -174,6 +178,7 @@ static const StepCase step_cases[] = {
     {S(RUNNING), E(UNREADY), S(RUNNING), 0, 0, G(RUN)},
     {S(RUNNING), E(UNHEALTHY), S(STOPPING), A(SIGTERM) | A(EVENT), NOW + 30 * SEC, G(RUN)},
 
+    /* Stopped to be replaced: no restart of this version follows, all of it goes. */
     {S(STOPPING), E(EXITED), S(REMOVING), A(REMOVE) | A(EVENT) | A(SAVE), 0, ANY_GOAL},
     {S(STOPPING), E(GRACE_EXPIRED), S(KILLING), A(SIGKILL) | A(EVENT), 0, ANY_GOAL},
     {S(STOPPING), E(SIGNAL_FAILED), S(KILLING), A(SIGKILL) | A(EVENT), 0, ANY_GOAL},
@@ -187,15 +192,16 @@ static const StepCase step_cases[] = {
     /* Ran one second, restart number two: 10 s of back-off. */
     {S(REMOVING), E(REMOVED), S(BACKOFF), A(EVENT) | A(SAVE), NOW + 10 * SEC, ANY_GOAL},
     {S(REMOVING), E(REMOVE_BUSY), S(REMOVING), 0, NOW + SEC / 5, ANY_GOAL},
-    {S(REMOVING), E(RETRY), S(REMOVING), A(REMOVE), 0, ANY_GOAL},
+    {S(REMOVING), E(RETRY), S(REMOVING), A(REMOVE) | A(KEEP_DIR), 0, ANY_GOAL},
     {S(REMOVING), E(STOP), S(REMOVING), 0, KEEP, G(STOP)},
     {S(REMOVING), E(DELETED), S(REMOVING), 0, KEEP, G(REMOVE)},
     {S(REMOVING), E(SPEC_CHANGED), S(REMOVING), 0, KEEP, G(REPLACE)},
 
     {S(BACKOFF), E(BACKOFF_EXPIRED), S(WAITING), 0, 0, ANY_GOAL},
-    {S(BACKOFF), E(STOP), S(TERMINATED), A(SAVE), 0, G(STOP)},
-    {S(BACKOFF), E(DELETED), S(TERMINATED), A(SAVE) | A(FORGET), 0, G(REMOVE)},
-    {S(BACKOFF), E(SPEC_CHANGED), S(WAITING), A(FRESH) | A(SAVE), 0, G(RUN)},
+    /* Its last run's directory, kept for the restart, goes before it stops or is replaced. */
+    {S(BACKOFF), E(STOP), S(REMOVING), A(REMOVE), 0, G(STOP)},
+    {S(BACKOFF), E(DELETED), S(REMOVING), A(REMOVE), 0, G(REMOVE)},
+    {S(BACKOFF), E(SPEC_CHANGED), S(REMOVING), A(REMOVE), 0, G(REPLACE)},
 
     {S(TERMINATED), E(SPEC_CHANGED), S(WAITING), A(FRESH) | A(SAVE), 0, G(RUN)},
     {S(TERMINATED), E(DELETED), S(TERMINATED), A(FORGET) | A(SAVE), KEEP, G(REMOVE)},
@@ -1002,11 +1008,147 @@ START_TEST(test_removal_busy)
     (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVE_BUSY}, &policy_always, NOW);
     ck_assert_int_eq(l.state, CTR_STATE_REMOVING);
     ck_assert(!ctr_state_is_down(l.state));
+    /* A restart follows: the retry, too, keeps the directory. */
     ck_assert_uint_eq(
         ctr_step(&l, &(CtrEvent){.type = ctr_deadline_event(l.state)}, &policy_always, l.deadline),
-        CTR_ACT_REMOVE);
+        CTR_ACT_REMOVE | CTR_ACT_KEEP_DIR);
     (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVED}, &policy_always, NOW + SEC);
     ck_assert_int_eq(l.state, CTR_STATE_WAITING);
+
+    /* Stopped while the removal waits: the retry decides again, and removes all of it. */
+    l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    start(&l, &policy_always, NOW);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_EXITED, .exit = exit_fail}, &policy_always, NOW);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVE_BUSY}, &policy_always, NOW);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_STOP}, &policy_always, NOW);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_RETRY}, &policy_always, l.deadline),
+                      CTR_ACT_REMOVE);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVED}, &policy_always, NOW + SEC);
+    ck_assert_int_eq(l.state, CTR_STATE_TERMINATED);
+}
+END_TEST
+
+/* ---- a restart in place: the directory kept, removed should the restart not come ------------ */
+
+/* Which removal a run's end asks for: its records only exactly when a restart follows. */
+START_TEST(test_restart_keeps_dir)
+{
+    static const struct {
+        RestartPolicy policy;
+        int code;
+        CtrEventType goal_ev; /* _CTR_EV_INVALID: goal RUN */
+        bool keep;
+    } cases[] = {
+        {RESTART_POLICY_ALWAYS, 0, _CTR_EV_INVALID, true},
+        {RESTART_POLICY_ALWAYS, 1, _CTR_EV_INVALID, true},
+        {RESTART_POLICY_ON_FAILURE, 1, _CTR_EV_INVALID, true},
+        {RESTART_POLICY_ON_FAILURE, 0, _CTR_EV_INVALID, false},
+        {RESTART_POLICY_NEVER, 1, _CTR_EV_INVALID, false},
+        {RESTART_POLICY_ALWAYS, 143, CTR_EV_STOP, false},
+        {RESTART_POLICY_ALWAYS, 143, CTR_EV_DELETED, false},
+        {RESTART_POLICY_ALWAYS, 143, CTR_EV_SPEC_CHANGED, false},
+    };
+
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        CtrPolicy p = policy_with(cases[i].policy);
+        CtrLife l = ctr_life_new(CONTAINER_KIND_REGULAR);
+        CtrEvent ev = {.type = CTR_EV_EXITED, .exit = {.code = cases[i].code}};
+        unsigned act;
+
+        start(&l, &p, NOW);
+        if (cases[i].goal_ev != _CTR_EV_INVALID)
+            (void)ctr_step(&l, &(CtrEvent){.type = cases[i].goal_ev}, &p, NOW);
+        act = ctr_step(&l, &ev, &p, NOW + SEC);
+        ck_assert_msg((act & (CTR_ACT_REMOVE | CTR_ACT_KEEP_DIR)) ==
+                          (CTR_ACT_REMOVE | (cases[i].keep ? CTR_ACT_KEEP_DIR : 0)),
+                      "case %zu: actions %#x", i, act);
+        (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVED}, &p, NOW + SEC);
+        /* Kept exactly for a container that ran and waits to run again (a new version
+         * starts afresh, as one that never ran). */
+        ck_assert_int_eq(
+            (l.started_once && (l.state == CTR_STATE_WAITING || l.state == CTR_STATE_BACKOFF)),
+            cases[i].keep);
+    }
+}
+END_TEST
+
+/*
+ * Every state a kept directory waits in, and each change of fate: the full
+ * removal (REMOVING, CTR_ACT_REMOVE) comes before the record is ended,
+ * forgotten or replaced, and removed() then does what it does for the goal.
+ */
+START_TEST(test_kept_dir_is_removed_when_the_restart_is_off)
+{
+    static const CtrState down[] = {CTR_STATE_WAITING,         CTR_STATE_WAITING_IMAGE,
+                                    CTR_STATE_WAITING_RUNTIME, CTR_STATE_PULLING,
+                                    CTR_STATE_PULL_BACKOFF,    CTR_STATE_BACKOFF};
+    static const struct {
+        CtrEventType ev;
+        CtrGoal goal;
+        CtrState after;
+        unsigned after_act;
+    } fates[] = {
+        {CTR_EV_STOP, CTR_GOAL_STOP, CTR_STATE_TERMINATED, CTR_ACT_SAVE},
+        {CTR_EV_DELETED, CTR_GOAL_REMOVE, CTR_STATE_TERMINATED, CTR_ACT_FORGET | CTR_ACT_SAVE},
+        {CTR_EV_SPEC_CHANGED, CTR_GOAL_RUN, CTR_STATE_WAITING, CTR_ACT_FRESH | CTR_ACT_SAVE},
+    };
+
+    for (size_t i = 0; i < ELEMENTSOF(down); i++)
+        for (size_t k = 0; k < ELEMENTSOF(fates); k++) {
+            CtrLife l = canonical(down[i]);
+            unsigned act;
+
+            l.started_once = true;
+            act = ctr_step(&l, &(CtrEvent){.type = fates[k].ev}, &policy_always, NOW);
+            ck_assert_msg(l.state == CTR_STATE_REMOVING && act == CTR_ACT_REMOVE,
+                          "%s + %s: got %s actions %#x", ctr_state_to_string(down[i]),
+                          ctr_event_type_to_string(fates[k].ev), ctr_state_to_string(l.state), act);
+            /* Still busy: the retry removes all of it too. */
+            (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVE_BUSY}, &policy_always, NOW);
+            ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_RETRY}, &policy_always, NOW),
+                              CTR_ACT_REMOVE);
+            act = ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVED}, &policy_always, NOW);
+            ck_assert_msg(l.state == fates[k].after && act == fates[k].after_act,
+                          "%s + %s, removed: got %s actions %#x", ctr_state_to_string(down[i]),
+                          ctr_event_type_to_string(fates[k].ev), ctr_state_to_string(l.state), act);
+            ck_assert_int_eq(l.goal, fates[k].goal);
+        }
+}
+END_TEST
+
+/* A crash loop reuses the directory; the pod's stop during the back-off removes it. */
+START_TEST(test_crash_loop_then_stop)
+{
+    CtrLife l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    unsigned act;
+
+    start(&l, &policy_always, NOW);
+    act = run_and_exit(&l, &policy_always, 1, NOW + SEC);
+    ck_assert_uint_ne(act & CTR_ACT_KEEP_DIR, 0);
+    /* The first restart is at once: the start reuses the directory. */
+    ck_assert_int_eq(l.state, CTR_STATE_WAITING);
+    start(&l, &policy_always, NOW + SEC);
+    act = run_and_exit(&l, &policy_always, 1, NOW + 2 * SEC);
+    ck_assert_uint_ne(act & CTR_ACT_KEEP_DIR, 0);
+    ck_assert_int_eq(l.state, CTR_STATE_BACKOFF);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_STOP}, &policy_always, NOW + 3 * SEC),
+                      CTR_ACT_REMOVE);
+    ck_assert_int_eq(l.state, CTR_STATE_REMOVING);
+    ck_assert(!ctr_state_is_down(l.state));
+    ck_assert_uint_eq(
+        ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVED}, &policy_always, NOW + 3 * SEC),
+        CTR_ACT_SAVE);
+    ck_assert_int_eq(l.state, CTR_STATE_TERMINATED);
+    /* It ends as a stop in the back-off always did: the back-off's reason, the counts kept. */
+    ck_assert_int_eq(l.reason, CTR_REASON_CRASH_LOOP_BACK_OFF);
+    ck_assert_uint_eq(l.restart_count, 1);
+    ck_assert_int_eq(l.last_exit.code, 1);
+    ck_assert_int_eq(l.goal, CTR_GOAL_STOP);
+    /* A container that never ran has nothing left: its stop is immediate. */
+    l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_STOP}, &policy_always, NOW),
+                      CTR_ACT_SAVE);
+    ck_assert_int_eq(l.state, CTR_STATE_TERMINATED);
 }
 END_TEST
 
@@ -1085,6 +1227,12 @@ START_TEST(test_restored_backoff_is_waited_out)
     l = ctr_life_restore(CONTAINER_KIND_REGULAR, 2, 3, true, false, false, &crash);
     ck_assert(!ctr_life_resume_backoff(&l, 0));
     ck_assert_int_eq(l.state, CTR_STATE_WAITING);
+    /* Stopped in a back-off the previous daemon began: what its run left goes first. */
+    l = ctr_life_restore(CONTAINER_KIND_REGULAR, 2, 3, true, false, false, &crash);
+    ck_assert(ctr_life_resume_backoff(&l, NOW + 7 * SEC));
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_STOP}, &policy_always, NOW),
+                      CTR_ACT_REMOVE);
+    ck_assert_int_eq(l.state, CTR_STATE_REMOVING);
 }
 END_TEST
 
@@ -1360,6 +1508,9 @@ static Suite *lifecycle_suite(void)
     tcase_add_test(tc, test_replacement);
     tcase_add_test(tc, test_stop_while_starting);
     tcase_add_test(tc, test_removal_busy);
+    tcase_add_test(tc, test_restart_keeps_dir);
+    tcase_add_test(tc, test_kept_dir_is_removed_when_the_restart_is_off);
+    tcase_add_test(tc, test_crash_loop_then_stop);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("adopt");

@@ -316,6 +316,9 @@ START_TEST(test_default_backend_runs_and_restarts)
     run_until_calls("container_start_begin default_web_app", 2);
     run_until_calls("container_start_finish default_web_app", 2);
     run_for(3);
+    /* A restart follows: only the run's records went, not the whole container. */
+    ck_assert_uint_eq(runtime_fake_count(fake, "container_recycle default_web_app"), 1);
+    ck_assert_uint_eq(runtime_fake_count(fake, "container_remove default_web_app"), 0);
     st = ctr_status("web");
     ck_assert_int_eq(json_integer_value(json_object_get(st, "restartCount")), 1);
     ck_assert_int_eq(
@@ -398,6 +401,29 @@ START_TEST(test_init_exit_starts_successors_first)
 }
 END_TEST
 
+/*
+ * A crash loop recycles the container for each restart; stopped during its
+ * back-off, it is removed for good before it counts as stopped.
+ */
+START_TEST(test_crash_loop_then_stop_removes)
+{
+    run_until_calls("container_start_finish default_web_app", 1);
+    ck_assert_int_eq(runtime_fake_exit(fake, "default_web_app", 1, 0, false), 0);
+    run_until_calls("container_start_finish default_web_app", 2);
+    ck_assert_int_eq(runtime_fake_exit(fake, "default_web_app", 1, 0, false), 0);
+    /* The second restart waits 10 s. */
+    run_until_calls("container_recycle default_web_app", 2);
+    run_for(5);
+    ck_assert_uint_eq(runtime_fake_count(fake, "container_start_begin default_web_app"), 2);
+    ck_assert_uint_eq(runtime_fake_count(fake, "container_remove default_web_app"), 0);
+    manager_shutdown(m, true);
+    run_until_calls("container_remove default_web_app", 1);
+    run_for(5);
+    ck_assert_uint_eq(runtime_fake_count(fake, "container_start_begin default_web_app"), 2);
+    ck_assert_uint_eq(runtime_fake_count(fake, "container_recycle default_web_app"), 2);
+}
+END_TEST
+
 START_TEST(test_missing_backend_waits)
 {
     _cleanup_json_ json_t *other = NULL, *nat = NULL;
@@ -464,6 +490,7 @@ int main(void)
     tcase_add_test(tc, test_missing_backend_waits);
     tcase_add_test(tc, test_init_exit_starts_successors_first);
     tcase_add_test(tc, test_stop_while_starting);
+    tcase_add_test(tc, test_crash_loop_then_stop_removes);
     tcase_add_test(tc, test_unknown_default);
     tcase_add_test(tc, test_view_fresh);
     tcase_set_timeout(tc, 30);

@@ -785,6 +785,80 @@ START_TEST(test_native_ops)
 }
 END_TEST
 
+/*
+ * A container recycled for its restart: its directory stays, nothing of the
+ * run's records does (inspect: UNKNOWN), and the next run gets a fresh
+ * writable layer; container_remove then takes the rest.
+ */
+START_TEST(test_native_recycle)
+{
+    char *cmd[] = {"/bin/sh", "-c", NULL},
+         *args[] = {"if [ -e /marker ]; then echo stale; else echo fresh; fi; echo x > /marker",
+                    NULL};
+    static const char *const records[] = {"config.json", "exit.json", "container.pid",
+                                          "monitor.pid"};
+    Container ct = make_container(cmd, args, NULL, 0);
+    Pod pod = {.name = "recycle",
+               .namespace = "t",
+               .run_as_user = UNSET,
+               .run_as_group = UNSET,
+               .fs_group = UNSET};
+    _cleanup_free_ char *root = strdup_printf("%s/rootfs", tmpdir),
+                        *run = strdup_printf("%s/run", tmpdir),
+                        *log = strdup_printf("%s/log", tmpdir),
+                        *cdir = strdup_printf("%s/run/containers/t_recycle_app", tmpdir),
+                        *logf = strdup_printf("%s/log/t_recycle/app.log", tmpdir), *text = NULL;
+    const RuntimeOps *ops = runtime_find("native");
+    RuntimeConfig cfg = {.run_dir = run, .log_dir = log, .monitor_path = monitor};
+    const char *first;
+    ContainerStatus st;
+    PdError e = {0};
+    void *ctx = NULL;
+
+    make_rootfs(root);
+    ck_assert_int_eq(ops->init(&ctx, &cfg, &e), 0);
+    ck_assert_int_eq(ops->pod_create(ctx, &pod, &e), 0);
+    for (int i = 0; i < 2; i++) {
+        int pidfd = -1, r;
+
+        r = runtime_container_start(ops, ctx, &pod, &ct, RUNTIME_IMAGE_DIR(root), &pidfd, &e);
+        ck_assert_msg(r == 0 || r == -ESRCH, "%s", e.message);
+        if (r == 0) {
+            struct pollfd p = {.fd = pidfd, .events = POLLIN};
+
+            ck_assert_int_eq(poll(&p, 1, 10000), 1);
+            close(pidfd);
+        }
+        ck_assert_int_eq(ops->container_inspect(ctx, "t_recycle_app", &st, &e), 0);
+        ck_assert_int_eq(st.state, CONTAINER_STATE_EXITED);
+        ck_assert_msg(ops->container_recycle(ctx, "t_recycle_app", &e) == 0, "%s", e.message);
+        ck_assert_int_eq(access(cdir, F_OK), 0);
+        for (size_t k = 0; k < ELEMENTSOF(records); k++) {
+            _cleanup_free_ char *f = strdup_printf("%s/%s", cdir, records[k]);
+
+            ck_assert_msg(access(f, F_OK) < 0 && errno == ENOENT, "%s is left", records[k]);
+        }
+        ck_assert_int_eq(ops->container_inspect(ctx, "t_recycle_app", &st, &e), 0);
+        ck_assert_int_eq(st.state, CONTAINER_STATE_UNKNOWN);
+    }
+    /* Both runs found no /marker: the first run's writable layer did not reach the second. */
+    text = read_all(logf);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_ptr_null(strstr(text, "stale"));
+    first = strstr(text, " stdout F fresh\n");
+    ck_assert_ptr_nonnull(first);
+    ck_assert_ptr_nonnull(strstr(first + 1, " stdout F fresh\n"));
+    ck_assert_int_eq(ops->container_remove(ctx, "t_recycle_app", &e), 0);
+    ck_assert_int_eq(access(cdir, F_OK), -1);
+    ck_assert_int_eq(ops->pod_destroy(ctx, &pod, &e), 0);
+    ops->done(ctx);
+    (void)rmdir("/sys/fs/cgroup/memory/podd");
+    (void)rmdir("/sys/fs/cgroup/cpu/podd");
+    (void)rmdir("/sys/fs/cgroup/pids/podd");
+    (void)rmdir("/sys/fs/cgroup/podd");
+}
+END_TEST
+
 /* What a disk emptyDir holds, as du counts it: never through a symlink, stopping when told. */
 START_TEST(test_volume_usage)
 {
@@ -919,6 +993,7 @@ int main(void)
     tcase_add_test(tc, test_cgroup_v1_join_through_tasks);
     unit_add_test_unless(tc, test_native_ops, native_unavailable());
     unit_add_test_unless(tc, test_sandbox_netns_pool, geteuid() != 0 ? "needs root" : NULL);
+    unit_add_test_unless(tc, test_native_recycle, native_unavailable());
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
