@@ -882,9 +882,12 @@ static void ctr_feed_ev(Ctr *c, const CtrEvent *ev)
      * A run ended while others wait: what waited for it (an init
      * container's successors) starts first, and the save and removal below
      * follow at the end of the pass (pod_remove_ended()), off the path from
-     * the exit to the next start.
+     * the exit to the next start. A run a restart follows (CTR_ACT_KEEP_DIR)
+     * is recycled at once: that removes its records only, and leaves no
+     * removal pending while its fate may still change in this pass.
      */
-    if ((act & CTR_ACT_REMOVE) && ev->type == CTR_EV_EXITED && pod_has_waiting(pr, c)) {
+    if ((act & CTR_ACT_REMOVE) && !(act & CTR_ACT_KEEP_DIR) && ev->type == CTR_EV_EXITED &&
+        pod_has_waiting(pr, c)) {
         c->remove_after_pass = true;
         act &= ~(unsigned)CTR_ACT_REMOVE;
     }
@@ -1441,7 +1444,7 @@ static void pod_remove_ended(PodRec *pr)
         if (!saved && !pr->save_retry_at && pod_rec_save(pr) >= 0)
             failpoint("exit-saved");
         saved = true;
-        ctr_do_remove(c);
+        ctr_do_remove(c, false);
     }
 }
 
