@@ -526,6 +526,12 @@ static _Noreturn void spawner_child(const char *config_path, int lock_fd, int re
         _exit(1);
     }
     r = cmd_start(config_path, lock_fd, result_fd);
+    /*
+     * Our copy of the lock goes before the answer: podd acts on the answer
+     * (a failed start's removal takes the lock), not on our exit, as it does
+     * for a starter of its own, which it reaps first.
+     */
+    (void)close(lock_fd);
     /* podd may be gone by now: its end closed must not kill us with SIGPIPE. */
     (void)signal(SIGPIPE, SIG_IGN);
     fflush(NULL);
