@@ -707,16 +707,32 @@ START_TEST(test_cgroup_parent_is_per_instance_and_stable)
 }
 END_TEST
 
+/* A pod of namespace "t" with nothing set, for the native backend's tests. */
+static Pod native_pod(char *name)
+{
+    return (Pod){.name = name,
+                 .namespace = "t",
+                 .run_as_user = UNSET,
+                 .run_as_group = UNSET,
+                 .fs_group = UNSET};
+}
+
+/* Ends the backend and removes the cgroup parents its containers made (when empty). */
+static void end_native_backend(const RuntimeOps *ops, void *ctx)
+{
+    ops->done(ctx);
+    (void)rmdir("/sys/fs/cgroup/memory/podd");
+    (void)rmdir("/sys/fs/cgroup/cpu/podd");
+    (void)rmdir("/sys/fs/cgroup/pids/podd");
+    (void)rmdir("/sys/fs/cgroup/podd");
+}
+
 START_TEST(test_native_ops)
 {
     char *cmd[] = {"/bin/sh", "-c", NULL}, *args[] = {"hostname; sleep 30", NULL};
     char *probe[] = {"/bin/sh", "-c", "exit 5", NULL}, *slow[] = {"sleep", "5", NULL};
     Container ct = make_container(cmd, args, NULL, 0);
-    Pod pod = {.name = "optest",
-               .namespace = "t",
-               .run_as_user = UNSET,
-               .run_as_group = UNSET,
-               .fs_group = UNSET};
+    Pod pod = native_pod("optest");
     _cleanup_free_ char *root = strdup_printf("%s/rootfs", tmpdir),
                         *run = strdup_printf("%s/run", tmpdir),
                         *log = strdup_printf("%s/log", tmpdir), *cdir = NULL, *logf = NULL,
@@ -777,11 +793,7 @@ START_TEST(test_native_ops)
 
     ck_assert_int_eq(ops->pod_destroy(ctx, &pod, &e), 0);
     ck_assert_int_eq(ops->pod_destroy(ctx, &pod, &e), 0);
-    ops->done(ctx);
-    (void)rmdir("/sys/fs/cgroup/memory/podd");
-    (void)rmdir("/sys/fs/cgroup/cpu/podd");
-    (void)rmdir("/sys/fs/cgroup/pids/podd");
-    (void)rmdir("/sys/fs/cgroup/podd");
+    end_native_backend(ops, ctx);
 }
 END_TEST
 
@@ -798,11 +810,7 @@ START_TEST(test_native_recycle)
     static const char *const records[] = {"config.json", "exit.json", "container.pid",
                                           "monitor.pid"};
     Container ct = make_container(cmd, args, NULL, 0);
-    Pod pod = {.name = "recycle",
-               .namespace = "t",
-               .run_as_user = UNSET,
-               .run_as_group = UNSET,
-               .fs_group = UNSET};
+    Pod pod = native_pod("recycle");
     _cleanup_free_ char *root = strdup_printf("%s/rootfs", tmpdir),
                         *run = strdup_printf("%s/run", tmpdir),
                         *log = strdup_printf("%s/log", tmpdir),
@@ -851,11 +859,7 @@ START_TEST(test_native_recycle)
     ck_assert_int_eq(ops->container_remove(ctx, "t_recycle_app", &e), 0);
     ck_assert_int_eq(access(cdir, F_OK), -1);
     ck_assert_int_eq(ops->pod_destroy(ctx, &pod, &e), 0);
-    ops->done(ctx);
-    (void)rmdir("/sys/fs/cgroup/memory/podd");
-    (void)rmdir("/sys/fs/cgroup/cpu/podd");
-    (void)rmdir("/sys/fs/cgroup/pids/podd");
-    (void)rmdir("/sys/fs/cgroup/podd");
+    end_native_backend(ops, ctx);
 }
 END_TEST
 
