@@ -266,7 +266,7 @@ struct SandboxNetnsPool {
     pthread_mutex_t lock;
     pthread_cond_t wake; /* on CLOCK_MONOTONIC */
     pthread_t thread;
-    bool started, has_thread, stop, failed;
+    bool started, has_thread, stop;
     int fds[NETNS_POOL_SIZE];
     size_t n;
     uint64_t last_take, last_miss; /* now_monotonic_usec() of the last take, of a burst's miss */
@@ -345,31 +345,28 @@ static void *netns_pool_run(void *userdata)
         (void)pthread_mutex_unlock(&p->lock);
         fd = netns_make();
         (void)pthread_mutex_lock(&p->lock);
-        if (fd < 0) {
-            /* Not allowed here (no privilege, a seccomp filter): the takers make their own. */
-            p->failed = true;
+        /* Not allowed here (no privilege, a seccomp filter): the takers make their own. */
+        if (fd < 0)
             break;
-        }
         p->fds[p->n++] = fd;
     }
     (void)pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
-/* Under p->lock. The thread blocks every signal: they are the main loop's to read. */
+/*
+ * Under p->lock. The thread blocks every signal: they are the main loop's to
+ * read. Without it (it could not be made) every take finds none.
+ */
 static void netns_pool_start(SandboxNetnsPool *p)
 {
     sigset_t all, old;
 
     p->started = true;
     (void)sigfillset(&all);
-    if (pthread_sigmask(SIG_BLOCK, &all, &old) != 0) {
-        p->failed = true;
+    if (pthread_sigmask(SIG_BLOCK, &all, &old) != 0)
         return;
-    }
     p->has_thread = pthread_create(&p->thread, NULL, netns_pool_run, p) == 0;
-    if (!p->has_thread)
-        p->failed = true;
     (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
