@@ -128,7 +128,7 @@ static int load_json_at(int dir_fd, const char *pod, const char *name, json_t **
     return 0;
 }
 
-/* ---- pod state: two slots --------------------------------------------------------- */
+/* ---- pod state: three slots ------------------------------------------------------- */
 
 /*
  * A pod's state lives in three slot files, rewritten in place (no new inode,
@@ -173,7 +173,6 @@ int state_slot_parse(const char *data, size_t size, uint64_t *ret_gen, const cha
     char sum[CONTENT_HASH_MAX];
     const char *p = data + SLOT_MAGIC_LEN;
     uint64_t gen, len;
-    Sha256 h;
 
     *ret_gen = 0;
     if (!data || size < SLOT_HEADER_LEN || memcmp(data, SLOT_MAGIC, SLOT_MAGIC_LEN) != 0)
@@ -190,9 +189,7 @@ int state_slot_parse(const char *data, size_t size, uint64_t *ret_gen, const cha
     *ret_gen = gen;
     if (len > size - SLOT_HEADER_LEN)
         return -EBADMSG;
-    sha256_init(&h);
-    sha256_update(&h, data + SLOT_HEADER_LEN, (size_t)len);
-    sha256_final_hex(&h, sum);
+    content_hash(data + SLOT_HEADER_LEN, (size_t)len, sum);
     if (memcmp(sum, p, 64) != 0)
         return -EBADMSG;
     *ret_text = data + SLOT_HEADER_LEN;
@@ -426,7 +423,7 @@ int state_store_save_pod(StateStore *s, const char *pod, json_t *state, bool syn
     return 0;
 }
 
-/* Moves both slots aside after they could not be used; -EBADMSG with why. */
+/* Moves the slots aside after they could not be used; -EBADMSG with why. */
 static int slots_set_aside(int dir_fd, const char *pod, const Slot slots[static N_SLOTS],
                            const char *why, PdError *reterr)
 {
