@@ -823,6 +823,17 @@ static void ctr_render_message(Ctr *c, CtrEventType ev, uint64_t now)
 
 static bool ctr_state_is_waiting(CtrState s);
 
+/*
+ * A run ended: its exit goes into the state file before the runtime's
+ * record of it is removed, so that a crash in between loses neither
+ * (unless saves are failing: then the retry's back-off decides).
+ */
+static void pod_save_exits(PodRec *pr)
+{
+    if (!pr->save_retry_at && pod_rec_save(pr) >= 0)
+        failpoint("exit-saved");
+}
+
 /* Whether a container of pr other than c waits (to start, for its dependencies or image). */
 static bool pod_has_waiting(const PodRec *pr, const Ctr *c)
 {
@@ -891,14 +902,8 @@ static void ctr_feed_ev(Ctr *c, const CtrEvent *ev)
         c->remove_after_pass = true;
         act &= ~(unsigned)CTR_ACT_REMOVE;
     }
-    /*
-     * A run ended: its exit goes into the state file before the runtime's
-     * record of it is removed, so that a crash in between loses neither
-     * (unless saves are failing: then the retry's back-off decides).
-     */
-    if ((act & CTR_ACT_REMOVE) && (ev->type == CTR_EV_EXITED || ev->type == CTR_EV_START_FAILED) &&
-        !pr->save_retry_at && pod_rec_save(pr) >= 0)
-        failpoint("exit-saved");
+    if ((act & CTR_ACT_REMOVE) && (ev->type == CTR_EV_EXITED || ev->type == CTR_EV_START_FAILED))
+        pod_save_exits(pr);
     if (act & CTR_ACT_POST_START)
         ctr_hook_start(c, false);
     if (act & CTR_ACT_PRE_STOP)
@@ -1441,8 +1446,8 @@ static void pod_remove_ended(PodRec *pr)
         /* Replaced or stopped meanwhile: what it is now decides. */
         if (c->life.state != CTR_STATE_REMOVING)
             continue;
-        if (!saved && !pr->save_retry_at && pod_rec_save(pr) >= 0)
-            failpoint("exit-saved");
+        if (!saved)
+            pod_save_exits(pr);
         saved = true;
         ctr_do_remove(c, false);
     }
