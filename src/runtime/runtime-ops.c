@@ -818,10 +818,10 @@ static int native_container_clear(NativeCtx *ctx, const char *id, bool keep_dir,
      * which moves them aside (a fresh writable layer) and deletes them.
      */
     for (size_t i = 0; i < ELEMENTSOF(run_records); i++) {
-        char path[PATH_MAX];
+        _cleanup_free_ char *path = container_file(ctx, id, run_records[i]);
 
-        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, run_records[i]) >= sizeof(path))
-            return pd_error_set(reterr, -ENAMETOOLONG, "container %s: path too long", id);
+        if (!path)
+            return -ENOMEM;
         if (unlink(path) < 0 && errno != ENOENT)
             return pd_error_set(reterr, -errno, "remove %s: %s", path, RUNTIME_STRERROR(errno));
     }
