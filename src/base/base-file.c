@@ -177,3 +177,22 @@ int rm_rf_at(int dir_fd, const char *path)
 {
     return rm_rf_entry(dir_fd, path, NULL);
 }
+
+int close_fds_except(const int *keep, size_t n)
+{
+    unsigned lo = 3;
+
+    /* Each round closes the gap below the lowest kept fd not passed yet. */
+    for (;;) {
+        unsigned next = ~0u;
+
+        for (size_t i = 0; i < n; i++)
+            if (keep[i] >= 0 && (unsigned)keep[i] >= lo && (unsigned)keep[i] < next)
+                next = (unsigned)keep[i];
+        if (next == ~0u)
+            return close_range(lo, ~0u, 0) < 0 ? -errno : 0;
+        if (next > lo && close_range(lo, next - 1, 0) < 0)
+            return -errno;
+        lo = next + 1;
+    }
+}

@@ -267,6 +267,13 @@ bool write_file_is_temp(const char *name);
  */
 int rm_rf_at(int dir_fd, const char *path);
 
+/*
+ * Closes every fd from 3 up but the n in keep (each >= 3, in any order): what
+ * a child keeps of its parent's descriptors before it runs something else.
+ * Returns 0 or -errno.
+ */
+int close_fds_except(const int *keep, size_t n);
+
 /* ---- time --------------------------------------------------------------------- */
 
 /* Monotonic and realtime clocks in microseconds. */

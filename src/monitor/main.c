@@ -494,18 +494,6 @@ static int cmd_pod_destroy(const char *dir)
 
 /* ---- spawner --------------------------------------------------------------------------------- */
 
-/* Closes every fd from 3 up but keep_a and keep_b (both >= 3, distinct). */
-static int close_all_but(int keep_a, int keep_b)
-{
-    int lo = keep_a < keep_b ? keep_a : keep_b, hi = keep_a < keep_b ? keep_b : keep_a;
-
-    if ((lo > 3 && close_range(3, (unsigned)lo - 1, 0) < 0) ||
-        (hi > lo + 1 && close_range((unsigned)lo + 1, (unsigned)hi - 1, 0) < 0) ||
-        close_range((unsigned)hi + 1, ~0u, 0) < 0)
-        return -errno;
-    return 0;
-}
-
 /*
  * The spawner's child for one request: it starts from what a fresh exec of
  * podd-monitor by podd would have (the signal mask and SIGCHLD disposition
@@ -520,7 +508,8 @@ static _Noreturn void spawner_child(const char *config_path, int lock_fd, int re
     unsigned char code;
     int r;
 
-    if (sigaction(SIGCHLD, chld, NULL) < 0 || close_all_but(lock_fd, result_fd) < 0 ||
+    if (sigaction(SIGCHLD, chld, NULL) < 0 ||
+        close_fds_except((int[]){lock_fd, result_fd}, 2) < 0 ||
         sigprocmask(SIG_SETMASK, mask, NULL) < 0) {
         fprintf(stderr, "podd-monitor: spawner: set up the child: %m\n");
         _exit(1);

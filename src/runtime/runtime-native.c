@@ -768,9 +768,7 @@ static _Noreturn void child_finish(const ContainerConfig *c, const SecurityHooks
         child_fail(-errno, "workingDir %s: %s", cwd, ERRSTR(errno));
 
     /* Stray descriptors: everything above stderr except the (close-on-exec) error pipe. */
-    if (child_err_fd > 3)
-        (void)close_range(3, (unsigned)child_err_fd - 1, 0);
-    (void)close_range((unsigned)child_err_fd + 1, ~0U, 0);
+    (void)close_fds_except(&child_err_fd, 1);
     (void)prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
 
     if (strchr(cmd, '/')) {

@@ -277,6 +277,33 @@ static void make_tree(const char *root)
     ck_assert_int_eq(mkdir(p, 0755), 0);
 }
 
+/* A child keeps exactly the fds it names, whatever their order, and stdio. */
+START_TEST(test_close_fds_except)
+{
+    int fds[5], status;
+    pid_t pid;
+
+    for (size_t i = 0; i < ELEMENTSOF(fds); i++) {
+        fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        ck_assert_int_ge(fds[i], 3);
+    }
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        bool ok = close_fds_except((int[]){fds[3], -1, fds[1]}, 3) == 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+            ok = ok && (fcntl(fds[i], F_GETFD) >= 0) == (i == 1 || i == 3);
+        ok = ok && fcntl(0, F_GETFD) >= 0 && fcntl(2, F_GETFD) >= 0;
+        _exit(ok ? 0 : 1);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+        close(fds[i]);
+}
+END_TEST
+
 START_TEST(test_rm_rf)
 {
     char dir[] = "/tmp/podd-test-base.XXXXXX", tree[256], outside[256], p[512];
@@ -651,6 +678,7 @@ int main(void)
     tcase_add_test(tc, test_string_table);
     tcase_add_test(tc, test_atomic_write_and_read);
     tcase_add_test(tc, test_atomic_write_paths);
+    tcase_add_test(tc, test_close_fds_except);
     tcase_add_test(tc, test_rm_rf);
     unit_add_test_unless(tc, test_rm_rf_stops_at_mounts,
                          can_mount() ? NULL : "no mount namespace: needs root or user namespaces");
