@@ -306,7 +306,7 @@ START_TEST(test_starts_in_parallel)
 END_TEST
 
 /* Our child "podd-monitor spawner": its pid, or -1. */
-static pid_t find_spawner(void)
+static pid_t find_spawner_once(void)
 {
     char path[64], buf[256];
     pid_t found = -1;
@@ -342,6 +342,21 @@ static pid_t find_spawner(void)
     }
     closedir(d);
     return found;
+}
+
+/*
+ * The same, given up to 5 s to show: the backend's vfork-style spawn returns
+ * once the kernel has switched the child to the new program, but before the
+ * kernel sets the program's arguments (a busy host holds that window open
+ * while it maps the dynamic linker), and /proc/PID/cmdline reads empty until then.
+ */
+static pid_t find_spawner(void)
+{
+    pid_t pid = -1;
+
+    for (int i = 0; i < 500 && (pid = find_spawner_once()) < 0; i++)
+        (void)usleep(10000);
+    return pid;
 }
 
 static int start(const Container *c, int *ret_pidfd)
