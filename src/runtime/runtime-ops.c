@@ -754,6 +754,19 @@ static int native_container_inspect(void *userdata, const char *id, ContainerSta
     return 0;
 }
 
+static int native_container_exit(void *userdata, const char *id, ExitRecord *ret)
+{
+    NativeCtx *ctx = userdata;
+    _cleanup_free_ char *exitf = NULL;
+
+    if (!id_ok(id))
+        return -EINVAL;
+    exitf = container_file(ctx, id, "exit.json");
+    if (!exitf)
+        return -ENOMEM;
+    return exit_record_read(exitf, ret);
+}
+
 /* The run's records, unlinked in this order: the exit record last, the proof of the end. */
 static const char *const run_records[] = {"container.pid", "monitor.pid", "config.json",
                                           "exit.json"};
@@ -853,6 +866,7 @@ const RuntimeOps runtime_native_ops = {
     .container_remove = native_container_remove,
     .container_recycle = native_container_recycle,
     .container_inspect = native_container_inspect,
+    .container_exit = native_container_exit,
 };
 
 const RuntimeOps *const runtime_table[] = {

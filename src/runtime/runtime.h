@@ -579,6 +579,13 @@ typedef struct RuntimeOps {
      */
     int (*container_recycle)(void *ctx, const char *id, PdError *reterr);
     int (*container_inspect)(void *ctx, const char *id, ContainerStatus *ret, PdError *reterr);
+    /*
+     * Of container_inspect, only the exit record, for a caller that saw the
+     * monitor end (its pidfd) and needs nothing else of the run: 0 with *ret
+     * when the end is recorded (inspect would say EXITED), -ENOENT when it
+     * is not, other -errno. Optional: NULL when inspect is as cheap.
+     */
+    int (*container_exit)(void *ctx, const char *id, ExitRecord *ret);
 } RuntimeOps;
 
 extern const RuntimeOps runtime_native_ops;
