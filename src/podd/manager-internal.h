@@ -73,6 +73,13 @@ typedef struct Ctr {
     char once_fp[CONTENT_HASH_MAX]; /* the spec that succeeded, while once_pending */
     /* REMOVING: its run ended while others waited; removed at the end of the pass. */
     bool remove_after_pass;
+    /*
+     * This podd removed or recycled its last run, and nothing started under
+     * its id since: the runtime has nothing of it a start must take over.
+     */
+    bool runtime_clear;
+    /* While an image lookup's event is fed: what it resolved the image to, for a start it leads to. */
+    ImageResolved *found_image;
     LoopSource *monitor;    /* pidfd of podd-monitor */
     LoopSource *starter;    /* pidfd of the starter while STARTING (container_start_begin) */
     uint64_t start_log_pos; /* where the run that is starting begins in its log */

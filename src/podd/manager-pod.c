@@ -287,13 +287,11 @@ int pod_rec_load_spec(PodRec *pr, PdError *reterr)
  * filesystem directory (podctl image import: no registry has it, so it is
  * never pulled), or IMAGE_ABSENT.
  */
-static CtrEvent image_lookup(const Manager *m, const char *image)
+static CtrEvent image_lookup(const Manager *m, const char *image, ImageResolved *ret)
 {
-    _cleanup_(image_resolved_done) ImageResolved res = {};
-
-    if (!image || image_store_resolve(m->images_dir, image, &res, NULL) < 0)
+    if (!image || image_store_resolve(m->images_dir, image, ret, NULL) < 0)
         return (CtrEvent){.type = CTR_EV_IMAGE_ABSENT};
-    return (CtrEvent){.type = CTR_EV_IMAGE_PRESENT, .local = !res.digest[0]};
+    return (CtrEvent){.type = CTR_EV_IMAGE_PRESENT, .local = !ret->digest[0]};
 }
 
 /* ---- carrying out the actions ---------------------------------------------------------------- */
@@ -469,17 +467,25 @@ static void ctr_do_start(Ctr *c)
     PdError e = {0};
     char version[CONTENT_HASH_MAX];
     uint64_t log_start;
+    bool clear = c->runtime_clear;
     int starter = -1, r;
 
-    if (ctr_take_over_existing(c))
+    /* What a killed daemon left is looked for, unless we cleared the id ourselves since. */
+    c->runtime_clear = false;
+    if (!clear && ctr_take_over_existing(c))
         return;
     if (c->has_term) {
         c->last = c->term;
         c->has_last = true;
         c->has_term = false;
     }
+    if (c->found_image && c->spec) {
+        img = *c->found_image;
+        *c->found_image = (ImageResolved){};
+    }
+    c->found_image = NULL;
     if (!c->spec || !pr->pod ||
-        image_store_resolve(m->images_dir, c->spec->image, &img, NULL) < 0) {
+        (!img.name[0] && image_store_resolve(m->images_dir, c->spec->image, &img, NULL) < 0)) {
         char msg[sizeof(c->term.message)];
 
         /* Gone between the look and the start: a start error, as the monitor records one. */
@@ -621,6 +627,7 @@ static void ctr_do_remove(Ctr *c, bool keep_dir)
         ctr_feed(c, CTR_EV_REMOVE_BUSY);
         return;
     }
+    c->runtime_clear = true;
     failpoint("run-removed");
     ctr_feed(c, CTR_EV_REMOVED);
 }
@@ -925,9 +932,13 @@ static void ctr_feed_ev(Ctr *c, const CtrEvent *ev)
     if (act & CTR_ACT_REMOVE)
         ctr_do_remove(c, act & CTR_ACT_KEEP_DIR);
     if (act & CTR_ACT_FIND_IMAGE) {
-        CtrEvent found = image_lookup(m, c->spec ? c->spec->image : NULL);
+        _cleanup_(image_resolved_done) ImageResolved res = {};
+        CtrEvent found = image_lookup(m, c->spec ? c->spec->image : NULL, &res);
 
+        /* A start the event leads to (at once, in this call) uses what was just found. */
+        c->found_image = found.type == CTR_EV_IMAGE_PRESENT ? &res : NULL;
         ctr_feed_ev(c, &found);
+        c->found_image = NULL;
     }
     if (act & CTR_ACT_PULL_IMAGE)
         ctr_pull_image(c);
