@@ -791,6 +791,12 @@ static int native_container_clear(NativeCtx *ctx, const char *id, bool keep_dir,
         return -ENOMEM;
     if (access(dir, F_OK) < 0)
         return 0;
+    /*
+     * The monitor holds the lock from its start (its starter before it) to
+     * its exit: when we get it at once, as after an exit we were told of,
+     * there is no monitor to wait for, only what may be left in the cgroup.
+     */
+    lock = container_lock_try(dir);
     if (container_config_load(cfg, &c, NULL) >= 0 && c->cgroup &&
         !cgroup_is_below(ctx->cgroup_parent, c->cgroup))
         /*
@@ -802,7 +808,7 @@ static int native_container_clear(NativeCtx *ctx, const char *id, bool keep_dir,
     else if (c && c->cgroup) {
         /* Kill what runs; the monitor then records the exit and removes the cgroup. */
         (void)cgroup_kill(c->cgroup, SIGKILL);
-        fd = pid_file_open_pidfd(monf, NULL);
+        fd = lock == -EBUSY ? pid_file_open_pidfd(monf, NULL) : -ESRCH;
         if (fd >= 0) {
             struct pollfd p = {.fd = fd, .events = POLLIN};
 
@@ -815,7 +821,8 @@ static int native_container_clear(NativeCtx *ctx, const char *id, bool keep_dir,
             return pd_error_set(reterr, r, "remove cgroup %s: %s", c->cgroup, RUNTIME_STRERROR(r));
     }
     /* A monitor still starting (no cgroup yet) or finishing owns the files: not yet. */
-    lock = container_lock_try(dir);
+    if (lock == -EBUSY)
+        lock = container_lock_try(dir);
     if (lock == -EBUSY)
         return pd_error_set(reterr, -EBUSY, "container %s: its podd-monitor is still there", id);
     if (!keep_dir) {
