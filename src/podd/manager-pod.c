@@ -316,11 +316,13 @@ static void timestamp_to_seconds(char *ts)
 
 static int on_monitor_exit(LoopSource *s, int pidfd, pid_t pid, void *userdata);
 
+/* Watches c's monitor through pidfd, which the watch takes (closed here when it fails). */
 static bool ctr_watch(Ctr *c, int pidfd, pid_t pid)
 {
-    int r = loop_add_child_pidfd(c->pod->m->loop, &c->monitor, pidfd, pid, on_monitor_exit, c);
+    int r = loop_take_child_pidfd(c->pod->m->loop, &c->monitor, pidfd, pid, on_monitor_exit, c);
 
     if (r < 0) {
+        (void)close(pidfd);
         log_warning_errno(r, "pod=%s/%s container=%s: cannot watch its monitor; continuing",
                           c->pod->namespace, c->pod->name, c->name);
         return false;
@@ -532,10 +534,11 @@ static void ctr_do_start(Ctr *c)
          * Without a watch, it waits for it here.
          */
         c->start_log_pos = log_start;
-        r = loop_add_child_pidfd(m->loop, &c->starter, starter, 0, on_starter_exit, c);
-        if (r < 0)
+        r = loop_take_child_pidfd(m->loop, &c->starter, starter, 0, on_starter_exit, c);
+        if (r < 0) {
             ctr_start_finish(c, starter);
-        (void)close(starter);
+            (void)close(starter);
+        }
         return;
     }
     ctr_log_mark_run(c, log_start);
@@ -574,10 +577,7 @@ static void ctr_start_ended(Ctr *c, int r, const PdError *e, int pidfd)
     CtrEvent ev;
 
     if (r >= 0) {
-        bool watched = ctr_watch(c, pidfd, 0);
-
-        (void)close(pidfd);
-        if (watched) {
+        if (ctr_watch(c, pidfd, 0)) {
             ctr_feed(c, CTR_EV_STARTED);
             return;
         }
