@@ -117,6 +117,7 @@ struct PodRec {
     char spec_hash[MANIFEST_WATCH_HASH_LEN];
     char running_hash[MANIFEST_WATCH_HASH_LEN]; /* the version whose containers run */
     json_t *level; /* pod-level fields of the desired version (no containers) */
+    char *level_text; /* level as ctr_version() hashes it (compact, sorted); NULL with level */
     char *source;  /* the manifest file it comes from; "api" for an applied one */
     bool from_api; /* its desired version is an applied manifest (<state>/applied/) */
     Ctr *ctrs;
@@ -285,6 +286,7 @@ const RuntimeBackend *pod_rt(const PodRec *pr);
  * in its runtime records (ContainerConfig.version): a hash of pr's
  * pod-level fields and of spec_json.
  */
+void pod_rec_set_level(PodRec *pr, json_t *level_take);
 void ctr_version(const PodRec *pr, const char *spec_json, char out[static CONTENT_HASH_MAX]);
 /* Frees what a container record owns (not the record itself). */
 void ctr_free_fields(Ctr *c);

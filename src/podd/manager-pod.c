@@ -50,10 +50,22 @@ static void legacy_spec_fingerprint(const char *s, char buf[17])
     (void)snprintf(buf, 17, "%016llx", (unsigned long long)h);
 }
 
+/* pr's pod-level fields become level (taken), with the text ctr_version() hashes of them. */
+void pod_rec_set_level(PodRec *pr, json_t *level_take)
+{
+    json_decref(pr->level);
+    free(pr->level_text);
+    pr->level = level_take;
+    /* Once per version instead of once per start; a failure here is retried there. */
+    pr->level_text = level_take ? json_dumps(level_take, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+}
+
 void ctr_version(const PodRec *pr, const char *spec_json, char out[static CONTENT_HASH_MAX])
 {
-    _cleanup_free_ char *level =
-        pr->level ? json_dumps(pr->level, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    _cleanup_free_ char *dumped = pr->level && !pr->level_text
+                                      ? json_dumps(pr->level, JSON_COMPACT | JSON_SORT_KEYS)
+                                      : NULL;
+    const char *level = pr->level_text ? pr->level_text : dumped;
     Sha256 s;
 
     sha256_init(&s);

@@ -45,6 +45,7 @@ void pod_rec_free(PodRec *pr)
     free(pr->ctrs);
     graph_free(pr->graph);
     json_decref(pr->level);
+    free(pr->level_text);
     manifest_watch_pin_release(pr->pin);
     strv_free(pr->held_images);
     strv_free(pr->held_ctrs);
@@ -871,8 +872,7 @@ static void pod_take_desired(PodRec *pr, const ManifestWatchPod *wp, bool from_a
     ManifestWatchPin *pin = manifest_watch_pod_pin(wp);
 
     pr->from_api = from_api;
-    json_decref(pr->level);
-    pr->level = reconcile_pod_level_json(wp->spec);
+    pod_rec_set_level(pr, reconcile_pod_level_json(wp->spec));
     pr->pod = wp->pod;
     manifest_watch_pin_release(pr->pin);
     pr->pin = pin;
@@ -1526,8 +1526,7 @@ static bool pod_rec_resume_held(Manager *m, PodRec *pr, json_t *st)
     manifest_watch_pin_release(pr->pin);
     pr->pin = pin;
     pr->pod = pod;
-    json_decref(pr->level);
-    pr->level = reconcile_pod_level_json(spec);
+    pod_rec_set_level(pr, reconcile_pod_level_json(spec));
     (void)snprintf(pr->spec_hash, sizeof(pr->spec_hash), "%s", hash);
     if (pod_rec_load_spec(pr, &e) < 0) {
         log_error("pod=%s/%s: %s; continuing", pr->namespace, pr->name, e.message);
