@@ -25,18 +25,24 @@ bool state_name_is_valid(const char *name)
 
 int state_open_subdir(int dir_fd, const char *name, bool create, bool *ret_created)
 {
+    const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     bool created = false;
     int fd;
 
-    if (create) {
+    /*
+     * Opened first: it is there on every save but a pod's first, which
+     * then makes it. O_NOFOLLOW with O_DIRECTORY: a symlink in place of the
+     * directory fails with ELOOP.
+     */
+    fd = openat(dir_fd, name, flags);
+    if (fd < 0 && errno == ENOENT && create) {
         if (mkdirat(dir_fd, name, 0700) < 0) {
             if (errno != EEXIST)
                 return -errno;
         } else
             created = true;
+        fd = openat(dir_fd, name, flags);
     }
-    /* O_NOFOLLOW with O_DIRECTORY: a symlink in place of the directory fails with ELOOP. */
-    fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return -errno;
     if (ret_created)
