@@ -468,6 +468,20 @@ int cgroup_try_remove(const char *cgroup)
     return cgroup_foreach_dir(cgroup, try_remove_one, NULL);
 }
 
+static int kill_try_remove_one(const char *dir, void *u)
+{
+    int r = kill_one(dir, (void *)(intptr_t)SIGKILL);
+
+    return r < 0 ? r : try_remove_one(dir, u);
+}
+
+int cgroup_kill_try_remove(const char *cgroup)
+{
+    if (!cgroup)
+        return 0;
+    return cgroup_foreach_dir(cgroup, kill_try_remove_one, NULL);
+}
+
 /* ---- where an instance's cgroups go ------------------------------------------------------- */
 
 /* The leaf a podd moves itself into on v2 when its containers go below its own cgroup. */

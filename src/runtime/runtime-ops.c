@@ -806,17 +806,22 @@ static int native_container_clear(NativeCtx *ctx, const char *id, bool keep_dir,
          */
         (void)native_container_signal(ctx, id, SIGKILL, NULL);
     else if (c && c->cgroup) {
-        /* Kill what runs; the monitor then records the exit and removes the cgroup. */
-        (void)cgroup_kill(c->cgroup, SIGKILL);
-        fd = lock == -EBUSY ? pid_file_open_pidfd(monf, NULL) : -ESRCH;
-        if (fd >= 0) {
-            struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (lock != -EBUSY)
+            /* No monitor to wait for: what may be left is killed as its cgroup goes. */
+            r = cgroup_kill_try_remove(c->cgroup);
+        else {
+            /* Kill what runs; the monitor then records the exit and removes the cgroup. */
+            (void)cgroup_kill(c->cgroup, SIGKILL);
+            fd = pid_file_open_pidfd(monf, NULL);
+            if (fd >= 0) {
+                struct pollfd p = {.fd = fd, .events = POLLIN};
 
-            (void)poll(&p, 1, 5000);
-            close(fd);
+                (void)poll(&p, 1, 5000);
+                close(fd);
+            }
+            r = cgroup_try_remove(c->cgroup);
         }
         /* The kernel frees a cgroup a moment after its last task: the caller retries. */
-        r = cgroup_try_remove(c->cgroup);
         if (r < 0)
             return pd_error_set(reterr, r, "remove cgroup %s: %s", c->cgroup, RUNTIME_STRERROR(r));
     }

@@ -287,6 +287,11 @@ int cgroup_remove(const char *cgroup);
 /* One attempt, for callers that must not wait: -EBUSY while it still drains. */
 int cgroup_try_remove(const char *cgroup);
 /*
+ * cgroup_kill(SIGKILL) and cgroup_try_remove() in one pass over the
+ * hierarchies, for a caller with no monitor to wait for in between.
+ */
+int cgroup_kill_try_remove(const char *cgroup);
+/*
  * The cgroup (relative to each hierarchy's root) under which one podd
  * instance puts its containers, as <parent>/<namespace>_<pod>_<container>:
  *  - spec NULL: podd/<instance_dir escaped as systemd-escape --path does>,
