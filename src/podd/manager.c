@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <inttypes.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -123,14 +124,11 @@ static void event_rec_done(EventRec *r)
     *r = (EventRec){0};
 }
 
-/* e (consumed) goes into the ring as text, the oldest out when it is full. 0 or -ENOMEM. */
-static int events_push_take(Manager *m, json_t *e_take)
+/* An event's text (taken) goes into the ring, the oldest out when it is full. 0 or -ENOMEM. */
+static int events_push_text(Manager *m, uint64_t seq, const char *pod, char *text_take)
 {
-    _cleanup_json_ json_t *e = e_take;
-    const char *pod = json_string_value(json_object_get(e, "pod"));
-    EventRec r = {.seq = (uint64_t)json_integer_value(json_object_get(e, "seq"))};
+    EventRec r = {.seq = seq, .text = text_take};
 
-    r.text = json_dumps(e, JSON_COMPACT);
     r.pod = pod ? strdup(pod) : NULL;
     if (!r.text || (pod && !r.pod)) {
         event_rec_done(&r);
@@ -145,6 +143,40 @@ static int events_push_take(Manager *m, json_t *e_take)
     return 0;
 }
 
+/* e (consumed) goes into the ring as its compact text. 0 or -ENOMEM. */
+static int events_push_take(Manager *m, json_t *e_take)
+{
+    _cleanup_json_ json_t *e = e_take;
+
+    return events_push_text(m, (uint64_t)json_integer_value(json_object_get(e, "seq")),
+                            json_string_value(json_object_get(e, "pod")),
+                            json_dumps(e, JSON_COMPACT));
+}
+
+/* ,"key":"value" as json_dumps(JSON_COMPACT) writes it (value UTF-8, as event_add() makes it). */
+static int event_field(StrBuf *b, const char *key, const char *value)
+{
+    int r = strbuf_printf(b, ",\"%s\":\"", key);
+
+    while (r >= 0 && *value) {
+        size_t n = 0;
+
+        /* A run that needs no escape, then the character that does. */
+        while (value[n] && value[n] != '"' && value[n] != '\\' && (unsigned char)value[n] >= 0x20)
+            n++;
+        r = strbuf_append(b, value, n);
+        value += n;
+        if (r < 0 || !*value)
+            break;
+        if (*value == '"' || *value == '\\')
+            r = strbuf_printf(b, "\\%c", *value);
+        else
+            r = strbuf_printf(b, "\\u%04x", (unsigned)(unsigned char)*value);
+        value++;
+    }
+    return r < 0 ? r : strbuf_append(b, "\"", 1);
+}
+
 static void events_clear(Manager *m)
 {
     for (size_t i = 0; i < m->n_events; i++)
@@ -157,7 +189,8 @@ static void event_add(Manager *m, const char *pod, const char *container, const 
                       const char *type, const char *reason, const char *msg)
 {
     char when[40], safe_msg[4096], safe_file[1024], safe_pod[512];
-    json_t *e;
+    StrBuf b = {0};
+    int r;
 
     /* Every reader of events (podctl on a terminal first) gets one line, read as written. */
     (void)str_escape_untrusted(msg, safe_msg, sizeof(safe_msg));
@@ -166,11 +199,39 @@ static void event_add(Manager *m, const char *pod, const char *container, const 
     if (pod) /* the name an invalid manifest gives is not checked yet */
         pod = str_escape_untrusted(pod, safe_pod, sizeof(safe_pod));
     rfc3339_seconds(0, when);
-    e = json_pack("{s:I,s:s*,s:s*,s:s*,s:s,s:s,s:s,s:i,s:s,s:s}", "seq",
-                  (json_int_t)(m->event_seq + 1), "pod", pod, "container", container, "file", file,
-                  "type", type, "reason", reason, "message", safe_msg, "count", 1, "firstTimestamp",
-                  when, "lastTimestamp", when);
-    if (!e || events_push_take(m, e) < 0)
+    /*
+     * The text json_dumps(JSON_COMPACT) makes of {seq, pod, container,
+     * file, type, reason, message, count 1, firstTimestamp, lastTimestamp}
+     * (the nulls left out), written at once: an event per step of a crash
+     * loop made and freed a JSON object each.
+     */
+    r = strbuf_printf(&b, "{\"seq\":%" PRIu64, m->event_seq + 1);
+    if (r >= 0 && pod)
+        r = event_field(&b, "pod", pod);
+    if (r >= 0 && container)
+        r = event_field(&b, "container", container);
+    if (r >= 0 && file)
+        r = event_field(&b, "file", file);
+    if (r >= 0)
+        r = event_field(&b, "type", type);
+    if (r >= 0)
+        r = event_field(&b, "reason", reason);
+    if (r >= 0)
+        r = event_field(&b, "message", safe_msg);
+    if (r >= 0)
+        r = strbuf_append(&b, ",\"count\":1", 10);
+    if (r >= 0)
+        r = event_field(&b, "firstTimestamp", when);
+    if (r >= 0)
+        r = event_field(&b, "lastTimestamp", when);
+    if (r >= 0)
+        r = strbuf_append(&b, "}", 1);
+    if (r < 0) {
+        strbuf_done(&b);
+        return;
+    }
+    /* The ring takes the text. */
+    if (events_push_text(m, m->event_seq + 1, pod, b.data) < 0)
         return;
     m->event_seq++;
     /* Kept across restarts: one write for a burst, a moment after its first event. */
