@@ -771,6 +771,16 @@ START_TEST(test_native_ops)
     ck_assert_int_eq(st.state, CONTAINER_STATE_EXITED);
     ck_assert_int_eq(st.exit.signal, SIGKILL);
     ck_assert_int_eq(st.exit.exit_code, 137);
+    {
+        /* The exit record alone: the same as inspect's. */
+        ExitRecord rec = {0};
+
+        ck_assert_int_eq(ops->container_exit(ctx, "t_optest_app", &rec), 0);
+        ck_assert_int_eq(rec.signal, SIGKILL);
+        ck_assert_int_eq(rec.exit_code, 137);
+        ck_assert_str_eq(rec.finished_at, st.exit.finished_at);
+        ck_assert_int_eq(ops->container_exit(ctx, "../t_optest_app", &rec), -EINVAL);
+    }
     ck_assert_int_eq(ops->container_signal(ctx, "t_optest_app", SIGTERM, &e), -ESRCH);
     logf = strdup_printf("%s/t_optest/app.log", log);
     text = read_all(logf);
@@ -848,6 +858,8 @@ START_TEST(test_native_recycle)
         }
         ck_assert_int_eq(ops->container_inspect(ctx, "t_recycle_app", &st, &e), 0);
         ck_assert_int_eq(st.state, CONTAINER_STATE_UNKNOWN);
+        /* No exit recorded once the run's records went. */
+        ck_assert_int_eq(ops->container_exit(ctx, "t_recycle_app", &st.exit), -ENOENT);
     }
     /* Both runs found no /marker: the first run's writable layer did not reach the second. */
     text = read_all(logf);
