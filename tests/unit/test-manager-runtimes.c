@@ -407,9 +407,26 @@ END_TEST
  */
 START_TEST(test_crash_loop_then_stop_removes)
 {
+    char *const *calls;
+    ssize_t recycled = -1, begun = -1;
+
     run_until_calls("container_start_finish default_web_app", 1);
     ck_assert_int_eq(runtime_fake_exit(fake, "default_web_app", 1, 0, false), 0);
     run_until_calls("container_start_finish default_web_app", 2);
+    /* The restart after its own recycle does not look again for what a killed daemon left. */
+    calls = runtime_fake_calls(fake);
+    for (ssize_t i = 0; calls[i]; i++) {
+        if (recycled < 0 && streq(calls[i], "container_recycle default_web_app"))
+            recycled = i;
+        else if (recycled >= 0 && streq(calls[i], "container_start_begin default_web_app")) {
+            begun = i;
+            break;
+        } else if (recycled >= 0)
+            ck_assert_msg(!streq(calls[i], "container_inspect default_web_app"),
+                          "inspected between its recycle and its restart");
+    }
+    ck_assert_int_gt(begun, recycled);
+    ck_assert_int_ge(recycled, 0);
     ck_assert_int_eq(runtime_fake_exit(fake, "default_web_app", 1, 0, false), 0);
     /* The second restart waits 10 s. */
     run_until_calls("container_recycle default_web_app", 2);
