@@ -78,7 +78,7 @@ typedef struct Ctr {
      * its id since: the runtime has nothing of it a start must take over.
      */
     bool runtime_clear;
-    /* While an image lookup's event is fed: what it resolved the image to, for a start it leads to. */
+    /* While an image lookup's event is fed: the image it found, for a start that follows. */
     ImageResolved *found_image;
     LoopSource *monitor;    /* pidfd of podd-monitor */
     LoopSource *starter;    /* pidfd of the starter while STARTING (container_start_begin) */
@@ -116,10 +116,10 @@ struct PodRec {
     const Pod *pod; /* the desired version (the watcher's); NULL when removed */
     char spec_hash[MANIFEST_WATCH_HASH_LEN];
     char running_hash[MANIFEST_WATCH_HASH_LEN]; /* the version whose containers run */
-    json_t *level; /* pod-level fields of the desired version (no containers) */
+    json_t *level;    /* pod-level fields of the desired version (no containers) */
     char *level_text; /* level as ctr_version() hashes it (compact, sorted); NULL with level */
-    char *source;  /* the manifest file it comes from; "api" for an applied one */
-    bool from_api; /* its desired version is an applied manifest (<state>/applied/) */
+    char *source;     /* the manifest file it comes from; "api" for an applied one */
+    bool from_api;    /* its desired version is an applied manifest (<state>/applied/) */
     Ctr *ctrs;
     size_t n_ctrs;
     Graph *graph;

@@ -62,9 +62,8 @@ void pod_rec_set_level(PodRec *pr, json_t *level_take)
 
 void ctr_version(const PodRec *pr, const char *spec_json, char out[static CONTENT_HASH_MAX])
 {
-    _cleanup_free_ char *dumped = pr->level && !pr->level_text
-                                      ? json_dumps(pr->level, JSON_COMPACT | JSON_SORT_KEYS)
-                                      : NULL;
+    _cleanup_free_ char *dumped =
+        pr->level && !pr->level_text ? json_dumps(pr->level, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     const char *level = pr->level_text ? pr->level_text : dumped;
     Sha256 s;
 
@@ -358,11 +357,7 @@ static bool ctr_watch_adopted(Ctr *c, pid_t monitor_pid)
     return true;
 }
 
-/*
- * How c's run ended, from the runtime's exit record into c->term; when the
- * monitor left none (someone killed it), MonitorLost with an unknown code,
- * never 0.
- */
+/* Whether the runtime recorded the end of id's run, into cs->exit. */
 static bool ctr_recorded_exit(const RuntimeBackend *rt, const char *id, ContainerStatus *cs)
 {
     if (!rt)
@@ -374,6 +369,11 @@ static bool ctr_recorded_exit(const RuntimeBackend *rt, const char *id, Containe
            cs->state == CONTAINER_STATE_EXITED;
 }
 
+/*
+ * How c's run ended, from the runtime's exit record into c->term; when the
+ * monitor left none (someone killed it), MonitorLost with an unknown code,
+ * never 0.
+ */
 static CtrEvent ctr_read_exit(Ctr *c, CtrEventType type)
 {
     const RuntimeBackend *rt = pod_rt(c->pod);
