@@ -6,10 +6,11 @@
 /* What the store knows of one pod's state slots (state-pod.c). */
 typedef struct StateSlots {
     char pod[64];
-    uint64_t gen; /* the highest generation written or seen in any slot */
-    int newest;   /* the slot holding the newest whole copy; -1: none */
-    int durable;  /* the slot holding the newest synced copy; -1: none */
-    bool legacy;  /* a state.json (of an older podd, or put there by hand) still rules */
+    uint64_t gen;   /* the highest generation written or seen in any slot */
+    int newest;     /* the slot holding the newest whole copy; -1: none */
+    int durable;    /* the slot holding the newest synced copy; -1: none */
+    bool legacy;    /* a state.json (of an older podd, or put there by hand) still rules */
+    bool old_slots; /* slot files of the podd before (state.a, b, c) are left */
 } StateSlots;
 
 struct StateStore {

@@ -131,8 +131,8 @@ static int load_json_at(int dir_fd, const char *pod, const char *name, json_t **
 /* ---- pod state: three slots ------------------------------------------------------- */
 
 /*
- * A pod's state lives in three slot files, rewritten in place (no new inode,
- * no rename per save), each a header line and the JSON text:
+ * A pod's state lives in three slots, rewritten in place (no new inode, no
+ * rename per save), each a header line and the JSON text:
  *
  *   "podd-state 1 GGGGGGGGGGGGGGGGGGGG LLLLLLLLLL HHHH...H\n" TEXT [stale bytes]
  *
@@ -143,14 +143,26 @@ static int load_json_at(int dir_fd, const char *pod, const char *name, json_t **
  * the newest copy nor over the newest synced one (the third slot is for
  * that): a crash of podd in a write leaves the newest whole copy, a crash of
  * the host the newest synced one at worst, never nothing.
+ *
+ * The slots are regions of one file, state.slots, SLOT_STRIDE bytes apart
+ * (a sparse file: a region holds only what was written to it), so that a
+ * new pod costs one inode for its state, not one per slot: on a file system
+ * without a journal, ext4 scans past every inode deleted in the last minute
+ * for each one it allocates, which made a cold start of many pods pay more
+ * for the slot files' inodes than for anything else podd does. The podd
+ * before kept each slot in a file of its own (state.a, state.b, state.c):
+ * those are read as well, the highest generation of either kind rules, and
+ * the first save (synced) removes them.
  */
 #define N_SLOTS 3
-static const char *const slot_names[N_SLOTS] = {"state.a", "state.b", "state.c"};
+#define SLOTS_FILE "state.slots"
+static const char *const old_slot_names[N_SLOTS] = {"state.a", "state.b", "state.c"};
 #define SLOT_MAGIC "podd-state 1 "
 #define SLOT_MAGIC_LEN (sizeof(SLOT_MAGIC) - 1)
 #define SLOT_GEN_DIGITS 20
 #define SLOT_LEN_DIGITS 10
 #define SLOT_HEADER_LEN (SLOT_MAGIC_LEN + SLOT_GEN_DIGITS + 1 + SLOT_LEN_DIGITS + 1 + 64 + 1)
+#define SLOT_STRIDE ((size_t)STATE_SLOT_STRIDE)
 
 static bool parse_decimal(const char *p, size_t n, uint64_t *ret)
 {
@@ -201,43 +213,130 @@ typedef struct Slot {
     bool present;
     bool valid;
     uint64_t gen;
-    int fd;
     char *buf;
     const char *text;
     size_t len;
 } Slot;
 
-static void slots_done(Slot slots[static N_SLOTS])
+/*
+ * What is on disk of a pod's state: the regions of state.slots and the
+ * slot files of the podd before. A slot index below N_SLOTS is a region,
+ * N_SLOTS + i the older file old_slot_names[i].
+ */
+typedef struct SlotSet {
+    int fd;            /* state.slots, read-only; -1: absent or not a regular file */
+    bool file_present; /* something is named state.slots */
+    int old_fds[N_SLOTS];
+    Slot slots[2 * N_SLOTS];
+} SlotSet;
+
+static const char *slot_file_name(int i)
 {
-    for (size_t i = 0; i < N_SLOTS; i++) {
-        closep(&slots[i].fd);
-        free(slots[i].buf);
-        slots[i] = (Slot){.fd = -1};
+    return i < N_SLOTS ? SLOTS_FILE : old_slot_names[i - N_SLOTS];
+}
+
+static void slot_set_done(SlotSet *set)
+{
+    closep(&set->fd);
+    for (size_t i = 0; i < N_SLOTS; i++)
+        closep(&set->old_fds[i]);
+    for (size_t i = 0; i < 2 * N_SLOTS; i++) {
+        free(set->slots[i].buf);
+        set->slots[i] = (Slot){0};
     }
 }
 
-/* Reads slot i of the pod directory into *ret: absent, torn or valid. 0 or -errno for I/O. */
-static int slot_read(int dir_fd, size_t i, Slot *ret)
+static bool slot_set_any_present(const SlotSet *set)
+{
+    for (size_t i = 0; i < 2 * N_SLOTS; i++)
+        if (set->slots[i].present)
+            return true;
+    return set->file_present;
+}
+
+static bool slot_set_has_old(const SlotSet *set)
+{
+    for (size_t i = N_SLOTS; i < 2 * N_SLOTS; i++)
+        if (set->slots[i].present)
+            return true;
+    return false;
+}
+
+/* pread(2) until size bytes or the end of the file; the count read, or -errno. */
+static ssize_t pread_full(int fd, char *buf, size_t size, off_t off)
+{
+    size_t done = 0;
+
+    while (done < size) {
+        ssize_t n = pread(fd, buf + done, size - done, off + (off_t)done);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            break;
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
+/* Reads region i of state.slots (size bytes long) into *ret: absent, torn or valid. */
+static int region_read(int fd, off_t size, size_t i, Slot *ret)
+{
+    off_t off = (off_t)(i * SLOT_STRIDE);
+    char head[SLOT_HEADER_LEN];
+    const char *text;
+    uint64_t len = 0;
+    size_t text_len;
+    ssize_t n;
+
+    *ret = (Slot){0};
+    if (size <= off)
+        return 0;
+    ret->present = true;
+    n = pread_full(fd, head, sizeof(head), off);
+    if (n < 0)
+        return (int)n;
+    /* Only the header: learns the generation (kept even when the text is torn) and LEN. */
+    (void)state_slot_parse(head, (size_t)n, &ret->gen, &text, &text_len);
+    if (ret->gen == 0 ||
+        !parse_decimal(head + SLOT_MAGIC_LEN + SLOT_GEN_DIGITS + 1, SLOT_LEN_DIGITS, &len) ||
+        len > SLOT_STRIDE - SLOT_HEADER_LEN)
+        return 0;
+    ret->buf = malloc(SLOT_HEADER_LEN + (size_t)len);
+    if (!ret->buf)
+        return -ENOMEM;
+    n = pread_full(fd, ret->buf, SLOT_HEADER_LEN + (size_t)len, off);
+    if (n < 0)
+        return (int)n;
+    ret->valid = state_slot_parse(ret->buf, (size_t)n, &ret->gen, &ret->text, &ret->len) == 0;
+    return 0;
+}
+
+/* Reads the older slot file i into *ret (its fd into *ret_fd): absent, torn or valid. */
+static int old_slot_read(int dir_fd, size_t i, Slot *ret, int *ret_fd)
 {
     struct stat st;
     size_t size;
     int r;
 
-    *ret = (Slot){.fd = -1};
+    *ret = (Slot){0};
     /* O_NONBLOCK: a FIFO planted under our name must not block the loop. */
-    ret->fd = openat(dir_fd, slot_names[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (ret->fd < 0) {
+    *ret_fd = openat(dir_fd, old_slot_names[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (*ret_fd < 0) {
         if (errno == ENOENT)
             return 0;
         ret->present = true;
         return errno == ELOOP ? 0 : -errno;
     }
     ret->present = true;
-    if (fstat(ret->fd, &st) < 0)
+    if (fstat(*ret_fd, &st) < 0)
         return -errno;
     if (!S_ISREG(st.st_mode))
         return 0;
-    r = read_fd_full(ret->fd, STATE_JSON_MAX + SLOT_HEADER_LEN, &ret->buf, &size);
+    r = read_fd_full(*ret_fd, STATE_JSON_MAX + SLOT_HEADER_LEN, &ret->buf, &size);
     if (r == -EFBIG)
         return 0;
     if (r < 0)
@@ -246,18 +345,35 @@ static int slot_read(int dir_fd, size_t i, Slot *ret)
     return 0;
 }
 
-/* Reads the slots; returns the index of the newest valid one, -1 when none is, or -errno. */
-static int slots_read(int dir_fd, Slot slots[static N_SLOTS])
+/* Reads every slot; returns the index of the newest valid one, -1 when none is, or -errno. */
+static int slots_read(int dir_fd, SlotSet *set)
 {
+    struct stat st;
     int best = -1, r;
 
+    set->fd = openat(dir_fd, SLOTS_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (set->fd < 0) {
+        if (errno != ENOENT && errno != ELOOP)
+            return -errno;
+        set->file_present = errno == ELOOP;
+    } else {
+        set->file_present = true;
+        if (fstat(set->fd, &st) < 0)
+            return -errno;
+        if (!S_ISREG(st.st_mode))
+            closep(&set->fd);
+    }
     for (size_t i = 0; i < N_SLOTS; i++) {
-        r = slot_read(dir_fd, i, &slots[i]);
+        r = set->fd < 0 ? 0 : region_read(set->fd, st.st_size, i, &set->slots[i]);
         if (r < 0)
             return r;
-        if (slots[i].valid && (best < 0 || slots[i].gen > slots[best].gen))
-            best = (int)i;
+        r = old_slot_read(dir_fd, i, &set->slots[N_SLOTS + i], &set->old_fds[i]);
+        if (r < 0)
+            return r;
     }
+    for (int i = 0; i < 2 * N_SLOTS; i++)
+        if (set->slots[i].valid && (best < 0 || set->slots[i].gen > set->slots[best].gen))
+            best = i;
     return best;
 }
 
@@ -293,39 +409,42 @@ void state_slots_forget(StateStore *s, const char *pod)
 /*
  * Learns what is on disk: the highest generation, the newest valid slot
  * (synced now, so that it stays the copy a crash of the host falls back
- * to), and whether a state.json rules. 0 or -errno.
+ * to), whether older slot files are left and whether a state.json rules.
+ * 0 or -errno.
  */
-static int slots_learn(int dir_fd, StateSlots *e, const Slot slots[static N_SLOTS], int best)
+static int slots_learn(int dir_fd, StateSlots *e, const SlotSet *set, int best)
 {
     struct stat st;
 
     e->gen = 0;
-    for (size_t i = 0; i < N_SLOTS; i++)
-        if (slots[i].gen > e->gen)
-            e->gen = slots[i].gen;
-    e->durable = e->newest = best;
-    if (best >= 0 && fdatasync(slots[best].fd) < 0)
+    for (size_t i = 0; i < 2 * N_SLOTS; i++)
+        if (set->slots[i].gen > e->gen)
+            e->gen = set->slots[i].gen;
+    /* A copy in an older file is not in a region: no region is to be spared for it. */
+    e->durable = e->newest = best < N_SLOTS ? best : -1;
+    if (best >= 0 && fdatasync(best < N_SLOTS ? set->fd : set->old_fds[best - N_SLOTS]) < 0)
         return -errno;
+    e->old_slots = slot_set_has_old(set);
     e->legacy = fstatat(dir_fd, STATE_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0;
     return 0;
 }
 
-/* Writes data to slot i in place (creating it), synced when asked. 0 or -errno. */
+/* Writes data to region i of state.slots in place (creating the file), synced when asked. */
 static int slot_write(int dir_fd, size_t i, const char *data, size_t size, bool sync)
 {
     _cleanup_close_ int fd = -1;
     bool created = false;
-    off_t off = 0;
+    off_t off = (off_t)(i * SLOT_STRIDE);
 
-    fd = openat(dir_fd, slot_names[i], O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    fd = openat(dir_fd, SLOTS_FILE, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0 && errno == ENOENT) {
-        fd = openat(dir_fd, slot_names[i],
+        fd = openat(dir_fd, SLOTS_FILE,
                     O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
         created = fd >= 0;
     }
     if (fd < 0)
         return -errno;
-    /* Synced when new, whatever asked: the slot after it may then be written unsynced. */
+    /* Synced when new, whatever asked: the region after it may then be written unsynced. */
     sync = sync || created;
     while (size > 0) {
         ssize_t n = pwrite(fd, data, size, off);
@@ -341,7 +460,7 @@ static int slot_write(int dir_fd, size_t i, const char *data, size_t size, bool 
     }
     if (sync && fdatasync(fd) < 0)
         return -errno;
-    /* A new slot's name is durable only once the directory is synced. */
+    /* A new file's name is durable only once the directory is synced. */
     if (sync && created && fsync(dir_fd) < 0)
         return -errno;
     return 0;
@@ -370,13 +489,14 @@ int state_store_save_pod(StateStore *s, const char *pod, json_t *state, bool syn
     e = slots_entry(s, pod, &fresh);
     if (!e)
         return -ENOMEM;
-    if (fresh) {
-        Slot slots[N_SLOTS] = {{.fd = -1}, {.fd = -1}, {.fd = -1}};
+    /* Nothing to read in a directory made just now. */
+    if (fresh && !created) {
+        SlotSet set = {.fd = -1, .old_fds = {-1, -1, -1}};
 
-        r = slots_read(fd, slots);
+        r = slots_read(fd, &set);
         if (r >= -1)
-            r = slots_learn(fd, e, slots, r);
-        slots_done(slots);
+            r = slots_learn(fd, e, &set, r);
+        slot_set_done(&set);
         if (r < 0) {
             state_slots_forget(s, pod);
             return r;
@@ -387,6 +507,9 @@ int state_store_save_pod(StateStore *s, const char *pod, json_t *state, bool syn
     if (!text)
         return -ENOMEM;
     len = strlen(text);
+    /* A region holds no more: a reader would take such a slot for a torn one. */
+    if (len + 1 > STATE_JSON_MAX)
+        return -EFBIG;
     sha256_init(&h);
     sha256_update(&h, text, len);
     sha256_update(&h, "\n", 1);
@@ -403,7 +526,7 @@ int state_store_save_pod(StateStore *s, const char *pod, json_t *state, bool syn
     /* Never over the newest copy nor the newest synced one (until there is one, synced). */
     for (target = 0; (int)target == e->durable || (int)target == e->newest; target++)
         ;
-    if (e->durable < 0 || e->legacy)
+    if (e->durable < 0 || e->legacy || e->old_slots)
         sync = true;
     e->gen++;
     r = slot_write(fd, target, out.data, out.len, sync);
@@ -412,41 +535,56 @@ int state_store_save_pod(StateStore *s, const char *pod, json_t *state, bool syn
     e->newest = (int)target;
     if (sync)
         e->durable = (int)target;
-    if (e->legacy) {
-        /* The slots rule from now on: the older file goes. */
-        if (unlinkat(fd, STATE_FILE, 0) < 0 && errno != ENOENT)
+    if (e->legacy || e->old_slots) {
+        /* The slots of state.slots rule from now on: the older files go. */
+        if (e->legacy && unlinkat(fd, STATE_FILE, 0) < 0 && errno != ENOENT)
             return -errno;
+        for (size_t i = 0; e->old_slots && i < N_SLOTS; i++)
+            if (unlinkat(fd, old_slot_names[i], 0) < 0 && errno != ENOENT)
+                return -errno;
         if (fsync(fd) < 0)
             return -errno;
-        e->legacy = false;
+        e->legacy = e->old_slots = false;
     }
     return 0;
 }
 
-/* Moves the slots aside after they could not be used; -EBADMSG with why. */
-static int slots_set_aside(int dir_fd, const char *pod, const Slot slots[static N_SLOTS],
-                           const char *why, PdError *reterr)
+/* Moves the slot files aside after they could not be used; -EBADMSG with why. */
+static int slots_set_aside(int dir_fd, const char *pod, const SlotSet *set, const char *why,
+                           PdError *reterr)
 {
     char corrupt[64];
 
-    for (size_t i = 0; i < N_SLOTS; i++) {
-        if (!slots[i].present)
+    for (int i = 0; i < 2 * N_SLOTS; i++) {
+        const char *name = slot_file_name(i);
+
+        /* state.slots once, for its first region (or for a state.slots that is no file). */
+        if (i < N_SLOTS ? i > 0 || !set->file_present : !set->slots[i].present)
             continue;
-        (void)snprintf(corrupt, sizeof(corrupt), "%s.corrupt", slot_names[i]);
-        if (renameat(dir_fd, slot_names[i], dir_fd, corrupt) < 0 && errno != ENOENT)
+        (void)snprintf(corrupt, sizeof(corrupt), "%s.corrupt", name);
+        if (renameat(dir_fd, name, dir_fd, corrupt) < 0 && errno != ENOENT)
             return pd_error_set(reterr, -EBADMSG,
                                 "state of pod '%s': %s; cannot move 'pods/%s/%s' aside: %s", pod,
-                                why, pod, slot_names[i], strerror(errno));
+                                why, pod, name, strerror(errno));
     }
     (void)fsync(dir_fd);
     return pd_error_set(reterr, -EBADMSG,
                         "state of pod '%s': %s; moved to 'pods/%s/state.*.corrupt'", pod, why, pod);
 }
 
+/* Removes every slot file (a state.json that could not be used rules over them). */
+static void slots_remove(int dir_fd)
+{
+    (void)unlinkat(dir_fd, SLOTS_FILE, 0);
+    for (size_t i = 0; i < N_SLOTS; i++)
+        (void)unlinkat(dir_fd, old_slot_names[i], 0);
+    (void)fsync(dir_fd);
+}
+
 int state_store_load_pod(StateStore *s, const char *pod, json_t **ret, PdError *reterr)
 {
     _cleanup_close_ int fd = -1;
-    Slot slots[N_SLOTS] = {{.fd = -1}, {.fd = -1}, {.fd = -1}};
+    SlotSet set = {.fd = -1, .old_fds = {-1, -1, -1}};
     StateSlots *e;
     json_error_t jerr;
     json_t *j;
@@ -464,15 +602,15 @@ int state_store_load_pod(StateStore *s, const char *pod, json_t **ret, PdError *
     e = slots_entry(s, pod, &fresh);
     if (!e)
         return pd_error_set(reterr, -ENOMEM, "state of pod '%s': out of memory", pod);
-    best = slots_read(fd, slots);
+    best = slots_read(fd, &set);
     if (best < -1) {
-        slots_done(slots);
+        slot_set_done(&set);
         state_slots_forget(s, pod);
         return pd_error_set(reterr, best, "state of pod '%s': %s", pod, strerror(-best));
     }
-    r = slots_learn(fd, e, slots, best);
+    r = slots_learn(fd, e, &set, best);
     if (r < 0) {
-        slots_done(slots);
+        slot_set_done(&set);
         state_slots_forget(s, pod);
         return pd_error_set(reterr, r, "state of pod '%s': %s", pod, strerror(-r));
     }
@@ -481,39 +619,45 @@ int state_store_load_pod(StateStore *s, const char *pod, json_t **ret, PdError *
         r = load_json_at(fd, pod, STATE_FILE, ret, reterr);
         if (r == -EBADMSG) {
             /* Rebuilt from the manifest, as before the slots: older slots must not come back. */
-            for (size_t i = 0; i < N_SLOTS; i++)
-                (void)unlinkat(fd, slot_names[i], 0);
-            (void)fsync(fd);
-            e->legacy = false;
+            slots_remove(fd);
+            e->legacy = e->old_slots = false;
             e->durable = e->newest = -1;
         }
-        slots_done(slots);
+        slot_set_done(&set);
         return r;
     }
     if (best < 0) {
-        if (!slots[0].present && !slots[1].present && !slots[2].present) {
-            slots_done(slots);
+        if (!slot_set_any_present(&set)) {
+            slot_set_done(&set);
             return pd_error_set(reterr, -ENOENT, "state of pod '%s': not found", pod);
         }
-        r = slots_set_aside(fd, pod, slots, "no slot is whole", reterr);
+        r = slots_set_aside(fd, pod, &set, "no slot is whole", reterr);
         e->durable = e->newest = -1;
-        slots_done(slots);
+        e->old_slots = false;
+        slot_set_done(&set);
         return r;
     }
-    j = json_loadb(slots[best].text, slots[best].len, JSON_REJECT_DUPLICATES, &jerr);
+    j = json_loadb(set.slots[best].text, set.slots[best].len, JSON_REJECT_DUPLICATES, &jerr);
     if (!j || !json_is_object(j)) {
-        if (j)
-            (void)snprintf(why, sizeof(why), "slot '%s' is not a JSON object", slot_names[best]);
+        char what[64];
+
+        if (best < N_SLOTS)
+            (void)snprintf(what, sizeof(what), "slot %d of '%s'", best, SLOTS_FILE);
         else
-            (void)snprintf(why, sizeof(why), "slot '%s' is unparsable (%d:%d: %s)",
-                           slot_names[best], jerr.line, jerr.column, jerr.text);
+            (void)snprintf(what, sizeof(what), "slot '%s'", slot_file_name(best));
+        if (j)
+            (void)snprintf(why, sizeof(why), "%s is not a JSON object", what);
+        else
+            (void)snprintf(why, sizeof(why), "%s is unparsable (%d:%d: %s)", what, jerr.line,
+                           jerr.column, jerr.text);
         json_decref(j);
-        r = slots_set_aside(fd, pod, slots, why, reterr);
+        r = slots_set_aside(fd, pod, &set, why, reterr);
         e->durable = e->newest = -1;
-        slots_done(slots);
+        e->old_slots = false;
+        slot_set_done(&set);
         return r;
     }
-    slots_done(slots);
+    slot_set_done(&set);
     *ret = j;
     return 0;
 }

@@ -4,9 +4,11 @@
 /*
  * state: the on-disk store under the state directory (/var/lib/podd):
  *
- *   pods/NAME/state.{a,b,c}       the pod's observed state (JSON object), in three slots
+ *   pods/NAME/state.slots         the pod's observed state (JSON object), in three slots
  *                                 rewritten in place (see state_store_save_pod())
  *   pods/NAME/state.*.corrupt     the last unusable slots or state.json, set aside
+ *   pods/NAME/state.{a,b,c}       the slots of the podd before, one file each, read until the
+ *                                 next save replaces them
  *   pods/NAME/state.json          an older podd's state file, read once and replaced
  *   pods/NAME/once.json           "once" init containers that completed
  *   applied/NAME.yaml             Pods applied through the API, one per file (the document as JSON)
@@ -31,6 +33,8 @@
 
 /* Largest state.json / once.json accepted; larger ones count as corrupt. */
 #define STATE_JSON_MAX (4u * 1024u * 1024u)
+/* The distance between two slots of state.slots (the largest state and its header fit). */
+#define STATE_SLOT_STRIDE (STATE_JSON_MAX + 4096u)
 /* Largest applied manifest accepted (the manifest parser's own limit). */
 #define STATE_APPLIED_MAX (1024u * 1024u)
 
@@ -60,23 +64,27 @@ bool state_name_is_valid(const char *name);
 
 /*
  * Writes state (borrowed; must be a JSON object) to pods/NAME/,
- * creating the directory when needed, in one of three slot files (state.a,
- * state.b, state.c) rewritten in place: no file is created or renamed per
- * save. Each slot is a header line, "podd-state 1 GEN LEN SHA256\n" (GEN
- * the generation, 20 decimal digits; LEN the length of the text, 10 decimal
- * digits; SHA256 its hash, 64 lowercase hex digits), then the text: the
- * JSON with sorted keys, indented, and a newline; bytes after it are stale
- * and ignored. A reader takes the valid slot of the highest generation, so
- * a slot torn by a crash or being written while read is passed over.
+ * creating the directory when needed, in one of three slots of the file
+ * state.slots, rewritten in place: no file is created or renamed per save,
+ * and a pod's state takes one inode. Slot i starts at byte
+ * i * STATE_SLOT_STRIDE (a sparse file). Each slot is a header line,
+ * "podd-state 1 GEN LEN SHA256\n" (GEN the generation, 20 decimal digits;
+ * LEN the length of the text, 10 decimal digits; SHA256 its hash, 64
+ * lowercase hex digits), then the text: the JSON with sorted keys,
+ * indented, and a newline; bytes after it are stale and ignored. A reader
+ * takes the valid slot of the highest generation, so a slot torn by a crash
+ * or being written while read is passed over. The slot files of the podd
+ * before (state.a, state.b, state.c, each one slot) are read as well.
  *
  * A save goes to the slot that holds neither the newest copy nor the
  * newest synced one. With sync it is durable (fdatasync); without it, a
  * crash of podd still leaves the new state or the one before, a crash of
  * the host at worst the last synced one. The first save of a pod (and the
- * first after a state.json was read) is always synced; that one removes
- * state.json. Returns 0, -EINVAL for a bad name or a non-object, -ENOMEM,
- * -EOVERFLOW when the generations are used up, or -errno of the file system.
- * Does not log.
+ * first after a state.json or older slot files were read) is always
+ * synced; that one removes state.json and the older slot files. Returns 0,
+ * -EINVAL for a bad name or a non-object, -ENOMEM, -EFBIG for a state
+ * larger than STATE_JSON_MAX, -EOVERFLOW when the generations are used up,
+ * or -errno of the file system. Does not log.
  */
 int state_store_save_pod(StateStore *s, const char *pod, json_t *state, bool sync);
 
@@ -89,7 +97,8 @@ int state_store_save_pod(StateStore *s, const char *pod, json_t *state, bool syn
  * empty, truncated, unparsable, not a JSON object, too large or not a
  * regular file (it is renamed to state.json.corrupt and the slots are
  * removed), or slots none of which is whole, or whose newest is not a JSON
- * object (they are renamed to state.a.corrupt and so on); either way
+ * object (their files are renamed to state.slots.corrupt, state.a.corrupt
+ * and so on); either way
  * the next load gives -ENOENT, and reterr says what was wrong. The caller
  * logs and rebuilds the pod from its manifest. Other -errno for I/O errors.
  * Does not log.

@@ -240,13 +240,34 @@ class Daemon:
         rec = read_pid(os.path.join(self.ctr(pod, c), "container.pid"))
         return rec if alive(rec) else None
 
+    def slots(self, pod):
+        """(header line, what follows) of each state slot of pod: those of state.slots,
+        STATE_SLOT_STRIDE apart, and the one-slot files of a podd before."""
+        d, out = os.path.join(self.state, "pods", pod), []
+        try:
+            with open(os.path.join(d, "state.slots"), "rb") as f:
+                for i in range(3):
+                    f.seek(i * (4 * 1024 * 1024 + 4096))
+                    head = f.readline(256)
+                    parts = head.split(b" ")
+                    n = int(parts[3]) if len(parts) == 5 and parts[3].isdigit() else 0
+                    out.append((head.rstrip(b"\n"), f.read(n)))
+        except OSError:
+            pass
+        for name in ("state.a", "state.b", "state.c"):
+            try:
+                with open(os.path.join(d, name), "rb") as f:
+                    head, _, rest = f.read().partition(b"\n")
+                out.append((head, rest))
+            except OSError:
+                continue
+        return out
+
     def pod_state(self, pod):
         """The whole state slot of the highest generation (src/state/state.h), or None."""
         best, best_gen = None, 0
-        for name in ("state.a", "state.b", "state.c"):
+        for head, rest in self.slots(pod):
             try:
-                with open(os.path.join(self.state, "pods", pod, name), "rb") as f:
-                    head, _, rest = f.read().partition(b"\n")
                 parts = head.split(b" ")
                 gen, text = int(parts[2]), rest[:int(parts[3])]
                 if gen > best_gen and hashlib.sha256(text).hexdigest().encode() == parts[4]:

@@ -2,7 +2,8 @@
 /*
  * Fuzz target for the files podd reads back after a restart: the bytes
  * become, in a private state directory, a pod's state.json of an older podd
- * and one of its state slots (both read by state_store_load_pod(); the slot
+ * and one of its state slots, as state.slots and as the state.a of the podd before (all read by
+ * state_store_load_pod(); the slot
  * also by state_slot_parse(), and as a slot wrapped around the bytes, so
  * that the JSON parser behind a whole slot is reached too), its once.json (state_store_once_done(),
  * then state_store_mark_once(), which must keep the other records and make its own one count), a
@@ -109,24 +110,33 @@ static void drop(const char *name)
         abort();
 }
 
-/* The bytes as the only slot of the pod: a whole one gives an object, anything else no state. */
+/*
+ * The bytes as the only slot of the pod, as state.slots (its first slot) and as the file of
+ * one slot of the podd before: a whole one gives an object, anything else no state.
+ */
 static void load_only_slot(const uint8_t *data, size_t size)
 {
-    _cleanup_json_ json_t *j = NULL;
-    PdError e = {0};
-    int r;
+    static const char *const files[] = {"state.slots", "state.a"};
 
-    drop("state.json");
-    drop("state.b");
-    drop("state.c");
-    put("state.a", data, size);
-    r = state_store_load_pod(store, POD, &j, &e);
-    if (r == 0) {
-        assert(json_is_object(j));
-        return;
+    for (size_t i = 0; i < 2; i++) {
+        _cleanup_json_ json_t *j = NULL;
+        PdError e = {0};
+        int r;
+
+        drop("state.json");
+        drop("state.slots");
+        drop("state.a");
+        drop("state.b");
+        drop("state.c");
+        put(files[i], data, size);
+        r = state_store_load_pod(store, POD, &j, &e);
+        if (r == 0) {
+            assert(json_is_object(j));
+            continue;
+        }
+        assert(r == -EBADMSG && !j && e.message[0]);
+        assert(state_store_load_pod(store, POD, &j, &e) == -ENOENT);
     }
-    assert(r == -EBADMSG && !j && e.message[0]);
-    assert(state_store_load_pod(store, POD, &j, &e) == -ENOENT);
 }
 
 static void fuzz_state_slot(const uint8_t *data, size_t size)

@@ -67,7 +67,37 @@ def read_pid_file(path):
         return None
 
 
-STATE_SLOTS = ("state.a", "state.b", "state.c")
+# The slots of state.slots, STATE_SLOT_STRIDE bytes apart, and the one-slot files of the podd
+# before (src/state/state.h).
+STATE_SLOTS_FILE = "state.slots"
+STATE_SLOT_STRIDE = 4 * 1024 * 1024 + 4096
+STATE_OLD_SLOTS = ("state.a", "state.b", "state.c")
+# Every file a pod's state slots can be in.
+STATE_SLOTS = (STATE_SLOTS_FILE,) + STATE_OLD_SLOTS
+
+
+def state_slot_bytes(pod_dir):
+    """The bytes of each of a pod's state slots there is (from the start of the slot)."""
+    out = []
+    try:
+        with open(os.path.join(pod_dir, STATE_SLOTS_FILE), "rb") as f:
+            for i in range(3):
+                f.seek(i * STATE_SLOT_STRIDE)
+                head = f.readline(256)
+                if not head:
+                    break
+                parts = head.split(b" ")
+                size = int(parts[3]) if len(parts) == 5 and parts[3].isdigit() else 0
+                out.append(head + f.read(min(size, STATE_SLOT_STRIDE)))
+    except OSError:
+        pass
+    for name in STATE_OLD_SLOTS:
+        try:
+            with open(os.path.join(pod_dir, name), "rb") as f:
+                out.append(f.read())
+        except OSError:
+            continue
+    return out
 
 
 def read_pod_state(state_dir, pod):
@@ -85,12 +115,7 @@ def read_pod_state(state_dir, pod):
         except (OSError, ValueError):
             return None
         best, best_gen, torn_gen = None, 0, 0
-        for name in STATE_SLOTS:
-            try:
-                with open(os.path.join(d, name), "rb") as f:
-                    data = f.read()
-            except OSError:
-                continue
+        for data in state_slot_bytes(d):
             head, _, rest = data.partition(b"\n")
             parts = head.split(b" ")
             if len(parts) != 5 or parts[:2] != [b"podd-state", b"1"]:

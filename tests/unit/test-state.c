@@ -70,6 +70,31 @@ static char *read_raw(const char *rel)
     return buf;
 }
 
+/* Slot i of a state.slots file, NUL-terminated (a hole reads as NULs). */
+static char *read_region(const char *rel, size_t i)
+{
+    _cleanup_free_ char *p = path_in_store(rel);
+    _cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC);
+    char *buf = calloc(1, 65536 + 1);
+    ssize_t n;
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_ptr_nonnull(buf);
+    n = pread(fd, buf, 65536, (off_t)i * STATE_SLOT_STRIDE);
+    ck_assert_int_ge(n, 0);
+    return buf;
+}
+
+/* Writes over slot i of a state.slots file in place, as podd does (nothing truncated). */
+static void write_region(const char *rel, size_t i, const void *data, size_t size)
+{
+    _cleanup_free_ char *p = path_in_store(rel);
+    _cleanup_close_ int fd = open(p, O_WRONLY | O_CLOEXEC);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pwrite(fd, data, size, (off_t)i * STATE_SLOT_STRIDE), (ssize_t)size);
+}
+
 /* The names in a directory of the store, sorted, joined with ','. */
 static char *dir_listing(const char *rel)
 {
@@ -165,7 +190,7 @@ START_TEST(test_pod_roundtrip)
     ck_assert_int_eq(state_store_load_pod(s, "web", &out2, &e), 0);
     ck_assert(json_equal(in2, out2));
     listing = dir_listing("pods/web");
-    ck_assert_str_eq(listing, "state.a,state.b,state.c");
+    ck_assert_str_eq(listing, "state.slots");
 
     /* Only objects are state. */
     {
@@ -231,7 +256,7 @@ START_TEST(test_pod_corrupt)
     ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), 0);
     json_decref(j);
     listing = dir_listing("pods/web");
-    ck_assert_str_eq(listing, "state.a,state.json.corrupt");
+    ck_assert_str_eq(listing, "state.json.corrupt,state.slots");
 }
 END_TEST
 
@@ -436,7 +461,7 @@ START_TEST(test_open_sweeps_temp_files)
     s = state_store_free(s);
     s = open_store();
     pods = dir_listing("pods/web");
-    ck_assert_str_eq(pods, "state.a");
+    ck_assert_str_eq(pods, "state.slots");
     applied = dir_listing("applied");
     ck_assert_str_eq(applied, "");
 }
@@ -547,7 +572,7 @@ START_TEST(test_pod_slots_rotate_and_survive_a_torn_write)
     _cleanup_free_ char *torn = NULL;
     json_t *j = NULL;
     PdError e = {0};
-    const char *names[] = {"pods/web/state.a", "pods/web/state.b", "pods/web/state.c"};
+    const char *file = "pods/web/state.slots";
     const uint64_t gens[] = {6, 7, 3};
     int newest = -1;
 
@@ -559,7 +584,7 @@ START_TEST(test_pod_slots_rotate_and_survive_a_torn_write)
     }
     /* 1 synced in a, 2 in b, 3 synced in c, 4 in a, 5 in b (c: newest synced), 6 in a, 7 in b. */
     for (int i = 0; i < 3; i++) {
-        _cleanup_free_ char *raw = read_raw(names[i]);
+        _cleanup_free_ char *raw = read_region(file, i);
         const char *text;
         uint64_t gen;
         size_t len;
@@ -570,13 +595,24 @@ START_TEST(test_pod_slots_rotate_and_survive_a_torn_write)
         ck_assert_uint_eq(gen, gens[i]);
     }
     ck_assert_int_eq(newest, 1);
+    /* One file: a pod's state is one inode. */
+    ck_assert(!exists("pods/web/state.a") && !exists("pods/web/state.b"));
     ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), 0);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "n")), 7);
     json_decref(j);
     j = NULL;
     /* The newest copy torn (a crash in the write): the one before it is read. */
-    torn = read_raw(names[1]);
-    write_raw(names[1], torn, strlen(torn) - 3);
+    torn = read_region(file, 1);
+    write_region(file, 1, "xxxxxxxxxxxxxxxx", 16);
+    s = state_store_free(s);
+    s = open_store();
+    ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "n")), 6);
+    json_decref(j);
+    j = NULL;
+    /* Torn at its end (the last bytes of the text not the ones written): the same. */
+    torn[strlen(torn) - 3] = 'x';
+    write_region(file, 1, torn, strlen(torn));
     s = state_store_free(s);
     s = open_store();
     ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), 0);
@@ -592,18 +628,70 @@ START_TEST(test_pod_slots_rotate_and_survive_a_torn_write)
         size_t len;
 
         ck_assert_int_eq(state_store_save_pod(s, "web", st, false), 0);
-        raw = read_raw(names[1]);
+        raw = read_region(file, 1);
         ck_assert_int_eq(state_slot_parse(raw, strlen(raw), &gen, &text, &len), 0);
         ck_assert_uint_eq(gen, 8);
     }
     /* None whole: set aside, and then the pod has no state. */
-    write_raw(names[0], "x", 1);
-    write_raw(names[1], "y", 1);
-    write_raw(names[2], "z", 1);
+    write_region(file, 0, "x", 1);
+    write_region(file, 1, "y", 1);
+    write_region(file, 2, "z", 1);
     ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), -EBADMSG);
     ck_assert_ptr_nonnull(strstr(e.message, "corrupt"));
-    ck_assert(exists("pods/web/state.b.corrupt"));
+    ck_assert(exists("pods/web/state.slots.corrupt"));
+    ck_assert(!exists(file));
     ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), -ENOENT);
+}
+END_TEST
+
+/* The slot files of the podd before (one file a slot) are read, and the first save replaces them.
+ */
+START_TEST(test_pod_slot_files_of_the_podd_before)
+{
+    _cleanup_(state_store_freep) StateStore *s = open_store();
+    _cleanup_json_ json_t *st = json_pack("{s:s}", "phase", "Failed");
+    _cleanup_free_ char *a = slot_bytes(4, "{\"phase\": \"Pending\"}\n");
+    _cleanup_free_ char *b = slot_bytes(5, "{\"phase\": \"Running\"}\n");
+    _cleanup_free_ char *c = slot_bytes(6, "{\"phase\": \"Succeeded\"}\n");
+    _cleanup_free_ char *listing = NULL, *raw = NULL;
+    json_t *j = NULL;
+    PdError e = {0};
+    const char *text;
+    uint64_t gen;
+    size_t len;
+
+    {
+        _cleanup_free_ char *dir = path_in_store("pods/web");
+
+        ck_assert_int_eq(mkdir(dir, 0700), 0);
+    }
+    write_raw("pods/web/state.a", a, strlen(a));
+    write_raw("pods/web/state.b", b, strlen(b));
+    /* The newest torn: the whole one of the highest generation rules. */
+    write_raw("pods/web/state.c", c, strlen(c) - 2);
+    ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "phase")), "Running");
+    json_decref(j);
+    j = NULL;
+    /* Read again until saved: a crash before the first save loses nothing. */
+    s = state_store_free(s);
+    s = open_store();
+    ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "phase")), "Running");
+    json_decref(j);
+    j = NULL;
+    /* The first save goes on after the highest generation seen, and the older files go. */
+    ck_assert_int_eq(state_store_save_pod(s, "web", st, false), 0);
+    listing = dir_listing("pods/web");
+    ck_assert_str_eq(listing, "state.slots");
+    raw = read_region("pods/web/state.slots", 0);
+    ck_assert_int_eq(state_slot_parse(raw, strlen(raw), &gen, &text, &len), 0);
+    ck_assert_uint_eq(gen, 7);
+    s = state_store_free(s);
+    s = open_store();
+    ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "phase")), "Failed");
+    json_decref(j);
 }
 END_TEST
 
@@ -637,7 +725,7 @@ START_TEST(test_pod_state_json_of_an_older_podd)
     ck_assert_str_eq(json_string_value(json_object_get(j, "phase")), "Failed");
     json_decref(j);
     listing = dir_listing("pods/web");
-    ck_assert_str_eq(listing, "state.a,state.b");
+    ck_assert_str_eq(listing, "state.slots");
 }
 END_TEST
 
@@ -657,6 +745,7 @@ int main(void)
     tcase_add_test(tc, test_pod_not_regular);
     tcase_add_test(tc, test_slot_parse);
     tcase_add_test(tc, test_pod_slots_rotate_and_survive_a_torn_write);
+    tcase_add_test(tc, test_pod_slot_files_of_the_podd_before);
     tcase_add_test(tc, test_pod_state_json_of_an_older_podd);
     tcase_add_test(tc, test_list_and_remove);
     tcase_add_loop_test(tc, test_bad_names, 0, ELEMENTSOF(bad_names));
