@@ -5,6 +5,9 @@ podd_monitor_SOURCES = \
 	src/monitor/monitor.h \
 	src/monitor/monitor-watch.c
 podd_monitor_LDADD = $(PODCORE_LIBS)
+# Every symbol bound at exec: the spawner's children would each run the lazy resolver anew.
+# MONITOR_LDFLAGS: a static PIE where possible (configure.ac).
+podd_monitor_LDFLAGS = $(AM_LDFLAGS) -Wl,-z,now $(MONITOR_LDFLAGS)
 # The process that stays for the container's lifetime: libc only, so it stays small.
 podd_monitor_watch_SOURCES = \
 	src/monitor/watch.c \

@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/file.h>
@@ -135,30 +136,38 @@ static _Noreturn void start_failed(const ContainerConfig *c, int sync_fd, const 
     _exit(1);
 }
 
-/* podd-monitor-watch beside our own binary; false when our path cannot be read. */
-static bool watcher_path(char watcher[PATH_MAX + 32])
+/*
+ * podd-monitor-watch beside our own binary; NULL when our path cannot be
+ * read. Looked up once: the spawner does it before its first fork, so
+ * that its children inherit the answer.
+ */
+static const char *watcher_path(void)
 {
+    static char watcher[PATH_MAX + 32];
     char self[PATH_MAX], *slash;
     ssize_t n;
 
+    if (watcher[0])
+        return watcher;
     n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     if (n <= 0)
-        return false;
+        return NULL;
     self[n] = 0;
     slash = strrchr(self, '/');
     if (!slash)
-        return false;
+        return NULL;
     *slash = 0;
-    (void)snprintf(watcher, PATH_MAX + 32, "%s/podd-monitor-watch", self);
-    return true;
+    (void)snprintf(watcher, sizeof(watcher), "%s/podd-monitor-watch", self);
+    return watcher;
 }
 
 /* Replaces this process with podd-monitor-watch from our own directory; returns on failure. */
 static void exec_watcher(const WatchArgs *a)
 {
-    char watcher[PATH_MAX + 32], pid[16], out[16], err[16], max[24];
+    const char *watcher = watcher_path();
+    char pid[16], out[16], err[16], max[24];
 
-    if (!watcher_path(watcher))
+    if (!watcher)
         return;
     (void)snprintf(pid, sizeof(pid), "%d", (int)a->pid);
     (void)snprintf(out, sizeof(out), "%d", a->out_fd);
@@ -316,10 +325,10 @@ static _Noreturn void monitor_child(const ContainerConfig *c, const int sync_p[2
 static pid_t spawn_monitor(const ContainerConfig *c, const int sync_p[2], int lock_fd,
                            int result_fd)
 {
-    char watcher[PATH_MAX + 32];
+    const char *watcher = watcher_path();
     pid_t pid;
 
-    if (watcher_path(watcher) && access(watcher, X_OK) == 0)
+    if (watcher && access(watcher, X_OK) == 0)
         pid = vfork();
     else
         pid = fork();
@@ -619,6 +628,13 @@ static int cmd_spawner(int sock)
     /* Once for every start; without it (it failed) each start compiles its own. */
     n = security_seccomp_export_default(spawner_seccomp, sizeof(spawner_seccomp));
     spawner_seccomp_len = n > 0 ? (size_t)n : 0;
+    /*
+     * libseccomp's memory, freed, sits in malloc's fast bins: the first
+     * larger malloc() of every child would merge them again, writing to
+     * (so copying) each heap page it touches. Merged here once instead.
+     */
+    (void)malloc_trim(0);
+    (void)watcher_path();
     while ((r = spawner_one(sock, &mask, &chld)) == 0)
         ;
     if (r < 0) {

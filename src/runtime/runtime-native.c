@@ -366,10 +366,36 @@ static const char *const readonly_paths[] = {
     "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
 };
 
+/*
+ * A read-only copy of the mount tree at fd (an O_PATH fd), put on top of
+ * it: open_tree() clones it detached, mount_setattr() sets the flags on the
+ * copy and move_mount() attaches it, with no path to look up again (a bind
+ * mount and a remount need the path resolved twice, through /proc/self/fd).
+ * -ENOSYS on a kernel without these calls (before 5.12): nothing changed.
+ */
+static int bind_readonly_at(int fd)
+{
+    struct mount_attr attr = {
+        .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+    };
+    _cleanup_close_ int tree = -1;
+
+    tree = open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+    if (tree < 0)
+        return -errno;
+    /* On a kernel with open_tree() but no mount_setattr() (5.2 to 5.11) the copy is dropped. */
+    if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+        return -errno;
+    if (move_mount(tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        return -errno;
+    return 0;
+}
+
 static void mask_paths(int rootfd)
 {
     char target[64], null[64] = "";
     _cleanup_close_ int nfd = -1;
+    int r;
 
     for (size_t i = 0; i < ELEMENTSOF(masked_paths); i++) {
         int fd = openat2_fd(rootfd, masked_paths[i], O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS);
@@ -408,6 +434,14 @@ static void mask_paths(int rootfd)
             continue;
         if (fd < 0)
             child_fail(fd, "read-only %s: %s", readonly_paths[i], ERRSTR(fd));
+        r = bind_readonly_at(fd);
+        if (r == 0) {
+            close(fd);
+            continue;
+        }
+        if (r != -ENOSYS)
+            child_fail(r, "read-only %s: %s", readonly_paths[i], ERRSTR(r));
+        /* A kernel before 5.12: a bind mount, then a remount of the mount found on top. */
         fd_path(fd, target, sizeof(target));
         if (mount(target, target, NULL, MS_BIND | MS_REC, NULL) < 0)
             child_fail(-errno, "read-only %s: %s", readonly_paths[i], ERRSTR(errno));

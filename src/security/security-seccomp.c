@@ -105,6 +105,14 @@ static int build_default(bool set_nnp, scmp_filter_ctx *ret, PdError *reterr)
         seccomp_release(ctx);
         return pd_error_set(reterr, -EINVAL, "seccomp: cannot configure no_new_privs");
     }
+    /*
+     * The syscall numbers as a binary tree, not a chain: the same verdicts,
+     * but attaching the filter runs it in the kernel for every syscall of
+     * each architecture (to fill its cache of constant verdicts), with
+     * interrupts off: ~250 us per container with the ~50 rules as a chain,
+     * ~100 us as a tree. Optional: a libseccomp that lacks it builds the chain.
+     */
+    (void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
     for (size_t i = 0; r == 0 && security_seccomp_denied[i]; i++)
         r = add_rule(ctx, SCMP_ACT_ERRNO(EPERM), security_seccomp_denied[i], 0, NULL, reterr);
     if (r == 0)
