@@ -10,7 +10,7 @@
  * says StartError).
  *
  *   podd-monitor CONFIG.json
- *   podd-monitor spawner   (fd 3: a SOCK_SEQPACKET socket from podd; see cmd_spawner())
+ *   podd-monitor spawner [PINS-DIR]   (fd 3: a SOCK_SEQPACKET socket from podd; see cmd_spawner())
  *   podd-monitor exec --config CONFIG.json [--timeout SECONDS] -- CMD [ARG...]
  *   podd-monitor pod-create POD.json
  *   podd-monitor pod-destroy POD-DIR
@@ -505,11 +505,12 @@ static int cmd_pod_destroy(const char *dir)
 static _Noreturn void spawner_child(const char *config_path, int lock_fd, int result_fd,
                                     const sigset_t *mask, const struct sigaction *chld)
 {
+    int keep[4] = {lock_fd, result_fd};
+    size_t n_keep = 2 + native_lean_mounts_fds(keep + 2);
     unsigned char code;
     int r;
 
-    if (sigaction(SIGCHLD, chld, NULL) < 0 ||
-        close_fds_except((int[]){lock_fd, result_fd}, 2) < 0 ||
+    if (sigaction(SIGCHLD, chld, NULL) < 0 || close_fds_except(keep, n_keep) < 0 ||
         sigprocmask(SIG_SETMASK, mask, NULL) < 0) {
         fprintf(stderr, "podd-monitor: spawner: set up the child: %m\n");
         _exit(1);
@@ -596,9 +597,12 @@ static int spawner_one(int sock, const sigset_t *mask, const struct sigaction *c
  * with podd (parent-death signal, and EOF on the socket); what it started
  * does not (the children lose the parent-death signal at fork, and the
  * monitors detach as always). Its children are reaped by the kernel
- * (SIGCHLD ignored here, restored in each child).
+ * (SIGCHLD ignored here, restored in each child). With pins (podd's
+ * directory of the pods' namespace pins), the
+ * containers are cloned from a copy of our mount namespace without them
+ * (native_lean_mounts_init()): each clone copies every mount.
  */
-static int cmd_spawner(int sock)
+static int cmd_spawner(int sock, const char *pins)
 {
     struct sigaction ign = {.sa_handler = SIG_IGN}, chld;
     sigset_t mask;
@@ -619,6 +623,13 @@ static int cmd_spawner(int sock)
     /* Once for every start; without it (it failed) each start compiles its own. */
     n = security_seccomp_export_default(spawner_seccomp, sizeof(spawner_seccomp));
     spawner_seccomp_len = n > 0 ? (size_t)n : 0;
+    if (pins) {
+        PdError e = {0};
+
+        if (pins[0] != '/' || native_lean_mounts_init(pins, &e) < 0)
+            fprintf(stderr, "podd-monitor: containers are cloned from podd's mount namespace: %s\n",
+                    pins[0] != '/' ? "the pins' directory must be absolute" : e.message);
+    }
     while ((r = spawner_one(sock, &mask, &chld)) == 0)
         ;
     if (r < 0) {
@@ -634,7 +645,7 @@ static void usage(void)
                     "       podd-monitor exec --config CONFIG.json [--timeout SECONDS] -- CMD...\n"
                     "       podd-monitor pod-create POD.json\n"
                     "       podd-monitor pod-destroy POD-DIR\n"
-                    "       podd-monitor spawner (fd 3: podd's socket)\n");
+                    "       podd-monitor spawner [PINS-DIR] (fd 3: podd's socket)\n");
 }
 
 int main(int argc, char **argv)
@@ -651,8 +662,8 @@ int main(int argc, char **argv)
         return cmd_pod_create(argv[2]);
     if (argc == 3 && streq(argv[1], "pod-destroy"))
         return cmd_pod_destroy(argv[2]);
-    if (argc == 2 && streq(argv[1], "spawner"))
-        return cmd_spawner(3);
+    if ((argc == 2 || argc == 3) && streq(argv[1], "spawner"))
+        return cmd_spawner(3, argc == 3 ? argv[2] : NULL);
     if (argc == 2 && argv[1][0] != '-')
         return cmd_start(argv[1], -1, -1);
     /* podd hands over the container's lock, already taken, on this fd. */
