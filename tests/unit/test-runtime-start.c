@@ -375,6 +375,48 @@ static int start(const Container *c, int *ret_pidfd)
     return r;
 }
 
+/*
+ * The pod's pins are made after init() started the spawner (setup()), whose
+ * copy of our mount namespace, which containers are cloned from, has none
+ * (native_lean_mounts_init()): the container still joins the pod's
+ * namespaces, opened where the pins are, in a mount namespace of its own.
+ */
+START_TEST(test_the_container_joins_the_pins_made_after_the_spawner)
+{
+    static const char *const nss[] = {"net", "uts", "ipc", "mnt"};
+    char *cmd[] = {"sleep", "30", NULL};
+    Container c = container("pins", cmd);
+    _cleanup_free_ char *pidf = NULL;
+    char path[PATH_MAX];
+    struct stat pin, in;
+    int pidfd, pid;
+    FILE *f;
+
+    start(&c, &pidfd);
+    pidf = ctr_file(&c, "container.pid");
+    f = pidf ? fopen(pidf, "re") : NULL;
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fscanf(f, "%d", &pid), 1);
+    fclose(f);
+    ck_assert_int_gt(pid, 0);
+    for (size_t i = 0; i < ELEMENTSOF(nss); i++) {
+        if (streq(nss[i], "mnt"))
+            (void)snprintf(path, sizeof(path), "/proc/self/ns/mnt");
+        else
+            (void)snprintf(path, sizeof(path), "%s/run/pods/t_%s/ns/%s", tmpdir, podname, nss[i]);
+        ck_assert_int_eq(stat(path, &pin), 0);
+        (void)snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, nss[i]);
+        ck_assert_int_eq(stat(path, &in), 0);
+        if (streq(nss[i], "mnt"))
+            ck_assert_msg(pin.st_ino != in.st_ino, "the container shares our mount namespace");
+        else
+            ck_assert_msg(pin.st_ino == in.st_ino, "the container is not in the pod's %s namespace",
+                          nss[i]);
+    }
+    end(&c, pidfd);
+}
+END_TEST
+
 START_TEST(test_a_killed_spawner_is_reported_and_started_again)
 {
     char *cmd[] = {"sleep", "30", NULL};
@@ -445,6 +487,7 @@ int main(void)
         tcase_add_test(*t, test_failure_before_exec);
         tcase_add_test(*t, test_second_begin_is_busy);
         tcase_add_test(*t, test_starts_in_parallel);
+        tcase_add_test(*t, test_the_container_joins_the_pins_made_after_the_spawner);
         tcase_set_timeout(*t, 60);
         suite_add_tcase(s, *t);
     }
