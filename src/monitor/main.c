@@ -597,10 +597,10 @@ static int spawner_one(int sock, const sigset_t *mask, const struct sigaction *c
  * with podd (parent-death signal, and EOF on the socket); what it started
  * does not (the children lose the parent-death signal at fork, and the
  * monitors detach as always). Its children are reaped by the kernel
- * (SIGCHLD ignored here, restored in each child). With pins (podd's
- * directory of the pods' namespace pins), the
- * containers are cloned from a copy of our mount namespace without them
- * (native_lean_mounts_init()): each clone copies every mount.
+ * (SIGCHLD ignored here, restored in each child). Given pins (podd's
+ * directory of the pods' namespace pins), the containers are cloned from
+ * a copy of our mount namespace without them (native_lean_mounts_init()):
+ * each clone copies every mount of the namespace it is made in.
  */
 static int cmd_spawner(int sock, const char *pins)
 {
