@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/file.h>
@@ -587,6 +588,89 @@ static int spawner_one(int sock, const sigset_t *mask, const struct sigaction *c
 }
 
 /*
+ * The spawner's copy of our mount namespace (native_lean_mounts_init()) is a
+ * snapshot where our mounts are private: a file system unmounted here after
+ * it stays mounted there (busy, its data not released) as long as the copy
+ * lives. So the spawner watches its own mountinfo (opened here: poll()
+ * reports POLLPRI on any change of our mount table and re-arms itself) and
+ * renews the copy after a change: when no request waits, at most once every
+ * LEAN_RENEW_USEC (a cold start's pins change our mount table with every
+ * pod: not a renewal per start), and LEAN_RENEW_USEC after the change at the
+ * latest even while requests keep coming.
+ */
+#define LEAN_RENEW_USEC (1000 * 1000ULL)
+
+typedef struct LeanWatch {
+    const char *pins;     /* the pins' directory, hidden in the copy */
+    int mountinfo_fd;     /* -1: no copy to renew */
+    bool stale;           /* our mount table changed since the copy was made */
+    uint64_t stale_since; /* CLOCK_MONOTONIC usec of the first change since */
+    uint64_t renewed;     /* ... of the copy's last making */
+} LeanWatch;
+
+static void lean_watch_start(LeanWatch *w, const char *pins)
+{
+    *w = (LeanWatch){.pins = pins, .mountinfo_fd = -1, .renewed = now_monotonic_usec()};
+    /* Before the copy: a change while it is made is one to catch. */
+    w->mountinfo_fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+    if (w->mountinfo_fd < 0)
+        fprintf(stderr, "podd-monitor spawner: open /proc/self/mountinfo: %m "
+                        "(the mount namespace copy will not be renewed)\n");
+}
+
+static void lean_watch_renew(LeanWatch *w, uint64_t now)
+{
+    struct pollfd p = {.fd = w->mountinfo_fd, .events = POLLPRI};
+    PdError e = {0};
+
+    /* Re-arms it (a change from here on is one the new copy may miss). */
+    (void)poll(&p, 1, 0);
+    w->stale = false;
+    w->renewed = now;
+    if (native_lean_mounts_renew(w->pins, &e) < 0)
+        fprintf(stderr, "podd-monitor: containers are cloned from podd's mount namespace: %s\n",
+                e.message);
+}
+
+/*
+ * Waits for a request on sock, renewing the mount namespace copy meanwhile
+ * as the comment on LEAN_RENEW_USEC says. 0 once sock is readable (or at
+ * its end), -errno when poll() fails.
+ */
+static int spawner_wait(int sock, LeanWatch *w)
+{
+    for (;;) {
+        struct pollfd p[2] = {{.fd = sock, .events = POLLIN},
+                              {.fd = w->mountinfo_fd, .events = POLLPRI}};
+        uint64_t now = now_monotonic_usec();
+        int timeout = -1;
+        bool waiting;
+
+        if (w->stale) {
+            uint64_t due = w->renewed + LEAN_RENEW_USEC;
+
+            timeout = due <= now ? 0 : (int)((due - now + 999) / 1000);
+        }
+        if (poll(p, w->mountinfo_fd >= 0 ? 2 : 1, timeout) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        now = now_monotonic_usec();
+        if ((p[1].revents & (POLLPRI | POLLERR)) && !w->stale) {
+            w->stale = true;
+            w->stale_since = now;
+        }
+        waiting = p[0].revents != 0;
+        if (w->stale && now >= w->renewed + LEAN_RENEW_USEC &&
+            (!waiting || now >= w->stale_since + LEAN_RENEW_USEC))
+            lean_watch_renew(w, now);
+        if (waiting)
+            return 0;
+    }
+}
+
+/*
  * podd's monitor spawner: started once by podd with a SOCK_SEQPACKET socket
  * on sock, it forks one child per request that runs today's start
  * (cmd_start()), so that a start costs podd neither an exec of this binary
@@ -604,6 +688,7 @@ static int spawner_one(int sock, const sigset_t *mask, const struct sigaction *c
  */
 static int cmd_spawner(int sock, const char *pins)
 {
+    LeanWatch watch = {.mountinfo_fd = -1};
     struct sigaction ign = {.sa_handler = SIG_IGN}, chld;
     sigset_t mask;
     pid_t parent = getppid();
@@ -626,14 +711,19 @@ static int cmd_spawner(int sock, const char *pins)
     if (pins) {
         PdError e = {0};
 
-        if (pins[0] != '/' || native_lean_mounts_init(pins, &e) < 0)
+        lean_watch_start(&watch, pins);
+        if (pins[0] != '/' || native_lean_mounts_init(pins, &e) < 0) {
             fprintf(stderr, "podd-monitor: containers are cloned from podd's mount namespace: %s\n",
                     pins[0] != '/' ? "the pins' directory must be absolute" : e.message);
+            if (watch.mountinfo_fd >= 0)
+                (void)close(watch.mountinfo_fd);
+            watch.mountinfo_fd = -1;
+        }
     }
-    while ((r = spawner_one(sock, &mask, &chld)) == 0)
+    while ((r = spawner_wait(sock, &watch)) == 0 && (r = spawner_one(sock, &mask, &chld)) == 0)
         ;
     if (r < 0) {
-        fprintf(stderr, "podd-monitor spawner: receive: %s\n", strerror(-r));
+        fprintf(stderr, "podd-monitor spawner: wait for requests: %s\n", strerror(-r));
         return 1;
     }
     return 0;

@@ -1161,20 +1161,17 @@ static int lean_hide(const char *hidden, PdError *reterr)
     return r;
 }
 
-int native_lean_mounts_init(const char *hidden, PdError *reterr)
+/*
+ * Makes a copy of our mount namespace, host, without what hidden names
+ * (native_lean_mounts_init()) and opens it in *ret_lean; we are back in
+ * host when it returns.
+ */
+static int lean_make(const char *hidden, int host, int *ret_lean, PdError *reterr)
 {
-    int host, lean = -1, r = 0;
+    int lean = -1, r = 0;
 
-    if (lean_mnt_fd >= 0)
-        return 0;
-    host = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
-    if (host < 0)
-        return pd_error_set(reterr, -errno, "open /proc/self/ns/mnt: %s", ERRSTR(errno));
-    if (unshare(CLONE_NEWNS) < 0) {
-        r = pd_error_set(reterr, -errno, "new mount namespace: %s", ERRSTR(errno));
-        (void)close(host);
-        return r;
-    }
+    if (unshare(CLONE_NEWNS) < 0)
+        return pd_error_set(reterr, -errno, "new mount namespace: %s", ERRSTR(errno));
     /* Slaves first: the unmounts below must not propagate to our own namespace. */
     if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
         r = pd_error_set(reterr, -errno, "make the copy's mounts slaves: %s", ERRSTR(errno));
@@ -1190,12 +1187,43 @@ int native_lean_mounts_init(const char *hidden, PdError *reterr)
     if (r < 0) {
         if (lean >= 0)
             (void)close(lean);
+        return r;
+    }
+    *ret_lean = lean;
+    return 0;
+}
+
+int native_lean_mounts_init(const char *hidden, PdError *reterr)
+{
+    int host, lean = -1, r;
+
+    if (lean_mnt_fd >= 0)
+        return 0;
+    host = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    if (host < 0)
+        return pd_error_set(reterr, -errno, "open /proc/self/ns/mnt: %s", ERRSTR(errno));
+    r = lean_make(hidden, host, &lean, reterr);
+    if (r < 0) {
         (void)close(host);
         return r;
     }
     lean_mnt_fd = lean;
     host_mnt_fd = host;
     return 0;
+}
+
+int native_lean_mounts_renew(const char *hidden, PdError *reterr)
+{
+    int lean = -1, r;
+
+    if (host_mnt_fd < 0)
+        return pd_error_set(reterr, -EBADF, "no copy to renew: native_lean_mounts_init() failed");
+    r = lean_make(hidden, host_mnt_fd, &lean, reterr);
+    /* Even when no new one could be made: the old one keeps what was unmounted here alive. */
+    if (lean_mnt_fd >= 0)
+        (void)close(lean_mnt_fd);
+    lean_mnt_fd = r < 0 ? -1 : lean;
+    return r;
 }
 
 size_t native_lean_mounts_fds(int ret[2])

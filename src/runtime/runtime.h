@@ -425,6 +425,15 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
  * (the caller goes on without it) when it cannot be made. Not thread-safe.
  */
 int native_lean_mounts_init(const char *hidden, PdError *reterr);
+/*
+ * After native_lean_mounts_init() succeeded, when our mount table changed:
+ * replaces the copy with a new one made the same way (the copy is a
+ * snapshot where our mounts are private: a file system unmounted here stays
+ * mounted, busy, in the copy). The processes forked before keep the old one.
+ * On failure there is no copy any more (containers are cloned from ours);
+ * a later call may make one again. Not thread-safe.
+ */
+int native_lean_mounts_renew(const char *hidden, PdError *reterr);
 /* The fds that namespace needs kept open in a fork: 0, or 2 in ret. */
 size_t native_lean_mounts_fds(int ret[2]);
 

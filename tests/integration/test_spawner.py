@@ -6,7 +6,9 @@ lives on; killed while pods start, no start is lost and podd starts another.
 import os
 import signal
 import subprocess
+import tempfile
 import time
+import uuid
 
 from conftest import alive, proc_start_time
 from test_daemon import private_daemon, pod_yaml, unique, wait_for
@@ -190,3 +192,68 @@ def test_a_host_path_mounted_after_podd_started_is_seen_by_the_container(daemon)
         daemon.stop()
     finally:
         subprocess.run(["umount", "-l", host], check=False)
+
+
+def spawner_mount_nss(spawner):
+    """The mountinfo of each mount namespace the spawner holds an fd of."""
+    found = []
+    for fd in os.listdir(f"/proc/{spawner}/fd"):
+        try:
+            if not os.readlink(f"/proc/{spawner}/fd/{fd}").startswith("mnt:["):
+                continue
+        except OSError:
+            continue
+        out = subprocess.run(["nsenter", f"--mount=/proc/{spawner}/fd/{fd}",
+                              "cat", "/proc/self/mountinfo"],
+                             capture_output=True, text=True)
+        if out.returncode == 0:
+            found.append(out.stdout)
+    return found
+
+
+def test_a_file_system_unmounted_on_the_host_is_not_kept_by_the_spawners_copy(daemon):
+    """The spawner's copy of podd's mount namespace is a snapshot where the
+    host's mounts are private: it renews it after the host's mount table
+    changed, so that a file system unmounted on the host (mounted before or
+    after podd started) is not kept mounted, busy, in the copy."""
+    mark = uuid.uuid4().hex[:8]
+    dirs = {}
+    for when in ("early", "late"):
+        dirs[when] = tempfile.mkdtemp(prefix=f"podd-pins9-{when}-")
+    mounted = []
+
+    def mount(when):
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", f"pins9-{when}-{mark}",
+                        dirs[when]], check=True)
+        mounted.append(dirs[when])
+
+    def held():
+        return [when for when in dirs for mi in spawner_mount_nss(spawner)
+                if f" pins9-{when}-{mark} " in mi]
+
+    try:
+        mount("early")
+        daemon.start()
+        spawner = wait_for("the spawner", lambda: spawners(daemon))[0][0]
+        mount("late")
+        pod = unique("um")
+        daemon.write("um.yaml", pod_yaml(pod, containers=[{"name": "a", "cmd": "sleep 3600"}]))
+        wait_for("the container", lambda: all_running(daemon, [pod], ["a"]))
+        assert spawner_mount_nss(spawner), "the spawner holds no mount namespace copy"
+        for d in list(mounted):
+            subprocess.run(["umount", d], check=True)
+            mounted.remove(d)
+        wait_for("no copy of the spawner's to hold the unmounted tmpfs",
+                 lambda: not held(), timeout=5, interval=0.2)
+        # It still clones from a copy, and pods still start.
+        assert spawner_mount_nss(spawner), "the spawner dropped its mount namespace copy"
+        later = unique("um")
+        daemon.write("later.yaml", pod_yaml(later, containers=[{"name": "a", "cmd": "sleep 3600"}]))
+        wait_for("the later container", lambda: all_running(daemon, [later], ["a"]))
+        assert spawners(daemon)[0][0] == spawner
+        assert "mount namespace" not in daemon.log()
+    finally:
+        for d in mounted:
+            subprocess.run(["umount", "-l", d], check=False)
+        for d in dirs.values():
+            os.rmdir(d)
