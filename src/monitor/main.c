@@ -596,26 +596,36 @@ static int spawner_one(int sock, const sigset_t *mask, const struct sigaction *c
  * renews the copy after a change: when no request waits, at most once every
  * LEAN_RENEW_USEC (a cold start's pins change our mount table with every
  * pod: not a renewal per start), and LEAN_RENEW_USEC after the change at the
- * latest even while requests keep coming.
+ * latest even while requests keep coming. A child makes the new copy
+ * (native_lean_mounts_renew_start()) while we go on with the old one.
  */
 #define LEAN_RENEW_USEC (1000 * 1000ULL)
 
 typedef struct LeanWatch {
     const char *pins;     /* the pins' directory, hidden in the copy */
     int mountinfo_fd;     /* -1: no copy to renew */
+    int renew_fd;         /* the child making a new copy answers here; -1: none */
+    pid_t renew_pid;      /* ... that child */
     bool stale;           /* our mount table changed since the copy was made */
     uint64_t stale_since; /* CLOCK_MONOTONIC usec of the first change since */
-    uint64_t renewed;     /* ... of the copy's last making */
+    uint64_t renewed;     /* ... of the last start of a copy's making */
 } LeanWatch;
 
 static void lean_watch_start(LeanWatch *w, const char *pins)
 {
-    *w = (LeanWatch){.pins = pins, .mountinfo_fd = -1, .renewed = now_monotonic_usec()};
+    *w = (LeanWatch){
+        .pins = pins, .mountinfo_fd = -1, .renew_fd = -1, .renewed = now_monotonic_usec()};
     /* Before the copy: a change while it is made is one to catch. */
     w->mountinfo_fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
     if (w->mountinfo_fd < 0)
         fprintf(stderr, "podd-monitor spawner: open /proc/self/mountinfo: %m "
                         "(the mount namespace copy will not be renewed)\n");
+}
+
+static void lean_watch_failed(const PdError *e)
+{
+    fprintf(stderr, "podd-monitor: containers are cloned from podd's mount namespace: %s\n",
+            e->message);
 }
 
 static void lean_watch_renew(LeanWatch *w, uint64_t now)
@@ -627,9 +637,10 @@ static void lean_watch_renew(LeanWatch *w, uint64_t now)
     (void)poll(&p, 1, 0);
     w->stale = false;
     w->renewed = now;
-    if (native_lean_mounts_renew(w->pins, &e) < 0)
-        fprintf(stderr, "podd-monitor: containers are cloned from podd's mount namespace: %s\n",
-                e.message);
+    if (native_lean_mounts_renew_start(w->pins, &w->renew_fd, &w->renew_pid, &e) < 0) {
+        w->renew_fd = -1;
+        lean_watch_failed(&e);
+    }
 }
 
 /*
@@ -640,29 +651,38 @@ static void lean_watch_renew(LeanWatch *w, uint64_t now)
 static int spawner_wait(int sock, LeanWatch *w)
 {
     for (;;) {
-        struct pollfd p[2] = {{.fd = sock, .events = POLLIN},
-                              {.fd = w->mountinfo_fd, .events = POLLPRI}};
+        struct pollfd p[3] = {{.fd = sock, .events = POLLIN},
+                              {.fd = w->mountinfo_fd, .events = POLLPRI},
+                              {.fd = w->renew_fd, .events = POLLIN}};
         uint64_t now = now_monotonic_usec();
         int timeout = -1;
         bool waiting;
 
-        if (w->stale) {
+        if (w->stale && w->renew_fd < 0) {
             uint64_t due = w->renewed + LEAN_RENEW_USEC;
 
             timeout = due <= now ? 0 : (int)((due - now + 999) / 1000);
         }
-        if (poll(p, w->mountinfo_fd >= 0 ? 2 : 1, timeout) < 0) {
+        /* poll() ignores the entries with a negative fd. */
+        if (poll(p, w->mountinfo_fd >= 0 ? 3 : 1, timeout) < 0) {
             if (errno == EINTR)
                 continue;
             return -errno;
         }
         now = now_monotonic_usec();
+        if (p[2].revents) {
+            PdError e = {0};
+
+            if (native_lean_mounts_renew_finish(w->renew_fd, w->renew_pid, &e) < 0)
+                lean_watch_failed(&e);
+            w->renew_fd = -1;
+        }
         if ((p[1].revents & (POLLPRI | POLLERR)) && !w->stale) {
             w->stale = true;
             w->stale_since = now;
         }
         waiting = p[0].revents != 0;
-        if (w->stale && now >= w->renewed + LEAN_RENEW_USEC &&
+        if (w->stale && w->renew_fd < 0 && now >= w->renewed + LEAN_RENEW_USEC &&
             (!waiting || now >= w->stale_since + LEAN_RENEW_USEC))
             lean_watch_renew(w, now);
         if (waiting)
@@ -688,7 +708,7 @@ static int spawner_wait(int sock, LeanWatch *w)
  */
 static int cmd_spawner(int sock, const char *pins)
 {
-    LeanWatch watch = {.mountinfo_fd = -1};
+    LeanWatch watch = {.mountinfo_fd = -1, .renew_fd = -1};
     struct sigaction ign = {.sa_handler = SIG_IGN}, chld;
     sigset_t mask;
     pid_t parent = getppid();

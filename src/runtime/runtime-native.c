@@ -1212,17 +1212,86 @@ int native_lean_mounts_init(const char *hidden, PdError *reterr)
     return 0;
 }
 
-int native_lean_mounts_renew(const char *hidden, PdError *reterr)
+/* What the child making a new copy answers: 0 and the copy is its namespace, or -errno. */
+typedef struct LeanAnswer {
+    int code;
+    char message[256];
+} LeanAnswer;
+
+/*
+ * The child of native_lean_mounts_renew_start(): makes the new copy its own
+ * mount namespace (as lean_make() does), answers on sock, and stays in it
+ * until the parent, which opens it through /proc/PID/ns/mnt, closes its end.
+ */
+static _Noreturn void lean_renew_child(const char *hidden, int sock)
 {
-    int lean = -1, r;
+    LeanAnswer a = {0};
+    PdError e = {0};
+    char b;
+
+    if (close_fds_except(&sock, 1) < 0)
+        a.code = pd_error_set(&e, -errno, "close the fds: %s", ERRSTR(errno));
+    else if (unshare(CLONE_NEWNS) < 0)
+        a.code = pd_error_set(&e, -errno, "new mount namespace: %s", ERRSTR(errno));
+    else if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+        a.code = pd_error_set(&e, -errno, "make the copy's mounts slaves: %s", ERRSTR(errno));
+    else
+        a.code = lean_hide(hidden, &e);
+    if (a.code < 0)
+        (void)snprintf(a.message, sizeof(a.message), "%.255s", e.message);
+    if (send(sock, &a, sizeof(a), MSG_NOSIGNAL) == (ssize_t)sizeof(a) && a.code == 0)
+        (void)!read(sock, &b, 1);
+    _exit(0);
+}
+
+int native_lean_mounts_renew_start(const char *hidden, int *ret_fd, pid_t *ret_pid,
+                                   PdError *reterr)
+{
+    int sv[2];
+    pid_t pid;
 
     if (host_mnt_fd < 0)
         return pd_error_set(reterr, -EBADF, "no copy to renew: native_lean_mounts_init() failed");
-    r = lean_make(hidden, host_mnt_fd, &lean, reterr);
-    /* Even when no new one could be made: the old one keeps what was unmounted here alive. */
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return pd_error_set(reterr, -errno, "socketpair: %s", ERRSTR(errno));
+    (void)fflush(NULL);
+    pid = fork();
+    if (pid == 0)
+        lean_renew_child(hidden, sv[1]);
+    (void)close(sv[1]);
+    if (pid < 0) {
+        int r = -errno;
+
+        (void)close(sv[0]);
+        return pd_error_set(reterr, r, "fork: %s", ERRSTR(r));
+    }
+    *ret_fd = sv[0];
+    *ret_pid = pid;
+    return 0;
+}
+
+int native_lean_mounts_renew_finish(int fd, pid_t pid, PdError *reterr)
+{
+    LeanAnswer a = {.code = -EPIPE};
+    char path[64];
+    int lean = -1, r;
+    ssize_t n = recv(fd, &a, sizeof(a), 0);
+
+    if (n != (ssize_t)sizeof(a))
+        r = pd_error_set(reterr, n < 0 ? -errno : -EPIPE, "no answer from the child");
+    else if (a.code < 0)
+        r = pd_error_set(reterr, a.code, "%.*s", (int)sizeof(a.message), a.message);
+    else {
+        (void)snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
+        lean = open(path, O_RDONLY | O_CLOEXEC);
+        r = lean < 0 ? pd_error_set(reterr, -errno, "open %s: %s", path, ERRSTR(errno)) : 0;
+    }
+    /* The child exits when it reads EOF; the kernel reaps it (SIGCHLD is ignored). */
+    (void)close(fd);
+    /* Even when no new one was made: the old one keeps what was unmounted here alive. */
     if (lean_mnt_fd >= 0)
         (void)close(lean_mnt_fd);
-    lean_mnt_fd = r < 0 ? -1 : lean;
+    lean_mnt_fd = lean;
     return r;
 }
 

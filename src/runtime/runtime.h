@@ -427,13 +427,21 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
 int native_lean_mounts_init(const char *hidden, PdError *reterr);
 /*
  * After native_lean_mounts_init() succeeded, when our mount table changed:
- * replaces the copy with a new one made the same way (the copy is a
- * snapshot where our mounts are private: a file system unmounted here stays
- * mounted, busy, in the copy). The processes forked before keep the old one.
- * On failure there is no copy any more (containers are cloned from ours);
- * a later call may make one again. Not thread-safe.
+ * the copy is a snapshot where our mounts are private (a file system
+ * unmounted here stays mounted, busy, in it), so it is replaced with a new
+ * one made the same way. That takes a while (each pin's unmount in it waits
+ * for an RCU grace period), so a child makes it:
+ * native_lean_mounts_renew_start() forks it and returns in *ret_fd what to
+ * wait on (readable once it is done) and its pid; then
+ * native_lean_mounts_renew_finish() (it closes fd) puts the new copy in the
+ * place of the old one. The processes forked before keep the old one. When
+ * finish fails there is no copy any more (containers are cloned from ours);
+ * a later renewal may make one again. The caller must ignore SIGCHLD (the
+ * child is not waited for). Not thread-safe.
  */
-int native_lean_mounts_renew(const char *hidden, PdError *reterr);
+int native_lean_mounts_renew_start(const char *hidden, int *ret_fd, pid_t *ret_pid,
+                                   PdError *reterr);
+int native_lean_mounts_renew_finish(int fd, pid_t pid, PdError *reterr);
 /* The fds that namespace needs kept open in a fork: 0, or 2 in ret. */
 size_t native_lean_mounts_fds(int ret[2]);
 
