@@ -1244,8 +1244,7 @@ static _Noreturn void lean_renew_child(const char *hidden, int sock)
     _exit(0);
 }
 
-int native_lean_mounts_renew_start(const char *hidden, int *ret_fd, pid_t *ret_pid,
-                                   PdError *reterr)
+int native_lean_mounts_renew_start(const char *hidden, int *ret_fd, pid_t *ret_pid, PdError *reterr)
 {
     int sv[2];
     pid_t pid;
