@@ -1251,19 +1251,29 @@ int native_lean_mounts_renew_start(const char *hidden, int *ret_fd, pid_t *ret_p
 
     if (host_mnt_fd < 0)
         return pd_error_set(reterr, -EBADF, "no copy to renew: native_lean_mounts_init() failed");
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-        return pd_error_set(reterr, -errno, "socketpair: %s", ERRSTR(errno));
-    (void)fflush(NULL);
-    pid = fork();
-    if (pid == 0)
-        lean_renew_child(hidden, sv[1]);
-    (void)close(sv[1]);
-    if (pid < 0) {
-        int r = -errno;
-
-        (void)close(sv[0]);
-        return pd_error_set(reterr, r, "fork: %s", ERRSTR(r));
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        pid = -1;
+        sv[0] = sv[1] = -1;
+    } else {
+        (void)fflush(NULL);
+        pid = fork();
+        if (pid == 0)
+            lean_renew_child(hidden, sv[1]);
     }
+    if (pid < 0) {
+        int r = pd_error_set(reterr, -errno, "make a new copy: %s", ERRSTR(errno));
+
+        if (sv[0] >= 0) {
+            (void)close(sv[0]);
+            (void)close(sv[1]);
+        }
+        /* As when finish fails: the old one keeps what was unmounted here alive. */
+        if (lean_mnt_fd >= 0)
+            (void)close(lean_mnt_fd);
+        lean_mnt_fd = -1;
+        return r;
+    }
+    (void)close(sv[1]);
     *ret_fd = sv[0];
     *ret_pid = pid;
     return 0;

@@ -435,7 +435,7 @@ int native_lean_mounts_init(const char *hidden, PdError *reterr);
  * wait on (readable once it is done) and its pid; then
  * native_lean_mounts_renew_finish() (it closes fd) puts the new copy in the
  * place of the old one. The processes forked before keep the old one. When
- * finish fails there is no copy any more (containers are cloned from ours);
+ * either fails there is no copy any more (containers are cloned from ours);
  * a later renewal may make one again. The caller must ignore SIGCHLD (the
  * child is not waited for). Not thread-safe.
  */
