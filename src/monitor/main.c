@@ -10,7 +10,7 @@
  * says StartError).
  *
  *   podd-monitor CONFIG.json
- *   podd-monitor spawner   (fd 3: a SOCK_SEQPACKET socket from podd; see cmd_spawner())
+ *   podd-monitor spawner [PINS-DIR]   (fd 3: a SOCK_SEQPACKET socket from podd; see cmd_spawner())
  *   podd-monitor exec --config CONFIG.json [--timeout SECONDS] -- CMD [ARG...]
  *   podd-monitor pod-create POD.json
  *   podd-monitor pod-destroy POD-DIR
@@ -22,6 +22,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <malloc.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/file.h>
@@ -514,11 +515,12 @@ static int cmd_pod_destroy(const char *dir)
 static _Noreturn void spawner_child(const char *config_path, int lock_fd, int result_fd,
                                     const sigset_t *mask, const struct sigaction *chld)
 {
+    int keep[4] = {lock_fd, result_fd};
+    size_t n_keep = 2 + native_lean_mounts_fds(keep + 2);
     unsigned char code;
     int r;
 
-    if (sigaction(SIGCHLD, chld, NULL) < 0 ||
-        close_fds_except((int[]){lock_fd, result_fd}, 2) < 0 ||
+    if (sigaction(SIGCHLD, chld, NULL) < 0 || close_fds_except(keep, n_keep) < 0 ||
         sigprocmask(SIG_SETMASK, mask, NULL) < 0) {
         fprintf(stderr, "podd-monitor: spawner: set up the child: %m\n");
         _exit(1);
@@ -595,6 +597,109 @@ static int spawner_one(int sock, const sigset_t *mask, const struct sigaction *c
 }
 
 /*
+ * The spawner's copy of our mount namespace (native_lean_mounts_init()) is a
+ * snapshot where our mounts are private: a file system unmounted here after
+ * it stays mounted there (busy, its data not released) as long as the copy
+ * lives. So the spawner watches its own mountinfo (opened here: poll()
+ * reports POLLPRI on any change of our mount table and re-arms itself) and
+ * renews the copy after a change: when no request waits, at most once every
+ * LEAN_RENEW_USEC (a cold start's pins change our mount table with every
+ * pod: not a renewal per start), and LEAN_RENEW_USEC after the change at the
+ * latest even while requests keep coming. A child makes the new copy
+ * (native_lean_mounts_renew_start()) while we go on with the old one.
+ */
+#define LEAN_RENEW_USEC (1000 * 1000ULL)
+
+typedef struct LeanWatch {
+    const char *pins;     /* the pins' directory, hidden in the copy */
+    int mountinfo_fd;     /* -1: no copy to renew */
+    int renew_fd;         /* the child making a new copy answers here; -1: none */
+    pid_t renew_pid;      /* ... that child */
+    bool stale;           /* our mount table changed since the copy was made */
+    uint64_t stale_since; /* CLOCK_MONOTONIC usec of the first change since */
+    uint64_t renewed;     /* ... of the last start of a copy's making */
+} LeanWatch;
+
+static void lean_watch_start(LeanWatch *w, const char *pins)
+{
+    *w = (LeanWatch){
+        .pins = pins, .mountinfo_fd = -1, .renew_fd = -1, .renewed = now_monotonic_usec()};
+    /* Before the copy: a change while it is made is one to catch. */
+    w->mountinfo_fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+    if (w->mountinfo_fd < 0)
+        fprintf(stderr, "podd-monitor spawner: open /proc/self/mountinfo: %m "
+                        "(the mount namespace copy will not be renewed)\n");
+}
+
+static void lean_watch_failed(const PdError *e)
+{
+    fprintf(stderr, "podd-monitor: containers are cloned from podd's mount namespace: %s\n",
+            e->message);
+}
+
+static void lean_watch_renew(LeanWatch *w, uint64_t now)
+{
+    struct pollfd p = {.fd = w->mountinfo_fd, .events = POLLPRI};
+    PdError e = {0};
+
+    /* Re-arms it (a change from here on is one the new copy may miss). */
+    (void)poll(&p, 1, 0);
+    w->stale = false;
+    w->renewed = now;
+    if (native_lean_mounts_renew_start(w->pins, &w->renew_fd, &w->renew_pid, &e) < 0) {
+        w->renew_fd = -1;
+        lean_watch_failed(&e);
+    }
+}
+
+/*
+ * Waits for a request on sock, renewing the mount namespace copy meanwhile
+ * as the comment on LEAN_RENEW_USEC says. 0 once sock is readable (or at
+ * its end), -errno when poll() fails.
+ */
+static int spawner_wait(int sock, LeanWatch *w)
+{
+    for (;;) {
+        struct pollfd p[3] = {{.fd = sock, .events = POLLIN},
+                              {.fd = w->mountinfo_fd, .events = POLLPRI},
+                              {.fd = w->renew_fd, .events = POLLIN}};
+        uint64_t now = now_monotonic_usec();
+        int timeout = -1;
+        bool waiting;
+
+        if (w->stale && w->renew_fd < 0) {
+            uint64_t due = w->renewed + LEAN_RENEW_USEC;
+
+            timeout = due <= now ? 0 : (int)((due - now + 999) / 1000);
+        }
+        /* poll() ignores the entries with a negative fd. */
+        if (poll(p, w->mountinfo_fd >= 0 ? 3 : 1, timeout) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        now = now_monotonic_usec();
+        if (p[2].revents) {
+            PdError e = {0};
+
+            if (native_lean_mounts_renew_finish(w->renew_fd, w->renew_pid, &e) < 0)
+                lean_watch_failed(&e);
+            w->renew_fd = -1;
+        }
+        if ((p[1].revents & (POLLPRI | POLLERR)) && !w->stale) {
+            w->stale = true;
+            w->stale_since = now;
+        }
+        waiting = p[0].revents != 0;
+        if (w->stale && w->renew_fd < 0 && now >= w->renewed + LEAN_RENEW_USEC &&
+            (!waiting || now >= w->stale_since + LEAN_RENEW_USEC))
+            lean_watch_renew(w, now);
+        if (waiting)
+            return 0;
+    }
+}
+
+/*
  * podd's monitor spawner: started once by podd with a SOCK_SEQPACKET socket
  * on sock, it forks one child per request that runs today's start
  * (cmd_start()), so that a start costs podd neither an exec of this binary
@@ -605,10 +710,14 @@ static int spawner_one(int sock, const sigset_t *mask, const struct sigaction *c
  * with podd (parent-death signal, and EOF on the socket); what it started
  * does not (the children lose the parent-death signal at fork, and the
  * monitors detach as always). Its children are reaped by the kernel
- * (SIGCHLD ignored here, restored in each child).
+ * (SIGCHLD ignored here, restored in each child). Given pins (podd's
+ * directory of the pods' namespace pins), the containers are cloned from
+ * a copy of our mount namespace without them (native_lean_mounts_init()):
+ * each clone copies every mount of the namespace it is made in.
  */
-static int cmd_spawner(int sock)
+static int cmd_spawner(int sock, const char *pins)
 {
+    LeanWatch watch = {.mountinfo_fd = -1, .renew_fd = -1};
     struct sigaction ign = {.sa_handler = SIG_IGN}, chld;
     sigset_t mask;
     pid_t parent = getppid();
@@ -628,17 +737,30 @@ static int cmd_spawner(int sock)
     /* Once for every start; without it (it failed) each start compiles its own. */
     n = security_seccomp_export_default(spawner_seccomp, sizeof(spawner_seccomp));
     spawner_seccomp_len = n > 0 ? (size_t)n : 0;
+    if (pins) {
+        PdError e = {0};
+
+        lean_watch_start(&watch, pins);
+        if (pins[0] != '/' || native_lean_mounts_init(pins, &e) < 0) {
+            fprintf(stderr, "podd-monitor: containers are cloned from podd's mount namespace: %s\n",
+                    pins[0] != '/' ? "the pins' directory must be absolute" : e.message);
+            if (watch.mountinfo_fd >= 0)
+                (void)close(watch.mountinfo_fd);
+            watch.mountinfo_fd = -1;
+        }
+    }
     /*
-     * libseccomp's memory, freed, sits in malloc's fast bins: the first
-     * larger malloc() of every child would merge them again, writing to
-     * (so copying) each heap page it touches. Merged here once instead.
+     * What libseccomp and the copy's making freed sits in malloc's fast
+     * bins: the first larger malloc() of every child would merge them
+     * again, writing to (so copying) each heap page it touches. Merged here
+     * once instead.
      */
     (void)malloc_trim(0);
     (void)watcher_path();
-    while ((r = spawner_one(sock, &mask, &chld)) == 0)
+    while ((r = spawner_wait(sock, &watch)) == 0 && (r = spawner_one(sock, &mask, &chld)) == 0)
         ;
     if (r < 0) {
-        fprintf(stderr, "podd-monitor spawner: receive: %s\n", strerror(-r));
+        fprintf(stderr, "podd-monitor spawner: wait for requests: %s\n", strerror(-r));
         return 1;
     }
     return 0;
@@ -650,7 +772,7 @@ static void usage(void)
                     "       podd-monitor exec --config CONFIG.json [--timeout SECONDS] -- CMD...\n"
                     "       podd-monitor pod-create POD.json\n"
                     "       podd-monitor pod-destroy POD-DIR\n"
-                    "       podd-monitor spawner (fd 3: podd's socket)\n");
+                    "       podd-monitor spawner [PINS-DIR] (fd 3: podd's socket)\n");
 }
 
 int main(int argc, char **argv)
@@ -667,8 +789,8 @@ int main(int argc, char **argv)
         return cmd_pod_create(argv[2]);
     if (argc == 3 && streq(argv[1], "pod-destroy"))
         return cmd_pod_destroy(argv[2]);
-    if (argc == 2 && streq(argv[1], "spawner"))
-        return cmd_spawner(3);
+    if ((argc == 2 || argc == 3) && streq(argv[1], "spawner"))
+        return cmd_spawner(3, argc == 3 ? argv[2] : NULL);
     if (argc == 2 && argv[1][0] != '-')
         return cmd_start(argv[1], -1, -1);
     /* podd hands over the container's lock, already taken, on this fd. */

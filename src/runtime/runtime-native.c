@@ -44,6 +44,8 @@ typedef struct ChildError {
 
 static int child_err_fd = -1;
 
+static void lean_mounts_close(void);
+
 static _Noreturn _printf_(2, 3) void child_fail(int err, const char *fmt, ...)
 {
     ChildError e = {.code = err < 0 ? err : -err};
@@ -826,17 +828,53 @@ static _Noreturn void child_finish(const ContainerConfig *c, const SecurityHooks
     child_fail(-ENOENT, "exec %s: executable file not found in $PATH (image %s)", cmd, c->image);
 }
 
-static void join_ns(const char *path, int type, const char *what)
-{
-    _cleanup_close_ int fd = -1;
+/* The pod's namespaces the child joins, opened by the parent: pins may be absent where it is. */
+static const struct {
+    int type;
+    const char *what;
+} join_nss[] = {{CLONE_NEWNET, "network"}, {CLONE_NEWIPC, "IPC"}, {CLONE_NEWUTS, "UTS"}};
 
-    if (!path)
-        return;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        child_fail(-errno, "open %s namespace %s: %s", what, path, ERRSTR(errno));
-    if (setns(fd, type) < 0)
-        child_fail(-errno, "join %s namespace %s: %s", what, path, ERRSTR(errno));
+static const char *join_ns_path(const ContainerConfig *c, size_t i)
+{
+    const char *const paths[] = {c->ns.net, c->ns.ipc, c->ns.uts};
+
+    return paths[i];
+}
+
+static int join_ns_open(const ContainerConfig *c, int fds[ELEMENTSOF(join_nss)], PdError *reterr)
+{
+    for (size_t i = 0; i < ELEMENTSOF(join_nss); i++) {
+        const char *path = join_ns_path(c, i);
+
+        if (!path)
+            continue;
+        fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+        if (fds[i] < 0)
+            return pd_error_set(reterr, -errno, "open %s namespace %s: %s", join_nss[i].what, path,
+                                ERRSTR(errno));
+    }
+    return 0;
+}
+
+static void close_ns_fds(int fds[ELEMENTSOF(join_nss)])
+{
+    for (size_t i = 0; i < ELEMENTSOF(join_nss); i++)
+        if (fds[i] >= 0) {
+            (void)close(fds[i]);
+            fds[i] = -1;
+        }
+}
+
+static void join_ns(const ContainerConfig *c, const int fds[ELEMENTSOF(join_nss)])
+{
+    for (size_t i = 0; i < ELEMENTSOF(join_nss); i++) {
+        if (fds[i] < 0)
+            continue;
+        if (setns(fds[i], join_nss[i].type) < 0)
+            child_fail(-errno, "join %s namespace %s: %s", join_nss[i].what, join_ns_path(c, i),
+                       ERRSTR(errno));
+        (void)close(fds[i]);
+    }
 }
 
 /* Reads exactly size bytes; false on EOF or error. */
@@ -861,7 +899,7 @@ static bool read_full(int fd, void *buf, size_t size)
  */
 static _Noreturn void container_child(const ContainerConfig *c, const ContainerStdio *stdio,
                                       const SecurityHooks *hooks, int go_fd, int *join_fds,
-                                      size_t n_join)
+                                      size_t n_join, const int ns_fds[ELEMENTSOF(join_nss)])
 {
     char root[PATH_MAX], b;
     _cleanup_close_ int rootfd = -1;
@@ -876,9 +914,8 @@ static _Noreturn void container_child(const ContainerConfig *c, const ContainerS
         child_fail(r, "join cgroup %s: %s", c->cgroup, ERRSTR(r));
     reset_signals();
     (void)umask(022);
-    join_ns(c->ns.net, CLONE_NEWNET, "network");
-    join_ns(c->ns.ipc, CLONE_NEWIPC, "IPC");
-    join_ns(c->ns.uts, CLONE_NEWUTS, "UTS");
+    lean_mounts_close();
+    join_ns(c, ns_fds);
     if (!c->ns.uts && c->hostname && unshare(CLONE_NEWUTS) < 0)
         child_fail(-errno, "new UTS namespace: %s", ERRSTR(errno));
     if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
@@ -1045,6 +1082,329 @@ static void stale_layers_remove(const ContainerConfig *c, const bool moved[2])
             (void)rm_rf_at(AT_FDCWD, path);
 }
 
+/* ---- the mount namespace containers are cloned from ----------------------------------- */
+
+/* Set by native_lean_mounts_init() in the spawner; the starters it forks inherit them. */
+static int lean_mnt_fd = -1, host_mnt_fd = -1;
+
+/* In the container's child: what it must not keep (close-on-exec anyway). */
+static void lean_mounts_close(void)
+{
+    if (lean_mnt_fd >= 0)
+        (void)close(lean_mnt_fd);
+    if (host_mnt_fd >= 0)
+        (void)close(host_mnt_fd);
+}
+
+/* Undoes mountinfo's escapes (\\ooo for space, tab, newline, backslash) in place. */
+static void mountinfo_unescape(char *s)
+{
+    char *out = s;
+
+    for (; *s; s++) {
+        if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+            s[3] >= '0' && s[3] <= '7') {
+            *out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+            s += 3;
+        } else
+            *out++ = *s;
+    }
+    *out = 0;
+}
+
+/*
+ * Of one line of mountinfo, the mount point (unescaped) and the file system
+ * type, in place; false for a line not as expected.
+ */
+static bool mountinfo_split(char *line, char **ret_mp, char **ret_type)
+{
+    /* id parent major:minor root mount-point options [optional...] - type source super */
+    char *mp = line, *end, *type;
+
+    for (int i = 0; i < 4 && mp; i++) {
+        mp = strchr(mp, ' ');
+        mp = mp ? mp + 1 : NULL;
+    }
+    end = mp ? strchr(mp, ' ') : NULL;
+    type = end ? strstr(end, " - ") : NULL;
+    if (!type)
+        return false;
+    type += 3;
+    *end = 0;
+    end = strchr(type, ' ');
+    if (end)
+        *end = 0;
+    mountinfo_unescape(mp);
+    *ret_mp = mp;
+    *ret_type = type;
+    return true;
+}
+
+/*
+ * In the copy: detaches what is mounted below hidden, and every namespace
+ * pin (nsfs) anywhere, such as another podd's: a container cloned from the
+ * copy needs none, and the copy must not keep a namespace alive. Then
+ * makes the mount that holds hidden private, so that no pin made later in
+ * ours comes here.
+ */
+static int lean_hide(const char *hidden, PdError *reterr)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    char *line = NULL, **drop = NULL, *parent = NULL;
+    size_t size = 0, n = strlen(hidden), n_drop = 0, best = 0;
+    int r = 0;
+
+    if (!f)
+        return pd_error_set(reterr, -errno, "open /proc/self/mountinfo: %s", ERRSTR(errno));
+    while (r == 0 && getline(&line, &size, f) > 0) {
+        char *mp, *type;
+        size_t len;
+
+        if (!mountinfo_split(line, &mp, &type))
+            continue;
+        len = strlen(mp);
+        if ((len > n && strncmp(mp, hidden, n) == 0 && mp[n] == '/') || streq(type, "nsfs")) {
+            if (strv_extend(&drop, mp) < 0)
+                r = -ENOMEM;
+            else
+                n_drop++;
+        } else if ((len == 1 || (len <= n && strncmp(mp, hidden, len) == 0 &&
+                                 (hidden[len] == '/' || hidden[len] == 0))) &&
+                   len >= best) {
+            /* The last of the longest: the one on top. */
+            free(parent);
+            parent = strdup(mp);
+            best = len;
+            if (!parent)
+                r = -ENOMEM;
+        }
+    }
+    free(line);
+    (void)fclose(f);
+    /* Children come after their parents in mountinfo: from the end (a path gone is no error). */
+    for (size_t i = n_drop; r == 0 && i > 0; i--)
+        r = umount_all(drop[i - 1]);
+    if (r < 0)
+        (void)pd_error_set(reterr, r, "unmount the pins in the copy: %s", ERRSTR(r));
+    else if (!parent)
+        r = pd_error_set(reterr, -ENOENT, "no mount holds %s", hidden);
+    else if (mount(NULL, parent, NULL, MS_PRIVATE, NULL) < 0)
+        r = pd_error_set(reterr, -errno, "make %s private in the copy: %s", parent, ERRSTR(errno));
+    strv_free(drop);
+    free(parent);
+    return r;
+}
+
+/*
+ * Makes a copy of our mount namespace, host, without what hidden names
+ * (native_lean_mounts_init()) and opens it in *ret_lean; we are back in
+ * host when it returns.
+ */
+static int lean_make(const char *hidden, int host, int *ret_lean, PdError *reterr)
+{
+    int lean = -1, r = 0;
+
+    if (unshare(CLONE_NEWNS) < 0)
+        return pd_error_set(reterr, -errno, "new mount namespace: %s", ERRSTR(errno));
+    /* Slaves first: the unmounts below must not propagate to our own namespace. */
+    if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+        r = pd_error_set(reterr, -errno, "make the copy's mounts slaves: %s", ERRSTR(errno));
+    else
+        r = lean_hide(hidden, reterr);
+    if (r == 0 && (lean = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC)) < 0)
+        r = pd_error_set(reterr, -errno, "open /proc/self/ns/mnt: %s", ERRSTR(errno));
+    if (setns(host, CLONE_NEWNS) < 0) {
+        /* Staying in the copy would hide the pins from everything we do. */
+        (void)fprintf(stderr, "cannot return to its own mount namespace: %m\n");
+        abort();
+    }
+    if (r < 0) {
+        if (lean >= 0)
+            (void)close(lean);
+        return r;
+    }
+    *ret_lean = lean;
+    return 0;
+}
+
+int native_lean_mounts_init(const char *hidden, PdError *reterr)
+{
+    int host, lean = -1, r;
+
+    if (lean_mnt_fd >= 0)
+        return 0;
+    host = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    if (host < 0)
+        return pd_error_set(reterr, -errno, "open /proc/self/ns/mnt: %s", ERRSTR(errno));
+    r = lean_make(hidden, host, &lean, reterr);
+    if (r < 0) {
+        (void)close(host);
+        return r;
+    }
+    lean_mnt_fd = lean;
+    host_mnt_fd = host;
+    return 0;
+}
+
+/* What the child making a new copy answers: 0 and the copy is its namespace, or -errno. */
+typedef struct LeanAnswer {
+    int code;
+    char message[256];
+} LeanAnswer;
+
+/*
+ * The child of native_lean_mounts_renew_start(): makes the new copy its own
+ * mount namespace (as lean_make() does), answers on sock, and stays in it
+ * until the parent, which opens it through /proc/PID/ns/mnt, closes its end.
+ */
+static _Noreturn void lean_renew_child(const char *hidden, int sock)
+{
+    LeanAnswer a = {0};
+    PdError e = {0};
+    char b;
+
+    if (close_fds_except(&sock, 1) < 0)
+        a.code = pd_error_set(&e, -errno, "close the fds: %s", ERRSTR(errno));
+    else if (unshare(CLONE_NEWNS) < 0)
+        a.code = pd_error_set(&e, -errno, "new mount namespace: %s", ERRSTR(errno));
+    else if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+        a.code = pd_error_set(&e, -errno, "make the copy's mounts slaves: %s", ERRSTR(errno));
+    else
+        a.code = lean_hide(hidden, &e);
+    if (a.code < 0)
+        (void)snprintf(a.message, sizeof(a.message), "%.255s", e.message);
+    if (send(sock, &a, sizeof(a), MSG_NOSIGNAL) == (ssize_t)sizeof(a) && a.code == 0)
+        (void)!read(sock, &b, 1);
+    _exit(0);
+}
+
+int native_lean_mounts_renew_start(const char *hidden, int *ret_fd, pid_t *ret_pid, PdError *reterr)
+{
+    int sv[2];
+    pid_t pid;
+
+    if (host_mnt_fd < 0)
+        return pd_error_set(reterr, -EBADF, "no copy to renew: native_lean_mounts_init() failed");
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        pid = -1;
+        sv[0] = sv[1] = -1;
+    } else {
+        (void)fflush(NULL);
+        pid = fork();
+        if (pid == 0)
+            lean_renew_child(hidden, sv[1]);
+    }
+    if (pid < 0) {
+        int r = pd_error_set(reterr, -errno, "make a new copy: %s", ERRSTR(errno));
+
+        if (sv[0] >= 0) {
+            (void)close(sv[0]);
+            (void)close(sv[1]);
+        }
+        /* As when finish fails: the old one keeps what was unmounted here alive. */
+        if (lean_mnt_fd >= 0)
+            (void)close(lean_mnt_fd);
+        lean_mnt_fd = -1;
+        return r;
+    }
+    (void)close(sv[1]);
+    *ret_fd = sv[0];
+    *ret_pid = pid;
+    return 0;
+}
+
+int native_lean_mounts_renew_finish(int fd, pid_t pid, PdError *reterr)
+{
+    LeanAnswer a = {.code = -EPIPE};
+    char path[64];
+    int lean = -1, r;
+    ssize_t n = recv(fd, &a, sizeof(a), 0);
+
+    if (n != (ssize_t)sizeof(a))
+        r = pd_error_set(reterr, n < 0 ? -errno : -EPIPE, "no answer from the child");
+    else if (a.code < 0)
+        r = pd_error_set(reterr, a.code, "%.*s", (int)sizeof(a.message), a.message);
+    else {
+        (void)snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
+        lean = open(path, O_RDONLY | O_CLOEXEC);
+        r = lean < 0 ? pd_error_set(reterr, -errno, "open %s: %s", path, ERRSTR(errno)) : 0;
+    }
+    /* The child exits when it reads EOF; the kernel reaps it (SIGCHLD is ignored). */
+    (void)close(fd);
+    /* Even when no new one was made: the old one keeps what was unmounted here alive. */
+    if (lean_mnt_fd >= 0)
+        (void)close(lean_mnt_fd);
+    lean_mnt_fd = lean;
+    return r;
+}
+
+size_t native_lean_mounts_fds(int ret[2])
+{
+    if (lean_mnt_fd < 0)
+        return 0;
+    ret[0] = lean_mnt_fd;
+    ret[1] = host_mnt_fd;
+    return 2;
+}
+
+static void lean_leave(void)
+{
+    int saved = errno;
+
+    if (setns(host_mnt_fd, CLONE_NEWNS) < 0) {
+        (void)fprintf(stderr, "cannot return to its own mount namespace: %m\n");
+        abort();
+    }
+    errno = saved;
+}
+
+#define LEAN_MAX_PATHS 64
+
+/* The file a path names: the run dir (i 0) or image layer i - 1. */
+static bool lean_stat(const ContainerConfig *c, size_t i, dev_t *dev, ino_t *ino)
+{
+    struct stat st;
+
+    if (stat(i == 0 ? c->run_dir : c->image_layers[i - 1], &st) < 0)
+        return false;
+    *dev = st.st_dev;
+    *ino = st.st_ino;
+    return true;
+}
+
+/*
+ * Enters the namespace the container is to be cloned from, when there is one
+ * (native_lean_mounts_init()) and the container sees the same in it: no
+ * volume (a hostPath may be under a mount made after the copy, an emptyDir
+ * is below the pins' directory), the same run directory and image layers
+ * (the copy does not follow mounts made in ours after it where ours is not
+ * shared). False: we stay in ours.
+ */
+static bool lean_enter(const ContainerConfig *c)
+{
+    size_t n = strv_length(c->image_layers) + 1;
+    dev_t dev[LEAN_MAX_PATHS];
+    ino_t ino[LEAN_MAX_PATHS];
+
+    if (lean_mnt_fd < 0 || c->n_mounts > 0 || n > LEAN_MAX_PATHS)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!lean_stat(c, i, &dev[i], &ino[i]))
+            return false;
+    if (setns(lean_mnt_fd, CLONE_NEWNS) < 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        dev_t d;
+        ino_t in;
+
+        if (!lean_stat(c, i, &d, &in) || d != dev[i] || in != ino[i]) {
+            lean_leave();
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Bind-mounts the child's PID namespace at path (the pod's shared one: first container). */
 static int pin_pid_ns(const char *path, pid_t pid)
 {
@@ -1067,8 +1427,9 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
                            const SecurityHooks *hooks, pid_t *ret_pid, PdError *reterr)
 {
     int errp[2], gop[2], r, flags = SIGCHLD | CLONE_NEWNS, join_fds[CGROUP_JOIN_FDS_MAX];
+    int ns_fds[ELEMENTSOF(join_nss)] = {-1, -1, -1};
     _cleanup_close_ int selfns = -1, nsfd = -1;
-    bool into_cgroup = false, pin = false, child_joins, stale[ELEMENTSOF(stale_layers)];
+    bool into_cgroup = false, pin = false, child_joins, lean, stale[ELEMENTSOF(stale_layers)];
     size_t n_join = 0;
     pid_t pid;
 
@@ -1092,17 +1453,24 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
     } else if (!c->ns.host_pid)
         flags |= CLONE_NEWPID;
 
-    if (pipe2(errp, O_CLOEXEC) < 0)
-        return pd_error_set(reterr, -errno, "pipe: %s", ERRSTR(errno));
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gop) < 0) {
+    r = join_ns_open(c, ns_fds, reterr);
+    if (r == 0 && pipe2(errp, O_CLOEXEC) < 0)
+        r = pd_error_set(reterr, -errno, "pipe: %s", ERRSTR(errno));
+    if (r == 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gop) < 0) {
         r = -errno;
         close(errp[0]);
         close(errp[1]);
-        return pd_error_set(reterr, r, "pipe: %s", ERRSTR(r));
+        (void)pd_error_set(reterr, r, "pipe: %s", ERRSTR(r));
+    }
+    if (r < 0) {
+        close_ns_fds(ns_fds);
+        return r;
     }
     stale_layers_move(c, stale);
     /* v1: the child joins by itself (cheap); otherwise (v2: clone3; odd hosts) as below. */
     child_joins = cgroup_open_join(c->cgroup, join_fds, &n_join) == 0;
+    /* Only the clone happens there: the child's copy of it is all we want of it. */
+    lean = lean_enter(c);
     pid = clone_child(flags, c->cgroup, &into_cgroup);
     if (pid < 0 && errno == ENOMEM && selfns >= 0) {
         (void)setns(selfns, CLONE_NEWPID);
@@ -1110,6 +1478,8 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
         pin = true;
         pid = clone_child(flags, c->cgroup, &into_cgroup);
     }
+    if (pid != 0 && lean)
+        lean_leave();
     if (pid != 0 && selfns >= 0)
         (void)setns(selfns, CLONE_NEWPID);
     if (pid < 0) {
@@ -1120,6 +1490,7 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
         close(gop[1]);
         for (size_t i = 0; i < n_join; i++)
             close(join_fds[i]);
+        close_ns_fds(ns_fds);
         stale_layers_remove(c, stale);
         return pd_error_set(reterr, r, "clone: %s", ERRSTR(r));
     }
@@ -1127,12 +1498,13 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
         close(errp[0]);
         close(gop[1]);
         child_err_fd = errp[1];
-        container_child(c, stdio, hooks, gop[0], join_fds, n_join);
+        container_child(c, stdio, hooks, gop[0], join_fds, n_join, ns_fds);
     }
     close(errp[1]);
     close(gop[0]);
     for (size_t i = 0; i < n_join; i++)
         close(join_fds[i]);
+    close_ns_fds(ns_fds);
     r = 0;
     if (pin) {
         r = pin_pid_ns(c->ns.pid, pid);

@@ -35,6 +35,8 @@ typedef struct NativeCtx {
     pid_t spawner_pid;
     uint64_t spawner_started; /* CLOCK_MONOTONIC usec of its last start */
     bool direct_start;        /* RuntimeConfig.direct_start: never one */
+    /* <run_dir>/pods: the spawner clones containers from a mount namespace without its pins. */
+    char *pins_dir;
     void (*notice)(void *userdata, const char *message);
     void *notice_userdata;
 } NativeCtx;
@@ -55,6 +57,7 @@ static void native_done(void *userdata)
     if (!ctx)
         return;
     spawner_stop(ctx);
+    free(ctx->pins_dir);
     if (ctx->remove_cgroup_parent)
         (void)cgroup_try_remove(ctx->cgroup_parent);
     sandbox_netns_pool_free(ctx->netns_pool);
@@ -63,6 +66,20 @@ static void native_done(void *userdata)
     free(ctx->log_dir);
     free(ctx->monitor_path);
     free(ctx);
+}
+
+/*
+ * run_dir/pods, where the pods' namespaces are pinned, for the spawner to
+ * leave out of the mount namespace it clones containers from
+ * (native_lean_mounts_init()); NULL when it cannot be made. The caller frees.
+ */
+static char *pins_dir_for_spawner(const char *run_dir)
+{
+    _cleanup_free_ char *dir = strdup_printf("%s/pods", run_dir);
+
+    if (!dir || mkdir_p(dir, 0711) < 0)
+        return NULL;
+    return move_ptr(dir);
 }
 
 static int native_init(void **ret_ctx, const RuntimeConfig *cfg, PdError *reterr)
@@ -103,6 +120,8 @@ static int native_init(void **ret_ctx, const RuntimeConfig *cfg, PdError *reterr
         native_done(ctx);
         return r;
     }
+    if (!cfg->direct_start)
+        ctx->pins_dir = pins_dir_for_spawner(ctx->run_dir);
     /* Without it, every start runs podd-monitor itself: slower, just as correct. */
     r = cfg->direct_start ? 0 : spawner_start(ctx);
     if (r < 0)
@@ -302,8 +321,8 @@ static int spawner_start(NativeCtx *ctx)
     ctx->spawner_started = now_monotonic_usec();
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         return -errno;
-    pid = spawn_monitor_out(ctx, (char *[]){"podd-monitor", "spawner", NULL}, sv[1], -1, -1, &pidfd,
-                            NULL);
+    pid = spawn_monitor_out(ctx, (char *[]){"podd-monitor", "spawner", ctx->pins_dir, NULL}, sv[1],
+                            -1, -1, &pidfd, NULL);
     close(sv[1]);
     if (pid < 0) {
         close(sv[0]);

@@ -415,6 +415,42 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
                            const SecurityHooks *hooks, pid_t *ret_pid, PdError *reterr);
 
 /*
+ * For podd-monitor's spawner, once before it forks the starters: makes the
+ * mount namespace that native_container_spawn() clones a container from
+ * (each clone copies every mount of the namespace it is made in): a copy of
+ * ours without what is mounted below hidden, the directory of the pods'
+ * namespace pins, nor any other nsfs pin, and with the mount that holds
+ * hidden private there, so that no pin made later reaches the copy (each
+ * other mount that is shared in ours has its slave there, which later
+ * mounts and unmounts reach). The caller stays in its namespace; the copy
+ * lives as long as the caller and the processes it forks. A
+ * container is cloned from ours as before when anything of its own could
+ * differ in the copy: it has volumes (hostPath, emptyDir), or its run
+ * directory or an image layer is not the same file seen from there. Fails
+ * (the caller goes on without it) when it cannot be made. Not thread-safe.
+ */
+int native_lean_mounts_init(const char *hidden, PdError *reterr);
+/*
+ * After native_lean_mounts_init() succeeded, when our mount table changed:
+ * the copy is a snapshot where our mounts are private (a file system
+ * unmounted here stays mounted, busy, in it), so it is replaced with a new
+ * one made the same way. That takes a while (each pin's unmount in it waits
+ * for an RCU grace period), so a child makes it:
+ * native_lean_mounts_renew_start() forks it and returns in *ret_fd what to
+ * wait on (readable once it is done) and its pid; then
+ * native_lean_mounts_renew_finish() (it closes fd) puts the new copy in the
+ * place of the old one. The processes forked before keep the old one. When
+ * either fails there is no copy any more (containers are cloned from ours);
+ * a later renewal may make one again. The caller must ignore SIGCHLD (the
+ * child is not waited for). Not thread-safe.
+ */
+int native_lean_mounts_renew_start(const char *hidden, int *ret_fd, pid_t *ret_pid,
+                                   PdError *reterr);
+int native_lean_mounts_renew_finish(int fd, pid_t pid, PdError *reterr);
+/* The fds that namespace needs kept open in a fork: 0, or 2 in ret. */
+size_t native_lean_mounts_fds(int ret[2]);
+
+/*
  * Runs argv inside the running container whose first process is pid: its
  * namespaces, cgroup, user, capabilities and seccomp filter. Waits at most
  * timeout_usec (0: no limit); returns the wait status (as from waitpid), or

@@ -5,7 +5,10 @@ lives on; killed while pods start, no start is lost and podd starts another.
 """
 import os
 import signal
+import subprocess
+import tempfile
 import time
+import uuid
 
 from conftest import alive, proc_start_time
 from test_daemon import private_daemon, pod_yaml, unique, wait_for
@@ -109,3 +112,148 @@ def test_killing_the_spawner_while_pods_start_loses_no_container(daemon):
     assert len(now) == 1 and now[0] != spawner
     for p in first + second:
         assert daemon.restarts(p, "a") <= 1
+
+
+def mountinfo(path):
+    """The optional fields (propagation) of each mount at path, in mount order."""
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[4] == path:
+                found.append(fields[6:fields.index("-")])
+    return found
+
+
+def ns_ino(path):
+    return os.stat(path).st_ino
+
+
+def test_containers_cloned_without_the_pins_join_the_pins_made_after_the_spawner(daemon):
+    """The spawner clones containers from a copy of podd's mount namespace
+    without the pins under <run>/pods: pods made after the copy still start in
+    their pinned namespaces, podd restarted adopts them and starts new pods;
+    no mount is added on the host (the fixture checks that nothing is left)."""
+    pods_dir = os.path.join(daemon.run, "pods")
+    daemon.start()
+    spawner = wait_for("the spawner", lambda: spawners(daemon))[0]
+    with open("/proc/%d/cmdline" % spawner[0], "rb") as f:
+        assert f.read().split(b"\0")[2] == pods_dir.encode()
+    assert mountinfo(pods_dir) == []
+    pod = unique("lean")
+    daemon.write("lean.yaml", pod_yaml(pod, containers=[{"name": "a", "cmd": "sleep 3600"},
+                                                        {"name": "b", "cmd": "sleep 3600"}]))
+    wait_for("both containers", lambda: all_running(daemon, [pod], ["a", "b"]))
+    pins = os.path.join(pods_dir, f"default_{pod}", "ns")
+    for c in ("a", "b"):
+        pid = daemon.ctr_pid(pod, c)[0]
+        for ns in ("net", "uts", "ipc"):
+            assert ns_ino(f"/proc/{pid}/ns/{ns}") == ns_ino(os.path.join(pins, ns)), (c, ns)
+        # Its own mount namespace, as before, with no pin in it.
+        assert ns_ino(f"/proc/{pid}/ns/mnt") != ns_ino("/proc/self/ns/mnt")
+        with open(f"/proc/{pid}/mountinfo") as f:
+            assert not [l for l in f if " nsfs " in l], c
+    ctrs = [daemon.ctr_pid(pod, c) for c in ("a", "b")]
+    daemon.kill9()
+    wait_for("the spawner to die with podd", lambda: not alive(spawner), timeout=5)
+    daemon.start()
+    wait_for("a new spawner", lambda: spawners(daemon))
+    wait_for("the adopted pod running",
+             lambda: (daemon.pod_state(pod) or {}).get("phase") == "Running")
+    assert [daemon.ctr_pid(pod, c) for c in ("a", "b")] == ctrs
+    assert mountinfo(pods_dir) == []
+    later = unique("lean")
+    daemon.write("later.yaml", pod_yaml(later, containers=[{"name": "a", "cmd": "sleep 3600"}]))
+    wait_for("the later pod's container", lambda: all_running(daemon, [later], ["a"]))
+    pid = daemon.ctr_pid(later, "a")[0]
+    assert ns_ino(f"/proc/{pid}/ns/net") == ns_ino(
+        os.path.join(pods_dir, f"default_{later}", "ns", "net"))
+    assert "spawner" not in daemon.log() and "mount namespace" not in daemon.log()
+
+
+def test_a_host_path_mounted_after_podd_started_is_seen_by_the_container(daemon):
+    """Containers with volumes are cloned from podd's own mount namespace: a
+    mount made on the host after the spawner's copy is there as before."""
+    host = os.path.join(daemon.top, "hostvol")
+    os.makedirs(host)
+    daemon.start()
+    wait_for("the spawner", lambda: spawners(daemon))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "pins8-hostvol", host], check=True)
+    try:
+        with open(os.path.join(host, "mark"), "w") as f:
+            f.write("on the tmpfs\n")
+        pod = unique("hp")
+        daemon.write("hp.yaml", pod_yaml(
+            pod, containers=[{"name": "a", "cmd": "cat /hv/mark; sleep 3600",
+                              "mounts": [("hv", "/hv")]}],
+            extra_spec=f"  volumes:\n  - name: hv\n    hostPath:\n      path: {host}\n"))
+        wait_for("the container's log", lambda: daemon.ctr_log(pod, "a"))
+        assert daemon.ctr_log(pod, "a")[0] == "on the tmpfs"
+        daemon.stop()
+    finally:
+        subprocess.run(["umount", "-l", host], check=False)
+
+
+def spawner_mount_nss(spawner):
+    """The mountinfo of each mount namespace the spawner holds an fd of."""
+    found = []
+    for fd in os.listdir(f"/proc/{spawner}/fd"):
+        try:
+            if not os.readlink(f"/proc/{spawner}/fd/{fd}").startswith("mnt:["):
+                continue
+        except OSError:
+            continue
+        out = subprocess.run(["nsenter", f"--mount=/proc/{spawner}/fd/{fd}",
+                              "cat", "/proc/self/mountinfo"],
+                             capture_output=True, text=True)
+        if out.returncode == 0:
+            found.append(out.stdout)
+    return found
+
+
+def test_a_file_system_unmounted_on_the_host_is_not_kept_by_the_spawners_copy(daemon):
+    """The spawner's copy of podd's mount namespace is a snapshot where the
+    host's mounts are private: it renews it after the host's mount table
+    changed, so that a file system unmounted on the host (mounted before or
+    after podd started) is not kept mounted, busy, in the copy."""
+    mark = uuid.uuid4().hex[:8]
+    dirs = {}
+    for when in ("early", "late"):
+        dirs[when] = tempfile.mkdtemp(prefix=f"podd-pins9-{when}-")
+    mounted = []
+
+    def mount(when):
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", f"pins9-{when}-{mark}",
+                        dirs[when]], check=True)
+        mounted.append(dirs[when])
+
+    def held():
+        return [when for when in dirs for mi in spawner_mount_nss(spawner)
+                if f" pins9-{when}-{mark} " in mi]
+
+    try:
+        mount("early")
+        daemon.start()
+        spawner = wait_for("the spawner", lambda: spawners(daemon))[0][0]
+        mount("late")
+        pod = unique("um")
+        daemon.write("um.yaml", pod_yaml(pod, containers=[{"name": "a", "cmd": "sleep 3600"}]))
+        wait_for("the container", lambda: all_running(daemon, [pod], ["a"]))
+        assert spawner_mount_nss(spawner), "the spawner holds no mount namespace copy"
+        for d in list(mounted):
+            subprocess.run(["umount", d], check=True)
+            mounted.remove(d)
+        wait_for("no copy of the spawner's to hold the unmounted tmpfs",
+                 lambda: not held(), timeout=5, interval=0.2)
+        # It still clones from a copy, and pods still start.
+        assert spawner_mount_nss(spawner), "the spawner dropped its mount namespace copy"
+        later = unique("um")
+        daemon.write("later.yaml", pod_yaml(later, containers=[{"name": "a", "cmd": "sleep 3600"}]))
+        wait_for("the later container", lambda: all_running(daemon, [later], ["a"]))
+        assert spawners(daemon)[0][0] == spawner
+        assert "mount namespace" not in daemon.log()
+    finally:
+        for d in mounted:
+            subprocess.run(["umount", "-l", d], check=False)
+        for d in dirs.values():
+            os.rmdir(d)

@@ -11,7 +11,9 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <sched.h>
 #include <stdio.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -375,6 +377,48 @@ static int start(const Container *c, int *ret_pidfd)
     return r;
 }
 
+/*
+ * The pod's pins are made after init() started the spawner (setup()), whose
+ * copy of our mount namespace, which containers are cloned from, has none
+ * (native_lean_mounts_init()): the container still joins the pod's
+ * namespaces, opened where the pins are, in a mount namespace of its own.
+ */
+START_TEST(test_the_container_joins_the_pins_made_after_the_spawner)
+{
+    static const char *const nss[] = {"net", "uts", "ipc", "mnt"};
+    char *cmd[] = {"sleep", "30", NULL};
+    Container c = container("pins", cmd);
+    _cleanup_free_ char *pidf = NULL;
+    char path[PATH_MAX];
+    struct stat pin, in;
+    int pidfd, pid;
+    FILE *f;
+
+    start(&c, &pidfd);
+    pidf = ctr_file(&c, "container.pid");
+    f = pidf ? fopen(pidf, "re") : NULL;
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fscanf(f, "%d", &pid), 1);
+    fclose(f);
+    ck_assert_int_gt(pid, 0);
+    for (size_t i = 0; i < ELEMENTSOF(nss); i++) {
+        if (streq(nss[i], "mnt"))
+            (void)snprintf(path, sizeof(path), "/proc/self/ns/mnt");
+        else
+            (void)snprintf(path, sizeof(path), "%s/run/pods/t_%s/ns/%s", tmpdir, podname, nss[i]);
+        ck_assert_int_eq(stat(path, &pin), 0);
+        (void)snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, nss[i]);
+        ck_assert_int_eq(stat(path, &in), 0);
+        if (streq(nss[i], "mnt"))
+            ck_assert_msg(pin.st_ino != in.st_ino, "the container shares our mount namespace");
+        else
+            ck_assert_msg(pin.st_ino == in.st_ino, "the container is not in the pod's %s namespace",
+                          nss[i]);
+    }
+    end(&c, pidfd);
+}
+END_TEST
+
 START_TEST(test_a_killed_spawner_is_reported_and_started_again)
 {
     char *cmd[] = {"sleep", "30", NULL};
@@ -420,11 +464,101 @@ START_TEST(test_a_killed_spawner_is_reported_and_started_again)
 }
 END_TEST
 
+/* In a child: 0 when no line of the mountinfo of fd (a mount namespace) has field, 1 if one has. */
+static int ns_has_field(int fd, const char *field)
+{
+    pid_t pid = fork();
+    int status;
+
+    if (pid == 0) {
+        char line[4096];
+        bool found = false;
+        FILE *f;
+
+        if (setns(fd, CLONE_NEWNS) < 0 || !(f = fopen("/proc/self/mountinfo", "re")))
+            _exit(2);
+        while (fgets(line, sizeof(line), f))
+            if (strstr(line, field))
+                found = true;
+        _exit(found ? 1 : 0);
+    }
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
+/* The body of the test below, in a child (the copy is process-wide); its exit status: 0, passed. */
+static int lean_renewal(const char *dir)
+{
+    char pins[128], x[128], source[64], field[80];
+    int fds[2], fd = -1, r;
+    struct pollfd p;
+    pid_t pid;
+
+    (void)signal(SIGCHLD, SIG_IGN);
+    (void)snprintf(pins, sizeof(pins), "%s/pods", dir);
+    (void)snprintf(x, sizeof(x), "%s/x", dir);
+    (void)snprintf(source, sizeof(source), "trs-lean-%d", (int)getpid());
+    (void)snprintf(field, sizeof(field), " %s ", source);
+    if (mkdir(pins, 0700) < 0 || mkdir(x, 0700) < 0 || mount(source, x, "tmpfs", 0, "size=64k") < 0)
+        return 10;
+    if (native_lean_mounts_init(pins, NULL) < 0 || native_lean_mounts_fds(fds) != 2) {
+        (void)umount2(x, MNT_DETACH);
+        return 11;
+    }
+    if (umount(x) < 0)
+        return 12;
+    if (native_lean_mounts_renew_start(pins, &fd, &pid, NULL) < 0)
+        return 13;
+    p = (struct pollfd){.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 10000) != 1)
+        return 14;
+    if (native_lean_mounts_renew_finish(fd, pid, NULL) < 0 || native_lean_mounts_fds(fds) != 2)
+        return 15;
+    /* The child that made it is gone once we let it go. */
+    for (int i = 0; i < 200 && kill(pid, 0) == 0; i++)
+        (void)usleep(10000);
+    if (kill(pid, 0) == 0)
+        return 16;
+    /* Back, for ns_has_field()'s waitpid(). */
+    (void)signal(SIGCHLD, SIG_DFL);
+    r = ns_has_field(fds[0], field);
+    return r == 0 ? 0 : r == 1 ? 17 : 18;
+}
+
+/*
+ * The mount namespace copy the spawner clones containers from, renewed
+ * (native_lean_mounts_renew_start(), as the spawner does when our mount
+ * table changed), no longer holds a file system unmounted here since the
+ * first copy: the host's mounts may be private, which makes a copy a snapshot.
+ */
+START_TEST(test_a_renewed_copy_does_not_hold_what_was_unmounted_here)
+{
+    char dir[] = "/tmp/test-runtime-start.lean.XXXXXX", path[128];
+    pid_t pid;
+    int status;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    pid = fork();
+    if (pid == 0)
+        _exit(lean_renewal(dir));
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    (void)snprintf(path, sizeof(path), "%s/x", dir);
+    (void)rmdir(path);
+    (void)snprintf(path, sizeof(path), "%s/pods", dir);
+    (void)rmdir(path);
+    (void)rmdir(dir);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d (see lean_renewal())",
+                  status);
+}
+END_TEST
+
 int main(void)
 {
     const char *b = getenv("PODD_BUILDDIR");
     Suite *s = suite_create("runtime-start");
     TCase *tc = tcase_create("native"), *td = tcase_create("native-direct");
+    TCase *tl = tcase_create("lean-mounts");
     SRunner *sr;
     int failed;
 
@@ -445,10 +579,13 @@ int main(void)
         tcase_add_test(*t, test_failure_before_exec);
         tcase_add_test(*t, test_second_begin_is_busy);
         tcase_add_test(*t, test_starts_in_parallel);
+        tcase_add_test(*t, test_the_container_joins_the_pins_made_after_the_spawner);
         tcase_set_timeout(*t, 60);
         suite_add_tcase(s, *t);
     }
     tcase_add_test(tc, test_a_killed_spawner_is_reported_and_started_again);
+    tcase_add_test(tl, test_a_renewed_copy_does_not_hold_what_was_unmounted_here);
+    suite_add_tcase(s, tl);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);
     failed = srunner_ntests_failed(sr);
