@@ -1196,6 +1196,18 @@ static int lean_hide(const char *hidden, PdError *reterr)
 }
 
 /*
+ * In a new copy of the mount namespace, just unshared: makes its mounts
+ * slaves of ours, then takes out what hidden names (lean_hide()).
+ */
+static int lean_prune(const char *hidden, PdError *reterr)
+{
+    /* Slaves first: the unmounts of lean_hide() must not propagate to our own namespace. */
+    if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+        return pd_error_set(reterr, -errno, "make the copy's mounts slaves: %s", ERRSTR(errno));
+    return lean_hide(hidden, reterr);
+}
+
+/*
  * Makes a copy of our mount namespace, host, without what hidden names
  * (native_lean_mounts_init()) and opens it in *ret_lean; we are back in
  * host when it returns.
@@ -1206,11 +1218,7 @@ static int lean_make(const char *hidden, int host, int *ret_lean, PdError *reter
 
     if (unshare(CLONE_NEWNS) < 0)
         return pd_error_set(reterr, -errno, "new mount namespace: %s", ERRSTR(errno));
-    /* Slaves first: the unmounts below must not propagate to our own namespace. */
-    if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
-        r = pd_error_set(reterr, -errno, "make the copy's mounts slaves: %s", ERRSTR(errno));
-    else
-        r = lean_hide(hidden, reterr);
+    r = lean_prune(hidden, reterr);
     if (r == 0 && (lean = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC)) < 0)
         r = pd_error_set(reterr, -errno, "open /proc/self/ns/mnt: %s", ERRSTR(errno));
     if (setns(host, CLONE_NEWNS) < 0) {
@@ -1267,10 +1275,8 @@ static _Noreturn void lean_renew_child(const char *hidden, int sock)
         a.code = pd_error_set(&e, -errno, "close the fds: %s", ERRSTR(errno));
     else if (unshare(CLONE_NEWNS) < 0)
         a.code = pd_error_set(&e, -errno, "new mount namespace: %s", ERRSTR(errno));
-    else if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
-        a.code = pd_error_set(&e, -errno, "make the copy's mounts slaves: %s", ERRSTR(errno));
     else
-        a.code = lean_hide(hidden, &e);
+        a.code = lean_prune(hidden, &e);
     if (a.code < 0)
         (void)snprintf(a.message, sizeof(a.message), "%.255s", e.message);
     if (send(sock, &a, sizeof(a), MSG_NOSIGNAL) == (ssize_t)sizeof(a) && a.code == 0)
