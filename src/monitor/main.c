@@ -673,7 +673,7 @@ static int spawner_wait(int sock, LeanWatch *w)
             timeout = due <= now ? 0 : (int)((due - now + 999) / 1000);
         }
         /* poll() ignores the entries with a negative fd. */
-        if (poll(p, w->mountinfo_fd >= 0 ? 3 : 1, timeout) < 0) {
+        if (poll(p, ELEMENTSOF(p), timeout) < 0) {
             if (errno == EINTR)
                 continue;
             return -errno;
@@ -741,11 +741,11 @@ static int cmd_spawner(int sock, const char *pins)
         PdError e = {0};
 
         lean_watch_start(&watch, pins);
-        if (pins[0] != '/' || native_lean_mounts_init(pins, &e) < 0) {
-            fprintf(stderr, "podd-monitor: containers are cloned from podd's mount namespace: %s\n",
-                    pins[0] != '/' ? "the pins' directory must be absolute" : e.message);
-            if (watch.mountinfo_fd >= 0)
-                (void)close(watch.mountinfo_fd);
+        r = pins[0] != '/' ? pd_error_set(&e, -EINVAL, "the pins' directory must be absolute")
+                           : native_lean_mounts_init(pins, &e);
+        if (r < 0) {
+            lean_watch_failed(&e);
+            closep(&watch.mountinfo_fd);
             watch.mountinfo_fd = -1;
         }
     }
