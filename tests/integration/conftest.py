@@ -49,13 +49,19 @@ def skip_reason():
     return None
 
 
-def proc_start_time(pid):
+def proc_stat_field(pid, n):
+    """Field n (as proc(5) counts them, from 1) of /proc/PID/stat as an int; None when
+    the process is gone. Fields are split after the ")" that ends the command name."""
     try:
         with open("/proc/%d/stat" % pid) as f:
             data = f.read()
     except OSError:
         return None
-    return int(data[data.rindex(")") + 2:].split()[19])
+    return int(data[data.rindex(")") + 2:].split()[n - 3])
+
+
+def proc_start_time(pid):
+    return proc_stat_field(pid, 22)
 
 
 def read_pid_file(path):

@@ -10,7 +10,7 @@ import tempfile
 import time
 import uuid
 
-from conftest import alive, proc_start_time
+from conftest import alive, proc_stat_field, proc_start_time
 from test_daemon import private_daemon, pod_yaml, unique, wait_for
 
 import pytest
@@ -19,15 +19,6 @@ import pytest
 @pytest.fixture
 def daemon(rootfs):
     yield from private_daemon(rootfs)
-
-
-def ppid(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            data = f.read()
-    except OSError:
-        return None
-    return int(data[data.rindex(")") + 2:].split()[1])
 
 
 def spawners(daemon):
@@ -42,7 +33,9 @@ def spawners(daemon):
                 argv = f.read().split(b"\0")
         except OSError:
             continue
-        if argv[:2] == [b"podd-monitor", b"spawner"] and ppid(pid) == daemon.proc.pid:
+        # Field 4: the parent's pid.
+        if (argv[:2] == [b"podd-monitor", b"spawner"]
+                and proc_stat_field(pid, 4) == daemon.proc.pid):
             start = proc_start_time(pid)
             if start is not None:
                 found.append((pid, start))
