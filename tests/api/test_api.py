@@ -347,25 +347,19 @@ def test_request_of_four_mib_is_parsed(server):
 
 
 def test_stalled_client_does_not_delay_others(server):
+    # A loop that blocked on the stalled request would answer nobody until the request
+    # timeout (10 s) dropped that client; so the others are answered while it is still
+    # connected, and it is answered too once it sends the rest. No clock is read.
     with server.connect() as stalled:
         stalled.sendall(b'{"op":"get_po')
         with server.connect() as s:
-            times = []
             for _ in range(21):
-                t0 = time.monotonic()
                 assert call(s, {"op": "get_pods"})["ok"] is True
-                times.append(time.monotonic() - t0)
         # podctl too, as a user runs it.
-        t0 = time.monotonic()
         r = podctl("--socket", server.path, "get", "pods")
-        took = time.monotonic() - t0
         assert r.returncode == 0
-    # Typical calls take well under 100 ms; a blocked loop would take the whole request
-    # timeout (10 s), so the worst case is bounded loosely against noise of a busy machine.
-    times.sort()
-    assert times[len(times) // 2] < 0.1, f"median get_pods took {times[10] * 1000:.1f} ms"
-    assert times[-1] < 1.0, f"slowest get_pods took {times[-1] * 1000:.1f} ms"
-    assert took < 2.0
+        stalled.sendall(b'ds"}\n')
+        assert json.loads(recv_line(stalled))["ok"] is True
 
 
 def test_stalled_client_is_dropped(fast_server):

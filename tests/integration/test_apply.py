@@ -276,19 +276,20 @@ def test_a_stalled_client_delays_neither_other_clients_nor_the_reconciler(daemon
                               pod_yaml(pod, containers=[{"name": "c", "cmd": "sleep 3600"}]))
         assert apply(daemon, "-f", path).returncode == 0
         wait_for("the pod", lambda: daemon.ctr_pid(pod, "c"))
-        times = []
+        # A loop blocked on the stalled request would answer nobody until its timeout
+        # dropped that client: the others are answered while it stays connected, and it
+        # is answered once it sends the rest.
         with socket.socket(socket.AF_UNIX) as s:
             s.connect(sock_path)
             f = s.makefile("rb")
             for _ in range(21):
-                t0 = time.monotonic()
                 s.sendall(b'{"op":"get_pods"}\n')
                 assert json.loads(f.readline())["ok"] is True
-                times.append(time.monotonic() - t0)
-        times.sort()
-        assert times[10] < 0.1, f"median get_pods took {times[10] * 1000:.1f} ms"
         r = podctl(daemon, "get", "pods")
         assert r.returncode == 0 and pod in r.stdout
+        stalled.sendall(b'ds"}\n')
+        answer = json.loads(stalled.makefile("rb").readline())
+        assert answer["ok"] is True and pod in json.dumps(answer)
     finally:
         stalled.close()
 
