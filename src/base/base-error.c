@@ -3,7 +3,7 @@
 
 #include "base.h"
 
-static void error_vformat(PdError *e, const char *fmt, va_list ap)
+_printf_(2, 0) static void error_vformat(PdError *e, const char *fmt, va_list ap)
 {
     (void)vsnprintf(e->message, sizeof(e->message), fmt, ap);
 }
