@@ -18,8 +18,8 @@
 
 /* ---- diagnostics ------------------------------------------------------------------- */
 
-static void validate_vdiag(V *v, DiagLevel level, unsigned line, unsigned col, const char *fmt,
-                           va_list ap)
+_printf_(5, 0) static void validate_vdiag(V *v, DiagLevel level, unsigned line, unsigned col,
+                                          const char *fmt, va_list ap)
 {
     Diag *nd, *d;
     char *msg = NULL;

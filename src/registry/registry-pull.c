@@ -316,7 +316,7 @@ static int authenticate(Pull *p, const char *challenge)
     _cleanup_(registry_challenge_done) RegistryChallenge ch = {};
     _cleanup_(curl_easy_cleanupp) CURL *c = NULL;
     _cleanup_free_ char *url = NULL, *scope = NULL, *service = NULL, *token = NULL;
-    _cleanup_free_ char *saved_auth = NULL, *default_scope = NULL;
+    _cleanup_free_ char *default_scope = NULL;
     Response resp = {};
     int r, status;
 

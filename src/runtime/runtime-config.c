@@ -348,7 +348,6 @@ static int mount_from_json(json_t *o, size_t i, MountSpec *m, PdError *reterr)
 int container_config_from_json(json_t *j, ContainerConfig **ret, PdError *reterr)
 {
     _cleanup_(container_config_freep) ContainerConfig *c = NULL;
-    _cleanup_free_ char *empty = NULL;
     json_t *ns, *mounts, *rl, *groups, *e;
     int64_t v;
     size_t i;
