@@ -171,6 +171,29 @@ int strbuf_printf(StrBuf *b, const char *fmt, ...)
     return strbuf_append(b, s, (size_t)r);
 }
 
+int strbuf_append_json_string(StrBuf *b, const char *s)
+{
+    int r = strbuf_append(b, "\"", 1);
+
+    while (r >= 0 && *s) {
+        size_t n = 0;
+
+        /* A run that needs no escape, then the byte that does. */
+        while (s[n] && s[n] != '"' && s[n] != '\\' && (unsigned char)s[n] >= 0x20)
+            n++;
+        r = strbuf_append(b, s, n);
+        s += n;
+        if (r < 0 || !*s)
+            break;
+        if (*s == '"' || *s == '\\')
+            r = strbuf_append(b, (const char[]){'\\', *s}, 2);
+        else
+            r = strbuf_printf(b, "\\u%04x", (unsigned)(unsigned char)*s);
+        s++;
+    }
+    return r < 0 ? r : strbuf_append(b, "\"", 1);
+}
+
 void strbuf_done(StrBuf *b)
 {
     free(b->data);

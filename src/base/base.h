@@ -180,6 +180,12 @@ typedef struct StrBuf {
 } StrBuf;
 int strbuf_append(StrBuf *b, const char *s, size_t n);
 int strbuf_printf(StrBuf *b, const char *fmt, ...) _printf_(2, 3);
+/*
+ * Appends s as a JSON string: in quotes, '"' and '\\' escaped with a
+ * backslash, bytes below 0x20 as \u00XX, all other bytes as they are (the
+ * caller's text is UTF-8). For JSON written without jansson. 0 or -ENOMEM.
+ */
+int strbuf_append_json_string(StrBuf *b, const char *s);
 void strbuf_done(StrBuf *b);
 
 /* ---- string tables ------------------------------------------------------------ */

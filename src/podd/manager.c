@@ -153,28 +153,12 @@ static int events_push_take(Manager *m, json_t *e_take)
                             json_dumps(e, JSON_COMPACT));
 }
 
-/* ,"key":"value" as json_dumps(JSON_COMPACT) writes it (value UTF-8, as event_add() makes it). */
+/* ,"key":"value", as json_dumps(JSON_COMPACT) writes it for the values event_add() has. */
 static int event_field(StrBuf *b, const char *key, const char *value)
 {
-    int r = strbuf_printf(b, ",\"%s\":\"", key);
+    int r = strbuf_printf(b, ",\"%s\":", key);
 
-    while (r >= 0 && *value) {
-        size_t n = 0;
-
-        /* A run that needs no escape, then the character that does. */
-        while (value[n] && value[n] != '"' && value[n] != '\\' && (unsigned char)value[n] >= 0x20)
-            n++;
-        r = strbuf_append(b, value, n);
-        value += n;
-        if (r < 0 || !*value)
-            break;
-        if (*value == '"' || *value == '\\')
-            r = strbuf_printf(b, "\\%c", *value);
-        else
-            r = strbuf_printf(b, "\\u%04x", (unsigned)(unsigned char)*value);
-        value++;
-    }
-    return r < 0 ? r : strbuf_append(b, "\"", 1);
+    return r < 0 ? r : strbuf_append_json_string(b, value);
 }
 
 static void events_clear(Manager *m)

@@ -111,26 +111,6 @@ int pid_file_write(const char *path, pid_t pid, uint64_t start_time)
     return write_file_atomic(AT_FDCWD, path, buf, (size_t)n, 0644, 0);
 }
 
-/* Appends s to b as a JSON string (quotes and escapes); bytes >= 0x80 pass through. */
-static int json_quote(StrBuf *b, const char *s)
-{
-    int r = strbuf_append(b, "\"", 1);
-
-    for (; r >= 0 && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-
-        if (ch == '"' || ch == '\\') {
-            char esc[2] = {'\\', (char)ch};
-
-            r = strbuf_append(b, esc, 2);
-        } else if (ch < 0x20)
-            r = strbuf_printf(b, "\\u%04x", ch);
-        else
-            r = strbuf_append(b, (const char *)&ch, 1);
-    }
-    return r < 0 ? r : strbuf_append(b, "\"", 1);
-}
-
 /*
  * Written without jansson, so that podd-monitor-watch, the small process
  * that waits for the container, does not need to map it.
@@ -143,19 +123,19 @@ int exit_record_write(const char *path, const ExitRecord *e)
     r = strbuf_printf(&b, "{\"exitCode\":%d,\"signal\":%d,\"oomKilled\":%s,\"startedAt\":",
                       e->exit_code, e->signal, e->oom_killed ? "true" : "false");
     if (r >= 0)
-        r = json_quote(&b, e->started_at);
+        r = strbuf_append_json_string(&b, e->started_at);
     if (r >= 0)
         r = strbuf_append(&b, ",\"finishedAt\":", 14);
     if (r >= 0)
-        r = json_quote(&b, e->finished_at);
+        r = strbuf_append_json_string(&b, e->finished_at);
     if (r >= 0)
         r = strbuf_append(&b, ",\"reason\":", 10);
     if (r >= 0)
-        r = json_quote(&b, e->reason);
+        r = strbuf_append_json_string(&b, e->reason);
     if (r >= 0)
         r = strbuf_append(&b, ",\"message\":", 11);
     if (r >= 0)
-        r = json_quote(&b, e->message);
+        r = strbuf_append_json_string(&b, e->message);
     if (r >= 0)
         r = strbuf_append(&b, "}\n", 2);
     if (r >= 0)

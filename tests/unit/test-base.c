@@ -142,6 +142,38 @@ START_TEST(test_strbuf)
 }
 END_TEST
 
+/* What jansson reads back is what went in, whatever the bytes (UTF-8 kept as it is). */
+START_TEST(test_strbuf_json_string)
+{
+    static const char *const texts[] = {"",
+                                        "plain",
+                                        "a \"quoted\" \\path\\",
+                                        "tab\there\n",
+                                        "\x01\x1f end",
+                                        "caf\xc3\xa9 \xe2\x80\x94 ok"};
+
+    for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
+        _cleanup_json_ json_t *j = NULL;
+        StrBuf b = {0};
+
+        ck_assert_int_eq(strbuf_append(&b, "[", 1), 0);
+        ck_assert_int_eq(strbuf_append_json_string(&b, texts[i]), 0);
+        ck_assert_int_eq(strbuf_append(&b, "]", 1), 0);
+        j = json_loads(b.data, 0, NULL);
+        ck_assert_ptr_nonnull(j);
+        ck_assert_str_eq(json_string_value(json_array_get(j, 0)), texts[i]);
+        strbuf_done(&b);
+    }
+    {
+        StrBuf b = {0};
+
+        ck_assert_int_eq(strbuf_append_json_string(&b, "a\"b\\c\nd"), 0);
+        ck_assert_str_eq(b.data, "\"a\\\"b\\\\c\\u000ad\"");
+        strbuf_done(&b);
+    }
+}
+END_TEST
+
 static char tmpdir[] = "/tmp/podd-test-base.XXXXXX";
 
 START_TEST(test_atomic_write_and_read)
@@ -675,6 +707,7 @@ int main(void)
     tcase_add_test(tc, test_strings);
     tcase_add_loop_test(tc, test_parse_int64, 0, ELEMENTSOF(ints));
     tcase_add_test(tc, test_strbuf);
+    tcase_add_test(tc, test_strbuf_json_string);
     tcase_add_test(tc, test_string_table);
     tcase_add_test(tc, test_atomic_write_and_read);
     tcase_add_test(tc, test_atomic_write_paths);
