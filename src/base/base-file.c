@@ -6,6 +6,42 @@
 
 #include "base.h"
 
+ssize_t pread_full(int fd, void *buf, size_t size, off_t off)
+{
+    size_t done = 0;
+
+    while (done < size) {
+        ssize_t n = pread(fd, (char *)buf + done, size - done, off + (off_t)done);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            break;
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
+int pwrite_full(int fd, const void *buf, size_t size, off_t off)
+{
+    while (size > 0) {
+        ssize_t n = pwrite(fd, buf, size, off);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        buf = (const char *)buf + n;
+        off += n;
+        size -= (size_t)n;
+    }
+    return 0;
+}
+
 int read_fd_full(int fd, size_t max, char **ret, size_t *ret_size)
 {
     _cleanup_free_ char *buf = NULL;

@@ -238,6 +238,10 @@ int parse_int64(const char *s, int64_t *ret);
  * max bytes, or -errno. The caller owns *ret.
  */
 int read_fd_full(int fd, size_t max, char **ret, size_t *ret_size);
+/* pread(2) until size bytes or the end of the file: the count read, or -errno. */
+ssize_t pread_full(int fd, void *buf, size_t size, off_t off);
+/* pwrite(2) until all size bytes are written at off: 0 or -errno. */
+int pwrite_full(int fd, const void *buf, size_t size, off_t off);
 
 typedef enum WriteFileFlags {
     /* fsync the file before the rename and its directory after it: the write survives a crash */

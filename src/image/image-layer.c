@@ -325,23 +325,15 @@ static int write_data(Unpack *u, const char *entry, struct archive *a, int fd,
         const void *buf;
         size_t size;
         la_int64_t offset;
-        int r = archive_read_data_block(a, &buf, &size, &offset);
+        int r = archive_read_data_block(a, &buf, &size, &offset), w;
 
         if (r == ARCHIVE_EOF)
             break;
         if (r < ARCHIVE_WARN)
             return fail(u, entry, -EIO, "%s", archive_error_string(a));
-        while (size > 0) {
-            ssize_t n = pwrite(fd, buf, size, offset);
-
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0)
-                return fail(u, entry, -errno, "cannot write: %s", strerror(errno));
-            buf = (const char *)buf + n;
-            size -= (size_t)n;
-            offset += n;
-        }
+        w = pwrite_full(fd, buf, size, offset);
+        if (w < 0)
+            return fail(u, entry, w, "cannot write: %s", strerror(-w));
     }
     /* A sparse file's trailing hole. */
     if (archive_entry_size_is_set(e) && ftruncate(fd, archive_entry_size(e)) < 0)

@@ -262,26 +262,6 @@ static bool slot_set_has_old(const SlotSet *set)
     return false;
 }
 
-/* pread(2) until size bytes or the end of the file; the count read, or -errno. */
-static ssize_t pread_full(int fd, char *buf, size_t size, off_t off)
-{
-    size_t done = 0;
-
-    while (done < size) {
-        ssize_t n = pread(fd, buf + done, size - done, off + (off_t)done);
-
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (n == 0)
-            break;
-        done += (size_t)n;
-    }
-    return (ssize_t)done;
-}
-
 /* Reads region i of state.slots (size bytes long) into *ret: absent, torn or valid. */
 static int region_read(int fd, off_t size, size_t i, Slot *ret)
 {
@@ -435,6 +415,7 @@ static int slot_write(int dir_fd, size_t i, const char *data, size_t size, bool 
     _cleanup_close_ int fd = -1;
     bool created = false;
     off_t off = (off_t)(i * SLOT_STRIDE);
+    int r;
 
     fd = openat(dir_fd, SLOTS_FILE, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0 && errno == ENOENT) {
@@ -446,18 +427,9 @@ static int slot_write(int dir_fd, size_t i, const char *data, size_t size, bool 
         return -errno;
     /* Synced when new, whatever asked: the region after it may then be written unsynced. */
     sync = sync || created;
-    while (size > 0) {
-        ssize_t n = pwrite(fd, data, size, off);
-
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        data += n;
-        off += n;
-        size -= (size_t)n;
-    }
+    r = pwrite_full(fd, data, size, off);
+    if (r < 0)
+        return r;
     if (sync && fdatasync(fd) < 0)
         return -errno;
     /* A new file's name is durable only once the directory is synced. */
