@@ -1196,6 +1196,21 @@ static int lean_hide(const char *hidden, PdError *reterr)
 }
 
 /*
+ * Back into our own mount namespace, host, from a copy, errno kept. Staying
+ * in the copy would hide the pins from everything we do: abort() when not.
+ */
+static void lean_return(int host)
+{
+    int saved = errno;
+
+    if (setns(host, CLONE_NEWNS) < 0) {
+        (void)fprintf(stderr, "cannot return to its own mount namespace: %m\n");
+        abort();
+    }
+    errno = saved;
+}
+
+/*
  * In a new copy of the mount namespace, just unshared: makes its mounts
  * slaves of ours, then takes out what hidden names (lean_hide()).
  */
@@ -1221,11 +1236,7 @@ static int lean_make(const char *hidden, int host, int *ret_lean, PdError *reter
     r = lean_prune(hidden, reterr);
     if (r == 0 && (lean = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC)) < 0)
         r = pd_error_set(reterr, -errno, "open /proc/self/ns/mnt: %s", ERRSTR(errno));
-    if (setns(host, CLONE_NEWNS) < 0) {
-        /* Staying in the copy would hide the pins from everything we do. */
-        (void)fprintf(stderr, "cannot return to its own mount namespace: %m\n");
-        abort();
-    }
+    lean_return(host);
     if (r < 0) {
         if (lean >= 0)
             (void)close(lean);
@@ -1353,17 +1364,6 @@ size_t native_lean_mounts_fds(int ret[2])
     return 2;
 }
 
-static void lean_leave(void)
-{
-    int saved = errno;
-
-    if (setns(host_mnt_fd, CLONE_NEWNS) < 0) {
-        (void)fprintf(stderr, "cannot return to its own mount namespace: %m\n");
-        abort();
-    }
-    errno = saved;
-}
-
 #define LEAN_MAX_PATHS 64
 
 /* The file a path names: the run dir (i 0) or image layer i - 1. */
@@ -1404,7 +1404,7 @@ static bool lean_enter(const ContainerConfig *c)
         ino_t in;
 
         if (!lean_stat(c, i, &d, &in) || d != dev[i] || in != ino[i]) {
-            lean_leave();
+            lean_return(host_mnt_fd);
             return false;
         }
     }
@@ -1485,7 +1485,7 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
         pid = clone_child(flags, c->cgroup, &into_cgroup);
     }
     if (pid != 0 && lean)
-        lean_leave();
+        lean_return(host_mnt_fd);
     if (pid != 0 && selfns >= 0)
         (void)setns(selfns, CLONE_NEWPID);
     if (pid < 0) {
