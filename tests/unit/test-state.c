@@ -565,6 +565,19 @@ START_TEST(test_slot_parse)
 }
 END_TEST
 
+/* What a restarted podd reads: the store opened anew, pod web's state loaded (the caller frees it).
+ */
+static json_t *reopened_web_state(StateStore **s)
+{
+    json_t *j = NULL;
+    PdError e = {0};
+
+    *s = state_store_free(*s);
+    *s = open_store();
+    ck_assert_int_eq(state_store_load_pod(*s, "web", &j, &e), 0);
+    return j;
+}
+
 /* Saves rotate over the slots and never write over the newest copy nor the newest synced one. */
 START_TEST(test_pod_slots_rotate_and_survive_a_torn_write)
 {
@@ -604,18 +617,14 @@ START_TEST(test_pod_slots_rotate_and_survive_a_torn_write)
     /* The newest copy torn (a crash in the write): the one before it is read. */
     torn = read_region(file, 1);
     write_region(file, 1, "xxxxxxxxxxxxxxxx", 16);
-    s = state_store_free(s);
-    s = open_store();
-    ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), 0);
+    j = reopened_web_state(&s);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "n")), 6);
     json_decref(j);
     j = NULL;
     /* Torn at its end (the last bytes of the text not the ones written): the same. */
     torn[strlen(torn) - 3] = 'x';
     write_region(file, 1, torn, strlen(torn));
-    s = state_store_free(s);
-    s = open_store();
-    ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), 0);
+    j = reopened_web_state(&s);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "n")), 6);
     json_decref(j);
     j = NULL;
@@ -674,9 +683,7 @@ START_TEST(test_pod_slot_files_of_the_podd_before)
     json_decref(j);
     j = NULL;
     /* Read again until saved: a crash before the first save loses nothing. */
-    s = state_store_free(s);
-    s = open_store();
-    ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), 0);
+    j = reopened_web_state(&s);
     ck_assert_str_eq(json_string_value(json_object_get(j, "phase")), "Running");
     json_decref(j);
     j = NULL;
@@ -687,9 +694,7 @@ START_TEST(test_pod_slot_files_of_the_podd_before)
     raw = read_region("pods/web/state.slots", 0);
     ck_assert_int_eq(state_slot_parse(raw, strlen(raw), &gen, &text, &len), 0);
     ck_assert_uint_eq(gen, 7);
-    s = state_store_free(s);
-    s = open_store();
-    ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), 0);
+    j = reopened_web_state(&s);
     ck_assert_str_eq(json_string_value(json_object_get(j, "phase")), "Failed");
     json_decref(j);
 }
@@ -708,9 +713,7 @@ START_TEST(test_pod_state_json_of_an_older_podd)
     ck_assert_int_eq(state_store_save_pod(s, "web", st, true), 0);
     /* Put there while podd was down (an older podd, or by hand): it rules over the slots. */
     write_raw("pods/web/state.json", old, strlen(old));
-    s = state_store_free(s);
-    s = open_store();
-    ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), 0);
+    j = reopened_web_state(&s);
     ck_assert_str_eq(json_string_value(json_object_get(j, "phase")), "Running");
     json_decref(j);
     j = NULL;
