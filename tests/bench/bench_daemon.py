@@ -49,8 +49,8 @@ Events are seen through inotify and pidfds, not by polling, so each time is
 the event's time plus one Python wakeup. The state and log dirs are on the
 disk, under $TMPDIR or /var/tmp (not /tmp, which may be a tmpfs). The run dir
 (container dirs, overlay upper layers) is a private tmpfs, as /run is on a
-host; --run-on-disk keeps it beside the state dir. A missed target is printed, never an error:
-the exit status is 0 unless the bench itself fails. Run as root:
+host; --run-on-disk keeps it beside the state dir. A missed target is
+printed, never an error: the exit status is 0 unless the bench itself fails. Run as root:
   python3 tests/bench/bench_daemon.py --builddir .   (FAST=1: 5 s idle window)
 """
 import argparse
@@ -114,8 +114,7 @@ class Inotify:
             pass
 
     def wait(self, timeout):
-        """Waits for events; returns the set of names that changed."""
-        names = set()
+        """Waits for events, and notes the dirs to look at again (take_changed())."""
         self.quiet = True
         if select.select([self.fd], [], [], timeout)[0]:
             self.quiet = False
@@ -130,7 +129,6 @@ class Inotify:
                     self.paths.discard(self.wds.pop(wd, None))
                 overflow |= bool(mask & IN_Q_OVERFLOW)
                 name = data[off + 16:off + 16 + ln].rstrip(b"\0").decode()
-                names.add(name)
                 where = self.wds.get(wd)
                 if where == self.top and mask & IN_CREATE:
                     # A new container dir: watched from now on, and looked at once for
@@ -141,7 +139,6 @@ class Inotify:
                 off += 16 + ln
             if overflow:
                 self.rescan()
-        return names
 
     def take_changed(self):
         """The dirs to look at again since the last call: those where a container.pid
@@ -236,6 +233,11 @@ class Daemon:
              self.backoff, "--log-level", "notice"],
             stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
         return t0
+
+    def ready(self):
+        """Waits for the podd just started to listen on its socket."""
+        wait_until(None, lambda: os.path.exists(os.path.join(self.run, "podd.sock")),
+                   what="podd")
 
     def stop(self, timeout=120):
         if self.proc and self.proc.poll() is None:
@@ -691,7 +693,7 @@ def main():
     try:
         if a.only != "probes":
             d.start()
-            wait_until(None, lambda: os.path.exists(os.path.join(d.run, "podd.sock")), what="podd")
+            d.ready()
             ino = Inotify(d.cdir)
             bench_start(d, ino, 0)  # one pod, to bring podd's programs into the page cache
             ino.close()
@@ -709,7 +711,7 @@ def main():
                 notes.append(cold_note("cold %d" % (run + 1), cold, lat, seen))
                 c.stop()  # --on-exit stop: the pods stop, their files stay
             d.start()
-            wait_until(None, lambda: os.path.exists(os.path.join(d.run, "podd.sock")), what="podd")
+            d.ready()
             # After the cold starts: the aftermath of a batch's few hundred namespaces once
             # stalled the cold start that followed it for a quarter of a second.
             batches.append(floor_samples(d.image_root(), a.floor_runs, floor_cpu))

@@ -179,7 +179,7 @@ def main():
         d = Daemon(os.path.abspath(a.builddir), os.path.join(top, "podd"),
                    "initial=1s,max=10s,reset=10m", True)
         d.start()
-        wait_until(None, lambda: os.path.exists(os.path.join(d.run, "podd.sock")), what="podd")
+        d.ready()
         podd, skopeo, umoci = bench_pulls(d, registry.host, work, a.runs)
         both = [s + u for s, u in zip(skopeo, umoci)]
         notes.append("pull: podd %s s" % " ".join("%.3f" % x for x in podd))
