@@ -137,38 +137,60 @@ unsigned string_distance(const char *a, const char *b, unsigned cap)
     return row[lb] > cap ? cap + 1 : row[lb];
 }
 
+/* Room for n more bytes and the NUL, the capacity doubling from 256. */
+static int strbuf_reserve(StrBuf *b, size_t n)
+{
+    size_t cap = b->cap ? b->cap : 256;
+    char *d;
+
+    if (b->len + n + 1 <= b->cap)
+        return 0;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    d = realloc(b->data, cap);
+    if (!d)
+        return -ENOMEM;
+    b->data = d;
+    b->cap = cap;
+    return 0;
+}
+
 int strbuf_append(StrBuf *b, const char *s, size_t n)
 {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        char *d;
-
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        d = realloc(b->data, cap);
-        if (!d)
-            return -ENOMEM;
-        b->data = d;
-        b->cap = cap;
-    }
+    if (strbuf_reserve(b, n) < 0)
+        return -ENOMEM;
     memcpy(b->data + b->len, s, n);
     b->len += n;
     b->data[b->len] = 0;
     return 0;
 }
 
+/* Formatted straight into the buffer: a second try only when the text did not fit. */
 int strbuf_printf(StrBuf *b, const char *fmt, ...)
 {
-    _cleanup_free_ char *s = NULL;
     va_list ap;
-    int r;
+    int n;
 
-    va_start(ap, fmt);
-    r = vasprintf(&s, fmt, ap);
-    va_end(ap);
-    if (r < 0)
+    if (strbuf_reserve(b, 0) < 0)
         return -ENOMEM;
-    return strbuf_append(b, s, (size_t)r);
+    va_start(ap, fmt);
+    n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->data[b->len] = 0;
+        return -EINVAL;
+    }
+    if ((size_t)n >= b->cap - b->len) {
+        if (strbuf_reserve(b, (size_t)n) < 0) {
+            b->data[b->len] = 0;
+            return -ENOMEM;
+        }
+        va_start(ap, fmt);
+        (void)vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+    }
+    b->len += (size_t)n;
+    return 0;
 }
 
 int strbuf_append_json_string(StrBuf *b, const char *s)

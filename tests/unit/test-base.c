@@ -142,6 +142,25 @@ START_TEST(test_strbuf)
 }
 END_TEST
 
+/* A text longer than the room left: formatted again, whole, into a larger buffer. */
+START_TEST(test_strbuf_printf_grows)
+{
+    char want[1200];
+    StrBuf b = {0};
+
+    memset(want, 'x', sizeof(want) - 1);
+    want[sizeof(want) - 1] = 0;
+    ck_assert_int_eq(strbuf_printf(&b, "%.250s", want), 0);
+    ck_assert_uint_eq(b.len, 250);
+    ck_assert_int_eq(strbuf_printf(&b, "%s|%d", want + 250, 7), 0);
+    ck_assert_uint_eq(b.len, sizeof(want) - 1 + 2);
+    ck_assert_int_eq(strncmp(b.data, want, sizeof(want) - 1), 0);
+    ck_assert_str_eq(b.data + sizeof(want) - 1, "|7");
+    ck_assert_uint_ge(b.cap, b.len + 1);
+    strbuf_done(&b);
+}
+END_TEST
+
 /* What jansson reads back is what went in, whatever the bytes (UTF-8 kept as it is). */
 START_TEST(test_strbuf_json_string)
 {
@@ -707,6 +726,7 @@ int main(void)
     tcase_add_test(tc, test_strings);
     tcase_add_loop_test(tc, test_parse_int64, 0, ELEMENTSOF(ints));
     tcase_add_test(tc, test_strbuf);
+    tcase_add_test(tc, test_strbuf_printf_grows);
     tcase_add_test(tc, test_strbuf_json_string);
     tcase_add_test(tc, test_string_table);
     tcase_add_test(tc, test_atomic_write_and_read);
