@@ -317,12 +317,14 @@ void pod_reconcile(PodRec *pr);
  */
 void ctr_restore_run(Ctr *c, uint64_t started_mono);
 /*
- * After a daemon restart, once ctr_restore_run() found nothing of c's run:
- * the back-off a previous daemon began, until until_realtime (wall-clock
- * usec, from the state file), is waited out (never longer than c's longest
- * back-off, whatever the clock did meanwhile). Nothing when it is over.
+ * After a daemon restart, before ctr_restore_run(): the restart a previous
+ * daemon decided at c's last exit, to begin at until_realtime (wall-clock
+ * usec from the state file; 0 or past: at once), never later than c's
+ * longest back-off from now, whatever the clock did meanwhile.
  */
-void ctr_restore_backoff(Ctr *c, uint64_t until_realtime);
+void ctr_restore_restart(Ctr *c, uint64_t until_realtime);
+/* Then, once ctr_restore_run() found nothing of c's run: what is left of that back-off. */
+void ctr_resume_backoff(Ctr *c);
 /*
  * Feeds pr's lifecycle an event (replace, remove, shutdown) and carries out
  * what pod_step() returns; a stop it begins is driven by the next pass.

@@ -997,17 +997,24 @@ void ctr_restore_run(Ctr *c, uint64_t started_mono)
     }
 }
 
-void ctr_restore_backoff(Ctr *c, uint64_t until_realtime)
+void ctr_restore_restart(Ctr *c, uint64_t until_realtime)
 {
     CtrPolicy policy = ctr_policy(c);
-    uint64_t now = now_monotonic_usec(), now_real = now_realtime_usec(), left;
+    uint64_t now = now_monotonic_usec(), now_real = now_realtime_usec(), left = 0;
 
-    if (until_realtime <= now_real)
-        return;
-    left = until_realtime - now_real;
+    /* A clock set back (or a forged file) waits no longer than the longest back-off. */
+    if (until_realtime > now_real)
+        left = until_realtime - now_real;
     if (left > policy.backoff.max_usec)
         left = policy.backoff.max_usec;
-    if (ctr_life_resume_backoff(&c->life, now + left)) {
+    ctr_life_restore_restart(&c->life, now + left);
+}
+
+void ctr_resume_backoff(Ctr *c)
+{
+    uint64_t now = now_monotonic_usec();
+
+    if (ctr_life_resume_backoff(&c->life, now)) {
         ctr_render_message(c, CTR_EV_BACKOFF_EXPIRED, now);
         manager_mark_dirty(c->pod);
     }

@@ -428,7 +428,7 @@ int pod_rec_save(PodRec *pr)
     _cleanup_json_ json_t *st = NULL;
     ProbeCounts counts;
     json_t *ctrs = NULL;
-    uint64_t delay, now_mono = now_monotonic_usec(), now_real = now_realtime_usec();
+    uint64_t delay, pending, now_mono = now_monotonic_usec(), now_real = now_realtime_usec();
     int r = -ENOMEM;
 
     st = json_pack("{s:i,s:s,s:s,s:s,s:s,s:b,s:b,s:b}", "version", 1, "namespace", pr->namespace,
@@ -468,11 +468,17 @@ int pod_rec_save(PodRec *pr)
         if (c->has_term &&
             json_object_set_new(cj, "lastTermination", exit_record_to_json(&c->term)) < 0)
             goto fail;
-        /* A crash loop's wait, on the wall clock: a new daemon waits out the rest. */
-        if (c->life.state == CTR_STATE_BACKOFF && c->life.deadline > now_mono &&
-            json_object_set_new(
-                cj, "backoffUntil",
-                json_integer((json_int_t)(now_real + (c->life.deadline - now_mono)))) < 0)
+        /*
+         * The restart the exit decided (its step counted: a new daemon that
+         * finds the exit recorded still does not count it again), and its
+         * wait on the wall clock: a new daemon waits out the rest.
+         */
+        if (c->life.restart_decided && json_object_set_new(cj, "restartDecided", json_true()) < 0)
+            goto fail;
+        pending = ctr_life_pending_restart(&c->life);
+        if (pending > now_mono &&
+            json_object_set_new(cj, "backoffUntil",
+                                json_integer((json_int_t)(now_real + (pending - now_mono)))) < 0)
             goto fail;
         /* A new daemon adopting the run keeps its start, and the image it runs. */
         if (ctr_state_shows_running(c->life.state) && c->started_at[0] &&
@@ -615,11 +621,13 @@ static void pod_rec_restore(PodRec *pr, json_t *st)
         }
         c->has_saved_probes =
             probe_counts_from_json(json_object_get(cj, "probes"), &c->saved_probes);
+        /* Before what the runtime has of the run: an exit still recorded was counted. */
+        until = json_integer_value(json_object_get(cj, "backoffUntil"));
+        if (json_is_true(json_object_get(cj, "restartDecided")) || until > 0)
+            ctr_restore_restart(c, until > 0 ? (uint64_t)until : 0);
         ctr_restore_run(c, rfc3339_to_monotonic(s));
         /* Nothing of a run left and a back-off under way: the rest of it is waited out. */
-        until = json_integer_value(json_object_get(cj, "backoffUntil"));
-        if (until > 0)
-            ctr_restore_backoff(c, (uint64_t)until);
+        ctr_resume_backoff(c);
     }
 }
 

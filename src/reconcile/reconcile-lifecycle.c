@@ -169,14 +169,29 @@ CtrLife ctr_life_restore(ContainerKind kind, unsigned restart_count, unsigned ba
     return l;
 }
 
-bool ctr_life_resume_backoff(CtrLife *l, uint64_t deadline)
+void ctr_life_restore_restart(CtrLife *l, uint64_t restart_at)
 {
-    if (l->state != CTR_STATE_WAITING || !l->started_once || deadline == 0)
+    if (l->state != CTR_STATE_WAITING || !l->started_once)
+        return;
+    l->restart_decided = true;
+    l->restart_at = restart_at;
+}
+
+bool ctr_life_resume_backoff(CtrLife *l, uint64_t now)
+{
+    if (l->state != CTR_STATE_WAITING || !l->restart_decided || l->restart_at <= now)
         return false;
     l->state = CTR_STATE_BACKOFF;
     l->reason = CTR_REASON_CRASH_LOOP_BACK_OFF;
-    l->deadline = deadline;
+    l->deadline = l->restart_at;
     return true;
+}
+
+uint64_t ctr_life_pending_restart(const CtrLife *l)
+{
+    if (!l->restart_decided || l->goal != CTR_GOAL_RUN)
+        return 0;
+    return l->state == CTR_STATE_REMOVING || l->state == CTR_STATE_BACKOFF ? l->restart_at : 0;
 }
 
 bool ctr_state_is_down(CtrState s)
@@ -279,6 +294,8 @@ static void run_begins(CtrLife *l, uint64_t started_mono, bool counts)
         l->restart_count++;
     l->started_once = true;
     l->started_mono = started_mono;
+    l->restart_decided = false;
+    l->restart_at = 0;
     /* The probes of the new run decide (the manager feeds their first effects). */
     l->startup_passed = l->ready = l->hook_running = false;
 }
@@ -304,7 +321,24 @@ static unsigned remove_run(const CtrLife *l, const CtrPolicy *p)
     return CTR_ACT_REMOVE | (restart_follows(l, p) ? CTR_ACT_KEEP_DIR : 0);
 }
 
-static unsigned run_ended(CtrLife *l, const CtrExit *e, const CtrPolicy *p)
+/*
+ * The restart after the run that ended: its back-off step counted once, at
+ * the exit (a restarted daemon that finds the exit still recorded keeps the
+ * decision it restored). A long enough run (ten minutes by default) forgets
+ * the crash loop.
+ */
+static void decide_restart(CtrLife *l, const CtrPolicy *p, uint64_t now)
+{
+    if (l->restart_decided)
+        return;
+    if (l->started_once && now - l->started_mono >= p->backoff.reset_usec)
+        l->backoff_step = 0;
+    l->restart_at = now + ctr_backoff_delay(&p->backoff, l->backoff_step);
+    l->backoff_step++;
+    l->restart_decided = true;
+}
+
+static unsigned run_ended(CtrLife *l, const CtrExit *e, const CtrPolicy *p, uint64_t now)
 {
     unsigned act = CTR_ACT_EVENT | CTR_ACT_SAVE;
 
@@ -316,6 +350,8 @@ static unsigned run_ended(CtrLife *l, const CtrExit *e, const CtrPolicy *p)
         if (l->kind == CONTAINER_KIND_INIT && p->init_once)
             act |= CTR_ACT_RECORD_ONCE;
     }
+    if (restart_follows(l, p))
+        decide_restart(l, p, now);
     return act | remove_run(l, p);
 }
 
@@ -345,11 +381,12 @@ static unsigned replace_down(CtrLife *l)
     return l->started_once ? remove_left(l, CTR_EV_SPEC_CHANGED) : fresh(l);
 }
 
-/* Nothing of the run is left: what now? */
+/*
+ * Nothing of the run is left: what now? A restart waits out what is left of
+ * the back-off decided at the exit; the state saved then holds it already.
+ */
 static unsigned removed(CtrLife *l, const CtrPolicy *p, uint64_t now)
 {
-    uint64_t delay;
-
     switch (l->goal) {
     case CTR_GOAL_REMOVE:
         enter(l, CTR_STATE_TERMINATED, l->reason, 0);
@@ -366,17 +403,13 @@ static unsigned removed(CtrLife *l, const CtrPolicy *p, uint64_t now)
         enter(l, CTR_STATE_TERMINATED, l->reason, 0);
         return CTR_ACT_SAVE;
     }
-    /* A long enough run (ten minutes by default) forgets the crash loop. */
-    if (l->started_once && now - l->started_mono >= p->backoff.reset_usec)
-        l->backoff_step = 0;
-    delay = ctr_backoff_delay(&p->backoff, l->backoff_step);
-    l->backoff_step++;
-    if (delay == 0) {
+    /* run_ended() decided it: the goal was RUN then too, and the policy is the same. */
+    if (l->restart_at <= now) {
         enter(l, CTR_STATE_WAITING, CTR_REASON_CONTAINER_CREATING, 0);
-        return CTR_ACT_SAVE;
+        return 0;
     }
-    enter(l, CTR_STATE_BACKOFF, CTR_REASON_CRASH_LOOP_BACK_OFF, now + delay);
-    return CTR_ACT_EVENT | CTR_ACT_SAVE;
+    enter(l, CTR_STATE_BACKOFF, CTR_REASON_CRASH_LOOP_BACK_OFF, l->restart_at);
+    return CTR_ACT_EVENT;
 }
 
 /* The image is pulled (or a pull of it under way joined); the start follows its end. */
@@ -386,11 +419,22 @@ static unsigned enter_pulling(CtrLife *l)
     return CTR_ACT_PULL_IMAGE | CTR_ACT_EVENT;
 }
 
+/*
+ * A start begins: the restart the last exit decided is under way, and the
+ * end of this attempt (even one that never runs) decides the next.
+ */
+static void enter_starting(CtrLife *l)
+{
+    enter(l, CTR_STATE_STARTING, CTR_REASON_CONTAINER_CREATING, 0);
+    l->restart_decided = false;
+    l->restart_at = 0;
+}
+
 static unsigned image_present(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p)
 {
     if (p->pull == CTR_PULL_ALWAYS && !ev->local)
         return enter_pulling(l);
-    enter(l, CTR_STATE_STARTING, CTR_REASON_CONTAINER_CREATING, 0);
+    enter_starting(l);
     /* kubelet's "already present on machine", for an image a registry could have pulled. */
     if (!ev->local && p->pull != CTR_PULL_NONE)
         return CTR_ACT_START | CTR_ACT_EVENT;
@@ -471,7 +515,7 @@ static unsigned step_waiting(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p,
         /* A run of a previous daemon ended while no daemon watched. */
         if (!l->started_once)
             return 0;
-        return run_ended(l, &ev->exit, p);
+        return run_ended(l, &ev->exit, p, now);
     case CTR_EV_STOP:
     case CTR_EV_DELETED:
         return end_unstarted(l, ev->type);
@@ -489,7 +533,7 @@ static unsigned step_pulling(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p,
     switch (ev->type) {
     case CTR_EV_PULL_DONE:
         l->pull_failures = 0;
-        enter(l, CTR_STATE_STARTING, CTR_REASON_CONTAINER_CREATING, 0);
+        enter_starting(l);
         return CTR_ACT_START | CTR_ACT_EVENT;
     case CTR_EV_PULL_FAILED:
         l->pull_failures++;
@@ -564,11 +608,11 @@ static unsigned step_starting(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p
         return CTR_ACT_START;
     case CTR_EV_START_FAILED:
         run_begins(l, now, true);
-        return run_ended(l, &ev->exit, p);
+        return run_ended(l, &ev->exit, p, now);
     case CTR_EV_EXITED:
         /* Its twin, started by a killed daemon, has ended already. */
         run_begins(l, now, false);
-        return run_ended(l, &ev->exit, p);
+        return run_ended(l, &ev->exit, p, now);
     case CTR_EV_STOP:
     case CTR_EV_DELETED:
     case CTR_EV_SPEC_CHANGED:
@@ -584,7 +628,7 @@ static unsigned step_running(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p,
 {
     switch (ev->type) {
     case CTR_EV_EXITED:
-        return run_ended(l, &ev->exit, p);
+        return run_ended(l, &ev->exit, p, now);
     case CTR_EV_STARTUP_PASSED:
         if (l->startup_passed)
             return 0;
@@ -622,7 +666,7 @@ static unsigned step_stopping(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p
 {
     switch (ev->type) {
     case CTR_EV_EXITED:
-        return run_ended(l, &ev->exit, p);
+        return run_ended(l, &ev->exit, p, now);
     case CTR_EV_GRACE_EXPIRED:
     case CTR_EV_SIGNAL_FAILED:
         if (l->state != CTR_STATE_STOPPING)

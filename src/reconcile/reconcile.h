@@ -550,6 +550,15 @@ typedef struct CtrLife {
      */
     bool hook_running;
     CtrExit last_exit; /* valid once a run ended */
+    /*
+     * The restart the last exit decided, from that exit until the next run
+     * begins: its back-off step is counted and it may begin at restart_at
+     * (CLOCK_MONOTONIC usec). Decided at the exit, so that the state saved
+     * with the exit holds it and a removal that takes a while is part of
+     * the wait, as the kubelet counts it from the container's end.
+     */
+    bool restart_decided;
+    uint64_t restart_at;
 } CtrLife;
 
 /* What the manager must do after a step, in this order. */
@@ -601,12 +610,21 @@ CtrLife ctr_life_restore(ContainerKind kind, unsigned restart_count, unsigned ba
                          bool started_once, bool succeeded_once, bool finished,
                          const CtrExit *last_exit);
 /*
- * A back-off a previous daemon began (the record restored as above, its run
- * gone): BACKOFF with reason CrashLoopBackOff until deadline, so that a
- * restart of podd does not restart a crash loop early. Only a WAITING record
- * of a container that ran changes; returns true when it did.
+ * The restart a previous daemon decided at the last exit (the record
+ * restored as above), to begin at restart_at: an exit of that run still
+ * recorded by the runtime (fed as EXITED next) does not count its step again.
+ * Only a WAITING record of a container that ran changes.
  */
-bool ctr_life_resume_backoff(CtrLife *l, uint64_t deadline);
+void ctr_life_restore_restart(CtrLife *l, uint64_t restart_at);
+/*
+ * Then, once the runtime's records are fed: a restart still to wait for (the
+ * run gone) is BACKOFF with reason CrashLoopBackOff until restart_at, so that
+ * a restart of podd does not restart a crash loop early. Returns true when
+ * the record changed.
+ */
+bool ctr_life_resume_backoff(CtrLife *l, uint64_t now);
+/* When the restart decided at the last exit may begin, while it is still to come; else 0. */
+uint64_t ctr_life_pending_restart(const CtrLife *l);
 
 /*
  * The transition function. Applies ev to *life (state, goal, reason,

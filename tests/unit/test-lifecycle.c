@@ -61,6 +61,12 @@ static CtrLife canonical(CtrState s)
     if (s == CTR_STATE_STOPPING || s == CTR_STATE_BACKOFF || s == CTR_STATE_REMOVING ||
         s == CTR_STATE_PULL_BACKOFF)
         l.deadline = NOW;
+    /* Its last exit (restart number two, after a run of one second) decided 10 s of back-off. */
+    if (s == CTR_STATE_REMOVING || s == CTR_STATE_BACKOFF) {
+        l.restart_decided = true;
+        l.restart_at = s == CTR_STATE_BACKOFF ? NOW : NOW + 10 * SEC;
+        l.backoff_step = 2;
+    }
     if (s == CTR_STATE_STOPPING || s == CTR_STATE_KILLING)
         l.goal = CTR_GOAL_REPLACE;
     return l;
@@ -85,6 +91,8 @@ static void assert_life_eq(const CtrLife *a, const CtrLife *b)
     ck_assert_int_eq(a->succeeded_once, b->succeeded_once);
     ck_assert_uint_eq(a->started_mono, b->started_mono);
     ck_assert_int_eq(a->last_exit.code, b->last_exit.code);
+    ck_assert_int_eq(a->restart_decided, b->restart_decided);
+    ck_assert_uint_eq(a->restart_at, b->restart_at);
 }
 
 /* ---- the state x event table ---------------------------------------------------------------- */
@@ -189,8 +197,8 @@ static const StepCase step_cases[] = {
     {S(KILLING), E(STOP), S(KILLING), 0, KEEP, G(STOP)},
     {S(KILLING), E(DELETED), S(KILLING), 0, KEEP, G(REMOVE)},
 
-    /* Ran one second, restart number two: 10 s of back-off. */
-    {S(REMOVING), E(REMOVED), S(BACKOFF), A(EVENT) | A(SAVE), NOW + 10 * SEC, ANY_GOAL},
+    /* The 10 s of back-off the exit decided (and saved with it): nothing more to save. */
+    {S(REMOVING), E(REMOVED), S(BACKOFF), A(EVENT), NOW + 10 * SEC, ANY_GOAL},
     {S(REMOVING), E(REMOVE_BUSY), S(REMOVING), 0, NOW + SEC / 5, ANY_GOAL},
     {S(REMOVING), E(RETRY), S(REMOVING), A(REMOVE) | A(KEEP_DIR), 0, ANY_GOAL},
     {S(REMOVING), E(STOP), S(REMOVING), 0, KEEP, G(STOP)},
@@ -638,6 +646,93 @@ START_TEST(test_backoff_override)
     start(&l, &p, NOW + 63 * SEC);
     (void)run_and_exit(&l, &p, 1, NOW + 123 * SEC);
     ck_assert_int_eq(l.state, CTR_STATE_WAITING);
+}
+END_TEST
+
+/*
+ * The exit decides the restart: its step is counted and its time set then,
+ * so that the state saved with the exit holds it; the removal after it saves
+ * nothing more, and a slow one is part of the wait.
+ */
+START_TEST(test_restart_decided_at_exit)
+{
+    CtrLife l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    unsigned act;
+
+    l.backoff_step = 1;
+    start(&l, &policy_always, NOW);
+    act = ctr_step(&l, &(CtrEvent){.type = CTR_EV_EXITED, .exit = exit_fail}, &policy_always,
+                   NOW + SEC);
+    ck_assert_uint_ne(act & CTR_ACT_SAVE, 0);
+    ck_assert(l.restart_decided);
+    ck_assert_uint_eq(l.backoff_step, 2);
+    ck_assert_uint_eq(ctr_life_pending_restart(&l), NOW + 11 * SEC);
+    /* The removal took 3 s: 7 s are left. */
+    act = ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVED}, &policy_always, NOW + 4 * SEC);
+    ck_assert_uint_eq(act, CTR_ACT_EVENT);
+    ck_assert_int_eq(l.state, CTR_STATE_BACKOFF);
+    ck_assert_uint_eq(l.deadline, NOW + 11 * SEC);
+    ck_assert_uint_eq(ctr_life_pending_restart(&l), NOW + 11 * SEC);
+    /* Still decided while it waits to start; the start takes it, and its end decides anew. */
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_BACKOFF_EXPIRED}, &policy_always, NOW + 11 * SEC);
+    ck_assert(l.restart_decided);
+    ck_assert_uint_eq(ctr_life_pending_restart(&l), 0);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_DEPS_MET}, &policy_always, NOW + 11 * SEC);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_IMAGE_PRESENT}, &policy_always, NOW + 11 * SEC);
+    ck_assert(!l.restart_decided);
+    /* A start that fails counts as an end: 20 s then, not another immediate attempt. */
+    (void)ctr_step(
+        &l, &(CtrEvent){.type = CTR_EV_START_FAILED, .exit = {.code = 128, .start_error = true}},
+        &policy_always, NOW + 12 * SEC);
+    ck_assert_uint_eq(ctr_life_pending_restart(&l), NOW + 32 * SEC);
+    ck_assert_uint_eq(l.backoff_step, 3);
+    /* An immediate restart: WAITING once removed, nothing to save either. */
+    l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    start(&l, &policy_always, NOW);
+    act = ctr_step(&l, &(CtrEvent){.type = CTR_EV_EXITED, .exit = exit_fail}, &policy_always,
+                   NOW + SEC);
+    ck_assert_uint_ne(act & CTR_ACT_SAVE, 0);
+    ck_assert_uint_eq(ctr_life_pending_restart(&l), NOW + SEC);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVED}, &policy_always, NOW + SEC),
+                      0);
+    ck_assert_int_eq(l.state, CTR_STATE_WAITING);
+    /* No restart follows (a stop came meanwhile): nothing pending. */
+    l = ctr_life_new(CONTAINER_KIND_REGULAR);
+    start(&l, &policy_always, NOW);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_EXITED, .exit = exit_fail}, &policy_always,
+                   NOW + SEC);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_STOP}, &policy_always, NOW + SEC);
+    ck_assert_uint_eq(ctr_life_pending_restart(&l), 0);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVED}, &policy_always, NOW + SEC),
+                      CTR_ACT_SAVE);
+    ck_assert_int_eq(l.state, CTR_STATE_TERMINATED);
+}
+END_TEST
+
+/*
+ * A daemon died after saving an exit and before removing its record: the
+ * next one finds the exit again. Its step was counted and its time saved;
+ * neither changes. A record saved before the exit counts it now.
+ */
+START_TEST(test_restored_exit_counts_once)
+{
+    CtrLife l = ctr_life_restore(CONTAINER_KIND_REGULAR, 2, 3, true, false, false, &exit_fail);
+    CtrLife before = ctr_life_restore(CONTAINER_KIND_REGULAR, 2, 2, true, false, false, NULL);
+
+    ctr_life_restore_restart(&l, NOW + 15 * SEC);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_EXITED, .exit = exit_fail}, &policy_always, NOW);
+    ck_assert_int_eq(l.state, CTR_STATE_REMOVING);
+    ck_assert_uint_eq(l.backoff_step, 3);
+    ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_REMOVED}, &policy_always, NOW),
+                      CTR_ACT_EVENT);
+    ck_assert_int_eq(l.state, CTR_STATE_BACKOFF);
+    ck_assert_uint_eq(l.deadline, NOW + 15 * SEC);
+
+    before.started_mono = NOW - SEC;
+    (void)ctr_step(&before, &(CtrEvent){.type = CTR_EV_EXITED, .exit = exit_fail}, &policy_always,
+                   NOW);
+    ck_assert_uint_eq(before.backoff_step, 3);
+    ck_assert_uint_eq(ctr_life_pending_restart(&before), NOW + 20 * SEC);
 }
 END_TEST
 
@@ -1209,7 +1304,8 @@ START_TEST(test_restored_backoff_is_waited_out)
     CtrLife done = ctr_life_restore(CONTAINER_KIND_REGULAR, 2, 3, true, false, true, &crash);
 
     /* The previous daemon's back-off has 7 s left: the restart waits for them. */
-    ck_assert(ctr_life_resume_backoff(&l, NOW + 7 * SEC));
+    ctr_life_restore_restart(&l, NOW + 7 * SEC);
+    ck_assert(ctr_life_resume_backoff(&l, NOW));
     ck_assert_int_eq(l.state, CTR_STATE_BACKOFF);
     ck_assert_int_eq(l.reason, CTR_REASON_CRASH_LOOP_BACK_OFF);
     ck_assert_uint_eq(l.deadline, NOW + 7 * SEC);
@@ -1219,17 +1315,22 @@ START_TEST(test_restored_backoff_is_waited_out)
     (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_BACKOFF_EXPIRED}, &policy_always, NOW + 7 * SEC);
     ck_assert_int_eq(l.state, CTR_STATE_WAITING);
     ck_assert_int_eq(l.reason, CTR_REASON_CONTAINER_CREATING);
-    /* Never started, finished for good, or no deadline: nothing to wait for. */
-    ck_assert(!ctr_life_resume_backoff(&fresh, NOW + 7 * SEC));
+    /* Never started, finished for good, no restart decided or its time come: nothing to wait. */
+    ctr_life_restore_restart(&fresh, NOW + 7 * SEC);
+    ck_assert(!ctr_life_resume_backoff(&fresh, NOW));
     ck_assert_int_eq(fresh.state, CTR_STATE_WAITING);
-    ck_assert(!ctr_life_resume_backoff(&done, NOW + 7 * SEC));
+    ctr_life_restore_restart(&done, NOW + 7 * SEC);
+    ck_assert(!ctr_life_resume_backoff(&done, NOW));
     ck_assert_int_eq(done.state, CTR_STATE_TERMINATED);
     l = ctr_life_restore(CONTAINER_KIND_REGULAR, 2, 3, true, false, false, &crash);
-    ck_assert(!ctr_life_resume_backoff(&l, 0));
+    ck_assert(!ctr_life_resume_backoff(&l, NOW));
+    ctr_life_restore_restart(&l, NOW);
+    ck_assert(!ctr_life_resume_backoff(&l, NOW));
     ck_assert_int_eq(l.state, CTR_STATE_WAITING);
     /* Stopped in a back-off the previous daemon began: what its run left goes first. */
     l = ctr_life_restore(CONTAINER_KIND_REGULAR, 2, 3, true, false, false, &crash);
-    ck_assert(ctr_life_resume_backoff(&l, NOW + 7 * SEC));
+    ctr_life_restore_restart(&l, NOW + 7 * SEC);
+    ck_assert(ctr_life_resume_backoff(&l, NOW));
     ck_assert_uint_eq(ctr_step(&l, &(CtrEvent){.type = CTR_EV_STOP}, &policy_always, NOW),
                       CTR_ACT_REMOVE);
     ck_assert_int_eq(l.state, CTR_STATE_REMOVING);
@@ -1493,6 +1594,8 @@ static Suite *lifecycle_suite(void)
     tcase_add_test(tc, test_backoff_schedule);
     tcase_add_test(tc, test_backoff_reset);
     tcase_add_test(tc, test_backoff_override);
+    tcase_add_test(tc, test_restart_decided_at_exit);
+    tcase_add_test(tc, test_restored_exit_counts_once);
     tcase_add_test(tc, test_exit_policy);
     tcase_add_test(tc, test_dependency_failed_is_final_and_fails_the_pod);
     tcase_add_test(tc, test_exit_policy_continue_keeps_the_phase_running_while_a_sidecar_runs);
