@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <search.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,7 +40,69 @@ typedef struct NativeCtx {
     char *pins_dir;
     void (*notice)(void *userdata, const char *message);
     void *notice_userdata;
+    /*
+     * The containers whose config.json this process wrote (a tsearch(3)
+     * tree of WrittenConfig by id): their cgroup is ours by construction,
+     * so a removal need not read the file back to learn it.
+     */
+    void *written;
 } NativeCtx;
+
+typedef struct WrittenConfig {
+    char *id;
+    /* A recycle removed the run's records since: the next start has none to clear. */
+    bool records_gone;
+} WrittenConfig;
+
+static int written_cmp(const void *a, const void *b)
+{
+    return strcmp(((const WrittenConfig *)a)->id, ((const WrittenConfig *)b)->id);
+}
+
+static void written_free(void *p)
+{
+    WrittenConfig *w = p;
+
+    free(w->id);
+    free(w);
+}
+
+static WrittenConfig *written_find(NativeCtx *ctx, const char *id)
+{
+    WrittenConfig key = {.id = (char *)id};
+    WrittenConfig **w = tfind(&key, &ctx->written, written_cmp);
+
+    return w ? *w : NULL;
+}
+
+/* Notes that id's config.json is ours; without memory, a later removal just reads it. */
+static void written_add(NativeCtx *ctx, const char *id)
+{
+    WrittenConfig *w = written_find(ctx, id), **slot;
+
+    if (w) {
+        w->records_gone = false;
+        return;
+    }
+    w = calloc(1, sizeof(*w));
+    if (!w || !(w->id = strdup(id))) {
+        free(w);
+        return;
+    }
+    slot = tsearch(w, &ctx->written, written_cmp);
+    if (!slot || *slot != w)
+        written_free(w);
+}
+
+static void written_drop(NativeCtx *ctx, const char *id)
+{
+    WrittenConfig *w = written_find(ctx, id);
+
+    if (!w)
+        return;
+    (void)tdelete(w, &ctx->written, written_cmp);
+    written_free(w);
+}
 
 static void spawner_stop(NativeCtx *ctx);
 static int spawner_start(NativeCtx *ctx);
@@ -61,6 +124,7 @@ static void native_done(void *userdata)
     if (ctx->remove_cgroup_parent)
         (void)cgroup_try_remove(ctx->cgroup_parent);
     sandbox_netns_pool_free(ctx->netns_pool);
+    tdestroy(ctx->written, written_free);
     free(ctx->cgroup_parent);
     free(ctx->run_dir);
     free(ctx->log_dir);
@@ -488,6 +552,7 @@ static int native_container_start_begin(void *userdata, const Pod *pod, const Co
     _cleanup_(container_config_freep) ContainerConfig *c = NULL;
     _cleanup_free_ char *cfg_path = NULL;
     _cleanup_close_ int lock = -1;
+    WrittenConfig *w;
     int r;
 
     r = container_config_new_from_pod(pod, ct, ctx->run_dir, ctx->log_dir, image,
@@ -506,16 +571,20 @@ static int native_container_start_begin(void *userdata, const Pod *pod, const Co
                             c->id);
     if (lock < 0)
         return pd_error_set(reterr, lock, "lock %s: %s", c->run_dir, RUNTIME_STRERROR(lock));
-    /* A previous run's records must not be mistaken for this one's. */
-    (void)unlink(c->exit_file);
-    (void)unlink(c->pid_file);
-    (void)unlink(c->monitor_pid_file);
+    /* A previous run's records must not be mistaken for this one's (unless we removed them). */
+    w = written_find(ctx, c->id);
+    if (!w || !w->records_gone) {
+        (void)unlink(c->exit_file);
+        (void)unlink(c->pid_file);
+        (void)unlink(c->monitor_pid_file);
+    }
     cfg_path = strdup_printf("%s/config.json", c->run_dir);
     if (!cfg_path)
         return -ENOMEM;
     r = container_config_save(c, cfg_path, reterr);
     if (r < 0)
         return r;
+    written_add(ctx, c->id);
     /* The starter inherits the lock and hands it to the monitor, which keeps it. */
     r = spawner_request(ctx, cfg_path, lock, ret_starter_pidfd);
     if (r != -EAGAIN)
@@ -532,7 +601,7 @@ static int native_container_start_finish(void *userdata, const char *id, int sta
     _cleanup_free_ char *exitf = NULL, *monf = NULL;
     siginfo_t si = {0};
     struct stat st;
-    bool no_answer = false;
+    bool no_answer = false, started;
     ExitRecord e;
     int fd;
 
@@ -555,7 +624,13 @@ static int native_container_start_finish(void *userdata, const char *id, int sta
             if (errno != EINTR)
                 return pd_error_set(reterr, -errno, "wait for podd-monitor of %s: %s", id,
                                     RUNTIME_STRERROR(errno));
-    if (exit_record_read(exitf, &e) >= 0 && exit_record_is_start_error(&e))
+    started = !no_answer && si.si_code == CLD_EXITED && si.si_status == 0;
+    /*
+     * A monitor records a start error before it answers, and answers only
+     * when the container runs: a record after that answer (of a container
+     * that exited at once) is its exit, read when the monitor ends.
+     */
+    if (!started && exit_record_read(exitf, &e) >= 0 && exit_record_is_start_error(&e))
         return pd_error_set(
             reterr, streq(e.reason, RUNTIME_REASON_CONFIG_ERROR) ? RUNTIME_ERR_CONFIG : -EIO, "%s",
             e.message);
@@ -794,11 +869,26 @@ static const char *const run_records[] = {"container.pid", "monitor.pid", "confi
  * container_remove (keep_dir false) and container_recycle (true): they
  * differ in what goes once nothing runs and no monitor holds the files.
  */
-static int native_container_clear(NativeCtx *ctx, const char *id, bool keep_dir, PdError *reterr)
+/*
+ * The cgroup of id's run, as its config.json names it (NULL: none, or no
+ * config). One we wrote names ours, which we know without reading it.
+ */
+static char *container_cgroup(NativeCtx *ctx, const char *id, const char *cfg)
 {
     _cleanup_(container_config_freep) ContainerConfig *c = NULL;
-    _cleanup_free_ char *cfg = NULL, *dir = NULL, *monf = NULL;
+
+    if (written_find(ctx, id))
+        return strdup_printf("%s/%s", ctx->cgroup_parent, id);
+    if (container_config_load(cfg, &c, NULL) < 0 || !c->cgroup)
+        return NULL;
+    return move_ptr(c->cgroup);
+}
+
+static int native_container_clear(NativeCtx *ctx, const char *id, bool keep_dir, PdError *reterr)
+{
+    _cleanup_free_ char *cfg = NULL, *dir = NULL, *monf = NULL, *cgroup = NULL;
     _cleanup_close_ int lock = -1;
+    WrittenConfig *w;
     int fd, r;
 
     if (!id_ok(id))
@@ -808,29 +898,31 @@ static int native_container_clear(NativeCtx *ctx, const char *id, bool keep_dir,
     dir = strdup_printf("%s/containers/%s", ctx->run_dir, id);
     if (!cfg || !dir || !monf)
         return -ENOMEM;
-    if (access(dir, F_OK) < 0)
+    if (access(dir, F_OK) < 0) {
+        written_drop(ctx, id);
         return 0;
+    }
     /*
      * The monitor holds the lock from its start (its starter before it) to
      * its exit: when we get it at once, as after an exit we were told of,
      * there is no monitor to wait for, only what may be left in the cgroup.
      */
     lock = container_lock_try(dir);
-    if (container_config_load(cfg, &c, NULL) >= 0 && c->cgroup &&
-        !cgroup_is_below(ctx->cgroup_parent, c->cgroup))
+    cgroup = container_cgroup(ctx, id, cfg);
+    if (cgroup && !cgroup_is_below(ctx->cgroup_parent, cgroup))
         /*
          * Not this instance's cgroup (a config from before cgroups were per
          * instance, or a forged one): never signal or remove it. The
          * container's own first process is killed, after its start time.
          */
         (void)native_container_signal(ctx, id, SIGKILL, NULL);
-    else if (c && c->cgroup) {
+    else if (cgroup) {
         if (lock != -EBUSY)
             /* No monitor to wait for: what may be left is killed as its cgroup goes. */
-            r = cgroup_kill_try_remove(c->cgroup);
+            r = cgroup_kill_try_remove(cgroup);
         else {
             /* Kill what runs; the monitor then records the exit and removes the cgroup. */
-            (void)cgroup_kill(c->cgroup, SIGKILL);
+            (void)cgroup_kill(cgroup, SIGKILL);
             fd = pid_file_open_pidfd(monf, NULL);
             if (fd >= 0) {
                 struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -838,11 +930,11 @@ static int native_container_clear(NativeCtx *ctx, const char *id, bool keep_dir,
                 (void)poll(&p, 1, 5000);
                 close(fd);
             }
-            r = cgroup_try_remove(c->cgroup);
+            r = cgroup_try_remove(cgroup);
         }
         /* The kernel frees a cgroup a moment after its last task: the caller retries. */
         if (r < 0)
-            return pd_error_set(reterr, r, "remove cgroup %s: %s", c->cgroup, RUNTIME_STRERROR(r));
+            return pd_error_set(reterr, r, "remove cgroup %s: %s", cgroup, RUNTIME_STRERROR(r));
     }
     /* A monitor still starting (no cgroup yet) or finishing owns the files: not yet. */
     if (lock == -EBUSY)
@@ -853,6 +945,7 @@ static int native_container_clear(NativeCtx *ctx, const char *id, bool keep_dir,
         r = rm_rf_at(AT_FDCWD, dir);
         if (r < 0)
             return pd_error_set(reterr, r, "remove %s: %s", dir, RUNTIME_STRERROR(r));
+        written_drop(ctx, id);
         return 0;
     }
     /*
@@ -869,6 +962,9 @@ static int native_container_clear(NativeCtx *ctx, const char *id, bool keep_dir,
         if (unlink(path) < 0 && errno != ENOENT)
             return pd_error_set(reterr, -errno, "remove %s: %s", path, RUNTIME_STRERROR(errno));
     }
+    w = written_find(ctx, id);
+    if (w)
+        w->records_gone = true;
     return 0;
 }
 
