@@ -42,6 +42,22 @@ int pwrite_full(int fd, const void *buf, size_t size, off_t off)
     return 0;
 }
 
+int write_full(int fd, const void *buf, size_t size)
+{
+    while (size > 0) {
+        ssize_t n = write(fd, buf, size);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        buf = (const char *)buf + n;
+        size -= (size_t)n;
+    }
+    return 0;
+}
+
 int read_fd_full(int fd, size_t max, char **ret, size_t *ret_size)
 {
     _cleanup_free_ char *buf = NULL;
@@ -117,7 +133,6 @@ int write_file_atomic(int dir_fd, const char *path, const void *data, size_t siz
     _cleanup_free_ char *tmp = NULL;
     _cleanup_close_ int fd = -1;
     const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
-    const char *p = data;
     int r;
 
     if (!*name)
@@ -129,18 +144,9 @@ int write_file_atomic(int dir_fd, const char *path, const void *data, size_t siz
     fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0)
         return -errno;
-    while (size > 0) {
-        ssize_t n = write(fd, p, size);
-
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            r = -errno;
-            goto fail;
-        }
-        p += n;
-        size -= (size_t)n;
-    }
+    r = write_full(fd, data, size);
+    if (r < 0)
+        goto fail;
     if ((flags & WRITE_FILE_SYNC) && fsync(fd) < 0) {
         r = -errno;
         goto fail;

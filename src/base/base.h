@@ -242,6 +242,8 @@ int read_fd_full(int fd, size_t max, char **ret, size_t *ret_size);
 ssize_t pread_full(int fd, void *buf, size_t size, off_t off);
 /* pwrite(2) until all size bytes are written at off: 0 or -errno. */
 int pwrite_full(int fd, const void *buf, size_t size, off_t off);
+/* write(2) until all size bytes are written: 0 or -errno. */
+int write_full(int fd, const void *buf, size_t size);
 
 typedef enum WriteFileFlags {
     /* fsync the file before the rename and its directory after it: the write survives a crash */

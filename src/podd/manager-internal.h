@@ -15,6 +15,8 @@
 #define MANAGER_MAX_EVENTS 512
 /* How long after an event the ring is written (every event meanwhile goes in the same write). */
 #define EVENTS_SAVE_DELAY_USEC (1000 * 1000ull)
+/* The journal of events is written whole again before it grows past this. */
+#define EVENTS_JOURNAL_MAX_BYTES (1024 * 1024u)
 /* How soon a failed write of the ring is tried again. */
 #define EVENTS_SAVE_RETRY_USEC (5 * 1000000ull)
 /* How often a container waiting for its image looks again. */
@@ -220,8 +222,12 @@ struct Manager {
     uint64_t event_seq;       /* of the last event */
     LoopSource *events_timer; /* writes the ring to the state directory, for a burst at once */
     bool events_dirty;        /* the ring changed since it was written */
-    Incoming *incoming;       /* the drop-in directory of image archives (manager-incoming.c) */
-    ImagePull **pulls;        /* pulls under way, one per reference (manager-image.c) */
+    /* The journal of them (state.h): what it holds, and whether a burst may be appended. */
+    uint64_t journal_seq;
+    size_t journal_lines, journal_bytes;
+    bool journal_appendable;
+    Incoming *incoming; /* the drop-in directory of image archives (manager-incoming.c) */
+    ImagePull **pulls;  /* pulls under way, one per reference (manager-image.c) */
     size_t n_pulls;
     int home_netns_fd; /* podd's own network namespace, opened at the first probe that needs it */
 };

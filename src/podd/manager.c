@@ -225,33 +225,77 @@ static void event_add(Manager *m, const char *pod, const char *container, const 
     }
 }
 
-/* The ring as a JSON array, oldest first. 0 or -ENOMEM. */
-static int events_text(const Manager *m, StrBuf *out)
+/* The events of the ring after seq, oldest first, a line each. 0 or -ENOMEM. */
+static int events_lines(const Manager *m, uint64_t after_seq, StrBuf *out, size_t *ret_n)
 {
-    int r = strbuf_append(out, "[", 1);
+    size_t first = m->n_events;
+    int r = 0;
 
-    for (size_t i = 0; r >= 0 && i < m->n_events; i++) {
+    while (first > 0 &&
+           m->events[(m->events_first + first - 1) % MANAGER_MAX_EVENTS].seq > after_seq)
+        first--;
+    *ret_n = m->n_events - first;
+    for (size_t i = first; r >= 0 && i < m->n_events; i++) {
         const EventRec *e = &m->events[(m->events_first + i) % MANAGER_MAX_EVENTS];
 
-        if (i > 0)
-            r = strbuf_append(out, ",", 1);
+        r = strbuf_append(out, e->text, strlen(e->text));
         if (r >= 0)
-            r = strbuf_append(out, e->text, strlen(e->text));
+            r = strbuf_append(out, "\n", 1);
     }
-    return r < 0 ? r : strbuf_append(out, "]", 1);
+    return r;
 }
 
-/* Writes the ring when it changed; a failed write is tried again later. */
-static void manager_save_events(Manager *m)
+/*
+ * A burst goes at the end of the journal; the ring is written whole when
+ * the journal holds twice the ring (or a megabyte), or cannot be appended to
+ * (none yet, an older podd's file, a line cut by a crash, a failed append).
+ */
+static int events_write(Manager *m)
 {
     _cleanup_(strbuf_done) StrBuf text = {0};
+    size_t n = 0;
+    int r;
+
+    if (m->journal_appendable) {
+        r = events_lines(m, m->journal_seq, &text, &n);
+        if (r < 0)
+            return r;
+        if (m->journal_lines + n <= 2 * MANAGER_MAX_EVENTS &&
+            m->journal_bytes + text.len <= EVENTS_JOURNAL_MAX_BYTES) {
+            r = state_store_append_events_text(m->store, text.data ? text.data : "", text.len);
+            if (r >= 0) {
+                m->journal_lines += n;
+                m->journal_bytes += text.len;
+                return 0;
+            }
+            /* Whatever it left (a part of a line, perhaps), the whole ring replaces it. */
+            m->journal_appendable = false;
+            if (r != -ENOENT)
+                return r;
+        }
+        strbuf_done(&text);
+        text = (StrBuf){0};
+    }
+    r = events_lines(m, 0, &text, &n);
+    if (r >= 0)
+        r = state_store_save_events_text(m->store, text.data ? text.data : "", text.len,
+                                         m->event_seq);
+    if (r < 0)
+        return r;
+    m->journal_lines = n;
+    m->journal_bytes = text.len;
+    m->journal_appendable = true;
+    return 0;
+}
+
+/* Writes the new events; a failed write is tried again later. */
+static void manager_save_events(Manager *m)
+{
     int r;
 
     if (!m->events_dirty)
         return;
-    r = events_text(m, &text);
-    if (r >= 0)
-        r = state_store_save_events_text(m->store, text.data, text.len, m->event_seq);
+    r = events_write(m);
     if (r < 0) {
         log_warning_errno(r, "cannot save the recent events in %s/%s: %s; retrying",
                           m->cfg.state_dir, STATE_EVENTS_FILE, strerror(-r));
@@ -259,6 +303,7 @@ static void manager_save_events(Manager *m)
             (void)loop_timer_set(m->events_timer, now_monotonic_usec() + EVENTS_SAVE_RETRY_USEC);
         return;
     }
+    m->journal_seq = m->event_seq;
     m->events_dirty = false;
 }
 
@@ -271,26 +316,28 @@ static int on_events_timer(LoopSource *s, uint64_t deadline, void *userdata)
 /* The events a previous podd kept: shown again, and the sequence goes on after them. */
 static void manager_load_events(Manager *m)
 {
-    json_t *events = NULL;
-    uint64_t seq = 0;
+    StateEvents got = {0};
     PdError e = {0};
     int r;
 
-    r = state_store_load_events(m->store, MANAGER_MAX_EVENTS, &events, &seq, &e);
+    r = state_store_load_events(m->store, MANAGER_MAX_EVENTS, &got, &e);
     if (r == -ENOENT)
         return;
     if (r < 0) {
-        log_warning("%s/%s: %s; continuing without the earlier events", m->cfg.state_dir,
-                    STATE_EVENTS_FILE, e.message);
+        log_warning("%s: %s; continuing without the earlier events", m->cfg.state_dir, e.message);
         return;
     }
     events_clear(m);
-    for (size_t i = 0; i < json_array_size(events); i++)
-        if (events_push_take(m, json_incref(json_array_get(events, i))) < 0)
+    for (size_t i = 0; i < json_array_size(got.events); i++)
+        if (events_push_take(m, json_incref(json_array_get(got.events, i))) < 0)
             break;
-    json_decref(events);
-    if (seq > m->event_seq)
-        m->event_seq = seq;
+    json_decref(got.events);
+    if (got.seq > m->event_seq)
+        m->event_seq = got.seq;
+    m->journal_seq = m->event_seq;
+    m->journal_lines = got.lines;
+    m->journal_bytes = got.bytes;
+    m->journal_appendable = got.appendable;
 }
 
 void manager_event(Manager *m, const PodRec *pr, const char *container, const char *type,

@@ -178,44 +178,62 @@ int state_store_remove_applied(StateStore *s, const char *name);
 int state_store_list_applied(StateStore *s, char ***ret);
 
 /*
- * The recent events (state directory's events.json), so that podctl events
- * still shows them after podd restarts:
+ * The recent events (state directory's events.jsonl), so that podctl events
+ * still shows them after podd restarts: a journal of JSON lines,
  *
- *   {"version": 1, "seq": LAST, "events": [EVENT, ...]}
+ *   {"version": 2, "seq": LAST}
+ *   EVENT
+ *   ...
  *
  * where each EVENT is an object as the API serves it: "seq" (a positive
  * integer), "type", "reason", "message", "firstTimestamp", "lastTimestamp"
  * (strings), "count" (a positive integer) and optional "pod", "container",
- * "file" (strings).
+ * "file" (strings). New events are appended (one write for a burst, no sync:
+ * a power cut may lose the last ones); the journal is written whole again,
+ * atomically and synced, when it grew long. podd before the journal kept
+ * events.json, {"version": 1, "seq": LAST, "events": [EVENT, ...]}: read when
+ * there is no journal, and removed once there is one.
  */
-#define STATE_EVENTS_FILE "events.json"
+#define STATE_EVENTS_FILE "events.jsonl"
+#define STATE_EVENTS_OLD_FILE "events.json"
+
+typedef struct StateEvents {
+    json_t *events;  /* the last max kept, oldest first (the caller's) */
+    uint64_t seq;    /* the larger of the header's and the last kept event's (0: neither) */
+    size_t lines;    /* the journal's event lines, kept or not (0 for an older podd's file) */
+    size_t bytes;    /* the journal's size */
+    bool appendable; /* a journal that ends with a whole line: events may be appended to it */
+} StateEvents;
 
 /*
- * Parses the bytes of an events file (data need not be NUL-terminated).
- * Keeps the last max well-formed events in file order, each rebuilt from
- * the known fields only, with every string escaped again as podd escapes
- * outside text (str_escape_untrusted()), and drops any other entry. On
- * success *ret_events is a new array (the caller's) and *ret_seq the larger
- * of "seq" and the last kept event's seq (0 when neither). Returns 0,
- * -EBADMSG (reterr says why) when the bytes are not such an object, or
- * -ENOMEM. Pure: no I/O.
+ * Parses the bytes of an events file, a journal or an older podd's (data
+ * need not be NUL-terminated). Keeps the last max well-formed events in file
+ * order, each rebuilt from the known fields only, with every string escaped
+ * again as podd escapes outside text (str_escape_untrusted()), and drops any
+ * other entry or line. Returns 0 (*ret filled), -EBADMSG (reterr says why)
+ * when the bytes are neither, or -ENOMEM. Pure: no I/O.
  */
-int state_events_parse(const char *data, size_t size, size_t max, json_t **ret_events,
-                       uint64_t *ret_seq, PdError *reterr);
+int state_events_parse(const char *data, size_t size, size_t max, StateEvents *ret,
+                       PdError *reterr);
 
 /*
- * Writes events (borrowed, an array) and seq to events.json atomically.
- * One write for the whole ring: the caller coalesces. Returns 0, -EINVAL,
- * -ENOMEM or -errno. Does not log.
+ * Writes the journal whole, atomically and synced: its header with seq, then
+ * lines (each event's compact JSON and a newline, borrowed); an older podd's
+ * events.json goes. Returns 0, -EINVAL, -ENOMEM or -errno. Does not log.
  */
+int state_store_save_events_text(StateStore *s, const char *lines, size_t len, uint64_t seq);
+/* The same for events (borrowed, an array of event objects). */
 int state_store_save_events(StateStore *s, json_t *events, uint64_t seq);
-/* The same, with the events already serialised: events_json is a JSON array (borrowed). */
-int state_store_save_events_text(StateStore *s, const char *events_json, size_t len, uint64_t seq);
+/*
+ * Appends lines (as above) to the journal, unsynced. -ENOENT when there is no
+ * journal (the caller writes it whole); 0 or -errno. Does not log.
+ */
+int state_store_append_events_text(StateStore *s, const char *lines, size_t len);
 
 /*
- * Reads events.json as state_events_parse() does. Returns 0; -ENOENT when
- * there is none; -EBADMSG when it is unusable (it is then renamed to
- * events.json.corrupt, and reterr says why); or -errno. Does not log.
+ * Reads the journal (else an older podd's events.json, then not appendable)
+ * as state_events_parse() does. Returns 0; -ENOENT when there is neither;
+ * -EBADMSG when it is unusable (it is then renamed to NAME.corrupt, and
+ * reterr says why); or -errno. Does not log.
  */
-int state_store_load_events(StateStore *s, size_t max, json_t **ret_events, uint64_t *ret_seq,
-                            PdError *reterr);
+int state_store_load_events(StateStore *s, size_t max, StateEvents *ret, PdError *reterr);

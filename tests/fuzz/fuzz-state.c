@@ -197,45 +197,66 @@ static void fuzz_exit_json(const uint8_t *data, size_t size)
     assert(memchr(e.message, 0, sizeof(e.message)));
 }
 
+/* Releases j; NULL, for the pointer that held it. */
+static json_t *json_decref_take(json_t *j)
+{
+    json_decref(j);
+    return NULL;
+}
+
 static void fuzz_events_json(const uint8_t *data, size_t size)
 {
     _cleanup_json_ json_t *events = NULL, *again = NULL;
+    StateEvents got = {0}, back = {0};
     char path[512];
-    uint64_t seq = 0, seq_again = 0;
     PdError e = {0};
     size_t i;
     json_t *ev;
     int r;
 
-    (void)snprintf(path, sizeof(path), "%s/state/" STATE_EVENTS_FILE, top);
-    {
-        _cleanup_close_ int fd =
-            open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    /* The same bytes as a journal, then as an older podd's whole file. */
+    for (int kind = 0; kind < 2; kind++) {
+        const char *name = kind ? STATE_EVENTS_OLD_FILE : STATE_EVENTS_FILE;
 
-        if (fd < 0 || (size > 0 && write(fd, data, size) != (ssize_t)size))
-            abort();
-    }
-    r = state_store_load_events(store, 8, &events, &seq, &e);
-    if (r < 0) {
-        assert(r == -EBADMSG);
-        assert(e.message[0]);
-        assert(!events);
-        return;
-    }
-    assert(json_array_size(events) <= 8);
-    json_array_foreach(events, i, ev)
-    {
-        const char *msg = json_string_value(json_object_get(ev, "message"));
+        (void)snprintf(path, sizeof(path), "%s/state/%s", top, name);
+        {
+            _cleanup_close_ int fd =
+                open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 
-        /* Every event kept is one the API may serve: a seq the sequence goes on after, one line. */
-        assert(json_integer_value(json_object_get(ev, "seq")) > 0);
-        assert((uint64_t)json_integer_value(json_object_get(ev, "seq")) <= seq);
-        assert(msg && !strchr(msg, '\n'));
+            if (fd < 0 || (size > 0 && write(fd, data, size) != (ssize_t)size))
+                abort();
+        }
+        r = state_store_load_events(store, 8, &got, &e);
+        if (r < 0) {
+            assert(r == -EBADMSG);
+            assert(e.message[0]);
+            assert(!got.events);
+            continue;
+        }
+        events = got.events;
+        assert(json_array_size(events) <= 8);
+        assert(!kind || !got.appendable);
+        json_array_foreach(events, i, ev)
+        {
+            const char *msg = json_string_value(json_object_get(ev, "message"));
+
+            /* Every event kept is one the API may serve: a seq the sequence goes on after, one
+             * line. */
+            assert(json_integer_value(json_object_get(ev, "seq")) > 0);
+            assert((uint64_t)json_integer_value(json_object_get(ev, "seq")) <= got.seq);
+            assert(msg && !strchr(msg, '\n'));
+        }
+        /* What podd writes back, it reads back the same (and the older file is gone). */
+        assert(state_store_save_events(store, events, got.seq) == 0);
+        assert(state_store_load_events(store, 8, &back, &e) == 0);
+        again = back.events;
+        assert(back.seq == got.seq && json_equal(events, again) && back.appendable);
+        events = json_decref_take(events);
+        again = json_decref_take(again);
+        (void)unlink(path);
+        (void)snprintf(path, sizeof(path), "%s/state/%s", top, STATE_EVENTS_FILE);
+        (void)unlink(path);
     }
-    /* What podd writes back, it reads back the same. */
-    assert(state_store_save_events(store, events, seq) == 0);
-    assert(state_store_load_events(store, 8, &again, &seq_again, &e) == 0);
-    assert(seq_again == seq && json_equal(events, again));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -950,15 +950,8 @@ def test_idle_daemon_does_not_wake_up(daemon):
         daemon.write(f"{pod}.yaml", pod_yaml(pod, containers=[{"name": "a", "cmd": "sleep 3600"}]))
     wait_for("every pod", lambda: all(container_running(daemon, p, "a") for p in pods))
     # podd writes the burst of events a second after its first one: wait for that write.
-    events = os.path.join(daemon.state, "events.json")
-
     def started_events_saved():
-        try:
-            with open(events) as f:
-                saved = json.load(f)["events"]
-        except (OSError, ValueError, KeyError):
-            return False
-        started = {e.get("pod") for e in saved if e["reason"] == "Started"}
+        started = {e.get("pod") for e in saved_events(daemon)[1] if e["reason"] == "Started"}
         return all(p in started for p in pods)
 
     wait_for("the events written", started_events_saved)
@@ -1046,6 +1039,25 @@ def test_status_times_have_seconds_only(daemon):
         assert stamp.match(t), t
     # In one format, the order reads right: setup finished before app started.
     assert setup["startedAt"] <= setup["finishedAt"] <= app["startedAt"]
+
+
+def saved_events(daemon):
+    """(seq, events) of podd's journal of events (STATE-DIR/events.jsonl): a header line
+    {"version": 2, "seq": N}, then an event per line. (0, []) when there is none; a line
+    cut short (a write under way) is left out, as podd leaves it out."""
+    try:
+        with open(os.path.join(daemon.state, "events.jsonl")) as f:
+            lines = f.read().split("\n")
+    except FileNotFoundError:
+        return 0, []
+    seq = json.loads(lines[0])["seq"]
+    events = []
+    for line in lines[1:]:
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            continue
+    return max([seq] + [e["seq"] for e in events]), events
 
 
 def state_files(daemon, pod):

@@ -144,13 +144,17 @@ def test_events_survive_podd_restarts_and_their_sequence_goes_on(daemon):
     daemon.write("ev.yaml", pod_yaml(pod, containers=[{"name": "app", "cmd": "sleep 3600"}]))
     started = wait_for("the Started event", lambda: [e for e in events(daemon)
                                                      if e["reason"] == "Started"])[0]
-    kept = os.path.join(daemon.state, "events.json")
+    kept = os.path.join(daemon.state, "events.jsonl")
     # Written a moment later, with whatever else happened meanwhile.
     wait_for("the events kept", lambda: os.path.exists(kept) and '"Started"' in open(kept).read())
+    journal = os.stat(kept).st_ino
     daemon.kill9()
 
     daemon.start()
     wait_for("the pod adopted", lambda: any(e["reason"] == "Adopted" for e in events(daemon)))
+    # The next burst is appended to the journal, not written with all the others again.
+    wait_for("the adoption kept", lambda: '"Adopted"' in open(kept).read())
+    assert os.stat(kept).st_ino == journal
     after = events(daemon)
     assert started in after, after
     assert all(e["seq"] > started["seq"] for e in after if e["reason"] == "Adopted")
@@ -163,6 +167,28 @@ def test_events_survive_podd_restarts_and_their_sequence_goes_on(daemon):
     again = events(daemon)
     assert started in again
     assert any(e["reason"] == "Killing" and e.get("pod") == pod for e in again), again
+
+
+def test_events_an_older_podd_kept_are_shown_and_replaced_by_the_journal(daemon):
+    old = os.path.join(daemon.state, "events.json")
+    os.makedirs(daemon.state, exist_ok=True)
+    with open(old, "w") as f:
+        json.dump({"version": 1, "seq": 41, "events": [
+            {"seq": 41, "pod": "gone", "type": "Normal", "reason": "Started", "message": "old",
+             "count": 1, "firstTimestamp": "2026-12-01T10:00:00Z",
+             "lastTimestamp": "2026-12-01T10:00:00Z"}]}, f)
+    pod = unique("evold")
+    daemon.start()
+    daemon.write("evold.yaml", pod_yaml(pod, containers=[{"name": "app", "cmd": "sleep 3600"}]))
+    wait_for("the Started event", lambda: any(e["reason"] == "Started" and e.get("pod") == pod
+                                              for e in events(daemon)))
+    shown = events(daemon)
+    assert shown[0]["seq"] == 41 and shown[0]["message"] == "old", shown
+    assert all(e["seq"] > 41 for e in shown[1:]), shown
+    kept = os.path.join(daemon.state, "events.jsonl")
+    wait_for("the journal", lambda: os.path.exists(kept) and '"Started"' in open(kept).read())
+    assert not os.path.exists(old)
+    assert '"message":"old"' in open(kept).read()
 
 
 def test_a_disk_emptydir_past_its_size_limit_evicts_the_pod(daemon):

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import alive, cgroup_dirs
-from test_daemon import podctl, private_daemon, state_files, unique, wait_for
+from test_daemon import podctl, private_daemon, saved_events, state_files, unique, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +89,7 @@ def messages(daemon, name, reason, after_seq=0):
 
 def saved_event_seq(daemon):
     """The last sequence number podd kept in its state directory (events older podds made)."""
-    try:
-        with open(os.path.join(daemon.state, "events.json")) as f:
-            return json.load(f)["seq"]
-    except (OSError, ValueError, KeyError):
-        return 0
+    return saved_events(daemon)[0]
 
 
 def rss_kib(pid):

@@ -467,11 +467,40 @@ START_TEST(test_open_sweeps_temp_files)
 }
 END_TEST
 
-/* The kept events: written in one go, read back after a restart, hostile entries dropped. */
+/* Releases j; NULL, for the pointer that held it. */
+static json_t *json_drop(json_t *j)
+{
+    json_decref(j);
+    return NULL;
+}
+
+static json_t *test_event(int seq)
+{
+    json_t *e =
+        json_pack("{s:i,s:s,s:s,s:s,s:s,s:i,s:s,s:s}", "seq", seq, "pod", "web", "type", "Normal",
+                  "reason", "Started", "message", "image x", "count", 1, "firstTimestamp",
+                  "2026-12-02T16:00:00Z", "lastTimestamp", "2026-12-02T16:00:00Z");
+
+    ck_assert_ptr_nonnull(e);
+    return e;
+}
+
+static char *event_line(int seq)
+{
+    _cleanup_json_ json_t *e = test_event(seq);
+    _cleanup_free_ char *text = json_dumps(e, JSON_COMPACT);
+    char *line = strdup_printf("%s\n", text);
+
+    ck_assert_ptr_nonnull(line);
+    return line;
+}
+
+/* The kept events: written whole, appended to, read back after a restart, hostile ones dropped. */
 START_TEST(test_events_survive_a_restart_bounded_and_escaped)
 {
     _cleanup_(state_store_freep) StateStore *s = open_store();
-    _cleanup_json_ json_t *ring = json_array(), *back = NULL;
+    _cleanup_json_ json_t *ring = json_array();
+    _cleanup_free_ char *l6 = event_line(106), *l7 = event_line(107);
     static const char hostile[] =
         "{\"version\":1,\"seq\":2,\"events\":["
         "{\"seq\":3,\"type\":\"Warning\",\"reason\":\"X\",\"message\":\"a\\nforged\","
@@ -479,49 +508,93 @@ START_TEST(test_events_survive_a_restart_bounded_and_escaped)
         "{\"seq\":0,\"type\":\"N\",\"reason\":\"R\",\"message\":\"m\",\"count\":1,"
         "\"firstTimestamp\":\"t\",\"lastTimestamp\":\"t\"},"
         "\"junk\"]}";
-    uint64_t seq = 0;
+    StateEvents back = {0};
     PdError e = {0};
 
-    ck_assert_int_eq(state_store_load_events(s, 10, &back, &seq, &e), -ENOENT);
+    ck_assert_int_eq(state_store_load_events(s, 10, &back, &e), -ENOENT);
+    /* No journal yet: an append is refused, the caller writes it whole. */
+    ck_assert_int_eq(state_store_append_events_text(s, l6, strlen(l6)), -ENOENT);
     for (int i = 1; i <= 5; i++)
-        ck_assert_int_eq(
-            json_array_append_new(ring, json_pack("{s:i,s:s,s:s,s:s,s:s,s:i,s:s,s:s}", "seq",
-                                                  100 + i, "pod", "web", "type", "Normal", "reason",
-                                                  "Started", "message", "image x", "count", 1,
-                                                  "firstTimestamp", "2026-12-02T16:00:00Z",
-                                                  "lastTimestamp", "2026-12-02T16:00:00Z")),
-            0);
+        ck_assert_int_eq(json_array_append_new(ring, test_event(100 + i)), 0);
     ck_assert_int_eq(state_store_save_events(s, ring, 105), 0);
+    ck_assert_int_eq(state_store_append_events_text(s, l6, strlen(l6)), 0);
+    ck_assert_int_eq(state_store_append_events_text(s, l7, strlen(l7)), 0);
+    ck_assert_int_eq(json_array_append_new(ring, test_event(106)), 0);
+    ck_assert_int_eq(json_array_append_new(ring, test_event(107)), 0);
     s = state_store_free(s);
     s = open_store();
-    ck_assert_int_eq(state_store_load_events(s, 10, &back, &seq, &e), 0);
-    ck_assert(json_equal(back, ring));
-    ck_assert_uint_eq(seq, 105);
-    json_decref(back);
-    back = NULL;
+    ck_assert_int_eq(state_store_load_events(s, 10, &back, &e), 0);
+    ck_assert(json_equal(back.events, ring));
+    ck_assert_uint_eq(back.seq, 107);
+    ck_assert_uint_eq(back.lines, 7);
+    ck_assert(back.appendable);
+    back.events = json_drop(back.events);
     /* Bounded: the newest are kept. */
-    ck_assert_int_eq(state_store_load_events(s, 2, &back, &seq, &e), 0);
-    ck_assert_uint_eq(json_array_size(back), 2);
-    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(back, 0), "seq")), 104);
-    json_decref(back);
-    back = NULL;
+    ck_assert_int_eq(state_store_load_events(s, 2, &back, &e), 0);
+    ck_assert_uint_eq(json_array_size(back.events), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(back.events, 0), "seq")),
+                     106);
+    back.events = json_drop(back.events);
 
     /* A file edited by someone else: control characters escaped, unknown fields and bad entries
      * dropped, the sequence goes on after the largest. */
-    ck_assert_int_eq(state_events_parse(hostile, strlen(hostile), 10, &back, &seq, &e), 0);
-    ck_assert_uint_eq(json_array_size(back), 1);
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(back, 0), "message")),
+    ck_assert_int_eq(state_events_parse(hostile, strlen(hostile), 10, &back, &e), 0);
+    ck_assert_uint_eq(json_array_size(back.events), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(back.events, 0), "message")),
                      "a\\nforged");
-    ck_assert_ptr_null(json_object_get(json_array_get(back, 0), "extra"));
-    ck_assert_uint_eq(seq, 3);
-    json_decref(back);
-    back = NULL;
+    ck_assert_ptr_null(json_object_get(json_array_get(back.events, 0), "extra"));
+    ck_assert_uint_eq(back.seq, 3);
+    ck_assert(!back.appendable);
+    back.events = json_drop(back.events);
 
     /* Unusable: set aside, and the next start finds none. */
     write_raw(STATE_EVENTS_FILE, "{\"events\": 1}", strlen("{\"events\": 1}"));
-    ck_assert_int_eq(state_store_load_events(s, 10, &back, &seq, &e), -EBADMSG);
-    ck_assert_ptr_nonnull(strstr(e.message, "events.json.corrupt"));
-    ck_assert_int_eq(state_store_load_events(s, 10, &back, &seq, &e), -ENOENT);
+    ck_assert_int_eq(state_store_load_events(s, 10, &back, &e), -EBADMSG);
+    ck_assert_ptr_nonnull(strstr(e.message, "events.jsonl.corrupt"));
+    ck_assert_int_eq(state_store_load_events(s, 10, &back, &e), -ENOENT);
+}
+END_TEST
+
+/*
+ * A journal a crash cut in the middle of a line: that line is dropped, the
+ * rest kept, and nothing may be appended after it (it would join the cut
+ * line). An older podd's events.json is read when there is no journal and
+ * goes once the journal is written.
+ */
+START_TEST(test_events_journal_cut_and_older_file)
+{
+    _cleanup_(state_store_freep) StateStore *s = open_store();
+    _cleanup_free_ char *l1 = event_line(1), *l2 = event_line(2), *cut = NULL, *old = NULL;
+    StateEvents back = {0};
+    PdError e = {0};
+    struct stat st;
+
+    cut = strdup_printf("{\"version\":2,\"seq\":0}\n%s%.*s", l1, (int)strlen(l2) / 2, l2);
+    ck_assert_ptr_nonnull(cut);
+    write_raw(STATE_EVENTS_FILE, cut, strlen(cut));
+    ck_assert_int_eq(state_store_load_events(s, 10, &back, &e), 0);
+    ck_assert_uint_eq(json_array_size(back.events), 1);
+    ck_assert_uint_eq(back.seq, 1);
+    ck_assert_uint_eq(back.lines, 2);
+    ck_assert(!back.appendable);
+    back.events = json_drop(back.events);
+    ck_assert_int_eq(unlinkat(state_store_dir_fd(s), STATE_EVENTS_FILE, 0), 0);
+
+    old = strdup_printf("{\"version\":1,\"seq\":9,\"events\":[%.*s]}", (int)strlen(l2) - 1, l2);
+    ck_assert_ptr_nonnull(old);
+    write_raw(STATE_EVENTS_OLD_FILE, old, strlen(old));
+    ck_assert_int_eq(state_store_load_events(s, 10, &back, &e), 0);
+    ck_assert_uint_eq(json_array_size(back.events), 1);
+    ck_assert_uint_eq(back.seq, 9);
+    ck_assert(!back.appendable);
+    ck_assert_int_eq(state_store_save_events(s, back.events, back.seq), 0);
+    back.events = json_drop(back.events);
+    ck_assert_int_eq(fstatat(state_store_dir_fd(s), STATE_EVENTS_OLD_FILE, &st, 0), -1);
+    ck_assert_int_eq(errno, ENOENT);
+    ck_assert_int_eq(state_store_load_events(s, 10, &back, &e), 0);
+    ck_assert_uint_eq(back.seq, 9);
+    ck_assert(back.appendable);
+    back.events = json_drop(back.events);
 }
 END_TEST
 
@@ -757,6 +830,7 @@ int main(void)
     tcase_add_test(tc, test_applied);
     tcase_add_test(tc, test_open_sweeps_temp_files);
     tcase_add_test(tc, test_events_survive_a_restart_bounded_and_escaped);
+    tcase_add_test(tc, test_events_journal_cut_and_older_file);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
