@@ -86,22 +86,6 @@ static int blob_tmp_create(int dir_fd, const char *hex, char name[static 96])
     return -EEXIST;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /*
  * Streams src_fd (when >= 0) or data into a temporary file, hashing as it
  * goes, and renames it to its digest when the content is what was expected.
@@ -150,14 +134,14 @@ static int blob_store(const char *images_dir, int src_fd, const void *data, uint
             if (k == 0)
                 break;
             sha256_update(&sha, buf, (size_t)k);
-            r = write_all(fd, buf, (size_t)k);
+            r = write_full(fd, buf, (size_t)k);
             if (r < 0)
                 goto write_fail;
             n += (uint64_t)k;
         }
     } else {
         sha256_update(&sha, data, size);
-        r = write_all(fd, data, size);
+        r = write_full(fd, data, size);
         if (r < 0)
             goto write_fail;
         n = size;
