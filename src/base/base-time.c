@@ -135,3 +135,15 @@ int parse_rfc3339(const char *s, size_t len, uint64_t *ret_usec)
     *ret_usec = (uint64_t)(t - offset) * 1000000u + (uint64_t)usec;
     return 0;
 }
+
+uint64_t rfc3339_to_monotonic(const char *s)
+{
+    uint64_t then, now_real = now_realtime_usec(), now_mono = now_monotonic_usec();
+
+    if (!s || parse_rfc3339(s, strlen(s), &then) < 0)
+        return 0;
+    then -= then % 1000000u;
+    if (then > now_real || now_real - then >= now_mono)
+        return 0;
+    return now_mono - (now_real - then);
+}

@@ -313,6 +313,12 @@ char *format_rfc3339_nano(const struct timespec *ts, char *buf, size_t size);
  * the epoch.
  */
 int parse_rfc3339(const char *s, size_t len, uint64_t *ret_usec);
+/*
+ * When the wall-clock time s ("2026-12-02T13:19:05Z", taken to the second,
+ * as status times are written) was, as CLOCK_MONOTONIC usec; 0 when s is
+ * NULL, unreadable, in the future or before the boot.
+ */
+uint64_t rfc3339_to_monotonic(const char *s);
 
 /* ---- content hashes ------------------------------------------------------------ */
 

@@ -993,6 +993,10 @@ void ctr_restore_run(Ctr *c, uint64_t started_mono)
         cs.state == CONTAINER_STATE_CREATED) {
         /* It ended while no daemon watched (or its monitor was killed): record it now. */
         ev = ctr_read_exit(c, CTR_EV_EXITED);
+        /* How long it ran, for the back-off's reset: its exit record says when it began. */
+        ev.started_mono = rfc3339_to_monotonic(c->term.started_at);
+        if (!ev.started_mono)
+            ev.started_mono = started_mono;
         ctr_feed_ev(c, &ev);
     }
 }

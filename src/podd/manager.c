@@ -575,20 +575,6 @@ static CtrExit exit_record_to_ctr_exit(const ExitRecord *e)
                                      CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR};
 }
 
-/* "2026-12-02T13:19:05Z" as monotonic usec, when it was; 0 when unreadable or in the future. */
-static uint64_t rfc3339_to_monotonic(const char *s)
-{
-    uint64_t then, now_real = now_realtime_usec(), now_mono = now_monotonic_usec();
-
-    if (!s || parse_rfc3339(s, strlen(s), &then) < 0)
-        return 0;
-    /* To the second, as startedAt is written. */
-    then -= then % 1000000u;
-    if (then > now_real || now_real - then >= now_mono)
-        return 0;
-    return now_mono - (now_real - then);
-}
-
 /* Takes over what a previous daemon recorded for a pod that is still desired unchanged. */
 static void pod_rec_restore(PodRec *pr, json_t *st)
 {

@@ -512,9 +512,11 @@ static unsigned step_waiting(CtrLife *l, const CtrEvent *ev, const CtrPolicy *p,
         run_begins(l, ev->started_mono ? ev->started_mono : now, false);
         return enter_running(l, p, now);
     case CTR_EV_EXITED:
-        /* A run of a previous daemon ended while no daemon watched. */
+        /* A run of a previous daemon ended while no daemon watched: how long it ran counts. */
         if (!l->started_once)
             return 0;
+        if (ev->started_mono)
+            l->started_mono = ev->started_mono;
         return run_ended(l, &ev->exit, p, now);
     case CTR_EV_STOP:
     case CTR_EV_DELETED:

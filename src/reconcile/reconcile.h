@@ -491,9 +491,13 @@ typedef struct CtrExit {
 
 typedef struct CtrEvent {
     CtrEventType type;
-    CtrExit exit;          /* CTR_EV_EXITED, CTR_EV_START_FAILED */
-    uint64_t started_mono; /* CTR_EV_ADOPTED: when the run began; 0 unknown (then now) */
-    bool grace_set;        /* CTR_EV_UNHEALTHY: grace_usec replaces the policy's */
+    CtrExit exit; /* CTR_EV_EXITED, CTR_EV_START_FAILED */
+    /*
+     * CTR_EV_ADOPTED: when the run began; 0 unknown (then now). CTR_EV_EXITED
+     * of a run a previous daemon began: the same (0 unknown: a long run).
+     */
+    uint64_t started_mono;
+    bool grace_set; /* CTR_EV_UNHEALTHY: grace_usec replaces the policy's */
     uint64_t grace_usec;
     /* CTR_EV_IMAGE_PRESENT: a plain root filesystem directory, which no registry has (never
      * pulled, whatever the pull policy says). */

@@ -152,6 +152,43 @@ def test_a_back_off_is_waited_out_across_a_podd_restart(daemon):
     assert starts()[-1] - last >= 5, starts()
 
 
+def test_an_exit_found_again_after_a_crash_counts_once_in_the_back_off(daemon):
+    """podd dies right after saving an exit (failpoint exit-saved), before it removes the
+    run's records: the next podd finds the exit again. The back-off step it counted then
+    is not counted again: the restart after the next exit waits 4 s, not 8."""
+    pod = unique("recount")
+    marks = os.path.join(daemon.top, "marks")
+    os.makedirs(marks)
+
+    def starts():
+        try:
+            with open(os.path.join(marks, "starts")) as f:
+                return [int(x) for x in f.read().split()]
+        except (FileNotFoundError, ValueError):
+            return []
+
+    daemon.env = dict(os.environ, PODD_FAILPOINT="exit-saved")
+    daemon.start()
+    daemon.write("recount.yaml", pod_yaml(
+        pod, containers=[{"name": "c", "cmd": "date +%s >> /marks/starts; exit 1",
+                          "mounts": [("marks", "/marks")]}],
+        extra_spec=f"  volumes:\n  - name: marks\n    hostPath:\n      path: {marks}\n",
+        annotations={"podd.io/restart-backoff": "initial=4s,max=60s,reset=10m"}))
+    wait_for("podd to kill itself", lambda: daemon.proc.poll() is not None)
+    assert "failpoint exit-saved reached" in daemon.log()
+    assert len(starts()) == 1
+    saved = daemon.pod_state(pod)["containers"]["c"]
+    assert saved["restartDecided"] and saved["backoffStep"] == 1, saved
+    daemon.env = None
+    daemon.start()
+    # The first restart is immediate; the exit after it waits the first back-off, 4 s.
+    wait_for("the third run", lambda: len(starts()) == 3, timeout=30)
+    first, second, third = starts()
+    assert 3 <= third - second <= 6, starts()
+    status = pod_json(daemon, pod)["status"]["containerStatuses"][0]
+    assert status["restartCount"] >= 2, status
+
+
 def fill(path):
     """Writes one file until the filesystem at path is full."""
     with open(os.path.join(path, "filler"), "wb") as f:

@@ -567,6 +567,24 @@ START_TEST(test_rfc3339_round_trip)
 }
 END_TEST
 
+/* A status time back on the monotonic clock: to the second, never in the future. */
+START_TEST(test_rfc3339_to_monotonic)
+{
+    char buf[RFC3339_MAX];
+    uint64_t mono = now_monotonic_usec(), got;
+
+    (void)format_rfc3339(now_realtime_usec() - 5000000u, buf, sizeof(buf));
+    got = rfc3339_to_monotonic(buf);
+    ck_assert_uint_le(got, mono - 5000000u + 1000000u);
+    ck_assert_uint_ge(got + 7000000u, mono);
+    (void)format_rfc3339(now_realtime_usec() + 3600000000u, buf, sizeof(buf));
+    ck_assert_uint_eq(rfc3339_to_monotonic(buf), 0);
+    ck_assert_uint_eq(rfc3339_to_monotonic("1970-01-01T00:00:00Z"), 0);
+    ck_assert_uint_eq(rfc3339_to_monotonic("yesterday"), 0);
+    ck_assert_uint_eq(rfc3339_to_monotonic(NULL), 0);
+}
+END_TEST
+
 START_TEST(test_rfc3339_now)
 {
     char a[RFC3339_MAX], b[RFC3339_MAX];
@@ -737,6 +755,7 @@ int main(void)
                          can_mount() ? NULL : "no mount namespace: needs root or user namespaces");
     tcase_add_loop_test(tc, test_rfc3339, 0, ELEMENTSOF(times));
     tcase_add_test(tc, test_rfc3339_now);
+    tcase_add_test(tc, test_rfc3339_to_monotonic);
     tcase_add_test(tc, test_rfc3339_matches_gmtime);
     tcase_add_loop_test(tc, test_rfc3339_parse, 0, ELEMENTSOF(rfc3339_inputs));
     tcase_add_loop_test(tc, test_rfc3339_round_trip, 0, ELEMENTSOF(times));

@@ -1296,6 +1296,28 @@ START_TEST(test_adopt_exited)
 }
 END_TEST
 
+/*
+ * An exit a new daemon finds: the run's start from its record decides the
+ * back-off's reset, as for a run it watched; unknown, the run counts as long.
+ */
+START_TEST(test_adopt_exited_keeps_its_run_length)
+{
+    CtrLife l = ctr_life_restore(CONTAINER_KIND_REGULAR, 3, 3, true, false, false, &exit_fail);
+
+    (void)ctr_step(
+        &l, &(CtrEvent){.type = CTR_EV_EXITED, .exit = exit_fail, .started_mono = NOW - 30 * SEC},
+        &policy_always, NOW);
+    ck_assert_uint_eq(l.started_mono, NOW - 30 * SEC);
+    ck_assert_uint_eq(l.backoff_step, 4);
+    ck_assert_uint_eq(ctr_life_pending_restart(&l), NOW + 40 * SEC);
+
+    l = ctr_life_restore(CONTAINER_KIND_REGULAR, 3, 3, true, false, false, &exit_fail);
+    (void)ctr_step(&l, &(CtrEvent){.type = CTR_EV_EXITED, .exit = exit_fail}, &policy_always, NOW);
+    ck_assert_uint_eq(l.backoff_step, 1);
+    ck_assert_uint_eq(ctr_life_pending_restart(&l), NOW);
+}
+END_TEST
+
 START_TEST(test_restored_backoff_is_waited_out)
 {
     CtrExit crash = {.code = 1};
@@ -1620,6 +1642,7 @@ static Suite *lifecycle_suite(void)
     tcase_add_test(tc, test_adopt_running_keeps_its_start);
     tcase_add_test(tc, test_adopt_exited);
     tcase_add_test(tc, test_adopt_finished_init);
+    tcase_add_test(tc, test_adopt_exited_keeps_its_run_length);
     tcase_add_test(tc, test_restored_backoff_is_waited_out);
     suite_add_tcase(s, tc);
 
