@@ -110,17 +110,16 @@ def test_a_finished_init_container_shows_completed_after_a_podd_restart(daemon, 
     assert conds["Initialized"] == "True" and status["phase"] == "Running", status
 
 
-def test_a_back_off_is_waited_out_across_a_podd_restart(daemon):
-    pod = unique("backoff")
+def crash_loop(daemon, pod, name, backoff):
+    """Writes a pod whose container notes its start time in marks/starts and exits 1, with
+    the back-off backoff; returns the reader of those start times (seconds)."""
     marks = os.path.join(daemon.top, "marks")
     os.makedirs(marks)
-    daemon.start()
-    # Each run leaves its start time; the second restart waits 6 s.
-    daemon.write("backoff.yaml", pod_yaml(
+    daemon.write(name, pod_yaml(
         pod, containers=[{"name": "c", "cmd": "date +%s >> /marks/starts; exit 1",
                           "mounts": [("marks", "/marks")]}],
         extra_spec=f"  volumes:\n  - name: marks\n    hostPath:\n      path: {marks}\n",
-        annotations={"podd.io/restart-backoff": "initial=6s,max=6s,reset=10m"}))
+        annotations={"podd.io/restart-backoff": backoff}))
 
     def starts():
         try:
@@ -128,6 +127,14 @@ def test_a_back_off_is_waited_out_across_a_podd_restart(daemon):
                 return [int(x) for x in f.read().split()]
         except (FileNotFoundError, ValueError):
             return []
+    return starts
+
+
+def test_a_back_off_is_waited_out_across_a_podd_restart(daemon):
+    pod = unique("backoff")
+    daemon.start()
+    # Each run leaves its start time; the second restart waits 6 s.
+    starts = crash_loop(daemon, pod, "backoff.yaml", "initial=6s,max=6s,reset=10m")
 
     def waiting_reason():
         for c in pod_json(daemon, pod)["status"].get("containerStatuses", []):
@@ -157,23 +164,9 @@ def test_an_exit_found_again_after_a_crash_counts_once_in_the_back_off(daemon):
     run's records: the next podd finds the exit again. The back-off step it counted then
     is not counted again: the restart after the next exit waits 4 s, not 8."""
     pod = unique("recount")
-    marks = os.path.join(daemon.top, "marks")
-    os.makedirs(marks)
-
-    def starts():
-        try:
-            with open(os.path.join(marks, "starts")) as f:
-                return [int(x) for x in f.read().split()]
-        except (FileNotFoundError, ValueError):
-            return []
-
     daemon.env = dict(os.environ, PODD_FAILPOINT="exit-saved")
     daemon.start()
-    daemon.write("recount.yaml", pod_yaml(
-        pod, containers=[{"name": "c", "cmd": "date +%s >> /marks/starts; exit 1",
-                          "mounts": [("marks", "/marks")]}],
-        extra_spec=f"  volumes:\n  - name: marks\n    hostPath:\n      path: {marks}\n",
-        annotations={"podd.io/restart-backoff": "initial=4s,max=60s,reset=10m"}))
+    starts = crash_loop(daemon, pod, "recount.yaml", "initial=4s,max=60s,reset=10m")
     wait_for("podd to kill itself", lambda: daemon.proc.poll() is not None)
     assert "failpoint exit-saved reached" in daemon.log()
     assert len(starts()) == 1
