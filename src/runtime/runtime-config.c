@@ -570,6 +570,11 @@ char *runtime_container_id(const Pod *pod, const Container *c)
                          c->name);
 }
 
+char *runtime_container_cgroup(const char *cgroup_parent, const char *id)
+{
+    return strdup_printf("%s/%s", cgroup_parent, id);
+}
+
 static const Volume *pod_find_volume(const Pod *pod, const char *name)
 {
     for (size_t i = 0; i < pod->n_volumes; i++)
@@ -631,7 +636,7 @@ int container_config_new_from_pod(const Pod *pod, const Container *ct, const cha
     c->monitor_pid_file = strdup_printf("%s/monitor.pid", c->run_dir);
     c->pid_file = strdup_printf("%s/container.pid", c->run_dir);
     c->exit_file = strdup_printf("%s/exit.json", c->run_dir);
-    c->cgroup = strdup_printf("%s/%s", cgroup_parent, c->id);
+    c->cgroup = runtime_container_cgroup(cgroup_parent, c->id);
     if (!c->run_dir || !c->log_path || !c->monitor_pid_file || !c->pid_file || !c->exit_file ||
         !c->cgroup)
         return -ENOMEM;

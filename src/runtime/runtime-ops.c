@@ -866,24 +866,25 @@ static const char *const run_records[] = {"container.pid", "monitor.pid", "confi
                                           "exit.json"};
 
 /*
- * container_remove (keep_dir false) and container_recycle (true): they
- * differ in what goes once nothing runs and no monitor holds the files.
+ * The cgroup of id's run, as its config.json cfg names it (NULL: none, or no
+ * config). One we wrote (written) names ours, which we know without reading it.
  */
-/*
- * The cgroup of id's run, as its config.json names it (NULL: none, or no
- * config). One we wrote names ours, which we know without reading it.
- */
-static char *container_cgroup(NativeCtx *ctx, const char *id, const char *cfg)
+static char *container_cgroup(const NativeCtx *ctx, const WrittenConfig *written, const char *id,
+                              const char *cfg)
 {
     _cleanup_(container_config_freep) ContainerConfig *c = NULL;
 
-    if (written_find(ctx, id))
-        return strdup_printf("%s/%s", ctx->cgroup_parent, id);
+    if (written)
+        return runtime_container_cgroup(ctx->cgroup_parent, id);
     if (container_config_load(cfg, &c, NULL) < 0 || !c->cgroup)
         return NULL;
     return move_ptr(c->cgroup);
 }
 
+/*
+ * container_remove (keep_dir false) and container_recycle (true): they
+ * differ in what goes once nothing runs and no monitor holds the files.
+ */
 static int native_container_clear(NativeCtx *ctx, const char *id, bool keep_dir, PdError *reterr)
 {
     _cleanup_free_ char *cfg = NULL, *dir = NULL, *monf = NULL, *cgroup = NULL;
@@ -908,7 +909,8 @@ static int native_container_clear(NativeCtx *ctx, const char *id, bool keep_dir,
      * there is no monitor to wait for, only what may be left in the cgroup.
      */
     lock = container_lock_try(dir);
-    cgroup = container_cgroup(ctx, id, cfg);
+    w = written_find(ctx, id);
+    cgroup = container_cgroup(ctx, w, id, cfg);
     if (cgroup && !cgroup_is_below(ctx->cgroup_parent, cgroup))
         /*
          * Not this instance's cgroup (a config from before cgroups were per
@@ -962,7 +964,6 @@ static int native_container_clear(NativeCtx *ctx, const char *id, bool keep_dir,
         if (unlink(path) < 0 && errno != ENOENT)
             return pd_error_set(reterr, -errno, "remove %s: %s", path, RUNTIME_STRERROR(errno));
     }
-    w = written_find(ctx, id);
     if (w)
         w->records_gone = true;
     return 0;

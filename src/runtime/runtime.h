@@ -150,6 +150,8 @@ int runtime_volume_usage(const char *run_dir, const Pod *pod, const char *name, 
 int runtime_pod_logs_remove(const char *log_dir, const char *namespace, const char *pod);
 /* "<namespace>_<pod>_<container>"; caller frees. */
 char *runtime_container_id(const Pod *pod, const Container *c);
+/* A container's cgroup, "<cgroup_parent>/<id>" (cgroup_resolve_parent()); caller frees. */
+char *runtime_container_cgroup(const char *cgroup_parent, const char *id);
 
 /*
  * A container's resolved image: its root filesystem, one directory per
