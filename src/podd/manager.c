@@ -274,7 +274,6 @@ static int events_write(Manager *m)
                 return r;
         }
         strbuf_done(&text);
-        text = (StrBuf){0};
     }
     r = events_lines(m, 0, &text, &n);
     if (r >= 0)

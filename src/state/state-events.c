@@ -121,43 +121,37 @@ int state_events_parse(const char *data, size_t size, size_t max, StateEvents *r
 {
     _cleanup_json_ json_t *out = json_array();
     const char *nl = memchr(data, '\n', size), *p, *end = data + size;
-    StateEvents r = {0};
+    StateEvents r = {.events = out}; /* out, borrowed until the end */
     int k;
 
     if (!out)
         return pd_error_set(reterr, -ENOMEM, "out of memory");
-    r.events = out;
-    /* No header line: the whole file of an older podd, appended to by none. */
     if (!nl || events_journal_header(data, (size_t)(nl - data), &r.seq) < 0) {
+        /* No header line: the whole file of an older podd, appended to by none. */
         k = events_parse_whole(data, size, max, &r, reterr);
         if (k < 0)
             return k;
-        *ret = (StateEvents){.events = move_ptr(out), .seq = r.seq};
-        return 0;
-    }
-    /* One event per line; a line that is none (cut by a crash, edited) is dropped. */
-    for (p = nl + 1; p < end; p = nl + 1) {
-        json_t *e = NULL;
+    } else {
+        /* One event per line; a line that is none (cut by a crash, edited) is dropped. */
+        for (p = nl + 1; p < end; p = nl + 1) {
+            _cleanup_json_ json_t *j = NULL;
+            json_t *e;
 
-        nl = memchr(p, '\n', (size_t)(end - p));
-        if (!nl)
-            nl = end;
-        r.lines++;
-        {
-            _cleanup_json_ json_t *j =
-                json_loadb(p, (size_t)(nl - p), JSON_REJECT_DUPLICATES, NULL);
-
+            nl = memchr(p, '\n', (size_t)(end - p));
+            if (!nl)
+                nl = end;
+            r.lines++;
+            j = json_loadb(p, (size_t)(nl - p), JSON_REJECT_DUPLICATES, NULL);
             e = event_from_json(j);
+            if (e && events_keep(out, e, max, &r.seq) < 0)
+                return pd_error_set(reterr, -ENOMEM, "out of memory");
         }
-        if (e && events_keep(out, e, max, &r.seq) < 0)
-            return pd_error_set(reterr, -ENOMEM, "out of memory");
+        r.bytes = size;
+        /* Appended to only after a whole line: a cut one would swallow the next event. */
+        r.appendable = size > 0 && data[size - 1] == '\n';
     }
-    /* Appended to only after a whole line: a cut one would swallow the next event. */
-    *ret = (StateEvents){.events = move_ptr(out),
-                         .seq = r.seq,
-                         .lines = r.lines,
-                         .bytes = size,
-                         .appendable = size > 0 && data[size - 1] == '\n'};
+    r.events = move_ptr(out);
+    *ret = r;
     return 0;
 }
 
