@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -74,10 +75,22 @@ int log_internal(int level, int error, const char *fmt, ...)
 }
 
 static char armed_failpoint[64];
+/* failpoint_error() fails once per arming, whichever thread passes it first. */
+static atomic_bool failpoint_spent;
 
 void failpoint_arm(const char *name)
 {
     (void)snprintf(armed_failpoint, sizeof(armed_failpoint), "%s", name ? name : "");
+    atomic_store(&failpoint_spent, false);
+}
+
+int failpoint_error(const char *name, int error)
+{
+    if (!armed_failpoint[0] || !streq(armed_failpoint, name) ||
+        atomic_exchange(&failpoint_spent, true))
+        return 0;
+    log_notice("failpoint %s reached: %s", name, strerror(-error));
+    return error;
 }
 
 void failpoint(const char *name)

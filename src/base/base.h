@@ -140,6 +140,12 @@ int log_internal(int level, int error, const char *fmt, ...) _printf_(3, 4);
  */
 void failpoint_arm(const char *name);
 void failpoint(const char *name);
+/*
+ * A failpoint that fails a step instead: returns error (a -errno), logging
+ * "failpoint NAME reached", the first time any thread passes
+ * failpoint_error(NAME) after failpoint_arm(NAME); 0 otherwise.
+ */
+int failpoint_error(const char *name, int error);
 
 /* ---- strings ------------------------------------------------------------------ */
 

@@ -209,6 +209,7 @@ struct Manager {
     ManifestWatcher *applied; /* <state>/applied/: manifests applied through the API */
     char *applied_dir;
     LoopSource *reconcile;
+    LoopSource *synced;    /* the state store's syncs ended */
     size_t reconcile_next; /* where a pass cut short by its budget goes on */
     PodRec **pods;
     size_t n_pods;

@@ -469,12 +469,14 @@ static bool probe_counts_from_json(const json_t *o, ProbeCounts *ret)
     return true;
 }
 
+static void pod_rec_retry_save(PodRec *pr, int error, const char *what);
+
 int pod_rec_save(PodRec *pr)
 {
     _cleanup_json_ json_t *st = NULL;
     ProbeCounts counts;
     json_t *ctrs = NULL;
-    uint64_t delay, pending, now_mono = now_monotonic_usec(), now_real = now_realtime_usec();
+    uint64_t pending, now_mono = now_monotonic_usec(), now_real = now_realtime_usec();
     int r = -ENOMEM;
 
     st = json_pack("{s:i,s:s,s:s,s:s,s:s,s:b,s:b,s:b}", "version", 1, "namespace", pr->namespace,
@@ -555,13 +557,52 @@ int pod_rec_save(PodRec *pr)
         }
     }
 fail:
-    /* Never dropped: the pod's timer tries again, later each time. */
-    delay = pr->save_retry_usec ? pr->save_retry_usec : SAVE_RETRY_MIN_USEC;
+    pod_rec_retry_save(pr, r, "save its state");
+    return r;
+}
+
+/* A save that failed (what: how), or whose sync did: never dropped, the pod's timer tries again,
+ * later each time. */
+static void pod_rec_retry_save(PodRec *pr, int error, const char *what)
+{
+    uint64_t delay = pr->save_retry_usec ? pr->save_retry_usec : SAVE_RETRY_MIN_USEC;
+
+    pr->save_due = true;
     pr->save_retry_at = now_monotonic_usec() + delay;
     pr->save_retry_usec = delay * 2 < SAVE_RETRY_MAX_USEC ? delay * 2 : SAVE_RETRY_MAX_USEC;
-    log_warning_errno(r, "pod=%s/%s: cannot save its state: %s; retrying in %llums", pr->namespace,
-                      pr->name, strerror(-r), (unsigned long long)(delay / 1000));
-    return r;
+    log_warning_errno(error, "pod=%s/%s: cannot %s: %s; retrying in %llums", pr->namespace,
+                      pr->name, what, strerror(-error), (unsigned long long)(delay / 1000));
+}
+
+/*
+ * The state store's thread could not make a saved state durable: saved and
+ * synced again. error 0: a sync succeeded after such a failure.
+ */
+static void on_sync_news(const char *pod, int error, void *userdata)
+{
+    PodRec *pr = manager_find_pod(userdata, pod);
+
+    if (error == 0) {
+        if (pr)
+            log_notice("pod=%s/%s: its state is synced again", pr->namespace, pr->name);
+        return;
+    }
+    if (!pr) {
+        log_warning_errno(error, "pod=%s: cannot sync its state: %s", pod, strerror(-error));
+        return;
+    }
+    /* No digest was made durable: the next save is synced. */
+    pr->synced_digest[0] = 0;
+    pod_rec_retry_save(pr, error, "sync its state");
+    manager_mark_dirty(pr);
+}
+
+static int on_state_synced(LoopSource *s, int fd, uint32_t revents, void *userdata)
+{
+    Manager *m = userdata;
+
+    state_store_sync_collect(m->store, false, on_sync_news, m);
+    return 0;
 }
 
 static CtrExit exit_record_to_ctr_exit(const ExitRecord *e)
@@ -1462,7 +1503,7 @@ int manager_new(Loop *loop, const ManagerConfig *cfg, Manager **ret, PdError *re
     _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
     RuntimeConfig rc;
     ManifestWatchOptions wo = {.rescan_interval_usec = cfg->rescan_interval_usec};
-    int r;
+    int r, fd;
 
     if (!m)
         return pd_error_set(reterr, -ENOMEM, "out of memory");
@@ -1489,6 +1530,12 @@ int manager_new(Loop *loop, const ManagerConfig *cfg, Manager **ret, PdError *re
     r = state_store_open(cfg->state_dir, &m->store, reterr);
     if (r < 0)
         return r;
+    /* The loop never waits for the disk: the states' syncs run on the store's thread. */
+    r = state_store_sync_in_background(m->store, &fd);
+    if (r >= 0)
+        r = loop_add_io(loop, &m->synced, fd, EPOLLIN, on_state_synced, m);
+    if (r < 0)
+        return pd_error_set(reterr, r, "cannot sync states in the background: %s", strerror(-r));
     manager_load_events(m);
     r = loop_add_timer(loop, &m->events_timer, LOOP_TIME_INFINITY, on_events_timer, m);
     if (r < 0)
@@ -1553,6 +1600,7 @@ Manager *manager_free(Manager *m)
     free(m->cgroup_parent);
     if (m->home_netns_fd >= 0)
         close(m->home_netns_fd);
+    loop_source_unref(m->synced);
     state_store_free(m->store);
     events_clear(m);
     free(m->images_dir);

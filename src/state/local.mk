@@ -4,7 +4,8 @@ libpodcore_la_SOURCES += \
 	src/state/state-internal.h \
 	src/state/state-events.c \
 	src/state/state-pod.c \
-	src/state/state-store.c
+	src/state/state-store.c \
+	src/state/state-sync.c
 
 check_PROGRAMS += tests/unit/test-state
 TESTS += tests/unit/test-state

@@ -3,6 +3,9 @@
 
 #include "state.h"
 
+/* The regions of state.slots (state-pod.c). */
+#define STATE_REGIONS 3
+
 /* What the store knows of one pod's state slots (state-pod.c). */
 typedef struct StateSlots {
     char pod[64];
@@ -11,10 +14,31 @@ typedef struct StateSlots {
     int durable;    /* the slot holding the newest synced copy; -1: none */
     bool legacy;    /* a state.json (of an older podd, or put there by hand) still rules */
     bool old_slots; /* slot files of the podd before (state.a, b, c) are left */
+    /* With syncs in the background (state-sync.c): */
+    uint64_t written[STATE_REGIONS]; /* the generation each region holds; 0: none known */
+    uint64_t syncing[STATE_REGIONS]; /* the generation a queued sync of it makes durable; 0: none */
+    bool entries_new; /* pods/NAME/ or its state.slots made since a sync of their directories */
+    bool resync;      /* a sync failed: the next save is synced, whatever it is asked */
+    bool failing;     /* a sync failed, and none succeeded since */
 } StateSlots;
 
+typedef struct StateSyncer StateSyncer;
+
+/* One pod's sync, queued after its write; the fds are the job's own. */
+typedef struct StateSyncJob {
+    struct StateSyncJob *next;
+    char pod[64];
+    int file_fd;   /* state.slots: fdatasync() */
+    int dir_fd;    /* pods/NAME/ (its state.slots is new): fsync(); -1: none */
+    int parent_fd; /* pods/ (pods/NAME/ is new): fsync(); -1: none */
+    int region;    /* the region written ... */
+    uint64_t gen;  /* ... with this generation */
+    int error;     /* set by the thread: 0 or -errno */
+} StateSyncJob;
+
 struct StateStore {
-    char *path; /* for messages only: everything is reached through the fds */
+    StateSyncer *syncer; /* NULL: every sync is made in the save that asks for it */
+    char *path;          /* for messages only: everything is reached through the fds */
     int dir_fd;
     int pods_fd;
     int applied_fd;
@@ -33,6 +57,20 @@ int state_for_each_entry(int dir_fd,
                          void *userdata);
 /* Sorts a strv in place (strcmp order). */
 void state_strv_sort(char **l);
+
+/* state-sync.c */
+int state_syncer_new(StateSyncer **ret);
+/* Runs what is queued, then ends the thread; the jobs it did not hand over are freed. */
+void state_syncer_free(StateSyncer *y);
+/* An eventfd, readable when jobs ended (state_syncer_take()). */
+int state_syncer_fd(const StateSyncer *y);
+/* Queues j (taken). */
+void state_syncer_queue(StateSyncer *y, StateSyncJob *j);
+/* The jobs that ended, oldest first (the caller frees them with state_sync_jobs_free()). */
+StateSyncJob *state_syncer_take(StateSyncer *y);
+/* Returns once every queued job ended. */
+void state_syncer_wait(StateSyncer *y);
+void state_sync_jobs_free(StateSyncJob *j);
 
 /* state-pod.c */
 /* Forgets what the store knew of pod's slots (its directory is gone). */

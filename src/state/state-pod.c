@@ -154,7 +154,7 @@ static int load_json_at(int dir_fd, const char *pod, const char *name, json_t **
  * those are read as well, the highest generation of either kind rules, and
  * the first save (synced) removes them.
  */
-#define N_SLOTS 3
+#define N_SLOTS STATE_REGIONS
 #define SLOTS_FILE "state.slots"
 static const char *const old_slot_names[N_SLOTS] = {"state.a", "state.b", "state.c"};
 #define SLOT_MAGIC "podd-state 1 "
@@ -386,6 +386,14 @@ void state_slots_forget(StateStore *s, const char *pod)
         }
 }
 
+/* Forgets which regions hold what: their file was set aside or removed. */
+static void slots_reset(StateSlots *e)
+{
+    e->durable = e->newest = -1;
+    for (size_t i = 0; i < N_SLOTS; i++)
+        e->written[i] = e->syncing[i] = 0;
+}
+
 /*
  * Learns what is on disk: the highest generation, the newest valid slot
  * (synced now, so that it stays the copy a crash of the host falls back
@@ -400,6 +408,8 @@ static int slots_learn(int dir_fd, StateSlots *e, const SlotSet *set, int best)
     for (size_t i = 0; i < 2 * N_SLOTS; i++)
         if (set->slots[i].gen > e->gen)
             e->gen = set->slots[i].gen;
+    for (size_t i = 0; i < N_SLOTS; i++)
+        e->written[i] = set->slots[i].valid ? set->slots[i].gen : 0;
     /* A copy in an older file is not in a region: no region is to be spared for it. */
     e->durable = e->newest = best < N_SLOTS ? best : -1;
     if (best >= 0 && fdatasync(best < N_SLOTS ? set->fd : set->old_fds[best - N_SLOTS]) < 0)
@@ -409,32 +419,75 @@ static int slots_learn(int dir_fd, StateSlots *e, const SlotSet *set, int best)
     return 0;
 }
 
-/* Writes data to region i of state.slots in place (creating the file), synced when asked. */
-static int slot_write(int dir_fd, size_t i, const char *data, size_t size, bool sync)
+/* Opens state.slots in dir_fd for writing, creating it (*ret_created) when absent. */
+static int slots_open_for_write(int dir_fd, bool *ret_created)
 {
-    _cleanup_close_ int fd = -1;
-    bool created = false;
-    off_t off = (off_t)(i * SLOT_STRIDE);
-    int r;
+    int fd;
 
+    *ret_created = false;
     fd = openat(dir_fd, SLOTS_FILE, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0 && errno == ENOENT) {
         fd = openat(dir_fd, SLOTS_FILE,
                     O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
-        created = fd >= 0;
+        *ret_created = fd >= 0;
     }
+    return fd < 0 ? -errno : fd;
+}
+
+/*
+ * Syncs a write made just now: the file, then the directories of entries
+ * made since their last sync (a new name is durable only once its
+ * directory is synced). Without the thread, pods/ was synced when the
+ * pod's directory was made.
+ */
+static int slot_sync_now(StateStore *s, StateSlots *e, int dir_fd, int fd)
+{
+    if (fdatasync(fd) < 0)
+        return -errno;
+    if (e->entries_new && fsync(dir_fd) < 0)
+        return -errno;
+    if (e->entries_new && s->syncer && fsync(s->pods_fd) < 0)
+        return -errno;
+    e->entries_new = false;
+    return 0;
+}
+
+/* A copy of fd for a job, or -1 (fd is -1, or no fd is left: the job fails then). */
+static int job_fd(int fd, int *error)
+{
+    int copy;
+
     if (fd < 0)
-        return -errno;
-    /* Synced when new, whatever asked: the region after it may then be written unsynced. */
-    sync = sync || created;
-    r = pwrite_full(fd, data, size, off);
-    if (r < 0)
-        return r;
-    if (sync && fdatasync(fd) < 0)
-        return -errno;
-    /* A new file's name is durable only once the directory is synced. */
-    if (sync && created && fsync(dir_fd) < 0)
-        return -errno;
+        return -1;
+    copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (copy < 0 && *error == 0)
+        *error = -errno;
+    return copy;
+}
+
+/* Queues the sync of the write of region i with generation gen (file_fd taken). */
+static int slot_sync_queue(StateStore *s, StateSlots *e, int dir_fd, int file_fd, size_t i)
+{
+    StateSyncJob *j = calloc(1, sizeof(*j));
+    int error = 0;
+
+    if (!j) {
+        close(file_fd);
+        return -ENOMEM;
+    }
+    *j = (StateSyncJob){
+        .file_fd = file_fd, .dir_fd = -1, .parent_fd = -1, .region = (int)i, .gen = e->written[i]};
+    (void)snprintf(j->pod, sizeof(j->pod), "%s", e->pod);
+    if (e->entries_new) {
+        j->dir_fd = job_fd(dir_fd, &error);
+        j->parent_fd = job_fd(s->pods_fd, &error);
+    }
+    if (error < 0) {
+        state_sync_jobs_free(j);
+        return error;
+    }
+    e->syncing[i] = e->written[i];
+    state_syncer_queue(s->syncer, j);
     return 0;
 }
 
@@ -442,17 +495,19 @@ int state_store_save_pod(StateStore *s, const char *pod, json_t *state, bool syn
 {
     _cleanup_(strbuf_done) StrBuf out = {0};
     _cleanup_free_ char *text = NULL;
-    _cleanup_close_ int fd = -1;
+    _cleanup_close_ int fd = -1, file = -1;
     char sum[CONTENT_HASH_MAX];
     StateSlots *e;
     size_t len, target;
-    bool fresh, created;
+    bool fresh, created, file_created, background;
     Sha256 h;
     int r;
 
     if (!s || !state_name_is_valid(pod) || !json_is_object(state))
         return -EINVAL;
-    fd = open_pod_dir_created(s, pod, true, &created);
+    /* In the background, a new directory is synced with the pod's first sync. */
+    fd = s->syncer ? state_open_subdir(s->pods_fd, pod, true, &created)
+                   : open_pod_dir_created(s, pod, true, &created);
     if (fd < 0)
         return fd;
     /* A directory made anew (the old one went behind our back) has none of the slots we knew. */
@@ -461,6 +516,8 @@ int state_store_save_pod(StateStore *s, const char *pod, json_t *state, bool syn
     e = slots_entry(s, pod, &fresh);
     if (!e)
         return -ENOMEM;
+    if (created)
+        e->entries_new = true;
     /* Nothing to read in a directory made just now. */
     if (fresh && !created) {
         SlotSet set = {.fd = -1, .old_fds = {-1, -1, -1}};
@@ -498,15 +555,44 @@ int state_store_save_pod(StateStore *s, const char *pod, json_t *state, bool syn
     /* Never over the newest copy nor the newest synced one (until there is one, synced). */
     for (target = 0; (int)target == e->durable || (int)target == e->newest; target++)
         ;
-    if (e->durable < 0 || e->legacy || e->old_slots)
+    /* The older files go in a save synced here and now (it removes them). */
+    background = s->syncer && !e->legacy && !e->old_slots;
+    /*
+     * A sync still queued for this region waits for a copy we now write
+     * over: this write takes its place, synced.
+     */
+    if (e->durable < 0 || e->legacy || e->old_slots || e->resync || e->syncing[target])
         sync = true;
+    file = slots_open_for_write(fd, &file_created);
+    if (file < 0)
+        return file;
+    /* Synced when new, whatever asked: the region after it may then be written unsynced. */
+    if (file_created) {
+        sync = true;
+        e->entries_new = true;
+    }
     e->gen++;
-    r = slot_write(fd, target, out.data, out.len, sync);
+    e->written[target] = 0;
+    r = pwrite_full(file, out.data, out.len, (off_t)(target * SLOT_STRIDE));
     if (r < 0)
         return r;
+    e->written[target] = e->gen;
     e->newest = (int)target;
-    if (sync)
+    e->syncing[target] = 0;
+    if (sync && background) {
+        e->resync = false;
+        r = slot_sync_queue(s, e, fd, file, target);
+        file = -1;
+        if (r < 0)
+            e->resync = true;
+        return r;
+    }
+    if (sync) {
+        r = slot_sync_now(s, e, fd, file);
+        if (r < 0)
+            return r;
         e->durable = (int)target;
+    }
     if (e->legacy || e->old_slots) {
         /* The slots of state.slots rule from now on: the older files go. */
         if (e->legacy && unlinkat(fd, STATE_FILE, 0) < 0 && errno != ENOENT)
@@ -519,6 +605,68 @@ int state_store_save_pod(StateStore *s, const char *pod, json_t *state, bool syn
         e->legacy = e->old_slots = false;
     }
     return 0;
+}
+
+/*
+ * Takes in what a job that ended tells of its pod's regions. Returns true
+ * when it is news: its sync failed, or it is the first to succeed since one
+ * failed.
+ */
+static bool slots_synced(StateStore *s, const StateSyncJob *j)
+{
+    StateSlots *e = NULL;
+    bool news;
+
+    for (size_t i = 0; i < s->n_slots && !e; i++)
+        if (streq(s->slots[i].pod, j->pod))
+            e = &s->slots[i];
+    /* The pod's directory went (and maybe came again): nothing of it is known any more. */
+    if (!e)
+        return j->error < 0;
+    if (e->syncing[j->region] == j->gen)
+        e->syncing[j->region] = 0;
+    if (j->error < 0) {
+        e->resync = e->failing = true;
+        return true;
+    }
+    news = e->failing;
+    e->failing = false;
+    if (j->dir_fd >= 0)
+        e->entries_new = false;
+    /* Durable if nothing was written over it since, and newer than the durable one. */
+    if (e->written[j->region] == j->gen && (e->durable < 0 || j->gen > e->written[e->durable]))
+        e->durable = j->region;
+    return news;
+}
+
+int state_store_sync_in_background(StateStore *s, int *ret_fd)
+{
+    int r;
+
+    if (!s->syncer) {
+        r = state_syncer_new(&s->syncer);
+        if (r < 0)
+            return r;
+    }
+    *ret_fd = state_syncer_fd(s->syncer);
+    return 0;
+}
+
+void state_store_sync_collect(StateStore *s, bool wait,
+                              void (*news)(const char *pod, int error, void *userdata),
+                              void *userdata)
+{
+    StateSyncJob *done;
+
+    if (!s || !s->syncer)
+        return;
+    if (wait)
+        state_syncer_wait(s->syncer);
+    done = state_syncer_take(s->syncer);
+    for (StateSyncJob *j = done; j; j = j->next)
+        if (slots_synced(s, j) && news)
+            news(j->pod, j->error, userdata);
+    state_sync_jobs_free(done);
 }
 
 /* Moves the slot files aside after they could not be used; -EBADMSG with why. */
@@ -593,7 +741,7 @@ int state_store_load_pod(StateStore *s, const char *pod, json_t **ret, PdError *
             /* Rebuilt from the manifest, as before the slots: older slots must not come back. */
             slots_remove(fd);
             e->legacy = e->old_slots = false;
-            e->durable = e->newest = -1;
+            slots_reset(e);
         }
         slot_set_done(&set);
         return r;
@@ -604,7 +752,7 @@ int state_store_load_pod(StateStore *s, const char *pod, json_t **ret, PdError *
             return pd_error_set(reterr, -ENOENT, "state of pod '%s': not found", pod);
         }
         r = slots_set_aside(fd, pod, &set, "no slot is whole", reterr);
-        e->durable = e->newest = -1;
+        slots_reset(e);
         e->old_slots = false;
         slot_set_done(&set);
         return r;
@@ -624,7 +772,7 @@ int state_store_load_pod(StateStore *s, const char *pod, json_t **ret, PdError *
                            jerr.column, jerr.text);
         json_decref(j);
         r = slots_set_aside(fd, pod, &set, why, reterr);
-        e->durable = e->newest = -1;
+        slots_reset(e);
         e->old_slots = false;
         slot_set_done(&set);
         return r;

@@ -203,6 +203,8 @@ StateStore *state_store_free(StateStore *s)
 {
     if (!s)
         return NULL;
+    /* What is queued is synced first: a podd that stops leaves its last states durable. */
+    state_syncer_free(s->syncer);
     closep(&s->dir_fd);
     closep(&s->pods_fd);
     closep(&s->applied_fd);

@@ -89,6 +89,27 @@ bool state_name_is_valid(const char *name);
 int state_store_save_pod(StateStore *s, const char *pod, json_t *state, bool sync);
 
 /*
+ * From now on the syncs of state_store_save_pod() run on a thread of the
+ * store's: a save writes, queues its sync and returns, and the copy counts
+ * as synced (a later save may write over the one before) once the thread
+ * made it durable. The directories of a new pod, and of its new state file,
+ * are synced with its first sync, not when made. Sets *ret_fd to an fd
+ * (the store's) that becomes readable when syncs ended:
+ * state_store_sync_collect() then. Returns 0 or -errno (no thread: saves
+ * sync as before).
+ */
+int state_store_sync_in_background(StateStore *s, int *ret_fd);
+/*
+ * Takes in the syncs that ended (with wait: after waiting for all that are
+ * queued). For each that failed, calls news(pod, -errno, userdata), and
+ * that pod's next save is synced, asked or not; for the first that
+ * succeeds after, news(pod, 0, userdata). A no-op without the thread.
+ */
+void state_store_sync_collect(StateStore *s, bool wait,
+                              void (*news)(const char *pod, int error, void *userdata),
+                              void *userdata);
+
+/*
  * Reads the state of POD into *ret (a new reference owned by the caller):
  * pods/NAME/state.json when there is one (an older podd's file, or one put
  * there by hand: it rules until the next save replaces it), else the newest

@@ -13,7 +13,7 @@ the cold-started pods). The five figures of the issue:
           containers; median over --runs runs, a new pod name each run.
           Target <= 4x floor.
  cold     --pods manifests of 2 containers written, then podd started: from
-          podd's exec to all containers alive; median of 3 such starts, each
+          podd's exec to all containers alive; median of 5 such starts, each
           a first boot of a podd on state, log and run dirs of its own (its
           pods stopped by --on-exit stop after it, their files kept until the
           end), run before any figure here removes a pod (but one, started
@@ -531,7 +531,7 @@ def children_ticks(pid):
     return int(fields[13]) + int(fields[14])
 
 
-COLD_RUNS = 3
+COLD_RUNS = 5
 
 
 def spread10(seen):
@@ -661,7 +661,7 @@ def main():
     ap.add_argument("--builddir", default=".")
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--pods", type=int, default=100)
-    ap.add_argument("--crash-pods", type=int, default=9)
+    ap.add_argument("--crash-pods", type=int, default=21)
     ap.add_argument("--floor-runs", type=int, default=60, help="floor runs in each of 3 batches")
     ap.add_argument("--run-on-disk", action="store_true",
                     help="keep --run-dir on the disk of $TMPDIR instead of a tmpfs")

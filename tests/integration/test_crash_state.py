@@ -318,3 +318,29 @@ def test_a_state_file_behind_a_full_disk_never_replaces_what_runs(daemon):
                                                for x in "abc"))
         assert [daemon.ctr_pid(pod, x) for x in "abc"] == [a, b, c]
         assert daemon.restarts(pod, "a") == 0
+
+
+def test_a_state_sync_that_fails_is_logged_and_made_again(daemon):
+    """podd syncs the pods' states on a thread of its own, so that its loop never waits for
+    the disk. A sync that fails (PODD_FAILPOINT=state-sync fails the first with EIO) is
+    logged, the state is saved and synced again, and the pod runs on; a podd killed after
+    takes the pod over from that state."""
+    pod = unique("syncfail")
+    daemon.env = dict(os.environ, PODD_FAILPOINT="state-sync")
+    daemon.start()
+    daemon.write("s.yaml", pod_yaml(pod, containers=[{"name": "a", "cmd": "sleep 3600"}]))
+    wait_for("the container", lambda: container_running(daemon, pod, "a"))
+    wait_for("the failed sync and the one after it logged",
+             lambda: f"pod=default/{pod}: its state is synced again" in daemon.log())
+    log = daemon.log()
+    assert "failpoint state-sync reached" in log
+    assert log.count(f"pod=default/{pod}: cannot sync its state: Input/output error") == 1, log
+    assert log.index("cannot sync its state") < log.index("its state is synced again")
+    ctr = daemon.ctr_pid(pod, "a")
+    daemon.kill9()
+    daemon.env = None
+    daemon.start()
+    wait_for("the pod taken over", lambda: (daemon.pod_state(pod) or {}).get("phase") == "Running"
+             and container_running(daemon, pod, "a"))
+    assert daemon.ctr_pid(pod, "a") == ctr
+    assert daemon.restarts(pod, "a") == 0

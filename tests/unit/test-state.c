@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -726,6 +727,115 @@ START_TEST(test_pod_slots_rotate_and_survive_a_torn_write)
 }
 END_TEST
 
+/* The generation in region i of pod web's state.slots. */
+static uint64_t region_gen(size_t i)
+{
+    _cleanup_free_ char *raw = read_region("pods/web/state.slots", i);
+    const char *text;
+    uint64_t gen = 0;
+    size_t len;
+
+    ck_assert_int_eq(state_slot_parse(raw, strlen(raw), &gen, &text, &len), 0);
+    return gen;
+}
+
+static void save_web(StateStore *s, int n, bool sync)
+{
+    _cleanup_json_ json_t *st = json_pack("{s:i}", "n", n);
+
+    ck_assert_int_eq(state_store_save_pod(s, "web", st, sync), 0);
+}
+
+/* Counts the failed syncs in [0], the first good one after in [1]. */
+static void count_news(const char *pod, int error, void *userdata)
+{
+    int *counts = userdata;
+
+    ck_assert_str_eq(pod, "web");
+    ck_assert(error == 0 || error == -EIO);
+    counts[error == 0]++;
+}
+
+/*
+ * With the syncs on the store's thread, a copy counts as synced only once
+ * its sync ended, and a save never writes over the copy a queued sync waits
+ * for without being synced itself.
+ */
+START_TEST(test_pod_syncs_in_the_background)
+{
+    _cleanup_(state_store_freep) StateStore *s = open_store();
+    int fd = -1, failures[2] = {0, 0};
+    struct pollfd p;
+    json_t *j = NULL;
+    PdError e = {0};
+
+    ck_assert_int_eq(state_store_sync_in_background(s, &fd), 0);
+    ck_assert_int_ge(fd, 0);
+    /* Until the first sync ended, every save is synced: 1 in a, 2 in b, 3 in a again. */
+    for (int i = 1; i <= 3; i++)
+        save_web(s, i, false);
+    p = (struct pollfd){.fd = fd, .events = POLLIN};
+    ck_assert_int_eq(poll(&p, 1, 5000), 1);
+    state_store_sync_collect(s, true, count_news, failures);
+    ck_assert_int_eq(failures[0], 0);
+    ck_assert_uint_eq(region_gen(0), 3);
+    ck_assert_uint_eq(region_gen(1), 2);
+    /* 3 (in a) is the synced copy: unsynced saves go to b and c, never to a. */
+    for (int i = 4; i <= 6; i++)
+        save_web(s, i, false);
+    ck_assert_uint_eq(region_gen(0), 3);
+    ck_assert_uint_eq(region_gen(1), 6);
+    ck_assert_uint_eq(region_gen(2), 5);
+    /*
+     * 7 synced goes to c; its sync not taken in yet, 8 goes to b and 9 to
+     * c again, over what the queued sync waits for: so 9 is synced.
+     */
+    save_web(s, 7, true);
+    save_web(s, 8, false);
+    save_web(s, 9, false);
+    ck_assert_uint_eq(region_gen(2), 9);
+    state_store_sync_collect(s, true, count_news, failures);
+    /* 9 in c is the synced copy now: 10, 11 and 12 go to a and b. */
+    for (int i = 10; i <= 12; i++)
+        save_web(s, i, false);
+    ck_assert_uint_eq(region_gen(2), 9);
+    ck_assert_uint_eq(region_gen(0), 12);
+    ck_assert_uint_eq(region_gen(1), 11);
+    /* A failed sync is reported, and the next save is synced whatever it asked (and reported). */
+    failpoint_arm("state-sync");
+    save_web(s, 13, true);
+    state_store_sync_collect(s, true, count_news, failures);
+    ck_assert_int_eq(failures[0], 1);
+    ck_assert_int_eq(failures[1], 0);
+    failpoint_arm(NULL);
+    /* 13 (in b) did not become the synced copy: 14 goes to a, over 12, and is synced. */
+    save_web(s, 14, false);
+    ck_assert_uint_eq(region_gen(2), 9);
+    ck_assert_uint_eq(region_gen(0), 14);
+    state_store_sync_collect(s, true, count_news, failures);
+    ck_assert_int_eq(failures[0], 1);
+    ck_assert_int_eq(failures[1], 1);
+    /* 14 in a is the synced copy: 15 goes to b, 16 to c. */
+    save_web(s, 15, false);
+    save_web(s, 16, false);
+    ck_assert_uint_eq(region_gen(0), 14);
+    ck_assert_uint_eq(region_gen(2), 16);
+    /* A sync still queued when the store is freed is made, and the newest copy is read back. */
+    save_web(s, 17, true);
+    j = reopened_web_state(&s);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "n")), 17);
+    json_decref(j);
+    /* A pod removed while its sync is queued: the sync's end is taken in without harm. */
+    ck_assert_int_eq(state_store_sync_in_background(s, &fd), 0);
+    save_web(s, 18, true);
+    ck_assert_int_eq(state_store_remove_pod(s, "web"), 0);
+    state_store_sync_collect(s, true, count_news, failures);
+    ck_assert_int_eq(failures[0], 1);
+    ck_assert_int_eq(failures[1], 1);
+    ck_assert_int_eq(state_store_load_pod(s, "web", &j, &e), -ENOENT);
+}
+END_TEST
+
 /* The slot files of the podd before (one file a slot) are read, and the first save replaces them.
  */
 START_TEST(test_pod_slot_files_of_the_podd_before)
@@ -831,6 +941,7 @@ int main(void)
     tcase_add_test(tc, test_open_sweeps_temp_files);
     tcase_add_test(tc, test_events_survive_a_restart_bounded_and_escaped);
     tcase_add_test(tc, test_events_journal_cut_and_older_file);
+    tcase_add_test(tc, test_pod_syncs_in_the_background);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The syncs that make saved pod states durable, run on a thread of their
+ * own (state_store_sync_in_background()): an fdatasync() or a directory's
+ * fsync() waits for the disk, a millisecond on a fast one and far longer on
+ * an SD card, and podd's event loop must not wait with it. The loop writes
+ * and queues; the thread syncs in order and says so on an eventfd; the loop
+ * then takes in what ended (state_store_sync_collect() in state-pod.c).
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "state-internal.h"
+
+struct StateSyncer {
+    pthread_mutex_t lock;
+    pthread_cond_t wake; /* the thread: work queued, or stop */
+    pthread_cond_t idle; /* state_syncer_wait(): the queue ran empty */
+    pthread_t thread;
+    StateSyncJob *todo, **todo_tail; /* queued, oldest first */
+    StateSyncJob *done, **done_tail; /* ended, not taken yet, oldest first */
+    bool busy;                       /* the thread runs a batch */
+    bool stop;
+    int event_fd;
+};
+
+static void sync_job_free(StateSyncJob *j)
+{
+    closep(&j->file_fd);
+    closep(&j->dir_fd);
+    closep(&j->parent_fd);
+    free(j);
+}
+
+void state_sync_jobs_free(StateSyncJob *j)
+{
+    while (j) {
+        StateSyncJob *next = j->next;
+
+        sync_job_free(j);
+        j = next;
+    }
+}
+
+/*
+ * Syncs j's file, then the directories whose new entries it needs. A job
+ * earlier in the same batch for the same pod synced the file after every
+ * write of the batch (all were made before the batch was taken): its
+ * answer is this one's, for one fdatasync() instead of several.
+ */
+static void sync_job_run(StateSyncJob *j, const StateSyncJob *batch)
+{
+    bool file_done = false;
+
+    for (const StateSyncJob *k = batch; k != j; k = k->next)
+        if (streq(k->pod, j->pod)) {
+            j->error = k->error;
+            file_done = true;
+        }
+    if (!file_done && fdatasync(j->file_fd) < 0)
+        j->error = -errno;
+    if (!file_done && j->error == 0)
+        j->error = failpoint_error("state-sync", -EIO);
+    if (j->error == 0 && j->dir_fd >= 0 && fsync(j->dir_fd) < 0)
+        j->error = -errno;
+    if (j->error == 0 && j->parent_fd >= 0 && fsync(j->parent_fd) < 0)
+        j->error = -errno;
+}
+
+static void *syncer_run(void *userdata)
+{
+    StateSyncer *y = userdata;
+
+    (void)pthread_mutex_lock(&y->lock);
+    for (;;) {
+        StateSyncJob *batch;
+
+        while (!y->todo && !y->stop)
+            (void)pthread_cond_wait(&y->wake, &y->lock);
+        if (!y->todo)
+            break;
+        batch = y->todo;
+        y->todo = NULL;
+        y->todo_tail = &y->todo;
+        y->busy = true;
+        (void)pthread_mutex_unlock(&y->lock);
+
+        for (StateSyncJob *j = batch; j; j = j->next)
+            sync_job_run(j, batch);
+
+        (void)pthread_mutex_lock(&y->lock);
+        *y->done_tail = batch;
+        while (*y->done_tail)
+            y->done_tail = &(*y->done_tail)->next;
+        y->busy = false;
+        (void)pthread_cond_broadcast(&y->idle);
+        (void)eventfd_write(y->event_fd, 1);
+    }
+    (void)pthread_mutex_unlock(&y->lock);
+    return NULL;
+}
+
+int state_syncer_new(StateSyncer **ret)
+{
+    StateSyncer *y = calloc(1, sizeof(*y));
+    sigset_t all, old;
+    int r;
+
+    if (!y)
+        return -ENOMEM;
+    y->todo_tail = &y->todo;
+    y->done_tail = &y->done;
+    y->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (y->event_fd < 0) {
+        r = -errno;
+        free(y);
+        return r;
+    }
+    (void)pthread_mutex_init(&y->lock, NULL);
+    (void)pthread_cond_init(&y->wake, NULL);
+    (void)pthread_cond_init(&y->idle, NULL);
+    /* Every signal is the loop's to read (signalfd): the thread blocks them all. */
+    (void)sigfillset(&all);
+    r = -pthread_sigmask(SIG_BLOCK, &all, &old);
+    if (r == 0) {
+        r = -pthread_create(&y->thread, NULL, syncer_run, y);
+        (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    if (r < 0) {
+        close(y->event_fd);
+        (void)pthread_cond_destroy(&y->idle);
+        (void)pthread_cond_destroy(&y->wake);
+        (void)pthread_mutex_destroy(&y->lock);
+        free(y);
+        return r;
+    }
+    *ret = y;
+    return 0;
+}
+
+/* Runs what is queued, ends the thread and frees y with what it did not hand over. */
+void state_syncer_free(StateSyncer *y)
+{
+    if (!y)
+        return;
+    (void)pthread_mutex_lock(&y->lock);
+    y->stop = true;
+    (void)pthread_cond_signal(&y->wake);
+    (void)pthread_mutex_unlock(&y->lock);
+    (void)pthread_join(y->thread, NULL);
+    state_sync_jobs_free(y->todo);
+    state_sync_jobs_free(y->done);
+    close(y->event_fd);
+    (void)pthread_cond_destroy(&y->idle);
+    (void)pthread_cond_destroy(&y->wake);
+    (void)pthread_mutex_destroy(&y->lock);
+    free(y);
+}
+
+int state_syncer_fd(const StateSyncer *y)
+{
+    return y->event_fd;
+}
+
+void state_syncer_queue(StateSyncer *y, StateSyncJob *j)
+{
+    j->next = NULL;
+    (void)pthread_mutex_lock(&y->lock);
+    *y->todo_tail = j;
+    y->todo_tail = &j->next;
+    (void)pthread_cond_signal(&y->wake);
+    (void)pthread_mutex_unlock(&y->lock);
+}
+
+StateSyncJob *state_syncer_take(StateSyncer *y)
+{
+    StateSyncJob *done;
+    eventfd_t n;
+
+    (void)eventfd_read(y->event_fd, &n);
+    (void)pthread_mutex_lock(&y->lock);
+    done = y->done;
+    y->done = NULL;
+    y->done_tail = &y->done;
+    (void)pthread_mutex_unlock(&y->lock);
+    return done;
+}
+
+void state_syncer_wait(StateSyncer *y)
+{
+    (void)pthread_mutex_lock(&y->lock);
+    while (y->todo || y->busy)
+        (void)pthread_cond_wait(&y->idle, &y->lock);
+    (void)pthread_mutex_unlock(&y->lock);
+}
