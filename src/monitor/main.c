@@ -617,8 +617,20 @@ typedef struct LeanWatch {
     pid_t renew_pid;      /* ... that child */
     bool stale;           /* our mount table changed since the copy was made */
     uint64_t stale_since; /* CLOCK_MONOTONIC usec of the first change since */
-    uint64_t renewed;     /* ... of the last start of a copy's making */
+    uint64_t renewed;     /* ... of the last start of a copy's making (or look at the table) */
+    /* Our mount table as the copy keeps it (native_lean_mounts_digest()), when the copy was made.
+     */
+    char digest[CONTENT_HASH_MAX];
+    bool has_digest; /* false: unknown, or no copy */
 } LeanWatch;
+
+/* The digest of our mount table as a copy made now keeps it, in w (none when unknown). */
+static void lean_watch_digest(LeanWatch *w)
+{
+    PdError e = {0};
+
+    w->has_digest = native_lean_mounts_digest(w->pins, w->digest, &e) >= 0;
+}
 
 static void lean_watch_start(LeanWatch *w, const char *pins)
 {
@@ -629,26 +641,42 @@ static void lean_watch_start(LeanWatch *w, const char *pins)
     if (w->mountinfo_fd < 0)
         fprintf(stderr, "podd-monitor spawner: open /proc/self/mountinfo: %m "
                         "(the mount namespace copy will not be renewed)\n");
+    lean_watch_digest(w);
 }
 
-static void lean_watch_failed(const PdError *e)
+static void lean_watch_failed(LeanWatch *w, const PdError *e)
 {
+    /* No copy now: the next change makes one, whatever it is. */
+    w->has_digest = false;
     fprintf(stderr, "podd-monitor: containers are cloned from podd's mount namespace: %s\n",
             e->message);
 }
 
+/*
+ * Renews the copy, unless our mount table changed only where a copy leaves
+ * it out: a pod's pins made or removed (every pod, hundreds in a cold
+ * start), which a new copy would unmount one by one again, each unmount
+ * waiting for an RCU grace period that interrupts every CPU.
+ */
 static void lean_watch_renew(LeanWatch *w, uint64_t now)
 {
     struct pollfd p = {.fd = w->mountinfo_fd, .events = POLLPRI};
+    char before[CONTENT_HASH_MAX];
+    bool had = w->has_digest;
     PdError e = {0};
 
     /* Re-arms it (a change from here on is one the new copy may miss). */
     (void)poll(&p, 1, 0);
     w->stale = false;
     w->renewed = now;
+    /* After the re-arming: a change after the digest is seen again, and compared. */
+    memcpy(before, w->digest, sizeof(before));
+    lean_watch_digest(w);
+    if (had && w->has_digest && streq(before, w->digest))
+        return;
     if (native_lean_mounts_renew_start(w->pins, &w->renew_fd, &w->renew_pid, &e) < 0) {
         w->renew_fd = -1;
-        lean_watch_failed(&e);
+        lean_watch_failed(w, &e);
     }
 }
 
@@ -683,7 +711,7 @@ static int spawner_wait(int sock, LeanWatch *w)
             PdError e = {0};
 
             if (native_lean_mounts_renew_finish(w->renew_fd, w->renew_pid, &e) < 0)
-                lean_watch_failed(&e);
+                lean_watch_failed(w, &e);
             w->renew_fd = -1;
         }
         if ((p[1].revents & (POLLPRI | POLLERR)) && !w->stale) {
@@ -744,7 +772,7 @@ static int cmd_spawner(int sock, const char *pins)
         r = pins[0] != '/' ? pd_error_set(&e, -EINVAL, "the pins' directory must be absolute")
                            : native_lean_mounts_init(pins, &e);
         if (r < 0) {
-            lean_watch_failed(&e);
+            lean_watch_failed(&watch, &e);
             closep(&watch.mountinfo_fd);
             watch.mountinfo_fd = -1;
         }

@@ -1140,6 +1140,14 @@ static bool mountinfo_split(char *line, char **ret_mp, char **ret_type)
     return true;
 }
 
+/* Whether lean_hide() takes the mount at mp (of type type) out of a copy. */
+static bool lean_drops(const char *hidden, const char *mp, const char *type)
+{
+    size_t n = strlen(hidden), len = strlen(mp);
+
+    return (len > n && strncmp(mp, hidden, n) == 0 && mp[n] == '/') || streq(type, "nsfs");
+}
+
 /*
  * In the copy: detaches what is mounted below hidden, and every namespace
  * pin (nsfs) anywhere, such as another podd's: a container cloned from the
@@ -1163,7 +1171,7 @@ static int lean_hide(const char *hidden, PdError *reterr)
         if (!mountinfo_split(line, &mp, &type))
             continue;
         len = strlen(mp);
-        if ((len > n && strncmp(mp, hidden, n) == 0 && mp[n] == '/') || streq(type, "nsfs")) {
+        if (lean_drops(hidden, mp, type)) {
             if (strv_extend(&drop, mp) < 0)
                 r = -ENOMEM;
             else
@@ -1193,6 +1201,47 @@ static int lean_hide(const char *hidden, PdError *reterr)
     strv_free(drop);
     free(parent);
     return r;
+}
+
+int native_lean_mounts_digest(const char *hidden, char ret[static CONTENT_HASH_MAX],
+                              PdError *reterr)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    char *line = NULL, *copy = NULL;
+    size_t size = 0, copy_size = 0;
+    ssize_t n;
+    Sha256 h;
+
+    if (!f)
+        return pd_error_set(reterr, -errno, "open /proc/self/mountinfo: %s", ERRSTR(errno));
+    sha256_init(&h);
+    while ((n = getline(&line, &size, f)) > 0) {
+        char *mp, *type;
+
+        /* Split in a copy: the line itself goes into the digest whole. */
+        if ((size_t)n + 1 > copy_size) {
+            char *c = realloc(copy, (size_t)n + 1);
+
+            if (!c) {
+                free(line);
+                free(copy);
+                (void)fclose(f);
+                return pd_error_set(reterr, -ENOMEM, "read /proc/self/mountinfo: %s",
+                                    ERRSTR(ENOMEM));
+            }
+            copy = c;
+            copy_size = (size_t)n + 1;
+        }
+        memcpy(copy, line, (size_t)n + 1);
+        if (mountinfo_split(copy, &mp, &type) && lean_drops(hidden, mp, type))
+            continue;
+        sha256_update(&h, line, (size_t)n);
+    }
+    free(line);
+    free(copy);
+    (void)fclose(f);
+    sha256_final_hex(&h, ret);
+    return 0;
 }
 
 /*

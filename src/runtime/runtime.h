@@ -449,6 +449,14 @@ int native_lean_mounts_init(const char *hidden, PdError *reterr);
 int native_lean_mounts_renew_start(const char *hidden, int *ret_fd, pid_t *ret_pid,
                                    PdError *reterr);
 int native_lean_mounts_renew_finish(int fd, pid_t pid, PdError *reterr);
+/*
+ * The SHA-256 (hex) of our mount table as a copy keeps it: every line of
+ * /proc/self/mountinfo but those of the mounts a copy leaves out (below
+ * hidden, namespace pins). A change of our mount table that leaves it the
+ * same, such as a pod's pins made or removed, needs no new copy.
+ */
+int native_lean_mounts_digest(const char *hidden, char ret[static CONTENT_HASH_MAX],
+                              PdError *reterr);
 /* The fds that namespace needs kept open in a fork: 0, or 2 in ret. */
 size_t native_lean_mounts_fds(int ret[2]);
 

@@ -250,3 +250,76 @@ def test_a_file_system_unmounted_on_the_host_is_not_kept_by_the_spawners_copy(da
             subprocess.run(["umount", "-l", d], check=False)
         for d in dirs.values():
             os.rmdir(d)
+
+
+def spawner_copies(spawner):
+    """The mount namespaces (mnt:[inode]) the spawner holds an fd of: its copy, and its own."""
+    found = set()
+    for fd in os.listdir(f"/proc/{spawner}/fd"):
+        try:
+            link = os.readlink(f"/proc/{spawner}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("mnt:["):
+            found.add(link)
+    return found
+
+
+def mounts_a_copy_keeps(pid, pins_dir):
+    """The mounts of process pid's mount table that the spawner's copy keeps: all but the
+    namespace pins and what is below pins_dir (native_lean_mounts_digest())."""
+    kept = set()
+    with open(f"/proc/{pid}/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            mp, fstype = fields[4], fields[fields.index("-") + 1]
+            if fstype != "nsfs" and not mp.startswith(pins_dir + "/"):
+                kept.add(line)
+    return kept
+
+
+def test_pods_made_and_removed_do_not_renew_the_spawners_copy(daemon):
+    """The pods' namespace pins are all that changes in podd's mount table as pods come
+    and go: a copy made anew would leave them out again (unmounting each one, an RCU grace
+    period apiece), so the spawner keeps its copy; a mount elsewhere still renews it.
+    Other tests may mount and unmount meanwhile: a try in which podd's mount table changed
+    but for the pins is made again."""
+    pins_dir = os.path.join(daemon.run, "pods")
+    daemon.start()
+    spawner = wait_for("the spawner", lambda: spawners(daemon))[0][0]
+    for attempt in range(6):
+        # A copy that stays while the mounts it keeps stay, past the spawner's once-a-second
+        # look at its mount table.
+        table, copies = mounts_a_copy_keeps(daemon.proc.pid, pins_dir), spawner_copies(spawner)
+        time.sleep(1.5)
+        if (mounts_a_copy_keeps(daemon.proc.pid, pins_dir) != table
+                or spawner_copies(spawner) != copies):
+            continue
+        assert copies
+        pods = [unique("keep") for _ in range(3)]
+        for p in pods:
+            daemon.write(f"{p}.yaml", pod_yaml(p, containers=[{"name": "a",
+                                                               "cmd": "sleep 3600"}]))
+            wait_for("the container", lambda: all_running(daemon, [p], ["a"]))
+        os.unlink(os.path.join(daemon.manifests, f"{pods[0]}.yaml"))
+        wait_for("the pod gone", lambda: not os.path.exists(daemon.ctr_dir(pods[0], "a")))
+        time.sleep(2.5)
+        if mounts_a_copy_keeps(daemon.proc.pid, pins_dir) != table:
+            continue
+        assert spawner_copies(spawner) == copies
+        break
+    else:
+        raise AssertionError("podd's mount table never stayed the same (but the pins) "
+                             "for 5 s in 6 tries")
+    host = tempfile.mkdtemp(prefix="podd-keep-")
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "keep", host], check=True)
+        wait_for("a new copy after a mount on the host",
+                 lambda: spawner_copies(spawner) - copies, timeout=5, interval=0.2)
+    finally:
+        subprocess.run(["umount", "-l", host], check=False)
+        os.rmdir(host)
+    later = unique("keep")
+    daemon.write("later.yaml", pod_yaml(later, containers=[{"name": "a", "cmd": "sleep 3600"}]))
+    wait_for("a container cloned from the new copy", lambda: all_running(daemon, [later], ["a"]))
+    assert "mount namespace" not in daemon.log()
