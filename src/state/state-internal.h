@@ -9,11 +9,12 @@
 /* What the store knows of one pod's state slots (state-pod.c). */
 typedef struct StateSlots {
     char pod[64];
-    uint64_t gen;   /* the highest generation written or seen in any slot */
-    int newest;     /* the slot holding the newest whole copy; -1: none */
-    int durable;    /* the slot holding the newest synced copy; -1: none */
-    bool legacy;    /* a state.json (of an older podd, or put there by hand) still rules */
-    bool old_slots; /* slot files of the podd before (state.a, b, c) are left */
+    uint64_t incarnation; /* this entry's own number: the store's entries are never renumbered */
+    uint64_t gen;         /* the highest generation written or seen in any slot */
+    int newest;           /* the slot holding the newest whole copy; -1: none */
+    int durable;          /* the slot holding the newest synced copy; -1: none */
+    bool legacy;          /* a state.json (of an older podd, or put there by hand) still rules */
+    bool old_slots;       /* slot files of the podd before (state.a, b, c) are left */
     /* With syncs in the background (state-sync.c): */
     uint64_t written[STATE_REGIONS]; /* the generation each region holds; 0: none known */
     uint64_t syncing[STATE_REGIONS]; /* the generation a queued sync of it makes durable; 0: none */
@@ -28,12 +29,13 @@ typedef struct StateSyncer StateSyncer;
 typedef struct StateSyncJob {
     struct StateSyncJob *next;
     char pod[64];
-    int file_fd;   /* state.slots: fdatasync() */
-    int dir_fd;    /* pods/NAME/ (its state.slots is new): fsync(); -1: none */
-    int parent_fd; /* pods/ (pods/NAME/ is new): fsync(); -1: none */
-    int region;    /* the region written ... */
-    uint64_t gen;  /* ... with this generation */
-    int error;     /* set by the thread: 0 or -errno */
+    uint64_t incarnation; /* of the pod's StateSlots when queued: a later one knows none of it */
+    int file_fd;          /* state.slots: fdatasync() */
+    int dir_fd;           /* pods/NAME/ (its state.slots is new): fsync(); -1: none */
+    int parent_fd;        /* pods/ (pods/NAME/ is new): fsync(); -1: none */
+    int region;           /* the region written ... */
+    uint64_t gen;         /* ... with this generation */
+    int error;            /* set by the thread: 0 or -errno */
 } StateSyncJob;
 
 struct StateStore {
@@ -43,7 +45,8 @@ struct StateStore {
     int pods_fd;
     int applied_fd;
     int images_fd;
-    StateSlots *slots; /* one per pod saved or loaded, in no order */
+    StateSlots *slots;     /* one per pod saved or loaded, in no order */
+    uint64_t incarnations; /* the number of StateSlots made so far */
     size_t n_slots;
 };
 

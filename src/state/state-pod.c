@@ -371,7 +371,7 @@ static StateSlots *slots_entry(StateStore *s, const char *pod, bool *ret_new)
         return NULL;
     s->slots = l;
     l = &s->slots[s->n_slots++];
-    *l = (StateSlots){.newest = -1, .durable = -1};
+    *l = (StateSlots){.newest = -1, .durable = -1, .incarnation = ++s->incarnations};
     (void)snprintf(l->pod, sizeof(l->pod), "%s", pod);
     *ret_new = true;
     return l;
@@ -478,6 +478,7 @@ static int slot_sync_queue(StateStore *s, StateSlots *e, int dir_fd, int file_fd
     *j = (StateSyncJob){
         .file_fd = file_fd, .dir_fd = -1, .parent_fd = -1, .region = (int)i, .gen = e->written[i]};
     (void)snprintf(j->pod, sizeof(j->pod), "%s", e->pod);
+    j->incarnation = e->incarnation;
     if (e->entries_new) {
         j->dir_fd = job_fd(dir_fd, &error);
         j->parent_fd = job_fd(s->pods_fd, &error);
@@ -618,7 +619,7 @@ static bool slots_synced(StateStore *s, const StateSyncJob *j)
     bool news;
 
     for (size_t i = 0; i < s->n_slots && !e; i++)
-        if (streq(s->slots[i].pod, j->pod))
+        if (s->slots[i].incarnation == j->incarnation)
             e = &s->slots[i];
     /* The pod's directory went (and maybe came again): nothing of it is known any more. */
     if (!e)
