@@ -21,6 +21,7 @@ typedef struct StateSlots {
     bool entries_new; /* pods/NAME/ or its state.slots made since a sync of their directories */
     bool resync;      /* a sync failed: the next save is synced, whatever it is asked */
     bool failing;     /* a sync failed, and none succeeded since */
+    struct StateSyncJob *queued; /* the last job queued for it, until taken in; NULL: none */
 } StateSlots;
 
 typedef struct StateSyncer StateSyncer;
@@ -36,6 +37,7 @@ typedef struct StateSyncJob {
     int region;           /* the region written ... */
     uint64_t gen;         /* ... with this generation */
     int error;            /* set by the thread: 0 or -errno */
+    bool taken;           /* the thread took it (under its lock): its sync may have begun */
 } StateSyncJob;
 
 struct StateStore {
@@ -69,6 +71,12 @@ void state_syncer_free(StateSyncer *y);
 int state_syncer_fd(const StateSyncer *y);
 /* Queues j (taken). */
 void state_syncer_queue(StateSyncer *y, StateSyncJob *j);
+/*
+ * Makes j, queued and not taken by the thread yet, sync the write of region
+ * with gen instead (its fdatasync() comes after that write). False when the
+ * thread took it: a new job is needed.
+ */
+bool state_syncer_retarget(StateSyncer *y, StateSyncJob *j, int region, uint64_t gen);
 /* The jobs that ended, oldest first (the caller frees them with state_sync_jobs_free()). */
 StateSyncJob *state_syncer_take(StateSyncer *y);
 /* Returns once every queued job ended. */

@@ -452,6 +452,15 @@ static int slot_sync_now(StateStore *s, StateSlots *e, int dir_fd, int fd)
     return 0;
 }
 
+/* Whether a sync is queued for a region other than target (which this save writes over). */
+static bool slots_sync_queued(const StateSlots *e, size_t target)
+{
+    for (size_t i = 0; i < N_SLOTS; i++)
+        if (i != target && e->syncing[i])
+            return true;
+    return false;
+}
+
 /* A copy of fd for a job, or -1 (fd is -1, or no fd is left: the job fails then). */
 static int job_fd(int fd, int *error)
 {
@@ -465,12 +474,30 @@ static int job_fd(int fd, int *error)
     return copy;
 }
 
-/* Queues the sync of the write of region i with generation gen (file_fd taken). */
+/*
+ * Queues the sync of the write of region i with generation gen (file_fd
+ * taken). A job of the pod's still queued, not begun, syncs it instead:
+ * during a pod's start its saves come faster than the disk syncs, and each
+ * would be a sync of its own.
+ */
 static int slot_sync_queue(StateStore *s, StateSlots *e, int dir_fd, int file_fd, size_t i)
 {
-    StateSyncJob *j = calloc(1, sizeof(*j));
+    StateSyncJob *j = e->queued;
     int error = 0;
 
+    if (j && (!e->entries_new || j->dir_fd >= 0)) {
+        int was = j->region;
+        uint64_t gen = j->gen;
+
+        if (state_syncer_retarget(s->syncer, j, (int)i, e->written[i])) {
+            close(file_fd);
+            if (e->syncing[was] == gen)
+                e->syncing[was] = 0;
+            e->syncing[i] = e->written[i];
+            return 0;
+        }
+    }
+    j = calloc(1, sizeof(*j));
     if (!j) {
         close(file_fd);
         return -ENOMEM;
@@ -488,6 +515,7 @@ static int slot_sync_queue(StateStore *s, StateSlots *e, int dir_fd, int file_fd
         return error;
     }
     e->syncing[i] = e->written[i];
+    e->queued = j;
     state_syncer_queue(s->syncer, j);
     return 0;
 }
@@ -559,10 +587,13 @@ int state_store_save_pod(StateStore *s, const char *pod, json_t *state, bool syn
     /* The older files go in a save synced here and now (it removes them). */
     background = s->syncer && !e->legacy && !e->old_slots;
     /*
-     * A sync still queued for this region waits for a copy we now write
-     * over: this write takes its place, synced.
+     * Until there is a synced copy, one is on its way (a sync queued for a
+     * copy not written over since) or this one is synced. A sync still
+     * queued for this region waits for a copy we now write over: this
+     * write takes its place, synced.
      */
-    if (e->durable < 0 || e->legacy || e->old_slots || e->resync || e->syncing[target])
+    if ((e->durable < 0 && !slots_sync_queued(e, target)) || e->legacy || e->old_slots ||
+        e->resync || e->syncing[target])
         sync = true;
     file = slots_open_for_write(fd, &file_created);
     if (file < 0)
@@ -624,6 +655,8 @@ static bool slots_synced(StateStore *s, const StateSyncJob *j)
     /* The pod's directory went (and maybe came again): nothing of it is known any more. */
     if (!e)
         return j->error < 0;
+    if (e->queued == j)
+        e->queued = NULL;
     if (e->syncing[j->region] == j->gen)
         e->syncing[j->region] = 0;
     if (j->error < 0) {

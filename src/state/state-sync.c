@@ -44,24 +44,12 @@ void state_sync_jobs_free(StateSyncJob *j)
     }
 }
 
-/*
- * Syncs j's file, then the directories whose new entries it needs. A job
- * earlier in the same batch for the same pod synced the file after every
- * write of the batch (all were made before the batch was taken): its
- * answer is this one's, for one fdatasync() instead of several.
- */
-static void sync_job_run(StateSyncJob *j, const StateSyncJob *batch)
+/* Syncs j's file, then the directories whose new entries it needs. */
+static void sync_job_run(StateSyncJob *j)
 {
-    bool file_done = false;
-
-    for (const StateSyncJob *k = batch; k != j; k = k->next)
-        if (streq(k->pod, j->pod)) {
-            j->error = k->error;
-            file_done = true;
-        }
-    if (!file_done && fdatasync(j->file_fd) < 0)
+    if (fdatasync(j->file_fd) < 0)
         j->error = -errno;
-    if (!file_done && j->error == 0)
+    if (j->error == 0)
         j->error = failpoint_error("state-sync", -EIO);
     if (j->error == 0 && j->dir_fd >= 0 && fsync(j->dir_fd) < 0)
         j->error = -errno;
@@ -69,33 +57,41 @@ static void sync_job_run(StateSyncJob *j, const StateSyncJob *batch)
         j->error = -errno;
 }
 
+/*
+ * Takes one job at a time, as its sync begins: until then the loop may
+ * make it cover a later write of the same pod (state_syncer_retarget()), as
+ * its fdatasync() comes after that write anyway. Each ended job is said on
+ * the eventfd.
+ */
 static void *syncer_run(void *userdata)
 {
     StateSyncer *y = userdata;
 
     (void)pthread_mutex_lock(&y->lock);
     for (;;) {
-        StateSyncJob *batch;
+        StateSyncJob *j;
 
         while (!y->todo && !y->stop)
             (void)pthread_cond_wait(&y->wake, &y->lock);
         if (!y->todo)
             break;
-        batch = y->todo;
-        y->todo = NULL;
-        y->todo_tail = &y->todo;
+        j = y->todo;
+        y->todo = j->next;
+        if (!y->todo)
+            y->todo_tail = &y->todo;
+        j->next = NULL;
+        j->taken = true;
         y->busy = true;
         (void)pthread_mutex_unlock(&y->lock);
 
-        for (StateSyncJob *j = batch; j; j = j->next)
-            sync_job_run(j, batch);
+        sync_job_run(j);
 
         (void)pthread_mutex_lock(&y->lock);
-        *y->done_tail = batch;
-        while (*y->done_tail)
-            y->done_tail = &(*y->done_tail)->next;
+        *y->done_tail = j;
+        y->done_tail = &j->next;
         y->busy = false;
-        (void)pthread_cond_broadcast(&y->idle);
+        if (!y->todo)
+            (void)pthread_cond_broadcast(&y->idle);
         (void)eventfd_write(y->event_fd, 1);
     }
     (void)pthread_mutex_unlock(&y->lock);
@@ -172,6 +168,20 @@ void state_syncer_queue(StateSyncer *y, StateSyncJob *j)
     y->todo_tail = &j->next;
     (void)pthread_cond_signal(&y->wake);
     (void)pthread_mutex_unlock(&y->lock);
+}
+
+bool state_syncer_retarget(StateSyncer *y, StateSyncJob *j, int region, uint64_t gen)
+{
+    bool done;
+
+    (void)pthread_mutex_lock(&y->lock);
+    done = !j->taken;
+    if (done) {
+        j->region = region;
+        j->gen = gen;
+    }
+    (void)pthread_mutex_unlock(&y->lock);
+    return done;
 }
 
 StateSyncJob *state_syncer_take(StateSyncer *y)

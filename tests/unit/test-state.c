@@ -771,7 +771,11 @@ START_TEST(test_pod_syncs_in_the_background)
 
     ck_assert_int_eq(state_store_sync_in_background(s, &fd), 0);
     ck_assert_int_ge(fd, 0);
-    /* Until the first sync ended, every save is synced: 1 in a, 2 in b, 3 in a again. */
+    /*
+     * Until the first sync ended, a save is synced unless one is queued for a
+     * copy it does not write over: 1 in a (synced), 2 in b (not), 3 in a again
+     * (synced: over the copy the queued sync waits for).
+     */
     for (int i = 1; i <= 3; i++)
         save_web(s, i, false);
     p = (struct pollfd){.fd = fd, .events = POLLIN};
@@ -820,6 +824,32 @@ START_TEST(test_pod_syncs_in_the_background)
     save_web(s, 16, false);
     ck_assert_uint_eq(region_gen(0), 14);
     ck_assert_uint_eq(region_gen(2), 16);
+    /*
+     * Two pods saved in turn, each save synced, faster than the thread
+     * syncs: a job not begun yet takes the next save of its pod over, one
+     * begun leaves it to a job of its own. Either way the last save of each
+     * ends up the synced copy, which the next two saves go around.
+     */
+    for (int i = 100; i < 300; i++) {
+        _cleanup_json_ json_t *a = json_pack("{s:i}", "n", i), *b = json_pack("{s:i}", "n", -i);
+
+        ck_assert_int_eq(state_store_save_pod(s, "web", a, true), 0);
+        ck_assert_int_eq(state_store_save_pod(s, "db", b, true), 0);
+    }
+    state_store_sync_collect(s, true, count_news, failures);
+    {
+        uint64_t last = 0;
+        size_t synced = 0;
+
+        for (size_t i = 0; i < 3; i++)
+            if (region_gen(i) > last) {
+                last = region_gen(i);
+                synced = i;
+            }
+        save_web(s, 300, false);
+        save_web(s, 301, false);
+        ck_assert_uint_eq(region_gen(synced), last);
+    }
     /* A sync still queued when the store is freed is made, and the newest copy is read back. */
     save_web(s, 17, true);
     j = reopened_web_state(&s);
