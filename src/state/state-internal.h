@@ -31,7 +31,7 @@ typedef struct StateSyncJob {
     struct StateSyncJob *next;
     char pod[64];
     uint64_t incarnation; /* of the pod's StateSlots when queued: a later one knows none of it */
-    int file_fd;          /* state.slots: fdatasync() */
+    int file_fd;          /* state.slots: fdatasync(); -1: none (a pod's directory removed) */
     int dir_fd;           /* pods/NAME/ (its state.slots is new): fsync(); -1: none */
     int parent_fd;        /* pods/ (pods/NAME/ is new): fsync(); -1: none */
     int region;           /* the region written ... */

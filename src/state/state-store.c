@@ -292,6 +292,28 @@ static int remove_pod_entry(int dir_fd, const char *name, unsigned char type, vo
     return -errno;
 }
 
+/*
+ * Makes the removal of pod's directory durable: on the store's thread when
+ * it has one (a removal that a crash undoes only leaves a pod without a
+ * manifest, which podd removes again), else here.
+ */
+static void state_sync_removal(StateStore *s, const char *pod)
+{
+    StateSyncJob *j = s->syncer ? calloc(1, sizeof(*j)) : NULL;
+
+    if (j) {
+        *j = (StateSyncJob){.file_fd = -1, .dir_fd = -1};
+        (void)snprintf(j->pod, sizeof(j->pod), "%s", pod);
+        j->parent_fd = fcntl(s->pods_fd, F_DUPFD_CLOEXEC, 3);
+        if (j->parent_fd >= 0) {
+            state_syncer_queue(s->syncer, j);
+            return;
+        }
+        free(j);
+    }
+    (void)fsync(s->pods_fd);
+}
+
 int state_store_remove_pod(StateStore *s, const char *pod)
 {
     _cleanup_close_ int fd = -1;
@@ -317,7 +339,7 @@ int state_store_remove_pod(StateStore *s, const char *pod)
         return r;
     if (unlinkat(s->pods_fd, pod, AT_REMOVEDIR) < 0 && errno != ENOENT)
         return -errno;
-    (void)fsync(s->pods_fd);
+    state_sync_removal(s, pod);
     return 0;
 }
 

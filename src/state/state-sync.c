@@ -44,12 +44,12 @@ void state_sync_jobs_free(StateSyncJob *j)
     }
 }
 
-/* Syncs j's file, then the directories whose new entries it needs. */
+/* Syncs j's file (if any), then the directories whose new or removed entries it needs. */
 static void sync_job_run(StateSyncJob *j)
 {
-    if (fdatasync(j->file_fd) < 0)
+    if (j->file_fd >= 0 && fdatasync(j->file_fd) < 0)
         j->error = -errno;
-    if (j->error == 0)
+    if (j->file_fd >= 0 && j->error == 0)
         j->error = failpoint_error("state-sync", -EIO);
     if (j->error == 0 && j->dir_fd >= 0 && fsync(j->dir_fd) < 0)
         j->error = -errno;

@@ -146,8 +146,10 @@ int state_store_list_pods(StateStore *s, char ***ret);
 
 /*
  * Removes pods/NAME/ with everything in it (state, once records, corrupt
- * and temporary files). Idempotent: an absent pod gives 0. Returns 0,
- * -EINVAL for a bad name, or -errno. Does not log.
+ * and temporary files), and syncs pods/ (on the store's thread after
+ * state_store_sync_in_background(); a failure is reported as a pod's sync
+ * is). Idempotent: an absent pod gives 0. Returns 0, -EINVAL for a bad
+ * name, or -errno. Does not log.
  */
 int state_store_remove_pod(StateStore *s, const char *pod);
 
