@@ -561,8 +561,10 @@ fail:
     return r;
 }
 
-/* A save that failed (what: how), or whose sync did: never dropped, the pod's timer tries again,
- * later each time. */
+/*
+ * A save that failed, or whose sync did (what says which): never dropped,
+ * the pod's timer tries again, later each time.
+ */
 static void pod_rec_retry_save(PodRec *pr, int error, const char *what)
 {
     uint64_t delay = pr->save_retry_usec ? pr->save_retry_usec : SAVE_RETRY_MIN_USEC;
