@@ -1207,8 +1207,8 @@ int native_lean_mounts_digest(const char *hidden, char ret[static CONTENT_HASH_M
                               PdError *reterr)
 {
     FILE *f = fopen("/proc/self/mountinfo", "re");
-    char *line = NULL, *copy = NULL;
-    size_t size = 0, copy_size = 0;
+    char *line = NULL;
+    size_t size = 0;
     ssize_t n;
     Sha256 h;
 
@@ -1216,29 +1216,15 @@ int native_lean_mounts_digest(const char *hidden, char ret[static CONTENT_HASH_M
         return pd_error_set(reterr, -errno, "open /proc/self/mountinfo: %s", ERRSTR(errno));
     sha256_init(&h);
     while ((n = getline(&line, &size, f)) > 0) {
+        /* The line whole goes in, before mountinfo_split() cuts it; taken back when dropped. */
+        Sha256 with = h;
         char *mp, *type;
 
-        /* Split in a copy: the line itself goes into the digest whole. */
-        if ((size_t)n + 1 > copy_size) {
-            char *c = realloc(copy, (size_t)n + 1);
-
-            if (!c) {
-                free(line);
-                free(copy);
-                (void)fclose(f);
-                return pd_error_set(reterr, -ENOMEM, "read /proc/self/mountinfo: %s",
-                                    ERRSTR(ENOMEM));
-            }
-            copy = c;
-            copy_size = (size_t)n + 1;
-        }
-        memcpy(copy, line, (size_t)n + 1);
-        if (mountinfo_split(copy, &mp, &type) && lean_drops(hidden, mp, type))
-            continue;
-        sha256_update(&h, line, (size_t)n);
+        sha256_update(&with, line, (size_t)n);
+        if (!mountinfo_split(line, &mp, &type) || !lean_drops(hidden, mp, type))
+            h = with;
     }
     free(line);
-    free(copy);
     (void)fclose(f);
     sha256_final_hex(&h, ret);
     return 0;

@@ -81,6 +81,10 @@ bool state_syncer_retarget(StateSyncer *y, StateSyncJob *j, int region, uint64_t
 StateSyncJob *state_syncer_take(StateSyncer *y);
 /* Returns once every queued job ended. */
 void state_syncer_wait(StateSyncer *y);
+/* A job for pod (of the StateSlots numbered incarnation; 0: none), every fd -1; NULL: no memory. */
+StateSyncJob *state_sync_job_new(const char *pod, uint64_t incarnation);
+/* A copy of fd for a job, or -1 (fd is -1; or none is left, and *error says why if unset). */
+int state_sync_job_fd(int fd, int *error);
 void state_sync_jobs_free(StateSyncJob *j);
 
 /* state-pod.c */

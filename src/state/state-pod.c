@@ -461,19 +461,6 @@ static bool slots_sync_queued(const StateSlots *e, size_t target)
     return false;
 }
 
-/* A copy of fd for a job, or -1 (fd is -1, or no fd is left: the job fails then). */
-static int job_fd(int fd, int *error)
-{
-    int copy;
-
-    if (fd < 0)
-        return -1;
-    copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    if (copy < 0 && *error == 0)
-        *error = -errno;
-    return copy;
-}
-
 /*
  * Queues the sync of the write of region i with generation gen (file_fd
  * taken). A job of the pod's still queued, not begun, syncs it instead:
@@ -497,18 +484,17 @@ static int slot_sync_queue(StateStore *s, StateSlots *e, int dir_fd, int file_fd
             return 0;
         }
     }
-    j = calloc(1, sizeof(*j));
+    j = state_sync_job_new(e->pod, e->incarnation);
     if (!j) {
         close(file_fd);
         return -ENOMEM;
     }
-    *j = (StateSyncJob){
-        .file_fd = file_fd, .dir_fd = -1, .parent_fd = -1, .region = (int)i, .gen = e->written[i]};
-    (void)snprintf(j->pod, sizeof(j->pod), "%s", e->pod);
-    j->incarnation = e->incarnation;
+    j->file_fd = file_fd;
+    j->region = (int)i;
+    j->gen = e->written[i];
     if (e->entries_new) {
-        j->dir_fd = job_fd(dir_fd, &error);
-        j->parent_fd = job_fd(s->pods_fd, &error);
+        j->dir_fd = state_sync_job_fd(dir_fd, &error);
+        j->parent_fd = state_sync_job_fd(s->pods_fd, &error);
     }
     if (error < 0) {
         state_sync_jobs_free(j);

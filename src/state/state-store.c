@@ -299,17 +299,16 @@ static int remove_pod_entry(int dir_fd, const char *name, unsigned char type, vo
  */
 static void state_sync_removal(StateStore *s, const char *pod)
 {
-    StateSyncJob *j = s->syncer ? calloc(1, sizeof(*j)) : NULL;
+    StateSyncJob *j = s->syncer ? state_sync_job_new(pod, 0) : NULL;
+    int error = 0;
 
     if (j) {
-        *j = (StateSyncJob){.file_fd = -1, .dir_fd = -1};
-        (void)snprintf(j->pod, sizeof(j->pod), "%s", pod);
-        j->parent_fd = fcntl(s->pods_fd, F_DUPFD_CLOEXEC, 3);
-        if (j->parent_fd >= 0) {
+        j->parent_fd = state_sync_job_fd(s->pods_fd, &error);
+        if (error == 0) {
             state_syncer_queue(s->syncer, j);
             return;
         }
-        free(j);
+        state_sync_jobs_free(j);
     }
     (void)fsync(s->pods_fd);
 }

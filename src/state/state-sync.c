@@ -7,6 +7,7 @@
  * and queues; the thread syncs in order and says so on an eventfd; the loop
  * then takes in what ended (state_store_sync_collect() in state-pod.c).
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -21,7 +22,7 @@ struct StateSyncer {
     pthread_t thread;
     StateSyncJob *todo, **todo_tail; /* queued, oldest first */
     StateSyncJob *done, **done_tail; /* ended, not taken yet, oldest first */
-    bool busy;                       /* the thread runs a batch */
+    bool busy;                       /* the thread runs a job */
     bool stop;
     int event_fd;
 };
@@ -32,6 +33,30 @@ static void sync_job_free(StateSyncJob *j)
     closep(&j->dir_fd);
     closep(&j->parent_fd);
     free(j);
+}
+
+StateSyncJob *state_sync_job_new(const char *pod, uint64_t incarnation)
+{
+    StateSyncJob *j = calloc(1, sizeof(*j));
+
+    if (!j)
+        return NULL;
+    *j = (StateSyncJob){
+        .incarnation = incarnation, .file_fd = -1, .dir_fd = -1, .parent_fd = -1, .region = -1};
+    (void)snprintf(j->pod, sizeof(j->pod), "%s", pod);
+    return j;
+}
+
+int state_sync_job_fd(int fd, int *error)
+{
+    int copy;
+
+    if (fd < 0)
+        return -1;
+    copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (copy < 0 && *error == 0)
+        *error = -errno;
+    return copy;
 }
 
 void state_sync_jobs_free(StateSyncJob *j)
