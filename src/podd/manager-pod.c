@@ -389,11 +389,16 @@ static CtrEvent ctr_read_exit(Ctr *c, CtrEventType type)
                             .config_error = ctr_reason_from_string(cs.exit.reason) ==
                                             CTR_REASON_CREATE_CONTAINER_CONFIG_ERROR};
     } else {
+        char monitor[32] = "";
+
+        /* A monitor we started is watched through a pidfd alone: its pid, only when adopted. */
+        if (c->monitor_pid > 0)
+            (void)snprintf(monitor, sizeof(monitor), " %d", (int)c->monitor_pid);
         c->term = (ExitRecord){.exit_code = -1};
         (void)snprintf(c->term.message, sizeof(c->term.message),
-                       "podd-monitor %d ended without recording the exit; the container was "
+                       "podd-monitor%s ended without recording the exit; the container was "
                        "killed through its cgroup",
-                       (int)c->monitor_pid);
+                       monitor);
         (void)snprintf(c->term.started_at, sizeof(c->term.started_at), "%s", c->started_at);
         rfc3339_seconds(0, c->term.finished_at);
         ev.exit = (CtrExit){.code = -1, .monitor_lost = true};

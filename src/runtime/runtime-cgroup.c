@@ -409,6 +409,47 @@ int cgroup_kill(const char *cgroup, int sig)
     return cgroup_foreach_dir(cgroup, kill_one, (void *)(intptr_t)sig);
 }
 
+/* cgroup_signal()'s walk: the first hierarchy that has the cgroup lists its processes. */
+typedef struct {
+    int sig, n;
+    bool listed;
+} SignalWalk;
+
+static int signal_listed(const char *dir, void *u)
+{
+    SignalWalk *w = u;
+    char path[PATH_MAX], line[32];
+    FILE *f;
+
+    if (w->listed)
+        return 0;
+    if ((size_t)snprintf(path, sizeof(path), "%s/cgroup.procs", dir) >= sizeof(path))
+        return -ENAMETOOLONG;
+    f = fopen(path, "re");
+    if (!f)
+        return errno == ENOENT ? 0 : -errno;
+    w->listed = true;
+    while (fgets(line, sizeof(line), f)) {
+        int pid = atoi(line);
+
+        if (pid > 0 && kill(pid, w->sig) == 0)
+            w->n++;
+    }
+    fclose(f);
+    return 0;
+}
+
+int cgroup_signal(const char *cgroup, int sig)
+{
+    SignalWalk w = {.sig = sig};
+    int r;
+
+    if (!cgroup)
+        return 0;
+    r = cgroup_foreach_dir(cgroup, signal_listed, &w);
+    return r < 0 ? r : w.n;
+}
+
 uint64_t cgroup_oom_kills(const char *cgroup)
 {
     char dir[PATH_MAX], buf[1024];

@@ -652,6 +652,28 @@ static int native_container_start_finish(void *userdata, const char *id, int sta
     return 0;
 }
 
+/*
+ * id's pid file is gone while the container may run: the run directory was
+ * emptied under us. Its cgroup, ours by its name, still holds what runs;
+ * each process there gets the signal, as systemd's KillMode=control-group
+ * sends it. -ESRCH when nothing runs there.
+ */
+static int signal_by_cgroup(const NativeCtx *ctx, const char *id, int sig, PdError *reterr)
+{
+    _cleanup_free_ char *cgroup = runtime_container_cgroup(ctx->cgroup_parent, id);
+    int n;
+
+    if (!cgroup)
+        return -ENOMEM;
+    n = cgroup_signal(cgroup, sig);
+    if (n < 0)
+        return pd_error_set(reterr, n, "signal the processes of cgroup %s: %s", cgroup,
+                            RUNTIME_STRERROR(n));
+    if (n == 0)
+        return pd_error_set(reterr, -ESRCH, "container %s is not running", id);
+    return 0;
+}
+
 static int native_container_signal(void *userdata, const char *id, int sig, PdError *reterr)
 {
     NativeCtx *ctx = userdata;
@@ -664,6 +686,8 @@ static int native_container_signal(void *userdata, const char *id, int sig, PdEr
     if (!pidf)
         return -ENOMEM;
     fd = pid_file_open_pidfd(pidf, NULL);
+    if (fd == -ENOENT)
+        return signal_by_cgroup(ctx, id, sig, reterr);
     if (fd < 0)
         return pd_error_set(reterr, fd == -ENOENT ? -ESRCH : fd, "container %s is not running", id);
     if (syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) < 0)
@@ -900,6 +924,16 @@ static int native_container_clear(NativeCtx *ctx, const char *id, bool keep_dir,
     if (!cfg || !dir || !monf)
         return -ENOMEM;
     if (access(dir, F_OK) < 0) {
+        /*
+         * Gone with its records, maybe under a container that still runs
+         * (the run directory emptied under us): what is left in its cgroup,
+         * ours by its name, is killed as the cgroup goes.
+         */
+        cgroup = runtime_container_cgroup(ctx->cgroup_parent, id);
+        r = cgroup ? cgroup_kill_try_remove(cgroup) : -ENOMEM;
+        if (r < 0)
+            return pd_error_set(reterr, r, "remove cgroup %s: %s", cgroup ? cgroup : id,
+                                RUNTIME_STRERROR(r));
         written_drop(ctx, id);
         return 0;
     }

@@ -282,6 +282,11 @@ int cgroup_open_join(const char *cgroup, int fds[CGROUP_JOIN_FDS_MAX], size_t *r
 int cgroup_join_fds(int *fds, size_t n);
 /* Sends sig to every process in the cgroup; 0 when it is gone. */
 int cgroup_kill(const char *cgroup, int sig);
+/*
+ * Sends sig once to each process in the cgroup (on v1 as one hierarchy lists
+ * them: cgroup_kill() would repeat it per hierarchy); returns how many got it.
+ */
+int cgroup_signal(const char *cgroup, int sig);
 /* Number of OOM kills recorded for the cgroup; 0 when unknown. */
 uint64_t cgroup_oom_kills(const char *cgroup);
 /* Removes the cgroup (retries briefly while it drains); 0 when gone already. */

@@ -775,6 +775,40 @@ def test_sigterm_with_stop_stops_in_reverse_graph_order(daemon):
     wait_for("the new state", lambda: (daemon.pod_state(pod) or {}).get("phase") == "Running")
 
 
+def test_a_run_directory_emptied_under_podd_still_lets_it_stop_its_containers(daemon):
+    """The containers' records go from podd's run directory while they run (an operator's
+    rm -rf, a cleaner of old files): podd still stops them, through their cgroups, a SIGTERM
+    first and a SIGKILL after the grace period, and exits when told to. It once waited for
+    their exits forever."""
+    pod = unique("wiped")
+    daemon.start()
+    trap = "trap 'echo app >> /s/stops; exit 0' TERM; echo up; while true; do sleep 0.1; done"
+    deaf = "trap '' TERM; echo up; while true; do sleep 0.1; done"
+    daemon.write("wiped.yaml", pod_yaml(
+        pod,
+        containers=[{"name": "app", "cmd": trap, "mounts": [("s", "/s")]},
+                    {"name": "deaf", "cmd": deaf}],
+        extra_spec=f"  volumes:\n  - name: s\n    hostPath:\n      path: {daemon.top}\n"))
+    wait_for("both to be up", lambda: daemon.ctr_log(pod, "app") == ["up"]
+             and daemon.ctr_log(pod, "deaf") == ["up"])
+    running = [daemon.ctr_pid(pod, c) for c in ("app", "deaf")]
+    assert all(running), running
+    shutil.rmtree(os.path.join(daemon.run, "containers"))
+    try:
+        assert daemon.stop(timeout=20) == 0
+        # The trap ran once: SIGTERM reached the container, and only once.
+        with open(os.path.join(daemon.top, "stops")) as f:
+            assert f.read().split() == ["app"]
+        for p in running:
+            wait_for(f"process {p[0]} to be gone", lambda: not alive(p), timeout=10)
+        assert "killed through its cgroup" in daemon.log()
+    finally:
+        # The fixture finds what runs by the records that went: whatever is left, goes here.
+        for p in running:
+            if p and alive(p):
+                os.kill(p[0], signal.SIGKILL)
+
+
 def monitors_by_container(run_dir):
     """Container id -> number of live podd-monitor processes serving it."""
     counts = {}

@@ -983,6 +983,42 @@ START_TEST(test_cgroup_v1_join_through_tasks)
 }
 END_TEST
 
+/* cgroup_signal(): each process once, as one hierarchy lists it; the count of those signalled. */
+START_TEST(test_cgroup_signal_reaches_each_process_once)
+{
+    _cleanup_free_ char *pids = strdup_printf("%s/pids/pod/app", tmpdir);
+    _cleanup_free_ char *mem = strdup_printf("%s/memory/pod/app", tmpdir);
+    _cleanup_free_ char *mk = strdup_printf("mkdir -p '%s' '%s'", pids, mem);
+    _cleanup_free_ char *self = strdup_printf("%d\n2147483646\n", (int)getpid());
+    struct timespec none = {0};
+    sigset_t rt;
+    int got = 0;
+
+    ck_assert_int_eq(system(mk), 0);
+    /* We are the process listed, in both hierarchies; a real-time signal queues each send. */
+    put_file(pids, "cgroup.procs", self);
+    put_file(mem, "cgroup.procs", self);
+    sigemptyset(&rt);
+    sigaddset(&rt, SIGRTMIN);
+    ck_assert_int_eq(sigprocmask(SIG_BLOCK, &rt, NULL), 0);
+    cgroup_set_root(tmpdir);
+    ck_assert_int_eq(cgroup_detect(), CGROUP_MODE_V1);
+
+    ck_assert_int_eq(cgroup_signal("pod/app", SIGRTMIN), 1);
+    while (sigtimedwait(&rt, NULL, &none) == SIGRTMIN)
+        got++;
+    ck_assert_int_eq(got, 1);
+    /* Nothing there, or no such cgroup: nobody got it. */
+    put_file(pids, "cgroup.procs", "");
+    put_file(mem, "cgroup.procs", "");
+    ck_assert_int_eq(cgroup_signal("pod/app", SIGRTMIN), 0);
+    ck_assert_int_eq(cgroup_signal("pod/gone", SIGRTMIN), 0);
+    ck_assert_int_eq(cgroup_signal(NULL, SIGRTMIN), 0);
+    ck_assert_int_eq(sigtimedwait(&rt, NULL, &none), -1);
+    cgroup_set_root("/sys/fs/cgroup");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("runtime");
@@ -1007,6 +1043,7 @@ int main(void)
     tcase_add_test(tc, test_sandbox_config_json);
     tcase_add_test(tc, test_cgroup_parent_is_per_instance_and_stable);
     tcase_add_test(tc, test_cgroup_v1_join_through_tasks);
+    tcase_add_test(tc, test_cgroup_signal_reaches_each_process_once);
     unit_add_test_unless(tc, test_native_ops, native_unavailable());
     unit_add_test_unless(tc, test_sandbox_netns_pool, geteuid() != 0 ? "needs root" : NULL);
     unit_add_test_unless(tc, test_native_recycle, native_unavailable());
