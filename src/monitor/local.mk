@@ -19,11 +19,12 @@ EXTRA_DIST += tests/bench/bench_runtime.py
 EXTRA_DIST += tests/bench/bench_daemon.py
 EXTRA_DIST += tests/bench/bench_image.py
 
-# Start-to-exit latency against the floor and runc, monitor memory; then podd end to end,
-# each figure as a ratio to the floor against its target; then image pulls against skopeo +
-# umoci and starts from a 3-layer image against a plain directory (root; not part of make check).
+# podd end to end, each figure as a ratio to the floor against its target; then start-to-exit
+# latency against the floor and runc, monitor memory; then image pulls against skopeo + umoci
+# and starts from a 3-layer image against a plain directory (root; not part of make check).
+# bench_daemon.py first: the others' removals on the disk would slow its cold starts (see it).
 bench: podd-monitor podd-monitor-watch podd podd-image-loader podctl
-	$(PYTHON3) $(top_srcdir)/tests/bench/bench_runtime.py --monitor $(abs_top_builddir)/podd-monitor
 	$(PYTHON3) $(top_srcdir)/tests/bench/bench_daemon.py --builddir $(abs_top_builddir)
+	$(PYTHON3) $(top_srcdir)/tests/bench/bench_runtime.py --monitor $(abs_top_builddir)/podd-monitor
 	$(PYTHON3) $(top_srcdir)/tests/bench/bench_image.py --builddir $(abs_top_builddir)
 .PHONY: bench

@@ -21,13 +21,19 @@ the cold-started pods). The five figures of the issue:
           pods x floor / CPUs), what the floor would take on every core at
           once. Why fresh dirs: ext4 without a journal (this project's test
           VM) makes every new inode scan past each inode deleted in the last
-          30 s (recently_deleted() in fs/ext4/ialloc.c), so a start seconds
-          after 100 pods' state and log files were removed pays for the
-          removal too, and a third start after two removals pays twice (632,
-          766, 928 ms in one run). A boot follows no such removal. That start
-          is still measured and printed, not counted: the podd of the figures
-          below starts the pods for the idle and probe figures a few seconds
-          after removing its own.
+          60 s, 300 s while the block of the inode table that holds it is
+          dirty, which a new inode in that block makes it again
+          (recently_deleted() in fs/ext4/ialloc.c). So a start seconds after
+          100 pods' state and log files were removed pays for the removal
+          too, and a third start after two removals pays twice (632, 766, 928
+          ms in one run). A boot follows no such removal. That start is still
+          measured and printed, not counted: the podd of the figures below
+          starts the pods for the idle and probe figures a few seconds after
+          removing its own. Removals by others count as well: make bench runs
+          this bench first, before bench_runtime.py's containers churn /tmp,
+          and a note prints what a new file costs on the state disk just
+          before the cold starts, against the run dir's tmpfs (after a test
+          suite's removals it was 1.1 ms, against 7 us).
  restart  a crash-looping container (exit 1, restartPolicy Always, the first
           restart immediate): from its first process's exit (seen through a
           pidfd) to the next container.pid alive; median over --crash-pods
@@ -571,6 +577,16 @@ def bench_cold(d, pods):
     return t1 - t0, lat, seen
 
 
+def new_file_cost(parent, n=100):
+    """Microseconds per file created (empty, O_CREAT) in a new directory under parent. The files
+    stay, so that measuring adds no removal of its own; they go with the bench's directory."""
+    where = tempfile.mkdtemp(prefix="new-files-", dir=parent)
+    t0 = time.perf_counter()
+    for i in range(n):
+        os.close(os.open(os.path.join(where, "f%d" % i), os.O_CREAT | os.O_WRONLY, 0o600))
+    return (time.perf_counter() - t0) / n * 1e6
+
+
 def cold_note(what, cold, lat, seen):
     return ("%s: %.0f ms; get_pods answered %d times while the pods started (slowest %.1f ms); "
             "first container at %.0f ms; first %d containers %.1f ms each, last %d %.1f ms each"
@@ -702,6 +718,10 @@ def main():
             d.stop()
             # The cold starts next, each a first boot of podd on state, log and run dirs of
             # its own, before any figure here removes more than that pod: see the docstring.
+            notes.append("a new file costs %.0f us on the state disk, %.0f us on the run dir's "
+                         "tmpfs, just before the cold starts (ext4 without a journal: longer "
+                         "for minutes after removals, see the docstring)"
+                         % (new_file_cost(top), new_file_cost(d.run)))
             for run in range(COLD_RUNS):
                 c = Daemon(d.bin, os.path.join(top, "cold-%d" % (run + 1)), d.backoff,
                            not a.run_on_disk)
