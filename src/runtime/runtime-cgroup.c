@@ -380,26 +380,36 @@ int cgroup_join_fds(int *fds, size_t n)
     return r;
 }
 
-static int kill_one(const char *dir, void *u)
+/* Sends sig to each process dir/cgroup.procs lists: how many got it, or -errno (-ENOENT: none). */
+static int signal_procs(const char *dir, int sig)
 {
-    int sig = (int)(intptr_t)u;
     char path[PATH_MAX], line[32];
+    int n = 0;
     FILE *f;
 
-    if (sig == SIGKILL && write_at(dir, "cgroup.kill", "1") >= 0)
-        return 0;
-    (void)snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+    if ((size_t)snprintf(path, sizeof(path), "%s/cgroup.procs", dir) >= sizeof(path))
+        return -ENAMETOOLONG;
     f = fopen(path, "re");
     if (!f)
-        return errno == ENOENT ? 0 : -errno;
+        return -errno;
     while (fgets(line, sizeof(line), f)) {
         int pid = atoi(line);
 
-        if (pid > 0)
-            (void)kill(pid, sig);
+        if (pid > 0 && kill(pid, sig) == 0)
+            n++;
     }
     fclose(f);
-    return 0;
+    return n;
+}
+
+static int kill_one(const char *dir, void *u)
+{
+    int sig = (int)(intptr_t)u, r;
+
+    if (sig == SIGKILL && write_at(dir, "cgroup.kill", "1") >= 0)
+        return 0;
+    r = signal_procs(dir, sig);
+    return r < 0 && r != -ENOENT ? r : 0;
 }
 
 int cgroup_kill(const char *cgroup, int sig)
@@ -418,24 +428,17 @@ typedef struct {
 static int signal_listed(const char *dir, void *u)
 {
     SignalWalk *w = u;
-    char path[PATH_MAX], line[32];
-    FILE *f;
+    int r;
 
     if (w->listed)
         return 0;
-    if ((size_t)snprintf(path, sizeof(path), "%s/cgroup.procs", dir) >= sizeof(path))
-        return -ENAMETOOLONG;
-    f = fopen(path, "re");
-    if (!f)
-        return errno == ENOENT ? 0 : -errno;
+    r = signal_procs(dir, w->sig);
+    if (r == -ENOENT)
+        return 0;
+    if (r < 0)
+        return r;
     w->listed = true;
-    while (fgets(line, sizeof(line), f)) {
-        int pid = atoi(line);
-
-        if (pid > 0 && kill(pid, w->sig) == 0)
-            w->n++;
-    }
-    fclose(f);
+    w->n = r;
     return 0;
 }
 

@@ -689,7 +689,7 @@ static int native_container_signal(void *userdata, const char *id, int sig, PdEr
     if (fd == -ENOENT)
         return signal_by_cgroup(ctx, id, sig, reterr);
     if (fd < 0)
-        return pd_error_set(reterr, fd == -ENOENT ? -ESRCH : fd, "container %s is not running", id);
+        return pd_error_set(reterr, fd, "container %s is not running", id);
     if (syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) < 0)
         return pd_error_set(reterr, -errno, "signal container %s: %s", id, RUNTIME_STRERROR(errno));
     return 0;
