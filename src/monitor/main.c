@@ -7,7 +7,8 @@
  * writes the container's stdout and stderr to the CRI log, reaps it,
  * writes the exit record atomically, removes the cgroup and exits. The process that started it
  * returns once the container runs (0) or failed to start (1, message on stderr; the exit record
- * says StartError).
+ * says StartError). The spawner's monitors (cmd_spawner()) do the same in a
+ * fork of the spawner that answers podd itself and then waits without an exec.
  *
  *   podd-monitor CONFIG.json
  *   podd-monitor spawner [PINS-DIR]   (fd 3: a SOCK_SEQPACKET socket from podd; see cmd_spawner())
@@ -107,16 +108,38 @@ static void now_rfc3339(char *buf, size_t size)
     format_rfc3339_nano(&ts, buf, size);
 }
 
+/*
+ * Who waits for a start, and how it is answered. A direct start's monitor
+ * (podd-monitor CONFIG.json) tells its starter on sync_fd: a message when
+ * it failed, EOF once the container runs. The spawner's monitor tells podd
+ * itself on result_fd: one byte, 0 once the container runs, 1 when it
+ * failed (the message on stderr, podd's). -1 for the one not used.
+ */
+typedef struct StartAnswer {
+    int sync_fd;
+    int result_fd;
+    int lock_fd; /* the container's lock: let go of before a failure is answered */
+} StartAnswer;
+
 static void report(int fd, const char *msg)
 {
     if (fd >= 0)
         (void)!write(fd, msg, strlen(msg));
 }
 
-static _Noreturn void start_failed(const ContainerConfig *c, int sync_fd, const char *started,
-                                   const PdError *err)
+/* The byte podd waits for; podd may be gone by now, so no SIGPIPE. */
+static void answer_code(int result_fd, unsigned char code)
+{
+    (void)signal(SIGPIPE, SIG_IGN);
+    (void)!write(result_fd, &code, 1);
+    (void)close(result_fd);
+}
+
+static _Noreturn void start_failed(const ContainerConfig *c, const StartAnswer *ans,
+                                   const char *started, const PdError *err)
 {
     ExitRecord e = {.exit_code = 128, .signal = 0};
+    char also[256] = "";
     int r;
 
     (void)snprintf(e.started_at, sizeof(e.started_at), "%s", started);
@@ -126,15 +149,68 @@ static _Noreturn void start_failed(const ContainerConfig *c, int sync_fd, const 
     (void)snprintf(e.message, sizeof(e.message), "%s", err->message);
     r = exit_record_write(c->exit_file, &e);
     (void)cgroup_remove(c->cgroup);
-    report(sync_fd, err->message);
-    if (r < 0) {
-        char buf[256];
-
-        (void)snprintf(buf, sizeof(buf), "; writing the exit record %s failed: %s", c->exit_file,
+    if (r < 0)
+        (void)snprintf(also, sizeof(also), "; writing the exit record %s failed: %s", c->exit_file,
                        strerror(-r));
-        report(sync_fd, buf);
+    report(ans->sync_fd, err->message);
+    report(ans->sync_fd, also);
+    if (ans->result_fd >= 0) {
+        fprintf(stderr, "podd-monitor: container %s: %s%s\n", c->id, err->message, also);
+        fflush(stderr);
+        /* podd acts on the answer (a failed start's removal takes the lock), not on our exit. */
+        (void)close(ans->lock_fd);
+        answer_code(ans->result_fd, 1);
     }
     _exit(1);
+}
+
+/* The container runs: let whoever waits go. */
+static void answer_started(const StartAnswer *ans)
+{
+    if (ans->sync_fd >= 0) {
+        report(ans->sync_fd, "");
+        (void)close(ans->sync_fd);
+    }
+    if (ans->result_fd >= 0)
+        answer_code(ans->result_fd, 0);
+}
+
+/* ---- the process title ----------------------------------------------------------------------- */
+
+/*
+ * Where /proc/PID/cmdline reads from: our argv strings and the environment
+ * strings right after them (which title_init() moved elsewhere first), as
+ * PostgreSQL's ps_status.c uses them. The kernel shows a title that runs
+ * past the argv strings as long as it stays in that area.
+ */
+static char *title_area;
+static size_t title_room;
+
+static void title_init(int argc, char **argv)
+{
+    extern char **environ;
+    char *end = argv[0], **env;
+
+    for (int i = 0; i < argc && argv[i] == end; i++)
+        end += strlen(end) + 1;
+    title_area = argv[0];
+    title_room = (size_t)(end - argv[0]);
+    env = strv_copy(environ);
+    if (!env)
+        return; /* the argv strings alone, then */
+    for (size_t i = 0; environ[i] && environ[i] == end; i++)
+        end += strlen(end) + 1;
+    environ = env; /* for the rest of our life: never freed */
+    title_room = (size_t)(end - argv[0]);
+}
+
+/* `ps` then shows title (cut to the room there is) as our command line. */
+static void title_set(const char *title)
+{
+    if (!title_area || title_room < 2)
+        return;
+    memset(title_area, 0, title_room);
+    (void)snprintf(title_area, title_room, "%s", title);
 }
 
 /*
@@ -195,7 +271,40 @@ static const RuntimeMonitorOps *monitor_ops(const ContainerConfig *c)
     return ops;
 }
 
-static int monitor_run(const ContainerConfig *c, int sync_fd, int lock_fd)
+/*
+ * In the spawner's monitor, once its container runs: instead of exec'ing
+ * podd-monitor-watch, it waits in this process, a copy of the spawner that
+ * shares its pages with it and with every other such monitor (a new
+ * program would start afresh: its C library's start alone costs a third of
+ * a millisecond where cpuid traps to the hypervisor, and its pages are its
+ * own). It lets go of what it must not keep: podd's stdio, the spawner's
+ * mount namespace copy; and names its container in its command line.
+ */
+static void monitor_settle(const ContainerConfig *c)
+{
+    char title[PATH_MAX];
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+    if (null >= 0) {
+        (void)dup2(null, 0);
+        (void)dup2(null, 1);
+        (void)dup2(null, 2);
+        if (null > 2)
+            close(null);
+    }
+    native_lean_mounts_close();
+    (void)snprintf(title, sizeof(title), "podd-monitor %s", c->id);
+    title_set(title);
+    /* What the start allocated and freed, given back rather than kept in this copy. */
+    (void)malloc_trim(0);
+}
+
+/*
+ * Runs the container and waits for it. Answers the start as ans says; a
+ * direct start's monitor then execs podd-monitor-watch, the spawner's stays
+ * (monitor_settle()).
+ */
+static int monitor_run(const ContainerConfig *c, const StartAnswer *ans)
 {
     int outp[2] = {-1, -1}, errp[2] = {-1, -1}, null, r;
     char started[40];
@@ -210,7 +319,7 @@ static int monitor_run(const ContainerConfig *c, int sync_fd, int lock_fd)
     /* Keep no directory of our starter busy for the container's lifetime. */
     if (chdir("/") < 0 || setsid() < 0 || prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
         (void)pd_error_set(&e, -errno, "podd-monitor: setsid/subreaper: %s", strerror(errno));
-        start_failed(c, sync_fd, started, &e);
+        start_failed(c, ans, started, &e);
     }
     if (c->monitor_pid_file) {
         r = proc_start_time(getpid(), &st);
@@ -218,7 +327,7 @@ static int monitor_run(const ContainerConfig *c, int sync_fd, int lock_fd)
             r = pid_file_write(c->monitor_pid_file, getpid(), st);
         if (r < 0) {
             (void)pd_error_set(&e, r, "write %s: %s", c->monitor_pid_file, strerror(-r));
-            start_failed(c, sync_fd, started, &e);
+            start_failed(c, ans, started, &e);
         }
     }
     /* Blocked from now on, through the exec into the watcher: no SIGCHLD gets lost. */
@@ -228,26 +337,26 @@ static int monitor_run(const ContainerConfig *c, int sync_fd, int lock_fd)
     null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null < 0 || pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
         (void)pd_error_set(&e, -errno, "podd-monitor: set up: %s", strerror(errno));
-        start_failed(c, sync_fd, started, &e);
+        start_failed(c, ans, started, &e);
     }
     if (c->log_path) {
         /* Opened once here so that an unusable log path is a start error. */
         r = cri_log_open(&log, c->log_path, c->log_max_bytes);
         if (r < 0) {
             (void)pd_error_set(&e, r, "open log %s: %s", c->log_path, strerror(-r));
-            start_failed(c, sync_fd, started, &e);
+            start_failed(c, ans, started, &e);
         }
         cri_log_done(&log);
     }
     r = cgroup_create(c, &e);
     if (r < 0)
-        start_failed(c, sync_fd, started, &e);
+        start_failed(c, ans, started, &e);
 
     r = monitor_ops(c)->spawn(
         c, &(ContainerStdio){.stdin_fd = null, .stdout_fd = outp[1], .stderr_fd = errp[1]}, &hooks,
         &pid, &e);
     if (r < 0)
-        start_failed(c, sync_fd, started, &e);
+        start_failed(c, ans, started, &e);
     close(outp[1]);
     close(errp[1]);
     close(null);
@@ -257,9 +366,9 @@ static int monitor_run(const ContainerConfig *c, int sync_fd, int lock_fd)
             st = 0;
         (void)pid_file_write(c->pid_file, pid, st);
     }
-    /* Started: let our parent go. */
-    report(sync_fd, "");
-    close(sync_fd);
+    answer_started(ans);
+    if (monitor_ops(c)->tidy)
+        monitor_ops(c)->tidy(c);
 
     wa = (WatchArgs){
         .pid = pid,
@@ -270,10 +379,13 @@ static int monitor_run(const ContainerConfig *c, int sync_fd, int lock_fd)
         .exit_file = c->exit_file,
         .cgroup = c->cgroup,
         .started_at = started,
-        .lock_fd = lock_fd,
+        .lock_fd = ans->lock_fd,
     };
-    exec_watcher(&wa);
-    /* No watcher binary: wait in this process, bigger but just as correct. */
+    if (ans->result_fd >= 0)
+        monitor_settle(c);
+    else
+        exec_watcher(&wa);
+    /* Or no watcher binary: wait in this process, bigger but just as correct. */
     return monitor_watch(&wa);
 }
 
@@ -292,15 +404,11 @@ static int take_container_lock(const ContainerConfig *c, int lock_fd)
 }
 
 /* The monitor's side of spawn_monitor(): never returns. */
-static _Noreturn void monitor_child(const ContainerConfig *c, const int sync_p[2], int lock_fd,
-                                    int result_fd)
+static _Noreturn void monitor_child(const ContainerConfig *c, const int sync_p[2], int lock_fd)
 {
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
     close(sync_p[0]);
-    /* The spawner's result channel is the starter's to answer on, never the monitor's. */
-    if (result_fd >= 0)
-        close(result_fd);
     /* Nobody's terminal or pipes: the starter must not wait for our end of its stdio. */
     if (null >= 0) {
         (void)dup2(null, 0);
@@ -308,7 +416,8 @@ static _Noreturn void monitor_child(const ContainerConfig *c, const int sync_p[2
         (void)dup2(null, 2);
         close(null);
     }
-    _exit(monitor_run(c, sync_p[1], lock_fd));
+    _exit(
+        monitor_run(c, &(StartAnswer){.sync_fd = sync_p[1], .result_fd = -1, .lock_fd = lock_fd}));
 }
 
 /*
@@ -323,8 +432,7 @@ static _Noreturn void monitor_child(const ContainerConfig *c, const int sync_p[2
  * the watcher the monitor would wait for its container in this process,
  * holding us suspended, so it is forked.
  */
-static pid_t spawn_monitor(const ContainerConfig *c, const int sync_p[2], int lock_fd,
-                           int result_fd)
+static pid_t spawn_monitor(const ContainerConfig *c, const int sync_p[2], int lock_fd)
 {
     const char *watcher = watcher_path();
     pid_t pid;
@@ -334,42 +442,53 @@ static pid_t spawn_monitor(const ContainerConfig *c, const int sync_p[2], int lo
     else
         pid = fork();
     if (pid == 0)
-        monitor_child(c, sync_p, lock_fd, result_fd);
+        monitor_child(c, sync_p, lock_fd);
     return pid;
 }
 
-/* result_fd (or -1): the spawner's result channel, which the monitor must not keep. */
-static int cmd_start(const char *config_path, int lock_fd, int result_fd)
+/*
+ * Loads the container's config and makes its lock ours (lock_fd: podd's,
+ * or -1); returns the lock's fd, or -1 after saying why on stderr.
+ */
+static int start_prepare(const char *config_path, int lock_fd, ContainerConfig **ret_c)
 {
-    _cleanup_(container_config_freep) ContainerConfig *c = NULL;
     PdError e = {0};
-    int sync_p[2], r;
-    char msg[PD_ERROR_MESSAGE_MAX + 256];
-    ssize_t n;
-    size_t len = 0;
-    pid_t pid;
+    int r;
 
-    r = container_config_load(config_path, &c, &e);
+    r = container_config_load(config_path, ret_c, &e);
     if (r < 0) {
         char buf[PD_ERROR_MESSAGE_MAX + PD_ERROR_FILE_MAX + 32];
 
         pd_error_format(&e, buf, sizeof(buf));
         fprintf(stderr, "podd-monitor: %s\n", buf);
-        return 1;
+        return -1;
     }
     /* Nothing is written before the lock is ours: another monitor may own these files. */
-    lock_fd = take_container_lock(c, lock_fd);
-    if (lock_fd < 0) {
-        fprintf(stderr, "podd-monitor: container %s: %s\n", c->id,
-                lock_fd == -EBUSY ? "another podd-monitor owns it" : strerror(-lock_fd));
+    r = take_container_lock(*ret_c, lock_fd);
+    if (r < 0)
+        fprintf(stderr, "podd-monitor: container %s: %s\n", (*ret_c)->id,
+                r == -EBUSY ? "another podd-monitor owns it" : strerror(-r));
+    return r < 0 ? -1 : r;
+}
+
+static int cmd_start(const char *config_path, int lock_fd)
+{
+    _cleanup_(container_config_freep) ContainerConfig *c = NULL;
+    int sync_p[2];
+    char msg[PD_ERROR_MESSAGE_MAX + 256];
+    ssize_t n;
+    size_t len = 0;
+    pid_t pid;
+
+    lock_fd = start_prepare(config_path, lock_fd, &c);
+    if (lock_fd < 0)
         return 1;
-    }
     if (pipe2(sync_p, O_CLOEXEC) < 0) {
         fprintf(stderr, "podd-monitor: pipe: %m\n");
         return 1;
     }
     fflush(NULL);
-    pid = spawn_monitor(c, sync_p, lock_fd, result_fd);
+    pid = spawn_monitor(c, sync_p, lock_fd);
     if (pid < 0) {
         fprintf(stderr, "podd-monitor: fork: %m\n");
         return 1;
@@ -505,39 +624,36 @@ static int cmd_pod_destroy(const char *dir)
 /* ---- spawner --------------------------------------------------------------------------------- */
 
 /*
- * The spawner's child for one request: it starts from what a fresh exec of
- * podd-monitor by podd would have (the signal mask and SIGCHLD disposition
- * the spawner was exec'ed with, no fd but stdio, the lock and the result
- * channel, no parent-death signal: fork cleared it), runs cmd_start() as
- * "podd-monitor --lock-fd" would, and answers with its exit code, one byte
- * on result_fd. Never returns.
+ * The spawner's child for one request, the container's monitor. It starts
+ * from what a fresh exec of podd-monitor by podd would have (the signal
+ * mask and SIGCHLD disposition the spawner was exec'ed with, no fd but
+ * stdio, the lock and the result channel, no parent-death signal: fork
+ * cleared it), starts the container as a direct start's monitor does,
+ * answers podd with one byte on result_fd (StartAnswer) and stays, waiting
+ * for the container (monitor_settle()). Never returns.
  */
 static _Noreturn void spawner_child(const char *config_path, int lock_fd, int result_fd,
                                     const sigset_t *mask, const struct sigaction *chld)
 {
+    ContainerConfig *c = NULL;
     int keep[4] = {lock_fd, result_fd};
     size_t n_keep = 2 + native_lean_mounts_fds(keep + 2);
-    unsigned char code;
-    int r;
+    int lock;
 
     if (sigaction(SIGCHLD, chld, NULL) < 0 || close_fds_except(keep, n_keep) < 0 ||
         sigprocmask(SIG_SETMASK, mask, NULL) < 0) {
         fprintf(stderr, "podd-monitor: spawner: set up the child: %m\n");
+        lock = -1;
+    } else
+        lock = start_prepare(config_path, lock_fd, &c);
+    if (lock < 0) {
+        /* Our copy of the lock goes before the answer: podd acts on the answer. */
+        (void)close(lock_fd);
+        fflush(NULL);
+        answer_code(result_fd, 1);
         _exit(1);
     }
-    r = cmd_start(config_path, lock_fd, result_fd);
-    /*
-     * Our copy of the lock goes before the answer: podd acts on the answer
-     * (a failed start's removal takes the lock), not on our exit, as it does
-     * for a starter of its own, which it reaps first.
-     */
-    (void)close(lock_fd);
-    /* podd may be gone by now: its end closed must not kill us with SIGPIPE. */
-    (void)signal(SIGPIPE, SIG_IGN);
-    fflush(NULL);
-    code = (unsigned char)r;
-    (void)!write(result_fd, &code, 1);
-    _exit(r);
+    _exit(monitor_run(c, &(StartAnswer){.sync_fd = -1, .result_fd = result_fd, .lock_fd = lock}));
 }
 
 /*
@@ -729,10 +845,11 @@ static int spawner_wait(int sock, LeanWatch *w)
 
 /*
  * podd's monitor spawner: started once by podd with a SOCK_SEQPACKET socket
- * on sock, it forks one child per request that runs today's start
- * (cmd_start()), so that a start costs podd neither an exec of this binary
- * nor its dynamic linking. It keeps nothing across requests and allocates
- * nothing after its start, where it compiles the default seccomp filter once
+ * on sock, it forks one child per request, the container's monitor
+ * (spawner_child()), so that a start costs podd neither an exec of this
+ * binary nor its dynamic linking, and the monitor no exec of the watcher.
+ * It keeps nothing across requests and allocates nothing after its start
+ * but to renew its mount namespace copy; at its start it compiles the default seccomp filter once
  * for all of them (libseccomp's memory freed again): each child carries only
  * what a fresh podd-monitor would, and that program. It dies
  * with podd (parent-death signal, and EOF on the socket); what it started
@@ -817,16 +934,19 @@ int main(int argc, char **argv)
         return cmd_pod_create(argv[2]);
     if (argc == 3 && streq(argv[1], "pod-destroy"))
         return cmd_pod_destroy(argv[2]);
-    if ((argc == 2 || argc == 3) && streq(argv[1], "spawner"))
+    if ((argc == 2 || argc == 3) && streq(argv[1], "spawner")) {
+        /* Its children, the monitors, name their containers there. */
+        title_init(argc, argv);
         return cmd_spawner(3, argc == 3 ? argv[2] : NULL);
+    }
     if (argc == 2 && argv[1][0] != '-')
-        return cmd_start(argv[1], -1, -1);
+        return cmd_start(argv[1], -1);
     /* podd hands over the container's lock, already taken, on this fd. */
     if (argc == 3 && startswith(argv[1], "--lock-fd=") && argv[2][0] != '-') {
         int64_t fd;
 
         if (parse_int64(argv[1] + strlen("--lock-fd="), &fd) >= 0 && fd >= 3 && fd <= INT_MAX)
-            return cmd_start(argv[2], (int)fd, -1);
+            return cmd_start(argv[2], (int)fd);
     }
     usage();
     return 2;

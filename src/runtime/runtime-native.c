@@ -44,8 +44,6 @@ typedef struct ChildError {
 
 static int child_err_fd = -1;
 
-static void lean_mounts_close(void);
-
 static _Noreturn _printf_(2, 3) void child_fail(int err, const char *fmt, ...)
 {
     ChildError e = {.code = err < 0 ? err : -err};
@@ -914,7 +912,7 @@ static _Noreturn void container_child(const ContainerConfig *c, const ContainerS
         child_fail(r, "join cgroup %s: %s", c->cgroup, ERRSTR(r));
     reset_signals();
     (void)umask(022);
-    lean_mounts_close();
+    native_lean_mounts_close();
     join_ns(c, ns_fds);
     if (!c->ns.uts && c->hostname && unshare(CLONE_NEWUTS) < 0)
         child_fail(-errno, "new UTS namespace: %s", ERRSTR(errno));
@@ -1048,9 +1046,10 @@ static void send_go(int fd, const ContainerConfig *c, const SecurityHooks *hooks
 /*
  * The last start's writable layer and overlay work directory: moved aside
  * before the clone (a rename each, ENOENT when there are none), removed by
- * stale_layers_remove() while the child finishes its setup, so that a
- * restart does not wait for the removal. On a disk with online discard each
- * removed directory waits for the device.
+ * native_container_tidy() once the start is answered, so that a restart
+ * does not wait for the removal: the child and whoever removes them share a
+ * CPU more often than not. On a disk with online discard each removed
+ * directory waits for the device.
  */
 static const char *const stale_layers[][2] = {{"upper", ".upper-old"}, {"work", ".work-old"}};
 
@@ -1082,18 +1081,24 @@ static void stale_layers_remove(const ContainerConfig *c, const bool moved[2])
             (void)rm_rf_at(AT_FDCWD, path);
 }
 
+void native_container_tidy(const ContainerConfig *c)
+{
+    stale_layers_remove(c, (const bool[ELEMENTSOF(stale_layers)]){true, true});
+}
+
 /* ---- the mount namespace containers are cloned from ----------------------------------- */
 
 /* Set by native_lean_mounts_init() in the spawner; the starters it forks inherit them. */
 static int lean_mnt_fd = -1, host_mnt_fd = -1;
 
 /* In the container's child: what it must not keep (close-on-exec anyway). */
-static void lean_mounts_close(void)
+void native_lean_mounts_close(void)
 {
     if (lean_mnt_fd >= 0)
         (void)close(lean_mnt_fd);
     if (host_mnt_fd >= 0)
         (void)close(host_mnt_fd);
+    lean_mnt_fd = host_mnt_fd = -1;
 }
 
 /* Undoes mountinfo's escapes (\\ooo for space, tab, newline, backslash) in place. */
@@ -1564,14 +1569,13 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
     else
         send_go(gop[1], c, hooks);
     close(gop[1]);
-    /* While the child resolves its user, loads its filter and execs. */
-    stale_layers_remove(c, stale);
     if (r == 0)
         r = read_child_error(errp[0], reterr);
     close(errp[0]);
     if (r < 0) {
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;
+        stale_layers_remove(c, stale);
         return r;
     }
     *ret_pid = pid;
@@ -1707,4 +1711,5 @@ const RuntimeMonitorOps runtime_native_monitor_ops = {
     .name = "native",
     .spawn = native_container_spawn,
     .exec = native_container_exec,
+    .tidy = native_container_tidy,
 };

@@ -416,10 +416,19 @@ typedef struct ContainerStdio {
  * the exec succeeded, or a negative errno with reterr holding the precise
  * message the child sent (e.g. "exec /bin/app: no such file or directory
  * (image bb:latest)"). The caller must be root and own the cgroup already
- * (cgroup_create). Does not log.
+ * (cgroup_create). Does not log. What the last container of the same run
+ * dir left (its writable layers) is only moved aside: native_container_tidy()
+ * removes it once the start is answered.
  */
 int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio,
                            const SecurityHooks *hooks, pid_t *ret_pid, PdError *reterr);
+/*
+ * Removes what native_container_spawn() moved aside, the writable layers of
+ * the container that ran before in c's run dir: after the start is answered,
+ * so that a restart does not wait for it. A start that finds them still there
+ * (its monitor died first) removes them itself.
+ */
+void native_container_tidy(const ContainerConfig *c);
 
 /*
  * For podd-monitor's spawner, once before it forks the starters: makes the
@@ -464,6 +473,12 @@ int native_lean_mounts_digest(const char *hidden, char ret[static CONTENT_HASH_M
                               PdError *reterr);
 /* The fds that namespace needs kept open in a fork: 0, or 2 in ret. */
 size_t native_lean_mounts_fds(int ret[2]);
+/*
+ * In a process forked by the spawner that stays once its container runs:
+ * lets go of the copy (and of our namespace's fd), so that it does not keep
+ * an old copy alive (busy, its unmounted file systems with it).
+ */
+void native_lean_mounts_close(void);
 
 /*
  * Runs argv inside the running container whose first process is pid: its
@@ -674,6 +689,8 @@ typedef struct RuntimeMonitorOps {
                  pid_t *ret_pid, PdError *reterr);
     int (*exec)(const ContainerConfig *c, pid_t pid, char *const *argv, const SecurityHooks *hooks,
                 uint64_t timeout_usec, int *ret_status, PdError *reterr);
+    /* After a successful spawn has been answered: what the start left for later (may be NULL). */
+    void (*tidy)(const ContainerConfig *c);
 } RuntimeMonitorOps;
 
 extern const RuntimeMonitorOps runtime_native_monitor_ops;

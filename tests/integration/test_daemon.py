@@ -293,6 +293,8 @@ def test_a_restart_gets_a_fresh_writable_layer_and_nothing_of_the_last_run(daemo
     # Each run found the file the last one wrote gone.
     assert daemon.ctr_log(pod, "app")[:3] == ["fresh"] * 3
     wait_for("the restart count", lambda: daemon.restarts(pod, "app") >= 2)
+    # The layers a run left, moved aside by the next start, went once that start was answered.
+    assert not [f for f in os.listdir(d) if f.endswith("-old")], os.listdir(d)
     # Stopped for good in its back-off: its directory goes with the pod.
     wait_for("the back-off again", lambda: os.path.isdir(d) and not any(
         os.path.exists(os.path.join(d, f)) for f in records), timeout=5)
@@ -810,23 +812,27 @@ def test_a_run_directory_emptied_under_podd_still_lets_it_stop_its_containers(da
 
 
 def monitors_by_container(run_dir):
-    """Container id -> number of live podd-monitor processes serving it."""
+    """Container id -> number of live podd-monitor processes serving it: those holding its
+    lock (<run>/containers/ID/lock), as a monitor does for its container's whole life."""
     counts = {}
     prefix = os.path.join(run_dir, "containers") + "/"
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                args = f.read().split(b"\0")
+            with open(f"/proc/{entry}/comm") as f:
+                if not f.read().startswith("podd-monitor"):
+                    continue
+            fds = os.listdir(f"/proc/{entry}/fd")
         except OSError:
             continue
-        if not args or not os.path.basename(args[0].decode()).startswith("podd-monitor"):
-            continue
-        for a in args[1:]:
-            a = a.decode(errors="replace")
-            if a.startswith(prefix):
-                cid = a[len(prefix):].split("/")[0]
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{entry}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith(prefix) and target.endswith("/lock"):
+                cid = target[len(prefix):].split("/")[0]
                 counts[cid] = counts.get(cid, 0) + 1
                 break
     return counts
@@ -854,7 +860,7 @@ def test_kill9_at_random_moments_never_duplicates_or_loses_containers(daemon):
     time.sleep(0.5)
     live = monitors_by_container(daemon.run)
     assert {k for k, n in live.items() if n > 0} == expected, live
-    # One monitor each (podd-monitor execs podd-monitor-watch: one process per container).
+    # One monitor each: one process per container.
     assert all(n == 1 for n in live.values()), live
     # Saved states may trail the containers by a pass; none may show a restart.
     wait_for("every state", lambda: all(daemon.restarts(p, c) == 0 for p in pods for c in "ab"))
