@@ -46,7 +46,8 @@ figures of the issue:
           quick restarts (10 ms back-off: some 1.5 s, so that a write of the
           events falls in it as it falls in a crash loop). Target <= 0.25x floor.
  get_pods the get_pods API call, as `podctl get pods` sends it, repeated
-          10 times a second over one connection during the cold starts:
+          10 times a second over one connection, from a process of its own
+          started before podd, during the cold starts:
           median and slowest of all. Targets 10 ms and 50 ms (absolute).
 Other figures, with the absolute targets of issue 4: a stop (unlink of a
 2-container manifest -> both first processes exited on SIGTERM, median of
@@ -81,7 +82,7 @@ import sys
 import tempfile
 import time
 
-from bench_runtime import floor_argv, floor_samples
+from bench_runtime import floor_argv, floor_samples, memory_of
 
 BUSYBOX = "/bin/busybox"
 TERM_CMD = "trap 'exit 0' TERM; sleep 3600 & wait"
@@ -358,35 +359,44 @@ def wait_until(ino, cond, timeout=30.0, what="condition", interval=0.01):
 
 
 class ApiProbe:
-    """Asks podd for its pods over and over from a thread: how long the loop keeps it waiting."""
+    """get_pods as `podctl get pods` sends it, 10 times a second over one connection, from a
+    process of its own, as podctl would be: a thread of this harness would wait for the
+    interpreter's lock while the main thread handles inotify events (5 ms at a time), and count
+    that as podd's. stop() returns the latencies (seconds)."""
 
     def __init__(self, path):
-        import threading
-        self.path, self.lat, self.done = path, [], False
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
+        """Returns once the probe runs: it connects as soon as the socket is there."""
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--api-probe",
+                                      path], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        if self.proc.stdout.readline() != b"ready\n":
+            raise SystemExit("bench: the get_pods probe did not start")
 
-    def run(self):
+    @staticmethod
+    def run(path):
+        """The probe process: until its stdin closes, then the latencies as JSON on stdout."""
         import socket
-        while not self.done:
+        lat, done = [], False
+        print("ready", flush=True)
+        while not done:
             try:
                 with socket.socket(socket.AF_UNIX) as s:
-                    s.connect(self.path)
+                    s.connect(path)
                     f = s.makefile("rb")
-                    while not self.done:
+                    while not done:
                         t0 = time.perf_counter()
                         s.sendall(b'{"op":"get_pods"}\n')
                         if not f.readline():
                             break
-                        self.lat.append(time.perf_counter() - t0)
-                        time.sleep(0.1)  # a person polling, not a load of its own
+                        lat.append(time.perf_counter() - t0)
+                        # A person polling, not a load of its own.
+                        done = bool(select.select([sys.stdin], [], [], 0.1)[0])
             except OSError:
-                time.sleep(0.005)
+                done = bool(select.select([sys.stdin], [], [], 0.005)[0])
+        print(json.dumps(lat))
 
     def stop(self):
-        self.done = True
-        self.thread.join(5)
-        return self.lat
+        out, _ = self.proc.communicate(b"", timeout=10)
+        return json.loads(out.splitlines()[-1])
 
 
 def spread(samples):
@@ -559,8 +569,8 @@ def bench_cold(d, pods):
                                                                   ("b", TERM_CMD)]))
     dirs = [d.ctr("cold-%03d" % i, c) for i in range(pods) for c in ("a", "b")]
     pending, ino, seen = set(dirs), Inotify(d.cdir), []
-    t0 = d.start()
     probe = ApiProbe(os.path.join(d.run, "podd.sock"))
+    t0 = d.start()
 
     def all_running():
         # Only the dirs with news: a look at every pending dir on every event made this
@@ -786,6 +796,13 @@ def main():
         time.sleep(2)
         u0 = d.usage()
         others.append(("podd VmRSS, %d pods" % a.pods, u0[3] / 1024.0, "MiB", 8))
+        mems = [memory_of(m[0]) for m in monitors if alive(m)]
+        if mems:
+            notes.append("the %d monitors, forks of podd's spawner: PSS median %d KiB, %.1f MiB in "
+                         "all (RSS median %d KiB, pages shared with the spawner and each other)"
+                         % (len(mems), statistics.median(m["Pss"] for m in mems),
+                            sum(m["Pss"] for m in mems) / 1024.0,
+                            statistics.median(m["Rss"] for m in mems)))
         time.sleep(a.idle_seconds)
         u1 = d.usage()
         scale = 60.0 / a.idle_seconds
@@ -888,4 +905,6 @@ def main():
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--api-probe":
+        sys.exit(ApiProbe.run(sys.argv[2]))
     sys.exit(main())
