@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
@@ -388,8 +387,9 @@ static int netns_pool_take(SandboxNetnsPool *p)
         /* None left, and takes come close together: a burst. */
         p->last_miss = now;
     p->last_take = now;
-    (void)pthread_cond_signal(&p->wake);
     (void)pthread_mutex_unlock(&p->lock);
+    /* After the unlock: woken under it, the thread would only block on the lock again. */
+    (void)pthread_cond_signal(&p->wake);
     return fd;
 }
 

@@ -9,6 +9,7 @@
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@ struct StateSyncer {
     StateSyncJob *todo, **todo_tail; /* queued, oldest first */
     StateSyncJob *done, **done_tail; /* ended, not taken yet, oldest first */
     bool busy;                       /* the thread runs a job */
+    bool waiting;                    /* the thread waits on wake for a job */
     bool stop;
     int event_fd;
 };
@@ -96,8 +98,11 @@ static void *syncer_run(void *userdata)
     for (;;) {
         StateSyncJob *j;
 
-        while (!y->todo && !y->stop)
+        while (!y->todo && !y->stop) {
+            y->waiting = true;
             (void)pthread_cond_wait(&y->wake, &y->lock);
+            y->waiting = false;
+        }
         if (!y->todo)
             break;
         j = y->todo;
@@ -149,6 +154,16 @@ int state_syncer_new(StateSyncer **ret)
         r = -pthread_create(&y->thread, NULL, syncer_run, y);
         (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
+    /*
+     * A batch thread: woken, a thread that slept preempts the one that woke
+     * it, here the loop, whose API answers and restarts would wait while
+     * this thread only starts a sync. Batch threads do not preempt on
+     * wakeup; they get their fair share of the CPU all the same. (Not by
+     * its attributes: glibc takes no SCHED_BATCH there.) Refused, it stays
+     * an ordinary thread.
+     */
+    if (r == 0)
+        (void)pthread_setschedparam(y->thread, SCHED_BATCH, &(struct sched_param){0});
     if (r < 0) {
         close(y->event_fd);
         (void)pthread_cond_destroy(&y->idle);
@@ -187,12 +202,18 @@ int state_syncer_fd(const StateSyncer *y)
 
 void state_syncer_queue(StateSyncer *y, StateSyncJob *j)
 {
+    bool wake;
+
     j->next = NULL;
     (void)pthread_mutex_lock(&y->lock);
     *y->todo_tail = j;
     y->todo_tail = &j->next;
-    (void)pthread_cond_signal(&y->wake);
+    /* A busy thread looks at the queue before it waits again: only a waiting one needs a word. */
+    wake = y->waiting;
     (void)pthread_mutex_unlock(&y->lock);
+    /* After the unlock: woken under it, the thread would only block on the lock again. */
+    if (wake)
+        (void)pthread_cond_signal(&y->wake);
 }
 
 bool state_syncer_retarget(StateSyncer *y, StateSyncJob *j, int region, uint64_t gen)

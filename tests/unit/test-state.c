@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -761,6 +762,49 @@ static void count_news(const char *pod, int error, void *userdata)
  * its sync ended, and a save never writes over the copy a queued sync waits
  * for without being synced itself.
  */
+/* The scheduling policy (stat's field 41) of each thread of ours but the calling one. */
+static size_t other_threads_policies(int *ret, size_t max)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *de;
+    size_t n = 0;
+
+    ck_assert_ptr_nonnull(d);
+    while ((de = readdir(d)) && n < max) {
+        char path[300], buf[1024], *p;
+        FILE *f;
+
+        if (de->d_name[0] == '.' || atoi(de->d_name) == gettid())
+            continue;
+        (void)snprintf(path, sizeof(path), "/proc/self/task/%s/stat", de->d_name);
+        f = fopen(path, "re");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), f));
+        fclose(f);
+        p = strrchr(buf, ')');
+        ck_assert_ptr_nonnull(p);
+        /* Fields from the third (the state) on; the policy is the 41st. */
+        for (int field = 3; p && field <= 41; field++)
+            p = strchr(p + 1, ' ');
+        ck_assert_ptr_nonnull(p);
+        ret[n++] = atoi(p + 1);
+    }
+    closedir(d);
+    return n;
+}
+
+START_TEST(test_syncer_never_preempts_the_loop)
+{
+    _cleanup_(state_store_freep) StateStore *s = open_store();
+    int fd = -1, policies[8];
+
+    ck_assert_int_eq(state_store_sync_in_background(s, &fd), 0);
+    /* Its thread, woken by each save, runs as a batch thread: no preemption of its waker. */
+    ck_assert_uint_eq(other_threads_policies(policies, 8), 1);
+    ck_assert_int_eq(policies[0], SCHED_BATCH);
+}
+END_TEST
+
 START_TEST(test_pod_syncs_in_the_background)
 {
     _cleanup_(state_store_freep) StateStore *s = open_store();
@@ -972,6 +1016,7 @@ int main(void)
     tcase_add_test(tc, test_events_survive_a_restart_bounded_and_escaped);
     tcase_add_test(tc, test_events_journal_cut_and_older_file);
     tcase_add_test(tc, test_pod_syncs_in_the_background);
+    tcase_add_test(tc, test_syncer_never_preempts_the_loop);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
