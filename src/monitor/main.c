@@ -25,6 +25,7 @@
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
@@ -175,6 +176,21 @@ static void answer_started(const StartAnswer *ans)
         answer_code(ans->result_fd, 0);
 }
 
+/* A monitor keeps nobody's terminal or pipes: its stdin, stdout and stderr become /dev/null. */
+static void stdio_to_dev_null(void)
+{
+    /* No O_CLOEXEC: when it lands on 0, 1 or 2 itself, it stays there across an exec. */
+    int null = open("/dev/null", O_RDWR);
+
+    if (null < 0)
+        return;
+    (void)dup2(null, 0);
+    (void)dup2(null, 1);
+    (void)dup2(null, 2);
+    if (null > 2)
+        close(null);
+}
+
 /* ---- the process title ----------------------------------------------------------------------- */
 
 /*
@@ -204,19 +220,23 @@ static void title_init(int argc, char **argv)
     title_room = (size_t)(end - argv[0]);
 }
 
-/* `ps` then shows title (cut to the room there is) as our command line. */
-static void title_set(const char *title)
+/* `ps` then shows the title (cut to the room there is) as our command line. */
+static _printf_(1, 2) void title_set(const char *fmt, ...)
 {
+    va_list ap;
+
     if (!title_area || title_room < 2)
         return;
     memset(title_area, 0, title_room);
-    (void)snprintf(title_area, title_room, "%s", title);
+    va_start(ap, fmt);
+    (void)vsnprintf(title_area, title_room, fmt, ap);
+    va_end(ap);
 }
 
 /*
  * podd-monitor-watch beside our own binary; NULL when our path cannot be
- * read. Looked up once: the spawner does it before its first fork, so
- * that its children inherit the answer.
+ * read. Looked up once (a direct start asks before it forks and again
+ * before its exec).
  */
 static const char *watcher_path(void)
 {
@@ -282,19 +302,9 @@ static const RuntimeMonitorOps *monitor_ops(const ContainerConfig *c)
  */
 static void monitor_settle(const ContainerConfig *c)
 {
-    char title[PATH_MAX];
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-
-    if (null >= 0) {
-        (void)dup2(null, 0);
-        (void)dup2(null, 1);
-        (void)dup2(null, 2);
-        if (null > 2)
-            close(null);
-    }
+    stdio_to_dev_null();
     native_lean_mounts_close();
-    (void)snprintf(title, sizeof(title), "podd-monitor %s", c->id);
-    title_set(title);
+    title_set("podd-monitor %s", c->id);
     /* What the start allocated and freed, given back rather than kept in this copy. */
     (void)malloc_trim(0);
 }
@@ -406,16 +416,9 @@ static int take_container_lock(const ContainerConfig *c, int lock_fd)
 /* The monitor's side of spawn_monitor(): never returns. */
 static _Noreturn void monitor_child(const ContainerConfig *c, const int sync_p[2], int lock_fd)
 {
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-
     close(sync_p[0]);
     /* Nobody's terminal or pipes: the starter must not wait for our end of its stdio. */
-    if (null >= 0) {
-        (void)dup2(null, 0);
-        (void)dup2(null, 1);
-        (void)dup2(null, 2);
-        close(null);
-    }
+    stdio_to_dev_null();
     _exit(
         monitor_run(c, &(StartAnswer){.sync_fd = sync_p[1], .result_fd = -1, .lock_fd = lock_fd}));
 }
@@ -901,7 +904,6 @@ static int cmd_spawner(int sock, const char *pins)
      * once instead.
      */
     (void)malloc_trim(0);
-    (void)watcher_path();
     while ((r = spawner_wait(sock, &watch)) == 0 && (r = spawner_one(sock, &mask, &chld)) == 0)
         ;
     if (r < 0) {
