@@ -426,9 +426,9 @@ static void spawner_stop(NativeCtx *ctx)
 }
 
 /*
- * The spawner is gone (its socket refused a request, or a request ended
- * without an answer and its pidfd says it exited): reaps it, says so, and
- * starts another, at most once per SPAWNER_RESTART_USEC.
+ * Whether the spawner is gone, asked when its socket refused a request or
+ * a request ended, answered or not: when its pidfd says it exited, reaps
+ * it, says so, and starts another, at most once per SPAWNER_RESTART_USEC.
  */
 static void spawner_died(NativeCtx *ctx)
 {
@@ -518,12 +518,16 @@ static int spawner_result(NativeCtx *ctx, int fd, int *ret_code)
 
     while ((n = read(fd, &code, 1)) < 0 && errno == EINTR)
         ;
+    /*
+     * Without an answer, a dead spawner is why. With one, it may have died
+     * since it forked that child (its requests all taken, none lost to tell
+     * us): said, and replaced, now rather than at the next request.
+     */
+    spawner_died(ctx);
     if (n == 1) {
         *ret_code = code;
         return 0;
     }
-    /* No answer: if the spawner died, that is why; it is started again for the next one. */
-    spawner_died(ctx);
     return -EPIPE;
 }
 
