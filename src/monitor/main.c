@@ -302,6 +302,8 @@ static const RuntimeMonitorOps *monitor_ops(const ContainerConfig *c)
  */
 static void monitor_settle(const ContainerConfig *c)
 {
+    /* Its container's exit is news podd waits for: no longer batch work. */
+    (void)native_run_priority_restore();
     stdio_to_dev_null();
     native_lean_mounts_close();
     title_set("podd-monitor %s", c->id);
@@ -882,6 +884,10 @@ static int cmd_spawner(int sock, const char *pins)
         fprintf(stderr, "podd-monitor spawner: signals: %m\n");
         return 1;
     }
+    r = native_start_priority_lower();
+    if (r < 0)
+        fprintf(stderr, "podd-monitor spawner: starting at the same CPU priority as podd: %s\n",
+                strerror(-r));
     /* Once for every start; without it (it failed) each start compiles its own. */
     n = security_seccomp_export_default(spawner_seccomp, sizeof(spawner_seccomp));
     spawner_seccomp_len = n > 0 ? (size_t)n : 0;

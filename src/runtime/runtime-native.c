@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/capability.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -738,6 +739,50 @@ static const char *env_get(char *const *env, const char *name)
     return NULL;
 }
 
+/* The nice level before native_start_priority_lower(); INT_MIN: not lowered. */
+static int run_nice = INT_MIN;
+
+/* CAP_SYS_NICE in our effective set: what raises a nice level again (setpriority(2)). */
+static bool can_raise_priority(void)
+{
+    cap_t cur = cap_get_proc();
+    cap_flag_value_t f = CAP_CLEAR;
+
+    if (!cur)
+        return false;
+    if (cap_get_flag(cur, CAP_SYS_NICE, CAP_EFFECTIVE, &f) < 0)
+        f = CAP_CLEAR;
+    cap_free(cur);
+    return f == CAP_SET;
+}
+
+int native_start_priority_lower(void)
+{
+    int now, low;
+
+    errno = 0;
+    now = getpriority(PRIO_PROCESS, 0);
+    if (now == -1 && errno != 0)
+        return -errno;
+    low = now + NATIVE_START_NICE_DELTA > 19 ? 19 : now + NATIVE_START_NICE_DELTA;
+    if (low == now || run_nice != INT_MIN)
+        return 0;
+    /* Only where the way back is allowed: what we start must not stay low. */
+    if (!can_raise_priority())
+        return -EPERM;
+    if (setpriority(PRIO_PROCESS, 0, low) < 0)
+        return -errno;
+    run_nice = now;
+    return 0;
+}
+
+int native_run_priority_restore(void)
+{
+    if (run_nice == INT_MIN)
+        return 0;
+    return setpriority(PRIO_PROCESS, 0, run_nice) < 0 ? -errno : 0;
+}
+
 /* What the parent's hooks->prepare() sent along with the go byte (spawn only). */
 static unsigned char child_prepared[SECURITY_PREPARED_MAX];
 static size_t child_prepared_len;
@@ -753,6 +798,10 @@ static _Noreturn void child_finish(const ContainerConfig *c, const SecurityHooks
 
     resolve_user(c, &u);
     check_non_root(c, &u);
+    /* While still allowed to (before the user and the capabilities change). */
+    r = native_run_priority_restore();
+    if (r < 0)
+        child_fail(r, "restore the CPU priority (nice %d): %s", run_nice, ERRSTR(-r));
     env = strv_copy(c->env);
     if (c->env && !env)
         child_fail(-ENOMEM, "out of memory");

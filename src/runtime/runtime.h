@@ -471,6 +471,23 @@ int native_lean_mounts_renew_finish(int fd, pid_t pid, PdError *reterr);
  */
 int native_lean_mounts_digest(const char *hidden, char ret[static CONTENT_HASH_MAX],
                               PdError *reterr);
+/*
+ * Starting containers at a lower CPU priority than they then run at: from
+ * now on, this process runs NATIVE_START_NICE_DELTA nice levels lower than
+ * it does now (at most 19), and what native_container_spawn() starts goes
+ * back to today's level right before its exec (the monitor, with
+ * native_run_priority_restore(), once its container runs). Making namespaces,
+ * mounts and the exec of a few hundred containers at once is batch work:
+ * at the same priority it would keep both cores from the daemon, from
+ * podctl and from the host's own shells for as long as it lasts. Nothing is
+ * lowered when this process could not raise it back (no CAP_SYS_NICE).
+ * Returns 0, or -errno (nothing changed). Not thread-safe.
+ */
+int native_start_priority_lower(void);
+/* Back to the level before native_start_priority_lower() (no-op without it). 0 or -errno. */
+int native_run_priority_restore(void);
+#define NATIVE_START_NICE_DELTA 10
+
 /* The fds that namespace needs kept open in a fork: 0, or 2 in ret. */
 size_t native_lean_mounts_fds(int ret[2]);
 /*

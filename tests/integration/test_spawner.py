@@ -84,6 +84,26 @@ def test_one_spawner_starts_the_containers_and_dies_with_podd_while_they_live_on
     assert [daemon.ctr_pid(pod, c) for c in ("a", "b")] == ctrs
 
 
+def test_containers_start_at_a_lower_cpu_priority_and_run_at_podds(daemon):
+    """Making namespaces and mounts for many containers at once is batch work: the spawner and
+    the monitors while they start run 10 nice levels below podd; the container's process, and
+    the monitor once its container runs, at podd's own level."""
+    pod = unique("nice")
+    daemon.start()
+    spawner = wait_for("the spawner", lambda: spawners(daemon))
+    # Field 19: the nice level.
+    podd_nice = proc_stat_field(daemon.proc.pid, 19)
+    assert proc_stat_field(spawner[0][0], 19) == min(19, podd_nice + 10)
+    daemon.write("nice.yaml", pod_yaml(pod, containers=[
+        {"name": "a", "cmd": "sleep 3600"}]))
+    wait_for("the container", lambda: all_running(daemon, [pod], ["a"]))
+    first = daemon.ctr_pid(pod, "a")[0]
+    with open(os.path.join(daemon.ctr_dir(pod, "a"), "monitor.pid")) as f:
+        mon = int(f.read().split()[0])
+    for pid in (first, mon):
+        assert proc_stat_field(pid, 19) == podd_nice, pid
+
+
 def test_killing_the_spawner_while_pods_start_loses_no_container(daemon):
     first = [unique("k") for _ in range(10)]
     daemon.start()
