@@ -2,16 +2,30 @@
 /*
  * The API server: a listening Unix socket and up to API_MAX_CLIENTS
  * non-blocking connections (some kept for root, a few per other uid, each
- * decided by SO_PEERCRED at accept), all io sources of the daemon's loop. Nothing
- * here blocks: input is read as it comes (bounded per connection and per
- * dispatch, so one busy client cannot starve the others), responses are
- * queued and written as the peer takes them, and a per-connection timer
- * drops a client that stalls in the middle of a request or stops reading
- * its responses.
+ * decided by SO_PEERCRED at accept), all io sources of a loop of the
+ * server's own, on a thread of its own. Nothing here blocks: input is read
+ * as it comes (bounded per connection and per dispatch, so one busy client
+ * cannot starve the others), responses are queued and written as the peer
+ * takes them, and a per-connection timer drops a client that stalls in the
+ * middle of a request or stops reading its responses.
+ *
+ * Why a thread: the daemon's loop is busy for seconds at a time while it
+ * starts many containers on a busy host, and `podctl get pods` is what a
+ * person runs to watch that. The server's thread parses every request and
+ * answers version and get_pods itself, the latter from the pods the daemon
+ * last published (api_server_publish_pods()). Every other request is a job
+ * for the daemon's loop: queued, announced on an eventfd that loop watches,
+ * answered there by the provider, and handed back the same way. A
+ * connection waits for the answer to its job before its next request is
+ * read from its buffer, so answers keep their order.
  */
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -41,8 +55,42 @@ typedef enum ApiAccess {
 
 typedef struct ApiConn ApiConn;
 
+/* A request for the daemon's loop, and then its answer (a whole response line). */
+typedef struct ApiJob ApiJob;
+struct ApiJob {
+    ApiJob *next;
+    uint64_t conn_id;
+    ApiRequest *req;
+    StrBuf out;
+};
+
+/* A FIFO of jobs, under the server's lock. */
+typedef struct ApiJobQueue {
+    ApiJob *head, **tail;
+} ApiJobQueue;
+
+/* What get_pods answers: the texts as published, shared by every answer being written. */
+typedef struct ApiPods {
+    atomic_size_t refs;
+    size_t n;
+    SharedText *texts[];
+} ApiPods;
+
 struct ApiServer {
-    Loop *loop;
+    Loop *loop;   /* the server's own: the socket and the connections */
+    Loop *daemon; /* the daemon's: the provider runs there */
+    pthread_t thread;
+    bool has_thread;
+    /* Jobs to the daemon's loop (to_daemon) and answers back (to_server). */
+    int to_daemon_fd, to_server_fd;
+    LoopSource *jobs_source, *answers_source;
+    pthread_mutex_t lock; /* guards what follows, down to stopping */
+    ApiJobQueue jobs, answers;
+    ApiPods *pods; /* NULL: none published; get_pods is a job */
+    bool stopping;
+    atomic_uint n_clients_seen;          /* n_clients, for any thread */
+    _Atomic uint64_t last_get_pods_usec; /* when a get_pods last came (CLOCK_MONOTONIC) */
+    uint64_t next_conn_id;
     char *path;
     char *group_name;
     int fd;
@@ -52,7 +100,7 @@ struct ApiServer {
     LoopSource *listen_source, *retry_timer;
     const ApiProvider *provider;
     void *userdata;
-    uint64_t timeout_usec;
+    _Atomic uint64_t timeout_usec; /* set by any thread */
     ApiConn *clients;
     unsigned n_clients;
     unsigned n_unprivileged; /* clients whose uid is not 0 */
@@ -61,6 +109,7 @@ struct ApiServer {
 struct ApiConn {
     ApiServer *server;
     ApiConn *prev, *next;
+    uint64_t id; /* names the connection to a job's answer, which may find it gone */
     int fd;
     LoopSource *io, *timer;
     uint32_t events;
@@ -74,7 +123,8 @@ struct ApiConn {
     size_t out_off;
     uint64_t write_since; /* last progress of a pending write */
     bool eof, closing;
-    bool more; /* complete requests left over by the budget: come back next iteration */
+    bool more;    /* complete requests left over by the budget: come back next iteration */
+    bool waiting; /* a job of ours is with the daemon's loop: no request is answered before it */
 };
 
 static void conn_free(ApiConn *c)
@@ -91,6 +141,7 @@ static void conn_free(ApiConn *c)
     if (c->next)
         c->next->prev = c->prev;
     s->n_clients--;
+    atomic_store(&s->n_clients_seen, s->n_clients);
     if (c->uid != 0)
         s->n_unprivileged--;
     (void)loop_source_unref(c->io);
@@ -202,7 +253,8 @@ static ApiAccess peer_access(const ApiServer *s, int fd, pid_t *ret_pid, uid_t *
     return API_ACCESS_NONE;
 }
 
-/* ---- requests -------------------------------------------------------------------------------- */
+/* ---- requests, on the daemon's loop ------------------------------------------------------------
+ */
 
 typedef json_t *(*ApiRequestFn)(void *userdata, const ApiRequest *req, ApiError *ret_err);
 
@@ -215,14 +267,12 @@ static json_t *call_with_request(ApiRequestFn fn, void *u, const ApiRequest *req
     return NULL;
 }
 
-static json_t *call_provider(ApiConn *c, const ApiRequest *req, ApiError *err)
+static json_t *call_provider(const ApiServer *s, const ApiRequest *req, ApiError *err)
 {
-    const ApiProvider *p = c->server->provider;
-    void *u = c->server->userdata;
+    const ApiProvider *p = s->provider;
+    void *u = s->userdata;
 
     switch (req->op) {
-    case API_OP_VERSION:
-        return json_pack("{s:s}", "version", PACKAGE_VERSION);
     case API_OP_GET_POD:
         if (p && p->get_pod)
             return p->get_pod(u, req->name, err);
@@ -259,67 +309,255 @@ static json_t *call_provider(ApiConn *c, const ApiRequest *req, ApiError *err)
     return NULL;
 }
 
-static void conn_write_starts(ApiConn *c);
+/* Appends resp (taken; NULL: out of memory) as one response line. */
+static int append_response(StrBuf *out, json_t *resp_take)
+{
+    _cleanup_json_ json_t *resp = resp_take;
+
+    if (!resp)
+        resp = api_response_error(API_REASON_INTERNAL, "out of memory");
+    if (!resp || api_response_append(resp, out) < 0) {
+        static const char oom[] =
+            "{\"ok\":false,\"error\":{\"reason\":\"Internal\",\"message\":\"out of memory\"}}\n";
+
+        return strbuf_append(out, oom, sizeof(oom) - 1);
+    }
+    return 0;
+}
+
+static const char pods_head[] = "{\"ok\":true,\"result\":", pods_tail[] = "}\n";
 
 /*
- * get_pods: the provider appends the pods' text straight to the output, as
- * api_response_ok_take() + api_response_append() would write them. NULL
- * with *ret_done set, or an error response to queue.
+ * get_pods from the provider: it appends the pods' text straight to the
+ * output, as api_response_ok_take() + api_response_append() would write
+ * them; a failure sends no part of it.
  */
-static json_t *conn_get_pods(ApiConn *c, bool *ret_done)
+static int answer_get_pods(const ApiServer *s, StrBuf *out)
 {
-    static const char head[] = "{\"ok\":true,\"result\":", tail[] = "}\n";
     ApiError err = {.reason = ""};
+    size_t start = out->len;
+    int r = strbuf_append(out, pods_head, sizeof(pods_head) - 1);
+
+    if (r >= 0)
+        r = s->provider->get_pods(s->userdata, out, &err);
+    if (r >= 0)
+        r = strbuf_append(out, pods_tail, sizeof(pods_tail) - 1);
+    if (r >= 0)
+        return 0;
+    out->len = start;
+    if (out->data)
+        out->data[start] = 0;
+    return append_response(out, api_response_error(err.reason[0] ? err.reason : API_REASON_INTERNAL,
+                                                   err.message[0] ? err.message : "out of memory"));
+}
+
+static int answer_job(const ApiServer *s, ApiJob *j)
+{
+    ApiError err = {.reason = ""};
+    json_t *result;
+
+    if (j->req->op == API_OP_GET_PODS && s->provider && s->provider->get_pods)
+        return answer_get_pods(s, &j->out);
+    result = call_provider(s, j->req, &err);
+    if (!result)
+        return append_response(&j->out,
+                               api_response_error(err.reason[0] ? err.reason : API_REASON_INTERNAL,
+                                                  err.message[0] ? err.message : "internal error"));
+    return append_response(&j->out, api_response_ok_take(result));
+}
+
+static void job_free(ApiJob *j)
+{
+    api_request_free(j->req);
+    strbuf_done(&j->out);
+    free(j);
+}
+
+static void queue_push(ApiJobQueue *q, ApiJob *j)
+{
+    j->next = NULL;
+    *q->tail = j;
+    q->tail = &j->next;
+}
+
+/* Empties q, returning what it held in order. */
+static ApiJob *queue_take(ApiJobQueue *q)
+{
+    ApiJob *all = q->head;
+
+    q->head = NULL;
+    q->tail = &q->head;
+    return all;
+}
+
+static void jobs_free(ApiJob *j)
+{
+    while (j) {
+        ApiJob *next = j->next;
+
+        job_free(j);
+        j = next;
+    }
+}
+
+static void wake(int fd)
+{
+    /* Cannot fail but for an overflow of the counter, which leaves it readable anyway. */
+    (void)eventfd_write(fd, 1);
+}
+
+/*
+ * The daemon's loop: answers the jobs queued, lets the daemon publish what
+ * they changed, and only then hands the answers back, so that a client told
+ * "done" sees the change in its next get_pods.
+ */
+static int server_on_jobs(LoopSource *src _unused_, int fd, uint32_t revents _unused_,
+                          void *userdata)
+{
+    ApiServer *s = userdata;
+    ApiJob *jobs;
+    eventfd_t n;
+
+    (void)eventfd_read(fd, &n);
+    (void)pthread_mutex_lock(&s->lock);
+    jobs = queue_take(&s->jobs);
+    (void)pthread_mutex_unlock(&s->lock);
+    if (!jobs)
+        return 0;
+    for (ApiJob *j = jobs; j; j = j->next)
+        if (answer_job(s, j) < 0)
+            j->out.len = 0; /* out of memory even for the error: the client is dropped */
+    if (s->provider && s->provider->publish)
+        s->provider->publish(s->userdata);
+    (void)pthread_mutex_lock(&s->lock);
+    for (ApiJob *j = jobs, *next; j; j = next) {
+        next = j->next;
+        queue_push(&s->answers, j);
+    }
+    (void)pthread_mutex_unlock(&s->lock);
+    wake(s->to_server_fd);
+    return 0;
+}
+
+/* ---- requests, on the server's thread ----------------------------------------------------------
+ */
+
+static void conn_write_starts(ApiConn *c);
+static void conn_step(ApiConn *c, uint32_t revents);
+
+static ApiPods *pods_ref(ApiPods *p)
+{
+    if (p)
+        atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+    return p;
+}
+
+static ApiPods *pods_unref(ApiPods *p)
+{
+    if (p && atomic_fetch_sub_explicit(&p->refs, 1, memory_order_release) == 1) {
+        atomic_thread_fence(memory_order_acquire);
+        for (size_t i = 0; i < p->n; i++)
+            shared_text_unref(p->texts[i]);
+        free(p);
+    }
+    return NULL;
+}
+
+/* get_pods from what the daemon published; false when it published nothing. */
+static bool conn_answer_pods(ApiConn *c, int *ret)
+{
+    ApiServer *s = c->server;
+    ApiPods *p;
     size_t start = c->out.len;
     int r;
 
+    (void)pthread_mutex_lock(&s->lock);
+    p = pods_ref(s->pods);
+    (void)pthread_mutex_unlock(&s->lock);
+    if (!p)
+        return false;
     conn_write_starts(c);
-    r = strbuf_append(&c->out, head, sizeof(head) - 1);
+    r = strbuf_append(&c->out, pods_head, sizeof(pods_head) - 1);
     if (r >= 0)
-        r = c->server->provider->get_pods(c->server->userdata, &c->out, &err);
-    if (r >= 0)
-        r = strbuf_append(&c->out, tail, sizeof(tail) - 1);
-    if (r >= 0) {
-        *ret_done = true;
-        return NULL;
+        r = strbuf_append(&c->out, "[", 1);
+    for (size_t i = 0; r >= 0 && i < p->n; i++) {
+        if (i > 0)
+            r = strbuf_append(&c->out, ",", 1);
+        if (r >= 0)
+            r = strbuf_append(&c->out, shared_text_data(p->texts[i]), shared_text_len(p->texts[i]));
     }
-    c->out.len = start;
-    if (c->out.data)
-        c->out.data[start] = 0;
-    return api_response_error(err.reason[0] ? err.reason : API_REASON_INTERNAL,
-                              err.message[0] ? err.message : "out of memory");
+    if (r >= 0)
+        r = strbuf_append(&c->out, "]", 1);
+    if (r >= 0)
+        r = strbuf_append(&c->out, pods_tail, sizeof(pods_tail) - 1);
+    pods_unref(p);
+    if (r < 0) {
+        c->out.len = start;
+        if (c->out.data)
+            c->out.data[start] = 0;
+        r = append_response(&c->out, NULL);
+    }
+    *ret = r;
+    return true;
 }
 
-static json_t *conn_handle_line(ApiConn *c, const char *line, size_t len, bool *ret_done)
+/* Hands req to the daemon's loop; the connection waits for the answer. */
+static int conn_forward(ApiConn *c, ApiRequest *req_take)
+{
+    ApiServer *s = c->server;
+    ApiJob *j = calloc(1, sizeof(*j));
+
+    if (!j) {
+        api_request_free(req_take);
+        return -ENOMEM;
+    }
+    j->conn_id = c->id;
+    j->req = req_take;
+    c->waiting = true;
+    (void)pthread_mutex_lock(&s->lock);
+    queue_push(&s->jobs, j);
+    (void)pthread_mutex_unlock(&s->lock);
+    wake(s->to_daemon_fd);
+    return 0;
+}
+
+static int conn_queue(ApiConn *c, json_t *resp_take)
+{
+    conn_write_starts(c);
+    return append_response(&c->out, resp_take);
+}
+
+/* One request line: answered here (0), handed to the daemon's loop (0, c->waiting), or -errno. */
+static int conn_handle_line(ApiConn *c, const char *line, size_t len)
 {
     _cleanup_(api_request_freep) ApiRequest *req = NULL;
     ApiServer *s = c->server;
     PdError e = {0};
     ApiError err = {.reason = ""};
-    json_t *result;
     int r;
 
     r = api_request_parse(line, len, &req, &e);
     if (r < 0) {
         if (r == -EFBIG)
             c->closing = true;
-        return api_response_error(api_reason_from_errno(r), e.message);
+        return conn_queue(c, api_response_error(api_reason_from_errno(r), e.message));
     }
     if (api_op_is_write(req->op) && c->access != API_ACCESS_ALL) {
         api_error_set(&err, API_REASON_FORBIDDEN,
                       "permission denied: operation '%s' changes the host and needs root; "
                       "members of group '%s' may only read",
                       api_op_to_string(req->op), s->group_name);
-        return api_response_error(err.reason, err.message);
+        return conn_queue(c, api_response_error(err.reason, err.message));
     }
     log_debug("api: uid %u pid %d: %s", (unsigned)c->uid, (int)c->pid, api_op_to_string(req->op));
-    if (req->op == API_OP_GET_PODS && s->provider && s->provider->get_pods)
-        return conn_get_pods(c, ret_done);
-    result = call_provider(c, req, &err);
-    if (!result)
-        return api_response_error(err.reason[0] ? err.reason : API_REASON_INTERNAL,
-                                  err.message[0] ? err.message : "internal error");
-    return api_response_ok_take(result);
+    if (req->op == API_OP_VERSION)
+        return conn_queue(c, api_response_ok_take(json_pack("{s:s}", "version", PACKAGE_VERSION)));
+    if (req->op == API_OP_GET_PODS) {
+        atomic_store(&s->last_get_pods_usec, now_monotonic_usec());
+        if (conn_answer_pods(c, &r))
+            return r;
+    }
+    return conn_forward(c, move_ptr(req));
 }
 
 /* A reply is about to be queued: an idle output starts its write timeout now. */
@@ -327,22 +565,6 @@ static void conn_write_starts(ApiConn *c)
 {
     if (conn_out_pending(c) == 0)
         c->write_since = loop_now(c->server->loop);
-}
-
-static int conn_queue(ApiConn *c, json_t *resp_take)
-{
-    _cleanup_json_ json_t *resp = resp_take;
-
-    if (!resp)
-        resp = api_response_error(API_REASON_INTERNAL, "out of memory");
-    conn_write_starts(c);
-    if (!resp || api_response_append(resp, &c->out) < 0) {
-        static const char oom[] =
-            "{\"ok\":false,\"error\":{\"reason\":\"Internal\",\"message\":\"out of memory\"}}\n";
-
-        return strbuf_append(&c->out, oom, sizeof(oom) - 1);
-    }
-    return 0;
 }
 
 static bool is_blank(const char *p, size_t n)
@@ -360,7 +582,8 @@ static int conn_process(ApiConn *c)
     int r;
 
     c->more = false;
-    while (!c->closing && conn_out_pending(c) < API_OUTPUT_HIGH_WATER && c->in_len > c->in_start) {
+    while (!c->closing && !c->waiting && conn_out_pending(c) < API_OUTPUT_HIGH_WATER &&
+           c->in_len > c->in_start) {
         char *start = c->in + c->in_start;
         size_t avail = c->in_len - c->in_start, scanned = c->in_scanned, n;
         char *nl = memchr(start + scanned, '\n', avail - scanned);
@@ -386,10 +609,7 @@ static int conn_process(ApiConn *c)
             break;
         }
         if (!is_blank(start, n)) {
-            bool done = false;
-            json_t *resp = conn_handle_line(c, start, n, &done);
-
-            r = done ? 0 : conn_queue(c, resp);
+            r = conn_handle_line(c, start, n);
             if (r < 0)
                 return r;
             budget--;
@@ -510,10 +730,15 @@ static int conn_update(ApiConn *c)
     if (conn_out_pending(c) > 0) {
         events |= EPOLLOUT;
         deadline = c->write_since + t;
-    } else if (c->in_len > c->in_start && c->request_start + t < deadline)
+    } else if (!c->waiting && c->in_len > c->in_start && c->request_start + t < deadline)
+        /* Not while the daemon answers: the request is complete, the time is the daemon's. */
         deadline = c->request_start + t;
     if (events != c->events) {
-        r = loop_io_set_events(c->io, events);
+        /* Nothing to wait for (an answer due after the peer's EOF): out of epoll, which would
+         * report the hang-up over and over. */
+        r = events ? loop_io_set_events(c->io, events) : 0;
+        if (r >= 0 && (events == 0) != (c->events == 0))
+            r = loop_source_set_enabled(c->io, events ? LOOP_SOURCE_ON : LOOP_SOURCE_OFF);
         if (r < 0)
             return r;
         c->events = events;
@@ -535,9 +760,9 @@ static int conn_on_timer(LoopSource *src _unused_, uint64_t deadline _unused_, v
     return 0;
 }
 
-static int conn_on_io(LoopSource *src _unused_, int fd _unused_, uint32_t revents, void *userdata)
+/* Reads, answers and writes what it can, and hangs up when all is said. May free c. */
+static void conn_step(ApiConn *c, uint32_t revents)
 {
-    ApiConn *c = userdata;
     int r = 0;
 
     if (revents & EPOLLOUT)
@@ -548,7 +773,8 @@ static int conn_on_io(LoopSource *src _unused_, int fd _unused_, uint32_t revent
         r = conn_process(c);
     if (r >= 0)
         r = conn_flush(c);
-    if (r >= 0 && conn_out_pending(c) == 0 && (c->closing || (c->eof && c->in_len == c->in_start)))
+    if (r >= 0 && conn_out_pending(c) == 0 && !c->waiting &&
+        (c->closing || (c->eof && c->in_len == c->in_start)))
         r = -ECONNRESET; /* all said: hang up */
     else if (r >= 0 && (revents & EPOLLERR))
         r = -EPIPE;
@@ -560,6 +786,54 @@ static int conn_on_io(LoopSource *src _unused_, int fd _unused_, uint32_t revent
                             (int)c->pid);
         conn_free(c);
     }
+}
+
+static int conn_on_io(LoopSource *src _unused_, int fd _unused_, uint32_t revents, void *userdata)
+{
+    conn_step(userdata, revents);
+    return 0;
+}
+
+static ApiConn *server_find_conn(ApiServer *s, uint64_t id)
+{
+    for (ApiConn *c = s->clients; c; c = c->next)
+        if (c->id == id)
+            return c;
+    return NULL;
+}
+
+/* The server's thread: the daemon's answers go to their connections (those still there). */
+static int server_on_answers(LoopSource *src _unused_, int fd, uint32_t revents _unused_,
+                             void *userdata)
+{
+    ApiServer *s = userdata;
+    ApiJob *answers;
+    bool stopping;
+    eventfd_t n;
+
+    (void)eventfd_read(fd, &n);
+    (void)pthread_mutex_lock(&s->lock);
+    answers = queue_take(&s->answers);
+    stopping = s->stopping;
+    (void)pthread_mutex_unlock(&s->lock);
+    for (ApiJob *j = answers; j; j = j->next) {
+        ApiConn *c = server_find_conn(s, j->conn_id);
+
+        if (!c)
+            continue;
+        c->waiting = false;
+        conn_write_starts(c);
+        if (j->out.len == 0 || strbuf_append(&c->out, j->out.data, j->out.len) < 0) {
+            log_debug("api: uid %u pid %d: out of memory for an answer; dropping the client",
+                      (unsigned)c->uid, (int)c->pid);
+            conn_free(c);
+            continue;
+        }
+        conn_step(c, 0);
+    }
+    jobs_free(answers);
+    if (stopping)
+        loop_exit(s->loop, 0);
     return 0;
 }
 
@@ -636,6 +910,7 @@ static int server_add_client(ApiServer *s, int fd_take)
     if (!c)
         return -ENOMEM;
     c->server = s;
+    c->id = ++s->next_conn_id;
     c->fd = -1;
     c->access = access;
     c->pid = pid;
@@ -645,6 +920,7 @@ static int server_add_client(ApiServer *s, int fd_take)
         s->clients->prev = c;
     s->clients = c;
     s->n_clients++;
+    atomic_store(&s->n_clients_seen, s->n_clients);
     if (uid != 0)
         s->n_unprivileged++;
     c->fd = move_fd(fd);
@@ -770,6 +1046,45 @@ static char *group_name_of(gid_t gid)
     return strdup_printf("%u", (unsigned)gid);
 }
 
+static void *server_run(void *userdata)
+{
+    ApiServer *s = userdata;
+    int r = loop_run(s->loop);
+
+    if (r < 0)
+        log_debug_errno(r, "api: the server's loop failed: %m");
+    return NULL;
+}
+
+/* The eventfds between the loops, and the server's thread, which takes no signal. */
+static int server_start_thread(ApiServer *s, PdError *reterr)
+{
+    sigset_t all, old;
+    int r;
+
+    s->to_daemon_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    s->to_server_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->to_daemon_fd < 0 || s->to_server_fd < 0)
+        return pd_error_set(reterr, -errno, "eventfd: %s", strerror(errno));
+    r = loop_add_io(s->daemon, &s->jobs_source, s->to_daemon_fd, EPOLLIN, server_on_jobs, s);
+    if (r >= 0)
+        r = loop_add_io(s->loop, &s->answers_source, s->to_server_fd, EPOLLIN, server_on_answers,
+                        s);
+    if (r < 0)
+        return pd_error_set(reterr, r, "cannot watch the server's eventfds: %s", strerror(-r));
+    (void)loop_source_set_description(s->jobs_source, "api-jobs");
+    (void)loop_source_set_description(s->answers_source, "api-answers");
+    (void)sigfillset(&all);
+    (void)pthread_sigmask(SIG_SETMASK, &all, &old);
+    r = -pthread_create(&s->thread, NULL, server_run, s);
+    (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (r < 0)
+        return pd_error_set(reterr, r, "cannot start the server's thread: %s", strerror(-r));
+    s->has_thread = true;
+    (void)pthread_setname_np(s->thread, "podd-api");
+    return 0;
+}
+
 ApiServer *api_server_new(Loop *loop, const char *socket_path, gid_t group,
                           const ApiProvider *provider, void *userdata, PdError *reterr)
 {
@@ -795,14 +1110,22 @@ ApiServer *api_server_new(Loop *loop, const char *socket_path, gid_t group,
         r = pd_error_set(reterr, -ENOMEM, "out of memory");
         goto fail;
     }
-    s->fd = -1;
-    s->loop = loop_ref(loop);
+    s->fd = s->to_daemon_fd = s->to_server_fd = -1;
+    s->jobs.tail = &s->jobs.head;
+    s->answers.tail = &s->answers.head;
+    (void)pthread_mutex_init(&s->lock, NULL);
+    s->daemon = loop_ref(loop);
     s->provider = provider;
     s->userdata = userdata;
     s->timeout_usec = API_REQUEST_TIMEOUT_USEC;
     s->path = strdup(socket_path);
     if (!s->path) {
         r = pd_error_set(reterr, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    r = loop_new(&s->loop);
+    if (r < 0) {
+        r = pd_error_set(reterr, r, "cannot create the server's loop: %s", strerror(-r));
         goto fail;
     }
     r = remove_stale(socket_path, &sa, sa_len, reterr);
@@ -844,12 +1167,15 @@ ApiServer *api_server_new(Loop *loop, const char *socket_path, gid_t group,
         r = pd_error_set(reterr, -errno, "cannot listen on %s: %s", socket_path, strerror(errno));
         goto fail;
     }
-    r = loop_add_io(loop, &s->listen_source, s->fd, EPOLLIN, server_on_listen, s);
+    r = loop_add_io(s->loop, &s->listen_source, s->fd, EPOLLIN, server_on_listen, s);
     if (r < 0) {
         r = pd_error_set(reterr, r, "cannot watch %s: %s", socket_path, strerror(-r));
         goto fail;
     }
     (void)loop_source_set_description(s->listen_source, "api-listen");
+    r = server_start_thread(s, reterr);
+    if (r < 0)
+        goto fail;
     log_debug("api: listening on %s (group %s)", socket_path, s->group_name);
     return s;
 
@@ -859,16 +1185,35 @@ fail:
     return NULL;
 }
 
+static void server_stop_thread(ApiServer *s)
+{
+    if (!s->has_thread)
+        return;
+    (void)pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    (void)pthread_mutex_unlock(&s->lock);
+    wake(s->to_server_fd);
+    (void)pthread_join(s->thread, NULL);
+    s->has_thread = false;
+}
+
 ApiServer *api_server_free(ApiServer *s)
 {
     struct stat st;
 
     if (!s)
         return NULL;
+    /* From here on, this thread alone touches what the server's thread did. */
+    server_stop_thread(s);
     while (s->clients)
         conn_free(s->clients);
     (void)loop_source_unref(s->listen_source);
     (void)loop_source_unref(s->retry_timer);
+    (void)loop_source_unref(s->answers_source);
+    (void)loop_source_unref(s->jobs_source);
+    jobs_free(queue_take(&s->jobs));
+    jobs_free(queue_take(&s->answers));
+    pods_unref(s->pods);
     if (s->fd >= 0) {
         (void)close(s->fd);
         /* Remove the socket file only if it is still the one we made. */
@@ -876,11 +1221,61 @@ ApiServer *api_server_free(ApiServer *s)
             st.st_ino == s->ino)
             (void)unlink(s->path);
     }
+    if (s->to_daemon_fd >= 0)
+        (void)close(s->to_daemon_fd);
+    if (s->to_server_fd >= 0)
+        (void)close(s->to_server_fd);
     (void)loop_unref(s->loop);
+    (void)loop_unref(s->daemon);
+    (void)pthread_mutex_destroy(&s->lock);
     free(s->path);
     free(s->group_name);
     free(s);
     return NULL;
+}
+
+static void server_set_pods(ApiServer *s, ApiPods *p_take)
+{
+    ApiPods *old;
+
+    (void)pthread_mutex_lock(&s->lock);
+    old = s->pods;
+    s->pods = p_take;
+    (void)pthread_mutex_unlock(&s->lock);
+    pods_unref(old);
+}
+
+int api_server_publish_pods(ApiServer *s, SharedText *const *texts, size_t n)
+{
+    ApiPods *p = malloc(sizeof(ApiPods) + n * sizeof(SharedText *));
+
+    if (p) {
+        atomic_init(&p->refs, 1);
+        p->n = n;
+        for (size_t i = 0; i < n; i++)
+            p->texts[i] = shared_text_ref(texts[i]);
+    }
+    /* Out of memory: nothing published, rather than what no longer holds; get_pods asks us. */
+    server_set_pods(s, p);
+    return p ? 0 : -ENOMEM;
+}
+
+void api_server_withdraw_pods(ApiServer *s)
+{
+    if (s->pods)
+        server_set_pods(s, NULL);
+}
+
+bool api_server_pods_published(const ApiServer *s)
+{
+    return s->pods; /* written by this thread alone */
+}
+
+bool api_server_pods_wanted(const ApiServer *s)
+{
+    uint64_t last = atomic_load(&((ApiServer *)s)->last_get_pods_usec);
+
+    return last != 0 && now_monotonic_usec() < last + API_PODS_WANTED_USEC;
 }
 
 void api_server_set_request_timeout(ApiServer *s, uint64_t usec)
@@ -890,5 +1285,5 @@ void api_server_set_request_timeout(ApiServer *s, uint64_t usec)
 
 unsigned api_server_client_count(const ApiServer *s)
 {
-    return s->n_clients;
+    return atomic_load(&((ApiServer *)s)->n_clients_seen);
 }

@@ -250,7 +250,9 @@ void api_log_join_done(ApiLogJoin *j);
  * What the daemon implements. Each callback returns a new reference, or
  * NULL with *ret_err filled (reason + message; an empty reason means
  * Internal). A NULL callback answers BadRequest "not supported by this
- * daemon". Callbacks run on the loop's thread and must not block.
+ * daemon". Callbacks run on the thread of the loop given to
+ * api_server_new() (the daemon's) and must not block; the server's own
+ * thread calls none of them.
  */
 typedef struct ApiProvider {
     /*
@@ -272,6 +274,13 @@ typedef struct ApiProvider {
     json_t *(*image_store)(void *userdata, const ApiRequest *req, ApiError *ret_err);
     json_t *(*image_added)(void *userdata, const ApiRequest *req, ApiError *ret_err);
     json_t *(*image_remove)(void *userdata, const ApiRequest *req, ApiError *ret_err);
+    /*
+     * Called after a batch of requests was answered and before the answers
+     * go out: publish the pods now if they changed (api_server_publish_pods()),
+     * so that a client told an apply or a delete is done sees it in its next
+     * get_pods. May be NULL.
+     */
+    void (*publish)(void *userdata);
 } ApiProvider;
 
 typedef struct ApiServer ApiServer;
@@ -280,17 +289,42 @@ typedef struct ApiServer ApiServer;
  * Creates the listening socket at socket_path: a stale socket there is
  * removed (a live one, or anything that is not a socket, is refused with
  * -EADDRINUSE / -EEXIST), the new one is bound with mode 0660 and given
- * group `group` (pass (gid_t)-1 to keep the creator's group), and clients
- * are served as non-blocking io sources of loop. provider (borrowed, must
- * outlive the server) and userdata answer the requests. Returns the new
- * server (owned by the caller), or NULL with reterr set (reterr->code is
- * the -errno; errno is set too). Logs at debug level only.
+ * group `group` (pass (gid_t)-1 to keep the creator's group). Clients are
+ * served by a thread of the server's own (named podd-api, taking no
+ * signal), which reads and parses every request, answers version, and
+ * get_pods from the pods last published; every other request, and get_pods
+ * while nothing is published, is answered by provider (borrowed, must
+ * outlive the server) and userdata on loop, which the caller turns. A
+ * client's answers keep the order of its requests. Returns the new server
+ * (owned by the caller), or NULL with reterr set (reterr->code is the
+ * -errno; errno is set too). Logs at debug level only.
  */
 ApiServer *api_server_new(Loop *loop, const char *socket_path, gid_t group,
                           const ApiProvider *provider, void *userdata, PdError *reterr);
-/* Closes every client and the socket, and unlinks the socket file if it is still ours. */
+/*
+ * Stops the server's thread, closes every client and the socket, and
+ * unlinks the socket file if it is still ours. From loop's thread.
+ */
 ApiServer *api_server_free(ApiServer *s);
 DEFINE_CLEANUP_FUNC(ApiServer, api_server_free)
+
+/*
+ * From loop's thread: the pods get_pods answers from now on, without
+ * waiting for loop, each one's compact JSON text in the order given (the
+ * server takes its own references). Until the first call, and after a call
+ * that fails (-ENOMEM), get_pods is the provider's.
+ */
+int api_server_publish_pods(ApiServer *s, SharedText *const *texts, size_t n);
+/* From loop's thread: nothing is published any more; get_pods is the provider's again. */
+void api_server_withdraw_pods(ApiServer *s);
+/* From loop's thread: whether pods are published now. */
+bool api_server_pods_published(const ApiServer *s);
+/*
+ * Whether a get_pods came in the last API_PODS_WANTED_USEC: publishing is
+ * worth its rendering only while somebody watches. Any thread.
+ */
+bool api_server_pods_wanted(const ApiServer *s);
+#define API_PODS_WANTED_USEC (60ull * 1000 * 1000)
 
 /* The time a client gets to complete a request, or to take a response (default 10 s). */
 void api_server_set_request_timeout(ApiServer *s, uint64_t usec);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <assert.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "base.h"
@@ -220,6 +221,65 @@ void strbuf_done(StrBuf *b)
 {
     free(b->data);
     *b = (StrBuf){0};
+}
+
+struct SharedText {
+    atomic_size_t refs;
+    size_t len;
+    char *data;
+};
+
+SharedText *shared_text_take(char *data, size_t len)
+{
+    SharedText *t = malloc(sizeof(*t));
+
+    if (!t) {
+        free(data);
+        return NULL;
+    }
+    atomic_init(&t->refs, 1);
+    t->len = len;
+    t->data = data;
+    return t;
+}
+
+SharedText *shared_text_new(const char *data, size_t len)
+{
+    char *copy = malloc(len + 1);
+
+    if (!copy)
+        return NULL;
+    memcpy(copy, data, len);
+    copy[len] = 0;
+    return shared_text_take(copy, len);
+}
+
+SharedText *shared_text_ref(SharedText *t)
+{
+    if (t)
+        atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+    return t;
+}
+
+SharedText *shared_text_unref(SharedText *t)
+{
+    /* Release, then acquire before the free: the last holder sees every other holder done. */
+    if (t && atomic_fetch_sub_explicit(&t->refs, 1, memory_order_release) == 1) {
+        atomic_thread_fence(memory_order_acquire);
+        free(t->data);
+        free(t);
+    }
+    return NULL;
+}
+
+const char *shared_text_data(const SharedText *t)
+{
+    return t->data;
+}
+
+size_t shared_text_len(const SharedText *t)
+{
+    return t->len;
 }
 
 int parse_int64(const char *s, int64_t *ret)

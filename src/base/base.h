@@ -194,6 +194,23 @@ int strbuf_printf(StrBuf *b, const char *fmt, ...) _printf_(2, 3);
 int strbuf_append_json_string(StrBuf *b, const char *s);
 void strbuf_done(StrBuf *b);
 
+/*
+ * Immutable bytes shared between threads, with one atomic reference count:
+ * made and changed by nobody after shared_text_new(), read by any thread
+ * that holds a reference. data is NUL-terminated after len bytes.
+ */
+typedef struct SharedText SharedText;
+/* A copy of the len bytes at data, with one reference; NULL on -ENOMEM. */
+SharedText *shared_text_new(const char *data, size_t len);
+/* Takes ownership of data (malloc'ed, NUL-terminated at len); frees it on -ENOMEM. */
+SharedText *shared_text_take(char *data, size_t len);
+SharedText *shared_text_ref(SharedText *t);
+/* Drops a reference, from any thread; the last one frees. Accepts NULL; returns NULL. */
+SharedText *shared_text_unref(SharedText *t);
+DEFINE_CLEANUP_FUNC(SharedText, shared_text_unref)
+const char *shared_text_data(const SharedText *t);
+size_t shared_text_len(const SharedText *t);
+
 /* ---- string tables ------------------------------------------------------------ */
 
 /*

@@ -519,6 +519,38 @@ static json_t *api_logs(void *userdata, const ApiRequest *req, ApiError *ret_err
     return l;
 }
 
+/* The API's server, once it listens: it answers get_pods from what is published here. */
+static ApiServer *api;
+
+/* The manager's pods changed (at the end of a loop iteration): get_pods shows them from now on. */
+static void publish_view(Manager *m, void *userdata)
+{
+    _cleanup_free_ SharedText **texts = NULL;
+    size_t n = 0;
+
+    if (!api)
+        return;
+    /* Nobody watched for a while: not worth rendering; the next get_pods asks the loop. */
+    if (!api_server_pods_wanted(api)) {
+        api_server_withdraw_pods(api);
+        return;
+    }
+    /* Out of memory: nothing is published, and get_pods asks the loop, as before the first. */
+    if (manager_pods_view(m, &texts, &n) < 0)
+        api_server_withdraw_pods(api);
+    else
+        (void)api_server_publish_pods(api, texts, n);
+}
+
+/* After the API's requests ran: what they changed, or what a get_pods wants again, goes out. */
+static void api_publish(void *userdata)
+{
+    if (!api_server_pods_published(api) && api_server_pods_wanted(api))
+        publish_view(userdata, NULL);
+    else
+        manager_view_flush(userdata);
+}
+
 static const ApiProvider api_provider = {
     .get_pods = api_get_pods,
     .get_pod = api_get_pod,
@@ -532,6 +564,7 @@ static const ApiProvider api_provider = {
     .image_added = api_image_added,
     .image_remove = api_image_remove,
     .logs = api_logs,
+    .publish = api_publish,
 };
 
 static int resolve_group(const char *name, gid_t *ret)
@@ -580,7 +613,6 @@ int main(int argc, char *argv[])
     _cleanup_free_ char *abs_manifest_dir = NULL, *abs_state_dir = NULL, *abs_run_dir = NULL,
                         *abs_log_dir = NULL, *abs_socket = NULL, *abs_monitor = NULL,
                         *abs_incoming = NULL, *abs_registries = NULL, *abs_auth = NULL;
-    ApiServer *api = NULL;
     gid_t socket_gid;
     ManagerConfig cfg;
     PdError e = {0};
@@ -637,6 +669,7 @@ int main(int argc, char *argv[])
         .pull_backoff_initial_usec = arg_pull_backoff_initial_usec,
         .pull_backoff_max_usec = arg_pull_backoff_max_usec,
         .after_pass = after_pass,
+        .view_changed = publish_view,
     };
     /* A testing aid (podd(8)): die at a named step; not passed on to the monitors. */
     failpoint_arm(getenv("PODD_FAILPOINT"));
@@ -713,6 +746,6 @@ int main(int argc, char *argv[])
         return 1;
     }
     log_info("podd: exiting");
-    api_server_free(api);
+    api = api_server_free(api);
     return 0;
 }

@@ -172,10 +172,9 @@ struct PodRec {
     unsigned held_pull_failures;
     uint64_t held_pull_retry_at;
     bool held_never;
-    /* Its API view (pod_rec_to_json()) as compact JSON, as get_pods last rendered it; NULL once
-     * pod_rec_view_changed() said it may differ. */
-    char *view_text;
-    size_t view_len;
+    /* Its API view (pod_rec_to_json()) as compact JSON, as last rendered; NULL once
+     * pod_rec_view_changed() said it may differ. Shared with the API's thread once published. */
+    SharedText *view;
 };
 
 /* A backend of the manager: its operations and the context its init() made. */
@@ -209,8 +208,9 @@ struct Manager {
     ManifestWatcher *applied; /* <state>/applied/: manifests applied through the API */
     char *applied_dir;
     LoopSource *reconcile;
-    LoopSource *synced;    /* the state store's syncs ended */
-    size_t reconcile_next; /* where a pass cut short by its budget goes on */
+    LoopSource *view_source; /* some view or the set of pods changed: cfg.view_changed */
+    LoopSource *synced;      /* the state store's syncs ended */
+    size_t reconcile_next;   /* where a pass cut short by its budget goes on */
     PodRec **pods;
     size_t n_pods;
     Orphan *orphans; /* what a previous podd ran and no manifest wants: being removed */

@@ -24,10 +24,19 @@ PodRec *manager_find_pod(const Manager *m, const char *name)
     return NULL;
 }
 
+static int on_view_changed(LoopSource *s, void *userdata);
+
+/* The pods' views are published at the end of this iteration of the loop. */
+static void manager_view_changed(Manager *m)
+{
+    if (m->view_source)
+        (void)loop_source_set_enabled(m->view_source, LOOP_SOURCE_ONESHOT);
+}
+
 void pod_rec_view_changed(PodRec *pr)
 {
-    free(move_ptr(pr->view_text));
-    pr->view_len = 0;
+    pr->view = shared_text_unref(pr->view);
+    manager_view_changed(pr->m);
 }
 
 void manager_mark_dirty(PodRec *pr)
@@ -52,7 +61,7 @@ void pod_rec_free(PodRec *pr)
     strv_free(pr->held_ctrs);
     free(pr->held_summary);
     free(pr->held_pulls);
-    free(pr->view_text);
+    shared_text_unref(pr->view);
     free(pr->source);
     free(pr->runtime);
     loop_source_unref(pr->timer);
@@ -87,6 +96,7 @@ static PodRec *pod_rec_new(Manager *m, const char *name, const char *namespace)
     }
     m->pods = np;
     m->pods[m->n_pods++] = pr;
+    manager_view_changed(m);
     pr->life = pod_life_new();
     rfc3339_seconds(0, pr->created_at);
     return pr;
@@ -108,6 +118,7 @@ void manager_drop_pod(Manager *m, PodRec *pr)
         if (m->pods[i] == pr) {
             memmove(&m->pods[i], &m->pods[i + 1], (m->n_pods - i - 1) * sizeof(PodRec *));
             m->n_pods--;
+            manager_view_changed(m);
             break;
         }
     manager_forget_pod_logs(m, pr->namespace, pr->name);
@@ -1557,6 +1568,10 @@ int manager_new(Loop *loop, const ManagerConfig *cfg, Manager **ret, PdError *re
     if (r < 0)
         return pd_error_set(reterr, r, "cannot add the reconcile source: %s", strerror(-r));
     (void)loop_source_set_enabled(m->reconcile, LOOP_SOURCE_OFF);
+    r = loop_add_deferred(loop, &m->view_source, on_view_changed, m);
+    if (r < 0)
+        return pd_error_set(reterr, r, "cannot add the view source: %s", strerror(-r));
+    (void)loop_source_set_enabled(m->view_source, LOOP_SOURCE_OFF);
     r = manifest_watcher_new(loop, cfg->manifest_dir, &wo, on_watch_event, m, &m->watcher, reterr);
     if (r < 0)
         return r;
@@ -1593,6 +1608,7 @@ Manager *manager_free(Manager *m)
         m->orphans = next;
     }
     loop_source_unref(m->reconcile);
+    m->view_source = loop_source_unref(m->view_source);
     for (size_t i = 0; i < m->n_backends; i++)
         m->backends[i].ops->done(m->backends[i].ctx);
     free(m->backends);
@@ -1955,15 +1971,14 @@ json_t *manager_pod_to_json(const Manager *m, const char *name)
 static int pod_rec_view_text(PodRec *pr)
 {
     _cleanup_json_ json_t *o = NULL;
+    char *text;
 
-    if (pr->view_text)
+    if (pr->view)
         return 0;
     o = pod_rec_to_json(pr);
-    pr->view_text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    if (!pr->view_text)
-        return -ENOMEM;
-    pr->view_len = strlen(pr->view_text);
-    return 0;
+    text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    pr->view = text ? shared_text_take(text, strlen(text)) : NULL;
+    return pr->view ? 0 : -ENOMEM;
 }
 
 int manager_pods_append_json(const Manager *m, StrBuf *out)
@@ -1977,9 +1992,43 @@ int manager_pods_append_json(const Manager *m, StrBuf *out)
         if (r >= 0 && i > 0)
             r = strbuf_append(out, ",", 1);
         if (r >= 0)
-            r = strbuf_append(out, pr->view_text, pr->view_len);
+            r = strbuf_append(out, shared_text_data(pr->view), shared_text_len(pr->view));
     }
     return r < 0 ? r : strbuf_append(out, "]", 1);
+}
+
+int manager_pods_view(const Manager *m, SharedText ***ret, size_t *ret_n)
+{
+    _cleanup_free_ SharedText **texts = calloc(m->n_pods ? m->n_pods : 1, sizeof(SharedText *));
+
+    if (!texts)
+        return -ENOMEM;
+    for (size_t i = 0; i < m->n_pods; i++) {
+        if (pod_rec_view_text(m->pods[i]) < 0)
+            return -ENOMEM;
+        texts[i] = m->pods[i]->view;
+    }
+    *ret = move_ptr(texts);
+    *ret_n = m->n_pods;
+    return 0;
+}
+
+void manager_view_flush(Manager *m)
+{
+    if (!m->view_source || loop_source_get_enabled(m->view_source) == LOOP_SOURCE_OFF)
+        return;
+    (void)loop_source_set_enabled(m->view_source, LOOP_SOURCE_OFF);
+    if (m->cfg.view_changed)
+        m->cfg.view_changed(m, m->cfg.userdata);
+}
+
+static int on_view_changed(LoopSource *s, void *userdata)
+{
+    Manager *m = userdata;
+
+    if (m->cfg.view_changed)
+        m->cfg.view_changed(m, m->cfg.userdata);
+    return 0;
 }
 
 json_t *manager_events_to_json(const Manager *m, const char *name, uint64_t after)

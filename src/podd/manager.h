@@ -37,6 +37,12 @@ typedef struct ManagerConfig {
     uint64_t pull_backoff_initial_usec, pull_backoff_max_usec;
     /* Called after every reconcile pass (sd_notify STATUS=); may be NULL. */
     void (*after_pass)(Manager *m, void *userdata);
+    /*
+     * Called at the end of a loop iteration in which a pod's API view or the
+     * set of pods changed, and by manager_view_flush() (the API publishes
+     * manager_pods_view()); may be NULL.
+     */
+    void (*view_changed)(Manager *m, void *userdata);
     void *userdata;
 } ManagerConfig;
 
@@ -87,6 +93,14 @@ json_t *manager_pod_to_json(const Manager *m, const char *name);
  * out then partly written.
  */
 int manager_pods_append_json(const Manager *m, StrBuf *out);
+/*
+ * The same pods' texts, in the same order: *ret (an array the caller frees;
+ * the texts are the manager's: take a reference to keep one) and *ret_n.
+ * 0 or -ENOMEM.
+ */
+int manager_pods_view(const Manager *m, SharedText ***ret, size_t *ret_n);
+/* Calls cfg.view_changed now when a view changed since it was last called. */
+void manager_view_flush(Manager *m);
 /* {"pod", "events", "errors"} for podctl describe; NULL when unknown. New reference. */
 json_t *manager_describe_pod(const Manager *m, const char *name);
 /*

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <check.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -405,6 +406,208 @@ START_TEST(test_server_get_pods_text)
 }
 END_TEST
 
+/* ---- the server's own thread: get_pods from what was published ------------------------- */
+
+typedef struct Published {
+    ApiServer *s;
+    int get_pods_calls, get_pod_calls, publish_calls;
+    bool changed; /* get_pod "changes" the pods: publish() publishes pod c */
+} Published;
+
+static int pub_get_pods(void *userdata, StrBuf *out, ApiError *ret_err)
+{
+    Published *p = userdata;
+
+    p->get_pods_calls++;
+    return strbuf_append(out, "[\"from the loop\"]", 17);
+}
+
+static json_t *pub_get_pod(void *userdata, const char *name, ApiError *ret_err)
+{
+    Published *p = userdata;
+
+    p->get_pod_calls++;
+    p->changed = true;
+    return json_pack("{s:s}", "name", name);
+}
+
+static void pub_publish(void *userdata)
+{
+    Published *p = userdata;
+    SharedText *t;
+
+    p->publish_calls++;
+    if (!p->changed)
+        return;
+    p->changed = false;
+    t = shared_text_new("\"c\"", 3);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(api_server_publish_pods(p->s, &t, 1), 0);
+    shared_text_unref(t);
+}
+
+static const ApiProvider pub_provider = {
+    .get_pods = pub_get_pods, .get_pod = pub_get_pod, .publish = pub_publish};
+
+/* The next response line on fd, read without turning any loop of ours (5 s at most). */
+static char *recv_line(int fd)
+{
+    char buf[4096];
+    size_t len = 0;
+
+    while (len < sizeof(buf) - 1) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        ssize_t k;
+
+        ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+        k = recv(fd, buf + len, 1, 0);
+        ck_assert_int_eq(k, 1);
+        if (buf[len++] == '\n') {
+            buf[len] = 0;
+            return strdup(buf);
+        }
+    }
+    ck_abort_msg("response too long");
+    return NULL;
+}
+
+/*
+ * get_pods is answered by the server's thread from the pods published,
+ * while the daemon's loop is not turned at all; before the first
+ * publication and after a withdrawal, by the provider on the loop.
+ */
+START_TEST(test_server_published_pods)
+{
+    _cleanup_(loop_unrefp) Loop *l = NULL;
+    _cleanup_(api_server_freep) ApiServer *s = NULL;
+    _cleanup_close_ int fd = -1;
+    Published p = {0};
+    SharedText *texts[2];
+    PdError e = {0};
+
+    ck_assert_int_eq(loop_new(&l), 0);
+    s = p.s = api_server_new(l, sockpath, (gid_t)-1, &pub_provider, &p, &e);
+    ck_assert_msg(s, "%s", e.message);
+    fd = raw_connect();
+    {
+        _cleanup_free_ char *a = roundtrip(l, fd, "{\"op\":\"get_pods\"}\n");
+
+        ck_assert_str_eq(a, "{\"ok\":true,\"result\":[\"from the loop\"]}\n");
+        ck_assert_int_eq(p.get_pods_calls, 1);
+    }
+    texts[0] = shared_text_new("{\"a\":1}", 7);
+    texts[1] = shared_text_new("{\"b\":2}", 7);
+    ck_assert_int_eq(api_server_publish_pods(s, texts, 2), 0);
+    /* The server holds references of its own. */
+    shared_text_unref(texts[0]);
+    shared_text_unref(texts[1]);
+    for (int i = 0; i < 3; i++) {
+        _cleanup_free_ char *b = NULL;
+
+        ck_assert_int_eq(send(fd, "{\"op\":\"get_pods\"}\n", 18, MSG_NOSIGNAL), 18);
+        b = recv_line(fd);
+        ck_assert_str_eq(b, "{\"ok\":true,\"result\":[{\"a\":1},{\"b\":2}]}\n");
+    }
+    ck_assert_int_eq(p.get_pods_calls, 1);
+    ck_assert_int_eq(api_server_publish_pods(s, NULL, 0), 0);
+    {
+        _cleanup_free_ char *c = NULL;
+
+        ck_assert_int_eq(send(fd, "{\"op\":\"get_pods\"}\n", 18, MSG_NOSIGNAL), 18);
+        c = recv_line(fd);
+        ck_assert_str_eq(c, "{\"ok\":true,\"result\":[]}\n");
+    }
+    api_server_withdraw_pods(s);
+    {
+        _cleanup_free_ char *d = roundtrip(l, fd, "{\"op\":\"get_pods\"}\n");
+
+        ck_assert_str_eq(d, "{\"ok\":true,\"result\":[\"from the loop\"]}\n");
+        ck_assert_int_eq(p.get_pods_calls, 2);
+    }
+}
+END_TEST
+
+/*
+ * Requests sent together are answered in order, though get_pods could be
+ * answered at once; and what a request answered on the loop changed is
+ * published before its answer goes out, so the get_pods after it sees it.
+ */
+START_TEST(test_server_answers_in_order_and_publishes_first)
+{
+    _cleanup_(loop_unrefp) Loop *l = NULL;
+    _cleanup_(api_server_freep) ApiServer *s = NULL;
+    _cleanup_close_ int fd = -1;
+    static const char two[] = "{\"op\":\"get_pod\",\"name\":\"web\"}\n{\"op\":\"get_pods\"}\n";
+    Published p = {0};
+    SharedText *t;
+    PdError e = {0};
+
+    ck_assert_int_eq(loop_new(&l), 0);
+    s = p.s = api_server_new(l, sockpath, (gid_t)-1, &pub_provider, &p, &e);
+    ck_assert_msg(s, "%s", e.message);
+    t = shared_text_new("\"old\"", 5);
+    ck_assert_int_eq(api_server_publish_pods(s, &t, 1), 0);
+    shared_text_unref(t);
+    fd = raw_connect();
+    ck_assert_int_eq(send(fd, two, sizeof(two) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(two) - 1);
+    {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+        /* Nothing comes while the loop that answers get_pod is not turned. */
+        ck_assert_int_eq(poll(&pfd, 1, 200), 0);
+    }
+    for (int i = 0; i < 100 && p.get_pod_calls == 0; i++)
+        ck_assert_int_ge(loop_run_once(l, 10000), 0);
+    ck_assert_int_eq(p.get_pod_calls, 1);
+    ck_assert_int_ge(p.publish_calls, 1);
+    {
+        _cleanup_free_ char *a = recv_line(fd);
+        _cleanup_free_ char *b = recv_line(fd);
+
+        ck_assert_str_eq(a, "{\"ok\":true,\"result\":{\"name\":\"web\"}}\n");
+        ck_assert_str_eq(b, "{\"ok\":true,\"result\":[\"c\"]}\n");
+    }
+    ck_assert_int_eq(p.get_pods_calls, 0);
+}
+END_TEST
+
+/* A client gone before its answer: the request still runs, the answer goes nowhere. */
+START_TEST(test_server_client_gone_before_its_answer)
+{
+    _cleanup_(loop_unrefp) Loop *l = NULL;
+    _cleanup_(api_server_freep) ApiServer *s = NULL;
+    _cleanup_close_ int fd2 = -1;
+    Published p = {0};
+    PdError e = {0};
+    int fd;
+
+    ck_assert_int_eq(loop_new(&l), 0);
+    s = p.s = api_server_new(l, sockpath, (gid_t)-1, &pub_provider, &p, &e);
+    ck_assert_msg(s, "%s", e.message);
+    fd = raw_connect();
+    ck_assert_int_eq(send(fd, "{\"op\":\"get_pod\",\"name\":\"x\"}\n", 29, MSG_NOSIGNAL), 29);
+    /* The server has read it once the job reaches the loop; then the client goes. */
+    for (int i = 0; i < 100 && p.get_pod_calls == 0; i++) {
+        if (i == 0)
+            (void)usleep(50 * 1000);
+        if (i == 0)
+            ck_assert_int_eq(close(fd), 0);
+        ck_assert_int_ge(loop_run_once(l, 10000), 0);
+    }
+    ck_assert_int_eq(p.get_pod_calls, 1);
+    /* The server goes on serving others. */
+    fd2 = raw_connect();
+    {
+        _cleanup_free_ char *v = roundtrip(l, fd2, "{\"op\":\"version\"}\n");
+
+        ck_assert_ptr_nonnull(strstr(v, "\"version\":\"" PACKAGE_VERSION "\""));
+    }
+    for (int i = 0; i < 100 && api_server_client_count(s) != 1; i++)
+        ck_assert_int_ge(loop_run_once(l, 10000), 0);
+    ck_assert_uint_eq(api_server_client_count(s), 1);
+}
+END_TEST
+
 START_TEST(test_server_stale_and_live_socket)
 {
     _cleanup_(loop_unrefp) Loop *l = NULL;
@@ -546,6 +749,9 @@ int main(void)
     tcase_add_checked_fixture(ts, setup, teardown);
     tcase_add_test(ts, test_server_roundtrip);
     tcase_add_test(ts, test_server_get_pods_text);
+    tcase_add_test(ts, test_server_published_pods);
+    tcase_add_test(ts, test_server_answers_in_order_and_publishes_first);
+    tcase_add_test(ts, test_server_client_gone_before_its_answer);
     tcase_add_test(ts, test_server_stale_and_live_socket);
     tcase_add_test(ts, test_client_not_running);
     suite_add_tcase(s, ts);
