@@ -253,8 +253,7 @@ static ApiAccess peer_access(const ApiServer *s, int fd, pid_t *ret_pid, uid_t *
     return API_ACCESS_NONE;
 }
 
-/* ---- requests, on the daemon's loop ------------------------------------------------------------
- */
+/* ---- requests, on the daemon's loop ------------------------------------------------------ */
 
 typedef json_t *(*ApiRequestFn)(void *userdata, const ApiRequest *req, ApiError *ret_err);
 
@@ -439,8 +438,7 @@ static int server_on_jobs(LoopSource *src _unused_, int fd, uint32_t revents _un
     return 0;
 }
 
-/* ---- requests, on the server's thread ----------------------------------------------------------
- */
+/* ---- requests, on the server's thread ---------------------------------------------------- */
 
 static void conn_write_starts(ApiConn *c);
 static void conn_step(ApiConn *c, uint32_t revents);
