@@ -268,6 +268,18 @@ static int apply_plan_one(Manager *m, ApplyItem *it, PdError *reterr)
     return apply_plan_configured(m, it, reterr);
 }
 
+/*
+ * Its inotify event is not read before the flush that follows: the file is
+ * marked for that flush to read, so that the answer's pods are in the
+ * desired set when the answer goes out (a get_pod right after finds them).
+ */
+static int note_applied_changed(Manager *m, const char *name)
+{
+    _cleanup_free_ char *fn = state_applied_file_name(name);
+
+    return fn ? manifest_watcher_note_changed(m->applied, fn) : -ENOMEM;
+}
+
 static int apply_store_one(Manager *m, const ApplyItem *it, PdError *reterr)
 {
     _cleanup_free_ char *text = json_dumps(it->doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -280,7 +292,7 @@ static int apply_store_one(Manager *m, const ApplyItem *it, PdError *reterr)
     if (r < 0)
         return pd_error_set(reterr, r, "cannot store pod '%s' in %s: %s", it->name, m->applied_dir,
                             strerror(-r));
-    return 0;
+    return note_applied_changed(m, it->name);
 }
 
 static json_t *apply_results(const ApplyCall *c)
@@ -322,7 +334,8 @@ json_t *manager_apply(Manager *m, const json_t *manifests, bool dry_run, PdError
     for (i = 0; !dry_run && i < c.n_items; i++)
         if (c.items[i].action != APPLY_UNCHANGED && apply_store_one(m, &c.items[i], reterr) < 0)
             return NULL;
-    /* Now, not at the next inotify round: the answer's pods are in the desired set. */
+    /* Now, not at the next inotify round: the answer's pods are in the desired set
+     * (note_applied_changed()). */
     if (!dry_run)
         (void)manifest_watcher_flush(m->applied);
     return apply_results(&c);
@@ -362,6 +375,8 @@ json_t *manager_delete_pods(Manager *m, const json_t *names, PdError *reterr)
     json_array_foreach(names, i, v)
     {
         r = state_store_remove_applied(m->store, json_string_value(v));
+        if (r >= 0)
+            r = note_applied_changed(m, json_string_value(v));
         if (r < 0) {
             (void)pd_error_set(reterr, r, "cannot remove pod '%s' from %s: %s",
                                json_string_value(v), m->applied_dir, strerror(-r));

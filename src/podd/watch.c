@@ -554,6 +554,14 @@ int manifest_watcher_flush(ManifestWatcher *w)
     return watcher_pass(w);
 }
 
+int manifest_watcher_note_changed(ManifestWatcher *w, const char *file_name)
+{
+    if (!w || !file_name || !manifest_name_is_candidate(file_name))
+        return -EINVAL;
+    schedule(w);
+    return mark_dirty(w, file_name, 0);
+}
+
 bool manifest_watcher_is_attached(const ManifestWatcher *w)
 {
     return w && w->attached;

@@ -148,6 +148,13 @@ int manifest_watcher_rescan(ManifestWatcher *w);
  * inside the callback, or -errno of a failure that leaves work pending.
  */
 int manifest_watcher_flush(ManifestWatcher *w);
+/*
+ * Marks file_name (in the directory) for a read in the next pass, as its
+ * inotify event would: for a file we wrote or removed ourselves, whose
+ * event a manifest_watcher_flush() right after would not have seen yet.
+ * Returns 0 or -ENOMEM.
+ */
+int manifest_watcher_note_changed(ManifestWatcher *w, const char *file_name);
 
 /* True while the directory exists and is watched (false: waiting for it). */
 bool manifest_watcher_is_attached(const ManifestWatcher *w);

@@ -344,7 +344,7 @@ int state_store_remove_pod(StateStore *s, const char *pod)
 
 /* ---- applied manifests -------------------------------------------------------------- */
 
-static char *applied_file_name(const char *name)
+char *state_applied_file_name(const char *name)
 {
     return strdup_printf("%s.yaml", name);
 }
@@ -357,7 +357,7 @@ int state_store_save_applied(StateStore *s, const char *name, const void *data, 
         return -EINVAL;
     if (size > STATE_APPLIED_MAX)
         return -EFBIG;
-    fn = applied_file_name(name);
+    fn = state_applied_file_name(name);
     if (!fn)
         return -ENOMEM;
     return write_file_atomic_at(s->applied_fd, fn, data ? data : "", size, 0600);
@@ -374,7 +374,7 @@ int state_store_load_applied(StateStore *s, const char *name, char **ret, size_t
 
     if (!s || !ret || !state_name_is_valid(name))
         return pd_error_set(reterr, -EINVAL, "applied manifest: invalid name");
-    fn = applied_file_name(name);
+    fn = state_applied_file_name(name);
     if (!fn)
         return pd_error_set(reterr, -ENOMEM, "applied manifest '%s': out of memory", name);
     fd = openat(s->applied_fd, fn, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
@@ -405,7 +405,7 @@ int state_store_remove_applied(StateStore *s, const char *name)
 
     if (!s || !state_name_is_valid(name))
         return -EINVAL;
-    fn = applied_file_name(name);
+    fn = state_applied_file_name(name);
     if (!fn)
         return -ENOMEM;
     if (unlinkat(s->applied_fd, fn, 0) < 0)

@@ -180,6 +180,8 @@ int state_store_once_done(StateStore *s, const char *pod, const char *container,
  * bad name, -EFBIG above STATE_APPLIED_MAX, or -errno. Does not log.
  */
 int state_store_save_applied(StateStore *s, const char *name, const void *data, size_t size);
+/* "NAME.yaml": the file name of pod NAME in applied/ (malloc'ed; NULL on -ENOMEM). */
+char *state_applied_file_name(const char *name);
 
 /*
  * Reads applied/NAME.yaml into a new NUL-terminated buffer owned by the

@@ -399,6 +399,31 @@ START_TEST(test_existing_files_and_ignored_names)
 }
 END_TEST
 
+/*
+ * A file the caller wrote or removed itself, noted: the flush right after
+ * reads it, before the loop has read its inotify event (podctl apply and
+ * delete answer with the desired set already changed).
+ */
+START_TEST(test_noted_file_is_read_by_the_next_flush)
+{
+    make_dir(fx.dir);
+    start_watcher(NULL);
+    ck_assert_int_eq(manifest_watcher_flush(fx.w), 0);
+    write_file(fx.dir, "a.yaml", pod_yaml("a", "busybox"));
+    /* Without the note, the flush knows nothing of it yet. */
+    ck_assert_int_eq(manifest_watcher_flush(fx.w), 0);
+    ck_assert_ptr_null(manifest_watcher_get_pod(fx.w, "a"));
+    ck_assert_int_eq(manifest_watcher_note_changed(fx.w, "a.yaml"), 0);
+    ck_assert_int_eq(manifest_watcher_flush(fx.w), 0);
+    ck_assert_str_eq(image_of("a"), "busybox");
+    remove_file(fx.dir, "a.yaml");
+    ck_assert_int_eq(manifest_watcher_note_changed(fx.w, "a.yaml"), 0);
+    ck_assert_int_eq(manifest_watcher_flush(fx.w), 0);
+    ck_assert_ptr_null(manifest_watcher_get_pod(fx.w, "a"));
+    ck_assert_int_eq(manifest_watcher_note_changed(fx.w, ".a.yaml.swp"), -EINVAL);
+}
+END_TEST
+
 START_TEST(test_editor_rename_reads_once)
 {
     char swp[PATH_MAX];
@@ -1078,6 +1103,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_added_unchanged_changed_removed);
+    tcase_add_test(tc, test_noted_file_is_read_by_the_next_flush);
     tcase_add_test(tc, test_pin_keeps_a_version_the_watcher_let_go);
     tcase_add_test(tc, test_pin_of_a_parse_of_our_own);
     tcase_add_test(tc, test_file_read_once_complete);
