@@ -376,9 +376,7 @@ int api_response_append(const json_t *response, StrBuf *out)
     /* Straight into out: no buffer of the whole line in between, no copy of it. */
     if (json_dump_callback(response, append_to_strbuf, out, JSON_COMPACT) < 0 ||
         strbuf_append(out, "\n", 1) < 0) {
-        out->len = start;
-        if (out->data)
-            out->data[start] = 0;
+        strbuf_truncate(out, start);
         return -ENOMEM;
     }
     return 0;

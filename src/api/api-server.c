@@ -351,9 +351,7 @@ static int answer_get_pods(const ApiServer *s, StrBuf *out)
         r = strbuf_append(out, pods_tail, sizeof(pods_tail) - 1);
     if (r >= 0)
         return 0;
-    out->len = start;
-    if (out->data)
-        out->data[start] = 0;
+    strbuf_truncate(out, start);
     return append_response(out, api_response_error(err.reason[0] ? err.reason : API_REASON_INTERNAL,
                                                    err.message[0] ? err.message : "out of memory"));
 }
@@ -505,9 +503,7 @@ static bool conn_answer_pods(ApiConn *c, int *ret)
     if (r >= 0)
         r = strbuf_append(&c->out, pods_tail, sizeof(pods_tail) - 1);
     if (r < 0) {
-        c->out.len = start;
-        if (c->out.data)
-            c->out.data[start] = 0;
+        strbuf_truncate(&c->out, start);
         r = append_response(&c->out, NULL);
     }
     *ret = r;

@@ -217,6 +217,13 @@ int strbuf_append_json_string(StrBuf *b, const char *s)
     return r < 0 ? r : strbuf_append(b, "\"", 1);
 }
 
+void strbuf_truncate(StrBuf *b, size_t len)
+{
+    b->len = len;
+    if (b->data)
+        b->data[len] = 0;
+}
+
 void strbuf_done(StrBuf *b)
 {
     free(b->data);

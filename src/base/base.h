@@ -192,6 +192,8 @@ int strbuf_printf(StrBuf *b, const char *fmt, ...) _printf_(2, 3);
  * caller's text is UTF-8). For JSON written without jansson. 0 or -ENOMEM.
  */
 int strbuf_append_json_string(StrBuf *b, const char *s);
+/* Cuts b back to its first len bytes (len <= b->len): what a failed append left goes. */
+void strbuf_truncate(StrBuf *b, size_t len);
 void strbuf_done(StrBuf *b);
 
 /*

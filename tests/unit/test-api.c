@@ -431,23 +431,42 @@ static json_t *pub_get_pod(void *userdata, const char *name, ApiError *ret_err)
     return json_pack("{s:s}", "name", name);
 }
 
+static void publish_one(ApiServer *s, const char *text);
+
 static void pub_publish(void *userdata)
 {
     Published *p = userdata;
-    SharedText *t;
 
     p->publish_calls++;
     if (!p->changed)
         return;
     p->changed = false;
-    t = shared_text_new("\"c\"", 3);
-    ck_assert_ptr_nonnull(t);
-    ck_assert_int_eq(api_server_publish_pods(p->s, &t, 1), 0);
-    shared_text_unref(t);
+    publish_one(p->s, "\"c\"");
 }
 
 static const ApiProvider pub_provider = {
     .get_pods = pub_get_pods, .get_pod = pub_get_pod, .publish = pub_publish};
+
+/* A server with pub_provider on a new loop *l, p->s set. */
+static ApiServer *pub_server_new(Loop **l, Published *p)
+{
+    PdError e = {0};
+
+    ck_assert_int_eq(loop_new(l), 0);
+    p->s = api_server_new(*l, sockpath, (gid_t)-1, &pub_provider, p, &e);
+    ck_assert_msg(p->s, "%s", e.message);
+    return p->s;
+}
+
+/* Publishes one pod's text, a copy of text. */
+static void publish_one(ApiServer *s, const char *text)
+{
+    SharedText *t = shared_text_new(text, strlen(text));
+
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(api_server_publish_pods(s, &t, 1), 0);
+    shared_text_unref(t);
+}
 
 /* The next response line on fd, read without turning any loop of ours (5 s at most). */
 static char *recv_line(int fd)
@@ -471,6 +490,13 @@ static char *recv_line(int fd)
     return NULL;
 }
 
+/* Sends get_pods and returns the answer, without turning any loop of ours. */
+static char *get_pods_without_the_loop(int fd)
+{
+    ck_assert_int_eq(send(fd, "{\"op\":\"get_pods\"}\n", 18, MSG_NOSIGNAL), 18);
+    return recv_line(fd);
+}
+
 /*
  * get_pods is answered by the server's thread from the pods published,
  * while the daemon's loop is not turned at all; before the first
@@ -483,11 +509,8 @@ START_TEST(test_server_published_pods)
     _cleanup_close_ int fd = -1;
     Published p = {0};
     SharedText *texts[2];
-    PdError e = {0};
 
-    ck_assert_int_eq(loop_new(&l), 0);
-    s = p.s = api_server_new(l, sockpath, (gid_t)-1, &pub_provider, &p, &e);
-    ck_assert_msg(s, "%s", e.message);
+    s = pub_server_new(&l, &p);
     fd = raw_connect();
     {
         _cleanup_free_ char *a = roundtrip(l, fd, "{\"op\":\"get_pods\"}\n");
@@ -502,19 +525,15 @@ START_TEST(test_server_published_pods)
     shared_text_unref(texts[0]);
     shared_text_unref(texts[1]);
     for (int i = 0; i < 3; i++) {
-        _cleanup_free_ char *b = NULL;
+        _cleanup_free_ char *b = get_pods_without_the_loop(fd);
 
-        ck_assert_int_eq(send(fd, "{\"op\":\"get_pods\"}\n", 18, MSG_NOSIGNAL), 18);
-        b = recv_line(fd);
         ck_assert_str_eq(b, "{\"ok\":true,\"result\":[{\"a\":1},{\"b\":2}]}\n");
     }
     ck_assert_int_eq(p.get_pods_calls, 1);
     ck_assert_int_eq(api_server_publish_pods(s, NULL, 0), 0);
     {
-        _cleanup_free_ char *c = NULL;
+        _cleanup_free_ char *c = get_pods_without_the_loop(fd);
 
-        ck_assert_int_eq(send(fd, "{\"op\":\"get_pods\"}\n", 18, MSG_NOSIGNAL), 18);
-        c = recv_line(fd);
         ck_assert_str_eq(c, "{\"ok\":true,\"result\":[]}\n");
     }
     api_server_withdraw_pods(s);
@@ -539,15 +558,9 @@ START_TEST(test_server_answers_in_order_and_publishes_first)
     _cleanup_close_ int fd = -1;
     static const char two[] = "{\"op\":\"get_pod\",\"name\":\"web\"}\n{\"op\":\"get_pods\"}\n";
     Published p = {0};
-    SharedText *t;
-    PdError e = {0};
 
-    ck_assert_int_eq(loop_new(&l), 0);
-    s = p.s = api_server_new(l, sockpath, (gid_t)-1, &pub_provider, &p, &e);
-    ck_assert_msg(s, "%s", e.message);
-    t = shared_text_new("\"old\"", 5);
-    ck_assert_int_eq(api_server_publish_pods(s, &t, 1), 0);
-    shared_text_unref(t);
+    s = pub_server_new(&l, &p);
+    publish_one(s, "\"old\"");
     fd = raw_connect();
     ck_assert_int_eq(send(fd, two, sizeof(two) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(two) - 1);
     {
@@ -578,12 +591,9 @@ START_TEST(test_server_client_gone_before_its_answer)
     _cleanup_(api_server_freep) ApiServer *s = NULL;
     _cleanup_close_ int fd2 = -1;
     Published p = {0};
-    PdError e = {0};
     int fd;
 
-    ck_assert_int_eq(loop_new(&l), 0);
-    s = p.s = api_server_new(l, sockpath, (gid_t)-1, &pub_provider, &p, &e);
-    ck_assert_msg(s, "%s", e.message);
+    s = pub_server_new(&l, &p);
     fd = raw_connect();
     ck_assert_int_eq(send(fd, "{\"op\":\"get_pod\",\"name\":\"x\"}\n", 29, MSG_NOSIGNAL), 29);
     /* The server has read it once the job reaches the loop; then the client goes. */
