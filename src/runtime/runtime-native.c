@@ -21,11 +21,15 @@
 #include "runtime-internal.h"
 
 /*
- * The container's first process is created with a raw clone(2) used like
- * fork(2), so the child runs on a copy of our stack with new PID and mount
- * namespaces. Everything up to execve(2) happens in that child; a failure
- * is written as one ChildError record to a close-on-exec pipe, so the
- * parent reads EOF exactly when the exec succeeded.
+ * The container's first process is cloned with new PID and mount
+ * namespaces. Where nothing of ours has to happen while it sets itself up
+ * (the common case: see native_container_spawn()), it is cloned as
+ * posix_spawn(3) clones, CLONE_VM | CLONE_VFORK: it runs in our memory on
+ * a stack of ours while we wait, and nothing is copied. Otherwise a raw
+ * clone(2) used like fork(2) runs it on a copy of our stack while we go on.
+ * Everything up to execve(2) happens in that child; a failure is written as
+ * one ChildError record to a close-on-exec pipe, so the parent reads EOF
+ * exactly when the exec succeeded.
  */
 
 #ifndef CLONE_INTO_CGROUP
@@ -790,7 +794,9 @@ static size_t child_prepared_len;
 static _Noreturn void child_finish(const ContainerConfig *c, const SecurityHooks *hooks,
                                    char *const *argv, const char *cwd)
 {
-    _cleanup_(strv_freep) char **env = NULL;
+    /* Nothing allocated: the child may run in our memory, and is not to leave it in our heap. */
+    size_t n_env = strv_length(c->env);
+    char *env[n_env + 3], home[sizeof("HOME=") + sizeof(((ResolvedUser *)NULL)->home)];
     ResolvedUser u;
     const char *path, *cmd = argv[0];
     char exe[PATH_MAX];
@@ -802,16 +808,17 @@ static _Noreturn void child_finish(const ContainerConfig *c, const SecurityHooks
     r = native_run_priority_restore();
     if (r < 0)
         child_fail(r, "restore the CPU priority (nice %d): %s", run_nice, ERRSTR(-r));
-    env = strv_copy(c->env);
-    if (c->env && !env)
-        child_fail(-ENOMEM, "out of memory");
-    if (!env_get(env, "PATH") && strv_extend(&env, "PATH=" RUNTIME_DEFAULT_PATH) < 0)
-        child_fail(-ENOMEM, "out of memory");
+    if (n_env > 0)
+        memcpy(env, c->env, n_env * sizeof(char *));
+    env[n_env] = NULL;
+    if (!env_get(env, "PATH")) {
+        env[n_env++] = (char *)"PATH=" RUNTIME_DEFAULT_PATH;
+        env[n_env] = NULL;
+    }
     if (!env_get(env, "HOME")) {
-        char *kv = strdup_printf("HOME=%s", u.home);
-
-        if (!kv || strv_push_take(&env, kv) < 0)
-            child_fail(-ENOMEM, "out of memory");
+        (void)snprintf(home, sizeof(home), "HOME=%s", u.home);
+        env[n_env++] = home;
+        env[n_env] = NULL;
     }
 
     for (size_t i = 0; i < c->n_rlimits; i++) {
@@ -940,36 +947,76 @@ static bool read_full(int fd, void *buf, size_t size)
 }
 
 /*
- * join_fds: the `tasks` files of the container's v1 hierarchies
- * (cgroup_open_join()); n_join 0 when clone3 put us there already or the
- * parent moves us.
+ * What the container's child is given. It may run in our memory (clone()
+ * with CLONE_VM), so it writes nothing here nor in any variable of ours that
+ * we read afterwards (valgrind runs such a child as a fork: we could not
+ * rely on it either), and what it allocates it frees before the exec
+ * (child_finish() keeps the environment on its stack): nothing of it stays
+ * in our heap.
  */
-static _Noreturn void container_child(const ContainerConfig *c, const ContainerStdio *stdio,
-                                      const SecurityHooks *hooks, int go_fd, int *join_fds,
-                                      size_t n_join, const int ns_fds[ELEMENTSOF(join_nss)])
+typedef struct ChildArgs {
+    const ContainerConfig *c;
+    const ContainerStdio *stdio;
+    const SecurityHooks *hooks;
+    int err_fd;          /* the ChildError pipe's write end */
+    int unused_fds[2];   /* our ends of the pipes, closed in the child */
+    int go_fd;           /* -1: no go to wait for, child_prepared holds hooks->prepare()'s */
+    const int *join_fds; /* the `tasks` files of the container's v1 hierarchies */
+    size_t n_join;       /* 0 when clone3 put it there already or the parent moves it */
+    const int *ns_fds;   /* join_ns_open()'s */
+} ChildArgs;
+
+static void lean_mounts_close_in_child(void);
+
+/* Waits for the parent's go and reads what hooks->prepare() made into child_prepared. */
+static void child_wait_for_go(int go_fd)
 {
-    char root[PATH_MAX], b;
-    _cleanup_close_ int rootfd = -1;
     uint32_t len;
     ssize_t n;
+    char b;
+
+    do
+        n = read(go_fd, &b, 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1)
+        _exit(127); /* the parent failed and reports why */
+    /* Then the length of what hooks->prepare() made (host byte order) and the bytes. */
+    if (!read_full(go_fd, &len, sizeof(len)) || len > sizeof(child_prepared) ||
+        !read_full(go_fd, child_prepared, len))
+        _exit(127);
+    child_prepared_len = len;
+    close(go_fd);
+}
+
+static _Noreturn void container_child(const ChildArgs *a)
+{
+    const ContainerConfig *c = a->c;
+    int join_fds[CGROUP_JOIN_FDS_MAX];
+    _cleanup_close_ int rootfd = -1;
+    char root[PATH_MAX];
     int r;
 
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    /* First, so that the setup below is charged to the container. */
-    r = cgroup_join_fds(join_fds, n_join);
+    child_err_fd = a->err_fd;
+    for (size_t i = 0; i < ELEMENTSOF(a->unused_fds); i++)
+        if (a->unused_fds[i] >= 0)
+            (void)close(a->unused_fds[i]);
+    /* First, so that the setup below is charged to the container. A copy: it sets them to -1. */
+    memcpy(join_fds, a->join_fds, a->n_join * sizeof(int));
+    r = cgroup_join_fds(join_fds, a->n_join);
     if (r < 0)
         child_fail(r, "join cgroup %s: %s", c->cgroup, ERRSTR(r));
     reset_signals();
     (void)umask(022);
-    native_lean_mounts_close();
-    join_ns(c, ns_fds);
+    lean_mounts_close_in_child();
+    join_ns(c, a->ns_fds);
     if (!c->ns.uts && c->hostname && unshare(CLONE_NEWUTS) < 0)
         child_fail(-errno, "new UTS namespace: %s", ERRSTR(errno));
     if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
         child_fail(-errno, "set hostname %s: %s", c->hostname, ERRSTR(errno));
 
-    if (dup2(stdio->stdin_fd, 0) < 0 || dup2(stdio->stdout_fd, 1) < 0 ||
-        dup2(stdio->stderr_fd, 2) < 0)
+    if (dup2(a->stdio->stdin_fd, 0) < 0 || dup2(a->stdio->stdout_fd, 1) < 0 ||
+        dup2(a->stdio->stderr_fd, 2) < 0)
         child_fail(-errno, "set up stdio: %s", ERRSTR(errno));
 
     /* Nothing we mount may propagate back to the host. */
@@ -1000,26 +1047,24 @@ static _Noreturn void container_child(const ContainerConfig *c, const ContainerS
         child_fail(-errno, "chdir /: %s", ERRSTR(errno));
 
     /*
-     * One byte: the parent is done with us (pinned the pod's PID namespace;
-     * moved us into the cgroup where we could not join it ourselves, which
-     * on v1 waits for an RCU grace period: in parallel with the mounts).
+     * A child in its own memory waits until the parent is done with it
+     * (pinned the pod's PID namespace; moved it into the cgroup where it
+     * could not join it itself, which on v1 waits for an RCU grace period:
+     * in parallel with the mounts).
      */
-    do
-        n = read(go_fd, &b, 1);
-    while (n < 0 && errno == EINTR);
-    if (n != 1)
-        _exit(127); /* the parent failed and reports why */
-    /* Then the length of what hooks->prepare() made (host byte order) and the bytes. */
-    if (!read_full(go_fd, &len, sizeof(len)) || len > sizeof(child_prepared) ||
-        !read_full(go_fd, child_prepared, len))
-        _exit(127);
-    child_prepared_len = len;
-    close(go_fd);
+    if (a->go_fd >= 0)
+        child_wait_for_go(a->go_fd);
     /* After joining, so the container sees its own cgroup as the root. */
     if (c->cgroup && unshare(CLONE_NEWCGROUP) < 0 && errno != EINVAL)
         child_fail(-errno, "new cgroup namespace: %s", ERRSTR(errno));
 
-    child_finish(c, hooks, c->args, c->working_dir);
+    child_finish(c, a->hooks, c->args, c->working_dir);
+}
+
+/* clone()'s entry point for a child in our memory. */
+static int container_child_in_our_memory(void *userdata)
+{
+    container_child(userdata);
 }
 
 static int read_child_error(int fd, PdError *reterr)
@@ -1038,7 +1083,45 @@ static int read_child_error(int fd, PdError *reterr)
     return pd_error_set(reterr, e.code, "%s", e.message);
 }
 
-/* clone(2) used like fork(2); on cgroup v2 clone3(2) straight into the container's cgroup. */
+/*
+ * The child's stack when it runs in our memory: setup_rootfs() and
+ * child_finish() keep a few paths on it, libcap and stdio calls take some
+ * more, and a sanitizer build's frames are several times larger. Only what
+ * the child touches becomes memory.
+ */
+#define CHILD_STACK_SIZE (512 * 1024)
+
+/*
+ * Clones the container's child in our memory, as posix_spawn(3) does: we
+ * wait until it has exec'd or died. Signals stay blocked until it has
+ * reset its handlers, so that none of ours runs on its stack.
+ */
+static pid_t clone_child_in_our_memory(int flags, ChildArgs *args)
+{
+    _Alignas(64) char stack[CHILD_STACK_SIZE];
+    sigset_t all, saved;
+    pid_t pid;
+
+    (void)sigfillset(&all);
+    if (sigprocmask(SIG_BLOCK, &all, &saved) < 0)
+        return -1;
+    pid = clone(container_child_in_our_memory, stack + sizeof(stack),
+                flags | CLONE_VM | CLONE_VFORK, args);
+    if (pid < 0) {
+        int saved_errno = errno;
+
+        (void)sigprocmask(SIG_SETMASK, &saved, NULL);
+        errno = saved_errno;
+        return -1;
+    }
+    (void)sigprocmask(SIG_SETMASK, &saved, NULL);
+    return pid;
+}
+
+/*
+ * clone(2) used like fork(2); on cgroup v2 clone3(2) straight into the
+ * container's cgroup. Returns 0 in the child.
+ */
 static pid_t clone_child(int flags, const char *cgroup, bool *ret_into_cgroup)
 {
     int cgfd = cgroup_open_v2(cgroup);
@@ -1140,7 +1223,19 @@ void native_container_tidy(const ContainerConfig *c)
 /* Set by native_lean_mounts_init() in the spawner; the starters it forks inherit them. */
 static int lean_mnt_fd = -1, host_mnt_fd = -1;
 
-/* In the container's child: what it must not keep (close-on-exec anyway). */
+/*
+ * In the container's child: what it must not keep (close-on-exec anyway).
+ * It closes its copies of the descriptors and leaves the variables alone,
+ * which may be ours (a child in our memory).
+ */
+static void lean_mounts_close_in_child(void)
+{
+    if (lean_mnt_fd >= 0)
+        (void)close(lean_mnt_fd);
+    if (host_mnt_fd >= 0)
+        (void)close(host_mnt_fd);
+}
+
 void native_lean_mounts_close(void)
 {
     if (lean_mnt_fd >= 0)
@@ -1518,6 +1613,28 @@ static int pin_pid_ns(const char *path, pid_t pid)
     return 0;
 }
 
+/*
+ * Clones the container's child: in our memory (clone_child_in_our_memory())
+ * when it joins its cgroup by itself and no PID namespace is to be pinned,
+ * since then nothing of ours has to happen while it sets itself up; else in
+ * a copy of it, which waits for our go.
+ */
+static pid_t clone_container_child(int flags, bool pin, bool child_joins, const char *cgroup,
+                                   ChildArgs *args, bool *ret_into_cgroup)
+{
+    pid_t pid;
+
+    *ret_into_cgroup = false;
+    if (!pin && child_joins) {
+        args->go_fd = -1;
+        return clone_child_in_our_memory(flags, args);
+    }
+    pid = clone_child(flags, cgroup, ret_into_cgroup);
+    if (pid == 0)
+        container_child(args);
+    return pid;
+}
+
 int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio,
                            const SecurityHooks *hooks, pid_t *ret_pid, PdError *reterr)
 {
@@ -1526,6 +1643,7 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
     _cleanup_close_ int selfns = -1, nsfd = -1;
     bool into_cgroup = false, pin = false, child_joins, lean, stale[ELEMENTSOF(stale_layers)];
     size_t n_join = 0;
+    ChildArgs args;
     pid_t pid;
 
     /*
@@ -1564,18 +1682,35 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
     stale_layers_move(c, stale);
     /* v1: the child joins by itself (cheap); otherwise (v2: clone3; odd hosts) as below. */
     child_joins = cgroup_open_join(c->cgroup, join_fds, &n_join) == 0;
+    args = (ChildArgs){.c = c,
+                       .stdio = stdio,
+                       .hooks = hooks,
+                       .err_fd = errp[1],
+                       .unused_fds = {errp[0], gop[1]},
+                       .go_fd = gop[0],
+                       .join_fds = join_fds,
+                       .n_join = n_join,
+                       .ns_fds = ns_fds};
+    /* Made now for a child in our memory, which cannot wait for it: we wait for the child. */
+    if (!pin && child_joins) {
+        ssize_t n =
+            hooks && hooks->prepare ? hooks->prepare(c, child_prepared, sizeof(child_prepared)) : 0;
+
+        child_prepared_len = n > 0 && (size_t)n <= sizeof(child_prepared) ? (size_t)n : 0;
+    }
     /* Only the clone happens there: the child's copy of it is all we want of it. */
     lean = lean_enter(c);
-    pid = clone_child(flags, c->cgroup, &into_cgroup);
+    pid = clone_container_child(flags, pin, child_joins, c->cgroup, &args, &into_cgroup);
     if (pid < 0 && errno == ENOMEM && selfns >= 0) {
         (void)setns(selfns, CLONE_NEWPID);
         flags |= CLONE_NEWPID;
         pin = true;
-        pid = clone_child(flags, c->cgroup, &into_cgroup);
+        args.go_fd = gop[0];
+        pid = clone_container_child(flags, pin, child_joins, c->cgroup, &args, &into_cgroup);
     }
-    if (pid != 0 && lean)
+    if (lean)
         lean_return(host_mnt_fd);
-    if (pid != 0 && selfns >= 0)
+    if (selfns >= 0)
         (void)setns(selfns, CLONE_NEWPID);
     if (pid < 0) {
         r = -errno;
@@ -1588,12 +1723,6 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
         close_ns_fds(ns_fds);
         stale_layers_remove(c, stale);
         return pd_error_set(reterr, r, "clone: %s", ERRSTR(r));
-    }
-    if (pid == 0) {
-        close(errp[0]);
-        close(gop[1]);
-        child_err_fd = errp[1];
-        container_child(c, stdio, hooks, gop[0], join_fds, n_join, ns_fds);
     }
     close(errp[1]);
     close(gop[0]);
@@ -1615,7 +1744,7 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
     }
     if (r < 0)
         (void)kill(pid, SIGKILL);
-    else
+    else if (args.go_fd >= 0)
         send_go(gop[1], c, hooks);
     close(gop[1]);
     if (r == 0)
