@@ -23,6 +23,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <malloc.h>
+#include <sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -120,6 +121,7 @@ typedef struct StartAnswer {
     int sync_fd;
     int result_fd;
     int lock_fd; /* the container's lock: let go of before a failure is answered */
+    int slot_fd; /* the spawner's start slot, closed once the start is answered; -1: none */
 } StartAnswer;
 
 static void report(int fd, const char *msg)
@@ -174,6 +176,9 @@ static void answer_started(const StartAnswer *ans)
     }
     if (ans->result_fd >= 0)
         answer_code(ans->result_fd, 0);
+    /* The spawner may have the next container set up. */
+    if (ans->slot_fd >= 0)
+        (void)close(ans->slot_fd);
 }
 
 /* A monitor keeps nobody's terminal or pipes: its stdin, stdout and stderr become /dev/null. */
@@ -638,11 +643,11 @@ static int cmd_pod_destroy(const char *dir)
  * for the container (monitor_settle()). Never returns.
  */
 static _Noreturn void spawner_child(const char *config_path, int lock_fd, int result_fd,
-                                    const sigset_t *mask, const struct sigaction *chld)
+                                    int slot_fd, const sigset_t *mask, const struct sigaction *chld)
 {
     ContainerConfig *c = NULL;
-    int keep[4] = {lock_fd, result_fd};
-    size_t n_keep = 2 + native_lean_mounts_fds(keep + 2);
+    int keep[5] = {lock_fd, result_fd, slot_fd};
+    size_t n_keep = 3 + native_lean_mounts_fds(keep + 3);
     int lock;
 
     if (sigaction(SIGCHLD, chld, NULL) < 0 || close_fds_except(keep, n_keep) < 0 ||
@@ -658,17 +663,58 @@ static _Noreturn void spawner_child(const char *config_path, int lock_fd, int re
         answer_code(result_fd, 1);
         _exit(1);
     }
-    _exit(monitor_run(c, &(StartAnswer){.sync_fd = -1, .result_fd = result_fd, .lock_fd = lock}));
+    _exit(monitor_run(
+        c, &(StartAnswer){
+               .sync_fd = -1, .result_fd = result_fd, .lock_fd = lock, .slot_fd = slot_fd}));
+}
+
+/*
+ * The requests the spawner took and has not started yet, and the starts
+ * under way. Each monitor it forks sets its container up (namespaces,
+ * mounts, the clone and exec), which is CPU work: a cold start of a few
+ * hundred containers that forked them all at once would have as many
+ * runnable processes, each in a session (an autogroup) of its own, and
+ * podd, podctl and the host's shells would wait behind all of them for a
+ * core. So at most SpawnQueue.max_busy (twice the CPUs we may run on) set
+ * up at once, which keeps every core busy; the others wait here, in order.
+ * A start's slot is the read end of a pipe whose write end its monitor
+ * closes once it answered podd, or dies with.
+ */
+#define SPAWNER_QUEUE_MAX 1024
+#define SPAWNER_BUSY_MAX 64
+
+typedef struct PendingStart {
+    char *config_path;
+    int lock_fd;
+    int result_fd;
+} PendingStart;
+
+typedef struct SpawnQueue {
+    PendingStart pending[SPAWNER_QUEUE_MAX]; /* a ring: head, n */
+    size_t head, n;
+    int busy[SPAWNER_BUSY_MAX]; /* the slots' read ends */
+    size_t n_busy, max_busy;
+} SpawnQueue;
+
+static size_t spawner_max_busy(void)
+{
+    cpu_set_t set;
+    int cpus = 1;
+
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        cpus = CPU_COUNT(&set);
+    cpus = cpus < 1 ? 1 : cpus;
+    return (size_t)cpus * 2 < SPAWNER_BUSY_MAX ? (size_t)cpus * 2 : SPAWNER_BUSY_MAX;
 }
 
 /*
  * One request: the config path (the datagram, NUL-terminated, absolute)
  * with two fds by SCM_RIGHTS, the container's lock (already taken) and the
- * write end of the pipe podd waits on. Returns 0 after handling it (a bad
+ * write end of the pipe podd waits on. Returns 0 after queueing it (a bad
  * one is dropped: closing its fds tells podd), 1 on EOF (podd is gone),
  * -errno when the socket fails.
  */
-static int spawner_one(int sock, const sigset_t *mask, const struct sigaction *chld)
+static int spawner_receive(int sock, SpawnQueue *q)
 {
     char path[PATH_MAX + 1];
     union {
@@ -681,7 +727,6 @@ static int spawner_one(int sock, const sigset_t *mask, const struct sigaction *c
     int fds[2] = {-1, -1};
     size_t nfds = 0;
     ssize_t n;
-    pid_t pid;
 
     n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
     if (n < 0)
@@ -703,18 +748,56 @@ static int spawner_one(int sock, const sigset_t *mask, const struct sigaction *c
     if (n == 0 && nfds == 0)
         return 1;
     if (nfds == 2 && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && n >= 2 && path[0] == '/' &&
-        path[n - 1] == 0 && strlen(path) == (size_t)n - 1) {
-        fflush(NULL);
-        pid = fork();
-        if (pid == 0)
-            spawner_child(path, fds[0], fds[1], mask, chld);
-        if (pid < 0)
-            fprintf(stderr, "podd-monitor: spawner: fork: %m\n");
+        path[n - 1] == 0 && strlen(path) == (size_t)n - 1 && q->n < SPAWNER_QUEUE_MAX) {
+        PendingStart *ps = &q->pending[(q->head + q->n) % SPAWNER_QUEUE_MAX];
+
+        ps->config_path = strdup(path);
+        if (ps->config_path) {
+            ps->lock_fd = fds[0];
+            ps->result_fd = fds[1];
+            q->n++;
+            return 0;
+        }
+        fprintf(stderr, "podd-monitor: spawner: out of memory\n");
     } else
         fprintf(stderr, "podd-monitor: spawner: dropped a malformed request\n");
     for (size_t i = 0; i < nfds; i++)
         close(fds[i]);
     return 0;
+}
+
+/* Forks a monitor for each request waiting, as long as a slot is free. */
+static void spawner_dispatch(SpawnQueue *q, const sigset_t *mask, const struct sigaction *chld)
+{
+    while (q->n > 0 && q->n_busy < q->max_busy) {
+        PendingStart ps = q->pending[q->head];
+        int slot[2] = {-1, -1};
+        pid_t pid;
+
+        q->head = (q->head + 1) % SPAWNER_QUEUE_MAX;
+        q->n--;
+        /* Without a slot it starts all the same, uncounted. */
+        if (pipe2(slot, O_CLOEXEC) < 0)
+            fprintf(stderr, "podd-monitor: spawner: pipe: %m\n");
+        fflush(NULL);
+        pid = fork();
+        if (pid == 0) {
+            if (slot[0] >= 0)
+                (void)close(slot[0]);
+            spawner_child(ps.config_path, ps.lock_fd, ps.result_fd, slot[1], mask, chld);
+        }
+        if (pid < 0)
+            fprintf(stderr, "podd-monitor: spawner: fork: %m\n");
+        if (slot[1] >= 0)
+            (void)close(slot[1]);
+        if (pid > 0 && slot[0] >= 0)
+            q->busy[q->n_busy++] = slot[0];
+        else if (slot[0] >= 0)
+            (void)close(slot[0]);
+        (void)close(ps.lock_fd);
+        (void)close(ps.result_fd);
+        free(ps.config_path);
+    }
 }
 
 /*
@@ -806,23 +889,43 @@ static void lean_watch_renew(LeanWatch *w, uint64_t now)
  * as the comment on LEAN_RENEW_USEC says. 0 once sock is readable (or at
  * its end), -errno when poll() fails.
  */
-static int spawner_wait(int sock, LeanWatch *w)
+static void spawner_slots_reap(SpawnQueue *q, const struct pollfd *p)
+{
+    size_t kept = 0;
+
+    for (size_t i = 0; i < q->n_busy; i++)
+        if (p[i].revents)
+            (void)close(q->busy[i]); /* EOF (or an error): that start is answered */
+        else
+            q->busy[kept++] = q->busy[i];
+    q->n_busy = kept;
+}
+
+/*
+ * Waits until a request can be read (and there is room for it) or a start
+ * slot came free, renewing the copy of the mount namespace on the way.
+ */
+static int spawner_wait(int sock, LeanWatch *w, SpawnQueue *q, bool *ret_request)
 {
     for (;;) {
-        struct pollfd p[3] = {{.fd = sock, .events = POLLIN},
-                              {.fd = w->mountinfo_fd, .events = POLLPRI},
-                              {.fd = w->renew_fd, .events = POLLIN}};
+        struct pollfd p[3 + SPAWNER_BUSY_MAX] = {
+            {.fd = q->n < SPAWNER_QUEUE_MAX ? sock : -1, .events = POLLIN},
+            {.fd = w->mountinfo_fd, .events = POLLPRI},
+            {.fd = w->renew_fd, .events = POLLIN}};
         uint64_t now = now_monotonic_usec();
+        size_t n_busy = q->n_busy;
         int timeout = -1;
-        bool waiting;
+        bool waiting, freed = false;
 
+        for (size_t i = 0; i < n_busy; i++)
+            p[3 + i] = (struct pollfd){.fd = q->busy[i], .events = POLLIN};
         if (w->stale && w->renew_fd < 0) {
             uint64_t due = w->renewed + LEAN_RENEW_USEC;
 
             timeout = due <= now ? 0 : (int)((due - now + 999) / 1000);
         }
         /* poll() ignores the entries with a negative fd. */
-        if (poll(p, ELEMENTSOF(p), timeout) < 0) {
+        if (poll(p, 3 + n_busy, timeout) < 0) {
             if (errno == EINTR)
                 continue;
             return -errno;
@@ -839,11 +942,16 @@ static int spawner_wait(int sock, LeanWatch *w)
             w->stale = true;
             w->stale_since = now;
         }
-        waiting = p[0].revents != 0;
+        for (size_t i = 0; i < n_busy; i++)
+            freed = freed || p[3 + i].revents;
+        if (freed)
+            spawner_slots_reap(q, p + 3);
+        waiting = p[0].revents != 0 || q->n > 0;
         if (w->stale && w->renew_fd < 0 && now >= w->renewed + LEAN_RENEW_USEC &&
             (!waiting || now >= w->stale_since + LEAN_RENEW_USEC))
             lean_watch_renew(w, now);
-        if (waiting)
+        *ret_request = p[0].revents != 0;
+        if (*ret_request || (freed && q->n > 0))
             return 0;
     }
 }
@@ -852,9 +960,11 @@ static int spawner_wait(int sock, LeanWatch *w)
  * podd's monitor spawner: started once by podd with a SOCK_SEQPACKET socket
  * on sock, it forks one child per request, the container's monitor
  * (spawner_child()), so that a start costs podd neither an exec of this
- * binary nor its dynamic linking, and the monitor no exec of the watcher.
- * It keeps nothing across requests and allocates nothing after its start
- * but to renew its mount namespace copy; at its start it compiles the default seccomp filter once
+ * binary nor its dynamic linking, and the monitor no exec of the watcher;
+ * at most SpawnQueue.max_busy of them at once, the other requests queued.
+ * It keeps nothing across requests but that queue, and allocates nothing
+ * after its start but the queued requests' paths and to renew its mount
+ * namespace copy; at its start it compiles the default seccomp filter once
  * for all of them (libseccomp's memory freed again): each child carries only
  * what a fresh podd-monitor would, and that program. It dies
  * with podd (parent-death signal, and EOF on the socket); what it started
@@ -867,6 +977,7 @@ static int spawner_wait(int sock, LeanWatch *w)
  */
 static int cmd_spawner(int sock, const char *pins)
 {
+    static SpawnQueue queue;
     LeanWatch watch = {.mountinfo_fd = -1, .renew_fd = -1};
     struct sigaction ign = {.sa_handler = SIG_IGN}, chld;
     sigset_t mask;
@@ -910,8 +1021,17 @@ static int cmd_spawner(int sock, const char *pins)
      * once instead.
      */
     (void)malloc_trim(0);
-    while ((r = spawner_wait(sock, &watch)) == 0 && (r = spawner_one(sock, &mask, &chld)) == 0)
-        ;
+    queue.max_busy = spawner_max_busy();
+    for (;;) {
+        bool request;
+
+        r = spawner_wait(sock, &watch, &queue, &request);
+        if (r == 0 && request)
+            r = spawner_receive(sock, &queue);
+        if (r != 0)
+            break;
+        spawner_dispatch(&queue, &mask, &chld);
+    }
     if (r < 0) {
         fprintf(stderr, "podd-monitor spawner: wait for requests: %s\n", strerror(-r));
         return 1;

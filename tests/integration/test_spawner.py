@@ -84,6 +84,64 @@ def test_one_spawner_starts_the_containers_and_dies_with_podd_while_they_live_on
     assert [daemon.ctr_pid(pod, c) for c in ("a", "b")] == ctrs
 
 
+def setting_up(spawner):
+    """The spawner's children that set a container up: forks that are not yet the monitor of a
+    running container (which names it in its command line) and not the child that renews the
+    spawner's mount namespace copy (in a namespace of its own)."""
+    found = []
+    with open(f"/proc/{spawner}/task/{spawner}/children") as f:
+        children = [int(x) for x in f.read().split()]
+    for pid in children:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            same_ns = os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink(f"/proc/{spawner}/ns/mnt")
+        except OSError:
+            continue
+        if argv[:2] == [b"podd-monitor", b"spawner"] and same_ns:
+            found.append(pid)
+    return found
+
+
+def test_at_most_twice_the_cpus_set_containers_up_at_once_the_others_wait_their_turn(daemon):
+    """A cold start of many pods sets up two containers per CPU at once, not all of them: the
+    others wait in the spawner, in order, and start as slots come free. Each container's log is
+    a FIFO here, so that its monitor blocks in the set-up (opening the log) until we read it."""
+    daemon.start()
+    spawner = wait_for("the spawner", lambda: spawners(daemon))[0][0]
+    slots = min(64, 2 * len(os.sched_getaffinity(spawner)))
+    pods = [unique("slot") for _ in range(slots + 3)]
+    for pod in pods:
+        os.makedirs(os.path.join(daemon.logs, f"default_{pod}"))
+        os.mkfifo(os.path.join(daemon.logs, f"default_{pod}", "a.log"))
+    readers = []
+
+    def read_logs():
+        # Unblocks every monitor in its set-up, and every later one: each FIFO has a reader.
+        for pod in pods[len(readers):]:
+            readers.append(os.open(os.path.join(daemon.logs, f"default_{pod}", "a.log"),
+                                   os.O_RDONLY | os.O_NONBLOCK))
+    try:
+        for pod in pods:
+            daemon.write(pod + ".yaml",
+                         pod_yaml(pod, containers=[{"name": "a", "cmd": "sleep 3600"}]))
+        wait_for("%d containers in their set-up" % slots,
+                 lambda: len(setting_up(spawner)) == slots, timeout=30)
+        # Nothing more comes while they stay in it: the other three wait for a slot.
+        time.sleep(0.5)
+        assert len(setting_up(spawner)) == slots
+        assert not any(daemon.ctr_pid(p, "a") for p in pods)
+        read_logs()
+        wait_for("all %d containers" % len(pods), lambda: all_running(daemon, pods, ["a"]),
+                 timeout=30)
+        assert setting_up(spawner) == []
+    finally:
+        read_logs()
+        daemon.stop()
+        for fd in readers:
+            os.close(fd)
+
+
 def test_containers_start_at_a_lower_cpu_priority_and_run_at_podds(daemon):
     """Making namespaces and mounts for many containers at once is batch work: the spawner and
     the monitors while they start run 10 nice levels below podd; the container's process, and
