@@ -63,14 +63,20 @@ def test_one_spawner_starts_the_containers_and_dies_with_podd_while_they_live_on
     for c in ("a", "b"):
         with open(os.path.join(daemon.ctr_dir(pod, c), "monitor.pid")) as f:
             mon = int(f.read().split()[0])
+
+        def title():
+            with open(f"/proc/{mon}/cmdline", "rb") as f:
+                return f.read().rstrip(b"\0")
+        # It lets go of all that once it answered podd, and then names its container: the
+        # container's pid file, which we waited for, comes before both.
+        wait_for("the monitor of %s settled" % c,
+                 lambda: title() == f"podd-monitor default_{pod}_{c}".encode())
         fds = {int(fd): os.readlink(f"/proc/{mon}/fd/{fd}") for fd in os.listdir(f"/proc/{mon}/fd")}
         assert not [x for x in fds.values() if x.startswith(("socket:", "mnt:"))], fds
         assert [fds[i] for i in range(3)] == ["/dev/null"] * 3, fds
         with open(f"/proc/{mon}/status") as f:
             ign = [int(x.split()[1], 16) for x in f if x.startswith("SigIgn:")][0]
         assert not ign & (1 << (signal.SIGCHLD - 1))
-        with open(f"/proc/{mon}/cmdline", "rb") as f:
-            assert f.read().rstrip(b"\0") == f"podd-monitor default_{pod}_{c}".encode()
     ctrs = [daemon.ctr_pid(pod, c) for c in ("a", "b")]
     daemon.kill9()
     wait_for("the spawner to die with podd", lambda: not alive(spawner[0]), timeout=5)
