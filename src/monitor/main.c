@@ -884,26 +884,24 @@ static void lean_watch_renew(LeanWatch *w, uint64_t now)
     }
 }
 
-/*
- * Waits for a request on sock, renewing the mount namespace copy meanwhile
- * as the comment on LEAN_RENEW_USEC says. 0 once sock is readable (or at
- * its end), -errno when poll() fails.
- */
+/* Lets go of the slots whose monitors answered (or died): p holds their poll results. */
 static void spawner_slots_reap(SpawnQueue *q, const struct pollfd *p)
 {
     size_t kept = 0;
 
     for (size_t i = 0; i < q->n_busy; i++)
         if (p[i].revents)
-            (void)close(q->busy[i]); /* EOF (or an error): that start is answered */
+            (void)close(q->busy[i]);
         else
             q->busy[kept++] = q->busy[i];
     q->n_busy = kept;
 }
 
 /*
- * Waits until a request can be read (and there is room for it) or a start
- * slot came free, renewing the copy of the mount namespace on the way.
+ * Waits until a request can be read on sock (and there is room for it in
+ * q), or a start slot came free while requests wait, renewing the mount
+ * namespace copy meanwhile as the comment on LEAN_RENEW_USEC says. 0 then
+ * (*ret_request: sock is readable, or at its end), -errno when poll() fails.
  */
 static int spawner_wait(int sock, LeanWatch *w, SpawnQueue *q, bool *ret_request)
 {
