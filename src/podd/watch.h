@@ -152,7 +152,7 @@ int manifest_watcher_flush(ManifestWatcher *w);
  * Marks file_name (in the directory) for a read in the next pass, as its
  * inotify event would: for a file we wrote or removed ourselves, whose
  * event a manifest_watcher_flush() right after would not have seen yet.
- * Returns 0 or -ENOMEM.
+ * Returns 0, -EINVAL for a name the watcher never reads, or -ENOMEM.
  */
 int manifest_watcher_note_changed(ManifestWatcher *w, const char *file_name);
 

@@ -787,9 +787,18 @@ int native_run_priority_restore(void)
     return setpriority(PRIO_PROCESS, 0, run_nice) < 0 ? -errno : 0;
 }
 
-/* What the parent's hooks->prepare() sent along with the go byte (spawn only). */
+/* What the parent's hooks->prepare() made for the child (spawn only). */
 static unsigned char child_prepared[SECURITY_PREPARED_MAX];
 static size_t child_prepared_len;
+
+/* hooks->prepare()'s bytes in buf: their length, 0 when there is none or it failed. */
+static size_t hooks_prepare(const ContainerConfig *c, const SecurityHooks *hooks, void *buf,
+                            size_t size)
+{
+    ssize_t n = hooks && hooks->prepare ? hooks->prepare(c, buf, size) : 0;
+
+    return n > 0 && (size_t)n <= size ? (size_t)n : 0;
+}
 
 static _Noreturn void child_finish(const ContainerConfig *c, const SecurityHooks *hooks,
                                    char *const *argv, const char *cwd)
@@ -966,7 +975,7 @@ typedef struct ChildArgs {
     const int *ns_fds;   /* join_ns_open()'s */
 } ChildArgs;
 
-static void lean_mounts_close_in_child(void);
+static void lean_mounts_close_fds(void);
 
 /* Waits for the parent's go and reads what hooks->prepare() made into child_prepared. */
 static void child_wait_for_go(int go_fd)
@@ -1008,7 +1017,7 @@ static _Noreturn void container_child(const ChildArgs *a)
         child_fail(r, "join cgroup %s: %s", c->cgroup, ERRSTR(r));
     reset_signals();
     (void)umask(022);
-    lean_mounts_close_in_child();
+    lean_mounts_close_fds();
     join_ns(c, a->ns_fds);
     if (!c->ns.uts && c->hostname && unshare(CLONE_NEWUTS) < 0)
         child_fail(-errno, "new UTS namespace: %s", ERRSTR(errno));
@@ -1101,20 +1110,16 @@ static pid_t clone_child_in_our_memory(int flags, ChildArgs *args)
     _Alignas(64) char stack[CHILD_STACK_SIZE];
     sigset_t all, saved;
     pid_t pid;
+    int err;
 
     (void)sigfillset(&all);
     if (sigprocmask(SIG_BLOCK, &all, &saved) < 0)
         return -1;
     pid = clone(container_child_in_our_memory, stack + sizeof(stack),
                 flags | CLONE_VM | CLONE_VFORK, args);
-    if (pid < 0) {
-        int saved_errno = errno;
-
-        (void)sigprocmask(SIG_SETMASK, &saved, NULL);
-        errno = saved_errno;
-        return -1;
-    }
+    err = errno;
     (void)sigprocmask(SIG_SETMASK, &saved, NULL);
+    errno = err;
     return pid;
 }
 
@@ -1156,10 +1161,8 @@ static pid_t clone_child(int flags, const char *cgroup, bool *ret_into_cgroup)
 static void send_go(int fd, const ContainerConfig *c, const SecurityHooks *hooks)
 {
     static unsigned char msg[1 + sizeof(uint32_t) + SECURITY_PREPARED_MAX];
-    ssize_t n = hooks && hooks->prepare
-                    ? hooks->prepare(c, msg + 1 + sizeof(uint32_t), SECURITY_PREPARED_MAX)
-                    : 0;
-    uint32_t len = n > 0 && n <= SECURITY_PREPARED_MAX ? (uint32_t)n : 0;
+    uint32_t len =
+        (uint32_t)hooks_prepare(c, hooks, msg + 1 + sizeof(uint32_t), SECURITY_PREPARED_MAX);
     size_t total = 1 + sizeof(len) + len, done = 0;
 
     msg[0] = 'g';
@@ -1224,11 +1227,11 @@ void native_container_tidy(const ContainerConfig *c)
 static int lean_mnt_fd = -1, host_mnt_fd = -1;
 
 /*
- * In the container's child: what it must not keep (close-on-exec anyway).
- * It closes its copies of the descriptors and leaves the variables alone,
- * which may be ours (a child in our memory).
+ * Closes the descriptors and leaves the variables alone: the container's
+ * child, which must not keep them (close-on-exec anyway), may run in our
+ * memory, where they are ours.
  */
-static void lean_mounts_close_in_child(void)
+static void lean_mounts_close_fds(void)
 {
     if (lean_mnt_fd >= 0)
         (void)close(lean_mnt_fd);
@@ -1238,10 +1241,7 @@ static void lean_mounts_close_in_child(void)
 
 void native_lean_mounts_close(void)
 {
-    if (lean_mnt_fd >= 0)
-        (void)close(lean_mnt_fd);
-    if (host_mnt_fd >= 0)
-        (void)close(host_mnt_fd);
+    lean_mounts_close_fds();
     lean_mnt_fd = host_mnt_fd = -1;
 }
 
@@ -1614,21 +1614,17 @@ static int pin_pid_ns(const char *path, pid_t pid)
 }
 
 /*
- * Clones the container's child: in our memory (clone_child_in_our_memory())
- * when it joins its cgroup by itself and no PID namespace is to be pinned,
- * since then nothing of ours has to happen while it sets itself up; else in
- * a copy of it, which waits for our go.
+ * Clones the container's child: a child that waits for no go (args->go_fd
+ * -1) in our memory (clone_child_in_our_memory()), else in a copy of it.
  */
-static pid_t clone_container_child(int flags, bool pin, bool child_joins, const char *cgroup,
-                                   ChildArgs *args, bool *ret_into_cgroup)
+static pid_t clone_container_child(int flags, const char *cgroup, ChildArgs *args,
+                                   bool *ret_into_cgroup)
 {
     pid_t pid;
 
     *ret_into_cgroup = false;
-    if (!pin && child_joins) {
-        args->go_fd = -1;
+    if (args->go_fd < 0)
         return clone_child_in_our_memory(flags, args);
-    }
     pid = clone_child(flags, cgroup, ret_into_cgroup);
     if (pid == 0)
         container_child(args);
@@ -1687,26 +1683,27 @@ int native_container_spawn(const ContainerConfig *c, const ContainerStdio *stdio
                        .hooks = hooks,
                        .err_fd = errp[1],
                        .unused_fds = {errp[0], gop[1]},
-                       .go_fd = gop[0],
                        .join_fds = join_fds,
                        .n_join = n_join,
                        .ns_fds = ns_fds};
-    /* Made now for a child in our memory, which cannot wait for it: we wait for the child. */
-    if (!pin && child_joins) {
-        ssize_t n =
-            hooks && hooks->prepare ? hooks->prepare(c, child_prepared, sizeof(child_prepared)) : 0;
-
-        child_prepared_len = n > 0 && (size_t)n <= sizeof(child_prepared) ? (size_t)n : 0;
-    }
+    /*
+     * Nothing of ours has to happen while it sets itself up when it joins
+     * its cgroup by itself and no PID namespace is to be pinned: then it
+     * waits for no go and runs in our memory, and what hooks->prepare()
+     * makes is made now, since we wait for the child.
+     */
+    args.go_fd = pin || !child_joins ? gop[0] : -1;
+    if (args.go_fd < 0)
+        child_prepared_len = hooks_prepare(c, hooks, child_prepared, sizeof(child_prepared));
     /* Only the clone happens there: the child's copy of it is all we want of it. */
     lean = lean_enter(c);
-    pid = clone_container_child(flags, pin, child_joins, c->cgroup, &args, &into_cgroup);
+    pid = clone_container_child(flags, c->cgroup, &args, &into_cgroup);
     if (pid < 0 && errno == ENOMEM && selfns >= 0) {
         (void)setns(selfns, CLONE_NEWPID);
         flags |= CLONE_NEWPID;
         pin = true;
         args.go_fd = gop[0];
-        pid = clone_container_child(flags, pin, child_joins, c->cgroup, &args, &into_cgroup);
+        pid = clone_container_child(flags, c->cgroup, &args, &into_cgroup);
     }
     if (lean)
         lean_return(host_mnt_fd);
